@@ -1,0 +1,101 @@
+"""One error hierarchy. Services raise these; the web layer renders them once (problem+json).
+
+Each error carries a stable machine `code`, the HTTP status it maps to, a short `title` and a
+`detail` sentence a person can read. Extra fields (`extensions`) are added to the problem body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TenantryError(Exception):
+    code = "error"
+    status = 400
+    title = "Request failed"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    def to_problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://tenantry.dev/problems/{self.code.replace('_', '-')}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        body.update(self.extensions)
+        return body
+
+
+class InvalidTransition(TenantryError):
+    code, status, title = "invalid_transition", 409, "Status change not allowed"
+
+
+class ActivationRequirementsUnmet(TenantryError):
+    code, status, title = "activation_requirements_unmet", 409, "Client cannot be activated yet"
+
+
+class StatusForbids(TenantryError):
+    code, status, title = "status_forbids", 409, "Not allowed in this status"
+
+
+class PoolExhausted(TenantryError):
+    code, status, title = "pool_exhausted", 409, "Not enough left in the plan"
+
+
+class AllocationExceeded(TenantryError):
+    code, status, title = "allocation_exceeded", 409, "Client allocation used up"
+
+
+class AllocationBelowUsage(TenantryError):
+    code, status, title = "allocation_below_usage", 409, "Allocation below what the client uses"
+
+
+class TrialExtensionUnavailable(TenantryError):
+    code, status, title = "trial_extension_unavailable", 409, "Trial cannot be extended"
+
+
+class Duplicate(TenantryError):
+    code, status, title = "duplicate", 409, "Already exists"
+
+
+class IdempotencyConflict(TenantryError):
+    code, status, title = "idempotency_conflict", 409, "Idempotency key reused"
+
+
+class NotFound(TenantryError):
+    code, status, title = "not_found", 404, "Not found"
+
+
+class Unauthenticated(TenantryError):
+    code, status, title = "unauthenticated", 401, "Authentication required"
+
+
+class Forbidden(TenantryError):
+    code, status, title = "forbidden", 403, "Not allowed for your role"
+
+
+class AccountSuspended(TenantryError):
+    code, status, title = "account_suspended", 403, "Account suspended"
+
+
+class TrialEnded(TenantryError):
+    code, status, title = "trial_ended", 403, "Trial ended"
+
+
+class DailyApiLimitReached(TenantryError):
+    code, status, title = "daily_api_limit_reached", 429, "Daily API call limit reached"
+
+
+class RateLimited(TenantryError):
+    code, status, title = "rate_limited", 429, "Too many requests"
+
+
+class InvalidInput(TenantryError):
+    """Input that is well-formed but not acceptable (used where a schema cannot say it)."""
+
+    code, status, title = "validation_error", 422, "Invalid request"
