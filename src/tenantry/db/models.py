@@ -1,0 +1,287 @@
+"""SQLAlchemy models. Relationships are lazy="raise": a hidden query fails loudly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes in, UTC datetimes out, on SQLite (naive storage) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        from datetime import UTC
+
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        from tenantry.clock import as_utc
+
+        return as_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+_ids = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The plan: pool totals (-1 = unlimited), trial lengths, prices.
+    plan_dashboards: Mapped[int] = mapped_column(Integer, default=-1)
+    plan_users: Mapped[int] = mapped_column(Integer, default=-1)
+    plan_published_links: Mapped[int] = mapped_column(Integer, default=-1)
+    plan_api_calls_per_day: Mapped[int] = mapped_column(Integer, default=-1)
+    trial_days: Mapped[int] = mapped_column(Integer, default=14)
+    trial_extension_days: Mapped[int] = mapped_column(Integer, default=14)
+    dashboard_price: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("10.00"))
+    user_price: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("5.00"))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Counters kept in step with every change, so no request scans the clients (SPEC §6).
+    used_dashboards: Mapped[int] = mapped_column(Integer, default=0)
+    used_users: Mapped[int] = mapped_column(Integer, default=0)
+    used_published_links: Mapped[int] = mapped_column(Integer, default=0)
+    allocated_dashboards: Mapped[int] = mapped_column(Integer, default=0)
+    allocated_users: Mapped[int] = mapped_column(Integer, default=0)
+    allocated_published_links: Mapped[int] = mapped_column(Integer, default=0)
+    allocated_api_calls_per_day: Mapped[int] = mapped_column(BigInteger, default=0)
+    client_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PartnerUser(Base):
+    __tablename__ = "partner_users"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sign_in: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("role in ('admin', 'editor', 'viewer')", name="role"),)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    trial_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    trial_extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    alloc_dashboards: Mapped[int] = mapped_column(Integer, default=0)
+    alloc_users: Mapped[int] = mapped_column(Integer, default=0)
+    alloc_published_links: Mapped[int] = mapped_column(Integer, default=0)
+    alloc_api_calls_per_day: Mapped[int] = mapped_column(BigInteger, default=0)
+    usage_dashboards: Mapped[int] = mapped_column(Integer, default=0)
+    usage_users: Mapped[int] = mapped_column(Integer, default=0)
+    usage_published_links: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sign_in: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("partner_id", "external_id", name="uq_clients_partner_external_id"),
+        Index("ix_clients_partner_id_id", "partner_id", "id"),
+        Index("ix_clients_partner_status_id", "partner_id", "status", "id"),
+        CheckConstraint("status in ('setup', 'trial', 'active', 'disabled')", name="status"),
+    )
+
+
+class ClientUser(Base):
+    __tablename__ = "client_users"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sign_in: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("client_id", "email", name="uq_client_users_client_email"),
+        CheckConstraint("role in ('admin', 'member')", name="role"),
+    )
+
+
+class Dashboard(Base):
+    __tablename__ = "dashboards"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    # NULL: the partner's own dashboard.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StatusChange(Base):
+    """Append-only history of status changes; statements are computed from it."""
+
+    __tablename__ = "status_changes"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index("ix_status_changes_client_at", "client_id", "at"),
+        Index("ix_status_changes_partner_at", "partner_id", "at"),
+    )
+
+
+class AllocationChange(Base):
+    """Append-only history of a client's allocation (a snapshot of all four resources)."""
+
+    __tablename__ = "allocation_changes"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dashboards: Mapped[int] = mapped_column(Integer)
+    users: Mapped[int] = mapped_column(Integer)
+    published_links: Mapped[int] = mapped_column(Integer)
+    api_calls_per_day: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_allocation_changes_client_at", "client_id", "at"),)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    client_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_audit_events_partner_at", "partner_id", "at"),
+        Index("ix_audit_events_client_at", "client_id", "at"),
+    )
+
+
+class Event(Base):
+    """Outbox of domain events (`client.status_changed`, ...), delivered by the worker."""
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    client_id: Mapped[int | None] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_events_partner_created", "partner_id", "created_at"),)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    partner_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partner_users.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    client_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("client_users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("(partner_user_id IS NULL) <> (client_user_id IS NULL)", name="one_owner"),
+    )
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    # sha256 of the credentials that made the request: keys are per caller.
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[bytes | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+
+class ApiCallCounter(Base):
+    """Daily API-call counters (the database meter; Redis replaces it when configured)."""
+
+    __tablename__ = "api_call_counters"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
