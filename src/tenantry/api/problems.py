@@ -1,0 +1,88 @@
+"""Render every error once, as RFC 9457 problem+json (the web pages get their own handler later)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenantry.errors import TenantryError
+
+log = structlog.get_logger(__name__)
+
+PROBLEM = "application/problem+json"
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM, headers=headers)
+
+
+def problem(status: int, code: str, title: str, detail: str, **extensions: Any) -> JSONResponse:
+    body = {
+        "type": f"https://tenantry.dev/problems/{code.replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extensions,
+    }
+    return problem_response(body)
+
+
+def _describe(error: dict[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in error.get("loc", ())]
+    return {"loc": location, "msg": error.get("msg", ""), "type": error.get("type", "")}
+
+
+async def tenantry_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TenantryError)
+    headers = getattr(exc, "headers", None)
+    return problem_response(exc.to_problem(), headers)
+
+
+async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_describe(e) for e in exc.errors()]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(p for p in first["loc"] if p not in ("body",)) or "request"
+    detail = f"{where}: {first['msg']}" if first.get("msg") else "The request is malformed."
+    return problem(422, "validation_error", "Invalid request", detail, errors=errors)
+
+
+async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    response = problem(exc.status_code, code, detail, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", path=request.url.path, method=request.method)
+    return problem(
+        500, "internal_error", "Internal error", "Something went wrong on our side; it has been logged."
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(TenantryError, tenantry_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

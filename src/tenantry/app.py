@@ -1,0 +1,44 @@
+"""create_app(settings): wires the routers, error handlers and middleware."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tenantry import __version__
+from tenantry.api import problems
+from tenantry.api.deps import Services
+from tenantry.api.idempotency import IdempotencyMiddleware
+from tenantry.clients.api import router as clients_router
+from tenantry.clock import Clock, SystemClock
+from tenantry.db.session import Database
+from tenantry.partners.api import router as partner_router
+from tenantry.settings import Settings
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, database: Database | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Tenantry",
+        version=__version__,
+        description="Client accounts whose status decides what each client may do.",
+        openapi_url="/api/1/openapi.json",
+        docs_url="/api/1/docs",
+        redoc_url=None,
+    )
+    app.state.services = Services(
+        settings=settings,
+        database=database or Database(settings.sqlalchemy_url),
+        clock=clock or SystemClock(settings.clock_offset),
+    )
+    problems.install(app)
+    app.add_middleware(IdempotencyMiddleware)
+    app.include_router(partner_router)
+    app.include_router(clients_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,184 @@
+"""The `tenantry` command line. Every command works from any directory and exits non-zero with a
+one-line reason on bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from tenantry.errors import TenantryError
+from tenantry.settings import Settings
+
+if TYPE_CHECKING:
+    from tenantry.db.session import Database
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Tenantry: client accounts for dashboards."
+)
+db_app = typer.Typer(no_args_is_help=True, help="The database.")
+partner_app = typer.Typer(no_args_is_help=True, help="Partners.")
+app.add_typer(db_app, name="db")
+app.add_typer(partner_app, name="partner")
+
+
+def fail(reason: str) -> NoReturn:
+    typer.echo(f"error: {reason}", err=True)
+    raise typer.Exit(2)
+
+
+def _database() -> Database:
+    from tenantry.db.session import Database
+
+    return Database(Settings().sqlalchemy_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database named by TENANTRY_DATABASE_URL."""
+    from sqlalchemy.exc import OperationalError
+
+    from tenantry.db.migrate import upgrade
+
+    settings = Settings()
+    try:
+        upgrade(settings.sqlalchemy_url)
+    except OperationalError as exc:
+        fail(f"cannot reach the database {settings.database_url}: {str(exc.orig).strip().splitlines()[0]}")
+    typer.echo(f"database is up to date ({settings.database_url})", err=True)
+
+
+def _money(value: str, option: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        fail(f"{option} must be an amount such as 10.00, not {value!r}")
+    if not amount.is_finite() or amount < 0:
+        fail(f"{option} must be a non-negative amount")
+    return amount.quantize(Decimal("0.01"))
+
+
+@partner_app.command("create")
+def partner_create(
+    name: Annotated[str, typer.Argument(help="The partner's name.")],
+    admin_email: Annotated[str, typer.Option("--admin-email", help="E-mail of the first admin.")],
+    dashboards: Annotated[int, typer.Option(help="Pool total (-1 = unlimited).")] = -1,
+    users: Annotated[int, typer.Option(help="Pool total (-1 = unlimited).")] = -1,
+    published_links: Annotated[
+        int, typer.Option("--published-links", help="Pool total (-1 = unlimited).")
+    ] = -1,
+    api_calls_per_day: Annotated[
+        int, typer.Option("--api-calls-per-day", help="Pool total (-1 = unlimited).")
+    ] = -1,
+    timezone: Annotated[str, typer.Option(help="IANA timezone for days and statements.")] = "UTC",
+    dashboard_price: Annotated[str, typer.Option("--dashboard-price", help="Per dashboard-month.")] = "10.00",
+    user_price: Annotated[str, typer.Option("--user-price", help="Per user-month.")] = "5.00",
+    currency: Annotated[str, typer.Option(help="Three-letter currency code.")] = "USD",
+    trial_days: Annotated[int, typer.Option("--trial-days")] = 14,
+    trial_extension_days: Annotated[int, typer.Option("--trial-extension-days")] = 14,
+    admin_password: Annotated[
+        str | None, typer.Option("--admin-password", help="Generated and printed when omitted.")
+    ] = None,
+) -> None:
+    """Create a partner with its first admin and API key; print them as one JSON object."""
+    from tenantry.clock import SystemClock
+    from tenantry.partners.service import PartnerPlan, create_partner
+
+    plan = PartnerPlan(
+        dashboards=dashboards,
+        users=users,
+        published_links=published_links,
+        api_calls_per_day=api_calls_per_day,
+        trial_days=trial_days,
+        trial_extension_days=trial_extension_days,
+        dashboard_price=_money(dashboard_price, "--dashboard-price"),
+        user_price=_money(user_price, "--user-price"),
+        currency=currency,
+    )
+    settings = Settings()
+    database = _database()
+    try:
+        with database.session(write=True) as db:
+            created = create_partner(
+                db,
+                SystemClock(settings.clock_offset),
+                name=name,
+                admin_email=admin_email,
+                plan=plan,
+                timezone=timezone,
+                admin_password=admin_password,
+            )
+            db.commit()
+    except TenantryError as exc:
+        fail(exc.detail)
+    except Exception as exc:  # a database that is missing or not migrated
+        fail(_database_problem(exc))
+    finally:
+        database.dispose()
+    out = {
+        "partner_id": created.partner_id,
+        "admin_user_id": created.admin_user_id,
+        "api_key": created.api_key,
+    }
+    if created.admin_password is not None:
+        out["admin_password"] = created.admin_password
+    typer.echo(json.dumps(out))
+
+
+def _database_problem(exc: Exception) -> str:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if isinstance(exc, OperationalError | ProgrammingError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"database error ({first}); did you run `tenantry db upgrade`?"
+    raise exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the web app and the API."""
+    import uvicorn
+
+    from tenantry.app import create_app
+
+    uvicorn.run(create_app(Settings()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when a partner already exists.")
+    ] = False,
+) -> None:
+    """Load a demo partner with clients in every status and print how to sign in."""
+    from tenantry.demo import load_demo
+
+    database = _database()
+    try:
+        with database.session(write=True) as db:
+            text = load_demo(db, if_empty=if_empty)
+            db.commit()
+    except TenantryError as exc:
+        fail(exc.detail)
+    except Exception as exc:
+        fail(_database_problem(exc))
+    finally:
+        database.dispose()
+    typer.echo(text)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

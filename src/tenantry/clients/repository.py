@@ -1,0 +1,196 @@
+"""All SQL about clients. Every query for a tenant-owned row goes through `scoped_clients`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from tenantry.auth.principal import Principal
+from tenantry.db.models import AllocationChange, Client, Partner, StatusChange
+from tenantry.errors import NotFound
+from tenantry.lifecycle import Trial
+from tenantry.policy import Status
+from tenantry.pool import RESOURCES, PoolLine
+
+
+def scoped_clients(principal: Principal) -> Select[Client]:
+    """The clients this caller may see: its partner's, and for a client user only its own.
+
+    Every lookup of a client starts here, so another tenant's client is simply not found
+    (404, never 403: we do not confirm that someone else's object exists).
+    """
+    query = select(Client).where(Client.partner_id == principal.partner_id)
+    if principal.client_id is not None:
+        query = query.where(Client.id == principal.client_id)
+    return query
+
+
+def get_client(db: Session, principal: Principal, client_id: int) -> Client:
+    client = db.scalars(scoped_clients(principal).where(Client.id == client_id)).one_or_none()
+    if client is None:
+        raise NotFound(f"No client {client_id}.")
+    return client
+
+
+def get_partner(db: Session, partner_id: int) -> Partner:
+    partner = db.get(Partner, partner_id)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.")
+    return partner
+
+
+def lock_partner(db: Session, partner_id: int) -> Partner:
+    """Serialise pool changes per partner.
+
+    PostgreSQL: the partner row is locked until the transaction ends. SQLite: write requests
+    already hold the database's write lock from BEGIN IMMEDIATE (see db.session), and the
+    FOR UPDATE clause is simply not rendered.
+    """
+    partner = db.scalars(
+        select(Partner)
+        .where(Partner.id == partner_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.")
+    return partner
+
+
+def external_id_taken(db: Session, partner_id: int, external_id: str, except_id: int | None = None) -> bool:
+    query = select(Client.id).where(Client.partner_id == partner_id, Client.external_id == external_id)
+    if except_id is not None:
+        query = query.where(Client.id != except_id)
+    return db.scalars(query.limit(1)).first() is not None
+
+
+def list_clients(
+    db: Session,
+    partner: Partner,
+    *,
+    now: datetime,
+    status: str | None,
+    external_id: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Client], int]:
+    conditions = [Client.partner_id == partner.id]
+    if status == "trial_expired":
+        conditions += [Client.status == Status.TRIAL.value, Client.trial_ends_at <= now]
+    elif status is not None:
+        conditions.append(Client.status == status)
+    if external_id is not None:
+        conditions.append(Client.external_id == external_id)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(Client.name.ilike(pattern, escape="\\"), Client.external_id.ilike(pattern, escape="\\"))
+        )
+    where = and_(*conditions)
+    items = db.scalars(select(Client).where(where).order_by(Client.id).limit(limit).offset(offset)).all()
+    if len(conditions) == 1:
+        # The unfiltered count is a counter on the partner: no scan over its clients.
+        total = partner.client_count
+    else:
+        total = db.scalar(select(func.count()).select_from(Client).where(where)) or 0
+    return items, total
+
+
+def status_history(
+    db: Session, client_id: int, limit: int, offset: int
+) -> tuple[Sequence[StatusChange], int]:
+    items = db.scalars(
+        select(StatusChange)
+        .where(StatusChange.client_id == client_id)
+        .order_by(StatusChange.at, StatusChange.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    total = db.scalar(
+        select(func.count()).select_from(StatusChange).where(StatusChange.client_id == client_id)
+    )
+    return items, total or 0
+
+
+def delete_client(db: Session, client: Client) -> None:
+    # Foreign keys cascade from the client to everything in it.
+    db.execute(delete(Client).where(Client.id == client.id))
+
+
+def allocation_of(client: Client) -> dict[str, int]:
+    return {r: getattr(client, f"alloc_{r}") for r in RESOURCES}
+
+
+def set_allocation(client: Client, allocation: dict[str, int]) -> None:
+    for r in RESOURCES:
+        setattr(client, f"alloc_{r}", allocation[r])
+
+
+def usage_of(client: Client) -> dict[str, int]:
+    return {
+        "dashboards": client.usage_dashboards,
+        "users": client.usage_users,
+        "published_links": client.usage_published_links,
+    }
+
+
+def trial_of(client: Client) -> Trial | None:
+    if client.trial_started_at is None or client.trial_ends_at is None:
+        return None
+    return Trial(client.trial_started_at, client.trial_ends_at, client.trial_extended_at)
+
+
+def set_trial(client: Client, trial: Trial) -> None:
+    client.trial_started_at = trial.started_at
+    client.trial_ends_at = trial.ends_at
+    client.trial_extended_at = trial.extended_at
+
+
+def pool_lines(partner: Partner) -> dict[str, PoolLine]:
+    return {
+        r: PoolLine(
+            resource=r,
+            total=getattr(partner, f"plan_{r}"),
+            used_by_partner=0 if r == "api_calls_per_day" else getattr(partner, f"used_{r}"),
+            allocated=getattr(partner, f"allocated_{r}"),
+        )
+        for r in RESOURCES
+    }
+
+
+def add_to_allocated(partner: Partner, change: dict[str, int]) -> None:
+    for r, delta in change.items():
+        if delta:
+            setattr(partner, f"allocated_{r}", getattr(partner, f"allocated_{r}") + delta)
+
+
+def record_status_change(
+    db: Session,
+    client: Client,
+    from_status: str | None,
+    to_status: str,
+    at: datetime,
+    actor: str,
+    reason: str,
+) -> StatusChange:
+    change = StatusChange(
+        partner_id=client.partner_id,
+        client_id=client.id,
+        from_status=from_status,
+        to_status=to_status,
+        at=at,
+        actor=actor,
+        reason=reason,
+    )
+    db.add(change)
+    return change
+
+
+def record_allocation_change(db: Session, client: Client, at: datetime) -> None:
+    db.add(
+        AllocationChange(partner_id=client.partner_id, client_id=client.id, at=at, **allocation_of(client))
+    )

@@ -1,0 +1,314 @@
+"""Client use cases: create, change, activate, extend a trial, delete.
+
+Services flush, never commit: the request, worker job or command around them commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tenantry import lifecycle, pool
+from tenantry.audit import audit, emit
+from tenantry.auth.principal import Principal
+from tenantry.clients import repository as repo
+from tenantry.clients.schemas import ClientCreate, ClientUpdate
+from tenantry.clock import Clock
+from tenantry.db.models import Client, Partner
+from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
+from tenantry.policy import EffectiveStatus, Status, counts_against_pool
+
+
+def effective_status(client: Client, now: datetime) -> EffectiveStatus:
+    return lifecycle.effective_status(Status(client.status), repo.trial_of(client), now)
+
+
+def trial_view(client: Client, now: datetime) -> dict[str, Any] | None:
+    trial = repo.trial_of(client)
+    if trial is None:
+        return None
+    return {
+        "started_at": trial.started_at,
+        "ends_at": trial.ends_at,
+        "days_remaining": trial.days_remaining(now),
+        "extended": trial.extended,
+        "extension_available": client.status == Status.TRIAL and trial.extension_available(now),
+        "expired": trial.expired(now),
+    }
+
+
+def client_view(client: Client, now: datetime, api_calls_today: int = 0) -> dict[str, Any]:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "description": client.description,
+        "external_id": client.external_id,
+        "status": client.status,
+        "effective_status": effective_status(client, now).value,
+        "trial": trial_view(client, now),
+        "resources": repo.allocation_of(client),
+        "usage": {**repo.usage_of(client), "api_calls_today": api_calls_today},
+        "created_at": client.created_at,
+        "last_sign_in": client.last_sign_in,
+    }
+
+
+def _event_client(client: Client, now: datetime) -> dict[str, Any]:
+    view = client_view(client, now)
+    # Events are JSON documents: datetimes as ISO 8601 strings.
+    return _jsonable(view)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _apply_status_and_allocation(
+    db: Session,
+    partner: Partner,
+    client: Client,
+    old_status: Status | None,
+    target: Status,
+    new_allocation: Mapping[str, int],
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> None:
+    """Check and apply a status change and an allocation change together, atomically.
+
+    The caller holds the partner lock. Nothing is written until every check has passed.
+    """
+    lifecycle.check_transition(old_status, target)
+    status_changes = old_status is not target
+    if target is Status.ACTIVE and status_changes:
+        lifecycle.check_activation(new_allocation)
+
+    old_allocation = repo.allocation_of(client) if old_status is not None else pool.zero()
+    counted_before = old_status is not None and counts_against_pool(old_status)
+    counted_after = counts_against_pool(target)
+    if counted_after:
+        pool.check_usage_within(new_allocation, repo.usage_of(client), entering=not counted_before)
+    change = pool.deltas(
+        pool.counted_allocation(old_allocation, counted_before),
+        pool.counted_allocation(new_allocation, counted_after),
+    )
+    pool.check_fits(repo.pool_lines(partner), change)
+
+    # All checks passed: write.
+    repo.add_to_allocated(partner, change)
+    allocation_changes = dict(old_allocation) != dict(new_allocation) or old_status is None
+    repo.set_allocation(client, dict(new_allocation))
+    if status_changes:
+        client.status = target.value
+        client.status_changed_at = now
+        if target is Status.TRIAL:
+            repo.set_trial(client, lifecycle.start_trial(now, partner.trial_days))
+    db.flush()  # the client needs its id for the history rows
+    if allocation_changes:
+        repo.record_allocation_change(db, client, now)
+    if status_changes:
+        repo.record_status_change(
+            db, client, old_status.value if old_status else None, target.value, now, actor, reason
+        )
+        emit(
+            db,
+            partner_id=partner.id,
+            client_id=client.id,
+            type="client.status_changed",
+            at=now,
+            data={
+                "client": _event_client(client, now),
+                "from": old_status.value if old_status else None,
+                "to": target.value,
+                "actor": actor,
+                "reason": reason,
+            },
+        )
+
+
+def create_client(db: Session, clock: Clock, principal: Principal, data: ClientCreate) -> Client:
+    principal.require_write()
+    now = clock.now()
+    partner = repo.lock_partner(db, principal.partner_id)
+    if data.external_id is not None and repo.external_id_taken(db, partner.id, data.external_id):
+        raise Duplicate(
+            f"A client with external_id {data.external_id!r} already exists.", field="external_id"
+        )
+    allocation = {**pool.zero(), **(data.resources.given() if data.resources else {})}
+    client = Client(
+        partner_id=partner.id,
+        name=data.name,
+        description=data.description,
+        external_id=data.external_id,
+        status=Status.SETUP.value,
+        created_at=now,
+        status_changed_at=now,
+        **{f"alloc_{r}": 0 for r in pool.RESOURCES},
+        usage_dashboards=0,
+        usage_users=0,
+        usage_published_links=0,
+    )
+    # A refused create raises before the flush; the request's transaction is rolled back.
+    db.add(client)
+    partner.client_count += 1
+    _apply_status_and_allocation(
+        db, partner, client, None, Status(data.status), allocation, now, principal.actor, data.reason
+    )
+    audit(
+        db,
+        partner_id=partner.id,
+        client_id=client.id,
+        actor=principal.actor,
+        action="client.created",
+        target=f"client:{client.id}",
+        at=now,
+        details={"name": client.name, "status": client.status, "resources": allocation},
+    )
+    return client
+
+
+def update_client(
+    db: Session, clock: Clock, principal: Principal, client_id: int, data: ClientUpdate
+) -> Client:
+    principal.require_write()
+    now = clock.now()
+    partner = repo.lock_partner(db, principal.partner_id)
+    client = repo.get_client(db, principal, client_id)
+    fields = data.model_fields_set
+    changed: dict[str, Any] = {}
+    if "external_id" in fields and data.external_id != client.external_id:
+        if data.external_id is not None and repo.external_id_taken(
+            db, partner.id, data.external_id, client.id
+        ):
+            raise Duplicate(
+                f"A client with external_id {data.external_id!r} already exists.", field="external_id"
+            )
+        changed["external_id"] = data.external_id
+    for name in ("name", "description"):
+        value = getattr(data, name)
+        if name in fields and value is not None and value != getattr(client, name):
+            changed[name] = value
+
+    old_status = Status(client.status)
+    target = Status(data.status) if data.status is not None else old_status
+    allocation = {**repo.allocation_of(client), **(data.resources.given() if data.resources else {})}
+    if target is not old_status or allocation != repo.allocation_of(client):
+        _apply_status_and_allocation(
+            db, partner, client, old_status, target, allocation, now, principal.actor, data.reason
+        )
+        if target is not old_status:
+            changed["status"] = {"from": old_status.value, "to": target.value}
+        if allocation != repo.allocation_of(client) or data.resources:
+            changed["resources"] = allocation
+    for name in ("external_id", "name", "description"):
+        if name in changed:
+            setattr(client, name, changed[name])
+    if changed:
+        audit(
+            db,
+            partner_id=partner.id,
+            client_id=client.id,
+            actor=principal.actor,
+            action="client.updated",
+            target=f"client:{client.id}",
+            at=now,
+            details=changed,
+        )
+    db.flush()
+    return client
+
+
+def activation_check(db: Session, principal: Principal, client_id: int) -> dict[str, Any]:
+    """What stands between the client and Active, without changing anything."""
+    client = repo.get_client(db, principal, client_id)
+    status = Status(client.status)
+    if status is Status.ACTIVE:
+        return {"ready": True, "missing": []}
+    allocation = repo.allocation_of(client)
+    missing: list[str] = []
+    if Status.ACTIVE not in lifecycle.TRANSITIONS[status]:
+        missing.append("status")
+    missing += lifecycle.activation_missing(allocation)
+    try:
+        pool.check_usage_within(allocation, repo.usage_of(client), entering=True)
+    except AllocationBelowUsage as refusal:
+        missing.append(f"allocation_below_usage:{refusal.extensions['resource']}")
+    if not counts_against_pool(status):
+        try:
+            pool.check_fits(repo.pool_lines(repo.get_partner(db, principal.partner_id)), allocation)
+        except PoolExhausted as refusal:
+            missing.append(f"pool:{refusal.extensions['resource']}")
+    return {"ready": not missing, "missing": missing}
+
+
+def extend_trial(db: Session, clock: Clock, principal: Principal, client_id: int) -> Client:
+    """One extension, strictly before the first trial ends (seed); by a partner user or client admin."""
+    principal.require_write()
+    if not principal.is_partner:
+        principal.require_admin()
+    now = clock.now()
+    partner = repo.lock_partner(db, principal.partner_id)
+    client = repo.get_client(db, principal, client_id)
+    trial = lifecycle.extend_trial(
+        repo.trial_of(client), now, partner.trial_extension_days, Status(client.status)
+    )
+    repo.set_trial(client, trial)
+    audit(
+        db,
+        partner_id=partner.id,
+        client_id=client.id,
+        actor=principal.actor,
+        action="client.trial_extended",
+        target=f"client:{client.id}",
+        at=now,
+        details={"ends_at": trial.ends_at.isoformat()},
+    )
+    emit(
+        db,
+        partner_id=partner.id,
+        client_id=client.id,
+        type="client.trial_extended",
+        at=now,
+        data={"client": _event_client(client, now)},
+    )
+    db.flush()
+    return client
+
+
+def delete_client(db: Session, clock: Clock, principal: Principal, client_id: int) -> None:
+    """Remove the client and everything in it; its allocation returns to the pool."""
+    principal.require_admin()
+    now = clock.now()
+    partner = repo.lock_partner(db, principal.partner_id)
+    client = repo.get_client(db, principal, client_id)
+    counted = pool.counted_allocation(repo.allocation_of(client), counts_against_pool(Status(client.status)))
+    repo.add_to_allocated(partner, {r: -v for r, v in counted.items()})
+    partner.client_count -= 1
+    audit(
+        db,
+        partner_id=partner.id,
+        client_id=client.id,
+        actor=principal.actor,
+        action="client.deleted",
+        target=f"client:{client.id}",
+        at=now,
+        details={"name": client.name, "status": client.status},
+    )
+    emit(
+        db,
+        partner_id=partner.id,
+        client_id=client.id,
+        type="client.deleted",
+        at=now,
+        data={"client": _event_client(client, now)},
+    )
+    db.flush()
+    repo.delete_client(db, client)
+    db.expunge(client)

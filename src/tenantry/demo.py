@@ -1,0 +1,73 @@
+"""Demo data: a partner with a client in every status, so a newcomer can explore at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenantry.auth.principal import Principal
+from tenantry.clients import service as clients
+from tenantry.clients.schemas import ClientCreate, ClientUpdate, Resources
+from tenantry.clock import FakeClock, SystemClock
+from tenantry.db.models import Partner
+from tenantry.partners.service import PartnerPlan, create_partner
+
+DEMO_EMAIL = "admin@demo.tenantry.test"
+DEMO_PASSWORD = "demo-password"
+
+
+def load_demo(db: Session, *, if_empty: bool = False) -> str:
+    if if_empty and db.scalars(select(Partner.id).limit(1)).first() is not None:
+        return "Demo data not loaded: the database already has partners."
+    now = SystemClock().now()
+    clock = FakeClock(now)
+    created = create_partner(
+        db,
+        clock,
+        name="Northwind Analytics (demo)",
+        admin_email=DEMO_EMAIL,
+        plan=PartnerPlan(dashboards=50, users=100, published_links=40, api_calls_per_day=10_000),
+        admin_password=DEMO_PASSWORD,
+    )
+    admin = Principal("partner_user", created.partner_id, created.admin_user_id, "admin")
+    some = Resources(dashboards=3, users=5, published_links=2, api_calls_per_day=0)
+
+    clients.create_client(db, clock, admin, ClientCreate(name="Acme Bakery", description="Being set up."))
+    clients.create_client(
+        db,
+        clock,
+        admin,
+        ClientCreate(name="Blue Fin Sushi", status="trial", resources=some, external_id="BF-7"),
+    )
+    extended = clients.create_client(
+        db, clock, admin, ClientCreate(name="Cobalt Cycles", status="trial", resources=some)
+    )
+    clients.extend_trial(db, clock, admin, extended.id)
+    clients.create_client(
+        db,
+        clock,
+        admin,
+        ClientCreate(name="Delta Dental", status="active", resources=some, external_id="DD-1"),
+    )
+    # A trial that started 20 days ago has ended.
+    clock.set(now - timedelta(days=20))
+    clients.create_client(
+        db, clock, admin, ClientCreate(name="Elm Street Books", status="trial", resources=some)
+    )
+    clock.set(now - timedelta(days=40))
+    disabled = clients.create_client(
+        db, clock, admin, ClientCreate(name="Fjord Freight", status="active", resources=some)
+    )
+    clock.set(now - timedelta(days=2))
+    clients.update_client(
+        db, clock, admin, disabled.id, ClientUpdate(status="disabled", reason="Paused their contract.")
+    )
+    return (
+        "Demo loaded: partner 'Northwind Analytics (demo)' with clients in Setup, Trial, extended Trial,\n"
+        "Active, expired Trial and Disabled.\n"
+        f"  Sign in at http://127.0.0.1:8000/login as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        f"  API key (partner admin): {created.api_key}\n"
+        "  API docs: http://127.0.0.1:8000/api/1/docs"
+    )

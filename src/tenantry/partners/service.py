@@ -1,0 +1,167 @@
+"""Partner use cases: create a partner with its first admin; read the partner, its plan and pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenantry import pool
+from tenantry.audit import audit
+from tenantry.auth.principal import CLI_ACTOR
+from tenantry.auth.secrets import generate_password, hash_password, new_api_key
+from tenantry.clients import repository as clients_repo
+from tenantry.clock import Clock
+from tenantry.db.models import ApiKey, Partner, PartnerUser
+from tenantry.errors import Duplicate, InvalidInput
+
+
+@dataclass(frozen=True)
+class PartnerPlan:
+    dashboards: int = pool.UNLIMITED
+    users: int = pool.UNLIMITED
+    published_links: int = pool.UNLIMITED
+    api_calls_per_day: int = pool.UNLIMITED
+    trial_days: int = 14
+    trial_extension_days: int = 14
+    dashboard_price: Decimal = Decimal("10.00")
+    user_price: Decimal = Decimal("5.00")
+    currency: str = "USD"
+
+    def validate(self) -> None:
+        for resource in pool.RESOURCES:
+            value = getattr(self, resource)
+            if value < pool.UNLIMITED:
+                raise InvalidInput(f"The plan's {resource} must be -1 (unlimited) or a number of at least 0.")
+        if self.users == 0:
+            raise InvalidInput("The plan needs room for at least one user: the partner's admin.")
+        if self.trial_days < 1 or self.trial_extension_days < 0:
+            raise InvalidInput("Trial days must be at least 1 and extension days at least 0.")
+        if self.dashboard_price < 0 or self.user_price < 0:
+            raise InvalidInput("Prices cannot be negative.")
+        if len(self.currency) != 3 or not self.currency.isalpha():
+            raise InvalidInput("The currency must be a three-letter code such as USD.")
+
+
+@dataclass(frozen=True)
+class CreatedPartner:
+    partner_id: int
+    admin_user_id: int
+    api_key: str
+    admin_password: str | None
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"Unknown timezone {name!r}: use an IANA name such as Europe/Paris.") from None
+    return name
+
+
+def create_partner(
+    db: Session,
+    clock: Clock,
+    *,
+    name: str,
+    admin_email: str,
+    plan: PartnerPlan,
+    timezone: str = "UTC",
+    admin_password: str | None = None,
+    admin_name: str | None = None,
+) -> CreatedPartner:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("The partner's name must be 1 to 200 characters.")
+    admin_email = admin_email.strip().lower()
+    if "@" not in admin_email or len(admin_email) > 254:
+        raise InvalidInput(f"{admin_email!r} is not an e-mail address.")
+    plan.validate()
+    validate_timezone(timezone)
+    if db.scalars(select(PartnerUser.id).where(PartnerUser.email == admin_email)).first() is not None:
+        raise Duplicate(f"A partner user with e-mail {admin_email} already exists.", field="admin_email")
+    now = clock.now()
+    partner = Partner(
+        name=name,
+        timezone=timezone,
+        created_at=now,
+        plan_dashboards=plan.dashboards,
+        plan_users=plan.users,
+        plan_published_links=plan.published_links,
+        plan_api_calls_per_day=plan.api_calls_per_day,
+        trial_days=plan.trial_days,
+        trial_extension_days=plan.trial_extension_days,
+        dashboard_price=plan.dashboard_price,
+        user_price=plan.user_price,
+        currency=plan.currency.upper(),
+        used_dashboards=0,
+        used_users=1,  # the admin created below
+        used_published_links=0,
+        allocated_dashboards=0,
+        allocated_users=0,
+        allocated_published_links=0,
+        allocated_api_calls_per_day=0,
+        client_count=0,
+    )
+    db.add(partner)
+    db.flush()
+    generated = admin_password is None
+    password = admin_password if admin_password is not None else generate_password()
+    admin = PartnerUser(
+        partner_id=partner.id,
+        email=admin_email,
+        name=admin_name or admin_email.split("@")[0],
+        role="admin",
+        password_hash=hash_password(password),
+        created_at=now,
+    )
+    db.add(admin)
+    db.flush()
+    key = new_api_key()
+    db.add(
+        ApiKey(
+            partner_id=partner.id,
+            partner_user_id=admin.id,
+            name="created with the partner",
+            prefix=key.prefix,
+            secret_hash=key.secret_hash,
+            created_at=now,
+        )
+    )
+    audit(
+        db,
+        partner_id=partner.id,
+        actor=CLI_ACTOR,
+        action="partner.created",
+        target=f"partner:{partner.id}",
+        at=now,
+        details={"name": name, "admin_email": admin_email},
+    )
+    db.flush()
+    return CreatedPartner(partner.id, admin.id, key.secret, password if generated else None)
+
+
+def partner_view(partner: Partner) -> dict[str, Any]:
+    return {
+        "id": partner.id,
+        "name": partner.name,
+        "timezone": partner.timezone,
+        "created_at": partner.created_at,
+        "plan": {
+            "dashboards": partner.plan_dashboards,
+            "users": partner.plan_users,
+            "published_links": partner.plan_published_links,
+            "api_calls_per_day": partner.plan_api_calls_per_day,
+            "trial_days": partner.trial_days,
+            "trial_extension_days": partner.trial_extension_days,
+            "dashboard_price": f"{partner.dashboard_price:.2f}",
+            "user_price": f"{partner.user_price:.2f}",
+            "currency": partner.currency,
+        },
+        "pool": {r: line.as_dict() for r, line in clients_repo.pool_lines(partner).items()},
+        "client_count": partner.client_count,
+    }

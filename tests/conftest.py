@@ -1,0 +1,156 @@
+"""Test fixtures.
+
+The schema is built by the real migrations (`alembic upgrade head`). Without settings the suite
+runs on a SQLite file; with TENANTRY_TEST_DATABASE_URL (PostgreSQL) it creates a fresh database
+there, and a server that cannot be reached fails the run rather than skipping anything.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from tenantry.app import create_app
+from tenantry.clock import FakeClock
+from tenantry.db.migrate import upgrade
+from tenantry.db.models import Base
+from tenantry.db.session import Database
+from tenantry.partners.service import CreatedPartner, PartnerPlan, create_partner
+from tenantry.settings import Settings
+
+PG_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
+START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def _psycopg(url: str) -> str:
+    return Settings(database_url=url).sqlalchemy_url
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not PG_URL:
+        path = tmp_path_factory.mktemp("db") / "tenantry.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    server = make_url(_psycopg(PG_URL))
+    name = f"tenantry_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # an unreachable server raises here: the run fails
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "database" not in request.fixturenames:
+        return
+    database: Database = request.getfixturevalue("database")
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with database.engine.begin() as conn:
+        if database.is_sqlite:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+        else:
+            conn.execute(
+                text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        data_dir=tmp_path,
+        secret_key="test-secret-key-" + "x" * 32,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock, database: Database):  # type: ignore[no-untyped-def]
+    return create_app(settings, clock=clock, database=database)
+
+
+@pytest.fixture
+def http(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Session]:
+    with database.session(write=True) as session:
+        yield session
+
+
+@dataclass
+class PartnerHandle:
+    """A partner made for a test, with its admin's API key as ready-made headers."""
+
+    id: int
+    admin_user_id: int
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@pytest.fixture
+def make_partner(database: Database, clock: FakeClock):  # type: ignore[no-untyped-def]
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None, **plan: object) -> PartnerHandle:
+        n = next(counter)
+        with database.session(write=True) as session:
+            created: CreatedPartner = create_partner(
+                session,
+                clock,
+                name=name or f"Partner {n}",
+                admin_email=f"admin{n}-{uuid.uuid4().hex[:6]}@partner.test",
+                plan=PartnerPlan(**plan),  # type: ignore[arg-type]
+                admin_password="correct horse battery",
+            )
+            session.commit()
+        return PartnerHandle(created.partner_id, created.admin_user_id, created.api_key)
+
+    return make
+
+
+@pytest.fixture
+def partner(make_partner) -> PartnerHandle:  # type: ignore[no-untyped-def]
+    return make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
