@@ -12,6 +12,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
@@ -154,3 +157,36 @@ def make_partner(database: Database, clock: FakeClock):  # type: ignore[no-untyp
 @pytest.fixture
 def partner(make_partner) -> PartnerHandle:  # type: ignore[no-untyped-def]
     return make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
+
+
+@dataclass
+class SmtpInbox:
+    """A real SMTP server on loopback (aiosmtpd) and the messages it received."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpInbox]:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    inbox = SmtpInbox("127.0.0.1", 0, [])
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+            inbox.messages.append(message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        inbox.port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()

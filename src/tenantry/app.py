@@ -11,12 +11,17 @@ from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
 from tenantry.db.session import Database
+from tenantry.mail import Mailer, mailer_from_settings
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, database: Database | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    database: Database | None = None,
+    mailer: Mailer | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -31,6 +36,7 @@ def create_app(
         settings=settings,
         database=database or Database(settings.sqlalchemy_url),
         clock=clock or SystemClock(settings.clock_offset),
+        mailer=mailer or mailer_from_settings(settings),
     )
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)

@@ -15,6 +15,7 @@ from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.db.session import Database
 from tenantry.errors import Forbidden, Unauthenticated
+from tenantry.mail import Mailer
 from tenantry.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     database: Database
     clock: Clock
+    mailer: Mailer
 
 
 def services(request: Request) -> Services:
@@ -57,6 +59,13 @@ def clock(request: Request) -> Clock:
 
 
 ClockDep = Annotated[Clock, Depends(clock)]
+
+
+def mailer(request: Request) -> Mailer:
+    return services(request).mailer
+
+
+MailerDep = Annotated[Mailer, Depends(mailer)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tnt_...`")
 
