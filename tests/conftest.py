@@ -177,7 +177,7 @@ def smtp_server() -> Iterator[SmtpInbox]:
     inbox = SmtpInbox("127.0.0.1", 0, [])
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
             inbox.messages.append(message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
             return "250 OK"
 
