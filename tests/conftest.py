@@ -116,7 +116,11 @@ def http(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def db(database: Database) -> Iterator[Session]:
-    with database.session(write=True) as session:
+    """A session for looking into the database (and arranging rows) beside the app under test.
+
+    Deferred, not immediate: it must not hold SQLite's write lock while the app or a command writes.
+    """
+    with database.session() as session:
         yield session
 
 

@@ -133,7 +133,9 @@ def _database_problem(exc: Exception) -> str:
 
     if isinstance(exc, OperationalError | ProgrammingError):
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return f"database error ({first}); did you run `tenantry db upgrade`?"
+        if "no such table" in first or "does not exist" in first:
+            return f"the database has no tables yet ({first}); run `tenantry db upgrade` first"
+        return f"database error: {first}"
     raise exc
 
 

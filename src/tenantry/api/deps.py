@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -29,26 +34,58 @@ class Services:
     database: Database
     clock: Clock
     mailer: Mailer
+    _sqlite_writer: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _partner_writers: weakref.WeakValueDictionary[int, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    _commit_limiter: anyio.CapacityLimiter | None = None
+
+    def write_gate(self) -> AbstractAsyncContextManager[object]:
+        """SQLite has one writer at a time: write requests of this process queue here, on the event
+        loop, instead of parking worker threads on the database lock. A thread parked there could be
+        the one the lock holder needs to finish, starving every request. PostgreSQL needs no gate.
+        """
+        return self._sqlite_writer if self.database.is_sqlite else nullcontext()
+
+    def partner_gate(self, partner_id: int) -> asyncio.Lock:
+        """PostgreSQL: a write request waits here, on the event loop, for the previous write of the
+        same partner in this process to finish. Otherwise many worker threads would sit on the
+        partner row lock while the holder waits for a free thread to finish its response."""
+        gate = self._partner_writers.get(partner_id)
+        if gate is None:
+            gate = self._partner_writers[partner_id] = asyncio.Lock()
+        return gate
+
+    @property
+    def commit_limiter(self) -> anyio.CapacityLimiter:
+        """Commits and rollbacks get threads of their own, so a transaction holding a lock can always
+        finish even when every request thread is waiting for that lock."""
+        if self._commit_limiter is None:
+            self._commit_limiter = anyio.CapacityLimiter(32)
+        return self._commit_limiter
 
 
 def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def db_session(request: Request) -> Iterator[Session]:
+async def db_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the endpoint returns, rolled back if it raises.
 
     Write methods open an immediate transaction on SQLite (pool checks serialise there).
     """
-    session = services(request).database.session(write=request.method not in READ_METHODS)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    state = services(request)
+    write = request.method not in READ_METHODS
+    async with state.write_gate() if write else nullcontext():
+        session = state.database.session(write=write)
+        try:
+            yield session
+            await anyio.to_thread.run_sync(session.commit, limiter=state.commit_limiter)
+        except BaseException:
+            await anyio.to_thread.run_sync(session.rollback, limiter=state.commit_limiter)
+            raise
+        finally:
+            await anyio.to_thread.run_sync(session.close, limiter=state.commit_limiter)
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
@@ -70,20 +107,27 @@ MailerDep = Annotated[Mailer, Depends(mailer)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tnt_...`")
 
 
-def principal(
+async def principal(
     request: Request,
     db: DbSession,
     now_clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+) -> AsyncIterator[Principal]:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
-    caller = auth_repo.principal_for_token(db, credentials.credentials, now_clock.now())
+    caller = await run_in_threadpool(
+        auth_repo.principal_for_token, db, credentials.credentials, now_clock.now()
+    )
     request.state.principal = caller
-    return caller
+    state = services(request)
+    if request.method in READ_METHODS or state.database.is_sqlite:  # SQLite: db_session's gate
+        yield caller
+        return
+    async with state.partner_gate(caller.partner_id):
+        yield caller
 
 
-Caller = Annotated[Principal, Depends(principal)]
+Caller = Annotated[Principal, Depends(principal, scope="function")]
 
 
 def partner_principal(caller: Caller) -> Principal:

@@ -65,7 +65,8 @@ class IdempotencyMiddleware:
 
         from anyio import to_thread
 
-        verdict = await to_thread.run_sync(_claim, database, owner, key, request_hash, now)
+        async with services.write_gate():
+            verdict = await to_thread.run_sync(_claim, database, owner, key, request_hash, now)
         if verdict[0] == "conflict":
             await _send_problem(
                 send,
