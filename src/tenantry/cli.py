@@ -138,6 +138,43 @@ def _database_problem(exc: Exception) -> str:
 
 
 @app.command()
+def statement(
+    month: Annotated[str, typer.Argument(help="The month, YYYY-MM, in the partner's timezone.")],
+    partner: Annotated[
+        int | None, typer.Option("--partner", help="The partner's id (needed when there are several).")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of JSON.")] = False,
+) -> None:
+    """Print a partner's statement for a month, as JSON or CSV."""
+    from tenantry.clock import SystemClock
+    from tenantry.statements import repository, service
+
+    settings = Settings()
+    database = _database()
+    try:
+        with database.session() as db:
+            if partner is None:
+                choices = repository.partner_choices(db)
+                if not choices:
+                    fail("there is no partner yet; create one with `tenantry partner create`")
+                if len(choices) > 1:
+                    listed = ", ".join(f"{pid} ({name})" for pid, name in choices)
+                    fail(f"there are several partners; choose one with --partner: {listed}")
+                partner = choices[0][0]
+            result = service.statement_for(db, partner, month, SystemClock(settings.clock_offset).now())
+    except TenantryError as exc:
+        fail(exc.detail)
+    except Exception as exc:
+        fail(_database_problem(exc))
+    finally:
+        database.dispose()
+    if as_csv:
+        typer.echo(service.statement_csv(result), nl=False)
+    else:
+        typer.echo(json.dumps(service.statement_view(partner, result), default=str, indent=2))
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
