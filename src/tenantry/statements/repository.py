@@ -100,9 +100,8 @@ def month_histories(db: Session, partner_id: int, start: datetime, end: datetime
     allocations = _histories(
         db, AllocationChange, [AllocationChange.dashboards, AllocationChange.users], partner_id, start, end
     )
-    names: Mapping[int, str] = dict(
-        db.execute(select(Client.id, Client.name).where(Client.partner_id == partner_id)).tuples().all()
-    )
+    clients = db.execute(select(Client.id, Client.name).where(Client.partner_id == partner_id))
+    names: Mapping[int, str] = {client_id: name for client_id, name in clients}
     return [
         ClientHistory(
             client_id=client_id,
