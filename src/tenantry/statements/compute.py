@@ -166,9 +166,9 @@ class ClientHistory:
     allocations: Sequence[tuple[datetime, Mapping[str, int]]]
 
 
-def _billable(status: str) -> bool:
-    # The stored status is enough: an expired trial is still `trial`, and neither is billed.
-    return allows(Capability.BILLABLE, EffectiveStatus(status))
+# Asked of the policy table once: the stored status is enough, since an expired trial is still
+# stored as `trial` and neither is billed.
+_BILLABLE = frozenset(s.value for s in EffectiveStatus if allows(Capability.BILLABLE, s))
 
 
 def daily_quantities(
@@ -205,7 +205,7 @@ def daily_quantities(
             position += 1
         segment_end = events[position][0] if position < len(events) else end
         lo, hi = max(at, start), min(segment_end, end)
-        if lo >= hi or status is None or not _billable(status):
+        if lo >= hi or status not in _BILLABLE:
             continue
         first = bisect.bisect_right(bounds, lo) - 1
         last = bisect.bisect_left(bounds, hi) - 1
@@ -274,30 +274,33 @@ def client_lines(
     """The client's lines: one per resource, quantity and unit price, with days to date and projected."""
     projected = daily_quantities(history, frame.bounds)
     to_date = daily_quantities(history, frame.bounds, now) if now < frame.end else projected
-    lines: dict[tuple[str, int, Decimal], Line] = {}
+    # (resource, quantity, unit price) -> [billable days, projected billable days, first day]
+    tally: dict[tuple[str, int, Decimal], list[int]] = {}
     for resource in PRICED_RESOURCES:
-        for day, quantity in enumerate(projected[resource]):
-            if quantity is None:
-                continue
-            counted = to_date[resource][day]
-            for held, column in ((quantity, "projected_billable_days"), (counted, "billable_days")):
-                if held is None or held == 0:
+        for column, series in ((1, projected[resource]), (0, to_date[resource])):
+            for day, quantity in enumerate(series):
+                if not quantity:  # not billable, or nothing allocated
                     continue
-                price = prices[day][resource]
-                line = lines.get((resource, held, price))
-                if line is None:
-                    line = Line(
-                        history.client_id,
-                        history.client_name,
-                        resource,
-                        held,
-                        price,
-                        frame.days_in_month,
-                        first_day=day,
-                    )
-                    lines[(resource, held, price)] = line
-                setattr(line, column, getattr(line, column) + 1)
-    return sorted(lines.values(), key=lambda line: (PRICED_RESOURCES.index(line.resource), line.first_day))
+                key = (resource, quantity, prices[day][resource])
+                entry = tally.get(key)
+                if entry is None:
+                    entry = tally[key] = [0, 0, day]
+                entry[column] += 1
+    lines = [
+        Line(
+            history.client_id,
+            history.client_name,
+            resource,
+            quantity,
+            price,
+            frame.days_in_month,
+            billable_days=days,
+            projected_billable_days=projected_days,
+            first_day=first_day,
+        )
+        for (resource, quantity, price), (days, projected_days, first_day) in tally.items()
+    ]
+    return sorted(lines, key=lambda line: (PRICED_RESOURCES.index(line.resource), line.first_day))
 
 
 def build_statement(

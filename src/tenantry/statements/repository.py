@@ -1,14 +1,14 @@
 """All SQL for statements: the terms history and, for a month, every client's histories at once.
 
-A statement reads a fixed number of queries however many clients the partner has: the clients,
-their status changes, their allocation changes (each: the rows inside the month plus the last row
-before it, picked with a window function) and the terms.
+A statement reads a fixed number of queries however many clients the partner has: the terms, the
+status changes, the allocation changes (each: the rows inside the month plus every client's last
+row before it, picked with a window function) and the clients' names.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -61,57 +61,56 @@ def terms_history(db: Session, partner: Partner) -> list[Terms]:
     return history
 
 
-def _window(table: Any, columns: list[Any], partner_id: int, start: datetime, end: datetime) -> Select[Any]:
-    """Rows of `table` inside [start, end), plus each client's last row before `start`."""
-    inside = select(*columns, table.id).where(
-        table.partner_id == partner_id, table.at >= start, table.at < end
-    )
+def _window(table: Any, values: list[Any], partner_id: int, start: datetime, end: datetime) -> Select[Any]:
+    """Rows of `table` inside [start, end), plus each client's last row before `start`, in order."""
+    columns = [table.client_id, table.at, *values, table.id]
+    inside = select(*columns).where(table.partner_id == partner_id, table.at >= start, table.at < end)
     rank = (
         func.row_number()
         .over(partition_by=table.client_id, order_by=(table.at.desc(), table.id.desc()))
         .label("rank")
     )
-    ranked = (
-        select(*columns, table.id.label("id"), rank)
-        .where(table.partner_id == partner_id, table.at < start)
-        .subquery()
-    )
-    before = select(*(ranked.c[c.key] for c in columns), ranked.c.id).where(ranked.c.rank == literal(1))
-    return union_all(inside, before).subquery().select()
+    ranked = select(*columns, rank).where(table.partner_id == partner_id, table.at < start).subquery()
+    before = select(*(ranked.c[c.key] for c in columns)).where(ranked.c.rank == literal(1))
+    both = union_all(inside, before).subquery()
+    return select(both).order_by(both.c.client_id, both.c.at, both.c.id)
 
 
 def _histories(
-    db: Session, table: Any, values: list[Any], partner_id: int, start: datetime, end: datetime
-) -> dict[int, list[Any]]:
-    columns = [table.client_id, table.at, *values]
-    query = _window(table, columns, partner_id, start, end)
-    rows = list(db.execute(query).all())
-    # Order in Python: the union's order is not guaranteed, and the window already did the work.
-    rows.sort(key=lambda row: (row[0], row[1], row[-1]))
-    grouped: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        grouped[row[0]].append(row)
+    db: Session,
+    table: Any,
+    values: list[Any],
+    value: Callable[[Any], Any],
+    partner_id: int,
+    start: datetime,
+    end: datetime,
+) -> dict[int, list[tuple[datetime, Any]]]:
+    grouped: dict[int, list[tuple[datetime, Any]]] = defaultdict(list)
+    # Core rows straight from the connection: no ORM bookkeeping for a large read.
+    for row in db.connection().execute(_window(table, values, partner_id, start, end)):
+        grouped[row[0]].append((row[1], value(row)))
     return grouped
 
 
 def month_histories(db: Session, partner_id: int, start: datetime, end: datetime) -> list[ClientHistory]:
-    """Every client's status and allocation history relevant to [start, end), in four queries."""
-    statuses = _histories(db, StatusChange, [StatusChange.to_status], partner_id, start, end)
+    """Every client's status and allocation history relevant to [start, end), in three queries."""
+    statuses = _histories(
+        db, StatusChange, [StatusChange.to_status], lambda row: row[2], partner_id, start, end
+    )
     allocations = _histories(
-        db, AllocationChange, [AllocationChange.dashboards, AllocationChange.users], partner_id, start, end
+        db,
+        AllocationChange,
+        [AllocationChange.dashboards, AllocationChange.users],
+        lambda row: {"dashboards": row[2], "users": row[3]},
+        partner_id,
+        start,
+        end,
     )
     clients = db.execute(select(Client.id, Client.name).where(Client.partner_id == partner_id))
     names: Mapping[int, str] = {client_id: name for client_id, name in clients}
     return [
-        ClientHistory(
-            client_id=client_id,
-            client_name=names.get(client_id, ""),
-            statuses=[(row[1], row[2]) for row in rows],
-            allocations=[
-                (row[1], {"dashboards": row[2], "users": row[3]}) for row in allocations.get(client_id, [])
-            ],
-        )
-        for client_id, rows in statuses.items()
+        ClientHistory(client_id, names.get(client_id, ""), history, allocations.get(client_id, []))
+        for client_id, history in statuses.items()
     ]
 
 
