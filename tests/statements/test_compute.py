@@ -273,6 +273,16 @@ class TestTerms:
         assert april.bounds[1] == utc(2026, 4, 1, 15)  # April 2nd, Tokyo midnight
         assert april.end == may.start == utc(2026, 4, 30, 15)
 
+    def test_a_later_change_wins_even_when_the_clock_was_set_back_before_it_was_made(self):
+        created = terms(at=utc(2026, 11, 1))
+        cheaper = terms(prices={"dashboards": Decimal("8.00"), "users": Decimal("4.00")}, at=utc(2026, 3, 10))
+        history_of_terms = [created, cheaper]
+        for month in ("2026-03", "2026-11", "2027-01"):
+            frame = month_frame(Month.parse(month), history_of_terms)
+            assert day_prices(frame, history_of_terms)[-1]["dashboards"] == Decimal("8.00"), month
+        february = month_frame(Month.parse("2026-02"), history_of_terms)
+        assert day_prices(february, history_of_terms)[-1]["dashboards"] == Decimal("10.00")
+
     def test_months_before_the_first_snapshot_use_its_terms(self):
         frame = month_frame(Month.parse("2025-01"), [terms("Europe/Paris", at=utc(2026, 3, 10))])
         assert frame.start == utc(2024, 12, 31, 23)

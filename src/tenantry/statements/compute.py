@@ -68,7 +68,8 @@ class Month:
 
 @dataclass(frozen=True)
 class Terms:
-    """What a partner's statements were priced and cut with from `at` on (a snapshot per change)."""
+    """What a partner's statements are priced and cut with from `at` on: a snapshot per change,
+    given in the order the changes were made."""
 
     at: datetime
     timezone: str
@@ -98,13 +99,17 @@ class Frame:
         return len(self.bounds) - 1
 
 
-def _in_force(terms: Sequence[Terms], instant: datetime) -> Terms:
-    """The last snapshot made at or before `instant`; the first one also covers all time before it."""
-    chosen = terms[0]
-    for snapshot in terms:
-        if snapshot.at > instant:
-            break
-        chosen = snapshot
+def _in_force(terms: Sequence[Terms], instant: datetime) -> int:
+    """Which snapshot is in force at `instant`: the last one made whose time has come.
+
+    The first snapshot (the partner's creation) also covers all time before it. Snapshots are
+    taken in the order they were made, so a clock set back between two changes cannot let an
+    older change override a newer one.
+    """
+    chosen = 0
+    for index in range(1, len(terms)):
+        if terms[index].at <= instant:
+            chosen = index
     return chosen
 
 
@@ -117,21 +122,26 @@ def month_frame(month: Month, terms: Sequence[Terms]) -> Frame:
     """
     if not terms:
         raise ValueError("a partner always has at least one terms snapshot")
-    # Up to the month before the first snapshot, the first snapshot's timezone covers everything.
-    # From there each month begins where the previous one ended, in that month's timezone, and
-    # is laid out in the timezone in force at that instant.
-    walk = min(Month.of(terms[0].at, "UTC").previous(), month)
-    start = walk.local_midnight(1, terms[0].timezone)
-    current = _in_force(terms, start)
-    last_change = terms[-1].at
-    while walk < month:
-        if start > last_change:
-            # Nothing changes any more: the rest is calendar arithmetic in one timezone.
-            walk, start = month, month.local_midnight(1, current.timezone)
-            break
-        walk = walk.next()
-        start = walk.local_midnight(1, current.timezone)
-        current = _in_force(terms, start)
+    changes = [t.at for t in terms[1:]]
+    if not changes:
+        current = terms[0]
+        start = month.local_midnight(1, current.timezone)
+    else:
+        # Up to the month before the first change, the first snapshot's timezone covers everything.
+        # From there each month begins where the previous one ended, in that month's timezone, and
+        # is laid out in the timezone in force at that instant.
+        walk = min(Month.of(min(changes), "UTC").previous(), month)
+        start = walk.local_midnight(1, terms[0].timezone)
+        current = terms[_in_force(terms, start)]
+        last_change = max(changes)
+        while walk < month:
+            if start > last_change:
+                # Nothing changes any more: the rest is calendar arithmetic in one timezone.
+                start = month.local_midnight(1, current.timezone)
+                break
+            walk = walk.next()
+            start = walk.local_midnight(1, current.timezone)
+            current = terms[_in_force(terms, start)]
     end = month.next().local_midnight(1, current.timezone)
     inner = [max(month.local_midnight(day, current.timezone), start) for day in range(2, month.days + 1)]
     return Frame(month, current.timezone, current.currency, (start, *inner, end))
@@ -143,16 +153,13 @@ def day_prices(frame: Frame, terms: Sequence[Terms]) -> list[Mapping[str, Decima
     Prices set together with another currency wait for the month that currency takes effect.
     """
     opening = _in_force(terms, frame.start)
-    same_currency = [t for t in terms if t.currency == frame.currency]
     prices = []
     for day_end in frame.bounds[1:]:
         chosen = opening
-        for snapshot in same_currency:
-            if snapshot.at >= day_end:
-                break
-            if snapshot.at >= opening.at:
-                chosen = snapshot
-        prices.append(chosen.prices)
+        for index in range(opening + 1, len(terms)):
+            if terms[index].at < day_end and terms[index].currency == frame.currency:
+                chosen = index
+        prices.append(terms[chosen].prices)
     return prices
 
 

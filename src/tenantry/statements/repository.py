@@ -45,7 +45,7 @@ def terms_history(db: Session, partner: Partner) -> list[Terms]:
             TermsChange.user_price,
         )
         .where(TermsChange.partner_id == partner.id)
-        .order_by(TermsChange.at, TermsChange.id)
+        .order_by(TermsChange.id)
     ).all()
     history = [Terms(at, tz, cur, {"dashboards": dp, "users": up}) for at, tz, cur, dp, up in rows]
     if not history:
