@@ -163,7 +163,7 @@ def day_prices(frame: Frame, terms: Sequence[Terms]) -> list[Mapping[str, Decima
     return prices
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientHistory:
     """One client's histories, each sorted by time: (at, to_status) and (at, allocation)."""
 
@@ -193,7 +193,7 @@ def daily_quantities(
         end = min(end, until)
     if end <= start:
         return out
-    # One timeline of (instant, kind, value); at equal instants the later record wins.
+    # One timeline of (instant, kind, index); at equal instants the later record of each kind wins.
     events = sorted(
         [(at, 0, i) for i, (at, _) in enumerate(history.statuses)]
         + [(at, 1, i) for i, (at, _) in enumerate(history.allocations)]
@@ -226,7 +226,7 @@ def daily_quantities(
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     client_id: int
     client_name: str
