@@ -24,9 +24,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tenantry.app import create_app
+from tenantry.auth.secrets import new_api_key
 from tenantry.clock import FakeClock
 from tenantry.db.migrate import upgrade
-from tenantry.db.models import Base
+from tenantry.db.models import ApiKey, Base, PartnerUser
 from tenantry.db.session import Database
 from tenantry.partners.service import CreatedPartner, PartnerPlan, create_partner
 from tenantry.settings import Settings
@@ -161,6 +162,38 @@ def make_partner(database: Database, clock: FakeClock):  # type: ignore[no-untyp
 @pytest.fixture
 def partner(make_partner) -> PartnerHandle:  # type: ignore[no-untyped-def]
     return make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
+
+
+@pytest.fixture
+def add_partner_user(database, clock):  # type: ignore[no-untyped-def]
+    """Add a partner user with the given role; return the headers of its API key."""
+
+    def add(partner, role: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        with database.session(write=True) as session:
+            user = PartnerUser(
+                partner_id=partner.id,
+                email=f"{role}-{uuid.uuid4().hex[:8]}@partner.test",
+                name=role,
+                role=role,
+                created_at=clock.now(),
+            )
+            session.add(user)
+            session.flush()
+            key = new_api_key()
+            session.add(
+                ApiKey(
+                    partner_id=partner.id,
+                    partner_user_id=user.id,
+                    name=role,
+                    prefix=key.prefix,
+                    secret_hash=key.secret_hash,
+                    created_at=clock.now(),
+                )
+            )
+            session.commit()
+        return {"Authorization": f"Bearer {key.secret}"}
+
+    return add
 
 
 @dataclass

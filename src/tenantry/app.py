@@ -14,6 +14,7 @@ from tenantry.db.session import Database
 from tenantry.mail import Mailer, mailer_from_settings
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
+from tenantry.statements.api import router as statements_router
 
 
 def create_app(
@@ -42,6 +43,7 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.include_router(partner_router)
     app.include_router(clients_router)
+    app.include_router(statements_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

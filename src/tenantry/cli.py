@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -14,6 +16,8 @@ from tenantry.errors import TenantryError
 from tenantry.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from tenantry.db.session import Database
 
 app = typer.Typer(
@@ -34,6 +38,23 @@ def _database() -> Database:
     from tenantry.db.session import Database
 
     return Database(Settings().sqlalchemy_url)
+
+
+@contextmanager
+def _session(write: bool = False) -> Iterator[Session]:
+    """A session on the configured database; refusals and database problems end the command."""
+    database = _database()
+    try:
+        with database.session(write=write) as db:
+            yield db
+    except typer.Exit:
+        raise
+    except TenantryError as exc:
+        fail(exc.detail)
+    except Exception as exc:  # a database that is missing or not migrated
+        fail(_database_problem(exc))
+    finally:
+        database.dispose()
 
 
 @db_app.command("upgrade")
@@ -99,25 +120,17 @@ def partner_create(
         currency=currency,
     )
     settings = Settings()
-    database = _database()
-    try:
-        with database.session(write=True) as db:
-            created = create_partner(
-                db,
-                SystemClock(settings.clock_offset),
-                name=name,
-                admin_email=admin_email,
-                plan=plan,
-                timezone=timezone,
-                admin_password=admin_password,
-            )
-            db.commit()
-    except TenantryError as exc:
-        fail(exc.detail)
-    except Exception as exc:  # a database that is missing or not migrated
-        fail(_database_problem(exc))
-    finally:
-        database.dispose()
+    with _session(write=True) as db:
+        created = create_partner(
+            db,
+            SystemClock(settings.clock_offset),
+            name=name,
+            admin_email=admin_email,
+            plan=plan,
+            timezone=timezone,
+            admin_password=admin_password,
+        )
+        db.commit()
     out = {
         "partner_id": created.partner_id,
         "admin_user_id": created.admin_user_id,
@@ -137,6 +150,39 @@ def _database_problem(exc: Exception) -> str:
             return f"the database has no tables yet ({first}); run `tenantry db upgrade` first"
         return f"database error: {first}"
     raise exc
+
+
+@app.command()
+def statement(
+    month: Annotated[str, typer.Argument(help="The month, YYYY-MM, in the partner's timezone.")],
+    partner: Annotated[
+        int | None, typer.Option("--partner", help="The partner's id (needed when there are several).")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of JSON.")] = False,
+) -> None:
+    """Print a partner's statement for a month, as JSON or CSV."""
+    from tenantry.clock import SystemClock
+    from tenantry.statements import repository, service
+    from tenantry.statements.schemas import StatementOut
+
+    settings = Settings()
+    with _session() as db:
+        if partner is None:
+            choices = repository.partner_choices(db)
+            if not choices:
+                fail("there is no partner yet; create one with `tenantry partner create`")
+            if len(choices) > 1:
+                listed = ", ".join(f"{pid} ({name})" for pid, name in choices)
+                fail(f"there are several partners; choose one with --partner: {listed}")
+            partner = choices[0][0]
+        result = service.statement_for(db, partner, month, SystemClock(settings.clock_offset).now())
+    if as_csv:
+        typer.echo(service.statement_csv(result), nl=False)
+    else:
+        # The same document the API serves.
+        typer.echo(
+            StatementOut.model_validate(service.statement_view(partner, result)).model_dump_json(indent=2)
+        )
 
 
 @app.command()
@@ -161,17 +207,9 @@ def demo(
     """Load a demo partner with clients in every status and print how to sign in."""
     from tenantry.demo import load_demo
 
-    database = _database()
-    try:
-        with database.session(write=True) as db:
-            text = load_demo(db, if_empty=if_empty)
-            db.commit()
-    except TenantryError as exc:
-        fail(exc.detail)
-    except Exception as exc:
-        fail(_database_problem(exc))
-    finally:
-        database.dispose()
+    with _session(write=True) as db:
+        text = load_demo(db, if_empty=if_empty)
+        db.commit()
     typer.echo(text)
 
 

@@ -12,12 +12,14 @@ from sqlalchemy.orm import Session
 
 from tenantry import pool
 from tenantry.audit import audit
-from tenantry.auth.principal import CLI_ACTOR
+from tenantry.auth.principal import CLI_ACTOR, Principal
 from tenantry.auth.secrets import generate_password, hash_password, new_api_key
 from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
+from tenantry.partners.schemas import PartnerUpdate
+from tenantry.statements import repository as statements_repo
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def create_partner(
             created_at=now,
         )
     )
+    statements_repo.record_terms(db, partner, now, CLI_ACTOR)
     audit(
         db,
         partner_id=partner.id,
@@ -143,6 +146,43 @@ def create_partner(
     )
     db.flush()
     return CreatedPartner(partner.id, admin.id, key.secret, password if generated else None)
+
+
+# What a statement is cut and priced with: a change to these appends to the terms history.
+_TERMS = ("timezone", "currency", "dashboard_price", "user_price")
+
+
+def update_partner(db: Session, clock: Clock, principal: Principal, data: PartnerUpdate) -> Partner:
+    """Change the partner's name, timezone, prices or currency (admins only).
+
+    Statements keep past months as they were: prices apply from the day they are set, and a new
+    timezone or currency from the next month (see statements.compute).
+    """
+    principal.require_admin()
+    if data.timezone is not None:
+        validate_timezone(data.timezone)
+    now = clock.now()
+    partner = clients_repo.lock_partner(db, principal.partner_id)
+    changed: dict[str, Any] = {}
+    for name in data.model_fields_set:
+        value = getattr(data, name)
+        if value != getattr(partner, name):
+            changed[name] = value
+            setattr(partner, name, value)
+    if changed:
+        if changed.keys() & set(_TERMS):
+            statements_repo.record_terms(db, partner, now, principal.actor)
+        audit(
+            db,
+            partner_id=partner.id,
+            actor=principal.actor,
+            action="partner.updated",
+            target=f"partner:{partner.id}",
+            at=now,
+            details={k: str(v) if isinstance(v, Decimal) else v for k, v in changed.items()},
+        )
+    db.flush()
+    return partner
 
 
 def partner_view(partner: Partner) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""A month's statement for many clients, against one `SELECT count(*)` over status_changes.
+
+Builds a partner with 10,000 clients (1,000 with --quick), each with 10 status changes and
+3 allocation changes around March 2026, inserted in bulk; then times the March statement (its
+queries and the computation) and a plain count over the status-change table in the same run, on
+SQLite and, with --postgres URL, on PostgreSQL. Figures on the last line.
+
+    .venv/bin/python bench/statements.py [--quick] [--postgres postgresql://postgres@127.0.0.1/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from tenantry.clock import FakeClock
+from tenantry.db.migrate import upgrade
+from tenantry.db.models import AllocationChange, Client, StatusChange
+from tenantry.db.session import Database
+from tenantry.partners.service import PartnerPlan, create_partner
+from tenantry.settings import Settings
+from tenantry.statements.service import statement_for
+
+MONTH = "2026-03"
+NOW = datetime(2026, 4, 15, tzinfo=UTC)
+# Ten changes per client: creation in Setup, then every transition the product allows, in turn.
+PATH = [
+    "setup",
+    "trial",
+    "active",
+    "disabled",
+    "active",
+    "disabled",
+    "active",
+    "disabled",
+    "active",
+    "disabled",
+]
+
+
+def populate(database: Database, clients: int) -> int:
+    with database.session(write=True) as db:
+        partner = create_partner(
+            db,
+            FakeClock(datetime(2026, 1, 1, tzinfo=UTC)),
+            name="Bench",
+            admin_email=f"bench-{uuid.uuid4().hex[:8]}@bench.test",
+            plan=PartnerPlan(),
+            timezone="Europe/Paris",
+            admin_password="bench-password",
+        )
+        db.commit()
+    partner_id = partner.partner_id
+    rng = random.Random(7)
+    client_rows, status_rows, allocation_rows = [], [], []
+    for client_id in range(1, clients + 1):
+        at = datetime(2026, 2, 20, tzinfo=UTC) + timedelta(minutes=rng.randrange(14 * 24 * 60))
+        client_rows.append(
+            {
+                "id": client_id,
+                "partner_id": partner_id,
+                "name": f"Client {client_id}",
+                "description": "",
+                "status": PATH[-1],
+                "alloc_dashboards": 3,
+                "alloc_users": 5,
+                "alloc_published_links": 0,
+                "alloc_api_calls_per_day": 0,
+                "usage_dashboards": 0,
+                "usage_users": 0,
+                "usage_published_links": 0,
+                "created_at": at,
+                "status_changed_at": at,
+            }
+        )
+        allocation_at = [
+            at,
+            at + timedelta(days=rng.randrange(1, 20)),
+            at + timedelta(days=rng.randrange(20, 40)),
+        ]
+        for n, when in enumerate(allocation_at):
+            allocation_rows.append(
+                {
+                    "partner_id": partner_id,
+                    "client_id": client_id,
+                    "at": when,
+                    "dashboards": 1 + n,
+                    "users": 1 + 2 * n,
+                    "published_links": 0,
+                    "api_calls_per_day": 0,
+                }
+            )
+        previous = None
+        for status in PATH:
+            status_rows.append(
+                {
+                    "partner_id": partner_id,
+                    "client_id": client_id,
+                    "from_status": previous,
+                    "to_status": status,
+                    "at": at,
+                    "actor": "bench",
+                    "reason": "",
+                }
+            )
+            previous = status
+            at += timedelta(minutes=rng.randrange(60, 5 * 24 * 60))
+    with database.session(write=True) as db:
+        for table, rows in (
+            (Client, client_rows),
+            (StatusChange, status_rows),
+            (AllocationChange, allocation_rows),
+        ):
+            for start in range(0, len(rows), 20_000):
+                db.execute(insert(table), rows[start : start + 20_000])
+        db.commit()
+    if not database.is_sqlite:
+        with database.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    return partner_id
+
+
+def best_of(repeat: int, work: Callable[[], object]) -> float:
+    work()  # warm caches and connections
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def measure(name: str, database: Database, clients: int, repeat: int) -> str:
+    started = time.perf_counter()
+    partner_id = populate(database, clients)
+    print(f"{name}: inserted in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    with database.session() as db:
+        rows = db.scalar(select(func.count()).select_from(StatusChange))
+        statement = statement_for(db, partner_id, MONTH, NOW)
+
+        def one_statement() -> object:
+            db.rollback()  # a fresh transaction, as a request would have
+            return statement_for(db, partner_id, MONTH, NOW)
+
+        def one_count() -> object:
+            db.rollback()
+            return db.scalar(select(func.count()).select_from(StatusChange))
+
+        statement_s = best_of(repeat, one_statement)
+        count_s = best_of(repeat, one_count)
+    line = (
+        f"{name}: clients={clients} status_changes={rows} lines={len(statement.lines)} "
+        f"total={statement.total} statement={statement_s:.3f}s count={count_s * 1000:.2f}ms "
+        f"ratio={statement_s / count_s:.0f}x"
+    )
+    print(line)
+    return line
+
+
+@contextmanager
+def sqlite_database() -> Iterator[Database]:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        upgrade(url)
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[Database]:
+    server = make_url(Settings(database_url=server_url).sqlalchemy_url)
+    name = f"tenantry_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    database = Database(url)
+    try:
+        upgrade(url)
+        yield database
+    finally:
+        database.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 clients instead of 10,000")
+    parser.add_argument("--clients", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL server")
+    args = parser.parse_args()
+    clients = args.clients or (1_000 if args.quick else 10_000)
+    results = []
+    with sqlite_database() as database:
+        results.append(measure("sqlite", database, clients, args.repeat))
+    if args.postgres:
+        with postgres_database(args.postgres) as database:
+            results.append(measure("postgresql", database, clients, args.repeat))
+    print(" | ".join(results))
+
+
+if __name__ == "__main__":
+    main()

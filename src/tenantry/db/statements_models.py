@@ -1,0 +1,32 @@
+"""Tables for statements: the history of the terms a partner's statements are cut and priced with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.db.models import Base, UTCDateTime, _ids
+
+
+class TermsChange(Base):
+    """Append-only snapshot of a partner's timezone, currency and prices, one per change.
+
+    Statements read the snapshot in force for each month and day, so changing the terms never
+    rewrites a month that is already over.
+    """
+
+    __tablename__ = "terms_changes"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    timezone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    dashboard_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    user_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    actor: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_terms_changes_partner_at", "partner_id", "at"),)

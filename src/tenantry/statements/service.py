@@ -1,0 +1,96 @@
+"""Statement use cases: compute a partner's statement for a month, as JSON-ready data or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tenantry.clients import repository as clients_repo
+from tenantry.statements import repository as repo
+from tenantry.statements.compute import Line, Month, Statement, build_statement, month_frame
+
+COLUMNS: tuple[str, ...] = (
+    "client_id",
+    "client_name",
+    "resource",
+    "quantity",
+    "billable_days",
+    "days_in_month",
+    "unit_price",
+    "amount",
+    "amount_to_date",
+    "projected_billable_days",
+    "projected_amount",
+)
+
+
+def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> Statement:
+    """The partner's statement for `month` (YYYY-MM) as the histories stand at `now`."""
+    parsed = Month.parse(month)
+    partner = clients_repo.get_partner(db, partner_id)
+    terms = repo.terms_history(db, partner)
+    frame = month_frame(parsed, terms)
+    histories = repo.month_histories(db, partner.id, frame.start, frame.end)
+    return build_statement(parsed, terms, histories, now)
+
+
+def _money(value: Any) -> str:
+    return f"{value:.2f}"
+
+
+def line_view(line: Line) -> dict[str, Any]:
+    amount = _money(line.amount)
+    return {
+        "client_id": line.client_id,
+        "client_name": line.client_name,
+        "resource": line.resource,
+        "quantity": line.quantity,
+        "billable_days": line.billable_days,
+        "days_in_month": line.days_in_month,
+        "unit_price": _money(line.unit_price),
+        "amount": amount,
+        "amount_to_date": amount,
+        "projected_billable_days": line.projected_billable_days,
+        "projected_amount": _money(line.projected_amount),
+    }
+
+
+def statement_view(partner_id: int, statement: Statement) -> dict[str, Any]:
+    total = _money(statement.total)
+    return {
+        "partner_id": partner_id,
+        "month": str(statement.month),
+        "timezone": statement.timezone,
+        "currency": statement.currency,
+        "days_in_month": statement.days_in_month,
+        "complete": statement.complete,
+        "as_of": statement.as_of,
+        "lines": [line_view(line) for line in statement.lines],
+        "total": total,
+        "total_to_date": total,
+        "projected_total": _money(statement.projected_total),
+    }
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def statement_csv(statement: Statement) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for line in statement.lines:
+        view = line_view(line)
+        writer.writerow([_cell(view[column]) for column in COLUMNS])
+    return out.getvalue()
