@@ -13,23 +13,18 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
+from support import client_row, postgres_database, sqlite_database
 
 from tenantry.clock import FakeClock
-from tenantry.db.migrate import upgrade
 from tenantry.db.models import AllocationChange, Client, StatusChange
 from tenantry.db.session import Database
 from tenantry.partners.service import PartnerPlan, create_partner
-from tenantry.settings import Settings
 from tenantry.statements.service import statement_for
 
 MONTH = "2026-03"
@@ -66,24 +61,7 @@ def populate(database: Database, clients: int) -> int:
     client_rows, status_rows, allocation_rows = [], [], []
     for client_id in range(1, clients + 1):
         at = datetime(2026, 2, 20, tzinfo=UTC) + timedelta(minutes=rng.randrange(14 * 24 * 60))
-        client_rows.append(
-            {
-                "id": client_id,
-                "partner_id": partner_id,
-                "name": f"Client {client_id}",
-                "description": "",
-                "status": PATH[-1],
-                "alloc_dashboards": 3,
-                "alloc_users": 5,
-                "alloc_published_links": 0,
-                "alloc_api_calls_per_day": 0,
-                "usage_dashboards": 0,
-                "usage_users": 0,
-                "usage_published_links": 0,
-                "created_at": at,
-                "status_changed_at": at,
-            }
-        )
+        client_rows.append(client_row(client_id, partner_id, at, PATH[-1], dashboards=3, users=5))
         allocation_at = [
             at,
             at + timedelta(days=rng.randrange(1, 20)),
@@ -166,37 +144,6 @@ def measure(name: str, database: Database, clients: int, repeat: int) -> str:
     )
     print(line)
     return line
-
-
-@contextmanager
-def sqlite_database() -> Iterator[Database]:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.db'}"
-        upgrade(url)
-        database = Database(url)
-        try:
-            yield database
-        finally:
-            database.dispose()
-
-
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[Database]:
-    server = make_url(Settings(database_url=server_url).sqlalchemy_url)
-    name = f"tenantry_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    database = Database(url)
-    try:
-        upgrade(url)
-        yield database
-    finally:
-        database.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> None:

@@ -126,6 +126,10 @@ def extend_trial(trial: Trial | None, now: datetime, extension_days: int, status
 
 def effective_status(status: Status, trial: Trial | None, now: datetime) -> EffectiveStatus:
     """The stored status, or `trial_expired` once a trial's end has passed (exact to the second)."""
-    if status is Status.TRIAL and trial is not None and trial.expired(now):
+    return effective_status_at(status, trial.ends_at if trial is not None else None, now)
+
+
+def effective_status_at(status: Status, trial_ends_at: datetime | None, now: datetime) -> EffectiveStatus:
+    if status is Status.TRIAL and trial_ends_at is not None and now >= trial_ends_at:
         return EffectiveStatus.TRIAL_EXPIRED
     return EffectiveStatus(status.value)

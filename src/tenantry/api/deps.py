@@ -80,12 +80,23 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         session = state.database.session(write=write)
         try:
             yield session
-            await anyio.to_thread.run_sync(session.commit, limiter=state.commit_limiter)
         except BaseException:
-            await anyio.to_thread.run_sync(session.rollback, limiter=state.commit_limiter)
+            await anyio.to_thread.run_sync(session.close, limiter=state.commit_limiter)  # rolls back
             raise
-        finally:
-            await anyio.to_thread.run_sync(session.close, limiter=state.commit_limiter)
+        if not write and state.database.is_sqlite:
+            # A read-only request has nothing to commit, and ending an SQLite read transaction is a
+            # local call of microseconds: not worth a trip to a worker thread.
+            session.close()
+        else:
+            await anyio.to_thread.run_sync(_finish, session, write, limiter=state.commit_limiter)
+
+
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+    finally:
+        session.close()
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]

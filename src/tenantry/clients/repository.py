@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
@@ -28,8 +28,21 @@ def scoped_clients(principal: Principal) -> Select[Client]:
     return query
 
 
+# The same scoping, built once for the hottest lookup (building a statement costs more than
+# running it); the client-user variant pins the id to the caller's own client as well.
+_CLIENT_OF_PARTNER = select(Client).where(
+    Client.partner_id == bindparam("partner_id"), Client.id == bindparam("client_id")
+)
+_CLIENT_OF_CLIENT_USER = _CLIENT_OF_PARTNER.where(Client.id == bindparam("own_client_id"))
+
+
 def get_client(db: Session, principal: Principal, client_id: int) -> Client:
-    client = db.scalars(scoped_clients(principal).where(Client.id == client_id)).one_or_none()
+    params = {"partner_id": principal.partner_id, "client_id": client_id}
+    if principal.client_id is None:
+        query = _CLIENT_OF_PARTNER
+    else:
+        query, params["own_client_id"] = _CLIENT_OF_CLIENT_USER, principal.client_id
+    client = db.scalars(query, params).one_or_none()
     if client is None:
         raise NotFound(f"No client {client_id}.")
     return client

@@ -1,0 +1,140 @@
+"""What the product adds to a request: `GET /api/1/clients/{id}` against a bare endpoint.
+
+One uvicorn server (a subprocess on loopback, the app on SQLite with a partner and a client) gets
+a bare endpoint that returns a constant; load processes with keep-alive connections measure the
+throughput of both in the same run, alternating rounds to even out the noise of the machine.
+Prints the ratio (goal ≥ 0.5); figures on the last line.
+
+    .venv/bin/python bench/overhead.py [--seconds 5] [--rounds 3] [--connections 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+SERVER = textwrap.dedent(
+    """
+    import sys, uvicorn
+    from tenantry.app import create_app
+    from tenantry.settings import Settings
+
+    app = create_app(Settings())
+
+    @app.get("/bench/constant", include_in_schema=False)
+    async def constant() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/bench/constant-sync", include_in_schema=False)
+    def constant_sync() -> dict[str, str]:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def hammer(port: int, path: str, headers: dict[str, str], seconds: float, out: multiprocessing.Queue) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path} answered {response.status}")
+        done += 1
+    out.put(done)
+
+
+def throughput(port: int, path: str, headers: dict[str, str], seconds: float, connections: int) -> float:
+    out: multiprocessing.Queue = multiprocessing.Queue()
+    workers = [
+        multiprocessing.Process(target=hammer, args=(port, path, headers, seconds, out))
+        for _ in range(connections)
+    ]
+    for worker in workers:
+        worker.start()
+    total = sum(out.get(timeout=seconds + 60) for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            **os.environ,
+            "TENANTRY_DATABASE_URL": f"sqlite:///{folder}/bench.db",
+            "TENANTRY_DATA_DIR": folder,
+        }
+        subprocess.run([bin_dir / "tenantry", "db", "upgrade"], env=env, check=True, capture_output=True)
+        created = json.loads(
+            subprocess.run(
+                [bin_dir / "tenantry", "partner", "create", "Bench", "--admin-email", "b@bench.test"],
+                env=env, check=True, capture_output=True, text=True,
+            ).stdout
+        )  # fmt: skip
+        headers = {"Authorization": f"Bearer {created['api_key']}", "Content-Type": "application/json"}
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env)
+        try:
+            for _ in range(200):
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                    connection.request(
+                        "POST", "/api/1/clients", body=json.dumps({"name": "Bench"}), headers=headers
+                    )
+                    client_id = json.loads(connection.getresponse().read())["id"]
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                raise SystemExit("the server did not start")
+            paths = {
+                "client": f"/api/1/clients/{client_id}",
+                "bare": "/bench/constant",
+                "bare_sync": "/bench/constant-sync",
+            }
+            rates: dict[str, list[float]] = {name: [] for name in paths}
+            for _ in range(args.rounds):
+                for name, path in paths.items():
+                    rates[name].append(throughput(port, path, headers, args.seconds, args.connections))
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    best = {name: max(values) for name, values in rates.items()}
+    for name, values in rates.items():
+        print(f"{name}: " + ", ".join(f"{v:.0f}/s" for v in values), file=sys.stderr)
+    print(
+        f"GET /api/1/clients/{{id}} {best['client']:.0f} req/s, bare async {best['bare']:.0f} req/s, "
+        f"bare sync {best['bare_sync']:.0f} req/s; ratio={best['client'] / best['bare']:.2f} "
+        f"(against the bare sync endpoint {best['client'] / best['bare_sync']:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
