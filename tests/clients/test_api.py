@@ -120,6 +120,7 @@ class TestBadInput:
         )
         assert response.status_code == 422
         assert response.json()["code"] == "validation_error"
+        assert response.json()["detail"] == "The request body is not valid JSON."
 
     @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "offset=-1", "status=paused"])
     def test_a_bad_list_parameter_is_a_422_problem(self, http, partner, query):

@@ -58,9 +58,12 @@ async def tenantry_error(_request: Request, exc: Exception) -> JSONResponse:
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [_describe(e) for e in exc.errors()]
-    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request", "type": ""}
     where = ".".join(p for p in first["loc"] if p not in ("body",)) or "request"
-    detail = f"{where}: {first['msg']}" if first.get("msg") else "The request is malformed."
+    if first["type"] == "json_invalid":
+        detail = "The request body is not valid JSON."
+    else:
+        detail = f"{where}: {first['msg']}" if first.get("msg") else "The request is malformed."
     return problem(422, "validation_error", "Invalid request", detail, errors=errors)
 
 
