@@ -88,6 +88,19 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2, with the smallest cost: the production cost (~0.4 s a hash) would make the
+    suite crawl, and what is tested is that passwords are hashed and checked, not how slowly."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    from tenantry.auth import secrets
+
+    quick = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    monkeypatch.setattr(secrets, "_passwords", quick)
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
     """Counters live in Redis when it is configured; ids restart with the tables, so they go too."""
     yield
