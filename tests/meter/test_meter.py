@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tenantry.app import create_app
 from tenantry.db.models import Partner
 from tenantry.meter.counters import DatabaseCounter, RedisCounter
-from tests.factories import client_with_user, key_for, new_client
+from tests.factories import client_with_user, new_client
 
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TENANTRY_TEST_REDIS_URL is not set")

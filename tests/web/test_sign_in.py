@@ -136,7 +136,7 @@ class TestClientUsersByStatus:
         assert WRONG in response.text
 
     def test_sign_in_keeps_last_sign_in_on_the_user_and_the_client(self, http, partner, clock):
-        client_id, user, _ = client_with_user(http, partner, clock, "trial", "user@client.test")
+        client_id, _user, _ = client_with_user(http, partner, clock, "trial", "user@client.test")
         sign_in(http, "user@client.test", PASSWORD)
         http.cookies.clear()
         client = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tenantry.db.models import ApiCallCounter
@@ -88,7 +88,7 @@ class RedisCounter:
         if not scopes:
             return {}
         try:
-            values: list[Any] = self._client.mget([self._key(s, day) for s in scopes])  # type: ignore[assignment]
+            values: list[Any] = self._client.mget([self._key(s, day) for s in scopes])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
         return {s: int(v) for s, v in zip(scopes, values, strict=True) if v is not None}
@@ -100,7 +100,7 @@ class DatabaseCounter:
         self._insert = sqlite.insert if database.is_sqlite else postgresql.insert
 
     def hit(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
-        table = ApiCallCounter.__table__
+        table = cast(Table, ApiCallCounter.__table__)
         statement = (
             self._insert(table)
             .values(scope=scope, day=day, count=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
@@ -87,7 +87,7 @@ def find_invitation(db: Session, token: str, now: datetime) -> Invitation | None
     ).one_or_none()
 
 
-def _owned_keys(principal: Principal):  # type: ignore[no-untyped-def]
+def _owned_keys(principal: Principal) -> Select[ApiKey]:
     if principal.is_partner:
         return select(ApiKey).where(ApiKey.partner_user_id == principal.user_id)
     return select(ApiKey).where(ApiKey.client_user_id == principal.user_id)
