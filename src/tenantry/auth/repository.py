@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
@@ -152,7 +152,3 @@ def clear_failures(db: Session, scope: str) -> None:
 
 def forget_failures_before(db: Session, before: datetime) -> None:
     db.execute(delete(SignInFailure).where(SignInFailure.at <= before))
-
-
-def count_sessions(db: Session, client_user_id: int) -> int:
-    return db.scalar(select(func.count()).where(WebSession.client_user_id == client_user_id)) or 0

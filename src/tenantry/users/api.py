@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Response, status
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, MailerDep, PageDep, PartnerCaller, SettingsDep
+from tenantry.api.deps import (
+    Caller,
+    ClockDep,
+    DbSession,
+    MailerDep,
+    Page,
+    PageDep,
+    PartnerCaller,
+    SettingsDep,
+)
 from tenantry.clients import repository as clients_repo
+from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.mail import Delivery
 from tenantry.users import repository as repo
 from tenantry.users import service
@@ -25,9 +37,14 @@ from tenantry.users.schemas import (
 router = APIRouter(prefix="/api/1", tags=["users"])
 
 
-def _created(user: object, delivery: Delivery | None) -> UserCreated:
+def _created(user: ClientUser | PartnerUser, delivery: Delivery | None) -> UserCreated:
     invitation = None if delivery is None else {"delivered": delivery.delivered, "reason": delivery.reason}
-    return UserCreated.model_validate({**service.user_view(user), "invitation": invitation})  # type: ignore[arg-type]
+    return UserCreated.model_validate({**service.user_view(user), "invitation": invitation})
+
+
+def _user_list(users: Sequence[ClientUser] | Sequence[PartnerUser], total: int, page: Page) -> UserList:
+    items = [UserOut.model_validate(service.user_view(u)) for u in users]
+    return UserList(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 def _inviter(mailer: MailerDep, settings: SettingsDep) -> service.Inviter:
@@ -39,12 +56,7 @@ def list_client_users(client_id: int, db: DbSession, caller: Caller, page: PageD
     """The client's users, oldest first."""
     client = clients_repo.get_client(db, caller, client_id)
     items, total = repo.list_client_users(db, client.id, page.limit, page.offset)
-    return UserList(
-        items=[UserOut.model_validate(service.user_view(u)) for u in items],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return _user_list(items, total, page)
 
 
 @router.post("/clients/{client_id}/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
@@ -88,12 +100,7 @@ def create_client_user_key(
 def list_partner_users(db: DbSession, caller: PartnerCaller, page: PageDep) -> UserList:
     """The partner's own users, oldest first."""
     items, total = repo.list_partner_users(db, caller.partner_id, page.limit, page.offset)
-    return UserList(
-        items=[UserOut.model_validate(service.user_view(u)) for u in items],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return _user_list(items, total, page)
 
 
 @router.post("/partner/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)

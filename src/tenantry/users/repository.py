@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_token
-from tenantry.db.access_models import Invitation, WebSession
+from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
 from tenantry.errors import NotFound
 
@@ -63,15 +63,6 @@ def get_partner_user(db: Session, partner_id: int, user_id: int) -> PartnerUser:
 
 def partner_email_taken(db: Session, email: str) -> bool:
     return db.scalars(select(PartnerUser.id).where(PartnerUser.email == email).limit(1)).first() is not None
-
-
-def end_sessions_of(
-    db: Session, *, partner_user_id: int | None = None, client_user_id: int | None = None
-) -> None:
-    if partner_user_id is not None:
-        db.execute(delete(WebSession).where(WebSession.partner_user_id == partner_user_id))
-    if client_user_id is not None:
-        db.execute(delete(WebSession).where(WebSession.client_user_id == client_user_id))
 
 
 def find_invitation(db: Session, token: str, now: datetime) -> Invitation | None:

@@ -74,6 +74,55 @@ def _invite(
     return inviter.mailer.send(Mail(to=[user.email], subject=f"Your access to {place}", text=text))
 
 
+def _added(
+    db: Session,
+    inviter: Inviter,
+    now: datetime,
+    principal: Principal,
+    user: ClientUser | PartnerUser,
+    *,
+    client_id: int | None,
+    place: str,
+) -> Delivery | None:
+    """Write the new user and its audit record; invite it when no password was given."""
+    kind = "client_user" if isinstance(user, ClientUser) else "partner_user"
+    db.add(user)
+    db.flush()
+    audit(
+        db,
+        partner_id=principal.partner_id,
+        client_id=client_id,
+        actor=principal.actor,
+        action=f"{kind}.added",
+        target=f"{kind}:{user.id}",
+        at=now,
+        details={"email": user.email, "role": user.role},
+    )
+    delivery = None
+    if user.password_hash is None:
+        delivery = _invite(db, inviter, now, user, principal.partner_id, place)
+    db.flush()
+    return delivery
+
+
+def _removed(
+    db: Session, now: datetime, principal: Principal, user: ClientUser | PartnerUser, client_id: int | None
+) -> None:
+    kind = "client_user" if isinstance(user, ClientUser) else "partner_user"
+    audit(
+        db,
+        partner_id=principal.partner_id,
+        client_id=client_id,
+        actor=principal.actor,
+        action=f"{kind}.removed",
+        target=f"{kind}:{user.id}",
+        at=now,
+        details={"email": user.email},
+    )
+    db.delete(user)
+    db.flush()
+
+
 # Client users
 
 
@@ -97,24 +146,8 @@ def add_client_user(
         password_hash=hash_password(data.password) if data.password is not None else None,
         created_at=now,
     )
-    db.add(user)
     client.usage_users += 1
-    db.flush()
-    audit(
-        db,
-        partner_id=client.partner_id,
-        client_id=client.id,
-        actor=principal.actor,
-        action="client_user.added",
-        target=f"client_user:{user.id}",
-        at=now,
-        details={"email": user.email, "role": user.role},
-    )
-    delivery = None
-    if data.password is None:
-        delivery = _invite(db, inviter, now, user, client.partner_id, client.name)
-    db.flush()
-    return user, delivery
+    return user, _added(db, inviter, now, principal, user, client_id=client.id, place=client.name)
 
 
 def remove_client_user(db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int) -> None:
@@ -127,18 +160,7 @@ def remove_client_user(db: Session, clock: Clock, principal: Principal, client_i
     if not principal.is_partner and principal.user_id == user.id:
         raise Forbidden("You cannot remove yourself; ask another admin.")
     client.usage_users -= 1
-    audit(
-        db,
-        partner_id=client.partner_id,
-        client_id=client.id,
-        actor=principal.actor,
-        action="client_user.removed",
-        target=f"client_user:{user.id}",
-        at=now,
-        details={"email": user.email},
-    )
-    db.delete(user)
-    db.flush()
+    _removed(db, now, principal, user, client.id)
 
 
 def _require_user_manager(principal: Principal) -> None:
@@ -168,23 +190,8 @@ def add_partner_user(
         password_hash=hash_password(data.password) if data.password is not None else None,
         created_at=now,
     )
-    db.add(user)
     partner.used_users += 1
-    db.flush()
-    audit(
-        db,
-        partner_id=partner.id,
-        actor=principal.actor,
-        action="partner_user.added",
-        target=f"partner_user:{user.id}",
-        at=now,
-        details={"email": user.email, "role": user.role},
-    )
-    delivery = None
-    if data.password is None:
-        delivery = _invite(db, inviter, now, user, partner.id, partner.name)
-    db.flush()
-    return user, delivery
+    return user, _added(db, inviter, now, principal, user, client_id=None, place=partner.name)
 
 
 def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id: int) -> None:
@@ -196,17 +203,7 @@ def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id
         # An admin is always left: the one asking stays.
         raise Forbidden("You cannot remove yourself; ask another admin.")
     partner.used_users -= 1
-    audit(
-        db,
-        partner_id=partner.id,
-        actor=principal.actor,
-        action="partner_user.removed",
-        target=f"partner_user:{user.id}",
-        at=now,
-        details={"email": user.email},
-    )
-    db.delete(user)
-    db.flush()
+    _removed(db, now, principal, user, None)
 
 
 # Invitations

@@ -102,6 +102,22 @@ def _message(request: Request, heading: str, message: str, status_code: int, **c
     )
 
 
+def _refusal(
+    request: Request, signed_in: SignedIn, heading: str, detail: str, status_code: int
+) -> HTMLResponse:
+    return _page(request, signed_in, "message.html", status_code, heading=heading, message=detail, error=True)
+
+
+def _form_sender(request: Request, db: Session, clock: ClockDep, csrf_token: str) -> SignedIn | Response:
+    """Who sent a signed-in form, or the answer to give when no one (or a forged form) did."""
+    signed_in = _signed_in(request, db, clock)
+    if signed_in is None:
+        return _to("/login")
+    if not sessions.csrf_matches(signed_in.csrf_token, csrf_token):
+        return _refused_csrf(request)
+    return signed_in
+
+
 def _refused_csrf(request: Request) -> HTMLResponse:
     return _message(
         request, "Form expired", "The form has expired; go back, reload the page and try again.", 403
@@ -223,33 +239,21 @@ def sign_in_as(
     mode: Annotated[signin.ActingMode, Form()] = "admin",
     csrf_token: CsrfField = "",
 ) -> Response:
-    signed_in = _signed_in(request, db, clock)
-    if signed_in is None:
-        return _to("/login")
-    if not sessions.csrf_matches(signed_in.csrf_token, csrf_token):
-        return _refused_csrf(request)
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
     try:
         signin.enter_client(db, clock, signed_in, client_id, mode)
     except TenantryError as refusal:
-        return _page(
-            request,
-            signed_in,
-            "message.html",
-            refusal.status,
-            heading="Not allowed",
-            message=refusal.detail,
-            error=True,
-        )
+        return _refusal(request, signed_in, "Not allowed", refusal.detail, refusal.status)
     return _to("/app")
 
 
 @router.post("/partner/return")
 def leave_client(request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = "") -> Response:
-    signed_in = _signed_in(request, db, clock)
-    if signed_in is None:
-        return _to("/login")
-    if not sessions.csrf_matches(signed_in.csrf_token, csrf_token):
-        return _refused_csrf(request)
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
     signin.leave_client(db, clock, signed_in)
     return _to("/partner")
 
@@ -292,39 +296,22 @@ def _may_change(signed_in: SignedIn) -> bool:
 
 @router.post("/app/extend-trial")
 def extend_trial(request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = "") -> Response:
-    signed_in = _signed_in(request, db, clock)
-    if signed_in is None:
-        return _to("/login")
-    if not sessions.csrf_matches(signed_in.csrf_token, csrf_token):
-        return _refused_csrf(request)
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
     client = signed_in.row.acting_client or signed_in.row.client
     if client is None:
         return _to("/partner")
     if not _may_change(signed_in):
-        return _page(
-            request,
-            signed_in,
-            "message.html",
-            403,
-            heading="View only",
-            message="You entered this client in view-only mode: nothing can be changed.",
-            error=True,
-        )
+        detail = "You entered this client in view-only mode: nothing can be changed."
+        return _refusal(request, signed_in, "View only", detail, 403)
     try:
         sessions.check_still_allowed(signed_in, clock.now())
         clients_service.extend_trial(db, clock, signed_in.principal, client.id)
     except (AccountSuspended, TrialEnded) as refusal:
         return _ended(request, db, signed_in, refusal.detail, refusal.status)
     except TenantryError as refusal:
-        return _page(
-            request,
-            signed_in,
-            "message.html",
-            refusal.status,
-            heading="Not possible",
-            message=refusal.detail,
-            error=True,
-        )
+        return _refusal(request, signed_in, "Not possible", refusal.detail, refusal.status)
     return _to("/app")
 
 
