@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tenantry.app import create_app
 from tenantry.db.models import Partner
 from tenantry.meter.counters import DatabaseCounter, RedisCounter
-from tests.factories import client_with_user, new_client
+from tests.factories import add_user, client_with_user, key_for, new_client
 
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TENANTRY_TEST_REDIS_URL is not set")
@@ -141,6 +141,11 @@ class TestRedisDown:
             assert refused.headers["Retry-After"] == "5"
             unlimited = make_partner()
             assert http.get("/api/1/partner", headers=unlimited.headers).status_code == 200
+            client_id = new_client(http, unlimited, "active")
+            user = add_user(http, unlimited, client_id, "a@client.test", password=None)
+            client_key = key_for(http, unlimited, client_id, user["id"])
+            refused = http.get("/api/1/me", headers=client_key)
+            assert (refused.status_code, refused.json()["code"]) == (503, "meter_unavailable")
 
 
 def hammer(counter, limit: int, attempts: int, workers: int = 8) -> int:

@@ -223,3 +223,21 @@ class TestSessionOnTheApi:
         http.cookies.clear()
         me = http.get("/api/1/me", headers={"Authorization": f"Bearer {created.json()['secret']}"})
         assert me.json()["user"]["email"] == "user@client.test"
+
+
+def test_the_stylesheet_is_served_locally(http):
+    response = http.get("/static/tenantry.css")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+
+
+def test_the_openapi_document_lists_the_user_and_key_endpoints(http):
+    paths = http.get("/api/1/openapi.json").json()["paths"]
+    for path in (
+        "/api/1/clients/{client_id}/users",
+        "/api/1/partner/users",
+        "/api/1/me",
+        "/api/1/me/api-keys",
+    ):
+        assert path in paths
+    assert "/login" not in paths

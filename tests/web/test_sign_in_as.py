@@ -60,6 +60,10 @@ class TestSignInAs:
         assert "Extend the trial" not in page.text
         refused = partner_session.post("/app/extend-trial", data={"csrf_token": csrf_of(page.text)})
         assert refused.status_code == 403
+        api = partner_session.post(
+            f"/api/1/clients/{client_id}/extend-trial", headers={"X-CSRF-Token": csrf_of(page.text)}
+        )
+        assert api.status_code == 403
         trial = partner_session.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()["trial"]
         assert trial["extended"] is False
 

@@ -108,10 +108,11 @@ def _session_principal(request: Request, svc: Services, now: datetime) -> Princi
         if signed_in is None:
             raise Unauthenticated("The session has ended; sign in again or send an API key.")
         sessions.check_still_allowed(signed_in, now)
-        if request.method not in READ_METHODS and not sessions.csrf_matches(
-            signed_in.csrf_token, request.headers.get("x-csrf-token")
-        ):
-            raise Forbidden("Send the session's CSRF token in the `X-CSRF-Token` header.")
+        if request.method not in READ_METHODS:
+            if not sessions.csrf_matches(signed_in.csrf_token, request.headers.get("x-csrf-token")):
+                raise Forbidden("Send the session's CSRF token in the `X-CSRF-Token` header.")
+            if signed_in.session.acting_mode == "view_only":
+                raise Forbidden("You entered a client in view-only mode: nothing can be changed.")
         return signed_in.principal
 
 
