@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -64,3 +65,16 @@ def client_with_user(
     if status == "trial_expired":
         clock.advance(timedelta(days=15))
     return client_id, user, headers
+
+
+def csrf_of(page_text: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page_text)
+    assert found is not None, "the page has no CSRF field"
+    return found.group(1)
+
+
+def sign_in(http: Any, email: str, password: str) -> Any:
+    """Through the /login form, as a browser would: the page first (for its CSRF token), then the post."""
+    page = http.get("/login")
+    form = {"email": email, "password": password, "csrf_token": csrf_of(page.text)}
+    return http.post("/login", data=form, follow_redirects=False)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.models import ApiKey
-from tests.factories import add_user, client_with_user, key_for, new_client
+from tests.factories import add_user, client_with_user, csrf_of, key_for, new_client, sign_in
 
 BODY = {"email": "editor@partner.test", "name": "Ed", "role": "editor", "password": "a long secret 2"}
 
@@ -64,10 +64,8 @@ class TestPartnerUsers:
         assert themself.status_code == 403
 
     def _key_of(self, http, email: str) -> dict[str, str]:
-        from tests.web.test_sign_in import sign_in
-
         sign_in(http, email, BODY["password"])
-        csrf = http.get("/partner").text.split('name="csrf_token" value="')[1].split('"')[0]
+        csrf = csrf_of(http.get("/partner").text)
         created = http.post("/api/1/me/api-keys", json={"name": "mine"}, headers={"X-CSRF-Token": csrf})
         assert created.status_code == 201, created.text
         http.cookies.clear()

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from tenantry.db.access_models import WebSession
-from tests.factories import PASSWORD, add_user, client_with_user, new_client, set_status
+from tests.factories import PASSWORD, add_user, client_with_user, csrf_of, new_client, set_status, sign_in
 
 SUSPENDED = "Your account has been suspended. Please contact your account administrator."
 TRIAL_ENDED = "Your trial has ended. Please contact your account administrator."
 WRONG = "The e-mail address or password is not correct."
 ADMIN_PASSWORD = "correct horse battery"  # the make_partner fixture's
-
-
-def csrf_of(page_text: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page_text).group(1)
-
-
-def sign_in(http, email: str, password: str, headers: dict[str, str] | None = None):
-    page = http.get("/login")
-    form = {"email": email, "password": password, "csrf_token": csrf_of(page.text)}
-    return http.post("/login", data=form, follow_redirects=False, headers=headers or {})
 
 
 def admin_email(db, partner) -> str:
@@ -84,6 +73,15 @@ class TestPartnerUsers:
         value = sign_in(http, email, ADMIN_PASSWORD).cookies["tenantry_session"]
         http.cookies.clear()
         http.cookies.set("tenantry_session", value[:-2] + "xx")
+        assert http.get("/partner", follow_redirects=False).headers["location"] == "/login"
+
+    def test_a_session_lasts_twelve_hours(self, http, partner, db, clock):
+        email = admin_email(db, partner)
+        db.rollback()
+        sign_in(http, email, ADMIN_PASSWORD)
+        clock.advance(timedelta(hours=11, minutes=59))
+        assert http.get("/partner").status_code == 200
+        clock.advance(timedelta(minutes=1))
         assert http.get("/partner", follow_redirects=False).headers["location"] == "/login"
 
     def test_logout_needs_the_csrf_token_and_ends_the_session(self, http, partner, db):

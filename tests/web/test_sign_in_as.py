@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.models import AuditEvent
-from tests.factories import client_with_user, new_client
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email, csrf_of, sign_in
+from tests.factories import client_with_user, csrf_of, new_client, sign_in
+from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
 
 
 @pytest.fixture

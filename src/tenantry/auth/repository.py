@@ -114,6 +114,10 @@ def delete_session(db: Session, session_id: int) -> None:
     db.execute(delete(WebSession).where(WebSession.id == session_id))
 
 
+def delete_expired_sessions(db: Session, now: datetime) -> None:
+    db.execute(delete(WebSession).where(WebSession.expires_at <= now))
+
+
 # Sign-in
 
 

@@ -58,6 +58,7 @@ def start_session(
     client_user: ClientUser | None = None,
 ) -> str:
     """Create a session for the user; return the session id for the cookie (never stored)."""
+    repo.delete_expired_sessions(db, now)
     token = new_token()
     partner_id = partner_user.partner_id if partner_user is not None else None
     if client_user is not None:

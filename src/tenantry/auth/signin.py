@@ -93,29 +93,30 @@ def sign_in(db: Session, clock: Clock, email: str, password: str, address: str) 
     matched = [(u, c) for u, c in candidates if verify_password(password, u.password_hash)]
     if partner_user is None and not candidates:
         verify_password(password, _DUMMY_HASH)
-    refusal: TenantryError | None = None
+    told: TenantryError | None = None
     for user, client in matched:
-        try:
-            _check_sign_in(effective_status(client, now))
-        except (AccountSuspended, TrialEnded) as refused:
-            refusal = refusal or refused
-            continue
-        except TenantryError:
-            continue
-        return _client_signed_in(db, now, user, client, account_scope)
-    if refusal is not None:
-        return SignInOutcome(refusal.status, refusal.detail)
+        status = effective_status(client, now)
+        refusal = _sign_in_refusal(status)
+        if refusal is None:
+            return _client_signed_in(db, now, user, client, account_scope)
+        # A client in Setup has no users (SPEC §4), so there is nothing to tell: an ordinary failure.
+        if status is not EffectiveStatus.SETUP:
+            told = told or refusal
+    if told is not None:
+        return SignInOutcome(told.status, told.detail)
     repo.record_failure(db, account_scope, now)
     repo.record_failure(db, address_scope, now)
     repo.forget_failures_before(db, now - THROTTLE_WINDOW)
     return SignInOutcome(401, WRONG_CREDENTIALS)
 
 
-def _check_sign_in(status: EffectiveStatus) -> None:
-    # A client in Setup has no users (SPEC §4): a sign-in there is an ordinary failure.
-    if status is EffectiveStatus.SETUP:
-        raise TenantryError(WRONG_CREDENTIALS)
-    repo.check_client_access(Capability.USER_SIGN_IN, status)
+def _sign_in_refusal(status: EffectiveStatus) -> TenantryError | None:
+    """None when the policy lets the client's users sign in, else the words they are shown."""
+    try:
+        repo.check_client_access(Capability.USER_SIGN_IN, status)
+    except (AccountSuspended, TrialEnded) as refusal:
+        return refusal
+    return None
 
 
 def _client_signed_in(
