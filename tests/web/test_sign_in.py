@@ -239,3 +239,21 @@ def test_the_openapi_document_lists_the_user_and_key_endpoints(http):
     ):
         assert path in paths
     assert "/login" not in paths
+
+
+def test_the_session_cookie_is_secure_when_the_site_is_served_over_https(
+    settings, clock, database, partner, db
+):
+    from fastapi.testclient import TestClient
+
+    from tenantry.app import create_app
+
+    email = admin_email(db, partner)
+    db.rollback()
+    app = create_app(
+        settings.model_copy(update={"base_url": "https://dash.example.test"}), clock=clock, database=database
+    )
+    with TestClient(app, base_url="https://testserver") as http:
+        response = sign_in(http, email, ADMIN_PASSWORD)
+        assert response.status_code == 303
+        assert "Secure" in response.headers["set-cookie"]

@@ -57,6 +57,12 @@ def _anonymous_csrf(request: Request) -> tuple[str, bool]:
     return (token, False) if token else (sessions.new_token(), True)
 
 
+def _anonymous_form_ok(request: Request, csrf_token: str) -> bool:
+    """A form sent before signing in carries the token of its signed cookie (double submit)."""
+    expected = sessions.unsign(request.cookies.get(sessions.CSRF_COOKIE), _secret(request))
+    return sessions.csrf_matches(expected, csrf_token)
+
+
 def _render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200, new_csrf: bool = False
 ) -> HTMLResponse:
@@ -165,8 +171,7 @@ def login(
     password: Annotated[str, Form(max_length=200)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
-    expected = sessions.unsign(request.cookies.get(sessions.CSRF_COOKIE), _secret(request))
-    if not sessions.csrf_matches(expected, csrf_token):
+    if not _anonymous_form_ok(request, csrf_token):
         return _refused_csrf(request)
     address = request.client.host if request.client else "unknown"
     outcome = signin.sign_in(db, clock, email, password, address)
@@ -335,8 +340,7 @@ def accept_invitation(
     confirm: Annotated[str, Form(max_length=200)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
-    expected = sessions.unsign(request.cookies.get(sessions.CSRF_COOKIE), _secret(request))
-    if not sessions.csrf_matches(expected, csrf_token):
+    if not _anonymous_form_ok(request, csrf_token):
         return _refused_csrf(request)
     problem = None
     if len(password) < MIN_PASSWORD:
