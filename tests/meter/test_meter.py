@@ -159,6 +159,14 @@ class TestCounters:
         assert hammer(DatabaseCounter(database), 50, 120) == 50
         assert DatabaseCounter(database).counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
 
+    def test_the_database_keeps_only_the_latest_day_of_a_scope(self, database):
+        counter = DatabaseCounter(database)
+        counter.hit("client:1", "2026-03-09", 5, 3600)
+        counter.hit("client:2", "2026-03-09", 5, 3600)
+        counter.hit("client:1", "2026-03-10", 5, 3600)
+        assert counter.counts(["client:1", "client:2"], "2026-03-09") == {"client:2": 1}
+        assert counter.counts(["client:1"], "2026-03-10") == {"client:1": 1}
+
     @needs_redis
     def test_the_redis_counter_is_exact_under_concurrency(self):
         counter = RedisCounter.from_url(REDIS_URL)

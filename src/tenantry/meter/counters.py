@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tenantry.db.models import ApiCallCounter
@@ -113,6 +113,11 @@ class DatabaseCounter:
         )
         with self._database.session(write=True) as session:
             count = session.execute(statement).scalar_one_or_none()
+            if count == 1:
+                # The scope's first call of the day: its earlier days are of no more use.
+                session.execute(
+                    delete(ApiCallCounter).where(ApiCallCounter.scope == scope, ApiCallCounter.day < day)
+                )
             session.commit()
         # No row back: the WHERE refused the update, the day's calls are used up.
         return Hit(False, limit) if count is None else Hit(True, int(count))
