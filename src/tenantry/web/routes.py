@@ -20,8 +20,10 @@ from tenantry.auth import sessions, signin
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
+from tenantry.db.models import ApiKey
 from tenantry.errors import AccountSuspended, TenantryError, TrialEnded
 from tenantry.policy import EffectiveStatus
+from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
 
 router = APIRouter(include_in_schema=False)
@@ -202,7 +204,7 @@ def logout(request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfFie
 
 
 @router.get("/partner", response_class=HTMLResponse)
-def partner_home(request: Request, db: DbSession, clock: ClockDep, message: str | None = None) -> Response:
+def partner_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
     signed_in = _signed_in(request, db, clock)
     if signed_in is None or not signed_in.is_partner:
         return _to("/login")
@@ -231,7 +233,7 @@ def partner_home(request: Request, db: DbSession, clock: ClockDep, message: str 
         partner=partner,
         clients=rows,
         can_enter=signed_in.user.role in ("admin", "editor"),
-        message=message,
+        keys=_own_keys(db, signed_in),
     )
 
 
@@ -291,6 +293,7 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
         and status is EffectiveStatus.TRIAL
         and trial.extension_available(now),
         extension_days=partner.trial_extension_days,
+        keys=None if signed_in.is_partner else _own_keys(db, signed_in),
     )
 
 
@@ -318,6 +321,52 @@ def extend_trial(request: Request, db: DbSession, clock: ClockDep, csrf_token: C
     except TenantryError as refusal:
         return _refusal(request, signed_in, "Not possible", refusal.detail, refusal.status)
     return _to("/app")
+
+
+def _own_keys(db: Session, signed_in: SignedIn) -> list[ApiKey]:
+    return list(users_repo.list_own_keys(db, signed_in.principal, 200, 0)[0])
+
+
+@router.post("/account/api-keys", response_class=HTMLResponse)
+def create_key(
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
+    try:
+        sessions.check_still_allowed(signed_in, clock.now())
+    except (AccountSuspended, TrialEnded) as refusal:
+        return _ended(request, db, signed_in, refusal.detail, refusal.status)
+    key, secret = users_service.create_own_key(db, clock, signed_in.principal, name.strip() or "API key")
+    return _page(
+        request,
+        signed_in,
+        "message.html",
+        201,
+        heading="New API key",
+        message=f"Your new key {key.name!r}. Copy it now: it is shown only this once.",
+        secret=secret,
+        link={"href": _home(signed_in), "text": "Back"},
+    )
+
+
+@router.post("/account/api-keys/{key_id}/revoke")
+def revoke_key(
+    request: Request, key_id: int, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+) -> Response:
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
+    try:
+        users_service.revoke_own_key(db, clock, signed_in.principal, key_id)
+    except TenantryError as refusal:
+        return _refusal(request, signed_in, "Not possible", refusal.detail, refusal.status)
+    return _to(_home(signed_in))
 
 
 @router.get("/invite/{token}", response_class=HTMLResponse)
