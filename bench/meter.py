@@ -36,7 +36,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def prepare(database_url: str) -> tuple[str, str]:
+def prepare(database_url: str) -> tuple[str, str, str]:
     """A partner on an unlimited plan (its key is not metered) and an active client with a key."""
     from tenantry.auth.principal import Principal
     from tenantry.clients.schemas import ClientCreate, Resources
@@ -62,22 +62,22 @@ def prepare(database_url: str) -> tuple[str, str]:
             admin_password="x" * 12,
         )
         admin = Principal("partner_user", partner.partner_id, partner.admin_user_id, "admin")
-        resources = Resources(dashboards=1, users=1, api_calls_per_day=LIMIT)
-        client = create_client(
-            db, clock, admin, ClientCreate(name="Hammered", status="active", resources=resources)
-        )
-        user, _ = add_client_user(
-            db,
-            clock,
-            Inviter(LogMailer(), ""),
-            admin,
-            client.id,
-            ClientUserCreate(email="user@bench.test", name="User", password="y" * 12),
-        )
-        _, client_key = create_key_for_client_user(db, clock, admin, client.id, user.id, "bench")
+
+        def client_key(name: str, limit: int) -> str:
+            resources = Resources(dashboards=1, users=1, api_calls_per_day=limit)
+            client = create_client(
+                db, clock, admin, ClientCreate(name=name, status="active", resources=resources)
+            )
+            body = ClientUserCreate(email=f"{name.lower()}@bench.test", name=name, password="y" * 12)
+            user, _ = add_client_user(db, clock, Inviter(LogMailer(), ""), admin, client.id, body)
+            return create_key_for_client_user(db, clock, admin, client.id, user.id, "bench")[1]
+
+        hammered = client_key("Hammered", LIMIT)
+        # Another client warms the metered path up without touching the hammered client's quota.
+        warm_up = client_key("Warm", 1_000_000)
         db.commit()
     database.dispose()
-    return partner.api_key, client_key
+    return partner.api_key, hammered, warm_up
 
 
 def hammer(port: int, key: str, calls: int, barrier: Any, results: Any) -> None:
@@ -117,7 +117,7 @@ def phase(port: int, key: str, calls_each: int) -> tuple[dict[int, int], float]:
 def run(mode: str, redis_url: str | None, calls_each: int) -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as folder:
         database_url = f"sqlite:///{Path(folder) / 'bench.db'}"
-        partner_key, client_key = prepare(database_url)
+        partner_key, client_key, warm_up_key = prepare(database_url)
         port = free_port()
         env = {
             **os.environ,
@@ -145,6 +145,9 @@ def run(mode: str, redis_url: str | None, calls_each: int) -> tuple[int, float]:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
+            # Both paths are exercised once on every worker before anything is timed.
+            phase(port, partner_key, 25)
+            phase(port, warm_up_key, 25)
             _, unmetered = phase(port, partner_key, calls_each)
             answers, metered = phase(port, client_key, calls_each)
         finally:
