@@ -88,6 +88,30 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             )
 
 
+@pytest.fixture(autouse=True)
+def _quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2, with the smallest cost: the production cost (~0.4 s a hash) would make the
+    suite crawl, and what is tested is that passwords are hashed and checked, not how slowly."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    from tenantry.auth import secrets
+
+    quick = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    monkeypatch.setattr(secrets, "_passwords", quick)
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    """Counters live in Redis when it is configured; ids restart with the tables, so they go too."""
+    yield
+    if REDIS_URL:
+        from redis import Redis
+
+        with Redis.from_url(REDIS_URL) as redis:  # an unreachable server raises here: the run fails
+            redis.flushdb()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
@@ -100,6 +124,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         redis_url=REDIS_URL,
         data_dir=tmp_path,
         secret_key="test-secret-key-" + "x" * 32,
+        # Tests make many calls in a second; the burst limit itself is tested on its own app.
+        api_burst_per_second=10_000,
         _env_file=None,  # type: ignore[call-arg]
     )
 

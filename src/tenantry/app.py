@@ -12,9 +12,13 @@ from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
 from tenantry.db.session import Database
 from tenantry.mail import Mailer, mailer_from_settings
+from tenantry.meter.headers import RateLimitHeadersMiddleware
+from tenantry.meter.service import Meter, meter_from_settings
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
+from tenantry.users.api import router as users_router
+from tenantry.web import install as install_web
 
 
 def create_app(
@@ -23,6 +27,7 @@ def create_app(
     clock: Clock | None = None,
     database: Database | None = None,
     mailer: Mailer | None = None,
+    meter: Meter | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -33,17 +38,22 @@ def create_app(
         docs_url="/api/1/docs",
         redoc_url=None,
     )
+    database = database or Database(settings.sqlalchemy_url)
     app.state.services = Services(
         settings=settings,
-        database=database or Database(settings.sqlalchemy_url),
+        database=database,
         clock=clock or SystemClock(settings.clock_offset),
         mailer=mailer or mailer_from_settings(settings),
+        meter=meter or meter_from_settings(settings, database),
     )
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.include_router(partner_router)
     app.include_router(clients_router)
     app.include_router(statements_router)
+    app.include_router(users_router)
+    install_web(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

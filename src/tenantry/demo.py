@@ -12,7 +12,10 @@ from tenantry.clients import service as clients
 from tenantry.clients.schemas import ClientCreate, ClientUpdate, Resources
 from tenantry.clock import FakeClock, SystemClock
 from tenantry.db.models import Partner
+from tenantry.mail import LogMailer
 from tenantry.partners.service import PartnerPlan, create_partner
+from tenantry.users.schemas import ClientUserCreate
+from tenantry.users.service import Inviter, add_client_user
 
 DEMO_EMAIL = "admin@demo.tenantry.test"
 DEMO_PASSWORD = "demo-password"
@@ -33,33 +36,45 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
     )
     admin = Principal("partner_user", created.partner_id, created.admin_user_id, "admin")
     some = Resources(dashboards=3, users=5, published_links=2, api_calls_per_day=0)
+    inviter = Inviter(LogMailer(), "http://127.0.0.1:8000")
+
+    def user(client_id: int, email: str) -> None:
+        # Users join while the client is in Trial or Active, before any later status change.
+        body = ClientUserCreate(
+            email=email, name=email.split("@")[0].title(), role="admin", password=DEMO_PASSWORD
+        )
+        add_client_user(db, clock, inviter, admin, client_id, body)
 
     clients.create_client(db, clock, admin, ClientCreate(name="Acme Bakery", description="Being set up."))
-    clients.create_client(
+    trial = clients.create_client(
         db,
         clock,
         admin,
         ClientCreate(name="Blue Fin Sushi", status="trial", resources=some, external_id="BF-7"),
     )
+    user(trial.id, "trial@demo.tenantry.test")
     extended = clients.create_client(
         db, clock, admin, ClientCreate(name="Cobalt Cycles", status="trial", resources=some)
     )
     clients.extend_trial(db, clock, admin, extended.id)
-    clients.create_client(
+    active = clients.create_client(
         db,
         clock,
         admin,
         ClientCreate(name="Delta Dental", status="active", resources=some, external_id="DD-1"),
     )
+    user(active.id, "active@demo.tenantry.test")
     # A trial that started 20 days ago has ended.
     clock.set(now - timedelta(days=20))
-    clients.create_client(
+    expired = clients.create_client(
         db, clock, admin, ClientCreate(name="Elm Street Books", status="trial", resources=some)
     )
+    user(expired.id, "expired@demo.tenantry.test")
     clock.set(now - timedelta(days=40))
     disabled = clients.create_client(
         db, clock, admin, ClientCreate(name="Fjord Freight", status="active", resources=some)
     )
+    user(disabled.id, "disabled@demo.tenantry.test")
     clock.set(now - timedelta(days=2))
     clients.update_client(
         db, clock, admin, disabled.id, ClientUpdate(status="disabled", reason="Paused their contract.")
@@ -68,6 +83,7 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
         "Demo loaded: partner 'Northwind Analytics (demo)' with clients in Setup, Trial, extended Trial,\n"
         "Active, expired Trial and Disabled.\n"
         f"  Sign in at http://127.0.0.1:8000/login as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        "  Client users (same password): trial@, active@, expired@ and disabled@demo.tenantry.test\n"
         f"  API key (partner admin): {created.api_key}\n"
         "  API docs: http://127.0.0.1:8000/api/1/docs"
     )

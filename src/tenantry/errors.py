@@ -99,3 +99,9 @@ class InvalidInput(TenantryError):
     """Input that is well-formed but not acceptable (used where a schema cannot say it)."""
 
     code, status, title = "validation_error", 422, "Invalid request"
+
+
+class MeterUnavailable(TenantryError):
+    """The API-call meter cannot count (Redis unreachable): calls are refused, never left uncounted."""
+
+    code, status, title = "meter_unavailable", 503, "API-call meter unavailable"

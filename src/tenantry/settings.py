@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     mail_from: str = "tenantry@localhost"
     # Shift the server's clock (seconds, may be negative): for rehearsing trials and statements.
     clock_offset_seconds: float = 0.0
+    # Requests per second per client key before `rate_limited` (SPEC §8: 5).
+    api_burst_per_second: int = Field(default=5, ge=1)
     log_level: str = Field(default="INFO")
 
     @property

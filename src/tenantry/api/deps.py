@@ -7,6 +7,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 import anyio
@@ -16,11 +17,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from tenantry.auth import repository as auth_repo
+from tenantry.auth import sessions
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.db.session import Database
-from tenantry.errors import Forbidden, Unauthenticated
+from tenantry.errors import Forbidden, NotFound, Unauthenticated
 from tenantry.mail import Mailer
+from tenantry.meter.service import Meter
 from tenantry.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -34,6 +37,7 @@ class Services:
     database: Database
     clock: Clock
     mailer: Mailer
+    meter: Meter
     _sqlite_writer: asyncio.Lock = field(default_factory=asyncio.Lock)
     _partner_writers: weakref.WeakValueDictionary[int, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
@@ -84,17 +88,16 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
             await anyio.to_thread.run_sync(session.close, limiter=state.commit_limiter)  # rolls back
             raise
         if not write and state.database.is_sqlite:
-            # A read-only request has nothing to commit, and ending an SQLite read transaction is a
-            # local call of microseconds: not worth a trip to a worker thread.
-            session.close()
+            # Ending a read request's SQLite transaction is a local call of microseconds: not worth
+            # a trip to a worker thread. (It still commits: a page may end a session on a GET.)
+            _finish(session)
         else:
-            await anyio.to_thread.run_sync(_finish, session, write, limiter=state.commit_limiter)
+            await anyio.to_thread.run_sync(_finish, session, limiter=state.commit_limiter)
 
 
-def _finish(session: Session, commit: bool) -> None:
+def _finish(session: Session) -> None:
     try:
-        if commit:
-            session.commit()
+        session.commit()
     finally:
         session.close()
 
@@ -120,29 +123,70 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 async def principal(
     request: Request,
-    db: DbSession,
     now_clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AsyncIterator[Principal]:
+    """The caller, from an API key (metered) or else the session cookie (CSRF-checked).
+
+    The lookup uses its own short read session and the meter its own transaction, both before the
+    request's transaction begins, so a counted call is never held up by (or rolled back with) it.
+    A write request then holds its partner's write gate until its answer is out.
+    """
+    svc = services(request)
+    now = now_clock.now()
+    write = request.method not in READ_METHODS
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
-    caller = await run_in_threadpool(
-        auth_repo.principal_for_token, db, credentials.credentials, now_clock.now()
-    )
+        caller = await run_in_threadpool(_session_principal, request, svc, now)
+    else:
+        key_caller = await run_in_threadpool(_key_caller, svc, credentials.credentials, now)
+        caller = key_caller.principal
+        headers: dict[str, str] = {}
+        request.state.rate_limit_headers = headers
+        if key_caller.quota.metered:
+            # The database meter writes: on SQLite a read request queues for the writer like any
+            # write (a write request already holds the gate; asyncio locks are not re-entrant).
+            gate = svc.write_gate() if svc.database.is_sqlite and not write else nullcontext()
+            async with gate:
+                await run_in_threadpool(svc.meter.charge, key_caller.quota, now, headers)
     request.state.principal = caller
-    state = services(request)
-    if request.method in READ_METHODS or state.database.is_sqlite:  # SQLite: db_session's gate
+    if not write or svc.database.is_sqlite:  # SQLite: db_session's gate
         yield caller
         return
-    async with state.partner_gate(caller.partner_id):
+    async with svc.partner_gate(caller.partner_id):
         yield caller
 
 
-Caller = Annotated[Principal, Depends(principal, scope="function")]
+def _key_caller(svc: Services, token: str, now: datetime) -> auth_repo.KeyCaller:
+    with svc.database.session() as lookup:
+        return auth_repo.caller_for_token(lookup, token, now)
 
 
-def partner_principal(caller: Caller) -> Principal:
+def _session_principal(request: Request, svc: Services, now: datetime) -> Principal:
+    token = sessions.unsign(request.cookies.get(sessions.SESSION_COOKIE), svc.settings.resolved_secret_key)
+    if token is None:
+        raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
+    with svc.database.session() as lookup:
+        signed_in = sessions.resolve(lookup, token, now)
+        if signed_in is None:
+            raise Unauthenticated("The session has ended; sign in again or send an API key.")
+        sessions.check_still_allowed(signed_in, now)
+        if request.method not in READ_METHODS:
+            if not sessions.csrf_matches(signed_in.csrf_token, request.headers.get("x-csrf-token")):
+                raise Forbidden("Send the session's CSRF token in the `X-CSRF-Token` header.")
+            if signed_in.session.acting_mode == "view_only":
+                raise Forbidden("You entered a client in view-only mode: nothing can be changed.")
+        return signed_in.principal
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def partner_principal(request: Request, caller: Caller) -> Principal:
     if not caller.is_partner:
+        # A client key never learns whether another client exists: 404 before 403.
+        named = request.path_params.get("client_id")
+        if named is not None and str(named) != str(caller.client_id):
+            raise NotFound(f"No client {named}.")
         raise Forbidden("This needs a partner key; client keys reach only their own client's resources.")
     return caller
 
@@ -164,3 +208,17 @@ def page(
 
 
 PageDep = Annotated[Page, Depends(page)]
+
+
+def settings(request: Request) -> Settings:
+    return services(request).settings
+
+
+SettingsDep = Annotated[Settings, Depends(settings)]
+
+
+def meter(request: Request) -> Meter:
+    return services(request).meter
+
+
+MeterDep = Annotated[Meter, Depends(meter)]

@@ -1,20 +1,27 @@
-"""SQL about credentials: resolve an API key to the caller it acts for."""
+"""SQL about credentials: API keys, web sessions and the sign-in throttle."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
 from tenantry.auth.principal import Principal
-from tenantry.auth.secrets import parse_prefix, token_matches
-from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
+from tenantry.auth.secrets import hash_token, parse_prefix, token_matches
+from tenantry.db.access_models import SignInFailure, WebSession
+from tenantry.db.models import ApiKey, Client, ClientUser, Partner, PartnerUser
 from tenantry.errors import AccountSuspended, TrialEnded, Unauthenticated
+from tenantry.meter.service import Quota, client_scope, partner_scope
 from tenantry.policy import Capability, EffectiveStatus, Status, allows
+from tenantry.pool import UNLIMITED
 
 _INVALID = "The API key is not valid (unknown, revoked or malformed)."
+SUSPENDED = "Your account has been suspended. Please contact your account administrator."
+TRIAL_ENDED = "Your trial has ended. Please contact your account administrator."
 
 # Built once: this runs on every API request, and building a statement costs more than running it.
 # Columns, not entities, for the same reason.
@@ -26,12 +33,17 @@ _KEY_LOOKUP = (
         ApiKey.client_user_id,
         ApiKey.secret_hash,
         ApiKey.revoked_at,
+        Partner.timezone,
+        Partner.plan_api_calls_per_day,
+        Partner.allocated_api_calls_per_day,
         PartnerUser.role,
         ClientUser.role,
         Client.id,
         Client.status,
         Client.trial_ends_at,
+        Client.alloc_api_calls_per_day,
     )
+    .join(Partner, Partner.id == ApiKey.partner_id)
     .outerjoin(PartnerUser, PartnerUser.id == ApiKey.partner_user_id)
     .outerjoin(ClientUser, ClientUser.id == ApiKey.client_user_id)
     .outerjoin(Client, Client.id == ApiKey.client_id)
@@ -39,7 +51,14 @@ _KEY_LOOKUP = (
 )
 
 
-def principal_for_token(db: Session, token: str, now: datetime) -> Principal:
+@dataclass(frozen=True)
+class KeyCaller:
+    principal: Principal
+    quota: Quota
+
+
+def caller_for_token(db: Session, token: str, now: datetime) -> KeyCaller:
+    """The caller an API key acts for, and the daily quota its calls draw on."""
     prefix = parse_prefix(token)
     if prefix is None:
         raise Unauthenticated(_INVALID)
@@ -47,21 +66,115 @@ def principal_for_token(db: Session, token: str, now: datetime) -> Principal:
     if row is None:
         raise Unauthenticated(_INVALID)
     (key_id, partner_id, partner_user_id, client_user_id, secret_hash, revoked_at,
-     partner_role, client_role, client_id, client_status, trial_ends_at) = row  # fmt: skip
+     timezone, plan_calls, allocated_calls, partner_role, client_role,
+     client_id, client_status, trial_ends_at, client_calls) = row  # fmt: skip
     if revoked_at is not None or not token_matches(token, secret_hash):
         raise Unauthenticated(_INVALID)
     if partner_user_id is not None and partner_role is not None:
-        return Principal("partner_user", partner_id, partner_user_id, partner_role, None, key_id)
+        principal = Principal("partner_user", partner_id, partner_user_id, partner_role, None, key_id)
+        return KeyCaller(principal, partner_quota(partner_id, plan_calls, allocated_calls, timezone))
     if client_user_id is None or client_id is None or client_role is None:
         raise Unauthenticated(_INVALID)
-    check_client_may_use_api(Status(client_status), trial_ends_at, now)
-    return Principal("client_user", partner_id, client_user_id, client_role, client_id, key_id)
+    check_client_access(
+        Capability.CLIENT_API, lifecycle.effective_status_at(Status(client_status), trial_ends_at, now)
+    )
+    principal = Principal("client_user", partner_id, client_user_id, client_role, client_id, key_id)
+    return KeyCaller(
+        principal, Quota(client_scope(client_id), client_calls, timezone, burst_key=f"key:{key_id}")
+    )
 
 
-def check_client_may_use_api(status: Status, trial_ends_at: datetime | None, now: datetime) -> None:
-    effective = lifecycle.effective_status_at(status, trial_ends_at, now)
-    if allows(Capability.CLIENT_API, effective):
+def partner_quota(partner_id: int, plan_total: int, allocated_to_clients: int, timezone: str) -> Quota:
+    """Partner keys draw on what the plan has left after the counted client allocations (seed)."""
+    limit = UNLIMITED if plan_total == UNLIMITED else max(0, plan_total - allocated_to_clients)
+    return Quota(partner_scope(partner_id), limit, timezone)
+
+
+def check_client_access(capability: Capability, status: EffectiveStatus) -> None:
+    """Refuse a client's key or user when the status forbids it, with the exact words of SPEC §4."""
+    if allows(capability, status):
         return
-    if effective is EffectiveStatus.TRIAL_EXPIRED:
-        raise TrialEnded("Your trial has ended. Please contact your account administrator.")
-    raise AccountSuspended("Your account has been suspended. Please contact your account administrator.")
+    if status is EffectiveStatus.TRIAL_EXPIRED:
+        raise TrialEnded(TRIAL_ENDED)
+    raise AccountSuspended(SUSPENDED)
+
+
+# Web sessions
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: WebSession
+    partner_user: PartnerUser | None
+    client_user: ClientUser | None
+    client: Client | None  # the client user's own client
+    acting_client: Client | None  # the client a partner user has entered ("sign in as")
+
+
+def find_session(db: Session, token: str, now: datetime) -> SessionRow | None:
+    session = db.scalars(
+        select(WebSession).where(WebSession.token_hash == hash_token(token), WebSession.expires_at > now)
+    ).one_or_none()
+    if session is None:
+        return None
+    partner_user = db.get(PartnerUser, session.partner_user_id) if session.partner_user_id else None
+    client_user = db.get(ClientUser, session.client_user_id) if session.client_user_id else None
+    client = db.get(Client, client_user.client_id) if client_user is not None else None
+    acting = None
+    if session.acting_client_id is not None and partner_user is not None:
+        acting = db.scalars(
+            select(Client).where(
+                Client.id == session.acting_client_id, Client.partner_id == partner_user.partner_id
+            )
+        ).one_or_none()
+    if partner_user is None and client_user is None:
+        return None
+    return SessionRow(session, partner_user, client_user, client, acting)
+
+
+def delete_session(db: Session, session_id: int) -> None:
+    db.execute(delete(WebSession).where(WebSession.id == session_id))
+
+
+def delete_expired_sessions(db: Session, now: datetime) -> None:
+    db.execute(delete(WebSession).where(WebSession.expires_at <= now))
+
+
+# Sign-in
+
+
+def partner_user_by_email(db: Session, email: str) -> PartnerUser | None:
+    return db.scalars(select(PartnerUser).where(PartnerUser.email == email)).one_or_none()
+
+
+def client_users_by_email(db: Session, email: str) -> Sequence[tuple[ClientUser, Client]]:
+    rows = db.execute(
+        select(ClientUser, Client)
+        .join(Client, Client.id == ClientUser.client_id)
+        .where(ClientUser.email == email)
+        .order_by(ClientUser.id)
+    ).all()
+    return [(user, client) for user, client in rows]
+
+
+def recent_failures(db: Session, scope: str, since: datetime) -> list[datetime]:
+    """Failed attempts in the window, oldest first."""
+    return list(
+        db.scalars(
+            select(SignInFailure.at)
+            .where(SignInFailure.scope == scope, SignInFailure.at > since)
+            .order_by(SignInFailure.at)
+        ).all()
+    )
+
+
+def record_failure(db: Session, scope: str, at: datetime) -> None:
+    db.add(SignInFailure(scope=scope, at=at))
+
+
+def clear_failures(db: Session, scope: str) -> None:
+    db.execute(delete(SignInFailure).where(SignInFailure.scope == scope))
+
+
+def forget_failures_before(db: Session, before: datetime) -> None:
+    db.execute(delete(SignInFailure).where(SignInFailure.at <= before))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PartnerCaller
+from tenantry.api.deps import Caller, ClockDep, DbSession, MeterDep, PageDep, PartnerCaller
 from tenantry.clients import repository as repo
 from tenantry.clients import service
 from tenantry.clients.schemas import (
@@ -19,8 +20,21 @@ from tenantry.clients.schemas import (
     StatusChangeList,
     StatusChangeOut,
 )
+from tenantry.db.models import Client
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
+
+
+def _view(db: DbSession, meter: MeterDep, client: Client, now: datetime) -> dict[str, Any]:
+    """A client with today's API calls, counted in the partner's timezone."""
+    timezone = repo.get_partner(db, client.partner_id).timezone
+    calls = meter.client_calls_today([client.id], timezone, now)[client.id]
+    return service.client_view(client, now, api_calls_today=calls)
+
+
+def _out(db: DbSession, meter: MeterDep, client: Client, now: datetime) -> ClientOut:
+    return ClientOut.model_validate(_view(db, meter, client, now))
+
 
 StatusFilter = Literal["setup", "trial", "trial_expired", "active", "disabled"]
 
@@ -38,6 +52,7 @@ async def list_clients(
     clock: ClockDep,
     caller: PartnerCaller,
     page: PageDep,
+    meter: MeterDep,
     status: Annotated[
         StatusFilter | None,
         Query(description="Stored status; `trial_expired` selects trials whose end has passed."),
@@ -46,7 +61,7 @@ async def list_clients(
     q: Annotated[str | None, Query(max_length=200, description="Search in name and external id.")] = None,
 ) -> dict[str, Any]:
     """List the partner's clients, oldest first."""
-    # The hot read paths are async with their database work in one worker-thread hop.
+    # The hot read paths are async with all their I/O in one worker-thread hop.
     now = clock.now()
 
     def work() -> dict[str, Any]:
@@ -61,8 +76,9 @@ async def list_clients(
             limit=page.limit,
             offset=page.offset,
         )
+        calls = meter.client_calls_today([c.id for c in items], partner.timezone, now)
         return {
-            "items": [service.client_view(c, now) for c in items],
+            "items": [service.client_view(c, now, api_calls_today=calls[c.id]) for c in items],
             "total": total,
             "limit": page.limit,
             "offset": page.offset,
@@ -72,19 +88,26 @@ async def list_clients(
 
 
 @router.get("/{client_id}", response_model=ClientOut)
-async def get_client(client_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> dict[str, Any]:
+async def get_client(
+    client_id: int, db: DbSession, clock: ClockDep, caller: Caller, meter: MeterDep
+) -> dict[str, Any]:
     """One client, with its effective status, trial clock, allocation and usage."""
     now = clock.now()
-    return await run_in_threadpool(lambda: service.client_view(repo.get_client(db, caller, client_id), now))
+
+    def work() -> dict[str, Any]:
+        client = repo.get_client(db, caller, client_id)
+        return _view(db, meter, client, now)
+
+    return await run_in_threadpool(work)
 
 
 @router.patch("/{client_id}", response_model=ClientOut)
 def update_client(
-    client_id: int, body: ClientUpdate, db: DbSession, clock: ClockDep, caller: PartnerCaller
+    client_id: int, body: ClientUpdate, db: DbSession, clock: ClockDep, caller: PartnerCaller, meter: MeterDep
 ) -> ClientOut:
     """Change a client; a status change and resources in one request apply together or not at all."""
     client = service.update_client(db, clock, caller, client_id, body)
-    return ClientOut.model_validate(service.client_view(client, clock.now()))
+    return _out(db, meter, client, clock.now())
 
 
 @router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -101,10 +124,12 @@ def activation_check(client_id: int, db: DbSession, caller: PartnerCaller) -> Ac
 
 
 @router.post("/{client_id}/extend-trial", response_model=ClientOut)
-def extend_trial(client_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> ClientOut:
+def extend_trial(
+    client_id: int, db: DbSession, clock: ClockDep, caller: Caller, meter: MeterDep
+) -> ClientOut:
     """Extend the trial once, strictly before the first trial period ends."""
     client = service.extend_trial(db, clock, caller, client_id)
-    return ClientOut.model_validate(service.client_view(client, clock.now()))
+    return _out(db, meter, client, clock.now())
 
 
 @router.get("/{client_id}/history", response_model=StatusChangeList)

@@ -287,4 +287,5 @@ class ApiCallCounter(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-from tenantry.db import statements_models  # noqa: E402,F401
+# Tables of other domains, so that Base.metadata (and Alembic) knows every table.
+from tenantry.db import access_models, statements_models  # noqa: E402,F401

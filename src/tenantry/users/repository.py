@@ -1,0 +1,98 @@
+"""All SQL about users, invitations and API keys. Client users are reached through a scoped client."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from tenantry.auth.principal import Principal
+from tenantry.auth.secrets import hash_token
+from tenantry.db.access_models import Invitation
+from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
+from tenantry.errors import NotFound
+
+
+def list_client_users(
+    db: Session, client_id: int, limit: int, offset: int
+) -> tuple[Sequence[ClientUser], int]:
+    where = ClientUser.client_id == client_id
+    items = db.scalars(
+        select(ClientUser).where(where).order_by(ClientUser.id).limit(limit).offset(offset)
+    ).all()
+    total = db.scalar(select(func.count()).select_from(ClientUser).where(where)) or 0
+    return items, total
+
+
+def get_client_user(db: Session, client: Client, user_id: int) -> ClientUser:
+    """A user of a client already found through the scoping helper; any other user is 404."""
+    user = db.scalars(
+        select(ClientUser).where(ClientUser.id == user_id, ClientUser.client_id == client.id)
+    ).one_or_none()
+    if user is None:
+        raise NotFound(f"No user {user_id} in client {client.id}.")
+    return user
+
+
+def client_email_taken(db: Session, client_id: int, email: str) -> bool:
+    query = select(ClientUser.id).where(ClientUser.client_id == client_id, ClientUser.email == email)
+    return db.scalars(query.limit(1)).first() is not None
+
+
+def list_partner_users(
+    db: Session, partner_id: int, limit: int, offset: int
+) -> tuple[Sequence[PartnerUser], int]:
+    where = PartnerUser.partner_id == partner_id
+    items = db.scalars(
+        select(PartnerUser).where(where).order_by(PartnerUser.id).limit(limit).offset(offset)
+    ).all()
+    total = db.scalar(select(func.count()).select_from(PartnerUser).where(where)) or 0
+    return items, total
+
+
+def get_partner_user(db: Session, partner_id: int, user_id: int) -> PartnerUser:
+    user = db.scalars(
+        select(PartnerUser).where(PartnerUser.id == user_id, PartnerUser.partner_id == partner_id)
+    ).one_or_none()
+    if user is None:
+        raise NotFound(f"No partner user {user_id}.")
+    return user
+
+
+def partner_email_taken(db: Session, email: str) -> bool:
+    return db.scalars(select(PartnerUser.id).where(PartnerUser.email == email).limit(1)).first() is not None
+
+
+def find_invitation(db: Session, token: str, now: datetime) -> Invitation | None:
+    """An unused, unexpired invitation; its user is locked against a concurrent second use."""
+    return db.scalars(
+        select(Invitation)
+        .where(
+            Invitation.token_hash == hash_token(token),
+            Invitation.used_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .with_for_update()
+    ).one_or_none()
+
+
+def _owned_keys(principal: Principal) -> Select[ApiKey]:
+    if principal.is_partner:
+        return select(ApiKey).where(ApiKey.partner_user_id == principal.user_id)
+    return select(ApiKey).where(ApiKey.client_user_id == principal.user_id)
+
+
+def list_own_keys(db: Session, principal: Principal, limit: int, offset: int) -> tuple[Sequence[ApiKey], int]:
+    query = _owned_keys(principal)
+    items = db.scalars(query.order_by(ApiKey.id).limit(limit).offset(offset)).all()
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return items, total
+
+
+def get_own_key(db: Session, principal: Principal, key_id: int) -> ApiKey:
+    key = db.scalars(_owned_keys(principal).where(ApiKey.id == key_id)).one_or_none()
+    if key is None:
+        raise NotFound(f"No API key {key_id}.")
+    return key

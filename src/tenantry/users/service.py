@@ -1,0 +1,373 @@
+"""User use cases: client users and partner users, invitations, API keys, and `/me`.
+
+Services flush, never commit. Every lookup starts from the scoping helpers, then checks the role:
+another tenant's object is 404 before any question of permission arises.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tenantry import pool
+from tenantry.audit import audit
+from tenantry.auth.principal import Principal
+from tenantry.auth.secrets import hash_password, hash_token, new_api_key
+from tenantry.clients import repository as clients_repo
+from tenantry.clients.service import effective_status, trial_view
+from tenantry.clock import Clock
+from tenantry.db.access_models import Invitation
+from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
+from tenantry.errors import Duplicate, Forbidden
+from tenantry.mail import Delivery, Mail, Mailer
+from tenantry.policy import Capability, require
+from tenantry.users import repository as repo
+from tenantry.users.schemas import ClientUserCreate, PartnerUserCreate
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Inviter:
+    """What sending an invitation needs: the mail port and the public address for the link."""
+
+    mailer: Mailer
+    base_url: str
+
+
+def user_view(user: ClientUser | PartnerUser) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "password_set": user.password_hash is not None,
+        "created_at": user.created_at,
+        "last_sign_in": user.last_sign_in,
+    }
+
+
+def _invite(
+    db: Session, inviter: Inviter, now: datetime, user: ClientUser | PartnerUser, partner_id: int, place: str
+) -> Delivery:
+    # 256 random bits; only the hash is kept, so the table alone opens no account.
+    token = secrets.token_urlsafe(32)
+    db.add(
+        Invitation(
+            token_hash=hash_token(token),
+            partner_id=partner_id,
+            partner_user_id=user.id if isinstance(user, PartnerUser) else None,
+            client_user_id=user.id if isinstance(user, ClientUser) else None,
+            created_at=now,
+            expires_at=now + INVITATION_LIFETIME,
+        )
+    )
+    link = f"{inviter.base_url.rstrip('/')}/invite/{token}"
+    text = (
+        f"Hello {user.name},\n\nYou have been given access to {place} on Tenantry.\n"
+        f"Choose your password here (the link works once, for 7 days):\n\n{link}\n"
+    )
+    return inviter.mailer.send(Mail(to=[user.email], subject=f"Your access to {place}", text=text))
+
+
+def _added(
+    db: Session,
+    inviter: Inviter,
+    now: datetime,
+    principal: Principal,
+    user: ClientUser | PartnerUser,
+    *,
+    client_id: int | None,
+    place: str,
+) -> Delivery | None:
+    """Write the new user and its audit record; invite it when no password was given."""
+    kind = "client_user" if isinstance(user, ClientUser) else "partner_user"
+    db.add(user)
+    db.flush()
+    audit(
+        db,
+        partner_id=principal.partner_id,
+        client_id=client_id,
+        actor=principal.actor,
+        action=f"{kind}.added",
+        target=f"{kind}:{user.id}",
+        at=now,
+        details={"email": user.email, "role": user.role},
+    )
+    delivery = None
+    if user.password_hash is None:
+        delivery = _invite(db, inviter, now, user, principal.partner_id, place)
+    db.flush()
+    return delivery
+
+
+def _removed(
+    db: Session, now: datetime, principal: Principal, user: ClientUser | PartnerUser, client_id: int | None
+) -> None:
+    kind = "client_user" if isinstance(user, ClientUser) else "partner_user"
+    audit(
+        db,
+        partner_id=principal.partner_id,
+        client_id=client_id,
+        actor=principal.actor,
+        action=f"{kind}.removed",
+        target=f"{kind}:{user.id}",
+        at=now,
+        details={"email": user.email},
+    )
+    db.delete(user)
+    db.flush()
+
+
+# Client users
+
+
+def add_client_user(
+    db: Session, clock: Clock, inviter: Inviter, principal: Principal, client_id: int, data: ClientUserCreate
+) -> tuple[ClientUser, Delivery | None]:
+    now = clock.now()
+    # The partner lock serialises the allocation check, so two requests never take the last seat.
+    clients_repo.lock_partner(db, principal.partner_id)
+    client = clients_repo.get_client(db, principal, client_id)
+    _require_user_manager(principal)
+    require(Capability.MANAGE_USERS, effective_status(client, now), action="Users cannot be added")
+    pool.check_room_for_one_more("users", clients_repo.allocation_of(client), clients_repo.usage_of(client))
+    if repo.client_email_taken(db, client.id, data.email):
+        raise Duplicate(f"The client already has a user with e-mail {data.email}.", field="email")
+    user = ClientUser(
+        client_id=client.id,
+        email=data.email,
+        name=data.name,
+        role=data.role,
+        password_hash=hash_password(data.password) if data.password is not None else None,
+        created_at=now,
+    )
+    client.usage_users += 1
+    return user, _added(db, inviter, now, principal, user, client_id=client.id, place=client.name)
+
+
+def remove_client_user(db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int) -> None:
+    now = clock.now()
+    clients_repo.lock_partner(db, principal.partner_id)
+    client = clients_repo.get_client(db, principal, client_id)
+    user = repo.get_client_user(db, client, user_id)
+    _require_user_manager(principal)
+    require(Capability.MANAGE_USERS, effective_status(client, now), action="Users cannot be removed")
+    if not principal.is_partner and principal.user_id == user.id:
+        raise Forbidden("You cannot remove yourself; ask another admin.")
+    client.usage_users -= 1
+    _removed(db, now, principal, user, client.id)
+
+
+def _require_user_manager(principal: Principal) -> None:
+    """Partner admins and editors, and a client's own admins, manage a client's users."""
+    principal.require_write()
+    if not principal.is_partner:
+        principal.require_admin()
+
+
+# Partner users
+
+
+def add_partner_user(
+    db: Session, clock: Clock, inviter: Inviter, principal: Principal, data: PartnerUserCreate
+) -> tuple[PartnerUser, Delivery | None]:
+    principal.require_admin()
+    now = clock.now()
+    partner = clients_repo.lock_partner(db, principal.partner_id)
+    if repo.partner_email_taken(db, data.email):
+        raise Duplicate(f"A partner user with e-mail {data.email} already exists.", field="email")
+    pool.check_fits(clients_repo.pool_lines(partner), {"users": 1})
+    user = PartnerUser(
+        partner_id=partner.id,
+        email=data.email,
+        name=data.name,
+        role=data.role,
+        password_hash=hash_password(data.password) if data.password is not None else None,
+        created_at=now,
+    )
+    partner.used_users += 1
+    return user, _added(db, inviter, now, principal, user, client_id=None, place=partner.name)
+
+
+def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id: int) -> None:
+    principal.require_admin()
+    now = clock.now()
+    partner = clients_repo.lock_partner(db, principal.partner_id)
+    user = repo.get_partner_user(db, partner.id, user_id)
+    if user.id == principal.user_id:
+        # An admin is always left: the one asking stays.
+        raise Forbidden("You cannot remove yourself; ask another admin.")
+    partner.used_users -= 1
+    _removed(db, now, principal, user, None)
+
+
+# Invitations
+
+
+def invitation_is_open(db: Session, clock: Clock, token: str) -> bool:
+    return repo.find_invitation(db, token, clock.now()) is not None
+
+
+def accept_invitation(db: Session, clock: Clock, token: str, password: str) -> bool:
+    """Set the password through a one-time link; False when the link is unknown, used or expired."""
+    now = clock.now()
+    invitation = repo.find_invitation(db, token, now)
+    if invitation is None:
+        return False
+    user: ClientUser | PartnerUser | None
+    if invitation.client_user_id is not None:
+        user = db.get(ClientUser, invitation.client_user_id)
+    else:
+        user = db.get(PartnerUser, invitation.partner_user_id)
+    if user is None:
+        return False
+    user.password_hash = hash_password(password)
+    invitation.used_at = now
+    audit(
+        db,
+        partner_id=invitation.partner_id,
+        client_id=user.client_id if isinstance(user, ClientUser) else None,
+        actor=f"{'client_user' if isinstance(user, ClientUser) else 'partner_user'}:{user.id}",
+        action="user.password_set",
+        target=f"invitation:{invitation.id}",
+        at=now,
+    )
+    db.flush()
+    return True
+
+
+# API keys
+
+
+def key_view(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    view = {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+    if secret is not None:
+        view["secret"] = secret
+    return view
+
+
+def _new_key(
+    db: Session, now: datetime, name: str, owner: PartnerUser | ClientUser, partner_id: int
+) -> tuple[ApiKey, str]:
+    new = new_api_key()
+    key = ApiKey(
+        partner_id=partner_id,
+        partner_user_id=owner.id if isinstance(owner, PartnerUser) else None,
+        client_id=owner.client_id if isinstance(owner, ClientUser) else None,
+        client_user_id=owner.id if isinstance(owner, ClientUser) else None,
+        name=name,
+        prefix=new.prefix,
+        secret_hash=new.secret_hash,
+        created_at=now,
+    )
+    db.add(key)
+    db.flush()
+    return key, new.secret
+
+
+def _key_created(db: Session, principal: Principal, key: ApiKey, now: datetime) -> None:
+    audit(
+        db,
+        partner_id=key.partner_id,
+        client_id=key.client_id,
+        actor=principal.actor,
+        action="api_key.created",
+        target=f"api_key:{key.id}",
+        at=now,
+        details={"name": key.name, "prefix": key.prefix},
+    )
+
+
+def create_own_key(db: Session, clock: Clock, principal: Principal, name: str) -> tuple[ApiKey, str]:
+    now = clock.now()
+    owner: PartnerUser | ClientUser | None
+    owner = (
+        db.get(PartnerUser, principal.user_id)
+        if principal.is_partner
+        else db.get(ClientUser, principal.user_id)
+    )
+    assert owner is not None
+    key, secret = _new_key(db, now, name, owner, principal.partner_id)
+    _key_created(db, principal, key, now)
+    return key, secret
+
+
+def create_key_for_client_user(
+    db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int, name: str
+) -> tuple[ApiKey, str]:
+    """A partner admin or editor creates a key for one of a client's users."""
+    client = clients_repo.get_client(db, principal, client_id)
+    user = repo.get_client_user(db, client, user_id)
+    if not principal.is_partner:
+        raise Forbidden("Only partner admins and editors create keys for a client's users.")
+    principal.require_write()
+    now = clock.now()
+    key, secret = _new_key(db, now, name, user, client.partner_id)
+    _key_created(db, principal, key, now)
+    return key, secret
+
+
+def revoke_own_key(db: Session, clock: Clock, principal: Principal, key_id: int) -> None:
+    key = repo.get_own_key(db, principal, key_id)
+    if key.revoked_at is not None:
+        return
+    now = clock.now()
+    key.revoked_at = now
+    audit(
+        db,
+        partner_id=key.partner_id,
+        client_id=key.client_id,
+        actor=principal.actor,
+        action="api_key.revoked",
+        target=f"api_key:{key.id}",
+        at=now,
+        details={"prefix": key.prefix},
+    )
+    db.flush()
+
+
+# Me
+
+
+def me_view(db: Session, clock: Clock, principal: Principal) -> dict[str, Any]:
+    user: PartnerUser | ClientUser | None
+    user = (
+        db.get(PartnerUser, principal.user_id)
+        if principal.is_partner
+        else db.get(ClientUser, principal.user_id)
+    )
+    assert user is not None
+    client_view = None
+    if principal.client_id is not None:
+        now = clock.now()
+        client = db.get(Client, principal.client_id)
+        assert client is not None
+        client_view = {
+            "id": client.id,
+            "name": client.name,
+            "status": client.status,
+            "effective_status": effective_status(client, now).value,
+            "trial": trial_view(client, now),
+        }
+    return {
+        "user": {
+            "id": user.id,
+            "kind": principal.kind,
+            "email": user.email,
+            "name": user.name,
+            "role": user.role,
+            "partner_id": principal.partner_id,
+        },
+        "client": client_view,
+    }

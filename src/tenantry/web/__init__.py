@@ -1,0 +1,17 @@
+"""Server-rendered pages: sign-in, invitations, the partner home and the client portal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    from tenantry.web.routes import router
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)

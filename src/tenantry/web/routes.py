@@ -1,0 +1,419 @@
+"""The pages: /login, /logout, /invite/<token>, the partner home and the client portal.
+
+Every form carries a CSRF token: the session's once signed in, before that a signed double-submit
+cookie. Errors are shown on the page, never as JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from tenantry.api.deps import ClockDep, DbSession, services
+from tenantry.auth import repository as auth_repo
+from tenantry.auth import sessions, signin
+from tenantry.auth.sessions import SignedIn
+from tenantry.clients import repository as clients_repo
+from tenantry.clients import service as clients_service
+from tenantry.db.models import ApiKey
+from tenantry.errors import AccountSuspended, TenantryError, TrialEnded
+from tenantry.policy import EffectiveStatus
+from tenantry.users import repository as users_repo
+from tenantry.users import service as users_service
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+CsrfField = Annotated[str, Form()]
+_STATUS_WORDS = {
+    EffectiveStatus.SETUP: "Setup",
+    EffectiveStatus.TRIAL: "Trial",
+    EffectiveStatus.TRIAL_EXPIRED: "Trial ended",
+    EffectiveStatus.ACTIVE: "Active",
+    EffectiveStatus.DISABLED: "Disabled",
+}
+MIN_PASSWORD = 8
+
+
+def _secret(request: Request) -> str:
+    return services(request).settings.resolved_secret_key
+
+
+def _secure(request: Request) -> bool:
+    return services(request).settings.base_url.startswith("https://")
+
+
+def _signed_in(request: Request, db: Session, clock: ClockDep) -> SignedIn | None:
+    token = sessions.unsign(request.cookies.get(sessions.SESSION_COOKIE), _secret(request))
+    return sessions.resolve(db, token, clock.now()) if token else None
+
+
+def _anonymous_csrf(request: Request) -> tuple[str, bool]:
+    """The pre-sign-in CSRF token from its signed cookie, or a new one (True: set the cookie)."""
+    token = sessions.unsign(request.cookies.get(sessions.CSRF_COOKIE), _secret(request))
+    return (token, False) if token else (sessions.new_token(), True)
+
+
+def _anonymous_form_ok(request: Request, csrf_token: str) -> bool:
+    """A form sent before signing in carries the token of its signed cookie (double submit)."""
+    expected = sessions.unsign(request.cookies.get(sessions.CSRF_COOKIE), _secret(request))
+    return sessions.csrf_matches(expected, csrf_token)
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200, new_csrf: bool = False
+) -> HTMLResponse:
+    context.setdefault("user", None)
+    context.setdefault("acting", None)
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    if new_csrf:
+        response.set_cookie(
+            sessions.CSRF_COOKIE,
+            sessions.sign(context["csrf_token"], _secret(request)),
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+        )
+    return response
+
+
+def _page(
+    request: Request, signed_in: SignedIn, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    acting = None
+    client = signed_in.row.acting_client
+    if client is not None:
+        acting = {
+            "client_name": client.name,
+            "by": signed_in.user.name,
+            "mode": signed_in.session.acting_mode,
+        }
+    return _render(
+        request,
+        name,
+        {**context, "user": signed_in.user, "csrf_token": signed_in.csrf_token, "acting": acting},
+        status_code,
+    )
+
+
+def _message(request: Request, heading: str, message: str, status_code: int, **context: Any) -> HTMLResponse:
+    return _render(
+        request,
+        "message.html",
+        {"heading": heading, "message": message, "error": status_code >= 400, "csrf_token": "", **context},
+        status_code,
+    )
+
+
+def _refusal(
+    request: Request, signed_in: SignedIn, heading: str, detail: str, status_code: int
+) -> HTMLResponse:
+    return _page(request, signed_in, "message.html", status_code, heading=heading, message=detail, error=True)
+
+
+def _form_sender(request: Request, db: Session, clock: ClockDep, csrf_token: str) -> SignedIn | Response:
+    """Who sent a signed-in form, or the answer to give when no one (or a forged form) did."""
+    signed_in = _signed_in(request, db, clock)
+    if signed_in is None:
+        return _to("/login")
+    if not sessions.csrf_matches(signed_in.csrf_token, csrf_token):
+        return _refused_csrf(request)
+    return signed_in
+
+
+def _refused_csrf(request: Request) -> HTMLResponse:
+    return _message(
+        request, "Form expired", "The form has expired; go back, reload the page and try again.", 403
+    )
+
+
+def _login_page(request: Request, message: str | None, status_code: int, email: str = "") -> HTMLResponse:
+    csrf, new = _anonymous_csrf(request)
+    page = {"csrf_token": csrf, "message": message, "email": email}
+    return _render(request, "login.html", page, status_code, new_csrf=new)
+
+
+def _to(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _home(signed_in: SignedIn) -> str:
+    return "/app" if not signed_in.is_partner or signed_in.row.acting_client is not None else "/partner"
+
+
+def _ended(
+    request: Request, db: Session, signed_in: SignedIn, message: str, status_code: int
+) -> HTMLResponse:
+    """A client user whose client may no longer be used: the session ends here and now."""
+    auth_repo.delete_session(db, signed_in.session.id)
+    response = _login_page(request, message, status_code)
+    response.delete_cookie(sessions.SESSION_COOKIE)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, db: DbSession, clock: ClockDep) -> Response:
+    signed_in = _signed_in(request, db, clock)
+    if signed_in is not None:
+        return _to(_home(signed_in))
+    return _login_page(request, None, 200)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    if not _anonymous_form_ok(request, csrf_token):
+        return _refused_csrf(request)
+    address = request.client.host if request.client else "unknown"
+    outcome = signin.sign_in(db, clock, email, password, address)
+    if outcome.session_token is None:
+        return _login_page(request, outcome.message, outcome.status_code, email)
+    response = _to("/partner" if outcome.is_partner else "/app")
+    response.set_cookie(
+        sessions.SESSION_COOKIE,
+        sessions.sign(outcome.session_token, _secret(request)),
+        max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = "") -> Response:
+    signed_in = _signed_in(request, db, clock)
+    if signed_in is not None:
+        if not sessions.csrf_matches(signed_in.csrf_token, csrf_token):
+            return _refused_csrf(request)
+        signin.sign_out(db, signed_in)
+    response = _to("/login")
+    response.delete_cookie(sessions.SESSION_COOKIE)
+    return response
+
+
+@router.get("/partner", response_class=HTMLResponse)
+def partner_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
+    signed_in = _signed_in(request, db, clock)
+    if signed_in is None or not signed_in.is_partner:
+        return _to("/login")
+    now = clock.now()
+    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    clients, _ = clients_repo.list_clients(
+        db, partner, now=now, status=None, external_id=None, q=None, limit=200, offset=0
+    )
+    rows = []
+    for client in clients:
+        status = clients_service.effective_status(client, now)
+        trial = clients_repo.trial_of(client)
+        show_days = status in (EffectiveStatus.TRIAL, EffectiveStatus.TRIAL_EXPIRED) and trial is not None
+        rows.append(
+            {
+                "id": client.id,
+                "name": client.name,
+                "status_words": _STATUS_WORDS[status],
+                "days_remaining": trial.days_remaining(now) if show_days and trial else None,
+            }
+        )
+    return _page(
+        request,
+        signed_in,
+        "partner_home.html",
+        partner=partner,
+        clients=rows,
+        can_enter=signed_in.user.role in ("admin", "editor"),
+        keys=_own_keys(db, signed_in),
+    )
+
+
+@router.post("/partner/sign-in-as")
+def sign_in_as(
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    client_id: Annotated[int, Form()],
+    mode: Annotated[signin.ActingMode, Form()] = "admin",
+    csrf_token: CsrfField = "",
+) -> Response:
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
+    try:
+        signin.enter_client(db, clock, signed_in, client_id, mode)
+    except TenantryError as refusal:
+        return _refusal(request, signed_in, "Not allowed", refusal.detail, refusal.status)
+    return _to("/app")
+
+
+@router.post("/partner/return")
+def leave_client(request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = "") -> Response:
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
+    signin.leave_client(db, clock, signed_in)
+    return _to("/partner")
+
+
+@router.get("/app", response_class=HTMLResponse)
+def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
+    signed_in = _signed_in(request, db, clock)
+    if signed_in is None:
+        return _to("/login")
+    client = signed_in.row.acting_client or signed_in.row.client
+    if client is None:
+        return _to("/partner")
+    now = clock.now()
+    try:
+        sessions.check_still_allowed(signed_in, now)
+    except (AccountSuspended, TrialEnded) as refusal:
+        return _ended(request, db, signed_in, refusal.detail, refusal.status)
+    status = clients_service.effective_status(client, now)
+    trial = clients_repo.trial_of(client)
+    partner = clients_repo.get_partner(db, client.partner_id)
+    return _page(
+        request,
+        signed_in,
+        "app_home.html",
+        client=client,
+        trial_days_left=trial.days_remaining(now) if status is EffectiveStatus.TRIAL and trial else None,
+        can_extend=_may_change(signed_in)
+        and signed_in.user.role == "admin"
+        and trial is not None
+        and status is EffectiveStatus.TRIAL
+        and trial.extension_available(now),
+        extension_days=partner.trial_extension_days,
+        keys=None if signed_in.is_partner else _own_keys(db, signed_in),
+    )
+
+
+def _may_change(signed_in: SignedIn) -> bool:
+    """Signed in as a client in view-only mode, every change is refused."""
+    return signed_in.session.acting_mode != "view_only"
+
+
+@router.post("/app/extend-trial")
+def extend_trial(request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = "") -> Response:
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
+    client = signed_in.row.acting_client or signed_in.row.client
+    if client is None:
+        return _to("/partner")
+    if not _may_change(signed_in):
+        detail = "You entered this client in view-only mode: nothing can be changed."
+        return _refusal(request, signed_in, "View only", detail, 403)
+    try:
+        sessions.check_still_allowed(signed_in, clock.now())
+        clients_service.extend_trial(db, clock, signed_in.principal, client.id)
+    except (AccountSuspended, TrialEnded) as refusal:
+        return _ended(request, db, signed_in, refusal.detail, refusal.status)
+    except TenantryError as refusal:
+        return _refusal(request, signed_in, "Not possible", refusal.detail, refusal.status)
+    return _to("/app")
+
+
+def _own_keys(db: Session, signed_in: SignedIn) -> list[ApiKey]:
+    return list(users_repo.list_own_keys(db, signed_in.principal, 200, 0)[0])
+
+
+@router.post("/account/api-keys", response_class=HTMLResponse)
+def create_key(
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
+    try:
+        sessions.check_still_allowed(signed_in, clock.now())
+    except (AccountSuspended, TrialEnded) as refusal:
+        return _ended(request, db, signed_in, refusal.detail, refusal.status)
+    key, secret = users_service.create_own_key(db, clock, signed_in.principal, name.strip() or "API key")
+    return _page(
+        request,
+        signed_in,
+        "message.html",
+        201,
+        heading="New API key",
+        message=f"Your new key {key.name!r}. Copy it now: it is shown only this once.",
+        secret=secret,
+        link={"href": _home(signed_in), "text": "Back"},
+    )
+
+
+@router.post("/account/api-keys/{key_id}/revoke")
+def revoke_key(
+    request: Request, key_id: int, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+) -> Response:
+    signed_in = _form_sender(request, db, clock, csrf_token)
+    if isinstance(signed_in, Response):
+        return signed_in
+    try:
+        users_service.revoke_own_key(db, clock, signed_in.principal, key_id)
+    except TenantryError as refusal:
+        return _refusal(request, signed_in, "Not possible", refusal.detail, refusal.status)
+    return _to(_home(signed_in))
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse)
+def invitation_form(request: Request, token: str, db: DbSession, clock: ClockDep) -> Response:
+    if not users_service.invitation_is_open(db, clock, token):
+        return _invalid_invitation(request)
+    csrf, new = _anonymous_csrf(request)
+    return _render(
+        request, "invite.html", {"csrf_token": csrf, "token": token, "message": None}, new_csrf=new
+    )
+
+
+@router.post("/invite/{token}", response_class=HTMLResponse)
+def accept_invitation(
+    request: Request,
+    token: str,
+    db: DbSession,
+    clock: ClockDep,
+    password: Annotated[str, Form(max_length=200)] = "",
+    confirm: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    if not _anonymous_form_ok(request, csrf_token):
+        return _refused_csrf(request)
+    problem = None
+    if len(password) < MIN_PASSWORD:
+        problem = f"The password needs at least {MIN_PASSWORD} characters."
+    elif password != confirm:
+        problem = "The two passwords are not the same."
+    if problem is not None:
+        page = {"csrf_token": csrf_token, "token": token, "message": problem}
+        return _render(request, "invite.html", page, 422)
+    if not users_service.accept_invitation(db, clock, token, password):
+        return _invalid_invitation(request)
+    return _message(
+        request,
+        "Password set",
+        "Your password is set. You can now sign in.",
+        200,
+        link={"href": "/login", "text": "Sign in"},
+    )
+
+
+def _invalid_invitation(request: Request) -> HTMLResponse:
+    return _message(
+        request,
+        "Invitation not valid",
+        "This invitation link is not valid, was already used, or has expired.",
+        404,
+    )

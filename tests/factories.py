@@ -1,0 +1,80 @@
+"""Small factories for tests that need clients in a status, their users and keys (over HTTP)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+PASSWORD = "a long secret 1"
+ROOMY = {"dashboards": 1, "users": 3, "published_links": 1, "api_calls_per_day": 100}
+
+
+def new_client(http: Any, partner: Any, status: str = "trial", **resources: int) -> int:
+    body: dict[str, Any] = {"name": f"Client {status}", "status": status}
+    if status != "setup" or resources:
+        body["resources"] = {**ROOMY, **resources}
+    response = http.post("/api/1/clients", json=body, headers=partner.headers)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def add_user(
+    http: Any,
+    partner: Any,
+    client_id: int,
+    email: str,
+    *,
+    password: str | None = PASSWORD,
+    role: str = "admin",
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"email": email, "name": email.split("@")[0], "role": role}
+    if password is not None:
+        body["password"] = password
+    response = http.post(f"/api/1/clients/{client_id}/users", json=body, headers=partner.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def key_for(http: Any, partner: Any, client_id: int, user_id: int) -> dict[str, str]:
+    response = http.post(
+        f"/api/1/clients/{client_id}/users/{user_id}/api-keys", json={"name": "test"}, headers=partner.headers
+    )
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['secret']}"}
+
+
+def set_status(http: Any, partner: Any, client_id: int, status: str) -> None:
+    response = http.patch(f"/api/1/clients/{client_id}", json={"status": status}, headers=partner.headers)
+    assert response.status_code == 200, response.text
+
+
+def client_with_user(
+    http: Any, partner: Any, clock: Any, status: str, email: str, **resources: int
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A client in any effective status, with one admin user (added while it could be) and a key.
+
+    `trial_expired` moves the clock past the trial's end; `disabled` goes through Active.
+    """
+    created = {"trial": "trial", "trial_expired": "trial", "active": "active", "disabled": "active"}[status]
+    client_id = new_client(http, partner, created, **resources)
+    user = add_user(http, partner, client_id, email)
+    headers = key_for(http, partner, client_id, user["id"])
+    if status == "disabled":
+        set_status(http, partner, client_id, "disabled")
+    if status == "trial_expired":
+        clock.advance(timedelta(days=15))
+    return client_id, user, headers
+
+
+def csrf_of(page_text: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page_text)
+    assert found is not None, "the page has no CSRF field"
+    return found.group(1)
+
+
+def sign_in(http: Any, email: str, password: str) -> Any:
+    """Through the /login form, as a browser would: the page first (for its CSRF token), then the post."""
+    page = http.get("/login")
+    form = {"email": email, "password": password, "csrf_token": csrf_of(page.text)}
+    return http.post("/login", data=form, follow_redirects=False)

@@ -1,0 +1,174 @@
+"""The daily API-call meter and the burst limit (SPEC §8) over HTTP, and the counters themselves."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tenantry.app import create_app
+from tenantry.db.models import Partner
+from tenantry.meter.counters import DatabaseCounter, RedisCounter
+from tests.factories import add_user, client_with_user, key_for, new_client
+
+REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TENANTRY_TEST_REDIS_URL is not set")
+
+
+def metered_client(http, partner, clock, calls: int, status: str = "active"):
+    client_id, _, headers = client_with_user(
+        http, partner, clock, status, "a@client.test", api_calls_per_day=calls
+    )
+    return client_id, headers
+
+
+class TestDailyLimit:
+    def test_calls_are_counted_down_with_headers_and_refused_past_the_limit(self, http, partner, clock):
+        _, headers = metered_client(http, partner, clock, 3)
+        midnight = datetime(2026, 3, 11, tzinfo=UTC)
+        reset_in = int((midnight - clock.now()).total_seconds())
+        for remaining in (2, 1, 0):
+            response = http.get("/api/1/me", headers=headers)
+            assert response.status_code == 200
+            assert response.headers["RateLimit-Policy"] == '"daily";q=3;w=86400'
+            assert response.headers["RateLimit"] == f'"daily";r={remaining};t={reset_in}'
+            assert response.headers["X-RateLimit-Limit"] == "3"
+            assert response.headers["X-RateLimit-Remaining"] == str(remaining)
+            assert response.headers["X-RateLimit-Reset"] == str(int(midnight.timestamp()))
+        refused = http.get("/api/1/me", headers=headers)
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "daily_api_limit_reached"
+        assert refused.headers["Retry-After"] == str(reset_in)
+        assert refused.headers["X-RateLimit-Remaining"] == "0"
+
+    def test_an_allocation_of_zero_refuses_every_call(self, http, partner, clock):
+        _, headers = metered_client(http, partner, clock, 0)
+        refused = http.get("/api/1/me", headers=headers)
+        assert refused.status_code == 429
+        assert refused.headers["RateLimit-Policy"] == '"daily";q=0;w=86400'
+
+    def test_errors_after_metering_carry_the_headers_and_count(self, http, partner, clock):
+        _, headers = metered_client(http, partner, clock, 5)
+        missing = http.get("/api/1/clients/999999", headers=headers)
+        assert missing.status_code == 404
+        assert missing.headers["X-RateLimit-Remaining"] == "4"
+
+    def test_the_day_is_the_partners_calendar_day(self, http, make_partner, clock, database):
+        partner = make_partner(users=10, dashboards=10, api_calls_per_day=1000)
+        with database.session(write=True) as session:
+            session.get(Partner, partner.id).timezone = "America/New_York"
+            session.commit()
+        _, headers = metered_client(http, partner, clock, 2)
+        # 2026-03-10 12:00 UTC is 08:00 in New York; its day ends at 04:00 UTC on the 11th.
+        assert [http.get("/api/1/me", headers=headers).status_code for _ in range(3)] == [200, 200, 429]
+        clock.set(datetime(2026, 3, 11, 3, 59, 59, tzinfo=UTC))
+        assert http.get("/api/1/me", headers=headers).status_code == 429
+        clock.set(datetime(2026, 3, 11, 4, 0, tzinfo=UTC))
+        fresh = http.get("/api/1/me", headers=headers)
+        assert fresh.status_code == 200
+        assert fresh.headers["X-RateLimit-Remaining"] == "1"
+
+    def test_the_client_shows_todays_calls_in_its_usage_and_in_the_list(self, http, partner, clock):
+        client_id, headers = metered_client(http, partner, clock, 10)
+        other = new_client(http, partner, "trial")
+        for _ in range(3):
+            http.get("/api/1/me", headers=headers)
+        one = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()
+        assert one["usage"]["api_calls_today"] == 3
+        listed = {
+            c["id"]: c["usage"]["api_calls_today"]
+            for c in http.get("/api/1/clients", headers=partner.headers).json()["items"]
+        }
+        assert listed == {client_id: 3, other: 0}
+
+    def test_a_client_key_refused_by_status_is_not_counted(self, http, partner, clock):
+        client_id, headers = metered_client(http, partner, clock, 10, status="disabled")
+        assert http.get("/api/1/me", headers=headers).status_code == 403
+        usage = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()["usage"]
+        assert usage["api_calls_today"] == 0
+
+
+class TestPartnerKeys:
+    def test_partner_keys_draw_on_what_the_plan_has_left_after_client_allocations(
+        self, http, make_partner, clock
+    ):
+        partner = make_partner(api_calls_per_day=10, users=10, dashboards=10)
+        new_client(http, partner, "trial", api_calls_per_day=7)
+        counts = [http.get("/api/1/partner", headers=partner.headers) for _ in range(2)]
+        assert counts[0].headers["RateLimit-Policy"] == '"daily";q=3;w=86400'
+        assert counts[1].headers["X-RateLimit-Remaining"] == "0"
+        assert http.get("/api/1/partner", headers=partner.headers).status_code == 429
+
+    def test_an_unlimited_plan_is_not_metered(self, http, make_partner):
+        partner = make_partner()
+        response = http.get("/api/1/partner", headers=partner.headers)
+        assert response.status_code == 200
+        assert "RateLimit-Policy" not in response.headers
+
+
+class TestBurst:
+    def test_a_sixth_request_within_a_second_is_rate_limited(self, settings, clock, database, make_partner):
+        app = create_app(
+            settings.model_copy(update={"api_burst_per_second": 5}), clock=clock, database=database
+        )
+        with TestClient(app) as http:
+            partner = make_partner(users=10, dashboards=10, api_calls_per_day=1000)
+            _, headers = metered_client(http, partner, clock, 100)
+            statuses = [http.get("/api/1/me", headers=headers).status_code for _ in range(6)]
+            # Six requests are made well within one second; a pause here would only make it flaky.
+            assert statuses[:5] == [200] * 5
+            assert statuses[5] == 429
+            refused = http.get("/api/1/me", headers=headers)
+            assert refused.json()["code"] == "rate_limited"
+            assert refused.headers["Retry-After"] == "1"
+            assert http.get("/api/1/partner", headers=partner.headers).status_code == 200
+
+
+class TestRedisDown:
+    def test_an_unreachable_redis_refuses_metered_calls_with_503_and_never_lets_them_through(
+        self, settings, clock, database, make_partner
+    ):
+        down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+        app = create_app(down, clock=clock, database=database)
+        with TestClient(app) as http:
+            metered = make_partner(users=10, dashboards=10, api_calls_per_day=1000)
+            refused = http.get("/api/1/partner", headers=metered.headers)
+            assert refused.status_code == 503
+            assert refused.json()["code"] == "meter_unavailable"
+            assert refused.headers["Retry-After"] == "5"
+            unlimited = make_partner()
+            assert http.get("/api/1/partner", headers=unlimited.headers).status_code == 200
+            client_id = new_client(http, unlimited, "active")
+            user = add_user(http, unlimited, client_id, "a@client.test", password=None)
+            client_key = key_for(http, unlimited, client_id, user["id"])
+            refused = http.get("/api/1/me", headers=client_key)
+            assert (refused.status_code, refused.json()["code"]) == (503, "meter_unavailable")
+
+
+def hammer(counter, limit: int, attempts: int, workers: int = 8) -> int:
+    with ThreadPoolExecutor(workers) as pool:
+        hits = list(pool.map(lambda _: counter.hit("client:1", "2026-03-10", limit, 3600), range(attempts)))
+    return sum(hit.allowed for hit in hits)
+
+
+class TestCounters:
+    def test_the_database_counter_is_exact_under_concurrency(self, database):
+        assert hammer(DatabaseCounter(database), 50, 120) == 50
+        assert DatabaseCounter(database).counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
+
+    def test_the_database_keeps_only_the_latest_day_of_a_scope(self, database):
+        counter = DatabaseCounter(database)
+        counter.hit("client:1", "2026-03-09", 5, 3600)
+        counter.hit("client:2", "2026-03-09", 5, 3600)
+        counter.hit("client:1", "2026-03-10", 5, 3600)
+        assert counter.counts(["client:1", "client:2"], "2026-03-09") == {"client:2": 1}
+        assert counter.counts(["client:1"], "2026-03-10") == {"client:1": 1}
+
+    @needs_redis
+    def test_the_redis_counter_is_exact_under_concurrency(self):
+        counter = RedisCounter.from_url(REDIS_URL)
+        assert hammer(counter, 50, 120) == 50
+        assert counter.counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}

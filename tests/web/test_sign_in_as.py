@@ -1,0 +1,111 @@
+"""Partner users entering a client ("sign in as", seed: disabled accounts stay accessible)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tenantry.db.models import AuditEvent
+from tests.factories import client_with_user, csrf_of, new_client, sign_in
+from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
+
+
+@pytest.fixture
+def partner_session(http, partner, db):
+    email = admin_email(db, partner)
+    db.rollback()
+    assert sign_in(http, email, ADMIN_PASSWORD).status_code == 303
+    return http
+
+
+def enter(http, client_id: int, mode: str = "admin"):
+    csrf = csrf_of(http.get("/partner").text)
+    form = {"client_id": str(client_id), "mode": mode, "csrf_token": csrf}
+    return http.post("/partner/sign-in-as", data=form, follow_redirects=False)
+
+
+class TestSignInAs:
+    @pytest.mark.parametrize("status", ["setup", "trial", "trial_expired", "active", "disabled"])
+    def test_a_partner_admin_enters_a_client_in_every_status(self, http, partner, clock, status, db):
+        if status == "setup":
+            client_id = new_client(http, partner, "setup")
+        else:
+            client_id, _, _ = client_with_user(http, partner, clock, status, "u@client.test")
+        email = admin_email(db, partner)
+        db.rollback()
+        sign_in(http, email, ADMIN_PASSWORD)
+        response = enter(http, client_id)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/app"
+        page = http.get("/app")
+        assert page.status_code == 200
+        assert "Signed in as <strong>Client" in page.text
+        assert f"by <strong>{email.split('@')[0]}</strong>" in page.text
+
+    def test_entering_is_audited_with_the_mode(self, partner_session, partner, db):
+        client_id = new_client(partner_session, partner, "trial")
+        enter(partner_session, client_id, "view_only")
+        event = db.scalars(select(AuditEvent).where(AuditEvent.action == "client.signed_in_as")).one()
+        assert (event.client_id, event.actor, event.details) == (
+            client_id,
+            f"partner_user:{partner.admin_user_id}",
+            {"mode": "view_only"},
+        )
+
+    def test_view_only_refuses_every_change(self, partner_session, partner):
+        client_id = new_client(partner_session, partner, "trial")
+        enter(partner_session, client_id, "view_only")
+        page = partner_session.get("/app")
+        assert "view only" in page.text
+        assert "Extend the trial" not in page.text
+        refused = partner_session.post("/app/extend-trial", data={"csrf_token": csrf_of(page.text)})
+        assert refused.status_code == 403
+        api = partner_session.post(
+            f"/api/1/clients/{client_id}/extend-trial", headers={"X-CSRF-Token": csrf_of(page.text)}
+        )
+        assert api.status_code == 403
+        trial = partner_session.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()["trial"]
+        assert trial["extended"] is False
+
+    def test_as_admin_the_trial_can_be_extended_from_the_portal(self, partner_session, partner):
+        client_id = new_client(partner_session, partner, "trial")
+        enter(partner_session, client_id, "admin")
+        page = partner_session.get("/app")
+        assert "Extend the trial by 14 days" in page.text
+        done = partner_session.post(
+            "/app/extend-trial", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
+        )
+        assert done.status_code == 303
+        assert "Trial: 28 days left." in partner_session.get("/app").text
+
+    def test_the_way_back_leaves_the_client(self, partner_session, partner):
+        client_id = new_client(partner_session, partner, "trial")
+        enter(partner_session, client_id)
+        page = partner_session.get("/app")
+        back = partner_session.post(
+            "/partner/return", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
+        )
+        assert back.headers["location"] == "/partner"
+        assert 'class="banner"' not in partner_session.get("/partner").text
+        assert partner_session.get("/app", follow_redirects=False).headers["location"] == "/partner"
+
+    def test_another_partners_client_cannot_be_entered(self, partner_session, make_partner):
+        other = make_partner()
+        foreign = new_client(partner_session, other, "trial")
+        assert enter(partner_session, foreign).status_code == 404
+
+    def test_a_partner_viewer_cannot_sign_in_as(self, http, partner, clock):
+        body = {"email": "viewer@p.test", "name": "Vi", "role": "viewer", "password": "a long secret 3"}
+        assert http.post("/api/1/partner/users", json=body, headers=partner.headers).status_code == 201
+        client_id = new_client(http, partner, "trial")
+        sign_in(http, "viewer@p.test", "a long secret 3")
+        assert 'action="/partner/sign-in-as"' not in http.get("/partner").text
+        assert enter(http, client_id).status_code == 403
+
+    def test_a_client_user_cannot_sign_in_as(self, http, partner, clock):
+        _, _, _ = client_with_user(http, partner, clock, "trial", "u@client.test")
+        other = new_client(http, partner, "trial")
+        sign_in(http, "u@client.test", "a long secret 1")
+        csrf = csrf_of(http.get("/app").text)
+        refused = http.post("/partner/sign-in-as", data={"client_id": str(other), "csrf_token": csrf})
+        assert refused.status_code == 403
