@@ -10,7 +10,12 @@ from tenantry.api.deps import Services
 from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
+from tenantry.dashboards.api import router as dashboards_router
+from tenantry.datasources.api import router as datasources_router
 from tenantry.db.session import Database
+from tenantry.exports.api import router as exports_router
+from tenantry.links.api import router as links_router
+from tenantry.links.web import router as published_router
 from tenantry.mail import Mailer, mailer_from_settings
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
@@ -42,6 +47,11 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.include_router(partner_router)
     app.include_router(clients_router)
+    app.include_router(datasources_router)
+    app.include_router(dashboards_router)
+    app.include_router(exports_router)
+    app.include_router(links_router)
+    app.include_router(published_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

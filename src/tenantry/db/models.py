@@ -285,3 +285,6 @@ class ApiCallCounter(Base):
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+from tenantry.db import dashboard_models  # noqa: E402,F401
