@@ -28,7 +28,9 @@ def watermark_pixels(data: bytes) -> int:
     """Pixels of the translucent red the watermark is drawn in (no chart colour is that pale)."""
     image = Image.open(io.BytesIO(data)).convert("RGB")
     return sum(
-        1 for r, g, b in image.get_flattened_data() if r > 200 and 120 <= g <= 215 and 120 <= b <= 215 and r - g > 30
+        1
+        for r, g, b in image.get_flattened_data()
+        if r > 200 and 120 <= g <= 215 and 120 <= b <= 215 and r - g > 30
     )
 
 
