@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from tenantry import pool
+from tenantry import lifecycle, pool
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
-from tenantry.clients.service import effective_status
 from tenantry.db.models import Client
 from tenantry.errors import Forbidden
+from tenantry.lifecycle import Trial
 from tenantry.policy import Capability, Decision, EffectiveStatus, Status, counts_against_pool, require
 
 T = TypeVar("T")
@@ -34,13 +34,22 @@ class Owner:
         return self.client.id if self.client is not None else None
 
     def status(self, now: datetime) -> EffectiveStatus:
-        # The partner's own account is the paid, operational parent account: it acts as Active.
         if self.client is None:
-            return EffectiveStatus.ACTIVE
-        return effective_status(self.client, now)
+            return content_status(None, None, now)
+        return content_status(self.client.status, clients_repo.trial_of(self.client), now)
 
     def require(self, capability: Capability, now: datetime, action: str | None = None) -> Decision:
         return require(capability, self.status(now), action)
+
+
+def content_status(stored: str | None, trial: Trial | None, now: datetime) -> EffectiveStatus:
+    """The status that governs content: its client's, or Active for the partner's own.
+
+    The partner's own account is the paid, operational parent account: it acts as Active.
+    """
+    if stored is None:
+        return EffectiveStatus.ACTIVE
+    return lifecycle.effective_status(Status(stored), trial, now)
 
 
 def scoped(query: Select[Any], model: Any, principal: Principal) -> Select[Any]:

@@ -8,17 +8,21 @@ page swaps in the new fragment. The same cached SVGs feed the PDF and PNG export
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from html import escape
+from typing import Protocol
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tenantry.charts import svg
-from tenantry.charts.cache import KLIP_SVGS
+from tenantry.charts.cache import KLIP_SVGS, SvgCache
 from tenantry.dashboards import repository as repo
-from tenantry.db.dashboard_models import DataSource, Klip
+from tenantry.dashboards.repository import PlacedKlip
 from tenantry.db.models import Dashboard
+
+# A version covers everything drawn on the dashboard, so a fragment never goes stale.
+FRAGMENTS = SvgCache(capacity=1024)
 
 
 @dataclass(frozen=True)
@@ -29,38 +33,67 @@ class Drawing:
     svg: str
 
 
-def _key(klip: Klip, source_id: int, version: str) -> tuple[object, ...]:
-    definition = json.dumps(klip.columns, sort_keys=True)
-    return (klip.id, klip.kind, klip.title, definition, source_id, version)
+def _key(klip: PlacedKlip, version: str) -> tuple[object, ...]:
+    return (klip.id, klip.kind, klip.title, klip.definition, klip.datasource_id, version)
 
 
-def data_version(dashboard: Dashboard, klips: list[tuple[Klip, DataSource]]) -> str:
-    """Changes whenever anything drawn on the dashboard would change."""
-    digest = hashlib.sha256(f"{dashboard.id}|{dashboard.name}|{dashboard.updated_at.isoformat()}".encode())
-    for klip, source in klips:
-        digest.update(repr(_key(klip, source.id, source.version)).encode())
+class Board(Protocol):
+    """What names a dashboard's drawing: a Dashboard row, or the public page's lighter read."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
+
+def data_version(dashboard: Board, klips: list[PlacedKlip]) -> str:
+    """Changes whenever anything drawn on the dashboard would change: its name, or any klip's
+    definition, position or data version (replaced klips get new rows, so new keys)."""
+    digest = hashlib.sha256(f"{dashboard.id}|{dashboard.name}".encode())
+    for klip in klips:
+        digest.update(repr(_key(klip, klip.version)).encode())
     return digest.hexdigest()[:20]
 
 
-def current_version(db: Session, dashboard: Dashboard) -> str:
-    return data_version(dashboard, repo.klips_with_sources(db, dashboard.id))
+def _draw(db: Session | Connection, klips: list[PlacedKlip]) -> list[Drawing]:
+    """The klips as SVG, drawing only those not cached yet."""
+    found = {klip.id: KLIP_SVGS.get(_key(klip, klip.version)) for klip in klips}
+    missing = [klip for klip in klips if found[klip.id] is None]
+    if missing:
+        snapshots = repo.rows_of(db, (klip.datasource_id for klip in missing))
+        for klip in missing:
+            version, rows = snapshots.get(klip.datasource_id, ("", []))
+            drawing = svg.render(klip.kind, klip.title, rows, klip.columns)
+            # Keyed by the version the rows were read at, in case a refresh landed in between.
+            KLIP_SVGS.put(_key(klip, version), drawing)
+            found[klip.id] = drawing
+    return [Drawing(k.id, k.title, k.kind, found[k.id] or "") for k in klips]
 
 
 def draw_klips(db: Session, dashboard: Dashboard) -> tuple[str, list[Drawing]]:
-    """The dashboard's version and its klips as SVG, drawing only those not cached yet."""
-    klips = repo.klips_with_sources(db, dashboard.id)
-    found = {klip.id: KLIP_SVGS.get(_key(klip, source.id, source.version)) for klip, source in klips}
-    missing = [(klip, source) for klip, source in klips if found[klip.id] is None]
-    if missing:
-        snapshots = repo.rows_of(db, (source.id for _, source in missing))
-        for klip, source in missing:
-            version, rows = snapshots.get(source.id, ("", []))
-            drawing = svg.render(klip.kind, klip.title, rows, klip.columns)
-            # Keyed by the version the rows were read at, in case a refresh landed in between.
-            KLIP_SVGS.put(_key(klip, source.id, version), drawing)
-            found[klip.id] = drawing
-    drawings = [Drawing(k.id, k.title, k.kind, found[k.id] or "") for k, _ in klips]
-    return data_version(dashboard, klips), drawings
+    """The dashboard's version and its klips as SVG (what the exports typeset)."""
+    klips = repo.placed_klips(db, dashboard.id)
+    return data_version(dashboard, klips), _draw(db, klips)
+
+
+def live_view(
+    db: Session | Connection,
+    dashboard: Board,
+    known_version: str | None = None,
+    klips: list[PlacedKlip] | None = None,
+) -> tuple[str, str | None]:
+    """The dashboard's version, and its HTML fragment unless the caller already has that version.
+
+    Asking costs one query when nothing changed (none when the caller read the klips already);
+    the fragment itself is built once per version.
+    """
+    if klips is None:
+        klips = repo.placed_klips(db, dashboard.id)
+    version = data_version(dashboard, klips)
+    if version == known_version:
+        return version, None
+    html = FRAGMENTS.get_or_draw(version, lambda: fragment(_draw(db, klips)))
+    return version, html
 
 
 def fragment(drawings: list[Drawing]) -> str:

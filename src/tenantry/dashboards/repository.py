@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import Select, Text, bindparam, cast, delete, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.db.dashboard_models import DashboardShare, DataSource, Klip, PublishedLink
@@ -56,19 +59,45 @@ def klips_of(db: Session, dashboard_ids: Iterable[int]) -> dict[int, list[Klip]]
     return found
 
 
-def klips_with_sources(db: Session, dashboard_id: int) -> list[tuple[Klip, DataSource]]:
-    """A dashboard's klips with their sources' versions, without loading the rows."""
-    rows = db.execute(
-        select(Klip, DataSource)
-        .join(DataSource, DataSource.id == Klip.datasource_id)
-        .options(load_only(DataSource.id, DataSource.version, DataSource.row_count))
-        .where(Klip.dashboard_id == dashboard_id)
-        .order_by(Klip.position)
-    ).all()
-    return [(klip, source) for klip, source in rows]
+@dataclass(frozen=True)
+class PlacedKlip:
+    """A klip as the live view and the exports need it: its definition and its data's version."""
+
+    id: int
+    kind: str
+    title: str
+    definition: str  # the column mapping as stored JSON text: decoded only to draw
+    datasource_id: int
+    version: str
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        mapping: dict[str, Any] = json.loads(self.definition)
+        return mapping
 
 
-def rows_of(db: Session, source_ids: Iterable[int]) -> dict[int, tuple[str, list[dict[str, Any]]]]:
+# The mapping as text, straight from the database (CAST, so no driver decodes it on the way).
+KLIP_DEFINITION = cast(Klip.columns, Text)
+
+
+# Built once: the live page asks this on every view, and building a statement costs more than
+# running it.
+_PLACED = (
+    select(Klip.id, Klip.kind, Klip.title, KLIP_DEFINITION, DataSource.id, DataSource.version)
+    .join(DataSource, DataSource.id == Klip.datasource_id)
+    .where(Klip.dashboard_id == bindparam("dashboard_id"))
+    .order_by(Klip.position)
+)
+
+
+def placed_klips(db: Session | Connection, dashboard_id: int) -> list[PlacedKlip]:
+    """A dashboard's klips in order with their sources' versions, without loading any rows."""
+    return [PlacedKlip(*row) for row in db.execute(_PLACED, {"dashboard_id": dashboard_id})]
+
+
+def rows_of(
+    db: Session | Connection, source_ids: Iterable[int]
+) -> dict[int, tuple[str, list[dict[str, Any]]]]:
     """The snapshots (version, rows) of some data sources, in one query."""
     ids = list(set(source_ids))
     if not ids:

@@ -52,7 +52,8 @@ def typeset(
             format=fmt,
             ppi=PNG_PPI if fmt == "png" else None,
             sys_inputs={"data": json.dumps(data)},
-            timestamp=timestamp,
+            # Typst takes whole seconds only.
+            timestamp=timestamp.replace(microsecond=0) if timestamp is not None else None,
         )
     if isinstance(output, list):  # several pages as PNG: the template keeps PNG to one page
         output = output[0]

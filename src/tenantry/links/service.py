@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tenantry.audit import audit
@@ -23,10 +23,10 @@ from tenantry.auth.secrets import hash_password, verify_password
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.db.dashboard_models import PublishedLink
-from tenantry.db.models import Dashboard
 from tenantry.links import repository as repo
+from tenantry.links.repository import PublicLink
 from tenantry.links.schemas import LinkCreate
-from tenantry.owners import give_back, owner_of, require_builder, take_one
+from tenantry.owners import content_status, give_back, owner_of, require_builder, take_one
 from tenantry.policy import Capability, allows
 
 MAX_FAILED_ATTEMPTS = 5
@@ -102,12 +102,6 @@ def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -
     db.flush()
 
 
-@dataclass(frozen=True)
-class OpenLink:
-    link: PublishedLink
-    dashboard: Dashboard
-
-
 class LinkUnavailable(Exception):
     """The public page shows nothing but "not available": 404 for an unknown or revoked
     token, 403 while the client's status forbids viewing."""
@@ -117,31 +111,36 @@ class LinkUnavailable(Exception):
         self.status = status
 
 
-def open_link(db: Session, token: str, now: datetime) -> OpenLink:
-    link = repo.link_by_token_hash(db, hash_link_token(token)) if 20 <= len(token) <= 100 else None
-    if link is None or link.revoked_at is not None:
+def open_public(db: Connection, token: str, now: datetime) -> PublicLink:
+    """The read behind every public view: one query, the status checked every time."""
+    found = repo.public_link(db, hash_link_token(token)) if 20 <= len(token) <= 100 else None
+    if found is None or found.revoked_at is not None:
         raise LinkUnavailable(404)
-    owner = owner_of(db, link.partner_id, link.client_id)
-    if not allows(Capability.VIEW_PUBLISHED_LINKS, owner.status(now)):
+    if not allows(Capability.VIEW_PUBLISHED_LINKS, content_status(found.client_status, found.trial, now)):
         raise LinkUnavailable(403)
-    dashboard = db.get(Dashboard, link.dashboard_id)
-    if dashboard is None:
+    return found
+
+
+def link_to_unlock(db: Session, token: str, now: datetime) -> PublishedLink:
+    """The link row itself, for a password attempt (which writes to it)."""
+    link = db.get(PublishedLink, open_public(db.connection(), token, now).id)
+    if link is None:
         raise LinkUnavailable(404)
-    return OpenLink(link, dashboard)
+    return link
 
 
-def touch(link: PublishedLink, now: datetime) -> None:
+def touch(db: Connection, link: PublicLink, now: datetime) -> None:
     if link.last_accessed_at is None or now - link.last_accessed_at >= ACCESS_RESOLUTION:
-        link.last_accessed_at = now
+        repo.mark_accessed(db, link.id, now)
 
 
-def access_proof(link: PublishedLink, secret_key: str) -> str:
+def access_proof(link: PublishedLink | PublicLink, secret_key: str) -> str:
     """What the cookie holds once the password was given; changes if the password does."""
     message = f"published-link:{link.id}:{link.password_hash}".encode()
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def has_access(link: PublishedLink, secret_key: str, cookie: str | None) -> bool:
+def has_access(link: PublishedLink | PublicLink, secret_key: str, cookie: str | None) -> bool:
     if link.password_hash is None:
         return True
     return cookie is not None and hmac.compare_digest(cookie, access_proof(link, secret_key))
