@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle, pool
+from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.db.models import Client
@@ -85,6 +86,41 @@ def require_builder(principal: Principal) -> None:
     principal.require_write()
     if not principal.is_partner:
         principal.require_admin()
+
+
+class Owned(Protocol):
+    """A data source, dashboard or published link: anything a client or the partner owns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def partner_id(self) -> int: ...
+    @property
+    def client_id(self) -> int | None: ...
+
+
+def changing(db: Session, principal: Principal, obj: Owned, capability: Capability, now: datetime) -> Owner:
+    """A builder may change `obj` only where its owner's status allows `capability`."""
+    require_builder(principal)
+    owner = owner_of(db, obj.partner_id, obj.client_id)
+    owner.require(capability, now)
+    return owner
+
+
+def audit_change(
+    db: Session, principal: Principal, obj: Owned, action: str, now: datetime, details: dict[str, Any]
+) -> None:
+    """Audit a change to owned content; the action's first word names the target's kind."""
+    audit(
+        db,
+        partner_id=obj.partner_id,
+        client_id=obj.client_id,
+        actor=principal.actor,
+        action=action,
+        target=f"{action.split('.')[0]}:{obj.id}",
+        at=now,
+        details=details,
+    )
 
 
 def take_one(db: Session, owner: Owner, resource: str) -> None:

@@ -140,9 +140,14 @@ def _table(title: str, rows: Rows, columns: Mapping[str, Any], width: int, heigh
     return _frame(title, body, width, height)
 
 
-def _axes(
-    values: Sequence[float], top: float, bottom: float, right: float
-) -> tuple[float, float, list[str], Any]:
+def _plot(values: Sequence[float], width: int, height: int) -> tuple[float, float, float, list[str], Any]:
+    """The plot area (bottom, left, right), its gridlines and the value-to-y scale."""
+    top, bottom, left, right = TITLE_BAND + 8, height - 34, 56, width - 12
+    body, y = _axes(values, top, bottom, right)
+    return bottom, left, right, body, y
+
+
+def _axes(values: Sequence[float], top: float, bottom: float, right: float) -> tuple[list[str], Any]:
     """A value scale that always includes zero, with four gridlines and their labels."""
     low, high = min(0.0, *values), max(0.0, *values)
     if high == low:
@@ -157,7 +162,7 @@ def _axes(
         v = low + span * i / 4
         marks.append(f'<line x1="52" y1="{y(v):.1f}" x2="{right}" y2="{y(v):.1f}" stroke="{GRID}"/>')
         marks.append(_text(46, y(v) + 4, _clip(format_number(v), 8), 10, MUTED, "end"))
-    return low, high, marks, y
+    return marks, y
 
 
 def _bar(title: str, rows: Rows, columns: Mapping[str, Any], width: int, height: int) -> str:
@@ -170,8 +175,7 @@ def _bar(title: str, rows: Rows, columns: Mapping[str, Any], width: int, height:
         return _message(title, f"No numbers in {yc!r}", width, height)
     extra = max(0, len(groups) - MAX_BARS)
     groups = groups[:MAX_BARS]
-    top, bottom, left, right = TITLE_BAND + 8, height - 34, 56, width - 12
-    _low, _high, body, y = _axes([v for _, v in groups], top, bottom, right)
+    bottom, left, right, body, y = _plot([v for _, v in groups], width, height)
     slot = (right - left) / len(groups)
     bar = max(1.0, slot * 0.7)
     label_every = max(1, math.ceil(len(groups) / 10))
@@ -200,8 +204,7 @@ def _line(title: str, rows: Rows, columns: Mapping[str, Any], width: int, height
     # Long series are thinned to a fixed number of points: the line looks the same, the SVG stays small.
     step = max(1, math.ceil(len(points) / MAX_POINTS))
     points = points[::step]
-    top, bottom, left, right = TITLE_BAND + 8, height - 34, 56, width - 12
-    _low, _high, body, y = _axes([v for _, v in points], top, bottom, right)
+    bottom, left, right, body, y = _plot([v for _, v in points], width, height)
     dx = (right - left) / max(len(points) - 1, 1)
     path = " ".join(f"{left + i * dx:.1f},{y(v):.1f}" for i, (_, v) in enumerate(points))
     body.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')

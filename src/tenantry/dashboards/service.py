@@ -6,12 +6,10 @@ against the plan's pool. Deleting a dashboard gives back the dashboard and its l
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as repo
@@ -20,7 +18,7 @@ from tenantry.datasources import repository as sources_repo
 from tenantry.db.dashboard_models import Klip
 from tenantry.db.models import Dashboard
 from tenantry.errors import NotFound
-from tenantry.owners import Owner, give_back, owner_of, require_builder, take_one
+from tenantry.owners import Owner, audit_change, changing, give_back, require_builder, take_one
 from tenantry.policy import Capability
 
 
@@ -82,7 +80,9 @@ def create_dashboard(
     db.add(dashboard)
     db.flush()
     db.add_all(_klips(db, owner, dashboard.id, data.klips))
-    _audit(db, principal, dashboard, "dashboard.created", now, {"name": data.name, "klips": len(data.klips)})
+    audit_change(
+        db, principal, dashboard, "dashboard.created", now, {"name": data.name, "klips": len(data.klips)}
+    )
     db.flush()
     return dashboard
 
@@ -90,11 +90,9 @@ def create_dashboard(
 def update_dashboard(
     db: Session, clock: Clock, principal: Principal, dashboard_id: int, data: DashboardUpdate
 ) -> Dashboard:
-    require_builder(principal)
     now = clock.now()
     dashboard = repo.get_dashboard(db, principal, dashboard_id)
-    owner = owner_of(db, dashboard.partner_id, dashboard.client_id)
-    owner.require(Capability.BUILD_CONTENT, now)
+    owner = changing(db, principal, dashboard, Capability.BUILD_CONTENT, now)
     changed: dict[str, Any] = {}
     if data.name is not None and data.name != dashboard.name:
         dashboard.name = changed["name"] = data.name
@@ -104,19 +102,18 @@ def update_dashboard(
         changed["klips"] = len(klips)
     if changed:
         dashboard.updated_at = now
-        _audit(db, principal, dashboard, "dashboard.updated", now, changed)
+        audit_change(db, principal, dashboard, "dashboard.updated", now, changed)
     db.flush()
     return dashboard
 
 
 def delete_dashboard(db: Session, clock: Clock, principal: Principal, dashboard_id: int) -> None:
-    require_builder(principal)
     now = clock.now()
     dashboard = repo.get_dashboard(db, principal, dashboard_id)
-    owner = owner_of(db, dashboard.partner_id, dashboard.client_id)
+    owner = changing(db, principal, dashboard, Capability.BUILD_CONTENT, now)
     give_back(db, owner, "published_links", repo.live_link_count(db, dashboard.id))
     give_back(db, owner, "dashboards")
-    _audit(db, principal, dashboard, "dashboard.deleted", now, {"name": dashboard.name})
+    audit_change(db, principal, dashboard, "dashboard.deleted", now, {"name": dashboard.name})
     db.flush()
     repo.delete_dashboard(db, dashboard.id)
     db.expunge(dashboard)
@@ -126,37 +123,15 @@ def set_shares(
     db: Session, clock: Clock, principal: Principal, dashboard_id: int, user_ids: list[int]
 ) -> list[int]:
     """Share a dashboard with exactly these client users (seed: not in Setup)."""
-    require_builder(principal)
     now = clock.now()
     dashboard = repo.get_dashboard(db, principal, dashboard_id)
-    owner = owner_of(db, dashboard.partner_id, dashboard.client_id)
-    owner.require(Capability.SHARE_DASHBOARDS, now)
+    changing(db, principal, dashboard, Capability.SHARE_DASHBOARDS, now)
     wanted = set(user_ids)
     known = repo.client_user_ids(db, dashboard.client_id, wanted)
     unknown = sorted(wanted - known)
     if unknown:
         raise NotFound(f"No user {unknown[0]} in this dashboard's client.", user_ids=unknown)
     repo.set_shares(db, dashboard.id, wanted, now)
-    _audit(db, principal, dashboard, "dashboard.shared", now, {"user_ids": sorted(wanted)})
+    audit_change(db, principal, dashboard, "dashboard.shared", now, {"user_ids": sorted(wanted)})
     db.flush()
     return sorted(wanted)
-
-
-def _audit(
-    db: Session,
-    principal: Principal,
-    dashboard: Dashboard,
-    action: str,
-    now: datetime,
-    details: dict[str, Any],
-) -> None:
-    audit(
-        db,
-        partner_id=dashboard.partner_id,
-        client_id=dashboard.client_id,
-        actor=principal.actor,
-        action=action,
-        target=f"dashboard:{dashboard.id}",
-        at=now,
-        details=details,
-    )

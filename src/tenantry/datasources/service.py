@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.datasources import repository as repo
@@ -22,7 +21,7 @@ from tenantry.datasources.fetch import FetchError, check_rows, fetch_rows
 from tenantry.datasources.schemas import DataSourceUpdate, InlineSourceCreate, UrlSourceCreate
 from tenantry.db.dashboard_models import DataSource
 from tenantry.errors import InvalidInput, TenantryError
-from tenantry.owners import Owner, owner_of, require_builder
+from tenantry.owners import Owner, audit_change, changing, require_builder
 from tenantry.policy import Capability, allows
 
 Fetch = Callable[[str, str], list[dict[str, Any]]]
@@ -100,7 +99,7 @@ def create_source(
         _store_rows(source, _inline_rows(data.rows), now)
     db.add(source)
     db.flush()
-    _audit(db, principal, source, "datasource.created", now, {"name": source.name, "kind": source.kind})
+    audit_change(db, principal, source, "datasource.created", now, {"name": source.name, "kind": source.kind})
     return source
 
 
@@ -114,11 +113,9 @@ def _inline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def update_source(
     db: Session, clock: Clock, principal: Principal, source_id: int, data: DataSourceUpdate
 ) -> DataSource:
-    require_builder(principal)
     now = clock.now()
     source = repo.get_source(db, principal, source_id)
-    owner = owner_of(db, source.partner_id, source.client_id)
-    owner.require(Capability.BUILD_CONTENT, now)
+    owner = changing(db, principal, source, Capability.BUILD_CONTENT, now)
     fields = data.model_fields_set
     if source.kind == "inline" and fields & {"url", "format", "refresh_interval"}:
         raise InvalidInput("An inline data source has no URL, format or refresh rate; send `rows` instead.")
@@ -145,35 +142,33 @@ def update_source(
         changed["rows"] = len(data.rows)
     if changed:
         source.updated_at = now
-        _audit(db, principal, source, "datasource.updated", now, changed)
+        audit_change(db, principal, source, "datasource.updated", now, changed)
     db.flush()
     return source
 
 
 def queue_refresh(db: Session, clock: Clock, principal: Principal, source_id: int) -> DataSource:
     """Ask the worker to refresh a source now (seed: allowed in Setup too, not when disabled or expired)."""
-    require_builder(principal)
     now = clock.now()
     source = repo.get_source(db, principal, source_id)
-    owner = owner_of(db, source.partner_id, source.client_id)
-    owner.require(Capability.QUEUE_REFRESH, now)
+    changing(db, principal, source, Capability.QUEUE_REFRESH, now)
     if source.kind != "url":
         raise NotRefreshable("An inline data source has nothing to fetch; send new `rows` to change it.")
     if source.refresh_requested_at is None:
         source.refresh_requested_at = now
-    _audit(db, principal, source, "datasource.refresh_queued", now, {})
+    audit_change(db, principal, source, "datasource.refresh_queued", now, {})
     db.flush()
     return source
 
 
 def delete_source(db: Session, clock: Clock, principal: Principal, source_id: int) -> None:
-    require_builder(principal)
     now = clock.now()
     source = repo.get_source(db, principal, source_id)
+    changing(db, principal, source, Capability.BUILD_CONTENT, now)
     klips = repo.in_use(db, source.id)
     if klips:
         raise InUse(f"The data source is shown by {klips} klip(s); remove them first.", klips=klips)
-    _audit(db, principal, source, "datasource.deleted", now, {"name": source.name})
+    audit_change(db, principal, source, "datasource.deleted", now, {"name": source.name})
     db.delete(source)
     db.flush()
 
@@ -208,18 +203,3 @@ def refresh_source(
     _store_rows(source, rows, now)
     db.flush()
     return RefreshOutcome(True, len(rows))
-
-
-def _audit(
-    db: Session, principal: Principal, source: DataSource, action: str, now: datetime, details: dict[str, Any]
-) -> None:
-    audit(
-        db,
-        partner_id=source.partner_id,
-        client_id=source.client_id,
-        actor=principal.actor,
-        action=action,
-        target=f"datasource:{source.id}",
-        at=now,
-        details=details,
-    )

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
@@ -20,7 +19,7 @@ from tenantry.dashboards.live import draw_klips
 from tenantry.db.models import Dashboard
 from tenantry.exports.typeset import CONTENT_TYPES, typeset
 from tenantry.mail import Attachment, Delivery, Mail, Mailer
-from tenantry.owners import owner_of
+from tenantry.owners import audit_change, owner_of
 from tenantry.policy import Capability, Decision
 
 
@@ -73,14 +72,6 @@ def email_dashboard(
             attachments=[Attachment(export.filename, export.content_type, export.data)],
         )
     )
-    audit(
-        db,
-        partner_id=dashboard.partner_id,
-        client_id=dashboard.client_id,
-        actor=principal.actor,
-        action="dashboard.emailed",
-        target=f"dashboard:{dashboard.id}",
-        at=clock.now(),
-        details={"to": to, "format": fmt, "delivered": delivery.delivered},
-    )
+    details = {"to": to, "format": fmt, "delivered": delivery.delivered}
+    audit_change(db, principal, dashboard, "dashboard.emailed", clock.now(), details)
     return delivery

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, verify_password
 from tenantry.clock import Clock
@@ -26,7 +25,7 @@ from tenantry.db.dashboard_models import PublishedLink
 from tenantry.links import repository as repo
 from tenantry.links.repository import PublicLink
 from tenantry.links.schemas import LinkCreate
-from tenantry.owners import content_status, give_back, owner_of, require_builder, take_one
+from tenantry.owners import audit_change, changing, content_status, give_back, take_one
 from tenantry.policy import Capability, allows
 
 MAX_FAILED_ATTEMPTS = 5
@@ -57,11 +56,9 @@ def create_link(
     db: Session, clock: Clock, principal: Principal, dashboard_id: int, data: LinkCreate
 ) -> tuple[PublishedLink, str]:
     """Seed: refused in Setup, when disabled and in an expired trial; limited by the allocation."""
-    require_builder(principal)
     now = clock.now()
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
-    owner = owner_of(db, dashboard.partner_id, dashboard.client_id)
-    owner.require(Capability.CREATE_PUBLISHED_LINKS, now)
+    owner = changing(db, principal, dashboard, Capability.CREATE_PUBLISHED_LINKS, now)
     take_one(db, owner, "published_links")
     token = secrets.token_urlsafe(32)
     link = PublishedLink(
@@ -78,7 +75,7 @@ def create_link(
     )
     db.add(link)
     db.flush()
-    _audit(
+    audit_change(
         db,
         principal,
         link,
@@ -91,14 +88,15 @@ def create_link(
 
 def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -> None:
     """Revoke for good and give the link back to the allocation; revoking twice changes nothing."""
-    require_builder(principal)
     now = clock.now()
     link = repo.get_link(db, principal, link_id)
+    # Revoking is always allowed: closing a link must never wait for a status change.
+    owner = changing(db, principal, link, Capability.BUILD_CONTENT, now)
     if link.revoked_at is not None:
         return
     link.revoked_at = now
-    give_back(db, owner_of(db, link.partner_id, link.client_id), "published_links")
-    _audit(db, principal, link, "published_link.revoked", now, {"name": link.name})
+    give_back(db, owner, "published_links")
+    audit_change(db, principal, link, "published_link.revoked", now, {"name": link.name})
     db.flush()
 
 
@@ -163,23 +161,3 @@ def try_password(link: PublishedLink, password: str, now: datetime) -> bool | No
         link.failed_attempts = 0
         link.locked_until = now + LOCKOUT
     return False
-
-
-def _audit(
-    db: Session,
-    principal: Principal,
-    link: PublishedLink,
-    action: str,
-    now: datetime,
-    details: dict[str, Any],
-) -> None:
-    audit(
-        db,
-        partner_id=link.partner_id,
-        client_id=link.client_id,
-        actor=principal.actor,
-        action=action,
-        target=f"published_link:{link.id}",
-        at=now,
-        details=details,
-    )
