@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
+from tenantry.db.dashboard_models import DataSource, Klip, PublishedLink
 from tenantry.db.models import ClientUser
 from tests.content import ALL_KINDS, create_dashboard, dashboard_in, inline_source, make_client, set_status
 
@@ -181,3 +183,15 @@ class TestSharing:
         assert http.get(f"/api/1/dashboards/{dashboard_id}", headers=partner.headers).json()[
             "shared_with"
         ] == [second]
+
+
+class TestDeletingTheClient:
+    def test_deleting_a_client_removes_its_sources_dashboards_and_links(self, http, partner, db):
+        client_id, _, dashboard_id = dashboard_in(http, partner, "active")
+        link = http.post(
+            f"/api/1/dashboards/{dashboard_id}/published-links", json={"name": "x"}, headers=partner.headers
+        ).json()
+        assert http.delete(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 204
+        for model in (DataSource, Klip, PublishedLink):
+            assert db.scalar(select(func.count()).select_from(model)) == 0
+        assert http.get(link["url"].removeprefix("http://127.0.0.1:8000")).status_code == 404

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.dashboard_models import PublishedLink
-from tests.content import ACTIVE_RESOURCES, dashboard_in, set_status
+from tests.content import ACTIVE_RESOURCES, create_dashboard, dashboard_in, inline_source, set_status
 
 UNAVAILABLE = "This dashboard is not available"
 
@@ -177,3 +177,17 @@ class TestPasswordProtectedLinks:
         assert locked.status_code == 429
         clock.advance(timedelta(minutes=16))
         assert http.post(link, data={"password": "open sesame"}, follow_redirects=False).status_code == 303
+
+
+class TestThePartnersOwnLinks:
+    def test_the_partners_own_dashboard_can_be_published_within_the_pool(self, http, make_partner):
+        partner = make_partner(published_links=1)
+        source_id = inline_source(http, partner, None)
+        dashboard_id = create_dashboard(http, partner, None, source_id).json()["id"]
+        link = publish(http, partner, dashboard_id)
+        assert link.status_code == 201
+        assert http.get(path_of(link.json())).status_code == 200
+        refused = publish(http, partner, dashboard_id)
+        assert refused.json()["code"] == "pool_exhausted"
+        pool = http.get("/api/1/partner", headers=partner.headers).json()["pool"]["published_links"]
+        assert pool["used_by_partner"] == 1
