@@ -98,6 +98,7 @@ class TestViewingALink:
         assert page.text.count("<svg") == 5
         assert "By month" in page.text
         assert "<script src" not in page.text  # self-contained: nothing fetched from elsewhere
+        assert "default-src 'none'" in page.headers["content-security-policy"]
         accessed = http.get(
             f"/api/1/dashboards/{dashboard_id}/published-links", headers=partner.headers
         ).json()

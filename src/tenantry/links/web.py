@@ -42,6 +42,11 @@ HEADERS = {
     "Cache-Control": "no-store",
     # The token is in the URL: keep it out of Referer headers sent to anything the page links to.
     "Referrer-Policy": "no-referrer",
+    # The page is self-contained: its own inline script and style, polling only its own origin.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'"
+    ),
 }
 UNAVAILABLE = "This dashboard is not available"
 # The whole page depends only on the dashboard's version (which covers its name and klips).
