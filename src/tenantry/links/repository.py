@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -100,5 +100,12 @@ def public_link(db: Connection, token_hash: str) -> PublicLink | None:
     )
 
 
-def mark_accessed(db: Connection, link_id: int, now: datetime) -> None:
-    db.execute(update(PublishedLink).where(PublishedLink.id == link_id).values(last_accessed_at=now))
+def mark_accessed(db: Connection, link_id: int, now: datetime, not_since: datetime) -> None:
+    db.execute(
+        update(PublishedLink)
+        .where(
+            PublishedLink.id == link_id,
+            or_(PublishedLink.last_accessed_at.is_(None), PublishedLink.last_accessed_at <= not_since),
+        )
+        .values(last_accessed_at=now)
+    )

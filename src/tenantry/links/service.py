@@ -128,8 +128,15 @@ def link_to_unlock(db: Session, token: str, now: datetime) -> PublishedLink:
 
 
 def touch(db: Connection, link: PublicLink, now: datetime) -> None:
+    """Record the view in `last_accessed_at`, to the minute, in a transaction of its own.
+
+    Call it after the read transaction has ended: on SQLite a read transaction that turns into a
+    write fails at once if another request wrote meanwhile, while a fresh one simply waits its
+    turn. Of several views racing at the turn of a minute, only the first one writes.
+    """
     if link.last_accessed_at is None or now - link.last_accessed_at >= ACCESS_RESOLUTION:
-        repo.mark_accessed(db, link.id, now)
+        repo.mark_accessed(db, link.id, now, not_since=now - ACCESS_RESOLUTION)
+        db.commit()
 
 
 def access_proof(link: PublishedLink | PublicLink, secret_key: str) -> str:

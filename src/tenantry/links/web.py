@@ -12,6 +12,7 @@ request: disabling a client closes its links from the very next one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,17 +73,23 @@ def _public(
     token: str,
     unavailable: Callable[[int], Response],
     work: Callable[[Connection, Services, PublicLink], Response],
+    *,
+    viewed: bool = False,
 ) -> Response:
-    """Open the link in a short transaction of its own and hand it to `work` (committed after)."""
+    """Open the link in a short read transaction and hand it to `work`; a successful view of the
+    page is then recorded in `last_accessed_at`."""
     services: Services = request.app.state.services
+    now = services.clock.now()
     # A plain connection: the public read needs no ORM session, and it is cheaper to open.
     with services.database.engine.connect() as db:
         try:
-            link = service.open_public(db, token, services.clock.now())
+            link = service.open_public(db, token, now)
         except LinkUnavailable as refusal:
             return unavailable(refusal.status)
         response = work(db, services, link)
         db.commit()
+        if viewed and response.status_code == 200:
+            service.touch(db, link, now)
     return response
 
 
@@ -101,7 +108,6 @@ async def view(token: str, request: Request) -> Response:
     def work(db: Connection, services: Services, link: PublicLink) -> Response:
         if not _has_access(services, request, link):
             return _page("password.html", 401, error=None)
-        service.touch(db, link, services.clock.now())
         version, html = live_view(db, link.dashboard, klips=link.klips)
         page = PAGES.get_or_draw(
             version,
@@ -111,7 +117,7 @@ async def view(token: str, request: Request) -> Response:
         )
         return HTMLResponse(page, headers=HEADERS)
 
-    return await run_in_threadpool(_public, request, token, _unavailable_page, work)
+    return await run_in_threadpool(partial(_public, request, token, _unavailable_page, work, viewed=True))
 
 
 @router.post("/{token}", response_class=HTMLResponse)
