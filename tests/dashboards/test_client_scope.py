@@ -8,26 +8,30 @@ from tenantry.db.models import ApiKey, ClientUser, PartnerUser
 from tests.content import dashboard_in, inline_source, make_client
 
 
+def key_headers(db, clock, partner, **owner):
+    """An API key for the given owner (partner_user_id, or client_id with client_user_id)."""
+    key = new_api_key()
+    db.add(
+        ApiKey(
+            partner_id=partner.id,
+            name="test",
+            prefix=key.prefix,
+            secret_hash=key.secret_hash,
+            created_at=clock.now(),
+            **owner,
+        )
+    )
+    db.commit()
+    return {"Authorization": f"Bearer {key.secret}"}
+
+
 def client_key(db, clock, partner, client_id, role):
     user = ClientUser(
         client_id=client_id, email=f"{role}@client.test", name=role, role=role, created_at=clock.now()
     )
     db.add(user)
     db.flush()
-    key = new_api_key()
-    db.add(
-        ApiKey(
-            partner_id=partner.id,
-            client_id=client_id,
-            client_user_id=user.id,
-            name="test",
-            prefix=key.prefix,
-            secret_hash=key.secret_hash,
-            created_at=clock.now(),
-        )
-    )
-    db.commit()
-    return user.id, {"Authorization": f"Bearer {key.secret}"}
+    return user.id, key_headers(db, clock, partner, client_id=client_id, client_user_id=user.id)
 
 
 class TestClientKeys:
@@ -79,19 +83,7 @@ class TestClientKeys:
         )
         db.add(viewer)
         db.flush()
-        key = new_api_key()
-        db.add(
-            ApiKey(
-                partner_id=partner.id,
-                partner_user_id=viewer.id,
-                name="viewer",
-                prefix=key.prefix,
-                secret_hash=key.secret_hash,
-                created_at=clock.now(),
-            )
-        )
-        db.commit()
-        headers = {"Authorization": f"Bearer {key.secret}"}
+        headers = key_headers(db, clock, partner, partner_user_id=viewer.id)
         inline_source(http, partner, client_id)
         assert http.get(f"/api/1/clients/{client_id}/datasources", headers=headers).json()["total"] == 1
         refused = http.post(
