@@ -110,7 +110,7 @@ class LinkUnavailable(Exception):
 
 
 def open_public(db: Connection, token: str, now: datetime) -> PublicLink:
-    """The read behind every public view: one query, the status checked every time."""
+    """The read behind every public view: two small queries, the status checked every time."""
     found = repo.public_link(db, hash_link_token(token)) if 20 <= len(token) <= 100 else None
     if found is None or found.revoked_at is not None:
         raise LinkUnavailable(404)
