@@ -10,7 +10,12 @@ from tenantry.api.deps import Services
 from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
+from tenantry.dashboards.api import router as dashboards_router
+from tenantry.datasources.api import router as datasources_router
 from tenantry.db.session import Database
+from tenantry.exports.api import router as exports_router
+from tenantry.links.api import router as links_router
+from tenantry.links.web import router as published_router
 from tenantry.mail import Mailer, mailer_from_settings
 from tenantry.meter.headers import RateLimitHeadersMiddleware
 from tenantry.meter.service import Meter, meter_from_settings
@@ -54,6 +59,11 @@ def create_app(
     app.include_router(statements_router)
     app.include_router(users_router)
     install_web(app)
+    app.include_router(datasources_router)
+    app.include_router(dashboards_router)
+    app.include_router(exports_router)
+    app.include_router(links_router)
+    app.include_router(published_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -288,4 +288,4 @@ class ApiCallCounter(Base):
 
 
 # Tables of other domains, so that Base.metadata (and Alembic) knows every table.
-from tenantry.db import access_models, statements_models  # noqa: E402,F401
+from tenantry.db import access_models, dashboard_models, statements_models  # noqa: E402,F401

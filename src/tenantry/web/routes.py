@@ -6,22 +6,26 @@ cookie. Errors are shown on the page, never as JSON.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, DbSession, services
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions, signin
+from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
-from tenantry.db.models import ApiKey
-from tenantry.errors import AccountSuspended, TenantryError, TrialEnded
+from tenantry.dashboards import repository as dashboards_repo
+from tenantry.dashboards.live import POLL_SECONDS, live_view
+from tenantry.db.models import ApiKey, Client
+from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
@@ -265,19 +269,34 @@ def leave_client(request: Request, db: DbSession, clock: ClockDep, csrf_token: C
     return _to("/partner")
 
 
-@router.get("/app", response_class=HTMLResponse)
-def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
+def _portal(request: Request, db: Session, clock: ClockDep) -> tuple[SignedIn, Client] | Response:
+    """The signed-in user and the client the portal shows, or where they must go instead."""
     signed_in = _signed_in(request, db, clock)
     if signed_in is None:
         return _to("/login")
     client = signed_in.row.acting_client or signed_in.row.client
     if client is None:
         return _to("/partner")
-    now = clock.now()
     try:
-        sessions.check_still_allowed(signed_in, now)
+        sessions.check_still_allowed(signed_in, clock.now())
     except (AccountSuspended, TrialEnded) as refusal:
         return _ended(request, db, signed_in, refusal.detail, refusal.status)
+    return signed_in, client
+
+
+def _viewer(signed_in: SignedIn, client: Client) -> Principal:
+    """Who looks at the portal's content: a partner user signed in as the client sees that client's
+    content only, through the same scoping as a client user."""
+    return replace(signed_in.principal, client_id=client.id)
+
+
+@router.get("/app", response_class=HTMLResponse)
+def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
+    portal = _portal(request, db, clock)
+    if isinstance(portal, Response):
+        return portal
+    signed_in, client = portal
+    now = clock.now()
     status = clients_service.effective_status(client, now)
     trial = clients_repo.trial_of(client)
     partner = clients_repo.get_partner(db, client.partner_id)
@@ -294,7 +313,56 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
         and trial.extension_available(now),
         extension_days=partner.trial_extension_days,
         keys=None if signed_in.is_partner else _own_keys(db, signed_in),
+        dashboards=dashboards_repo.visible_dashboards(db, _viewer(signed_in, client)),
     )
+
+
+@router.get("/app/dashboards/{dashboard_id}", response_class=HTMLResponse)
+def client_dashboard(dashboard_id: int, request: Request, db: DbSession, clock: ClockDep) -> Response:
+    """The live dashboard, for the users it is shared with; it updates itself when data refreshes."""
+    portal = _portal(request, db, clock)
+    if isinstance(portal, Response):
+        return portal
+    signed_in, client = portal
+    try:
+        dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
+    except NotFound:
+        return _page(request, signed_in, "message.html", 404, message="There is no such dashboard here.")
+    version, html = live_view(db, dashboard)
+    return _page(
+        request,
+        signed_in,
+        "app_dashboard.html",
+        client=client,
+        dashboard=dashboard,
+        version=version,
+        klips=html,
+        poll_seconds=POLL_SECONDS,
+    )
+
+
+@router.get("/app/dashboards/{dashboard_id}/live")
+def client_dashboard_live(
+    dashboard_id: int,
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    v: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """What the live page polls: the data version, and the new klips when it changed."""
+    portal = _portal(request, db, clock)
+    if isinstance(portal, Response):
+        return JSONResponse({"available": False}, status_code=401)
+    signed_in, client = portal
+    try:
+        dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
+    except NotFound:
+        return JSONResponse({"available": False}, status_code=404)
+    version, html = live_view(db, dashboard, known_version=v)
+    body: dict[str, Any] = {"available": True, "version": version}
+    if html is not None:
+        body.update(title=dashboard.name, html=html)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def _may_change(signed_in: SignedIn) -> bool:

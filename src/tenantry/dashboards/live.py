@@ -1,0 +1,111 @@
+"""The live view of a dashboard: its klips drawn as SVG in a grid, and a data version to poll.
+
+The published page uses it now and the client portal's live view shares it. A page polls the
+version; when a data source refreshes (or the dashboard changes) the version changes and the
+page swaps in the new fragment. The same cached SVGs feed the PDF and PNG exports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from html import escape
+from typing import Protocol
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from tenantry.charts import svg
+from tenantry.charts.cache import KLIP_SVGS, SvgCache
+from tenantry.dashboards import repository as repo
+from tenantry.dashboards.repository import PlacedKlip
+from tenantry.db.models import Dashboard
+
+# How often a live page (published or in the portal) asks whether its data changed.
+POLL_SECONDS = 15
+
+# A version covers everything drawn on the dashboard, so a fragment never goes stale.
+FRAGMENTS = SvgCache(capacity=1024)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    klip_id: int
+    title: str
+    kind: str
+    svg: str
+
+
+def _key(klip: PlacedKlip, version: str) -> tuple[object, ...]:
+    return (klip.id, klip.kind, klip.title, klip.definition, klip.datasource_id, version)
+
+
+class Board(Protocol):
+    """What names a dashboard's drawing: a Dashboard row, or the public page's lighter read."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
+
+def data_version(dashboard: Board, klips: list[PlacedKlip]) -> str:
+    """Changes whenever anything drawn on the dashboard would change: its name, or any klip's
+    definition, position or data version (replaced klips get new rows, so new keys)."""
+    digest = hashlib.sha256(f"{dashboard.id}|{dashboard.name}".encode())
+    for klip in klips:
+        digest.update(repr(_key(klip, klip.version)).encode())
+    return digest.hexdigest()[:20]
+
+
+def _draw(db: Session | Connection, klips: list[PlacedKlip]) -> list[Drawing]:
+    """The klips as SVG, drawing only those not cached yet."""
+    found = {klip.id: KLIP_SVGS.get(_key(klip, klip.version)) for klip in klips}
+    missing = [klip for klip in klips if found[klip.id] is None]
+    if missing:
+        snapshots = repo.rows_of(db, (klip.datasource_id for klip in missing))
+        for klip in missing:
+            version, rows = snapshots.get(klip.datasource_id, ("", []))
+            drawing = svg.render(klip.kind, klip.title, rows, klip.columns)
+            # Keyed by the version the rows were read at, in case a refresh landed in between.
+            KLIP_SVGS.put(_key(klip, version), drawing)
+            found[klip.id] = drawing
+    return [Drawing(k.id, k.title, k.kind, found[k.id] or "") for k in klips]
+
+
+def draw_klips(db: Session, dashboard: Dashboard) -> tuple[str, list[Drawing]]:
+    """The dashboard's version and its klips as SVG (what the exports typeset)."""
+    klips = repo.placed_klips(db, dashboard.id)
+    return data_version(dashboard, klips), _draw(db, klips)
+
+
+def live_view(
+    db: Session | Connection,
+    dashboard: Board,
+    known_version: str | None = None,
+    klips: list[PlacedKlip] | None = None,
+) -> tuple[str, str | None]:
+    """The dashboard's version, and its HTML fragment unless the caller already has that version.
+
+    Asking costs one query when nothing changed (none when the caller read the klips already);
+    the fragment itself is built once per version.
+    """
+    if klips is None:
+        klips = repo.placed_klips(db, dashboard.id)
+    version = data_version(dashboard, klips)
+    if version == known_version:
+        return version, None
+    html = FRAGMENTS.get_or_draw(version, lambda: fragment(_draw(db, klips)))
+    return version, html
+
+
+def fragment(drawings: list[Drawing]) -> str:
+    """The klips in a grid, as an HTML fragment (the SVGs escape their own text)."""
+    if not drawings:
+        return '<p class="empty">This dashboard has no klips yet.</p>'
+    cells = [
+        f'<figure class="klip klip-{d.kind}" data-klip="{d.klip_id}" '
+        f'aria-label="{escape(d.title)}">{d.svg}</figure>'
+        for d in drawings
+    ]
+    return '<div class="klips">' + "".join(cells) + "</div>"

@@ -1,0 +1,85 @@
+"""Request and response bodies of the dashboards API. Unknown fields are refused (422)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StrictInt, StringConstraints, model_validator
+
+from tenantry.charts.svg import REQUIRED_COLUMNS
+from tenantry.clients.schemas import Name, Strict
+
+Column = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+KlipKind = Literal["value", "table", "bar", "line", "pie"]
+
+
+class KlipColumns(Strict):
+    x: Column | None = None
+    y: Column | None = None
+    label: Column | None = None
+    value: Column | None = None
+    # `table` shows all columns, or only these.
+    fields: Annotated[list[Column], Field(max_length=20)] | None = None
+
+
+class KlipIn(Strict):
+    title: Name
+    kind: KlipKind
+    datasource_id: StrictInt
+    columns: KlipColumns = KlipColumns()
+
+    @model_validator(mode="after")
+    def _columns_for_kind(self) -> KlipIn:
+        missing = [c for c in REQUIRED_COLUMNS[self.kind] if getattr(self.columns, c) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} klip needs columns.{' and columns.'.join(missing)}")
+        return self
+
+
+Klips = Annotated[list[KlipIn], Field(max_length=50)]
+
+
+class DashboardCreate(Strict):
+    name: Name
+    klips: Klips = []
+
+
+class DashboardUpdate(Strict):
+    name: Name | None = None
+    klips: Klips | None = None
+
+
+class KlipOut(BaseModel):
+    id: int
+    position: int
+    title: str
+    kind: str
+    datasource_id: int
+    columns: dict[str, Any]
+
+
+class DashboardOut(BaseModel):
+    id: int
+    client_id: int | None
+    name: str
+    klips: list[KlipOut]
+    shared_with: list[int]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DashboardList(BaseModel):
+    items: list[DashboardOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SharesIn(Strict):
+    user_ids: Annotated[list[StrictInt], Field(max_length=1000)]
+
+
+class SharesOut(BaseModel):
+    dashboard_id: int
+    user_ids: list[int]

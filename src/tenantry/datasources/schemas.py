@@ -1,0 +1,76 @@
+"""Request and response bodies of the data-sources API. Unknown fields are refused (422)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, HttpUrl, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from tenantry.clients.schemas import Name, Strict
+
+Interval = Annotated[StrictInt, Field(ge=60, le=31 * 24 * 3600, description="Seconds (at least 60).")]
+Cell = StrictStr | StrictInt | StrictFloat | StrictBool | None
+InlineRows = Annotated[list[dict[str, Cell]], Field(max_length=10_000)]
+
+
+class UrlSourceCreate(Strict):
+    name: Name
+    kind: Literal["url"]
+    url: HttpUrl
+    format: Literal["csv", "json"]
+    refresh_interval: Interval | None = None
+
+
+class InlineSourceCreate(Strict):
+    name: Name
+    kind: Literal["inline"]
+    rows: InlineRows
+
+
+DataSourceCreate = Annotated[UrlSourceCreate | InlineSourceCreate, Field(discriminator="kind")]
+
+
+class DataSourceUpdate(Strict):
+    name: Name | None = None
+    url: HttpUrl | None = None
+    format: Literal["csv", "json"] | None = None
+    refresh_interval: Interval | None = None
+    rows: InlineRows | None = None
+
+
+class DataSourceOut(BaseModel):
+    id: int
+    client_id: int | None
+    name: str
+    kind: str
+    url: str | None
+    format: str | None
+    refresh_interval: int | None
+    next_refresh_at: datetime | None
+    refresh_requested_at: datetime | None
+    last_refreshed_at: datetime | None
+    last_error: str | None
+    refresh_fail_count: int
+    row_count: int
+    version: str
+    created_at: datetime
+
+
+class DataSourceList(BaseModel):
+    items: list[DataSourceOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RowsOut(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+    version: str
+
+
+class Queued(BaseModel):
+    queued: bool

@@ -1,0 +1,108 @@
+"""Tables for data sources, klips, dashboard shares and published links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.db.models import Base, UTCDateTime, _ids
+
+
+class DataSource(Base):
+    __tablename__ = "data_sources"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    # NULL: the partner's own data source.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    format: Mapped[str | None] = mapped_column(String(8))
+    refresh_interval: Mapped[int | None] = mapped_column(Integer)
+    next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A manual refresh waiting for the worker (also the first load of a new `url` source).
+    refresh_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    refresh_fail_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The last good snapshot: a list of {column: value} objects.
+    rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    # A fresh random token on every successful load (empty before the first): klips are drawn
+    # once per version, and a token is never reused even when ids are.
+    version: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_data_sources_partner_client_id", "partner_id", "client_id", "id"),
+        Index("ix_data_sources_client_id", "client_id"),
+        Index("ix_data_sources_next_refresh_at", "next_refresh_at"),
+        Index("ix_data_sources_refresh_requested_at", "refresh_requested_at"),
+        CheckConstraint("kind in ('url', 'inline')", name="kind"),
+        CheckConstraint("refresh_interval IS NULL OR refresh_interval >= 60", name="refresh_interval"),
+    )
+
+
+class Klip(Base):
+    __tablename__ = "klips"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    dashboard_id: Mapped[int] = mapped_column(ForeignKey("dashboards.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    # NO ACTION, checked at the end of the statement: a data source shown by a klip cannot be
+    # deleted alone (its klips would go blank), yet deleting a client removes both together.
+    datasource_id: Mapped[int] = mapped_column(ForeignKey("data_sources.id"))
+    columns: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_klips_dashboard_position", "dashboard_id", "position"),
+        Index("ix_klips_datasource_id", "datasource_id"),
+        CheckConstraint("kind in ('value', 'table', 'bar', 'line', 'pie')", name="kind"),
+    )
+
+
+class DashboardShare(Base):
+    __tablename__ = "dashboard_shares"
+
+    dashboard_id: Mapped[int] = mapped_column(
+        ForeignKey("dashboards.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_user_id: Mapped[int] = mapped_column(
+        ForeignKey("client_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_dashboard_shares_client_user_id", "client_user_id"),)
+
+
+class PublishedLink(Base):
+    __tablename__ = "published_links"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    # Copied from the dashboard so the public page checks its client's status in one query.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    dashboard_id: Mapped[int] = mapped_column(ForeignKey("dashboards.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    # Only the SHA-256 of the token is kept; the prefix lets people tell their links apart.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_accessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_published_links_dashboard_id", "dashboard_id"),
+        Index("ix_published_links_partner_client", "partner_id", "client_id"),
+    )

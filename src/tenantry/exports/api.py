@@ -1,0 +1,59 @@
+"""Export endpoints (SPEC §9): download a dashboard as PDF or PNG, or e-mail it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, Field, StringConstraints
+
+from tenantry.api.deps import Caller, ClockDep, DbSession, MailerDep
+from tenantry.clients.schemas import Strict
+from tenantry.exports import service
+
+router = APIRouter(prefix="/api/1/dashboards", tags=["exports"])
+
+Format = Literal["pdf", "png"]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+$")
+]
+
+
+class EmailIn(Strict):
+    to: Annotated[list[Email], Field(min_length=1, max_length=20)]
+    format: Format = "pdf"
+
+
+class EmailOut(BaseModel):
+    delivered: bool
+    reason: str | None
+
+
+@router.get(
+    "/{dashboard_id}/export",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "image/png": {}}}},
+)
+def export_dashboard(
+    dashboard_id: int,
+    db: DbSession,
+    clock: ClockDep,
+    caller: Caller,
+    format: Annotated[Format, Query(description="pdf or png")] = "pdf",
+) -> Response:
+    """The dashboard as a PDF or PNG file (watermarked in Setup; refused when disabled or expired)."""
+    export = service.render_export(db, clock, caller, dashboard_id, format)
+    return Response(
+        export.data,
+        media_type=export.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+    )
+
+
+@router.post("/{dashboard_id}/email", status_code=status.HTTP_202_ACCEPTED, response_model=EmailOut)
+def email_dashboard(
+    dashboard_id: int, body: EmailIn, db: DbSession, clock: ClockDep, caller: Caller, mailer: MailerDep
+) -> EmailOut:
+    """E-mail the dashboard as an attachment; says whether the mail server took it."""
+    delivery = service.email_dashboard(db, clock, caller, mailer, dashboard_id, list(body.to), body.format)
+    return EmailOut(delivered=delivery.delivered, reason=delivery.reason)

@@ -1,0 +1,77 @@
+"""Download and e-mail a dashboard as PDF or PNG.
+
+Seed: in Setup every klip carries the SETUP MODE watermark; in Trial and Active none; when
+disabled or in an expired trial both are refused. The policy table decides all three.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tenantry.auth.principal import Principal
+from tenantry.clock import Clock
+from tenantry.dashboards import repository as dashboards_repo
+from tenantry.dashboards.live import draw_klips
+from tenantry.db.models import Dashboard
+from tenantry.exports.typeset import CONTENT_TYPES, typeset
+from tenantry.mail import Attachment, Delivery, Mail, Mailer
+from tenantry.owners import audit_change, owner_of
+from tenantry.policy import Capability, Decision
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _filename(dashboard: Dashboard, stamp: str, fmt: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", dashboard.name.lower()).strip("-")[:60] or "dashboard"
+    return f"{slug}-{stamp}.{fmt}"
+
+
+def render_export(db: Session, clock: Clock, principal: Principal, dashboard_id: int, fmt: str) -> ExportFile:
+    return _export(db, dashboards_repo.get_dashboard(db, principal, dashboard_id), clock.now(), fmt)
+
+
+def _export(db: Session, dashboard: Dashboard, now: datetime, fmt: str) -> ExportFile:
+    decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
+    _version, drawings = draw_klips(db, dashboard)
+    data = typeset(
+        fmt,
+        title=dashboard.name,
+        subtitle=now.strftime("%Y-%m-%d %H:%M UTC"),
+        klips=[(d.title, d.svg) for d in drawings],
+        watermark=decision is Decision.WATERMARK,
+        timestamp=now,
+    )
+    return ExportFile(_filename(dashboard, now.strftime("%Y-%m-%d"), fmt), CONTENT_TYPES[fmt], data)
+
+
+def email_dashboard(
+    db: Session,
+    clock: Clock,
+    principal: Principal,
+    mailer: Mailer,
+    dashboard_id: int,
+    to: list[str],
+    fmt: str,
+) -> Delivery:
+    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    export = _export(db, dashboard, clock.now(), fmt)
+    delivery = mailer.send(
+        Mail(
+            to=to,
+            subject=f"Dashboard: {dashboard.name}",
+            text=f"The dashboard “{dashboard.name}” is attached ({export.filename}).",
+            attachments=[Attachment(export.filename, export.content_type, export.data)],
+        )
+    )
+    details = {"to": to, "format": fmt, "delivered": delivery.delivered}
+    audit_change(db, principal, dashboard, "dashboard.emailed", clock.now(), details)
+    return delivery

@@ -1,0 +1,61 @@
+"""PDF and PNG from ONE Typst template (`dashboard.typ`): no browser, no system libraries.
+
+The compiler is built once (it loads the fonts once) and reused; a lock serialises it because
+one compiler instance holds mutable state between compilations.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typst
+
+TEMPLATE = Path(__file__).with_name("dashboard.typ")
+PNG_PPI = 110.0
+CONTENT_TYPES = {"pdf": "application/pdf", "png": "image/png"}
+
+_lock = threading.Lock()
+_compiler: Any = None
+
+
+def _get_compiler() -> Any:
+    global _compiler
+    if _compiler is None:
+        _compiler = typst.Compiler(str(TEMPLATE))
+    return _compiler
+
+
+def typeset(
+    fmt: str,
+    *,
+    title: str,
+    subtitle: str,
+    klips: Sequence[tuple[str, str]],
+    watermark: bool,
+    timestamp: datetime | None = None,
+) -> bytes:
+    """Typeset a dashboard; `klips` are (title, svg) pairs in order."""
+    data = {
+        "title": title,
+        "subtitle": subtitle,
+        "format": fmt,
+        "watermark": watermark,
+        "klips": [{"title": t, "svg": s} for t, s in klips],
+    }
+    with _lock:
+        output = _get_compiler().compile(
+            format=fmt,
+            ppi=PNG_PPI if fmt == "png" else None,
+            sys_inputs={"data": json.dumps(data)},
+            # Typst takes whole seconds only.
+            timestamp=timestamp.replace(microsecond=0) if timestamp is not None else None,
+        )
+    if isinstance(output, list):  # several pages as PNG: the template keeps PNG to one page
+        output = output[0]
+    assert isinstance(output, bytes)
+    return output

@@ -1,0 +1,49 @@
+"""Published-link endpoints (SPEC §9). Each authenticates, calls one service function, returns a schema."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep
+from tenantry.dashboards import repository as dashboards_repo
+from tenantry.links import repository as repo
+from tenantry.links import service
+from tenantry.links.schemas import LinkCreate, LinkList, LinkOut
+
+router = APIRouter(prefix="/api/1", tags=["published links"])
+
+
+def _base_url(request: Request) -> str:
+    return str(request.app.state.services.settings.base_url)
+
+
+@router.post(
+    "/dashboards/{dashboard_id}/published-links", status_code=status.HTTP_201_CREATED, response_model=LinkOut
+)
+def create_link(
+    dashboard_id: int, body: LinkCreate, request: Request, db: DbSession, clock: ClockDep, caller: Caller
+) -> LinkOut:
+    """Publish the dashboard at a secret URL, shown only in this answer (Trial and Active only)."""
+    link, token = service.create_link(db, clock, caller, dashboard_id, body)
+    return LinkOut.model_validate(service.link_view(link, _base_url(request), token))
+
+
+@router.get("/dashboards/{dashboard_id}/published-links", response_model=LinkList)
+def list_links(dashboard_id: int, request: Request, db: DbSession, caller: Caller, page: PageDep) -> LinkList:
+    """The dashboard's published links, revoked ones included, oldest first."""
+    dashboard = dashboards_repo.get_dashboard(db, caller, dashboard_id)
+    items, total = repo.list_links(db, dashboard.id, page.limit, page.offset)
+    base_url = _base_url(request)
+    return LinkList(
+        items=[LinkOut.model_validate(service.link_view(link, base_url)) for link in items],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.delete("/published-links/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_link(link_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
+    """Revoke a published link for good; it no longer counts against the allocation."""
+    service.revoke_link(db, clock, caller, link_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

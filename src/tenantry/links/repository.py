@@ -1,0 +1,111 @@
+"""All SQL about published links. API lookups go through `owners.scoped`; the public page
+finds a link only by the hash of its token."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from tenantry.auth.principal import Principal
+from tenantry.dashboards.repository import PlacedKlip, placed_klips
+from tenantry.db.dashboard_models import PublishedLink
+from tenantry.db.models import Client, Dashboard
+from tenantry.errors import NotFound
+from tenantry.lifecycle import Trial
+from tenantry.owners import scoped
+
+
+def get_link(db: Session, principal: Principal, link_id: int) -> PublishedLink:
+    link = db.scalars(
+        scoped(select(PublishedLink), PublishedLink, principal).where(PublishedLink.id == link_id)
+    ).one_or_none()
+    if link is None:
+        raise NotFound(f"No published link {link_id}.")
+    return link
+
+
+def list_links(
+    db: Session, dashboard_id: int, limit: int, offset: int
+) -> tuple[Sequence[PublishedLink], int]:
+    where = PublishedLink.dashboard_id == dashboard_id
+    items = db.scalars(
+        select(PublishedLink).where(where).order_by(PublishedLink.id).limit(limit).offset(offset)
+    ).all()
+    total = db.scalar(select(func.count()).select_from(PublishedLink).where(where)) or 0
+    return items, total
+
+
+@dataclass(frozen=True)
+class PublicBoard:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class PublicLink:
+    """What the public page needs: the link, its client's status fields, its dashboard, and the
+    dashboard's klips with their data versions (two queries, no ORM objects)."""
+
+    id: int
+    partner_id: int
+    revoked_at: datetime | None
+    password_hash: str | None
+    last_accessed_at: datetime | None
+    client_status: str | None  # None: the partner's own dashboard
+    trial: Trial | None
+    dashboard: PublicBoard
+    klips: list[PlacedKlip]
+
+
+_PUBLIC = (
+    select(
+        PublishedLink.id,
+        PublishedLink.partner_id,
+        PublishedLink.revoked_at,
+        PublishedLink.password_hash,
+        PublishedLink.last_accessed_at,
+        Client.status,
+        Client.trial_started_at,
+        Client.trial_ends_at,
+        Client.trial_extended_at,
+        Dashboard.id.label("dashboard_id"),
+        Dashboard.name.label("dashboard_name"),
+    )
+    .join(Dashboard, Dashboard.id == PublishedLink.dashboard_id)
+    .outerjoin(Client, Client.id == PublishedLink.client_id)
+    .where(PublishedLink.token_hash == bindparam("token_hash"))
+)
+
+
+def public_link(db: Connection, token_hash: str) -> PublicLink | None:
+    row = db.execute(_PUBLIC, {"token_hash": token_hash}).one_or_none()
+    if row is None:
+        return None
+    started, ends = row.trial_started_at, row.trial_ends_at
+    return PublicLink(
+        id=row.id,
+        partner_id=row.partner_id,
+        revoked_at=row.revoked_at,
+        password_hash=row.password_hash,
+        last_accessed_at=row.last_accessed_at,
+        client_status=row.status,
+        trial=Trial(started, ends, row.trial_extended_at) if started and ends else None,
+        dashboard=PublicBoard(row.dashboard_id, row.dashboard_name),
+        klips=placed_klips(db, row.dashboard_id) if row.revoked_at is None else [],
+    )
+
+
+def mark_accessed(db: Connection, link_id: int, now: datetime, not_since: datetime) -> None:
+    db.execute(
+        update(PublishedLink)
+        .where(
+            PublishedLink.id == link_id,
+            or_(PublishedLink.last_accessed_at.is_(None), PublishedLink.last_accessed_at <= not_since),
+        )
+        .values(last_accessed_at=now)
+    )

@@ -1,0 +1,170 @@
+"""Published links: create, list, revoke, and open one from the public page.
+
+A token carries 256 random bits and is stored only as its SHA-256 (like API keys: nothing to
+guess, so a fast hash is enough). The client's status is checked on every request, never
+cached: disabling a client closes its links at once, and re-activating it opens them again.
+Revoked links stay dead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from tenantry.auth.principal import Principal
+from tenantry.auth.secrets import hash_password, verify_password
+from tenantry.clock import Clock
+from tenantry.dashboards import repository as dashboards_repo
+from tenantry.db.dashboard_models import PublishedLink
+from tenantry.links import repository as repo
+from tenantry.links.repository import PublicLink
+from tenantry.links.schemas import LinkCreate
+from tenantry.owners import audit_change, changing, content_status, give_back, take_one
+from tenantry.policy import Capability, allows
+
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=15)
+# Writing last_accessed_at on every view would turn each public read into a write.
+ACCESS_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_link_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def link_view(link: PublishedLink, base_url: str, token: str | None = None) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "dashboard_id": link.dashboard_id,
+        "name": link.name,
+        "url": f"{base_url.rstrip('/')}/published/{token}" if token else None,
+        "token_prefix": link.token_prefix,
+        "protected": link.password_hash is not None,
+        "created_at": link.created_at,
+        "last_accessed_at": link.last_accessed_at,
+        "revoked_at": link.revoked_at,
+    }
+
+
+def create_link(
+    db: Session, clock: Clock, principal: Principal, dashboard_id: int, data: LinkCreate
+) -> tuple[PublishedLink, str]:
+    """Seed: refused in Setup, when disabled and in an expired trial; limited by the allocation."""
+    now = clock.now()
+    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    owner = changing(db, principal, dashboard, Capability.CREATE_PUBLISHED_LINKS, now)
+    take_one(db, owner, "published_links")
+    token = secrets.token_urlsafe(32)
+    link = PublishedLink(
+        partner_id=dashboard.partner_id,
+        client_id=dashboard.client_id,
+        dashboard_id=dashboard.id,
+        name=data.name,
+        token_hash=hash_link_token(token),
+        token_prefix=token[:8],
+        password_hash=hash_password(data.password) if data.password is not None else None,
+        failed_attempts=0,
+        created_by=principal.actor,
+        created_at=now,
+    )
+    db.add(link)
+    db.flush()
+    audit_change(
+        db,
+        principal,
+        link,
+        "published_link.created",
+        now,
+        {"name": link.name, "protected": bool(data.password)},
+    )
+    return link, token
+
+
+def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -> None:
+    """Revoke for good and give the link back to the allocation; revoking twice changes nothing."""
+    now = clock.now()
+    link = repo.get_link(db, principal, link_id)
+    # Revoking is always allowed: closing a link must never wait for a status change.
+    owner = changing(db, principal, link, Capability.BUILD_CONTENT, now)
+    if link.revoked_at is not None:
+        return
+    link.revoked_at = now
+    give_back(db, owner, "published_links")
+    audit_change(db, principal, link, "published_link.revoked", now, {"name": link.name})
+    db.flush()
+
+
+class LinkUnavailable(Exception):
+    """The public page shows nothing but "not available": 404 for an unknown or revoked
+    token, 403 while the client's status forbids viewing."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def open_public(db: Connection, token: str, now: datetime) -> PublicLink:
+    """The read behind every public view: two small queries, the status checked every time."""
+    found = repo.public_link(db, hash_link_token(token)) if 20 <= len(token) <= 100 else None
+    if found is None or found.revoked_at is not None:
+        raise LinkUnavailable(404)
+    if not allows(Capability.VIEW_PUBLISHED_LINKS, content_status(found.client_status, found.trial, now)):
+        raise LinkUnavailable(403)
+    return found
+
+
+def link_to_unlock(db: Session, token: str, now: datetime) -> PublishedLink:
+    """The link row itself, for a password attempt (which writes to it)."""
+    link = db.get(PublishedLink, open_public(db.connection(), token, now).id)
+    if link is None:
+        raise LinkUnavailable(404)
+    return link
+
+
+def touch(db: Connection, link: PublicLink, now: datetime) -> None:
+    """Record the view in `last_accessed_at`, to the minute, in a transaction of its own.
+
+    Call it after the read transaction has ended: on SQLite a read transaction that turns into a
+    write fails at once if another request wrote meanwhile, while a fresh one simply waits its
+    turn. Of several views racing at the turn of a minute, only the first one writes.
+    """
+    if link.last_accessed_at is None or now - link.last_accessed_at >= ACCESS_RESOLUTION:
+        repo.mark_accessed(db, link.id, now, not_since=now - ACCESS_RESOLUTION)
+        db.commit()
+
+
+def access_proof(link: PublishedLink | PublicLink, secret_key: str) -> str:
+    """What the cookie holds once the password was given; changes if the password does."""
+    message = f"published-link:{link.id}:{link.password_hash}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def has_access(link: PublishedLink | PublicLink, secret_key: str, cookie: str | None) -> bool:
+    if link.password_hash is None:
+        return True
+    return cookie is not None and hmac.compare_digest(cookie, access_proof(link, secret_key))
+
+
+def try_password(link: PublishedLink, password: str, now: datetime) -> bool | None:
+    """True when right, False when wrong, None while locked out after too many wrong tries.
+
+    Throttled per link: after 5 wrong passwords the link accepts none for 15 minutes, so a
+    password cannot be guessed at speed whoever asks.
+    """
+    if link.locked_until is not None and now < link.locked_until:
+        return None
+    if verify_password(password, link.password_hash):
+        link.failed_attempts = 0
+        link.locked_until = None
+        return True
+    link.failed_attempts += 1
+    if link.failed_attempts >= MAX_FAILED_ATTEMPTS:
+        link.failed_attempts = 0
+        link.locked_until = now + LOCKOUT
+    return False

@@ -1,0 +1,171 @@
+"""The public side of published links: `GET /published/{token}` and the endpoint its page polls.
+
+Everything answered here carries `X-Robots-Tag: noindex`. A link that cannot be shown answers a
+neutral "This dashboard is not available" page that says nothing else: not whose it is, not why.
+
+These are the hottest pages of the product and anyone may ask for them, so each request does its
+database work in one worker-thread call with its own short session (two queries when nothing has
+changed: one), instead of one thread hop per dependency. The client's status is still read on every
+request: disabling a client closes its links from the very next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
+
+from tenantry.api.deps import Services
+from tenantry.charts.cache import SvgCache
+from tenantry.dashboards.live import POLL_SECONDS, live_view
+from tenantry.links import service
+from tenantry.links.repository import PublicLink
+from tenantry.links.service import LinkUnavailable
+
+router = APIRouter(prefix="/published", include_in_schema=False)
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "web" / "templates"),
+    autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)
+HEADERS = {
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "no-store",
+    # The token is in the URL: keep it out of Referer headers sent to anything the page links to.
+    "Referrer-Policy": "no-referrer",
+    # The page is self-contained: its own inline script and style, polling only its own origin.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'"
+    ),
+}
+UNAVAILABLE = "This dashboard is not available"
+# The whole page depends only on the dashboard's version (which covers its name and klips).
+PAGES = SvgCache(capacity=1024)
+
+
+def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = TEMPLATES.get_template(f"published/{name}").render(**context)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _cookie_name(link_id: int) -> str:
+    return f"tenantry_link_{link_id}"
+
+
+def _has_access(services: Services, request: Request, link: PublicLink) -> bool:
+    cookie = request.cookies.get(_cookie_name(link.id))
+    return service.has_access(link, services.settings.resolved_secret_key, cookie)
+
+
+def _public(
+    request: Request,
+    token: str,
+    unavailable: Callable[[int], Response],
+    work: Callable[[Connection, Services, PublicLink], Response],
+    *,
+    viewed: bool = False,
+) -> Response:
+    """Open the link in a short read transaction and hand it to `work`; a successful view of the
+    page is then recorded in `last_accessed_at`."""
+    services: Services = request.app.state.services
+    now = services.clock.now()
+    # A plain connection: the public read needs no ORM session, and it is cheaper to open.
+    with services.database.engine.connect() as db:
+        try:
+            link = service.open_public(db, token, now)
+        except LinkUnavailable as refusal:
+            return unavailable(refusal.status)
+        response = work(db, services, link)
+        db.commit()
+        if viewed and response.status_code == 200:
+            service.touch(db, link, now)
+    return response
+
+
+def _unavailable_page(status: int) -> Response:
+    return _page("unavailable.html", status, message=UNAVAILABLE)
+
+
+def _unavailable_json(status: int) -> Response:
+    return JSONResponse({"available": False}, status_code=status, headers=HEADERS)
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def view(token: str, request: Request) -> Response:
+    """The live dashboard behind a published link (a password form first when it has one)."""
+
+    def work(db: Connection, services: Services, link: PublicLink) -> Response:
+        if not _has_access(services, request, link):
+            return _page("password.html", 401, error=None)
+        version, html = live_view(db, link.dashboard, klips=link.klips)
+        page = PAGES.get_or_draw(
+            version,
+            lambda: TEMPLATES.get_template("published/dashboard.html").render(
+                title=link.dashboard.name, version=version, klips=Markup(html), poll_seconds=POLL_SECONDS
+            ),
+        )
+        return HTMLResponse(page, headers=HEADERS)
+
+    return await run_in_threadpool(partial(_public, request, token, _unavailable_page, work, viewed=True))
+
+
+@router.post("/{token}", response_class=HTMLResponse)
+async def unlock(
+    token: str, request: Request, password: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    """Check a protected link's password; wrong tries are throttled per link."""
+
+    def attempt() -> Response:
+        services: Services = request.app.state.services
+        now = services.clock.now()
+        with services.database.session(write=True) as db:
+            try:
+                link = service.link_to_unlock(db, token, now)
+            except LinkUnavailable as refusal:
+                return _unavailable_page(refusal.status)
+            if link.password_hash is None:
+                return RedirectResponse(request.url.path, status_code=303, headers=HEADERS)
+            outcome = service.try_password(link, password, now)
+            db.commit()
+        if outcome is None:
+            return _page("password.html", 429, error="Too many wrong passwords. Try again in a few minutes.")
+        if not outcome:
+            return _page("password.html", 401, error="That password is not right.")
+        response = RedirectResponse(request.url.path, status_code=303, headers=HEADERS)
+        response.set_cookie(
+            _cookie_name(link.id),
+            service.access_proof(link, services.settings.resolved_secret_key),
+            path="/published/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    return await run_in_threadpool(attempt)
+
+
+@router.get("/{token}/live")
+async def live(token: str, request: Request, v: Annotated[str, Query(max_length=64)] = "") -> Response:
+    """What the page polls: the data version, and the new klips when it changed."""
+
+    def work(db: Connection, services: Services, link: PublicLink) -> Response:
+        if not _has_access(services, request, link):
+            return _unavailable_json(401)
+        version, html = live_view(db, link.dashboard, known_version=v, klips=link.klips)
+        body: dict[str, Any] = {"available": True, "version": version}
+        if html is not None:
+            body.update(title=link.dashboard.name, html=html)
+        return JSONResponse(body, headers=HEADERS)
+
+    return await run_in_threadpool(_public, request, token, _unavailable_json, work)

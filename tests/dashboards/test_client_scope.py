@@ -1,0 +1,94 @@
+"""Client keys (SPEC §8, §9 client scope): a client user reaches only its own client's content,
+and a member only the dashboards shared with them."""
+
+from __future__ import annotations
+
+from tenantry.auth.secrets import new_api_key
+from tenantry.db.models import ApiKey, ClientUser, PartnerUser
+from tests.content import dashboard_in, inline_source, make_client
+
+
+def key_headers(db, clock, partner, **owner):
+    """An API key for the given owner (partner_user_id, or client_id with client_user_id)."""
+    key = new_api_key()
+    db.add(
+        ApiKey(
+            partner_id=partner.id,
+            name="test",
+            prefix=key.prefix,
+            secret_hash=key.secret_hash,
+            created_at=clock.now(),
+            **owner,
+        )
+    )
+    db.commit()
+    return {"Authorization": f"Bearer {key.secret}"}
+
+
+def client_key(db, clock, partner, client_id, role):
+    user = ClientUser(
+        client_id=client_id, email=f"{role}@client.test", name=role, role=role, created_at=clock.now()
+    )
+    db.add(user)
+    db.flush()
+    return user.id, key_headers(db, clock, partner, client_id=client_id, client_user_id=user.id)
+
+
+class TestClientKeys:
+    def test_a_client_admin_builds_and_downloads_in_its_own_client_only(self, http, partner, clock, db):
+        client_id, _, dashboard_id = dashboard_in(http, partner, "active")
+        other_id, _, other_dashboard = dashboard_in(http, partner, "active")
+        _, headers = client_key(db, clock, partner, client_id, "admin")
+        assert http.get(f"/api/1/clients/{client_id}/dashboards", headers=headers).json()["total"] == 1
+        assert (
+            http.get(f"/api/1/dashboards/{dashboard_id}/export?format=pdf", headers=headers).status_code
+            == 200
+        )
+        source = http.post(
+            f"/api/1/clients/{client_id}/datasources",
+            json={"name": "Mine", "kind": "inline", "rows": [{"a": 1}]},
+            headers=headers,
+        )
+        assert source.status_code == 201
+        assert http.get(f"/api/1/dashboards/{other_dashboard}", headers=headers).status_code == 404
+        assert http.get(f"/api/1/clients/{other_id}/datasources", headers=headers).status_code == 404
+        assert http.get("/api/1/partner/dashboards", headers=headers).status_code == 403
+
+    def test_a_member_sees_only_shared_dashboards_and_changes_nothing(self, http, partner, clock, db):
+        client_id, source_id, dashboard_id = dashboard_in(http, partner, "active")
+        user_id, headers = client_key(db, clock, partner, client_id, "member")
+        assert http.get(f"/api/1/dashboards/{dashboard_id}", headers=headers).status_code == 404
+        shared = http.put(
+            f"/api/1/dashboards/{dashboard_id}/shares", json={"user_ids": [user_id]}, headers=partner.headers
+        )
+        assert shared.status_code == 200
+        assert http.get(f"/api/1/dashboards/{dashboard_id}", headers=headers).status_code == 200
+        assert (
+            http.get(f"/api/1/dashboards/{dashboard_id}/export?format=png", headers=headers).status_code
+            == 200
+        )
+        refused = http.patch(f"/api/1/dashboards/{dashboard_id}", json={"name": "Mine"}, headers=headers)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "forbidden"
+        assert http.post(f"/api/1/datasources/{source_id}/refresh", headers=headers).status_code == 403
+
+    def test_a_partner_viewer_reads_but_builds_nothing(self, http, partner, clock, db):
+        client_id = make_client(http, partner)
+        viewer = PartnerUser(
+            partner_id=partner.id,
+            email="viewer@partner.test",
+            name="V",
+            role="viewer",
+            created_at=clock.now(),
+        )
+        db.add(viewer)
+        db.flush()
+        headers = key_headers(db, clock, partner, partner_user_id=viewer.id)
+        inline_source(http, partner, client_id)
+        assert http.get(f"/api/1/clients/{client_id}/datasources", headers=headers).json()["total"] == 1
+        refused = http.post(
+            f"/api/1/clients/{client_id}/datasources",
+            json={"name": "x", "kind": "inline", "rows": []},
+            headers=headers,
+        )
+        assert refused.status_code == 403

@@ -1,0 +1,1 @@
+from tests.content import data_server  # noqa: F401

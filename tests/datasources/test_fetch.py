@@ -1,0 +1,60 @@
+"""Loading a url data source from a real HTTP server on loopback, and every way it can fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenantry.datasources.fetch import FetchError, fetch_rows, parse
+
+
+class TestFetchingRows:
+    def test_csv_rows_come_back_with_numbers_as_numbers(self, data_server):
+        url = data_server.serve("/sales.csv", "month,sales,note\nJan,120,\nFeb,80.5,late\n")
+        assert fetch_rows(url, "csv") == [
+            {"month": "Jan", "sales": 120, "note": None},
+            {"month": "Feb", "sales": 80.5, "note": "late"},
+        ]
+
+    def test_json_rows_may_be_a_list_or_an_object_with_rows(self, data_server):
+        plain = data_server.serve("/a.json", '[{"a": 1}]', "application/json")
+        wrapped = data_server.serve("/b.json", '{"rows": [{"a": 2}]}', "application/json")
+        assert fetch_rows(plain, "json") == [{"a": 1}]
+        assert fetch_rows(wrapped, "json") == [{"a": 2}]
+
+    def test_an_http_error_is_reported_with_its_status(self, data_server):
+        url = data_server.serve("/gone.csv", "nope", status=503)
+        with pytest.raises(FetchError, match="HTTP 503"):
+            fetch_rows(url, "csv")
+
+    def test_a_body_over_the_size_cap_is_refused(self, data_server):
+        url = data_server.serve("/big.csv", "a\n" + "1\n" * 2000)
+        with pytest.raises(FetchError, match="larger than"):
+            fetch_rows(url, "csv", max_bytes=1024)
+
+    def test_a_server_that_does_not_answer_times_out(self, data_server):
+        with pytest.raises(FetchError, match="did not answer within"):
+            fetch_rows(data_server.base + "/stall", "csv", timeout=0.2)
+
+    def test_an_unreachable_server_is_reported(self):
+        with pytest.raises(FetchError, match="could not be reached"):
+            fetch_rows("http://127.0.0.1:9/x.csv", "csv", timeout=1)
+
+
+class TestBadContent:
+    @pytest.mark.parametrize(
+        ("body", "fmt", "message"),
+        [
+            (b"", "csv", "no header row"),
+            (b"a,a\n1,2\n", "csv", "repeated column"),
+            (b"a,b\n1,2,3\n", "csv", "line 2 has 3 fields"),
+            (b"\xff\xfe\x00", "csv", "not UTF-8"),
+            (b"{not json", "json", "JSON is malformed"),
+            (b'"text"', "json", "list of objects"),
+            (b"[1, 2]", "json", "Row 1 is not an object"),
+            (b'[{"a": {"b": 1}}]', "json", "not a plain value"),
+            (b'[{"a": NaN}]', "json", "not a finite number"),
+        ],
+    )
+    def test_bad_content_gets_a_clear_error(self, body, fmt, message):
+        with pytest.raises(FetchError, match=message):
+            parse(body, fmt)

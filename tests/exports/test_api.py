@@ -1,0 +1,150 @@
+"""Downloads and e-mail (SPEC §4 "download or email dashboards", the watermark rule): the real
+files are opened — the PDF's text layer and the PNG's pixels — and the real e-mail is read."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from tenantry.app import create_app
+from tenantry.mail import SmtpMailer
+from tests.content import dashboard_in
+
+WATERMARK = "SETUP MODE"
+
+
+def export(http, partner, dashboard_id, fmt):
+    return http.get(f"/api/1/dashboards/{dashboard_id}/export?format={fmt}", headers=partner.headers)
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def watermark_pixels(data: bytes) -> int:
+    """Pixels of the translucent red the watermark is drawn in (no chart colour is that pale)."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    return sum(
+        1
+        for r, g, b in image.get_flattened_data()
+        if r > 200 and 120 <= g <= 215 and 120 <= b <= 215 and r - g > 30
+    )
+
+
+class TestDownloading:
+    @pytest.mark.parametrize(
+        ("status", "watermarked"), [("setup", True), ("trial", False), ("active", False)]
+    )
+    def test_the_pdf_carries_the_watermark_only_in_setup(self, http, partner, clock, status, watermarked):
+        _, _, dashboard_id = dashboard_in(http, partner, status, clock)
+        response = export(http, partner, dashboard_id, "pdf")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/pdf"
+        assert response.headers["content-disposition"] == 'attachment; filename="sales-2026-03-10.pdf"'
+        text = pdf_text(response.content)
+        assert "Sales" in text and "By month" in text
+        # One watermark per klip, as real text.
+        assert text.count(WATERMARK) == (5 if watermarked else 0)
+
+    def test_the_png_shows_the_watermark_in_setup_and_not_in_trial(self, http, partner, clock):
+        _, _, setup_dashboard = dashboard_in(http, partner, "setup", clock)
+        _, _, trial_dashboard = dashboard_in(http, partner, "trial", clock)
+        setup_png = export(http, partner, setup_dashboard, "png")
+        trial_png = export(http, partner, trial_dashboard, "png")
+        assert setup_png.headers["content-type"] == trial_png.headers["content-type"] == "image/png"
+        assert setup_png.content.startswith(b"\x89PNG")
+        assert watermark_pixels(setup_png.content) > 2000
+        assert watermark_pixels(trial_png.content) < 50
+
+    @pytest.mark.parametrize("status", ["trial_expired", "disabled"])
+    @pytest.mark.parametrize("fmt", ["pdf", "png"])
+    def test_downloads_are_refused_when_disabled_or_expired(self, http, partner, clock, status, fmt):
+        _, _, dashboard_id = dashboard_in(http, partner, status, clock)
+        response = export(http, partner, dashboard_id, fmt)
+        assert response.status_code == 409
+        problem = response.json()
+        assert problem["code"] == "status_forbids"
+        assert problem["client_status"] == status
+        assert problem["detail"].startswith("Dashboards cannot be downloaded")
+
+    def test_a_bad_format_is_a_422(self, http, partner):
+        _, _, dashboard_id = dashboard_in(http, partner, "setup")
+        assert export(http, partner, dashboard_id, "docx").status_code == 422
+
+    def test_the_same_drawing_serves_every_export_until_the_data_changes(self, http, partner):
+        from tenantry.charts.cache import KLIP_SVGS
+
+        _, source_id, dashboard_id = dashboard_in(http, partner, "active")
+        export(http, partner, dashboard_id, "pdf")
+        hits = KLIP_SVGS.hits
+        export(http, partner, dashboard_id, "png")
+        assert KLIP_SVGS.hits - hits == 5
+        misses = KLIP_SVGS.misses
+        http.patch(
+            f"/api/1/datasources/{source_id}",
+            json={"rows": [{"month": "Apr", "region": "N", "sales": 1}]},
+            headers=partner.headers,
+        )
+        text = pdf_text(export(http, partner, dashboard_id, "pdf").content)
+        assert KLIP_SVGS.misses - misses == 5
+        assert "Apr" in text
+
+
+class TestEmailing:
+    @pytest.fixture
+    def smtp_http(self, settings, clock, database, smtp_server):
+        from fastapi.testclient import TestClient
+
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
+        with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as client:
+            yield client
+
+    @pytest.mark.parametrize(("status", "watermarked"), [("setup", True), ("active", False)])
+    def test_the_email_carries_the_file_as_an_attachment(
+        self, smtp_http, smtp_server, partner, clock, status, watermarked
+    ):
+        _, _, dashboard_id = dashboard_in(smtp_http, partner, status, clock)
+        response = smtp_http.post(
+            f"/api/1/dashboards/{dashboard_id}/email",
+            json={"to": ["boss@client.test"], "format": "pdf"},
+            headers=partner.headers,
+        )
+        assert response.status_code == 202
+        assert response.json() == {"delivered": True, "reason": None}
+        (message,) = smtp_server.messages
+        assert message["To"] == "boss@client.test"
+        assert "Sales" in message["Subject"]
+        (attachment,) = list(message.iter_attachments())
+        assert attachment.get_content_type() == "application/pdf"
+        assert attachment.get_filename() == "sales-2026-03-10.pdf"
+        assert (WATERMARK in pdf_text(attachment.get_content())) is watermarked
+
+    def test_without_smtp_the_answer_says_it_was_not_delivered(self, http, partner):
+        _, _, dashboard_id = dashboard_in(http, partner, "active")
+        response = http.post(
+            f"/api/1/dashboards/{dashboard_id}/email", json={"to": ["a@b.test"]}, headers=partner.headers
+        )
+        assert response.status_code == 202
+        assert response.json()["delivered"] is False
+        assert "no SMTP server" in response.json()["reason"]
+
+    @pytest.mark.parametrize("status", ["trial_expired", "disabled"])
+    def test_email_is_refused_when_disabled_or_expired(self, smtp_http, smtp_server, partner, clock, status):
+        _, _, dashboard_id = dashboard_in(smtp_http, partner, status, clock)
+        response = smtp_http.post(
+            f"/api/1/dashboards/{dashboard_id}/email", json={"to": ["a@b.test"]}, headers=partner.headers
+        )
+        assert response.status_code == 409
+        assert response.json()["detail"].startswith("Dashboards cannot be downloaded")
+        assert smtp_server.messages == []
+
+    @pytest.mark.parametrize(
+        "body", [{"to": []}, {"to": ["not-an-address"]}, {"to": ["a@b.test"], "format": "doc"}]
+    )
+    def test_a_bad_email_request_is_a_422(self, http, partner, body):
+        _, _, dashboard_id = dashboard_in(http, partner, "active")
+        response = http.post(f"/api/1/dashboards/{dashboard_id}/email", json=body, headers=partner.headers)
+        assert response.status_code == 422
