@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/1/clients", tags=["clients"])
 
 def _view(db: DbSession, meter: MeterDep, client: Client, now: datetime) -> dict[str, Any]:
     """A client with today's API calls, counted in the partner's timezone."""
-    timezone = repo.get_partner(db, client.partner_id).timezone
+    timezone = repo.partner_timezone(db, client.partner_id)
     calls = meter.client_calls_today([client.id], timezone, now)[client.id]
     return service.client_view(client, now, api_calls_today=calls)
 

@@ -55,6 +55,17 @@ def get_partner(db: Session, partner_id: int) -> Partner:
     return partner
 
 
+_PARTNER_TIMEZONE = select(Partner.timezone).where(Partner.id == bindparam("partner_id"))
+
+
+def partner_timezone(db: Session, partner_id: int) -> str:
+    """Only the timezone (the day boundary of the meter): cheaper than loading the partner."""
+    timezone = db.scalar(_PARTNER_TIMEZONE, {"partner_id": partner_id})
+    if timezone is None:
+        raise NotFound(f"No partner {partner_id}.")
+    return timezone
+
+
 def lock_partner(db: Session, partner_id: int) -> Partner:
     """Serialise pool changes per partner.
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tenantry.db.models import ApiCallCounter
@@ -94,6 +94,11 @@ class RedisCounter:
         return {s: int(v) for s, v in zip(scopes, values, strict=True) if v is not None}
 
 
+_COUNTS = select(ApiCallCounter.scope, ApiCallCounter.count).where(
+    ApiCallCounter.day == bindparam("day"), ApiCallCounter.scope.in_(bindparam("scopes", expanding=True))
+)
+
+
 class DatabaseCounter:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -125,10 +130,7 @@ class DatabaseCounter:
     def counts(self, scopes: Sequence[str], day: str) -> dict[str, int]:
         if not scopes:
             return {}
-        with self._database.session() as session:
-            rows = session.execute(
-                select(ApiCallCounter.scope, ApiCallCounter.count).where(
-                    ApiCallCounter.day == day, ApiCallCounter.scope.in_(list(scopes))
-                )
-            ).all()
+        # A plain connection and a statement built once: this runs for every client shown.
+        with self._database.engine.connect() as connection:
+            rows = connection.execute(_COUNTS, {"day": day, "scopes": list(scopes)}).all()
         return {scope: int(count) for scope, count in rows}
