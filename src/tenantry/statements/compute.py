@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import calendar
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -178,21 +178,10 @@ class ClientHistory:
 _BILLABLE = frozenset(s.value for s in EffectiveStatus if allows(Capability.BILLABLE, s))
 
 
-def daily_quantities(
-    history: ClientHistory, bounds: Sequence[datetime], until: datetime | None = None
-) -> dict[str, list[int | None]]:
-    """Per priced resource, each day's quantity, or None when the day is not billable.
-
-    Only moments before `until` count (the amount to date); without it, the last known status and
-    allocation continue to the end of the month (the projection).
-    """
-    days = len(bounds) - 1
-    out: dict[str, list[int | None]] = {r: [None] * days for r in PRICED_RESOURCES}
-    start, end = bounds[0], bounds[-1]
-    if until is not None:
-        end = min(end, until)
-    if end <= start:
-        return out
+def _segments(
+    history: ClientHistory, start: datetime, end: datetime
+) -> Iterator[tuple[datetime, datetime, str | None, Mapping[str, int]]]:
+    """The client's timeline inside [start, end): (from, to, status, allocation) per stretch."""
     # One timeline of (instant, kind, index); at equal instants the later record of each kind wins.
     events = sorted(
         [(at, 0, i) for i, (at, _) in enumerate(history.statuses)]
@@ -212,17 +201,47 @@ def daily_quantities(
             position += 1
         segment_end = events[position][0] if position < len(events) else end
         lo, hi = max(at, start), min(segment_end, end)
-        if lo >= hi or status not in _BILLABLE:
+        if lo < hi:
+            yield lo, hi, status, allocation
+
+
+def _days_touched(bounds: Sequence[datetime], lo: datetime, hi: datetime) -> range:
+    return range(bisect.bisect_right(bounds, lo) - 1, bisect.bisect_left(bounds, hi))
+
+
+def daily_quantities(
+    history: ClientHistory, bounds: Sequence[datetime], until: datetime | None = None
+) -> dict[str, list[int | None]]:
+    """Per priced resource, each day's quantity, or None when the day is not billable.
+
+    Only moments before `until` count (the amount to date); without it, the last known status and
+    allocation continue to the end of the month (the projection).
+    """
+    days = len(bounds) - 1
+    out: dict[str, list[int | None]] = {r: [None] * days for r in PRICED_RESOURCES}
+    end = bounds[-1] if until is None else min(bounds[-1], until)
+    for lo, hi, status, allocation in _segments(history, bounds[0], end):
+        if status not in _BILLABLE:
             continue
-        first = bisect.bisect_right(bounds, lo) - 1
-        last = bisect.bisect_left(bounds, hi) - 1
         for resource in PRICED_RESOURCES:
             held = allocation.get(resource, 0)
             series = out[resource]
-            for day in range(first, last + 1):
+            for day in _days_touched(bounds, lo, hi):
                 seen = series[day]
                 if seen is None or held > seen:
                     series[day] = held
+    return out
+
+
+def daily_statuses(history: ClientHistory, bounds: Sequence[datetime], until: datetime) -> list[str | None]:
+    """Each day's status for a sparkline: a billable status if held at any moment of the day (that is
+    what the day costs), otherwise the status the day ended in; None before the client existed or
+    after `until`."""
+    out: list[str | None] = [None] * (len(bounds) - 1)
+    for lo, hi, status, _ in _segments(history, bounds[0], min(bounds[-1], until)):
+        for day in _days_touched(bounds, lo, hi):
+            if out[day] not in _BILLABLE:
+                out[day] = status
     return out
 
 

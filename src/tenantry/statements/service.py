@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.clients import repository as clients_repo
 from tenantry.statements import repository as repo
-from tenantry.statements.compute import Line, Month, Statement, build_statement, month_frame
+from tenantry.statements.compute import Line, Month, Statement, build_statement, daily_statuses, month_frame
 
 COLUMNS: tuple[str, ...] = (
     "client_id",
@@ -30,12 +32,30 @@ COLUMNS: tuple[str, ...] = (
 
 def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> Statement:
     """The partner's statement for `month` (YYYY-MM) as the histories stand at `now`."""
+    return month_report(db, partner_id, month, now).statement
+
+
+@dataclass(frozen=True)
+class MonthReport:
+    statement: Statement
+    days_begun: int  # days of the month that have started by now (the rest are still to come)
+    statuses: list[tuple[int, str, list[str | None]]]  # (client id, name, status day by day)
+
+
+def month_report(db: Session, partner_id: int, month: str, now: datetime) -> MonthReport:
+    """The statement, and each client's status day by day, for the console's page."""
     parsed = Month.parse(month)
     partner = clients_repo.get_partner(db, partner_id)
     terms = repo.terms_history(db, partner)
     frame = month_frame(parsed, terms)
     histories = repo.month_histories(db, partner.id, frame.start, frame.end)
-    return build_statement(parsed, terms, histories, now)
+    return MonthReport(
+        statement=build_statement(parsed, terms, histories, now),
+        days_begun=bisect.bisect_left(frame.bounds[:-1], now),
+        statuses=sorted(
+            (h.client_id, h.client_name, daily_statuses(h, frame.bounds, now)) for h in histories
+        ),
+    )
 
 
 def _money(value: Any) -> str:

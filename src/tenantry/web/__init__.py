@@ -12,6 +12,8 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     from tenantry.web.routes import router
+    from tenantry.web.statements import router as statements_router
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(statements_router)
