@@ -233,8 +233,13 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Set once the worker has fanned the event out to its deliveries.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_events_partner_created", "partner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_events_partner_created", "partner_id", "created_at"),
+        Index("ix_events_dispatched_at", "dispatched_at"),
+    )
 
 
 class ApiKey(Base):
@@ -287,4 +292,5 @@ class ApiCallCounter(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+from tenantry.db import worker_models  # noqa: E402,F401,I001
 from tenantry.db import dashboard_models  # noqa: E402,F401
