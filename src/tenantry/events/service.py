@@ -188,5 +188,8 @@ def mail_for(event: Event, recipients: list[str]) -> Mail:
     else:
         before, after = event.data.get("from"), event.data.get("to")
         subject = f"{name} is now {str(after).capitalize()}"
-        text = f"The status of your client {name} changed from {before or 'nothing'} to {after}."
+        if before is None:
+            text = f"Your client {name} was created in {str(after).capitalize()} mode."
+        else:
+            text = f"The status of your client {name} changed from {before} to {after}."
     return Mail(to=list(recipients), subject=subject, text=text + f"\n\nEvent {event.id}\n")
