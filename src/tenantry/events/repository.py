@@ -51,8 +51,9 @@ def record_notice(db: Session, client_id: int, kind: str, ends_at: datetime, now
         dialect.insert(TrialNotice)
         .values(client_id=client_id, kind=kind, trial_ends_at=ends_at, created_at=now)
         .on_conflict_do_nothing()
+        .returning(TrialNotice.client_id)
     )
-    return db.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return db.execute(statement).first() is not None
 
 
 def claim_undispatched(db: Session, limit: int) -> Sequence[Event]:
