@@ -3,16 +3,64 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tenantry.mail import LogMailer, Mailer
 from tenantry.worker import Worker
+
+WAIT_SECONDS = 60
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Poll for something a real process does; never used to let fake time pass."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def spawn(database_url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `tenantry ARGS...` against the test database; kill whatever is left at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    logs = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "TENANTRY_DATABASE_URL": database_url}
+        env.pop("TENANTRY_SMTP_HOST", None)
+        path = tmp_path / f"process{len(started)}.log"
+        log = path.open("wb")
+        logs.append(log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tenantry.cli", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        process.log_path = path  # type: ignore[attr-defined]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    for log in logs:
+        log.close()
 
 
 @pytest.fixture

@@ -150,24 +150,18 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web app and the API (and, with SQLite, the background worker)."""
-    import threading
-
     import uvicorn
 
     from tenantry.app import create_app
     from tenantry.worker import worker_from_settings
+    from tenantry.worker.serve import serve_with_worker
 
     settings = Settings()
-    in_process = None
+    app_ = create_app(settings)
     if worker if worker is not None else settings.is_sqlite:
-        in_process = worker_from_settings(settings)
-        threading.Thread(target=in_process.run, name="tenantry-worker", daemon=True).start()
-    try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
-    finally:
-        if in_process is not None:
-            # uvicorn has handled SIGTERM/SIGINT and returned: let the worker finish its job.
-            in_process.stop()
+        serve_with_worker(app_, host, port, worker_from_settings(settings))
+    else:
+        uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 @app.command("worker")

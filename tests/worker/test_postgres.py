@@ -8,21 +8,18 @@ they poll; they never sleep to move time and assert no duration.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from tenantry.db.dashboard_models import DataSource
+from tests.background import WAIT_SECONDS, wait_for
 from tests.conftest import PG_URL
 from tests.content import make_client
 
@@ -31,55 +28,15 @@ pytestmark = [
     pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)"),
 ]
 
-WAIT_SECONDS = 60
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
 
 @pytest.fixture
-def workers(database_url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    logs = []
-
+def workers(spawn: Callable[..., subprocess.Popen[bytes]]) -> Callable[..., subprocess.Popen[bytes]]:
     def start(lease_seconds: float = 60, batch: int = 2) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "TENANTRY_DATABASE_URL": database_url}
-        env.pop("TENANTRY_SMTP_HOST", None)
-        log = (tmp_path / f"worker{len(started)}.log").open("wb")
-        logs.append(log)
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tenantry.cli",
-                "worker",
-                "--lease-seconds",
-                str(lease_seconds),
-                "--batch",
-                str(batch),
-                "--poll-seconds",
-                "0.1",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
+        return spawn(
+            "worker", "--lease-seconds", str(lease_seconds), "--batch", str(batch), "--poll-seconds", "0.1"
         )
-        started.append(process)
-        return process
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-    for log in logs:
-        log.close()
+    return start
 
 
 class Server:
