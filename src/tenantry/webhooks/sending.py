@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from tenantry.tls import tls_context
+
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "Tenantry-Webhooks/1"
 
@@ -49,7 +51,7 @@ class PostResult:
 def post(url: str, raw_body: bytes, request_headers: dict[str, str]) -> PostResult:
     """POST once; any 2xx is success. Redirects are not followed: they count as failures."""
     try:
-        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as http:
+        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=tls_context()) as http:
             response = http.post(url, content=raw_body, headers=request_headers)
     except httpx.TimeoutException:
         return PostResult(False, None, f"the receiver did not answer within {TIMEOUT_SECONDS:g} seconds")

@@ -23,8 +23,7 @@ from tenantry.events import service as events
 from tenantry.events.service import DeliveryJob
 from tenantry.mail import LogMailer, Mailer, mailer_from_settings
 from tenantry.metrics import EVENTS_DELIVERED, REFRESH_LAG, REFRESHES, TRIAL_EVENTS
-from tenantry.owners import owner_of
-from tenantry.policy import Capability, allows
+from tenantry.policy import Capability
 from tenantry.settings import Settings
 from tenantry.webhooks import sending
 from tenantry.worker import repository as repo
@@ -172,13 +171,14 @@ class Worker:
             error = exc
         now = self.clock.now()
         with self.database.session(write=True) as db:
-            source = repo.leased(db, job.source_id, self.worker_id)
-            if source is None:
+            capability = Capability.QUEUE_REFRESH if job.queued else Capability.AUTO_REFRESH
+            found = repo.leased(db, job.source_id, self.worker_id, capability, now)
+            if found is None:
                 self.log.warning("refresh lease lost", source_id=job.source_id)
                 return
+            source, allowed = found
             source.lease_owner = source.lease_expires_at = None
-            capability = Capability.QUEUE_REFRESH if job.queued else Capability.AUTO_REFRESH
-            if not allows(capability, owner_of(db, source.partner_id, source.client_id).status(now)):
+            if not allowed:
                 # The client was disabled or its trial ended while we fetched: keep nothing.
                 db.commit()
                 self.log.info("refresh discarded: status changed", source_id=job.source_id)

@@ -100,14 +100,18 @@ def claim(db: Session, worker_id: str, now: datetime, lease_until: datetime, lim
     return [RefreshJob(r.id, r.url, r.format, bool(r.queued), r.due_at, now) for r in rows]
 
 
-def leased(db: Session, source_id: int, worker_id: str) -> DataSource | None:
-    """The source, locked, if this worker still holds its lease. Its rows are not loaded."""
-    return db.scalars(
-        select(DataSource)
+def leased(
+    db: Session, source_id: int, worker_id: str, capability: Capability, now: datetime
+) -> tuple[DataSource, bool] | None:
+    """The source, locked, if this worker still holds its lease, and whether its owner's status
+    still allows `capability` (it may have changed during the fetch). Its rows are not loaded."""
+    row = db.execute(
+        select(DataSource, owner_allows(capability, now).label("allowed"))
         .options(defer(DataSource.rows))
         .where(DataSource.id == source_id, DataSource.lease_owner == worker_id)
-        .with_for_update()
+        .with_for_update(of=DataSource)
     ).one_or_none()
+    return None if row is None else (row[0], bool(row[1]))
 
 
 def release(db: Session, source_ids: Sequence[int], worker_id: str) -> None:
