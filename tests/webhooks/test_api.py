@@ -4,35 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tenantry.auth.secrets import new_api_key
-from tenantry.db.models import ApiKey, PartnerUser
-from tests.content import make_client
+from tests.content import make_client, partner_user_headers
 from tests.dashboards.test_client_scope import client_key
 
 
 def create(http, partner, url="https://example.test/hook", **body):
     return http.post("/api/1/webhooks", json={"url": url, **body}, headers=partner.headers)
-
-
-def viewer_headers(db, clock, partner):
-    viewer = PartnerUser(
-        partner_id=partner.id, email="viewer@partner.test", name="V", role="viewer", created_at=clock.now()
-    )
-    db.add(viewer)
-    db.flush()
-    key = new_api_key()
-    db.add(
-        ApiKey(
-            partner_id=partner.id,
-            partner_user_id=viewer.id,
-            name="viewer",
-            prefix=key.prefix,
-            secret_hash=key.secret_hash,
-            created_at=clock.now(),
-        )
-    )
-    db.commit()
-    return {"Authorization": f"Bearer {key.secret}"}
 
 
 class TestCreate:
@@ -70,7 +47,7 @@ class TestCreate:
 class TestAccess:
     def test_a_viewer_reads_but_cannot_create_or_delete(self, http, partner, db, clock):
         webhook_id = create(http, partner).json()["id"]
-        headers = viewer_headers(db, clock, partner)
+        headers = partner_user_headers(db, clock, partner, "viewer")
         assert http.get("/api/1/webhooks", headers=headers).json()["total"] == 1
         refused = http.post("/api/1/webhooks", json={"url": "https://example.test/h"}, headers=headers)
         assert refused.status_code == 403

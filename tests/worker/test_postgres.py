@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from tenantry.db.dashboard_models import DataSource
 from tests.background import WAIT_SECONDS, wait_for
 from tests.conftest import PG_URL
-from tests.content import make_client
+from tests.content import local_http_server, make_client
 
 pytestmark = [
     pytest.mark.postgres,
@@ -43,6 +43,7 @@ class Server:
     """A local data server; requests to `/hold` block until `release` is set, once."""
 
     def __init__(self) -> None:
+        self.base = ""
         self.hits: list[str] = []
         self.release = threading.Event()
         self.held = threading.Event()
@@ -65,22 +66,18 @@ class Server:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.handler = Handler
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    s = Server()
-    yield s
-    s.close()
+    state = Server()
+    with local_http_server(state.handler) as base:
+        state.base = base
+        try:
+            yield state
+        finally:
+            state.release.set()
 
 
 def add_sources(http, partner, client_id, server, paths):

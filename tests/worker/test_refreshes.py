@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tenantry.db.dashboard_models import DataSource
-from tests.content import ACTIVE_RESOURCES, make_client, set_status
+from tests.content import make_client, move_to, set_status
 
 CSV = "month,sales\nJan,1\n"
 
@@ -20,17 +20,6 @@ def url_source(http, partner, client_id, data_server, path, interval=60):
     response = http.post(base, json=body, headers=partner.headers)
     assert response.status_code == 201, response.text
     return response.json()["id"]
-
-
-def move_to(http, partner, client_id, status, clock):
-    """Move a Setup client to `status` (trial_expired: a trial whose end has passed)."""
-    target = {"trial_expired": "trial"}.get(status, status)
-    if target == "disabled":
-        set_status(http, partner, client_id, "active", resources=ACTIVE_RESOURCES)
-    if target != "setup":
-        set_status(http, partner, client_id, target, resources=ACTIVE_RESOURCES)
-    if status == "trial_expired":
-        clock.advance(days=15)
 
 
 def forget_queued(database):

@@ -9,19 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
+from tenantry.db import leases
 from tenantry.db.models import Client, Event, PartnerUser
 from tenantry.db.worker_models import EventDelivery, TrialNotice, Webhook
 from tenantry.lifecycle import TRIAL_WILL_END_NOTICE
 from tenantry.policy import Status
-
-
-def lease_free(expires_at: InstrumentedAttribute[datetime | None], now: datetime) -> ColumnElement[bool]:
-    """No worker holds the job, or the one that did let its lease run out (it may have died)."""
-    return or_(expires_at.is_(None), expires_at <= now)
 
 
 def trials_due(db: Session, kind: str, now: datetime, limit: int) -> Sequence[Client]:
@@ -84,7 +80,7 @@ def due_deliveries(now: datetime) -> ColumnElement[bool]:
     return and_(
         EventDelivery.status == "pending",
         EventDelivery.next_attempt_at <= now,
-        lease_free(EventDelivery.lease_expires_at, now),
+        leases.lease_free(EventDelivery.lease_expires_at, now),
     )
 
 
@@ -114,12 +110,7 @@ def leased_delivery(db: Session, delivery_id: int, worker_id: str) -> EventDeliv
 
 
 def release_deliveries(db: Session, ids: Sequence[int], worker_id: str) -> None:
-    if ids:
-        db.execute(
-            update(EventDelivery)
-            .where(EventDelivery.id.in_(ids), EventDelivery.lease_owner == worker_id)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
+    leases.release(db, EventDelivery, ids, worker_id)
 
 
 def events_by_id(db: Session, ids: set[str]) -> dict[str, Event]:

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, case, false, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session, defer
 
+from tenantry.db import leases
 from tenantry.db.dashboard_models import DataSource
+from tenantry.db.leases import lease_free
 from tenantry.db.models import Client, UTCDateTime
-from tenantry.events.repository import lease_free
 from tenantry.owners import content_status
 from tenantry.policy import Capability, EffectiveStatus, Status, allows
 
@@ -115,12 +116,7 @@ def leased(
 
 
 def release(db: Session, source_ids: Sequence[int], worker_id: str) -> None:
-    if source_ids:
-        db.execute(
-            update(DataSource)
-            .where(DataSource.id.in_(source_ids), DataSource.lease_owner == worker_id)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
+    leases.release(db, DataSource, source_ids, worker_id)
 
 
 def queue_depth(db: Session, now: datetime) -> tuple[int, datetime | None]:
