@@ -159,7 +159,9 @@ def serve(
     settings = Settings()
     app_ = create_app(settings)
     if worker if worker is not None else settings.is_sqlite:
-        serve_with_worker(app_, host, port, worker_from_settings(settings))
+        serve_with_worker(
+            app_, host, port, worker_from_settings(settings, database=app_.state.services.database)
+        )
     else:
         uvicorn.run(app_, host=host, port=port, log_level="info")
 
@@ -174,6 +176,9 @@ def run_worker(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve this worker's /metrics on this port.")
     ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address for --metrics-port.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run the background worker: refreshes, trial events, webhook and e-mail deliveries."""
     import signal
@@ -190,7 +195,7 @@ def run_worker(
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_host)
     # Graceful stop: finish the job in hand, release the rest of the batch, then exit.
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())

@@ -16,11 +16,10 @@ REFRESH_LAG = Histogram(
 )
 EVENTS_DELIVERED = Counter(
     "tenantry_events_delivered_total",
-    "Event deliveries attempted by this process, by channel (webhook, email) and result.",
+    "Event delivery attempts by this process, by channel (webhook, email) and result "
+    "(delivered, retrying, failed: given up, logged: no SMTP server).",
     ["channel", "result"],
 )
 TRIAL_EVENTS = Counter("tenantry_trial_events_total", "Trial events written to the outbox.", ["type"])
 # Incremented by the API-call meter when it refuses a call.
-METER_REFUSALS = Counter(
-    "tenantry_api_meter_refusals_total", "API calls refused by the daily meter.", ["scope"]
-)
+METER_REFUSALS = Counter("tenantry_api_meter_refusals_total", "API calls refused by the daily meter.")

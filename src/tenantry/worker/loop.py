@@ -244,7 +244,7 @@ class Worker:
                 db, job, self.worker_id, now, ok=ok, status_code=status_code, error=error, logged=logged
             )
             db.commit()
-        EVENTS_DELIVERED.labels(job.channel, status).inc()
+        EVENTS_DELIVERED.labels(job.channel, "retrying" if status == "pending" else status).inc()
         self.log.info(
             "event delivery attempted",
             delivery_id=job.id,
