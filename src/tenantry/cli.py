@@ -158,7 +158,8 @@ def serve(
 
     settings = Settings()
     app_ = create_app(settings)
-    if worker if worker is not None else settings.is_sqlite:
+    in_process = settings.is_sqlite if worker is None else worker
+    if in_process:
         serve_with_worker(
             app_, host, port, worker_from_settings(settings, database=app_.state.services.database)
         )
@@ -192,6 +193,11 @@ def run_worker(
     worker = worker_from_settings(
         settings, lease=timedelta(seconds=lease_seconds), batch=batch, poll_seconds=poll_seconds
     )
+    try:
+        worker.check_database()
+    except Exception as exc:
+        worker.database.dispose()
+        fail(_database_problem(exc))
     if metrics_port is not None:
         from prometheus_client import start_http_server
 

@@ -43,6 +43,17 @@ class TestWorkerCommand:
         assert result.returncode == 2
         assert result.stderr.startswith("error: ")
 
+    def test_a_database_that_cannot_be_reached_exits_2_with_a_reason(self, tmp_path):
+        result = subprocess.run(
+            [sys.executable, "-m", "tenantry.cli", "worker"],
+            env={"TENANTRY_DATABASE_URL": f"sqlite:///{tmp_path}/missing/folder/x.db", "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+        )
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: database error")
+
     def test_the_worker_refreshes_and_stops_cleanly_on_sigterm(
         self, http, partner, database, data_server, spawn
     ):

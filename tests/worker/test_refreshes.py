@@ -238,3 +238,20 @@ class TestLeases:
         assert sum(s.last_refreshed_at is not None for s in sources) == 1
         assert all(s.lease_owner is None for s in sources)
         assert make_worker().run_refreshes() == 2
+
+    def test_no_job_of_a_batch_starts_once_half_its_lease_has_passed(
+        self, http, partner, clock, database, data_server, make_worker
+    ):
+        client_id = make_client(http, partner, "active")
+        ids = [url_source(http, partner, client_id, data_server, f"/h{n}.csv") for n in range(3)]
+        worker = make_worker(batch=3, lease=timedelta(seconds=60))
+
+        def slow_fetch(url, fmt):
+            clock.advance(seconds=31)
+            return [{"a": 1}]
+
+        worker.fetch = slow_fetch
+        assert worker.run_refreshes() == 1
+        sources = [source(database, i) for i in ids]
+        assert sum(s.last_refreshed_at is not None for s in sources) == 1
+        assert all(s.lease_owner is None for s in sources)

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -80,7 +80,7 @@ class Worker:
     ) -> None:
         self.database, self.clock, self.mailer = database, clock, mailer
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        # A batch is leased together: the lease must outlast fetching all of it.
+        # A batch is leased together; its jobs start only in the first half of the lease.
         self.lease, self.batch, self.poll_seconds = lease, batch, poll_seconds
         self.fetch, self.post = fetch, post
         self._stop = threading.Event()
@@ -108,6 +108,11 @@ class Worker:
                 self._stop.wait(self.poll_seconds)
         self.log.info("worker stopped")
 
+    def check_database(self) -> None:
+        """Raise unless the database answers and has been migrated (read one job table)."""
+        with self.database.session() as db:
+            repo.queue_depth(db, self.clock.now())
+
     def stop(self) -> None:
         """Finish the job in hand, release the rest of the batch, and leave `run()`."""
         self._stop.set()
@@ -115,6 +120,11 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def _may_start(self, claimed_at: datetime) -> bool:
+        """Start the next job of a batch only while half its lease is left: a job must never
+        outlive its lease, or another worker would take it over while it still runs."""
+        return not self.stopping and self.clock.now() < claimed_at + self.lease / 2
 
     # -- trial events and the outbox ------------------------------------------------------
 
@@ -147,7 +157,7 @@ class Worker:
         for job in jobs:
             REFRESH_LAG.observe(max(0.0, (job.claimed_at - job.due_at).total_seconds()))
         for done, job in enumerate(jobs):
-            if self.stopping:
+            if not self._may_start(job.claimed_at):
                 self._release_refreshes(jobs[done:])
                 return done
             try:
@@ -214,7 +224,7 @@ class Worker:
             jobs = events.claim_delivery_jobs(db, self.worker_id, now, self.lease, self.batch)
             db.commit()
         for done, job in enumerate(jobs):
-            if self.stopping:
+            if not self._may_start(now):
                 with self.database.session(write=True) as db:
                     events.release_delivery_jobs(db, jobs[done:], self.worker_id)
                     db.commit()
