@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tenantry.db.dashboard_models import DataSource
+from tenantry.worker.repository import claim
 from tests.content import make_client, move_to, set_status
 
 CSV = "month,sales\nJan,1\n"
@@ -117,6 +118,22 @@ class TestStatusChanges:
         # Ten missed slots are not replayed: one refresh now, the next an interval from now.
         assert data_server.hits.count("/d.csv") == 2
         assert source(database, source_id).next_refresh_at == clock.now() + timedelta(seconds=60)
+
+    def test_the_lag_of_a_reactivated_source_counts_from_its_reactivation(
+        self, http, partner, clock, database, data_server, worker
+    ):
+        client_id = make_client(http, partner, "active")
+        url_source(http, partner, client_id, data_server, "/lag.csv")
+        worker.run_once()
+        set_status(http, partner, client_id, "disabled")
+        clock.advance(days=1)
+        set_status(http, partner, client_id, "active")
+        reactivated = clock.now()
+        clock.advance(seconds=5)
+        with database.session(write=True) as db:
+            (job,) = claim(db, "w", clock.now(), clock.now() + timedelta(seconds=60), 10)
+        assert job.claimed_at - job.due_at == timedelta(seconds=5)
+        assert job.due_at == reactivated
 
     def test_a_trial_that_expires_stops_refreshing_at_its_end(
         self, http, partner, clock, data_server, worker

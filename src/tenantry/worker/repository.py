@@ -66,7 +66,7 @@ class RefreshJob:
     url: str
     format: str
     queued: bool  # a manual refresh (QUEUE_REFRESH) rather than a scheduled one (AUTO_REFRESH)
-    due_at: datetime
+    due_at: datetime  # when it became due, or eligible, whichever is later
     claimed_at: datetime
 
 
@@ -85,6 +85,10 @@ def claim(db: Session, worker_id: str, now: datetime, lease_until: datetime, lim
             DataSource.format,
             case((is_queued, True), else_=False).label("queued"),
             due_at.label("due_at"),
+            type_coerce(
+                select(Client.status_changed_at).where(Client.id == DataSource.client_id).scalar_subquery(),
+                UTCDateTime(),
+            ).label("eligible_since"),
         )
         .where(due(now), lease_free(DataSource.lease_expires_at, now))
         .order_by(func.coalesce(DataSource.refresh_requested_at, DataSource.next_refresh_at), DataSource.id)
@@ -98,7 +102,12 @@ def claim(db: Session, worker_id: str, now: datetime, lease_until: datetime, lim
         .where(DataSource.id.in_([r.id for r in rows]))
         .values(lease_owner=worker_id, lease_expires_at=lease_until)
     )
-    return [RefreshJob(r.id, r.url, r.format, bool(r.queued), r.due_at, now) for r in rows]
+    # A source overdue because its client was disabled or in Setup has only been waiting since
+    # the client's last status change: that is what its lag counts from.
+    return [
+        RefreshJob(r.id, r.url, r.format, bool(r.queued), max(r.due_at, r.eligible_since or r.due_at), now)
+        for r in rows
+    ]
 
 
 def leased(
