@@ -238,37 +238,24 @@ class TestLeases:
         assert seen == [source_id]
         assert source(database, source_id).row_count == 1
 
-    def test_stopping_finishes_the_job_in_hand_and_releases_the_rest(
-        self, http, partner, database, data_server, make_worker
+    @pytest.mark.parametrize("interruption", ["the worker stops", "half the lease passes"])
+    def test_the_job_in_hand_is_finished_and_the_rest_of_the_batch_released_when(
+        self, http, partner, clock, database, data_server, make_worker, interruption
     ):
         client_id = make_client(http, partner, "active")
         ids = [url_source(http, partner, client_id, data_server, f"/b{n}.csv") for n in range(3)]
-        worker = make_worker(batch=3)
+        worker = make_worker(batch=3, lease=timedelta(seconds=60))
 
-        def fetch_then_stop(url, fmt):
-            worker.stop()
+        def fetch(url, fmt):
+            if interruption == "the worker stops":
+                worker.stop()
+            else:
+                clock.advance(seconds=31)
             return [{"a": 1}]
 
-        worker.fetch = fetch_then_stop
+        worker.fetch = fetch
         assert worker.run_refreshes() == 1
         sources = [source(database, i) for i in ids]
         assert sum(s.last_refreshed_at is not None for s in sources) == 1
         assert all(s.lease_owner is None for s in sources)
         assert make_worker().run_refreshes() == 2
-
-    def test_no_job_of_a_batch_starts_once_half_its_lease_has_passed(
-        self, http, partner, clock, database, data_server, make_worker
-    ):
-        client_id = make_client(http, partner, "active")
-        ids = [url_source(http, partner, client_id, data_server, f"/h{n}.csv") for n in range(3)]
-        worker = make_worker(batch=3, lease=timedelta(seconds=60))
-
-        def slow_fetch(url, fmt):
-            clock.advance(seconds=31)
-            return [{"a": 1}]
-
-        worker.fetch = slow_fetch
-        assert worker.run_refreshes() == 1
-        sources = [source(database, i) for i in ids]
-        assert sum(s.last_refreshed_at is not None for s in sources) == 1
-        assert all(s.lease_owner is None for s in sources)
