@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,15 +62,24 @@ def data_server() -> Iterator[DataServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with local_http_server(Handler) as base:
+        server_state.base = base
+        try:
+            yield server_state
+        finally:
+            server_state.stall.set()
+
+
+@contextmanager
+def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 in a thread; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    server_state.base = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server_state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server_state.stall.set()
         server.shutdown()
         server.server_close()
 
@@ -115,6 +125,12 @@ def dashboard_in(http, partner, status: str, clock=None) -> tuple[int, int, int]
     source_id = inline_source(http, partner, client_id)
     response = create_dashboard(http, partner, client_id, source_id)
     assert response.status_code == 201, response.text
+    move_to(http, partner, client_id, status, clock)
+    return client_id, source_id, response.json()["id"]
+
+
+def move_to(http, partner, client_id: int, status: str, clock=None) -> None:
+    """Move a Setup client to `status` (`trial_expired`: a trial whose end has passed)."""
     target = {"trial_expired": "trial"}.get(status, status)
     if target == "disabled":
         set_status(http, partner, client_id, "active", resources=ACTIVE_RESOURCES)
@@ -122,4 +138,35 @@ def dashboard_in(http, partner, status: str, clock=None) -> tuple[int, int, int]
         set_status(http, partner, client_id, target, resources=ACTIVE_RESOURCES)
     if status == "trial_expired":
         clock.advance(days=15)
-    return client_id, source_id, response.json()["id"]
+
+
+def partner_user_headers(db, clock, partner, role: str = "viewer") -> dict[str, str]:
+    """Headers with the API key of a new partner user of `role`."""
+    from tenantry.db.models import PartnerUser
+
+    user = PartnerUser(
+        partner_id=partner.id, email=f"{role}@partner.test", name=role, role=role, created_at=clock.now()
+    )
+    db.add(user)
+    db.flush()
+    return api_key_headers(db, clock, partner, partner_user_id=user.id)
+
+
+def api_key_headers(db, clock, partner, **owner: int) -> dict[str, str]:
+    """Headers with a new API key for `owner` (`partner_user_id=`, or `client_id=` and `client_user_id=`)."""
+    from tenantry.auth.secrets import new_api_key
+    from tenantry.db.models import ApiKey
+
+    key = new_api_key()
+    db.add(
+        ApiKey(
+            partner_id=partner.id,
+            name="test",
+            prefix=key.prefix,
+            secret_hash=key.secret_hash,
+            created_at=clock.now(),
+            **owner,
+        )
+    )
+    db.commit()
+    return {"Authorization": f"Bearer {key.secret}"}

@@ -19,11 +19,13 @@ from tenantry.links.web import router as published_router
 from tenantry.mail import Mailer, mailer_from_settings
 from tenantry.meter.headers import RateLimitHeadersMiddleware
 from tenantry.meter.service import Meter, meter_from_settings
+from tenantry.observability import router as observability_router
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
 from tenantry.users.api import router as users_router
 from tenantry.web import install as install_web
+from tenantry.webhooks.api import router as webhooks_router
 
 
 def create_app(
@@ -64,9 +66,7 @@ def create_app(
     app.include_router(exports_router)
     app.include_router(links_router)
     app.include_router(published_router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(webhooks_router)
+    app.include_router(observability_router)
 
     return app

@@ -189,13 +189,74 @@ def statement(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the background worker in-process (default: yes with SQLite, no with PostgreSQL).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the web app and the API."""
+    """Serve the web app and the API (and, with SQLite, the background worker)."""
     import uvicorn
 
     from tenantry.app import create_app
+    from tenantry.worker import worker_from_settings
+    from tenantry.worker.serve import serve_with_worker
 
-    uvicorn.run(create_app(Settings()), host=host, port=port, log_level="info")
+    settings = Settings()
+    app_ = create_app(settings)
+    in_process = settings.is_sqlite if worker is None else worker
+    if in_process:
+        serve_with_worker(
+            app_, host, port, worker_from_settings(settings, database=app_.state.services.database)
+        )
+    else:
+        uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def run_worker(
+    lease_seconds: Annotated[
+        float, typer.Option("--lease-seconds", help="How long a claimed job is reserved.")
+    ] = 120.0,
+    batch: Annotated[int, typer.Option(help="Jobs of each kind claimed per step.")] = 5,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", help="Pause when idle.")] = 1.0,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve this worker's /metrics on this port.")
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address for --metrics-port.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run the background worker: refreshes, trial events, webhook and e-mail deliveries."""
+    import signal
+    from datetime import timedelta
+
+    from tenantry.worker import worker_from_settings
+
+    if lease_seconds <= 0 or batch < 1 or poll_seconds <= 0:
+        fail("--lease-seconds and --poll-seconds must be positive and --batch at least 1")
+    settings = Settings()
+    worker = worker_from_settings(
+        settings, lease=timedelta(seconds=lease_seconds), batch=batch, poll_seconds=poll_seconds
+    )
+    try:
+        worker.check_database()
+    except Exception as exc:
+        worker.database.dispose()
+        fail(_database_problem(exc))
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host)
+    # Graceful stop: finish the job in hand, release the rest of the batch, then exit.
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    try:
+        worker.run()
+    finally:
+        worker.database.dispose()
 
 
 @app.command()

@@ -366,33 +366,11 @@ class TestAccessControl:
         assert http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()["name"] == "Acme"
         assert http.get("/api/1/clients", headers=other.headers).json()["total"] == 0
 
-    def test_a_viewer_reads_but_cannot_change(self, http, partner, db):
-        from tenantry.auth.secrets import new_api_key
-        from tenantry.db.models import ApiKey, PartnerUser
+    def test_a_viewer_reads_but_cannot_change(self, http, partner, db, clock):
+        from tests.content import partner_user_headers
 
         client_id = create(http, partner).json()["id"]
-        viewer = PartnerUser(
-            partner_id=partner.id,
-            email="viewer@p.test",
-            name="V",
-            role="viewer",
-            created_at=db.get(Client, client_id).created_at,
-        )
-        db.add(viewer)
-        db.flush()
-        key = new_api_key()
-        db.add(
-            ApiKey(
-                partner_id=partner.id,
-                partner_user_id=viewer.id,
-                name="v",
-                prefix=key.prefix,
-                secret_hash=key.secret_hash,
-                created_at=viewer.created_at,
-            )
-        )
-        db.commit()
-        headers = {"Authorization": f"Bearer {key.secret}"}
+        headers = partner_user_headers(db, clock, partner, "viewer")
         assert http.get(f"/api/1/clients/{client_id}", headers=headers).status_code == 200
         refused = http.patch(f"/api/1/clients/{client_id}", json={"name": "X"}, headers=headers)
         assert refused.status_code == 403

@@ -3,26 +3,8 @@ and a member only the dashboards shared with them."""
 
 from __future__ import annotations
 
-from tenantry.auth.secrets import new_api_key
-from tenantry.db.models import ApiKey, ClientUser, PartnerUser
-from tests.content import dashboard_in, inline_source, make_client
-
-
-def key_headers(db, clock, partner, **owner):
-    """An API key for the given owner (partner_user_id, or client_id with client_user_id)."""
-    key = new_api_key()
-    db.add(
-        ApiKey(
-            partner_id=partner.id,
-            name="test",
-            prefix=key.prefix,
-            secret_hash=key.secret_hash,
-            created_at=clock.now(),
-            **owner,
-        )
-    )
-    db.commit()
-    return {"Authorization": f"Bearer {key.secret}"}
+from tenantry.db.models import ClientUser
+from tests.content import api_key_headers, dashboard_in, inline_source, make_client, partner_user_headers
 
 
 def client_key(db, clock, partner, client_id, role):
@@ -31,7 +13,7 @@ def client_key(db, clock, partner, client_id, role):
     )
     db.add(user)
     db.flush()
-    return user.id, key_headers(db, clock, partner, client_id=client_id, client_user_id=user.id)
+    return user.id, api_key_headers(db, clock, partner, client_id=client_id, client_user_id=user.id)
 
 
 class TestClientKeys:
@@ -74,16 +56,7 @@ class TestClientKeys:
 
     def test_a_partner_viewer_reads_but_builds_nothing(self, http, partner, clock, db):
         client_id = make_client(http, partner)
-        viewer = PartnerUser(
-            partner_id=partner.id,
-            email="viewer@partner.test",
-            name="V",
-            role="viewer",
-            created_at=clock.now(),
-        )
-        db.add(viewer)
-        db.flush()
-        headers = key_headers(db, clock, partner, partner_user_id=viewer.id)
+        headers = partner_user_headers(db, clock, partner, "viewer")
         inline_source(http, partner, client_id)
         assert http.get(f"/api/1/clients/{client_id}/datasources", headers=headers).json()["total"] == 1
         refused = http.post(

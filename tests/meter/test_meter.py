@@ -44,6 +44,17 @@ class TestDailyLimit:
         assert refused.headers["Retry-After"] == str(reset_in)
         assert refused.headers["X-RateLimit-Remaining"] == "0"
 
+    def test_each_refusal_is_counted_in_the_metrics(self, http, partner, clock):
+        from tenantry.metrics import METER_REFUSALS
+
+        _, headers = metered_client(http, partner, clock, 0)
+        before = METER_REFUSALS._value.get()
+        assert http.get("/api/1/me", headers=headers).status_code == 429
+        assert http.get("/api/1/me", headers=headers).status_code == 429
+        assert METER_REFUSALS._value.get() == before + 2
+        exposed = http.get("/metrics").text
+        assert f"tenantry_api_meter_refusals_total {before + 2}" in exposed
+
     def test_an_allocation_of_zero_refuses_every_call(self, http, partner, clock):
         _, headers = metered_client(http, partner, clock, 0)
         refused = http.get("/api/1/me", headers=headers)

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from tenantry.tls import tls_context
+
 TIMEOUT_SECONDS = 10.0
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -46,7 +48,11 @@ def _download(url: str, *, timeout: float, max_bytes: int, transport: httpx.Base
     try:
         with (
             httpx.Client(
-                timeout=timeout, follow_redirects=True, max_redirects=3, transport=transport
+                timeout=timeout,
+                follow_redirects=True,
+                max_redirects=3,
+                transport=transport,
+                verify=tls_context(),
             ) as http,
             http.stream("GET", url, headers={"Accept": "text/csv, application/json"}) as response,
         ):

@@ -29,6 +29,9 @@ class DataSource(Base):
     last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     refresh_fail_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The worker running this source's refresh, until when (see tenantry.worker).
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The last good snapshot: a list of {column: value} objects.
     rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     row_count: Mapped[int] = mapped_column(Integer, default=0)

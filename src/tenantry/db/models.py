@@ -233,8 +233,13 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Set once the worker has fanned the event out to its deliveries.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_events_partner_created", "partner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_events_partner_created", "partner_id", "created_at"),
+        Index("ix_events_dispatched_at", "dispatched_at"),
+    )
 
 
 class ApiKey(Base):
@@ -288,4 +293,4 @@ class ApiCallCounter(Base):
 
 
 # Tables of other domains, so that Base.metadata (and Alembic) knows every table.
-from tenantry.db import access_models, dashboard_models, statements_models  # noqa: E402,F401
+from tenantry.db import access_models, dashboard_models, statements_models, worker_models  # noqa: E402,F401

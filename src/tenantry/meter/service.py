@@ -16,6 +16,7 @@ from tenantry.db.session import Database
 from tenantry.errors import DailyApiLimitReached
 from tenantry.meter.burst import BurstLimiter
 from tenantry.meter.counters import DatabaseCounter, Hit, RedisCounter, UsageCounter
+from tenantry.metrics import METER_REFUSALS
 from tenantry.pool import UNLIMITED
 from tenantry.settings import Settings
 
@@ -94,6 +95,7 @@ class Meter:
                 resets_at=reset_at.isoformat(),
             )
             error.headers = {"Retry-After": str(reset_in)}  # type: ignore[attr-defined]
+            METER_REFUSALS.inc()
             raise error
 
     def calls_today(self, scopes: Sequence[str], timezone: str, now: datetime) -> dict[str, int]:

@@ -1,0 +1,80 @@
+"""Tables of the background worker: webhooks, deliveries of events, and sent trial notices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.db.models import Base, UTCDateTime, _ids
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    # Event types this webhook receives; empty: every type.
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Kept as-is, not hashed: every delivery is signed with it (see README, "Webhooks").
+    secret: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_webhooks_partner_id_id", "partner_id", "id"),)
+
+
+class EventDelivery(Base):
+    """One event on its way to one webhook, or by e-mail to the partner's admins.
+
+    Claimed by a worker with a lease, like a data-source refresh; retried with backoff until it
+    succeeds or its retry window closes.
+    """
+
+    __tablename__ = "event_deliveries"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    # NULL for e-mail.
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_event_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_event_deliveries_webhook_id", "webhook_id", "id"),
+        Index("ix_event_deliveries_event_id", "event_id"),
+        CheckConstraint("channel in ('webhook', 'email')", name="channel"),
+        CheckConstraint("status in ('pending', 'delivered', 'failed', 'logged')", name="status"),
+    )
+
+
+class TrialNotice(Base):
+    """A trial event already written to the outbox, one per client, kind and trial end.
+
+    The primary key makes each notice exactly-once however many workers race for it; an
+    extension moves the end, so the new end gets its own `will_end` notice.
+    """
+
+    __tablename__ = "trial_notices"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    trial_ends_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("kind in ('will_end', 'ended')", name="kind"),)

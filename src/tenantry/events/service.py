@@ -1,0 +1,195 @@
+"""The outbox's use cases: write trial notices, fan events out, settle each delivery attempt.
+
+Services flush, never commit: the worker's transaction around each step commits. Sending (HTTP,
+SMTP) happens between two transactions, never inside one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy.orm import Session
+
+from tenantry.audit import emit
+from tenantry.backoff import backoff
+from tenantry.clients.service import client_view
+from tenantry.db.models import Event
+from tenantry.db.worker_models import EventDelivery
+from tenantry.events import repository as repo
+from tenantry.mail import Mail
+from tenantry.webhooks import sending
+
+STATUS_CHANGED = "client.status_changed"
+TRIAL_WILL_END = "client.trial_will_end"
+TRIAL_ENDED = "client.trial_ended"
+EVENT_TYPES = (STATUS_CHANGED, "client.trial_extended", TRIAL_WILL_END, TRIAL_ENDED, "client.deleted")
+# These also reach the partner's admins by e-mail.
+MAILED = frozenset({STATUS_CHANGED, TRIAL_WILL_END, TRIAL_ENDED})
+_TRIAL_KINDS = (("will_end", TRIAL_WILL_END), ("ended", TRIAL_ENDED))
+
+RETRY_WINDOW = timedelta(hours=24)
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_LONGEST = timedelta(hours=1)
+
+
+def emit_trial_events(db: Session, now: datetime, limit: int = 100) -> list[str]:
+    """Write each due trial notice to the outbox once; return the types written.
+
+    `client.trial_will_end` is due 3 days before the end (at once when less is left), for each
+    end the trial has had: an extension moves the end, and the new end gets its own notice.
+    """
+    written = []
+    for kind, event_type in _TRIAL_KINDS:
+        for client in repo.trials_due(db, kind, now, limit):
+            ends_at = client.trial_ends_at
+            assert ends_at is not None  # trials_due selects only clients with an end
+            if not repo.record_notice(db, client.id, kind, ends_at, now):
+                continue
+            emit(
+                db,
+                partner_id=client.partner_id,
+                client_id=client.id,
+                type=event_type,
+                at=now,
+                data={"client": to_jsonable_python(client_view(client, now)), "ends_at": ends_at.isoformat()},
+            )
+            written.append(event_type)
+    db.flush()
+    return written
+
+
+def _pending(event: Event, channel: str, now: datetime, **fields: Any) -> EventDelivery:
+    return EventDelivery(
+        partner_id=event.partner_id,
+        event_id=event.id,
+        event_type=event.type,
+        channel=channel,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        **fields,
+    )
+
+
+def dispatch_events(db: Session, now: datetime, limit: int = 100) -> int:
+    """Give each new event a delivery per matching webhook of its partner, and one e-mail to
+    the partner's admins for the types they are told about."""
+    events = repo.claim_undispatched(db, limit)
+    for event in events:
+        for hook in repo.webhooks_of(db, event.partner_id):
+            if not hook.events or event.type in hook.events:
+                db.add(_pending(event, "webhook", now, webhook_id=hook.id, recipients=[]))
+        if event.type in MAILED:
+            admins = repo.admin_emails(db, event.partner_id)
+            if admins:
+                db.add(_pending(event, "email", now, webhook_id=None, recipients=admins))
+        event.dispatched_at = now
+    db.flush()
+    return len(events)
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """Everything one attempt needs, read in the claiming transaction."""
+
+    id: int
+    channel: str
+    event_id: str
+    event_type: str
+    url: str | None = None
+    secret: str | None = None
+    body: bytes = b""
+    mail: Mail | None = None
+
+
+def claim_delivery_jobs(
+    db: Session, worker_id: str, now: datetime, lease: timedelta, limit: int
+) -> list[DeliveryJob]:
+    deliveries = repo.claim_deliveries(db, worker_id, now, now + lease, limit)
+    events = repo.events_by_id(db, {d.event_id for d in deliveries})
+    hooks = repo.webhooks_by_id(db, {d.webhook_id for d in deliveries if d.webhook_id is not None})
+    jobs = []
+    for delivery in deliveries:
+        event = events[delivery.event_id]
+        job = DeliveryJob(delivery.id, delivery.channel, event.id, event.type)
+        if delivery.channel == "email":
+            jobs.append(replace(job, mail=mail_for(event, delivery.recipients)))
+            continue
+        hook = hooks[delivery.webhook_id]  # type: ignore[index]
+        raw = sending.body(event.id, event.type, event.created_at.isoformat(), event.data)
+        jobs.append(replace(job, url=hook.url, secret=hook.secret, body=raw))
+    return jobs
+
+
+def settle_delivery(
+    db: Session,
+    job: DeliveryJob,
+    worker_id: str,
+    now: datetime,
+    *,
+    ok: bool,
+    status_code: int | None = None,
+    error: str | None = None,
+    logged: bool = False,
+) -> str:
+    """Record one attempt; return the delivery's status (`pending` means it will be retried).
+
+    A failure is retried with exponential backoff until 24 hours after the event was fanned
+    out; the last attempt falls at the end of that window, then the delivery is given up.
+    """
+    delivery = repo.leased_delivery(db, job.id, worker_id)
+    if delivery is None:  # the lease expired and another worker took over: its result counts
+        return "lost"
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_status_code = status_code
+    delivery.last_error = error
+    delivery.lease_owner = delivery.lease_expires_at = None
+    deadline = delivery.created_at + RETRY_WINDOW
+    if ok:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
+    elif logged:
+        # No SMTP server is configured: the message went to the log, and retrying cannot help.
+        delivery.status, delivery.next_attempt_at = "logged", None
+    elif now >= deadline:
+        delivery.status, delivery.next_attempt_at = "failed", None
+    else:
+        wait = backoff(RETRY_FIRST, delivery.attempts, RETRY_LONGEST)
+        delivery.next_attempt_at = min(now + wait, deadline)
+    db.flush()
+    return delivery.status
+
+
+def release_delivery_jobs(db: Session, jobs: list[DeliveryJob], worker_id: str) -> None:
+    repo.release_deliveries(db, [j.id for j in jobs], worker_id)
+
+
+def mail_for(event: Event, recipients: list[str]) -> Mail:
+    client = event.data.get("client") or {}
+    name = client.get("name") or f"client {event.client_id}"
+    if event.type == TRIAL_WILL_END:
+        days = (client.get("trial") or {}).get("days_remaining")
+        subject = f"The trial of {name} ends in {days} day{'s' if days != 1 else ''}"
+        text = (
+            f"The trial of your client {name} ends at {event.data.get('ends_at')}.\n"
+            "Activate the client to keep its dashboards, users and published links working."
+        )
+    elif event.type == TRIAL_ENDED:
+        subject = f"The trial of {name} has ended"
+        text = (
+            f"The trial of your client {name} ended at {event.data.get('ends_at')}.\n"
+            "Its users can no longer sign in and its data sources no longer refresh until you "
+            "activate it."
+        )
+    else:
+        before, after = event.data.get("from"), event.data.get("to")
+        subject = f"{name} is now {str(after).capitalize()}"
+        if before is None:
+            text = f"Your client {name} was created in {str(after).capitalize()} mode."
+        else:
+            text = f"The status of your client {name} changed from {before} to {after}."
+    return Mail(to=list(recipients), subject=subject, text=text + f"\n\nEvent {event.id}\n")

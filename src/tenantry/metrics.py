@@ -1,0 +1,25 @@
+"""Prometheus metrics. Counters live in the process that does the work (the web app, or a
+`tenantry worker` with `--metrics-port`); the queue gauges are read from the database at scrape
+time, so every process reports the same queue."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REFRESHES = Counter(
+    "tenantry_refreshes_total", "Data-source refreshes run by this process, by result.", ["result"]
+)
+REFRESH_LAG = Histogram(
+    "tenantry_refresh_lag_seconds",
+    "Seconds between when a refresh was due and when a worker claimed it.",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+EVENTS_DELIVERED = Counter(
+    "tenantry_events_delivered_total",
+    "Event delivery attempts by this process, by channel (webhook, email) and result "
+    "(delivered, retrying, failed: given up, logged: no SMTP server).",
+    ["channel", "result"],
+)
+TRIAL_EVENTS = Counter("tenantry_trial_events_total", "Trial events written to the outbox.", ["type"])
+# Incremented by the API-call meter when it refuses a call.
+METER_REFUSALS = Counter("tenantry_api_meter_refusals_total", "API calls refused by the daily meter.")

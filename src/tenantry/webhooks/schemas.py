@@ -1,0 +1,78 @@
+"""Request and response bodies of the webhooks API. Unknown fields are refused (422)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, HttpUrl, StrictStr, field_validator
+
+from tenantry.clients.schemas import Strict
+from tenantry.events.service import EVENT_TYPES
+
+
+class WebhookCreate(Strict):
+    url: Annotated[HttpUrl, Field(description="http(s) address that receives a POST per event.")]
+    events: Annotated[
+        list[StrictStr] | None,
+        Field(
+            max_length=len(EVENT_TYPES),
+            description=f"Event types to receive (all when omitted): {', '.join(EVENT_TYPES)}.",
+        ),
+    ] = None
+
+    @field_validator("url")
+    @classmethod
+    def _short_enough(cls, url: HttpUrl) -> HttpUrl:
+        if len(str(url)) > 2000:
+            raise ValueError("at most 2000 characters")
+        return url
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, events: list[str] | None) -> list[str] | None:
+        if events is None:
+            return None
+        unknown = sorted(set(events) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+        return sorted(set(events))
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Signs every delivery. Shown only in this answer.")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: str
+    event_type: str
+    status: str = Field(description="pending (will be tried or retried), delivered, or failed (given up).")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,56 @@
+"""Webhook use cases: subscribe, unsubscribe. Services flush, never commit."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.orm import Session
+
+from tenantry.audit import audit
+from tenantry.auth.principal import Principal
+from tenantry.clock import Clock
+from tenantry.db.worker_models import Webhook
+from tenantry.webhooks import repository as repo
+from tenantry.webhooks.schemas import WebhookCreate
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def create_webhook(db: Session, clock: Clock, principal: Principal, data: WebhookCreate) -> Webhook:
+    principal.require_write()
+    now = clock.now()
+    webhook = Webhook(
+        partner_id=principal.partner_id,
+        url=str(data.url),
+        events=data.events or [],
+        secret=new_secret(),
+        created_by=principal.actor,
+        created_at=now,
+    )
+    db.add(webhook)
+    db.flush()
+    _audit(db, principal, webhook, "webhook.created", clock)
+    return webhook
+
+
+def delete_webhook(db: Session, clock: Clock, principal: Principal, webhook_id: int) -> None:
+    """Remove the webhook and its delivery log; attempts not yet made are dropped with it."""
+    principal.require_write()
+    webhook = repo.get_webhook(db, principal, webhook_id)
+    _audit(db, principal, webhook, "webhook.deleted", clock)
+    db.delete(webhook)
+    db.flush()
+
+
+def _audit(db: Session, principal: Principal, webhook: Webhook, action: str, clock: Clock) -> None:
+    audit(
+        db,
+        partner_id=webhook.partner_id,
+        actor=principal.actor,
+        action=action,
+        target=f"webhook:{webhook.id}",
+        at=clock.now(),
+        details={"url": webhook.url, "events": webhook.events},
+    )

@@ -1,0 +1,40 @@
+"""The web app with the worker beside it in one process (the SQLite default of `tenantry serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from tenantry.worker.loop import Worker
+
+STOP_TIMEOUT_SECONDS = 60.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT once it has shut down, which ends the process at once:
+    so the worker is told to stop with the server, and waited for before shutdown completes."""
+
+    def __init__(self, config: uvicorn.Config, worker: Worker, thread: threading.Thread) -> None:
+        super().__init__(config)
+        self.worker, self.thread = worker, thread
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.worker.stop()
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        self.worker.stop()
+        await asyncio.to_thread(self.thread.join, STOP_TIMEOUT_SECONDS)
+
+
+def serve_with_worker(app: FastAPI, host: str, port: int, worker: Worker) -> None:
+    thread = threading.Thread(target=worker.run, name="tenantry-worker", daemon=True)
+    thread.start()
+    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    _Server(config, worker, thread).run()

@@ -1,0 +1,106 @@
+"""`tenantry worker` and the worker inside `tenantry serve`, as real processes (SPEC §10)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+from sqlalchemy import select
+
+from tenantry.db.dashboard_models import DataSource
+from tests.background import WAIT_SECONDS, wait_for
+from tests.content import make_client
+
+
+def refreshed(database, source_id):
+    with database.session() as db:
+        return db.scalars(select(DataSource.last_refreshed_at).where(DataSource.id == source_id)).one()
+
+
+def url_source(client, headers, base, client_id, url):
+    response = client.post(
+        f"{base}/api/1/clients/{client_id}/datasources",
+        json={"name": "s", "kind": "url", "url": url, "format": "csv", "refresh_interval": 60},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+class TestWorkerCommand:
+    def test_bad_options_exit_2_with_a_reason(self, database_url):
+        result = subprocess.run(
+            [sys.executable, "-m", "tenantry.cli", "worker", "--batch", "0"],
+            env={"TENANTRY_DATABASE_URL": database_url, "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+        )
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: ")
+
+    def test_a_database_that_cannot_be_reached_exits_2_with_a_reason(self, tmp_path):
+        result = subprocess.run(
+            [sys.executable, "-m", "tenantry.cli", "worker"],
+            env={"TENANTRY_DATABASE_URL": f"sqlite:///{tmp_path}/missing/folder/x.db", "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+        )
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: database error")
+
+    def test_the_worker_refreshes_and_stops_cleanly_on_sigterm(
+        self, http, partner, database, data_server, spawn
+    ):
+        client_id = make_client(http, partner, "active")
+        source_id = url_source(http, partner.headers, "", client_id, data_server.serve("/w.csv", "a\n1\n"))
+        worker = spawn("worker", "--poll-seconds", "0.1")
+        wait_for(lambda: refreshed(database, source_id) is not None, "the worker to refresh the source")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(WAIT_SECONDS) == 0
+        assert data_server.hits == ["/w.csv"]
+
+
+class TestServe:
+    def test_serve_runs_the_worker_in_process(self, database, data_server, spawn):
+        created = subprocess.run(
+            [sys.executable, "-m", "tenantry.cli", "partner", "create", "P", "--admin-email", "a@p.test"],
+            env={"TENANTRY_DATABASE_URL": database.url, "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+            check=True,
+        )
+        headers = {"Authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = spawn("serve", "--port", str(port), "--worker")
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, "the server to answer")
+        with httpx.Client() as client:
+            response = client.post(
+                f"{base}/api/1/clients", json={"name": "C", "status": "setup"}, headers=headers
+            )
+            assert response.status_code == 201, response.text
+            source_id = url_source(
+                client, headers, base, response.json()["id"], data_server.serve("/s.csv", "a\n1\n")
+            )
+        # A Setup client's new source is loaded once (a queued refresh), by the in-process worker.
+        wait_for(lambda: refreshed(database, source_id) is not None, "the in-process worker")
+        server.send_signal(signal.SIGTERM)
+        # uvicorn ends by re-raising the signal it handled; the worker had stopped before that.
+        assert server.wait(WAIT_SECONDS) in (0, -signal.SIGTERM)
+        assert "worker stopped" in server.log_path.read_text()
