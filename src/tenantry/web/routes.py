@@ -6,6 +6,9 @@ cookie. Errors are shown on the page, never as JSON.
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, DbSession, services
@@ -34,7 +38,7 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 CsrfField = Annotated[str, Form()]
-_STATUS_WORDS = {
+STATUS_WORDS = {
     EffectiveStatus.SETUP: "Setup",
     EffectiveStatus.TRIAL: "Trial",
     EffectiveStatus.TRIAL_EXPIRED: "Trial ended",
@@ -42,6 +46,8 @@ _STATUS_WORDS = {
     EffectiveStatus.DISABLED: "Disabled",
 }
 MIN_PASSWORD = 8
+# One message carried across a POST/redirect/GET: what happened, or why it was refused.
+FLASH_COOKIE = "tenantry_flash"
 
 
 def _secret(request: Request) -> str:
@@ -86,6 +92,56 @@ def _render(
     return response
 
 
+def _back(request: Request, path: str, *, error: str | None = None, notice: str | None = None) -> Response:
+    """Redirect after a form (POST/redirect/GET), carrying its outcome to the next page."""
+    response = _to(path)
+    if error or notice:
+        kind, text = ("error", error) if error else ("notice", notice)
+        value = base64.urlsafe_b64encode(json.dumps([kind, text]).encode()).decode()
+        response.set_cookie(
+            FLASH_COOKIE,
+            sessions.sign(value, _secret(request)),
+            max_age=120,
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+        )
+    return response
+
+
+def _flash(request: Request) -> dict[str, str] | None:
+    value = sessions.unsign(request.cookies.get(FLASH_COOKIE), _secret(request))
+    if value is None:
+        return None
+    try:
+        kind, text = json.loads(base64.urlsafe_b64decode(value.encode()))
+    except ValueError:
+        return None
+    return {"kind": str(kind), "text": str(text)}
+
+
+def plain_invalid(invalid: ValidationError) -> str:
+    """A malformed form field as a sentence: the field and what is wrong with it."""
+    first = invalid.errors()[0]
+    field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int)) or "The form"
+    return f"{field.replace('_', ' ').capitalize()}: {first['msg']}."
+
+
+def _act(
+    request: Request, db: Session, back: str, action: Callable[[], str | None]
+) -> Response:
+    """Run one form's use case; a refusal rolls everything back and comes back as its sentence."""
+    try:
+        notice = action()
+    except TenantryError as refusal:
+        db.rollback()
+        return _back(request, back, error=refusal.detail)
+    except ValidationError as invalid:
+        db.rollback()
+        return _back(request, back, error=plain_invalid(invalid))
+    return _back(request, back, notice=notice)
+
+
 def _page(
     request: Request, signed_in: SignedIn, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -97,12 +153,23 @@ def _page(
             "by": signed_in.user.name,
             "mode": signed_in.session.acting_mode,
         }
-    return _render(
+    flash = _flash(request)
+    response = _render(
         request,
         name,
-        {**context, "user": signed_in.user, "csrf_token": signed_in.csrf_token, "acting": acting},
+        {
+            **context,
+            "user": signed_in.user,
+            "csrf_token": signed_in.csrf_token,
+            "acting": acting,
+            "is_partner_user": signed_in.is_partner,
+            "flash": flash,
+        },
         status_code,
     )
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE)
+    return response
 
 
 def _message(request: Request, heading: str, message: str, status_code: int, **context: Any) -> HTMLResponse:
@@ -226,7 +293,7 @@ def partner_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
             {
                 "id": client.id,
                 "name": client.name,
-                "status_words": _STATUS_WORDS[status],
+                "status_words": STATUS_WORDS[status],
                 "days_remaining": trial.days_remaining(now) if show_days and trial else None,
             }
         )
