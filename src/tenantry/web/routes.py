@@ -30,6 +30,7 @@ from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.db.models import ApiKey, Client
 from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded
+from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
@@ -367,10 +368,16 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
     status = clients_service.effective_status(client, now)
     trial = clients_repo.trial_of(client)
     partner = clients_repo.get_partner(db, client.partner_id)
+    dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
+    manage = _may_manage(signed_in)
+    links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
     return _page(
         request,
         signed_in,
         "app_home.html",
+        can_write=manage,
+        users=list(users_repo.list_client_users(db, client.id, 200, 0)[0]) if manage else [],
+        links=links,
         client=client,
         trial_days_left=trial.days_remaining(now) if status is EffectiveStatus.TRIAL and trial else None,
         can_extend=_may_change(signed_in)
@@ -380,7 +387,7 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
         and trial.extension_available(now),
         extension_days=partner.trial_extension_days,
         keys=None if signed_in.is_partner else _own_keys(db, signed_in),
-        dashboards=dashboards_repo.visible_dashboards(db, _viewer(signed_in, client)),
+        dashboards=dashboards,
     )
 
 
@@ -405,6 +412,7 @@ def client_dashboard(dashboard_id: int, request: Request, db: DbSession, clock: 
         version=version,
         klips=html,
         poll_seconds=POLL_SECONDS,
+        can_write=_may_change(signed_in),
     )
 
 
@@ -435,6 +443,16 @@ def client_dashboard_live(
 def _may_change(signed_in: SignedIn) -> bool:
     """Signed in as a client in view-only mode, every change is refused."""
     return signed_in.session.acting_mode != "view_only"
+
+
+def _may_manage(signed_in: SignedIn) -> bool:
+    """Who sees the portal's user and link management: the client's admins, and partner admins
+    and editors signed in as the client (the services decide again on every change)."""
+    if not _may_change(signed_in):
+        return False
+    if signed_in.is_partner:
+        return signed_in.user.role in ("admin", "editor")
+    return signed_in.user.role == "admin"
 
 
 @router.post("/app/extend-trial")
