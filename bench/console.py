@@ -88,7 +88,9 @@ def main() -> None:
                     page_s = median_seconds(repeat, lambda page=page: first_byte(http, page))
                     api_s = median_seconds(repeat, lambda api=api: first_byte(http, api, headers))
                     print(f"{name}: page {page_s * 1000:.2f} ms, API {api_s * 1000:.2f} ms", file=sys.stderr)
-                    results.append(f"{name} {page_s * 1000:.2f}/{api_s * 1000:.2f} ms ratio={page_s / api_s:.2f}")
+                    results.append(
+                        f"{name} {page_s * 1000:.2f}/{api_s * 1000:.2f} ms ratio={page_s / api_s:.2f}"
+                    )
         finally:
             server.should_exit = True
     print(f"{clients} clients, /partner/clients vs GET /api/1/clients (median TTFB) | " + " | ".join(results))

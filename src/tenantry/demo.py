@@ -11,20 +11,20 @@ from tenantry.auth.principal import Principal
 from tenantry.clients import service as clients
 from tenantry.clients.schemas import ClientCreate, ClientUpdate, Resources
 from tenantry.clock import FakeClock, SystemClock
-from tenantry.db.models import Partner
-from tenantry.mail import LogMailer
-from tenantry.partners.service import PartnerPlan, create_partner
 from tenantry.dashboards.schemas import DashboardCreate, KlipIn
 from tenantry.dashboards.service import create_dashboard, set_shares
 from tenantry.datasources.schemas import InlineSourceCreate
 from tenantry.datasources.service import create_source
+from tenantry.db.models import Partner
+from tenantry.mail import LogMailer
 from tenantry.owners import client_owner
+from tenantry.partners.service import PartnerPlan, create_partner
 from tenantry.users.schemas import ClientUserCreate
 from tenantry.users.service import Inviter, add_client_user
 
 DEMO_EMAIL = "admin@demo.tenantry.test"
 DEMO_PASSWORD = "demo-password"
-SALES = [
+SALES: list[dict[str, str | int | float | bool | None]] = [
     {"month": "Jan", "region": "North", "sales": 120},
     {"month": "Feb", "region": "South", "sales": 80},
     {"month": "Mar", "region": "North", "sales": 150},

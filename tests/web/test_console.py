@@ -34,7 +34,9 @@ class TestClientsList:
         self, http, partner, clock, db
     ):
         extended = new_client(http, partner, "trial")
-        assert http.post(f"/api/1/clients/{extended}/extend-trial", headers=partner.headers).status_code == 200
+        assert (
+            http.post(f"/api/1/clients/{extended}/extend-trial", headers=partner.headers).status_code == 200
+        )
         clock.advance(timedelta(days=20))
         # Sessions last hours, not weeks: sign in again after moving the clock.
         sign_in(http, admin_email(db, partner), ADMIN_PASSWORD)
@@ -45,7 +47,9 @@ class TestClientsList:
         assert "Trial ended" in http.get("/partner/clients?status=trial_expired").text
 
     def test_filtering_by_status_and_searching_by_name_or_external_id(self, http, partner):
-        http.post("/api/1/clients", json={"name": "Acme Bakery", "external_id": "AC-1"}, headers=partner.headers)
+        http.post(
+            "/api/1/clients", json={"name": "Acme Bakery", "external_id": "AC-1"}, headers=partner.headers
+        )
         new_client(http, partner, "trial")
         assert "Acme Bakery" not in http.get("/partner/clients?status=trial").text
         assert "Client trial" in http.get("/partner/clients?status=trial").text
@@ -71,7 +75,10 @@ class TestClientsList:
         )
         assert answer.headers["location"] == "/partner/clients/new"
         page = http.get("/partner/clients/new").text
-        assert "needs at least one user allocated" in page and "{" not in page.split("<main")[1].split("<form")[0]
+        assert (
+            "needs at least one user allocated" in page
+            and "{" not in page.split("<main")[1].split("<form")[0]
+        )
         assert http.get("/api/1/clients", headers=partner.headers).json()["total"] == 0
 
 
@@ -88,7 +95,15 @@ class TestClientPage:
         assert 'value="active" disabled' in page
         assert "Allocate at least one dashboard." in page and "Allocate at least one user." in page
         base = f"/partner/clients/{setup}"
-        post(http, f"{base}/allocation", base, dashboards="1", users="1", published_links="0", api_calls_per_day="0")
+        post(
+            http,
+            f"{base}/allocation",
+            base,
+            dashboards="1",
+            users="1",
+            published_links="0",
+            api_calls_per_day="0",
+        )
         page = http.get(base).text
         assert 'value="active" disabled' not in page and "Allocation saved." in page
         assert post(http, f"{base}/status", base, status="active").status_code == 303
@@ -97,10 +112,21 @@ class TestClientPage:
     def test_an_allocation_beyond_the_pool_is_refused_in_words_and_changes_nothing(self, http, partner):
         trial = new_client(http, partner, "trial", dashboards=1)
         base = f"/partner/clients/{trial}"
-        post(http, f"{base}/allocation", base, dashboards="11", users="1", published_links="1", api_calls_per_day="0")
+        post(
+            http,
+            f"{base}/allocation",
+            base,
+            dashboards="11",
+            users="1",
+            published_links="1",
+            api_calls_per_day="0",
+        )
         page = http.get(base).text
         assert 'class="error"' in page and "problem" not in page
-        assert http.get(f"/api/1/clients/{trial}", headers=partner.headers).json()["resources"]["dashboards"] == 1
+        assert (
+            http.get(f"/api/1/clients/{trial}", headers=partner.headers).json()["resources"]["dashboards"]
+            == 1
+        )
 
     def test_extend_trial_is_offered_only_while_possible(self, http, partner):
         trial = new_client(http, partner, "trial")
@@ -113,11 +139,15 @@ class TestClientPage:
     def test_a_user_is_added_and_removed_and_refusals_in_setup_are_plain(self, http, partner):
         setup = new_client(http, partner, "setup")
         base = f"/partner/clients/{setup}"
-        post(http, f"{base}/users", base, email="a@x.test", name="Ann", role="member", password="a long secret")
+        post(
+            http, f"{base}/users", base, email="a@x.test", name="Ann", role="member", password="a long secret"
+        )
         assert "Users cannot be added while the client is in Setup mode." in http.get(base).text
         trial = new_client(http, partner, "trial")
         base = f"/partner/clients/{trial}"
-        post(http, f"{base}/users", base, email="a@x.test", name="Ann", role="member", password="a long secret")
+        post(
+            http, f"{base}/users", base, email="a@x.test", name="Ann", role="member", password="a long secret"
+        )
         page = http.get(base).text
         assert "Ann added." in page
         user_id = http.get(f"/api/1/clients/{trial}/users", headers=partner.headers).json()["items"][0]["id"]
@@ -128,15 +158,38 @@ class TestClientPage:
         trial = new_client(http, partner, "trial")
         user = add_user(http, partner, trial, "u@x.test")
         base = f"/partner/clients/{trial}"
-        post(http, f"{base}/datasources", base, name="Sales", kind="inline", csv_text="month,sales\nJan,120\nFeb,80\n")
+        post(
+            http,
+            f"{base}/datasources",
+            base,
+            name="Sales",
+            kind="inline",
+            csv_text="month,sales\nJan,120\nFeb,80\n",
+        )
         sources = http.get(f"/api/1/clients/{trial}/datasources", headers=partner.headers).json()["items"]
         assert sources[0]["row_count"] == 2
-        post(http, f"{base}/dashboards", base, name="Board", title="Total", kind="value",
-             datasource_id=str(sources[0]["id"]), value="sales")
+        post(
+            http,
+            f"{base}/dashboards",
+            base,
+            name="Board",
+            title="Total",
+            kind="value",
+            datasource_id=str(sources[0]["id"]),
+            value="sales",
+        )
         board = http.get(f"/api/1/clients/{trial}/dashboards", headers=partner.headers).json()["items"][0]
         assert [k["title"] for k in board["klips"]] == ["Total"]
-        post(http, f"{base}/dashboards/{board['id']}/klips", base, title="By month", kind="bar",
-             datasource_id=str(sources[0]["id"]), x="month", y="sales")
+        post(
+            http,
+            f"{base}/dashboards/{board['id']}/klips",
+            base,
+            title="By month",
+            kind="bar",
+            datasource_id=str(sources[0]["id"]),
+            x="month",
+            y="sales",
+        )
         post(http, f"{base}/dashboards/{board['id']}/shares", base, user_ids=str(user["id"]))
         post(http, f"{base}/dashboards/{board['id']}/links", base, name="Wall")
         page = http.get(base).text
@@ -150,14 +203,30 @@ class TestClientPage:
         base = f"/partner/clients/{setup}"
         post(http, f"{base}/datasources", base, name="S", kind="inline", csv_text="a\n1\n")
         source = http.get(f"/api/1/clients/{setup}/datasources", headers=partner.headers).json()["items"][0]
-        post(http, f"{base}/dashboards", base, name="B", title="Bar", kind="bar", datasource_id=str(source["id"]))
+        post(
+            http,
+            f"{base}/dashboards",
+            base,
+            name="B",
+            title="Bar",
+            kind="bar",
+            datasource_id=str(source["id"]),
+        )
         assert "needs columns.x and columns.y" in http.get(base).text
         assert http.get(f"/api/1/clients/{setup}/dashboards", headers=partner.headers).json()["total"] == 0
 
     def test_refresh_now_queues_a_url_source_and_is_refused_when_disabled(self, http, partner):
         active = new_client(http, partner, "active")
         base = f"/partner/clients/{active}"
-        post(http, f"{base}/datasources", base, name="Feed", kind="url", url="http://127.0.0.1:9/x.csv", format="csv")
+        post(
+            http,
+            f"{base}/datasources",
+            base,
+            name="Feed",
+            kind="url",
+            url="http://127.0.0.1:9/x.csv",
+            format="csv",
+        )
         source = http.get(f"/api/1/clients/{active}/datasources", headers=partner.headers).json()["items"][0]
         post(http, f"{base}/datasources/{source['id']}/refresh", base)
         assert "Feed is queued for a refresh." in http.get(base).text

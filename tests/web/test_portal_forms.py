@@ -56,7 +56,15 @@ class TestClientAdmin:
     def test_the_clients_admin_adds_and_removes_users(self, http, partner, clock):
         client_id, _, _ = client_with_user(http, partner, clock, "trial", "admin@client.test")
         sign_in(http, "admin@client.test", PASSWORD)
-        post(http, "/app/users", "/app", email="new@client.test", name="Newbie", role="member", password=PASSWORD)
+        post(
+            http,
+            "/app/users",
+            "/app",
+            email="new@client.test",
+            name="Newbie",
+            role="member",
+            password=PASSWORD,
+        )
         assert "Newbie added." in http.get("/app").text
         users = http.get(f"/api/1/clients/{client_id}/users", headers=partner.headers).json()["items"]
         newbie = next(u for u in users if u["email"] == "new@client.test")
@@ -82,7 +90,9 @@ class TestClientAdmin:
         home = http.get("/app").text
         url = home.split("created: ")[1].split(" ")[0]
         assert http.get(url.replace("http://127.0.0.1:8000", "")).status_code == 200
-        links = http.get(f"/api/1/dashboards/{board}/published-links", headers=partner.headers).json()["items"]
+        links = http.get(f"/api/1/dashboards/{board}/published-links", headers=partner.headers).json()[
+            "items"
+        ]
         post(http, f"/app/links/{links[0]['id']}/revoke", "/app")
         assert http.get(url.replace("http://127.0.0.1:8000", "")).status_code == 404
 

@@ -37,7 +37,6 @@ from tenantry.links import service as links_service
 from tenantry.links.schemas import LinkCreate
 from tenantry.owners import client_owner
 from tenantry.policy import EffectiveStatus, Status
-from tenantry.pool import RESOURCES
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
 from tenantry.users.schemas import ClientUserCreate
@@ -352,7 +351,12 @@ def client_page(client_id: int, request: Request, db: DbSession, clock: ClockDep
 
 
 def _client_form(
-    request: Request, db: Session, clock: ClockDep, csrf_token: str, client_id: int, action: Callable[[Principal], str]
+    request: Request,
+    db: Session,
+    clock: ClockDep,
+    csrf_token: str,
+    client_id: int,
+    action: Callable[[Principal], str],
 ) -> Response:
     """A form on a client's page: checked, run, and back to the page with its outcome."""
     signed_in = _form_sender(request, db, clock, csrf_token)
@@ -433,7 +437,14 @@ def change_allocation(
 
 
 def add_user_action(
-    request: Request, db: Session, clock: ClockDep, client_id: int, email: str, name: str, role: str, password: str
+    request: Request,
+    db: Session,
+    clock: ClockDep,
+    client_id: int,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
 ) -> Callable[[Principal], str]:
     """Adding a client user, from the console or the portal: the same use case as the API."""
 
@@ -517,7 +528,12 @@ def add_source(
 
 @router.post("/clients/{client_id}/datasources/{source_id}/refresh")
 def refresh_source(
-    client_id: int, source_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+    client_id: int,
+    source_id: int,
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    csrf_token: CsrfField = "",
 ) -> Response:
     def action(principal: Principal) -> str:
         source = sources_service.queue_refresh(db, clock, principal, source_id)
@@ -549,9 +565,7 @@ def _klip(title: str, kind: str, datasource_id: str, x: str, y: str, label: str,
     source = _amount(datasource_id)
     if source is None:
         raise InvalidInput("Choose the data source the klip shows.")
-    return KlipIn.model_validate(
-        {"title": title, "kind": kind, "datasource_id": source, "columns": columns}
-    )
+    return KlipIn.model_validate({"title": title, "kind": kind, "datasource_id": source, "columns": columns})
 
 
 KlipField = Annotated[str, Form(max_length=200)]
@@ -602,7 +616,10 @@ def add_klip(
     def action(principal: Principal) -> str:
         dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
         (view,) = dashboards_service.dashboard_views(db, [dashboard])
-        klips = [KlipIn.model_validate({k: klip[k] for k in ("title", "kind", "datasource_id", "columns")}) for klip in view["klips"]]
+        klips = [
+            KlipIn.model_validate({k: klip[k] for k in ("title", "kind", "datasource_id", "columns")})
+            for klip in view["klips"]
+        ]
         klips.append(_klip(title, kind, datasource_id, x, y, label, value))
         dashboards_service.update_dashboard(db, clock, principal, dashboard_id, DashboardUpdate(klips=klips))
         return f"Klip {title} added to {dashboard.name}."

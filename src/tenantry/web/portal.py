@@ -25,7 +25,12 @@ VIEW_ONLY = "You entered this client in view-only mode: nothing can be changed."
 
 
 def _portal_form(
-    request: Request, db: Session, clock: ClockDep, csrf_token: str, back: str, action: Callable[[Principal], str]
+    request: Request,
+    db: Session,
+    clock: ClockDep,
+    csrf_token: str,
+    back: str,
+    action: Callable[[Principal], str],
 ) -> Response:
     """A portal form: checked, run for the client the portal shows, and back with its outcome."""
     signed_in = _form_sender(request, db, clock, csrf_token)
@@ -83,7 +88,9 @@ def add_user(
     csrf_token: CsrfField = "",
 ) -> Response:
     def action(principal: Principal) -> str:
-        return add_user_action(request, db, clock, _client_id(principal), email, name, role, password)(principal)
+        return add_user_action(request, db, clock, _client_id(principal), email, name, role, password)(
+            principal
+        )
 
     return _portal_form(request, db, clock, csrf_token, "/app", action)
 
@@ -114,5 +121,7 @@ def publish(
 
 
 @router.post("/links/{link_id}/revoke")
-def revoke(link_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = "") -> Response:
+def revoke(
+    link_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+) -> Response:
     return _portal_form(request, db, clock, csrf_token, "/app", revoke_action(db, clock, link_id))

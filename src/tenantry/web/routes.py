@@ -128,9 +128,7 @@ def plain_invalid(invalid: ValidationError) -> str:
     return f"{field.replace('_', ' ').capitalize()}: {first['msg']}."
 
 
-def _act(
-    request: Request, db: Session, back: str, action: Callable[[], str | None]
-) -> Response:
+def _act(request: Request, db: Session, back: str, action: Callable[[], str | None]) -> Response:
     """Run one form's use case; a refusal rolls everything back and comes back as its sentence."""
     try:
         notice = action()
