@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -436,21 +437,39 @@ def change_allocation(
     return _client_form(request, db, clock, csrf_token, client_id, action)
 
 
+@dataclass(frozen=True)
+class UserForm:
+    email: str
+    name: str
+    role: str
+    password: str
+
+
+def user_form(
+    email: Annotated[str, Form(max_length=254)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=20)] = "member",
+    password: Annotated[str, Form(max_length=200)] = "",
+) -> UserForm:
+    return UserForm(email, name, role, password)
+
+
+UserFormDep = Annotated[UserForm, Depends(user_form)]
+
+
 def add_user_action(
-    request: Request,
-    db: Session,
-    clock: ClockDep,
-    client_id: int,
-    email: str,
-    name: str,
-    role: str,
-    password: str,
+    request: Request, db: Session, clock: ClockDep, client_id: int, form: UserForm
 ) -> Callable[[Principal], str]:
     """Adding a client user, from the console or the portal: the same use case as the API."""
 
     def action(principal: Principal) -> str:
         svc = services(request)
-        data = ClientUserCreate(email=email, name=name, role=role, password=password or None)  # type: ignore[arg-type]
+        data = ClientUserCreate(
+            email=form.email,
+            name=form.name,
+            role=form.role,  # type: ignore[arg-type]
+            password=form.password or None,
+        )
         inviter = users_service.Inviter(svc.mailer, svc.settings.base_url)
         user, delivery = users_service.add_client_user(db, clock, inviter, principal, client_id, data)
         if delivery is not None and not delivery.delivered:
@@ -468,13 +487,10 @@ def add_user(
     request: Request,
     db: DbSession,
     clock: ClockDep,
-    email: Annotated[str, Form(max_length=254)] = "",
-    name: Annotated[str, Form(max_length=200)] = "",
-    role: Annotated[str, Form(max_length=20)] = "member",
-    password: Annotated[str, Form(max_length=200)] = "",
+    form: UserFormDep,
     csrf_token: CsrfField = "",
 ) -> Response:
-    action = add_user_action(request, db, clock, client_id, email, name, role, password)
+    action = add_user_action(request, db, clock, client_id, form)
     return _client_form(request, db, clock, csrf_token, client_id, action)
 
 
@@ -560,15 +576,41 @@ def change_refresh_rate(
     return _client_form(request, db, clock, csrf_token, client_id, action)
 
 
-def _klip(title: str, kind: str, datasource_id: str, x: str, y: str, label: str, value: str) -> KlipIn:
-    columns = {k: v.strip() for k, v in {"x": x, "y": y, "label": label, "value": value}.items() if v.strip()}
-    source = _amount(datasource_id)
-    if source is None:
-        raise InvalidInput("Choose the data source the klip shows.")
-    return KlipIn.model_validate({"title": title, "kind": kind, "datasource_id": source, "columns": columns})
-
-
 KlipField = Annotated[str, Form(max_length=200)]
+
+
+@dataclass(frozen=True)
+class KlipForm:
+    """The klip builder's fields, as typed: checked by the same schema as the API's klips."""
+
+    title: str
+    kind: str
+    datasource_id: str
+    columns: dict[str, str]
+
+    def klip(self) -> KlipIn:
+        source = _amount(self.datasource_id)
+        if source is None:
+            raise InvalidInput("Choose the data source the klip shows.")
+        return KlipIn.model_validate(
+            {"title": self.title, "kind": self.kind, "datasource_id": source, "columns": self.columns}
+        )
+
+
+def klip_form(
+    title: KlipField = "",
+    kind: KlipField = "value",
+    datasource_id: KlipField = "",
+    x: KlipField = "",
+    y: KlipField = "",
+    label: KlipField = "",
+    value: KlipField = "",
+) -> KlipForm:
+    given = {"x": x, "y": y, "label": label, "value": value}
+    return KlipForm(title, kind, datasource_id, {k: v.strip() for k, v in given.items() if v.strip()})
+
+
+KlipFormDep = Annotated[KlipForm, Depends(klip_form)]
 
 
 @router.post("/clients/{client_id}/dashboards")
@@ -577,18 +619,12 @@ def add_dashboard(
     request: Request,
     db: DbSession,
     clock: ClockDep,
+    form: KlipFormDep,
     name: KlipField = "",
-    title: KlipField = "",
-    kind: KlipField = "value",
-    datasource_id: KlipField = "",
-    x: KlipField = "",
-    y: KlipField = "",
-    label: KlipField = "",
-    value: KlipField = "",
     csrf_token: CsrfField = "",
 ) -> Response:
     def action(principal: Principal) -> str:
-        klips = [_klip(title, kind, datasource_id, x, y, label, value)] if title.strip() else []
+        klips = [form.klip()] if form.title.strip() else []
         owner = client_owner(db, principal, client_id)
         data = DashboardCreate(name=name, klips=klips)
         dashboard = dashboards_service.create_dashboard(db, clock, principal, owner, data)
@@ -604,13 +640,7 @@ def add_klip(
     request: Request,
     db: DbSession,
     clock: ClockDep,
-    title: KlipField = "",
-    kind: KlipField = "value",
-    datasource_id: KlipField = "",
-    x: KlipField = "",
-    y: KlipField = "",
-    label: KlipField = "",
-    value: KlipField = "",
+    form: KlipFormDep,
     csrf_token: CsrfField = "",
 ) -> Response:
     def action(principal: Principal) -> str:
@@ -620,9 +650,9 @@ def add_klip(
             KlipIn.model_validate({k: klip[k] for k in ("title", "kind", "datasource_id", "columns")})
             for klip in view["klips"]
         ]
-        klips.append(_klip(title, kind, datasource_id, x, y, label, value))
+        klips.append(form.klip())
         dashboards_service.update_dashboard(db, clock, principal, dashboard_id, DashboardUpdate(klips=klips))
-        return f"Klip {title} added to {dashboard.name}."
+        return f"Klip {form.title} added to {dashboard.name}."
 
     return _client_form(request, db, clock, csrf_token, client_id, action)
 
@@ -644,13 +674,29 @@ def share_dashboard(
     return _client_form(request, db, clock, csrf_token, client_id, action)
 
 
+@dataclass(frozen=True)
+class LinkForm:
+    name: str
+    password: str
+
+
+def link_form(
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+) -> LinkForm:
+    return LinkForm(name, password)
+
+
+LinkFormDep = Annotated[LinkForm, Depends(link_form)]
+
+
 def publish_action(
-    request: Request, db: Session, clock: ClockDep, dashboard_id: int, name: str, password: str
+    request: Request, db: Session, clock: ClockDep, dashboard_id: int, form: LinkForm
 ) -> Callable[[Principal], str]:
     """Publishing a link, from the console or the portal: the URL is shown once, in the notice."""
 
     def action(principal: Principal) -> str:
-        data = LinkCreate(name=name, password=password or None)
+        data = LinkCreate(name=form.name, password=form.password or None)
         link, token = links_service.create_link(db, clock, principal, dashboard_id, data)
         url = links_service.link_view(link, services(request).settings.base_url, token)["url"]
         return f"Published link {link.name} created: {url} (copy it now; it is shown only once)."
@@ -665,11 +711,10 @@ def publish(
     request: Request,
     db: DbSession,
     clock: ClockDep,
-    name: Annotated[str, Form(max_length=200)] = "",
-    password: Annotated[str, Form(max_length=200)] = "",
+    form: LinkFormDep,
     csrf_token: CsrfField = "",
 ) -> Response:
-    action = publish_action(request, db, clock, dashboard_id, name, password)
+    action = publish_action(request, db, clock, dashboard_id, form)
     return _client_form(request, db, clock, csrf_token, client_id, action)
 
 

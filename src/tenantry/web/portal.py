@@ -17,7 +17,7 @@ from tenantry.errors import AccountSuspended, TrialEnded
 from tenantry.exports import service as exports_service
 from tenantry.exports.api import EmailIn
 from tenantry.users import service as users_service
-from tenantry.web.console import add_user_action, publish_action, revoke_action
+from tenantry.web.console import LinkFormDep, UserFormDep, add_user_action, publish_action, revoke_action
 from tenantry.web.routes import CsrfField, _act, _back, _ended, _form_sender, _may_change, _to, _viewer
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -81,16 +81,11 @@ def add_user(
     request: Request,
     db: DbSession,
     clock: ClockDep,
-    email: Annotated[str, Form(max_length=254)] = "",
-    name: Annotated[str, Form(max_length=200)] = "",
-    role: Annotated[str, Form(max_length=20)] = "member",
-    password: Annotated[str, Form(max_length=200)] = "",
+    form: UserFormDep,
     csrf_token: CsrfField = "",
 ) -> Response:
     def action(principal: Principal) -> str:
-        return add_user_action(request, db, clock, _client_id(principal), email, name, role, password)(
-            principal
-        )
+        return add_user_action(request, db, clock, _client_id(principal), form)(principal)
 
     return _portal_form(request, db, clock, csrf_token, "/app", action)
 
@@ -112,11 +107,10 @@ def publish(
     request: Request,
     db: DbSession,
     clock: ClockDep,
-    name: Annotated[str, Form(max_length=200)] = "",
-    password: Annotated[str, Form(max_length=200)] = "",
+    form: LinkFormDep,
     csrf_token: CsrfField = "",
 ) -> Response:
-    action = publish_action(request, db, clock, dashboard_id, name, password)
+    action = publish_action(request, db, clock, dashboard_id, form)
     return _portal_form(request, db, clock, csrf_token, "/app", action)
 
 
