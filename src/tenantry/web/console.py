@@ -206,14 +206,31 @@ def _amount(value: str) -> int | None:
         raise InvalidInput(f"{value!r} is not a whole number.") from None
 
 
-def _resources(dashboards: str, users: str, published_links: str, api_calls_per_day: str) -> Resources:
-    given = {
-        "dashboards": _amount(dashboards),
-        "users": _amount(users),
-        "published_links": _amount(published_links),
-        "api_calls_per_day": _amount(api_calls_per_day),
-    }
-    return Resources(**{k: v for k, v in given.items() if v is not None})
+@dataclass(frozen=True)
+class AllocationForm:
+    """The allocation fields as typed; an empty field leaves that resource as it is."""
+
+    given: dict[str, str]
+
+    def resources(self) -> Resources:
+        amounts = {resource: _amount(value) for resource, value in self.given.items()}
+        return Resources(**{k: v for k, v in amounts.items() if v is not None})
+
+
+def allocation_form(
+    dashboards: Text = "", users: Text = "", published_links: Text = "", api_calls_per_day: Text = ""
+) -> AllocationForm:
+    return AllocationForm(
+        {
+            "dashboards": dashboards,
+            "users": users,
+            "published_links": published_links,
+            "api_calls_per_day": api_calls_per_day,
+        }
+    )
+
+
+AllocationFormDep = Annotated[AllocationForm, Depends(allocation_form)]
 
 
 @router.post("/clients")
@@ -221,14 +238,11 @@ def create_client(
     request: Request,
     db: DbSession,
     clock: ClockDep,
+    allocation: AllocationFormDep,
     name: Text = "",
     description: Text = "",
     external_id: Text = "",
     status: Annotated[str, Form(max_length=20)] = "setup",
-    dashboards: Text = "",
-    users: Text = "",
-    published_links: Text = "",
-    api_calls_per_day: Text = "",
     csrf_token: CsrfField = "",
 ) -> Response:
     signed_in = _form_sender(request, db, clock, csrf_token)
@@ -244,7 +258,7 @@ def create_client(
             description=description,
             external_id=external_id.strip() or None,
             status=status,  # type: ignore[arg-type]
-            resources=_resources(dashboards, users, published_links, api_calls_per_day),
+            resources=allocation.resources(),
         )
         created.append(clients_service.create_client(db, clock, signed_in.principal, data))
         return f"Client {created[0].name} created."
@@ -423,14 +437,11 @@ def change_allocation(
     request: Request,
     db: DbSession,
     clock: ClockDep,
-    dashboards: Text = "",
-    users: Text = "",
-    published_links: Text = "",
-    api_calls_per_day: Text = "",
+    allocation: AllocationFormDep,
     csrf_token: CsrfField = "",
 ) -> Response:
     def action(principal: Principal) -> str:
-        data = ClientUpdate(resources=_resources(dashboards, users, published_links, api_calls_per_day))
+        data = ClientUpdate(resources=allocation.resources())
         clients_service.update_client(db, clock, principal, client_id, data)
         return "Allocation saved."
 
