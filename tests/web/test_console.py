@@ -264,3 +264,17 @@ def test_the_plan_shows_each_resource_of_the_pool(http, partner):
 def test_the_console_needs_a_signed_in_partner_user(http):
     for path in ("/partner/clients", "/partner/plan", "/partner/clients/1", "/partner/clients/new"):
         assert http.get(path, follow_redirects=False).headers["location"] == "/login"
+
+
+def test_a_viewer_sees_the_console_read_only_and_its_forms_are_refused(http, partner):
+    body = {"email": "viewer@partner.test", "name": "Vi", "role": "viewer", "password": "viewer password"}
+    assert http.post("/api/1/partner/users", json=body, headers=partner.headers).status_code == 201
+    trial = new_client(http, partner, "trial")
+    sign_in(http, "viewer@partner.test", "viewer password")
+    base = f"/partner/clients/{trial}"
+    page = http.get(base).text
+    assert "Client trial" in page and f'action="{base}/status"' not in page and "Save allocation" not in page
+    assert "New client" not in http.get("/partner/clients").text
+    answer = http.post(f"{base}/status", data={"status": "disabled", "csrf_token": csrf_of(page)})
+    assert answer.status_code == 200 and 'class="error"' in answer.text
+    assert http.get(f"/api/1/clients/{trial}", headers=partner.headers).json()["status"] == "trial"
