@@ -278,3 +278,43 @@ def test_a_viewer_sees_the_console_read_only_and_its_forms_are_refused(http, par
     answer = http.post(f"{base}/status", data={"status": "disabled", "csrf_token": csrf_of(page)})
     assert answer.status_code == 200 and 'class="error"' in answer.text
     assert http.get(f"/api/1/clients/{trial}", headers=partner.headers).json()["status"] == "trial"
+
+
+@pytest.mark.usefixtures("partner_session")
+class TestDownloads:
+    def board(self, http, partner, client_id):
+        base = f"/partner/clients/{client_id}"
+        post(http, f"{base}/datasources", base, name="S", kind="inline", csv_text="month,sales\nJan,1\n")
+        source = http.get(f"/api/1/clients/{client_id}/datasources", headers=partner.headers).json()["items"][
+            0
+        ]
+        post(
+            http,
+            f"{base}/dashboards",
+            base,
+            name="B",
+            title="T",
+            kind="value",
+            datasource_id=str(source["id"]),
+            value="sales",
+        )
+        return http.get(f"/api/1/clients/{client_id}/dashboards", headers=partner.headers).json()["items"][0][
+            "id"
+        ]
+
+    def test_the_console_downloads_a_dashboard_as_a_file(self, http, partner):
+        board = self.board(http, partner, new_client(http, partner, "setup"))
+        page = http.get("/partner/clients/1").text
+        assert f'href="/partner/dashboards/{board}/download?format=pdf"' in page
+        answer = http.get(f"/partner/dashboards/{board}/download?format=png")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        assert answer.headers["content-disposition"].startswith("attachment;")
+
+    def test_a_refused_download_is_a_sentence_not_json(self, http, partner):
+        client_id = new_client(http, partner, "active")
+        board = self.board(http, partner, client_id)
+        set_status(http, partner, client_id, "disabled")
+        answer = http.get(f"/partner/dashboards/{board}/download?format=pdf")
+        assert answer.status_code == 409 and answer.headers["content-type"].startswith("text/html")
+        assert "Dashboards cannot be downloaded or e-mailed while the client is disabled." in answer.text
+        assert '"code"' not in answer.text

@@ -44,11 +44,13 @@ from tenantry.users.schemas import ClientUserCreate
 from tenantry.web.routes import (
     STATUS_WORDS,
     CsrfField,
+    ExportFormat,
     _act,
     _form_sender,
     _page,
     _signed_in,
     _to,
+    download,
 )
 
 router = APIRouter(prefix="/partner", include_in_schema=False)
@@ -380,6 +382,16 @@ def _client_form(
     if not signed_in.is_partner:
         return _to("/app")
     return _act(request, db, f"/partner/clients/{client_id}", lambda: action(signed_in.principal))
+
+
+@router.get("/dashboards/{dashboard_id}/download")
+def partner_download(
+    dashboard_id: int, request: Request, db: DbSession, clock: ClockDep, format: ExportFormat = "pdf"
+) -> Response:
+    signed_in = _partner(request, db, clock)
+    if isinstance(signed_in, Response):
+        return signed_in
+    return download(request, db, clock, signed_in, signed_in.principal, dashboard_id, format)
 
 
 @router.post("/clients/{client_id}/status")

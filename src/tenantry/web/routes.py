@@ -30,6 +30,7 @@ from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.db.models import ApiKey, Client
 from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded
+from tenantry.exports import service as exports_service
 from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
@@ -436,6 +437,41 @@ def client_dashboard_live(
     if html is not None:
         body.update(title=dashboard.name, html=html)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def download(
+    request: Request,
+    db: Session,
+    clock: ClockDep,
+    signed_in: SignedIn,
+    principal: Principal,
+    dashboard_id: int,
+    fmt: str,
+) -> Response:
+    """A dashboard's PDF or PNG for the browser; a refusal is a page with its sentence, not JSON."""
+    try:
+        export = exports_service.render_export(db, clock, principal, dashboard_id, fmt)
+    except TenantryError as refusal:
+        return _refusal(request, signed_in, "Download not possible", refusal.detail, refusal.status)
+    return Response(
+        export.data,
+        media_type=export.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+    )
+
+
+ExportFormat = Annotated[str, Query(pattern="^(pdf|png)$")]
+
+
+@router.get("/app/dashboards/{dashboard_id}/download")
+def client_download(
+    dashboard_id: int, request: Request, db: DbSession, clock: ClockDep, format: ExportFormat = "pdf"
+) -> Response:
+    portal = _portal(request, db, clock)
+    if isinstance(portal, Response):
+        return portal
+    signed_in, client = portal
+    return download(request, db, clock, signed_in, _viewer(signed_in, client), dashboard_id, format)
 
 
 def _may_change(signed_in: SignedIn) -> bool:
