@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+import httpx
+
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -36,6 +38,19 @@ def sign_in(page: Page, base: str, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def neighbours(base: str, headers: dict[str, str]) -> None:
+    """Other clients in other statuses, so the list looks like a partner's list."""
+    some = {"dashboards": 2, "users": 2, "published_links": 1}
+    bodies = [
+        {"name": "Acme Bakery", "external_id": "AC-1"},
+        {"name": "Blue Fin Sushi", "status": "trial", "resources": some},
+        {"name": "Fjord Freight", "status": "active", "resources": some},
+    ]
+    with httpx.Client(base_url=base, headers=headers) as api:
+        ids = [api.post("/api/1/clients", json=body).json()["id"] for body in bodies]
+        assert api.patch(f"/api/1/clients/{ids[2]}", json={"status": "disabled"}).status_code == 200
+
+
 def flash(page: Page) -> str:
     return page.locator("main > p[role]").first.inner_text()
 
@@ -48,6 +63,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     email = admin_email(db, partner)
     db.rollback()
     csv_url = data_server.serve("/sales.csv", CSV)
+    neighbours(server_url, partner.headers)
     partner_context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = partner_context.new_page()
 
@@ -58,6 +74,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
 
     # Create a client in Setup.
     page.get_by_role("link", name="Clients", exact=True).click()
+    expect(page.get_by_role("row", name=re.compile("Fjord Freight"))).to_contain_text("Disabled")
     page.get_by_role("link", name="New client").click()
     page.get_by_label("Name").fill("Journey Coffee")
     page.get_by_label("Status").select_option("setup")
@@ -168,7 +185,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     assert public.goto(server_url + found.group(0)).status == 200
 
     page.get_by_role("link", name="Plan", exact=True).click()
-    expect(page.get_by_role("img", name=re.compile("Dashboards: 0 yours, 1 allocated"))).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("Dashboards: 0 yours, 3 allocated"))).to_be_visible()
     page.screenshot(path=shots / "plan.png", full_page=True)
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=1)
     phone_page = phone.new_page()
