@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import httpx
-
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select

@@ -63,6 +63,7 @@ class TestClientsList:
         assert "Showing 1–50 of 51 clients." in first and 'href="/partner/clients?page=2"' in first
         second = http.get("/partner/clients?page=2").text
         assert "C50" in second and "C00<" not in second and 'rel="next"' not in second
+        assert "Showing 1–50 of 51" in http.get("/partner/clients?page=x").text
 
     def test_a_new_client_is_created_through_the_form_and_opens_its_page(self, http, partner):
         answer = post(http, "/partner/clients", "/partner/clients/new", name="Zed Zoo", status="setup")
