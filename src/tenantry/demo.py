@@ -11,14 +11,25 @@ from tenantry.auth.principal import Principal
 from tenantry.clients import service as clients
 from tenantry.clients.schemas import ClientCreate, ClientUpdate, Resources
 from tenantry.clock import FakeClock, SystemClock
+from tenantry.dashboards.schemas import DashboardCreate, KlipIn
+from tenantry.dashboards.service import create_dashboard, set_shares
+from tenantry.datasources.schemas import InlineSourceCreate
+from tenantry.datasources.service import create_source
 from tenantry.db.models import Partner
 from tenantry.mail import LogMailer
+from tenantry.owners import client_owner
 from tenantry.partners.service import PartnerPlan, create_partner
 from tenantry.users.schemas import ClientUserCreate
 from tenantry.users.service import Inviter, add_client_user
 
 DEMO_EMAIL = "admin@demo.tenantry.test"
 DEMO_PASSWORD = "demo-password"
+SALES: list[dict[str, str | int | float | bool | None]] = [
+    {"month": "Jan", "region": "North", "sales": 120},
+    {"month": "Feb", "region": "South", "sales": 80},
+    {"month": "Mar", "region": "North", "sales": 150},
+    {"month": "Apr", "region": "South", "sales": 170},
+]
 
 
 def load_demo(db: Session, *, if_empty: bool = False) -> str:
@@ -38,12 +49,30 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
     some = Resources(dashboards=3, users=5, published_links=2, api_calls_per_day=0)
     inviter = Inviter(LogMailer(), "http://127.0.0.1:8000")
 
-    def user(client_id: int, email: str) -> None:
+    def user(client_id: int, email: str) -> int:
         # Users join while the client is in Trial or Active, before any later status change.
         body = ClientUserCreate(
             email=email, name=email.split("@")[0].title(), role="admin", password=DEMO_PASSWORD
         )
-        add_client_user(db, clock, inviter, admin, client_id, body)
+        return add_client_user(db, clock, inviter, admin, client_id, body)[0].id
+
+    def dashboard(client_id: int, user_id: int) -> None:
+        """A sales dashboard over inline rows, shared with the client's user."""
+        owner = client_owner(db, admin, client_id)
+        source = create_source(
+            db, clock, admin, owner, InlineSourceCreate(name="Monthly sales", kind="inline", rows=SALES)
+        )
+        klips = [
+            KlipIn.model_validate({"title": t, "kind": k, "datasource_id": source.id, "columns": c})
+            for t, k, c in (
+                ("Sales this month", "value", {"value": "sales"}),
+                ("Sales by month", "bar", {"x": "month", "y": "sales"}),
+                ("By region", "pie", {"label": "region", "value": "sales"}),
+                ("All rows", "table", {}),
+            )
+        ]
+        board = create_dashboard(db, clock, admin, owner, DashboardCreate(name="Sales overview", klips=klips))
+        set_shares(db, clock, admin, board.id, [user_id])
 
     clients.create_client(db, clock, admin, ClientCreate(name="Acme Bakery", description="Being set up."))
     trial = clients.create_client(
@@ -52,7 +81,7 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
         admin,
         ClientCreate(name="Blue Fin Sushi", status="trial", resources=some, external_id="BF-7"),
     )
-    user(trial.id, "trial@demo.tenantry.test")
+    dashboard(trial.id, user(trial.id, "trial@demo.tenantry.test"))
     extended = clients.create_client(
         db, clock, admin, ClientCreate(name="Cobalt Cycles", status="trial", resources=some)
     )
@@ -63,7 +92,7 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
         admin,
         ClientCreate(name="Delta Dental", status="active", resources=some, external_id="DD-1"),
     )
-    user(active.id, "active@demo.tenantry.test")
+    dashboard(active.id, user(active.id, "active@demo.tenantry.test"))
     # A trial that started 20 days ago has ended.
     clock.set(now - timedelta(days=20))
     expired = clients.create_client(
@@ -83,6 +112,7 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
         "Demo loaded: partner 'Northwind Analytics (demo)' with clients in Setup, Trial, extended Trial,\n"
         "Active, expired Trial and Disabled.\n"
         f"  Sign in at http://127.0.0.1:8000/login as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        "  (the partner console: Clients, a client's page, Plan)\n"
         "  Client users (same password): trial@, active@, expired@ and disabled@demo.tenantry.test\n"
         f"  API key (partner admin): {created.api_key}\n"
         "  API docs: http://127.0.0.1:8000/api/1/docs"

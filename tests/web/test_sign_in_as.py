@@ -57,7 +57,7 @@ class TestSignInAs:
         enter(partner_session, client_id, "view_only")
         page = partner_session.get("/app")
         assert "view only" in page.text
-        assert "Extend the trial" not in page.text
+        assert "Request trial extension" not in page.text
         refused = partner_session.post("/app/extend-trial", data={"csrf_token": csrf_of(page.text)})
         assert refused.status_code == 403
         api = partner_session.post(
@@ -71,7 +71,7 @@ class TestSignInAs:
         client_id = new_client(partner_session, partner, "trial")
         enter(partner_session, client_id, "admin")
         page = partner_session.get("/app")
-        assert "Extend the trial by 14 days" in page.text
+        assert "Request trial extension (14 more days)" in page.text
         done = partner_session.post(
             "/app/extend-trial", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
         )

@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
-from tenantry.db.models import AllocationChange, Client, Partner, StatusChange
+from tenantry.db.models import AllocationChange, AuditEvent, Client, Partner, StatusChange
 from tenantry.errors import NotFound
 from tenantry.lifecycle import Trial
 from tenantry.policy import Status
@@ -138,6 +138,16 @@ def status_history(
         select(func.count()).select_from(StatusChange).where(StatusChange.client_id == client_id)
     )
     return items, total or 0
+
+
+def audit_log(db: Session, client_id: int, limit: int) -> Sequence[AuditEvent]:
+    """The client's latest audit events, newest first."""
+    return db.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.client_id == client_id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    ).all()
 
 
 def delete_client(db: Session, client: Client) -> None:

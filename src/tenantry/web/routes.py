@@ -6,6 +6,9 @@ cookie. Errors are shown on the page, never as JSON.
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, DbSession, services
@@ -26,6 +30,8 @@ from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.db.models import ApiKey, Client
 from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded
+from tenantry.exports import service as exports_service
+from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
@@ -34,7 +40,7 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 CsrfField = Annotated[str, Form()]
-_STATUS_WORDS = {
+STATUS_WORDS = {
     EffectiveStatus.SETUP: "Setup",
     EffectiveStatus.TRIAL: "Trial",
     EffectiveStatus.TRIAL_EXPIRED: "Trial ended",
@@ -42,6 +48,8 @@ _STATUS_WORDS = {
     EffectiveStatus.DISABLED: "Disabled",
 }
 MIN_PASSWORD = 8
+# One message carried across a POST/redirect/GET: what happened, or why it was refused.
+FLASH_COOKIE = "tenantry_flash"
 
 
 def _secret(request: Request) -> str:
@@ -86,6 +94,54 @@ def _render(
     return response
 
 
+def _back(request: Request, path: str, *, error: str | None = None, notice: str | None = None) -> Response:
+    """Redirect after a form (POST/redirect/GET), carrying its outcome to the next page."""
+    response = _to(path)
+    if error or notice:
+        kind, text = ("error", error) if error else ("notice", notice)
+        value = base64.urlsafe_b64encode(json.dumps([kind, text]).encode()).decode()
+        response.set_cookie(
+            FLASH_COOKIE,
+            sessions.sign(value, _secret(request)),
+            max_age=120,
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+        )
+    return response
+
+
+def _flash(request: Request) -> dict[str, str] | None:
+    value = sessions.unsign(request.cookies.get(FLASH_COOKIE), _secret(request))
+    if value is None:
+        return None
+    try:
+        kind, text = json.loads(base64.urlsafe_b64decode(value.encode()))
+    except ValueError:
+        return None
+    return {"kind": str(kind), "text": str(text)}
+
+
+def plain_invalid(invalid: ValidationError) -> str:
+    """A malformed form field as a sentence: the field and what is wrong with it."""
+    first = invalid.errors()[0]
+    field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int)) or "The form"
+    return f"{field.replace('_', ' ').capitalize()}: {first['msg']}."
+
+
+def _act(request: Request, db: Session, back: str, action: Callable[[], str | None]) -> Response:
+    """Run one form's use case; a refusal rolls everything back and comes back as its sentence."""
+    try:
+        notice = action()
+    except TenantryError as refusal:
+        db.rollback()
+        return _back(request, back, error=refusal.detail)
+    except ValidationError as invalid:
+        db.rollback()
+        return _back(request, back, error=plain_invalid(invalid))
+    return _back(request, back, notice=notice)
+
+
 def _page(
     request: Request, signed_in: SignedIn, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -97,12 +153,23 @@ def _page(
             "by": signed_in.user.name,
             "mode": signed_in.session.acting_mode,
         }
-    return _render(
+    flash = _flash(request)
+    response = _render(
         request,
         name,
-        {**context, "user": signed_in.user, "csrf_token": signed_in.csrf_token, "acting": acting},
+        {
+            **context,
+            "user": signed_in.user,
+            "csrf_token": signed_in.csrf_token,
+            "acting": acting,
+            "is_partner_user": signed_in.is_partner,
+            "flash": flash,
+        },
         status_code,
     )
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE)
+    return response
 
 
 def _message(request: Request, heading: str, message: str, status_code: int, **context: Any) -> HTMLResponse:
@@ -226,7 +293,7 @@ def partner_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
             {
                 "id": client.id,
                 "name": client.name,
-                "status_words": _STATUS_WORDS[status],
+                "status_words": STATUS_WORDS[status],
                 "days_remaining": trial.days_remaining(now) if show_days and trial else None,
             }
         )
@@ -300,10 +367,16 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
     status = clients_service.effective_status(client, now)
     trial = clients_repo.trial_of(client)
     partner = clients_repo.get_partner(db, client.partner_id)
+    dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
+    manage = _may_manage(signed_in)
+    links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
     return _page(
         request,
         signed_in,
         "app_home.html",
+        can_write=manage,
+        users=list(users_repo.list_client_users(db, client.id, 200, 0)[0]) if manage else [],
+        links=links,
         client=client,
         trial_days_left=trial.days_remaining(now) if status is EffectiveStatus.TRIAL and trial else None,
         can_extend=_may_change(signed_in)
@@ -313,7 +386,7 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
         and trial.extension_available(now),
         extension_days=partner.trial_extension_days,
         keys=None if signed_in.is_partner else _own_keys(db, signed_in),
-        dashboards=dashboards_repo.visible_dashboards(db, _viewer(signed_in, client)),
+        dashboards=dashboards,
     )
 
 
@@ -338,6 +411,7 @@ def client_dashboard(dashboard_id: int, request: Request, db: DbSession, clock: 
         version=version,
         klips=html,
         poll_seconds=POLL_SECONDS,
+        can_write=_may_change(signed_in),
     )
 
 
@@ -365,9 +439,54 @@ def client_dashboard_live(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+def download(
+    request: Request,
+    db: Session,
+    clock: ClockDep,
+    signed_in: SignedIn,
+    principal: Principal,
+    dashboard_id: int,
+    fmt: str,
+) -> Response:
+    """A dashboard's PDF or PNG for the browser; a refusal is a page with its sentence, not JSON."""
+    try:
+        export = exports_service.render_export(db, clock, principal, dashboard_id, fmt)
+    except TenantryError as refusal:
+        return _refusal(request, signed_in, "Download not possible", refusal.detail, refusal.status)
+    return Response(
+        export.data,
+        media_type=export.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+    )
+
+
+ExportFormat = Annotated[str, Query(pattern="^(pdf|png)$")]
+
+
+@router.get("/app/dashboards/{dashboard_id}/download")
+def client_download(
+    dashboard_id: int, request: Request, db: DbSession, clock: ClockDep, format: ExportFormat = "pdf"
+) -> Response:
+    portal = _portal(request, db, clock)
+    if isinstance(portal, Response):
+        return portal
+    signed_in, client = portal
+    return download(request, db, clock, signed_in, _viewer(signed_in, client), dashboard_id, format)
+
+
 def _may_change(signed_in: SignedIn) -> bool:
     """Signed in as a client in view-only mode, every change is refused."""
     return signed_in.session.acting_mode != "view_only"
+
+
+def _may_manage(signed_in: SignedIn) -> bool:
+    """Who sees the portal's user and link management: the client's admins, and partner admins
+    and editors signed in as the client (the services decide again on every change)."""
+    if not _may_change(signed_in):
+        return False
+    if signed_in.is_partner:
+        return signed_in.user.role in ("admin", "editor")
+    return signed_in.user.role == "admin"
 
 
 @router.post("/app/extend-trial")

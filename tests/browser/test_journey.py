@@ -1,0 +1,200 @@
+"""The whole journey in a browser, as a partner and a client user would walk it: create a client
+in Setup, build a dashboard from a local CSV source, download it (watermarked), start a trial,
+add a user who signs in and sees the dashboard, publish a link, extend the trial, activate
+(blocked until allocated), disable (the user is suspended, the link is dead), re-activate.
+
+Screenshots of the main pages are taken on the way; with TENANTRY_SCREENSHOTS=<dir> they are
+kept there (that is how docs/screenshots/ is made)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from tenantry.datasources.service import refresh_source
+from tenantry.db.dashboard_models import DataSource
+from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
+
+CSV = "month,region,sales\nJan,North,120\nFeb,South,80\nMar,North,150\n"
+USER_EMAIL = "reader@journey.test"
+USER_PASSWORD = "reader password 1"
+SUSPENDED = "Your account has been suspended. Please contact your account administrator."
+MAIN_PAGES = ["login", "clients", "client", "plan", "portal", "dashboard", "clients-phone"]
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def sign_in(page: Page, base: str, email: str, password: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def neighbours(base: str, headers: dict[str, str]) -> None:
+    """Other clients in other statuses, so the list looks like a partner's list."""
+    some = {"dashboards": 2, "users": 2, "published_links": 1}
+    bodies = [
+        {"name": "Acme Bakery", "external_id": "AC-1"},
+        {"name": "Blue Fin Sushi", "status": "trial", "resources": some},
+        {"name": "Fjord Freight", "status": "active", "resources": some},
+    ]
+    with httpx.Client(base_url=base, headers=headers) as api:
+        ids = [api.post("/api/1/clients", json=body).json()["id"] for body in bodies]
+        assert api.patch(f"/api/1/clients/{ids[2]}", json={"status": "disabled"}).status_code == 200
+
+
+def flash(page: Page) -> str:
+    return page.locator("main > p[role]").first.inner_text()
+
+
+def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
+    browser, server_url, data_server, database, partner, db, clock, tmp_path
+):
+    shots = Path(os.environ.get("TENANTRY_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    email = admin_email(db, partner)
+    db.rollback()
+    csv_url = data_server.serve("/sales.csv", CSV)
+    neighbours(server_url, partner.headers)
+    partner_context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = partner_context.new_page()
+
+    page.goto(server_url + "/login")
+    page.screenshot(path=shots / "login.png")
+    sign_in(page, server_url, email, ADMIN_PASSWORD)
+    expect(page).to_have_url(server_url + "/partner")
+
+    # Create a client in Setup.
+    page.get_by_role("link", name="Clients", exact=True).click()
+    expect(page.get_by_role("row", name=re.compile("Fjord Freight"))).to_contain_text("Disabled")
+    page.get_by_role("link", name="New client").click()
+    page.get_by_label("Name").fill("Journey Coffee")
+    page.get_by_label("Status").select_option("setup")
+    page.get_by_role("button", name="Create client").click()
+    assert flash(page) == "Client Journey Coffee created."
+    client_url = page.url
+
+    # A dashboard from a local CSV source (loaded here, as the worker would).
+    page.get_by_text("Add a data source", exact=True).click()
+    page.locator("#s-name").fill("Sales feed")
+    page.locator("#s-url").fill(csv_url)
+    page.get_by_role("button", name="Add data source").click()
+    assert flash(page) == "Data source Sales feed added."
+    with database.session(write=True) as session:
+        outcome = refresh_source(session, session.scalars(select(DataSource)).one(), clock.now())
+        session.commit()
+    assert outcome.ok, outcome.error
+    page.reload()
+    expect(page.get_by_text("3 rows")).to_be_visible()
+    page.locator("#new-name").fill("Sales board")
+    page.locator("#new-title").fill("By month")
+    page.locator("#new-kind").select_option("bar")
+    page.locator("#new-x").fill("month")
+    page.locator("#new-y").fill("sales")
+    page.get_by_role("button", name="Create dashboard").click()
+    assert flash(page) == "Dashboard Sales board created."
+
+    # Downloaded in Setup, it carries the watermark.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PDF of Sales board").click()
+    pdf = Path(download.value.path()).read_bytes()
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "By month" in text and "SETUP MODE" in text
+
+    # Active is blocked, and says why, until the allocation allows it.
+    active_button = page.get_by_role("button", name="Make Active")
+    expect(active_button).to_be_disabled()
+    expect(page.get_by_text("Allocate at least one user.")).to_be_visible()
+    page.get_by_role("spinbutton", name="Dashboards").fill("1")
+    page.get_by_role("spinbutton", name="Users").fill("1")
+    page.get_by_role("spinbutton", name="Published links").fill("1")
+    page.get_by_role("button", name="Save allocation").click()
+    assert flash(page) == "Allocation saved."
+    expect(page.get_by_role("button", name="Make Active")).to_be_enabled()
+
+    # Start the trial.
+    page.get_by_role("button", name="Start the trial").click()
+    assert flash(page) == "Journey Coffee is now Trial."
+
+    # Add a user and share the dashboard with them.
+    page.get_by_text("Add a user", exact=True).click()
+    page.locator("#u-email").fill(USER_EMAIL)
+    page.locator("#u-name").fill("Reader")
+    page.locator("#u-role").select_option("admin")
+    page.locator("#u-password").fill(USER_PASSWORD)
+    page.get_by_role("button", name="Add user").click()
+    assert flash(page) == "Reader added."
+    page.get_by_label("Reader").check()
+    page.get_by_role("button", name="Save sharing of Sales board").click()
+    assert flash(page) == "Shared with 1 user."
+
+    # The user signs in and sees the dashboard, with the trial's days left.
+    user_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    portal = user_context.new_page()
+    sign_in(portal, server_url, USER_EMAIL, USER_PASSWORD)
+    expect(portal).to_have_url(server_url + "/app")
+    expect(portal.get_by_text("Trial: 14 days left.")).to_be_visible()
+    portal.screenshot(path=shots / "portal.png", full_page=True)
+    portal.get_by_role("link", name="Sales board").click()
+    expect(portal.locator("figure.klip")).to_have_count(1)
+    portal.screenshot(path=shots / "dashboard.png", full_page=True)
+
+    # Publish a link; anyone may open it.
+    page.get_by_label("Name of a new link").fill("Lobby screen")
+    page.get_by_role("button", name="Publish Sales board").click()
+    found = re.search(r"/published/[A-Za-z0-9_-]+", flash(page))
+    assert found is not None
+    public = browser.new_context().new_page()
+    assert public.goto(server_url + found.group(0)).status == 200
+    expect(public.get_by_text("By month")).to_be_visible()
+
+    # Extend the trial: once, and the list shows it.
+    page.get_by_role("button", name="Extend trial by 14 days").click()
+    assert flash(page).startswith("Trial extended until")
+    expect(page.get_by_role("button", name="Extend trial by 14 days")).to_have_count(0)
+    page.get_by_role("link", name="Clients", exact=True).click()
+    row = page.get_by_role("row", name=re.compile("Journey Coffee"))
+    expect(row).to_contain_text("28 days left")
+    expect(row).to_contain_text("extended")
+    page.screenshot(path=shots / "clients.png", full_page=True)
+
+    # Activate.
+    page.goto(client_url)
+    page.get_by_role("button", name="Make Active").click()
+    assert flash(page) == "Journey Coffee is now Active."
+    page.screenshot(path=shots / "client.png", full_page=True)
+
+    # Disable: the user is suspended and the link is dead.
+    page.get_by_role("button", name="Disable").click()
+    assert flash(page) == "Journey Coffee is now Disabled."
+    portal.goto(server_url + "/app")
+    expect(portal.get_by_role("alert")).to_have_text(SUSPENDED)
+    assert public.goto(server_url + found.group(0)).status == 403
+
+    # Re-activate: the link works again.
+    page.get_by_role("button", name="Make Active").click()
+    assert flash(page) == "Journey Coffee is now Active."
+    assert public.goto(server_url + found.group(0)).status == 200
+
+    page.get_by_role("link", name="Plan", exact=True).click()
+    expect(page.get_by_role("img", name=re.compile("Dashboards: 0 yours, 3 allocated"))).to_be_visible()
+    page.screenshot(path=shots / "plan.png", full_page=True)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=1)
+    phone_page = phone.new_page()
+    phone_page.context.add_cookies(partner_context.cookies())
+    phone_page.goto(server_url + "/partner/clients")
+    phone_page.screenshot(path=shots / "clients-phone.png", full_page=True)
+    for context in (partner_context, user_context, public.context, phone):
+        context.close()
+    assert sorted(p.stem for p in shots.glob("*.png")) == sorted(MAIN_PAGES)
+
+
+def test_each_main_page_has_a_screenshot_in_the_docs():
+    assert sorted(p.stem for p in DOCS.glob("*.png")) == sorted(MAIN_PAGES)
