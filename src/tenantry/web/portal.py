@@ -11,14 +11,20 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, DbSession, services
-from tenantry.auth import sessions
 from tenantry.auth.principal import Principal
-from tenantry.errors import AccountSuspended, TrialEnded
 from tenantry.exports import service as exports_service
 from tenantry.exports.api import EmailIn
 from tenantry.users import service as users_service
 from tenantry.web.console import LinkFormDep, UserFormDep, add_user_action, publish_action, revoke_action
-from tenantry.web.routes import CsrfField, _act, _back, _ended, _form_sender, _may_change, _to, _viewer
+from tenantry.web.routes import (
+    CsrfField,
+    _act,
+    _back,
+    _form_sender,
+    _may_change,
+    _portal_client,
+    _viewer,
+)
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 VIEW_ONLY = "You entered this client in view-only mode: nothing can be changed."
@@ -33,18 +39,15 @@ def _portal_form(
     action: Callable[[Principal], str],
 ) -> Response:
     """A portal form: checked, run for the client the portal shows, and back with its outcome."""
-    signed_in = _form_sender(request, db, clock, csrf_token)
-    if isinstance(signed_in, Response):
-        return signed_in
-    client = signed_in.row.acting_client or signed_in.row.client
-    if client is None:
-        return _to("/partner")
+    sender = _form_sender(request, db, clock, csrf_token)
+    if isinstance(sender, Response):
+        return sender
+    portal = _portal_client(request, db, clock, sender)
+    if isinstance(portal, Response):
+        return portal
+    signed_in, client = portal
     if not _may_change(signed_in):
         return _back(request, back, error=VIEW_ONLY)
-    try:
-        sessions.check_still_allowed(signed_in, clock.now())
-    except (AccountSuspended, TrialEnded) as refusal:
-        return _ended(request, db, signed_in, refusal.detail, refusal.status)
     return _act(request, db, back, lambda: action(_viewer(signed_in, client)))
 
 

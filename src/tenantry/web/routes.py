@@ -341,6 +341,13 @@ def _portal(request: Request, db: Session, clock: ClockDep) -> tuple[SignedIn, C
     signed_in = _signed_in(request, db, clock)
     if signed_in is None:
         return _to("/login")
+    return _portal_client(request, db, clock, signed_in)
+
+
+def _portal_client(
+    request: Request, db: Session, clock: ClockDep, signed_in: SignedIn
+) -> tuple[SignedIn, Client] | Response:
+    """The client a signed-in user's portal shows, if its status still lets them in."""
     client = signed_in.row.acting_client or signed_in.row.client
     if client is None:
         return _to("/partner")
