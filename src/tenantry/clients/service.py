@@ -62,6 +62,30 @@ def _event_client(client: Client, now: datetime) -> dict[str, Any]:
     return _jsonable(view)
 
 
+def _audit_and_publish(
+    db: Session, client: Client, actor: str, action: str, now: datetime, details: dict[str, Any]
+) -> None:
+    """Audit a change to a client and publish it as the event of the same name."""
+    audit(
+        db,
+        partner_id=client.partner_id,
+        client_id=client.id,
+        actor=actor,
+        action=action,
+        target=f"client:{client.id}",
+        at=now,
+        details=details,
+    )
+    emit(
+        db,
+        partner_id=client.partner_id,
+        client_id=client.id,
+        type=action,
+        at=now,
+        data={"client": _event_client(client, now)},
+    )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -260,23 +284,8 @@ def extend_trial(db: Session, clock: Clock, principal: Principal, client_id: int
         repo.trial_of(client), now, partner.trial_extension_days, Status(client.status)
     )
     repo.set_trial(client, trial)
-    audit(
-        db,
-        partner_id=partner.id,
-        client_id=client.id,
-        actor=principal.actor,
-        action="client.trial_extended",
-        target=f"client:{client.id}",
-        at=now,
-        details={"ends_at": trial.ends_at.isoformat()},
-    )
-    emit(
-        db,
-        partner_id=partner.id,
-        client_id=client.id,
-        type="client.trial_extended",
-        at=now,
-        data={"client": _event_client(client, now)},
+    _audit_and_publish(
+        db, client, principal.actor, "client.trial_extended", now, {"ends_at": trial.ends_at.isoformat()}
     )
     db.flush()
     return client
@@ -291,23 +300,8 @@ def delete_client(db: Session, clock: Clock, principal: Principal, client_id: in
     counted = pool.counted_allocation(repo.allocation_of(client), counts_against_pool(Status(client.status)))
     repo.add_to_allocated(partner, {r: -v for r, v in counted.items()})
     partner.client_count -= 1
-    audit(
-        db,
-        partner_id=partner.id,
-        client_id=client.id,
-        actor=principal.actor,
-        action="client.deleted",
-        target=f"client:{client.id}",
-        at=now,
-        details={"name": client.name, "status": client.status},
-    )
-    emit(
-        db,
-        partner_id=partner.id,
-        client_id=client.id,
-        type="client.deleted",
-        at=now,
-        data={"client": _event_client(client, now)},
+    _audit_and_publish(
+        db, client, principal.actor, "client.deleted", now, {"name": client.name, "status": client.status}
     )
     db.flush()
     repo.delete_client(db, client)
