@@ -29,7 +29,6 @@ class Settings(BaseSettings):
     clock_offset_seconds: float = 0.0
     # Requests per second per client key before `rate_limited` (SPEC §8: 5).
     api_burst_per_second: int = Field(default=5, ge=1)
-    log_level: str = Field(default="INFO")
 
     @property
     def sqlalchemy_url(self) -> str:
