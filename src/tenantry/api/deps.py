@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import anyio
 from fastapi import Depends, Query, Request
@@ -23,10 +23,14 @@ from tenantry.clock import Clock
 from tenantry.db.session import Database
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
 from tenantry.mail import Mailer
+from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import Meter
 from tenantry.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -59,6 +63,23 @@ class Services:
         if gate is None:
             gate = self._partner_writers[partner_id] = asyncio.Lock()
         return gate
+
+    @property
+    def local_reads(self) -> bool:
+        """Whether every read runs against a local SQLite file (the database and the meter both)."""
+        return self.database.is_sqlite and isinstance(self.meter.counter, DatabaseCounter)
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a short read of the database (no writes: those may wait for the write lock).
+
+        On SQLite it runs right here, on the event loop: a read of a local database in WAL mode
+        never waits for a writer and takes tens of microseconds, while a hop to a worker thread and
+        back costs about a millisecond under load (`bench/overhead.py`). Across a network
+        (PostgreSQL, Redis) it runs on a worker thread, so the loop never waits on a socket.
+        """
+        if self.local_reads:
+            return fn(*args, **kwargs)
+        return await run_in_threadpool(fn, *args, **kwargs)
 
     @property
     def commit_limiter(self) -> anyio.CapacityLimiter:
@@ -140,7 +161,7 @@ async def principal(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         caller = await run_in_threadpool(_session_principal, request, svc, now)
     else:
-        key_caller = await run_in_threadpool(_key_caller, svc, credentials.credentials, now)
+        key_caller = await svc.read(_key_caller, svc, credentials.credentials, now)
         caller = key_caller.principal
         headers: dict[str, str] = {}
         request.state.rate_limit_headers = headers
@@ -159,7 +180,7 @@ async def principal(
 
 
 def _key_caller(svc: Services, token: str, now: datetime) -> auth_repo.KeyCaller:
-    with svc.database.session() as lookup:
+    with svc.database.reader() as lookup:
         return auth_repo.caller_for_token(lookup, token, now)
 
 

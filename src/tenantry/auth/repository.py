@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
@@ -57,7 +57,7 @@ class KeyCaller:
     quota: Quota
 
 
-def caller_for_token(db: Session, token: str, now: datetime) -> KeyCaller:
+def caller_for_token(db: Connection, token: str, now: datetime) -> KeyCaller:
     """The caller an API key acts for, and the daily quota its calls draw on."""
     prefix = parse_prefix(token)
     if prefix is None:

@@ -22,11 +22,11 @@ from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
 from tenantry.policy import EffectiveStatus, Status, counts_against_pool
 
 
-def effective_status(client: Client, now: datetime) -> EffectiveStatus:
+def effective_status(client: repo.ClientFields, now: datetime) -> EffectiveStatus:
     return lifecycle.effective_status(Status(client.status), repo.trial_of(client), now)
 
 
-def trial_view(client: Client, now: datetime) -> dict[str, Any] | None:
+def trial_view(client: repo.ClientFields, now: datetime) -> dict[str, Any] | None:
     trial = repo.trial_of(client)
     if trial is None:
         return None
@@ -40,7 +40,7 @@ def trial_view(client: Client, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def client_view(client: Client, now: datetime, api_calls_today: int = 0) -> dict[str, Any]:
+def client_view(client: repo.ClientFields, now: datetime, api_calls_today: int = 0) -> dict[str, Any]:
     return {
         "id": client.id,
         "name": client.name,

@@ -131,6 +131,6 @@ class DatabaseCounter:
         if not scopes:
             return {}
         # A plain connection and a statement built once: this runs for every client shown.
-        with self._database.engine.connect() as connection:
+        with self._database.reader() as connection:
             rows = connection.execute(_COUNTS, {"day": day, "scopes": list(scopes)}).all()
         return {scope: int(count) for scope, count in rows}
