@@ -14,6 +14,7 @@ from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_token, parse_prefix, token_matches
 from tenantry.db.access_models import SignInFailure, WebSession
 from tenantry.db.models import ApiKey, Client, ClientUser, Partner, PartnerUser
+from tenantry.db.prepared import PreparedSelect
 from tenantry.errors import AccountSuspended, TrialEnded, Unauthenticated
 from tenantry.meter.service import Quota, client_scope, partner_scope
 from tenantry.policy import Capability, EffectiveStatus, Status, allows
@@ -23,9 +24,9 @@ _INVALID = "The API key is not valid (unknown, revoked or malformed)."
 SUSPENDED = "Your account has been suspended. Please contact your account administrator."
 TRIAL_ENDED = "Your trial has ended. Please contact your account administrator."
 
-# Built once: this runs on every API request, and building a statement costs more than running it.
-# Columns, not entities, for the same reason.
-_KEY_LOOKUP = (
+# Built once and prepared: this runs on every API request, and building a statement costs more than
+# running it. Columns, not entities, for the same reason.
+_KEY_LOOKUP = PreparedSelect(
     select(
         ApiKey.id,
         ApiKey.partner_id,
@@ -62,12 +63,12 @@ def caller_for_token(db: Connection, token: str, now: datetime) -> KeyCaller:
     prefix = parse_prefix(token)
     if prefix is None:
         raise Unauthenticated(_INVALID)
-    row = db.execute(_KEY_LOOKUP, {"prefix": prefix}).one_or_none()
-    if row is None:
+    rows = _KEY_LOOKUP.run(db, prefix=prefix)
+    if not rows:
         raise Unauthenticated(_INVALID)
     (key_id, partner_id, partner_user_id, client_user_id, secret_hash, revoked_at,
      timezone, plan_calls, allocated_calls, partner_role, client_role,
-     client_id, client_status, trial_ends_at, client_calls) = row  # fmt: skip
+     client_id, client_status, trial_ends_at, client_calls) = rows[0]  # fmt: skip
     if revoked_at is not None or not token_matches(token, secret_hash):
         raise Unauthenticated(_INVALID)
     if partner_user_id is not None and partner_role is not None:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.db.models import AllocationChange, AuditEvent, Client, Partner, StatusChange
+from tenantry.db.prepared import PreparedSelect
 from tenantry.errors import NotFound
 from tenantry.lifecycle import Trial
 from tenantry.policy import Status
 from tenantry.pool import RESOURCES, PoolLine
 
-_Q = TypeVar("_Q", bound=Select[Any])
+_Q = TypeVar("_Q", Select[Client], PreparedSelect)
 
 
 def scoped_clients(principal: Principal) -> Select[Client]:
@@ -106,20 +107,21 @@ class ClientRow(ClientFields, Protocol):
 
 # The same lookup as `get_client` in columns, with the partner's timezone (the meter's day): the
 # hottest read of the API runs it on a connection of its own, without an ORM session.
-_CLIENT_ROW_OF_PARTNER = (
+_CLIENT_ROW = (
     select(*Client.__table__.columns, Partner.timezone.label("partner_timezone"))
     .join(Partner, Partner.id == Client.partner_id)
     .where(Client.partner_id == bindparam("partner_id"), Client.id == bindparam("client_id"))
 )
-_CLIENT_ROW_OF_CLIENT_USER = _CLIENT_ROW_OF_PARTNER.where(Client.id == bindparam("own_client_id"))
+_CLIENT_ROW_OF_PARTNER = PreparedSelect(_CLIENT_ROW)
+_CLIENT_ROW_OF_CLIENT_USER = PreparedSelect(_CLIENT_ROW.where(Client.id == bindparam("own_client_id")))
 
 
 def read_client(conn: Connection, principal: Principal, client_id: int) -> ClientRow:
     query, params = _scoped_lookup(principal, client_id, _CLIENT_ROW_OF_PARTNER, _CLIENT_ROW_OF_CLIENT_USER)
-    row = conn.execute(query, params).one_or_none()
-    if row is None:
+    rows = query.run(conn, **params)
+    if not rows:
         raise NotFound(f"No client {client_id}.")
-    return cast(ClientRow, row)
+    return cast(ClientRow, rows[0])
 
 
 def get_partner(db: Session, partner_id: int) -> Partner:

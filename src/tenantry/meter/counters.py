@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tenantry.db.models import ApiCallCounter
+from tenantry.db.prepared import PreparedSelect
 from tenantry.db.session import Database
 from tenantry.errors import MeterUnavailable
 
@@ -97,6 +98,12 @@ class RedisCounter:
 _COUNTS = select(ApiCallCounter.scope, ApiCallCounter.count).where(
     ApiCallCounter.day == bindparam("day"), ApiCallCounter.scope.in_(bindparam("scopes", expanding=True))
 )
+# One scope (a client's own view, on every GET of it): an equality lookup, prepared.
+_COUNT_ONE = PreparedSelect(
+    select(ApiCallCounter.count).where(
+        ApiCallCounter.day == bindparam("day"), ApiCallCounter.scope == bindparam("scope")
+    )
+)
 
 
 class DatabaseCounter:
@@ -130,7 +137,10 @@ class DatabaseCounter:
     def counts(self, scopes: Sequence[str], day: str) -> dict[str, int]:
         if not scopes:
             return {}
-        # A plain connection and a statement built once: this runs for every client shown.
+        # A reader connection and a statement built once: this runs for every client shown.
         with self._database.reader() as connection:
+            if len(scopes) == 1:
+                found = _COUNT_ONE.run(connection, day=day, scope=scopes[0])
+                return {scopes[0]: int(found[0].count)} if found else {}
             rows = connection.execute(_COUNTS, {"day": day, "scopes": list(scopes)}).all()
         return {scope: int(count) for scope, count in rows}

@@ -1,0 +1,83 @@
+"""Prepared reads return exactly what SQLAlchemy's own execution of the statement returns."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, select
+
+from tenantry.auth import repository as auth_repo
+from tenantry.auth.principal import Principal
+from tenantry.auth.secrets import parse_prefix
+from tenantry.clients import repository as clients_repo
+from tenantry.db.models import Client, UTCDateTime
+from tenantry.db.prepared import PreparedSelect
+from tenantry.meter import counters
+from tenantry.meter.counters import DatabaseCounter
+from tenantry.meter.service import client_scope
+from tests.factories import client_with_user
+
+
+def prefix_of(headers: dict[str, str]) -> str:
+    prefix = parse_prefix(headers["Authorization"].removeprefix("Bearer "))
+    assert prefix is not None
+    return prefix
+
+
+def test_every_prepared_read_of_a_request_returns_what_sqlalchemy_returns(database, http, partner, clock):
+    client_id, _, client_headers = client_with_user(http, partner, clock, "trial", "reader@client.test")
+    DatabaseCounter(database).hit(client_scope(client_id), "2026-03-10", 100, 60)
+    own = {"partner_id": partner.id, "client_id": client_id}
+    cases = [
+        (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(partner.headers)}),  # a partner user's key
+        (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(client_headers)}),  # a client user's key
+        (clients_repo._CLIENT_ROW_OF_PARTNER, own),
+        (clients_repo._CLIENT_ROW_OF_CLIENT_USER, {**own, "own_client_id": client_id}),
+        (counters._COUNT_ONE, {"day": "2026-03-10", "scope": client_scope(client_id)}),
+    ]
+    with database.reader() as conn:
+        for prepared, params in cases:
+            expected = [tuple(row) for row in conn.execute(prepared.statement, params)]
+            assert len(expected) == 1
+            assert prepared.run(conn, **params) == expected
+        admin = Principal("partner_user", partner.id, partner.admin_user_id, "admin")
+        row = clients_repo.read_client(conn, admin, client_id)
+        if database.is_sqlite:  # a reader holds no snapshot open between statements
+            assert not conn.connection.driver_connection.in_transaction
+    assert row.trial_ends_at == datetime(2026, 3, 24, 12, tzinfo=UTC)  # aware, in UTC
+    assert (row.id, row.status, row.partner_timezone) == (client_id, "trial", "UTC")
+
+
+def test_a_prepared_read_converts_its_parameters_and_keeps_the_values_the_statement_carries(
+    database, http, partner, clock
+):
+    client_id, _, _ = client_with_user(http, partner, clock, "trial", "reader@client.test")
+    ending = PreparedSelect(
+        select(Client.id).where(
+            Client.status == "trial",  # a value of the statement's own
+            Client.trial_ends_at > bindparam("after", type_=UTCDateTime()),
+        )
+    )
+    with database.reader() as conn:
+        assert ending.run(conn, after=datetime(2026, 3, 20, tzinfo=UTC)) == [(client_id,)]
+        assert ending.run(conn, after=datetime(2026, 3, 25, tzinfo=UTC)) == []
+        with pytest.raises(ValueError, match="naive datetime"):  # UTCDateTime's own check ran
+            ending.run(conn, after=datetime(2026, 3, 20))
+
+
+def test_an_expanding_in_list_is_refused_rather_than_run_wrong(database):
+    many = PreparedSelect(select(Client.id).where(Client.id.in_(bindparam("ids", expanding=True))))
+    with database.reader() as conn, pytest.raises(ValueError, match="expanding"):
+        many.run(conn, ids=[1, 2])
+
+
+def test_reads_run_on_the_event_loop_only_when_the_database_and_the_meter_are_local(app):
+    services = app.state.services
+    local = services.database.is_sqlite and isinstance(services.meter.counter, DatabaseCounter)
+    assert services.local_reads is local
+    here = threading.get_ident()
+    ran_on = asyncio.run(services.read(threading.get_ident))
+    assert (ran_on == here) is local
