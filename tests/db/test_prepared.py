@@ -45,8 +45,9 @@ def test_every_prepared_read_of_a_request_returns_what_sqlalchemy_returns(databa
             assert prepared.run(conn, **params) == expected
         admin = Principal("partner_user", partner.id, partner.admin_user_id, "admin")
         row = clients_repo.read_client(conn, admin, client_id)
-        if database.is_sqlite:  # a reader holds no snapshot open between statements
-            assert not conn.connection.driver_connection.in_transaction
+        # A reader holds no transaction open between statements.
+        driver = conn.connection.driver_connection
+        assert (not driver.in_transaction) if database.is_sqlite else driver.autocommit
     assert row.trial_ends_at == datetime(2026, 3, 24, 12, tzinfo=UTC)  # aware, in UTC
     assert (row.id, row.status, row.partner_timezone) == (client_id, "trial", "UTC")
 

@@ -55,7 +55,10 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False)
-        self._reader = self.engine.execution_options(**{STATEMENT_READS: True})
+        # SQLite: no BEGIN (see `_sqlite_begin`). PostgreSQL: autocommit, which saves the BEGIN and
+        # ROLLBACK round trips of a read.
+        reader = {STATEMENT_READS: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+        self._reader = self.engine.execution_options(**reader)
 
     def session(self, write: bool = False) -> Session:
         return (self._write if write else self._read)()
@@ -63,8 +66,9 @@ class Database:
     def reader(self) -> Connection:
         """A connection for reads of one statement each, outside any request's transaction.
 
-        On SQLite it opens no transaction of its own: each SELECT reads one consistent snapshot,
-        which saves a statement per read on the hottest paths (the API key, the client, the meter).
+        It opens no transaction (SQLite: no BEGIN; PostgreSQL: autocommit): each SELECT reads one
+        consistent snapshot, and the hottest reads (the API key, the client, the meter) save the
+        statements or round trips of beginning and ending one.
         """
         return self._reader.connect()
 
