@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, ParamSpec, TypeVar
 
 import anyio
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.principal import Principal
+from tenantry.clients.schemas import INT64_MAX, INT64_MIN
 from tenantry.clock import Clock
 from tenantry.db.session import Database
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
@@ -28,6 +29,9 @@ from tenantry.meter.service import Meter
 from tenantry.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# An id in a path: any 64-bit integer (a larger one would overflow the database driver).
+PathId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -225,7 +229,7 @@ class Page:
 
 async def page(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page (1-200).")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Items to skip.")] = 0,
 ) -> Page:
     return Page(limit, offset)
 

@@ -14,6 +14,7 @@ from tenantry.api.deps import (
     MeterDep,
     PageDep,
     PartnerCaller,
+    PathId,
     Services,
     services,
 )
@@ -98,7 +99,7 @@ async def list_clients(
 
 
 @router.get("/{client_id}", response_model=ClientOut)
-async def get_client(client_id: int, request: Request, clock: ClockDep, caller: Caller) -> dict[str, Any]:
+async def get_client(client_id: PathId, request: Request, clock: ClockDep, caller: Caller) -> dict[str, Any]:
     """One client, with its effective status, trial clock, allocation and usage."""
     svc = services(request)
     return await svc.read(_read_view, svc, caller, client_id, clock.now())
@@ -114,7 +115,12 @@ def _read_view(svc: Services, caller: Principal, client_id: int, now: datetime) 
 
 @router.patch("/{client_id}", response_model=ClientOut)
 def update_client(
-    client_id: int, body: ClientUpdate, db: DbSession, clock: ClockDep, caller: PartnerCaller, meter: MeterDep
+    client_id: PathId,
+    body: ClientUpdate,
+    db: DbSession,
+    clock: ClockDep,
+    caller: PartnerCaller,
+    meter: MeterDep,
 ) -> ClientOut:
     """Change a client; a status change and resources in one request apply together or not at all."""
     client = service.update_client(db, clock, caller, client_id, body)
@@ -122,21 +128,21 @@ def update_client(
 
 
 @router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_client(client_id: int, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> Response:
+def delete_client(client_id: PathId, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> Response:
     """Remove the client and everything in it (admins only)."""
     service.delete_client(db, clock, caller, client_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{client_id}/activation-check", response_model=ActivationCheck)
-def activation_check(client_id: int, db: DbSession, caller: PartnerCaller) -> ActivationCheck:
+def activation_check(client_id: PathId, db: DbSession, caller: PartnerCaller) -> ActivationCheck:
     """What stands between the client and Active, without changing anything."""
     return ActivationCheck.model_validate(service.activation_check(db, caller, client_id))
 
 
 @router.post("/{client_id}/extend-trial", response_model=ClientOut)
 def extend_trial(
-    client_id: int, db: DbSession, clock: ClockDep, caller: Caller, meter: MeterDep
+    client_id: PathId, db: DbSession, clock: ClockDep, caller: Caller, meter: MeterDep
 ) -> ClientOut:
     """Extend the trial once, strictly before the first trial period ends."""
     client = service.extend_trial(db, clock, caller, client_id)
@@ -144,7 +150,7 @@ def extend_trial(
 
 
 @router.get("/{client_id}/history", response_model=StatusChangeList)
-def history(client_id: int, db: DbSession, caller: PartnerCaller, page: PageDep) -> StatusChangeList:
+def history(client_id: PathId, db: DbSession, caller: PartnerCaller, page: PageDep) -> StatusChangeList:
     """The client's status changes, oldest first."""
     client = repo.get_client(db, caller, client_id)
     items, total = repo.status_history(db, client.id, page.limit, page.offset)

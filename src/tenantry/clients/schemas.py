@@ -8,6 +8,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+# The database's integers are 64-bit. A larger number names no row and would overflow in the driver,
+# so an id or count outside this range is refused as malformed (422) before anything runs.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+RowId = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
 Description = Annotated[str, StringConstraints(max_length=5000)]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Amount = Annotated[StrictInt, Field(ge=0, le=2_000_000_000)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PartnerCaller
+from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PartnerCaller, PathId
 from tenantry.dashboards import repository as repo
 from tenantry.dashboards import service
 from tenantry.dashboards.schemas import (
@@ -40,14 +40,14 @@ def _list(db: DbSession, owner: Owner, page: PageDep) -> DashboardList:
     "/clients/{client_id}/dashboards", status_code=status.HTTP_201_CREATED, response_model=DashboardOut
 )
 def create_client_dashboard(
-    client_id: int, body: DashboardCreate, db: DbSession, clock: ClockDep, caller: Caller
+    client_id: PathId, body: DashboardCreate, db: DbSession, clock: ClockDep, caller: Caller
 ) -> DashboardOut:
     """Create a client's dashboard with its ordered klips (within the allocation in Trial and Active)."""
     return _out(db, service.create_dashboard(db, clock, caller, client_owner(db, caller, client_id), body))
 
 
 @router.get("/clients/{client_id}/dashboards", response_model=DashboardList)
-def list_client_dashboards(client_id: int, db: DbSession, caller: Caller, page: PageDep) -> DashboardList:
+def list_client_dashboards(client_id: PathId, db: DbSession, caller: Caller, page: PageDep) -> DashboardList:
     """A client's dashboards, oldest first."""
     return _list(db, client_owner(db, caller, client_id), page)
 
@@ -67,21 +67,21 @@ def list_partner_dashboards(db: DbSession, caller: PartnerCaller, page: PageDep)
 
 
 @router.get("/dashboards/{dashboard_id}", response_model=DashboardOut)
-def get_dashboard(dashboard_id: int, db: DbSession, caller: Caller) -> DashboardOut:
+def get_dashboard(dashboard_id: PathId, db: DbSession, caller: Caller) -> DashboardOut:
     """One dashboard, its klips in order and the client users it is shared with."""
     return _out(db, repo.get_dashboard(db, caller, dashboard_id))
 
 
 @router.patch("/dashboards/{dashboard_id}", response_model=DashboardOut)
 def update_dashboard(
-    dashboard_id: int, body: DashboardUpdate, db: DbSession, clock: ClockDep, caller: Caller
+    dashboard_id: PathId, body: DashboardUpdate, db: DbSession, clock: ClockDep, caller: Caller
 ) -> DashboardOut:
     """Rename a dashboard or replace its klips."""
     return _out(db, service.update_dashboard(db, clock, caller, dashboard_id, body))
 
 
 @router.delete("/dashboards/{dashboard_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dashboard(dashboard_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
+def delete_dashboard(dashboard_id: PathId, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
     """Remove a dashboard, its klips and its published links; the allocation is given back."""
     service.delete_dashboard(db, clock, caller, dashboard_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -89,7 +89,7 @@ def delete_dashboard(dashboard_id: int, db: DbSession, clock: ClockDep, caller: 
 
 @router.put("/dashboards/{dashboard_id}/shares", response_model=SharesOut)
 def set_shares(
-    dashboard_id: int, body: SharesIn, db: DbSession, clock: ClockDep, caller: Caller
+    dashboard_id: PathId, body: SharesIn, db: DbSession, clock: ClockDep, caller: Caller
 ) -> SharesOut:
     """Share the dashboard with exactly these client users (not in Setup, seed)."""
     user_ids = service.set_shares(db, clock, caller, dashboard_id, body.user_ids)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from tenantry.charts.svg import REQUIRED_COLUMNS
-from tenantry.clients.schemas import Name, Strict
+from tenantry.clients.schemas import Name, RowId, Strict
 
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 KlipKind = Literal["value", "table", "bar", "line", "pie"]
@@ -26,7 +26,7 @@ class KlipColumns(Strict):
 class KlipIn(Strict):
     title: Name
     kind: KlipKind
-    datasource_id: StrictInt
+    datasource_id: RowId
     columns: KlipColumns = KlipColumns()
 
     @model_validator(mode="after")
@@ -77,7 +77,7 @@ class DashboardList(BaseModel):
 
 
 class SharesIn(Strict):
-    user_ids: Annotated[list[StrictInt], Field(max_length=1000)]
+    user_ids: Annotated[list[RowId], Field(max_length=1000)]
 
 
 class SharesOut(BaseModel):

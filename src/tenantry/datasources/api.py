@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PartnerCaller
+from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PartnerCaller, PathId
 from tenantry.datasources import repository as repo
 from tenantry.datasources import service
 from tenantry.datasources.schemas import (
@@ -33,14 +33,14 @@ def _list(db: DbSession, owner: Owner, page: PageDep) -> DataSourceList:
     "/clients/{client_id}/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourceOut
 )
 def create_client_source(
-    client_id: int, body: DataSourceCreate, db: DbSession, clock: ClockDep, caller: Caller
+    client_id: PathId, body: DataSourceCreate, db: DbSession, clock: ClockDep, caller: Caller
 ) -> DataSourceOut:
     """Add a data source to a client: `url` (CSV or JSON over HTTP(S)) or `inline` rows."""
     return _out(service.create_source(db, clock, caller, client_owner(db, caller, client_id), body))
 
 
 @router.get("/clients/{client_id}/datasources", response_model=DataSourceList)
-def list_client_sources(client_id: int, db: DbSession, caller: Caller, page: PageDep) -> DataSourceList:
+def list_client_sources(client_id: PathId, db: DbSession, caller: Caller, page: PageDep) -> DataSourceList:
     """A client's data sources, oldest first."""
     return _list(db, client_owner(db, caller, client_id), page)
 
@@ -60,28 +60,28 @@ def list_partner_sources(db: DbSession, caller: PartnerCaller, page: PageDep) ->
 
 
 @router.get("/datasources/{source_id}", response_model=DataSourceOut)
-def get_source(source_id: int, db: DbSession, caller: Caller) -> DataSourceOut:
+def get_source(source_id: PathId, db: DbSession, caller: Caller) -> DataSourceOut:
     """One data source, with its refresh state and the size of its last good snapshot."""
     return _out(repo.get_source(db, caller, source_id))
 
 
 @router.patch("/datasources/{source_id}", response_model=DataSourceOut)
 def update_source(
-    source_id: int, body: DataSourceUpdate, db: DbSession, clock: ClockDep, caller: Caller
+    source_id: PathId, body: DataSourceUpdate, db: DbSession, clock: ClockDep, caller: Caller
 ) -> DataSourceOut:
     """Rename a data source, change its URL or refresh rate, or replace an inline source's rows."""
     return _out(service.update_source(db, clock, caller, source_id, body))
 
 
 @router.delete("/datasources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_source(source_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
+def delete_source(source_id: PathId, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
     """Remove a data source that no klip shows."""
     service.delete_source(db, clock, caller, source_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/datasources/{source_id}/rows", response_model=RowsOut)
-def get_rows(source_id: int, db: DbSession, caller: Caller, page: PageDep) -> RowsOut:
+def get_rows(source_id: PathId, db: DbSession, caller: Caller, page: PageDep) -> RowsOut:
     """The rows of the last good snapshot."""
     source = repo.get_source(db, caller, source_id)
     rows = source.rows or []
@@ -95,7 +95,7 @@ def get_rows(source_id: int, db: DbSession, caller: Caller, page: PageDep) -> Ro
 
 
 @router.post("/datasources/{source_id}/refresh", status_code=status.HTTP_202_ACCEPTED, response_model=Queued)
-def queue_refresh(source_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> Queued:
+def queue_refresh(source_id: PathId, db: DbSession, clock: ClockDep, caller: Caller) -> Queued:
     """Queue a refresh of a url data source (refused while disabled or in an expired trial)."""
     service.queue_refresh(db, clock, caller, source_id)
     return Queued(queued=True)

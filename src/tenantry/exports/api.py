@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, MailerDep
+from tenantry.api.deps import Caller, ClockDep, DbSession, MailerDep, PathId
 from tenantry.clients.schemas import Strict
 from tenantry.exports import service
 
@@ -35,7 +35,7 @@ class EmailOut(BaseModel):
     responses={200: {"content": {"application/pdf": {}, "image/png": {}}}},
 )
 def export_dashboard(
-    dashboard_id: int,
+    dashboard_id: PathId,
     db: DbSession,
     clock: ClockDep,
     caller: Caller,
@@ -52,7 +52,7 @@ def export_dashboard(
 
 @router.post("/{dashboard_id}/email", status_code=status.HTTP_202_ACCEPTED, response_model=EmailOut)
 def email_dashboard(
-    dashboard_id: int, body: EmailIn, db: DbSession, clock: ClockDep, caller: Caller, mailer: MailerDep
+    dashboard_id: PathId, body: EmailIn, db: DbSession, clock: ClockDep, caller: Caller, mailer: MailerDep
 ) -> EmailOut:
     """E-mail the dashboard as an attachment; says whether the mail server took it."""
     delivery = service.email_dashboard(db, clock, caller, mailer, dashboard_id, list(body.to), body.format)

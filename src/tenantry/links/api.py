@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep
+from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PathId
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.links import repository as repo
 from tenantry.links import service
@@ -21,7 +21,7 @@ def _base_url(request: Request) -> str:
     "/dashboards/{dashboard_id}/published-links", status_code=status.HTTP_201_CREATED, response_model=LinkOut
 )
 def create_link(
-    dashboard_id: int, body: LinkCreate, request: Request, db: DbSession, clock: ClockDep, caller: Caller
+    dashboard_id: PathId, body: LinkCreate, request: Request, db: DbSession, clock: ClockDep, caller: Caller
 ) -> LinkOut:
     """Publish the dashboard at a secret URL, shown only in this answer (Trial and Active only)."""
     link, token = service.create_link(db, clock, caller, dashboard_id, body)
@@ -29,7 +29,9 @@ def create_link(
 
 
 @router.get("/dashboards/{dashboard_id}/published-links", response_model=LinkList)
-def list_links(dashboard_id: int, request: Request, db: DbSession, caller: Caller, page: PageDep) -> LinkList:
+def list_links(
+    dashboard_id: PathId, request: Request, db: DbSession, caller: Caller, page: PageDep
+) -> LinkList:
     """The dashboard's published links, revoked ones included, oldest first."""
     dashboard = dashboards_repo.get_dashboard(db, caller, dashboard_id)
     items, total = repo.list_links(db, dashboard.id, page.limit, page.offset)
@@ -43,7 +45,7 @@ def list_links(dashboard_id: int, request: Request, db: DbSession, caller: Calle
 
 
 @router.delete("/published-links/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_link(link_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
+def revoke_link(link_id: PathId, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
     """Revoke a published link for good; it no longer counts against the allocation."""
     service.revoke_link(db, clock, caller, link_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,6 +14,7 @@ from tenantry.api.deps import (
     Page,
     PageDep,
     PartnerCaller,
+    PathId,
     SettingsDep,
 )
 from tenantry.clients import repository as clients_repo
@@ -52,7 +53,7 @@ def _inviter(mailer: MailerDep, settings: SettingsDep) -> service.Inviter:
 
 
 @router.get("/clients/{client_id}/users", response_model=UserList)
-def list_client_users(client_id: int, db: DbSession, caller: Caller, page: PageDep) -> UserList:
+def list_client_users(client_id: PathId, db: DbSession, caller: Caller, page: PageDep) -> UserList:
     """The client's users, oldest first."""
     client = clients_repo.get_client(db, caller, client_id)
     items, total = repo.list_client_users(db, client.id, page.limit, page.offset)
@@ -61,7 +62,7 @@ def list_client_users(client_id: int, db: DbSession, caller: Caller, page: PageD
 
 @router.post("/clients/{client_id}/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
 def add_client_user(
-    client_id: int,
+    client_id: PathId,
     body: ClientUserCreate,
     db: DbSession,
     clock: ClockDep,
@@ -76,7 +77,7 @@ def add_client_user(
 
 @router.delete("/clients/{client_id}/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_client_user(
-    client_id: int, user_id: int, db: DbSession, clock: ClockDep, caller: Caller
+    client_id: PathId, user_id: PathId, db: DbSession, clock: ClockDep, caller: Caller
 ) -> Response:
     """Remove a user from the client (Trial and Active only)."""
     service.remove_client_user(db, clock, caller, client_id, user_id)
@@ -89,7 +90,7 @@ def remove_client_user(
     response_model=ApiKeyCreated,
 )
 def create_client_user_key(
-    client_id: int, user_id: int, body: ApiKeyCreate, db: DbSession, clock: ClockDep, caller: Caller
+    client_id: PathId, user_id: PathId, body: ApiKeyCreate, db: DbSession, clock: ClockDep, caller: Caller
 ) -> ApiKeyCreated:
     """Create an API key for a client user (partner admins and editors); the secret is shown once."""
     key, secret = service.create_key_for_client_user(db, clock, caller, client_id, user_id, body.name)
@@ -118,7 +119,7 @@ def add_partner_user(
 
 
 @router.delete("/partner/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_partner_user(user_id: int, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> Response:
+def remove_partner_user(user_id: PathId, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> Response:
     """Remove a partner user (admins only)."""
     service.remove_partner_user(db, clock, caller, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -150,7 +151,7 @@ def create_own_key(body: ApiKeyCreate, db: DbSession, clock: ClockDep, caller: C
 
 
 @router.delete("/me/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_own_key(key_id: int, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
+def revoke_own_key(key_id: PathId, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
     """Revoke one of your API keys; it stops working at once."""
     service.revoke_own_key(db, clock, caller, key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
-from tenantry.api.deps import ClockDep, DbSession, services
+from tenantry.api.deps import ClockDep, DbSession, PathId, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
@@ -322,7 +322,7 @@ def _missing_words(missing: list[str]) -> list[str]:
 
 
 @router.get("/clients/{client_id}", response_class=HTMLResponse)
-def client_page(client_id: int, request: Request, db: DbSession, clock: ClockDep) -> Response:
+def client_page(client_id: PathId, request: Request, db: DbSession, clock: ClockDep) -> Response:
     signed_in = _partner(request, db, clock)
     if isinstance(signed_in, Response):
         return signed_in
@@ -388,7 +388,7 @@ def _client_form(
 
 @router.get("/dashboards/{dashboard_id}/download")
 def partner_download(
-    dashboard_id: int, request: Request, db: DbSession, clock: ClockDep, format: ExportFormat = "pdf"
+    dashboard_id: PathId, request: Request, db: DbSession, clock: ClockDep, format: ExportFormat = "pdf"
 ) -> Response:
     signed_in = _partner(request, db, clock)
     if isinstance(signed_in, Response):
@@ -398,7 +398,7 @@ def partner_download(
 
 @router.post("/clients/{client_id}/status")
 def change_status(
-    client_id: int,
+    client_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -416,7 +416,7 @@ def change_status(
 
 @router.post("/clients/{client_id}/extend-trial")
 def extend_trial(
-    client_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+    client_id: PathId, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
 ) -> Response:
     def action(principal: Principal) -> str:
         client = clients_service.extend_trial(db, clock, principal, client_id)
@@ -428,7 +428,7 @@ def extend_trial(
 
 @router.post("/clients/{client_id}/details")
 def change_details(
-    client_id: int,
+    client_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -447,7 +447,7 @@ def change_details(
 
 @router.post("/clients/{client_id}/allocation")
 def change_allocation(
-    client_id: int,
+    client_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -508,7 +508,7 @@ def add_user_action(
 
 @router.post("/clients/{client_id}/users")
 def add_user(
-    client_id: int,
+    client_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -521,7 +521,12 @@ def add_user(
 
 @router.post("/clients/{client_id}/users/{user_id}/remove")
 def remove_user(
-    client_id: int, user_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+    client_id: PathId,
+    user_id: PathId,
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    csrf_token: CsrfField = "",
 ) -> Response:
     def action(principal: Principal) -> str:
         users_service.remove_client_user(db, clock, principal, client_id, user_id)
@@ -532,7 +537,7 @@ def remove_user(
 
 @router.post("/clients/{client_id}/datasources")
 def add_source(
-    client_id: int,
+    client_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -569,8 +574,8 @@ def add_source(
 
 @router.post("/clients/{client_id}/datasources/{source_id}/refresh")
 def refresh_source(
-    client_id: int,
-    source_id: int,
+    client_id: PathId,
+    source_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -585,8 +590,8 @@ def refresh_source(
 
 @router.post("/clients/{client_id}/datasources/{source_id}/rate")
 def change_refresh_rate(
-    client_id: int,
-    source_id: int,
+    client_id: PathId,
+    source_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -640,7 +645,7 @@ KlipFormDep = Annotated[KlipForm, Depends(klip_form)]
 
 @router.post("/clients/{client_id}/dashboards")
 def add_dashboard(
-    client_id: int,
+    client_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -660,8 +665,8 @@ def add_dashboard(
 
 @router.post("/clients/{client_id}/dashboards/{dashboard_id}/klips")
 def add_klip(
-    client_id: int,
-    dashboard_id: int,
+    client_id: PathId,
+    dashboard_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -684,8 +689,8 @@ def add_klip(
 
 @router.post("/clients/{client_id}/dashboards/{dashboard_id}/shares")
 def share_dashboard(
-    client_id: int,
-    dashboard_id: int,
+    client_id: PathId,
+    dashboard_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -731,8 +736,8 @@ def publish_action(
 
 @router.post("/clients/{client_id}/dashboards/{dashboard_id}/links")
 def publish(
-    client_id: int,
-    dashboard_id: int,
+    client_id: PathId,
+    dashboard_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -753,6 +758,11 @@ def revoke_action(db: Session, clock: ClockDep, link_id: int) -> Callable[[Princ
 
 @router.post("/clients/{client_id}/links/{link_id}/revoke")
 def revoke(
-    client_id: int, link_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+    client_id: PathId,
+    link_id: PathId,
+    request: Request,
+    db: DbSession,
+    clock: ClockDep,
+    csrf_token: CsrfField = "",
 ) -> Response:
     return _client_form(request, db, clock, csrf_token, client_id, revoke_action(db, clock, link_id))

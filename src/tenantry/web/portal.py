@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from tenantry.api.deps import ClockDep, DbSession, services
+from tenantry.api.deps import ClockDep, DbSession, PathId, services
 from tenantry.auth.principal import Principal
 from tenantry.exports import service as exports_service
 from tenantry.exports.api import EmailIn
@@ -58,7 +58,7 @@ def _client_id(principal: Principal) -> int:
 
 @router.post("/dashboards/{dashboard_id}/email")
 def email_dashboard(
-    dashboard_id: int,
+    dashboard_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -95,7 +95,7 @@ def add_user(
 
 @router.post("/users/{user_id}/remove")
 def remove_user(
-    user_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+    user_id: PathId, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
 ) -> Response:
     def action(principal: Principal) -> str:
         users_service.remove_client_user(db, clock, principal, _client_id(principal), user_id)
@@ -106,7 +106,7 @@ def remove_user(
 
 @router.post("/dashboards/{dashboard_id}/links")
 def publish(
-    dashboard_id: int,
+    dashboard_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -119,6 +119,6 @@ def publish(
 
 @router.post("/links/{link_id}/revoke")
 def revoke(
-    link_id: int, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+    link_id: PathId, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
 ) -> Response:
     return _portal_form(request, db, clock, csrf_token, "/app", revoke_action(db, clock, link_id))

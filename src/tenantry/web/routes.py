@@ -19,13 +19,14 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from tenantry.api.deps import ClockDep, DbSession, services
+from tenantry.api.deps import ClockDep, DbSession, PathId, services
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions, signin
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
+from tenantry.clients.schemas import INT64_MAX, INT64_MIN
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.db.models import ApiKey, Client
@@ -313,7 +314,7 @@ def sign_in_as(
     request: Request,
     db: DbSession,
     clock: ClockDep,
-    client_id: Annotated[int, Form()],
+    client_id: Annotated[int, Form(ge=INT64_MIN, le=INT64_MAX)],
     mode: Annotated[signin.ActingMode, Form()] = "admin",
     csrf_token: CsrfField = "",
 ) -> Response:
@@ -398,7 +399,7 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
 
 
 @router.get("/app/dashboards/{dashboard_id}", response_class=HTMLResponse)
-def client_dashboard(dashboard_id: int, request: Request, db: DbSession, clock: ClockDep) -> Response:
+def client_dashboard(dashboard_id: PathId, request: Request, db: DbSession, clock: ClockDep) -> Response:
     """The live dashboard, for the users it is shared with; it updates itself when data refreshes."""
     portal = _portal(request, db, clock)
     if isinstance(portal, Response):
@@ -424,7 +425,7 @@ def client_dashboard(dashboard_id: int, request: Request, db: DbSession, clock: 
 
 @router.get("/app/dashboards/{dashboard_id}/live")
 def client_dashboard_live(
-    dashboard_id: int,
+    dashboard_id: PathId,
     request: Request,
     db: DbSession,
     clock: ClockDep,
@@ -472,7 +473,7 @@ ExportFormat = Annotated[str, Query(pattern="^(pdf|png)$")]
 
 @router.get("/app/dashboards/{dashboard_id}/download")
 def client_download(
-    dashboard_id: int, request: Request, db: DbSession, clock: ClockDep, format: ExportFormat = "pdf"
+    dashboard_id: PathId, request: Request, db: DbSession, clock: ClockDep, format: ExportFormat = "pdf"
 ) -> Response:
     portal = _portal(request, db, clock)
     if isinstance(portal, Response):
@@ -551,7 +552,7 @@ def create_key(
 
 @router.post("/account/api-keys/{key_id}/revoke")
 def revoke_key(
-    request: Request, key_id: int, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
+    request: Request, key_id: PathId, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
 ) -> Response:
     signed_in = _form_sender(request, db, clock, csrf_token)
     if isinstance(signed_in, Response):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from tenantry.api.deps import ClockDep, DbSession, PageDep, PartnerCaller
+from tenantry.api.deps import ClockDep, DbSession, PageDep, PartnerCaller, PathId
 from tenantry.db.worker_models import Webhook
 from tenantry.webhooks import repository as repo
 from tenantry.webhooks import service
@@ -41,14 +41,14 @@ def list_webhooks(db: DbSession, caller: PartnerCaller, page: PageDep) -> Webhoo
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_webhook(webhook_id: int, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> Response:
+def delete_webhook(webhook_id: PathId, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> Response:
     """Remove a webhook and its delivery log."""
     service.delete_webhook(db, clock, caller, webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList)
-def list_deliveries(webhook_id: int, db: DbSession, caller: PartnerCaller, page: PageDep) -> DeliveryList:
+def list_deliveries(webhook_id: PathId, db: DbSession, caller: PartnerCaller, page: PageDep) -> DeliveryList:
     """The webhook's delivery log, newest first: each event's status, attempts and last answer."""
     items, total = repo.list_deliveries(db, repo.get_webhook(db, caller, webhook_id), page.limit, page.offset)
     return DeliveryList(
