@@ -13,6 +13,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 # so an id or count outside this range is refused as malformed (422) before anything runs.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 RowId = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+
 Description = Annotated[str, StringConstraints(max_length=5000)]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Amount = Annotated[StrictInt, Field(ge=0, le=2_000_000_000)]
