@@ -30,7 +30,7 @@ class _Compiled:
     positions: tuple[str, ...] | None  # positional paramstyles: the parameters' order
     binds: Mapping[str, Processor]
     defaults: Mapping[str, Any]  # the values of parameters the statement carries itself
-    processors: tuple[Processor, ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, conversion), where there is one
 
 
 class PreparedSelect:
@@ -61,8 +61,9 @@ class PreparedSelect:
                 name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
             },
             processors=tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
+                (i, process)
+                for i, column in enumerate(self.statement.selected_columns)
+                if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
             ),
         )
 
@@ -71,12 +72,12 @@ class PreparedSelect:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
-        values = {
+        bound = {
             name: (process(value) if (process := compiled.binds.get(name)) else value)
             for name, value in {**compiled.defaults, **params}.items()
         }
         arguments: Any = (
-            values if compiled.positions is None else tuple(values[name] for name in compiled.positions)
+            bound if compiled.positions is None else tuple(bound[name] for name in compiled.positions)
         )
         cursor = conn.connection.cursor()
         try:
@@ -84,13 +85,10 @@ class PreparedSelect:
             raw_rows = cursor.fetchall()
         finally:
             cursor.close()
-        processors = compiled.processors
-        return [
-            self._row(
-                *(
-                    process(value) if process else value
-                    for process, value in zip(processors, row, strict=True)
-                )
-            )
-            for row in raw_rows
-        ]
+        rows = []
+        for raw in raw_rows:
+            values = list(raw)
+            for i, convert in compiled.processors:
+                values[i] = convert(values[i])
+            rows.append(self._row(*values))
+        return rows
