@@ -2,7 +2,8 @@
 
 One uvicorn server (a subprocess on loopback, the app with a partner and a client) gets a bare
 endpoint that returns a constant; load processes with keep-alive connections measure the
-throughput of both in the same run, alternating rounds to even out the noise of the machine.
+throughput of both in the same run, in alternating rounds; the ratio is the median of the
+rounds' ratios, which evens out the noise of the machine.
 Measures SQLite with the database meter (the default set-up; the goal, ratio ≥ 0.5, is for it),
 then PostgreSQL with Redis when both are reachable. Prints the ratios; figures on the last line.
 
@@ -18,6 +19,7 @@ import json
 import multiprocessing
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,8 +122,8 @@ def postgres_env(server_url: str, redis_url: str) -> Iterator[dict[str, str]]:
                 redis.flushdb()
 
 
-def measure(setting: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
-    """The best throughput of each endpoint over the rounds, in requests per second."""
+def measure(setting: dict[str, str], args: argparse.Namespace) -> dict[str, list[float]]:
+    """The throughput of each endpoint in each round, in requests per second."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, **setting}
     subprocess.run([bin_dir / "tenantry", "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -160,14 +162,22 @@ def measure(setting: dict[str, str], args: argparse.Namespace) -> dict[str, floa
         server.wait(timeout=20)
     for name, values in rates.items():
         print(f"  {name}: " + ", ".join(f"{v:.0f}/s" for v in values), file=sys.stderr)
-    return {name: max(values) for name, values in rates.items()}
+    return rates
 
 
-def summary(label: str, best: dict[str, float]) -> str:
+def summary(label: str, rates: dict[str, list[float]]) -> str:
+    """Medians over the rounds. The ratios are taken round by round: the three endpoints of a round
+    are measured one after the other, so they share the machine's state, which changes between
+    rounds by far more than the ratio does."""
+
+    def ratio(baseline: str) -> float:
+        return statistics.median(c / b for c, b in zip(rates["client"], rates[baseline], strict=True))
+
+    median = {name: statistics.median(values) for name, values in rates.items()}
     return (
-        f"{label}: GET /api/1/clients/{{id}} {best['client']:.0f} req/s, bare async {best['bare']:.0f} "
-        f"req/s, bare sync {best['bare_sync']:.0f} req/s; ratio={best['client'] / best['bare']:.2f} "
-        f"(against the bare sync endpoint {best['client'] / best['bare_sync']:.2f})"
+        f"{label}: GET /api/1/clients/{{id}} {median['client']:.0f} req/s, bare async "
+        f"{median['bare']:.0f} req/s, bare sync {median['bare_sync']:.0f} req/s; "
+        f"ratio={ratio('bare'):.2f} (against the bare sync endpoint {ratio('bare_sync'):.2f})"
     )
 
 

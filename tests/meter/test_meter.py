@@ -178,6 +178,19 @@ class TestCounters:
         assert counter.counts(["client:1", "client:2"], "2026-03-09") == {"client:2": 1}
         assert counter.counts(["client:1"], "2026-03-10") == {"client:1": 1}
 
+    def test_the_database_counts_the_same_on_a_reader_the_caller_already_holds(self, database):
+        counter = DatabaseCounter(database)
+        counter.hit("client:1", "2026-03-10", 5, 3600)
+        counter.hit("client:1", "2026-03-10", 5, 3600)
+        with database.reader() as reader:
+            for scopes, expected in [
+                (["client:1"], {"client:1": 2}),  # one scope: the prepared lookup
+                (["client:1", "client:2"], {"client:1": 2}),  # many: one IN query
+                (["client:2"], {}),
+            ]:
+                assert counter.counts(scopes, "2026-03-10", reader) == expected
+                assert counter.counts(scopes, "2026-03-10") == expected
+
     @needs_redis
     def test_the_redis_counter_is_exact_under_concurrency(self):
         counter = RedisCounter.from_url(REDIS_URL)

@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tenantry.db.models import ApiCallCounter
@@ -36,8 +36,9 @@ class UsageCounter(Protocol):
         """Count one call unless `limit` calls were already counted for (scope, day)."""
         ...
 
-    def counts(self, scopes: Sequence[str], day: str) -> dict[str, int]:
-        """The day's counts of many scopes, in one round trip."""
+    def counts(self, scopes: Sequence[str], day: str, reader: Connection | None = None) -> dict[str, int]:
+        """The day's counts of many scopes, in one round trip (on `reader`, when the counts are in
+        the database and the caller already holds a reader connection)."""
         ...
 
 
@@ -85,7 +86,7 @@ class RedisCounter:
             raise meter_unavailable(exc) from exc
         return Hit(bool(allowed), int(count))
 
-    def counts(self, scopes: Sequence[str], day: str) -> dict[str, int]:
+    def counts(self, scopes: Sequence[str], day: str, reader: Connection | None = None) -> dict[str, int]:
         if not scopes:
             return {}
         try:
@@ -134,13 +135,15 @@ class DatabaseCounter:
         # No row back: the WHERE refused the update, the day's calls are used up.
         return Hit(False, limit) if count is None else Hit(True, int(count))
 
-    def counts(self, scopes: Sequence[str], day: str) -> dict[str, int]:
+    def counts(self, scopes: Sequence[str], day: str, reader: Connection | None = None) -> dict[str, int]:
         if not scopes:
             return {}
-        # A reader connection and a statement built once: this runs for every client shown.
-        with self._database.reader() as connection:
-            if len(scopes) == 1:
-                found = _COUNT_ONE.run(connection, day=day, scope=scopes[0])
-                return {scopes[0]: int(found[0].count)} if found else {}
-            rows = connection.execute(_COUNTS, {"day": day, "scopes": list(scopes)}).all()
+        if reader is None:
+            with self._database.reader() as connection:
+                return self.counts(scopes, day, connection)
+        # A statement built once: this runs for every client shown.
+        if len(scopes) == 1:
+            found = _COUNT_ONE.run(reader, day=day, scope=scopes[0])
+            return {scopes[0]: int(found[0].count)} if found else {}
+        rows = reader.execute(_COUNTS, {"day": day, "scopes": list(scopes)}).all()
         return {scope: int(count) for scope, count in rows}

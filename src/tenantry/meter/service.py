@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
+
 from tenantry.db.session import Database
 from tenantry.errors import DailyApiLimitReached
 from tenantry.meter.burst import BurstLimiter
@@ -98,13 +100,17 @@ class Meter:
             METER_REFUSALS.inc()
             raise error
 
-    def calls_today(self, scopes: Sequence[str], timezone: str, now: datetime) -> dict[str, int]:
-        """Today's counts for many scopes of one partner, in one round trip."""
+    def calls_today(
+        self, scopes: Sequence[str], timezone: str, now: datetime, reader: Connection | None = None
+    ) -> dict[str, int]:
+        """Today's counts for many scopes of one partner, in one round trip (see `UsageCounter`)."""
         day, _ = local_day(now, timezone)
-        return self.counter.counts(scopes, day)
+        return self.counter.counts(scopes, day, reader)
 
-    def client_calls_today(self, client_ids: Sequence[int], timezone: str, now: datetime) -> dict[int, int]:
-        counts = self.calls_today([client_scope(i) for i in client_ids], timezone, now)
+    def client_calls_today(
+        self, client_ids: Sequence[int], timezone: str, now: datetime, reader: Connection | None = None
+    ) -> dict[int, int]:
+        counts = self.calls_today([client_scope(i) for i in client_ids], timezone, now, reader)
         return {i: counts.get(client_scope(i), 0) for i in client_ids}
 
 
