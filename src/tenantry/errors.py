@@ -1,7 +1,8 @@
 """One error hierarchy. Services raise these; the web layer renders them once (problem+json).
 
 Each error carries a stable machine `code`, the HTTP status it maps to, a short `title` and a
-`detail` sentence a person can read. Extra fields (`extensions`) are added to the problem body.
+`detail` sentence a person can read. Extra fields (`extensions`) are added to the problem body;
+`headers` (such as `Retry-After`) go on the answer.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ class TenantryError(Exception):
     status = 400
     title = "Request failed"
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}
         self.extensions = extensions
 
     def to_problem(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from tenantry.errors import ActivationRequirementsUnmet, InvalidTransition, TrialExtensionUnavailable
 from tenantry.policy import EffectiveStatus, Status
@@ -48,11 +49,8 @@ def check_transition(current: Status | None, target: Status) -> None:
             detail = f"A client cannot be created in {_NAMES[target]} mode."
         else:
             detail = f"A client in {_NAMES[current]} mode cannot be moved to {_NAMES[target]} mode."
-        raise InvalidTransition(
-            detail,
-            **{"from": current.value if current else None, "to": target.value},
-            allowed=sorted(s.value for s in TRANSITIONS[current]),
-        )
+        extensions: dict[str, Any] = {"from": current.value if current else None, "to": target.value}
+        raise InvalidTransition(detail, **extensions, allowed=sorted(s.value for s in TRANSITIONS[current]))
 
 
 def allowed_next(current: Status) -> list[Status]:

@@ -51,8 +51,7 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
 
 async def tenantry_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TenantryError)
-    headers = getattr(exc, "headers", None)
-    return problem_response(exc.to_problem(), headers)
+    return problem_response(exc.to_problem(), exc.headers or None)
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -26,9 +26,8 @@ class BurstLimiter:
         except (RedisError, OSError) as exc:
             raise meter_unavailable(exc) from exc
         if not allowed:
-            error = RateLimited(
+            raise RateLimited(
                 f"More than {self.per_second} requests in one second with this key; slow down.",
                 limit_per_second=self.per_second,
+                headers={"Retry-After": "1"},
             )
-            error.headers = {"Retry-After": "1"}  # type: ignore[attr-defined]
-            raise error

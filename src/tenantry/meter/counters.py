@@ -61,9 +61,7 @@ UNAVAILABLE = "The API-call meter cannot be reached, so no call is accepted. Try
 def meter_unavailable(exc: Exception) -> MeterUnavailable:
     """Fail closed: a call that cannot be counted is refused (and logged), never let through."""
     log.error("api-call meter unavailable", error=str(exc))
-    error = MeterUnavailable(UNAVAILABLE)
-    error.headers = {"Retry-After": "5"}  # type: ignore[attr-defined]
-    return error
+    return MeterUnavailable(UNAVAILABLE, headers={"Retry-After": "5"})
 
 
 class RedisCounter:

@@ -95,8 +95,8 @@ class Meter:
                 f"({quota.timezone}).",
                 limit=quota.limit,
                 resets_at=reset_at.isoformat(),
+                headers={"Retry-After": str(reset_in)},
             )
-            error.headers = {"Retry-After": str(reset_in)}  # type: ignore[attr-defined]
             METER_REFUSALS.inc()
             raise error
 
