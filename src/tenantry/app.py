@@ -6,18 +6,19 @@ from fastapi import FastAPI
 
 from tenantry import __version__
 from tenantry.api import problems
-from tenantry.api.deps import Services
+from tenantry.api.deps import ApiAuthMiddleware, Services
 from tenantry.api.idempotency import IdempotencyMiddleware
+from tenantry.api.middleware import Admission, RequestMiddleware
 from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
 from tenantry.dashboards.api import router as dashboards_router
 from tenantry.datasources.api import router as datasources_router
-from tenantry.db.session import Database
+from tenantry.db.session import Database, database_from_settings
 from tenantry.exports.api import router as exports_router
 from tenantry.links.api import router as links_router
 from tenantry.links.web import router as published_router
+from tenantry.logs import configure_logging
 from tenantry.mail import Mailer, mailer_from_settings
-from tenantry.meter.headers import RateLimitHeadersMiddleware
 from tenantry.meter.service import Meter, meter_from_settings
 from tenantry.observability import router as observability_router
 from tenantry.partners.api import router as partner_router
@@ -37,6 +38,7 @@ def create_app(
     meter: Meter | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="Tenantry",
         version=__version__,
@@ -45,7 +47,7 @@ def create_app(
         docs_url="/api/1/docs",
         redoc_url=None,
     )
-    database = database or Database(settings.sqlalchemy_url)
+    database = database or database_from_settings(settings)
     app.state.services = Services(
         settings=settings,
         database=database,
@@ -54,8 +56,15 @@ def create_app(
         meter=meter or meter_from_settings(settings, database),
     )
     problems.install(app)
+    # Outermost last: RequestMiddleware (request id, body limit, admission, errors, metrics), then
+    # authentication of /api/1, then Idempotency-Key, which needs the caller.
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(ApiAuthMiddleware)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        admission=Admission(admission_limit(settings, database), settings.request_queue_timeout_seconds),
+    )
     app.include_router(partner_router)
     app.include_router(clients_router)
     app.include_router(statements_router)
@@ -70,3 +79,15 @@ def create_app(
     app.include_router(observability_router)
 
     return app
+
+
+# Connections kept free for what is not queued (`/healthz`, `/metrics`) and the in-process worker.
+RESERVED_CONNECTIONS = 2
+
+
+def admission_limit(settings: Settings, database: Database) -> int:
+    """How many requests one process serves at once: the setting, or half the connections left
+    after the reserve, since a request holds at most two connections at a time."""
+    if settings.max_concurrent_requests is not None:
+        return settings.max_concurrent_requests
+    return max(1, (database.capacity - RESERVED_CONNECTIONS) // 2)

@@ -35,9 +35,9 @@ def fail(reason: str) -> NoReturn:
 
 
 def _database() -> Database:
-    from tenantry.db.session import Database
+    from tenantry.db.session import database_from_settings
 
-    return Database(Settings().sqlalchemy_url)
+    return database_from_settings(Settings())
 
 
 @contextmanager
@@ -201,18 +201,27 @@ def serve(
     import uvicorn
 
     from tenantry.app import create_app
+    from tenantry.db.migrate import unmigrated_reason
     from tenantry.worker import worker_from_settings
     from tenantry.worker.serve import serve_with_worker
 
     settings = Settings()
     app_ = create_app(settings)
+    database = app_.state.services.database
+    try:
+        reason = unmigrated_reason(database.engine)
+    except Exception as exc:
+        database.dispose()
+        fail(_database_problem(exc))
+    if reason is not None:
+        database.dispose()
+        fail(reason)
     in_process = settings.is_sqlite if worker is None else worker
     if in_process:
-        serve_with_worker(
-            app_, host, port, worker_from_settings(settings, database=app_.state.services.database)
-        )
+        serve_with_worker(app_, host, port, worker_from_settings(settings, database=database))
     else:
-        uvicorn.run(app_, host=host, port=port, log_level="info")
+        # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it.
+        uvicorn.run(app_, host=host, port=port, log_config=None)
 
 
 @app.command("worker")
@@ -238,6 +247,9 @@ def run_worker(
     if lease_seconds <= 0 or batch < 1 or poll_seconds <= 0:
         fail("--lease-seconds and --poll-seconds must be positive and --batch at least 1")
     settings = Settings()
+    from tenantry.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     worker = worker_from_settings(
         settings, lease=timedelta(seconds=lease_seconds), batch=batch, poll_seconds=poll_seconds
     )

@@ -10,6 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 
+def problem_document(status: int, code: str, title: str, detail: str, **extensions: Any) -> dict[str, Any]:
+    """The RFC 9457 body of a problem: every problem answer is built here."""
+    return {
+        "type": f"https://tenantry.dev/problems/{code.replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extensions,
+    }
+
+
 class TenantryError(Exception):
     code = "error"
     status = 400
@@ -22,15 +34,7 @@ class TenantryError(Exception):
         self.extensions = extensions
 
     def to_problem(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": f"https://tenantry.dev/problems/{self.code.replace('_', '-')}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-        }
-        body.update(self.extensions)
-        return body
+        return problem_document(self.status, self.code, self.title, self.detail, **self.extensions)
 
 
 class InvalidTransition(TenantryError):
@@ -107,3 +111,19 @@ class MeterUnavailable(TenantryError):
     """The API-call meter cannot count (Redis unreachable): calls are refused, never left uncounted."""
 
     code, status, title = "meter_unavailable", 503, "API-call meter unavailable"
+
+
+class DatabaseUnavailable(TenantryError):
+    """The database is down, restarting, locked or full: the request changed nothing; retry soon."""
+
+    code, status, title = "database_unavailable", 503, "Database unavailable"
+
+
+class Overloaded(TenantryError):
+    """More requests than this process serves at once waited too long for their turn."""
+
+    code, status, title = "overloaded", 503, "Server busy"
+
+
+class PayloadTooLarge(TenantryError):
+    code, status, title = "payload_too_large", 413, "Request body too large"

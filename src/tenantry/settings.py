@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,28 @@ class Settings(BaseSettings):
     clock_offset_seconds: float = 0.0
     # Requests per second per client key before `rate_limited` (SPEC §8: 5).
     api_burst_per_second: int = Field(default=5, ge=1)
+    # Logs: `console` (key=value text) or `json` (one object per line), and the lowest level written.
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A request body larger than this is refused with 413 before it is read further (SPEC §12).
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    # Database connections per process: `db_pool_size` kept open, up to `db_max_overflow` more
+    # under load. With several processes the total is processes x (pool size + overflow).
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    # How long a request waits for a free connection, for a PostgreSQL connection to open, and for a
+    # lock (SQLite's write lock, PostgreSQL row locks) before it answers 503 `database_unavailable`.
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_connect_timeout_seconds: int = Field(default=3, ge=1, le=300)
+    db_lock_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Requests served at once by one process (default: half the connection pool, so that no request
+    # ever waits for a connection held by another that waits for it); the others queue, and one
+    # that waits longer than `request_queue_timeout_seconds` is answered 503 `overloaded`.
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=10_000)
+    request_queue_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A request still unanswered after this long is taken for lost (a crashed process): its
+    # Idempotency-Key may be used again.
+    request_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     @property
     def sqlalchemy_url(self) -> str:

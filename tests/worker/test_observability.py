@@ -6,16 +6,41 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from tenantry.app import create_app
+from tenantry.db.migrate import head_revision, upgrade
 from tenantry.db.session import Database
 from tenantry.metrics import METER_REFUSALS
+from tests.conftest import REDIS_URL
 from tests.content import make_client
 
 
 class TestHealth:
-    def test_healthz_answers_ok_when_the_database_answers(self, http):
+    def test_healthz_answers_ok_with_the_schema_version_when_the_database_answers(self, http):
         response = http.get("/healthz")
         assert response.status_code == 200
-        assert response.json() == {"status": "ok", "database": "ok"}
+        report = response.json()
+        assert report["status"] == "ok"
+        assert report["database"] == "ok"
+        assert report["schema"]["current"] is True
+        assert report["schema"]["version"] == head_revision()
+        assert report["redis"] == ("ok" if REDIS_URL else "not configured")
+
+    def test_healthz_answers_503_on_a_database_left_behind_the_code(self, settings, clock, tmp_path):
+        url = f"sqlite:///{tmp_path}/old.db"
+        upgrade(url, "0001")
+        old = Database(url)
+        with TestClient(create_app(settings, clock=clock, database=old)) as client:
+            response = client.get("/healthz")
+        old.dispose()
+        assert response.status_code == 503
+        assert response.json()["schema"] == {"version": "0001", "expected": head_revision(), "current": False}
+
+    def test_healthz_says_degraded_but_serves_when_redis_cannot_be_reached(self, settings, clock, database):
+        unreachable = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+        with TestClient(create_app(unreachable, clock=clock, database=database)) as client:
+            response = client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
+        assert response.json()["redis"] == "unavailable"
 
     def test_healthz_answers_503_when_the_database_cannot_be_reached(self, settings, clock, tmp_path):
         unreachable = Database(f"sqlite:///{tmp_path}/no/such/folder/x.db")

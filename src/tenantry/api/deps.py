@@ -15,6 +15,9 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
@@ -148,35 +151,75 @@ MailerDep = Annotated[Mailer, Depends(mailer)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tnt_...`")
 
 
+API_PREFIX = "/api/1/"
+# The documentation is public; every other path under /api/1 needs a caller.
+PUBLIC_API_PATHS = frozenset({"/api/1/openapi.json", "/api/1/docs", "/api/1/docs/oauth2-redirect"})
+
+
+async def authenticate(svc: Services, scope: Scope) -> Principal:
+    """The caller of an API request, from an API key (metered) or else the session cookie
+    (CSRF-checked). Runs before anything reads the body or writes a row (`ApiAuthMiddleware`).
+
+    The lookup uses its own short read and the meter its own transaction, both before the
+    request's transaction begins, so a counted call is never held up by (or rolled back with) it.
+    """
+    connection = HTTPConnection(scope)
+    now = svc.clock.now()
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return await run_in_threadpool(_session_principal, connection, scope["method"], svc, now)
+    key_caller = await svc.read(_key_caller, svc, token.strip(), now)
+    headers: dict[str, str] = {}
+    scope.setdefault("state", {})["rate_limit_headers"] = headers
+    if key_caller.quota.metered:
+        # The database meter writes: on SQLite a read request queues for the writer like any
+        # write (asyncio locks are not re-entrant, and the request's own gate comes later).
+        gate = svc.write_gate() if svc.database.is_sqlite else nullcontext()
+        async with gate:
+            await run_in_threadpool(svc.meter.charge, key_caller.quota, now, headers)
+    return key_caller.principal
+
+
+class ApiAuthMiddleware:
+    """Authenticate every `/api/1` request before the body is read or a row written, so an
+    anonymous request costs a header check and stores nothing; put the rate-limit headers of a
+    metered call on its answer, errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(API_PREFIX) or path in PUBLIC_API_PATHS:
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["principal"] = await authenticate(scope["app"].state.services, scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = state.get("rate_limit_headers")
+                if extra:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in extra.items():
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 async def principal(
     request: Request,
-    now_clock: ClockDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # Parsed only so the OpenAPI document names the scheme; the middleware authenticated already.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AsyncIterator[Principal]:
-    """The caller, from an API key (metered) or else the session cookie (CSRF-checked).
-
-    The lookup uses its own short read session and the meter its own transaction, both before the
-    request's transaction begins, so a counted call is never held up by (or rolled back with) it.
-    A write request then holds its partner's write gate until its answer is out.
-    """
+    """The caller `ApiAuthMiddleware` found. A write request then holds its partner's write gate
+    until its answer is out."""
     svc = services(request)
-    now = now_clock.now()
-    write = request.method not in READ_METHODS
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        caller = await run_in_threadpool(_session_principal, request, svc, now)
-    else:
-        key_caller = await svc.read(_key_caller, svc, credentials.credentials, now)
-        caller = key_caller.principal
-        headers: dict[str, str] = {}
-        request.state.rate_limit_headers = headers
-        if key_caller.quota.metered:
-            # The database meter writes: on SQLite a read request queues for the writer like any
-            # write (a write request already holds the gate; asyncio locks are not re-entrant).
-            gate = svc.write_gate() if svc.database.is_sqlite and not write else nullcontext()
-            async with gate:
-                await run_in_threadpool(svc.meter.charge, key_caller.quota, now, headers)
-    request.state.principal = caller
-    if not write or svc.database.is_sqlite:  # SQLite: db_session's gate
+    caller: Principal | None = getattr(request.state, "principal", None)
+    if caller is None:  # a route outside /api/1 that asks for a caller
+        caller = request.state.principal = await authenticate(svc, request.scope)
+    if request.method in READ_METHODS or svc.database.is_sqlite:  # SQLite: db_session's gate
         yield caller
         return
     async with svc.partner_gate(caller.partner_id):
@@ -188,8 +231,8 @@ def _key_caller(svc: Services, token: str, now: datetime) -> auth_repo.KeyCaller
         return auth_repo.caller_for_token(lookup, token, now)
 
 
-def _session_principal(request: Request, svc: Services, now: datetime) -> Principal:
-    token = sessions.unsign(request.cookies.get(sessions.SESSION_COOKIE), svc.settings.resolved_secret_key)
+def _session_principal(connection: HTTPConnection, method: str, svc: Services, now: datetime) -> Principal:
+    token = sessions.unsign(connection.cookies.get(sessions.SESSION_COOKIE), svc.settings.resolved_secret_key)
     if token is None:
         raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
     with svc.database.session() as lookup:
@@ -197,8 +240,8 @@ def _session_principal(request: Request, svc: Services, now: datetime) -> Princi
         if signed_in is None:
             raise Unauthenticated("The session has ended; sign in again or send an API key.")
         sessions.check_still_allowed(signed_in, now)
-        if request.method not in READ_METHODS:
-            if not sessions.csrf_matches(signed_in.csrf_token, request.headers.get("x-csrf-token")):
+        if method not in READ_METHODS:
+            if not sessions.csrf_matches(signed_in.csrf_token, connection.headers.get("x-csrf-token")):
                 raise Forbidden("Send the session's CSRF token in the `X-CSRF-Token` header.")
             if signed_in.session.acting_mode == "view_only":
                 raise Forbidden("You entered a client in view-only mode: nothing can be changed.")

@@ -1,23 +1,29 @@
 """`Idempotency-Key` on POST (SPEC §8): the same key and body within 24 h replays the first answer.
 
-A pure ASGI middleware, so it sees the exact bytes of the request and of the answer. Keys are per
-caller (the hash of the credentials sent), so two callers never see each other's answers. The
-first request with a key inserts a pending record, committed before the request runs: a
-concurrent duplicate finds it and is told to retry instead of running twice. Answers of 500 and
-above are not kept, so a failed attempt can be retried with the same key.
+A pure ASGI middleware, so it sees the exact bytes of the request and of the answer. It runs after
+authentication (`ApiAuthMiddleware`): an anonymous request never reaches it, so it stores nothing,
+and a replay needs the same API key, still valid (a revoked key is refused before any replay).
+Keys are per API key, so two callers never see each other's answers. The first request with a key
+inserts a pending record, committed before the request runs: a concurrent duplicate finds it and is
+told to retry instead of running twice. A pending record older than the request time-out belongs
+to a request that died with its process: the next attempt takes it over. Answers of 500 and above
+are not kept, so a failed attempt can be retried with the same key. Requests signed in with a
+browser session (no API key) are not deduplicated.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.api.middleware import send_problem
+from tenantry.api.problems import problem_body
+from tenantry.auth.principal import Principal
 from tenantry.db.models import IdempotencyRecord
 
 WINDOW = timedelta(hours=24)
@@ -35,8 +41,8 @@ class IdempotencyMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         key = headers.get("idempotency-key")
-        credentials = headers.get("authorization")
-        if key is None or credentials is None:
+        caller: Principal | None = scope.get("state", {}).get("principal")
+        if key is None or caller is None or caller.api_key_id is None:
             await self.app(scope, receive, send)
             return
         if not key or len(key) > MAX_KEY_LENGTH:
@@ -59,14 +65,17 @@ class IdempotencyMiddleware:
             + b"\n"
             + body
         ).hexdigest()
-        owner = hashlib.sha256(credentials.encode()).hexdigest()
+        owner = f"api_key:{caller.api_key_id}"
         services = scope["app"].state.services
         database, now = services.database, services.clock.now()
+        abandoned_before = now - timedelta(seconds=services.settings.request_timeout_seconds)
 
         from anyio import to_thread
 
         async with services.write_gate():
-            verdict = await to_thread.run_sync(_claim, database, owner, key, request_hash, now)
+            verdict = await to_thread.run_sync(
+                _claim, database, owner, key, request_hash, now, abandoned_before
+            )
         if verdict[0] == "conflict":
             await _send_problem(
                 send,
@@ -149,7 +158,9 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _claim(database: Any, owner: str, key: str, request_hash: str, now: Any) -> tuple[Any, ...]:
+def _claim(
+    database: Any, owner: str, key: str, request_hash: str, now: datetime, abandoned_before: datetime
+) -> tuple[Any, ...]:
     with database.session(write=True) as db:
         db.execute(
             delete(IdempotencyRecord).where(
@@ -159,8 +170,15 @@ def _claim(database: Any, owner: str, key: str, request_hash: str, now: Any) -> 
             )
         )
         record = db.scalars(
-            select(IdempotencyRecord).where(IdempotencyRecord.scope == owner, IdempotencyRecord.key == key)
+            select(IdempotencyRecord)
+            .where(IdempotencyRecord.scope == owner, IdempotencyRecord.key == key)
+            .with_for_update()
         ).one_or_none()
+        if record is not None and record.status_code is None and record.created_at < abandoned_before:
+            # Pending for longer than any request may run: its request died. Run this one instead.
+            record.request_hash, record.created_at = request_hash, now
+            db.commit()
+            return ("run",)
         if record is None:
             db.add(IdempotencyRecord(scope=owner, key=key, request_hash=request_hash, created_at=now))
             try:
@@ -198,24 +216,5 @@ async def _send_problem(
     detail: str,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    payload = json.dumps(
-        {
-            "type": f"https://tenantry.dev/problems/{code.replace('_', '-')}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "code": code,
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(payload)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    extra = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers or []}
+    await send_problem(send, problem_body(status, code, title, detail), extra)

@@ -1,18 +1,21 @@
-"""Render every error once, as RFC 9457 problem+json (the web pages get their own handler later)."""
+"""Render every error once, as RFC 9457 problem+json.
+
+Errors the application raises (`TenantryError`), malformed requests (422) and HTTP errors of the
+framework (404, 405, 413, ...) are rendered here; anything else is answered by the outermost
+middleware (`tenantry.api.middleware`), which also turns database faults into 503.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tenantry.errors import TenantryError
-
-log = structlog.get_logger(__name__)
+from tenantry.errors import TenantryError, problem_document
 
 PROBLEM = "application/problem+json"
 
@@ -28,20 +31,27 @@ _HTTP_CODES = {
 }
 
 
+problem_body = problem_document
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """ASCII JSON: any text a request carried (even a lone surrogate) can be echoed back safely."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM
+
+    def render(self, content: Any) -> bytes:
+        return encode(content)
+
+
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM, headers=headers)
+    return ProblemResponse(body, status_code=body["status"], headers=headers)
 
 
 def problem(status: int, code: str, title: str, detail: str, **extensions: Any) -> JSONResponse:
-    body = {
-        "type": f"https://tenantry.dev/problems/{code.replace('_', '-')}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **extensions,
-    }
-    return problem_response(body)
+    return problem_response(problem_body(status, code, title, detail, **extensions))
 
 
 def _describe(error: dict[str, Any]) -> dict[str, Any]:
@@ -76,15 +86,7 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", path=request.url.path, method=request.method)
-    return problem(
-        500, "internal_error", "Internal error", "Something went wrong on our side; it has been logged."
-    )
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TenantryError, tenantry_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected_error)

@@ -3,6 +3,13 @@
 SQLite runs in WAL mode with foreign keys on. Write requests open an *immediate* transaction on
 SQLite (it takes the write lock at BEGIN), which is how pool checks serialise there; on PostgreSQL
 the pool check locks the partner row instead (see `clients.repository.lock_partner`).
+
+Every wait is short and bounded, so a database that is down, locked or full is noticed in seconds
+(and answered 503 `database_unavailable`) instead of holding requests for half a minute: a free
+connection from the pool, a new PostgreSQL connection, SQLite's write lock and PostgreSQL's row
+locks each wait at most a few seconds (settings `TENANTRY_DB_*`). Connections are checked before
+use (`pool_pre_ping`), so the first request after a database restart gets a fresh one. Statement
+parameters never appear in error messages (`hide_parameters`): they may hold secrets.
 """
 
 from __future__ import annotations
@@ -16,9 +23,31 @@ IMMEDIATE = "tenantry_sqlite_immediate"
 STATEMENT_READS = "tenantry_sqlite_statement_reads"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 10
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    pool_timeout: float = 5.0,
+    connect_timeout: int = 3,
+    lock_timeout: float = 5.0,
+    **kwargs: Any,
+) -> Engine:
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": lock_timeout, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            **kwargs,
+        )
+        busy_ms = int(lock_timeout * 1000)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -28,7 +57,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -40,18 +69,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        connect_args={
+            "connect_timeout": connect_timeout,
+            # Row locks (the partner row of a pool check) are held for milliseconds; waiting longer
+            # than this means something is stuck, and the request is better answered 503.
+            "options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+        },
+        **kwargs,
+    )
 
 
 class Database:
     """The engine, two session factories (one for reads, one for writes) and a reader."""
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
+        **kwargs: Any,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, **kwargs)
+        # Connections this process may open at most (its share of the server's `max_connections`).
+        self.capacity = pool_size + max_overflow
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False)
@@ -74,3 +122,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def database_from_settings(settings: Any) -> Database:
+    """The database named by the settings, with the pool sizes and time-outs they give."""
+    return Database(
+        settings.sqlalchemy_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
+        lock_timeout=settings.db_lock_timeout_seconds,
+    )

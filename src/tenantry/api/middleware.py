@@ -1,0 +1,250 @@
+"""The request path's outer layer, as pure ASGI middleware (no per-request objects beyond the scope).
+
+`RequestMiddleware` wraps every HTTP request:
+
+- **a request id** (`X-Request-ID`: the caller's when it is a short token, else a new one), bound
+  to every log line of the request and returned in the answer;
+- **a body limit**: a body larger than `TENANTRY_MAX_BODY_BYTES` is refused with 413
+  `payload_too_large` as soon as that is known (from `Content-Length`, or while it streams in),
+  without reading the rest;
+- **admission**: at most `max_concurrent_requests` requests of this process run at once; the
+  others wait their turn on the event loop, and one that waits longer than
+  `request_queue_timeout_seconds` gets 503 `overloaded` with `Retry-After`. The limit is what keeps
+  a burst from wedging the server: each admitted request holds at most two database connections
+  and one worker thread at a time, and the limit leaves room for both, so no request can wait
+  for a connection (or a thread) that another admitted request holds while waiting for it.
+  `/healthz`, `/metrics` and static files are not queued;
+- **errors nobody else handled**: a database fault (unreachable, locked, full, pool exhausted)
+  answers 503 `database_unavailable` with `Retry-After`; anything else 500 `internal_error` with
+  the request id, logged as one line (type, message, request id, route), never with local
+  variables;
+- **metrics**: `tenantry_http_requests_total{method,route,status}`,
+  `tenantry_http_request_duration_seconds{method,route}` and the gauges
+  `tenantry_http_requests_in_progress` / `tenantry_http_requests_queued`. The route is the
+  matched path template, so the number of series stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import sqlite3
+import time
+from typing import Any
+
+import psycopg
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenantry.api.problems import PROBLEM, encode, problem_body
+from tenantry.errors import DatabaseUnavailable, InvalidInput, Overloaded, PayloadTooLarge, TenantryError
+from tenantry.logs import describe_exception
+
+log = structlog.get_logger("tenantry.http")
+
+REQUESTS = Counter(
+    "tenantry_http_requests_total", "HTTP requests answered, by method, route and status.",
+    ["method", "route", "status"],
+)  # fmt: skip
+DURATION = Histogram(
+    "tenantry_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by method and route.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+IN_PROGRESS = Gauge("tenantry_http_requests_in_progress", "Requests being served by this process.")
+QUEUED = Gauge("tenantry_http_requests_queued", "Requests waiting for their turn in this process.")
+
+UNQUEUED_PATHS = ("/healthz", "/metrics", "/static/")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{8,64}")
+# Faults of the database itself (not of the request): the server is down, restarting, locked,
+# out of disk, or every connection is taken.
+DATABASE_FAULTS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+# A value the database cannot store (a NUL byte in text on PostgreSQL, a number out of range):
+# the request is malformed, and its transaction is rolled back.
+DATA_FAULTS: tuple[type[BaseException], ...] = (sa_exc.DataError, psycopg.DataError)
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised while a body streams in. An HTTPException, so that the framework's body parsing
+    passes it on as it is (it turns other exceptions into 400) and it is rendered as 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the {limit:,} bytes accepted.")
+
+
+class Admission:
+    """At most `limit` requests at once; the rest wait up to `timeout` seconds for a turn."""
+
+    def __init__(self, limit: int, timeout: float) -> None:
+        self.limit, self.timeout = limit, timeout
+        self._slots = asyncio.Semaphore(limit)
+
+    async def enter(self) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return
+        QUEUED.inc()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout)
+        except TimeoutError:
+            raise Overloaded(
+                "The server is busy; try again in a moment.", headers={"Retry-After": "1"}
+            ) from None
+        finally:
+            QUEUED.dec()
+
+    def leave(self) -> None:
+        self._slots.release()
+
+
+def classify(exc: BaseException) -> TenantryError | None:
+    """The answer a fault of the database deserves, or None for a bug (500)."""
+    if isinstance(exc, DATABASE_FAULTS) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    ):
+        return DatabaseUnavailable(
+            "The database is not available right now; try again in a few seconds.",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, DATA_FAULTS):
+        return InvalidInput(
+            "The request holds a value that cannot be stored (a NUL character, or a number too large)."
+        )
+    return None
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, admission: Admission) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = scope["headers"]
+        request_id = _incoming_request_id(headers) or secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = {"code": 500, "started": False}
+        request_id_header = (b"x-request-id", request_id.encode())
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], request_id_header]
+            await send(message)
+
+        admitted = False
+        IN_PROGRESS.inc()
+        try:
+            declared = _content_length(headers)
+            if declared is not None and declared > self.max_body_bytes:
+                raise PayloadTooLarge(self._too_large())
+            path: str = scope["path"]
+            if not path.startswith(UNQUEUED_PATHS):
+                await self.admission.enter()
+                admitted = True
+            await self.app(scope, self._limited(receive), send_wrapper)
+        except Exception as exc:  # the last line: nothing below handled it
+            await self._answer_error(scope, exc, status, send_wrapper)
+        finally:
+            if admitted:
+                self.admission.leave()
+            IN_PROGRESS.dec()
+            route = _route(scope)
+            REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
+            DURATION.labels(scope["method"], route).observe(time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    def _too_large(self) -> str:
+        return f"The request body is larger than the {self.max_body_bytes:,} bytes accepted."
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge(limit)
+            return message
+
+        return limited
+
+    async def _answer_error(self, scope: Scope, exc: Exception, status: dict[str, Any], send: Send) -> None:
+        if isinstance(exc, _BodyTooLarge):
+            error: TenantryError | None = PayloadTooLarge(self._too_large())
+        elif isinstance(exc, TenantryError):
+            error = exc
+        else:
+            error = classify(exc)
+            if error is None:
+                log.error(
+                    "unhandled error", method=scope["method"], route=_route(scope), **describe_exception(exc)
+                )
+            elif isinstance(error, DatabaseUnavailable):
+                log.warning("database unavailable", route=_route(scope), **describe_exception(exc))
+        if status["started"]:
+            return  # the answer is already on its way: nothing more can be said
+        request_id = scope["state"].get("request_id")
+        if error is None:
+            body = problem_body(
+                500, "internal_error", "Internal error",
+                "Something went wrong on our side; it has been logged.", request_id=request_id,
+            )  # fmt: skip
+            headers: dict[str, str] = {}
+        else:
+            body, headers = error.to_problem(), error.headers
+        await send_problem(send, body, {**scope["state"].get("rate_limit_headers", {}), **headers})
+
+
+async def send_problem(send: Send, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    payload = encode(body)
+    raw = [
+        (b"content-type", PROBLEM.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": body["status"], "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID.fullmatch(text) else None
+    return None
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

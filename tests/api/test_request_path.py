@@ -1,0 +1,313 @@
+"""The request path holds under load and faults (SPEC §12): bursts queue or get a quick 503 and never
+wedge the server; bodies are capped before they are read; nothing runs for an anonymous caller;
+database faults answer 503 at once and the server recovers when the database does."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import sqlite3
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from tenantry.app import create_app
+from tenantry.db.models import IdempotencyRecord
+from tenantry.db.session import Database
+from tests.conftest import PG_URL, REDIS_URL
+from tests.servers import live_server, served
+
+BURST_CONNECTIONS = 200
+BURST_SECONDS = 5.0
+# Generous: a wedged server took minutes; a healthy one answers in milliseconds.
+PROMPT_SECONDS = 5.0
+
+
+def _burst(url: str, headers: dict[str, str], path: str) -> Counter[Any]:
+    """BURST_CONNECTIONS clients asking for `path` back to back for BURST_SECONDS."""
+    outcomes: Counter[Any] = Counter()
+
+    async def one_client(client: httpx.AsyncClient, until: float) -> None:
+        while time.monotonic() < until:
+            try:
+                response = await client.get(path)
+            except httpx.HTTPError as exc:
+                outcomes[type(exc).__name__] += 1
+                continue
+            code = response.json().get("code") if response.status_code >= 400 else None
+            outcomes[(response.status_code, code)] += 1
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=BURST_CONNECTIONS, max_keepalive_connections=BURST_CONNECTIONS)
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=limits) as client:
+            until = time.monotonic() + BURST_SECONDS
+            await asyncio.gather(*(one_client(client, until) for _ in range(BURST_CONNECTIONS)))
+
+    asyncio.run(main())
+    return outcomes
+
+
+def _timed_get(url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, float]:
+    started = time.monotonic()
+    response = httpx.get(url + path, headers=headers, timeout=120)
+    return response.status_code, time.monotonic() - started
+
+
+class TestBursts:
+    def test_two_hundred_concurrent_connections_queue_or_get_503_and_the_server_answers_at_once_after(
+        self, database_url, make_partner, tmp_path
+    ):
+        partner = make_partner()
+        with served(database_url, REDIS_URL, tmp_path / "server.log", "--no-worker") as url:
+            outcomes = _burst(url, partner.headers, "/api/1/partner")
+            after = [_timed_get(url, "/healthz"), _timed_get(url, "/api/1/partner", partner.headers)]
+        assert set(outcomes) <= {(200, None), (503, "overloaded")}, outcomes
+        assert outcomes[(200, None)] > 0
+        for status, seconds in after:
+            assert status == 200
+            assert seconds < PROMPT_SECONDS
+
+    def test_a_request_that_waits_longer_than_the_queue_allows_gets_503_overloaded(
+        self, settings, clock, database
+    ):
+        one_at_a_time = settings.model_copy(
+            update={"max_concurrent_requests": 1, "request_queue_timeout_seconds": 0.3}
+        )
+        app = create_app(one_at_a_time, clock=clock, database=database)
+
+        @app.get("/slow-for-a-test")
+        async def slow() -> dict[str, bool]:
+            await asyncio.sleep(2)
+            return {"done": True}
+
+        with live_server(app) as url:
+
+            async def both() -> list[httpx.Response]:
+                async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                    first = asyncio.create_task(client.get("/slow-for-a-test"))
+                    await asyncio.sleep(0.2)
+                    second = await client.get("/slow-for-a-test")
+                    health = await client.get("/healthz")
+                    return [await first, second, health]
+
+            first, second, health = asyncio.run(both())
+        assert first.status_code == 200
+        assert second.status_code == 503
+        assert second.json()["code"] == "overloaded"
+        assert second.headers["retry-after"] == "1"
+        assert health.status_code == 200  # never queued
+
+
+def _raw_request(url: str, request: bytes, wait: float = 10.0) -> bytes:
+    """Send `request` as it is (headers, maybe part of a body) and read what comes back."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(request)
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        except TimeoutError:
+            pass
+    return answer
+
+
+class TestBodies:
+    def test_a_body_declared_larger_than_the_limit_is_refused_before_it_is_sent(self, app):
+        with live_server(app) as url:
+            answer = _raw_request(
+                url,
+                b"POST /api/1/clients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 300000000\r\n\r\n{",
+            )
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"payload_too_large" in answer or b"application/problem+json" in answer
+
+    def test_a_streamed_body_over_the_limit_is_cut_off_with_413(self, app, partner):
+        def chunks():  # no Content-Length: the limit is counted as the body streams in
+            for _ in range(8):
+                yield b" " * (1024 * 1024)
+
+        with live_server(app) as url:
+            response = httpx.post(
+                url + "/api/1/clients",
+                content=chunks(),
+                headers={**partner.headers, "Content-Type": "application/json"},
+                timeout=60,
+            )
+        assert response.status_code == 413
+        assert response.json()["code"] == "payload_too_large"
+
+    def test_an_anonymous_post_is_refused_without_waiting_for_its_body(self, app):
+        with live_server(app) as url:
+            answer = _raw_request(
+                url,
+                b"POST /api/1/clients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000000\r\n\r\n{",
+            )
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+
+    def test_anonymous_posts_with_an_idempotency_key_store_nothing(self, http, db):
+        for n in range(20):
+            response = http.post("/api/1/clients", json={"name": "x"}, headers={"Idempotency-Key": f"k{n}"})
+            assert response.status_code == 401
+        bad_key = {"Authorization": "Bearer tnt_000000000000_nope", "Idempotency-Key": "k"}
+        assert http.post("/api/1/clients", json={"name": "x"}, headers=bad_key).status_code == 401
+        assert db.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+
+
+class TestIdempotency:
+    def test_a_replay_after_the_key_was_revoked_is_refused_and_shows_nothing(self, http, partner):
+        first_key = {**partner.headers, "Idempotency-Key": "mint-1"}
+        minted = http.post("/api/1/me/api-keys", json={"name": "second"}, headers=first_key)
+        assert minted.status_code == 201
+        own = http.get("/api/1/me/api-keys", headers=partner.headers).json()["items"]
+        calling = next(k for k in own if partner.api_key.startswith(f"tnt_{k['prefix']}_"))
+        second = {"Authorization": f"Bearer {minted.json()['secret']}"}
+        assert http.delete(f"/api/1/me/api-keys/{calling['id']}", headers=second).status_code == 204
+
+        replay = http.post("/api/1/me/api-keys", json={"name": "second"}, headers=first_key)
+        assert replay.status_code == 401
+        assert "secret" not in replay.text
+        assert "tnt_" not in replay.text
+
+    BODY = b'{"name": "After a crash"}'
+
+    def _left_pending(
+        self, http: TestClient, db: Any, partner: Any, key: str, age: float, clock: Any
+    ) -> None:
+        """What a process killed in the middle of a request leaves behind: a record never finished
+        (in the same scope as the caller's own records, learnt from a finished one)."""
+        assert self._post(http, partner, "probe").status_code == 201
+        scope = db.scalars(select(IdempotencyRecord.scope).where(IdempotencyRecord.key == "probe")).one()
+        request_hash = hashlib.sha256(b"POST /api/1/clients?\n" + self.BODY).hexdigest()
+        db.add(
+            IdempotencyRecord(
+                scope=scope,
+                key=key,
+                request_hash=request_hash,
+                created_at=clock.now() - timedelta(seconds=age),
+            )
+        )
+        db.commit()
+
+    def _post(self, http: TestClient, partner: Any, key: str) -> Any:
+        headers = {**partner.headers, "Idempotency-Key": key, "Content-Type": "application/json"}
+        return http.post("/api/1/clients", content=self.BODY, headers=headers)
+
+    def test_a_key_left_pending_by_a_crashed_request_is_usable_again_after_the_request_time_out(
+        self, http, db, partner, clock
+    ):
+        self._left_pending(http, db, partner, "crashed", age=61, clock=clock)
+        created = self._post(http, partner, "crashed")
+        assert created.status_code == 201
+        replay = self._post(http, partner, "crashed")
+        assert replay.status_code == 201
+        assert replay.headers.get("idempotent-replayed") == "true"
+        assert replay.json()["id"] == created.json()["id"]
+
+    def test_a_key_still_pending_within_the_request_time_out_is_told_to_retry(self, http, db, partner, clock):
+        self._left_pending(http, db, partner, "running", age=5, clock=clock)
+        response = self._post(http, partner, "running")
+        assert response.status_code == 409
+        assert response.headers["retry-after"] == "1"
+
+
+class TestDatabaseFaults:
+    def test_a_write_blocked_by_a_held_lock_answers_503_quickly(
+        self, settings, clock, database, make_partner
+    ):
+        partner = make_partner()
+        quick = settings.model_copy(update={"db_lock_timeout_seconds": 0.5})
+        app_database = Database(database.url, lock_timeout=0.5)
+        app = create_app(quick, clock=clock, database=app_database)
+        with TestClient(app, raise_server_exceptions=False) as http:
+            created = http.post("/api/1/clients", json={"name": "Locked"}, headers=partner.headers)
+            assert created.status_code == 201
+            client_id = created.json()["id"]
+            with _held_write_lock(database, partner.id):
+                started = time.monotonic()
+                response = http.patch(
+                    f"/api/1/clients/{client_id}", json={"name": "Renamed"}, headers=partner.headers
+                )
+                seconds = time.monotonic() - started
+            after = http.get(f"/api/1/clients/{client_id}", headers=partner.headers)
+        app_database.dispose()
+        assert response.status_code == 503
+        assert response.json()["code"] == "database_unavailable"
+        assert int(response.headers["retry-after"]) > 0
+        assert seconds < PROMPT_SECONDS
+        assert after.json()["name"] == "Locked"  # the refused request changed nothing
+
+    def test_an_unreachable_database_answers_503_not_500(self, settings, clock, tmp_path):
+        url = "postgresql+psycopg://postgres@127.0.0.1:1/none" if PG_URL else f"sqlite:///{tmp_path}/no/x.db"
+        unreachable = Database(url)
+        with TestClient(create_app(settings, clock=clock, database=unreachable)) as http:
+            response = http.get(
+                "/api/1/partner", headers={"Authorization": "Bearer tnt_0123456789ab_whatever"}
+            )
+        unreachable.dispose()
+        assert response.status_code == 503
+        assert response.json()["code"] == "database_unavailable"
+        assert response.headers["retry-after"] == "5"
+
+    @pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
+    def test_after_the_server_drops_every_connection_the_next_request_succeeds(self, http, partner, database):
+        assert http.get("/api/1/partner", headers=partner.headers).status_code == 200
+        with database.engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            conn.commit()
+        assert http.get("/api/1/partner", headers=partner.headers).status_code == 200
+
+
+class _held_write_lock:
+    """Hold the write lock another request needs: SQLite's, or the partner row on PostgreSQL."""
+
+    def __init__(self, database: Database, partner_id: int) -> None:
+        self.database, self.partner_id = database, partner_id
+
+    def __enter__(self) -> None:
+        url = self.database.engine.url
+        if self.database.is_sqlite:
+            self.conn: Any = sqlite3.connect(url.database, isolation_level=None)
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn = psycopg.connect(
+                url.set(drivername="postgresql").render_as_string(hide_password=False)
+            )
+            self.conn.execute("SELECT id FROM partners WHERE id = %s FOR UPDATE", (self.partner_id,))
+
+    def __exit__(self, *_: object) -> None:
+        self.conn.rollback() if not self.database.is_sqlite else self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+
+def test_unhandled_errors_are_500_problems_naming_the_request(app, http):
+    @app.get("/fails-for-a-test")
+    async def fails(request: Request) -> JSONResponse:
+        raise RuntimeError("something broke")
+
+    response = http.get("/fails-for-a-test", headers={"X-Request-ID": "req-0123456789"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal_error"
+    assert response.json()["request_id"] == "req-0123456789"
+    assert response.headers["x-request-id"] == "req-0123456789"
