@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean lock chromium
+.PHONY: run test lint fuzz bench clean lock chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ chromium:
 
 test: $(STAMP) chromium
 	$(BIN)/pytest -q
+
+# schemathesis over the API with a partner key, a client key and no key: any 5xx, or any answer
+# the OpenAPI document does not describe, fails (about 4 minutes).
+fuzz: $(STAMP)
+	$(BIN)/python .ci/fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -90,3 +90,52 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TenantryError, tenantry_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+# Every /api/1 operation can answer these, each as a problem (SPEC §8): no key or a bad one, a role
+# or status that forbids, another tenant's object or none, a state conflict, a body too large, a
+# malformed request, the meter's refusals, and a database or server that cannot serve right now.
+ERROR_STATUSES = {
+    400: "The request body could not be read.",
+    401: "No API key, or one that is unknown, revoked or malformed (`unauthenticated`).",
+    403: "The caller's role or its client's status forbids it.",
+    404: "No such object for this caller (another tenant's objects are never found).",
+    409: "Refused by a rule: a transition, the pool, an allocation, a duplicate, an idempotency key.",
+    413: "The request body is larger than the server accepts (`payload_too_large`).",
+    422: "A malformed request: a body, parameter or header that is not valid (`validation_error`).",
+    429: "The daily API-call limit is used up, or too many calls in a second (`Retry-After`).",
+    503: "The database, the meter or the server is not available right now (`Retry-After`).",
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem. `code` is stable; other fields depend on the problem.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Put the problems every API operation may answer into an OpenAPI document (in place)."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schema["components"]["schemas"].pop("HTTPValidationError", None)
+    schema["components"]["schemas"].pop("ValidationError", None)
+    reference = {"$ref": "#/components/schemas/Problem"}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/api/1/"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_STATUSES.items():
+                responses[str(status)] = {
+                    "description": description,
+                    "content": {PROBLEM: {"schema": reference}},
+                }
+    return schema
