@@ -311,3 +311,59 @@ def test_unhandled_errors_are_500_problems_naming_the_request(app, http):
     assert response.json()["code"] == "internal_error"
     assert response.json()["request_id"] == "req-0123456789"
     assert response.headers["x-request-id"] == "req-0123456789"
+
+
+@pytest.fixture
+def small_disk(tmp_path):  # type: ignore[no-untyped-def]
+    """A real, tiny filesystem (tmpfs of 4 MB) to fill up. Mounting needs root, as CI runs."""
+    import os
+    import subprocess
+
+    if PG_URL or os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs, and a SQLite database")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_answers_503_and_healthz_says_so(small_disk, settings, clock):
+    from tenantry.db.migrate import upgrade
+    from tenantry.partners.service import PartnerPlan, create_partner
+
+    url = f"sqlite:///{small_disk}/tenantry.db"
+    upgrade(url)
+    database = Database(url)
+    with TestClient(
+        create_app(settings, clock=clock, database=database), raise_server_exceptions=False
+    ) as http:
+        from tenantry.partners.service import PartnerPlan, create_partner
+
+        with database.session(write=True) as session:
+            partner = create_partner(
+                session, clock, name="P", admin_email="a@p.test", plan=PartnerPlan(), admin_password=None
+            )
+            session.commit()
+        headers = {"Authorization": f"Bearer {partner.api_key}"}
+        assert http.get("/healthz").json()["disk"] == "ok"
+        with open(small_disk / "filler", "ab") as filler:  # fill every byte that is left
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+        responses = [
+            http.post("/api/1/clients", json={"name": f"C{n}", "description": "x" * 5000}, headers=headers)
+            for n in range(5)
+        ]
+        health = http.get("/healthz")
+    database.dispose()
+    assert {r.status_code for r in responses} <= {201, 503}
+    assert responses[-1].status_code == 503
+    assert responses[-1].json()["code"] == "database_unavailable"
+    assert health.status_code == 503
+    assert health.json()["disk"] == "full"
