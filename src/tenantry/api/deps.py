@@ -82,9 +82,10 @@ class Services:
         On SQLite it runs right here, on the event loop: a read of a local database in WAL mode
         never waits for a writer and takes tens of microseconds, while a hop to a worker thread and
         back costs about a millisecond under load (`bench/overhead.py`). Across a network
-        (PostgreSQL, Redis) it runs on a worker thread, so the loop never waits on a socket.
+        (PostgreSQL, Redis) it runs on a worker thread, so the loop never waits on a socket. Nor
+        does it ever wait for a connection: when the pool has none idle, the read goes to a thread.
         """
-        if self.local_reads:
+        if self.local_reads and self.database.has_idle_connection():
             return fn(*args, **kwargs)
         return await run_in_threadpool(fn, *args, **kwargs)
 
