@@ -25,6 +25,7 @@ from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
 from tenantry.users.api import router as users_router
 from tenantry.web import install as install_web
+from tenantry.web.headers import SecurityHeadersMiddleware
 from tenantry.webhooks.api import router as webhooks_router
 
 
@@ -56,6 +57,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(partner_router)
     app.include_router(clients_router)
     app.include_router(statements_router)
