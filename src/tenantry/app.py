@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry import __version__
+from tenantry.api import docs as api_docs
 from tenantry.api import problems
 from tenantry.api.deps import Services
 from tenantry.api.idempotency import IdempotencyMiddleware
@@ -43,7 +44,8 @@ def create_app(
         version=__version__,
         description="Client accounts whose status decides what each client may do.",
         openapi_url="/api/1/openapi.json",
-        docs_url="/api/1/docs",
+        # Served by tenantry.api.docs, from this server's own copy of Swagger UI.
+        docs_url=None,
         redoc_url=None,
     )
     database = database or Database(settings.sqlalchemy_url)
@@ -55,6 +57,7 @@ def create_app(
         meter=meter or meter_from_settings(settings, database),
     )
     problems.install(app)
+    api_docs.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
