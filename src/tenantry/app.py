@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from tenantry import __version__
+from tenantry.api import docs as api_docs
 from tenantry.api import problems
 from tenantry.api.deps import ApiAuthMiddleware, Services
 from tenantry.api.idempotency import IdempotencyMiddleware
@@ -28,6 +29,7 @@ from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
 from tenantry.users.api import router as users_router
 from tenantry.web import install as install_web
+from tenantry.web.headers import SecurityHeadersMiddleware
 from tenantry.webhooks.api import router as webhooks_router
 
 
@@ -46,7 +48,8 @@ def create_app(
         version=__version__,
         description="Client accounts whose status decides what each client may do.",
         openapi_url="/api/1/openapi.json",
-        docs_url="/api/1/docs",
+        # Served by tenantry.api.docs, from this server's own copy of Swagger UI.
+        docs_url=None,
         redoc_url=None,
     )
     database = database or database_from_settings(settings)
@@ -58,8 +61,9 @@ def create_app(
         meter=meter or meter_from_settings(settings, database),
     )
     problems.install(app)
-    # Outermost last: RequestMiddleware (request id, body limit, admission, errors, metrics), then
-    # authentication of /api/1, then Idempotency-Key, which needs the caller.
+    api_docs.install(app)
+    # Outermost last: security headers on every answer; RequestMiddleware (request id, body limit,
+    # admission, errors, metrics); authentication of /api/1; Idempotency-Key, which needs the caller.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(ApiAuthMiddleware)
     app.add_middleware(
@@ -67,6 +71,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         admission=Admission(admission_limit(settings, database), settings.request_queue_timeout_seconds),
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(partner_router)
     app.include_router(clients_router)
     app.include_router(statements_router)

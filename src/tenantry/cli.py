@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -72,6 +73,27 @@ def db_upgrade() -> None:
     typer.echo(f"database is up to date ({settings.database_url})", err=True)
 
 
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the copy (replaced if it exists).")],
+) -> None:
+    """Write a consistent copy of the SQLite database, also while the server runs (PostgreSQL: pg_dump)."""
+    from tenantry.db.backup import BackupError, backup_sqlite
+    from tenantry.db.session import sqlite_path
+
+    settings = Settings()
+    if not settings.is_sqlite:
+        fail("tenantry backup copies a SQLite database; back up PostgreSQL with pg_dump -Fc (see the README)")
+    source = sqlite_path(settings.sqlalchemy_url)
+    if source is None:
+        fail(f"{settings.database_url} is not a database file that can be copied")
+    try:
+        size = backup_sqlite(source, file)
+    except BackupError as exc:
+        fail(str(exc))
+    typer.echo(f"backup of {source} written to {file} ({size:,} bytes)", err=True)
+
+
 def _money(value: str, option: str) -> Decimal:
     try:
         amount = Decimal(value)
@@ -101,12 +123,31 @@ def partner_create(
     trial_days: Annotated[int, typer.Option("--trial-days")] = 14,
     trial_extension_days: Annotated[int, typer.Option("--trial-extension-days")] = 14,
     admin_password: Annotated[
-        str | None, typer.Option("--admin-password", help="Generated and printed when omitted.")
+        str | None,
+        typer.Option(
+            "--admin-password",
+            help="The admin's password (generated and printed when omitted). Other users of the "
+            "machine can read it in the process list: prefer --admin-password-file.",
+        ),
+    ] = None,
+    admin_password_file: Annotated[
+        str | None,
+        typer.Option(
+            "--admin-password-file",
+            metavar="FILE",
+            help="Read the admin's password from the first line of FILE (- for standard input): "
+            "the safe way to give it.",
+        ),
     ] = None,
 ) -> None:
     """Create a partner with its first admin and API key; print them as one JSON object."""
     from tenantry.clock import SystemClock
     from tenantry.partners.service import PartnerPlan, create_partner
+
+    if admin_password_file is not None:
+        if admin_password is not None:
+            fail("give --admin-password or --admin-password-file, not both")
+        admin_password = _password_from(admin_password_file)
 
     plan = PartnerPlan(
         dashboards=dashboards,
@@ -139,6 +180,23 @@ def partner_create(
     if created.admin_password is not None:
         out["admin_password"] = created.admin_password
     typer.echo(json.dumps(out))
+
+
+def _password_from(source: str) -> str:
+    """The first line of a file, or of standard input for `-`, without its line ending."""
+    try:
+        if source == "-":
+            line = sys.stdin.readline()
+        else:
+            with open(source, encoding="utf-8") as file:
+                line = file.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        fail(f"cannot read the admin password from {source}: {reason}")
+    password = line.rstrip("\r\n")
+    if not password:
+        fail(f"the first line of {'standard input' if source == '-' else source} is empty: no password")
+    return password
 
 
 def _database_problem(exc: Exception) -> str:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -50,6 +50,21 @@ def neighbours(base: str, headers: dict[str, str]) -> None:
         assert api.patch(f"/api/1/clients/{ids[2]}", json={"status": "disabled"}).status_code == 200
 
 
+def watch_policy(context: BrowserContext, violations: list[str]) -> BrowserContext:
+    """Collect what Chromium reports of Content-Security-Policy violations in the context's pages
+    (a refused inline script, style, frame, fetch...): a page that works only without its policy
+    shows up here."""
+    context.on(
+        "console",
+        lambda message: (
+            violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return context
+
+
 def flash(page: Page) -> str:
     return page.locator("main > p[role]").first.inner_text()
 
@@ -63,7 +78,10 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     db.rollback()
     csv_url = data_server.serve("/sales.csv", CSV)
     neighbours(server_url, partner.headers)
-    partner_context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    violations: list[str] = []
+    partner_context = watch_policy(
+        browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900}), violations
+    )
     page = partner_context.new_page()
 
     page.goto(server_url + "/login")
@@ -136,7 +154,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     assert flash(page) == "Shared with 1 user."
 
     # The user signs in and sees the dashboard, with the trial's days left.
-    user_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    user_context = watch_policy(browser.new_context(viewport={"width": 1280, "height": 900}), violations)
     portal = user_context.new_page()
     sign_in(portal, server_url, USER_EMAIL, USER_PASSWORD)
     expect(portal).to_have_url(server_url + "/app")
@@ -151,7 +169,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     page.get_by_role("button", name="Publish Sales board").click()
     found = re.search(r"/published/[A-Za-z0-9_-]+", flash(page))
     assert found is not None
-    public = browser.new_context().new_page()
+    public = watch_policy(browser.new_context(), violations).new_page()
     assert public.goto(server_url + found.group(0)).status == 200
     expect(public.get_by_text("By month")).to_be_visible()
 
@@ -186,13 +204,17 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     page.get_by_role("link", name="Plan", exact=True).click()
     expect(page.get_by_role("img", name=re.compile("Dashboards: 0 yours, 3 allocated"))).to_be_visible()
     page.screenshot(path=shots / "plan.png", full_page=True)
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=1)
+    phone = watch_policy(
+        browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=1),
+        violations,
+    )
     phone_page = phone.new_page()
     phone_page.context.add_cookies(partner_context.cookies())
     phone_page.goto(server_url + "/partner/clients")
     phone_page.screenshot(path=shots / "clients-phone.png", full_page=True)
     for context in (partner_context, user_context, public.context, phone):
         context.close()
+    assert violations == []
     assert sorted(p.stem for p in shots.glob("*.png")) == sorted(MAIN_PAGES)
 
 

@@ -104,6 +104,8 @@ class PublishedLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_accessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The sites that may frame the page (its CSP frame-ancestors); NULL: any site.
+    allowed_origins: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         Index("ix_published_links_dashboard_id", "dashboard_id"),

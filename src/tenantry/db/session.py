@@ -14,13 +14,37 @@ parameters never appear in error messages (`hide_parameters`): they may hold sec
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 IMMEDIATE = "tenantry_sqlite_immediate"
 STATEMENT_READS = "tenantry_sqlite_statement_reads"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for an in-memory database or a `file:` URI)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_private(path: Path) -> None:
+    """Create the database file readable and writable by its owner alone, unless it exists.
+
+    SQLite would create it with the umask's permissions (usually 0644: anyone on the machine could
+    read the password hashes and secrets in it); it gives the `-wal` and `-shm` files the
+    permissions of the database file, so they are private too. An existing file is left as it is.
+    """
+    # Already there, or no such folder (SQLite says so when it connects): nothing to do.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 DEFAULT_POOL_SIZE = 10
@@ -48,6 +72,12 @@ def make_engine(
             **kwargs,
         )
         busy_ms = int(lock_timeout * 1000)
+        path = sqlite_path(url)
+
+        @event.listens_for(engine, "do_connect")
+        def _sqlite_private_file(*_args: Any) -> None:
+            if path is not None:
+                create_private(path)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -56,6 +56,7 @@ class PublicLink:
     revoked_at: datetime | None
     password_hash: str | None
     last_accessed_at: datetime | None
+    allowed_origins: list[str] | None  # None: any site may frame the page
     client_status: str | None  # None: the partner's own dashboard
     trial: Trial | None
     dashboard: PublicBoard
@@ -69,6 +70,7 @@ _PUBLIC = (
         PublishedLink.revoked_at,
         PublishedLink.password_hash,
         PublishedLink.last_accessed_at,
+        PublishedLink.allowed_origins,
         Client.status,
         Client.trial_started_at,
         Client.trial_ends_at,
@@ -93,6 +95,7 @@ def public_link(db: Connection, token_hash: str) -> PublicLink | None:
         revoked_at=row.revoked_at,
         password_hash=row.password_hash,
         last_accessed_at=row.last_accessed_at,
+        allowed_origins=row.allowed_origins,
         client_status=row.status,
         trial=Trial(started, ends, row.trial_extended_at) if started and ends else None,
         dashboard=PublicBoard(row.dashboard_id, row.dashboard_name),

@@ -46,6 +46,7 @@ def link_view(link: PublishedLink, base_url: str, token: str | None = None) -> d
         "url": f"{base_url.rstrip('/')}/published/{token}" if token else None,
         "token_prefix": link.token_prefix,
         "protected": link.password_hash is not None,
+        "allowed_origins": link.allowed_origins,
         "created_at": link.created_at,
         "last_accessed_at": link.last_accessed_at,
         "revoked_at": link.revoked_at,
@@ -69,6 +70,7 @@ def create_link(
         token_hash=hash_link_token(token),
         token_prefix=token[:8],
         password_hash=hash_password(data.password) if data.password is not None else None,
+        allowed_origins=data.allowed_origins,
         failed_attempts=0,
         created_by=principal.actor,
         created_at=now,
@@ -81,7 +83,7 @@ def create_link(
         link,
         "published_link.created",
         now,
-        {"name": link.name, "protected": bool(data.password)},
+        {"name": link.name, "protected": bool(data.password), "allowed_origins": data.allowed_origins},
     )
     return link, token
 

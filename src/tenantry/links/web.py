@@ -11,6 +11,9 @@ request: disabling a client closes its links from the very next one.
 
 from __future__ import annotations
 
+import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -24,11 +27,11 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import Services
-from tenantry.charts.cache import SvgCache
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.links import service
 from tenantry.links.repository import PublicLink
 from tenantry.links.service import LinkUnavailable
+from tenantry.web.headers import new_nonce
 
 router = APIRouter(prefix="/published", include_in_schema=False)
 
@@ -37,25 +40,63 @@ TEMPLATES = Environment(
     autoescape=select_autoescape(["html"]),
     auto_reload=False,
 )
-HEADERS = {
+_COMMON = {
     "X-Robots-Tag": "noindex, nofollow",
     "Cache-Control": "no-store",
     # The token is in the URL: keep it out of Referer headers sent to anything the page links to.
     "Referrer-Policy": "no-referrer",
-    # The page is self-contained: its own inline script and style, polling only its own origin.
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'"
-    ),
 }
+JSON_HEADERS = {**_COMMON, "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"}
+# Stands for the response's nonce in a cached page: random per process, so no content can hold it.
+NONCE_SLOT = secrets.token_hex(16)
 UNAVAILABLE = "This dashboard is not available"
-# The whole page depends only on the dashboard's version (which covers its name and klips).
-PAGES = SvgCache(capacity=1024)
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = TEMPLATES.get_template(f"published/{name}").render(**context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+class PageCache:
+    """The published page per dashboard version (which covers its name and klips), rendered once
+    and kept as the bytes around its nonce slots: a view joins them with its own nonce, which
+    costs next to nothing, where searching the page for the slot would cost more than the rest."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def page(self, version: str, nonce: str, render: Callable[[], str]) -> bytes:
+        with self._lock:
+            parts = self._entries.get(version)
+            if parts is not None:
+                self._entries.move_to_end(version)
+        if parts is None:
+            # Rendered outside the lock: two threads may render one version once each, never wrongly.
+            parts = tuple(part.encode() for part in render().split(NONCE_SLOT))
+            with self._lock:
+                self._entries[version] = parts
+                while len(self._entries) > self.capacity:
+                    self._entries.popitem(last=False)
+        return nonce.encode().join(parts)
+
+
+PAGES = PageCache(capacity=1024)
+
+
+def page_headers(nonce: str, allowed_origins: list[str] | None) -> dict[str, str]:
+    """The page is self-contained: its inline script and style run by this response's nonce, and
+    it polls only its own origin. Other sites may frame it (that is what a published link is
+    for), unless the link names the ones that may: then they become its `frame-ancestors`."""
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'"
+    )
+    if allowed_origins is not None:
+        policy += "; frame-ancestors " + (" ".join(allowed_origins) or "'none'")
+    return {**_COMMON, "Content-Security-Policy": policy}
+
+
+def _page(name: str, status: int = 200, origins: list[str] | None = None, **context: Any) -> HTMLResponse:
+    nonce = new_nonce()
+    html = TEMPLATES.get_template(f"published/{name}").render(csp_nonce=nonce, **context)
+    return HTMLResponse(html, status_code=status, headers=page_headers(nonce, origins))
 
 
 def _cookie_name(link_id: int) -> str:
@@ -97,7 +138,7 @@ def _unavailable_page(status: int) -> Response:
 
 
 def _unavailable_json(status: int) -> Response:
-    return JSONResponse({"available": False}, status_code=status, headers=HEADERS)
+    return JSONResponse({"available": False}, status_code=status, headers=JSON_HEADERS)
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -106,15 +147,21 @@ async def view(token: str, request: Request) -> Response:
 
     def work(db: Connection, services: Services, link: PublicLink) -> Response:
         if not _has_access(services, request, link):
-            return _page("password.html", 401, error=None)
+            return _page("password.html", 401, link.allowed_origins, error=None)
         version, html = live_view(db, link.dashboard, klips=link.klips)
-        page = PAGES.get_or_draw(
+        nonce = new_nonce()
+        page = PAGES.page(
             version,
+            nonce,
             lambda: TEMPLATES.get_template("published/dashboard.html").render(
-                title=link.dashboard.name, version=version, klips=Markup(html), poll_seconds=POLL_SECONDS
+                title=link.dashboard.name,
+                version=version,
+                klips=Markup(html),
+                poll_seconds=POLL_SECONDS,
+                csp_nonce=NONCE_SLOT,
             ),
         )
-        return HTMLResponse(page, headers=HEADERS)
+        return HTMLResponse(page, headers=page_headers(nonce, link.allowed_origins))
 
     return await run_in_threadpool(partial(_public, request, token, _unavailable_page, work, viewed=True))
 
@@ -134,14 +181,16 @@ async def unlock(
             except LinkUnavailable as refusal:
                 return _unavailable_page(refusal.status)
             if link.password_hash is None:
-                return RedirectResponse(request.url.path, status_code=303, headers=HEADERS)
+                return RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
             outcome = service.try_password(link, password, now)
             db.commit()
+        origins = link.allowed_origins
         if outcome is None:
-            return _page("password.html", 429, error="Too many wrong passwords. Try again in a few minutes.")
+            error = "Too many wrong passwords. Try again in a few minutes."
+            return _page("password.html", 429, origins, error=error)
         if not outcome:
-            return _page("password.html", 401, error="That password is not right.")
-        response = RedirectResponse(request.url.path, status_code=303, headers=HEADERS)
+            return _page("password.html", 401, origins, error="That password is not right.")
+        response = RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
         response.set_cookie(
             _cookie_name(link.id),
             service.access_proof(link, services.settings.resolved_secret_key),
@@ -166,6 +215,6 @@ async def live(token: str, request: Request, v: Annotated[str, Query(max_length=
         body: dict[str, Any] = {"available": True, "version": version}
         if html is not None:
             body.update(title=link.dashboard.name, html=html)
-        return JSONResponse(body, headers=HEADERS)
+        return JSONResponse(body, headers=JSON_HEADERS)
 
     return await run_in_threadpool(_public, request, token, _unavailable_json, work)

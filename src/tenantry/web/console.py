@@ -708,13 +708,20 @@ def share_dashboard(
 class LinkForm:
     name: str
     password: str
+    # The sites that may embed the page, separated by spaces, commas or lines; empty: any site.
+    allowed_origins: str
+
+    def origins(self) -> list[str] | None:
+        given = self.allowed_origins.replace(",", " ").split()
+        return given or None
 
 
 def link_form(
     name: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
+    allowed_origins: Annotated[str, Form(max_length=7000)] = "",
 ) -> LinkForm:
-    return LinkForm(name, password)
+    return LinkForm(name, password, allowed_origins)
 
 
 LinkFormDep = Annotated[LinkForm, Depends(link_form)]
@@ -726,7 +733,7 @@ def publish_action(
     """Publishing a link, from the console or the portal: the URL is shown once, in the notice."""
 
     def action(principal: Principal) -> str:
-        data = LinkCreate(name=form.name, password=form.password or None)
+        data = LinkCreate(name=form.name, password=form.password or None, allowed_origins=form.origins())
         link, token = links_service.create_link(db, clock, principal, dashboard_id, data)
         url = links_service.link_view(link, services(request).settings.base_url, token)["url"]
         return f"Published link {link.name} created: {url} (copy it now; it is shown only once)."

@@ -36,6 +36,7 @@ from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
+from tenantry.web.headers import csp_nonce
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -83,6 +84,7 @@ def _render(
 ) -> HTMLResponse:
     context.setdefault("user", None)
     context.setdefault("acting", None)
+    context["csp_nonce"] = csp_nonce(request)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if new_csrf:
         response.set_cookie(
@@ -226,6 +228,13 @@ def _ended(
     response = _login_page(request, message, status_code)
     response.delete_cookie(sessions.SESSION_COOKIE)
     return response
+
+
+@router.get("/")
+def root(request: Request, db: DbSession, clock: ClockDep) -> Response:
+    """The address people type: their console or portal when signed in, else the sign-in page."""
+    signed_in = _signed_in(request, db, clock)
+    return _to(_home(signed_in) if signed_in is not None else "/login")
 
 
 @router.get("/login", response_class=HTMLResponse)

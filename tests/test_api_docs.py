@@ -1,0 +1,71 @@
+"""The API docs (SPEC §8, §12 "Headers"): Swagger UI served by this server, loading no script,
+style or image from anywhere else; their one inline script is allowed by its hash."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import tenantry
+
+STATIC = Path(tenantry.__file__).parent / "web" / "static" / "swagger-ui"
+
+
+class References(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.inline_scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+        self._in_script = tag == "script" and "src" not in named
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.inline_scripts.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+
+def test_the_docs_page_references_only_files_of_this_server(http):
+    page = http.get("/api/1/docs")
+    assert page.status_code == 200
+    found = References()
+    found.feed(page.text)
+    assert found.urls, "the page loads Swagger UI from somewhere"
+    assert all(url.startswith("/") and not url.startswith("//") for url in found.urls), found.urls
+    assert not re.search(r"https?://", page.text)
+    for url in found.urls:
+        asset = http.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["x-content-type-options"] == "nosniff"
+    script = http.get("/static/swagger-ui/swagger-ui-bundle.js")
+    assert "javascript" in script.headers["content-type"]
+    assert "SwaggerUIBundle" in script.text
+
+
+def test_the_docs_policy_allows_the_inline_script_by_its_hash_and_nothing_from_elsewhere(http):
+    page = http.get("/api/1/docs")
+    policy = page.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy and "*" not in policy
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    found = References()
+    found.feed(page.text)
+    (inline,) = found.inline_scripts
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy
+    # Swagger UI's validator badge would be an image from another site.
+    assert '"validatorUrl": null' in inline
+    assert "/api/1/openapi.json" in inline
+
+
+def test_swagger_ui_ships_with_its_licence():
+    assert "Apache License" in (STATIC / "LICENSE").read_text()
+    assert (STATIC / "NOTICE").exists() and (STATIC / "swagger-ui-bundle.js.LICENSE.txt").exists()

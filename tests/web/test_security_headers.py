@@ -1,0 +1,205 @@
+"""Security headers (SPEC §12 "Headers"): console, portal, sign-in, invitation and message pages
+run no inline code without this response's nonce, cannot be framed, are not sniffed and send a
+Referer only to this origin; API answers are not sniffed either. And `GET /` finds everyone's home.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import pytest
+
+from tenantry.auth.secrets import hash_token
+from tenantry.db.access_models import Invitation
+from tests.content import create_dashboard, inline_source
+from tests.factories import PASSWORD, add_user, client_with_user, new_client, sign_in
+from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
+from tests.web.test_sign_in_as import enter
+
+CLIENT_EMAIL = "reader@client.test"
+
+
+class InlineCode(HTMLParser):
+    """Every inline script and style element of a page, with its nonce; every style or event
+    handler attribute (which no nonce can allow)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, str | None, bool]] = []
+        self.attributes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag in ("script", "style"):
+            self.elements.append((tag, named.get("nonce"), "src" in named))
+        self.attributes += [f"{tag}[{name}]" for name in named if name == "style" or name.startswith("on")]
+
+
+def directives(response) -> dict[str, str]:
+    policy = response.headers["content-security-policy"]
+    return {
+        part.split()[0]: part.partition(" ")[2] for part in (p.strip() for p in policy.split(";")) if part
+    }
+
+
+def assert_a_locked_down_page(response) -> InlineCode:
+    """The page's headers, and that each inline script or style carries the policy's nonce."""
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    policy = directives(response)
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["object-src"] == "'none'"
+    assert policy["base-uri"] == "'none'"
+    assert policy["form-action"] == "'self'"
+    assert policy["default-src"] == "'self'"
+    for directive in ("script-src", "style-src"):
+        assert "'unsafe-inline'" not in policy[directive] and "*" not in policy[directive]
+    nonces = set(re.findall(r"'nonce-([^']+)'", policy["script-src"]))
+    page = InlineCode()
+    page.feed(response.text)
+    for tag, nonce, external in page.elements:
+        if not external:
+            assert nonce is not None and nonce in nonces, f"an inline <{tag}> without the response's nonce"
+    assert page.attributes == []
+    return page
+
+
+@pytest.fixture
+def portal_user(http, partner, clock):
+    """A client user of an Active client with a live dashboard shared with them; the client's id
+    and the dashboard's."""
+    client_id, user, _ = client_with_user(http, partner, clock, "active", CLIENT_EMAIL)
+    source_id = inline_source(http, partner, client_id)
+    dashboard_id = create_dashboard(http, partner, client_id, source_id).json()["id"]
+    shared = http.put(
+        f"/api/1/dashboards/{dashboard_id}/shares", json={"user_ids": [user["id"]]}, headers=partner.headers
+    )
+    assert shared.status_code == 200, shared.text
+    return client_id, dashboard_id
+
+
+class TestPagesAreLockedDown:
+    def test_the_sign_in_page(self, http):
+        assert_a_locked_down_page(http.get("/login"))
+
+    def test_a_message_page_and_an_invitation_form(self, http, partner, db, clock):
+        refused = http.get("/invite/" + "x" * 43)
+        assert refused.status_code == 404
+        assert_a_locked_down_page(refused)
+        client_id = new_client(http, partner, "trial")
+        user = add_user(http, partner, client_id, "invited@client.test", password=None)
+        token = secrets.token_urlsafe(32)
+        db.add(
+            Invitation(
+                token_hash=hash_token(token),
+                partner_id=partner.id,
+                client_user_id=user["id"],
+                created_at=clock.now(),
+                expires_at=clock.now() + timedelta(days=7),
+            )
+        )
+        db.commit()
+        form = http.get(f"/invite/{token}")
+        assert form.status_code == 200 and 'name="confirm"' in form.text
+        assert_a_locked_down_page(form)
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/partner",
+            "/partner/clients",
+            "/partner/clients/new",
+            "/partner/clients/{client}",
+            "/partner/plan",
+            "/partner/statements",
+        ],
+    )
+    def test_every_console_page(self, http, partner, db, path):
+        client_id = new_client(http, partner, "trial")
+        email = admin_email(db, partner)
+        db.rollback()
+        sign_in(http, email, ADMIN_PASSWORD)
+        page = http.get(path.format(client=client_id))
+        assert page.status_code == 200
+        assert_a_locked_down_page(page)
+
+    def test_the_plan_draws_its_bars_with_a_style_block_under_the_nonce(self, http, make_partner, db):
+        partner = make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=100)
+        new_client(http, partner, "trial", dashboards=4)
+        email = admin_email(db, partner)
+        db.rollback()
+        sign_in(http, email, ADMIN_PASSWORD)
+        page = http.get("/partner/plan")
+        assert_a_locked_down_page(page)
+        assert "#bar-dashboards .bar-allocated { width: 40.0%; }" in page.text
+
+    def test_the_portal_and_its_live_dashboard_whose_script_carries_the_nonce(
+        self, http, partner, portal_user
+    ):
+        _, dashboard_id = portal_user
+        sign_in(http, CLIENT_EMAIL, PASSWORD)
+        assert_a_locked_down_page(http.get("/app"))
+        live = http.get(f"/app/dashboards/{dashboard_id}")
+        scripts = [e for e in assert_a_locked_down_page(live).elements if e[0] == "script"]
+        assert len(scripts) == 1  # the poll, allowed by the nonce and nothing else
+        assert directives(live)["connect-src"] == "'self'"
+
+    def test_each_answer_has_a_nonce_of_its_own(self, http):
+        first, second = (directives(http.get("/login"))["script-src"] for _ in range(2))
+        assert first.startswith("'nonce-") and second.startswith("'nonce-")
+        assert first != second
+        assert len(first) - len("'nonce-'") >= 22  # at least 128 random bits
+
+    def test_a_partner_signed_in_as_a_client_sees_a_locked_down_portal(self, http, partner, db, portal_user):
+        client_id, dashboard_id = portal_user
+        email = admin_email(db, partner)
+        db.rollback()
+        sign_in(http, email, ADMIN_PASSWORD)
+        assert enter(http, client_id).status_code == 303
+        assert_a_locked_down_page(http.get("/app"))
+        assert_a_locked_down_page(http.get(f"/app/dashboards/{dashboard_id}"))
+
+
+class TestApiAnswers:
+    def test_json_and_problem_answers_are_not_sniffed(self, http, partner):
+        ok = http.get("/api/1/partner", headers=partner.headers)
+        assert ok.status_code == 200
+        assert ok.headers["x-content-type-options"] == "nosniff"
+        refused = http.get("/api/1/partner")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert http.get("/static/tenantry.css").headers["x-content-type-options"] == "nosniff"
+
+
+class TestTheRoot:
+    def test_anyone_not_signed_in_is_sent_to_sign_in(self, http):
+        response = http.get("/", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login"
+        assert http.get("/").url.path == "/login"
+
+    def test_a_partner_user_is_sent_to_the_console(self, http, partner, db):
+        email = admin_email(db, partner)
+        db.rollback()
+        sign_in(http, email, ADMIN_PASSWORD)
+        response = http.get("/", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/partner"
+
+    def test_a_client_user_and_a_partner_signed_in_as_a_client_are_sent_to_the_portal(
+        self, http, partner, db, portal_user
+    ):
+        client_id, _ = portal_user
+        sign_in(http, CLIENT_EMAIL, PASSWORD)
+        assert http.get("/", follow_redirects=False).headers["location"] == "/app"
+        http.cookies.clear()
+        email = admin_email(db, partner)
+        db.rollback()
+        sign_in(http, email, ADMIN_PASSWORD)
+        enter(http, client_id)
+        assert http.get("/", follow_redirects=False).headers["location"] == "/app"
