@@ -81,6 +81,19 @@ def owner_of(db: Session, partner_id: int, client_id: int | None) -> Owner:
     return Owner(partner_id, client)
 
 
+def only_shared(principal: Principal) -> bool:
+    """A client member sees the dashboards shared with them and nothing else of the client."""
+    return not principal.is_partner and principal.role != "admin"
+
+
+def require_reader(principal: Principal) -> None:
+    """Data sources (their rows and settings), published links and a client's users are read by
+    partner users and the client's admins, never by a member: a source's rows hold more than the
+    dashboards shared with them show, and a url source's address may carry credentials."""
+    if only_shared(principal):
+        raise Forbidden("A member sees the dashboards shared with them and nothing else of the client.")
+
+
 def require_builder(principal: Principal) -> None:
     """Partner admins and editors build content; among client users, only admins."""
     principal.require_write()

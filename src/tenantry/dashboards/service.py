@@ -18,13 +18,26 @@ from tenantry.datasources import repository as sources_repo
 from tenantry.db.dashboard_models import Klip
 from tenantry.db.models import Dashboard
 from tenantry.errors import NotFound
-from tenantry.owners import Owner, audit_change, changing, give_back, require_builder, take_one
+from tenantry.owners import (
+    Owner,
+    audit_change,
+    changing,
+    give_back,
+    only_shared,
+    require_builder,
+    take_one,
+)
 from tenantry.policy import Capability
 
 
-def dashboard_views(db: Session, dashboards: list[Dashboard]) -> list[dict[str, Any]]:
+def dashboard_views(
+    db: Session, dashboards: list[Dashboard], principal: Principal | None = None
+) -> list[dict[str, Any]]:
     ids = [d.id for d in dashboards]
     klips, shares = repo.klips_of(db, ids), repo.shares_of(db, ids)
+    if principal is not None and only_shared(principal):
+        # A member learns nothing of the client's other users, not even who else sees a dashboard.
+        shares = {i: [u for u in users if u == principal.user_id] for i, users in shares.items()}
     return [
         {
             "id": d.id,
