@@ -107,3 +107,10 @@ class MeterUnavailable(TenantryError):
     """The API-call meter cannot count (Redis unreachable): calls are refused, never left uncounted."""
 
     code, status, title = "meter_unavailable", 503, "API-call meter unavailable"
+
+
+class LimitReached(TenantryError):
+    """A per-owner cap (data sources, dashboards, klips, webhooks): not the plan's pool, a bound
+    on how much one account may pile up."""
+
+    code, status, title = "limit_reached", 409, "Limit reached"

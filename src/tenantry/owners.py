@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from tenantry import lifecycle, pool
+from tenantry import lifecycle, limits, pool
 from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
@@ -134,6 +134,20 @@ def audit_change(
         at=now,
         details=details,
     )
+
+
+def check_room(db: Session, owner: Owner, model: Any, limit: limits.Limit) -> None:
+    """Refuse one more data source or dashboard past its owner's cap (`limit_reached`).
+
+    The partner row is locked first, as for pool checks, so concurrent requests of one partner
+    cannot both take the last place.
+    """
+    clients_repo.lock_partner(db, owner.partner_id)
+    mine = model.client_id.is_(None) if owner.client_id is None else model.client_id == owner.client_id
+    held = db.scalar(
+        select(func.count()).select_from(model).where(model.partner_id == owner.partner_id, mine)
+    )
+    limits.check_room(limit, held or 0)
 
 
 def take_one(db: Session, owner: Owner, resource: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tenantry import limits
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as repo
@@ -22,6 +23,7 @@ from tenantry.owners import (
     Owner,
     audit_change,
     changing,
+    check_room,
     give_back,
     only_shared,
     require_builder,
@@ -86,6 +88,8 @@ def create_dashboard(
     require_builder(principal)
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
+    limits.check_room(limits.KLIPS_PER_DASHBOARD, 0, len(data.klips))
+    check_room(db, owner, Dashboard, limits.DASHBOARDS_PER_OWNER)
     take_one(db, owner, "dashboards")
     dashboard = Dashboard(
         partner_id=owner.partner_id, client_id=owner.client_id, name=data.name, created_at=now, updated_at=now
@@ -110,6 +114,7 @@ def update_dashboard(
     if data.name is not None and data.name != dashboard.name:
         dashboard.name = changed["name"] = data.name
     if data.klips is not None:
+        limits.check_room(limits.KLIPS_PER_DASHBOARD, 0, len(data.klips))
         klips = _klips(db, owner, dashboard.id, data.klips)
         repo.replace_klips(db, dashboard.id, klips)
         changed["klips"] = len(klips)

@@ -21,7 +21,8 @@ from tenantry.datasources.fetch import FetchError, check_rows, fetch_rows
 from tenantry.datasources.schemas import DataSourceUpdate, InlineSourceCreate, UrlSourceCreate
 from tenantry.db.dashboard_models import DataSource
 from tenantry.errors import InvalidInput, TenantryError
-from tenantry.owners import Owner, audit_change, changing, require_builder, require_reader
+from tenantry.limits import DATA_SOURCES_PER_OWNER
+from tenantry.owners import Owner, audit_change, changing, check_room, require_builder, require_reader
 from tenantry.policy import Capability, allows
 
 Fetch = Callable[[str, str], list[dict[str, Any]]]
@@ -89,6 +90,7 @@ def create_source(
     require_builder(principal)
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
+    check_room(db, owner, DataSource, DATA_SOURCES_PER_OWNER)
     source = DataSource(
         partner_id=owner.partner_id,
         client_id=owner.client_id,
