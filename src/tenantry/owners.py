@@ -136,7 +136,7 @@ def audit_change(
     )
 
 
-def check_room(db: Session, owner: Owner, model: Any, limit: limits.Limit) -> None:
+def check_content_limit(db: Session, owner: Owner, model: Any, limit: limits.Limit) -> None:
     """Refuse one more data source or dashboard past its owner's cap (`limit_reached`).
 
     The partner row is locked first, as for pool checks, so concurrent requests of one partner

@@ -23,7 +23,7 @@ from tenantry.owners import (
     Owner,
     audit_change,
     changing,
-    check_room,
+    check_content_limit,
     give_back,
     only_shared,
     require_builder,
@@ -89,7 +89,7 @@ def create_dashboard(
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
     limits.check_room(limits.KLIPS_PER_DASHBOARD, 0, len(data.klips))
-    check_room(db, owner, Dashboard, limits.DASHBOARDS_PER_OWNER)
+    check_content_limit(db, owner, Dashboard, limits.DASHBOARDS_PER_OWNER)
     take_one(db, owner, "dashboards")
     dashboard = Dashboard(
         partner_id=owner.partner_id, client_id=owner.client_id, name=data.name, created_at=now, updated_at=now

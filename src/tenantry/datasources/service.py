@@ -22,7 +22,14 @@ from tenantry.datasources.schemas import DataSourceUpdate, InlineSourceCreate, U
 from tenantry.db.dashboard_models import DataSource
 from tenantry.errors import InvalidInput, TenantryError
 from tenantry.limits import DATA_SOURCES_PER_OWNER
-from tenantry.owners import Owner, audit_change, changing, check_room, require_builder, require_reader
+from tenantry.owners import (
+    Owner,
+    audit_change,
+    changing,
+    check_content_limit,
+    require_builder,
+    require_reader,
+)
 from tenantry.policy import Capability, allows
 
 Fetch = Callable[[str, str], list[dict[str, Any]]]
@@ -90,7 +97,7 @@ def create_source(
     require_builder(principal)
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
-    check_room(db, owner, DataSource, DATA_SOURCES_PER_OWNER)
+    check_content_limit(db, owner, DataSource, DATA_SOURCES_PER_OWNER)
     source = DataSource(
         partner_id=owner.partner_id,
         client_id=owner.client_id,
