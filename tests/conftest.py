@@ -82,6 +82,10 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         if database.is_sqlite:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+            # Ids restart with the tables, as RESTART IDENTITY does on PostgreSQL (the sequences
+            # of AUTOINCREMENT tables live in sqlite_sequence).
+            if conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
+                conn.execute(text("DELETE FROM sqlite_sequence"))
         else:
             conn.execute(
                 text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")

@@ -127,3 +127,10 @@ class Overloaded(TenantryError):
 
 class PayloadTooLarge(TenantryError):
     code, status, title = "payload_too_large", 413, "Request body too large"
+
+
+class LimitReached(TenantryError):
+    """A per-owner cap (data sources, dashboards, klips, webhooks): not the plan's pool, a bound
+    on how much one account may pile up."""
+
+    code, status, title = "limit_reached", 409, "Limit reached"

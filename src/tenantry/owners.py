@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from tenantry import lifecycle, pool
+from tenantry import lifecycle, limits, pool
 from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
@@ -81,6 +81,19 @@ def owner_of(db: Session, partner_id: int, client_id: int | None) -> Owner:
     return Owner(partner_id, client)
 
 
+def only_shared(principal: Principal) -> bool:
+    """A client member sees the dashboards shared with them and nothing else of the client."""
+    return not principal.is_partner and principal.role != "admin"
+
+
+def require_reader(principal: Principal) -> None:
+    """Data sources (their rows and settings), published links and a client's users are read by
+    partner users and the client's admins, never by a member: a source's rows hold more than the
+    dashboards shared with them show, and a url source's address may carry credentials."""
+    if only_shared(principal):
+        raise Forbidden("A member sees the dashboards shared with them and nothing else of the client.")
+
+
 def require_builder(principal: Principal) -> None:
     """Partner admins and editors build content; among client users, only admins."""
     principal.require_write()
@@ -121,6 +134,20 @@ def audit_change(
         at=now,
         details=details,
     )
+
+
+def check_content_limit(db: Session, owner: Owner, model: Any, limit: limits.Limit) -> None:
+    """Refuse one more data source or dashboard past its owner's cap (`limit_reached`).
+
+    The partner row is locked first, as for pool checks, so concurrent requests of one partner
+    cannot both take the last place.
+    """
+    clients_repo.lock_partner(db, owner.partner_id)
+    mine = model.client_id.is_(None) if owner.client_id is None else model.client_id == owner.client_id
+    held = db.scalar(
+        select(func.count()).select_from(model).where(model.partner_id == owner.partner_id, mine)
+    )
+    limits.check_room(limit, held or 0)
 
 
 def take_one(db: Session, owner: Owner, resource: str) -> None:

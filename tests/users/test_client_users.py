@@ -105,7 +105,9 @@ class TestAllocation:
 
 
 class TestRoles:
-    def test_a_client_admin_manages_the_users_of_its_own_client_and_a_member_only_reads(self, http, partner):
+    def test_a_client_admin_manages_the_users_of_its_own_client_and_a_member_sees_none_of_them(
+        self, http, partner
+    ):
         client_id = new_client(http, partner, "trial")
         admin = add_user(http, partner, client_id, "admin@client.test", role="admin")
         member = add_user(http, partner, client_id, "member@client.test", role="member")
@@ -113,7 +115,10 @@ class TestRoles:
         member_key = key_for(http, partner, client_id, member["id"])
         body = {"email": "new@client.test", "name": "New"}
         assert http.post(users_url(client_id), json=body, headers=member_key).status_code == 403
-        assert http.get(users_url(client_id), headers=member_key).json()["total"] == 2
+        listed = http.get(users_url(client_id), headers=member_key)
+        assert (listed.status_code, listed.json()["code"]) == (403, "forbidden")
+        assert "admin@client.test" not in listed.text
+        assert http.get(users_url(client_id), headers=admin_key).json()["total"] == 2
         assert http.post(users_url(client_id), json=body, headers=admin_key).status_code == 201
         assert http.delete(f"{users_url(client_id)}/{admin['id']}", headers=admin_key).status_code == 403
         assert http.delete(f"{users_url(client_id)}/{member['id']}", headers=admin_key).status_code == 204

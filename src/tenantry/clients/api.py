@@ -153,7 +153,7 @@ def extend_trial(
 def history(client_id: PathId, db: DbSession, caller: PartnerCaller, page: PageDep) -> StatusChangeList:
     """The client's status changes, oldest first."""
     client = repo.get_client(db, caller, client_id)
-    items, total = repo.status_history(db, client.id, page.limit, page.offset)
+    items, total = repo.status_history(db, client.partner_id, client.id, page.limit, page.offset)
     return StatusChangeList(
         items=[
             StatusChangeOut(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.db.models import AllocationChange, AuditEvent, Client, Partner, StatusChange
 from tenantry.db.prepared import PreparedSelect
+from tenantry.db.statements_models import DeletedClient
 from tenantry.errors import NotFound
 from tenantry.lifecycle import Trial
 from tenantry.policy import Status
@@ -201,33 +202,52 @@ def list_clients(
 
 
 def status_history(
-    db: Session, client_id: int, limit: int, offset: int
+    db: Session, partner_id: int, client_id: int, limit: int, offset: int
 ) -> tuple[Sequence[StatusChange], int]:
+    # Scoped by partner too: the history outlives its client.
+    where = (StatusChange.partner_id == partner_id, StatusChange.client_id == client_id)
     items = db.scalars(
         select(StatusChange)
-        .where(StatusChange.client_id == client_id)
+        .where(*where)
         .order_by(StatusChange.at, StatusChange.id)
         .limit(limit)
         .offset(offset)
     ).all()
-    total = db.scalar(
-        select(func.count()).select_from(StatusChange).where(StatusChange.client_id == client_id)
-    )
+    total = db.scalar(select(func.count()).select_from(StatusChange).where(*where))
     return items, total or 0
 
 
-def audit_log(db: Session, client_id: int, limit: int) -> Sequence[AuditEvent]:
-    """The client's latest audit events, newest first."""
+def audit_log(db: Session, partner_id: int, client_id: int, limit: int) -> Sequence[AuditEvent]:
+    """The client's latest audit events, newest first.
+
+    Scoped by partner as well: records outlive their client, so a client id alone could name
+    another partner's records.
+    """
     return db.scalars(
         select(AuditEvent)
-        .where(AuditEvent.client_id == client_id)
+        .where(AuditEvent.partner_id == partner_id, AuditEvent.client_id == client_id)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(limit)
     ).all()
 
 
-def delete_client(db: Session, client: Client) -> None:
-    # Foreign keys cascade from the client to everything in it.
+def delete_client(db: Session, client: Client, at: datetime, actor: str) -> None:
+    """Remove the client; its status and allocation histories stay, with its name beside them.
+
+    Foreign keys cascade from the client to everything in it (users, keys, content); the
+    histories have none, so every statement reads the same after the deletion as before it.
+    """
+    db.add(
+        DeletedClient(
+            id=client.id,
+            partner_id=client.partner_id,
+            name=client.name,
+            external_id=client.external_id,
+            deleted_at=at,
+            actor=actor,
+        )
+    )
+    db.flush()
     db.execute(delete(Client).where(Client.id == client.id))
 
 

@@ -292,7 +292,11 @@ def extend_trial(db: Session, clock: Clock, principal: Principal, client_id: int
 
 
 def delete_client(db: Session, clock: Clock, principal: Principal, client_id: int) -> None:
-    """Remove the client and everything in it; its allocation returns to the pool."""
+    """Remove the client and everything in it; its allocation returns to the pool.
+
+    Its status and allocation histories are kept, so no statement changes; the month in progress
+    counts the client up to now.
+    """
     principal.require_admin()
     now = clock.now()
     partner = repo.lock_partner(db, principal.partner_id)
@@ -304,5 +308,5 @@ def delete_client(db: Session, clock: Clock, principal: Principal, client_id: in
         db, client, principal.actor, "client.deleted", now, {"name": client.name, "status": client.status}
     )
     db.flush()
-    repo.delete_client(db, client)
+    repo.delete_client(db, client, now, principal.actor)
     db.expunge(client)

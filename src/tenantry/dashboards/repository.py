@@ -16,17 +16,20 @@ from tenantry.auth.principal import Principal
 from tenantry.db.dashboard_models import DashboardShare, DataSource, Klip, PublishedLink
 from tenantry.db.models import ClientUser, Dashboard
 from tenantry.errors import NotFound
-from tenantry.owners import Owner, scoped
+from tenantry.owners import Owner, only_shared, scoped
 
 
 def scoped_dashboards(principal: Principal) -> Select[Any]:
     """The dashboards this caller may see: its partner's; a client user only its client's, and a
     client member only those shared with them."""
     query = scoped(select(Dashboard), Dashboard, principal)
-    if not principal.is_partner and principal.role != "admin":
-        shared = select(DashboardShare.dashboard_id).where(DashboardShare.client_user_id == principal.user_id)
-        query = query.where(Dashboard.id.in_(shared))
+    if only_shared(principal):
+        query = query.where(Dashboard.id.in_(_shared_with(principal)))
     return query
+
+
+def _shared_with(principal: Principal) -> Select[Any]:
+    return select(DashboardShare.dashboard_id).where(DashboardShare.client_user_id == principal.user_id)
 
 
 def get_dashboard(db: Session, principal: Principal, dashboard_id: int) -> Dashboard:
@@ -36,11 +39,16 @@ def get_dashboard(db: Session, principal: Principal, dashboard_id: int) -> Dashb
     return dashboard
 
 
-def list_dashboards(db: Session, owner: Owner, limit: int, offset: int) -> tuple[Sequence[Dashboard], int]:
+def list_dashboards(
+    db: Session, owner: Owner, limit: int, offset: int, principal: Principal | None = None
+) -> tuple[Sequence[Dashboard], int]:
+    """An owner's dashboards, oldest first; for a client member only those shared with them."""
     where = [
         Dashboard.partner_id == owner.partner_id,
         Dashboard.client_id.is_(None) if owner.client_id is None else Dashboard.client_id == owner.client_id,
     ]
+    if principal is not None and only_shared(principal):
+        where.append(Dashboard.id.in_(_shared_with(principal)))
     items = db.scalars(
         select(Dashboard).where(*where).order_by(Dashboard.id).limit(limit).offset(offset)
     ).all()

@@ -37,7 +37,8 @@ class KlipIn(Strict):
         return self
 
 
-Klips = Annotated[list[KlipIn], Field(max_length=50)]
+# At most 50 a dashboard: a limit of the product (409 `limit_reached`), checked by the service.
+Klips = list[KlipIn]
 
 
 class DashboardCreate(Strict):

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tenantry import limits
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as repo
@@ -18,13 +19,27 @@ from tenantry.datasources import repository as sources_repo
 from tenantry.db.dashboard_models import Klip
 from tenantry.db.models import Dashboard
 from tenantry.errors import NotFound
-from tenantry.owners import Owner, audit_change, changing, give_back, require_builder, take_one
+from tenantry.owners import (
+    Owner,
+    audit_change,
+    changing,
+    check_content_limit,
+    give_back,
+    only_shared,
+    require_builder,
+    take_one,
+)
 from tenantry.policy import Capability
 
 
-def dashboard_views(db: Session, dashboards: list[Dashboard]) -> list[dict[str, Any]]:
+def dashboard_views(
+    db: Session, dashboards: list[Dashboard], principal: Principal | None = None
+) -> list[dict[str, Any]]:
     ids = [d.id for d in dashboards]
     klips, shares = repo.klips_of(db, ids), repo.shares_of(db, ids)
+    if principal is not None and only_shared(principal):
+        # A member learns nothing of the client's other users, not even who else sees a dashboard.
+        shares = {i: [u for u in users if u == principal.user_id] for i, users in shares.items()}
     return [
         {
             "id": d.id,
@@ -73,6 +88,8 @@ def create_dashboard(
     require_builder(principal)
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
+    limits.check_room(limits.KLIPS_PER_DASHBOARD, 0, len(data.klips))
+    check_content_limit(db, owner, Dashboard, limits.DASHBOARDS_PER_OWNER)
     take_one(db, owner, "dashboards")
     dashboard = Dashboard(
         partner_id=owner.partner_id, client_id=owner.client_id, name=data.name, created_at=now, updated_at=now
@@ -97,6 +114,7 @@ def update_dashboard(
     if data.name is not None and data.name != dashboard.name:
         dashboard.name = changed["name"] = data.name
     if data.klips is not None:
+        limits.check_room(limits.KLIPS_PER_DASHBOARD, 0, len(data.klips))
         klips = _klips(db, owner, dashboard.id, data.klips)
         repo.replace_klips(db, dashboard.id, klips)
         changed["klips"] = len(klips)

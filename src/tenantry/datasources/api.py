@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PartnerCaller, PathId
-from tenantry.datasources import repository as repo
+from tenantry.auth.principal import Principal
 from tenantry.datasources import service
 from tenantry.datasources.schemas import (
     DataSourceCreate,
@@ -24,8 +24,8 @@ def _out(source: object) -> DataSourceOut:
     return DataSourceOut.model_validate(service.source_view(source))  # type: ignore[arg-type]
 
 
-def _list(db: DbSession, owner: Owner, page: PageDep) -> DataSourceList:
-    items, total = repo.list_sources(db, owner, page.limit, page.offset)
+def _list(db: DbSession, caller: Principal, owner: Owner, page: PageDep) -> DataSourceList:
+    items, total = service.sources_of(db, caller, owner, page.limit, page.offset)
     return DataSourceList(items=[_out(s) for s in items], total=total, limit=page.limit, offset=page.offset)
 
 
@@ -42,7 +42,7 @@ def create_client_source(
 @router.get("/clients/{client_id}/datasources", response_model=DataSourceList)
 def list_client_sources(client_id: PathId, db: DbSession, caller: Caller, page: PageDep) -> DataSourceList:
     """A client's data sources, oldest first."""
-    return _list(db, client_owner(db, caller, client_id), page)
+    return _list(db, caller, client_owner(db, caller, client_id), page)
 
 
 @router.post("/partner/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourceOut)
@@ -56,13 +56,13 @@ def create_partner_source(
 @router.get("/partner/datasources", response_model=DataSourceList)
 def list_partner_sources(db: DbSession, caller: PartnerCaller, page: PageDep) -> DataSourceList:
     """The partner's own data sources, oldest first."""
-    return _list(db, partner_owner(caller), page)
+    return _list(db, caller, partner_owner(caller), page)
 
 
 @router.get("/datasources/{source_id}", response_model=DataSourceOut)
 def get_source(source_id: PathId, db: DbSession, caller: Caller) -> DataSourceOut:
     """One data source, with its refresh state and the size of its last good snapshot."""
-    return _out(repo.get_source(db, caller, source_id))
+    return _out(service.readable_source(db, caller, source_id))
 
 
 @router.patch("/datasources/{source_id}", response_model=DataSourceOut)
@@ -83,7 +83,7 @@ def delete_source(source_id: PathId, db: DbSession, clock: ClockDep, caller: Cal
 @router.get("/datasources/{source_id}/rows", response_model=RowsOut)
 def get_rows(source_id: PathId, db: DbSession, caller: Caller, page: PageDep) -> RowsOut:
     """The rows of the last good snapshot."""
-    source = repo.get_source(db, caller, source_id)
+    source = service.readable_source(db, caller, source_id)
     rows = source.rows or []
     return RowsOut(
         items=rows[page.offset : page.offset + page.limit],

@@ -7,7 +7,7 @@ the client makes: they never count against API Calls per Day (seed).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,15 @@ from tenantry.datasources.fetch import FetchError, check_rows, fetch_rows
 from tenantry.datasources.schemas import DataSourceUpdate, InlineSourceCreate, UrlSourceCreate
 from tenantry.db.dashboard_models import DataSource
 from tenantry.errors import InvalidInput, TenantryError
-from tenantry.owners import Owner, audit_change, changing, require_builder
+from tenantry.limits import DATA_SOURCES_PER_OWNER
+from tenantry.owners import (
+    Owner,
+    audit_change,
+    changing,
+    check_content_limit,
+    require_builder,
+    require_reader,
+)
 from tenantry.policy import Capability, allows
 
 Fetch = Callable[[str, str], list[dict[str, Any]]]
@@ -55,6 +63,20 @@ def source_view(source: DataSource) -> dict[str, Any]:
     }
 
 
+def readable_source(db: Session, principal: Principal, source_id: int) -> DataSource:
+    """A data source with its settings and rows, for those who may read them (not members)."""
+    source = repo.get_source(db, principal, source_id)
+    require_reader(principal)
+    return source
+
+
+def sources_of(
+    db: Session, principal: Principal, owner: Owner, limit: int, offset: int
+) -> tuple[Sequence[DataSource], int]:
+    require_reader(principal)
+    return repo.list_sources(db, owner, limit, offset)
+
+
 def _store_rows(source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
     source.rows = rows
     source.row_count = len(rows)
@@ -75,6 +97,7 @@ def create_source(
     require_builder(principal)
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
+    check_content_limit(db, owner, DataSource, DATA_SOURCES_PER_OWNER)
     source = DataSource(
         partner_id=owner.partner_id,
         client_id=owner.client_id,

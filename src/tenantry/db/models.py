@@ -174,7 +174,8 @@ class StatusChange(Base):
 
     id: Mapped[int] = mapped_column(_ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    # No foreign key: the history outlives a deleted client, so closed statements never change.
+    client_id: Mapped[int] = mapped_column(_ids)
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -194,7 +195,8 @@ class AllocationChange(Base):
 
     id: Mapped[int] = mapped_column(_ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    # No foreign key, like the status history: it outlives a deleted client.
+    client_id: Mapped[int] = mapped_column(_ids)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     dashboards: Mapped[int] = mapped_column(Integer)
     users: Mapped[int] = mapped_column(Integer)
@@ -294,3 +296,18 @@ class ApiCallCounter(Base):
 
 # Tables of other domains, so that Base.metadata (and Alembic) knows every table.
 from tenantry.db import access_models, dashboard_models, statements_models, worker_models  # noqa: E402,F401
+
+
+def _ids_never_reused(metadata: MetaData) -> None:
+    """Every table with a generated integer id is AUTOINCREMENT on SQLite.
+
+    Without it SQLite hands out the highest id in use + 1, so deleting the newest client would let
+    the next one, of any partner, take its id and with it whatever still names that id (audit
+    records, API-call counters). PostgreSQL identities never hand out an id twice anyway.
+    """
+    for table in metadata.tables.values():
+        if table.autoincrement_column is not None:
+            table.dialect_kwargs["sqlite_autoincrement"] = True
+
+
+_ids_never_reused(Base.metadata)

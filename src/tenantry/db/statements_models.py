@@ -1,4 +1,5 @@
-"""Tables for statements: the history of the terms a partner's statements are cut and priced with."""
+"""Tables for statements: the history of the terms a partner's statements are cut and priced with,
+and what is kept of a deleted client."""
 
 from __future__ import annotations
 
@@ -30,3 +31,23 @@ class TermsChange(Base):
     actor: Mapped[str] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_terms_changes_partner_at", "partner_id", "at"),)
+
+
+class DeletedClient(Base):
+    """What is kept of a deleted client for its statements: its name, and when it went.
+
+    Its status and allocation histories stay where they are, so a month that has ended never
+    changes; the month of the deletion counts the client up to that instant and no further.
+    """
+
+    __tablename__ = "deleted_clients"
+
+    # The client's own id (never handed out again), not a new one.
+    id: Mapped[int] = mapped_column(_ids, primary_key=True, autoincrement=False)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_deleted_clients_partner_deleted_at", "partner_id", "deleted_at"),)

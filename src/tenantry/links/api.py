@@ -5,8 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PathId
-from tenantry.dashboards import repository as dashboards_repo
-from tenantry.links import repository as repo
 from tenantry.links import service
 from tenantry.links.schemas import LinkCreate, LinkList, LinkOut
 
@@ -32,9 +30,8 @@ def create_link(
 def list_links(
     dashboard_id: PathId, request: Request, db: DbSession, caller: Caller, page: PageDep
 ) -> LinkList:
-    """The dashboard's published links, revoked ones included, oldest first."""
-    dashboard = dashboards_repo.get_dashboard(db, caller, dashboard_id)
-    items, total = repo.list_links(db, dashboard.id, page.limit, page.offset)
+    """The dashboard's published links, revoked ones included, oldest first (not for members)."""
+    items, total = service.links_of(db, caller, dashboard_id, page.limit, page.offset)
     base_url = _base_url(request)
     return LinkList(
         items=[LinkOut.model_validate(service.link_view(link, base_url)) for link in items],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from tenantry.db.dashboard_models import PublishedLink
 from tenantry.links import repository as repo
 from tenantry.links.repository import PublicLink
 from tenantry.links.schemas import LinkCreate
-from tenantry.owners import audit_change, changing, content_status, give_back, take_one
+from tenantry.owners import audit_change, changing, content_status, give_back, require_reader, take_one
 from tenantry.policy import Capability, allows
 
 MAX_FAILED_ATTEMPTS = 5
@@ -86,6 +87,15 @@ def create_link(
         {"name": link.name, "protected": bool(data.password), "allowed_origins": data.allowed_origins},
     )
     return link, token
+
+
+def links_of(
+    db: Session, principal: Principal, dashboard_id: int, limit: int, offset: int
+) -> tuple[Sequence[PublishedLink], int]:
+    """A dashboard's links, for those who manage them: a member sees the dashboard, not its links."""
+    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    require_reader(principal)
+    return repo.list_links(db, dashboard.id, limit, offset)
 
 
 def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -> None:

@@ -165,12 +165,14 @@ def day_prices(frame: Frame, terms: Sequence[Terms]) -> list[Mapping[str, Decima
 
 @dataclass(frozen=True, slots=True)
 class ClientHistory:
-    """One client's histories, each sorted by time: (at, to_status) and (at, allocation)."""
+    """One client's histories, each sorted by time: (at, to_status) and (at, allocation), and
+    when the client was deleted, if it was: from then on it counts for nothing."""
 
     client_id: int
     client_name: str
     statuses: Sequence[tuple[datetime, str]]
     allocations: Sequence[tuple[datetime, Mapping[str, int]]]
+    deleted_at: datetime | None = None
 
 
 # Asked of the policy table once: the stored status is enough, since an expired trial is still
@@ -181,7 +183,12 @@ _BILLABLE = frozenset(s.value for s in EffectiveStatus if allows(Capability.BILL
 def _segments(
     history: ClientHistory, start: datetime, end: datetime
 ) -> Iterator[tuple[datetime, datetime, str | None, Mapping[str, int]]]:
-    """The client's timeline inside [start, end): (from, to, status, allocation) per stretch."""
+    """The client's timeline inside [start, end): (from, to, status, allocation) per stretch.
+
+    A deleted client's timeline ends at its deletion.
+    """
+    if history.deleted_at is not None:
+        end = min(end, history.deleted_at)
     # One timeline of (instant, kind, index); at equal instants the later record of each kind wins.
     events = sorted(
         [(at, 0, i) for i, (at, _) in enumerate(history.statuses)]

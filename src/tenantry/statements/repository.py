@@ -2,13 +2,13 @@
 
 A statement reads a fixed number of queries however many clients the partner has: the terms, the
 status changes, the allocation changes (each: the rows inside the month plus every client's last
-row before it, picked with a window function) and the clients' names.
+row before it, picked with a window function), the clients' names and the deleted clients'.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from tenantry.db.models import AllocationChange, Client, Partner, StatusChange
-from tenantry.db.statements_models import TermsChange
+from tenantry.db.statements_models import DeletedClient, TermsChange
 from tenantry.statements.compute import ClientHistory, Terms
 
 
@@ -107,10 +107,25 @@ def month_histories(db: Session, partner_id: int, start: datetime, end: datetime
         end,
     )
     clients = db.execute(select(Client.id, Client.name).where(Client.partner_id == partner_id))
-    names: Mapping[int, str] = {client_id: name for client_id, name in clients}
+    # A deleted client's histories are kept: it counts up to its deletion, under the name it had.
+    # One deleted before the month began has nothing in it.
+    deleted = db.execute(
+        select(DeletedClient.id, DeletedClient.name, DeletedClient.deleted_at).where(
+            DeletedClient.partner_id == partner_id, DeletedClient.deleted_at > start
+        )
+    )
+    known: dict[int, tuple[str, datetime | None]] = {client_id: (name, None) for client_id, name in clients}
+    known.update((client_id, (name, at)) for client_id, name, at in deleted)
     return [
-        ClientHistory(client_id, names.get(client_id, ""), history, allocations.get(client_id, []))
+        ClientHistory(
+            client_id,
+            known[client_id][0],
+            history,
+            allocations.get(client_id, []),
+            deleted_at=known[client_id][1],
+        )
         for client_id, history in statuses.items()
+        if client_id in known
     ]
 
 

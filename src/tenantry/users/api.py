@@ -17,7 +17,6 @@ from tenantry.api.deps import (
     PathId,
     SettingsDep,
 )
-from tenantry.clients import repository as clients_repo
 from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.mail import Delivery
 from tenantry.users import repository as repo
@@ -54,9 +53,8 @@ def _inviter(mailer: MailerDep, settings: SettingsDep) -> service.Inviter:
 
 @router.get("/clients/{client_id}/users", response_model=UserList)
 def list_client_users(client_id: PathId, db: DbSession, caller: Caller, page: PageDep) -> UserList:
-    """The client's users, oldest first."""
-    client = clients_repo.get_client(db, caller, client_id)
-    items, total = repo.list_client_users(db, client.id, page.limit, page.offset)
+    """The client's users, oldest first (partner users and the client's admins)."""
+    items, total = service.client_users(db, caller, client_id, page.limit, page.offset)
     return _user_list(items, total, page)
 
 

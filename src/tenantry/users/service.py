@@ -7,6 +7,7 @@ another tenant's object is 404 before any question of permission arises.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
 from tenantry.errors import Duplicate, Forbidden
 from tenantry.mail import Delivery, Mail, Mailer
+from tenantry.owners import require_reader
 from tenantry.policy import Capability, require
 from tenantry.users import repository as repo
 from tenantry.users.schemas import ClientUserCreate, PartnerUserCreate
@@ -124,6 +126,15 @@ def _removed(
 
 
 # Client users
+
+
+def client_users(
+    db: Session, principal: Principal, client_id: int, limit: int, offset: int
+) -> tuple[Sequence[ClientUser], int]:
+    """A client's users: for partner users and the client's admins, not for its members."""
+    client = clients_repo.get_client(db, principal, client_id)
+    require_reader(principal)
+    return repo.list_client_users(db, client.id, limit, offset)
 
 
 def add_client_user(

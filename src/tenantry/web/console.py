@@ -363,8 +363,8 @@ def client_page(client_id: PathId, request: Request, db: DbSession, clock: Clock
         columns=sorted({column for s in sources for row in s.rows[:1] for column in row}),
         refresh_choices=REFRESH_CHOICES,
         dashboards=dashboards,
-        history=clients_repo.status_history(db, client.id, 200, 0)[0],
-        audit_log=clients_repo.audit_log(db, client.id, 50),
+        history=clients_repo.status_history(db, client.partner_id, client.id, 200, 0)[0],
+        audit_log=clients_repo.audit_log(db, client.partner_id, client.id, 50),
         can_write=_can_write(signed_in),
     )
 

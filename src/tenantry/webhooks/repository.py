@@ -24,6 +24,10 @@ def get_webhook(db: Session, principal: Principal, webhook_id: int) -> Webhook:
     return webhook
 
 
+def count_webhooks(db: Session, partner_id: int) -> int:
+    return db.scalar(select(func.count()).select_from(Webhook).where(Webhook.partner_id == partner_id)) or 0
+
+
 def list_webhooks(
     db: Session, principal: Principal, limit: int, offset: int
 ) -> tuple[Sequence[Webhook], int]:

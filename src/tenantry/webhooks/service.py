@@ -8,8 +8,10 @@ from sqlalchemy.orm import Session
 
 from tenantry.audit import audit
 from tenantry.auth.principal import Principal
+from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.worker_models import Webhook
+from tenantry.limits import WEBHOOKS_PER_PARTNER, check_room
 from tenantry.webhooks import repository as repo
 from tenantry.webhooks.schemas import WebhookCreate
 
@@ -21,6 +23,9 @@ def new_secret() -> str:
 def create_webhook(db: Session, clock: Clock, principal: Principal, data: WebhookCreate) -> Webhook:
     principal.require_write()
     now = clock.now()
+    # Under the partner lock, so concurrent requests cannot both take the last place.
+    clients_repo.lock_partner(db, principal.partner_id)
+    check_room(WEBHOOKS_PER_PARTNER, repo.count_webhooks(db, principal.partner_id))
     webhook = Webhook(
         partner_id=principal.partner_id,
         url=str(data.url),

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
+from sqlalchemy import event
 
 from tenantry.db.models import Base
 from tenantry.db.session import make_engine
@@ -24,8 +27,23 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+
+def _check_foreign_keys(connection: Any) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows that refer to missing rows: {broken[:5]}")
+
+
 def run_migrations_online() -> None:
     engine = make_engine(_url())
+    if engine.dialect.name == "sqlite":
+        # SQLite alters a table by rebuilding it (batch mode) and dropping the old one; with
+        # foreign keys enforced, that drop would delete every row referring to it. Alembic asks for
+        # them off while migrating; the migrations are checked against them before they commit.
+        event.listen(engine, "connect", _foreign_keys_off)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
@@ -35,6 +53,8 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if connection.dialect.name == "sqlite":
+                _check_foreign_keys(connection)
     engine.dispose()
 
 
