@@ -337,11 +337,8 @@ def test_a_full_disk_answers_503_and_healthz_says_so(small_disk, settings, clock
     url = f"sqlite:///{small_disk}/tenantry.db"
     upgrade(url)
     database = Database(url)
-    with TestClient(
-        create_app(settings, clock=clock, database=database), raise_server_exceptions=False
-    ) as http:
-        from tenantry.partners.service import PartnerPlan, create_partner
-
+    app = create_app(settings, clock=clock, database=database)
+    with TestClient(app, raise_server_exceptions=False) as http:
         with database.session(write=True) as session:
             partner = create_partner(
                 session, clock, name="P", admin_email="a@p.test", plan=PartnerPlan(), admin_password=None
@@ -349,13 +346,7 @@ def test_a_full_disk_answers_503_and_healthz_says_so(small_disk, settings, clock
             session.commit()
         headers = {"Authorization": f"Bearer {partner.api_key}"}
         assert http.get("/healthz").json()["disk"] == "ok"
-        with open(small_disk / "filler", "ab") as filler:  # fill every byte that is left
-            try:
-                while True:
-                    filler.write(b"\0" * 65536)
-                    filler.flush()
-            except OSError:
-                pass
+        _fill(small_disk / "filler")
         responses = [
             http.post("/api/1/clients", json={"name": f"C{n}", "description": "x" * 5000}, headers=headers)
             for n in range(5)
@@ -367,3 +358,17 @@ def test_a_full_disk_answers_503_and_healthz_says_so(small_disk, settings, clock
     assert responses[-1].json()["code"] == "database_unavailable"
     assert health.status_code == 503
     assert health.json()["disk"] == "full"
+
+
+def _fill(path: Any) -> None:
+    """Write zeros until the filesystem has no byte left."""
+    import os
+
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while True:
+            os.write(descriptor, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
