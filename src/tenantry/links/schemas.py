@@ -9,7 +9,8 @@ from pydantic import BaseModel, StringConstraints
 
 from tenantry.clients.schemas import Name, Strict
 
-Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+# Checked against the password rules by the service (`weak_password`), as for users.
+Password = Annotated[str, StringConstraints(max_length=200)]
 
 
 class LinkCreate(Strict):

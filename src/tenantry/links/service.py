@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, verify_password
 from tenantry.clock import Clock
@@ -59,6 +60,8 @@ def create_link(
     now = clock.now()
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
     owner = changing(db, principal, dashboard, Capability.CREATE_PUBLISHED_LINKS, now)
+    if data.password is not None:
+        check_password(data.password)  # a link has no e-mail to compare with
     take_one(db, owner, "published_links")
     token = secrets.token_urlsafe(32)
     link = PublishedLink(

@@ -30,7 +30,7 @@ from tenantry.clients.schemas import INT64_MAX, INT64_MIN
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.db.models import ApiKey, Client
-from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded
+from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded, WeakPassword
 from tenantry.exports import service as exports_service
 from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
@@ -48,7 +48,6 @@ STATUS_WORDS = {
     EffectiveStatus.ACTIVE: "Active",
     EffectiveStatus.DISABLED: "Disabled",
 }
-MIN_PASSWORD = 8
 # One message carried across a POST/redirect/GET: what happened, or why it was refused.
 FLASH_COOKIE = "tenantry_flash"
 
@@ -586,15 +585,14 @@ def accept_invitation(
 ) -> Response:
     if not _anonymous_form_ok(request, csrf_token):
         return _refused_csrf(request)
-    problem = None
-    if len(password) < MIN_PASSWORD:
-        problem = f"The password needs at least {MIN_PASSWORD} characters."
-    elif password != confirm:
-        problem = "The two passwords are not the same."
-    if problem is not None:
-        page = {"csrf_token": csrf_token, "token": token, "message": problem}
-        return _render(request, "invite.html", page, 422)
-    if not users_service.accept_invitation(db, clock, token, password):
+    if password != confirm:
+        return _refused_password(request, csrf_token, token, "The two passwords are not the same.")
+    try:
+        accepted = users_service.accept_invitation(db, clock, token, password)
+    except WeakPassword as weak:
+        # The rules' own sentence (too short, too common...), on the page the password was typed in.
+        return _refused_password(request, csrf_token, token, weak.detail)
+    if not accepted:
         return _invalid_invitation(request)
     return _message(
         request,
@@ -603,6 +601,11 @@ def accept_invitation(
         200,
         link={"href": "/login", "text": "Sign in"},
     )
+
+
+def _refused_password(request: Request, csrf_token: str, token: str, problem: str) -> HTMLResponse:
+    page = {"csrf_token": csrf_token, "token": token, "message": problem}
+    return _render(request, "invite.html", page, 422)
 
 
 def _invalid_invitation(request: Request) -> HTMLResponse:
