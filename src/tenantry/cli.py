@@ -212,7 +212,7 @@ def serve(
             app_, host, port, worker_from_settings(settings, database=app_.state.services.database)
         )
     else:
-        uvicorn.run(app_, host=host, port=port, log_level="info")
+        uvicorn.run(app_, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 @app.command("worker")
