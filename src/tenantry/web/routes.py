@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from tenantry.api.deps import ClockDep, DbSession, PathId, services
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions, signin
+from tenantry.auth.addresses import request_address
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
@@ -236,20 +237,26 @@ def login_form(request: Request, db: DbSession, clock: ClockDep) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(
+async def login(
     request: Request,
-    db: DbSession,
     clock: ClockDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
+    """No request-wide session here: the throttle takes short transactions of its own, and the
+    password is checked outside all of them (see auth.signin)."""
     if not _anonymous_form_ok(request, csrf_token):
         return _refused_csrf(request)
-    address = request.client.host if request.client else "unknown"
-    outcome = signin.sign_in(db, clock, email, password, address)
+    svc = services(request)
+    address = request_address(request, svc.settings.trusted_proxy_networks)
+    outcome = await signin.sign_in(svc.database, svc.write_gate, clock, email, password, address)
     if outcome.session_token is None:
-        return _login_page(request, outcome.message, outcome.status_code, email)
+        shown = email if signin.may_name_an_account(email) else ""
+        page = _login_page(request, outcome.message, outcome.status_code, shown)
+        if outcome.retry_after is not None:
+            page.headers["Retry-After"] = outcome.retry_after
+        return page
     response = _to("/partner" if outcome.is_partner else "/app")
     response.set_cookie(
         sessions.SESSION_COOKIE,
