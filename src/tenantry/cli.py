@@ -278,8 +278,9 @@ def serve(
     if in_process:
         serve_with_worker(app_, host, port, worker_from_settings(settings, database=database))
     else:
-        # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it.
-        uvicorn.run(app_, host=host, port=port, log_config=None)
+        # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it. The client
+        # address is the socket's unless a trusted proxy says otherwise (`auth.addresses`).
+        uvicorn.run(app_, host=host, port=port, log_config=None, proxy_headers=False)
 
 
 @app.command("worker")

@@ -107,6 +107,12 @@ class InvalidInput(TenantryError):
     code, status, title = "validation_error", 422, "Invalid request"
 
 
+class WeakPassword(TenantryError):
+    """A chosen password that breaks the password rules (SPEC §12); the detail names the reason."""
+
+    code, status, title = "weak_password", 422, "Password too weak"
+
+
 class MeterUnavailable(TenantryError):
     """The API-call meter cannot count (Redis unreachable): calls are refused, never left uncounted."""
 

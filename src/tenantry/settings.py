@@ -6,10 +6,11 @@ import os
 import secrets
 from datetime import timedelta
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +55,20 @@ class Settings(BaseSettings):
     # Idempotency-Key may be used again.
     request_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
 
+    # Comma-separated addresses or CIDRs of the reverse proxies whose X-Forwarded-For is believed
+    # (see auth.addresses). Empty: the client address is always the connection's.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        _networks(value)
+        return value
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
+
     @property
     def sqlalchemy_url(self) -> str:
         """A plain `postgresql://` URL selects psycopg 3."""
@@ -86,3 +101,15 @@ class Settings(BaseSettings):
             os.fchmod(out.fileno(), 0o600)  # also if another process created it meanwhile
             out.write(key + "\n")
         return key
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or a CIDR such as 10.0.0.0/8") from None
+    return tuple(networks)

@@ -1,8 +1,7 @@
-"""SQL about credentials: API keys, web sessions and the sign-in throttle."""
+"""SQL about credentials: API keys, web sessions and the accounts an e-mail signs in to."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Session
 from tenantry import lifecycle
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_token, parse_prefix, token_matches
-from tenantry.db.access_models import SignInFailure, WebSession
+from tenantry.db.access_models import WebSession
 from tenantry.db.models import ApiKey, Client, ClientUser, Partner, PartnerUser
 from tenantry.db.prepared import PreparedSelect
 from tenantry.errors import AccountSuspended, TrialEnded, Unauthenticated
@@ -144,38 +143,19 @@ def delete_expired_sessions(db: Session, now: datetime) -> None:
 # Sign-in
 
 
-def partner_user_by_email(db: Session, email: str) -> PartnerUser | None:
-    return db.scalars(select(PartnerUser).where(PartnerUser.email == email)).one_or_none()
+def partner_user_password(db: Session, email: str) -> tuple[int, str | None] | None:
+    """The partner user with this e-mail (id, password hash), if any."""
+    row = db.execute(
+        select(PartnerUser.id, PartnerUser.password_hash).where(PartnerUser.email == email)
+    ).first()
+    return None if row is None else (row.id, row.password_hash)
 
 
-def client_users_by_email(db: Session, email: str) -> Sequence[tuple[ClientUser, Client]]:
+def client_user_passwords(db: Session, email: str) -> list[tuple[int, str | None]]:
+    """The client users with this e-mail, in any client of any partner (id, password hash)."""
     rows = db.execute(
-        select(ClientUser, Client)
-        .join(Client, Client.id == ClientUser.client_id)
+        select(ClientUser.id, ClientUser.password_hash)
         .where(ClientUser.email == email)
         .order_by(ClientUser.id)
     ).all()
-    return [(user, client) for user, client in rows]
-
-
-def recent_failures(db: Session, scope: str, since: datetime) -> list[datetime]:
-    """Failed attempts in the window, oldest first."""
-    return list(
-        db.scalars(
-            select(SignInFailure.at)
-            .where(SignInFailure.scope == scope, SignInFailure.at > since)
-            .order_by(SignInFailure.at)
-        ).all()
-    )
-
-
-def record_failure(db: Session, scope: str, at: datetime) -> None:
-    db.add(SignInFailure(scope=scope, at=at))
-
-
-def clear_failures(db: Session, scope: str) -> None:
-    db.execute(delete(SignInFailure).where(SignInFailure.scope == scope))
-
-
-def forget_failures_before(db: Session, before: datetime) -> None:
-    db.execute(delete(SignInFailure).where(SignInFailure.at <= before))
+    return [(row.id, row.password_hash) for row in rows]

@@ -2,32 +2,47 @@
 
 One form serves partner users and client users. A wrong password always gets the same answer,
 whatever the account's status; the status is told only to someone who proved the password.
+
+Guesses are throttled (SPEC §12), counted by `auth.throttle` before any password is checked: 5
+failures for one e-mail from one address, 50 for one e-mail from anywhere, and 20 from one address
+for any e-mails, within 15 minutes, lock that pair, that e-mail or that address for 15 minutes.
+The pair limit is the one a person who mistypes meets, and a guesser from one address cannot lock
+the owner out elsewhere with it; the e-mail limit caps a guesser who changes address; the address
+limit stops one address from trying a few passwords on each of many e-mails.
 """
 
 from __future__ import annotations
 
-import math
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from tenantry.audit import audit
 from tenantry.auth import repository as repo
+from tenantry.auth import throttle
+from tenantry.auth.addresses import throttled_address
 from tenantry.auth.secrets import hash_password, verify_password
 from tenantry.auth.sessions import SignedIn, start_session
 from tenantry.clients import repository as clients_repo
 from tenantry.clients.service import effective_status
 from tenantry.clock import Clock
-from tenantry.db.models import Client, ClientUser
+from tenantry.db.models import Client, ClientUser, PartnerUser
+from tenantry.db.session import Database
 from tenantry.errors import AccountSuspended, Forbidden, TenantryError, TrialEnded
 from tenantry.policy import Capability, EffectiveStatus, require
 
 WRONG_CREDENTIALS = "The e-mail address or password is not correct."
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_PAIR = 5
+MAX_FAILURES_PER_EMAIL = 50
 MAX_FAILURES_PER_ADDRESS = 20
+PAIR = "sign-in-pair"
+# Unicode categories no account's e-mail holds: controls (NUL among them, which PostgreSQL refuses
+# in text), lone surrogates, and the line and paragraph separators.
+_NOT_IN_AN_EMAIL = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 # Verified against when no account has the e-mail, so an unknown address takes as long as a
 # known one and the timing does not tell which e-mails have accounts.
@@ -42,72 +57,116 @@ class SignInOutcome:
     message: str | None = None
     session_token: str | None = None
     is_partner: bool = False
+    retry_after: str | None = None  # the Retry-After header of a 429
 
 
-def _throttle_wait(db: Session, scope: str, limit: int, now: datetime) -> timedelta | None:
-    failures = repo.recent_failures(db, scope, now - THROTTLE_WINDOW)
-    if len(failures) < limit:
-        return None
-    # Attempts are allowed again once enough failures have left the window.
-    return failures[len(failures) - limit] + THROTTLE_WINDOW - now
+@dataclass(frozen=True)
+class _Matches:
+    """The accounts whose password was given: a partner user's, or client users' (any clients)."""
+
+    accounts: int  # how many accounts have the e-mail, matched or not
+    partner_user_id: int | None = None
+    client_user_ids: tuple[int, ...] = ()
 
 
-def too_many_attempts(wait: timedelta) -> str:
-    minutes = max(1, math.ceil(wait.total_seconds() / 60))
-    unit = "minute" if minutes == 1 else "minutes"
-    return f"Too many sign-in attempts. Try again in {minutes} {unit}."
+def too_many_attempts(refused: throttle.Refused) -> str:
+    return f"Too many sign-in attempts. Try again in {refused.minutes}."
 
 
-def sign_in(db: Session, clock: Clock, email: str, password: str, address: str) -> SignInOutcome:
-    now = clock.now()
-    email = email.strip().lower()
-    account_scope, address_scope = f"account:{email}", f"address:{address}"
-    waits = [
-        wait
-        for wait in (
-            _throttle_wait(db, account_scope, MAX_FAILURES_PER_ACCOUNT, now),
-            _throttle_wait(db, address_scope, MAX_FAILURES_PER_ADDRESS, now),
-        )
-        if wait is not None
+def sign_in_limits(email: str, address: str) -> list[throttle.Limit]:
+    counted = throttled_address(address)
+    return [
+        throttle.Limit(PAIR, f"{email}\0{counted}", MAX_FAILURES_PER_PAIR),
+        throttle.Limit("sign-in-email", email, MAX_FAILURES_PER_EMAIL),
+        throttle.Limit("sign-in-address", counted, MAX_FAILURES_PER_ADDRESS),
     ]
-    if waits:
-        return SignInOutcome(429, too_many_attempts(max(waits)))
 
-    partner_user = repo.partner_user_by_email(db, email)
-    if partner_user is not None and verify_password(password, partner_user.password_hash):
-        partner_user.last_sign_in = now
-        repo.clear_failures(db, account_scope)
-        audit(
-            db,
-            partner_id=partner_user.partner_id,
-            actor=f"partner_user:{partner_user.id}",
-            action="user.signed_in",
-            target=f"partner_user:{partner_user.id}",
-            at=now,
-        )
-        return SignInOutcome(
-            303, session_token=start_session(db, now, partner_user=partner_user), is_partner=True
-        )
 
-    candidates = repo.client_users_by_email(db, email)
-    matched = [(u, c) for u, c in candidates if verify_password(password, u.password_hash)]
-    if partner_user is None and not candidates:
+def normalised_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def may_name_an_account(email: str) -> bool:
+    """False for input no account's e-mail can be (a NUL byte, other controls): such a sign-in is
+    an ordinary wrong one, counted, and never reaches the database as a query."""
+    return bool(email) and not any(unicodedata.category(ch) in _NOT_IN_AN_EMAIL for ch in email)
+
+
+async def sign_in(
+    database: Database, write_gate: throttle.WriteGate, clock: Clock, email: str, password: str, address: str
+) -> SignInOutcome:
+    """Count the attempt, check the password outside any lock, then sign in or count the failure."""
+    email = normalised_email(email)
+    outcome = await throttle.attempt(
+        database,
+        write_gate,
+        clock,
+        sign_in_limits(email, address),
+        partial(_matching_accounts, database, email, password),
+        _conclude,
+    )
+    if isinstance(outcome, throttle.Refused):
+        return SignInOutcome(429, too_many_attempts(outcome), retry_after=outcome.retry_after)
+    return outcome
+
+
+def _matching_accounts(database: Database, email: str, password: str) -> _Matches:
+    """Which accounts this password opens. The hashes are read first, and the session closed
+    before argon2 runs, so no connection is held while passwords are checked."""
+    partner_user, client_users = None, []
+    if may_name_an_account(email):
+        with database.session() as db:
+            partner_user = repo.partner_user_password(db, email)
+            client_users = repo.client_user_passwords(db, email)
+    accounts = len(client_users) + (partner_user is not None)
+    if partner_user is not None and verify_password(password, partner_user[1]):
+        return _Matches(accounts, partner_user_id=partner_user[0])
+    if not accounts:
         verify_password(password, _DUMMY_HASH)
+    return _Matches(
+        accounts,
+        client_user_ids=tuple(uid for uid, hashed in client_users if verify_password(password, hashed)),
+    )
+
+
+def _conclude(db: Session, attempt: throttle.Reservation, matches: _Matches, now: datetime) -> SignInOutcome:
+    partner_user = db.get(PartnerUser, matches.partner_user_id) if matches.partner_user_id else None
+    if partner_user is not None:
+        _proven(db, attempt, matches)
+        return _partner_signed_in(db, now, partner_user)
     told: TenantryError | None = None
-    for user, client in matched:
+    for user_id in matches.client_user_ids:
+        user = db.get(ClientUser, user_id)
+        client = db.get(Client, user.client_id) if user is not None else None
+        if user is None or client is None:
+            continue
         status = effective_status(client, now)
         refusal = _sign_in_refusal(status)
         if refusal is None:
-            return _client_signed_in(db, now, user, client, account_scope)
+            _proven(db, attempt, matches)
+            return _client_signed_in(db, now, user, client)
         # A client in Setup has no users (SPEC §4), so there is nothing to tell: an ordinary failure.
         if status is not EffectiveStatus.SETUP:
             told = told or refusal
     if told is not None:
+        # The password was right, so the status may be told.
+        _proven(db, attempt, matches)
         return SignInOutcome(told.status, told.detail)
-    repo.record_failure(db, account_scope, now)
-    repo.record_failure(db, address_scope, now)
-    repo.forget_failures_before(db, now - THROTTLE_WINDOW)
+    throttle.fail(db, attempt, now)
     return SignInOutcome(401, WRONG_CREDENTIALS)
+
+
+def _proven(db: Session, attempt: throttle.Reservation, matches: _Matches) -> None:
+    """The password was right: the attempt was no failure.
+
+    The e-mail's earlier failures from this address are forgiven only when the e-mail names one
+    account. Partner users and client users of any partner may share an e-mail, and otherwise
+    someone who holds one such account could sign in to it between guesses at another's password
+    and never be stopped. The e-mail's and the address's own counts are never forgiven.
+    """
+    throttle.release(db, attempt)
+    if matches.accounts == 1:
+        throttle.forgive(db, next(limit for limit in attempt.limits if limit.kind == PAIR))
 
 
 def _sign_in_refusal(status: EffectiveStatus) -> TenantryError | None:
@@ -119,12 +178,22 @@ def _sign_in_refusal(status: EffectiveStatus) -> TenantryError | None:
     return None
 
 
-def _client_signed_in(
-    db: Session, now: datetime, user: ClientUser, client: Client, scope: str
-) -> SignInOutcome:
+def _partner_signed_in(db: Session, now: datetime, user: PartnerUser) -> SignInOutcome:
+    user.last_sign_in = now
+    audit(
+        db,
+        partner_id=user.partner_id,
+        actor=f"partner_user:{user.id}",
+        action="user.signed_in",
+        target=f"partner_user:{user.id}",
+        at=now,
+    )
+    return SignInOutcome(303, session_token=start_session(db, now, partner_user=user), is_partner=True)
+
+
+def _client_signed_in(db: Session, now: datetime, user: ClientUser, client: Client) -> SignInOutcome:
     user.last_sign_in = now
     client.last_sign_in = now
-    repo.clear_failures(db, scope)
     audit(
         db,
         partner_id=client.partner_id,

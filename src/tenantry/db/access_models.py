@@ -1,4 +1,4 @@
-"""Tables for signing in: web sessions, invitations and failed sign-in attempts."""
+"""Tables for signing in: web sessions, invitations, and the password attempts the throttle counts."""
 
 from __future__ import annotations
 
@@ -60,13 +60,30 @@ class Invitation(Base):
     )
 
 
-class SignInFailure(Base):
-    """One failed sign-in, per throttled scope (`account:<email>` or `address:<ip>`)."""
+class PasswordAttempt(Base):
+    """One password attempt counted against a throttled scope (auth.throttle).
 
-    __tablename__ = "sign_in_failures"
+    The row is written *before* the password is checked and stays as a failure unless the password
+    turns out right. Scopes are hashes (`kind:sha256`): no e-mail address, client address or link
+    is stored here in the clear. The id is random, so it tells nothing and is never reused.
+    """
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
-    scope: Mapped[str] = mapped_column(String(300))
+    __tablename__ = "password_attempts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_sign_in_failures_scope_at", "scope", "at"),)
+    __table_args__ = (
+        Index("ix_password_attempts_scope_at", "scope", "at"),
+        Index("ix_password_attempts_at", "at"),
+    )
+
+
+class PasswordLockout(Base):
+    """A scope that reached its limit of failures: no password is checked for it until then."""
+
+    __tablename__ = "password_lockouts"
+
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -11,7 +11,8 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from tenantry.clients.schemas import Name, Strict
 
-Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+# Checked against the password rules by the service (`weak_password`), as for users.
+Password = Annotated[str, StringConstraints(max_length=200)]
 
 MAX_ALLOWED_ORIGINS = 20
 _ORIGIN = re.compile(r"(?P<scheme>https?)://(?P<host>\[[0-9a-f:.]+\]|[^/:\[\]]+)(?::(?P<port>[0-9]{1,5}))?/?")

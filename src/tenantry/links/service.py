@@ -18,8 +18,11 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from tenantry.auth import throttle
+from tenantry.auth.addresses import throttled_address
+from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
-from tenantry.auth.secrets import hash_password, verify_password
+from tenantry.auth.secrets import hash_password
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.db.dashboard_models import PublishedLink
@@ -29,8 +32,8 @@ from tenantry.links.schemas import LinkCreate
 from tenantry.owners import audit_change, changing, content_status, give_back, require_reader, take_one
 from tenantry.policy import Capability, allows
 
-MAX_FAILED_ATTEMPTS = 5
-LOCKOUT = timedelta(minutes=15)
+MAX_FAILURES_PER_ADDRESS = 5
+MAX_FAILURES_PER_LINK = 100
 # Writing last_accessed_at on every view would turn each public read into a write.
 ACCESS_RESOLUTION = timedelta(minutes=1)
 
@@ -61,6 +64,8 @@ def create_link(
     now = clock.now()
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
     owner = changing(db, principal, dashboard, Capability.CREATE_PUBLISHED_LINKS, now)
+    if data.password is not None:
+        check_password(data.password)  # a link has no e-mail to compare with
     take_one(db, owner, "published_links")
     token = secrets.token_urlsafe(32)
     link = PublishedLink(
@@ -72,7 +77,6 @@ def create_link(
         token_prefix=token[:8],
         password_hash=hash_password(data.password) if data.password is not None else None,
         allowed_origins=data.allowed_origins,
-        failed_attempts=0,
         created_by=principal.actor,
         created_at=now,
     )
@@ -131,14 +135,6 @@ def open_public(db: Connection, token: str, now: datetime) -> PublicLink:
     return found
 
 
-def link_to_unlock(db: Session, token: str, now: datetime) -> PublishedLink:
-    """The link row itself, for a password attempt (which writes to it)."""
-    link = db.get(PublishedLink, open_public(db.connection(), token, now).id)
-    if link is None:
-        raise LinkUnavailable(404)
-    return link
-
-
 def touch(db: Connection, link: PublicLink, now: datetime) -> None:
     """Record the view in `last_accessed_at`, to the minute, in a transaction of its own.
 
@@ -163,20 +159,21 @@ def has_access(link: PublishedLink | PublicLink, secret_key: str, cookie: str | 
     return cookie is not None and hmac.compare_digest(cookie, access_proof(link, secret_key))
 
 
-def try_password(link: PublishedLink, password: str, now: datetime) -> bool | None:
-    """True when right, False when wrong, None while locked out after too many wrong tries.
+def password_limits(link_id: int, address: str) -> list[throttle.Limit]:
+    """Wrong passwords are counted per link and address, so a guesser locks out only their own
+    address, never the link's viewers elsewhere; a far higher ceiling per link caps a guesser who
+    spreads over many addresses."""
+    counted = throttled_address(address)
+    return [
+        throttle.Limit("link-pair", f"{link_id}\0{counted}", MAX_FAILURES_PER_ADDRESS),
+        throttle.Limit("link", str(link_id), MAX_FAILURES_PER_LINK),
+    ]
 
-    Throttled per link: after 5 wrong passwords the link accepts none for 15 minutes, so a
-    password cannot be guessed at speed whoever asks.
-    """
-    if link.locked_until is not None and now < link.locked_until:
-        return None
-    if verify_password(password, link.password_hash):
-        link.failed_attempts = 0
-        link.locked_until = None
-        return True
-    link.failed_attempts += 1
-    if link.failed_attempts >= MAX_FAILED_ATTEMPTS:
-        link.failed_attempts = 0
-        link.locked_until = now + LOCKOUT
-    return False
+
+def conclude_password(db: Session, attempt: throttle.Reservation, right: bool, now: datetime) -> bool:
+    """After the password was checked: a right one was no failure, a wrong one stays counted."""
+    if right:
+        throttle.release(db, attempt)
+    else:
+        throttle.fail(db, attempt, now)
+    return right

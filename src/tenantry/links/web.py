@@ -27,6 +27,9 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import Services
+from tenantry.auth import throttle
+from tenantry.auth.addresses import request_address
+from tenantry.auth.secrets import verify_password
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.links import service
 from tenantry.links.repository import PublicLink
@@ -170,38 +173,48 @@ async def view(token: str, request: Request) -> Response:
 async def unlock(
     token: str, request: Request, password: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
-    """Check a protected link's password; wrong tries are throttled per link."""
+    """Check a protected link's password; wrong tries are throttled per link and address."""
+    services: Services = request.app.state.services
+    link = await run_in_threadpool(_protected_link, services, token)
+    if isinstance(link, LinkUnavailable):
+        return _unavailable_page(link.status)
+    if link.password_hash is None:
+        return RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
+    address = request_address(request, services.settings.trusted_proxy_networks)
+    right = await throttle.attempt(
+        services.database,
+        services.write_gate,
+        services.clock,
+        service.password_limits(link.id, address),
+        partial(verify_password, password, link.password_hash),
+        service.conclude_password,
+    )
+    if isinstance(right, throttle.Refused):
+        error = f"Too many wrong passwords. Try again in {right.minutes}."
+        page = _page("password.html", 429, link.allowed_origins, error=error)
+        page.headers["Retry-After"] = right.retry_after
+        return page
+    if not right:
+        return _page("password.html", 401, link.allowed_origins, error="That password is not right.")
+    response = RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
+    response.set_cookie(
+        _cookie_name(link.id),
+        service.access_proof(link, services.settings.resolved_secret_key),
+        path="/published/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
-    def attempt() -> Response:
-        services: Services = request.app.state.services
-        now = services.clock.now()
-        with services.database.session(write=True) as db:
-            try:
-                link = service.link_to_unlock(db, token, now)
-            except LinkUnavailable as refusal:
-                return _unavailable_page(refusal.status)
-            if link.password_hash is None:
-                return RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
-            outcome = service.try_password(link, password, now)
-            db.commit()
-        origins = link.allowed_origins
-        if outcome is None:
-            error = "Too many wrong passwords. Try again in a few minutes."
-            return _page("password.html", 429, origins, error=error)
-        if not outcome:
-            return _page("password.html", 401, origins, error="That password is not right.")
-        response = RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
-        response.set_cookie(
-            _cookie_name(link.id),
-            service.access_proof(link, services.settings.resolved_secret_key),
-            path="/published/",
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
-        return response
 
-    return await run_in_threadpool(attempt)
+def _protected_link(services: Services, token: str) -> PublicLink | LinkUnavailable:
+    """The link whose password is tried, read (status checked) in a short read of its own."""
+    with services.database.engine.connect() as db:
+        try:
+            return service.open_public(db, token, services.clock.now())
+        except LinkUnavailable as refusal:
+            return refusal
 
 
 @router.get("/{token}/live")

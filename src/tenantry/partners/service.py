@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import pool
 from tenantry.audit import audit
+from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import CLI_ACTOR, Principal
 from tenantry.auth.secrets import generate_password, hash_password, new_api_key
 from tenantry.clients import repository as clients_repo
@@ -86,6 +87,8 @@ def create_partner(
     validate_timezone(timezone)
     if db.scalars(select(PartnerUser.id).where(PartnerUser.email == admin_email)).first() is not None:
         raise Duplicate(f"A partner user with e-mail {admin_email} already exists.", field="admin_email")
+    if admin_password is not None:
+        check_password(admin_password, admin_email)
     now = clock.now()
     partner = Partner(
         name=name,

@@ -15,7 +15,9 @@ Email = Annotated[
         strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
     ),
 ]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+# How long a password may be; what it must be (auth.passwords) is checked where it is chosen, so a
+# weak one is refused with `weak_password` and its reason, not as a malformed body.
+Password = Annotated[str, StringConstraints(max_length=200)]
 
 
 class ClientUserCreate(Strict):

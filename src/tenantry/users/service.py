@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tenantry import pool
 from tenantry.audit import audit
+from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, new_api_key
 from tenantry.clients import repository as clients_repo
@@ -149,6 +150,8 @@ def add_client_user(
     pool.check_room_for_one_more("users", clients_repo.allocation_of(client), clients_repo.usage_of(client))
     if repo.client_email_taken(db, client.id, data.email):
         raise Duplicate(f"The client already has a user with e-mail {data.email}.", field="email")
+    if data.password is not None:
+        check_password(data.password, data.email)
     user = ClientUser(
         client_id=client.id,
         email=data.email,
@@ -192,6 +195,8 @@ def add_partner_user(
     partner = clients_repo.lock_partner(db, principal.partner_id)
     if repo.partner_email_taken(db, data.email):
         raise Duplicate(f"A partner user with e-mail {data.email} already exists.", field="email")
+    if data.password is not None:
+        check_password(data.password, data.email)
     pool.check_fits(clients_repo.pool_lines(partner), {"users": 1})
     user = PartnerUser(
         partner_id=partner.id,
@@ -225,7 +230,9 @@ def invitation_is_open(db: Session, clock: Clock, token: str) -> bool:
 
 
 def accept_invitation(db: Session, clock: Clock, token: str, password: str) -> bool:
-    """Set the password through a one-time link; False when the link is unknown, used or expired."""
+    """Set the password through a one-time link; False when the link is unknown, used or expired.
+
+    A weak password raises `WeakPassword` and leaves the link open for another try."""
     now = clock.now()
     invitation = repo.find_invitation(db, token, now)
     if invitation is None:
@@ -237,6 +244,7 @@ def accept_invitation(db: Session, clock: Clock, token: str, password: str) -> b
         user = db.get(PartnerUser, invitation.partner_user_id)
     if user is None:
         return False
+    check_password(password, user.email)
     user.password_hash = hash_password(password)
     invitation.used_at = now
     audit(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from tenantry.api.deps import ClockDep, DbSession, PathId, services
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions, signin
+from tenantry.auth.addresses import request_address
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
@@ -30,7 +31,7 @@ from tenantry.clients.schemas import INT64_MAX, INT64_MIN
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import POLL_SECONDS, live_view
 from tenantry.db.models import ApiKey, Client
-from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded
+from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded, WeakPassword
 from tenantry.exports import service as exports_service
 from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
@@ -49,7 +50,6 @@ STATUS_WORDS = {
     EffectiveStatus.ACTIVE: "Active",
     EffectiveStatus.DISABLED: "Disabled",
 }
-MIN_PASSWORD = 8
 # One message carried across a POST/redirect/GET: what happened, or why it was refused.
 FLASH_COOKIE = "tenantry_flash"
 
@@ -246,20 +246,26 @@ def login_form(request: Request, db: DbSession, clock: ClockDep) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(
+async def login(
     request: Request,
-    db: DbSession,
     clock: ClockDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
+    """No request-wide session here: the throttle takes short transactions of its own, and the
+    password is checked outside all of them (see auth.signin)."""
     if not _anonymous_form_ok(request, csrf_token):
         return _refused_csrf(request)
-    address = request.client.host if request.client else "unknown"
-    outcome = signin.sign_in(db, clock, email, password, address)
+    svc = services(request)
+    address = request_address(request, svc.settings.trusted_proxy_networks)
+    outcome = await signin.sign_in(svc.database, svc.write_gate, clock, email, password, address)
     if outcome.session_token is None:
-        return _login_page(request, outcome.message, outcome.status_code, email)
+        shown = email if signin.may_name_an_account(email) else ""
+        page = _login_page(request, outcome.message, outcome.status_code, shown)
+        if outcome.retry_after is not None:
+            page.headers["Retry-After"] = outcome.retry_after
+        return page
     response = _to("/partner" if outcome.is_partner else "/app")
     response.set_cookie(
         sessions.SESSION_COOKIE,
@@ -595,15 +601,14 @@ def accept_invitation(
 ) -> Response:
     if not _anonymous_form_ok(request, csrf_token):
         return _refused_csrf(request)
-    problem = None
-    if len(password) < MIN_PASSWORD:
-        problem = f"The password needs at least {MIN_PASSWORD} characters."
-    elif password != confirm:
-        problem = "The two passwords are not the same."
-    if problem is not None:
-        page = {"csrf_token": csrf_token, "token": token, "message": problem}
-        return _render(request, "invite.html", page, 422)
-    if not users_service.accept_invitation(db, clock, token, password):
+    if password != confirm:
+        return _refused_password(request, csrf_token, token, "The two passwords are not the same.")
+    try:
+        accepted = users_service.accept_invitation(db, clock, token, password)
+    except WeakPassword as weak:
+        # The rules' own sentence (too short, too common...), on the page the password was typed in.
+        return _refused_password(request, csrf_token, token, weak.detail)
+    if not accepted:
         return _invalid_invitation(request)
     return _message(
         request,
@@ -612,6 +617,11 @@ def accept_invitation(
         200,
         link={"href": "/login", "text": "Sign in"},
     )
+
+
+def _refused_password(request: Request, csrf_token: str, token: str, problem: str) -> HTMLResponse:
+    page = {"csrf_token": csrf_token, "token": token, "message": problem}
+    return _render(request, "invite.html", page, 422)
 
 
 def _invalid_invitation(request: Request) -> HTMLResponse:

@@ -36,5 +36,5 @@ class _Server(uvicorn.Server):
 def serve_with_worker(app: FastAPI, host: str, port: int, worker: Worker) -> None:
     thread = threading.Thread(target=worker.run, name="tenantry-worker", daemon=True)
     thread.start()
-    config = uvicorn.Config(app, host=host, port=port, log_config=None)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, proxy_headers=False)
     _Server(config, worker, thread).run()
