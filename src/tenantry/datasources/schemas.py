@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from tenantry.clients.schemas import Name, Strict
+from tenantry.clients.schemas import Strict
+from tenantry.fields import Name
 
 Interval = Annotated[StrictInt, Field(ge=60, le=31 * 24 * 3600, description="Seconds (at least 60).")]
 Cell = StrictStr | StrictInt | StrictFloat | StrictBool | None

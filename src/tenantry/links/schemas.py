@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints
 
-from tenantry.clients.schemas import Name, Strict
+from tenantry.clients.schemas import Strict
+from tenantry.fields import Name
 
 Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
 

@@ -20,6 +20,7 @@ from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
 from tenantry.partners.schemas import PartnerUpdate
 from tenantry.statements import repository as statements_repo
+from tenantry.text import describe, first_forbidden
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,12 @@ def create_partner(
     admin_password: str | None = None,
     admin_name: str | None = None,
 ) -> CreatedPartner:
+    for field, value in (("name", name), ("e-mail address", admin_email)):
+        found = first_forbidden(value)
+        if found is not None:
+            raise InvalidInput(
+                f"The partner's {field} must not contain control characters (found {describe(found[1])})."
+            )
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("The partner's name must be 1 to 200 characters.")

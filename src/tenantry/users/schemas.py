@@ -7,14 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
-from tenantry.clients.schemas import Name, Strict, TrialOut
+from tenantry.clients.schemas import Strict, TrialOut
+from tenantry.fields import Email, Name
 
-Email = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    ),
-]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
 
 

@@ -36,6 +36,7 @@ from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
+from tenantry.users.schemas import ApiKeyCreate
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -537,7 +538,11 @@ def create_key(
         sessions.check_still_allowed(signed_in, clock.now())
     except (AccountSuspended, TrialEnded) as refusal:
         return _ended(request, db, signed_in, refusal.detail, refusal.status)
-    key, secret = users_service.create_own_key(db, clock, signed_in.principal, name.strip() or "API key")
+    try:
+        key_name = ApiKeyCreate(name=name.strip() or "API key").name
+    except ValidationError as invalid:
+        return _refusal(request, signed_in, "Not possible", plain_invalid(invalid), 422)
+    key, secret = users_service.create_own_key(db, clock, signed_in.principal, key_name)
     return _page(
         request,
         signed_in,
