@@ -59,14 +59,16 @@ def first_forbidden(value: str, *, multiline: bool = False) -> tuple[int, str] |
 def scrub(value: str) -> str:
     """Data text with every character that could break a page, a file or a database replaced by
     U+FFFD: C0 controls other than tab, LF and CR; DEL and C1; noncharacters; lone surrogates."""
-    if _UNSAFE_IN_DATA.search(value) is None:  # the common case costs one scan and no copy
+    # Printable text (no control, format, separator, surrogate or unassigned code point) is the
+    # common case: one quick scan, no copy.
+    if value.isprintable() or _UNSAFE_IN_DATA.search(value) is None:
         return value
     return _UNSAFE_IN_DATA.sub(REPLACEMENT, value)
 
 
 def scrub_column_name(value: str) -> str:
     """A column name made safe like data, and kept on one line (tab and line breaks replaced too)."""
-    if _UNSAFE_IN_COLUMN_NAME.search(value) is None:
+    if value.isprintable() or _UNSAFE_IN_COLUMN_NAME.search(value) is None:
         return value
     return _UNSAFE_IN_COLUMN_NAME.sub(REPLACEMENT, value)
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from tenantry.text import scrub
+
 WIDTH = 480
 HEIGHT = 300
 PALETTE = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16")
@@ -32,7 +34,11 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
+        try:
+            as_float = float(value)
+        except OverflowError:  # an integer beyond a float's range
+            return None
+        return as_float if math.isfinite(as_float) else None
     if isinstance(value, str):
         try:
             parsed = float(value.replace(",", "").strip())
@@ -51,9 +57,11 @@ def format_number(value: float) -> str:
 
 
 def _text(x: float, y: float, content: str, size: int = 12, fill: str = INK, anchor: str = "start") -> str:
+    # Every piece of text drawn passes here: scrubbed, whatever the data held when it was stored,
+    # since XML (and so Typst's SVG reader) refuses most control characters and lone surrogates.
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{fill}" '
-        f'text-anchor="{anchor}">{escape(content)}</text>'
+        f'text-anchor="{anchor}">{escape(scrub(content))}</text>'
     )
 
 
@@ -74,7 +82,8 @@ def _message(title: str, message: str, width: int, height: int) -> str:
 
 
 def _grouped(rows: Rows, key: str, value: str) -> list[tuple[str, float]]:
-    """Sum `value` per distinct `key`, in order of first appearance."""
+    """Sum `value` per distinct `key`, in order of first appearance (a sum beyond a float's range
+    cannot be drawn and is left out, like a value that is not a number)."""
     totals: dict[str, float] = {}
     for row in rows:
         amount = number(row.get(value))
@@ -82,7 +91,7 @@ def _grouped(rows: Rows, key: str, value: str) -> list[tuple[str, float]]:
             continue
         label = str(row.get(key, ""))
         totals[label] = totals.get(label, 0.0) + amount
-    return list(totals.items())
+    return [(label, total) for label, total in totals.items() if math.isfinite(total)]
 
 
 def _missing(rows: Rows, columns: Sequence[str]) -> str | None:
@@ -152,14 +161,15 @@ def _axes(values: Sequence[float], top: float, bottom: float, right: float) -> t
     low, high = min(0.0, *values), max(0.0, *values)
     if high == low:
         high = low + 1
-    span = high - low
+    # Halved before subtracting: the span of two finite floats may itself be beyond a float.
+    half_span = high / 2 - low / 2
 
     def y(v: float) -> float:
-        return bottom - (v - low) / span * (bottom - top)
+        return bottom - (v / 2 - low / 2) / half_span * (bottom - top)
 
     marks = []
     for i in range(5):
-        v = low + span * i / 4
+        v = low * (1 - i / 4) + high * (i / 4)
         marks.append(f'<line x1="52" y1="{y(v):.1f}" x2="{right}" y2="{y(v):.1f}" stroke="{GRID}"/>')
         marks.append(_text(46, y(v) + 4, _clip(format_number(v), 8), 10, MUTED, "end"))
     return marks, y
@@ -222,6 +232,10 @@ def _pie(title: str, rows: Rows, columns: Mapping[str, Any], width: int, height:
     slices = sorted(((k, v) for k, v in _grouped(rows, label, value) if v > 0), key=lambda s: -s[1])
     if not slices:
         return _message(title, f"No positive numbers in {value!r}", width, height)
+    # Shares of the largest slice: their sum stays small where the sum of the values could
+    # overflow a float.
+    largest = slices[0][1]
+    slices = [(k, v / largest) for k, v in slices]
     if len(slices) > MAX_SLICES:
         rest = sum(v for _, v in slices[MAX_SLICES - 1 :])
         slices = [*slices[: MAX_SLICES - 1], ("Other", rest)]

@@ -20,6 +20,7 @@ from tenantry.charts.cache import KLIP_SVGS, SvgCache
 from tenantry.dashboards import repository as repo
 from tenantry.dashboards.repository import PlacedKlip
 from tenantry.db.models import Dashboard
+from tenantry.text import scrub
 
 # How often a live page (published or in the portal) asks whether its data changed.
 POLL_SECONDS = 15
@@ -105,7 +106,7 @@ def fragment(drawings: list[Drawing]) -> str:
         return '<p class="empty">This dashboard has no klips yet.</p>'
     cells = [
         f'<figure class="klip klip-{d.kind}" data-klip="{d.klip_id}" '
-        f'aria-label="{escape(d.title)}">{d.svg}</figure>'
+        f'aria-label="{escape(scrub(d.title))}">{d.svg}</figure>'
         for d in drawings
     ]
     return '<div class="klips">' + "".join(cells) + "</div>"
