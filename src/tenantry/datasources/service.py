@@ -6,6 +6,7 @@ the client makes: they never count against API Calls per Day (seed).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from tenantry.owners import Owner, audit_change, changing, require_builder
 from tenantry.policy import Capability, allows
 
 Fetch = Callable[[str, str], list[dict[str, Any]]]
+
+# Inline rows are held to the same size as a downloaded file (SPEC §12 "Limits"); the row count
+# (50,000) is checked by the schema.
+INLINE_MAX_BYTES = 5 * 1024 * 1024
 
 
 class InUse(TenantryError):
@@ -55,8 +60,12 @@ def source_view(source: DataSource) -> dict[str, Any]:
     }
 
 
-def _store_rows(source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
+def _store_rows(db: Session, source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
+    """The one writer of a snapshot: the rows (for drawing) and their pages (for listing)."""
+    if source.id is None:
+        db.flush()
     source.rows = rows
+    repo.replace_pages(db, source.id, rows)
     source.row_count = len(rows)
     source.version = uuid.uuid4().hex
     source.last_refreshed_at = now
@@ -75,6 +84,7 @@ def create_source(
     require_builder(principal)
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
+    inline = _inline_rows(data.rows) if isinstance(data, InlineSourceCreate) else None
     source = DataSource(
         partner_id=owner.partner_id,
         client_id=owner.client_id,
@@ -95,9 +105,9 @@ def create_source(
         # A new url source is loaded once, by a queued refresh, where the status allows it.
         if allows(Capability.INITIAL_LOAD, owner.status(now)):
             source.refresh_requested_at = now
-    else:
-        _store_rows(source, _inline_rows(data.rows), now)
     db.add(source)
+    if inline is not None:
+        _store_rows(db, source, inline, now)
     db.flush()
     audit_change(db, principal, source, "datasource.created", now, {"name": source.name, "kind": source.kind})
     return source
@@ -105,9 +115,18 @@ def create_source(
 
 def _inline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
-        return check_rows(rows)
+        checked = check_rows(rows)
     except FetchError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput(str(exc), field="rows") from None
+    size = len(json.dumps(checked, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > INLINE_MAX_BYTES:
+        raise InvalidInput(
+            f"Inline rows are limited to {INLINE_MAX_BYTES // (1024 * 1024)} MB; "
+            f"these take {size / (1024 * 1024):.1f} MB as JSON.",
+            field="rows",
+            limit_bytes=INLINE_MAX_BYTES,
+        )
+    return checked
 
 
 def update_source(
@@ -138,7 +157,7 @@ def update_source(
         if allows(Capability.QUEUE_REFRESH, owner.status(now)):
             source.refresh_requested_at = now
     if data.rows is not None:
-        _store_rows(source, _inline_rows(data.rows), now)
+        _store_rows(db, source, _inline_rows(data.rows), now)
         changed["rows"] = len(data.rows)
     if changed:
         source.updated_at = now
@@ -200,6 +219,6 @@ def refresh_source(
         source.refresh_fail_count += 1
         db.flush()
         return RefreshOutcome(False, source.row_count, str(exc))
-    _store_rows(source, rows, now)
+    _store_rows(db, source, rows, now)
     db.flush()
     return RefreshOutcome(True, len(rows))
