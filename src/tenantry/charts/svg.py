@@ -1,13 +1,14 @@
 """Klips drawn as lean, self-contained SVG: no script, no stylesheet, no external reference.
 
 The same markup is inlined in the live HTML page and typeset by Typst for the exports, so it uses
-only plain presentation attributes that browsers and Typst's SVG renderer draw alike. The
-background is left transparent so the export template can lay a watermark beneath a klip.
+only plain presentation attributes that browsers and Typst's SVG renderer draw alike. The Setup
+watermark is one more layer, drawn last (`watermarked`), so it lies over the chart, not under it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -282,3 +283,30 @@ def render(
     kind: str, title: str, rows: Rows, columns: Mapping[str, Any], width: int = WIDTH, height: int = HEIGHT
 ) -> str:
     return _DRAW[kind](title, rows, columns, width, height)
+
+
+WATERMARK = "SETUP MODE"
+WATERMARK_RED = "#dc2626"
+_VIEWBOX = re.compile(r'viewBox="0 0 (\d+) (\d+)"')
+
+
+def watermarked(drawing: str) -> str:
+    """The drawing with the Setup watermark over everything in it (SPEC §12).
+
+    Drawn last, so it lies on top of a full bar, a pie or a single value; semi-transparent red
+    with a translucent white halo, so it stays legible on any colour and the chart shows through.
+    It is real text, so it is found in the text layer of a PDF.
+    """
+    found = _VIEWBOX.search(drawing, 0, 300)
+    width, height = (int(found[1]), int(found[2])) if found else (WIDTH, HEIGHT)
+    cx, cy = width / 2, (height + TITLE_BAND) / 2
+    size = max(14, round(width * 0.09))
+    layer = (
+        f'<g pointer-events="none" aria-hidden="true" transform="rotate(-24 {cx:.1f} {cy:.1f})">'
+        f'<text x="{cx:.1f}" y="{cy + size * 0.36:.1f}" font-size="{size}" font-weight="bold" '
+        f'text-anchor="middle" fill="{WATERMARK_RED}" fill-opacity="0.75" stroke="#ffffff" '
+        f'stroke-opacity="0.85" stroke-width="{max(2, round(size / 7))}" stroke-linejoin="round" '
+        f'paint-order="stroke">{WATERMARK}</text></g>'
+    )
+    end = drawing.rindex("</svg>")
+    return drawing[:end] + layer + drawing[end:]

@@ -38,10 +38,10 @@ def typeset(
     title: str,
     subtitle: str,
     klips: Sequence[tuple[str, str]],
-    watermark: bool,
     timestamp: datetime | None = None,
 ) -> bytes:
-    """Typeset a dashboard; `klips` are (title, svg) pairs in order.
+    """Typeset a dashboard; `klips` are (title, svg) pairs in order (a Setup watermark is already
+    drawn over each SVG, see `charts.svg.watermarked`).
 
     Every text is scrubbed first: Typst's JSON and SVG readers refuse lone surrogates and most
     control characters, which older names and drawings may still hold."""
@@ -49,7 +49,6 @@ def typeset(
         "title": scrub(title),
         "subtitle": scrub(subtitle),
         "format": fmt,
-        "watermark": watermark,
         "klips": [{"title": scrub(t), "svg": scrub(s)} for t, s in klips],
     }
     with _lock:

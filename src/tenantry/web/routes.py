@@ -28,7 +28,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
 from tenantry.clients.schemas import INT64_MAX, INT64_MIN
 from tenantry.dashboards import repository as dashboards_repo
-from tenantry.dashboards.live import POLL_SECONDS, live_view
+from tenantry.dashboards.live import POLL_SECONDS, live_view, watermark_for
 from tenantry.db.models import ApiKey, Client
 from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded
 from tenantry.exports import service as exports_service
@@ -410,7 +410,7 @@ def client_dashboard(dashboard_id: PathId, request: Request, db: DbSession, cloc
         dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
     except NotFound:
         return _page(request, signed_in, "message.html", 404, message="There is no such dashboard here.")
-    version, html = live_view(db, dashboard)
+    version, html = live_view(db, dashboard, watermark=watermark_for(client, clock.now()))
     return _page(
         request,
         signed_in,
@@ -441,7 +441,7 @@ def client_dashboard_live(
         dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
     except NotFound:
         return JSONResponse({"available": False}, status_code=404)
-    version, html = live_view(db, dashboard, known_version=v)
+    version, html = live_view(db, dashboard, known_version=v, watermark=watermark_for(client, clock.now()))
     body: dict[str, Any] = {"available": True, "version": version}
     if html is not None:
         body.update(title=dashboard.name, html=html)
