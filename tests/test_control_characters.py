@@ -321,7 +321,7 @@ def test_a_client_key_and_a_partner_key_are_held_to_the_same_rule(world):
         (
             "Acme\nAgency",
             "boss@acme.test",
-            "The partner's name must not contain control characters (found U+000A).",
+            "The partner's name must not contain control characters (found U+000A at position 5).",
         ),
         ("Acme", "boss@acme.test\r\nBcc: x@evil.test", "e-mail address must not contain control characters"),
     ],

@@ -15,20 +15,14 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from tenantry.text import describe, first_forbidden
+from tenantry.text import refusal
 
 
 def _refuse_controls(value: Any, *, multiline: bool) -> Any:
     if isinstance(value, str):
-        found = first_forbidden(value, multiline=multiline)
-        if found is not None:
-            position, char = found
-            allowed = "" if not multiline else " other than tab and line breaks"
-            raise PydanticCustomError(
-                "control_character",
-                "must not contain control characters{allowed} (found {char} at position {position})",
-                {"allowed": allowed, "char": describe(char), "position": position + 1},
-            )
+        why = refusal(value, multiline=multiline)
+        if why is not None:
+            raise PydanticCustomError("control_character", why)
     return value
 
 

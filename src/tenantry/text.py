@@ -56,6 +56,16 @@ def first_forbidden(value: str, *, multiline: bool = False) -> tuple[int, str] |
     return None if found is None else (found.start(), found.group())
 
 
+def refusal(value: str, *, multiline: bool = False) -> str | None:
+    """Why a field refuses `value`, in the words every form and API answer uses, or None."""
+    found = first_forbidden(value, multiline=multiline)
+    if found is None:
+        return None
+    position, char = found
+    allowed = " other than tab and line breaks" if multiline else ""
+    return f"must not contain control characters{allowed} (found {describe(char)} at position {position + 1})"
+
+
 def scrub(value: str) -> str:
     """Data text with every character that could break a page, a file or a database replaced by
     U+FFFD: C0 controls other than tab, LF and CR; DEL and C1; noncharacters; lone surrogates."""

@@ -84,6 +84,14 @@ class TestConsole:
         refused_on(http, answer, page, "Name: must not contain control characters (found U+000D")
         assert api(http, partner, f"/api/1/dashboards/{board}/published-links")["total"] == 0
 
+    def test_a_search_with_a_nul_is_refused_in_words_not_a_500(self, http, partner):
+        new_client(http, partner, "setup")
+        answer = http.get("/partner/clients", params={"q": "a\x00b"}, follow_redirects=False)
+        assert answer.status_code == 303
+        page = http.get(answer.headers["location"]).text
+        assert "Search: must not contain control characters (found U+0000 at position 2)." in page
+        assert "Client setup" in page
+
     def test_a_key_named_with_a_control_character_is_refused_in_words(self, http, partner):
         before = api(http, partner, "/api/1/me/api-keys")["total"]
         answer = http.post(

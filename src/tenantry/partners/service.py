@@ -20,7 +20,7 @@ from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
 from tenantry.partners.schemas import PartnerUpdate
 from tenantry.statements import repository as statements_repo
-from tenantry.text import describe, first_forbidden
+from tenantry.text import refusal
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,9 @@ def create_partner(
     admin_name: str | None = None,
 ) -> CreatedPartner:
     for field, value in (("name", name), ("e-mail address", admin_email)):
-        found = first_forbidden(value)
-        if found is not None:
-            raise InvalidInput(
-                f"The partner's {field} must not contain control characters (found {describe(found[1])})."
-            )
+        why = refusal(value)
+        if why is not None:
+            raise InvalidInput(f"The partner's {field} {why}.")
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("The partner's name must be 1 to 200 characters.")
