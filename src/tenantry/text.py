@@ -66,6 +66,20 @@ def refusal(value: str, *, multiline: bool = False) -> str | None:
     return f"must not contain control characters{allowed} (found {describe(char)} at position {position + 1})"
 
 
+_LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x85\u2028\u2029]")
+
+
+def as_one_line(value: str) -> str:
+    """A name stored before one-line fields refused control characters, made one: line breaks
+    and tabs become spaces, any other control character or lone surrogate U+FFFD."""
+    return _NOT_IN_ONE_LINE.sub(REPLACEMENT, _LINE_BREAKS.sub(" ", value))
+
+
+def as_lines(value: str) -> str:
+    """Likewise for a multi-line text: tab and line breaks stay, the rest becomes U+FFFD."""
+    return _NOT_IN_LINES.sub(REPLACEMENT, value)
+
+
 def scrub(value: str) -> str:
     """Data text with every character that could break a page, a file or a database replaced by
     U+FFFD: C0 controls other than tab, LF and CR; DEL and C1; noncharacters; lone surrogates."""

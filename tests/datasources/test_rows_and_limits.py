@@ -209,7 +209,9 @@ def empty_database_url(tmp_path) -> Iterator[str]:
         admin.dispose()
 
 
-def test_snapshots_stored_before_pages_are_paged_and_scrubbed_by_the_migration(empty_database_url, tmp_path):
+def test_snapshots_and_names_stored_before_are_paged_and_made_safe_by_the_migration(
+    empty_database_url, tmp_path
+):
     from tenantry.auth.secrets import new_api_key
     from tenantry.clock import FakeClock
     from tenantry.db.models import ApiKey, PartnerUser
@@ -232,6 +234,23 @@ def test_snapshots_stored_before_pages_are_paged_and_scrubbed_by_the_migration(e
             rows=LEGACY_ROWS,
             row_count=len(LEGACY_ROWS),
             version="v1",
+        )
+        _insert(
+            conn,
+            old.tables["dashboards"],
+            id=3,
+            partner_id=1,
+            client_id=None,
+            name="Report\r\nBcc: x@evil.test",
+        )
+        _insert(
+            conn,
+            old.tables["clients"],
+            id=4,
+            partner_id=1,
+            name="Acme\x1b[2J",
+            description="a\r\nb\x07",
+            status="setup",
         )
     engine.dispose()
 
@@ -271,6 +290,11 @@ def test_snapshots_stored_before_pages_are_paged_and_scrubbed_by_the_migration(e
         expected = [{"label": f"row {i}\ufffd\ufffd", "value": i} for i in range(990, 1_010)]
         assert response.json()["items"] == expected
         assert response.json()["total"] == 1_100
+        dashboard = http.get("/api/1/dashboards/3", headers={"Authorization": f"Bearer {key.secret}"})
+        # A name stored with a line break is made one line, so it cannot reach an e-mail header.
+        assert dashboard.json()["name"] == "Report  Bcc: x@evil.test"
+        client = http.get("/api/1/clients/4", headers={"Authorization": f"Bearer {key.secret}"})
+        assert (client.json()["name"], client.json()["description"]) == ("Acme\ufffd[2J", "a\r\nb\ufffd")
         with database.session() as session:
             # The snapshot itself was rewritten safe, for everything else that reads it.
             assert session.get(DataSource, 7).rows[5] == {"label": "row 5\ufffd\ufffd", "value": 5}
