@@ -38,6 +38,11 @@ SPEC_4 = """
 | billable in statements                         | ✗   | ✗ | ✗ | ✓ | ✗ |
 """
 
+# SPEC §12 "Setup watermark": the live view a partner sees signed in as a Setup client carries it.
+SPEC_12 = """
+| dashboards viewed live in the portal           | ✓wm | ✓ | ✓ | ✓ | ✓ |
+"""
+
 CAPABILITY_OF_ROW = {
     "partner users manage the client, sign in as it": Capability.MANAGE_CLIENT,
     "build dashboards, klips, data sources": Capability.BUILD_CONTENT,
@@ -54,12 +59,13 @@ CAPABILITY_OF_ROW = {
     "client API keys work": Capability.CLIENT_API,
     "allocation counts against the partner's pool": Capability.COUNTS_AGAINST_POOL,
     "billable in statements": Capability.BILLABLE,
+    "dashboards viewed live in the portal": Capability.VIEW_LIVE,
 }
 
 
 def _rows() -> list[tuple[str, EffectiveStatus, Decision]]:
     rows = []
-    for line in SPEC_4.strip().splitlines():
+    for line in [*SPEC_4.strip().splitlines(), *SPEC_12.strip().splitlines()]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         label, marks = cells[0], cells[1:]
         for status, mark in zip(COLUMNS, marks, strict=True):
@@ -68,7 +74,7 @@ def _rows() -> list[tuple[str, EffectiveStatus, Decision]]:
 
 
 @pytest.mark.parametrize(("capability", "status", "expected"), _rows())
-def test_the_policy_table_matches_spec_section_4(
+def test_the_policy_table_matches_spec_sections_4_and_12(
     capability: str, status: EffectiveStatus, expected: Decision
 ):
     assert POLICY[(CAPABILITY_OF_ROW[capability], status)] is expected

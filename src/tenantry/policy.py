@@ -46,6 +46,7 @@ class Capability(StrEnum):
     CLIENT_API = "client_api"
     COUNTS_AGAINST_POOL = "counts_against_pool"
     BILLABLE = "billable"
+    VIEW_LIVE = "view_live"
 
 
 class Decision(StrEnum):
@@ -85,6 +86,7 @@ _ROWS: dict[Capability, tuple[Decision, Decision, Decision, Decision, Decision]]
     Capability.CLIENT_API:               (N,  Y,  N,  Y,  N),  # seed
     Capability.COUNTS_AGAINST_POOL:      (N,  Y,  Y,  Y,  N),  # seed
     Capability.BILLABLE:                 (N,  N,  N,  Y,  N),  # seed: trial is free
+    Capability.VIEW_LIVE:                (WM, Y,  Y,  Y,  Y),  # SPEC §12: Setup's live view watermarked
 }  # fmt: skip
 
 POLICY: dict[tuple[Capability, EffectiveStatus], Decision] = {
@@ -118,6 +120,7 @@ _ACTION_WORDS = {
     Capability.CLIENT_API: "The API cannot be used",
     Capability.COUNTS_AGAINST_POOL: "Resources do not count against the plan",
     Capability.BILLABLE: "The client is not billed",
+    Capability.VIEW_LIVE: "Dashboards cannot be viewed",
 }
 
 

@@ -24,14 +24,15 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
+def is_watermark_red(r: int, g: int, b: int) -> bool:
+    """The watermark's translucent red, over white or over the chart blue (no chart colour is
+    this: the palette's red is brighter and purer)."""
+    return 200 <= r <= 235 and 70 <= g <= 110 and 70 <= b <= 110
+
+
 def watermark_pixels(data: bytes) -> int:
-    """Pixels of the translucent red the watermark is drawn in (no chart colour is that pale)."""
     image = Image.open(io.BytesIO(data)).convert("RGB")
-    return sum(
-        1
-        for r, g, b in image.get_flattened_data()
-        if r > 200 and 120 <= g <= 215 and 120 <= b <= 215 and r - g > 30
-    )
+    return sum(1 for r, g, b in image.get_flattened_data() if is_watermark_red(r, g, b))
 
 
 class TestDownloading:

@@ -19,7 +19,6 @@ def test_a_real_clock_instant_with_microseconds_is_accepted_as_the_creation_date
         title="Sales",
         subtitle="now",
         klips=[klip],
-        watermark=False,
         timestamp=datetime(2026, 3, 10, 12, 0, 0, 123456, tzinfo=UTC),
     )
     reader = PdfReader(io.BytesIO(data))
@@ -27,5 +26,5 @@ def test_a_real_clock_instant_with_microseconds_is_accepted_as_the_creation_date
 
 
 def test_an_empty_dashboard_still_typesets_one_page():
-    data = typeset("png", title="Empty", subtitle="", klips=[], watermark=True)
+    data = typeset("png", title="Empty", subtitle="", klips=[])
     assert data.startswith(b"\x89PNG")

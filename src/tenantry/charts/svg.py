@@ -1,16 +1,19 @@
 """Klips drawn as lean, self-contained SVG: no script, no stylesheet, no external reference.
 
 The same markup is inlined in the live HTML page and typeset by Typst for the exports, so it uses
-only plain presentation attributes that browsers and Typst's SVG renderer draw alike. The
-background is left transparent so the export template can lay a watermark beneath a klip.
+only plain presentation attributes that browsers and Typst's SVG renderer draw alike. The Setup
+watermark is one more layer, drawn last (`watermarked`), so it lies over the chart, not under it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
+
+from tenantry.text import scrub
 
 WIDTH = 480
 HEIGHT = 300
@@ -32,7 +35,11 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
+        try:
+            as_float = float(value)
+        except OverflowError:  # an integer beyond a float's range
+            return None
+        return as_float if math.isfinite(as_float) else None
     if isinstance(value, str):
         try:
             parsed = float(value.replace(",", "").strip())
@@ -51,9 +58,11 @@ def format_number(value: float) -> str:
 
 
 def _text(x: float, y: float, content: str, size: int = 12, fill: str = INK, anchor: str = "start") -> str:
+    # Every piece of text drawn passes here: scrubbed, whatever the data held when it was stored,
+    # since XML (and so Typst's SVG reader) refuses most control characters and lone surrogates.
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{fill}" '
-        f'text-anchor="{anchor}">{escape(content)}</text>'
+        f'text-anchor="{anchor}">{escape(scrub(content))}</text>'
     )
 
 
@@ -74,7 +83,8 @@ def _message(title: str, message: str, width: int, height: int) -> str:
 
 
 def _grouped(rows: Rows, key: str, value: str) -> list[tuple[str, float]]:
-    """Sum `value` per distinct `key`, in order of first appearance."""
+    """Sum `value` per distinct `key`, in order of first appearance (a sum beyond a float's range
+    cannot be drawn and is left out, like a value that is not a number)."""
     totals: dict[str, float] = {}
     for row in rows:
         amount = number(row.get(value))
@@ -82,7 +92,7 @@ def _grouped(rows: Rows, key: str, value: str) -> list[tuple[str, float]]:
             continue
         label = str(row.get(key, ""))
         totals[label] = totals.get(label, 0.0) + amount
-    return list(totals.items())
+    return [(label, total) for label, total in totals.items() if math.isfinite(total)]
 
 
 def _missing(rows: Rows, columns: Sequence[str]) -> str | None:
@@ -152,14 +162,15 @@ def _axes(values: Sequence[float], top: float, bottom: float, right: float) -> t
     low, high = min(0.0, *values), max(0.0, *values)
     if high == low:
         high = low + 1
-    span = high - low
+    # Halved before subtracting: the span of two finite floats may itself be beyond a float.
+    half_span = high / 2 - low / 2
 
     def y(v: float) -> float:
-        return bottom - (v - low) / span * (bottom - top)
+        return bottom - (v / 2 - low / 2) / half_span * (bottom - top)
 
     marks = []
     for i in range(5):
-        v = low + span * i / 4
+        v = low * (1 - i / 4) + high * (i / 4)
         marks.append(f'<line x1="52" y1="{y(v):.1f}" x2="{right}" y2="{y(v):.1f}" stroke="{GRID}"/>')
         marks.append(_text(46, y(v) + 4, _clip(format_number(v), 8), 10, MUTED, "end"))
     return marks, y
@@ -222,6 +233,10 @@ def _pie(title: str, rows: Rows, columns: Mapping[str, Any], width: int, height:
     slices = sorted(((k, v) for k, v in _grouped(rows, label, value) if v > 0), key=lambda s: -s[1])
     if not slices:
         return _message(title, f"No positive numbers in {value!r}", width, height)
+    # Shares of the largest slice: their sum stays small where the sum of the values could
+    # overflow a float.
+    largest = slices[0][1]
+    slices = [(k, v / largest) for k, v in slices]
     if len(slices) > MAX_SLICES:
         rest = sum(v for _, v in slices[MAX_SLICES - 1 :])
         slices = [*slices[: MAX_SLICES - 1], ("Other", rest)]
@@ -268,3 +283,30 @@ def render(
     kind: str, title: str, rows: Rows, columns: Mapping[str, Any], width: int = WIDTH, height: int = HEIGHT
 ) -> str:
     return _DRAW[kind](title, rows, columns, width, height)
+
+
+WATERMARK = "SETUP MODE"
+WATERMARK_RED = "#dc2626"
+_VIEWBOX = re.compile(r'viewBox="0 0 (\d+) (\d+)"')
+
+
+def watermarked(drawing: str) -> str:
+    """The drawing with the Setup watermark over everything in it (SPEC §12).
+
+    Drawn last, so it lies on top of a full bar, a pie or a single value; semi-transparent red
+    with a translucent white halo, so it stays legible on any colour and the chart shows through.
+    It is real text, so it is found in the text layer of a PDF.
+    """
+    found = _VIEWBOX.search(drawing, 0, 300)
+    width, height = (int(found[1]), int(found[2])) if found else (WIDTH, HEIGHT)
+    cx, cy = width / 2, (height + TITLE_BAND) / 2
+    size = max(14, round(width * 0.09))
+    layer = (
+        f'<g pointer-events="none" aria-hidden="true" transform="rotate(-24 {cx:.1f} {cy:.1f})">'
+        f'<text x="{cx:.1f}" y="{cy + size * 0.36:.1f}" font-size="{size}" font-weight="bold" '
+        f'text-anchor="middle" fill="{WATERMARK_RED}" fill-opacity="0.75" stroke="#ffffff" '
+        f'stroke-opacity="0.85" stroke-width="{max(2, round(size / 7))}" stroke-linejoin="round" '
+        f'paint-order="stroke">{WATERMARK}</text></g>'
+    )
+    end = drawing.rindex("</svg>")
+    return drawing[:end] + layer + drawing[end:]

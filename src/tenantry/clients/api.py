@@ -31,6 +31,7 @@ from tenantry.clients.schemas import (
     StatusChangeOut,
 )
 from tenantry.db.models import Client
+from tenantry.fields import OneLine
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
 
@@ -68,8 +69,10 @@ async def list_clients(
         StatusFilter | None,
         Query(description="Stored status; `trial_expired` selects trials whose end has passed."),
     ] = None,
-    external_id: Annotated[str | None, Query(max_length=200)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Search in name and external id.")] = None,
+    external_id: Annotated[str | None, Query(max_length=200), OneLine] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Search in name and external id."), OneLine
+    ] = None,
 ) -> dict[str, Any]:
     """List the partner's clients, oldest first."""
     # The hot read paths are async with all their I/O in one worker-thread hop.

@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+from tenantry.fields import Description, ExternalId, Name, Reason
 
 # The database's integers are 64-bit. A larger number names no row and would overflow in the driver,
 # so an id or count outside this range is refused as malformed (422) before anything runs.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 RowId = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
 
-Description = Annotated[str, StringConstraints(max_length=5000)]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Amount = Annotated[StrictInt, Field(ge=0, le=2_000_000_000)]
 SettableStatus = Literal["setup", "trial", "active", "disabled"]
 
@@ -40,7 +38,7 @@ class ClientCreate(Strict):
     external_id: ExternalId | None = None
     status: Literal["setup", "trial", "active"] = "setup"
     resources: Resources | None = None
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    reason: Reason = ""
 
 
 class ClientUpdate(Strict):
@@ -49,7 +47,7 @@ class ClientUpdate(Strict):
     external_id: ExternalId | None = None
     status: SettableStatus | None = None
     resources: Resources | None = None
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    reason: Reason = ""
 
 
 class TrialOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import Protocol
 
@@ -17,9 +18,13 @@ from sqlalchemy.orm import Session
 
 from tenantry.charts import svg
 from tenantry.charts.cache import KLIP_SVGS, SvgCache
+from tenantry.clients.repository import trial_of
 from tenantry.dashboards import repository as repo
 from tenantry.dashboards.repository import PlacedKlip
-from tenantry.db.models import Dashboard
+from tenantry.db.models import Client, Dashboard
+from tenantry.owners import content_status
+from tenantry.policy import Capability, Decision, decide
+from tenantry.text import scrub
 
 # How often a live page (published or in the portal) asks whether its data changed.
 POLL_SECONDS = 15
@@ -49,17 +54,26 @@ class Board(Protocol):
     def name(self) -> str: ...
 
 
-def data_version(dashboard: Board, klips: list[PlacedKlip]) -> str:
-    """Changes whenever anything drawn on the dashboard would change: its name, or any klip's
-    definition, position or data version (replaced klips get new rows, so new keys)."""
-    digest = hashlib.sha256(f"{dashboard.id}|{dashboard.name}".encode())
+def data_version(dashboard: Board, klips: list[PlacedKlip], watermark: bool = False) -> str:
+    """Changes whenever anything drawn on the dashboard would change: its name, any klip's
+    definition, position or data version (replaced klips get new rows, so new keys), or whether
+    the Setup watermark is on (so an open page drops it when its client leaves Setup)."""
+    digest = hashlib.sha256(f"{dashboard.id}|{dashboard.name}|{watermark}".encode())
     for klip in klips:
         digest.update(repr(_key(klip, klip.version)).encode())
     return digest.hexdigest()[:20]
 
 
-def _draw(db: Session | Connection, klips: list[PlacedKlip]) -> list[Drawing]:
-    """The klips as SVG, drawing only those not cached yet."""
+def watermark_for(client: Client | None, now: datetime) -> bool:
+    """Whether a live view of this client's content carries the Setup watermark (the policy
+    table's VIEW_LIVE), as its downloads do; the partner's own content never does."""
+    status = content_status(client.status, trial_of(client), now) if client is not None else None
+    return status is not None and decide(Capability.VIEW_LIVE, status) is Decision.WATERMARK
+
+
+def _draw(db: Session | Connection, klips: list[PlacedKlip], watermark: bool = False) -> list[Drawing]:
+    """The klips as SVG, drawing only those not cached yet; the watermark, when asked, is laid
+    over the cached drawings (they are the same for every status)."""
     found = {klip.id: KLIP_SVGS.get(_key(klip, klip.version)) for klip in klips}
     missing = [klip for klip in klips if found[klip.id] is None]
     if missing:
@@ -70,13 +84,14 @@ def _draw(db: Session | Connection, klips: list[PlacedKlip]) -> list[Drawing]:
             # Keyed by the version the rows were read at, in case a refresh landed in between.
             KLIP_SVGS.put(_key(klip, version), drawing)
             found[klip.id] = drawing
-    return [Drawing(k.id, k.title, k.kind, found[k.id] or "") for k in klips]
+    mark = svg.watermarked if watermark else str
+    return [Drawing(k.id, k.title, k.kind, mark(found[k.id] or "")) for k in klips]
 
 
-def draw_klips(db: Session, dashboard: Dashboard) -> tuple[str, list[Drawing]]:
+def draw_klips(db: Session, dashboard: Dashboard, *, watermark: bool = False) -> tuple[str, list[Drawing]]:
     """The dashboard's version and its klips as SVG (what the exports typeset)."""
     klips = repo.placed_klips(db, dashboard.id)
-    return data_version(dashboard, klips), _draw(db, klips)
+    return data_version(dashboard, klips, watermark), _draw(db, klips, watermark)
 
 
 def live_view(
@@ -84,18 +99,20 @@ def live_view(
     dashboard: Board,
     known_version: str | None = None,
     klips: list[PlacedKlip] | None = None,
+    *,
+    watermark: bool = False,
 ) -> tuple[str, str | None]:
     """The dashboard's version, and its HTML fragment unless the caller already has that version.
 
     Asking costs one query when nothing changed (none when the caller read the klips already);
-    the fragment itself is built once per version.
+    the fragment itself is built once per version (the watermark is part of the version).
     """
     if klips is None:
         klips = repo.placed_klips(db, dashboard.id)
-    version = data_version(dashboard, klips)
+    version = data_version(dashboard, klips, watermark)
     if version == known_version:
         return version, None
-    html = FRAGMENTS.get_or_draw(version, lambda: fragment(_draw(db, klips)))
+    html = FRAGMENTS.get_or_draw(version, lambda: fragment(_draw(db, klips, watermark)))
     return version, html
 
 
@@ -105,7 +122,7 @@ def fragment(drawings: list[Drawing]) -> str:
         return '<p class="empty">This dashboard has no klips yet.</p>'
     cells = [
         f'<figure class="klip klip-{d.kind}" data-klip="{d.klip_id}" '
-        f'aria-label="{escape(d.title)}">{d.svg}</figure>'
+        f'aria-label="{escape(scrub(d.title))}">{d.svg}</figure>'
         for d in drawings
     ]
     return '<div class="klips">' + "".join(cells) + "</div>"

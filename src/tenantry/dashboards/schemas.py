@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from tenantry.charts.svg import REQUIRED_COLUMNS
-from tenantry.clients.schemas import Name, RowId, Strict
+from tenantry.clients.schemas import RowId, Strict
+from tenantry.fields import Column, Name
 
-Column = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 KlipKind = Literal["value", "table", "bar", "line", "pie"]
 
 

@@ -2,6 +2,10 @@
 
 Every failure becomes a `FetchError` whose message a person can act on; it is what the data
 source shows as `last_error`.
+
+Parsed rows are made safe on the way in (`tenantry.text.scrub`): control characters other than
+tab and line breaks, noncharacters and lone surrogates become U+FFFD, in column names too, so no
+value can later break a page, an export or the database.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from tenantry.text import scrub, scrub_column_name
 from tenantry.tls import tls_context
 
 TIMEOUT_SECONDS = 10.0
@@ -86,15 +91,19 @@ def parse(body: bytes, fmt: str) -> list[Row]:
 
 
 def cell(value: str) -> Any:
-    """A CSV cell as the number it spells, or the text itself; an empty cell is null."""
+    """A CSV cell as the number it spells, or the (scrubbed) text itself; an empty cell is null.
+
+    A number too large for a float (`1e999`) stays text: infinity is not valid JSON."""
     stripped = value.strip()
     if stripped == "":
         return None
     if _INT.fullmatch(stripped):
         return int(stripped)
     if _FLOAT.fullmatch(stripped):
-        return float(stripped)
-    return value
+        number = float(stripped)
+        if math.isfinite(number):
+            return number
+    return scrub(value)
 
 
 def parse_csv(text: str) -> list[Row]:
@@ -103,7 +112,7 @@ def parse_csv(text: str) -> list[Row]:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
             raise FetchError("The CSV has no header row.")
-        header = [h.strip() for h in header]
+        header = [scrub_column_name(h.strip()) for h in header]
         if len(set(header)) != len(header) or "" in header:
             raise FetchError("The CSV header has an empty or repeated column name.")
         if len(header) > MAX_COLUMNS:
@@ -137,17 +146,25 @@ def parse_json(text: str) -> list[Row]:
 
 
 def check_rows(rows: list[Any]) -> list[Row]:
-    """Rows must be flat objects of plain values (text, numbers, booleans, null)."""
+    """Rows must be flat objects of plain values (text, numbers, booleans, null). Returns them
+    scrubbed: text values and column names with unsafe characters replaced by U+FFFD."""
     if len(rows) > MAX_ROWS:
         raise FetchError(f"The data has {len(rows):,} rows; at most {MAX_ROWS:,} are kept.")
+    checked: list[Row] = []
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             raise FetchError(f"Row {number} is not an object.")
         if len(row) > MAX_COLUMNS:
             raise FetchError(f"Row {number} has more than {MAX_COLUMNS} columns.")
+        clean: Row = {}
         for column, value in row.items():
+            name = scrub_column_name(column)
             if not isinstance(value, str | int | float | bool) and value is not None:
-                raise FetchError(f"Row {number}, column {column!r} is not a plain value.")
+                raise FetchError(f"Row {number}, column {name!r} is not a plain value.")
             if isinstance(value, float) and not math.isfinite(value):
-                raise FetchError(f"Row {number}, column {column!r} is not a finite number.")
-    return rows
+                raise FetchError(f"Row {number}, column {name!r} is not a finite number.")
+            if name in clean:
+                raise FetchError(f"Row {number} has two columns named {name!r} once made safe.")
+            clean[name] = scrub(value) if isinstance(value, str) else value
+        checked.append(clean)
+    return checked

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.orm import Session, defer
 
 from tenantry.auth.principal import Principal
-from tenantry.db.dashboard_models import DataSource, Klip
+from tenantry.datasources.pages import PAGE_MAX_ROWS, rows_in, split_into_pages
+from tenantry.db.dashboard_models import DataSource, DataSourcePage, Klip
 from tenantry.errors import NotFound
 from tenantry.owners import Owner, scoped
 
 
 def get_source(db: Session, principal: Principal, source_id: int, *, lock: bool = False) -> DataSource:
-    query = scoped(select(DataSource), DataSource, principal).where(DataSource.id == source_id)
+    # The snapshot (`rows`, up to megabytes of JSON) is loaded only if something reads it.
+    query = (
+        scoped(select(DataSource), DataSource, principal)
+        .where(DataSource.id == source_id)
+        .options(defer(DataSource.rows))
+    )
     if lock:
         query = query.with_for_update()
     source = db.scalars(query).one_or_none()
@@ -53,3 +61,52 @@ def list_sources(db: Session, owner: Owner, limit: int, offset: int) -> tuple[Se
 
 def in_use(db: Session, source_id: int) -> int:
     return db.scalar(select(func.count()).select_from(Klip).where(Klip.datasource_id == source_id)) or 0
+
+
+def replace_pages(db: Session, source_id: int, rows: Sequence[dict[str, Any]]) -> None:
+    """Store a new snapshot's pages in place of the old ones (same transaction as `rows`)."""
+    db.execute(delete(DataSourcePage).where(DataSourcePage.data_source_id == source_id))
+    pages = [
+        {"data_source_id": source_id, "first_row": first, "row_count": count, "rows": text}
+        for first, count, text in split_into_pages(rows)
+    ]
+    if pages:
+        db.execute(insert(DataSourcePage), pages)
+
+
+@dataclass(frozen=True)
+class RowsPage:
+    version: str
+    total: int
+    items: list[dict[str, Any]]
+
+
+def read_rows(db: Session, source_id: int, offset: int, limit: int) -> RowsPage:
+    """Rows offset..offset+limit-1 of a source's snapshot, decoding only the pages that hold them.
+
+    One statement reads the version, the count and the pages, so they always belong together
+    even when a refresh commits meanwhile.
+    """
+    last = offset + limit - 1
+    page = DataSourcePage
+    found = db.execute(
+        select(DataSource.version, DataSource.row_count, page.first_row, page.rows)
+        .outerjoin(
+            page,
+            and_(
+                page.data_source_id == DataSource.id,
+                # A page starts at most PAGE_MAX_ROWS rows before the window (an index range)...
+                page.first_row > offset - PAGE_MAX_ROWS,
+                page.first_row <= last,
+                # ... and must reach into it.
+                page.first_row + page.row_count > offset,
+            ),
+        )
+        .where(DataSource.id == source_id)
+        .order_by(page.first_row)
+    ).all()
+    if not found:
+        raise NotFound(f"No data source {source_id}.")
+    version, total = found[0][0], found[0][1]
+    pages = [(first, text) for _, _, first, text in found if first is not None]
+    return RowsPage(version, total, rows_in(pages, offset, limit))

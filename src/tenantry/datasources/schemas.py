@@ -7,11 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from tenantry.clients.schemas import Name, Strict
+from tenantry.clients.schemas import Strict
+from tenantry.datasources.fetch import MAX_ROWS
+from tenantry.fields import Name
 
 Interval = Annotated[StrictInt, Field(ge=60, le=31 * 24 * 3600, description="Seconds (at least 60).")]
 Cell = StrictStr | StrictInt | StrictFloat | StrictBool | None
-InlineRows = Annotated[list[dict[str, Cell]], Field(max_length=10_000)]
+# At most 50,000 rows (as a url source keeps) and 5 MB as JSON (checked by the service).
+InlineRows = Annotated[list[dict[str, Cell]], Field(max_length=MAX_ROWS)]
 
 
 class UrlSourceCreate(Strict):

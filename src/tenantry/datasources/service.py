@@ -6,6 +6,7 @@ the client makes: they never count against API Calls per Day (seed).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ from tenantry.owners import (
 from tenantry.policy import Capability, allows
 
 Fetch = Callable[[str, str], list[dict[str, Any]]]
+
+# Inline rows are held to the same size as a downloaded file (SPEC §12 "Limits"); the row count
+# (50,000) is checked by the schema.
+INLINE_MAX_BYTES = 5 * 1024 * 1024
 
 
 class InUse(TenantryError):
@@ -70,6 +75,11 @@ def readable_source(db: Session, principal: Principal, source_id: int) -> DataSo
     return source
 
 
+def read_rows(db: Session, principal: Principal, source_id: int, offset: int, limit: int) -> repo.RowsPage:
+    """A window of a data source's last good snapshot, for those who may read it."""
+    return repo.read_rows(db, readable_source(db, principal, source_id).id, offset, limit)
+
+
 def sources_of(
     db: Session, principal: Principal, owner: Owner, limit: int, offset: int
 ) -> tuple[Sequence[DataSource], int]:
@@ -77,8 +87,12 @@ def sources_of(
     return repo.list_sources(db, owner, limit, offset)
 
 
-def _store_rows(source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
+def _store_rows(db: Session, source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
+    """The one writer of a snapshot: the rows (for drawing) and their pages (for listing)."""
+    if source.id is None:
+        db.flush()
     source.rows = rows
+    repo.replace_pages(db, source.id, rows)
     source.row_count = len(rows)
     source.version = uuid.uuid4().hex
     source.last_refreshed_at = now
@@ -98,6 +112,7 @@ def create_source(
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
     check_content_limit(db, owner, DataSource, DATA_SOURCES_PER_OWNER)
+    inline = _inline_rows(data.rows) if isinstance(data, InlineSourceCreate) else None
     source = DataSource(
         partner_id=owner.partner_id,
         client_id=owner.client_id,
@@ -118,9 +133,9 @@ def create_source(
         # A new url source is loaded once, by a queued refresh, where the status allows it.
         if allows(Capability.INITIAL_LOAD, owner.status(now)):
             source.refresh_requested_at = now
-    else:
-        _store_rows(source, _inline_rows(data.rows), now)
     db.add(source)
+    if inline is not None:
+        _store_rows(db, source, inline, now)
     db.flush()
     audit_change(db, principal, source, "datasource.created", now, {"name": source.name, "kind": source.kind})
     return source
@@ -128,9 +143,18 @@ def create_source(
 
 def _inline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
-        return check_rows(rows)
+        checked = check_rows(rows)
     except FetchError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput(str(exc), field="rows") from None
+    size = len(json.dumps(checked, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > INLINE_MAX_BYTES:
+        raise InvalidInput(
+            f"Inline rows are limited to {INLINE_MAX_BYTES // (1024 * 1024)} MB; "
+            f"these take {size / (1024 * 1024):.1f} MB as JSON.",
+            field="rows",
+            limit_bytes=INLINE_MAX_BYTES,
+        )
+    return checked
 
 
 def update_source(
@@ -161,7 +185,7 @@ def update_source(
         if allows(Capability.QUEUE_REFRESH, owner.status(now)):
             source.refresh_requested_at = now
     if data.rows is not None:
-        _store_rows(source, _inline_rows(data.rows), now)
+        _store_rows(db, source, _inline_rows(data.rows), now)
         changed["rows"] = len(data.rows)
     if changed:
         source.updated_at = now
@@ -223,6 +247,6 @@ def refresh_source(
         source.refresh_fail_count += 1
         db.flush()
         return RefreshOutcome(False, source.row_count, str(exc))
-    _store_rows(source, rows, now)
+    _store_rows(db, source, rows, now)
     db.flush()
     return RefreshOutcome(True, len(rows))

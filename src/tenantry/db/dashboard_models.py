@@ -51,6 +51,22 @@ class DataSource(Base):
     )
 
 
+class DataSourcePage(Base):
+    """A slice of a data source's last good snapshot, as JSON text, so that listing rows reads and
+    decodes only the slices it shows, never the whole snapshot (which `DataSource.rows` keeps for
+    drawing klips). Written together with `rows`, in the same transaction."""
+
+    __tablename__ = "data_source_pages"
+
+    data_source_id: Mapped[int] = mapped_column(
+        ForeignKey("data_sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The index of the page's first row in the snapshot, and how many rows the page holds.
+    first_row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row_count: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[str] = mapped_column(Text)
+
+
 class Klip(Base):
     __tablename__ = "klips"
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
 from tenantry.api.deps import Caller, ClockDep, DbSession, MailerDep, PathId
 from tenantry.clients.schemas import Strict
 from tenantry.exports import service
+from tenantry.fields import Email
 
 router = APIRouter(prefix="/api/1/dashboards", tags=["exports"])
 
 Format = Literal["pdf", "png"]
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+$")
-]
 
 
 class EmailIn(Strict):

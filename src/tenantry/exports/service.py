@@ -41,13 +41,12 @@ def render_export(db: Session, clock: Clock, principal: Principal, dashboard_id:
 
 def _export(db: Session, dashboard: Dashboard, now: datetime, fmt: str) -> ExportFile:
     decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
-    _version, drawings = draw_klips(db, dashboard)
+    _version, drawings = draw_klips(db, dashboard, watermark=decision is Decision.WATERMARK)
     data = typeset(
         fmt,
         title=dashboard.name,
         subtitle=now.strftime("%Y-%m-%d %H:%M UTC"),
         klips=[(d.title, d.svg) for d in drawings],
-        watermark=decision is Decision.WATERMARK,
         timestamp=now,
     )
     return ExportFile(_filename(dashboard, now.strftime("%Y-%m-%d"), fmt), CONTENT_TYPES[fmt], data)

@@ -15,6 +15,8 @@ from typing import Any
 
 import typst
 
+from tenantry.text import scrub
+
 TEMPLATE = Path(__file__).with_name("dashboard.typ")
 PNG_PPI = 110.0
 CONTENT_TYPES = {"pdf": "application/pdf", "png": "image/png"}
@@ -36,16 +38,18 @@ def typeset(
     title: str,
     subtitle: str,
     klips: Sequence[tuple[str, str]],
-    watermark: bool,
     timestamp: datetime | None = None,
 ) -> bytes:
-    """Typeset a dashboard; `klips` are (title, svg) pairs in order."""
+    """Typeset a dashboard; `klips` are (title, svg) pairs in order (a Setup watermark is already
+    drawn over each SVG, see `charts.svg.watermarked`).
+
+    Every text is scrubbed first: Typst's JSON and SVG readers refuse lone surrogates and most
+    control characters, which older names and drawings may still hold."""
     data = {
-        "title": title,
-        "subtitle": subtitle,
+        "title": scrub(title),
+        "subtitle": scrub(subtitle),
         "format": fmt,
-        "watermark": watermark,
-        "klips": [{"title": t, "svg": s} for t, s in klips],
+        "klips": [{"title": scrub(t), "svg": scrub(s)} for t, s in klips],
     }
     with _lock:
         output = _get_compiler().compile(

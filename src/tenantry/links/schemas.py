@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from tenantry.clients.schemas import Name, Strict
+from tenantry.clients.schemas import Strict
+from tenantry.fields import Name
 
 # Checked against the password rules by the service (`weak_password`), as for users.
 Password = Annotated[str, StringConstraints(max_length=200)]

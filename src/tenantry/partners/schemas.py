@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+from tenantry.fields import Name, OneLine
+
 Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
-Timezone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Timezone = Annotated[str, StringConstraints(min_length=1, max_length=64), OneLine]
 
 
 class PartnerUpdate(BaseModel):

@@ -21,6 +21,7 @@ from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
 from tenantry.partners.schemas import PartnerUpdate
 from tenantry.statements import repository as statements_repo
+from tenantry.text import refusal
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ def create_partner(
     admin_password: str | None = None,
     admin_name: str | None = None,
 ) -> CreatedPartner:
+    for field, value in (("name", name), ("e-mail address", admin_email)):
+        why = refusal(value)
+        if why is not None:
+            raise InvalidInput(f"The partner's {field} {why}.")
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("The partner's name must be 1 to 200 characters.")

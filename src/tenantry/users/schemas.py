@@ -7,14 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
-from tenantry.clients.schemas import Name, Strict, TrialOut
+from tenantry.clients.schemas import Strict, TrialOut
+from tenantry.fields import Email, Name
 
-Email = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    ),
-]
 # How long a password may be; what it must be (auth.passwords) is checked where it is chosen, so a
 # weak one is refused with `weak_password` and its reason, not as a malformed body.
 Password = Annotated[str, StringConstraints(max_length=200)]

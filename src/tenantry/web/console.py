@@ -38,6 +38,7 @@ from tenantry.links import service as links_service
 from tenantry.links.schemas import LinkCreate
 from tenantry.owners import client_owner
 from tenantry.policy import EffectiveStatus, Status
+from tenantry.text import refusal
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
 from tenantry.users.schemas import ClientUserCreate
@@ -46,6 +47,7 @@ from tenantry.web.routes import (
     CsrfField,
     ExportFormat,
     _act,
+    _back,
     _form_sender,
     _page,
     _signed_in,
@@ -131,6 +133,9 @@ def clients_list(
     signed_in = _partner(request, db, clock)
     if isinstance(signed_in, Response):
         return signed_in
+    why = refusal(q)
+    if why is not None:
+        return _back(request, "/partner/clients", error=f"Search: {why}.")
     now = clock.now()
     status = status if status in STATUS_FILTERS else ""
     # A hand-edited address gets the first page, not an error.

@@ -29,7 +29,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
 from tenantry.clients.schemas import INT64_MAX, INT64_MIN
 from tenantry.dashboards import repository as dashboards_repo
-from tenantry.dashboards.live import POLL_SECONDS, live_view
+from tenantry.dashboards.live import POLL_SECONDS, live_view, watermark_for
 from tenantry.db.models import ApiKey, Client
 from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded, WeakPassword
 from tenantry.exports import service as exports_service
@@ -37,6 +37,7 @@ from tenantry.links import repository as links_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
+from tenantry.users.schemas import ApiKeyCreate
 from tenantry.web.headers import csp_nonce
 
 router = APIRouter(include_in_schema=False)
@@ -424,7 +425,7 @@ def client_dashboard(dashboard_id: PathId, request: Request, db: DbSession, cloc
         dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
     except NotFound:
         return _page(request, signed_in, "message.html", 404, message="There is no such dashboard here.")
-    version, html = live_view(db, dashboard)
+    version, html = live_view(db, dashboard, watermark=watermark_for(client, clock.now()))
     return _page(
         request,
         signed_in,
@@ -455,7 +456,7 @@ def client_dashboard_live(
         dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
     except NotFound:
         return JSONResponse({"available": False}, status_code=404)
-    version, html = live_view(db, dashboard, known_version=v)
+    version, html = live_view(db, dashboard, known_version=v, watermark=watermark_for(client, clock.now()))
     body: dict[str, Any] = {"available": True, "version": version}
     if html is not None:
         body.update(title=dashboard.name, html=html)
@@ -552,7 +553,11 @@ def create_key(
         sessions.check_still_allowed(signed_in, clock.now())
     except (AccountSuspended, TrialEnded) as refusal:
         return _ended(request, db, signed_in, refusal.detail, refusal.status)
-    key, secret = users_service.create_own_key(db, clock, signed_in.principal, name.strip() or "API key")
+    try:
+        key_name = ApiKeyCreate(name=name.strip() or "API key").name
+    except ValidationError as invalid:
+        return _refusal(request, signed_in, "Not possible", plain_invalid(invalid), 422)
+    key, secret = users_service.create_own_key(db, clock, signed_in.principal, key_name)
     return _page(
         request,
         signed_in,

@@ -1,0 +1,60 @@
+"""The text fields every request schema shares, so a name or an e-mail address means the same
+everywhere (API bodies, query parameters and the console's and portal's forms, which build the
+same schemas).
+
+A one-line field refuses control characters (C0, DEL, C1, U+2028, U+2029) and lone surrogates
+with 422 `validation_error` naming the field; a multi-line field accepts tab, LF and CR among
+them. Values are checked as sent, before surrounding spaces are trimmed, so nothing is silently
+changed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from tenantry.text import refusal
+
+
+def _refuse_controls(value: Any, *, multiline: bool) -> Any:
+    if isinstance(value, str):
+        why = refusal(value, multiline=multiline)
+        if why is not None:
+            raise PydanticCustomError("control_character", why)
+    return value
+
+
+def _one_line(value: Any) -> Any:
+    return _refuse_controls(value, multiline=False)
+
+
+def _lines(value: Any) -> Any:
+    return _refuse_controls(value, multiline=True)
+
+
+# Put last in an `Annotated[...]`, so the check sees the value before any trimming.
+OneLine = BeforeValidator(_one_line)
+Lines = BeforeValidator(_lines)
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
+# A column of a data source, as a klip maps it (data column names are kept on one line on ingest).
+Column = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=254,
+        # One address: no spaces, and none of the characters that separate addresses in a header.
+        pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$",
+    ),
+    OneLine,
+]
+Description = Annotated[str, StringConstraints(max_length=5000), Lines]
+Reason = Annotated[str, StringConstraints(max_length=1000), Lines]
+# A search text or filter in a query string: one line, possibly empty.
+SearchText = Annotated[str, StringConstraints(max_length=200), OneLine]
