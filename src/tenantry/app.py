@@ -20,6 +20,7 @@ from tenantry.mail import Mailer, mailer_from_settings
 from tenantry.meter.headers import RateLimitHeadersMiddleware
 from tenantry.meter.service import Meter, meter_from_settings
 from tenantry.observability import router as observability_router
+from tenantry.outbound import Guard
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
@@ -52,6 +53,7 @@ def create_app(
         clock=clock or SystemClock(settings.clock_offset),
         mailer=mailer or mailer_from_settings(settings),
         meter=meter or meter_from_settings(settings, database),
+        guard=Guard.from_settings(settings),
     )
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)

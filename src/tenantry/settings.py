@@ -7,7 +7,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     clock_offset_seconds: float = 0.0
     # Requests per second per client key before `rate_limited` (SPEC §8: 5).
     api_burst_per_second: int = Field(default=5, ge=1)
+    # Private destinations opened on purpose to data sources and webhooks: comma-separated CIDRs
+    # or host names (see tenantry.outbound). Empty: only public addresses are reachable.
+    outbound_allow: str = ""
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        from tenantry.outbound import AllowList
+
+        AllowList.parse(value)  # a bad entry is a ValueError naming it
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -222,7 +222,7 @@ class TestLeases:
         source_id = url_source(http, partner, client_id, data_server, "/tx.csv")
         seen = []
 
-        def fetch_while_writing(url, fmt):
+        def fetch_while_writing(url, fmt, timeout):
             # A write that would wait for (SQLite) or be refused by (PostgreSQL NOWAIT) a worker
             # holding a transaction or the row's lock.
             with database.session(write=True) as db:
@@ -246,7 +246,7 @@ class TestLeases:
         ids = [url_source(http, partner, client_id, data_server, f"/b{n}.csv") for n in range(3)]
         worker = make_worker(batch=3, lease=timedelta(seconds=60))
 
-        def fetch(url, fmt):
+        def fetch(url, fmt, timeout):
             if interruption == "the worker stops":
                 worker.stop()
             else:

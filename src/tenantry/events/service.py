@@ -135,11 +135,14 @@ def settle_delivery(
     status_code: int | None = None,
     error: str | None = None,
     logged: bool = False,
+    permanent: bool = False,
 ) -> str:
     """Record one attempt; return the delivery's status (`pending` means it will be retried).
 
     A failure is retried with exponential backoff until 24 hours after the event was fanned
-    out; the last attempt falls at the end of that window, then the delivery is given up.
+    out; the last attempt falls at the end of that window, then the delivery is given up. A
+    permanent failure (a refused address, a recipient refused for good, a header that cannot be
+    built) is given up at once.
     """
     delivery = repo.leased_delivery(db, job.id, worker_id)
     if delivery is None:  # the lease expired and another worker took over: its result counts
@@ -155,7 +158,7 @@ def settle_delivery(
     elif logged:
         # No SMTP server is configured: the message went to the log, and retrying cannot help.
         delivery.status, delivery.next_attempt_at = "logged", None
-    elif now >= deadline:
+    elif permanent or now >= deadline:
         delivery.status, delivery.next_attempt_at = "failed", None
     else:
         wait = backoff(RETRY_FIRST, delivery.attempts, RETRY_LONGEST)

@@ -566,7 +566,8 @@ def add_source(
                 refresh_interval=_amount(refresh_interval),
             )
         owner = client_owner(db, principal, client_id)
-        source = sources_service.create_source(db, clock, principal, owner, data)
+        guard = services(request).guard
+        source = sources_service.create_source(db, clock, principal, owner, data, guard)
         return f"Data source {source.name} added."
 
     return _client_form(request, db, clock, csrf_token, client_id, action)
@@ -600,7 +601,7 @@ def change_refresh_rate(
 ) -> Response:
     def action(principal: Principal) -> str:
         data = DataSourceUpdate(refresh_interval=_amount(refresh_interval))
-        source = sources_service.update_source(db, clock, principal, source_id, data)
+        source = sources_service.update_source(db, clock, principal, source_id, data, services(request).guard)
         return f"Refresh rate of {source.name} saved."
 
     return _client_form(request, db, clock, csrf_token, client_id, action)

@@ -10,6 +10,7 @@ from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.db.worker_models import Webhook
+from tenantry.outbound import Guard
 from tenantry.webhooks import repository as repo
 from tenantry.webhooks.schemas import WebhookCreate
 
@@ -18,8 +19,12 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def create_webhook(db: Session, clock: Clock, principal: Principal, data: WebhookCreate) -> Webhook:
+def create_webhook(
+    db: Session, clock: Clock, principal: Principal, data: WebhookCreate, guard: Guard
+) -> Webhook:
     principal.require_write()
+    # Deliveries go through the outgoing-request guard; a URL it would always refuse is refused now.
+    guard.require_allowed(str(data.url))
     now = clock.now()
     webhook = Webhook(
         partner_id=principal.partner_id,

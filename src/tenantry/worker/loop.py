@@ -10,22 +10,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from tenantry.backoff import backoff
 from tenantry.clock import Clock, SystemClock
+from tenantry.datasources.fetch import TIMEOUT_SECONDS as FETCH_DEADLINE
 from tenantry.datasources.fetch import FetchError, fetch_rows
-from tenantry.datasources.service import Fetch, refresh_source
+from tenantry.datasources.service import refresh_source
 from tenantry.db.session import Database
 from tenantry.events import service as events
 from tenantry.events.service import DeliveryJob
 from tenantry.mail import LogMailer, Mailer, mailer_from_settings
 from tenantry.metrics import EVENTS_DELIVERED, REFRESH_LAG, REFRESHES, TRIAL_EVENTS
+from tenantry.outbound import Guard
 from tenantry.policy import Capability
 from tenantry.settings import Settings
 from tenantry.webhooks import sending
+from tenantry.webhooks.sending import TIMEOUT_SECONDS as POST_DEADLINE
 from tenantry.worker import repository as repo
 from tenantry.worker.repository import RefreshJob
 
@@ -35,7 +38,15 @@ DEFAULT_LEASE = timedelta(seconds=120)
 # A failing source backs off from its own interval up to this (or its interval, if longer).
 REFRESH_BACKOFF_CAP = timedelta(hours=6)
 
-Post = Callable[[str, bytes, dict[str, str]], sending.PostResult]
+
+class Fetch(Protocol):
+    def __call__(self, url: str, fmt: str, timeout: float) -> list[dict[str, Any]]: ...
+
+
+class Post(Protocol):
+    def __call__(
+        self, url: str, raw_body: bytes, headers: dict[str, str], timeout: float
+    ) -> sending.PostResult: ...
 
 
 @dataclass
@@ -52,7 +63,7 @@ class Step:
         return any((self.trial_events, self.dispatched, self.refreshes, self.deliveries))
 
 
-def _replay(rows: list[dict[str, Any]] | None, error: FetchError | None) -> Fetch:
+def _replay(rows: list[dict[str, Any]] | None, error: FetchError | None) -> Callable[[str, str], Any]:
     """A `fetch` that hands `refresh_source` what was already fetched outside the transaction."""
 
     def fetch(_url: str, _format: str) -> list[dict[str, Any]]:
@@ -75,16 +86,25 @@ class Worker:
         lease: timedelta = DEFAULT_LEASE,
         batch: int = 5,
         poll_seconds: float = 1.0,
-        fetch: Fetch = fetch_rows,
-        post: Post = sending.post,
+        guard: Guard | None = None,
+        fetch: Fetch | None = None,
+        post: Post | None = None,
     ) -> None:
         self.database, self.clock, self.mailer = database, clock, mailer
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         # A batch is leased together; its jobs start only in the first half of the lease.
         self.lease, self.batch, self.poll_seconds = lease, batch, poll_seconds
-        self.fetch, self.post = fetch, post
+        self.guard = guard or Guard()
+        self.fetch: Fetch = fetch or self._fetch
+        self.post: Post = post or self._post
         self._stop = threading.Event()
         self.log = log.bind(worker=self.worker_id)
+
+    def _fetch(self, url: str, fmt: str, timeout: float) -> list[dict[str, Any]]:
+        return fetch_rows(url, fmt, guard=self.guard, timeout=timeout)
+
+    def _post(self, url: str, raw_body: bytes, headers: dict[str, str], timeout: float) -> sending.PostResult:
+        return sending.post(self.guard, url, raw_body, headers, timeout)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -176,7 +196,7 @@ class Worker:
         started = time.monotonic()
         rows, error = None, None
         try:
-            rows = self.fetch(job.url, job.format)
+            rows = self.fetch(job.url, job.format, FETCH_DEADLINE)
         except FetchError as exc:
             error = exc
         now = self.clock.now()
@@ -236,13 +256,13 @@ class Worker:
         return len(jobs)
 
     def deliver(self, job: DeliveryJob) -> None:
-        logged = False
+        logged = permanent = False
         if job.channel == "webhook":
             assert job.url is not None and job.secret is not None
             timestamp = int(self.clock.now().timestamp())
             signed = sending.headers(job.event_id, job.secret, timestamp, job.body)
-            result = self.post(job.url, job.body, signed)
-            ok, status_code, error = result.ok, result.status_code, result.error
+            result = self.post(job.url, job.body, signed, POST_DEADLINE)
+            ok, status_code, error, permanent = result.ok, result.status_code, result.error, result.permanent
         else:
             assert job.mail is not None
             sent = self.mailer.send(job.mail)
@@ -251,7 +271,15 @@ class Worker:
         now = self.clock.now()
         with self.database.session(write=True) as db:
             status = events.settle_delivery(
-                db, job, self.worker_id, now, ok=ok, status_code=status_code, error=error, logged=logged
+                db,
+                job,
+                self.worker_id,
+                now,
+                ok=ok,
+                status_code=status_code,
+                error=error,
+                logged=logged,
+                permanent=permanent,
             )
             db.commit()
         EVENTS_DELIVERED.labels(job.channel, "retrying" if status == "pending" else status).inc()
@@ -272,5 +300,6 @@ def worker_from_settings(settings: Settings, database: Database | None = None, *
         database or Database(settings.sqlalchemy_url),
         SystemClock(settings.clock_offset),
         mailer_from_settings(settings),
+        guard=Guard.from_settings(settings),
         **options,
     )
