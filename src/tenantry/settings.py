@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Private destinations opened on purpose to data sources and webhooks: comma-separated CIDRs
     # or host names (see tenantry.outbound). Empty: only public addresses are reachable.
     outbound_allow: str = ""
+    # Jobs one worker runs at once (refreshes, webhook POSTs, e-mails).
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
 
     @field_validator("outbound_allow")
     @classmethod

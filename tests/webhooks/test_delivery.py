@@ -85,7 +85,9 @@ class TestSigned:
             change()
         while worker.run_once().busy:
             pass
-        assert [r.json["type"] for r in receiver.received] == [
+        # Deliveries run concurrently and may arrive in any order: receivers order by created_at.
+        received = sorted(receiver.received, key=lambda r: r.json["created_at"])
+        assert [r.json["type"] for r in received] == [
             "client.status_changed",
             "client.trial_will_end",
             "client.trial_extended",

@@ -244,7 +244,8 @@ class TestLeases:
     ):
         client_id = make_client(http, partner, "active")
         ids = [url_source(http, partner, client_id, data_server, f"/b{n}.csv") for n in range(3)]
-        worker = make_worker(batch=3, lease=timedelta(seconds=60))
+        # One job at a time: the second of the batch starts only once the first has finished.
+        worker = make_worker(batch=3, lease=timedelta(seconds=60), concurrency=1)
 
         def fetch(url, fmt, timeout):
             if interruption == "the worker stops":

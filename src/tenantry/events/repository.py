@@ -85,13 +85,24 @@ def due_deliveries(now: datetime) -> ColumnElement[bool]:
 
 
 def claim_deliveries(
-    db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int
+    db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int, shares: leases.Shares
 ) -> Sequence[EventDelivery]:
+    """Lease up to `limit` due deliveries, the longest-waiting first, fairly across partners."""
+    ids = leases.fair_pick(
+        db,
+        EventDelivery.id,
+        EventDelivery.partner_id,
+        EventDelivery.next_attempt_at,
+        due_deliveries(now),
+        limit,
+        shares,
+    )
+    if not ids:
+        return []
     deliveries = db.scalars(
         select(EventDelivery)
-        .where(due_deliveries(now))
+        .where(EventDelivery.id.in_(ids), due_deliveries(now))
         .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
-        .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
     for delivery in deliveries:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from tenantry.audit import emit
 from tenantry.backoff import backoff
 from tenantry.clients.service import client_view
+from tenantry.db.leases import Shares
 from tenantry.db.models import Event
 from tenantry.db.worker_models import EventDelivery
 from tenantry.events import repository as repo
@@ -97,9 +98,11 @@ class DeliveryJob:
     """Everything one attempt needs, read in the claiming transaction."""
 
     id: int
+    partner_id: int
     channel: str
     event_id: str
     event_type: str
+    claimed_at: datetime
     url: str | None = None
     secret: str | None = None
     body: bytes = b""
@@ -107,15 +110,15 @@ class DeliveryJob:
 
 
 def claim_delivery_jobs(
-    db: Session, worker_id: str, now: datetime, lease: timedelta, limit: int
+    db: Session, worker_id: str, now: datetime, lease: timedelta, limit: int, shares: Shares | None = None
 ) -> list[DeliveryJob]:
-    deliveries = repo.claim_deliveries(db, worker_id, now, now + lease, limit)
+    deliveries = repo.claim_deliveries(db, worker_id, now, now + lease, limit, shares or Shares(limit))
     events = repo.events_by_id(db, {d.event_id for d in deliveries})
     hooks = repo.webhooks_by_id(db, {d.webhook_id for d in deliveries if d.webhook_id is not None})
     jobs = []
     for delivery in deliveries:
         event = events[delivery.event_id]
-        job = DeliveryJob(delivery.id, delivery.channel, event.id, event.type)
+        job = DeliveryJob(delivery.id, delivery.partner_id, delivery.channel, event.id, event.type, now)
         if delivery.channel == "email":
             jobs.append(replace(job, mail=mail_for(event, delivery.recipients)))
             continue
@@ -165,10 +168,6 @@ def settle_delivery(
         delivery.next_attempt_at = min(now + wait, deadline)
     db.flush()
     return delivery.status
-
-
-def release_delivery_jobs(db: Session, jobs: list[DeliveryJob], worker_id: str) -> None:
-    repo.release_deliveries(db, [j.id for j in jobs], worker_id)
 
 
 def mail_for(event: Event, recipients: list[str]) -> Mail:
