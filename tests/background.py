@@ -77,6 +77,18 @@ def make_worker(database, clock, settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def send_mail(make_worker, smtp_server):  # type: ignore[no-untyped-def]
+    """Run the worker's e-mail step against the test SMTP server: requests only queue e-mails."""
+    from tenantry.mail import SmtpMailer
+
+    def send() -> int:
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
+        return int(make_worker(mailer).run_mails())
+
+    return send
+
+
+@pytest.fixture
 def worker(make_worker) -> Worker:  # type: ignore[no-untyped-def]
     return make_worker()
 

@@ -4,6 +4,7 @@ than a job's own deadline, and no job outlives its lease."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,10 +13,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tenantry.app import create_app
 from tenantry.db.dashboard_models import DataSource
-from tests.content import local_http_server, make_client
+from tenantry.mail import SmtpMailer
+from tests.content import dashboard_in, local_http_server, make_client
 
 PROMPTLY = 5.0  # seconds (SPEC §2: a due refresh starts within 5 s); the slow jobs take 10 each
 
@@ -53,6 +57,45 @@ def hanging() -> Iterator[Hanging]:
             state.release.set()
 
 
+class SilentSmtp:
+    """An SMTP server that accepts connections and never says a word, until `hang_up()`."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.1)
+        self.host, self.port = self.listener.getsockname()
+        self.accepted: list[socket.socket] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.accepted.append(self.listener.accept()[0])
+            except OSError:
+                continue
+
+    def hang_up(self) -> None:
+        self.done.set()
+        self.thread.join()
+        for conn in self.accepted:
+            conn.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def silent_smtp() -> Iterator[SilentSmtp]:
+    server = SilentSmtp()
+    try:
+        yield server
+    finally:
+        if not server.done.is_set():
+            server.hang_up()
+
+
 def wait_until(condition, seconds: float) -> float:
     """Poll a real server until `condition()`; return the seconds it took (or fail)."""
     started = time.monotonic()
@@ -82,7 +125,17 @@ class Running:
 
 class TestOnePartnersSlowJobsDelayNoOtherPartner:
     def test_another_partners_webhook_refresh_and_new_event_arrive_promptly_behind_hanging_jobs(
-        self, http, make_partner, hanging, receiver, data_server, make_worker
+        self,
+        http,
+        make_partner,
+        hanging,
+        receiver,
+        data_server,
+        make_worker,
+        silent_smtp,
+        settings,
+        clock,
+        database,
     ):
         slow = make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
         other = make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
@@ -90,6 +143,17 @@ class TestOnePartnersSlowJobsDelayNoOtherPartner:
             response = http.post("/api/1/webhooks", json={"url": hanging.url}, headers=slow.headers)
             assert response.status_code == 201
         make_client(http, slow, "trial")  # an event: five deliveries that hang
+        # Three e-mails to an SMTP server that never answers.
+        mailer = SmtpMailer(silent_smtp.host, silent_smtp.port, "tenantry@example.test")
+        with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as smtp_http:
+            _, _, dashboard_id = dashboard_in(smtp_http, slow, "active")
+            for n in range(3):
+                sent = smtp_http.post(
+                    f"/api/1/dashboards/{dashboard_id}/email",
+                    json={"to": [f"boss{n}@client.test"]},
+                    headers=slow.headers,
+                )
+                assert sent.status_code == 202
         hook = http.post("/api/1/webhooks", json={"url": receiver.url}, headers=other.headers)
         assert hook.status_code == 201
         client_id = make_client(http, other, "trial")
@@ -100,7 +164,7 @@ class TestOnePartnersSlowJobsDelayNoOtherPartner:
         )
         assert source.status_code == 201
 
-        with Running(make_worker(poll_seconds=0.1)):
+        with Running(make_worker(mailer, poll_seconds=0.1)):
             assert wait_until(lambda: len(receiver.received) == 1, PROMPTLY) < PROMPTLY
             assert wait_until(lambda: data_server.hits == ["/s.csv"], PROMPTLY) < PROMPTLY
             assert hanging.arrived >= 1  # the slow partner's jobs are running meanwhile
@@ -109,6 +173,7 @@ class TestOnePartnersSlowJobsDelayNoOtherPartner:
             assert wait_until(lambda: len(receiver.received) == 2, PROMPTLY) < PROMPTLY
             # Let the hanging jobs end, so that stopping (which finishes them) is quick.
             hanging.release.set()
+            silent_smtp.hang_up()
 
     def test_a_claim_takes_turns_across_partners(
         self, http, make_partner, data_server, make_worker, database

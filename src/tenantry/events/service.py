@@ -20,7 +20,7 @@ from tenantry.db.leases import Shares
 from tenantry.db.models import Event
 from tenantry.db.worker_models import EventDelivery
 from tenantry.events import repository as repo
-from tenantry.mail import Mail
+from tenantry.mail import Mail, one_line
 from tenantry.webhooks import sending
 
 STATUS_CHANGED = "client.status_changed"
@@ -172,7 +172,7 @@ def settle_delivery(
 
 def mail_for(event: Event, recipients: list[str]) -> Mail:
     client = event.data.get("client") or {}
-    name = client.get("name") or f"client {event.client_id}"
+    name = one_line(str(client.get("name") or "")) or f"client {event.client_id}"
     if event.type == TRIAL_WILL_END:
         days = (client.get("trial") or {}).get("days_remaining")
         subject = f"The trial of {name} ends in {days} day{'s' if days != 1 else ''}"

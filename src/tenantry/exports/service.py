@@ -17,8 +17,11 @@ from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import draw_klips
 from tenantry.db.models import Dashboard
+from tenantry.emails import service as emails
+from tenantry.emails.service import Queued
+from tenantry.errors import InvalidInput
 from tenantry.exports.typeset import CONTENT_TYPES, typeset
-from tenantry.mail import Attachment, Delivery, Mail, Mailer
+from tenantry.mail import Attachment, Mail, Mailer, one_line
 from tenantry.owners import audit_change, owner_of
 from tenantry.policy import Capability, Decision
 
@@ -61,17 +64,32 @@ def email_dashboard(
     dashboard_id: int,
     to: list[str],
     fmt: str,
-) -> Delivery:
+) -> Queued:
+    """Queue the dashboard as an e-mail attachment; the worker sends it after commit."""
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
-    export = _export(db, dashboard, clock.now(), fmt)
-    delivery = mailer.send(
-        Mail(
-            to=to,
-            subject=f"Dashboard: {dashboard.name}",
-            text=f"The dashboard “{dashboard.name}” is attached ({export.filename}).",
-            attachments=[Attachment(export.filename, export.content_type, export.data)],
-        )
+    now = clock.now()
+    recipients = _recipients(to)
+    export = _export(db, dashboard, now, fmt)
+    name = one_line(dashboard.name)
+    mail = Mail(
+        to=recipients,
+        subject=f"Dashboard: {name}",
+        text=f"The dashboard “{name}” is attached ({export.filename}).",
+        attachments=[Attachment(export.filename, export.content_type, export.data)],
     )
-    details = {"to": to, "format": fmt, "delivered": delivery.delivered}
-    audit_change(db, principal, dashboard, "dashboard.emailed", clock.now(), details)
-    return delivery
+    queued = emails.queue(
+        db, mailer, now, mail, partner_id=dashboard.partner_id, kind="dashboard", sent_by=principal.actor
+    )
+    details = {"to": recipients, "format": fmt, "queued": queued.queued}
+    audit_change(db, principal, dashboard, "dashboard.emailed", now, details)
+    return queued
+
+
+def _recipients(to: list[str]) -> list[str]:
+    """The addresses once each (whatever their case), none able to break a header."""
+    unique: dict[str, str] = {}
+    for address in (a.strip() for a in to):
+        if one_line(address) != address or "," in address:
+            raise InvalidInput("An e-mail address may not hold control characters or commas.", field="to")
+        unique.setdefault(address.lower(), address)
+    return list(unique.values())

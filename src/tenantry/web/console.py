@@ -497,10 +497,10 @@ def add_user_action(
         )
         inviter = users_service.Inviter(svc.mailer, svc.settings.base_url)
         user, delivery = users_service.add_client_user(db, clock, inviter, principal, client_id, data)
-        if delivery is not None and not delivery.delivered:
+        if delivery is not None and not delivery.queued:
             return f"{user.name} added; the invitation was not sent ({delivery.reason})."
         if delivery is not None:
-            return f"{user.name} added; an invitation was sent to {user.email}."
+            return f"{user.name} added; an invitation is on its way to {user.email}."
         return f"{user.name} added."
 
     return action

@@ -1,5 +1,5 @@
-"""The background worker: scheduled and queued data-source refreshes, trial events, and the
-delivery of every outbox event to webhooks and by e-mail.
+"""The background worker: scheduled and queued data-source refreshes, trial events, the delivery
+of every event to webhooks and by e-mail, and the e-mails of the outbox.
 
 Each `run_once()` is one step over every kind of work, taking the time from the injected clock
 (tests move a FakeClock and call it directly): it claims a batch of each kind, runs them

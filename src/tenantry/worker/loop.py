@@ -24,11 +24,14 @@ from tenantry.datasources.fetch import FetchError, fetch_rows
 from tenantry.datasources.service import refresh_source
 from tenantry.db.leases import Shares
 from tenantry.db.session import Database
+from tenantry.emails import repository as emails_repo
+from tenantry.emails import service as emails
+from tenantry.emails.service import MailJob
 from tenantry.events import repository as events_repo
 from tenantry.events import service as events
 from tenantry.events.service import DeliveryJob
-from tenantry.mail import SMTP_TIMEOUT_SECONDS, LogMailer, Mailer, mailer_from_settings
-from tenantry.metrics import EVENTS_DELIVERED, REFRESH_LAG, REFRESHES, TRIAL_EVENTS
+from tenantry.mail import SMTP_DEADLINE_SECONDS, Mailer, mailer_from_settings
+from tenantry.metrics import EVENTS_DELIVERED, MAILS_SENT, REFRESH_LAG, REFRESHES, TRIAL_EVENTS
 from tenantry.outbound import Guard
 from tenantry.policy import Capability
 from tenantry.settings import Settings
@@ -65,17 +68,18 @@ class Step:
     dispatched: int = 0
     refreshes: int = 0
     deliveries: int = 0
+    mails: int = 0
 
     @property
     def busy(self) -> bool:
-        return any((self.trial_events, self.dispatched, self.refreshes, self.deliveries))
+        return any((self.trial_events, self.dispatched, self.refreshes, self.deliveries, self.mails))
 
 
 @dataclass(frozen=True)
 class _Job:
     """A claimed job of any kind, as the pool runs it."""
 
-    kind: str  # "refresh" or "delivery"
+    kind: str  # "refresh", "delivery" or "mail"
     key: int
     partner_id: int
     claimed_at: datetime
@@ -143,8 +147,9 @@ class Worker:
         step = Step(trial_events=self.write_trial_events(), dispatched=self.dispatch_events())
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
             jobs = [*self._claim_refreshes(self.batch), *self._claim_deliveries(self.batch)]
+            jobs += self._claim_mails(self.batch)
             ran = self._finish([(job, self._start(pool, job)) for job in jobs])
-        step.refreshes, step.deliveries = ran["refresh"], ran["delivery"]
+        step.refreshes, step.deliveries, step.mails = (ran[kind] for kind in ("refresh", "delivery", "mail"))
         return step
 
     def run_refreshes(self) -> int:
@@ -152,6 +157,9 @@ class Worker:
 
     def run_deliveries(self) -> int:
         return self._run_kind(self._claim_deliveries)
+
+    def run_mails(self) -> int:
+        return self._run_kind(self._claim_mails)
 
     def _run_kind(self, claim: Callable[[int], list[_Job]]) -> int:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
@@ -190,7 +198,7 @@ class Worker:
     def _fill(self, pool: ThreadPoolExecutor) -> int:
         """Claim as many jobs as there are free slots (a batch of each kind at most), taking the
         kinds in turn, and start them."""
-        claims = [self._claim_refreshes, self._claim_deliveries]
+        claims = [self._claim_refreshes, self._claim_deliveries, self._claim_mails]
         self._kinds = (self._kinds + 1) % len(claims)
         claimed = 0
         for claim in claims[self._kinds :] + claims[: self._kinds]:
@@ -383,7 +391,7 @@ class Worker:
                 job.id,
                 job.partner_id,
                 job.claimed_at,
-                POST_DEADLINE if job.channel == "webhook" else SMTP_TIMEOUT_SECONDS,
+                POST_DEADLINE if job.channel == "webhook" else SMTP_DEADLINE_SECONDS,
                 partial(self.deliver, job),
                 partial(self._release, events_repo.release_deliveries, [job.id]),
             )
@@ -400,9 +408,9 @@ class Worker:
             ok, status_code, error, permanent = result.ok, result.status_code, result.error, result.permanent
         else:
             assert job.mail is not None
-            sent = self.mailer.send(job.mail)
-            ok, status_code, error = sent.delivered, None, sent.reason
-            logged = not sent.delivered and sent.reason == LogMailer.REASON
+            sent = self.mailer.send(job.mail, timeout=seconds)
+            ok, status_code, error, permanent = sent.delivered, None, sent.reason, sent.permanent
+            logged = not sent.delivered and not self.mailer.delivers
         now = self.clock.now()
         with self.database.session(write=True) as db:
             status = events.settle_delivery(
@@ -427,6 +435,42 @@ class Worker:
             status=status,
             status_code=status_code,
             error=error,
+        )
+
+    # -- the e-mail outbox (dashboards, invitations) -------------------------------------------
+
+    def _claim_mails(self, limit: int) -> list[_Job]:
+        now = self.clock.now()
+        with self.database.session(write=True) as db:
+            claimed = emails.claim_mail_jobs(db, self.worker_id, now, self.lease, limit, self._shares())
+            db.commit()
+        return [
+            _Job(
+                "mail",
+                job.id,
+                job.partner_id,
+                job.claimed_at,
+                SMTP_DEADLINE_SECONDS,
+                partial(self.send_mail, job),
+                partial(self._release, emails_repo.release, [job.id]),
+            )
+            for job in claimed
+        ]
+
+    def send_mail(self, job: MailJob, seconds: float = SMTP_DEADLINE_SECONDS) -> None:
+        sent = self.mailer.send(job.mail, timeout=seconds)
+        now = self.clock.now()
+        with self.database.session(write=True) as db:
+            status = emails.settle_mail(db, job, self.worker_id, now, sent, logged=not self.mailer.delivers)
+            db.commit()
+        MAILS_SENT.labels(job.kind, "retrying" if status == "pending" else status).inc()
+        self.log.info(
+            "mail attempted",
+            mail_id=job.id,
+            kind=job.kind,
+            recipients=len(job.mail.to),
+            status=status,
+            error=sent.reason,
         )
 
 

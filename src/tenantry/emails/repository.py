@@ -1,0 +1,62 @@
+"""All SQL of the e-mail outbox: queued messages and their leases.
+
+Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL (rendered as nothing on SQLite, where the
+worker's write transaction is IMMEDIATE and so already alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from tenantry.db import leases
+from tenantry.db.worker_models import OutboxMail
+
+
+def due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        OutboxMail.status == "pending",
+        OutboxMail.next_attempt_at <= now,
+        leases.lease_free(OutboxMail.lease_expires_at, now),
+    )
+
+
+def claim(
+    db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int, shares: leases.Shares
+) -> Sequence[OutboxMail]:
+    """Lease up to `limit` due messages, the longest-waiting first, fairly across partners."""
+    ids = leases.fair_pick(
+        db, OutboxMail.id, OutboxMail.partner_id, OutboxMail.next_attempt_at, due(now), limit, shares
+    )
+    if not ids:
+        return []
+    mails = db.scalars(
+        select(OutboxMail)
+        .where(OutboxMail.id.in_(ids), due(now))
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for mail in mails:
+        mail.lease_owner, mail.lease_expires_at = worker_id, lease_until
+    db.flush()
+    return mails
+
+
+def leased(db: Session, mail_id: int, worker_id: str) -> OutboxMail | None:
+    """The message, locked, if this worker still holds its lease."""
+    return db.scalars(
+        select(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.lease_owner == worker_id)
+        .with_for_update()
+    ).one_or_none()
+
+
+def release(db: Session, ids: Sequence[int], worker_id: str) -> None:
+    leases.release(db, OutboxMail, ids, worker_id)
+
+
+def pending(db: Session, now: datetime) -> int:
+    return int(db.scalar(select(func.count()).select_from(OutboxMail).where(due(now))) or 0)
