@@ -107,3 +107,9 @@ class MeterUnavailable(TenantryError):
     """The API-call meter cannot count (Redis unreachable): calls are refused, never left uncounted."""
 
     code, status, title = "meter_unavailable", 503, "API-call meter unavailable"
+
+
+class EmailLimitReached(TenantryError):
+    """A user has e-mailed dashboards to as many recipients as a day allows (SPEC §12)."""
+
+    code, status, title = "email_limit_reached", 429, "Daily e-mail limit reached"

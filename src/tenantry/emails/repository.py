@@ -1,4 +1,4 @@
-"""All SQL of the e-mail outbox: queued messages and their leases.
+"""All SQL of the e-mail outbox: queued messages and their leases, and who may be e-mailed.
 
 Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL (rendered as nothing on SQLite, where the
 worker's write transaction is IMMEDIATE and so already alone).
@@ -12,7 +12,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
+from tenantry.auth.principal import Principal
 from tenantry.db import leases
+from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.db.worker_models import OutboxMail
 
 
@@ -60,3 +62,30 @@ def release(db: Session, ids: Sequence[int], worker_id: str) -> None:
 
 def pending(db: Session, now: datetime) -> int:
     return int(db.scalar(select(func.count()).select_from(OutboxMail).where(due(now))) or 0)
+
+
+def lock_sender(db: Session, principal: Principal) -> None:
+    """Serialise one user's e-mail requests (PostgreSQL: the user's row; SQLite's write
+    transaction is already alone), so two at once cannot both pass the daily count."""
+    model = PartnerUser if principal.is_partner else ClientUser
+    db.execute(select(model.id).where(model.id == principal.user_id).with_for_update())
+
+
+def sent_since(db: Session, sent_by: str, kind: str, since: datetime) -> list[tuple[datetime, int]]:
+    """(when, how many recipients) of each message of `kind` the user asked for since `since`."""
+    rows = db.execute(
+        select(OutboxMail.created_at, OutboxMail.recipient_count)
+        .where(OutboxMail.sent_by == sent_by, OutboxMail.kind == kind, OutboxMail.created_at > since)
+        .order_by(OutboxMail.created_at, OutboxMail.id)
+    ).all()
+    return [(at, count) for at, count in rows]
+
+
+def partner_user_emails(db: Session, partner_id: int) -> set[str]:
+    query = select(PartnerUser.email).where(PartnerUser.partner_id == partner_id)
+    return {e.lower() for e in db.scalars(query)}
+
+
+def client_user_emails(db: Session, client_id: int) -> set[str]:
+    query = select(ClientUser.email).where(ClientUser.client_id == client_id)
+    return {e.lower() for e in db.scalars(query)}

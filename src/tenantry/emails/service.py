@@ -1,5 +1,5 @@
-"""The e-mail outbox's use cases: queue a message in the caller's transaction, and claim and
-settle the worker's attempts. Services flush, never commit.
+"""The e-mail outbox's use cases: queue a message in the caller's transaction, count a user's
+dashboard e-mails, and claim and settle the worker's attempts. Services flush, never commit.
 
 A request never talks to the mail server: it writes the message here, and the worker sends it
 after the request has committed, outside every lock (an SMTP server that never answers used to
@@ -11,18 +11,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from math import ceil
 
 from sqlalchemy.orm import Session
 
+from tenantry.auth.principal import Principal
 from tenantry.backoff import backoff
 from tenantry.db.leases import Shares
 from tenantry.db.worker_models import OutboxMail
 from tenantry.emails import repository as repo
+from tenantry.errors import EmailLimitReached
 from tenantry.mail import Attachment, Delivery, Mail, Mailer, one_line
 
 RETRY_WINDOW = timedelta(hours=24)
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_LONGEST = timedelta(hours=1)
+
+# SPEC §12 "Who reads what": every user e-mails dashboards to at most 50 recipients a day.
+DASHBOARD_EMAILS_PER_DAY = 50
+DAY = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,40 @@ def queue(
     db.add(row)
     db.flush()
     return Queued(True)
+
+
+def require_daily_room(db: Session, principal: Principal, now: datetime, recipients: int) -> None:
+    """Refuse (429 `email_limit_reached`, with `Retry-After`) an e-mail of a dashboard that would
+    take the user past 50 recipients in 24 hours. One user's requests are serialised for this."""
+    repo.lock_sender(db, principal)
+    sent = repo.sent_since(db, principal.actor, "dashboard", now - DAY)
+    used = sum(count for _, count in sent)
+    if used + recipients <= DASHBOARD_EMAILS_PER_DAY:
+        return
+    # Room comes back as the oldest messages leave the 24-hour window.
+    needed, freed, wait = used + recipients - DASHBOARD_EMAILS_PER_DAY, 0, DAY
+    for at, count in sent:
+        freed += count
+        if freed >= needed:
+            wait = at + DAY - now
+            break
+    seconds = max(1, ceil(wait.total_seconds()))
+    left = max(0, DASHBOARD_EMAILS_PER_DAY - used)
+    raise EmailLimitReached(
+        f"You can e-mail dashboards to at most {DASHBOARD_EMAILS_PER_DAY} recipients a day; "
+        f"{left} are left for now. Try again in {_duration(seconds)}.",
+        headers={"Retry-After": str(seconds)},
+        limit=DASHBOARD_EMAILS_PER_DAY,
+        remaining=left,
+    )
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} seconds"
+    if seconds < 2 * 3600:
+        return f"{ceil(seconds / 60)} minutes"
+    return f"{ceil(seconds / 3600)} hours"
 
 
 # The worker's side

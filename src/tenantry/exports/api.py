@@ -59,6 +59,7 @@ def export_dashboard(
 def email_dashboard(
     dashboard_id: PathId, body: EmailIn, db: DbSession, clock: ClockDep, caller: Caller, mailer: MailerDep
 ) -> EmailOut:
-    """E-mail the dashboard as an attachment: queued, and sent by the worker."""
+    """E-mail the dashboard as an attachment: queued and sent by the worker (at most 50 recipients a
+    day per user; viewers and members only to users of their own account)."""
     queued = service.email_dashboard(db, clock, caller, mailer, dashboard_id, list(body.to), body.format)
     return EmailOut(queued=queued.queued, delivered=queued.delivered, reason=queued.reason)
