@@ -30,17 +30,24 @@ def claim(
     db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int, shares: leases.Shares
 ) -> Sequence[OutboxMail]:
     """Lease up to `limit` due messages, the longest-waiting first, fairly across partners."""
-    ids = leases.fair_pick(
-        db, OutboxMail.id, OutboxMail.partner_id, OutboxMail.next_attempt_at, due(now), limit, shares
+    waiting = due(now)
+
+    def lock(extra: ColumnElement[bool], n: int | None) -> Sequence[OutboxMail]:
+        query = select(OutboxMail).where(waiting, extra)
+        query = query.order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(n)
+        return db.scalars(query.with_for_update(skip_locked=True)).all()
+
+    mails = leases.claim_in_turn(
+        db,
+        OutboxMail.id,
+        OutboxMail.partner_id,
+        OutboxMail.next_attempt_at,
+        waiting,
+        limit,
+        shares,
+        lock,
+        lambda m: (m.id, m.partner_id),
     )
-    if not ids:
-        return []
-    mails = db.scalars(
-        select(OutboxMail)
-        .where(OutboxMail.id.in_(ids), due(now))
-        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
-        .with_for_update(skip_locked=True)
-    ).all()
     for mail in mails:
         mail.lease_owner, mail.lease_expires_at = worker_id, lease_until
     db.flush()

@@ -212,9 +212,9 @@ class Worker:
         return claimed
 
     def _pause(self, claimed: int) -> None:
-        """Wait before claiming again: briefly, for a batch of free slots, while work is being
-        found; for the poll interval (or a free slot, when there was none) when it was not."""
-        want = min(self.batch, self.concurrency)
+        """Wait before claiming again: while work is being found, until half the slots are free
+        (or briefly); when none was, for the poll interval (or a free slot, when there was none)."""
+        want = max(1, self.concurrency // 2)
         with self._changed:
             if claimed:
                 self._changed.wait_for(

@@ -84,33 +84,39 @@ def claim(
     while the lease holds."""
     waiting = and_(due(now), lease_free(DataSource.lease_expires_at, now))
     order = func.coalesce(DataSource.refresh_requested_at, DataSource.next_refresh_at)
-    ids = leases.fair_pick(
-        db, DataSource.id, DataSource.partner_id, order, waiting, limit, shares or leases.Shares(limit)
-    )
-    if not ids:
-        return []
     is_queued = queued(now)
     # CASE and MIN lose the column type: coerce so the values come back as UTC datetimes.
     due_at = type_coerce(
         case((is_queued, DataSource.refresh_requested_at), else_=DataSource.next_refresh_at), UTCDateTime()
     )
-    rows: Sequence[Row[Any]] = db.execute(
-        select(
-            DataSource.id,
-            DataSource.partner_id,
-            DataSource.url,
-            DataSource.format,
-            case((is_queued, True), else_=False).label("queued"),
-            due_at.label("due_at"),
-            type_coerce(
-                select(Client.status_changed_at).where(Client.id == DataSource.client_id).scalar_subquery(),
-                UTCDateTime(),
-            ).label("eligible_since"),
-        )
-        .where(DataSource.id.in_(ids), waiting)
-        .order_by(order, DataSource.id)
-        .with_for_update(skip_locked=True, of=DataSource)
-    ).all()
+    columns = select(
+        DataSource.id,
+        DataSource.partner_id,
+        DataSource.url,
+        DataSource.format,
+        case((is_queued, True), else_=False).label("queued"),
+        due_at.label("due_at"),
+        type_coerce(
+            select(Client.status_changed_at).where(Client.id == DataSource.client_id).scalar_subquery(),
+            UTCDateTime(),
+        ).label("eligible_since"),
+    )
+
+    def lock(extra: ColumnElement[bool], n: int | None) -> Sequence[Row[Any]]:
+        query = columns.where(waiting, extra).order_by(order, DataSource.id).limit(n)
+        return db.execute(query.with_for_update(skip_locked=True, of=DataSource)).all()
+
+    rows = leases.claim_in_turn(
+        db,
+        DataSource.id,
+        DataSource.partner_id,
+        order,
+        waiting,
+        limit,
+        shares or leases.Shares(limit),
+        lock,
+        lambda r: (r.id, r.partner_id),
+    )
     if not rows:
         return []
     db.execute(
