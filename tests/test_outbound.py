@@ -260,6 +260,12 @@ class TestConnecting:
             LOOPBACK.request("GET", server.base + "/r0", max_bytes=100, follow_redirects=True)
         assert len(server.hits) == 6 + 6
 
+    @pytest.mark.parametrize("url", ["http://[::1/x", "http://a\x00b/x", "gopher://example.com/"])
+    def test_a_url_that_cannot_be_used_fails_for_good_without_a_crash(self, url):
+        with pytest.raises(OutboundError, match=r"^address not allowed$") as refused:
+            SHIPPED.request("GET", url, deadline_seconds=1)
+        assert refused.value.permanent
+
     def test_a_proxy_from_the_environment_is_not_used(self, server, monkeypatch):
         monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
         monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")

@@ -333,7 +333,7 @@ class Guard:
                 raise OutboundError(TOO_MANY_REDIRECTS)
         except OutboundError:
             raise
-        except _Refused:
+        except (_Refused, httpx.InvalidURL):
             raise OutboundError(ADDRESS_NOT_ALLOWED, permanent=True) from None
         except (httpx.HTTPError, httpcore.NetworkError, httpcore.TimeoutException, OSError, ssl.SSLError):
             if time.monotonic() >= deadline:
