@@ -50,9 +50,10 @@ class Attachment:
 class Mail:
     to: list[str]
     subject: str
-    text: str
-    html: str | None = None
-    attachments: list[Attachment] = field(default_factory=list)
+    # Not in the repr (a traceback may show a message): an invitation's text holds its link.
+    text: str = field(repr=False)
+    html: str | None = field(default=None, repr=False)
+    attachments: list[Attachment] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)

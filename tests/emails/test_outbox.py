@@ -294,3 +294,15 @@ class TestInvitationLinksAreSecrets:
         assert (row.status, row.text) == ("delivered", "")
         with database.session() as db:
             assert db.scalar(select(OutboxMail.id).where(OutboxMail.text.contains(token))) is None
+
+    def test_a_claimed_invitation_shows_no_link_where_a_traceback_would_print_it(
+        self, smtp_http, smtp, partner, database, clock
+    ):
+        from tenantry.emails.service import claim_mail_jobs
+
+        invite(smtp_http, partner, new_client(smtp_http, partner, "trial"))
+        with database.session(write=True) as db:
+            (job,) = claim_mail_jobs(db, "w", clock.now(), timedelta(seconds=60), 5)
+            db.rollback()
+        assert "/invite/" in job.mail.text
+        assert "/invite/" not in repr(job)

@@ -167,3 +167,20 @@ class TestRetries:
         assert (page["total"], page["limit"], len(page["items"])) == (3, 2, 2)
         assert page["items"][0]["id"] > page["items"][1]["id"]
         assert len(deliveries(http, partner, hook["id"], limit=2, offset=2)["items"]) == 1
+
+
+class TestSecrets:
+    def test_a_claimed_delivery_shows_no_secret_where_a_traceback_would_print_it(
+        self, http, partner, receiver, database, clock
+    ):
+        from tenantry.events.service import claim_delivery_jobs, dispatch_events
+
+        hook = subscribe(http, partner, receiver)
+        make_client(http, partner, "trial")
+        with database.session(write=True) as db:
+            dispatch_events(db, clock.now())
+            jobs = claim_delivery_jobs(db, "w", clock.now(), timedelta(seconds=60), 5)
+            db.rollback()
+        (job,) = [j for j in jobs if j.channel == "webhook"]
+        assert job.secret == hook["secret"]
+        assert hook["secret"] not in repr(job)

@@ -6,7 +6,7 @@ SMTP) happens between two transactions, never inside one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,7 +104,8 @@ class DeliveryJob:
     event_type: str
     claimed_at: datetime
     url: str | None = None
-    secret: str | None = None
+    # Not in the repr: a job may be shown in a traceback, and the secret signs every delivery.
+    secret: str | None = field(default=None, repr=False)
     body: bytes = b""
     mail: Mail | None = None
 
