@@ -155,7 +155,8 @@ def run(url: str, workers: int, eligible: int, hits_url: str) -> dict[str, Any]:
                 lease_expires_at=None,
             )
         )
-    env = {**os.environ, "TENANTRY_DATABASE_URL": url}
+    # The data server listens on loopback, which the outgoing-request guard opens only on purpose.
+    env = {**os.environ, "TENANTRY_DATABASE_URL": url, "TENANTRY_OUTBOUND_ALLOW": "127.0.0.1"}
     env.pop("TENANTRY_SMTP_HOST", None)
     processes = [
         subprocess.Popen(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tenantry.mail import LogMailer, Mailer
+from tenantry.outbound import Guard
 from tenantry.worker import Worker
 from tests.content import local_http_server
 
@@ -38,7 +39,8 @@ def spawn(database_url: str, tmp_path: Path) -> Iterator[Callable[..., subproces
     logs = []
 
     def start(*args: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "TENANTRY_DATABASE_URL": database_url}
+        # The tests' data servers and receivers listen on loopback, closed by default.
+        env = {**os.environ, "TENANTRY_DATABASE_URL": database_url, "TENANTRY_OUTBOUND_ALLOW": "127.0.0.1"}
         env.pop("TENANTRY_SMTP_HOST", None)
         path = tmp_path / f"process{len(started)}.log"
         log = path.open("wb")
@@ -64,11 +66,26 @@ def spawn(database_url: str, tmp_path: Path) -> Iterator[Callable[..., subproces
 
 
 @pytest.fixture
-def make_worker(database, clock):  # type: ignore[no-untyped-def]
+def make_worker(database, clock, settings):  # type: ignore[no-untyped-def]
+    """A worker on the FakeClock; its guard lets it reach the tests' servers on 127.0.0.1."""
+
     def make(mailer: Mailer | None = None, **options: Any) -> Worker:
+        options.setdefault("guard", Guard.from_settings(settings))
         return Worker(database, clock, mailer or LogMailer(), **options)
 
     return make
+
+
+@pytest.fixture
+def send_mail(make_worker, smtp_server):  # type: ignore[no-untyped-def]
+    """Run the worker's e-mail step against the test SMTP server: requests only queue e-mails."""
+    from tenantry.mail import SmtpMailer
+
+    def send() -> int:
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
+        return int(make_worker(mailer).run_mails())
+
+    return send
 
 
 @pytest.fixture
@@ -114,3 +131,17 @@ def receiver() -> Iterator[Receiver]:
     with local_http_server(Handler) as base:
         state.url = base + "/hook"
         yield state
+
+
+@pytest.fixture
+def guarded_http(settings, clock, database):  # type: ignore[no-untyped-def]
+    """The app with the outgoing-request guard as it ships: no private destination allowed."""
+    from fastapi.testclient import TestClient
+
+    from tenantry.app import create_app
+
+    shipped = settings.model_copy(update={"outbound_allow": ""})
+    with TestClient(
+        create_app(shipped, clock=clock, database=database), raise_server_exceptions=False
+    ) as client:
+        yield client

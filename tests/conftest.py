@@ -130,6 +130,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key-" + "x" * 32,
         # Tests make many calls in a second; the burst limit itself is tested on its own app.
         api_burst_per_second=10_000,
+        # The tests' own data servers and webhook receivers listen on 127.0.0.1, which the
+        # outgoing-request guard refuses by default; its own tests use an empty list.
+        outbound_allow="127.0.0.1",
         _env_file=None,  # type: ignore[call-arg]
     )
 

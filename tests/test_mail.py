@@ -36,3 +36,52 @@ def test_without_smtp_settings_mail_goes_to_the_log_and_says_so():
     assert isinstance(mailer, LogMailer)
     delivery = mailer.send(Mail(to=["a@b.test"], subject="s", text="t"))
     assert (delivery.delivered, delivery.reason) == (False, LogMailer.REASON)
+
+
+def test_an_smtp_conversation_ends_at_its_total_deadline_however_quick_each_answer():
+    """A server that takes 0.4 s over every answer never lets one step time out; a conversation
+    of seven steps still ends at the deadline of the whole."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def slow_server() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            answer, in_data = b"220 slow\r\n", False
+            while answer and not stop.wait(0.4):
+                try:
+                    conn.sendall(answer)
+                except OSError:
+                    return
+                answer = b""
+                for line in lines:
+                    if in_data:
+                        if line == b".\r\n":
+                            answer, in_data = b"250 queued\r\n", False
+                            break
+                        continue
+                    in_data = line.upper().startswith(b"DATA")
+                    answer = b"354 go on\r\n" if in_data else b"250 OK\r\n"
+                    if line.upper().startswith(b"QUIT"):
+                        answer = b"221 bye\r\n"
+                    break
+
+    thread = threading.Thread(target=slow_server, daemon=True)
+    thread.start()
+    try:
+        mailer = SmtpMailer(*listener.getsockname(), "t@example.test")
+        started = time.monotonic()
+        delivery = mailer.send(Mail(to=["a@b.test"], subject="s", text="t"), timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert (delivery.delivered, delivery.permanent) == (False, False)
+    assert elapsed < 2.0

@@ -24,6 +24,7 @@ from tenantry.logs import configure_logging
 from tenantry.mail import Mailer, mailer_from_settings
 from tenantry.meter.service import Meter, meter_from_settings
 from tenantry.observability import router as observability_router
+from tenantry.outbound import Guard
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
@@ -59,6 +60,7 @@ def create_app(
         clock=clock or SystemClock(settings.clock_offset),
         mailer=mailer or mailer_from_settings(settings),
         meter=meter or meter_from_settings(settings, database),
+        guard=Guard.from_settings(settings),
     )
     problems.install(app)
     api_docs.install(app)
@@ -94,7 +96,8 @@ def create_app(
     return app
 
 
-# Connections kept free for what is not queued (`/healthz`, `/metrics`) and the in-process worker.
+# Connections kept free for what is not queued (`/healthz`, `/metrics`); the in-process worker has
+# a pool of its own.
 RESERVED_CONNECTIONS = 2
 
 

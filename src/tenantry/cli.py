@@ -276,7 +276,9 @@ def serve(
         fail(reason)
     in_process = settings.is_sqlite if worker is None else worker
     if in_process:
-        serve_with_worker(app_, host, port, worker_from_settings(settings, database=database))
+        # The worker gets a pool of its own, so its jobs never take the connections that the
+        # web app's admission limit counts on (see "Connections and load" in the README).
+        serve_with_worker(app_, host, port, worker_from_settings(settings))
     else:
         # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it. The client
         # address is the socket's unless a trusted proxy says otherwise (`auth.addresses`).
@@ -288,8 +290,12 @@ def run_worker(
     lease_seconds: Annotated[
         float, typer.Option("--lease-seconds", help="How long a claimed job is reserved.")
     ] = 120.0,
-    batch: Annotated[int, typer.Option(help="Jobs of each kind claimed per step.")] = 5,
+    batch: Annotated[int, typer.Option(help="Jobs of each kind claimed at a time.")] = 5,
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", help="Pause when idle.")] = 1.0,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Jobs run at once (default: TENANTRY_WORKER_CONCURRENCY, 8)."),
+    ] = None,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve this worker's /metrics on this port.")
     ] = None,
@@ -303,14 +309,18 @@ def run_worker(
 
     from tenantry.worker import worker_from_settings
 
-    if lease_seconds <= 0 or batch < 1 or poll_seconds <= 0:
-        fail("--lease-seconds and --poll-seconds must be positive and --batch at least 1")
+    if lease_seconds <= 0 or batch < 1 or poll_seconds <= 0 or (concurrency is not None and concurrency < 1):
+        fail("--lease-seconds and --poll-seconds must be positive, --batch and --concurrency at least 1")
     settings = Settings()
     from tenantry.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     worker = worker_from_settings(
-        settings, lease=timedelta(seconds=lease_seconds), batch=batch, poll_seconds=poll_seconds
+        settings,
+        lease=timedelta(seconds=lease_seconds),
+        batch=batch,
+        poll_seconds=poll_seconds,
+        concurrency=concurrency or settings.worker_concurrency,
     )
     try:
         worker.check_database()
@@ -321,7 +331,7 @@ def run_worker(
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr=metrics_host)
-    # Graceful stop: finish the job in hand, release the rest of the batch, then exit.
+    # Graceful stop: finish the jobs in hand, release the ones not started, then exit.
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
     try:

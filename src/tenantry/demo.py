@@ -17,6 +17,7 @@ from tenantry.datasources.schemas import InlineSourceCreate
 from tenantry.datasources.service import create_source
 from tenantry.db.models import Partner
 from tenantry.mail import LogMailer
+from tenantry.outbound import Guard
 from tenantry.owners import client_owner
 from tenantry.partners.service import PartnerPlan, create_partner
 from tenantry.users.schemas import ClientUserCreate
@@ -59,9 +60,8 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
     def dashboard(client_id: int, user_id: int) -> None:
         """A sales dashboard over inline rows, shared with the client's user."""
         owner = client_owner(db, admin, client_id)
-        source = create_source(
-            db, clock, admin, owner, InlineSourceCreate(name="Monthly sales", kind="inline", rows=SALES)
-        )
+        rows = InlineSourceCreate(name="Monthly sales", kind="inline", rows=SALES)
+        source = create_source(db, clock, admin, owner, rows, Guard())
         klips = [
             KlipIn.model_validate({"title": t, "kind": k, "datasource_id": source.id, "columns": c})
             for t, k, c in (

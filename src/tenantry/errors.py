@@ -140,3 +140,9 @@ class LimitReached(TenantryError):
     on how much one account may pile up."""
 
     code, status, title = "limit_reached", 409, "Limit reached"
+
+
+class EmailLimitReached(TenantryError):
+    """A user has e-mailed dashboards to as many recipients as a day allows (SPEC §12)."""
+
+    code, status, title = "email_limit_reached", 429, "Daily e-mail limit reached"

@@ -20,6 +20,12 @@ EVENTS_DELIVERED = Counter(
     "(delivered, retrying, failed: given up, logged: no SMTP server).",
     ["channel", "result"],
 )
+MAILS_SENT = Counter(
+    "tenantry_mails_total",
+    "Attempts at sending e-mails of the outbox by this process, by kind (dashboard, invitation) and "
+    "result (delivered, retrying, failed: given up, logged: no SMTP server).",
+    ["kind", "result"],
+)
 TRIAL_EVENTS = Counter("tenantry_trial_events_total", "Trial events written to the outbox.", ["type"])
 # Incremented by the API-call meter when it refuses a call.
 METER_REFUSALS = Counter("tenantry_api_meter_refusals_total", "API calls refused by the daily meter.")

@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return _networks(self.trusted_proxies)
 
+    # Private destinations opened on purpose to data sources and webhooks: comma-separated CIDRs
+    # or host names (see tenantry.outbound). Empty: only public addresses are reachable.
+    outbound_allow: str = ""
+    # Jobs one worker runs at once (refreshes, webhook POSTs, e-mails).
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        from tenantry.outbound import AllowList
+
+        AllowList.parse(value)  # a bad entry is a ValueError naming it
+        return value
+
     @property
     def sqlalchemy_url(self) -> str:
         """A plain `postgresql://` URL selects psycopg 3."""

@@ -18,8 +18,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from tenantry.datasources.fetch import fetch_rows
 from tenantry.datasources.service import refresh_source
 from tenantry.db.dashboard_models import DataSource
+from tenantry.outbound import Guard
 from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
 
 CSV = "month,region,sales\nJan,North,120\nFeb,South,80\nMar,North,150\n"
@@ -70,7 +72,7 @@ def flash(page: Page) -> str:
 
 
 def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
-    browser, server_url, data_server, database, partner, db, clock, tmp_path
+    browser, server_url, data_server, database, partner, db, clock, tmp_path, settings
 ):
     shots = Path(os.environ.get("TENANTRY_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -106,7 +108,11 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     page.get_by_role("button", name="Add data source").click()
     assert flash(page) == "Data source Sales feed added."
     with database.session(write=True) as session:
-        outcome = refresh_source(session, session.scalars(select(DataSource)).one(), clock.now())
+        guard = Guard.from_settings(settings)
+        source = session.scalars(select(DataSource)).one()
+        outcome = refresh_source(
+            session, source, clock.now(), lambda url, fmt: fetch_rows(url, fmt, guard=guard)
+        )
         session.commit()
     assert outcome.ok, outcome.error
     page.reload()

@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from tenantry.datasources.fetch import fetch_rows
 from tenantry.datasources.service import refresh_source
 from tenantry.db.dashboard_models import DataSource
+from tenantry.outbound import Guard
 from tests.content import (
     ACTIVE_RESOURCES,
     ROWS,
@@ -144,8 +146,13 @@ class TestQueueingARefresh:
 
 
 class TestRefreshingOneSource:
+    @pytest.fixture
+    def fetch(self, settings):
+        guard = Guard.from_settings(settings)
+        return lambda url, fmt: fetch_rows(url, fmt, guard=guard)
+
     def test_a_good_fetch_stores_the_rows_and_a_new_version(
-        self, http, partner, clock, database, data_server
+        self, http, partner, clock, database, data_server, fetch
     ):
         url = data_server.serve("/s.csv", "month,sales\nJan,1\nFeb,2\n")
         source_id = create_url_source(
@@ -153,7 +160,7 @@ class TestRefreshingOneSource:
         ).json()["id"]
         with database.session(write=True) as session:
             source = session.get(DataSource, source_id)
-            outcome = refresh_source(session, source, clock.now())
+            outcome = refresh_source(session, source, clock.now(), fetch)
             session.commit()
         assert outcome.ok
         body = http.get(f"/api/1/datasources/{source_id}", headers=partner.headers).json()
@@ -164,13 +171,15 @@ class TestRefreshingOneSource:
         expected = (clock.now() + timedelta(seconds=120)).isoformat().replace("+00:00", "Z")
         assert body["next_refresh_at"] == expected
 
-    def test_a_failed_fetch_keeps_the_last_good_snapshot(self, http, partner, clock, database, data_server):
+    def test_a_failed_fetch_keeps_the_last_good_snapshot(
+        self, http, partner, clock, database, data_server, fetch
+    ):
         url = data_server.serve("/s.csv", "month,sales\nJan,1\n")
         source_id = create_url_source(http, partner, make_client(http, partner), url).json()["id"]
         for body, status in [("month,sales\nJan,1\n", 200), ("broken", 500), ("a,b\n1\n", 200)]:
             data_server.serve("/s.csv", body, status=status)
             with database.session(write=True) as session:
-                refresh_source(session, session.get(DataSource, source_id), clock.now())
+                refresh_source(session, session.get(DataSource, source_id), clock.now(), fetch)
                 session.commit()
         body = http.get(f"/api/1/datasources/{source_id}", headers=partner.headers).json()
         assert body["row_count"] == 1

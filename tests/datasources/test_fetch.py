@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tenantry.datasources.fetch import FetchError, fetch_rows, parse
+from tenantry.datasources.fetch import FetchError, parse
+from tenantry.datasources.fetch import fetch_rows as guarded_fetch
+from tenantry.outbound import AllowList, Guard
+
+# The data server listens on 127.0.0.1, which only an allow-list opens.
+LOOPBACK = Guard(AllowList.parse("127.0.0.1"))
+
+
+def fetch_rows(url, fmt, **options):
+    return guarded_fetch(url, fmt, guard=LOOPBACK, **options)
 
 
 class TestFetchingRows:
@@ -23,7 +32,7 @@ class TestFetchingRows:
 
     def test_an_http_error_is_reported_with_its_status(self, data_server):
         url = data_server.serve("/gone.csv", "nope", status=503)
-        with pytest.raises(FetchError, match="HTTP 503"):
+        with pytest.raises(FetchError, match=r"^HTTP 503$"):
             fetch_rows(url, "csv")
 
     def test_a_body_over_the_size_cap_is_refused(self, data_server):
@@ -32,11 +41,11 @@ class TestFetchingRows:
             fetch_rows(url, "csv", max_bytes=1024)
 
     def test_a_server_that_does_not_answer_times_out(self, data_server):
-        with pytest.raises(FetchError, match="did not answer within"):
+        with pytest.raises(FetchError, match=r"^timed out$"):
             fetch_rows(data_server.base + "/stall", "csv", timeout=0.2)
 
     def test_an_unreachable_server_is_reported(self):
-        with pytest.raises(FetchError, match="could not be reached"):
+        with pytest.raises(FetchError, match=r"^could not connect$"):
             fetch_rows("http://127.0.0.1:9/x.csv", "csv", timeout=1)
 
 

@@ -105,7 +105,7 @@ class TestEmailing:
 
     @pytest.mark.parametrize(("status", "watermarked"), [("setup", True), ("active", False)])
     def test_the_email_carries_the_file_as_an_attachment(
-        self, smtp_http, smtp_server, partner, clock, status, watermarked
+        self, smtp_http, smtp_server, send_mail, partner, clock, status, watermarked
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, status, clock)
         response = smtp_http.post(
@@ -114,7 +114,9 @@ class TestEmailing:
             headers=partner.headers,
         )
         assert response.status_code == 202
-        assert response.json() == {"delivered": True, "reason": None}
+        assert response.json() == {"queued": True, "delivered": False, "reason": None}
+        assert smtp_server.messages == []  # the worker sends it, after the request
+        assert send_mail() == 1
         (message,) = smtp_server.messages
         assert message["To"] == "boss@client.test"
         assert "Sales" in message["Subject"]
@@ -129,17 +131,20 @@ class TestEmailing:
             f"/api/1/dashboards/{dashboard_id}/email", json={"to": ["a@b.test"]}, headers=partner.headers
         )
         assert response.status_code == 202
-        assert response.json()["delivered"] is False
+        assert (response.json()["queued"], response.json()["delivered"]) == (False, False)
         assert "no SMTP server" in response.json()["reason"]
 
     @pytest.mark.parametrize("status", ["trial_expired", "disabled"])
-    def test_email_is_refused_when_disabled_or_expired(self, smtp_http, smtp_server, partner, clock, status):
+    def test_email_is_refused_when_disabled_or_expired(
+        self, smtp_http, smtp_server, send_mail, partner, clock, status
+    ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, status, clock)
         response = smtp_http.post(
             f"/api/1/dashboards/{dashboard_id}/email", json={"to": ["a@b.test"]}, headers=partner.headers
         )
         assert response.status_code == 409
         assert response.json()["detail"].startswith("Dashboards cannot be downloaded")
+        assert send_mail() == 0
         assert smtp_server.messages == []
 
     @pytest.mark.parametrize(

@@ -142,26 +142,32 @@ class TestInvitations:
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client
 
-    def invite(self, http, partner, smtp_server):
-        client_id = new_client(http, partner, "trial")
-        response = post_user(http, partner, client_id, "invitee@client.test", password=None)
-        body = {k: v for k, v in response.json().items()}
-        [message] = smtp_server.messages
-        link = re.search(r"https?://\S+/invite/(\S+)", message.get_content()).group(0)
-        return client_id, body, message, link
+    @pytest.fixture
+    def invite(self, smtp_server, send_mail):
+        def invite(http, partner):
+            client_id = new_client(http, partner, "trial")
+            response = post_user(http, partner, client_id, "invitee@client.test", password=None)
+            body = {k: v for k, v in response.json().items()}
+            assert smtp_server.messages == []  # queued by the request, sent by the worker
+            assert send_mail() == 1
+            [message] = smtp_server.messages
+            link = re.search(r"https?://\S+/invite/(\S+)", message.get_content()).group(0)
+            return client_id, body, message, link
+
+        return invite
 
     def test_a_user_without_a_password_gets_a_one_time_link_by_email(
-        self, smtp_http, partner, smtp_server, settings
+        self, smtp_http, partner, invite, settings
     ):
-        _, body, message, link = self.invite(smtp_http, partner, smtp_server)
-        assert body["invitation"] == {"delivered": True, "reason": None}
+        _, body, message, link = invite(smtp_http, partner)
+        assert body["invitation"] == {"queued": True, "delivered": False, "reason": None}
         assert body["password_set"] is False
         assert message["To"] == "invitee@client.test"
         assert link.startswith(settings.base_url + "/invite/")
         assert len(link.rsplit("/", 1)[1]) >= 43  # 256 random bits, URL-safe
 
-    def test_the_link_sets_the_password_once(self, smtp_http, partner, smtp_server):
-        client_id, _, _, link = self.invite(smtp_http, partner, smtp_server)
+    def test_the_link_sets_the_password_once(self, smtp_http, partner, invite):
+        client_id, _, _, link = invite(smtp_http, partner)
         path = "/invite/" + link.rsplit("/", 1)[1]
         page = smtp_http.get(path)
         assert page.status_code == 200
@@ -176,13 +182,13 @@ class TestInvitations:
         assert smtp_http.post(path, data=form).status_code == 404
         assert smtp_http.get(path).status_code == 404
 
-    def test_an_invitation_expires_after_seven_days(self, smtp_http, partner, smtp_server, clock):
-        *_, link = self.invite(smtp_http, partner, smtp_server)
+    def test_an_invitation_expires_after_seven_days(self, smtp_http, partner, invite, clock):
+        *_, link = invite(smtp_http, partner)
         clock.advance(timedelta(days=7))
         assert smtp_http.get("/invite/" + link.rsplit("/", 1)[1]).status_code == 404
 
-    def test_an_invitation_form_without_its_csrf_token_is_refused(self, smtp_http, partner, smtp_server):
-        client_id, _, _, link = self.invite(smtp_http, partner, smtp_server)
+    def test_an_invitation_form_without_its_csrf_token_is_refused(self, smtp_http, partner, invite):
+        client_id, _, _, link = invite(smtp_http, partner)
         path = "/invite/" + link.rsplit("/", 1)[1]
         smtp_http.get(path)
         refused = smtp_http.post(path, data={"password": "my new password", "confirm": "my new password"})
@@ -193,7 +199,7 @@ class TestInvitations:
     def test_without_smtp_the_answer_says_the_invitation_was_not_delivered(self, http, partner):
         client_id = new_client(http, partner, "trial")
         body = post_user(http, partner, client_id, password=None).json()
-        assert body["invitation"] == {"delivered": False, "reason": LogMailer.REASON}
+        assert body["invitation"] == {"queued": False, "delivered": False, "reason": LogMailer.REASON}
 
     def test_a_user_given_a_password_gets_no_invitation(self, http, partner):
         client_id = new_client(http, partner, "trial")

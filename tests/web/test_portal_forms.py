@@ -27,7 +27,7 @@ def smtp_http(settings, clock, database, smtp_server):
 
 class TestEmail:
     def test_a_member_emails_a_shared_dashboard_and_the_mail_carries_it(
-        self, smtp_http, smtp_server, partner, clock
+        self, smtp_http, smtp_server, send_mail, partner, clock
     ):
         client_id, user, _ = client_with_user(smtp_http, partner, clock, "active", "admin@client.test")
         board, _ = dashboard(smtp_http, partner, client_id)
@@ -36,7 +36,8 @@ class TestEmail:
         page = f"/app/dashboards/{board}"
         answer = post(smtp_http, f"{page}/email", page, to="boss@client.test", format="png")
         assert answer.headers["location"] == page
-        assert "was e-mailed to boss@client.test as PNG" in smtp_http.get(page).text
+        assert "is on its way to boss@client.test as PNG" in smtp_http.get(page).text
+        assert send_mail() == 1
         (message,) = smtp_server.messages
         assert message["To"] == "boss@client.test"
         assert [p.get_content_type() for p in message.iter_attachments()] == ["image/png"]

@@ -105,10 +105,14 @@ class TestManyWorkers:
     def test_two_workers_never_refresh_the_same_source_twice_in_one_interval(
         self, http, partner, database, server, workers
     ):
+        first, second = workers(), workers()
+        # Both must be running (and handling SIGTERM) before there is work: one worker alone runs
+        # 40 local refreshes faster than the other starts.
+        for process in (first, second):
+            wait_for(lambda p=process: "worker started" in p.log_path.read_text(), "the worker to start")
         client_id = make_client(http, partner, "active")
         paths = [f"/s{n}.csv" for n in range(40)]
         add_sources(http, partner, client_id, server, paths)
-        first, second = workers(), workers()
         wait_for(lambda: all(s.last_refreshed_at is not None for s in sources(database)), "every refresh")
         for process in (first, second):
             process.send_signal(signal.SIGTERM)
@@ -129,3 +133,25 @@ class TestManyWorkers:
         finished = sources(database)[0]
         assert (finished.row_count, finished.lease_owner, finished.last_error) == (1, None, None)
         assert server.hits == ["/hold", "/hold"]
+
+
+class TestConcurrentClaims:
+    def test_a_claim_takes_the_next_free_jobs_while_another_worker_holds_the_first(
+        self, http, partner, database, server, clock
+    ):
+        from datetime import timedelta
+
+        from tenantry.db.leases import Shares
+        from tenantry.worker.repository import claim
+
+        client_id = make_client(http, partner, "active")
+        add_sources(http, partner, client_id, server, [f"/c{n}.csv" for n in range(40)])
+        now = clock.now()
+        with database.session(write=True) as first, database.session(write=True) as second:
+            # The first claim's transaction is still open: its rows stay locked meanwhile.
+            held = claim(first, "first", now, now + timedelta(seconds=60), 4, Shares(4))
+            taken = claim(second, "second", now, now + timedelta(seconds=60), 4, Shares(4))
+            second.commit()
+            first.commit()
+        assert len(held) == len(taken) == 4
+        assert not {j.source_id for j in held} & {j.source_id for j in taken}

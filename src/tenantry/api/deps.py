@@ -29,6 +29,7 @@ from tenantry.errors import Forbidden, NotFound, Unauthenticated
 from tenantry.mail import Mailer
 from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import Meter
+from tenantry.outbound import Guard
 from tenantry.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -49,6 +50,8 @@ class Services:
     clock: Clock
     mailer: Mailer
     meter: Meter
+    # Every outgoing request a user's URL causes goes through it (tenantry.outbound).
+    guard: Guard = field(default_factory=Guard)
     _sqlite_writer: asyncio.Lock = field(default_factory=asyncio.Lock)
     _partner_writers: weakref.WeakValueDictionary[int, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
@@ -148,6 +151,13 @@ async def mailer(request: Request) -> Mailer:
 
 
 MailerDep = Annotated[Mailer, Depends(mailer)]
+
+
+async def guard(request: Request) -> Guard:
+    return services(request).guard
+
+
+GuardDep = Annotated[Guard, Depends(guard)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tnt_...`")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PartnerCaller, PathId
+from tenantry.api.deps import Caller, ClockDep, DbSession, GuardDep, PageDep, PartnerCaller, PathId
 from tenantry.auth.principal import Principal
 from tenantry.datasources import service
 from tenantry.datasources.schemas import (
@@ -34,10 +34,10 @@ def _list(db: DbSession, caller: Principal, owner: Owner, page: PageDep) -> Data
     "/clients/{client_id}/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourceOut
 )
 def create_client_source(
-    client_id: PathId, body: DataSourceCreate, db: DbSession, clock: ClockDep, caller: Caller
+    client_id: PathId, body: DataSourceCreate, db: DbSession, clock: ClockDep, caller: Caller, guard: GuardDep
 ) -> DataSourceOut:
     """Add a data source to a client: `url` (CSV or JSON over HTTP(S)) or `inline` rows."""
-    return _out(service.create_source(db, clock, caller, client_owner(db, caller, client_id), body))
+    return _out(service.create_source(db, clock, caller, client_owner(db, caller, client_id), body, guard))
 
 
 @router.get("/clients/{client_id}/datasources", response_model=DataSourceList)
@@ -48,10 +48,10 @@ def list_client_sources(client_id: PathId, db: DbSession, caller: Caller, page: 
 
 @router.post("/partner/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourceOut)
 def create_partner_source(
-    body: DataSourceCreate, db: DbSession, clock: ClockDep, caller: PartnerCaller
+    body: DataSourceCreate, db: DbSession, clock: ClockDep, caller: PartnerCaller, guard: GuardDep
 ) -> DataSourceOut:
     """Add a data source to the partner's own account."""
-    return _out(service.create_source(db, clock, caller, partner_owner(caller), body))
+    return _out(service.create_source(db, clock, caller, partner_owner(caller), body, guard))
 
 
 @router.get("/partner/datasources", response_model=DataSourceList)
@@ -68,10 +68,10 @@ def get_source(source_id: PathId, db: DbSession, caller: Caller) -> DataSourceOu
 
 @router.patch("/datasources/{source_id}", response_model=DataSourceOut)
 def update_source(
-    source_id: PathId, body: DataSourceUpdate, db: DbSession, clock: ClockDep, caller: Caller
+    source_id: PathId, body: DataSourceUpdate, db: DbSession, clock: ClockDep, caller: Caller, guard: GuardDep
 ) -> DataSourceOut:
     """Rename a data source, change its URL or refresh rate, or replace an inline source's rows."""
-    return _out(service.update_source(db, clock, caller, source_id, body))
+    return _out(service.update_source(db, clock, caller, source_id, body, guard))
 
 
 @router.delete("/datasources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,5 @@
-"""Load rows from a `url` data source: CSV or JSON over HTTP(S), with a timeout and a size cap.
+"""Load rows from a `url` data source: CSV or JSON over HTTP(S), through the outgoing-request
+guard (`tenantry.outbound`), with a total deadline and a size cap.
 
 Every failure becomes a `FetchError` whose message a person can act on; it is what the data
 source shows as `last_error`.
@@ -17,10 +18,8 @@ import math
 import re
 from typing import Any
 
-import httpx
-
+from tenantry.outbound import BodyTooLarge, Guard, OutboundError
 from tenantry.text import scrub, scrub_column_name
-from tenantry.tls import tls_context
 
 TIMEOUT_SECONDS = 10.0
 MAX_BYTES = 5 * 1024 * 1024
@@ -41,42 +40,31 @@ def fetch_rows(
     url: str,
     fmt: str,
     *,
+    guard: Guard,
     timeout: float = TIMEOUT_SECONDS,
     max_bytes: int = MAX_BYTES,
-    transport: httpx.BaseTransport | None = None,
 ) -> list[Row]:
-    body = _download(url, timeout=timeout, max_bytes=max_bytes, transport=transport)
-    return parse(body, fmt)
-
-
-def _download(url: str, *, timeout: float, max_bytes: int, transport: httpx.BaseTransport | None) -> bytes:
+    """Download through the outgoing-request guard (`timeout` is the total, whatever the server
+    drips) and parse. Network failures read as the guard's fixed words (`could not connect`,
+    `timed out`, `address not allowed`, `HTTP 503`)."""
     try:
-        with (
-            httpx.Client(
-                timeout=timeout,
-                follow_redirects=True,
-                max_redirects=3,
-                transport=transport,
-                verify=tls_context(),
-            ) as http,
-            http.stream("GET", url, headers={"Accept": "text/csv, application/json"}) as response,
-        ):
-            if response.status_code >= 400:
-                raise FetchError(f"The server answered HTTP {response.status_code}.")
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"The data is larger than the {max_bytes // (1024 * 1024)} MB limit.")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"The data is larger than the {max_bytes // (1024 * 1024)} MB limit.")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.TimeoutException:
-        raise FetchError(f"The server did not answer within {timeout:g} seconds.") from None
-    except httpx.HTTPError as exc:
-        raise FetchError(f"The server could not be reached: {exc}.") from None
+        answer = guard.request(
+            "GET",
+            url,
+            headers={"Accept": "text/csv, application/json"},
+            deadline_seconds=timeout,
+            max_bytes=max_bytes,
+            follow_redirects=True,
+        )
+    except BodyTooLarge:
+        raise FetchError(f"The data is larger than the {max_bytes // (1024 * 1024)} MB limit.") from None
+    except OutboundError as exc:
+        raise FetchError(exc.words) from None
+    if answer.status_code >= 400:
+        raise FetchError(f"HTTP {answer.status_code}")
+    if 300 <= answer.status_code < 400:
+        raise FetchError(f"HTTP {answer.status_code}")  # a redirect without a usable Location
+    return parse(answer.body, fmt)
 
 
 def parse(body: bytes, fmt: str) -> list[Row]:

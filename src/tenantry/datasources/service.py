@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.datasources import repository as repo
-from tenantry.datasources.fetch import FetchError, check_rows, fetch_rows
+from tenantry.datasources.fetch import FetchError, check_rows
 from tenantry.datasources.schemas import DataSourceUpdate, InlineSourceCreate, UrlSourceCreate
 from tenantry.db.dashboard_models import DataSource
 from tenantry.errors import InvalidInput, TenantryError
 from tenantry.limits import DATA_SOURCES_PER_OWNER
+from tenantry.outbound import Guard
 from tenantry.owners import (
     Owner,
     audit_change,
@@ -106,7 +107,12 @@ def _schedule(source: DataSource, now: datetime) -> None:
 
 
 def create_source(
-    db: Session, clock: Clock, principal: Principal, owner: Owner, data: UrlSourceCreate | InlineSourceCreate
+    db: Session,
+    clock: Clock,
+    principal: Principal,
+    owner: Owner,
+    data: UrlSourceCreate | InlineSourceCreate,
+    guard: Guard,
 ) -> DataSource:
     require_builder(principal)
     now = clock.now()
@@ -126,6 +132,7 @@ def create_source(
         updated_at=now,
     )
     if isinstance(data, UrlSourceCreate):
+        guard.require_allowed(str(data.url))
         if data.refresh_interval is not None:
             owner.require(Capability.SET_REFRESH_RATE, now)
         source.url, source.format, source.refresh_interval = str(data.url), data.format, data.refresh_interval
@@ -158,7 +165,7 @@ def _inline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def update_source(
-    db: Session, clock: Clock, principal: Principal, source_id: int, data: DataSourceUpdate
+    db: Session, clock: Clock, principal: Principal, source_id: int, data: DataSourceUpdate, guard: Guard
 ) -> DataSource:
     now = clock.now()
     source = repo.get_source(db, principal, source_id)
@@ -180,6 +187,8 @@ def update_source(
     new_url = str(data.url) if data.url is not None else source.url
     new_format = data.format or source.format
     if source.kind == "url" and (new_url, new_format) != (source.url, source.format):
+        if new_url is not None:
+            guard.require_allowed(new_url)
         source.url, source.format = new_url, new_format
         changed.update(url=new_url, format=new_format)
         if allows(Capability.QUEUE_REFRESH, owner.status(now)):
@@ -227,9 +236,7 @@ class RefreshOutcome:
     error: str | None = None
 
 
-def refresh_source(
-    db: Session, source: DataSource, now: datetime, fetch: Fetch = fetch_rows
-) -> RefreshOutcome:
+def refresh_source(db: Session, source: DataSource, now: datetime, fetch: Fetch) -> RefreshOutcome:
     """Fetch one `url` source now. Success stores the rows and a new version; a failure keeps
     the last good snapshot and records `last_error` and `refresh_fail_count`.
 

@@ -1,17 +1,34 @@
-"""Leases on job rows (data sources, event deliveries): the SQL both kinds of job share.
+"""Leases on job rows (data sources, event deliveries, outbox e-mails): the SQL every kind of job
+shares.
 
 A job row carries `lease_owner` and `lease_expires_at`. A worker that claims it sets both; one
 that dies simply lets the lease run out, and the row is free again.
+
+Claims are fair across partners: `claim_in_turn` takes each partner's longest-waiting job
+first, then each partner's second, and so on, and never more than a partner's share of the
+worker's slots, so one partner's backlog of slow jobs cannot take every slot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Shares:
+    """How many more jobs each partner may start: `default` for a partner with none running,
+    `left[partner_id]` for one that already runs some (0: none more)."""
+
+    default: int
+    left: Mapping[int, int] = field(default_factory=dict)
 
 
 def lease_free(expires_at: InstrumentedAttribute[datetime | None], now: datetime) -> ColumnElement[bool]:
@@ -19,8 +36,102 @@ def lease_free(expires_at: InstrumentedAttribute[datetime | None], now: datetime
     return or_(expires_at.is_(None), expires_at <= now)
 
 
+# A claim looks at this many candidates per job it wants: other workers may be claiming the
+# first ones at the same moment, and their locked rows are skipped, not waited for.
+CANDIDATES_PER_JOB = 4
+
+# `lock(extra, n)`: the rows due for a claim that also match `extra`, locked with `FOR UPDATE
+# SKIP LOCKED` (rows another worker holds are skipped), longest-waiting first, `n` at most (None:
+# all of them). Each kind of job says how it selects its rows.
+Lock = Callable[[ColumnElement[bool], int | None], Sequence[T]]
+
+
+def claim_in_turn(
+    db: Session,
+    id_column: Any,
+    partner_column: Any,
+    order: Any,
+    where: ColumnElement[bool],
+    limit: int,
+    shares: Shares,
+    lock: Lock[T],
+    job: Callable[[T], tuple[int, int]],
+) -> list[T]:
+    """Lock the jobs to lease: up to `limit` of those matching `where`, in turns across partners
+    (each partner's first job by `order`, then each one's second, ...), none beyond a partner's
+    share (`job(row)` is a row's id and partner). The rows locked but not taken are unlocked when
+    the claim commits.
+
+    The turns are computed without locks (PostgreSQL allows no `FOR UPDATE` beside a window
+    function); the rows are then locked with `SKIP LOCKED`, and `where` is checked again on each
+    (PostgreSQL rechecks it on the row it locks), so a job another worker took in between is
+    skipped. When other workers are claiming the same first jobs at that moment, the next free
+    jobs in the queue's own order are taken, rather than none.
+    """
+    ids = _in_turn(db, id_column, partner_column, order, where, limit, shares)
+    if not ids:
+        return []
+    locked = lock(id_column.in_(ids), None)
+    taken = _take(locked, ids, job, limit, shares, [])
+    if len(taken) < limit and len(locked) < len(ids):
+        more = lock(id_column.not_in(ids), (limit - len(taken)) * CANDIDATES_PER_JOB)
+        taken += _take(more, [job(r)[0] for r in more], job, limit, shares, taken)
+    return taken
+
+
+def _in_turn(
+    db: Session,
+    id_column: Any,
+    partner_column: Any,
+    order: Any,
+    where: ColumnElement[bool],
+    limit: int,
+    shares: Shares,
+) -> list[int]:
+    """The ids of jobs matching `where`, in turns across partners, `limit * CANDIDATES_PER_JOB` at
+    most; partners with no share left are left out. Nothing is locked."""
+    if limit <= 0:
+        return []
+    full = [partner for partner, left in shares.left.items() if left <= 0]
+    turn = func.row_number().over(partition_by=partner_column, order_by=(order, id_column))
+    candidates = select(id_column.label("id"), order.label("due"), turn.label("turn")).where(where)
+    if full:
+        candidates = candidates.where(partner_column.not_in(full))
+    inner = candidates.subquery()
+    query = (
+        select(inner.c.id).order_by(inner.c.turn, inner.c.due, inner.c.id).limit(limit * CANDIDATES_PER_JOB)
+    )
+    return list(db.scalars(query))
+
+
+def _take(
+    rows: Iterable[T],
+    ids: Sequence[int],
+    job: Callable[[T], tuple[int, int]],
+    limit: int,
+    shares: Shares,
+    taken: Sequence[T],
+) -> list[T]:
+    """Of `rows`, in the order of `ids`, the ones that fit beside `taken`: `limit` in all at most,
+    none beyond its partner's share."""
+    position = {job_id: n for n, job_id in enumerate(ids)}
+    left = dict(shares.left)
+    for row in taken:
+        partner = job(row)[1]
+        left[partner] = left.get(partner, shares.default) - 1
+    more: list[T] = []
+    for row in sorted(rows, key=lambda r: position[job(r)[0]]):
+        partner = job(row)[1]
+        if len(taken) + len(more) >= limit or left.get(partner, shares.default) <= 0:
+            continue
+        left[partner] = left.get(partner, shares.default) - 1
+        more.append(row)
+    return more
+
+
 def release(db: Session, model: Any, ids: Sequence[int], worker_id: str) -> None:
-    """Give back jobs this worker claimed but will not run (it is stopping)."""
+    """Give back jobs this worker claimed but will not run (it is stopping, or too little of the
+    lease is left)."""
     if ids:
         db.execute(
             update(model)

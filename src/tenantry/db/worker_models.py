@@ -1,10 +1,11 @@
-"""Tables of the background worker: webhooks, deliveries of events, and sent trial notices."""
+"""Tables of the background worker: webhooks, deliveries of events, sent trial notices, and the
+outbox of e-mails written by requests and sent by the worker."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.db.models import Base, UTCDateTime, _ids
@@ -78,3 +79,46 @@ class TrialNotice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (CheckConstraint("kind in ('will_end', 'ended')", name="kind"),)
+
+
+class OutboxMail(Base):
+    """An e-mail a request asked for (a dashboard, an invitation), written in the request's
+    transaction and sent by the worker after commit, outside every lock.
+
+    Claimed with a lease like a delivery, retried with backoff for 24 hours; a permanent failure
+    is `failed` at once. Once settled (sent, failed or logged) its body and attachment are
+    dropped: an invitation's link is a secret and is not kept. The rows also count each user's
+    dashboard e-mails of the last 24 hours.
+    """
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    # Who asked for it (`Principal.actor`).
+    sent_by: Mapped[str] = mapped_column(String(64))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recipient_count: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment_type: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_mail_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_mail_outbox_sent_by", "sent_by", "kind", "created_at"),
+        Index("ix_mail_outbox_partner_id", "partner_id"),
+        CheckConstraint("kind in ('dashboard', 'invitation')", name="kind"),
+        CheckConstraint("status in ('pending', 'delivered', 'failed', 'logged')", name="status"),
+    )

@@ -85,15 +85,27 @@ def due_deliveries(now: datetime) -> ColumnElement[bool]:
 
 
 def claim_deliveries(
-    db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int
+    db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int, shares: leases.Shares
 ) -> Sequence[EventDelivery]:
-    deliveries = db.scalars(
-        select(EventDelivery)
-        .where(due_deliveries(now))
-        .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    """Lease up to `limit` due deliveries, the longest-waiting first, fairly across partners."""
+    waiting = due_deliveries(now)
+
+    def lock(extra: ColumnElement[bool], n: int | None) -> Sequence[EventDelivery]:
+        query = select(EventDelivery).where(waiting, extra)
+        query = query.order_by(EventDelivery.next_attempt_at, EventDelivery.id).limit(n)
+        return db.scalars(query.with_for_update(skip_locked=True)).all()
+
+    deliveries = leases.claim_in_turn(
+        db,
+        EventDelivery.id,
+        EventDelivery.partner_id,
+        EventDelivery.next_attempt_at,
+        waiting,
+        limit,
+        shares,
+        lock,
+        lambda d: (d.id, d.partner_id),
+    )
     for delivery in deliveries:
         delivery.lease_owner, delivery.lease_expires_at = worker_id, lease_until
     db.flush()

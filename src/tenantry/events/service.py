@@ -6,7 +6,7 @@ SMTP) happens between two transactions, never inside one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from tenantry.audit import emit
 from tenantry.backoff import backoff
 from tenantry.clients.service import client_view
+from tenantry.db.leases import Shares
 from tenantry.db.models import Event
 from tenantry.db.worker_models import EventDelivery
 from tenantry.events import repository as repo
-from tenantry.mail import Mail
+from tenantry.mail import Mail, one_line
 from tenantry.webhooks import sending
 
 STATUS_CHANGED = "client.status_changed"
@@ -97,25 +98,28 @@ class DeliveryJob:
     """Everything one attempt needs, read in the claiming transaction."""
 
     id: int
+    partner_id: int
     channel: str
     event_id: str
     event_type: str
+    claimed_at: datetime
     url: str | None = None
-    secret: str | None = None
+    # Not in the repr: a job may be shown in a traceback, and the secret signs every delivery.
+    secret: str | None = field(default=None, repr=False)
     body: bytes = b""
     mail: Mail | None = None
 
 
 def claim_delivery_jobs(
-    db: Session, worker_id: str, now: datetime, lease: timedelta, limit: int
+    db: Session, worker_id: str, now: datetime, lease: timedelta, limit: int, shares: Shares | None = None
 ) -> list[DeliveryJob]:
-    deliveries = repo.claim_deliveries(db, worker_id, now, now + lease, limit)
+    deliveries = repo.claim_deliveries(db, worker_id, now, now + lease, limit, shares or Shares(limit))
     events = repo.events_by_id(db, {d.event_id for d in deliveries})
     hooks = repo.webhooks_by_id(db, {d.webhook_id for d in deliveries if d.webhook_id is not None})
     jobs = []
     for delivery in deliveries:
         event = events[delivery.event_id]
-        job = DeliveryJob(delivery.id, delivery.channel, event.id, event.type)
+        job = DeliveryJob(delivery.id, delivery.partner_id, delivery.channel, event.id, event.type, now)
         if delivery.channel == "email":
             jobs.append(replace(job, mail=mail_for(event, delivery.recipients)))
             continue
@@ -135,11 +139,14 @@ def settle_delivery(
     status_code: int | None = None,
     error: str | None = None,
     logged: bool = False,
+    permanent: bool = False,
 ) -> str:
     """Record one attempt; return the delivery's status (`pending` means it will be retried).
 
     A failure is retried with exponential backoff until 24 hours after the event was fanned
-    out; the last attempt falls at the end of that window, then the delivery is given up.
+    out; the last attempt falls at the end of that window, then the delivery is given up. A
+    permanent failure (a refused address, a recipient refused for good, a header that cannot be
+    built) is given up at once.
     """
     delivery = repo.leased_delivery(db, job.id, worker_id)
     if delivery is None:  # the lease expired and another worker took over: its result counts
@@ -155,7 +162,7 @@ def settle_delivery(
     elif logged:
         # No SMTP server is configured: the message went to the log, and retrying cannot help.
         delivery.status, delivery.next_attempt_at = "logged", None
-    elif now >= deadline:
+    elif permanent or now >= deadline:
         delivery.status, delivery.next_attempt_at = "failed", None
     else:
         wait = backoff(RETRY_FIRST, delivery.attempts, RETRY_LONGEST)
@@ -164,13 +171,9 @@ def settle_delivery(
     return delivery.status
 
 
-def release_delivery_jobs(db: Session, jobs: list[DeliveryJob], worker_id: str) -> None:
-    repo.release_deliveries(db, [j.id for j in jobs], worker_id)
-
-
 def mail_for(event: Event, recipients: list[str]) -> Mail:
     client = event.data.get("client") or {}
-    name = client.get("name") or f"client {event.client_id}"
+    name = one_line(str(client.get("name") or "")) or f"client {event.client_id}"
     if event.type == TRIAL_WILL_END:
         days = (client.get("trial") or {}).get("days_remaining")
         subject = f"The trial of {name} ends in {days} day{'s' if days != 1 else ''}"

@@ -23,8 +23,13 @@ class EmailIn(Strict):
 
 
 class EmailOut(BaseModel):
-    delivered: bool
-    reason: str | None
+    queued: bool = Field(
+        description="True: the worker sends it shortly. False: it was not queued (see reason)."
+    )
+    delivered: bool = Field(description="False until a mail server took it (always false in this answer).")
+    reason: str | None = Field(
+        description="Why it was not queued (without SMTP settings it went to the log)."
+    )
 
 
 @router.get(
@@ -52,6 +57,7 @@ def export_dashboard(
 def email_dashboard(
     dashboard_id: PathId, body: EmailIn, db: DbSession, clock: ClockDep, caller: Caller, mailer: MailerDep
 ) -> EmailOut:
-    """E-mail the dashboard as an attachment; says whether the mail server took it."""
-    delivery = service.email_dashboard(db, clock, caller, mailer, dashboard_id, list(body.to), body.format)
-    return EmailOut(delivered=delivery.delivered, reason=delivery.reason)
+    """E-mail the dashboard as an attachment: queued and sent by the worker (at most 50 recipients a
+    day per user; viewers and members only to users of their own account)."""
+    queued = service.email_dashboard(db, clock, caller, mailer, dashboard_id, list(body.to), body.format)
+    return EmailOut(queued=queued.queued, delivered=queued.delivered, reason=queued.reason)

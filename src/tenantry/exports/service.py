@@ -17,8 +17,12 @@ from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import draw_klips
 from tenantry.db.models import Dashboard
+from tenantry.emails import repository as emails_repo
+from tenantry.emails import service as emails
+from tenantry.emails.service import Queued
+from tenantry.errors import Forbidden, InvalidInput
 from tenantry.exports.typeset import CONTENT_TYPES, typeset
-from tenantry.mail import Attachment, Delivery, Mail, Mailer
+from tenantry.mail import Attachment, Mail, Mailer, one_line
 from tenantry.owners import audit_change, owner_of
 from tenantry.policy import Capability, Decision
 
@@ -60,17 +64,57 @@ def email_dashboard(
     dashboard_id: int,
     to: list[str],
     fmt: str,
-) -> Delivery:
+) -> Queued:
+    """Queue the dashboard as an e-mail attachment; the worker sends it after commit.
+
+    Read-only roles may send it only to users of their own account, and every user sends at
+    most 50 a day (recipients counted): the product must not become an open relay.
+    """
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
-    export = _export(db, dashboard, clock.now(), fmt)
-    delivery = mailer.send(
-        Mail(
-            to=to,
-            subject=f"Dashboard: {dashboard.name}",
-            text=f"The dashboard “{dashboard.name}” is attached ({export.filename}).",
-            attachments=[Attachment(export.filename, export.content_type, export.data)],
-        )
+    now = clock.now()
+    # The status first (409 when it forbids e-mailing), then who may be e-mailed, then how many.
+    owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
+    recipients = _recipients(to)
+    _require_recipients_allowed(db, principal, recipients)
+    emails.require_daily_room(db, principal, now, len(recipients))
+    export = _export(db, dashboard, now, fmt)
+    name = one_line(dashboard.name)
+    mail = Mail(
+        to=recipients,
+        subject=f"Dashboard: {name}",
+        text=f"The dashboard “{name}” is attached ({export.filename}).",
+        attachments=[Attachment(export.filename, export.content_type, export.data)],
     )
-    details = {"to": to, "format": fmt, "delivered": delivery.delivered}
-    audit_change(db, principal, dashboard, "dashboard.emailed", clock.now(), details)
-    return delivery
+    queued = emails.queue(
+        db, mailer, now, mail, partner_id=dashboard.partner_id, kind="dashboard", sent_by=principal.actor
+    )
+    details = {"to": recipients, "format": fmt, "queued": queued.queued}
+    audit_change(db, principal, dashboard, "dashboard.emailed", now, details)
+    return queued
+
+
+def _recipients(to: list[str]) -> list[str]:
+    """The addresses once each (whatever their case), none able to break a header."""
+    unique: dict[str, str] = {}
+    for address in (a.strip() for a in to):
+        if one_line(address) != address or "," in address:
+            raise InvalidInput("An e-mail address may not hold control characters or commas.", field="to")
+        unique.setdefault(address.lower(), address)
+    return list(unique.values())
+
+
+def _require_recipients_allowed(db: Session, principal: Principal, recipients: list[str]) -> None:
+    """A partner viewer may e-mail only the partner's users; a client member only the client's."""
+    if principal.is_partner and principal.role == "viewer":
+        allowed, whose = emails_repo.partner_user_emails(db, principal.partner_id), "your partner account"
+    elif not principal.is_partner and principal.role == "member":
+        assert principal.client_id is not None  # a client user belongs to a client
+        allowed, whose = emails_repo.client_user_emails(db, principal.client_id), "your client account"
+    else:
+        return
+    outside = [address for address in recipients if address.lower() not in allowed]
+    if outside:
+        raise Forbidden(
+            f"Your role may e-mail dashboards only to users of {whose}; not to {', '.join(outside)}.",
+            recipients=outside,
+        )

@@ -18,7 +18,7 @@ from tenantry.api.deps import (
     SettingsDep,
 )
 from tenantry.db.models import ClientUser, PartnerUser
-from tenantry.mail import Delivery
+from tenantry.emails.service import Queued
 from tenantry.users import repository as repo
 from tenantry.users import service
 from tenantry.users.schemas import (
@@ -37,8 +37,10 @@ from tenantry.users.schemas import (
 router = APIRouter(prefix="/api/1", tags=["users"])
 
 
-def _created(user: ClientUser | PartnerUser, delivery: Delivery | None) -> UserCreated:
-    invitation = None if delivery is None else {"delivered": delivery.delivered, "reason": delivery.reason}
+def _created(user: ClientUser | PartnerUser, sent: Queued | None) -> UserCreated:
+    invitation = (
+        None if sent is None else {"queued": sent.queued, "delivered": sent.delivered, "reason": sent.reason}
+    )
     return UserCreated.model_validate({**service.user_view(user), "invitation": invitation})
 
 

@@ -30,6 +30,7 @@ class PartnerUserCreate(Strict):
 
 
 class InvitationOut(BaseModel):
+    queued: bool  # the worker sends it shortly; false without SMTP settings (then see reason)
     delivered: bool
     reason: str | None
 

@@ -24,8 +24,10 @@ from tenantry.clients.service import effective_status, trial_view
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
+from tenantry.emails import service as emails
+from tenantry.emails.service import Queued
 from tenantry.errors import Duplicate, Forbidden
-from tenantry.mail import Delivery, Mail, Mailer
+from tenantry.mail import Mail, Mailer, one_line
 from tenantry.owners import require_reader
 from tenantry.policy import Capability, require
 from tenantry.users import repository as repo
@@ -55,14 +57,19 @@ def user_view(user: ClientUser | PartnerUser) -> dict[str, Any]:
 
 
 def _invite(
-    db: Session, inviter: Inviter, now: datetime, user: ClientUser | PartnerUser, partner_id: int, place: str
-) -> Delivery:
+    db: Session,
+    inviter: Inviter,
+    now: datetime,
+    principal: Principal,
+    user: ClientUser | PartnerUser,
+    place: str,
+) -> Queued:
     # 256 random bits; only the hash is kept, so the table alone opens no account.
     token = secrets.token_urlsafe(32)
     db.add(
         Invitation(
             token_hash=hash_token(token),
-            partner_id=partner_id,
+            partner_id=principal.partner_id,
             partner_user_id=user.id if isinstance(user, PartnerUser) else None,
             client_user_id=user.id if isinstance(user, ClientUser) else None,
             created_at=now,
@@ -71,10 +78,20 @@ def _invite(
     )
     link = f"{inviter.base_url.rstrip('/')}/invite/{token}"
     text = (
-        f"Hello {user.name},\n\nYou have been given access to {place} on Tenantry.\n"
+        f"Hello {one_line(user.name)},\n\nYou have been given access to {one_line(place)} on Tenantry.\n"
         f"Choose your password here (the link works once, for 7 days):\n\n{link}\n"
     )
-    return inviter.mailer.send(Mail(to=[user.email], subject=f"Your access to {place}", text=text))
+    # Sent by the worker after this transaction commits: never inside the request (and its lock).
+    mail = Mail(to=[user.email], subject=f"Your access to {one_line(place)}", text=text)
+    return emails.queue(
+        db,
+        inviter.mailer,
+        now,
+        mail,
+        partner_id=principal.partner_id,
+        kind="invitation",
+        sent_by=principal.actor,
+    )
 
 
 def _added(
@@ -86,7 +103,7 @@ def _added(
     *,
     client_id: int | None,
     place: str,
-) -> Delivery | None:
+) -> Queued | None:
     """Write the new user and its audit record; invite it when no password was given."""
     kind = "client_user" if isinstance(user, ClientUser) else "partner_user"
     db.add(user)
@@ -103,7 +120,7 @@ def _added(
     )
     delivery = None
     if user.password_hash is None:
-        delivery = _invite(db, inviter, now, user, principal.partner_id, place)
+        delivery = _invite(db, inviter, now, principal, user, place)
     db.flush()
     return delivery
 
@@ -140,7 +157,7 @@ def client_users(
 
 def add_client_user(
     db: Session, clock: Clock, inviter: Inviter, principal: Principal, client_id: int, data: ClientUserCreate
-) -> tuple[ClientUser, Delivery | None]:
+) -> tuple[ClientUser, Queued | None]:
     now = clock.now()
     # The partner lock serialises the allocation check, so two requests never take the last seat.
     clients_repo.lock_partner(db, principal.partner_id)
@@ -189,7 +206,7 @@ def _require_user_manager(principal: Principal) -> None:
 
 def add_partner_user(
     db: Session, clock: Clock, inviter: Inviter, principal: Principal, data: PartnerUserCreate
-) -> tuple[PartnerUser, Delivery | None]:
+) -> tuple[PartnerUser, Queued | None]:
     principal.require_admin()
     now = clock.now()
     partner = clients_repo.lock_partner(db, principal.partner_id)

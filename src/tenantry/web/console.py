@@ -502,10 +502,10 @@ def add_user_action(
         )
         inviter = users_service.Inviter(svc.mailer, svc.settings.base_url)
         user, delivery = users_service.add_client_user(db, clock, inviter, principal, client_id, data)
-        if delivery is not None and not delivery.delivered:
+        if delivery is not None and not delivery.queued:
             return f"{user.name} added; the invitation was not sent ({delivery.reason})."
         if delivery is not None:
-            return f"{user.name} added; an invitation was sent to {user.email}."
+            return f"{user.name} added; an invitation is on its way to {user.email}."
         return f"{user.name} added."
 
     return action
@@ -571,7 +571,8 @@ def add_source(
                 refresh_interval=_amount(refresh_interval),
             )
         owner = client_owner(db, principal, client_id)
-        source = sources_service.create_source(db, clock, principal, owner, data)
+        guard = services(request).guard
+        source = sources_service.create_source(db, clock, principal, owner, data, guard)
         return f"Data source {source.name} added."
 
     return _client_form(request, db, clock, csrf_token, client_id, action)
@@ -605,7 +606,7 @@ def change_refresh_rate(
 ) -> Response:
     def action(principal: Principal) -> str:
         data = DataSourceUpdate(refresh_interval=_amount(refresh_interval))
-        source = sources_service.update_source(db, clock, principal, source_id, data)
+        source = sources_service.update_source(db, clock, principal, source_id, data, services(request).guard)
         return f"Refresh rate of {source.name} saved."
 
     return _client_form(request, db, clock, csrf_token, client_id, action)

@@ -69,12 +69,12 @@ def email_dashboard(
     def action(principal: Principal) -> str:
         body = EmailIn.model_validate({"to": [to], "format": format})
         mailer = services(request).mailer
-        delivery = exports_service.email_dashboard(
+        queued = exports_service.email_dashboard(
             db, clock, principal, mailer, dashboard_id, list(body.to), body.format
         )
-        if not delivery.delivered:
-            return f"The e-mail was not sent: {delivery.reason}"
-        return f"The dashboard was e-mailed to {to} as {body.format.upper()}."
+        if not queued.queued:
+            return f"The e-mail was not sent: {queued.reason}"
+        return f"The dashboard is on its way to {to} as {body.format.upper()}."
 
     return _portal_form(request, db, clock, csrf_token, f"/app/dashboards/{dashboard_id}", action)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from tenantry.api.deps import ClockDep, DbSession, PageDep, PartnerCaller, PathId
+from tenantry.api.deps import ClockDep, DbSession, GuardDep, PageDep, PartnerCaller, PathId
 from tenantry.db.worker_models import Webhook
 from tenantry.webhooks import repository as repo
 from tenantry.webhooks import service
@@ -26,10 +26,10 @@ def _out(webhook: Webhook) -> WebhookOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 def create_webhook(
-    body: WebhookCreate, db: DbSession, clock: ClockDep, caller: PartnerCaller
+    body: WebhookCreate, db: DbSession, clock: ClockDep, caller: PartnerCaller, guard: GuardDep
 ) -> WebhookCreated:
     """Subscribe a URL to events; the answer carries the signing secret, shown only this once."""
-    webhook = service.create_webhook(db, clock, caller, body)
+    webhook = service.create_webhook(db, clock, caller, body, guard)
     return WebhookCreated.model_validate(webhook, from_attributes=True)
 
 

@@ -14,9 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from tenantry.tls import tls_context
+from tenantry.outbound import Guard, OutboundError
 
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "Tenantry-Webhooks/1"
@@ -46,17 +44,22 @@ class PostResult:
     ok: bool
     status_code: int | None = None
     error: str | None = None
+    # A failure that trying again cannot mend (the address is refused): given up at once.
+    permanent: bool = False
 
 
-def post(url: str, raw_body: bytes, request_headers: dict[str, str]) -> PostResult:
-    """POST once; any 2xx is success. Redirects are not followed: they count as failures."""
+def post(
+    guard: Guard, url: str, raw_body: bytes, request_headers: dict[str, str], timeout: float = TIMEOUT_SECONDS
+) -> PostResult:
+    """POST once through the outgoing-request guard, within `timeout` seconds in total; any 2xx
+    is success. Redirects are not followed: they count as failures. Errors are the guard's fixed
+    words (`could not connect`, `timed out`, `address not allowed`, `HTTP 503`)."""
     try:
-        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=tls_context()) as http:
-            response = http.post(url, content=raw_body, headers=request_headers)
-    except httpx.TimeoutException:
-        return PostResult(False, None, f"the receiver did not answer within {TIMEOUT_SECONDS:g} seconds")
-    except httpx.HTTPError as exc:
-        return PostResult(False, None, f"the receiver could not be reached: {exc}")
-    if 200 <= response.status_code < 300:
-        return PostResult(True, response.status_code)
-    return PostResult(False, response.status_code, f"the receiver answered HTTP {response.status_code}")
+        answer = guard.request(
+            "POST", url, headers=request_headers, content=raw_body, deadline_seconds=timeout
+        )
+    except OutboundError as exc:
+        return PostResult(False, None, exc.words, permanent=exc.permanent)
+    if 200 <= answer.status_code < 300:
+        return PostResult(True, answer.status_code)
+    return PostResult(False, answer.status_code, f"HTTP {answer.status_code}")

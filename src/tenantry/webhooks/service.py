@@ -12,6 +12,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.worker_models import Webhook
 from tenantry.limits import WEBHOOKS_PER_PARTNER, check_room
+from tenantry.outbound import Guard
 from tenantry.webhooks import repository as repo
 from tenantry.webhooks.schemas import WebhookCreate
 
@@ -20,8 +21,12 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def create_webhook(db: Session, clock: Clock, principal: Principal, data: WebhookCreate) -> Webhook:
+def create_webhook(
+    db: Session, clock: Clock, principal: Principal, data: WebhookCreate, guard: Guard
+) -> Webhook:
     principal.require_write()
+    # Deliveries go through the outgoing-request guard; a URL it would always refuse is refused now.
+    guard.require_allowed(str(data.url))
     now = clock.now()
     # Under the partner lock, so concurrent requests cannot both take the last place.
     clients_repo.lock_partner(db, principal.partner_id)

@@ -1,4 +1,4 @@
-"""The worker loop. See the package docstring for how claiming and leases work."""
+"""The worker loop. See the package docstring for how claiming, leases and fairness work."""
 
 from __future__ import annotations
 
@@ -7,35 +7,57 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import structlog
 
 from tenantry.backoff import backoff
 from tenantry.clock import Clock, SystemClock
+from tenantry.datasources.fetch import TIMEOUT_SECONDS as FETCH_DEADLINE
 from tenantry.datasources.fetch import FetchError, fetch_rows
-from tenantry.datasources.service import Fetch, refresh_source
+from tenantry.datasources.service import refresh_source
+from tenantry.db.leases import Shares
 from tenantry.db.session import Database
+from tenantry.emails import repository as emails_repo
+from tenantry.emails import service as emails
+from tenantry.emails.service import MailJob
+from tenantry.events import repository as events_repo
 from tenantry.events import service as events
 from tenantry.events.service import DeliveryJob
-from tenantry.mail import LogMailer, Mailer, mailer_from_settings
-from tenantry.metrics import EVENTS_DELIVERED, REFRESH_LAG, REFRESHES, TRIAL_EVENTS
+from tenantry.mail import SMTP_DEADLINE_SECONDS, Mailer, mailer_from_settings
+from tenantry.metrics import EVENTS_DELIVERED, MAILS_SENT, REFRESH_LAG, REFRESHES, TRIAL_EVENTS
+from tenantry.outbound import Guard
 from tenantry.policy import Capability
 from tenantry.settings import Settings
 from tenantry.webhooks import sending
+from tenantry.webhooks.sending import TIMEOUT_SECONDS as POST_DEADLINE
 from tenantry.worker import repository as repo
 from tenantry.worker.repository import RefreshJob
 
 log = structlog.get_logger("tenantry.worker")
 
 DEFAULT_LEASE = timedelta(seconds=120)
+DEFAULT_CONCURRENCY = 8
 # A failing source backs off from its own interval up to this (or its interval, if longer).
 REFRESH_BACKOFF_CAP = timedelta(hours=6)
+# While work is being found, the next claim waits for this long at most for a batch of free slots.
+CLAIM_PAUSE_SECONDS = 0.1
 
-Post = Callable[[str, bytes, dict[str, str]], sending.PostResult]
+
+class Fetch(Protocol):
+    def __call__(self, url: str, fmt: str, timeout: float) -> list[dict[str, Any]]: ...
+
+
+class Post(Protocol):
+    def __call__(
+        self, url: str, raw_body: bytes, headers: dict[str, str], timeout: float
+    ) -> sending.PostResult: ...
 
 
 @dataclass
@@ -46,13 +68,27 @@ class Step:
     dispatched: int = 0
     refreshes: int = 0
     deliveries: int = 0
+    mails: int = 0
 
     @property
     def busy(self) -> bool:
-        return any((self.trial_events, self.dispatched, self.refreshes, self.deliveries))
+        return any((self.trial_events, self.dispatched, self.refreshes, self.deliveries, self.mails))
 
 
-def _replay(rows: list[dict[str, Any]] | None, error: FetchError | None) -> Fetch:
+@dataclass(frozen=True)
+class _Job:
+    """A claimed job of any kind, as the pool runs it."""
+
+    kind: str  # "refresh", "delivery" or "mail"
+    key: int
+    partner_id: int
+    claimed_at: datetime
+    deadline: float  # seconds its outgoing conversation may take at most
+    run: Callable[[float], None]  # given the seconds it may take
+    release: Callable[[], None]
+
+
+def _replay(rows: list[dict[str, Any]] | None, error: FetchError | None) -> Callable[[str, str], Any]:
     """A `fetch` that hands `refresh_source` what was already fetched outside the transaction."""
 
     def fetch(_url: str, _format: str) -> list[dict[str, Any]]:
@@ -75,38 +111,165 @@ class Worker:
         lease: timedelta = DEFAULT_LEASE,
         batch: int = 5,
         poll_seconds: float = 1.0,
-        fetch: Fetch = fetch_rows,
-        post: Post = sending.post,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        guard: Guard | None = None,
+        fetch: Fetch | None = None,
+        post: Post | None = None,
     ) -> None:
         self.database, self.clock, self.mailer = database, clock, mailer
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        # A batch is leased together; its jobs start only in the first half of the lease.
         self.lease, self.batch, self.poll_seconds = lease, batch, poll_seconds
-        self.fetch, self.post = fetch, post
+        self.concurrency = concurrency
+        # One partner may hold all but a quarter of the slots (at least one is always left for
+        # the others): its backlog of slow jobs never delays another partner's by more than a
+        # job's own deadline.
+        self.partner_share = max(1, concurrency - max(1, concurrency // 4))
+        self.guard = guard or Guard()
+        self.fetch: Fetch = fetch or self._fetch
+        self.post: Post = post or self._post
         self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._running: Counter[int] = Counter()  # partner id → jobs claimed and not yet finished
+        self._kinds = 0  # which kind of job claims first, in turn
         self.log = log.bind(worker=self.worker_id)
+
+    def _fetch(self, url: str, fmt: str, timeout: float) -> list[dict[str, Any]]:
+        return fetch_rows(url, fmt, guard=self.guard, timeout=timeout)
+
+    def _post(self, url: str, raw_body: bytes, headers: dict[str, str], timeout: float) -> sending.PostResult:
+        return sending.post(self.guard, url, raw_body, headers, timeout)
 
     # -- the loop ---------------------------------------------------------------------------
 
     def run_once(self) -> Step:
-        return Step(
-            trial_events=self.write_trial_events(),
-            dispatched=self.dispatch_events(),
-            refreshes=self.run_refreshes(),
-            deliveries=self.run_deliveries(),
-        )
+        """One step: trial events, the outbox's fan-out, then a batch of each kind of job, run
+        concurrently; returns once they have all finished (tests drive the worker this way)."""
+        step = Step(trial_events=self.write_trial_events(), dispatched=self.dispatch_events())
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
+            jobs = [*self._claim_refreshes(self.batch), *self._claim_deliveries(self.batch)]
+            jobs += self._claim_mails(self.batch)
+            ran = self._finish([(job, self._start(pool, job)) for job in jobs])
+        step.refreshes, step.deliveries, step.mails = (ran[kind] for kind in ("refresh", "delivery", "mail"))
+        return step
+
+    def run_refreshes(self) -> int:
+        return self._run_kind(self._claim_refreshes)
+
+    def run_deliveries(self) -> int:
+        return self._run_kind(self._claim_deliveries)
+
+    def run_mails(self) -> int:
+        return self._run_kind(self._claim_mails)
+
+    def _run_kind(self, claim: Callable[[int], list[_Job]]) -> int:
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
+            ran = self._finish([(job, self._start(pool, job)) for job in claim(self.batch)])
+        return sum(ran.values())
+
+    @staticmethod
+    def _finish(started: list[tuple[_Job, Future[bool]]]) -> Counter[str]:
+        return Counter(job.kind for job, future in started if future.result())
 
     def run(self) -> None:
-        self.log.info("worker started", lease_seconds=self.lease.total_seconds(), batch=self.batch)
-        while not self._stop.is_set():
-            try:
-                step = self.run_once()
-            except Exception:  # a database outage must not end the loop: log and try again
-                self.log.exception("worker step failed")
-                step = Step()
-            if not step.busy:
-                self._stop.wait(self.poll_seconds)
+        """Claim jobs whenever slots are free and run them on `concurrency` threads, until
+        `stop()`; then finish the jobs in hand (each within its deadline) and return."""
+        self.log.info(
+            "worker started",
+            lease_seconds=self.lease.total_seconds(),
+            batch=self.batch,
+            concurrency=self.concurrency,
+        )
+        bookkeeping_at = 0.0
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
+            while not self.stopping:
+                claimed = 0
+                try:
+                    if time.monotonic() >= bookkeeping_at:
+                        found = self.write_trial_events() + self.dispatch_events()
+                        bookkeeping_at = time.monotonic() + (0 if found else self.poll_seconds)
+                    claimed = self._fill(pool)
+                except Exception:  # a database outage must not end the loop: log and try again
+                    self.log.exception("worker step failed")
+                    self._stop.wait(self.poll_seconds)
+                self._pause(claimed)
+            # Leaving the `with` waits for the jobs in hand; they are bounded by their deadlines.
         self.log.info("worker stopped")
+
+    def _fill(self, pool: ThreadPoolExecutor) -> int:
+        """Claim as many jobs as there are free slots (a batch of each kind at most), taking the
+        kinds in turn, and start them."""
+        claims = [self._claim_refreshes, self._claim_deliveries, self._claim_mails]
+        self._kinds = (self._kinds + 1) % len(claims)
+        claimed = 0
+        for claim in claims[self._kinds :] + claims[: self._kinds]:
+            free = self.concurrency - self._busy()
+            if free <= 0:
+                break
+            jobs = claim(min(free, self.batch))
+            for job in jobs:
+                self._start(pool, job)
+            claimed += len(jobs)
+        return claimed
+
+    def _pause(self, claimed: int) -> None:
+        """Wait before claiming again: while work is being found, until half the slots are free
+        (or briefly); when none was, for the poll interval (or a free slot, when there was none)."""
+        want = max(1, self.concurrency // 2)
+        with self._changed:
+            if claimed:
+                self._changed.wait_for(
+                    lambda: self.stopping or self.concurrency - self._busy() >= want, CLAIM_PAUSE_SECONDS
+                )
+            elif self._busy() >= self.concurrency:
+                self._changed.wait_for(
+                    lambda: self.stopping or self._busy() < self.concurrency, self.poll_seconds
+                )
+            else:
+                self._changed.wait_for(lambda: self.stopping, self.poll_seconds)
+
+    def _busy(self) -> int:
+        return sum(self._running.values())
+
+    def _shares(self) -> Shares:
+        running = {partner: n for partner, n in self._running.items() if n}
+        return Shares(self.partner_share, {p: self.partner_share - n for p, n in running.items()})
+
+    def _start(self, pool: ThreadPoolExecutor, job: _Job) -> Future[bool]:
+        with self._changed:
+            self._running[job.partner_id] += 1
+        return pool.submit(self._execute, job)
+
+    def _execute(self, job: _Job) -> bool:
+        """Run one job on a pool thread; False when it was released instead (not run)."""
+        try:
+            seconds = self._time_for(job)
+            if seconds is None:
+                job.release()
+                self.log.info("job released", kind=job.kind, id=job.key)
+                return False
+            job.run(seconds)
+            return True
+        except Exception:  # the lease expires and another attempt follows; other jobs go on
+            self.log.exception("job crashed", kind=job.kind, id=job.key)
+            return True
+        finally:
+            with self._changed:
+                self._running[job.partner_id] -= 1
+                if not self._running[job.partner_id]:
+                    del self._running[job.partner_id]
+                self._changed.notify_all()
+
+    def _time_for(self, job: _Job) -> float | None:
+        """The seconds a job may take: its own deadline, and never more than half of what is left
+        of its lease, so that it ends, and its result is written, while the lease still holds
+        (another worker would take it over otherwise). None: do not start it (the worker is
+        stopping, or less than half the lease is left)."""
+        if self.stopping:
+            return None
+        left = (job.claimed_at + self.lease - self.clock.now()).total_seconds()
+        if left < self.lease.total_seconds() / 2:
+            return None
+        return min(job.deadline, left / 2)
 
     def check_database(self) -> None:
         """Raise unless the database answers and has been migrated (read one job table)."""
@@ -114,17 +277,14 @@ class Worker:
             repo.queue_depth(db, self.clock.now())
 
     def stop(self) -> None:
-        """Finish the job in hand, release the rest of the batch, and leave `run()`."""
+        """Finish the jobs in hand, release the ones not started, and leave `run()`."""
         self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
-
-    def _may_start(self, claimed_at: datetime) -> bool:
-        """Start the next job of a batch only while half its lease is left: a job must never
-        outlive its lease, or another worker would take it over while it still runs."""
-        return not self.stopping and self.clock.now() < claimed_at + self.lease / 2
 
     # -- trial events and the outbox ------------------------------------------------------
 
@@ -149,34 +309,36 @@ class Worker:
 
     # -- data-source refreshes --------------------------------------------------------------
 
-    def run_refreshes(self) -> int:
+    def _claim_refreshes(self, limit: int) -> list[_Job]:
         now = self.clock.now()
         with self.database.session(write=True) as db:
-            jobs = repo.claim(db, self.worker_id, now, now + self.lease, self.batch)
+            claimed = repo.claim(db, self.worker_id, now, now + self.lease, limit, self._shares())
             db.commit()
-        for job in jobs:
+        for job in claimed:
             REFRESH_LAG.observe(max(0.0, (job.claimed_at - job.due_at).total_seconds()))
-        for done, job in enumerate(jobs):
-            if not self._may_start(job.claimed_at):
-                self._release_refreshes(jobs[done:])
-                return done
-            try:
-                self.refresh(job)
-            except Exception:  # the lease expires and another attempt follows; others go on
-                self.log.exception("refresh crashed", source_id=job.source_id)
-        return len(jobs)
+        return [
+            _Job(
+                "refresh",
+                job.source_id,
+                job.partner_id,
+                job.claimed_at,
+                FETCH_DEADLINE,
+                partial(self.refresh, job),
+                partial(self._release, repo.release, [job.source_id]),
+            )
+            for job in claimed
+        ]
 
-    def _release_refreshes(self, jobs: list[RefreshJob]) -> None:
+    def _release(self, release: Callable[[Any, Sequence[int], str], None], ids: Sequence[int]) -> None:
         with self.database.session(write=True) as db:
-            repo.release(db, [j.source_id for j in jobs], self.worker_id)
+            release(db, ids, self.worker_id)
             db.commit()
-        self.log.info("refreshes released", source_ids=[j.source_id for j in jobs])
 
-    def refresh(self, job: RefreshJob) -> None:
+    def refresh(self, job: RefreshJob, seconds: float = FETCH_DEADLINE) -> None:
         started = time.monotonic()
         rows, error = None, None
         try:
-            rows = self.fetch(job.url, job.format)
+            rows = self.fetch(job.url, job.format, seconds)
         except FetchError as exc:
             error = exc
         now = self.clock.now()
@@ -216,42 +378,51 @@ class Worker:
             next_refresh_at=next_at.isoformat() if next_at else None,
         )
 
-    # -- deliveries -----------------------------------------------------------------------------
+    # -- event deliveries (webhooks, e-mails to the partner's admins) --------------------------
 
-    def run_deliveries(self) -> int:
+    def _claim_deliveries(self, limit: int) -> list[_Job]:
         now = self.clock.now()
         with self.database.session(write=True) as db:
-            jobs = events.claim_delivery_jobs(db, self.worker_id, now, self.lease, self.batch)
+            claimed = events.claim_delivery_jobs(db, self.worker_id, now, self.lease, limit, self._shares())
             db.commit()
-        for done, job in enumerate(jobs):
-            if not self._may_start(now):
-                with self.database.session(write=True) as db:
-                    events.release_delivery_jobs(db, jobs[done:], self.worker_id)
-                    db.commit()
-                return done
-            try:
-                self.deliver(job)
-            except Exception:
-                self.log.exception("delivery crashed", delivery_id=job.id)
-        return len(jobs)
+        return [
+            _Job(
+                "delivery",
+                job.id,
+                job.partner_id,
+                job.claimed_at,
+                POST_DEADLINE if job.channel == "webhook" else SMTP_DEADLINE_SECONDS,
+                partial(self.deliver, job),
+                partial(self._release, events_repo.release_deliveries, [job.id]),
+            )
+            for job in claimed
+        ]
 
-    def deliver(self, job: DeliveryJob) -> None:
-        logged = False
+    def deliver(self, job: DeliveryJob, seconds: float = POST_DEADLINE) -> None:
+        logged = permanent = False
         if job.channel == "webhook":
             assert job.url is not None and job.secret is not None
             timestamp = int(self.clock.now().timestamp())
             signed = sending.headers(job.event_id, job.secret, timestamp, job.body)
-            result = self.post(job.url, job.body, signed)
-            ok, status_code, error = result.ok, result.status_code, result.error
+            result = self.post(job.url, job.body, signed, seconds)
+            ok, status_code, error, permanent = result.ok, result.status_code, result.error, result.permanent
         else:
             assert job.mail is not None
-            sent = self.mailer.send(job.mail)
-            ok, status_code, error = sent.delivered, None, sent.reason
-            logged = not sent.delivered and sent.reason == LogMailer.REASON
+            sent = self.mailer.send(job.mail, timeout=seconds)
+            ok, status_code, error, permanent = sent.delivered, None, sent.reason, sent.permanent
+            logged = not sent.delivered and not self.mailer.delivers
         now = self.clock.now()
         with self.database.session(write=True) as db:
             status = events.settle_delivery(
-                db, job, self.worker_id, now, ok=ok, status_code=status_code, error=error, logged=logged
+                db,
+                job,
+                self.worker_id,
+                now,
+                ok=ok,
+                status_code=status_code,
+                error=error,
+                logged=logged,
+                permanent=permanent,
             )
             db.commit()
         EVENTS_DELIVERED.labels(job.channel, "retrying" if status == "pending" else status).inc()
@@ -266,11 +437,60 @@ class Worker:
             error=error,
         )
 
+    # -- the e-mail outbox (dashboards, invitations) -------------------------------------------
+
+    def _claim_mails(self, limit: int) -> list[_Job]:
+        now = self.clock.now()
+        with self.database.session(write=True) as db:
+            claimed = emails.claim_mail_jobs(db, self.worker_id, now, self.lease, limit, self._shares())
+            db.commit()
+        return [
+            _Job(
+                "mail",
+                job.id,
+                job.partner_id,
+                job.claimed_at,
+                SMTP_DEADLINE_SECONDS,
+                partial(self.send_mail, job),
+                partial(self._release, emails_repo.release, [job.id]),
+            )
+            for job in claimed
+        ]
+
+    def send_mail(self, job: MailJob, seconds: float = SMTP_DEADLINE_SECONDS) -> None:
+        sent = self.mailer.send(job.mail, timeout=seconds)
+        now = self.clock.now()
+        with self.database.session(write=True) as db:
+            status = emails.settle_mail(db, job, self.worker_id, now, sent, logged=not self.mailer.delivers)
+            db.commit()
+        MAILS_SENT.labels(job.kind, "retrying" if status == "pending" else status).inc()
+        self.log.info(
+            "mail attempted",
+            mail_id=job.id,
+            kind=job.kind,
+            recipients=len(job.mail.to),
+            status=status,
+            error=sent.reason,
+        )
+
 
 def worker_from_settings(settings: Settings, database: Database | None = None, **options: Any) -> Worker:
+    """A worker with the settings' clock, mailer and guard. Without a `database`, it gets its own
+    connection pool, sized for its jobs: one connection each, and two for claiming and events."""
+    options.setdefault("concurrency", settings.worker_concurrency)
+    if database is None:
+        database = Database(
+            settings.sqlalchemy_url,
+            pool_size=options["concurrency"] + 2,
+            max_overflow=0,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            lock_timeout=settings.db_lock_timeout_seconds,
+        )
     return Worker(
-        database or Database(settings.sqlalchemy_url),
+        database,
         SystemClock(settings.clock_offset),
         mailer_from_settings(settings),
+        guard=Guard.from_settings(settings),
         **options,
     )

@@ -63,6 +63,7 @@ def due(now: datetime) -> ColumnElement[bool]:
 @dataclass(frozen=True)
 class RefreshJob:
     source_id: int
+    partner_id: int
     url: str
     format: str
     queued: bool  # a manual refresh (QUEUE_REFRESH) rather than a scheduled one (AUTO_REFRESH)
@@ -70,31 +71,52 @@ class RefreshJob:
     claimed_at: datetime
 
 
-def claim(db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int) -> list[RefreshJob]:
-    """Lease up to `limit` due sources, the longest-waiting first. Other workers skip the rows
-    locked here, and skip them later while the lease holds."""
+def claim(
+    db: Session,
+    worker_id: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    shares: leases.Shares | None = None,
+) -> list[RefreshJob]:
+    """Lease up to `limit` due sources, the longest-waiting first, in turns across partners and
+    within each partner's share. Other workers skip the rows locked here, and skip them later
+    while the lease holds."""
+    waiting = and_(due(now), lease_free(DataSource.lease_expires_at, now))
+    order = func.coalesce(DataSource.refresh_requested_at, DataSource.next_refresh_at)
     is_queued = queued(now)
     # CASE and MIN lose the column type: coerce so the values come back as UTC datetimes.
     due_at = type_coerce(
         case((is_queued, DataSource.refresh_requested_at), else_=DataSource.next_refresh_at), UTCDateTime()
     )
-    rows: Sequence[Row[Any]] = db.execute(
-        select(
-            DataSource.id,
-            DataSource.url,
-            DataSource.format,
-            case((is_queued, True), else_=False).label("queued"),
-            due_at.label("due_at"),
-            type_coerce(
-                select(Client.status_changed_at).where(Client.id == DataSource.client_id).scalar_subquery(),
-                UTCDateTime(),
-            ).label("eligible_since"),
-        )
-        .where(due(now), lease_free(DataSource.lease_expires_at, now))
-        .order_by(func.coalesce(DataSource.refresh_requested_at, DataSource.next_refresh_at), DataSource.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=DataSource)
-    ).all()
+    columns = select(
+        DataSource.id,
+        DataSource.partner_id,
+        DataSource.url,
+        DataSource.format,
+        case((is_queued, True), else_=False).label("queued"),
+        due_at.label("due_at"),
+        type_coerce(
+            select(Client.status_changed_at).where(Client.id == DataSource.client_id).scalar_subquery(),
+            UTCDateTime(),
+        ).label("eligible_since"),
+    )
+
+    def lock(extra: ColumnElement[bool], n: int | None) -> Sequence[Row[Any]]:
+        query = columns.where(waiting, extra).order_by(order, DataSource.id).limit(n)
+        return db.execute(query.with_for_update(skip_locked=True, of=DataSource)).all()
+
+    rows = leases.claim_in_turn(
+        db,
+        DataSource.id,
+        DataSource.partner_id,
+        order,
+        waiting,
+        limit,
+        shares or leases.Shares(limit),
+        lock,
+        lambda r: (r.id, r.partner_id),
+    )
     if not rows:
         return []
     db.execute(
@@ -105,7 +127,15 @@ def claim(db: Session, worker_id: str, now: datetime, lease_until: datetime, lim
     # A source overdue because its client was disabled or in Setup has only been waiting since
     # the client's last status change: that is what its lag counts from.
     return [
-        RefreshJob(r.id, r.url, r.format, bool(r.queued), max(r.due_at, r.eligible_since or r.due_at), now)
+        RefreshJob(
+            r.id,
+            r.partner_id,
+            r.url,
+            r.format,
+            bool(r.queued),
+            max(r.due_at, r.eligible_since or r.due_at),
+            now,
+        )
         for r in rows
     ]
 

@@ -1,0 +1,98 @@
+"""All SQL of the e-mail outbox: queued messages and their leases, and who may be e-mailed.
+
+Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL (rendered as nothing on SQLite, where the
+worker's write transaction is IMMEDIATE and so already alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from tenantry.auth.principal import Principal
+from tenantry.db import leases
+from tenantry.db.models import ClientUser, PartnerUser
+from tenantry.db.worker_models import OutboxMail
+
+
+def due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        OutboxMail.status == "pending",
+        OutboxMail.next_attempt_at <= now,
+        leases.lease_free(OutboxMail.lease_expires_at, now),
+    )
+
+
+def claim(
+    db: Session, worker_id: str, now: datetime, lease_until: datetime, limit: int, shares: leases.Shares
+) -> Sequence[OutboxMail]:
+    """Lease up to `limit` due messages, the longest-waiting first, fairly across partners."""
+    waiting = due(now)
+
+    def lock(extra: ColumnElement[bool], n: int | None) -> Sequence[OutboxMail]:
+        query = select(OutboxMail).where(waiting, extra)
+        query = query.order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(n)
+        return db.scalars(query.with_for_update(skip_locked=True)).all()
+
+    mails = leases.claim_in_turn(
+        db,
+        OutboxMail.id,
+        OutboxMail.partner_id,
+        OutboxMail.next_attempt_at,
+        waiting,
+        limit,
+        shares,
+        lock,
+        lambda m: (m.id, m.partner_id),
+    )
+    for mail in mails:
+        mail.lease_owner, mail.lease_expires_at = worker_id, lease_until
+    db.flush()
+    return mails
+
+
+def leased(db: Session, mail_id: int, worker_id: str) -> OutboxMail | None:
+    """The message, locked, if this worker still holds its lease."""
+    return db.scalars(
+        select(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.lease_owner == worker_id)
+        .with_for_update()
+    ).one_or_none()
+
+
+def release(db: Session, ids: Sequence[int], worker_id: str) -> None:
+    leases.release(db, OutboxMail, ids, worker_id)
+
+
+def pending(db: Session, now: datetime) -> int:
+    return int(db.scalar(select(func.count()).select_from(OutboxMail).where(due(now))) or 0)
+
+
+def lock_sender(db: Session, principal: Principal) -> None:
+    """Serialise one user's e-mail requests (PostgreSQL: the user's row; SQLite's write
+    transaction is already alone), so two at once cannot both pass the daily count."""
+    model = PartnerUser if principal.is_partner else ClientUser
+    db.execute(select(model.id).where(model.id == principal.user_id).with_for_update())
+
+
+def sent_since(db: Session, sent_by: str, kind: str, since: datetime) -> list[tuple[datetime, int]]:
+    """(when, how many recipients) of each message of `kind` the user asked for since `since`."""
+    rows = db.execute(
+        select(OutboxMail.created_at, OutboxMail.recipient_count)
+        .where(OutboxMail.sent_by == sent_by, OutboxMail.kind == kind, OutboxMail.created_at > since)
+        .order_by(OutboxMail.created_at, OutboxMail.id)
+    ).all()
+    return [(at, count) for at, count in rows]
+
+
+def partner_user_emails(db: Session, partner_id: int) -> set[str]:
+    query = select(PartnerUser.email).where(PartnerUser.partner_id == partner_id)
+    return {e.lower() for e in db.scalars(query)}
+
+
+def client_user_emails(db: Session, client_id: int) -> set[str]:
+    query = select(ClientUser.email).where(ClientUser.client_id == client_id)
+    return {e.lower() for e in db.scalars(query)}

@@ -1,0 +1,225 @@
+"""The worker runs its jobs concurrently and fairly (SPEC §12 "Deadlines are totals", §2 "a due
+refresh starts within 5 s"): one partner's slow jobs never hold up another partner's by more
+than a job's own deadline, and no job outlives its lease."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tenantry.app import create_app
+from tenantry.db.dashboard_models import DataSource
+from tenantry.mail import SmtpMailer
+from tests.content import dashboard_in, local_http_server, make_client
+
+PROMPTLY = 5.0  # seconds (SPEC §2: a due refresh starts within 5 s); the slow jobs take 10 each
+
+
+class Hanging:
+    """A webhook receiver (and data server) that reads the request and then never answers,
+    until released."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.arrived = 0
+        self.release = threading.Event()
+
+
+@pytest.fixture
+def hanging() -> Iterator[Hanging]:
+    state = Hanging()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            state.arrived += 1
+            state.release.wait(60)
+
+        do_GET = do_POST
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with local_http_server(Handler) as base:
+        state.url = base + "/hang"
+        try:
+            yield state
+        finally:
+            state.release.set()
+
+
+class SilentSmtp:
+    """An SMTP server that accepts connections and never says a word, until `hang_up()`."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.1)
+        self.host, self.port = self.listener.getsockname()
+        self.accepted: list[socket.socket] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.accepted.append(self.listener.accept()[0])
+            except OSError:
+                continue
+
+    def hang_up(self) -> None:
+        self.done.set()
+        self.thread.join()
+        for conn in self.accepted:
+            conn.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def silent_smtp() -> Iterator[SilentSmtp]:
+    server = SilentSmtp()
+    try:
+        yield server
+    finally:
+        if not server.done.is_set():
+            server.hang_up()
+
+
+def wait_until(condition, seconds: float) -> float:
+    """Poll a real server until `condition()`; return the seconds it took (or fail)."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not within {seconds} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+class Running:
+    """`Worker.run()` in a thread, as `tenantry worker` runs it."""
+
+    def __init__(self, worker) -> None:
+        self.worker = worker
+        self.thread = threading.Thread(target=worker.run, daemon=True)
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+
+class TestOnePartnersSlowJobsDelayNoOtherPartner:
+    def test_another_partners_webhook_refresh_and_new_event_arrive_promptly_behind_hanging_jobs(
+        self,
+        http,
+        make_partner,
+        hanging,
+        receiver,
+        data_server,
+        make_worker,
+        silent_smtp,
+        settings,
+        clock,
+        database,
+    ):
+        slow = make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
+        other = make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
+        for _ in range(5):
+            response = http.post("/api/1/webhooks", json={"url": hanging.url}, headers=slow.headers)
+            assert response.status_code == 201
+        make_client(http, slow, "trial")  # an event: five deliveries that hang
+        # Three e-mails to an SMTP server that never answers.
+        mailer = SmtpMailer(silent_smtp.host, silent_smtp.port, "tenantry@example.test")
+        with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as smtp_http:
+            _, _, dashboard_id = dashboard_in(smtp_http, slow, "active")
+            for n in range(3):
+                sent = smtp_http.post(
+                    f"/api/1/dashboards/{dashboard_id}/email",
+                    json={"to": [f"boss{n}@client.test"]},
+                    headers=slow.headers,
+                )
+                assert sent.status_code == 202
+        hook = http.post("/api/1/webhooks", json={"url": receiver.url}, headers=other.headers)
+        assert hook.status_code == 201
+        client_id = make_client(http, other, "trial")
+        source = http.post(
+            f"/api/1/clients/{client_id}/datasources",
+            json={"name": "s", "kind": "url", "url": data_server.serve("/s.csv", "a\n1\n"), "format": "csv"},
+            headers=other.headers,
+        )
+        assert source.status_code == 201
+
+        with Running(make_worker(mailer, poll_seconds=0.1)):
+            assert wait_until(lambda: len(receiver.received) == 1, PROMPTLY) < PROMPTLY
+            assert wait_until(lambda: data_server.hits == ["/s.csv"], PROMPTLY) < PROMPTLY
+            assert hanging.arrived >= 1  # the slow partner's jobs are running meanwhile
+            # The worker keeps claiming while jobs run: a new event is delivered promptly too.
+            http.patch(f"/api/1/clients/{client_id}", json={"status": "disabled"}, headers=other.headers)
+            assert wait_until(lambda: len(receiver.received) == 2, PROMPTLY) < PROMPTLY
+            # Let the hanging jobs end, so that stopping (which finishes them) is quick.
+            hanging.release.set()
+            silent_smtp.hang_up()
+
+    def test_a_claim_takes_turns_across_partners(
+        self, http, make_partner, data_server, make_worker, database
+    ):
+        busy = make_partner()
+        quiet = make_partner()
+        busy_client = make_client(http, busy, "active")
+        for n in range(10):
+            http.post(
+                f"/api/1/clients/{busy_client}/datasources",
+                json={
+                    "name": f"b{n}",
+                    "kind": "url",
+                    "url": data_server.serve(f"/b{n}.csv", "a\n1\n"),
+                    "format": "csv",
+                },
+                headers=busy.headers,
+            )
+        quiet_client = make_client(http, quiet, "active")
+        http.post(
+            f"/api/1/clients/{quiet_client}/datasources",
+            json={"name": "q", "kind": "url", "url": data_server.serve("/q.csv", "a\n1\n"), "format": "csv"},
+            headers=quiet.headers,
+        )
+        # Four slots: the busy partner may take three, and the quiet one's refresh is among the first.
+        assert make_worker(batch=4, concurrency=4).run_refreshes() == 4
+        assert "/q.csv" in data_server.hits
+        assert len(data_server.hits) == 4
+
+
+class TestDeadlinesAndLeases:
+    def test_a_job_ends_before_its_lease_whatever_the_server_drips(
+        self, http, partner, hanging, make_worker, database
+    ):
+        client_id = make_client(http, partner, "active")
+        created = http.post(
+            f"/api/1/clients/{client_id}/datasources",
+            json={"name": "s", "kind": "url", "url": hanging.url, "format": "csv"},
+            headers=partner.headers,
+        )
+        source_id = created.json()["id"]
+        worker = make_worker(lease=timedelta(seconds=4))
+        started = time.monotonic()
+        worker.run_once()
+        # Half of what is left of a 4-second lease, not the 10-second deadline of a fetch.
+        assert time.monotonic() - started < 3.5
+        with database.session() as db:
+            source = db.scalars(select(DataSource).where(DataSource.id == source_id)).one()
+        assert (source.last_error, source.lease_owner) == ("timed out", None)
