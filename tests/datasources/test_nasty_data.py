@@ -171,7 +171,9 @@ class TestInlineRows:
         assert page.status_code == 200
         strict_text(page)
 
-    def test_an_emailed_export_is_delivered(self, settings, clock, database, smtp_server, partner, board):
+    def test_an_emailed_export_is_delivered(
+        self, settings, clock, database, smtp_server, partner, board, make_worker
+    ):
         _, _, dashboard_id = board
         mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
         with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as http:
@@ -182,16 +184,19 @@ class TestInlineRows:
                     headers=partner.headers,
                 )
                 assert response.status_code == 202, response.text
-                assert response.json()["delivered"] is True
+                assert response.json()["queued"] is True
+        assert make_worker(mailer).run_mails() == 2
         assert [m.get_content_type() for m in smtp_server.messages] == ["multipart/mixed"] * 2
 
 
 class TestUrlSources:
     @pytest.mark.parametrize("fmt", ["json", "csv"])
     def test_a_fetched_source_is_scrubbed_like_inline_rows(
-        self, http, partner, database, clock, data_server, fmt
+        self, http, partner, database, clock, data_server, settings, fmt
     ):
+        from tenantry.datasources.fetch import fetch_rows
         from tenantry.datasources.service import refresh_source
+        from tenantry.outbound import Guard
 
         if fmt == "json":
             body = json.dumps(nasty_rows())  # lone surrogates travel as \\u escapes
@@ -220,7 +225,13 @@ class TestUrlSources:
         )
         source_id = created.json()["id"]
         with database.session(write=True) as session:
-            outcome = refresh_source(session, session.get(DataSource, source_id), clock.now())
+            guard = Guard.from_settings(settings)
+            outcome = refresh_source(
+                session,
+                session.get(DataSource, source_id),
+                clock.now(),
+                lambda url, fmt: fetch_rows(url, fmt, guard=guard),
+            )
             session.commit()
         assert outcome.ok, outcome.error
         listing = http.get(f"/api/1/datasources/{source_id}/rows?limit=200", headers=partner.headers)
