@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from tenantry.errors import RateLimited
 from tenantry.meter.counters import meter_unavailable
+from tenantry.metrics import METER_REFUSALS
 
 
 class BurstLimiter:
@@ -26,6 +27,7 @@ class BurstLimiter:
         except (RedisError, OSError) as exc:
             raise meter_unavailable(exc) from exc
         if not allowed:
+            METER_REFUSALS.labels(reason="burst").inc()
             raise RateLimited(
                 f"More than {self.per_second} requests in one second with this key; slow down.",
                 limit_per_second=self.per_second,

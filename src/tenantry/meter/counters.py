@@ -21,6 +21,7 @@ from tenantry.db.models import ApiCallCounter
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.session import Database
 from tenantry.errors import MeterUnavailable
+from tenantry.metrics import METER_REFUSALS
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +62,7 @@ UNAVAILABLE = "The API-call meter cannot be reached, so no call is accepted. Try
 def meter_unavailable(exc: Exception) -> MeterUnavailable:
     """Fail closed: a call that cannot be counted is refused (and logged), never let through."""
     log.error("api-call meter unavailable", error=str(exc))
+    METER_REFUSALS.labels(reason="unavailable").inc()
     return MeterUnavailable(UNAVAILABLE, headers={"Retry-After": "5"})
 
 

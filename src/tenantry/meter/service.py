@@ -97,7 +97,7 @@ class Meter:
                 resets_at=reset_at.isoformat(),
                 headers={"Retry-After": str(reset_in)},
             )
-            METER_REFUSALS.inc()
+            METER_REFUSALS.labels(reason="daily_limit").inc()
             raise error
 
     def calls_today(
