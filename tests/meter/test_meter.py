@@ -205,3 +205,43 @@ class TestCounters:
         counter = RedisCounter.from_url(REDIS_URL)
         assert hammer(counter, 50, 120) == 50
         assert counter.counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
+
+
+class TestKeyLookup:
+    def test_a_key_call_reads_the_key_its_partners_timezones_and_its_client_in_one_statement(
+        self, settings, clock, tmp_path
+    ):
+        from sqlalchemy import event
+
+        from tenantry.db.migrate import upgrade
+        from tenantry.db.session import Database
+        from tenantry.partners.service import PartnerPlan, create_partner
+        from tests.conftest import PartnerHandle
+
+        url = f"sqlite:///{tmp_path / 'traced.db'}"
+        upgrade(url)
+        traced = Database(url)
+        statements: list[str] = []
+        event.listen(traced.engine, "connect", lambda dbapi, _: dbapi.set_trace_callback(statements.append))
+        app = create_app(settings.model_copy(update={"redis_url": None}), clock=clock, database=traced)
+        with TestClient(app) as http:
+            with traced.session(write=True) as session:
+                created = create_partner(
+                    session,
+                    clock,
+                    name="P",
+                    admin_email="a@p.test",
+                    plan=PartnerPlan(),
+                    admin_password="x" * 12,
+                )
+                session.commit()
+            partner = PartnerHandle(created.partner_id, created.admin_user_id, created.api_key)
+            http.patch("/api/1/partner", json={"timezone": "Asia/Tokyo"}, headers=partner.headers)
+            _, headers = metered_client(http, partner, clock, 5)
+            statements.clear()
+            assert http.get("/api/1/me", headers=headers).status_code == 200
+        traced.dispose()
+        lookups = [s for s in statements if "api_keys" in s]
+        assert len(lookups) == 1
+        assert "timezone_from" in lookups[0] and "JOIN partners" in lookups[0]
+        assert [s for s in statements if "timezone" in s] == lookups

@@ -25,7 +25,8 @@ from tenantry.db.session import Database
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
 from tenantry.mail import Mailer
 from tenantry.meter.counters import DatabaseCounter
-from tenantry.meter.service import Meter
+from tenantry.meter.service import Meter, Quota
+from tenantry.meter.sessions import session_quota
 from tenantry.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -153,7 +154,8 @@ async def principal(
     now_clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AsyncIterator[Principal]:
-    """The caller, from an API key (metered) or else the session cookie (CSRF-checked).
+    """The caller, from an API key or else the session cookie (CSRF-checked); a client user's
+    calls are metered either way (`meter.sessions`).
 
     The lookup uses its own short read session and the meter its own transaction, both before the
     request's transaction begins, so a counted call is never held up by (or rolled back with) it.
@@ -163,18 +165,18 @@ async def principal(
     now = now_clock.now()
     write = request.method not in READ_METHODS
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        caller = await run_in_threadpool(_session_principal, request, svc, now)
+        caller, quota = await run_in_threadpool(_session_principal, request, svc, now)
     else:
         key_caller = await svc.read(_key_caller, svc, credentials.credentials, now)
-        caller = key_caller.principal
+        caller, quota = key_caller.principal, key_caller.quota
+    if quota is not None and quota.metered:
         headers: dict[str, str] = {}
         request.state.rate_limit_headers = headers
-        if key_caller.quota.metered:
-            # The database meter writes: on SQLite a read request queues for the writer like any
-            # write (a write request already holds the gate; asyncio locks are not re-entrant).
-            gate = svc.write_gate() if svc.database.is_sqlite and not write else nullcontext()
-            async with gate:
-                await run_in_threadpool(svc.meter.charge, key_caller.quota, now, headers)
+        # The database meter writes: on SQLite a read request queues for the writer like any
+        # write (a write request already holds the gate; asyncio locks are not re-entrant).
+        gate = svc.write_gate() if svc.database.is_sqlite and not write else nullcontext()
+        async with gate:
+            await run_in_threadpool(svc.meter.charge, quota, now, headers)
     request.state.principal = caller
     if not write or svc.database.is_sqlite:  # SQLite: db_session's gate
         yield caller
@@ -188,7 +190,7 @@ def _key_caller(svc: Services, token: str, now: datetime) -> auth_repo.KeyCaller
         return auth_repo.caller_for_token(lookup, token, now)
 
 
-def _session_principal(request: Request, svc: Services, now: datetime) -> Principal:
+def _session_principal(request: Request, svc: Services, now: datetime) -> tuple[Principal, Quota | None]:
     token = sessions.unsign(request.cookies.get(sessions.SESSION_COOKIE), svc.settings.resolved_secret_key)
     if token is None:
         raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
@@ -202,7 +204,7 @@ def _session_principal(request: Request, svc: Services, now: datetime) -> Princi
                 raise Forbidden("Send the session's CSRF token in the `X-CSRF-Token` header.")
             if signed_in.session.acting_mode == "view_only":
                 raise Forbidden("You entered a client in view-only mode: nothing can be changed.")
-        return signed_in.principal
+        return signed_in.principal, session_quota(lookup, signed_in.principal)
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -69,6 +69,10 @@ class Partner(Base):
     id: Mapped[int] = mapped_column(_ids, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # A new timezone applies to the meter from the next month (meter.calendar): until
+    # `timezone_from`, the meter's days are those of `previous_timezone`.
+    previous_timezone: Mapped[str | None] = mapped_column(String(64))
+    timezone_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The plan: pool totals (-1 = unlimited), trial lengths, prices.
     plan_dashboards: Mapped[int] = mapped_column(Integer, default=-1)

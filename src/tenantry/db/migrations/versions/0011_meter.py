@@ -1,0 +1,33 @@
+"""The meter's timezone in force: a new timezone applies to it from the next month
+
+Revision ID: 0011_meter
+Revises: 0005
+Create Date: 2026-12-01 10:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import tenantry.db.models
+
+revision: str = "0011_meter"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Adding nullable columns: SQLite does it in place (no table copy), like PostgreSQL.
+    with op.batch_alter_table("partners", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("previous_timezone", sa.String(length=64), nullable=True))
+        batch_op.add_column(
+            sa.Column("timezone_from", tenantry.db.models.UTCDateTime(timezone=True), nullable=True)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("partners", schema=None) as batch_op:
+        batch_op.drop_column("timezone_from")
+        batch_op.drop_column("previous_timezone")
