@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from tenantry import __version__
 from tenantry.api import problems
@@ -28,6 +32,13 @@ from tenantry.web import install as install_web
 from tenantry.webhooks.api import router as webhooks_router
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # API calls counted in Redis but not yet written to the database are written before exiting.
+    await run_in_threadpool(app.state.services.meter.close)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -44,6 +55,7 @@ def create_app(
         openapi_url="/api/1/openapi.json",
         docs_url="/api/1/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     database = database or Database(settings.sqlalchemy_url)
     app.state.services = Services(

@@ -108,6 +108,10 @@ class Meter:
             METER_REFUSALS.labels(reason="daily_limit").inc()
             raise error
 
+    def close(self) -> None:
+        """Write the counts still held in memory to the database (at shutdown)."""
+        self.counter.close()
+
     def calls_today(
         self, scopes: Sequence[str], calendar: MeterCalendar, now: datetime, reader: Connection | None = None
     ) -> dict[str, int]:
@@ -130,7 +134,7 @@ def meter_from_settings(settings: Settings, database: Database) -> Meter:
     """Redis when TENANTRY_REDIS_URL is set (shared by every process), the database otherwise."""
     if settings.redis_url:
         return Meter(
-            RedisCounter.from_url(settings.redis_url),
+            RedisCounter.from_url(settings.redis_url, database, settings.meter_flush_seconds),
             BurstLimiter(settings.redis_url, settings.api_burst_per_second),
         )
     return Meter(DatabaseCounter(database), BurstLimiter("memory://", settings.api_burst_per_second))
