@@ -203,9 +203,11 @@ class TestCounters:
     @needs_redis
     def test_the_redis_counter_is_exact_under_concurrency(self, database):
         counter = RedisCounter.from_url(REDIS_URL, database)
-        assert hammer(counter, 50, 120) == 50
-        assert counter.counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
-        counter.close()
+        try:
+            assert hammer(counter, 50, 120) == 50
+            assert counter.counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
+        finally:
+            counter.close()
 
 
 class TestKeyLookup:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tenantry.app import create_app
 from tenantry.db.models import ApiCallCounter
-from tenantry.meter.counters import RedisCounter
+from tenantry.meter.counters import DatabaseCounter, Hit, RedisCounter
 from tests.factories import client_with_user
 
 DAY = "2026-03-10"
@@ -135,6 +135,18 @@ class TestTheCounter:
         assert allowed == [True, True, False, False]
         first.close()
         second.close()
+
+    def test_a_counter_another_process_is_starting_right_now_is_not_kept_waiting(
+        self, database, redis_server
+    ):
+        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
+        assert counter.hit("client:2", DAY, 10, TTL).allowed  # this Redis begins counting
+        with Redis.from_url(redis_server.url) as redis:
+            epoch = redis.get("tenantry:calls:epoch").decode()
+        # Another process has just started client 1's day in the database, and not yet in Redis.
+        DatabaseCounter(database).start_day("client:1", DAY, epoch)
+        assert counter.hit("client:1", DAY, 10, TTL) == Hit(True, 1)
+        counter.close()
 
     def test_processes_restoring_one_counter_at_once_never_add_their_counts_together(
         self, database, redis_server

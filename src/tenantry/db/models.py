@@ -294,6 +294,8 @@ class ApiCallCounter(Base):
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # With Redis: the run of Redis the counter was started in (meter.counters.RedisCounter).
+    epoch: Mapped[str | None] = mapped_column(String(40))
 
 
 # Tables of other domains, so that Base.metadata (and Alembic) knows every table.

@@ -54,21 +54,22 @@ class UsageCounter(Protocol):
 
 # Check and increment in one step: two processes can never both take the last call. A counter
 # that is missing (the day's first call here, or Redis lost it) is never counted from zero: the
-# script says so (with how long this Redis has been counting), the caller reads the count kept in
-# the database and calls again with it, and the counter is restored only if it is still missing,
-# so two processes restoring at once cannot add their counts together.
+# script says so, with when this Redis began counting (its "epoch", kept in KEYS[2]) and how long
+# ago that was; the caller reads the count kept in the database and calls again with it, and the
+# counter is restored only if it is still missing, so two processes restoring at once cannot add
+# their counts together.
 _HIT_SCRIPT = """
 local count = redis.call('GET', KEYS[1])
 if not count then
   if ARGV[3] == '' then
     local t = redis.call('TIME')
     local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-    local since = tonumber(redis.call('GET', KEYS[2]))
-    if not since then
-      redis.call('SET', KEYS[2], tostring(now))
-      since = now
+    local epoch = redis.call('GET', KEYS[2])
+    if not epoch then
+      epoch = tostring(now)
+      redis.call('SET', KEYS[2], epoch)
     end
-    return {-1, tostring(now - since)}
+    return {-1, tostring(now - tonumber(epoch)), epoch}
   end
   count = tonumber(ARGV[3])
   redis.call('SET', KEYS[1], count, 'EX', tonumber(ARGV[2]))
@@ -108,6 +109,10 @@ def meter_unavailable(exc: Exception) -> MeterUnavailable:
     log.error("api-call meter unavailable", error=str(exc))
     METER_REFUSALS.labels(reason="unavailable").inc()
     return MeterUnavailable(UNAVAILABLE, headers={"Retry-After": "5"})
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class WriteBehind:
@@ -170,7 +175,10 @@ class WriteBehind:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval + 5)
-        self.flush()
+        try:
+            self.flush()
+        except Exception as exc:  # Redis still has them; only a Redis restart as well would lose them
+            log.error("api-call counts not written to the database at shutdown", error=str(exc))
 
 
 class RedisCounter:
@@ -179,9 +187,10 @@ class RedisCounter:
     Redis counts every call (one script: exact across processes); each process adds what it
     counted to the database's counters within `flush_seconds` (`WriteBehind`), at once when a
     count reaches its limit. A counter Redis does not have is restored from the database before
-    anything is counted. Right after Redis (re)started, a counter that the database knows is
-    restored only once every process has had the time to write what it counted before the restart
-    (twice the write interval, and a half second); until then its calls are refused with 503.
+    anything is counted. Right after Redis (re)started, a counter that lived in an earlier Redis
+    is restored only once every process has had the time to write what it counted before the
+    restart (twice the write interval, and a half second); until then its calls are refused with
+    503. A counter started since (by another process, a moment ago) is restored at once.
     """
 
     def __init__(
@@ -193,7 +202,7 @@ class RedisCounter:
     ) -> None:
         self._client = client
         self._prefix = prefix
-        self._since_key = f"{prefix}since"
+        self._epoch_key = f"{prefix}epoch"
         self._script = client.register_script(_HIT_SCRIPT)
         self._catch_up_script = client.register_script(_CATCH_UP_SCRIPT)
         self._store = store
@@ -209,11 +218,11 @@ class RedisCounter:
         return f"{self._prefix}{scope}:{day}"
 
     def hit(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
-        keys = [self._key(scope, day), self._since_key]
+        keys = [self._key(scope, day), self._epoch_key]
         try:
             result = self._script(keys=keys, args=[limit, ttl_seconds, ""])
             if int(result[0]) == _MISSING:
-                restored = self._restored_count(scope, day, redis_age=float(result[1]))
+                restored = self._restored_count(scope, day, age=float(result[1]), epoch=_text(result[2]))
                 result = self._script(keys=keys, args=[limit, ttl_seconds, restored])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
@@ -228,19 +237,22 @@ class RedisCounter:
                 log.warning("api-call count not written to the database yet", error=str(exc))
         return Hit(allowed, count)
 
-    def _restored_count(self, scope: str, day: str, redis_age: float) -> int:
-        """The count to restore a missing counter to: what the database holds for the day."""
+    def _restored_count(self, scope: str, day: str, age: float, epoch: str) -> int:
+        """The count to restore a missing counter to: what the database holds for the day.
+
+        `epoch` names this Redis's run (when it began counting) and `age` is how long ago that was.
+        """
         try:
             self.written.flush()  # this process's own counts first
-            known = self._store.start_day(scope, day)
+            known, started_in = self._store.start_day(scope, day, epoch)
         except SQLAlchemyError as exc:
             raise meter_unavailable(exc) from exc
-        if known is not None and redis_age < self.settle_seconds:
-            # Redis lost a counter it had (a restart without persistence): other processes may
-            # still be writing what they counted before it, so wait for them.
+        if known is not None and started_in != epoch and age < self.settle_seconds:
+            # The counter was counted before this Redis began (it restarted without persistence):
+            # other processes may still be writing what they counted then, so wait for them.
             METER_REFUSALS.labels(reason="unavailable").inc()
             log.warning("api-call meter waiting for counts after a Redis restart", scope=scope)
-            retry = max(1, math.ceil(self.settle_seconds - redis_age))
+            retry = max(1, math.ceil(self.settle_seconds - age))
             raise MeterUnavailable(CATCHING_UP, headers={"Retry-After": str(retry)})
         return known or 0
 
@@ -268,7 +280,10 @@ class RedisCounter:
         return found
 
     def close(self) -> None:
-        self.written.close()
+        try:
+            self.written.close()
+        finally:
+            self._client.close()
 
 
 _COUNTS = select(ApiCallCounter.scope, ApiCallCounter.count).where(
@@ -330,26 +345,35 @@ class DatabaseCounter:
             session.commit()
         return written
 
-    def start_day(self, scope: str, day: str) -> int | None:
-        """The count kept for (scope, day), or None when there is none yet: then a row is started
-        at 0 (so a later restore knows the counter existed) and the scope's earlier days go."""
+    def start_day(self, scope: str, day: str, epoch: str) -> tuple[int | None, str | None]:
+        """The count kept for (scope, day) and the Redis epoch its row was started in, or
+        (None, epoch) when there is none yet: then a row is started at 0 in `epoch` (so that a
+        later restore knows whether the counter lived in an earlier Redis), and the scope's earlier
+        days go."""
         table = cast(Table, ApiCallCounter.__table__)
         with self._database.session(write=True) as session:
-            count = session.scalar(
-                select(ApiCallCounter.count).where(ApiCallCounter.scope == scope, ApiCallCounter.day == day)
-            )
-            if count is None:
+            row = session.execute(
+                select(ApiCallCounter.count, ApiCallCounter.epoch).where(
+                    ApiCallCounter.scope == scope, ApiCallCounter.day == day
+                )
+            ).one_or_none()
+            if row is None:
                 session.execute(
-                    self._insert(table).values(scope=scope, day=day, count=0).on_conflict_do_nothing()
+                    self._insert(table)
+                    .values(scope=scope, day=day, count=0, epoch=epoch)
+                    .on_conflict_do_nothing()
                 )
                 session.execute(
                     delete(ApiCallCounter).where(ApiCallCounter.scope == scope, ApiCallCounter.day < day)
                 )
             session.commit()
-        return None if count is None else int(count)
+        if row is None:
+            return None, epoch
+        count, started_in = row
+        return int(count), started_in
 
     def close(self) -> None:
-        pass
+        pass  # nothing is held in memory: every call is counted in the database at once
 
     def counts(self, scopes: Sequence[str], day: str, reader: Connection | None = None) -> dict[str, int]:
         if not scopes:

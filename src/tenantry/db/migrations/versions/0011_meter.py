@@ -1,4 +1,5 @@
-"""The meter's timezone in force: a new timezone applies to it from the next month
+"""The meter: its timezone in force (a new one applies from the next month), and the Redis run
+each day's counter was started in
 
 Revision ID: 0011_meter
 Revises: 0005
@@ -25,9 +26,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("timezone_from", tenantry.db.models.UTCDateTime(timezone=True), nullable=True)
         )
+    # The run of Redis a day's counter was started in, to tell a counter Redis lost from a new one.
+    with op.batch_alter_table("api_call_counters", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("epoch", sa.String(length=40), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_call_counters", schema=None) as batch_op:
+        batch_op.drop_column("epoch")
     with op.batch_alter_table("partners", schema=None) as batch_op:
         batch_op.drop_column("timezone_from")
         batch_op.drop_column("previous_timezone")
