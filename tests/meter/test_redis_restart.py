@@ -22,19 +22,20 @@ DAY = "2026-03-10"
 TTL = 3600
 
 
-def statuses_after_restart(http, headers, calls: int, patience: float = 10.0) -> list[int]:
-    """Make `calls` calls; while the meter is gathering the counts (503), wait and call again."""
-    answers: list[int] = []
+def answer_after_restart(http, path: str, headers, patience: float = 10.0):
+    """Call; while the meter is gathering the counts (503), wait and call again."""
     deadline = time.monotonic() + patience
-    while len(answers) < calls:
-        response = http.get("/api/1/me", headers=headers)
-        if response.status_code == 503:
-            assert response.json()["code"] == "meter_unavailable"
-            assert time.monotonic() < deadline, "the meter never came back"
-            time.sleep(int(response.headers["Retry-After"]) / 4)
-            continue
-        answers.append(response.status_code)
-    return answers
+    while True:
+        response = http.get(path, headers=headers)
+        if response.status_code != 503:
+            return response
+        assert response.json()["code"] == "meter_unavailable"
+        assert time.monotonic() < deadline, "the meter never came back"
+        time.sleep(int(response.headers["Retry-After"]) / 4)
+
+
+def statuses_after_restart(http, headers, calls: int) -> list[int]:
+    return [answer_after_restart(http, "/api/1/me", headers).status_code for _ in range(calls)]
 
 
 def stored_count(database, scope: str, day: str) -> int | None:
@@ -62,9 +63,14 @@ class TestOverHttp:
         )
         with TestClient(app) as http:
             partner = make_partner(users=10, dashboards=10, api_calls_per_day=1000)
-            _, _, key = client_with_user(http, partner, clock, "active", "a@client.test", api_calls_per_day=5)
+            client_id, _, key = client_with_user(
+                http, partner, clock, "active", "a@client.test", api_calls_per_day=5
+            )
             assert [http.get("/api/1/me", headers=key).status_code for _ in range(6)] == [200] * 5 + [429]
             redis_server.restart()
+            # Before the client calls again, its calls today are read from the database.
+            shown = answer_after_restart(http, f"/api/1/clients/{client_id}", partner.headers)
+            assert shown.json()["usage"]["api_calls_today"] == 5
             assert statuses_after_restart(http, key, 5) == [429] * 5
 
     def test_calls_not_yet_written_to_the_database_are_not_forgotten_either(

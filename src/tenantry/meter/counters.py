@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import structlog
 from redis import Redis
@@ -82,6 +83,8 @@ end
 return {1, redis.call('INCR', KEYS[1])}
 """
 _MISSING = -1
+# Longer than any meter day, even the first after a change of timezone (up to 50 hours).
+_LONGEST_DAY_SECONDS = 3 * 86_400
 
 # A counter is never behind the database: Redis may have lost calls that the database has (an
 # append-only file written once a second loses up to a second on a crash; a process may write
@@ -268,14 +271,14 @@ class RedisCounter:
         if not scopes:
             return {}
         try:
-            values: list[Any] = self._client.mget([self._key(s, day) for s in scopes])
+            *values, epoch = self._client.mget([*(self._key(s, day) for s in scopes), self._epoch_key])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
         found = {s: int(v) for s, v in zip(scopes, values, strict=True) if v is not None}
-        # A scope Redis has no counter for has made no call today, or Redis lost it: the database
-        # has the count then.
+        # A scope Redis has no counter for has made no call today, or Redis lost it when it
+        # restarted: if that may have been today, the database has the count.
         missing = [s for s in scopes if s not in found]
-        if missing:
+        if missing and (epoch is None or time.time() - float(epoch) < _LONGEST_DAY_SECONDS):
             found.update(self._store.counts(missing, day, reader))
         return found
 
