@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fuzz bench clean lock chromium
+.PHONY: run test lint fuzz bench clean lock chromium redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ run: $(STAMP)
 chromium:
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
-test: $(STAMP) chromium
+# The meter's restart tests run (and restart) a redis-server of their own on a free port.
+redis-server:
+	test -x /usr/bin/redis-server || (apt-get update && apt-get install -y redis-server)
+
+test: $(STAMP) chromium redis-server
 	$(BIN)/pytest -q
 
 # schemathesis over the API with a partner key, a client key and no key: any 5xx, or any answer

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from tenantry import __version__
 from tenantry.api import docs as api_docs
@@ -34,6 +37,13 @@ from tenantry.web.headers import SecurityHeadersMiddleware
 from tenantry.webhooks.api import router as webhooks_router
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # API calls counted in Redis but not yet written to the database are written before exiting.
+    await run_in_threadpool(app.state.services.meter.close)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -52,6 +62,7 @@ def create_app(
         # Served by tenantry.api.docs, from this server's own copy of Swagger UI.
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     database = database or database_from_settings(settings)
     app.state.services = Services(

@@ -27,5 +27,13 @@ MAILS_SENT = Counter(
     ["kind", "result"],
 )
 TRIAL_EVENTS = Counter("tenantry_trial_events_total", "Trial events written to the outbox.", ["type"])
-# Incremented by the API-call meter when it refuses a call.
-METER_REFUSALS = Counter("tenantry_api_meter_refusals_total", "API calls refused by the daily meter.")
+# Incremented by the API-call meter when it refuses a call: `daily_limit` (429
+# daily_api_limit_reached), `burst` (429 rate_limited), `unavailable` (503 meter_unavailable: the
+# meter could not count, so the call was refused rather than let through).
+METER_REFUSALS = Counter(
+    "tenantry_api_meter_refusals_total",
+    "API calls refused by the meter, by reason (daily_limit, burst, unavailable).",
+    ["reason"],
+)
+for _reason in ("daily_limit", "burst", "unavailable"):
+    METER_REFUSALS.labels(reason=_reason)  # every reason is exposed from the start, at 0

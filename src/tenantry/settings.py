@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     mail_from: str = "tenantry@localhost"
     # Shift the server's clock (seconds, may be negative): for rehearsing trials and statements.
     clock_offset_seconds: float = 0.0
-    # Requests per second per client key before `rate_limited` (SPEC §8: 5).
+    # Requests per second per client (all its keys and sessions) before `rate_limited` (SPEC §8: 5).
     api_burst_per_second: int = Field(default=5, ge=1)
     # Logs: `console` (key=value text) or `json` (one object per line), and the lowest level written.
     log_format: Literal["console", "json"] = "console"
@@ -82,6 +82,9 @@ class Settings(BaseSettings):
 
         AllowList.parse(value)  # a bad entry is a ValueError naming it
         return value
+
+    # With Redis: how often each process writes the API calls it counted to the database.
+    meter_flush_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @property
     def sqlalchemy_url(self) -> str:

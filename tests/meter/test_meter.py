@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from tenantry.app import create_app
 from tenantry.db.models import Partner
@@ -16,6 +17,10 @@ from tests.factories import add_user, client_with_user, key_for, new_client
 
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TENANTRY_TEST_REDIS_URL is not set")
+
+
+def refusals(reason: str) -> float:
+    return REGISTRY.get_sample_value("tenantry_api_meter_refusals_total", {"reason": reason}) or 0.0
 
 
 def metered_client(http, partner, clock, calls: int, status: str = "active"):
@@ -45,15 +50,13 @@ class TestDailyLimit:
         assert refused.headers["X-RateLimit-Remaining"] == "0"
 
     def test_each_refusal_is_counted_in_the_metrics(self, http, partner, clock):
-        from tenantry.metrics import METER_REFUSALS
-
         _, headers = metered_client(http, partner, clock, 0)
-        before = METER_REFUSALS._value.get()
+        before = refusals("daily_limit")
         assert http.get("/api/1/me", headers=headers).status_code == 429
         assert http.get("/api/1/me", headers=headers).status_code == 429
-        assert METER_REFUSALS._value.get() == before + 2
+        assert refusals("daily_limit") == before + 2
         exposed = http.get("/metrics").text
-        assert f"tenantry_api_meter_refusals_total {before + 2}" in exposed
+        assert f'tenantry_api_meter_refusals_total{{reason="daily_limit"}} {before + 2}' in exposed
 
     def test_an_allocation_of_zero_refuses_every_call(self, http, partner, clock):
         _, headers = metered_client(http, partner, clock, 0)
@@ -128,6 +131,7 @@ class TestBurst:
         with TestClient(app) as http:
             partner = make_partner(users=10, dashboards=10, api_calls_per_day=1000)
             _, headers = metered_client(http, partner, clock, 100)
+            before = refusals("burst")
             statuses = [http.get("/api/1/me", headers=headers).status_code for _ in range(6)]
             # Six requests are made well within one second; a pause here would only make it flaky.
             assert statuses[:5] == [200] * 5
@@ -135,6 +139,7 @@ class TestBurst:
             refused = http.get("/api/1/me", headers=headers)
             assert refused.json()["code"] == "rate_limited"
             assert refused.headers["Retry-After"] == "1"
+            assert refusals("burst") == before + 2
             assert http.get("/api/1/partner", headers=partner.headers).status_code == 200
 
 
@@ -146,8 +151,12 @@ class TestRedisDown:
         app = create_app(down, clock=clock, database=database)
         with TestClient(app) as http:
             metered = make_partner(users=10, dashboards=10, api_calls_per_day=1000)
+            before = refusals("unavailable")
             refused = http.get("/api/1/partner", headers=metered.headers)
             assert refused.status_code == 503
+            assert refusals("unavailable") == before + 1
+            exposed = http.get("/metrics").text
+            assert f'tenantry_api_meter_refusals_total{{reason="unavailable"}} {before + 1}' in exposed
             assert refused.json()["code"] == "meter_unavailable"
             assert refused.headers["Retry-After"] == "5"
             unlimited = make_partner()
@@ -192,7 +201,50 @@ class TestCounters:
                 assert counter.counts(scopes, "2026-03-10") == expected
 
     @needs_redis
-    def test_the_redis_counter_is_exact_under_concurrency(self):
-        counter = RedisCounter.from_url(REDIS_URL)
-        assert hammer(counter, 50, 120) == 50
-        assert counter.counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
+    def test_the_redis_counter_is_exact_under_concurrency(self, database):
+        counter = RedisCounter.from_url(REDIS_URL, database)
+        try:
+            assert hammer(counter, 50, 120) == 50
+            assert counter.counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
+        finally:
+            counter.close()
+
+
+class TestKeyLookup:
+    def test_a_key_call_reads_the_key_its_partners_timezones_and_its_client_in_one_statement(
+        self, settings, clock, tmp_path
+    ):
+        from sqlalchemy import event
+
+        from tenantry.db.migrate import upgrade
+        from tenantry.db.session import Database
+        from tenantry.partners.service import PartnerPlan, create_partner
+        from tests.conftest import PartnerHandle
+
+        url = f"sqlite:///{tmp_path / 'traced.db'}"
+        upgrade(url)
+        traced = Database(url)
+        statements: list[str] = []
+        event.listen(traced.engine, "connect", lambda dbapi, _: dbapi.set_trace_callback(statements.append))
+        app = create_app(settings.model_copy(update={"redis_url": None}), clock=clock, database=traced)
+        with TestClient(app) as http:
+            with traced.session(write=True) as session:
+                created = create_partner(
+                    session,
+                    clock,
+                    name="P",
+                    admin_email="a@p.test",
+                    plan=PartnerPlan(),
+                    admin_password="x" * 12,
+                )
+                session.commit()
+            partner = PartnerHandle(created.partner_id, created.admin_user_id, created.api_key)
+            http.patch("/api/1/partner", json={"timezone": "Asia/Tokyo"}, headers=partner.headers)
+            _, headers = metered_client(http, partner, clock, 5)
+            statements.clear()
+            assert http.get("/api/1/me", headers=headers).status_code == 200
+        traced.dispose()
+        lookups = [s for s in statements if "api_keys" in s]
+        assert len(lookups) == 1
+        assert "timezone_from" in lookups[0] and "JOIN partners" in lookups[0]
+        assert [s for s in statements if "timezone" in s] == lookups

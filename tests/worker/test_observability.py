@@ -84,7 +84,8 @@ class TestMetrics:
         assert "tenantry_refresh_queue_lag_seconds 42.0" in text
 
     def test_the_meter_refusal_counter_can_be_incremented_by_the_meter(self, http):
-        before = REGISTRY.get_sample_value("tenantry_api_meter_refusals_total")
-        METER_REFUSALS.inc()
-        assert REGISTRY.get_sample_value("tenantry_api_meter_refusals_total") == before + 1
-        assert "tenantry_api_meter_refusals_total " in http.get("/metrics").text
+        sample = ("tenantry_api_meter_refusals_total", {"reason": "daily_limit"})
+        before = REGISTRY.get_sample_value(*sample)
+        METER_REFUSALS.labels(reason="daily_limit").inc()
+        assert REGISTRY.get_sample_value(*sample) == before + 1
+        assert 'tenantry_api_meter_refusals_total{reason="daily_limit"} ' in http.get("/metrics").text

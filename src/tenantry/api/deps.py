@@ -28,7 +28,8 @@ from tenantry.db.session import Database
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
 from tenantry.mail import Mailer
 from tenantry.meter.counters import DatabaseCounter
-from tenantry.meter.service import Meter
+from tenantry.meter.service import Meter, Quota
+from tenantry.meter.sessions import session_quota
 from tenantry.outbound import Guard
 from tenantry.settings import Settings
 
@@ -178,17 +179,20 @@ async def authenticate(svc: Services, scope: Scope) -> Principal:
     now = svc.clock.now()
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return await run_in_threadpool(_session_principal, connection, scope["method"], svc, now)
-    key_caller = await svc.read(_key_caller, svc, token.strip(), now)
-    headers: dict[str, str] = {}
-    scope.setdefault("state", {})["rate_limit_headers"] = headers
-    if key_caller.quota.metered:
+        caller, quota = await run_in_threadpool(_session_principal, connection, scope["method"], svc, now)
+    else:
+        key_caller = await svc.read(_key_caller, svc, token.strip(), now)
+        caller, quota = key_caller.principal, key_caller.quota
+    # A client user's calls are metered whatever the credential (`meter.sessions`).
+    if quota is not None and quota.metered:
+        headers: dict[str, str] = {}
+        scope.setdefault("state", {})["rate_limit_headers"] = headers
         # The database meter writes: on SQLite a read request queues for the writer like any
         # write (asyncio locks are not re-entrant, and the request's own gate comes later).
         gate = svc.write_gate() if svc.database.is_sqlite else nullcontext()
         async with gate:
-            await run_in_threadpool(svc.meter.charge, key_caller.quota, now, headers)
-    return key_caller.principal
+            await run_in_threadpool(svc.meter.charge, quota, now, headers)
+    return caller
 
 
 class ApiAuthMiddleware:
@@ -242,7 +246,9 @@ def _key_caller(svc: Services, token: str, now: datetime) -> auth_repo.KeyCaller
         return auth_repo.caller_for_token(lookup, token, now)
 
 
-def _session_principal(connection: HTTPConnection, method: str, svc: Services, now: datetime) -> Principal:
+def _session_principal(
+    connection: HTTPConnection, method: str, svc: Services, now: datetime
+) -> tuple[Principal, Quota | None]:
     token = sessions.unsign(connection.cookies.get(sessions.SESSION_COOKIE), svc.settings.resolved_secret_key)
     if token is None:
         raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
@@ -256,7 +262,7 @@ def _session_principal(connection: HTTPConnection, method: str, svc: Services, n
                 raise Forbidden("Send the session's CSRF token in the `X-CSRF-Token` header.")
             if signed_in.session.acting_mode == "view_only":
                 raise Forbidden("You entered a client in view-only mode: nothing can be changed.")
-        return signed_in.principal
+        return signed_in.principal, session_quota(lookup, signed_in.principal)
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -15,9 +15,9 @@ from tenantry.db.access_models import WebSession
 from tenantry.db.models import ApiKey, Client, ClientUser, Partner, PartnerUser
 from tenantry.db.prepared import PreparedSelect
 from tenantry.errors import AccountSuspended, TrialEnded, Unauthenticated
-from tenantry.meter.service import Quota, client_scope, partner_scope
+from tenantry.meter.calendar import MeterCalendar
+from tenantry.meter.service import Quota, client_quota, partner_quota
 from tenantry.policy import Capability, EffectiveStatus, Status, allows
-from tenantry.pool import UNLIMITED
 
 _INVALID = "The API key is not valid (unknown, revoked or malformed)."
 SUSPENDED = "Your account has been suspended. Please contact your account administrator."
@@ -34,6 +34,8 @@ _KEY_LOOKUP = PreparedSelect(
         ApiKey.secret_hash,
         ApiKey.revoked_at,
         Partner.timezone,
+        Partner.previous_timezone,
+        Partner.timezone_from,
         Partner.plan_api_calls_per_day,
         Partner.allocated_api_calls_per_day,
         PartnerUser.role,
@@ -66,28 +68,21 @@ def caller_for_token(db: Connection, token: str, now: datetime) -> KeyCaller:
     if not rows:
         raise Unauthenticated(_INVALID)
     (key_id, partner_id, partner_user_id, client_user_id, secret_hash, revoked_at,
-     timezone, plan_calls, allocated_calls, partner_role, client_role,
+     timezone, previous_timezone, timezone_from, plan_calls, allocated_calls, partner_role, client_role,
      client_id, client_status, trial_ends_at, client_calls) = rows[0]  # fmt: skip
     if revoked_at is not None or not token_matches(token, secret_hash):
         raise Unauthenticated(_INVALID)
+    calendar = MeterCalendar(timezone, previous_timezone, timezone_from)
     if partner_user_id is not None and partner_role is not None:
         principal = Principal("partner_user", partner_id, partner_user_id, partner_role, None, key_id)
-        return KeyCaller(principal, partner_quota(partner_id, plan_calls, allocated_calls, timezone))
+        return KeyCaller(principal, partner_quota(partner_id, plan_calls, allocated_calls, calendar))
     if client_user_id is None or client_id is None or client_role is None:
         raise Unauthenticated(_INVALID)
     check_client_access(
         Capability.CLIENT_API, lifecycle.effective_status_at(Status(client_status), trial_ends_at, now)
     )
     principal = Principal("client_user", partner_id, client_user_id, client_role, client_id, key_id)
-    return KeyCaller(
-        principal, Quota(client_scope(client_id), client_calls, timezone, burst_key=f"key:{key_id}")
-    )
-
-
-def partner_quota(partner_id: int, plan_total: int, allocated_to_clients: int, timezone: str) -> Quota:
-    """Partner keys draw on what the plan has left after the counted client allocations (seed)."""
-    limit = UNLIMITED if plan_total == UNLIMITED else max(0, plan_total - allocated_to_clients)
-    return Quota(partner_scope(partner_id), limit, timezone)
+    return KeyCaller(principal, client_quota(client_id, client_calls, calendar))
 
 
 def check_client_access(capability: Capability, status: EffectiveStatus) -> None:

@@ -32,14 +32,15 @@ from tenantry.clients.schemas import (
 )
 from tenantry.db.models import Client
 from tenantry.fields import OneLine
+from tenantry.meter.calendar import MeterCalendar
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
 
 
 def _view(db: DbSession, meter: MeterDep, client: Client, now: datetime) -> dict[str, Any]:
-    """A client with today's API calls, counted in the partner's timezone."""
-    timezone = repo.partner_timezone(db, client.partner_id)
-    calls = meter.client_calls_today([client.id], timezone, now)[client.id]
+    """A client with today's API calls, counted on the meter's day."""
+    calendar = repo.partner_meter_calendar(db, client.partner_id)
+    calls = meter.client_calls_today([client.id], calendar, now)[client.id]
     return service.client_view(client, now, api_calls_today=calls)
 
 
@@ -90,7 +91,7 @@ async def list_clients(
             limit=page.limit,
             offset=page.offset,
         )
-        calls = meter.client_calls_today([c.id for c in items], partner.timezone, now)
+        calls = meter.client_calls_today([c.id for c in items], MeterCalendar.of(partner), now)
         return {
             "items": [service.client_view(c, now, api_calls_today=calls[c.id]) for c in items],
             "total": total,
@@ -112,7 +113,8 @@ def _read_view(svc: Services, caller: Principal, client_id: int, now: datetime) 
     # The hottest read of the API: prepared statements on one reader connection, no ORM session.
     with svc.database.reader() as conn:
         client = repo.read_client(conn, caller, client_id)
-        calls = svc.meter.client_calls_today([client.id], client.partner_timezone, now, conn)[client.id]
+        calendar = repo.meter_calendar_of(client)
+        calls = svc.meter.client_calls_today([client.id], calendar, now, conn)[client.id]
     return service.client_view(client, now, api_calls_today=calls)
 
 

@@ -15,6 +15,7 @@ from tenantry.db.prepared import PreparedSelect
 from tenantry.db.statements_models import DeletedClient
 from tenantry.errors import NotFound
 from tenantry.lifecycle import Trial
+from tenantry.meter.calendar import MeterCalendar
 from tenantry.policy import Status
 from tenantry.pool import RESOURCES, PoolLine
 
@@ -104,12 +105,25 @@ class ClientFields(Protocol):
 class ClientRow(ClientFields, Protocol):
     @property
     def partner_timezone(self) -> str: ...
+    @property
+    def partner_previous_timezone(self) -> str | None: ...
+    @property
+    def partner_timezone_from(self) -> datetime | None: ...
 
 
-# The same lookup as `get_client` in columns, with the partner's timezone (the meter's day): the
+def meter_calendar_of(row: ClientRow) -> MeterCalendar:
+    return MeterCalendar(row.partner_timezone, row.partner_previous_timezone, row.partner_timezone_from)
+
+
+# The same lookup as `get_client` in columns, with the partner's timezones (the meter's day): the
 # hottest read of the API runs it on a connection of its own, without an ORM session.
 _CLIENT_ROW = (
-    select(*Client.__table__.columns, Partner.timezone.label("partner_timezone"))
+    select(
+        *Client.__table__.columns,
+        Partner.timezone.label("partner_timezone"),
+        Partner.previous_timezone.label("partner_previous_timezone"),
+        Partner.timezone_from.label("partner_timezone_from"),
+    )
     .join(Partner, Partner.id == Client.partner_id)
     .where(Client.partner_id == bindparam("partner_id"), Client.id == bindparam("client_id"))
 )
@@ -132,15 +146,17 @@ def get_partner(db: Session, partner_id: int) -> Partner:
     return partner
 
 
-_PARTNER_TIMEZONE = select(Partner.timezone).where(Partner.id == bindparam("partner_id"))
+_PARTNER_TIMEZONES = select(Partner.timezone, Partner.previous_timezone, Partner.timezone_from).where(
+    Partner.id == bindparam("partner_id")
+)
 
 
-def partner_timezone(db: Session, partner_id: int) -> str:
-    """Only the timezone (the day boundary of the meter): cheaper than loading the partner."""
-    timezone = db.scalar(_PARTNER_TIMEZONE, {"partner_id": partner_id})
-    if timezone is None:
+def partner_meter_calendar(db: Session, partner_id: int) -> MeterCalendar:
+    """Only the timezones (the meter's days): cheaper than loading the partner."""
+    row = db.execute(_PARTNER_TIMEZONES, {"partner_id": partner_id}).one_or_none()
+    if row is None:
         raise NotFound(f"No partner {partner_id}.")
-    return timezone
+    return MeterCalendar.of(row)
 
 
 def lock_partner(db: Session, partner_id: int) -> Partner:

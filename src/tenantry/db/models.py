@@ -69,6 +69,10 @@ class Partner(Base):
     id: Mapped[int] = mapped_column(_ids, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # A new timezone applies to the meter from the next month (meter.calendar): until
+    # `timezone_from`, the meter's days are those of `previous_timezone`.
+    previous_timezone: Mapped[str | None] = mapped_column(String(64))
+    timezone_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The plan: pool totals (-1 = unlimited), trial lengths, prices.
     plan_dashboards: Mapped[int] = mapped_column(Integer, default=-1)
@@ -292,6 +296,8 @@ class ApiCallCounter(Base):
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # With Redis: the run of Redis the counter was started in (meter.counters.RedisCounter).
+    epoch: Mapped[str | None] = mapped_column(String(40))
 
 
 # Tables of other domains, so that Base.metadata (and Alembic) knows every table.

@@ -1,4 +1,5 @@
-"""The burst limit of client keys: N requests per second per key (SPEC §8: 5), a moving window.
+"""The burst limit of client users: N requests per second per client (SPEC §8: 5; §12: all keys
+and sessions of a client share it), a moving window.
 
 In memory per process without Redis; in Redis (shared by every process) when it is configured.
 """
@@ -12,6 +13,7 @@ from redis.exceptions import RedisError
 
 from tenantry.errors import RateLimited
 from tenantry.meter.counters import meter_unavailable
+from tenantry.metrics import METER_REFUSALS
 
 
 class BurstLimiter:
@@ -26,8 +28,9 @@ class BurstLimiter:
         except (RedisError, OSError) as exc:
             raise meter_unavailable(exc) from exc
         if not allowed:
+            METER_REFUSALS.labels(reason="burst").inc()
             raise RateLimited(
-                f"More than {self.per_second} requests in one second with this key; slow down.",
+                f"More than {self.per_second} requests in one second for this client; slow down.",
                 limit_per_second=self.per_second,
                 headers={"Retry-After": "1"},
             )

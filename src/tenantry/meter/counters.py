@@ -3,24 +3,31 @@
 Both implementations are exact under concurrency and across processes: Redis runs the check and the
 INCR in one Lua script; the database does it in one `INSERT ... ON CONFLICT DO UPDATE ... WHERE`
 statement, in its own short transaction (so a counter row is never locked for a whole request).
+Redis's counts are also written to the database's counters, a moment later, so that a Redis
+restart never hands out a day's calls again (see `RedisCounter`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, Table, bindparam, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.db.models import ApiCallCounter
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.session import Database
 from tenantry.errors import MeterUnavailable
+from tenantry.metrics import METER_REFUSALS
 
 log = structlog.get_logger(__name__)
 
@@ -41,57 +48,245 @@ class UsageCounter(Protocol):
         the database and the caller already holds a reader connection)."""
         ...
 
+    def close(self) -> None:
+        """Write what is still held in memory (at shutdown)."""
+        ...
 
-# Check and increment in one step: two processes can never both take the last call.
+
+# Check and increment in one step: two processes can never both take the last call. A counter
+# that is missing (the day's first call here, or Redis lost it) is never counted from zero: the
+# script says so, with when this Redis began counting (its "epoch", kept in KEYS[2]) and how long
+# ago that was; the caller reads the count kept in the database and calls again with it, and the
+# counter is restored only if it is still missing, so two processes restoring at once cannot add
+# their counts together.
 _HIT_SCRIPT = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local count = redis.call('GET', KEYS[1])
+if not count then
+  if ARGV[3] == '' then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    local epoch = redis.call('GET', KEYS[2])
+    if not epoch then
+      epoch = tostring(now)
+      redis.call('SET', KEYS[2], epoch)
+    end
+    return {-1, tostring(now - tonumber(epoch)), epoch}
+  end
+  count = tonumber(ARGV[3])
+  redis.call('SET', KEYS[1], count, 'EX', tonumber(ARGV[2]))
+else
+  count = tonumber(count)
+end
 if count >= tonumber(ARGV[1]) then
   return {0, count}
 end
-count = redis.call('INCR', KEYS[1])
-if count == 1 then
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return {1, redis.call('INCR', KEYS[1])}
+"""
+_MISSING = -1
+# Longer than any meter day, even the first after a change of timezone (up to 50 hours).
+_LONGEST_DAY_SECONDS = 3 * 86_400
+
+# A counter is never behind the database: Redis may have lost calls that the database has (an
+# append-only file written once a second loses up to a second on a crash; a process may write
+# what it counted before a restart late). Raising a counter to the database's total never counts a
+# call twice: the database holds only calls that were counted and let through.
+_CATCH_UP_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  local count = redis.call('GET', key)
+  if count and tonumber(count) < tonumber(ARGV[i]) then
+    redis.call('SET', key, ARGV[i], 'KEEPTTL')
+  end
 end
-return {1, count}
+return 0
 """
 
 UNAVAILABLE = "The API-call meter cannot be reached, so no call is accepted. Try again shortly."
+CATCHING_UP = (
+    "The API-call meter is gathering today's counts after a restart, so no call is accepted. "
+    "Try again in a moment."
+)
 
 
 def meter_unavailable(exc: Exception) -> MeterUnavailable:
     """Fail closed: a call that cannot be counted is refused (and logged), never let through."""
     log.error("api-call meter unavailable", error=str(exc))
+    METER_REFUSALS.labels(reason="unavailable").inc()
     return MeterUnavailable(UNAVAILABLE, headers={"Retry-After": "5"})
 
 
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class WriteBehind:
+    """Calls counted in Redis, added to the database's counters a moment later by a thread.
+
+    Every process keeps what it counted since its last write (a few integers) and adds them to the
+    database every `interval` seconds, in one transaction; `flush` writes at once (when a count
+    reaches its limit, and before a restore). A write that fails is kept and tried again.
+    """
+
+    def __init__(
+        self,
+        store: DatabaseCounter,
+        interval: float,
+        written: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
+    ) -> None:
+        self._store = store
+        self.interval = interval
+        self._written = written
+        self._pending: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, scope: str, day: str) -> None:
+        with self._lock:
+            self._pending[(scope, day)] = self._pending.get((scope, day), 0) + 1
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name="tenantry-meter-flush", daemon=True)
+                self._thread.start()
+
+    def flush(self, only: tuple[str, str] | None = None) -> None:
+        """Write the counts not yet written (or those of one counter) to the database."""
+        with self._lock:
+            if only is None:
+                batch, self._pending = self._pending, {}
+            else:
+                batch = {only: n} if (n := self._pending.pop(only, 0)) else {}
+        if not batch:
+            return
+        try:
+            totals = self._store.add(batch)
+        except BaseException:
+            with self._lock:
+                for key, n in batch.items():
+                    self._pending[key] = self._pending.get(key, 0) + n
+            raise
+        if self._written is not None:
+            self._written(totals)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception as exc:  # the database is down: keep the counts, try again
+                log.warning("api-call counts not written to the database yet", error=str(exc))
+
+    def close(self) -> None:
+        """Stop the thread and write what is left (at shutdown)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 5)
+        try:
+            self.flush()
+        except Exception as exc:  # Redis still has them; only a Redis restart as well would lose them
+            log.error("api-call counts not written to the database at shutdown", error=str(exc))
+
+
 class RedisCounter:
-    def __init__(self, client: Redis, prefix: str = "tenantry:calls:") -> None:
+    """The day's counters in Redis, kept in the database too, so a Redis restart forgets nothing.
+
+    Redis counts every call (one script: exact across processes); each process adds what it
+    counted to the database's counters within `flush_seconds` (`WriteBehind`), at once when a
+    count reaches its limit. A counter Redis does not have is restored from the database before
+    anything is counted. Right after Redis (re)started, a counter that lived in an earlier Redis
+    is restored only once every process has had the time to write what it counted before the
+    restart (twice the write interval, and a half second); until then its calls are refused with
+    503. A counter started since (by another process, a moment ago) is restored at once.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        store: DatabaseCounter,
+        flush_seconds: float = 1.0,
+        prefix: str = "tenantry:calls:",
+    ) -> None:
         self._client = client
         self._prefix = prefix
+        self._epoch_key = f"{prefix}epoch"
         self._script = client.register_script(_HIT_SCRIPT)
+        self._catch_up_script = client.register_script(_CATCH_UP_SCRIPT)
+        self._store = store
+        self.written = WriteBehind(store, flush_seconds, self._catch_up)
+        self.settle_seconds = 2 * flush_seconds + 0.5
 
     @classmethod
-    def from_url(cls, url: str) -> RedisCounter:
-        return cls(Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
+    def from_url(cls, url: str, database: Database, flush_seconds: float = 1.0) -> RedisCounter:
+        client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        return cls(client, DatabaseCounter(database), flush_seconds)
 
     def _key(self, scope: str, day: str) -> str:
         return f"{self._prefix}{scope}:{day}"
 
     def hit(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
+        keys = [self._key(scope, day), self._epoch_key]
         try:
-            allowed, count = self._script(keys=[self._key(scope, day)], args=[limit, ttl_seconds])
+            result = self._script(keys=keys, args=[limit, ttl_seconds, ""])
+            if int(result[0]) == _MISSING:
+                restored = self._restored_count(scope, day, age=float(result[1]), epoch=_text(result[2]))
+                result = self._script(keys=keys, args=[limit, ttl_seconds, restored])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
-        return Hit(bool(allowed), int(count))
+        allowed, count = bool(result[0]), int(result[1])
+        if allowed:
+            self.written.add(scope, day)
+        if count >= limit:
+            # The limit is reached: written through at once, so no restart can hand these back.
+            try:
+                self.written.flush((scope, day))
+            except SQLAlchemyError as exc:
+                log.warning("api-call count not written to the database yet", error=str(exc))
+        return Hit(allowed, count)
+
+    def _restored_count(self, scope: str, day: str, age: float, epoch: str) -> int:
+        """The count to restore a missing counter to: what the database holds for the day.
+
+        `epoch` names this Redis's run (when it began counting) and `age` is how long ago that was.
+        """
+        try:
+            self.written.flush()  # this process's own counts first
+            known, started_in = self._store.start_day(scope, day, epoch)
+        except SQLAlchemyError as exc:
+            raise meter_unavailable(exc) from exc
+        if known is not None and started_in != epoch and age < self.settle_seconds:
+            # The counter was counted before this Redis began (it restarted without persistence):
+            # other processes may still be writing what they counted then, so wait for them.
+            METER_REFUSALS.labels(reason="unavailable").inc()
+            log.warning("api-call meter waiting for counts after a Redis restart", scope=scope)
+            retry = max(1, math.ceil(self.settle_seconds - age))
+            raise MeterUnavailable(CATCHING_UP, headers={"Retry-After": str(retry)})
+        return known or 0
+
+    def _catch_up(self, totals: Mapping[tuple[str, str], int]) -> None:
+        """Raise any counter that is behind what the database holds (see `_CATCH_UP_SCRIPT`)."""
+        keys = sorted(totals)
+        try:
+            self._catch_up_script(keys=[self._key(*key) for key in keys], args=[totals[key] for key in keys])
+        except RedisError as exc:
+            log.warning("api-call counters not compared with the database", error=str(exc))
 
     def counts(self, scopes: Sequence[str], day: str, reader: Connection | None = None) -> dict[str, int]:
         if not scopes:
             return {}
         try:
-            values: list[Any] = self._client.mget([self._key(s, day) for s in scopes])
+            *values, epoch = self._client.mget([*(self._key(s, day) for s in scopes), self._epoch_key])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
-        return {s: int(v) for s, v in zip(scopes, values, strict=True) if v is not None}
+        found = {s: int(v) for s, v in zip(scopes, values, strict=True) if v is not None}
+        # A scope Redis has no counter for has made no call today, or Redis lost it when it
+        # restarted: if that may have been today, the database has the count.
+        missing = [s for s in scopes if s not in found]
+        if missing and (epoch is None or time.time() - float(epoch) < _LONGEST_DAY_SECONDS):
+            found.update(self._store.counts(missing, day, reader))
+        return found
+
+    def close(self) -> None:
+        try:
+            self.written.close()
+        finally:
+            self._client.close()
 
 
 _COUNTS = select(ApiCallCounter.scope, ApiCallCounter.count).where(
@@ -132,6 +327,56 @@ class DatabaseCounter:
             session.commit()
         # No row back: the WHERE refused the update, the day's calls are used up.
         return Hit(False, limit) if count is None else Hit(True, int(count))
+
+    def add(self, counts: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+        """Add calls counted elsewhere (in Redis) to the day's counters, in one transaction; return
+        the counters' totals."""
+        table = cast(Table, ApiCallCounter.__table__)
+        statement = self._insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.day],
+            set_={"count": table.c.count + statement.excluded.count},
+        )
+        # In key order, so that two processes writing the same counters never deadlock.
+        rows = [{"scope": scope, "day": day, "count": n} for (scope, day), n in sorted(counts.items())]
+        totals = select(table.c.scope, table.c.day, table.c.count).where(
+            tuple_(table.c.scope, table.c.day).in_(list(counts))
+        )
+        with self._database.session(write=True) as session:
+            session.execute(statement, rows)
+            written = {(scope, day): int(count) for scope, day, count in session.execute(totals)}
+            session.commit()
+        return written
+
+    def start_day(self, scope: str, day: str, epoch: str) -> tuple[int | None, str | None]:
+        """The count kept for (scope, day) and the Redis epoch its row was started in, or
+        (None, epoch) when there is none yet: then a row is started at 0 in `epoch` (so that a
+        later restore knows whether the counter lived in an earlier Redis), and the scope's earlier
+        days go."""
+        table = cast(Table, ApiCallCounter.__table__)
+        with self._database.session(write=True) as session:
+            row = session.execute(
+                select(ApiCallCounter.count, ApiCallCounter.epoch).where(
+                    ApiCallCounter.scope == scope, ApiCallCounter.day == day
+                )
+            ).one_or_none()
+            if row is None:
+                session.execute(
+                    self._insert(table)
+                    .values(scope=scope, day=day, count=0, epoch=epoch)
+                    .on_conflict_do_nothing()
+                )
+                session.execute(
+                    delete(ApiCallCounter).where(ApiCallCounter.scope == scope, ApiCallCounter.day < day)
+                )
+            session.commit()
+        if row is None:
+            return None, epoch
+        count, started_in = row
+        return int(count), started_in
+
+    def close(self) -> None:
+        pass  # nothing is held in memory: every call is counted in the database at once
 
     def counts(self, scopes: Sequence[str], day: str, reader: Connection | None = None) -> dict[str, int]:
         if not scopes:

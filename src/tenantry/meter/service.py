@@ -1,7 +1,9 @@
 """Charge one API call to a caller's daily quota; read today's counts; choose the counters once.
 
-A day is the calendar day in the partner's timezone (SPEC §2, §8). A limit of 0 refuses every call;
--1 (unlimited, partner keys only) is not metered at all.
+A day is the calendar day in the partner's timezone in force for the present month (SPEC §2, §8,
+§12; see `meter.calendar`). A limit of 0 refuses every call; -1 (unlimited, partner keys only) is
+not metered at all. Client users are metered whatever their credential, API key or browser
+session, and every key and session of a client shares one burst limit.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlalchemy import Connection
 
 from tenantry.db.session import Database
 from tenantry.errors import DailyApiLimitReached
 from tenantry.meter.burst import BurstLimiter
+from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.counters import DatabaseCounter, Hit, RedisCounter, UsageCounter
 from tenantry.metrics import METER_REFUSALS
 from tenantry.pool import UNLIMITED
@@ -27,12 +29,12 @@ WINDOW_SECONDS = 86_400
 
 @dataclass(frozen=True)
 class Quota:
-    """What one caller draws on: a counter scope, its daily limit, and the partner's timezone."""
+    """What one caller draws on: a counter scope, its daily limit, and the partner's meter days."""
 
     scope: str
     limit: int
-    timezone: str
-    burst_key: str | None = None  # client keys only; partner keys have no burst limit
+    calendar: MeterCalendar
+    burst_key: str | None = None  # client users only; partner keys have no burst limit
 
     @property
     def metered(self) -> bool:
@@ -47,12 +49,18 @@ def partner_scope(partner_id: int) -> str:
     return f"partner:{partner_id}"
 
 
-def local_day(now: datetime, timezone: str) -> tuple[str, datetime]:
-    """The calendar day of `now` in the timezone, and the instant (UTC) the next day starts."""
-    zone = ZoneInfo(timezone)
-    day = now.astimezone(zone).date()
-    next_day = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    return day.isoformat(), next_day.astimezone(UTC)
+def client_quota(client_id: int, calls_per_day: int, calendar: MeterCalendar) -> Quota:
+    """A client user's calls, by key or session, draw on the client's allocation; its keys and
+    sessions share one burst limit (SPEC §12), so more keys never buy a faster burst."""
+    return Quota(client_scope(client_id), calls_per_day, calendar, burst_key=client_scope(client_id))
+
+
+def partner_quota(
+    partner_id: int, plan_total: int, allocated_to_clients: int, calendar: MeterCalendar
+) -> Quota:
+    """Partner keys draw on what the plan has left after the counted client allocations (seed)."""
+    limit = UNLIMITED if plan_total == UNLIMITED else max(0, plan_total - allocated_to_clients)
+    return Quota(partner_scope(partner_id), limit, calendar)
 
 
 def rate_limit_headers(limit: int, remaining: int, reset_in: int, reset_at: datetime) -> dict[str, str]:
@@ -80,7 +88,7 @@ class Meter:
             self.burst.check(quota.burst_key)
         if not quota.metered:
             return
-        day, reset_at = local_day(now, quota.timezone)
+        day, reset_at = quota.calendar.day(now)
         reset_in = max(1, math.ceil((reset_at - now).total_seconds()))
         if quota.limit <= 0:
             hit = Hit(False, 0)
@@ -92,25 +100,33 @@ class Meter:
         if not hit.allowed:
             error = DailyApiLimitReached(
                 f"The daily limit of {quota.limit} API calls is used up; it resets at midnight "
-                f"({quota.timezone}).",
+                f"({quota.calendar.timezone_at(now)}).",
                 limit=quota.limit,
                 resets_at=reset_at.isoformat(),
                 headers={"Retry-After": str(reset_in)},
             )
-            METER_REFUSALS.inc()
+            METER_REFUSALS.labels(reason="daily_limit").inc()
             raise error
 
+    def close(self) -> None:
+        """Write the counts still held in memory to the database (at shutdown)."""
+        self.counter.close()
+
     def calls_today(
-        self, scopes: Sequence[str], timezone: str, now: datetime, reader: Connection | None = None
+        self, scopes: Sequence[str], calendar: MeterCalendar, now: datetime, reader: Connection | None = None
     ) -> dict[str, int]:
         """Today's counts for many scopes of one partner, in one round trip (see `UsageCounter`)."""
-        day, _ = local_day(now, timezone)
+        day, _ = calendar.day(now)
         return self.counter.counts(scopes, day, reader)
 
     def client_calls_today(
-        self, client_ids: Sequence[int], timezone: str, now: datetime, reader: Connection | None = None
+        self,
+        client_ids: Sequence[int],
+        calendar: MeterCalendar,
+        now: datetime,
+        reader: Connection | None = None,
     ) -> dict[int, int]:
-        counts = self.calls_today([client_scope(i) for i in client_ids], timezone, now, reader)
+        counts = self.calls_today([client_scope(i) for i in client_ids], calendar, now, reader)
         return {i: counts.get(client_scope(i), 0) for i in client_ids}
 
 
@@ -118,7 +134,7 @@ def meter_from_settings(settings: Settings, database: Database) -> Meter:
     """Redis when TENANTRY_REDIS_URL is set (shared by every process), the database otherwise."""
     if settings.redis_url:
         return Meter(
-            RedisCounter.from_url(settings.redis_url),
+            RedisCounter.from_url(settings.redis_url, database, settings.meter_flush_seconds),
             BurstLimiter(settings.redis_url, settings.api_burst_per_second),
         )
     return Meter(DatabaseCounter(database), BurstLimiter("memory://", settings.api_burst_per_second))

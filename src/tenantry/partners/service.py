@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
+from tenantry.meter.calendar import MeterCalendar
 from tenantry.partners.schemas import PartnerUpdate
 from tenantry.statements import repository as statements_repo
 from tenantry.text import refusal
@@ -176,6 +178,8 @@ def update_partner(db: Session, clock: Clock, principal: Principal, data: Partne
         value = getattr(data, name)
         if value != getattr(partner, name):
             changed[name] = value
+            if name == "timezone":
+                _meter_timezone_changes(partner, value, now)
             setattr(partner, name, value)
     if changed:
         if changed.keys() & set(_TERMS):
@@ -191,6 +195,13 @@ def update_partner(db: Session, clock: Clock, principal: Principal, data: Partne
         )
     db.flush()
     return partner
+
+
+def _meter_timezone_changes(partner: Partner, timezone: str, now: datetime) -> None:
+    """The meter keeps the present month's days and takes the new timezone when the next month
+    begins, as statements do: changing the timezone back and forth never opens a fresh day."""
+    changed = MeterCalendar.of(partner).changed_to(timezone, now)
+    partner.previous_timezone, partner.timezone_from = changed.previous_timezone, changed.timezone_from
 
 
 def partner_view(partner: Partner) -> dict[str, Any]:
