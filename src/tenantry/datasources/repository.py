@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +53,14 @@ def list_sources(db: Session, owner: Owner, limit: int, offset: int) -> tuple[Se
     where.append(
         DataSource.client_id.is_(None) if owner.client_id is None else DataSource.client_id == owner.client_id
     )
+    # Listing never loads the snapshots themselves (up to 5 MB each).
     items = db.scalars(
-        select(DataSource).where(*where).order_by(DataSource.id).limit(limit).offset(offset)
+        select(DataSource)
+        .options(defer(DataSource.rows))
+        .where(*where)
+        .order_by(DataSource.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     total = db.scalar(select(func.count()).select_from(DataSource).where(*where)) or 0
     return items, total
@@ -72,6 +79,23 @@ def replace_pages(db: Session, source_id: int, rows: Sequence[dict[str, Any]]) -
     ]
     if pages:
         db.execute(insert(DataSourcePage), pages)
+
+
+def first_row_columns(db: Session, source_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Each source's columns (those of its first row), read from each snapshot's first page only:
+    a few hundred rows at most, however large the source."""
+    if not source_ids:
+        return {}
+    found = db.execute(
+        select(DataSourcePage.data_source_id, DataSourcePage.rows).where(
+            DataSourcePage.data_source_id.in_(list(source_ids)), DataSourcePage.first_row == 0
+        )
+    ).all()
+    columns: dict[int, list[str]] = {}
+    for source_id, text in found:
+        rows = json.loads(text)
+        columns[source_id] = list(rows[0]) if rows else []
+    return columns
 
 
 @dataclass(frozen=True)

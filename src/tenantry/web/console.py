@@ -342,6 +342,7 @@ def client_page(client_id: PathId, request: Request, db: DbSession, clock: Clock
     stored = Status(client.status)
     check = clients_service.activation_check(db, principal, client_id)
     sources = list(sources_repo.list_sources(db, owner, 200, 0)[0])
+    source_columns = sources_repo.first_row_columns(db, [s.id for s in sources])
     dashboards = dashboards_service.dashboard_views(
         db, list(dashboards_repo.list_dashboards(db, owner, 200, 0)[0])
     )
@@ -365,7 +366,8 @@ def client_page(client_id: PathId, request: Request, db: DbSession, clock: Clock
         user_names={u.id: u.name for u in users},
         sources=sources,
         source_names={s.id: s.name for s in sources},
-        columns=sorted({column for s in sources for row in s.rows[:1] for column in row}),
+        source_columns=source_columns,
+        columns=sorted({column for names in source_columns.values() for column in names}),
         refresh_choices=REFRESH_CHOICES,
         dashboards=dashboards,
         history=clients_repo.status_history(db, client.partner_id, client.id, 200, 0)[0],
