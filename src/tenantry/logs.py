@@ -195,8 +195,10 @@ def configure_logging(level: str = "INFO", fmt: str = "console", stream: TextIO 
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
-    # Checking the schema's revision (`serve`, `/healthz`) is not news.
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    # Checking the schema's revision (`serve`, `/healthz`) is not news, nor is every request an HTTP
+    # client makes (the worker logs each job's outcome itself).
+    for quiet in ("alembic.runtime.migration", "httpx", "httpx2", "httpcore"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
     _listener = logging.handlers.QueueListener(records, writer)
     _listener.start()
     _configured = key
