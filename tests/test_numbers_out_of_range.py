@@ -60,3 +60,19 @@ def test_an_id_or_offset_beyond_64_bits_is_a_422_problem_and_changes_nothing(
 @pytest.mark.usefixtures("partner_session")
 def test_a_console_page_for_an_id_beyond_64_bits_is_refused_not_a_500(http):
     assert http.get(f"/partner/clients/{HUGE}").status_code == 422
+
+
+@pytest.mark.parametrize("offset", [2**63 - 2, 2**63 - 1])
+def test_rows_from_an_offset_at_the_end_of_64_bits_are_an_empty_page(http, partner, offset):
+    client_id = new_client(http, partner, "trial")
+    source = http.post(
+        f"/api/1/clients/{client_id}/datasources",
+        json={"name": "S", "kind": "inline", "rows": [{"a": 1}]},
+        headers=partner.headers,
+    ).json()
+    response = http.get(
+        f"/api/1/datasources/{source['id']}/rows?limit=50&offset={offset}", headers=partner.headers
+    )
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+    assert response.json()["total"] == 1
