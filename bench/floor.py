@@ -1,0 +1,273 @@
+"""Tenantry against the physical floor: wrk on a hello-world FastAPI app and on `tenantry serve`.
+
+Both run as their own processes under the same uvicorn settings (`--workers` of each); wrk
+(`-t2 -c16` by default) measures, in alternating rounds, the hello-world app and then, on Tenantry:
+
+- `GET /api/1/clients/{id}` with a partner key (a plan without a daily limit: not metered);
+- `GET /api/1/me` with a client key (metered: the daily counter and the burst limit);
+- a published page, `GET /published/{token}`;
+- `PATCH /api/1/clients/{id}` of the client's allocation (a write: the pool check under the
+  partner's lock, the history rows), alternating between two values.
+
+On SQLite (the database meter), then on PostgreSQL with Redis when both are reachable. Each ratio is
+Tenantry's rate over the floor's, the median over the rounds (each round measures the floor first,
+so both see the same machine). Needs wrk (`make bench` installs Debian's). Figures on the last line.
+
+    .venv/bin/python bench/floor.py [--seconds 5] [--rounds 3] [--connections 16] [--threads 2]
+        [--workers 1] [--postgres URL] [--redis URL] [--no-postgres] [--only get,me,published,patch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from support import DEFAULT_POSTGRES, postgres_database, postgres_reachable
+
+BIN = Path(sys.executable).parent
+DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
+HELLO = textwrap.dedent(
+    """
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"status": "ok"}
+    """
+)
+PATCH_SCRIPT = textwrap.dedent(
+    """
+    local n = 0
+    request = function()
+      n = n + 1
+      local body = '{"resources": {"dashboards": ' .. (1 + n % 2) .. '}}'
+      return wrk.format("PATCH", nil, {["Content-Type"] = "application/json"}, body)
+    end
+    """
+)
+ENDPOINTS = ("get", "me", "published", "patch")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url} did not start")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not start")
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(probe, process)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wrk(url: str, args: argparse.Namespace, headers: dict[str, str], script: str | None = None) -> float:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        raise SystemExit(f"{url} answered {bad.group(1)} errors:\n{out}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert found is not None, out
+    return float(found.group(1))
+
+
+def seed(base: str, partner_key: str) -> dict[str, str]:
+    """A client in Trial with a user and a metered key, and a published dashboard; return the
+    paths and credentials the endpoints need."""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {partner_key}"}, timeout=30) as http:
+        room = {"dashboards": 2, "users": 2, "published_links": 2, "api_calls_per_day": 1_000_000_000}
+        client = http.post("/api/1/clients", json={"name": "Floor", "status": "trial", "resources": room})
+        client.raise_for_status()
+        client_id = client.json()["id"]
+        user = http.post(
+            f"/api/1/clients/{client_id}/users",
+            json={"email": "floor@client.test", "name": "Floor", "role": "admin", "password": "floor-bench-42"},
+        )
+        user.raise_for_status()
+        key = http.post(
+            f"/api/1/clients/{client_id}/users/{user.json()['id']}/api-keys", json={"name": "floor"}
+        )
+        key.raise_for_status()
+        rows = [{"month": m, "sales": 100 + 7 * n} for n, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May"))]
+        source = http.post(
+            f"/api/1/clients/{client_id}/datasources", json={"name": "Sales", "kind": "inline", "rows": rows}
+        )
+        source.raise_for_status()
+        klips = [
+            {"title": "Sales", "kind": "value", "datasource_id": source.json()["id"], "columns": {"value": "sales"}},
+            {
+                "title": "By month",
+                "kind": "bar",
+                "datasource_id": source.json()["id"],
+                "columns": {"x": "month", "y": "sales"},
+            },
+        ]
+        board = http.post(f"/api/1/clients/{client_id}/dashboards", json={"name": "Board", "klips": klips})
+        board.raise_for_status()
+        link = http.post(f"/api/1/dashboards/{board.json()['id']}/published-links", json={"name": "Floor"})
+        link.raise_for_status()
+    return {
+        "client_path": f"/api/1/clients/{client_id}",
+        "client_key": key.json()["secret"],
+        "published_path": "/published/" + link.json()["url"].rsplit("/", 1)[1],
+    }
+
+
+def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    env = {
+        **os.environ,
+        **setting,
+        # A bench measures throughput, not the burst limit of one key.
+        "TENANTRY_API_BURST_PER_SECOND": "1000000",
+        "TENANTRY_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run([BIN / "tenantry", "db", "upgrade"], env=env, check=True, capture_output=True)
+    made = subprocess.run(
+        [BIN / "tenantry", "partner", "create", "Floor", "--admin-email", "floor@partner.test"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    partner_key = json.loads(made.stdout)["api_key"]
+    workers = ["--workers", str(args.workers)] if args.workers > 1 else []
+    rates: dict[str, list[float]] = {name: [] for name in ("floor", *args.only)}
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "hello.py").write_text(HELLO)
+        script = Path(folder, "patch.lua")
+        script.write_text(PATCH_SCRIPT)
+        hello_port, tenantry_port = free_port(), free_port()
+        hello = [
+            str(BIN / "uvicorn"), "hello:app", "--app-dir", folder, "--host", "127.0.0.1",
+            "--port", str(hello_port), "--log-level", "warning", *workers,
+        ]  # fmt: skip
+        tenantry = [str(BIN / "tenantry"), "serve", "--port", str(tenantry_port), "--no-worker", *workers]
+        hello_url, base = f"http://127.0.0.1:{hello_port}", f"http://127.0.0.1:{tenantry_port}"
+        with (
+            serving(hello, env, hello_url + "/hello"),
+            serving(tenantry, env, base + "/healthz"),
+        ):
+            seeded = seed(base, partner_key)
+            partner = {"Authorization": f"Bearer {partner_key}"}
+            client = {"Authorization": f"Bearer {seeded['client_key']}"}
+            targets = {
+                "get": (base + seeded["client_path"], partner, None),
+                "me": (base + "/api/1/me", client, None),
+                "published": (base + seeded["published_path"], {}, None),
+                "patch": (base + seeded["client_path"], partner, str(script)),
+            }
+            for name in args.only:  # warm up: first requests build caches and prepare statements
+                url, headers, lua = targets[name]
+                args_warm = argparse.Namespace(**{**vars(args), "seconds": 1})
+                wrk(url, args_warm, headers, lua)
+            for _ in range(args.rounds):
+                rates["floor"].append(wrk(hello_url + "/hello", args, {}))
+                for name in args.only:
+                    url, headers, lua = targets[name]
+                    rates[name].append(wrk(url, args, headers, lua))
+    for name, values in rates.items():
+        print(f"  {label} {name}: " + ", ".join(f"{v:.0f}/s" for v in values), file=sys.stderr)
+    return {
+        name: statistics.median(r / f for r, f in zip(values, rates["floor"], strict=True))
+        for name, values in rates.items()
+        if name != "floor"
+    } | {"floor": statistics.median(rates["floor"])}
+
+
+def redis_reachable(url: str) -> bool:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        with Redis.from_url(url, socket_connect_timeout=1) as redis:
+            return bool(redis.ping())
+    except RedisError:
+        return False
+
+
+def line(label: str, ratios: dict[str, float]) -> str:
+    parts = [f"{name}={ratios[name]:.2f}" for name in ENDPOINTS if name in ratios]
+    return f"{label} (floor {ratios['floor']:.0f} req/s): " + " ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn processes of each server")
+    parser.add_argument("--postgres", metavar="URL", default=DEFAULT_POSTGRES)
+    parser.add_argument("--redis", metavar="URL", default=DEFAULT_REDIS)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--only", default=",".join(ENDPOINTS), help="endpoints to measure")
+    args = parser.parse_args()
+    args.only = [name for name in args.only.split(",") if name]
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: `make bench` installs it (apt-get install wrk)")
+    with tempfile.TemporaryDirectory() as folder:
+        setting = {"TENANTRY_DATABASE_URL": f"sqlite:///{folder}/floor.db", "TENANTRY_DATA_DIR": folder}
+        lines = [line("SQLite", measure("SQLite", setting, args))]
+    if args.no_postgres:
+        pass
+    elif postgres_reachable(args.postgres) and redis_reachable(args.redis):
+        from redis import Redis
+
+        with postgres_database(args.postgres) as database, tempfile.TemporaryDirectory() as folder:
+            setting = {
+                "TENANTRY_DATABASE_URL": database.url,
+                "TENANTRY_REDIS_URL": args.redis,
+                "TENANTRY_DATA_DIR": folder,
+            }
+            try:
+                lines.append(line("PostgreSQL+Redis", measure("PostgreSQL+Redis", setting, args)))
+            finally:
+                with Redis.from_url(args.redis) as redis:
+                    redis.flushdb()
+    else:
+        print(f"PostgreSQL at {args.postgres} or Redis at {args.redis} not reachable", file=sys.stderr)
+    print(" | ".join(lines))
+
+
+if __name__ == "__main__":
+    main()
