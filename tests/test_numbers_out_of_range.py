@@ -73,6 +73,6 @@ def test_rows_from_an_offset_at_the_end_of_64_bits_are_an_empty_page(http, partn
     response = http.get(
         f"/api/1/datasources/{source['id']}/rows?limit=50&offset={offset}", headers=partner.headers
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     assert response.json()["items"] == []
     assert response.json()["total"] == 1

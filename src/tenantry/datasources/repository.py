@@ -111,9 +111,9 @@ def read_rows(db: Session, source_id: int, offset: int, limit: int) -> RowsPage:
     One statement reads the version, the count and the pages, so they always belong together
     even when a refresh commits meanwhile.
     """
-    # No snapshot holds more than a few tens of thousands of rows: a window beyond 2**62 is empty,
-    # and bounding it keeps `offset + limit` inside the database's 64-bit integers.
-    offset = min(offset, 2**62)
+    # No snapshot holds more than a few tens of thousands of rows: a window beyond 10**9 is empty,
+    # and bounding it keeps `offset + limit` inside the 32-bit integers the page columns hold.
+    offset = min(offset, 10**9)
     last = offset + limit - 1
     page = DataSourcePage
     found = db.execute(
