@@ -122,10 +122,8 @@ def seed(base: str, partner_key: str) -> dict[str, str]:
         client = http.post("/api/1/clients", json={"name": "Floor", "status": "trial", "resources": room})
         client.raise_for_status()
         client_id = client.json()["id"]
-        user = http.post(
-            f"/api/1/clients/{client_id}/users",
-            json={"email": "floor@client.test", "name": "Floor", "role": "admin", "password": "floor-bench-42"},
-        )
+        admin = {"email": "floor@client.test", "name": "Floor", "role": "admin", "password": "floor-bench-42"}
+        user = http.post(f"/api/1/clients/{client_id}/users", json=admin)
         user.raise_for_status()
         key = http.post(
             f"/api/1/clients/{client_id}/users/{user.json()['id']}/api-keys", json={"name": "floor"}
@@ -136,14 +134,10 @@ def seed(base: str, partner_key: str) -> dict[str, str]:
             f"/api/1/clients/{client_id}/datasources", json={"name": "Sales", "kind": "inline", "rows": rows}
         )
         source.raise_for_status()
+        source_id, bars = source.json()["id"], {"x": "month", "y": "sales"}
         klips = [
-            {"title": "Sales", "kind": "value", "datasource_id": source.json()["id"], "columns": {"value": "sales"}},
-            {
-                "title": "By month",
-                "kind": "bar",
-                "datasource_id": source.json()["id"],
-                "columns": {"x": "month", "y": "sales"},
-            },
+            {"title": "Sales", "kind": "value", "datasource_id": source_id, "columns": {"value": "sales"}},
+            {"title": "Month", "kind": "bar", "datasource_id": source_id, "columns": bars},
         ]
         board = http.post(f"/api/1/clients/{client_id}/dashboards", json={"name": "Board", "klips": klips})
         board.raise_for_status()

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, ParamSpec, TypeVar
+from functools import partial
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 import anyio
 from fastapi import Depends, Path, Query, Request
@@ -136,6 +137,42 @@ def _finish(session: Session) -> None:
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+
+class Work:
+    """A request's unit of work: one trip to a worker thread that opens a session, runs the use case,
+    commits and closes, so a transaction never outlives the call and never waits for another thread.
+
+    `await work(fn, *args)` runs `fn(session, *args)` there and hands back its result; an exception
+    rolls everything back and reaches the error handlers as it is. Write requests (anything but GET,
+    HEAD and OPTIONS) open a write transaction: SQLite's immediate one (pool checks serialise
+    there); on PostgreSQL the use case locks what it must (the partner row of a pool check). Results
+    cross back to the event loop, where the answer is built: ORM rows keep their loaded columns
+    (sessions do not expire them on commit), and no relationship loads lazily.
+    """
+
+    __slots__ = ("database", "write")
+
+    def __init__(self, database: Database, write: bool) -> None:
+        self.database, self.write = database, write
+
+    async def __call__(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await anyio.to_thread.run_sync(partial(self._run, fn, *args, **kwargs))
+
+    def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        with self.database.session(write=self.write) as db:
+            result = fn(db, *args, **kwargs)
+            db.commit()
+            return result
+
+
+async def work(request: Request) -> Work:
+    return Work(services(request).database, request.method not in READ_METHODS)
+
+
+WorkDep = Annotated[Work, Depends(work)]
 
 
 # The accessors below are `async def` on purpose: FastAPI runs a plain `def` dependency on a worker

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
 from tenantry.api.deps import (
     Caller,
@@ -16,6 +18,7 @@ from tenantry.api.deps import (
     PartnerCaller,
     PathId,
     Services,
+    WorkDep,
     services,
 )
 from tenantry.auth.principal import Principal
@@ -30,31 +33,30 @@ from tenantry.clients.schemas import (
     StatusChangeList,
     StatusChangeOut,
 )
-from tenantry.db.models import Client
+from tenantry.db.models import Client, StatusChange
 from tenantry.fields import OneLine
 from tenantry.meter.calendar import MeterCalendar
+from tenantry.meter.service import Meter
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
 
 
-def _view(db: DbSession, meter: MeterDep, client: Client, now: datetime) -> dict[str, Any]:
+def _out(db: Session, meter: Meter, client: Client, now: datetime) -> ClientOut:
     """A client with today's API calls, counted on the meter's day."""
     calendar = repo.partner_meter_calendar(db, client.partner_id)
     calls = meter.client_calls_today([client.id], calendar, now)[client.id]
-    return service.client_view(client, now, api_calls_today=calls)
-
-
-def _out(db: DbSession, meter: MeterDep, client: Client, now: datetime) -> ClientOut:
-    return ClientOut.model_validate(_view(db, meter, client, now))
+    return ClientOut.model_validate(service.client_view(client, now, api_calls_today=calls))
 
 
 StatusFilter = Literal["setup", "trial", "trial_expired", "active", "disabled"]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ClientOut)
-def create_client(body: ClientCreate, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> ClientOut:
+async def create_client(
+    body: ClientCreate, work: WorkDep, clock: ClockDep, caller: PartnerCaller
+) -> ClientOut:
     """Create a client account (Setup by default; Trial or Active when asked and allowed)."""
-    client = service.create_client(db, clock, caller, body)
+    client = await work(service.create_client, clock, caller, body)
     return ClientOut.model_validate(service.client_view(client, clock.now()))
 
 
@@ -119,46 +121,56 @@ def _read_view(svc: Services, caller: Principal, client_id: int, now: datetime) 
 
 
 @router.patch("/{client_id}", response_model=ClientOut)
-def update_client(
+async def update_client(
     client_id: PathId,
     body: ClientUpdate,
-    db: DbSession,
+    work: WorkDep,
     clock: ClockDep,
     caller: PartnerCaller,
     meter: MeterDep,
 ) -> ClientOut:
     """Change a client; a status change and resources in one request apply together or not at all."""
-    client = service.update_client(db, clock, caller, client_id, body)
-    return _out(db, meter, client, clock.now())
+
+    def update(db: Session) -> ClientOut:
+        return _out(db, meter, service.update_client(db, clock, caller, client_id, body), clock.now())
+
+    return await work(update)
 
 
 @router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_client(client_id: PathId, db: DbSession, clock: ClockDep, caller: PartnerCaller) -> Response:
+async def delete_client(client_id: PathId, work: WorkDep, clock: ClockDep, caller: PartnerCaller) -> Response:
     """Remove the client and everything in it (admins only)."""
-    service.delete_client(db, clock, caller, client_id)
+    await work(service.delete_client, clock, caller, client_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{client_id}/activation-check", response_model=ActivationCheck)
-def activation_check(client_id: PathId, db: DbSession, caller: PartnerCaller) -> ActivationCheck:
+async def activation_check(client_id: PathId, work: WorkDep, caller: PartnerCaller) -> ActivationCheck:
     """What stands between the client and Active, without changing anything."""
-    return ActivationCheck.model_validate(service.activation_check(db, caller, client_id))
+    return ActivationCheck.model_validate(await work(service.activation_check, caller, client_id))
 
 
 @router.post("/{client_id}/extend-trial", response_model=ClientOut)
-def extend_trial(
-    client_id: PathId, db: DbSession, clock: ClockDep, caller: Caller, meter: MeterDep
+async def extend_trial(
+    client_id: PathId, work: WorkDep, clock: ClockDep, caller: Caller, meter: MeterDep
 ) -> ClientOut:
     """Extend the trial once, strictly before the first trial period ends."""
-    client = service.extend_trial(db, clock, caller, client_id)
-    return _out(db, meter, client, clock.now())
+
+    def extend(db: Session) -> ClientOut:
+        return _out(db, meter, service.extend_trial(db, clock, caller, client_id), clock.now())
+
+    return await work(extend)
 
 
 @router.get("/{client_id}/history", response_model=StatusChangeList)
-def history(client_id: PathId, db: DbSession, caller: PartnerCaller, page: PageDep) -> StatusChangeList:
+async def history(client_id: PathId, work: WorkDep, caller: PartnerCaller, page: PageDep) -> StatusChangeList:
     """The client's status changes, oldest first."""
-    client = repo.get_client(db, caller, client_id)
-    items, total = repo.status_history(db, client.partner_id, client.id, page.limit, page.offset)
+
+    def read(db: Session) -> tuple[Sequence[StatusChange], int]:
+        client = repo.get_client(db, caller, client_id)
+        return repo.status_history(db, client.partner_id, client.id, page.limit, page.offset)
+
+    items, total = await work(read)
     return StatusChangeList(
         items=[
             StatusChangeOut(
