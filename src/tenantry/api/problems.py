@@ -128,10 +128,17 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     schema["components"]["schemas"].pop("HTTPValidationError", None)
     schema["components"]["schemas"].pop("ValidationError", None)
     reference = {"$ref": "#/components/schemas/Problem"}
+    # Every operation needs a key (or a signed-in session): `ApiAuthMiddleware` checks it first.
+    schemes = schema["components"].setdefault("securitySchemes", {})
+    schemes.setdefault(
+        "HTTPBearer",
+        {"type": "http", "scheme": "bearer", "description": "An API key: `Authorization: Bearer tnt_...`"},
+    )
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith("/api/1/"):
             continue
         for operation in operations.values():
+            operation.setdefault("security", [{"HTTPBearer": []}])
             responses = operation.setdefault("responses", {})
             for status, description in ERROR_STATUSES.items():
                 responses[str(status)] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from tenantry.auth.secrets import hash_token, parse_prefix, token_matches
 from tenantry.db.access_models import WebSession
 from tenantry.db.models import ApiKey, Client, ClientUser, Partner, PartnerUser
 from tenantry.db.prepared import PreparedSelect
+from tenantry.db.reads import Reads
 from tenantry.errors import AccountSuspended, TrialEnded, Unauthenticated
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.service import Quota, client_quota, partner_quota
@@ -61,10 +63,23 @@ class KeyCaller:
 
 def caller_for_token(db: Connection, token: str, now: datetime) -> KeyCaller:
     """The caller an API key acts for, and the daily quota its calls draw on."""
+    return key_caller(_KEY_LOOKUP.run(db, prefix=key_prefix(token)), token, now)
+
+
+async def caller_for_token_async(reads: Reads, token: str, now: datetime) -> KeyCaller:
+    """The same, read without leaving the event loop (`db.reads`)."""
+    return key_caller(await reads.run(_KEY_LOOKUP, prefix=key_prefix(token)), token, now)
+
+
+def key_prefix(token: str) -> str:
     prefix = parse_prefix(token)
     if prefix is None:
         raise Unauthenticated(_INVALID)
-    rows = _KEY_LOOKUP.run(db, prefix=prefix)
+    return prefix
+
+
+def key_caller(rows: list[Any], token: str, now: datetime) -> KeyCaller:
+    """What the key lookup found, checked against the token and the client's status."""
     if not rows:
         raise Unauthenticated(_INVALID)
     (key_id, partner_id, partner_user_id, client_user_id, secret_hash, revoked_at,

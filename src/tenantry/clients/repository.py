@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.db.models import AllocationChange, AuditEvent, Client, Partner, StatusChange
 from tenantry.db.prepared import PreparedSelect
+from tenantry.db.reads import Reads
 from tenantry.db.statements_models import DeletedClient
 from tenantry.errors import NotFound
 from tenantry.lifecycle import Trial
@@ -133,7 +134,16 @@ _CLIENT_ROW_OF_CLIENT_USER = PreparedSelect(_CLIENT_ROW.where(Client.id == bindp
 
 def read_client(conn: Connection, principal: Principal, client_id: int) -> ClientRow:
     query, params = _scoped_lookup(principal, client_id, _CLIENT_ROW_OF_PARTNER, _CLIENT_ROW_OF_CLIENT_USER)
-    rows = query.run(conn, **params)
+    return _found_client(query.run(conn, **params), client_id)
+
+
+async def read_client_async(reads: Reads, principal: Principal, client_id: int) -> ClientRow:
+    """The same, read without leaving the event loop (`db.reads`)."""
+    query, params = _scoped_lookup(principal, client_id, _CLIENT_ROW_OF_PARTNER, _CLIENT_ROW_OF_CLIENT_USER)
+    return _found_client(await reads.run(query, **params), client_id)
+
+
+def _found_client(rows: list[Any], client_id: int) -> ClientRow:
     if not rows:
         raise NotFound(f"No client {client_id}.")
     return cast(ClientRow, rows[0])

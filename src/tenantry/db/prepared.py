@@ -67,8 +67,7 @@ class PreparedSelect:
             ),
         )
 
-    def run(self, conn: Connection, **params: Any) -> list[Any]:
-        dialect = conn.dialect
+    def _prepare(self, dialect: Dialect, params: dict[str, Any]) -> tuple[_Compiled, Any]:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
@@ -79,12 +78,31 @@ class PreparedSelect:
         arguments: Any = (
             bound if compiled.positions is None else tuple(bound[name] for name in compiled.positions)
         )
-        cursor = conn.connection.cursor()
+        return compiled, arguments
+
+    def run(self, conn: Connection, **params: Any) -> list[Any]:
+        return self.run_dbapi(conn.connection, conn.dialect, **params)
+
+    def run_dbapi(self, connection: Any, dialect: Dialect, **params: Any) -> list[Any]:
+        """The same on the driver's own connection (compiled for `dialect`, the driver's)."""
+        compiled, arguments = self._prepare(dialect, params)
+        cursor = connection.cursor()
         try:
             cursor.execute(compiled.sql, arguments)
             raw_rows = cursor.fetchall()
         finally:
             cursor.close()
+        return self._rows(compiled, raw_rows)
+
+    async def run_async(self, conn: Any, dialect: Dialect, **params: Any) -> list[Any]:
+        """The same on one of psycopg's async connections (compiled for `dialect`, psycopg's)."""
+        compiled, arguments = self._prepare(dialect, params)
+        async with conn.cursor() as cursor:
+            await cursor.execute(compiled.sql, arguments)
+            raw_rows = await cursor.fetchall()
+        return self._rows(compiled, raw_rows)
+
+    def _rows(self, compiled: _Compiled, raw_rows: Any) -> list[Any]:
         rows = []
         for raw in raw_rows:
             values = list(raw)

@@ -26,6 +26,7 @@ from tenantry.auth.secrets import hash_password
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.db.dashboard_models import PublishedLink
+from tenantry.db.reads import Reads
 from tenantry.links import repository as repo
 from tenantry.links.repository import PublicLink
 from tenantry.links.schemas import LinkCreate
@@ -128,11 +129,26 @@ class LinkUnavailable(Exception):
 def open_public(db: Connection, token: str, now: datetime) -> PublicLink:
     """The read behind every public view: two small queries, the status checked every time."""
     found = repo.public_link(db, hash_link_token(token)) if 20 <= len(token) <= 100 else None
+    return _viewable(found, now)
+
+
+def _viewable(found: PublicLink | None, now: datetime) -> PublicLink:
     if found is None or found.revoked_at is not None:
         raise LinkUnavailable(404)
     if not allows(Capability.VIEW_PUBLISHED_LINKS, content_status(found.client_status, found.trial, now)):
         raise LinkUnavailable(403)
     return found
+
+
+async def open_public_async(reads: Reads, token: str, now: datetime) -> PublicLink:
+    """`open_public`, read without leaving the event loop (`db.reads`)."""
+    found = await repo.public_link_async(reads, hash_link_token(token)) if 20 <= len(token) <= 100 else None
+    return _viewable(found, now)
+
+
+def needs_touch(link: PublicLink, now: datetime) -> bool:
+    """Whether this view should be recorded (`last_accessed_at` is kept to the minute)."""
+    return link.last_accessed_at is None or now - link.last_accessed_at >= ACCESS_RESOLUTION
 
 
 def touch(db: Connection, link: PublicLink, now: datetime) -> None:
@@ -142,7 +158,7 @@ def touch(db: Connection, link: PublicLink, now: datetime) -> None:
     write fails at once if another request wrote meanwhile, while a fresh one simply waits its
     turn. Of several views racing at the turn of a minute, only the first one writes.
     """
-    if link.last_accessed_at is None or now - link.last_accessed_at >= ACCESS_RESOLUTION:
+    if needs_touch(link, now):
         repo.mark_accessed(db, link.id, now, not_since=now - ACCESS_RESOLUTION)
         db.commit()
 

@@ -3,10 +3,12 @@
 Everything answered here carries `X-Robots-Tag: noindex`. A link that cannot be shown answers a
 neutral "This dashboard is not available" page that says nothing else: not whose it is, not why.
 
-These are the hottest pages of the product and anyone may ask for them, so each request does its
-database work in one worker-thread call with its own short session (two queries when nothing has
-changed: one), instead of one thread hop per dependency. The client's status is still read on every
-request: disabling a client closes its links from the very next one.
+These are the hottest pages of the product and anyone may ask for them, so their reads (the link
+with its client's status, the dashboard's klips and data versions: two small prepared queries) run
+on the event loop (`db.reads`), and the page of a version already drawn is served from memory;
+only drawing a new version and recording the view (once a minute) go to a worker thread. The
+client's status is still read on every request: disabling a client closes its links from the very
+next one.
 """
 
 from __future__ import annotations
@@ -23,14 +25,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import Services
 from tenantry.auth import throttle
 from tenantry.auth.addresses import request_address
 from tenantry.auth.secrets import verify_password
-from tenantry.dashboards.live import POLL_SECONDS, live_view
+from tenantry.dashboards.live import POLL_SECONDS, data_version, live_view
 from tenantry.links import service
 from tenantry.links.repository import PublicLink
 from tenantry.links.service import LinkUnavailable
@@ -64,6 +65,15 @@ class PageCache:
         self.capacity = capacity
         self._entries: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def cached(self, version: str, nonce: str) -> bytes | None:
+        """The page of this version joined with `nonce`, if it was rendered already."""
+        with self._lock:
+            parts = self._entries.get(version)
+            if parts is None:
+                return None
+            self._entries.move_to_end(version)
+        return nonce.encode().join(parts)
 
     def page(self, version: str, nonce: str, render: Callable[[], str]) -> bytes:
         with self._lock:
@@ -111,31 +121,6 @@ def _has_access(services: Services, request: Request, link: PublicLink) -> bool:
     return service.has_access(link, services.settings.resolved_secret_key, cookie)
 
 
-def _public(
-    request: Request,
-    token: str,
-    unavailable: Callable[[int], Response],
-    work: Callable[[Connection, Services, PublicLink], Response],
-    *,
-    viewed: bool = False,
-) -> Response:
-    """Open the link in a short read transaction and hand it to `work`; a successful view of the
-    page is then recorded in `last_accessed_at`."""
-    services: Services = request.app.state.services
-    now = services.clock.now()
-    # A plain connection: the public read needs no ORM session, and it is cheaper to open.
-    with services.database.engine.connect() as db:
-        try:
-            link = service.open_public(db, token, now)
-        except LinkUnavailable as refusal:
-            return unavailable(refusal.status)
-        response = work(db, services, link)
-        db.commit()
-        if viewed and response.status_code == 200:
-            service.touch(db, link, now)
-    return response
-
-
 def _unavailable_page(status: int) -> Response:
     return _page("unavailable.html", status, message=UNAVAILABLE)
 
@@ -144,15 +129,56 @@ def _unavailable_json(status: int) -> Response:
     return JSONResponse({"available": False}, status_code=status, headers=JSON_HEADERS)
 
 
+async def _opened(request: Request, token: str) -> PublicLink | LinkUnavailable:
+    """The link, its dashboard and klips (with their data versions), read on the event loop; the
+    client's status is checked on every request."""
+    services: Services = request.app.state.services
+    async with services.reads.connection() as reads:
+        try:
+            return await service.open_public_async(reads, token, services.clock.now())
+        except LinkUnavailable as refusal:
+            return refusal
+
+
+async def _record_view(services: Services, link: PublicLink) -> None:
+    """`last_accessed_at`, to the minute: a write on a worker thread, once a minute at most."""
+    now = services.clock.now()
+    if service.needs_touch(link, now):
+
+        def touch() -> None:
+            with services.database.engine.connect() as db:
+                service.touch(db, link, now)
+
+        await run_in_threadpool(touch)
+
+
+def _drawn(services: Services, link: PublicLink) -> tuple[str, str]:
+    """The dashboard's version and fragment, drawing what the caches lack (on a worker thread)."""
+    with services.database.engine.connect() as db:
+        version, html = live_view(db, link.dashboard, klips=link.klips)
+    assert html is not None
+    return version, html
+
+
 @router.get("/{token}", response_class=HTMLResponse)
 async def view(token: str, request: Request) -> Response:
-    """The live dashboard behind a published link (a password form first when it has one)."""
+    """The live dashboard behind a published link (a password form first when it has one).
 
-    def work(db: Connection, services: Services, link: PublicLink) -> Response:
-        if not _has_access(services, request, link):
-            return _page("password.html", 401, link.allowed_origins, error=None)
-        version, html = live_view(db, link.dashboard, klips=link.klips)
-        nonce = new_nonce()
+    The hottest page of the product, and anyone may ask for it: its reads run on the event loop,
+    and when the page for this version of the data is cached (the usual case) nothing else runs
+    but joining it with the view's nonce.
+    """
+    services: Services = request.app.state.services
+    link = await _opened(request, token)
+    if isinstance(link, LinkUnavailable):
+        return _unavailable_page(link.status)
+    if not _has_access(services, request, link):
+        return _page("password.html", 401, link.allowed_origins, error=None)
+    version = data_version(link.dashboard, link.klips)
+    nonce = new_nonce()
+    page = PAGES.cached(version, nonce)
+    if page is None:
+        version, html = await run_in_threadpool(_drawn, services, link)
         page = PAGES.page(
             version,
             nonce,
@@ -164,9 +190,8 @@ async def view(token: str, request: Request) -> Response:
                 csp_nonce=NONCE_SLOT,
             ),
         )
-        return HTMLResponse(page, headers=page_headers(nonce, link.allowed_origins))
-
-    return await run_in_threadpool(partial(_public, request, token, _unavailable_page, work, viewed=True))
+    await _record_view(services, link)
+    return HTMLResponse(page, headers=page_headers(nonce, link.allowed_origins))
 
 
 @router.post("/{token}", response_class=HTMLResponse)
@@ -220,14 +245,15 @@ def _protected_link(services: Services, token: str) -> PublicLink | LinkUnavaila
 @router.get("/{token}/live")
 async def live(token: str, request: Request, v: Annotated[str, Query(max_length=64)] = "") -> Response:
     """What the page polls: the data version, and the new klips when it changed."""
-
-    def work(db: Connection, services: Services, link: PublicLink) -> Response:
-        if not _has_access(services, request, link):
-            return _unavailable_json(401)
-        version, html = live_view(db, link.dashboard, known_version=v, klips=link.klips)
-        body: dict[str, Any] = {"available": True, "version": version}
-        if html is not None:
-            body.update(title=link.dashboard.name, html=html)
-        return JSONResponse(body, headers=JSON_HEADERS)
-
-    return await run_in_threadpool(_public, request, token, _unavailable_json, work)
+    services: Services = request.app.state.services
+    link = await _opened(request, token)
+    if isinstance(link, LinkUnavailable):
+        return _unavailable_json(link.status)
+    if not _has_access(services, request, link):
+        return _unavailable_json(401)
+    version = data_version(link.dashboard, link.klips)
+    body: dict[str, Any] = {"available": True, "version": version}
+    if version != v:
+        version, html = await run_in_threadpool(_drawn, services, link)
+        body.update(version=version, title=link.dashboard.name, html=html)
+    return JSONResponse(body, headers=JSON_HEADERS)

@@ -9,15 +9,18 @@ restart never hands out a day's calls again (see `RedisCounter`).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
+import anyio
 import structlog
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tenantry.db.models import ApiCallCounter
 from tenantry.db.prepared import PreparedSelect
+from tenantry.db.reads import Reads
 from tenantry.db.session import Database
 from tenantry.errors import MeterUnavailable
 from tenantry.metrics import METER_REFUSALS
@@ -46,6 +50,18 @@ class UsageCounter(Protocol):
     def counts(self, scopes: Sequence[str], day: str, reader: Connection | None = None) -> dict[str, int]:
         """The day's counts of many scopes, in one round trip (on `reader`, when the counts are in
         the database and the caller already holds a reader connection)."""
+        ...
+
+    async def hit_async(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
+        """`hit` from the event loop: the loop never waits on a socket or a lock."""
+        ...
+
+    async def counts_async(self, scopes: Sequence[str], day: str, reads: Reads) -> dict[str, int]:
+        """`counts` from the event loop (the database's counts read on `reads`)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections (at the end of the app's lifespan)."""
         ...
 
     def close(self) -> None:
@@ -202,8 +218,12 @@ class RedisCounter:
         store: DatabaseCounter,
         flush_seconds: float = 1.0,
         prefix: str = "tenantry:calls:",
+        url: str | None = None,
     ) -> None:
         self._client = client
+        self._url = url
+        # The event loop's own clients (redis.asyncio), one per loop: a connection belongs to one.
+        self._async: dict[int, tuple[AsyncRedis, Any]] = {}
         self._prefix = prefix
         self._epoch_key = f"{prefix}epoch"
         self._script = client.register_script(_HIT_SCRIPT)
@@ -215,7 +235,63 @@ class RedisCounter:
     @classmethod
     def from_url(cls, url: str, database: Database, flush_seconds: float = 1.0) -> RedisCounter:
         client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        return cls(client, DatabaseCounter(database), flush_seconds)
+        return cls(client, DatabaseCounter(database), flush_seconds, url=url)
+
+    def _loop_client(self) -> tuple[AsyncRedis, Any]:
+        loop = id(asyncio.get_running_loop())
+        found = self._async.get(loop)
+        if found is None:
+            if self._url is None:
+                raise RuntimeError("a RedisCounter made without a URL counts only from threads")
+            client = AsyncRedis.from_url(self._url, socket_timeout=2, socket_connect_timeout=2)
+            found = self._async[loop] = (client, client.register_script(_HIT_SCRIPT))
+        return found
+
+    async def hit_async(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
+        if self._url is None:
+            return await anyio.to_thread.run_sync(self.hit, scope, day, limit, ttl_seconds)
+        _client, script = self._loop_client()
+        keys = [self._key(scope, day), self._epoch_key]
+        try:
+            result = await script(keys=keys, args=[limit, ttl_seconds, ""])
+            if int(result[0]) == _MISSING:
+                # Rare (the day's first call, or a Redis restart): the database decides, on a thread.
+                restored = await anyio.to_thread.run_sync(
+                    self._restored_count, scope, day, float(result[1]), _text(result[2])
+                )
+                result = await script(keys=keys, args=[limit, ttl_seconds, restored])
+        except RedisError as exc:
+            raise meter_unavailable(exc) from exc
+        return await self._counted(scope, day, limit, bool(result[0]), int(result[1]))
+
+    async def _counted(self, scope: str, day: str, limit: int, allowed: bool, count: int) -> Hit:
+        if allowed:
+            self.written.add(scope, day)
+        if count >= limit:
+            await anyio.to_thread.run_sync(self._write_through, scope, day)
+        return Hit(allowed, count)
+
+    def _write_through(self, scope: str, day: str) -> None:
+        # The limit is reached: written through at once, so no restart can hand these back.
+        try:
+            self.written.flush((scope, day))
+        except SQLAlchemyError as exc:
+            log.warning("api-call count not written to the database yet", error=str(exc))
+
+    async def counts_async(self, scopes: Sequence[str], day: str, reads: Reads) -> dict[str, int]:
+        if not scopes:
+            return {}
+        if self._url is None:
+            return await anyio.to_thread.run_sync(self.counts, scopes, day)
+        client, _script = self._loop_client()
+        try:
+            *values, epoch = await client.mget([*(self._key(s, day) for s in scopes), self._epoch_key])
+        except RedisError as exc:
+            raise meter_unavailable(exc) from exc
+        found, missing = self._found(scopes, values, epoch)
+        if missing:
+            found.update(await self._store.counts_async(missing, day, reads))
+        return found
 
     def _key(self, scope: str, day: str) -> str:
         return f"{self._prefix}{scope}:{day}"
@@ -233,11 +309,7 @@ class RedisCounter:
         if allowed:
             self.written.add(scope, day)
         if count >= limit:
-            # The limit is reached: written through at once, so no restart can hand these back.
-            try:
-                self.written.flush((scope, day))
-            except SQLAlchemyError as exc:
-                log.warning("api-call count not written to the database yet", error=str(exc))
+            self._write_through(scope, day)
         return Hit(allowed, count)
 
     def _restored_count(self, scope: str, day: str, age: float, epoch: str) -> int:
@@ -274,13 +346,27 @@ class RedisCounter:
             *values, epoch = self._client.mget([*(self._key(s, day) for s in scopes), self._epoch_key])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
-        found = {s: int(v) for s, v in zip(scopes, values, strict=True) if v is not None}
-        # A scope Redis has no counter for has made no call today, or Redis lost it when it
-        # restarted: if that may have been today, the database has the count.
-        missing = [s for s in scopes if s not in found]
-        if missing and (epoch is None or time.time() - float(epoch) < _LONGEST_DAY_SECONDS):
+        found, missing = self._found(scopes, values, epoch)
+        if missing:
             found.update(self._store.counts(missing, day, reader))
         return found
+
+    @staticmethod
+    def _found(scopes: Sequence[str], values: list[Any], epoch: Any) -> tuple[dict[str, int], list[str]]:
+        """The counts Redis has, and the scopes whose count the database must give: a scope Redis
+        has no counter for has made no call today, or Redis lost it when it restarted, and if that
+        may have been today, the database has the count."""
+        found = {s: int(v) for s, v in zip(scopes, values, strict=True) if v is not None}
+        missing = [s for s in scopes if s not in found]
+        if missing and (epoch is None or time.time() - float(epoch) < _LONGEST_DAY_SECONDS):
+            return found, missing
+        return found, []
+
+    async def aclose(self) -> None:
+        """Close the running loop's connections (at the end of the app's lifespan)."""
+        found = self._async.pop(id(asyncio.get_running_loop()), None)
+        if found is not None:
+            await found[0].aclose()
 
     def close(self) -> None:
         try:
@@ -374,6 +460,19 @@ class DatabaseCounter:
             return None, epoch
         count, started_in = row
         return int(count), started_in
+
+    async def hit_async(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
+        # A write: on a worker thread, where it may wait its turn for the database.
+        return await anyio.to_thread.run_sync(self.hit, scope, day, limit, ttl_seconds)
+
+    async def counts_async(self, scopes: Sequence[str], day: str, reads: Reads) -> dict[str, int]:
+        if len(scopes) == 1:  # a client's own view: one prepared lookup, on the loop's reads
+            found = await reads.run(_COUNT_ONE, day=day, scope=scopes[0])
+            return {scopes[0]: int(found[0].count)} if found else {}
+        return await anyio.to_thread.run_sync(self.counts, scopes, day)
+
+    async def aclose(self) -> None:
+        pass  # no connection of its own: the database's reads are the app's
 
     def close(self) -> None:
         pass  # nothing is held in memory: every call is counted in the database at once

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from tenantry.db.reads import Reads
 from tenantry.db.session import Database
 from tenantry.errors import DailyApiLimitReached
 from tenantry.meter.burst import BurstLimiter
@@ -78,14 +79,14 @@ class Meter:
         self.counter = counter
         self.burst = burst
 
-    def charge(self, quota: Quota, now: datetime, headers_out: dict[str, str]) -> None:
+    async def charge(self, quota: Quota, now: datetime, headers_out: dict[str, str]) -> None:
         """Count one call, or raise `rate_limited` / `daily_api_limit_reached`.
 
         The rate-limit headers are put in `headers_out` before anything is raised, so a refusal
-        carries them too.
+        carries them too. Called on the event loop: nothing here blocks it.
         """
         if quota.burst_key is not None:
-            self.burst.check(quota.burst_key)
+            await self.burst.check_async(quota.burst_key)
         if not quota.metered:
             return
         day, reset_at = quota.calendar.day(now)
@@ -94,7 +95,7 @@ class Meter:
             hit = Hit(False, 0)
         else:
             # Keep the key a day past its end so today's count can still be read near midnight.
-            hit = self.counter.hit(quota.scope, day, quota.limit, reset_in + WINDOW_SECONDS)
+            hit = await self.counter.hit_async(quota.scope, day, quota.limit, reset_in + WINDOW_SECONDS)
         remaining = max(0, quota.limit - hit.count) if hit.allowed else 0
         headers_out.update(rate_limit_headers(quota.limit, remaining, reset_in, reset_at))
         if not hit.allowed:
@@ -108,6 +109,11 @@ class Meter:
             METER_REFUSALS.labels(reason="daily_limit").inc()
             raise error
 
+    async def aclose(self) -> None:
+        """Close the running event loop's connections (at the end of the app's lifespan)."""
+        await self.counter.aclose()
+        await self.burst.aclose()
+
     def close(self) -> None:
         """Write the counts still held in memory to the database (at shutdown)."""
         self.counter.close()
@@ -118,6 +124,13 @@ class Meter:
         """Today's counts for many scopes of one partner, in one round trip (see `UsageCounter`)."""
         day, _ = calendar.day(now)
         return self.counter.counts(scopes, day, reader)
+
+    async def client_calls_today_async(
+        self, client_ids: Sequence[int], calendar: MeterCalendar, now: datetime, reads: Reads
+    ) -> dict[int, int]:
+        day, _ = calendar.day(now)
+        counts = await self.counter.counts_async([client_scope(i) for i in client_ids], day, reads)
+        return {i: counts.get(client_scope(i), 0) for i in client_ids}
 
     def client_calls_today(
         self,

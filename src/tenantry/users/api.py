@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from tenantry.api.deps import (
     Caller,
@@ -16,6 +17,8 @@ from tenantry.api.deps import (
     PartnerCaller,
     PathId,
     SettingsDep,
+    caller_of,
+    services,
 )
 from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.emails.service import Queued
@@ -126,9 +129,11 @@ def remove_partner_user(user_id: PathId, db: DbSession, clock: ClockDep, caller:
 
 
 @router.get("/me", response_model=MeOut)
-def me(db: DbSession, clock: ClockDep, caller: Caller) -> MeOut:
+async def me(request: Request) -> dict[str, Any]:
     """Who is calling, and for a client user, the client with its status and trial clock."""
-    return MeOut.model_validate(service.me_view(db, clock, caller))
+    svc, caller = services(request), caller_of(request)
+    async with svc.reads.connection() as reads:
+        return await service.read_me(reads, caller, svc.clock.now())
 
 
 @router.get("/me/api-keys", response_model=ApiKeyList)

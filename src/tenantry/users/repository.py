@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
+from tenantry.db.prepared import PreparedSelect
+from tenantry.db.reads import Reads
 from tenantry.errors import NotFound
 
 
@@ -96,3 +99,47 @@ def get_own_key(db: Session, principal: Principal, key_id: int) -> ApiKey:
     if key is None:
         raise NotFound(f"No API key {key_id}.")
     return key
+
+
+# Who is calling (`GET /api/1/me`, on every call of some integrations): prepared, read on the loop.
+_PARTNER_USER = PreparedSelect(
+    select(PartnerUser.id, PartnerUser.email, PartnerUser.name, PartnerUser.role).where(
+        PartnerUser.id == bindparam("user_id"), PartnerUser.partner_id == bindparam("partner_id")
+    )
+)
+_CLIENT_USER = PreparedSelect(
+    select(ClientUser.id, ClientUser.email, ClientUser.name, ClientUser.role).where(
+        ClientUser.id == bindparam("user_id"), ClientUser.client_id == bindparam("client_id")
+    )
+)
+
+
+_OWN_CLIENT = PreparedSelect(
+    select(
+        Client.id,
+        Client.name,
+        Client.status,
+        Client.trial_started_at,
+        Client.trial_ends_at,
+        Client.trial_extended_at,
+    ).where(Client.id == bindparam("client_id"), Client.partner_id == bindparam("partner_id"))
+)
+
+
+async def read_own_client(reads: Reads, principal: Principal) -> Any:
+    """A client user's own client: its name, status and trial fields."""
+    rows = await reads.run(_OWN_CLIENT, client_id=principal.client_id, partner_id=principal.partner_id)
+    if not rows:
+        raise NotFound(f"No client {principal.client_id}.")
+    return rows[0]
+
+
+async def read_user(reads: Reads, principal: Principal) -> tuple[int, str, str, str]:
+    """The calling user's (id, email, name, role)."""
+    if principal.is_partner:
+        rows = await reads.run(_PARTNER_USER, user_id=principal.user_id, partner_id=principal.partner_id)
+    else:
+        rows = await reads.run(_CLIENT_USER, user_id=principal.user_id, client_id=principal.client_id)
+    if not rows:
+        raise NotFound("The calling user no longer exists.")
+    return rows[0]

@@ -23,7 +23,8 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clients.service import effective_status, trial_view
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
-from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
+from tenantry.db.models import ApiKey, ClientUser, PartnerUser
+from tenantry.db.reads import Reads
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
 from tenantry.errors import Duplicate, Forbidden
@@ -376,19 +377,13 @@ def revoke_own_key(db: Session, clock: Clock, principal: Principal, key_id: int)
 # Me
 
 
-def me_view(db: Session, clock: Clock, principal: Principal) -> dict[str, Any]:
-    user: PartnerUser | ClientUser | None
-    user = (
-        db.get(PartnerUser, principal.user_id)
-        if principal.is_partner
-        else db.get(ClientUser, principal.user_id)
-    )
-    assert user is not None
+async def read_me(reads: Reads, principal: Principal, now: datetime) -> dict[str, Any]:
+    """Who is calling, and for a client user, the client with its status and trial clock; read
+    without leaving the event loop (`db.reads`)."""
+    user_id, email, name, role = await repo.read_user(reads, principal)
     client_view = None
     if principal.client_id is not None:
-        now = clock.now()
-        client = db.get(Client, principal.client_id)
-        assert client is not None
+        client = await repo.read_own_client(reads, principal)
         client_view = {
             "id": client.id,
             "name": client.name,
@@ -396,14 +391,5 @@ def me_view(db: Session, clock: Clock, principal: Principal) -> dict[str, Any]:
             "effective_status": effective_status(client, now).value,
             "trial": trial_view(client, now),
         }
-    return {
-        "user": {
-            "id": user.id,
-            "kind": principal.kind,
-            "email": user.email,
-            "name": user.name,
-            "role": user.role,
-            "partner_id": principal.partner_id,
-        },
-        "client": client_view,
-    }
+    user = {"id": user_id, "kind": principal.kind, "email": email, "name": name, "role": role}
+    return {"user": {**user, "partner_id": principal.partner_id}, "client": client_view}

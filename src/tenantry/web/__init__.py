@@ -11,13 +11,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
+    from tenantry.app import add_routes
     from tenantry.web.console import router as console
     from tenantry.web.portal import router as portal
     from tenantry.web.routes import router
     from tenantry.web.statements import router as statements_router
 
+    for pages in (router, statements_router, console, portal):
+        add_routes(app, pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(router)
-    app.include_router(statements_router)
-    app.include_router(console)
-    app.include_router(portal)
