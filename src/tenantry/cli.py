@@ -247,6 +247,10 @@ def statement(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=256, help="Processes serving requests (default: one per core)."),
+    ] = None,
     worker: Annotated[
         bool | None,
         typer.Option(
@@ -256,32 +260,55 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web app and the API (and, with SQLite, the background worker)."""
+    import os
+
     import uvicorn
 
-    from tenantry.app import create_app
     from tenantry.db.migrate import unmigrated_reason
+    from tenantry.db.session import database_from_settings
     from tenantry.worker import worker_from_settings
-    from tenantry.worker.serve import serve_with_worker
+    from tenantry.worker.serve import serve_with_worker, supervise_with_worker
+
+    from tenantry.logs import configure_logging
 
     settings = Settings()
-    app_ = create_app(settings)
-    database = app_.state.services.database
+    configure_logging(settings.log_level, settings.log_format)
+    database = database_from_settings(settings)
     try:
         reason = unmigrated_reason(database.engine)
     except Exception as exc:
-        database.dispose()
         fail(_database_problem(exc))
-    if reason is not None:
+    finally:
         database.dispose()
+    if reason is not None:
         fail(reason)
+    processes = workers or os.cpu_count() or 1
     in_process = settings.is_sqlite if worker is None else worker
-    if in_process:
-        # The worker gets a pool of its own, so its jobs never take the connections that the
-        # web app's admission limit counts on (see "Connections and load" in the README).
-        serve_with_worker(app_, host, port, worker_from_settings(settings))
+    # The worker gets a pool of its own, so its jobs never take the connections that the web
+    # app's admission limit counts on (see "Connections and load" in the README).
+    background = worker_from_settings(settings) if in_process else None
+    # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it. The client
+    # address is the socket's unless a trusted proxy says otherwise (`auth.addresses`).
+    if processes > 1:
+        # uvicorn's supervisor starts the processes, each building its own app from the settings;
+        # the background worker runs once, in the supervisor.
+        config = uvicorn.Config(
+            "tenantry.app:create_app",
+            factory=True,
+            workers=processes,
+            host=host,
+            port=port,
+            log_config=None,
+            proxy_headers=False,
+        )
+        supervise_with_worker(config, background)
+        return
+    from tenantry.app import create_app
+
+    app_ = create_app(settings)
+    if background is not None:
+        serve_with_worker(app_, host, port, background)
     else:
-        # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it. The client
-        # address is the socket's unless a trusted proxy says otherwise (`auth.addresses`).
         uvicorn.run(app_, host=host, port=port, log_config=None, proxy_headers=False)
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from tenantry.db.dashboard_models import DataSource
@@ -67,7 +68,10 @@ class TestWorkerCommand:
 
 
 class TestServe:
-    def test_serve_runs_the_worker_in_process(self, database, data_server, spawn):
+    @pytest.mark.parametrize("processes", ["1", "2"])
+    def test_serve_runs_the_worker_in_process_once_however_many_processes_serve(
+        self, database, data_server, spawn, processes
+    ):
         created = subprocess.run(
             [sys.executable, "-m", "tenantry.cli", "partner", "create", "P", "--admin-email", "a@p.test"],
             env={"TENANTRY_DATABASE_URL": database.url, "PATH": ""},
@@ -80,7 +84,7 @@ class TestServe:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        server = spawn("serve", "--port", str(port), "--worker")
+        server = spawn("serve", "--port", str(port), "--worker", "--workers", processes)
         base = f"http://127.0.0.1:{port}"
 
         def up() -> bool:
@@ -103,4 +107,7 @@ class TestServe:
         server.send_signal(signal.SIGTERM)
         # uvicorn ends by re-raising the signal it handled; the worker had stopped before that.
         assert server.wait(WAIT_SECONDS) in (0, -signal.SIGTERM)
-        assert "worker stopped" in server.log_path.read_text()
+        log = server.log_path.read_text()
+        assert log.count("worker started") == 1
+        assert "worker stopped" in log
+        assert log.count("Started server process") == int(processes)

@@ -38,3 +38,22 @@ def serve_with_worker(app: FastAPI, host: str, port: int, worker: Worker) -> Non
     thread.start()
     config = uvicorn.Config(app, host=host, port=port, log_config=None, proxy_headers=False)
     _Server(config, worker, thread).run()
+
+
+def supervise_with_worker(config: uvicorn.Config, worker: Worker | None) -> None:
+    """Several processes serving requests (uvicorn's supervisor), and the worker, when there is
+    one, in a thread of the supervisor itself: it runs once however many processes serve."""
+    from uvicorn.supervisors import Multiprocess
+
+    thread = None
+    if worker is not None:
+        thread = threading.Thread(target=worker.run, name="tenantry-worker", daemon=True)
+        thread.start()
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if worker is not None and thread is not None:
+            worker.stop()
+            thread.join(STOP_TIMEOUT_SECONDS)
