@@ -51,6 +51,25 @@ HELLO = textwrap.dedent(
         return {"status": "ok"}
     """
 )
+# The hello-world app served exactly as `tenantry serve` serves Tenantry (one process, or uvicorn's
+# supervisor on Tenantry's own listening socket).
+RUN_HELLO = textwrap.dedent(
+    """
+    import sys
+
+    import uvicorn
+
+    from tenantry.worker.serve import supervise_with_worker
+
+    if __name__ == "__main__":  # the supervisor's processes import this module again
+        port, workers = int(sys.argv[1]), int(sys.argv[2])
+        options = dict(host="127.0.0.1", port=port, log_config=None, proxy_headers=False, log_level="warning")
+        if workers > 1:
+            supervise_with_worker(uvicorn.Config("hello:app", workers=workers, **options), None)
+        else:
+            uvicorn.run("hello:app", **options)
+    """
+)
 PATCH_SCRIPT = textwrap.dedent(
     """
     local n = 0
@@ -164,17 +183,16 @@ def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> di
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     partner_key = json.loads(made.stdout)["api_key"]
-    workers = ["--workers", str(args.workers)] if args.workers > 1 else []
+    workers = ["--workers", str(args.workers)]
     rates: dict[str, list[float]] = {name: [] for name in ("floor", *args.only)}
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "hello.py").write_text(HELLO)
+        env = {**env, "PYTHONPATH": folder + os.pathsep + env.get("PYTHONPATH", "")}
         script = Path(folder, "patch.lua")
         script.write_text(PATCH_SCRIPT)
         hello_port, tenantry_port = free_port(), free_port()
-        hello = [
-            str(BIN / "uvicorn"), "hello:app", "--app-dir", folder, "--host", "127.0.0.1",
-            "--port", str(hello_port), "--log-level", "warning", *workers,
-        ]  # fmt: skip
+        Path(folder, "run_hello.py").write_text(RUN_HELLO)
+        hello = [sys.executable, str(Path(folder, "run_hello.py")), str(hello_port), str(args.workers)]
         tenantry = [str(BIN / "tenantry"), "serve", "--port", str(tenantry_port), "--no-worker", *workers]
         hello_url, base = f"http://127.0.0.1:{hello_port}", f"http://127.0.0.1:{tenantry_port}"
         with (

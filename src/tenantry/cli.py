@@ -266,10 +266,9 @@ def serve(
 
     from tenantry.db.migrate import unmigrated_reason
     from tenantry.db.session import database_from_settings
+    from tenantry.logs import configure_logging
     from tenantry.worker import worker_from_settings
     from tenantry.worker.serve import serve_with_worker, supervise_with_worker
-
-    from tenantry.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)

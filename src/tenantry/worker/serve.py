@@ -50,10 +50,26 @@ def supervise_with_worker(config: uvicorn.Config, worker: Worker | None) -> None
         thread = threading.Thread(target=worker.run, name="tenantry-worker", daemon=True)
         thread.start()
     try:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=[listening_socket(config.host, config.port)]).run()
     except KeyboardInterrupt:
         pass
     finally:
         if worker is not None and thread is not None:
             worker.stop()
             thread.join(STOP_TIMEOUT_SECONDS)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the processes share. Made here, not by uvicorn: its socket is made without naming
+    the protocol, and then asyncio does not set TCP_NODELAY on the connections it accepts, so every
+    answer written in two parts waits ~40 ms for the client's delayed ACK."""
+    import structlog
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    structlog.get_logger("tenantry.serve").info(f"serving on http://{shown}:{port}")
+    return sock
