@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -178,6 +179,17 @@ class TestCounters:
     def test_the_database_counter_is_exact_under_concurrency(self, database):
         assert hammer(DatabaseCounter(database), 50, 120) == 50
         assert DatabaseCounter(database).counts(["client:1", "client:2"], "2026-03-10") == {"client:1": 50}
+
+    def test_calls_counted_from_the_event_loop_share_transactions_and_stay_exact(self, database):
+        counter = DatabaseCounter(database)
+
+        async def burst() -> list[bool]:
+            hits = [counter.hit_async(f"client:{n % 2}", "2026-03-10", 20, 3600) for n in range(90)]
+            return [hit.allowed for hit in await asyncio.gather(*hits)]
+
+        allowed = asyncio.run(burst())
+        assert sum(allowed) == 40  # 20 for each of the two clients, not one more
+        assert counter.counts(["client:0", "client:1"], "2026-03-10") == {"client:0": 20, "client:1": 20}
 
     def test_the_database_keeps_only_the_latest_day_of_a_scope(self, database):
         counter = DatabaseCounter(database)

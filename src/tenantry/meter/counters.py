@@ -10,6 +10,7 @@ restart never hands out a day's calls again (see `RedisCounter`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 import time
@@ -386,33 +387,104 @@ _COUNT_ONE = PreparedSelect(
 )
 
 
+class _GroupWriter:
+    """Counts the event loop's calls on one thread of its own. Calls that arrive while a transaction
+    is being written wait for the next one, and share it: under load, one commit counts many calls
+    (each still allowed or refused exactly, in order), instead of a thread and a transaction each."""
+
+    def __init__(self, counter: DatabaseCounter) -> None:
+        self._counter = counter
+        self._pending: list[tuple[tuple[str, str, int], asyncio.Future[Hit], asyncio.AbstractEventLoop]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    async def hit(self, scope: str, day: str, limit: int) -> Hit:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Hit] = loop.create_future()
+        with self._lock:
+            self._pending.append(((scope, day, limit), future, loop))
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="tenantry-meter-writer", daemon=True)
+                self._thread.start()
+        self._wake.set()
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                batch, self._pending = self._pending, []
+                self._wake.clear()
+                if not batch and self._stopping:
+                    self._thread = None
+                    return
+            if not batch:
+                continue
+            outcome: list[Hit] | BaseException
+            try:
+                outcome = self._counter.hit_many([call for call, _, _ in batch])
+            except BaseException as exc:  # every call of the batch gets the database's refusal
+                outcome = exc
+            for index, (_, future, loop) in enumerate(batch):
+                result = outcome if isinstance(outcome, BaseException) else outcome[index]
+                with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+                    loop.call_soon_threadsafe(_settle, future, result)
+
+    def stop(self) -> None:
+        """Let the thread end once nothing is pending (it starts again when a call comes)."""
+        with self._lock:
+            self._stopping = True
+        self._wake.set()
+
+
+def _settle(future: asyncio.Future[Hit], result: Hit | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
 class DatabaseCounter:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._insert = sqlite.insert if database.is_sqlite else postgresql.insert
+        self._writer = _GroupWriter(self)
 
     def hit(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
+        return self.hit_many([(scope, day, limit)])[0]
+
+    def hit_many(self, hits: Sequence[tuple[str, str, int]]) -> list[Hit]:
+        """Count calls (scope, day, limit) one after the other, in one transaction: each is allowed
+        or refused exactly as if it came alone."""
         table = cast(Table, ApiCallCounter.__table__)
-        statement = (
-            self._insert(table)
-            .values(scope=scope, day=day, count=1)
-            .on_conflict_do_update(
-                index_elements=[table.c.scope, table.c.day],
-                set_={"count": table.c.count + 1},
-                where=table.c.count < limit,
-            )
-            .returning(table.c.count)
-        )
+        results = []
         with self._database.session(write=True) as session:
-            count = session.execute(statement).scalar_one_or_none()
-            if count == 1:
-                # The scope's first call of the day: its earlier days are of no more use.
-                session.execute(
-                    delete(ApiCallCounter).where(ApiCallCounter.scope == scope, ApiCallCounter.day < day)
+            for scope, day, limit in hits:
+                statement = (
+                    self._insert(table)
+                    .values(scope=scope, day=day, count=1)
+                    .on_conflict_do_update(
+                        index_elements=[table.c.scope, table.c.day],
+                        set_={"count": table.c.count + 1},
+                        where=table.c.count < limit,
+                    )
+                    .returning(table.c.count)
                 )
+                count = session.execute(statement).scalar_one_or_none()
+                if count == 1:
+                    # The scope's first call of the day: its earlier days are of no more use.
+                    session.execute(
+                        delete(ApiCallCounter).where(ApiCallCounter.scope == scope, ApiCallCounter.day < day)
+                    )
+                # No row back: the WHERE refused the update, the day's calls are used up.
+                results.append(Hit(False, limit) if count is None else Hit(True, int(count)))
             session.commit()
-        # No row back: the WHERE refused the update, the day's calls are used up.
-        return Hit(False, limit) if count is None else Hit(True, int(count))
+        return results
 
     def add(self, counts: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
         """Add calls counted elsewhere (in Redis) to the day's counters, in one transaction; return
@@ -462,8 +534,9 @@ class DatabaseCounter:
         return int(count), started_in
 
     async def hit_async(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
-        # A write: on a worker thread, where it may wait its turn for the database.
-        return await anyio.to_thread.run_sync(self.hit, scope, day, limit, ttl_seconds)
+        # A write: on the counter's own thread, where it may wait its turn for the database, and
+        # where the calls that arrive meanwhile share one transaction (see `_GroupWriter`).
+        return await self._writer.hit(scope, day, limit)
 
     async def counts_async(self, scopes: Sequence[str], day: str, reads: Reads) -> dict[str, int]:
         if len(scopes) == 1:  # a client's own view: one prepared lookup, on the loop's reads
@@ -472,7 +545,7 @@ class DatabaseCounter:
         return await anyio.to_thread.run_sync(self.counts, scopes, day)
 
     async def aclose(self) -> None:
-        pass  # no connection of its own: the database's reads are the app's
+        self._writer.stop()
 
     def close(self) -> None:
         pass  # nothing is held in memory: every call is counted in the database at once
