@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fuzz bench clean lock chromium redis-server
+.PHONY: run test lint fuzz bench clean lock chromium redis-server wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,13 @@ lint: $(STAMP)
 	TENANTRY_DATABASE_URL=sqlite:///$(CURDIR)/.lint-check.db $(BIN)/alembic check
 	rm -f .lint-check.db
 
-bench: $(STAMP)
+# bench/floor.py measures with wrk, installed from Debian's packages like Chromium for the tests.
+wrk:
+	test -x /usr/bin/wrk || (apt-get update && apt-get install -y wrk)
+
+bench: $(STAMP) wrk
+	$(BIN)/python bench/floor.py
+	$(BIN)/python bench/statements.py
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/scale.py
 
