@@ -11,10 +11,12 @@ Both run as their own processes under the same uvicorn settings (`--workers` of 
 
 On SQLite (the database meter), then on PostgreSQL with Redis when both are reachable. Each ratio is
 Tenantry's rate over the floor's, the median over the rounds (each round measures the floor first,
-so both see the same machine). Needs wrk (`make bench` installs Debian's). Figures on the last line.
+so both see the same machine). `constant` is Tenantry's own app with one constant endpoint added:
+what its middleware and routing cost over the floor. Needs wrk (`make bench` installs Debian's).
+Figures on the last line.
 
     .venv/bin/python bench/floor.py [--seconds 5] [--rounds 3] [--connections 16] [--threads 2]
-        [--workers 1] [--postgres URL] [--redis URL] [--no-postgres] [--only get,me,published,patch]
+        [--workers 1] [--postgres URL] [--redis URL] [--no-postgres] [--only constant,get,me,published,patch]
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
 from support import DEFAULT_POSTGRES, postgres_database, postgres_reachable
 
 BIN = Path(sys.executable).parent
-DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
 HELLO = textwrap.dedent(
     """
     from fastapi import FastAPI
@@ -70,6 +72,39 @@ RUN_HELLO = textwrap.dedent(
             uvicorn.run("hello:app", **options)
     """
 )
+# Tenantry's own app, with every middleware, plus one constant endpoint: what the middleware and the
+# routing cost over the floor (served like `tenantry serve`, without the background worker).
+RUN_CONSTANT = textwrap.dedent(
+    """
+    import sys
+
+    import uvicorn
+
+    from tenantry.app import create_app
+    from tenantry.worker.serve import supervise_with_worker
+
+
+    def app():
+        made = create_app()
+
+        async def constant() -> dict[str, str]:
+            return {"status": "ok"}
+
+        made.add_api_route("/bench/constant", constant, include_in_schema=False)
+        made.router.routes.insert(0, made.router.routes.pop())  # matched first, as the hot routes are
+        return made
+
+
+    if __name__ == "__main__":
+        port, workers = int(sys.argv[1]), int(sys.argv[2])
+        options = dict(host="127.0.0.1", port=port, log_config=None, proxy_headers=False, log_level="warning")
+        if workers > 1:
+            config = uvicorn.Config("run_constant:app", factory=True, workers=workers, **options)
+            supervise_with_worker(config, None)
+        else:
+            uvicorn.run(app(), **options)
+    """
+)
 PATCH_SCRIPT = textwrap.dedent(
     """
     local n = 0
@@ -80,7 +115,7 @@ PATCH_SCRIPT = textwrap.dedent(
     end
     """
 )
-ENDPOINTS = ("get", "me", "published", "patch")
+ENDPOINTS = ("constant", "get", "me", "published", "patch")
 
 
 def free_port() -> int:
@@ -192,17 +227,25 @@ def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> di
         script.write_text(PATCH_SCRIPT)
         hello_port, tenantry_port = free_port(), free_port()
         Path(folder, "run_hello.py").write_text(RUN_HELLO)
+        Path(folder, "run_constant.py").write_text(RUN_CONSTANT)
+        constant_port = free_port()
+        run_constant = str(Path(folder, "run_constant.py"))
+        constant = [sys.executable, run_constant, str(constant_port), str(args.workers)]
         hello = [sys.executable, str(Path(folder, "run_hello.py")), str(hello_port), str(args.workers)]
         tenantry = [str(BIN / "tenantry"), "serve", "--port", str(tenantry_port), "--no-worker", *workers]
         hello_url, base = f"http://127.0.0.1:{hello_port}", f"http://127.0.0.1:{tenantry_port}"
         with (
             serving(hello, env, hello_url + "/hello"),
             serving(tenantry, env, base + "/healthz"),
+            serving(constant, env, f"http://127.0.0.1:{constant_port}/bench/constant")
+            if "constant" in args.only
+            else nullcontext(),
         ):
             seeded = seed(base, partner_key)
             partner = {"Authorization": f"Bearer {partner_key}"}
             client = {"Authorization": f"Bearer {seeded['client_key']}"}
             targets = {
+                "constant": (f"http://127.0.0.1:{constant_port}/bench/constant", {}, None),
                 "get": (base + seeded["client_path"], partner, None),
                 "me": (base + "/api/1/me", client, None),
                 "published": (base + seeded["published_path"], {}, None),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,13 +64,25 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                is_page = headers.get("content-type", "").startswith("text/html")
-                if is_page and "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = page_policy(scope.get("state", {}).get(_NONCE))
-                    headers["X-Frame-Options"] = "DENY"
-                    headers.setdefault("Referrer-Policy", "same-origin")
+                message["headers"] = _secured(list(message.get("headers", ())), scope)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def _secured(raw: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The answer's headers with ours added (on the raw list: this runs for every answer)."""
+    names = {name.lower() for name, _ in raw}
+    if b"x-content-type-options" not in names:
+        raw.append(_NOSNIFF)
+    content_type = next((value for name, value in raw if name.lower() == b"content-type"), b"")
+    if content_type.startswith(b"text/html") and b"content-security-policy" not in names:
+        nonce = scope.get("state", {}).get(_NONCE)
+        raw.append((b"content-security-policy", page_policy(nonce).encode("latin-1")))
+        raw.append((b"x-frame-options", b"DENY"))
+        if b"referrer-policy" not in names:
+            raw.append((b"referrer-policy", b"same-origin"))
+    return raw
