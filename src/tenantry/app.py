@@ -69,6 +69,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
+        # Our own metrics and logs describe every request (tenantry.api.middleware); FastAPI's
+        # OpenTelemetry hooks would only cost each request a few context lookups.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     database = database or database_from_settings(settings)
     app.state.services = Services(
