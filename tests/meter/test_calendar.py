@@ -113,3 +113,14 @@ class TestCyclingTheTimezone:
             datetime(2026, 4, 1, 10, 0, tzinfo=UTC),
         )
         assert calendar.day(datetime(2026, 4, 1, 10, 0, tzinfo=UTC))[0] == "2026-04-02"
+
+
+class TestChangesAtTheSameInstant:
+    def test_the_last_of_several_changes_at_a_months_first_instant_decides_that_month(self):
+        # Found by the property above: UTC, then three changes at 2026-01-01 00:00 UTC, the last
+        # back to UTC. The month keeps UTC's days; no change is deferred to February.
+        changes = [(CREATED, "Etc/GMT+12"), (CREATED, "Pacific/Kiritimati"), (CREATED, "UTC")]
+        terms, calendar = replay("UTC", changes)
+        for instant in (CREATED, CREATED + timedelta(hours=10), CREATED + timedelta(days=40)):
+            assert calendar.day(instant) == statement_day(terms, instant)
+        assert calendar.day(CREATED) == ("2026-01-01", CREATED + timedelta(days=1))

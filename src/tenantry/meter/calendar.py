@@ -94,4 +94,8 @@ class MeterCalendar:
         # Statements lay a month out in the terms in force at its first instant, so a change made
         # at that very instant already applies to it.
         switch = now if now == month_start else _midnight(_first_of_next_month(local), present)
+        if switch == self.timezone_from and self.previous_timezone is not None:
+            # Another change at the instant the last one takes effect replaces it: the month still
+            # begins at a midnight of the timezone before both (the one `timezone_from` is read in).
+            return MeterCalendar(timezone, self.previous_timezone, switch)
         return MeterCalendar(timezone, present, switch)
