@@ -238,9 +238,7 @@ def statement(
         typer.echo(service.statement_csv(result), nl=False)
     else:
         # The same document the API serves.
-        typer.echo(
-            StatementOut.model_validate(service.statement_view(partner, result)).model_dump_json(indent=2)
-        )
+        typer.echo(StatementOut.of(partner, result).model_dump_json(indent=2))
 
 
 @app.command()

@@ -1,6 +1,6 @@
-"""The text fields every request schema shares, so a name or an e-mail address means the same
-everywhere (API bodies, query parameters and the console's and portal's forms, which build the
-same schemas).
+"""The schema primitives every request and response schema shares: the strict base model, row ids
+and the text fields, so a name, an id or an e-mail address means the same everywhere (API bodies,
+query parameters and the console's and portal's forms, which build the same schemas).
 
 A one-line field refuses control characters (C0, DEL, C1, U+2028, U+2029) and lone surrogates
 with 422 `validation_error` naming the field; a multi-line field accepts tab, LF and CR among
@@ -12,10 +12,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from tenantry.text import refusal
+
+# The database's integers are 64-bit. A larger number names no row and would overflow in the driver,
+# so an id or count outside this range is refused as malformed (422) before anything runs.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+RowId = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def _refuse_controls(value: Any, *, multiline: bool) -> Any:
@@ -54,6 +65,9 @@ Email = Annotated[
     ),
     OneLine,
 ]
+# How long a password may be; what it must be (auth.passwords) is checked where it is chosen, so a
+# weak one is refused with `weak_password` and its reason, not as a malformed body.
+Password = Annotated[str, StringConstraints(max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=5000), Lines]
 Reason = Annotated[str, StringConstraints(max_length=1000), Lines]
 # A search text or filter in a query string: one line, possibly empty.

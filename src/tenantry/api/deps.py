@@ -22,11 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.principal import Principal
-from tenantry.clients.schemas import INT64_MAX, INT64_MIN
 from tenantry.clock import Clock
 from tenantry.db.reads import DatabaseReads
 from tenantry.db.session import Database
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
+from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.mail import Mailer
 from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import Meter, Quota

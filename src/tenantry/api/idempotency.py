@@ -72,10 +72,8 @@ class IdempotencyMiddleware:
 
         from anyio import to_thread
 
-        async with services.write_gate():
-            verdict = await to_thread.run_sync(
-                _claim, database, owner, key, request_hash, now, abandoned_before
-            )
+        # One worker-thread call opens the record's transaction, decides and commits.
+        verdict = await to_thread.run_sync(_claim, database, owner, key, request_hash, now, abandoned_before)
         if verdict[0] == "conflict":
             await _send_problem(
                 send,

@@ -1,10 +1,10 @@
-"""Clients endpoints (SPEC §9). Each authenticates, calls one service function, returns a schema."""
+"""Clients endpoints (SPEC §9). Each authenticates, calls one use case, returns a schema."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session
 from tenantry.api.deps import (
     Caller,
     ClockDep,
-    DbSession,
-    MeterDep,
     PageDep,
     PartnerCaller,
     PathId,
+    Services,
     WorkDep,
     caller_of,
     services,
 )
+from tenantry.auth.principal import Principal
 from tenantry.clients import repository as repo
 from tenantry.clients import service
 from tenantry.clients.schemas import (
@@ -32,19 +32,30 @@ from tenantry.clients.schemas import (
     StatusChangeList,
     StatusChangeOut,
 )
-from tenantry.db.models import Client, StatusChange
+from tenantry.clock import Clock
+from tenantry.db.models import Client
 from tenantry.fields import OneLine
 from tenantry.meter.calendar import MeterCalendar
-from tenantry.meter.service import Meter
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
 
 
-def _out(db: Session, meter: Meter, client: Client, now: datetime) -> ClientOut:
-    """A client with today's API calls, counted on the meter's day."""
-    calendar = repo.partner_meter_calendar(db, client.partner_id)
-    calls = meter.client_calls_today([client.id], calendar, now)[client.id]
-    return ClientOut.model_validate(service.client_view(client, now, api_calls_today=calls))
+async def _calls_today(
+    svc: Services, client_ids: Sequence[int], calendar: MeterCalendar, now: datetime
+) -> dict[int, int]:
+    """Today's API calls of these clients, counted on the meter's day, from the event loop."""
+    if not client_ids:
+        return {}
+    async with svc.reads.connection() as reads:
+        return await svc.meter.client_calls_today_async(client_ids, calendar, now, reads)
+
+
+async def _out(svc: Services, found: tuple[Client, MeterCalendar]) -> ClientOut:
+    """A client with today's API calls."""
+    client, calendar = found
+    now = svc.clock.now()
+    calls = await _calls_today(svc, [client.id], calendar, now)
+    return ClientOut.of(client, now, api_calls_today=calls[client.id])
 
 
 StatusFilter = Literal["setup", "trial", "trial_expired", "active", "disabled"]
@@ -56,17 +67,15 @@ async def create_client(
 ) -> ClientOut:
     """Create a client account (Setup by default; Trial or Active when asked and allowed)."""
     client = await work(service.create_client, clock, caller, body)
-    return ClientOut.model_validate(service.client_view(client, clock.now()))
+    return ClientOut.of(client, clock.now())
 
 
 @router.get("", response_model=ClientList)
 async def list_clients(
     request: Request,
-    db: DbSession,
-    clock: ClockDep,
+    work: WorkDep,
     caller: PartnerCaller,
     page: PageDep,
-    meter: MeterDep,
     status: Annotated[
         StatusFilter | None,
         Query(description="Stored status; `trial_expired` selects trials whose end has passed."),
@@ -75,36 +84,31 @@ async def list_clients(
     q: Annotated[
         str | None, Query(max_length=200, description="Search in name and external id."), OneLine
     ] = None,
-) -> dict[str, Any]:
+) -> ClientList:
     """List the partner's clients, oldest first."""
-    # The hot read paths are async with all their I/O in one worker-thread hop.
-    now = clock.now()
-
-    def work() -> dict[str, Any]:
-        partner = repo.get_partner(db, caller.partner_id)
-        items, total = repo.list_clients(
-            db,
-            partner,
-            now=now,
-            status=status,
-            external_id=external_id,
-            q=q,
-            limit=page.limit,
-            offset=page.offset,
-        )
-        calls = meter.client_calls_today([c.id for c in items], MeterCalendar.of(partner), now)
-        return {
-            "items": [service.client_view(c, now, api_calls_today=calls[c.id]) for c in items],
-            "total": total,
-            "limit": page.limit,
-            "offset": page.offset,
-        }
-
-    return await services(request).read(work)
+    svc = services(request)
+    now = svc.clock.now()
+    items, total, calendar = await work(
+        service.client_page,
+        caller,
+        now,
+        status=status,
+        external_id=external_id,
+        q=q,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    calls = await _calls_today(svc, [c.id for c in items], calendar, now)
+    return ClientList(
+        items=[ClientOut.of(c, now, api_calls_today=calls[c.id]) for c in items],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.get("/{client_id}", response_model=ClientOut)
-async def get_client(client_id: PathId, request: Request) -> dict[str, Any]:
+async def get_client(client_id: PathId, request: Request) -> ClientOut:
     """One client, with its effective status, trial clock, allocation and usage."""
     # The hottest read of the API: prepared statements, read without leaving the event loop.
     svc, caller = services(request), caller_of(request)
@@ -113,24 +117,26 @@ async def get_client(client_id: PathId, request: Request) -> dict[str, Any]:
         client = await repo.read_client_async(reads, caller, client_id)
         calendar = repo.meter_calendar_of(client)
         calls = await svc.meter.client_calls_today_async([client.id], calendar, now, reads)
-    return service.client_view(client, now, api_calls_today=calls[client.id])
+    return ClientOut.of(client, now, api_calls_today=calls[client.id])
+
+
+def _update(
+    db: Session, clock: Clock, caller: Principal, client_id: int, body: ClientUpdate
+) -> tuple[Client, MeterCalendar]:
+    return service.with_calendar(db, service.update_client(db, clock, caller, client_id, body))
 
 
 @router.patch("/{client_id}", response_model=ClientOut)
 async def update_client(
     client_id: PathId,
     body: ClientUpdate,
+    request: Request,
     work: WorkDep,
     clock: ClockDep,
     caller: PartnerCaller,
-    meter: MeterDep,
 ) -> ClientOut:
     """Change a client; a status change and resources in one request apply together or not at all."""
-
-    def update(db: Session) -> ClientOut:
-        return _out(db, meter, service.update_client(db, clock, caller, client_id, body), clock.now())
-
-    return await work(update)
+    return await _out(services(request), await work(_update, clock, caller, client_id, body))
 
 
 @router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -146,35 +152,22 @@ async def activation_check(client_id: PathId, work: WorkDep, caller: PartnerCall
     return ActivationCheck.model_validate(await work(service.activation_check, caller, client_id))
 
 
+def _extend(db: Session, clock: Clock, caller: Principal, client_id: int) -> tuple[Client, MeterCalendar]:
+    return service.with_calendar(db, service.extend_trial(db, clock, caller, client_id))
+
+
 @router.post("/{client_id}/extend-trial", response_model=ClientOut)
 async def extend_trial(
-    client_id: PathId, work: WorkDep, clock: ClockDep, caller: Caller, meter: MeterDep
+    client_id: PathId, request: Request, work: WorkDep, clock: ClockDep, caller: Caller
 ) -> ClientOut:
     """Extend the trial once, strictly before the first trial period ends."""
-
-    def extend(db: Session) -> ClientOut:
-        return _out(db, meter, service.extend_trial(db, clock, caller, client_id), clock.now())
-
-    return await work(extend)
+    return await _out(services(request), await work(_extend, clock, caller, client_id))
 
 
 @router.get("/{client_id}/history", response_model=StatusChangeList)
 async def history(client_id: PathId, work: WorkDep, caller: PartnerCaller, page: PageDep) -> StatusChangeList:
     """The client's status changes, oldest first."""
-
-    def read(db: Session) -> tuple[Sequence[StatusChange], int]:
-        client = repo.get_client(db, caller, client_id)
-        return repo.status_history(db, client.partner_id, client.id, page.limit, page.offset)
-
-    items, total = await work(read)
+    items, total = await work(service.status_history, caller, client_id, page.limit, page.offset)
     return StatusChangeList(
-        items=[
-            StatusChangeOut(
-                id=c.id, **{"from": c.from_status}, to=c.to_status, at=c.at, actor=c.actor, reason=c.reason
-            )
-            for c in items
-        ],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+        items=[StatusChangeOut.of(c) for c in items], total=total, limit=page.limit, offset=page.offset
     )

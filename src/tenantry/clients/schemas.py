@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from tenantry.fields import Description, ExternalId, Name, Reason
+from tenantry import lifecycle
+from tenantry.clients import repository as repo
+from tenantry.fields import INT64_MAX as INT64_MAX
+from tenantry.fields import INT64_MIN as INT64_MIN
+from tenantry.fields import Description, ExternalId, Name, Reason, Strict
+from tenantry.policy import Status
 
-# The database's integers are 64-bit. A larger number names no row and would overflow in the driver,
-# so an id or count outside this range is refused as malformed (422) before anything runs.
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-RowId = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+if TYPE_CHECKING:
+    from tenantry.db.models import StatusChange
 
 Amount = Annotated[StrictInt, Field(ge=0, le=2_000_000_000)]
 SettableStatus = Literal["setup", "trial", "active", "disabled"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Resources(Strict):
@@ -58,6 +57,21 @@ class TrialOut(BaseModel):
     extension_available: bool
     expired: bool
 
+    @classmethod
+    def of(cls, client: repo.ClientFields, now: datetime) -> TrialOut | None:
+        """The client's trial clock at `now`, or None when it has never had a trial."""
+        trial = repo.trial_of(client)
+        if trial is None:
+            return None
+        return cls(
+            started_at=trial.started_at,
+            ends_at=trial.ends_at,
+            days_remaining=trial.days_remaining(now),
+            extended=trial.extended,
+            extension_available=client.status == Status.TRIAL and trial.extension_available(now),
+            expired=trial.expired(now),
+        )
+
 
 class ResourcesOut(BaseModel):
     dashboards: int
@@ -86,6 +100,24 @@ class ClientOut(BaseModel):
     created_at: datetime
     last_sign_in: datetime | None
 
+    @classmethod
+    def of(cls, client: repo.ClientFields, now: datetime, api_calls_today: int = 0) -> ClientOut:
+        """A client as the API shows it at `now`: an ORM `Client` or a row read on the event loop."""
+        trial = repo.trial_of(client)
+        return cls(
+            id=client.id,
+            name=client.name,
+            description=client.description,
+            external_id=client.external_id,
+            status=client.status,
+            effective_status=lifecycle.effective_status(Status(client.status), trial, now).value,
+            trial=TrialOut.of(client, now),
+            resources=ResourcesOut(**repo.allocation_of(client)),
+            usage=UsageOut(**repo.usage_of(client), api_calls_today=api_calls_today),
+            created_at=client.created_at,
+            last_sign_in=client.last_sign_in,
+        )
+
 
 class ClientList(BaseModel):
     items: list[ClientOut]
@@ -108,6 +140,17 @@ class StatusChangeOut(BaseModel):
     at: datetime
     actor: str
     reason: str
+
+    @classmethod
+    def of(cls, change: StatusChange) -> StatusChangeOut:
+        return cls(
+            id=change.id,
+            **{"from": change.from_status},
+            to=change.to_status,
+            at=change.at,
+            actor=change.actor,
+            reason=change.reason,
+        )
 
 
 class StatusChangeList(BaseModel):

@@ -5,7 +5,7 @@ Services flush, never commit: the request, worker job or command around them com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +15,11 @@ from tenantry import lifecycle, pool
 from tenantry.audit import audit, emit
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as repo
-from tenantry.clients.schemas import ClientCreate, ClientUpdate
+from tenantry.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from tenantry.clock import Clock
-from tenantry.db.models import Client, Partner
+from tenantry.db.models import Client, Partner, StatusChange
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
+from tenantry.meter.calendar import MeterCalendar
 from tenantry.policy import EffectiveStatus, Status, counts_against_pool
 
 
@@ -26,40 +27,9 @@ def effective_status(client: repo.ClientFields, now: datetime) -> EffectiveStatu
     return lifecycle.effective_status(Status(client.status), repo.trial_of(client), now)
 
 
-def trial_view(client: repo.ClientFields, now: datetime) -> dict[str, Any] | None:
-    trial = repo.trial_of(client)
-    if trial is None:
-        return None
-    return {
-        "started_at": trial.started_at,
-        "ends_at": trial.ends_at,
-        "days_remaining": trial.days_remaining(now),
-        "extended": trial.extended,
-        "extension_available": client.status == Status.TRIAL and trial.extension_available(now),
-        "expired": trial.expired(now),
-    }
-
-
-def client_view(client: repo.ClientFields, now: datetime, api_calls_today: int = 0) -> dict[str, Any]:
-    return {
-        "id": client.id,
-        "name": client.name,
-        "description": client.description,
-        "external_id": client.external_id,
-        "status": client.status,
-        "effective_status": effective_status(client, now).value,
-        "trial": trial_view(client, now),
-        "resources": repo.allocation_of(client),
-        "usage": {**repo.usage_of(client), "api_calls_today": api_calls_today},
-        "created_at": client.created_at,
-        "last_sign_in": client.last_sign_in,
-    }
-
-
 def _event_client(client: Client, now: datetime) -> dict[str, Any]:
-    view = client_view(client, now)
-    # Events are JSON documents: datetimes as ISO 8601 strings.
-    return _jsonable(view)
+    """The client as events carry it: the API's document, as JSON."""
+    return ClientOut.of(client, now).model_dump(mode="json")
 
 
 def _audit_and_publish(
@@ -84,14 +54,6 @@ def _audit_and_publish(
         at=now,
         data={"client": _event_client(client, now)},
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 def _apply_status_and_allocation(
@@ -155,6 +117,39 @@ def _apply_status_and_allocation(
                 "reason": reason,
             },
         )
+
+
+def client_page(
+    db: Session,
+    principal: Principal,
+    now: datetime,
+    *,
+    status: str | None,
+    external_id: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Client], int, MeterCalendar]:
+    """A page of the partner's clients, oldest first, their total, and the meter's calendar (today's
+    API calls are counted on it)."""
+    partner = repo.get_partner(db, principal.partner_id)
+    items, total = repo.list_clients(
+        db, partner, now=now, status=status, external_id=external_id, q=q, limit=limit, offset=offset
+    )
+    return items, total, MeterCalendar.of(partner)
+
+
+def with_calendar(db: Session, client: Client) -> tuple[Client, MeterCalendar]:
+    """A client and the meter's calendar its API calls are counted on."""
+    return client, repo.partner_meter_calendar(db, client.partner_id)
+
+
+def status_history(
+    db: Session, principal: Principal, client_id: int, limit: int, offset: int
+) -> tuple[Sequence[StatusChange], int]:
+    """The client's status changes, oldest first, and how many there are."""
+    client = repo.get_client(db, principal, client_id)
+    return repo.status_history(db, client.partner_id, client.id, limit, offset)
 
 
 def create_client(db: Session, clock: Clock, principal: Principal, data: ClientCreate) -> Client:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from tenantry.charts.svg import REQUIRED_COLUMNS
-from tenantry.clients.schemas import RowId, Strict
-from tenantry.fields import Column, Name
+from tenantry.fields import Column, Name, RowId, Strict
+
+if TYPE_CHECKING:
+    from tenantry.db.dashboard_models import Klip
+    from tenantry.db.models import Dashboard
 
 KlipKind = Literal["value", "table", "bar", "line", "pie"]
 
@@ -59,6 +63,17 @@ class KlipOut(BaseModel):
     datasource_id: int
     columns: dict[str, Any]
 
+    @classmethod
+    def of(cls, klip: Klip) -> KlipOut:
+        return cls(
+            id=klip.id,
+            position=klip.position,
+            title=klip.title,
+            kind=klip.kind,
+            datasource_id=klip.datasource_id,
+            columns=klip.columns,
+        )
+
 
 class DashboardOut(BaseModel):
     id: int
@@ -68,6 +83,19 @@ class DashboardOut(BaseModel):
     shared_with: list[int]
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, dashboard: Dashboard, klips: Sequence[Klip], shared_with: list[int]) -> DashboardOut:
+        """A dashboard with its klips in order and the client users it is shared with."""
+        return cls(
+            id=dashboard.id,
+            client_id=dashboard.client_id,
+            name=dashboard.name,
+            klips=[KlipOut.of(k) for k in klips],
+            shared_with=shared_with,
+            created_at=dashboard.created_at,
+            updated_at=dashboard.updated_at,
+        )
 
 
 class DashboardList(BaseModel):

@@ -6,6 +6,7 @@ against the plan's pool. Deleting a dashboard gives back the dashboard and its l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,7 +15,7 @@ from tenantry import limits
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as repo
-from tenantry.dashboards.schemas import DashboardCreate, DashboardUpdate, KlipIn
+from tenantry.dashboards.schemas import DashboardCreate, DashboardOut, DashboardUpdate, KlipIn
 from tenantry.datasources import repository as sources_repo
 from tenantry.db.dashboard_models import Klip
 from tenantry.db.models import Dashboard
@@ -32,36 +33,34 @@ from tenantry.owners import (
 from tenantry.policy import Capability
 
 
-def dashboard_views(
-    db: Session, dashboards: list[Dashboard], principal: Principal | None = None
-) -> list[dict[str, Any]]:
+def dashboard_outs(
+    db: Session, dashboards: Sequence[Dashboard], principal: Principal | None = None
+) -> list[DashboardOut]:
+    """The dashboards as the API shows them, their klips and shares read in two queries."""
     ids = [d.id for d in dashboards]
     klips, shares = repo.klips_of(db, ids), repo.shares_of(db, ids)
     if principal is not None and only_shared(principal):
         # A member learns nothing of the client's other users, not even who else sees a dashboard.
         shares = {i: [u for u in users if u == principal.user_id] for i, users in shares.items()}
-    return [
-        {
-            "id": d.id,
-            "client_id": d.client_id,
-            "name": d.name,
-            "klips": [
-                {
-                    "id": k.id,
-                    "position": k.position,
-                    "title": k.title,
-                    "kind": k.kind,
-                    "datasource_id": k.datasource_id,
-                    "columns": k.columns,
-                }
-                for k in klips[d.id]
-            ],
-            "shared_with": shares[d.id],
-            "created_at": d.created_at,
-            "updated_at": d.updated_at,
-        }
-        for d in dashboards
-    ]
+    return [DashboardOut.of(d, klips[d.id], shares[d.id]) for d in dashboards]
+
+
+def dashboard_out(db: Session, principal: Principal, dashboard: Dashboard) -> DashboardOut:
+    (out,) = dashboard_outs(db, [dashboard], principal)
+    return out
+
+
+def readable_dashboard(db: Session, principal: Principal, dashboard_id: int) -> DashboardOut:
+    """One dashboard the caller may see."""
+    return dashboard_out(db, principal, repo.get_dashboard(db, principal, dashboard_id))
+
+
+def dashboards_of(
+    db: Session, principal: Principal, owner: Owner, limit: int, offset: int
+) -> tuple[list[DashboardOut], int]:
+    """A page of an owner's dashboards, oldest first (for a member only those shared with them)."""
+    items, total = repo.list_dashboards(db, owner, limit, offset, principal)
+    return dashboard_outs(db, items, principal), total
 
 
 def _klips(db: Session, owner: Owner, dashboard_id: int, klips: list[KlipIn]) -> list[Klip]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from tenantry.clients.schemas import Strict
 from tenantry.datasources.fetch import MAX_ROWS
-from tenantry.fields import Name
+from tenantry.fields import Name, Strict
+
+if TYPE_CHECKING:
+    from tenantry.db.dashboard_models import DataSource
 
 Interval = Annotated[StrictInt, Field(ge=60, le=31 * 24 * 3600, description="Seconds (at least 60).")]
 Cell = StrictStr | StrictInt | StrictFloat | StrictBool | None
@@ -58,6 +60,27 @@ class DataSourceOut(BaseModel):
     row_count: int
     version: str
     created_at: datetime
+
+    @classmethod
+    def of(cls, source: DataSource) -> DataSourceOut:
+        """A data source with its refresh state and the size of its last good snapshot (not its rows)."""
+        return cls(
+            id=source.id,
+            client_id=source.client_id,
+            name=source.name,
+            kind=source.kind,
+            url=source.url,
+            format=source.format,
+            refresh_interval=source.refresh_interval,
+            next_refresh_at=source.next_refresh_at,
+            refresh_requested_at=source.refresh_requested_at,
+            last_refreshed_at=source.last_refreshed_at,
+            last_error=source.last_error,
+            refresh_fail_count=source.refresh_fail_count,
+            row_count=source.row_count,
+            version=source.version,
+            created_at=source.created_at,
+        )
 
 
 class DataSourceList(BaseModel):

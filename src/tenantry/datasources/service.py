@@ -49,26 +49,6 @@ class NotRefreshable(TenantryError):
     code, status, title = "not_refreshable", 409, "Nothing to refresh"
 
 
-def source_view(source: DataSource) -> dict[str, Any]:
-    return {
-        "id": source.id,
-        "client_id": source.client_id,
-        "name": source.name,
-        "kind": source.kind,
-        "url": source.url,
-        "format": source.format,
-        "refresh_interval": source.refresh_interval,
-        "next_refresh_at": source.next_refresh_at,
-        "refresh_requested_at": source.refresh_requested_at,
-        "last_refreshed_at": source.last_refreshed_at,
-        "last_error": source.last_error,
-        "refresh_fail_count": source.refresh_fail_count,
-        "row_count": source.row_count,
-        "version": source.version,
-        "created_at": source.created_at,
-    }
-
-
 def readable_source(db: Session, principal: Principal, source_id: int) -> DataSource:
     """A data source with its settings and rows, for those who may read them (not members)."""
     source = repo.get_source(db, principal, source_id)

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic_core import to_jsonable_python
 from sqlalchemy.orm import Session
 
 from tenantry.audit import emit
 from tenantry.backoff import backoff
-from tenantry.clients.service import client_view
+from tenantry.clients.schemas import ClientOut
 from tenantry.db.leases import Shares
 from tenantry.db.models import Event
 from tenantry.db.worker_models import EventDelivery
@@ -55,7 +54,10 @@ def emit_trial_events(db: Session, now: datetime, limit: int = 100) -> list[str]
                 client_id=client.id,
                 type=event_type,
                 at=now,
-                data={"client": to_jsonable_python(client_view(client, now)), "ends_at": ends_at.isoformat()},
+                data={
+                    "client": ClientOut.of(client, now).model_dump(mode="json"),
+                    "ends_at": ends_at.isoformat(),
+                },
             )
             written.append(event_type)
     db.flush()

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, MailerDep, PathId
-from tenantry.clients.schemas import Strict
+from tenantry.api.deps import Caller, ClockDep, MailerDep, PathId, WorkDep
 from tenantry.exports import service
-from tenantry.fields import Email
+from tenantry.fields import Email, Strict
 
 router = APIRouter(prefix="/api/1/dashboards", tags=["exports"])
 
@@ -37,15 +36,15 @@ class EmailOut(BaseModel):
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}, "image/png": {}}}},
 )
-def export_dashboard(
+async def export_dashboard(
     dashboard_id: PathId,
-    db: DbSession,
+    work: WorkDep,
     clock: ClockDep,
     caller: Caller,
     format: Annotated[Format, Query(description="pdf or png")] = "pdf",
 ) -> Response:
     """The dashboard as a PDF or PNG file (watermarked in Setup; refused when disabled or expired)."""
-    export = service.render_export(db, clock, caller, dashboard_id, format)
+    export = await work(service.render_export, clock, caller, dashboard_id, format)
     return Response(
         export.data,
         media_type=export.content_type,
@@ -54,10 +53,12 @@ def export_dashboard(
 
 
 @router.post("/{dashboard_id}/email", status_code=status.HTTP_202_ACCEPTED, response_model=EmailOut)
-def email_dashboard(
-    dashboard_id: PathId, body: EmailIn, db: DbSession, clock: ClockDep, caller: Caller, mailer: MailerDep
+async def email_dashboard(
+    dashboard_id: PathId, body: EmailIn, work: WorkDep, clock: ClockDep, caller: Caller, mailer: MailerDep
 ) -> EmailOut:
     """E-mail the dashboard as an attachment: queued and sent by the worker (at most 50 recipients a
     day per user; viewers and members only to users of their own account)."""
-    queued = service.email_dashboard(db, clock, caller, mailer, dashboard_id, list(body.to), body.format)
+    queued = await work(
+        service.email_dashboard, clock, caller, mailer, dashboard_id, list(body.to), body.format
+    )
     return EmailOut(queued=queued.queued, delivered=queued.delivered, reason=queued.reason)

@@ -1,10 +1,10 @@
-"""Published-link endpoints (SPEC §9). Each authenticates, calls one service function, returns a schema."""
+"""Published-link endpoints (SPEC §9). Each authenticates, calls one use case, returns a schema."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from tenantry.api.deps import Caller, ClockDep, DbSession, PageDep, PathId
+from tenantry.api.deps import Caller, ClockDep, PageDep, PathId, WorkDep
 from tenantry.links import service
 from tenantry.links.schemas import LinkCreate, LinkList, LinkOut
 
@@ -18,23 +18,23 @@ def _base_url(request: Request) -> str:
 @router.post(
     "/dashboards/{dashboard_id}/published-links", status_code=status.HTTP_201_CREATED, response_model=LinkOut
 )
-def create_link(
-    dashboard_id: PathId, body: LinkCreate, request: Request, db: DbSession, clock: ClockDep, caller: Caller
+async def create_link(
+    dashboard_id: PathId, body: LinkCreate, request: Request, work: WorkDep, clock: ClockDep, caller: Caller
 ) -> LinkOut:
     """Publish the dashboard at a secret URL, shown only in this answer (Trial and Active only)."""
-    link, token = service.create_link(db, clock, caller, dashboard_id, body)
-    return LinkOut.model_validate(service.link_view(link, _base_url(request), token))
+    link, token = await work(service.create_link, clock, caller, dashboard_id, body)
+    return LinkOut.of(link, _base_url(request), token)
 
 
 @router.get("/dashboards/{dashboard_id}/published-links", response_model=LinkList)
-def list_links(
-    dashboard_id: PathId, request: Request, db: DbSession, caller: Caller, page: PageDep
+async def list_links(
+    dashboard_id: PathId, request: Request, work: WorkDep, caller: Caller, page: PageDep
 ) -> LinkList:
     """The dashboard's published links, revoked ones included, oldest first (not for members)."""
-    items, total = service.links_of(db, caller, dashboard_id, page.limit, page.offset)
+    items, total = await work(service.links_of, caller, dashboard_id, page.limit, page.offset)
     base_url = _base_url(request)
     return LinkList(
-        items=[LinkOut.model_validate(service.link_view(link, base_url)) for link in items],
+        items=[LinkOut.of(link, base_url) for link in items],
         total=total,
         limit=page.limit,
         offset=page.offset,
@@ -42,7 +42,7 @@ def list_links(
 
 
 @router.delete("/published-links/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_link(link_id: PathId, db: DbSession, clock: ClockDep, caller: Caller) -> Response:
+async def revoke_link(link_id: PathId, work: WorkDep, clock: ClockDep, caller: Caller) -> Response:
     """Revoke a published link for good; it no longer counts against the allocation."""
-    service.revoke_link(db, clock, caller, link_id)
+    await work(service.revoke_link, clock, caller, link_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

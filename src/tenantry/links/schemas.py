@@ -5,15 +5,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from tenantry.clients.schemas import Strict
-from tenantry.fields import Name
+from tenantry.fields import Name, Password, Strict
 
-# Checked against the password rules by the service (`weak_password`), as for users.
-Password = Annotated[str, StringConstraints(max_length=200)]
+if TYPE_CHECKING:
+    from tenantry.db.dashboard_models import PublishedLink
 
 MAX_ALLOWED_ORIGINS = 20
 _ORIGIN = re.compile(r"(?P<scheme>https?)://(?P<host>\[[0-9a-f:.]+\]|[^/:\[\]]+)(?::(?P<port>[0-9]{1,5}))?/?")
@@ -78,6 +77,22 @@ class LinkOut(BaseModel):
     created_at: datetime
     last_accessed_at: datetime | None
     revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, link: PublishedLink, base_url: str, token: str | None = None) -> LinkOut:
+        """A link; its URL only when the token is given (at creation: it is kept only as a hash)."""
+        return cls(
+            id=link.id,
+            dashboard_id=link.dashboard_id,
+            name=link.name,
+            url=f"{base_url.rstrip('/')}/published/{token}" if token else None,
+            token_prefix=link.token_prefix,
+            protected=link.password_hash is not None,
+            allowed_origins=link.allowed_origins,
+            created_at=link.created_at,
+            last_accessed_at=link.last_accessed_at,
+            revoked_at=link.revoked_at,
+        )
 
 
 class LinkList(BaseModel):

@@ -13,7 +13,6 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -41,21 +40,6 @@ ACCESS_RESOLUTION = timedelta(minutes=1)
 
 def hash_link_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def link_view(link: PublishedLink, base_url: str, token: str | None = None) -> dict[str, Any]:
-    return {
-        "id": link.id,
-        "dashboard_id": link.dashboard_id,
-        "name": link.name,
-        "url": f"{base_url.rstrip('/')}/published/{token}" if token else None,
-        "token_prefix": link.token_prefix,
-        "protected": link.password_hash is not None,
-        "allowed_origins": link.allowed_origins,
-        "created_at": link.created_at,
-        "last_accessed_at": link.last_accessed_at,
-        "revoked_at": link.revoked_at,
-    }
 
 
 def create_link(

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
-from tenantry.api.deps import ClockDep, DbSession, PartnerCaller
+from tenantry.api.deps import ClockDep, PartnerCaller, WorkDep
+from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
+from tenantry.clock import Clock
 from tenantry.partners import service
-from tenantry.partners.schemas import PartnerUpdate
+from tenantry.partners.schemas import PartnerOut, PartnerUpdate
 
 router = APIRouter(prefix="/api/1/partner", tags=["partner"])
 
 
-@router.get("")
-def get_partner(db: DbSession, caller: PartnerCaller) -> dict[str, Any]:
+def _read(db: Session, caller: Principal) -> PartnerOut:
+    return PartnerOut.of(clients_repo.get_partner(db, caller.partner_id))
+
+
+def _update(db: Session, clock: Clock, caller: Principal, body: PartnerUpdate) -> PartnerOut:
+    return PartnerOut.of(service.update_partner(db, clock, caller, body))
+
+
+@router.get("", response_model=PartnerOut)
+async def get_partner(work: WorkDep, caller: PartnerCaller) -> PartnerOut:
     """The partner, its plan, and the pool: per resource total, used_by_partner, allocated, remaining."""
-    return service.partner_view(clients_repo.get_partner(db, caller.partner_id))
+    return await work(_read, caller)
 
 
-@router.patch("")
-def update_partner(
-    body: PartnerUpdate, db: DbSession, clock: ClockDep, caller: PartnerCaller
-) -> dict[str, Any]:
+@router.patch("", response_model=PartnerOut)
+async def update_partner(
+    body: PartnerUpdate, work: WorkDep, clock: ClockDep, caller: PartnerCaller
+) -> PartnerOut:
     """Change the partner's name, timezone, prices or currency (admins only)."""
-    return service.partner_view(service.update_partner(db, clock, caller, body))
+    return await work(_update, clock, caller, body)

@@ -202,25 +202,3 @@ def _meter_timezone_changes(partner: Partner, timezone: str, now: datetime) -> N
     begins, as statements do: changing the timezone back and forth never opens a fresh day."""
     changed = MeterCalendar.of(partner).changed_to(timezone, now)
     partner.previous_timezone, partner.timezone_from = changed.previous_timezone, changed.timezone_from
-
-
-def partner_view(partner: Partner) -> dict[str, Any]:
-    return {
-        "id": partner.id,
-        "name": partner.name,
-        "timezone": partner.timezone,
-        "created_at": partner.created_at,
-        "plan": {
-            "dashboards": partner.plan_dashboards,
-            "users": partner.plan_users,
-            "published_links": partner.plan_published_links,
-            "api_calls_per_day": partner.plan_api_calls_per_day,
-            "trial_days": partner.trial_days,
-            "trial_extension_days": partner.trial_extension_days,
-            "dashboard_price": f"{partner.dashboard_price:.2f}",
-            "user_price": f"{partner.user_price:.2f}",
-            "currency": partner.currency,
-        },
-        "pool": {r: line.as_dict() for r, line in clients_repo.pool_lines(partner).items()},
-        "client_count": partner.client_count,
-    }

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from tenantry.api.deps import ClockDep, DbSession, PartnerCaller
+from tenantry.api.deps import ClockDep, PartnerCaller, WorkDep
 from tenantry.statements import service
 from tenantry.statements.schemas import StatementOut
 
@@ -26,9 +26,9 @@ def _wants_csv(accept: str | None, format: str | None) -> bool:
     response_model=StatementOut,
     responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}},
 )
-def get_statement(
+async def get_statement(
     month: str,
-    db: DbSession,
+    work: WorkDep,
     clock: ClockDep,
     caller: PartnerCaller,
     accept: Annotated[str | None, Header()] = None,
@@ -37,7 +37,7 @@ def get_statement(
     ] = None,
 ) -> StatementOut | Response:
     """The month's statement (YYYY-MM, partner's timezone): a line per client, resource and quantity."""
-    statement = service.statement_for(db, caller.partner_id, month, clock.now())
+    statement = await work(service.statement_for, caller.partner_id, month, clock.now())
     if _wants_csv(accept, format):
         return Response(
             service.statement_csv(statement),
@@ -48,4 +48,4 @@ def get_statement(
                 )
             },
         )
-    return StatementOut.model_validate(service.statement_view(caller.partner_id, statement))
+    return StatementOut.of(caller.partner_id, statement)

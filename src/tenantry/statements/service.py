@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from tenantry.clients import repository as clients_repo
 from tenantry.statements import repository as repo
-from tenantry.statements.compute import Line, Month, Statement, build_statement, daily_statuses, month_frame
+from tenantry.statements.compute import Month, Statement, build_statement, daily_statuses, month_frame
+from tenantry.statements.schemas import StatementLineOut
 
 COLUMNS: tuple[str, ...] = (
     "client_id",
@@ -58,44 +59,6 @@ def month_report(db: Session, partner_id: int, month: str, now: datetime) -> Mon
     )
 
 
-def _money(value: Any) -> str:
-    return f"{value:.2f}"
-
-
-def line_view(line: Line) -> dict[str, Any]:
-    amount = _money(line.amount)
-    return {
-        "client_id": line.client_id,
-        "client_name": line.client_name,
-        "resource": line.resource,
-        "quantity": line.quantity,
-        "billable_days": line.billable_days,
-        "days_in_month": line.days_in_month,
-        "unit_price": _money(line.unit_price),
-        "amount": amount,
-        "amount_to_date": amount,
-        "projected_billable_days": line.projected_billable_days,
-        "projected_amount": _money(line.projected_amount),
-    }
-
-
-def statement_view(partner_id: int, statement: Statement) -> dict[str, Any]:
-    total = _money(statement.total)
-    return {
-        "partner_id": partner_id,
-        "month": str(statement.month),
-        "timezone": statement.timezone,
-        "currency": statement.currency,
-        "days_in_month": statement.days_in_month,
-        "complete": statement.complete,
-        "as_of": statement.as_of,
-        "lines": [line_view(line) for line in statement.lines],
-        "total": total,
-        "total_to_date": total,
-        "projected_total": _money(statement.projected_total),
-    }
-
-
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -111,6 +74,6 @@ def statement_csv(statement: Statement) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for line in statement.lines:
-        view = line_view(line)
+        view = StatementLineOut.of(line).model_dump()
         writer.writerow([_cell(view[column]) for column in COLUMNS])
     return out.getvalue()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel
 
-from tenantry.clients.schemas import Strict, TrialOut
-from tenantry.fields import Email, Name
+from tenantry import lifecycle
+from tenantry.clients import repository as clients_repo
+from tenantry.clients.schemas import TrialOut
+from tenantry.fields import Email, Name, Password, Strict
+from tenantry.policy import Status
 
-# How long a password may be; what it must be (auth.passwords) is checked where it is chosen, so a
-# weak one is refused with `weak_password` and its reason, not as a malformed body.
-Password = Annotated[str, StringConstraints(max_length=200)]
+if TYPE_CHECKING:
+    from tenantry.db.models import ApiKey, ClientUser, PartnerUser
+    from tenantry.emails.service import Queued
 
 
 class ClientUserCreate(Strict):
@@ -34,6 +37,10 @@ class InvitationOut(BaseModel):
     delivered: bool
     reason: str | None
 
+    @classmethod
+    def of(cls, sent: Queued) -> InvitationOut:
+        return cls(queued=sent.queued, delivered=sent.delivered, reason=sent.reason)
+
 
 class UserOut(BaseModel):
     id: int
@@ -44,9 +51,31 @@ class UserOut(BaseModel):
     created_at: datetime
     last_sign_in: datetime | None
 
+    @classmethod
+    def of(cls, user: ClientUser | PartnerUser) -> UserOut:
+        return cls(**_user_fields(user))
+
+
+def _user_fields(user: ClientUser | PartnerUser) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "password_set": user.password_hash is not None,
+        "created_at": user.created_at,
+        "last_sign_in": user.last_sign_in,
+    }
+
 
 class UserCreated(UserOut):
     invitation: InvitationOut | None
+
+    @classmethod
+    def created(cls, user: ClientUser | PartnerUser, sent: Queued | None) -> UserCreated:
+        """A new user, with its invitation when one was sent (no password was given)."""
+        invitation = None if sent is None else InvitationOut.of(sent)
+        return cls(**_user_fields(user), invitation=invitation)
 
 
 class UserList(BaseModel):
@@ -67,9 +96,28 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
 
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(**_key_fields(key))
+
+
+def _key_fields(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+
 
 class ApiKeyCreated(ApiKeyOut):
     secret: str
+
+    @classmethod
+    def created(cls, key: ApiKey, secret: str) -> ApiKeyCreated:
+        """A new key, with its secret: shown in this answer only."""
+        return cls(**_key_fields(key), secret=secret)
 
 
 class ApiKeyList(BaseModel):
@@ -94,6 +142,18 @@ class MeClient(BaseModel):
     status: str
     effective_status: str
     trial: TrialOut | None
+
+    @classmethod
+    def of(cls, client: clients_repo.ClientFields, now: datetime) -> MeClient:
+        return cls(
+            id=client.id,
+            name=client.name,
+            status=client.status,
+            effective_status=lifecycle.effective_status(
+                Status(client.status), clients_repo.trial_of(client), now
+            ).value,
+            trial=TrialOut.of(client, now),
+        )
 
 
 class MeOut(BaseModel):

@@ -10,7 +10,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,7 @@ from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, new_api_key
 from tenantry.clients import repository as clients_repo
-from tenantry.clients.service import effective_status, trial_view
+from tenantry.clients.service import effective_status
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, ClientUser, PartnerUser
@@ -32,7 +31,7 @@ from tenantry.mail import Mail, Mailer, one_line
 from tenantry.owners import require_reader
 from tenantry.policy import Capability, require
 from tenantry.users import repository as repo
-from tenantry.users.schemas import ClientUserCreate, PartnerUserCreate
+from tenantry.users.schemas import ClientUserCreate, MeClient, MeOut, MeUser, PartnerUserCreate
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -43,18 +42,6 @@ class Inviter:
 
     mailer: Mailer
     base_url: str
-
-
-def user_view(user: ClientUser | PartnerUser) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "password_set": user.password_hash is not None,
-        "created_at": user.created_at,
-        "last_sign_in": user.last_sign_in,
-    }
 
 
 def _invite(
@@ -205,6 +192,13 @@ def _require_user_manager(principal: Principal) -> None:
 # Partner users
 
 
+def partner_users(
+    db: Session, principal: Principal, limit: int, offset: int
+) -> tuple[Sequence[PartnerUser], int]:
+    """The partner's own users, oldest first, and how many there are."""
+    return repo.list_partner_users(db, principal.partner_id, limit, offset)
+
+
 def add_partner_user(
     db: Session, clock: Clock, inviter: Inviter, principal: Principal, data: PartnerUserCreate
 ) -> tuple[PartnerUser, Queued | None]:
@@ -281,17 +275,9 @@ def accept_invitation(db: Session, clock: Clock, token: str, password: str) -> b
 # API keys
 
 
-def key_view(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
-    view = {
-        "id": key.id,
-        "name": key.name,
-        "prefix": key.prefix,
-        "created_at": key.created_at,
-        "revoked_at": key.revoked_at,
-    }
-    if secret is not None:
-        view["secret"] = secret
-    return view
+def own_keys(db: Session, principal: Principal, limit: int, offset: int) -> tuple[Sequence[ApiKey], int]:
+    """The caller's own API keys, and how many there are."""
+    return repo.list_own_keys(db, principal, limit, offset)
 
 
 def _new_key(
@@ -377,19 +363,14 @@ def revoke_own_key(db: Session, clock: Clock, principal: Principal, key_id: int)
 # Me
 
 
-async def read_me(reads: Reads, principal: Principal, now: datetime) -> dict[str, Any]:
+async def read_me(reads: Reads, principal: Principal, now: datetime) -> MeOut:
     """Who is calling, and for a client user, the client with its status and trial clock; read
     without leaving the event loop (`db.reads`)."""
     user_id, email, name, role = await repo.read_user(reads, principal)
-    client_view = None
+    client = None
     if principal.client_id is not None:
-        client = await repo.read_own_client(reads, principal)
-        client_view = {
-            "id": client.id,
-            "name": client.name,
-            "status": client.status,
-            "effective_status": effective_status(client, now).value,
-            "trial": trial_view(client, now),
-        }
-    user = {"id": user_id, "kind": principal.kind, "email": email, "name": name, "role": role}
-    return {"user": {**user, "partner_id": principal.partner_id}, "client": client_view}
+        client = MeClient.of(await repo.read_own_client(reads, principal), now)
+    user = MeUser(
+        id=user_id, kind=principal.kind, email=email, name=name, role=role, partner_id=principal.partner_id
+    )
+    return MeOut(user=user, client=client)

@@ -23,7 +23,7 @@ from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
-from tenantry.clients.schemas import ClientCreate, ClientUpdate, Resources
+from tenantry.clients.schemas import ClientCreate, ClientOut, ClientUpdate, Resources
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards import service as dashboards_service
 from tenantry.dashboards.schemas import DashboardCreate, DashboardUpdate, KlipIn
@@ -35,7 +35,7 @@ from tenantry.db.models import Client, Partner
 from tenantry.errors import InvalidInput, NotFound
 from tenantry.links import repository as links_repo
 from tenantry.links import service as links_service
-from tenantry.links.schemas import LinkCreate
+from tenantry.links.schemas import LinkCreate, LinkOut
 from tenantry.owners import client_owner
 from tenantry.policy import EffectiveStatus, Status
 from tenantry.text import refusal
@@ -343,9 +343,10 @@ def client_page(client_id: PathId, request: Request, db: DbSession, clock: Clock
     check = clients_service.activation_check(db, principal, client_id)
     sources = list(sources_repo.list_sources(db, owner, 200, 0)[0])
     source_columns = sources_repo.first_row_columns(db, [s.id for s in sources])
-    dashboards = dashboards_service.dashboard_views(
-        db, list(dashboards_repo.list_dashboards(db, owner, 200, 0)[0])
-    )
+    dashboards = [
+        d.model_dump()
+        for d in dashboards_service.dashboard_outs(db, dashboards_repo.list_dashboards(db, owner, 200, 0)[0])
+    ]
     for dashboard in dashboards:
         dashboard["links"] = list(links_repo.list_links(db, dashboard["id"], 200, 0)[0])
     users = list(users_repo.list_client_users(db, client.id, 200, 0)[0])
@@ -354,7 +355,7 @@ def client_page(client_id: PathId, request: Request, db: DbSession, clock: Clock
         signed_in,
         "partner_client.html",
         client=client,
-        view=clients_service.client_view(client, now),
+        view=ClientOut.of(client, now).model_dump(),
         badge=status_badge(client, now),
         moves=[(s.value, MOVE_WORDS[s]) for s in lifecycle.allowed_next(stored) if s in MOVE_WORDS],
         activation_ready=check["ready"],
@@ -683,7 +684,7 @@ def add_klip(
 ) -> Response:
     def action(principal: Principal) -> str:
         dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
-        (view,) = dashboards_service.dashboard_views(db, [dashboard])
+        (view,) = [d.model_dump() for d in dashboards_service.dashboard_outs(db, [dashboard])]
         klips = [
             KlipIn.model_validate({k: klip[k] for k in ("title", "kind", "datasource_id", "columns")})
             for klip in view["klips"]
@@ -743,7 +744,7 @@ def publish_action(
     def action(principal: Principal) -> str:
         data = LinkCreate(name=form.name, password=form.password or None, allowed_origins=form.origins())
         link, token = links_service.create_link(db, clock, principal, dashboard_id, data)
-        url = links_service.link_view(link, services(request).settings.base_url, token)["url"]
+        url = LinkOut.of(link, services(request).settings.base_url, token).url
         return f"Published link {link.name} created: {url} (copy it now; it is shown only once)."
 
     return action

@@ -12,7 +12,8 @@ from tenantry.api.deps import ClockDep, DbSession
 from tenantry.clients import repository as clients_repo
 from tenantry.errors import TenantryError
 from tenantry.statements.compute import Month
-from tenantry.statements.service import MonthReport, month_report, statement_view
+from tenantry.statements.schemas import StatementOut
+from tenantry.statements.service import MonthReport, month_report
 from tenantry.web.routes import _page, _signed_in, _to
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +68,7 @@ def statements_page(
         signed_in,
         "partner_statements.html",
         partner=partner,
-        statement=statement_view(partner.id, report.statement),
+        statement=StatementOut.of(partner.id, report.statement).model_dump(),
         strips=_strips(report),
         previous=str(report.statement.month.previous()),
         next=str(report.statement.month.next()),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, Field, HttpUrl, StrictStr, field_validator
 
-from tenantry.clients.schemas import Strict
 from tenantry.events.service import EVENT_TYPES
+from tenantry.fields import Strict
+
+if TYPE_CHECKING:
+    from tenantry.db.worker_models import EventDelivery, Webhook
 
 
 class WebhookCreate(Strict):
@@ -45,9 +48,25 @@ class WebhookOut(BaseModel):
     events: list[str]
     created_at: datetime
 
+    @classmethod
+    def of(cls, webhook: Webhook) -> WebhookOut:
+        """A webhook without its secret."""
+        return cls(id=webhook.id, url=webhook.url, events=webhook.events, created_at=webhook.created_at)
+
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(description="Signs every delivery. Shown only in this answer.")
+
+    @classmethod
+    def created(cls, webhook: Webhook) -> WebhookCreated:
+        """A new webhook with its signing secret: shown in this answer only."""
+        return cls(
+            id=webhook.id,
+            url=webhook.url,
+            events=webhook.events,
+            created_at=webhook.created_at,
+            secret=webhook.secret,
+        )
 
 
 class WebhookList(BaseModel):
@@ -69,6 +88,10 @@ class DeliveryOut(BaseModel):
     last_status_code: int | None
     last_error: str | None
     delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: EventDelivery) -> DeliveryOut:
+        return cls.model_validate(delivery, from_attributes=True)
 
 
 class DeliveryList(BaseModel):

@@ -1,8 +1,9 @@
-"""Webhook use cases: subscribe, unsubscribe. Services flush, never commit."""
+"""Webhook use cases: subscribe, list, read the delivery log, unsubscribe. Services flush, never commit."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
@@ -10,7 +11,7 @@ from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
-from tenantry.db.worker_models import Webhook
+from tenantry.db.worker_models import EventDelivery, Webhook
 from tenantry.limits import WEBHOOKS_PER_PARTNER, check_room
 from tenantry.outbound import Guard
 from tenantry.webhooks import repository as repo
@@ -43,6 +44,18 @@ def create_webhook(
     db.flush()
     _audit(db, principal, webhook, "webhook.created", clock)
     return webhook
+
+
+def webhooks_of(db: Session, principal: Principal, limit: int, offset: int) -> tuple[Sequence[Webhook], int]:
+    """The partner's webhooks, oldest first, and how many there are."""
+    return repo.list_webhooks(db, principal, limit, offset)
+
+
+def deliveries_of(
+    db: Session, principal: Principal, webhook_id: int, limit: int, offset: int
+) -> tuple[Sequence[EventDelivery], int]:
+    """A webhook's delivery log, newest first, and how many deliveries there are."""
+    return repo.list_deliveries(db, repo.get_webhook(db, principal, webhook_id), limit, offset)
 
 
 def delete_webhook(db: Session, clock: Clock, principal: Principal, webhook_id: int) -> None:
