@@ -46,7 +46,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 @router.get("/")
 async def root(visit: Visitor, work: WorkDep) -> Response:
     """The address people type: their console or portal when signed in, else the sign-in page."""
-    signed_in = await work(visit.anyone)
+    signed_in = await work(visit.anyone) if visit.token is not None else None
     return to(home(signed_in) if signed_in is not None else "/login")
 
 
