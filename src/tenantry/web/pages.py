@@ -4,13 +4,13 @@ reading, who sent a request, and the refusals a page raises.
 A page handler states who may see it with a dependency (`visitor` for a page, `form_sender` for a
 form, which also checks the form's CSRF token). That dependency only reads the signed cookie; the
 session itself is looked up by the page's one unit of work (`await work(fn, ...)`, which runs all
-of a request's database work in one worker-thread call), through `Visit.signed_in`,
-`Visit.console` or `Visit.portal`. Those raise a `WebRefusal` when the visitor may not go on, and
-every domain refusal (`TenantryError`) or malformed form field a page's work raises becomes one
-too (`PageRoute`). One exception handler, `answer_refusal`, then answers it as the page asked: the
-page with the refusal's sentence, back to the form's page with the sentence shown there, or JSON for
-what a page polls; a visitor not signed in goes to the sign-in page. The work raised, so nothing it
-did is kept.
+of a request's database work in one worker-thread call), through `Visit.signed_in_user`,
+`Visit.partner_user`, `Visit.console` or `Visit.portal`. Those raise a `WebRefusal` when the
+visitor may not go on, and every domain refusal (`TenantryError`) or malformed form field a page's
+work raises becomes one too (`PageRoute`). One exception handler, `answer_refusal`, then answers
+it as the page asked: the page with the refusal's sentence, back to the form's page with the
+sentence shown there, or JSON for what a page polls; a visitor not signed in goes to the sign-in
+page. The work raised, so nothing it did is kept.
 """
 
 from __future__ import annotations
