@@ -82,7 +82,7 @@ def test_other_sites_cannot_frame_the_console_and_frame_published_pages_only_whe
 def test_the_portal_and_a_published_page_update_themselves_under_their_policies(
     browser: Browser, server_url, partner, db, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr("tenantry.web.routes.POLL_SECONDS", 1)
+    monkeypatch.setattr("tenantry.web.portal.POLL_SECONDS", 1)
     monkeypatch.setattr("tenantry.links.web.POLL_SECONDS", 1)
     with httpx.Client(base_url=server_url, headers=partner.headers) as api:
         source_id, dashboard_id, path = published_dashboard(api)

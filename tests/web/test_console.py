@@ -46,6 +46,13 @@ class TestClientsList:
         sign_in(http, admin_email(db, partner), ADMIN_PASSWORD)
         assert "Trial ended" in http.get("/partner/clients?status=trial_expired").text
 
+    def test_the_clients_are_listed_once_and_the_account_page_points_to_that_list(self, http, partner):
+        new_client(http, partner, "trial")
+        account = http.get("/partner").text
+        assert 'href="/partner/clients"' in account
+        assert "Client trial" not in account
+        assert "Client trial" in http.get("/partner/clients").text
+
     def test_filtering_by_status_and_searching_by_name_or_external_id(self, http, partner):
         http.post(
             "/api/1/clients", json={"name": "Acme Bakery", "external_id": "AC-1"}, headers=partner.headers

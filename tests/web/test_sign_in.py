@@ -56,8 +56,9 @@ class TestPartnerUsers:
         home = http.get("/partner")
         assert home.status_code == 200
         assert email in home.text
-        assert "Client trial" in home.text
-        assert "14 days left" in home.text
+        clients = http.get("/partner/clients")
+        assert "Client trial" in clients.text
+        assert "14 days left" in clients.text
 
     def test_the_session_id_is_stored_only_as_a_hash(self, http, partner, db):
         email = admin_email(db, partner)

@@ -99,7 +99,7 @@ class TestSignInAs:
         assert http.post("/api/1/partner/users", json=body, headers=partner.headers).status_code == 201
         client_id = new_client(http, partner, "trial")
         sign_in(http, "viewer@p.test", "a long secret 3")
-        assert 'action="/partner/sign-in-as"' not in http.get("/partner").text
+        assert 'action="/partner/sign-in-as"' not in http.get(f"/partner/clients/{client_id}").text
         assert enter(http, client_id).status_code == 403
 
     def test_a_client_user_cannot_sign_in_as(self, http, partner, clock):

@@ -1,4 +1,8 @@
-"""Server-rendered pages: sign-in, invitations, the partner home and the client portal."""
+"""Server-rendered pages: sign-in, invitations, the partner console and the client portal.
+
+One module per page area (`signin`, `account`, `clients`, `client`, `plan`, `statements`,
+`portal`), sharing the helpers of `pages` and the console's and portal's common forms (`forms`).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
+    """Add the pages' routes, and the one handler that answers what a page refuses."""
     from tenantry.app import add_routes
-    from tenantry.web.console import router as console
-    from tenantry.web.portal import router as portal
-    from tenantry.web.routes import router
-    from tenantry.web.statements import router as statements_router
+    from tenantry.web import account, client, clients, plan, portal, signin, statements
+    from tenantry.web.pages import WebRefusal, answer_refusal
 
-    for pages in (router, statements_router, console, portal):
-        add_routes(app, pages)
+    for module in (signin, account, clients, client, plan, statements, portal):
+        add_routes(app, module.router)
+    app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

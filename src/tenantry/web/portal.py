@@ -1,54 +1,200 @@
-"""The client portal's forms: e-mail a dashboard, and for the client's admin its users and
-published links. The same use cases as the API and the partner console, seen from the client."""
+"""The client portal (/app): the client's home, its live dashboards and their downloads, and its
+forms: e-mail a dashboard, extend the trial, and for the client's admin its users and published
+links. The same use cases as the API and the partner console, seen from the client.
+
+A partner user signed in as the client sees what a client user would; in view-only mode every
+change is refused.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from tenantry.api.deps import ClockDep, DbSession, PathId, services
+from tenantry.api.deps import ClockDep, PathId, WorkDep, services
 from tenantry.auth.principal import Principal
+from tenantry.auth.sessions import SignedIn
+from tenantry.clients import repository as clients_repo
+from tenantry.clients import service as clients_service
+from tenantry.clock import Clock
+from tenantry.dashboards import repository as dashboards_repo
+from tenantry.dashboards.live import POLL_SECONDS, live_view, watermark_for
+from tenantry.db.models import Client, Dashboard
 from tenantry.exports import service as exports_service
 from tenantry.exports.api import EmailIn
+from tenantry.exports.service import ExportFile
+from tenantry.links import repository as links_repo
+from tenantry.mail import Mailer
+from tenantry.policy import EffectiveStatus
+from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
-from tenantry.web.console import LinkFormDep, UserFormDep, add_user_action, publish_action, revoke_action
-from tenantry.web.routes import (
-    CsrfField,
-    _act,
-    _back,
-    _form_sender,
-    _may_change,
-    _portal_client,
-    _viewer,
+from tenantry.web import forms
+from tenantry.web.account import own_keys
+from tenantry.web.pages import (
+    VIEW_ONLY,
+    PageRoute,
+    Refused,
+    Visit,
+    Visitor,
+    form_sender,
+    may_change,
+    page,
+    to,
+    visitor,
 )
 
-router = APIRouter(prefix="/app", include_in_schema=False)
-VIEW_ONLY = "You entered this client in view-only mode: nothing can be changed."
+router = APIRouter(prefix="/app", include_in_schema=False, route_class=PageRoute)
 
 
-def _portal_form(
+def _viewer(signed_in: SignedIn, client: Client) -> Principal:
+    """Who looks at the portal's content: a partner user signed in as the client sees that client's
+    content only, through the same scoping as a client user."""
+    return replace(signed_in.principal, client_id=client.id)
+
+
+def _may_manage(signed_in: SignedIn) -> bool:
+    """Who sees the portal's user and link management: the client's admins, and partner admins
+    and editors signed in as the client (the services decide again on every change)."""
+    if not may_change(signed_in):
+        return False
+    if signed_in.is_partner:
+        return signed_in.user.role in ("admin", "editor")
+    return signed_in.user.role == "admin"
+
+
+def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
+    signed_in, client = visit.portal(db)
+    now = visit.now
+    status = clients_service.effective_status(client, now)
+    trial = clients_repo.trial_of(client)
+    partner = clients_repo.get_partner(db, client.partner_id)
+    dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
+    manage = _may_manage(signed_in)
+    links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
+    return signed_in, {
+        "can_write": manage,
+        "users": list(users_repo.list_client_users(db, client.id, 200, 0)[0]) if manage else [],
+        "links": links,
+        "client": client,
+        "trial_days_left": trial.days_remaining(now) if status is EffectiveStatus.TRIAL and trial else None,
+        "can_extend": may_change(signed_in)
+        and signed_in.user.role == "admin"
+        and trial is not None
+        and status is EffectiveStatus.TRIAL
+        and trial.extension_available(now),
+        "extension_days": partner.trial_extension_days,
+        "keys": None if signed_in.is_partner else own_keys(db, signed_in),
+        "dashboards": dashboards,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+async def client_home(request: Request, visit: Visitor, work: WorkDep) -> Response:
+    signed_in, context = await work(_home, visit)
+    return page(request, signed_in, "app_home.html", **context)
+
+
+@dataclass(frozen=True)
+class LiveDashboard:
+    signed_in: SignedIn
+    client: Client
+    dashboard: Dashboard
+    version: str
+    klips: str | None
+
+
+def _live(db: Session, visit: Visit, dashboard_id: int, known_version: str | None = None) -> LiveDashboard:
+    signed_in, client = visit.portal(db)
+    dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
+    watermark = watermark_for(client, visit.now)
+    version, html = live_view(db, dashboard, known_version=known_version, watermark=watermark)
+    return LiveDashboard(signed_in, client, dashboard, version, html)
+
+
+@router.get("/dashboards/{dashboard_id}", response_class=HTMLResponse)
+async def client_dashboard(
+    dashboard_id: PathId,
     request: Request,
-    db: Session,
-    clock: ClockDep,
-    csrf_token: str,
-    back: str,
-    action: Callable[[Principal], str],
+    visit: Annotated[Visit, visitor(heading="Not found")],
+    work: WorkDep,
 ) -> Response:
-    """A portal form: checked, run for the client the portal shows, and back with its outcome."""
-    sender = _form_sender(request, db, clock, csrf_token)
-    if isinstance(sender, Response):
-        return sender
-    portal = _portal_client(request, db, clock, sender)
-    if isinstance(portal, Response):
-        return portal
-    signed_in, client = portal
-    if not _may_change(signed_in):
-        return _back(request, back, error=VIEW_ONLY)
-    return _act(request, db, back, lambda: action(_viewer(signed_in, client)))
+    """The live dashboard, for the users it is shared with; it updates itself when data refreshes."""
+    live = await work(_live, visit, dashboard_id)
+    return page(
+        request,
+        live.signed_in,
+        "app_dashboard.html",
+        client=live.client,
+        dashboard=live.dashboard,
+        version=live.version,
+        klips=live.klips,
+        poll_seconds=POLL_SECONDS,
+        can_write=may_change(live.signed_in),
+    )
+
+
+@router.get("/dashboards/{dashboard_id}/live")
+async def client_dashboard_live(
+    dashboard_id: PathId,
+    visit: Annotated[Visit, visitor(json=True)],
+    work: WorkDep,
+    v: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """What the live page polls: the data version, and the new klips when it changed."""
+    live = await work(_live, visit, dashboard_id, v)
+    body: dict[str, Any] = {"available": True, "version": live.version}
+    if live.klips is not None:
+        body.update(title=live.dashboard.name, html=live.klips)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _export(db: Session, visit: Visit, clock: Clock, dashboard_id: int, fmt: str) -> ExportFile:
+    signed_in, client = visit.portal(db)
+    return exports_service.render_export(db, clock, _viewer(signed_in, client), dashboard_id, fmt)
+
+
+@router.get("/dashboards/{dashboard_id}/download")
+async def client_download(
+    dashboard_id: PathId,
+    visit: Annotated[Visit, visitor(heading="Download not possible")],
+    work: WorkDep,
+    clock: ClockDep,
+    format: forms.ExportFormat = "pdf",
+) -> Response:
+    return forms.download(await work(_export, visit, clock, dashboard_id, format))
+
+
+def _extend_trial(db: Session, visit: Visit, clock: Clock) -> None:
+    signed_in, client = visit.portal(db)
+    if not may_change(signed_in):
+        raise Refused(VIEW_ONLY, 403, heading="View only")
+    clients_service.extend_trial(db, clock, signed_in.principal, client.id)
+
+
+@router.post("/extend-trial")
+async def extend_trial(visit: Annotated[Visit, form_sender()], work: WorkDep, clock: ClockDep) -> Response:
+    await work(_extend_trial, visit, clock)
+    return to("/app")
+
+
+# The portal's forms: each goes back to its page, with what happened or why not.
+
+
+def _as_viewer(db: Session, visit: Visit, action: Callable[..., str], *args: Any) -> str:
+    signed_in, client = visit.portal(db)
+    if not may_change(signed_in):
+        raise Refused(VIEW_ONLY, 403)
+    return action(db, _viewer(signed_in, client), *args)
+
+
+async def _portal_form(visit: Visit, work: WorkDep, action: Callable[..., str], *args: Any) -> Response:
+    """Run one form's use case for the client the portal shows, and go back to the form's page."""
+    return visit.done(await work(_as_viewer, visit, action, *args))
 
 
 def _client_id(principal: Principal) -> int:
@@ -56,69 +202,82 @@ def _client_id(principal: Principal) -> int:
     return principal.client_id
 
 
+def _email(
+    db: Session, principal: Principal, clock: Clock, mailer: Mailer, dashboard_id: int, to: str, fmt: str
+) -> str:
+    body = EmailIn.model_validate({"to": [to], "format": fmt})
+    queued = exports_service.email_dashboard(
+        db, clock, principal, mailer, dashboard_id, list(body.to), body.format
+    )
+    if not queued.queued:
+        return f"The e-mail was not sent: {queued.reason}"
+    return f"The dashboard is on its way to {to} as {body.format.upper()}."
+
+
 @router.post("/dashboards/{dashboard_id}/email")
-def email_dashboard(
+async def email_dashboard(
     dashboard_id: PathId,
     request: Request,
-    db: DbSession,
+    visit: Annotated[Visit, form_sender(back_to="/app/dashboards/{dashboard_id}")],
+    work: WorkDep,
     clock: ClockDep,
     to: Annotated[str, Form(max_length=254)] = "",
     format: Annotated[str, Form(max_length=10)] = "pdf",
-    csrf_token: CsrfField = "",
 ) -> Response:
-    def action(principal: Principal) -> str:
-        body = EmailIn.model_validate({"to": [to], "format": format})
-        mailer = services(request).mailer
-        queued = exports_service.email_dashboard(
-            db, clock, principal, mailer, dashboard_id, list(body.to), body.format
-        )
-        if not queued.queued:
-            return f"The e-mail was not sent: {queued.reason}"
-        return f"The dashboard is on its way to {to} as {body.format.upper()}."
+    mailer = services(request).mailer
+    return await _portal_form(visit, work, _email, clock, mailer, dashboard_id, to, format)
 
-    return _portal_form(request, db, clock, csrf_token, f"/app/dashboards/{dashboard_id}", action)
+
+PortalForm = Annotated[Visit, form_sender(back_to="/app")]
+
+
+def _add_user(
+    db: Session, principal: Principal, clock: Clock, inviter: users_service.Inviter, form: forms.UserForm
+) -> str:
+    return forms.add_user(db, clock, inviter, principal, _client_id(principal), form)
 
 
 @router.post("/users")
-def add_user(
-    request: Request,
-    db: DbSession,
-    clock: ClockDep,
-    form: UserFormDep,
-    csrf_token: CsrfField = "",
+async def add_user(
+    request: Request, visit: PortalForm, work: WorkDep, clock: ClockDep, form: forms.UserFormDep
 ) -> Response:
-    def action(principal: Principal) -> str:
-        return add_user_action(request, db, clock, _client_id(principal), form)(principal)
+    svc = services(request)
+    inviter = users_service.Inviter(svc.mailer, svc.settings.base_url)
+    return await _portal_form(visit, work, _add_user, clock, inviter, form)
 
-    return _portal_form(request, db, clock, csrf_token, "/app", action)
+
+def _remove_user(db: Session, principal: Principal, clock: Clock, user_id: int) -> str:
+    return forms.remove_user(db, clock, principal, _client_id(principal), user_id)
 
 
 @router.post("/users/{user_id}/remove")
-def remove_user(
-    user_id: PathId, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
-) -> Response:
-    def action(principal: Principal) -> str:
-        users_service.remove_client_user(db, clock, principal, _client_id(principal), user_id)
-        return "User removed."
+async def remove_user(user_id: PathId, visit: PortalForm, work: WorkDep, clock: ClockDep) -> Response:
+    return await _portal_form(visit, work, _remove_user, clock, user_id)
 
-    return _portal_form(request, db, clock, csrf_token, "/app", action)
+
+def _publish(
+    db: Session, principal: Principal, clock: Clock, base_url: str, dashboard_id: int, form: forms.LinkForm
+) -> str:
+    return forms.publish(db, clock, base_url, principal, dashboard_id, form)
 
 
 @router.post("/dashboards/{dashboard_id}/links")
-def publish(
+async def publish(
     dashboard_id: PathId,
     request: Request,
-    db: DbSession,
+    visit: PortalForm,
+    work: WorkDep,
     clock: ClockDep,
-    form: LinkFormDep,
-    csrf_token: CsrfField = "",
+    form: forms.LinkFormDep,
 ) -> Response:
-    action = publish_action(request, db, clock, dashboard_id, form)
-    return _portal_form(request, db, clock, csrf_token, "/app", action)
+    base_url = services(request).settings.base_url
+    return await _portal_form(visit, work, _publish, clock, base_url, dashboard_id, form)
+
+
+def _revoke(db: Session, principal: Principal, clock: Clock, link_id: int) -> str:
+    return forms.revoke(db, clock, principal, link_id)
 
 
 @router.post("/links/{link_id}/revoke")
-def revoke(
-    link_id: PathId, request: Request, db: DbSession, clock: ClockDep, csrf_token: CsrfField = ""
-) -> Response:
-    return _portal_form(request, db, clock, csrf_token, "/app", revoke_action(db, clock, link_id))
+async def revoke(link_id: PathId, visit: PortalForm, work: WorkDep, clock: ClockDep) -> Response:
+    return await _portal_form(visit, work, _revoke, clock, link_id)

@@ -7,16 +7,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
-from tenantry.api.deps import ClockDep, DbSession
+from tenantry.api.deps import WorkDep
+from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
-from tenantry.errors import TenantryError
+from tenantry.db.models import Partner
 from tenantry.statements.compute import Month
 from tenantry.statements.schemas import StatementOut
 from tenantry.statements.service import MonthReport, month_report
-from tenantry.web.routes import _page, _signed_in, _to
+from tenantry.web.pages import PageRoute, Visit, page, visitor
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 _WORDS = {"setup": "Setup", "trial": "Trial", "active": "Active", "disabled": "Disabled", None: "no account"}
 
@@ -43,27 +45,25 @@ def _strips(report: MonthReport) -> list[dict[str, Any]]:
     return strips
 
 
+def _report(db: Session, visit: Visit, month: str | None) -> tuple[SignedIn, Partner, MonthReport]:
+    signed_in = visit.partner_user(db)
+    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    return (
+        signed_in,
+        partner,
+        month_report(db, partner.id, month or str(Month.of(visit.now, partner.timezone)), visit.now),
+    )
+
+
 @router.get("/partner/statements", response_class=HTMLResponse)
-def statements_page(
+async def statements_page(
     request: Request,
-    db: DbSession,
-    clock: ClockDep,
+    visit: Annotated[Visit, visitor(heading="Statements")],
+    work: WorkDep,
     month: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
 ) -> Response:
-    signed_in = _signed_in(request, db, clock)
-    if signed_in is None:
-        return _to("/login")
-    if not signed_in.is_partner:
-        return _to("/app")
-    now = clock.now()
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
-    try:
-        report = month_report(db, partner.id, month or str(Month.of(now, partner.timezone)), now)
-    except TenantryError as refusal:
-        return _page(
-            request, signed_in, "message.html", 422, heading="Statements", message=refusal.detail, error=True
-        )
-    return _page(
+    signed_in, partner, report = await work(_report, visit, month)
+    return page(
         request,
         signed_in,
         "partner_statements.html",
