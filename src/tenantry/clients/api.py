@@ -36,13 +36,14 @@ from tenantry.db.models import Client, StatusChange
 from tenantry.fields import OneLine
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.service import Meter
+from tenantry.partners import repository as partners_repo
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
 
 
 def _out(db: Session, meter: Meter, client: Client, now: datetime) -> ClientOut:
     """A client with today's API calls, counted on the meter's day."""
-    calendar = repo.partner_meter_calendar(db, client.partner_id)
+    calendar = partners_repo.partner_meter_calendar(db, client.partner_id)
     calls = meter.client_calls_today([client.id], calendar, now)[client.id]
     return ClientOut.model_validate(service.client_view(client, now, api_calls_today=calls))
 
@@ -81,7 +82,7 @@ async def list_clients(
     now = clock.now()
 
     def work() -> dict[str, Any]:
-        partner = repo.get_partner(db, caller.partner_id)
+        partner = partners_repo.get_partner(db, caller.partner_id)
         items, total = repo.list_clients(
             db,
             partner,

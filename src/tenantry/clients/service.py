@@ -19,6 +19,7 @@ from tenantry.clients.schemas import ClientCreate, ClientUpdate
 from tenantry.clock import Clock
 from tenantry.db.models import Client, Partner
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus, Status, counts_against_pool
 
 
@@ -123,10 +124,10 @@ def _apply_status_and_allocation(
         pool.counted_allocation(old_allocation, counted_before),
         pool.counted_allocation(new_allocation, counted_after),
     )
-    pool.check_fits(repo.pool_lines(partner), change)
+    pool.check_fits(partners_repo.pool_lines(partner), change)
 
     # All checks passed: write.
-    repo.add_to_allocated(partner, change)
+    partners_repo.add_to_allocated(partner, change)
     allocation_changes = dict(old_allocation) != dict(new_allocation) or old_status is None
     repo.set_allocation(client, dict(new_allocation))
     if status_changes:
@@ -160,7 +161,7 @@ def _apply_status_and_allocation(
 def create_client(db: Session, clock: Clock, principal: Principal, data: ClientCreate) -> Client:
     principal.require_write()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     if data.external_id is not None and repo.external_id_taken(db, partner.id, data.external_id):
         raise Duplicate(
             f"A client with external_id {data.external_id!r} already exists.", field="external_id"
@@ -203,7 +204,7 @@ def update_client(
 ) -> Client:
     principal.require_write()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     client = repo.get_client(db, principal, client_id)
     fields = data.model_fields_set
     changed: dict[str, Any] = {}
@@ -266,7 +267,9 @@ def activation_check(db: Session, principal: Principal, client_id: int) -> dict[
         missing.append(f"allocation_below_usage:{refusal.extensions['resource']}")
     if not counts_against_pool(status):
         try:
-            pool.check_fits(repo.pool_lines(repo.get_partner(db, principal.partner_id)), allocation)
+            pool.check_fits(
+                partners_repo.pool_lines(partners_repo.get_partner(db, principal.partner_id)), allocation
+            )
         except PoolExhausted as refusal:
             missing.append(f"pool:{refusal.extensions['resource']}")
     return {"ready": not missing, "missing": missing}
@@ -278,7 +281,7 @@ def extend_trial(db: Session, clock: Clock, principal: Principal, client_id: int
     if not principal.is_partner:
         principal.require_admin()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     client = repo.get_client(db, principal, client_id)
     trial = lifecycle.extend_trial(
         repo.trial_of(client), now, partner.trial_extension_days, Status(client.status)
@@ -299,10 +302,10 @@ def delete_client(db: Session, clock: Clock, principal: Principal, client_id: in
     """
     principal.require_admin()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     client = repo.get_client(db, principal, client_id)
     counted = pool.counted_allocation(repo.allocation_of(client), counts_against_pool(Status(client.status)))
-    repo.add_to_allocated(partner, {r: -v for r, v in counted.items()})
+    partners_repo.add_to_allocated(partner, {r: -v for r, v in counted.items()})
     partner.client_count -= 1
     _audit_and_publish(
         db, client, principal.actor, "client.deleted", now, {"name": client.name, "status": client.status}

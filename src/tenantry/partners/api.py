@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from tenantry.api.deps import ClockDep, DbSession, PartnerCaller
-from tenantry.clients import repository as clients_repo
+from tenantry.partners import repository as partners_repo
 from tenantry.partners import service
 from tenantry.partners.schemas import PartnerUpdate
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/1/partner", tags=["partner"])
 @router.get("")
 def get_partner(db: DbSession, caller: PartnerCaller) -> dict[str, Any]:
     """The partner, its plan, and the pool: per resource total, used_by_partner, allocated, remaining."""
-    return service.partner_view(clients_repo.get_partner(db, caller.partner_id))
+    return service.partner_view(partners_repo.get_partner(db, caller.partner_id))
 
 
 @router.patch("")

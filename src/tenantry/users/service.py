@@ -30,6 +30,7 @@ from tenantry.emails.service import Queued
 from tenantry.errors import Duplicate, Forbidden
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.owners import require_reader
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, require
 from tenantry.users import repository as repo
 from tenantry.users.schemas import ClientUserCreate, PartnerUserCreate
@@ -161,7 +162,7 @@ def add_client_user(
 ) -> tuple[ClientUser, Queued | None]:
     now = clock.now()
     # The partner lock serialises the allocation check, so two requests never take the last seat.
-    clients_repo.lock_partner(db, principal.partner_id)
+    partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     _require_user_manager(principal)
     require(Capability.MANAGE_USERS, effective_status(client, now), action="Users cannot be added")
@@ -184,7 +185,7 @@ def add_client_user(
 
 def remove_client_user(db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int) -> None:
     now = clock.now()
-    clients_repo.lock_partner(db, principal.partner_id)
+    partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
     _require_user_manager(principal)
@@ -210,12 +211,12 @@ def add_partner_user(
 ) -> tuple[PartnerUser, Queued | None]:
     principal.require_admin()
     now = clock.now()
-    partner = clients_repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     if repo.partner_email_taken(db, data.email):
         raise Duplicate(f"A partner user with e-mail {data.email} already exists.", field="email")
     if data.password is not None:
         check_password(data.password, data.email)
-    pool.check_fits(clients_repo.pool_lines(partner), {"users": 1})
+    pool.check_fits(partners_repo.pool_lines(partner), {"users": 1})
     user = PartnerUser(
         partner_id=partner.id,
         email=data.email,
@@ -231,7 +232,7 @@ def add_partner_user(
 def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id: int) -> None:
     principal.require_admin()
     now = clock.now()
-    partner = clients_repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     user = repo.get_partner_user(db, partner.id, user_id)
     if user.id == principal.user_id:
         # An admin is always left: the one asking stays.

@@ -37,6 +37,7 @@ from tenantry.links import repository as links_repo
 from tenantry.links import service as links_service
 from tenantry.links.schemas import LinkCreate
 from tenantry.owners import client_owner
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus, Status
 from tenantry.text import refusal
 from tenantry.users import repository as users_repo
@@ -140,7 +141,7 @@ def clients_list(
     status = status if status in STATUS_FILTERS else ""
     # A hand-edited address gets the first page, not an error.
     page = int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10**7 else 1
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     # The same query as GET /api/1/clients: one indexed page and a counter or a count.
     items, total = clients_repo.list_clients(
         db,
@@ -193,7 +194,7 @@ def new_client_form(request: Request, db: DbSession, clock: ClockDep) -> Respons
     signed_in = _partner(request, db, clock)
     if isinstance(signed_in, Response):
         return signed_in
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     return _page(
         request,
         signed_in,
@@ -280,7 +281,7 @@ def create_client(
 
 def _pool(partner: Partner) -> list[dict[str, Any]]:
     lines = []
-    for resource, line in clients_repo.pool_lines(partner).items():
+    for resource, line in partners_repo.pool_lines(partner).items():
         total = line.total
         scale = max(total, line.used_by_partner + line.allocated, 1)
         lines.append(
@@ -304,7 +305,7 @@ def plan(request: Request, db: DbSession, clock: ClockDep) -> Response:
     signed_in = _partner(request, db, clock)
     if isinstance(signed_in, Response):
         return signed_in
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     return _page(request, signed_in, "partner_plan.html", partner=partner, pool=_pool(partner))
 
 
@@ -337,7 +338,7 @@ def client_page(client_id: PathId, request: Request, db: DbSession, clock: Clock
         client = clients_repo.get_client(db, principal, client_id)
     except NotFound:
         return _page(request, signed_in, "message.html", 404, heading="Not found", message="No such client.")
-    partner = clients_repo.get_partner(db, principal.partner_id)
+    partner = partners_repo.get_partner(db, principal.partner_id)
     owner = client_owner(db, principal, client_id)
     stored = Status(client.status)
     check = clients_service.activation_check(db, principal, client_id)

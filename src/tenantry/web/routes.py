@@ -34,6 +34,7 @@ from tenantry.db.models import ApiKey, Client
 from tenantry.errors import AccountSuspended, NotFound, TenantryError, TrialEnded, WeakPassword
 from tenantry.exports import service as exports_service
 from tenantry.links import repository as links_repo
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
@@ -297,7 +298,7 @@ def partner_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
     if signed_in is None or not signed_in.is_partner:
         return _to("/login")
     now = clock.now()
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     clients, _ = clients_repo.list_clients(
         db, partner, now=now, status=None, external_id=None, q=None, limit=200, offset=0
     )
@@ -390,7 +391,7 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
     now = clock.now()
     status = clients_service.effective_status(client, now)
     trial = clients_repo.trial_of(client)
-    partner = clients_repo.get_partner(db, client.partner_id)
+    partner = partners_repo.get_partner(db, client.partner_id)
     dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
     manage = _may_manage(signed_in)
     links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tenantry.api.deps import ClockDep, DbSession
-from tenantry.clients import repository as clients_repo
 from tenantry.errors import TenantryError
+from tenantry.partners import repository as partners_repo
 from tenantry.statements.compute import Month
 from tenantry.statements.service import MonthReport, month_report, statement_view
 from tenantry.web.routes import _page, _signed_in, _to
@@ -55,7 +55,7 @@ def statements_page(
     if not signed_in.is_partner:
         return _to("/app")
     now = clock.now()
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     try:
         report = month_report(db, partner.id, month or str(Month.of(now, partner.timezone)), now)
     except TenantryError as refusal:
