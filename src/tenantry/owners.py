@@ -38,7 +38,7 @@ class Owner:
     def status(self, now: datetime) -> EffectiveStatus:
         if self.client is None:
             return content_status(None, None, now)
-        return content_status(self.client.status, clients_repo.trial_of(self.client), now)
+        return content_status(self.client.status, lifecycle.trial_of(self.client), now)
 
     def require(self, capability: Capability, now: datetime, action: str | None = None) -> Decision:
         return require(capability, self.status(now), action)

@@ -256,12 +256,6 @@ def usage_of(client: ClientFields) -> dict[str, int]:
     }
 
 
-def trial_of(client: ClientFields) -> Trial | None:
-    if client.trial_started_at is None or client.trial_ends_at is None:
-        return None
-    return Trial(client.trial_started_at, client.trial_ends_at, client.trial_extended_at)
-
-
 def set_trial(client: Client, trial: Trial) -> None:
     client.trial_started_at = trial.started_at
     client.trial_ends_at = trial.ends_at

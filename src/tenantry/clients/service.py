@@ -20,15 +20,11 @@ from tenantry.clock import Clock
 from tenantry.db.models import Client, Partner
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
 from tenantry.partners import repository as partners_repo
-from tenantry.policy import EffectiveStatus, Status, counts_against_pool
-
-
-def effective_status(client: repo.ClientFields, now: datetime) -> EffectiveStatus:
-    return lifecycle.effective_status(Status(client.status), repo.trial_of(client), now)
+from tenantry.policy import Status, counts_against_pool
 
 
 def trial_view(client: repo.ClientFields, now: datetime) -> dict[str, Any] | None:
-    trial = repo.trial_of(client)
+    trial = lifecycle.trial_of(client)
     if trial is None:
         return None
     return {
@@ -48,7 +44,7 @@ def client_view(client: repo.ClientFields, now: datetime, api_calls_today: int =
         "description": client.description,
         "external_id": client.external_id,
         "status": client.status,
-        "effective_status": effective_status(client, now).value,
+        "effective_status": lifecycle.client_status(client, now).value,
         "trial": trial_view(client, now),
         "resources": repo.allocation_of(client),
         "usage": {**repo.usage_of(client), "api_calls_today": api_calls_today},
@@ -284,7 +280,7 @@ def extend_trial(db: Session, clock: Clock, principal: Principal, client_id: int
     partner = partners_repo.lock_partner(db, principal.partner_id)
     client = repo.get_client(db, principal, client_id)
     trial = lifecycle.extend_trial(
-        repo.trial_of(client), now, partner.trial_extension_days, Status(client.status)
+        lifecycle.trial_of(client), now, partner.trial_extension_days, Status(client.status)
     )
     repo.set_trial(client, trial)
     _audit_and_publish(

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from tenantry.charts import svg
 from tenantry.charts.cache import KLIP_SVGS, SvgCache
-from tenantry.clients.repository import trial_of
 from tenantry.dashboards import repository as repo
 from tenantry.dashboards.repository import PlacedKlip
 from tenantry.db.models import Client, Dashboard
+from tenantry.lifecycle import trial_of
 from tenantry.owners import content_status
 from tenantry.policy import Capability, Decision, decide
 from tenantry.text import scrub

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tenantry import pool
+from tenantry import lifecycle, pool
 from tenantry.audit import audit
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, new_api_key
 from tenantry.clients import repository as clients_repo
-from tenantry.clients.service import effective_status, trial_view
+from tenantry.clients.service import trial_view
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, ClientUser, PartnerUser
@@ -165,7 +165,7 @@ def add_client_user(
     partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     _require_user_manager(principal)
-    require(Capability.MANAGE_USERS, effective_status(client, now), action="Users cannot be added")
+    require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be added")
     pool.check_room_for_one_more("users", clients_repo.allocation_of(client), clients_repo.usage_of(client))
     if repo.client_email_taken(db, client.id, data.email):
         raise Duplicate(f"The client already has a user with e-mail {data.email}.", field="email")
@@ -189,7 +189,7 @@ def remove_client_user(db: Session, clock: Clock, principal: Principal, client_i
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
     _require_user_manager(principal)
-    require(Capability.MANAGE_USERS, effective_status(client, now), action="Users cannot be removed")
+    require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be removed")
     if not principal.is_partner and principal.user_id == user.id:
         raise Forbidden("You cannot remove yourself; ask another admin.")
     client.usage_users -= 1
@@ -389,7 +389,7 @@ async def read_me(reads: Reads, principal: Principal, now: datetime) -> dict[str
             "id": client.id,
             "name": client.name,
             "status": client.status,
-            "effective_status": effective_status(client, now).value,
+            "effective_status": lifecycle.client_status(client, now).value,
             "trial": trial_view(client, now),
         }
     user = {"id": user_id, "kind": principal.kind, "email": email, "name": name, "role": role}

@@ -104,8 +104,8 @@ def _can_write(signed_in: SignedIn) -> bool:
 
 def status_badge(client: Client, now: datetime) -> dict[str, Any]:
     """The status as the list shows it, with the trial's days left (or its end) below it."""
-    status = clients_service.effective_status(client, now)
-    trial = clients_repo.trial_of(client)
+    status = lifecycle.client_status(client, now)
+    trial = lifecycle.trial_of(client)
     below = None
     if status is EffectiveStatus.TRIAL and trial is not None:
         days = trial.days_remaining(now)
@@ -417,7 +417,7 @@ def change_status(
     def action(principal: Principal) -> str:
         data = ClientUpdate(status=status, reason=reason)  # type: ignore[arg-type]
         client = clients_service.update_client(db, clock, principal, client_id, data)
-        return f"{client.name} is now {STATUS_WORDS[clients_service.effective_status(client, clock.now())]}."
+        return f"{client.name} is now {STATUS_WORDS[lifecycle.client_status(client, clock.now())]}."
 
     return _client_form(request, db, clock, csrf_token, client_id, action)
 
@@ -428,7 +428,7 @@ def extend_trial(
 ) -> Response:
     def action(principal: Principal) -> str:
         client = clients_service.extend_trial(db, clock, principal, client_id)
-        trial = clients_repo.trial_of(client)
+        trial = lifecycle.trial_of(client)
         return f"Trial extended until {trial.ends_at:%Y-%m-%d %H:%M} UTC." if trial else "Trial extended."
 
     return _client_form(request, db, clock, csrf_token, client_id, action)

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from tenantry import lifecycle
 from tenantry.api.deps import ClockDep, DbSession, PathId, services
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions, signin
@@ -304,8 +305,8 @@ def partner_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
     )
     rows = []
     for client in clients:
-        status = clients_service.effective_status(client, now)
-        trial = clients_repo.trial_of(client)
+        status = lifecycle.client_status(client, now)
+        trial = lifecycle.trial_of(client)
         show_days = status in (EffectiveStatus.TRIAL, EffectiveStatus.TRIAL_EXPIRED) and trial is not None
         rows.append(
             {
@@ -389,8 +390,8 @@ def client_home(request: Request, db: DbSession, clock: ClockDep) -> Response:
         return portal
     signed_in, client = portal
     now = clock.now()
-    status = clients_service.effective_status(client, now)
-    trial = clients_repo.trial_of(client)
+    status = lifecycle.client_status(client, now)
+    trial = lifecycle.trial_of(client)
     partner = partners_repo.get_partner(db, client.partner_id)
     dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
     manage = _may_manage(signed_in)
