@@ -33,6 +33,7 @@ _NAMES = {
 }
 
 DAY = timedelta(days=1)
+# `client.trial_will_end` is due this long before a trial ends (events.repository finds them).
 TRIAL_WILL_END_NOTICE = timedelta(days=3)
 
 
@@ -100,10 +101,6 @@ class Trial:
         # Seed: the extension must be requested before the end of the *first* trial period;
         # once extended, the first period is over as far as extensions go.
         return not self.extended and now < self.ends_at
-
-    def will_end_notice_at(self) -> datetime:
-        """When `client.trial_will_end` is due: 3 days before the end (at once if less are left)."""
-        return self.ends_at - TRIAL_WILL_END_NOTICE
 
 
 class ClientState(Protocol):

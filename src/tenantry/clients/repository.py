@@ -1,4 +1,11 @@
-"""All SQL about clients. Every query for a tenant-owned row goes through `scoped_clients`."""
+"""All SQL about clients.
+
+Tenant scoping is explicit in every query: a lookup by id (`get_client`, `read_client`) picks the
+prebuilt statement that fits the caller (`_scoped_lookup`: the caller's partner, and for a client
+user its own client only), so another tenant's client is simply not found (404, never 403: we do
+not confirm that someone else's object exists). Lists, histories and the audit log take the
+partner's id (or the partner) and filter on it.
+"""
 
 from __future__ import annotations
 
@@ -23,20 +30,8 @@ from tenantry.pool import RESOURCES
 _Q = TypeVar("_Q", Select[Client], PreparedSelect)
 
 
-def scoped_clients(principal: Principal) -> Select[Client]:
-    """The clients this caller may see: its partner's, and for a client user only its own.
-
-    Every lookup of a client starts here, so another tenant's client is simply not found
-    (404, never 403: we do not confirm that someone else's object exists).
-    """
-    query = select(Client).where(Client.partner_id == principal.partner_id)
-    if principal.client_id is not None:
-        query = query.where(Client.id == principal.client_id)
-    return query
-
-
-# The same scoping, built once for the hottest lookup (building a statement costs more than
-# running it); the client-user variant pins the id to the caller's own client as well.
+# Built once (building a statement costs more than running it): a client of the caller's partner;
+# the client-user variant pins the id to the caller's own client as well.
 _CLIENT_OF_PARTNER = select(Client).where(
     Client.partner_id == bindparam("partner_id"), Client.id == bindparam("client_id")
 )

@@ -226,7 +226,7 @@ def update_client(
         )
         if target is not old_status:
             changed["status"] = {"from": old_status.value, "to": target.value}
-        if allocation != repo.allocation_of(client) or data.resources:
+        if data.resources:
             changed["resources"] = allocation
     for name in ("external_id", "name", "description"):
         if name in changed:
