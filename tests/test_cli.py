@@ -80,7 +80,9 @@ class TestPartnerCreate:
         from tenantry.settings import Settings
 
         with TestClient(
-            create_app(Settings(database_url=database_url, _env_file=None), database=database)
+            create_app(
+                Settings(database_url=database_url, data_dir=tmp_path, _env_file=None), database=database
+            )
         ) as http:  # type: ignore[call-arg]
             pool = http.get("/api/1/partner", headers=with_key).json()["pool"]
         assert {r: line["total"] for r, line in pool.items()} == {
