@@ -155,7 +155,7 @@ async def _record_view(services: Services, link: PublicLink) -> None:
 def _drawn(services: Services, link: PublicLink) -> tuple[str, str]:
     """The dashboard's version and fragment, drawing what the caches lack (on a worker thread)."""
     with services.database.engine.connect() as db:
-        version, html = live_view(db, link.dashboard, klips=link.klips)
+        version, html = live_view(db, link.dashboard, klips=link.klips, cache=services.renderer.live)
     assert html is not None
     return version, html
 

@@ -70,7 +70,7 @@ def email_dashboard(
         body = EmailIn.model_validate({"to": [to], "format": format})
         mailer = services(request).mailer
         queued = exports_service.email_dashboard(
-            db, clock, principal, mailer, dashboard_id, list(body.to), body.format
+            db, clock, principal, mailer, services(request).renderer, dashboard_id, list(body.to), body.format
         )
         if not queued.queued:
             return f"The e-mail was not sent: {queued.reason}"

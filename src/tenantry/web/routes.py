@@ -427,7 +427,9 @@ def client_dashboard(dashboard_id: PathId, request: Request, db: DbSession, cloc
         dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
     except NotFound:
         return _page(request, signed_in, "message.html", 404, message="There is no such dashboard here.")
-    version, html = live_view(db, dashboard, watermark=watermark_for(client, clock.now()))
+    version, html = live_view(
+        db, dashboard, cache=services(request).renderer.live, watermark=watermark_for(client, clock.now())
+    )
     return _page(
         request,
         signed_in,
@@ -458,7 +460,13 @@ def client_dashboard_live(
         dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
     except NotFound:
         return JSONResponse({"available": False}, status_code=404)
-    version, html = live_view(db, dashboard, known_version=v, watermark=watermark_for(client, clock.now()))
+    version, html = live_view(
+        db,
+        dashboard,
+        known_version=v,
+        cache=services(request).renderer.live,
+        watermark=watermark_for(client, clock.now()),
+    )
     body: dict[str, Any] = {"available": True, "version": version}
     if html is not None:
         body.update(title=dashboard.name, html=html)
@@ -476,7 +484,9 @@ def download(
 ) -> Response:
     """A dashboard's PDF or PNG for the browser; a refusal is a page with its sentence, not JSON."""
     try:
-        export = exports_service.render_export(db, clock, principal, dashboard_id, fmt)
+        export = exports_service.render_export(
+            db, clock, principal, services(request).renderer, dashboard_id, fmt
+        )
     except TenantryError as refusal:
         return _refusal(request, signed_in, "Download not possible", refusal.detail, refusal.status)
     return Response(
