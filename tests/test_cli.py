@@ -30,6 +30,18 @@ def test_db_upgrade_creates_a_fresh_sqlite_database_from_any_directory(tmp_path)
     assert again.returncode == 0
 
 
+def test_a_bad_setting_is_named_in_one_line_and_nothing_runs(tmp_path):
+    env = {**os.environ, "TENANTRY_DATABASE_URL": "sqlite:///fresh.db", "TENANTRY_DB_POOL_SIZE": "0"}
+    result = subprocess.run(
+        [TENANTRY, "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: TENANTRY_DB_POOL_SIZE: Input should be greater than or equal to 1"
+    ]
+    assert not (tmp_path / "fresh.db").exists()
+
+
 def test_db_upgrade_names_an_unreachable_database_in_one_line(tmp_path):
     result = run("db", "upgrade", url="postgresql://nobody@127.0.0.1:1/none", cwd=tmp_path)
     assert result.returncode != 0

@@ -38,7 +38,14 @@ def fail(reason: str) -> NoReturn:
 @app.callback()
 def _configure(ctx: typer.Context) -> None:
     """Read the configuration once per invocation; every command takes it from the context."""
-    ctx.obj = Settings()
+    from pydantic import ValidationError
+
+    try:
+        ctx.obj = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "TENANTRY_" + "_".join(str(part) for part in error["loc"]).upper()
+        fail(f"{where}: {error['msg']}")
 
 
 def _settings(ctx: typer.Context) -> Settings:
