@@ -52,6 +52,8 @@ def served(database_url: str, redis_url: str | None, log_path: Any, *args: str, 
     port = free_port()
     environment = {**os.environ, "TENANTRY_DATABASE_URL": database_url, **env}
     environment.pop("TENANTRY_SMTP_HOST", None)
+    # The secret key it generates goes beside its log, not into the working directory.
+    environment.setdefault("TENANTRY_DATA_DIR", os.path.dirname(os.path.abspath(log_path)))
     if redis_url:
         environment["TENANTRY_REDIS_URL"] = redis_url
     with open(log_path, "wb") as log:

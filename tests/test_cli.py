@@ -30,6 +30,18 @@ def test_db_upgrade_creates_a_fresh_sqlite_database_from_any_directory(tmp_path)
     assert again.returncode == 0
 
 
+def test_a_bad_setting_is_named_in_one_line_and_nothing_runs(tmp_path):
+    env = {**os.environ, "TENANTRY_DATABASE_URL": "sqlite:///fresh.db", "TENANTRY_DB_POOL_SIZE": "0"}
+    result = subprocess.run(
+        [TENANTRY, "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: TENANTRY_DB_POOL_SIZE: Input should be greater than or equal to 1"
+    ]
+    assert not (tmp_path / "fresh.db").exists()
+
+
 def test_db_upgrade_names_an_unreachable_database_in_one_line(tmp_path):
     result = run("db", "upgrade", url="postgresql://nobody@127.0.0.1:1/none", cwd=tmp_path)
     assert result.returncode != 0
@@ -80,7 +92,9 @@ class TestPartnerCreate:
         from tenantry.settings import Settings
 
         with TestClient(
-            create_app(Settings(database_url=database_url, _env_file=None), database=database)
+            create_app(
+                Settings(database_url=database_url, data_dir=tmp_path, _env_file=None), database=database
+            )
         ) as http:  # type: ignore[call-arg]
             pool = http.get("/api/1/partner", headers=with_key).json()["pool"]
         assert {r: line["total"] for r, line in pool.items()} == {

@@ -148,8 +148,3 @@ class TestExtension:
         assert trial.extension_available(NOW + 13 * DAY)
         assert not trial.extension_available(NOW + 14 * DAY)
         assert not Trial(NOW, NOW + 28 * DAY, NOW + DAY).extension_available(NOW + 2 * DAY)
-
-
-def test_the_trial_will_end_notice_is_due_three_days_before_the_end():
-    trial = start_trial(NOW, 14)
-    assert trial.will_end_notice_at() == NOW + 11 * DAY

@@ -272,10 +272,23 @@ class TestPrivateFiles:
         assert files == {"tenantry.db": 0o600, "tenantry.db-wal": 0o600, "tenantry.db-shm": 0o600}
 
     def test_the_generated_secret_key_file_is_private(self, tmp_path):
-        key = Settings(data_dir=tmp_path, _env_file=None).resolved_secret_key  # type: ignore[call-arg]
+        key = Settings(data_dir=tmp_path, _env_file=None).ensure_secret_key()  # type: ignore[call-arg]
         path = tmp_path / ".tenantry-secret-key"
         assert path.read_text().strip() == key
         assert mode(path) == 0o600
+        assert [p.name for p in tmp_path.iterdir()] == [".tenantry-secret-key"]
+
+    def test_the_generated_secret_key_is_kept_and_never_replaced(self, tmp_path):
+        first = Settings(data_dir=tmp_path, _env_file=None).ensure_secret_key()  # type: ignore[call-arg]
+        again = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+        assert again.ensure_secret_key() == first
+        assert again.resolved_secret_key == first
+
+    def test_reading_the_secret_key_writes_no_file(self, tmp_path):
+        settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+        with pytest.raises(RuntimeError, match="no secret key"):
+            _ = settings.resolved_secret_key
+        assert list(tmp_path.iterdir()) == []
 
 
 class TestAdminPasswordFile:

@@ -60,6 +60,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
+    settings.ensure_secret_key()
     app = FastAPI(
         title="Tenantry",
         version=__version__,

@@ -35,16 +35,35 @@ def fail(reason: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _database() -> Database:
+@app.callback()
+def _configure(ctx: typer.Context) -> None:
+    """Read the configuration once per invocation; every command takes it from the context."""
+    from pydantic import ValidationError
+
+    try:
+        ctx.obj = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "TENANTRY_" + "_".join(str(part) for part in error["loc"]).upper()
+        fail(f"{where}: {error['msg']}")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _database(settings: Settings) -> Database:
     from tenantry.db.session import database_from_settings
 
-    return database_from_settings(Settings())
+    return database_from_settings(settings)
 
 
 @contextmanager
-def _session(write: bool = False) -> Iterator[Session]:
+def _session(settings: Settings, write: bool = False) -> Iterator[Session]:
     """A session on the configured database; refusals and database problems end the command."""
-    database = _database()
+    database = _database(settings)
     try:
         with database.session(write=write) as db:
             yield db
@@ -59,13 +78,13 @@ def _session(write: bool = False) -> Iterator[Session]:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(ctx: typer.Context) -> None:
     """Create or migrate the database named by TENANTRY_DATABASE_URL."""
     from sqlalchemy.exc import OperationalError
 
     from tenantry.db.migrate import upgrade
 
-    settings = Settings()
+    settings = _settings(ctx)
     try:
         upgrade(settings.sqlalchemy_url)
     except OperationalError as exc:
@@ -75,13 +94,14 @@ def db_upgrade() -> None:
 
 @app.command()
 def backup(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Where to write the copy (replaced if it exists).")],
 ) -> None:
     """Write a consistent copy of the SQLite database, also while the server runs (PostgreSQL: pg_dump)."""
     from tenantry.db.backup import BackupError, backup_sqlite
     from tenantry.db.session import sqlite_path
 
-    settings = Settings()
+    settings = _settings(ctx)
     if not settings.is_sqlite:
         fail("tenantry backup copies a SQLite database; back up PostgreSQL with pg_dump -Fc (see the README)")
     source = sqlite_path(settings.sqlalchemy_url)
@@ -106,6 +126,7 @@ def _money(value: str, option: str) -> Decimal:
 
 @partner_app.command("create")
 def partner_create(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The partner's name.")],
     admin_email: Annotated[str, typer.Option("--admin-email", help="E-mail of the first admin.")],
     dashboards: Annotated[int, typer.Option(help="Pool total (-1 = unlimited).")] = -1,
@@ -160,8 +181,8 @@ def partner_create(
         user_price=_money(user_price, "--user-price"),
         currency=currency,
     )
-    settings = Settings()
-    with _session(write=True) as db:
+    settings = _settings(ctx)
+    with _session(settings, write=True) as db:
         created = create_partner(
             db,
             SystemClock(settings.clock_offset),
@@ -212,6 +233,7 @@ def _database_problem(exc: Exception) -> str:
 
 @app.command()
 def statement(
+    ctx: typer.Context,
     month: Annotated[str, typer.Argument(help="The month, YYYY-MM, in the partner's timezone.")],
     partner: Annotated[
         int | None, typer.Option("--partner", help="The partner's id (needed when there are several).")
@@ -223,8 +245,8 @@ def statement(
     from tenantry.statements import repository, service
     from tenantry.statements.schemas import StatementOut
 
-    settings = Settings()
-    with _session() as db:
+    settings = _settings(ctx)
+    with _session(settings) as db:
         if partner is None:
             choices = repository.partner_choices(db)
             if not choices:
@@ -243,6 +265,7 @@ def statement(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
@@ -268,7 +291,7 @@ def serve(
     from tenantry.worker import worker_from_settings
     from tenantry.worker.serve import serve_with_worker, supervise_with_worker
 
-    settings = Settings()
+    settings = _settings(ctx)
     configure_logging(settings.log_level, settings.log_format)
     database = database_from_settings(settings)
     try:
@@ -280,6 +303,8 @@ def serve(
     if reason is not None:
         fail(reason)
     processes = workers or os.cpu_count() or 1
+    # Made here, once, before any process reads it.
+    settings.ensure_secret_key()
     in_process = settings.is_sqlite if worker is None else worker
     # The worker gets a pool of its own, so its jobs never take the connections that the web
     # app's admission limit counts on (see "Connections and load" in the README).
@@ -311,6 +336,7 @@ def serve(
 
 @app.command("worker")
 def run_worker(
+    ctx: typer.Context,
     lease_seconds: Annotated[
         float, typer.Option("--lease-seconds", help="How long a claimed job is reserved.")
     ] = 120.0,
@@ -335,7 +361,7 @@ def run_worker(
 
     if lease_seconds <= 0 or batch < 1 or poll_seconds <= 0 or (concurrency is not None and concurrency < 1):
         fail("--lease-seconds and --poll-seconds must be positive, --batch and --concurrency at least 1")
-    settings = Settings()
+    settings = _settings(ctx)
     from tenantry.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
@@ -366,15 +392,18 @@ def run_worker(
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Do nothing when a partner already exists.")
     ] = False,
 ) -> None:
     """Load a demo partner with clients in every status and print how to sign in."""
+    from tenantry.clock import SystemClock
     from tenantry.demo import load_demo
 
-    with _session(write=True) as db:
-        text = load_demo(db, if_empty=if_empty)
+    settings = _settings(ctx)
+    with _session(settings, write=True) as db:
+        text = load_demo(db, SystemClock(settings.clock_offset), settings.base_url, if_empty=if_empty)
         db.commit()
     typer.echo(text)
 

@@ -1,8 +1,13 @@
-"""Demo data: a partner with a client in every status, so a newcomer can explore at once."""
+"""Demo data: a partner with a client in every status, so a newcomer can explore at once.
+
+Made at the clock's "now" (the server's clock, with its offset): the trial that has ended and the
+client that was disabled are made with the clock set back by as many days as their story needs.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,7 +15,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.clients import service as clients
 from tenantry.clients.schemas import ClientCreate, ClientUpdate, Resources
-from tenantry.clock import FakeClock, SystemClock
+from tenantry.clock import Clock
 from tenantry.dashboards.schemas import DashboardCreate, KlipIn
 from tenantry.dashboards.service import create_dashboard, set_shares
 from tenantry.datasources.schemas import InlineSourceCreate
@@ -33,11 +38,22 @@ SALES: list[dict[str, str | int | float | bool | None]] = [
 ]
 
 
-def load_demo(db: Session, *, if_empty: bool = False) -> str:
+@dataclass(frozen=True)
+class _Earlier:
+    """The clock, set back by `by`."""
+
+    clock: Clock
+    by: timedelta
+
+    def now(self) -> datetime:
+        return self.clock.now() - self.by
+
+
+def load_demo(db: Session, clock: Clock, base_url: str, *, if_empty: bool = False) -> str:
+    """Load the demo partner and its clients; return what to tell the person who asked."""
     if if_empty and db.scalars(select(Partner.id).limit(1)).first() is not None:
         return "Demo data not loaded: the database already has partners."
-    now = SystemClock().now()
-    clock = FakeClock(now)
+    base_url = base_url.rstrip("/")
     created = create_partner(
         db,
         clock,
@@ -48,9 +64,9 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
     )
     admin = Principal("partner_user", created.partner_id, created.admin_user_id, "admin")
     some = Resources(dashboards=3, users=5, published_links=2, api_calls_per_day=0)
-    inviter = Inviter(LogMailer(), "http://127.0.0.1:8000")
+    inviter = Inviter(LogMailer(), base_url)
 
-    def user(client_id: int, email: str) -> int:
+    def user(client_id: int, email: str, clock: Clock = clock) -> int:
         # Users join while the client is in Trial or Active, before any later status change.
         body = ClientUserCreate(
             email=email, name=email.split("@")[0].title(), role="admin", password=DEMO_PASSWORD
@@ -94,26 +110,29 @@ def load_demo(db: Session, *, if_empty: bool = False) -> str:
     )
     dashboard(active.id, user(active.id, "active@demo.tenantry.test"))
     # A trial that started 20 days ago has ended.
-    clock.set(now - timedelta(days=20))
+    days_ago = _Earlier(clock, timedelta(days=20))
     expired = clients.create_client(
-        db, clock, admin, ClientCreate(name="Elm Street Books", status="trial", resources=some)
+        db, days_ago, admin, ClientCreate(name="Elm Street Books", status="trial", resources=some)
     )
-    user(expired.id, "expired@demo.tenantry.test")
-    clock.set(now - timedelta(days=40))
+    user(expired.id, "expired@demo.tenantry.test", days_ago)
+    days_ago = _Earlier(clock, timedelta(days=40))
     disabled = clients.create_client(
-        db, clock, admin, ClientCreate(name="Fjord Freight", status="active", resources=some)
+        db, days_ago, admin, ClientCreate(name="Fjord Freight", status="active", resources=some)
     )
-    user(disabled.id, "disabled@demo.tenantry.test")
-    clock.set(now - timedelta(days=2))
+    user(disabled.id, "disabled@demo.tenantry.test", days_ago)
     clients.update_client(
-        db, clock, admin, disabled.id, ClientUpdate(status="disabled", reason="Paused their contract.")
+        db,
+        _Earlier(clock, timedelta(days=2)),
+        admin,
+        disabled.id,
+        ClientUpdate(status="disabled", reason="Paused their contract."),
     )
     return (
         "Demo loaded: partner 'Northwind Analytics (demo)' with clients in Setup, Trial, extended Trial,\n"
         "Active, expired Trial and Disabled.\n"
-        f"  Sign in at http://127.0.0.1:8000/login as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        f"  Sign in at {base_url}/login as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
         "  (the partner console: Clients, a client's page, Plan)\n"
         "  Client users (same password): trial@, active@, expired@ and disabled@demo.tenantry.test\n"
         f"  API key (partner admin): {created.api_key}\n"
-        "  API docs: http://127.0.0.1:8000/api/1/docs"
+        f"  API docs: {base_url}/api/1/docs"
     )

@@ -69,12 +69,20 @@ class Duplicate(TenantryError):
     code, status, title = "duplicate", 409, "Already exists"
 
 
-class IdempotencyConflict(TenantryError):
-    code, status, title = "idempotency_conflict", 409, "Idempotency key reused"
-
-
 class NotFound(TenantryError):
     code, status, title = "not_found", 404, "Not found"
+
+
+class LinkUnavailable(TenantryError):
+    """A published link's public page shows nothing but "not available": 404 for an unknown or
+    revoked token, 403 while the client's status forbids viewing. The public pages answer it
+    with their own page (not problem+json), so the detail says no more than that."""
+
+    code, title = "link_unavailable", "Link not available"
+
+    def __init__(self, status: int) -> None:
+        super().__init__("This link is not available.")
+        self.status = status
 
 
 class Unauthenticated(TenantryError):

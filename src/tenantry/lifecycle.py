@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tenantry.errors import ActivationRequirementsUnmet, InvalidTransition, TrialExtensionUnavailable
 from tenantry.policy import EffectiveStatus, Status
@@ -33,6 +33,7 @@ _NAMES = {
 }
 
 DAY = timedelta(days=1)
+# `client.trial_will_end` is due this long before a trial ends (events.repository finds them).
 TRIAL_WILL_END_NOTICE = timedelta(days=3)
 
 
@@ -101,9 +102,30 @@ class Trial:
         # once extended, the first period is over as far as extensions go.
         return not self.extended and now < self.ends_at
 
-    def will_end_notice_at(self) -> datetime:
-        """When `client.trial_will_end` is due: 3 days before the end (at once if less are left)."""
-        return self.ends_at - TRIAL_WILL_END_NOTICE
+
+class ClientState(Protocol):
+    """The fields of a client its status is read from: an ORM `Client` or a row read for it."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def trial_started_at(self) -> datetime | None: ...
+    @property
+    def trial_ends_at(self) -> datetime | None: ...
+    @property
+    def trial_extended_at(self) -> datetime | None: ...
+
+
+def trial_of(client: ClientState) -> Trial | None:
+    """The client's trial, or None if it never had one."""
+    if client.trial_started_at is None or client.trial_ends_at is None:
+        return None
+    return Trial(client.trial_started_at, client.trial_ends_at, client.trial_extended_at)
+
+
+def client_status(client: ClientState, now: datetime) -> EffectiveStatus:
+    """The effective status of a client at `now` (its trial's end taken into account)."""
+    return effective_status(Status(client.status), trial_of(client), now)
 
 
 def start_trial(now: datetime, trial_days: int) -> Trial:

@@ -20,6 +20,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.db.models import Client
 from tenantry.errors import Forbidden
 from tenantry.lifecycle import Trial
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, Decision, EffectiveStatus, Status, counts_against_pool, require
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class Owner:
     def status(self, now: datetime) -> EffectiveStatus:
         if self.client is None:
             return content_status(None, None, now)
-        return content_status(self.client.status, clients_repo.trial_of(self.client), now)
+        return content_status(self.client.status, lifecycle.trial_of(self.client), now)
 
     def require(self, capability: Capability, now: datetime, action: str | None = None) -> Decision:
         return require(capability, self.status(now), action)
@@ -142,7 +143,7 @@ def check_content_limit(db: Session, owner: Owner, model: Any, limit: limits.Lim
     The partner row is locked first, as for pool checks, so concurrent requests of one partner
     cannot both take the last place.
     """
-    clients_repo.lock_partner(db, owner.partner_id)
+    partners_repo.lock_partner(db, owner.partner_id)
     mine = model.client_id.is_(None) if owner.client_id is None else model.client_id == owner.client_id
     held = db.scalar(
         select(func.count()).select_from(model).where(model.partner_id == owner.partner_id, mine)
@@ -157,9 +158,9 @@ def take_one(db: Session, owner: Owner, resource: str) -> None:
     own content must fit the plan's pool (pool_exhausted). The partner row is locked first so
     concurrent requests cannot both take the last one.
     """
-    partner = clients_repo.lock_partner(db, owner.partner_id)
+    partner = partners_repo.lock_partner(db, owner.partner_id)
     if owner.client is None:
-        pool.check_fits(clients_repo.pool_lines(partner), {resource: 1})
+        pool.check_fits(partners_repo.pool_lines(partner), {resource: 1})
         setattr(partner, f"used_{resource}", getattr(partner, f"used_{resource}") + 1)
         return
     db.refresh(owner.client)
@@ -174,7 +175,7 @@ def take_one(db: Session, owner: Owner, resource: str) -> None:
 def give_back(db: Session, owner: Owner, resource: str, amount: int = 1) -> None:
     if amount <= 0:
         return
-    partner = clients_repo.lock_partner(db, owner.partner_id)
+    partner = partners_repo.lock_partner(db, owner.partner_id)
     if owner.client is None:
         setattr(partner, f"used_{resource}", max(0, getattr(partner, f"used_{resource}") - amount))
         return

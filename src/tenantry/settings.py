@@ -103,21 +103,53 @@ class Settings(BaseSettings):
     def clock_offset(self) -> timedelta:
         return timedelta(seconds=self.clock_offset_seconds)
 
+    @property
+    def secret_key_path(self) -> Path:
+        """Where a generated secret key is kept when TENANTRY_SECRET_KEY is not set."""
+        return self.data_dir / SECRET_KEY_FILE
+
     @cached_property
     def resolved_secret_key(self) -> str:
-        """The configured secret, or one generated once and kept in the data folder."""
+        """The configured secret, or the one kept in the data folder. Reading writes nothing: the
+        file is made by `ensure_secret_key` (which `serve` and `create_app` call)."""
         if self.secret_key:
             return self.secret_key
-        path = self.data_dir / ".tenantry-secret-key"
-        if path.exists():
-            return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        # Private from its creation: never readable by others, not even until a chmod.
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            os.fchmod(out.fileno(), 0o600)  # also if another process created it meanwhile
-            out.write(key + "\n")
+        try:
+            key = self.secret_key_path.read_text().strip()
+        except FileNotFoundError:
+            key = ""
+        if not key:
+            raise RuntimeError(
+                f"no secret key: set TENANTRY_SECRET_KEY or let `tenantry serve` make {self.secret_key_path}"
+            )
         return key
+
+    def ensure_secret_key(self) -> str:
+        """The secret key; without TENANTRY_SECRET_KEY, one is generated once and kept in the data
+        folder, readable by its owner only. Of processes racing to create it, one wins and the
+        others read its key."""
+        if not self.secret_key and not self.secret_key_path.exists():
+            _create_key_file(self.secret_key_path)
+        return self.resolved_secret_key
+
+
+SECRET_KEY_FILE = ".tenantry-secret-key"
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written in full under another name, private from its creation, then linked into place: no
+    # reader ever sees a half-written key, and an existing key is never replaced.
+    draft = path.with_name(f"{path.name}.{secrets.token_hex(8)}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
 
 
 def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -250,15 +250,13 @@ class TestUrlSources:
 
 
 class TestRowsStoredBeforeTheChange:
-    def test_unscrubbed_rows_already_stored_still_draw_and_export(self, http, partner, board, database):
+    def test_unscrubbed_rows_already_stored_still_draw_and_export(self, app, http, partner, board, database):
         """Rows written before ingest scrubbed them: every drawing surface copes on its own."""
         _, source_id, dashboard_id = board
         with database.session(write=True) as session:
             session.execute(update(DataSource).where(DataSource.id == source_id).values(rows=nasty_rows()))
             session.commit()
-        from tenantry.charts.cache import KLIP_SVGS
-
-        KLIP_SVGS.clear()
+        app.state.services.renderer.live.klips.clear()
         assert_every_surface_answers(http, partner, dashboard_id)
 
     @pytest.mark.parametrize("klip", KLIPS, ids=[k["kind"] for k in KLIPS])

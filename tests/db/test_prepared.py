@@ -13,7 +13,8 @@ from tenantry.auth import repository as auth_repo
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import parse_prefix
 from tenantry.clients import repository as clients_repo
-from tenantry.db.models import Client, UTCDateTime
+from tenantry.db.base import UTCDateTime
+from tenantry.db.models import Client
 from tenantry.db.prepared import PreparedSelect
 from tenantry.meter import counters
 from tenantry.meter.counters import DatabaseCounter

@@ -75,22 +75,21 @@ class TestDownloading:
         _, _, dashboard_id = dashboard_in(http, partner, "setup")
         assert export(http, partner, dashboard_id, "docx").status_code == 422
 
-    def test_the_same_drawing_serves_every_export_until_the_data_changes(self, http, partner):
-        from tenantry.charts.cache import KLIP_SVGS
-
+    def test_the_same_drawing_serves_every_export_until_the_data_changes(self, app, http, partner):
+        klip_svgs = app.state.services.renderer.live.klips
         _, source_id, dashboard_id = dashboard_in(http, partner, "active")
         export(http, partner, dashboard_id, "pdf")
-        hits = KLIP_SVGS.hits
+        hits = klip_svgs.hits
         export(http, partner, dashboard_id, "png")
-        assert KLIP_SVGS.hits - hits == 5
-        misses = KLIP_SVGS.misses
+        assert klip_svgs.hits - hits == 5
+        misses = klip_svgs.misses
         http.patch(
             f"/api/1/datasources/{source_id}",
             json={"rows": [{"month": "Apr", "region": "N", "sales": 1}]},
             headers=partner.headers,
         )
         text = pdf_text(export(http, partner, dashboard_id, "pdf").content)
-        assert KLIP_SVGS.misses - misses == 5
+        assert klip_svgs.misses - misses == 5
         assert "Apr" in text
 
 
@@ -154,3 +153,13 @@ class TestEmailing:
         _, _, dashboard_id = dashboard_in(http, partner, "active")
         response = http.post(f"/api/1/dashboards/{dashboard_id}/email", json=body, headers=partner.headers)
         assert response.status_code == 422
+
+
+def test_two_apps_in_one_process_share_no_drawings(settings, clock, database):
+    from tenantry.app import create_app
+
+    first = create_app(settings, clock=clock, database=database).state.services.renderer
+    second = create_app(settings, clock=clock, database=database).state.services.renderer
+    assert first.live.klips is not second.live.klips
+    assert first.live.fragments is not second.live.fragments
+    assert first.typesetter is not second.typesetter

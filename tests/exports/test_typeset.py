@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from pypdf import PdfReader
 
 from tenantry.charts.svg import render
-from tenantry.exports.typeset import typeset
+from tenantry.exports.typeset import Typesetter
 from tests.content import ROWS
 
 
 def test_a_real_clock_instant_with_microseconds_is_accepted_as_the_creation_date():
     klip = ("Total", render("value", "Total", ROWS, {"value": "sales"}))
-    data = typeset(
+    data = Typesetter().typeset(
         "pdf",
         title="Sales",
         subtitle="now",
@@ -26,5 +26,5 @@ def test_a_real_clock_instant_with_microseconds_is_accepted_as_the_creation_date
 
 
 def test_an_empty_dashboard_still_typesets_one_page():
-    data = typeset("png", title="Empty", subtitle="", klips=[])
+    data = Typesetter().typeset("png", title="Empty", subtitle="", klips=[])
     assert data.startswith(b"\x89PNG")

@@ -26,6 +26,7 @@ from tenantry.clock import Clock
 from tenantry.db.reads import DatabaseReads
 from tenantry.db.session import Database
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
+from tenantry.exports.service import Renderer, new_renderer
 from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.mail import Mailer
 from tenantry.meter.counters import DatabaseCounter
@@ -54,6 +55,8 @@ class Services:
     meter: Meter
     # Every outgoing request a user's URL causes goes through it (tenantry.outbound).
     guard: Guard = field(default_factory=Guard)
+    # This app's klip drawings and Typst compiler (none shared with another app in the process).
+    renderer: Renderer = field(default_factory=new_renderer)
     # The hot reads, on the event loop (tenantry.db.reads); made from `database` when not given.
     reads: DatabaseReads = None  # type: ignore[assignment]
     _sqlite_writer: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -1,8 +1,12 @@
-"""Render every error once, as RFC 9457 problem+json.
+"""problem+json answers (RFC 9457) for errors raised inside the routes.
 
-Errors the application raises (`TenantryError`), malformed requests (422) and HTTP errors of the
-framework (404, 405, 413, ...) are rendered here; anything else is answered by the outermost
-middleware (`tenantry.api.middleware`), which also turns database faults into 503.
+Every problem body is built by `tenantry.errors.problem_document` (`problem_body` here), whoever
+answers. The exception handlers installed here answer what a route raises: a `TenantryError`
+(its status, extensions and `headers`), a malformed request (422 `validation_error`) and the
+framework's own HTTP errors (404, 405, ...). What is raised outside the routes (authentication,
+the meter, the body limit, admission) and anything unexpected is answered by the outermost
+middleware (`tenantry.api.middleware`) with the same body and `send_problem`; it also turns
+database faults into 503 `database_unavailable`.
 """
 
 from __future__ import annotations

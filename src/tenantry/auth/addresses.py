@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-
-from starlette.requests import Request
+from typing import Protocol
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
@@ -37,6 +36,24 @@ def client_address(peer: str | None, forwarded_for: Iterable[str], trusted: Sequ
         if not _is_trusted(address, trusted):
             return str(address)
     return str(address)
+
+
+class _Peer(Protocol):
+    @property
+    def host(self) -> str: ...
+
+
+class _Headers(Protocol):
+    def getlist(self, key: str) -> list[str]: ...
+
+
+class Request(Protocol):
+    """What is read of a request (a Starlette `Request`): its peer and its headers."""
+
+    @property
+    def client(self) -> _Peer | None: ...
+    @property
+    def headers(self) -> _Headers: ...
 
 
 def request_address(request: Request, trusted: Sequence[Network]) -> str:

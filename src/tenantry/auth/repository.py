@@ -16,7 +16,7 @@ from tenantry.db.access_models import WebSession
 from tenantry.db.models import ApiKey, Client, ClientUser, Partner, PartnerUser
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
-from tenantry.errors import AccountSuspended, TrialEnded, Unauthenticated
+from tenantry.errors import AccountSuspended, NotFound, TrialEnded, Unauthenticated
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.service import Quota, client_quota, partner_quota
 from tenantry.policy import Capability, EffectiveStatus, Status, allows
@@ -98,6 +98,14 @@ def key_caller(rows: list[Any], token: str, now: datetime) -> KeyCaller:
     )
     principal = Principal("client_user", partner_id, client_user_id, client_role, client_id, key_id)
     return KeyCaller(principal, client_quota(client_id, client_calls, calendar))
+
+
+def client_of_partner(db: Session, partner_id: int, client_id: int) -> Client:
+    """One of the partner's clients (another partner's is not found: 404, never 403)."""
+    client = db.get(Client, client_id)
+    if client is None or client.partner_id != partner_id:
+        raise NotFound(f"No client {client_id}.")
+    return client
 
 
 def check_client_access(capability: Capability, status: EffectiveStatus) -> None:

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from tenantry import lifecycle
 from tenantry.auth import repository as repo
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_token
-from tenantry.clients.service import effective_status
 from tenantry.db.access_models import WebSession
 from tenantry.db.models import Client, ClientUser, PartnerUser
 from tenantry.policy import Capability
@@ -127,4 +127,4 @@ def resolve(db: Session, token: str, now: datetime) -> SignedIn | None:
 
 def check_still_allowed(signed_in: SignedIn, now: datetime) -> None:
     if signed_in.row.client is not None:
-        repo.check_client_access(Capability.USER_SIGN_IN, effective_status(signed_in.row.client, now))
+        repo.check_client_access(Capability.USER_SIGN_IN, lifecycle.client_status(signed_in.row.client, now))

@@ -21,14 +21,13 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from tenantry import lifecycle
 from tenantry.audit import audit
 from tenantry.auth import repository as repo
 from tenantry.auth import throttle
 from tenantry.auth.addresses import throttled_address
 from tenantry.auth.secrets import hash_password, verify_password
 from tenantry.auth.sessions import SignedIn, start_session
-from tenantry.clients import repository as clients_repo
-from tenantry.clients.service import effective_status
 from tenantry.clock import Clock
 from tenantry.db.models import Client, ClientUser, PartnerUser
 from tenantry.db.session import Database
@@ -140,7 +139,7 @@ def _conclude(db: Session, attempt: throttle.Reservation, matches: _Matches, now
         client = db.get(Client, user.client_id) if user is not None else None
         if user is None or client is None:
             continue
-        status = effective_status(client, now)
+        status = lifecycle.client_status(client, now)
         refusal = _sign_in_refusal(status)
         if refusal is None:
             _proven(db, attempt, matches)
@@ -215,10 +214,10 @@ def enter_client(db: Session, clock: Clock, signed_in: SignedIn, client_id: int,
     if not signed_in.is_partner:
         raise Forbidden("Only partner users can sign in as a client.")
     principal = signed_in.principal
-    client = clients_repo.get_client(db, principal, client_id)
+    client = repo.client_of_partner(db, principal.partner_id, client_id)
     principal.require_write()
     now = clock.now()
-    require(Capability.MANAGE_CLIENT, effective_status(client, now))
+    require(Capability.MANAGE_CLIENT, lifecycle.client_status(client, now))
     signed_in.session.acting_client_id = client.id
     signed_in.session.acting_mode = mode
     audit(

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
+from anyio.to_thread import run_sync
 from sqlalchemy import Table, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from tenantry.clock import Clock
 from tenantry.db.access_models import PasswordAttempt, PasswordLockout
@@ -101,12 +101,12 @@ async def attempt(
     counted as a failure.
     """
     async with write_gate():
-        reserved = await run_in_threadpool(_committed, database, reserve, limits, clock.now())
+        reserved = await run_sync(_committed, database, reserve, limits, clock.now())
     if isinstance(reserved, Refused):
         return reserved
-    result = await run_in_threadpool(check)
+    result = await run_sync(check)
     async with write_gate():
-        return await run_in_threadpool(_committed, database, conclude, reserved, result, clock.now())
+        return await run_sync(_committed, database, conclude, reserved, result, clock.now())
 
 
 def _committed(database: Database, step: Callable[..., Outcome], *args: object) -> Outcome:

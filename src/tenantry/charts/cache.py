@@ -1,5 +1,8 @@
 """Each klip is drawn once per version of its data: an in-process LRU of SVG markup.
 
+Each app holds its own caches (`dashboards.live.LiveCache`, made with the app's `Services`), so
+two apps in one process share none.
+
 The key holds everything the drawing depends on (the klip's definition and its data source's
 version token), so an entry can never be stale; it is merely evicted when unused. Data versions
 are random tokens, never reused, so a recycled row id cannot pick up another klip's drawing.
@@ -48,6 +51,3 @@ class SvgCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-
-KLIP_SVGS = SvgCache()

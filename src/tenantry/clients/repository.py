@@ -1,4 +1,11 @@
-"""All SQL about clients. Every query for a tenant-owned row goes through `scoped_clients`."""
+"""All SQL about clients.
+
+Tenant scoping is explicit in every query: a lookup by id (`get_client`, `read_client`) picks the
+prebuilt statement that fits the caller (`_scoped_lookup`: the caller's partner, and for a client
+user its own client only), so another tenant's client is simply not found (404, never 403: we do
+not confirm that someone else's object exists). Lists, histories and the audit log take the
+partner's id (or the partner) and filter on it.
+"""
 
 from __future__ import annotations
 
@@ -18,25 +25,13 @@ from tenantry.errors import NotFound
 from tenantry.lifecycle import Trial
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.policy import Status
-from tenantry.pool import RESOURCES, PoolLine
+from tenantry.pool import RESOURCES
 
 _Q = TypeVar("_Q", Select[Client], PreparedSelect)
 
 
-def scoped_clients(principal: Principal) -> Select[Client]:
-    """The clients this caller may see: its partner's, and for a client user only its own.
-
-    Every lookup of a client starts here, so another tenant's client is simply not found
-    (404, never 403: we do not confirm that someone else's object exists).
-    """
-    query = select(Client).where(Client.partner_id == principal.partner_id)
-    if principal.client_id is not None:
-        query = query.where(Client.id == principal.client_id)
-    return query
-
-
-# The same scoping, built once for the hottest lookup (building a statement costs more than
-# running it); the client-user variant pins the id to the caller's own client as well.
+# Built once (building a statement costs more than running it): a client of the caller's partner;
+# the client-user variant pins the id to the caller's own client as well.
 _CLIENT_OF_PARTNER = select(Client).where(
     Client.partner_id == bindparam("partner_id"), Client.id == bindparam("client_id")
 )
@@ -149,44 +144,6 @@ def _found_client(rows: list[Any], client_id: int) -> ClientRow:
     return cast(ClientRow, rows[0])
 
 
-def get_partner(db: Session, partner_id: int) -> Partner:
-    partner = db.get(Partner, partner_id)
-    if partner is None:
-        raise NotFound(f"No partner {partner_id}.")
-    return partner
-
-
-_PARTNER_TIMEZONES = select(Partner.timezone, Partner.previous_timezone, Partner.timezone_from).where(
-    Partner.id == bindparam("partner_id")
-)
-
-
-def partner_meter_calendar(db: Session, partner_id: int) -> MeterCalendar:
-    """Only the timezones (the meter's days): cheaper than loading the partner."""
-    row = db.execute(_PARTNER_TIMEZONES, {"partner_id": partner_id}).one_or_none()
-    if row is None:
-        raise NotFound(f"No partner {partner_id}.")
-    return MeterCalendar.of(row)
-
-
-def lock_partner(db: Session, partner_id: int) -> Partner:
-    """Serialise pool changes per partner.
-
-    PostgreSQL: the partner row is locked until the transaction ends. SQLite: write requests
-    already hold the database's write lock from BEGIN IMMEDIATE (see db.session), and the
-    FOR UPDATE clause is simply not rendered.
-    """
-    partner = db.scalars(
-        select(Partner)
-        .where(Partner.id == partner_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if partner is None:
-        raise NotFound(f"No partner {partner_id}.")
-    return partner
-
-
 def external_id_taken(db: Session, partner_id: int, external_id: str, except_id: int | None = None) -> bool:
     query = select(Client.id).where(Client.partner_id == partner_id, Client.external_id == external_id)
     if except_id is not None:
@@ -294,34 +251,10 @@ def usage_of(client: ClientFields) -> dict[str, int]:
     }
 
 
-def trial_of(client: ClientFields) -> Trial | None:
-    if client.trial_started_at is None or client.trial_ends_at is None:
-        return None
-    return Trial(client.trial_started_at, client.trial_ends_at, client.trial_extended_at)
-
-
 def set_trial(client: Client, trial: Trial) -> None:
     client.trial_started_at = trial.started_at
     client.trial_ends_at = trial.ends_at
     client.trial_extended_at = trial.extended_at
-
-
-def pool_lines(partner: Partner) -> dict[str, PoolLine]:
-    return {
-        r: PoolLine(
-            resource=r,
-            total=getattr(partner, f"plan_{r}"),
-            used_by_partner=0 if r == "api_calls_per_day" else getattr(partner, f"used_{r}"),
-            allocated=getattr(partner, f"allocated_{r}"),
-        )
-        for r in RESOURCES
-    }
-
-
-def add_to_allocated(partner: Partner, change: dict[str, int]) -> None:
-    for r, delta in change.items():
-        if delta:
-            setattr(partner, f"allocated_{r}", getattr(partner, f"allocated_{r}") + delta)
 
 
 def record_status_change(

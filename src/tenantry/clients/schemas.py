@@ -60,7 +60,7 @@ class TrialOut(BaseModel):
     @classmethod
     def of(cls, client: repo.ClientFields, now: datetime) -> TrialOut | None:
         """The client's trial clock at `now`, or None when it has never had a trial."""
-        trial = repo.trial_of(client)
+        trial = lifecycle.trial_of(client)
         if trial is None:
             return None
         return cls(
@@ -103,7 +103,7 @@ class ClientOut(BaseModel):
     @classmethod
     def of(cls, client: repo.ClientFields, now: datetime, api_calls_today: int = 0) -> ClientOut:
         """A client as the API shows it at `now`: an ORM `Client` or a row read on the event loop."""
-        trial = repo.trial_of(client)
+        trial = lifecycle.trial_of(client)
         return cls(
             id=client.id,
             name=client.name,

@@ -20,11 +20,12 @@ from tenantry.clock import Clock
 from tenantry.db.models import Client, Partner, StatusChange
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
 from tenantry.meter.calendar import MeterCalendar
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus, Status, counts_against_pool
 
 
 def effective_status(client: repo.ClientFields, now: datetime) -> EffectiveStatus:
-    return lifecycle.effective_status(Status(client.status), repo.trial_of(client), now)
+    return lifecycle.effective_status(Status(client.status), lifecycle.trial_of(client), now)
 
 
 def _event_client(client: Client, now: datetime) -> dict[str, Any]:
@@ -85,10 +86,10 @@ def _apply_status_and_allocation(
         pool.counted_allocation(old_allocation, counted_before),
         pool.counted_allocation(new_allocation, counted_after),
     )
-    pool.check_fits(repo.pool_lines(partner), change)
+    pool.check_fits(partners_repo.pool_lines(partner), change)
 
     # All checks passed: write.
-    repo.add_to_allocated(partner, change)
+    partners_repo.add_to_allocated(partner, change)
     allocation_changes = dict(old_allocation) != dict(new_allocation) or old_status is None
     repo.set_allocation(client, dict(new_allocation))
     if status_changes:
@@ -132,7 +133,7 @@ def client_page(
 ) -> tuple[Sequence[Client], int, MeterCalendar]:
     """A page of the partner's clients, oldest first, their total, and the meter's calendar (today's
     API calls are counted on it)."""
-    partner = repo.get_partner(db, principal.partner_id)
+    partner = partners_repo.get_partner(db, principal.partner_id)
     items, total = repo.list_clients(
         db, partner, now=now, status=status, external_id=external_id, q=q, limit=limit, offset=offset
     )
@@ -141,7 +142,7 @@ def client_page(
 
 def with_calendar(db: Session, client: Client) -> tuple[Client, MeterCalendar]:
     """A client and the meter's calendar its API calls are counted on."""
-    return client, repo.partner_meter_calendar(db, client.partner_id)
+    return client, partners_repo.partner_meter_calendar(db, client.partner_id)
 
 
 def status_history(
@@ -155,7 +156,7 @@ def status_history(
 def create_client(db: Session, clock: Clock, principal: Principal, data: ClientCreate) -> Client:
     principal.require_write()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     if data.external_id is not None and repo.external_id_taken(db, partner.id, data.external_id):
         raise Duplicate(
             f"A client with external_id {data.external_id!r} already exists.", field="external_id"
@@ -198,7 +199,7 @@ def update_client(
 ) -> Client:
     principal.require_write()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     client = repo.get_client(db, principal, client_id)
     fields = data.model_fields_set
     changed: dict[str, Any] = {}
@@ -261,7 +262,9 @@ def activation_check(db: Session, principal: Principal, client_id: int) -> dict[
         missing.append(f"allocation_below_usage:{refusal.extensions['resource']}")
     if not counts_against_pool(status):
         try:
-            pool.check_fits(repo.pool_lines(repo.get_partner(db, principal.partner_id)), allocation)
+            pool.check_fits(
+                partners_repo.pool_lines(partners_repo.get_partner(db, principal.partner_id)), allocation
+            )
         except PoolExhausted as refusal:
             missing.append(f"pool:{refusal.extensions['resource']}")
     return {"ready": not missing, "missing": missing}
@@ -273,10 +276,10 @@ def extend_trial(db: Session, clock: Clock, principal: Principal, client_id: int
     if not principal.is_partner:
         principal.require_admin()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     client = repo.get_client(db, principal, client_id)
     trial = lifecycle.extend_trial(
-        repo.trial_of(client), now, partner.trial_extension_days, Status(client.status)
+        lifecycle.trial_of(client), now, partner.trial_extension_days, Status(client.status)
     )
     repo.set_trial(client, trial)
     _audit_and_publish(
@@ -294,10 +297,10 @@ def delete_client(db: Session, clock: Clock, principal: Principal, client_id: in
     """
     principal.require_admin()
     now = clock.now()
-    partner = repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     client = repo.get_client(db, principal, client_id)
     counted = pool.counted_allocation(repo.allocation_of(client), counts_against_pool(Status(client.status)))
-    repo.add_to_allocated(partner, {r: -v for r, v in counted.items()})
+    partners_repo.add_to_allocated(partner, {r: -v for r, v in counted.items()})
     partner.client_count -= 1
     _audit_and_publish(
         db, client, principal.actor, "client.deleted", now, {"name": client.name, "status": client.status}

@@ -8,7 +8,7 @@ page swaps in the new fragment. The same cached SVGs feed the PDF and PNG export
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from typing import Protocol
@@ -17,11 +17,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tenantry.charts import svg
-from tenantry.charts.cache import KLIP_SVGS, SvgCache
-from tenantry.clients.repository import trial_of
+from tenantry.charts.cache import SvgCache
 from tenantry.dashboards import repository as repo
 from tenantry.dashboards.repository import PlacedKlip
 from tenantry.db.models import Client, Dashboard
+from tenantry.lifecycle import trial_of
 from tenantry.owners import content_status
 from tenantry.policy import Capability, Decision, decide
 from tenantry.text import scrub
@@ -29,8 +29,15 @@ from tenantry.text import scrub
 # How often a live page (published or in the portal) asks whether its data changed.
 POLL_SECONDS = 15
 
-# A version covers everything drawn on the dashboard, so a fragment never goes stale.
-FRAGMENTS = SvgCache(capacity=1024)
+
+@dataclass
+class LiveCache:
+    """An app's drawings (held by its `Services`): each klip's SVG per version of its data, and
+    each dashboard's HTML fragment per data version (a version covers everything drawn on the
+    dashboard, so a fragment never goes stale)."""
+
+    klips: SvgCache = field(default_factory=SvgCache)
+    fragments: SvgCache = field(default_factory=lambda: SvgCache(capacity=1024))
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,12 @@ def watermark_for(client: Client | None, now: datetime) -> bool:
     return status is not None and decide(Capability.VIEW_LIVE, status) is Decision.WATERMARK
 
 
-def _draw(db: Session | Connection, klips: list[PlacedKlip], watermark: bool = False) -> list[Drawing]:
+def _draw(
+    db: Session | Connection, cache: LiveCache, klips: list[PlacedKlip], watermark: bool = False
+) -> list[Drawing]:
     """The klips as SVG, drawing only those not cached yet; the watermark, when asked, is laid
     over the cached drawings (they are the same for every status)."""
-    found = {klip.id: KLIP_SVGS.get(_key(klip, klip.version)) for klip in klips}
+    found = {klip.id: cache.klips.get(_key(klip, klip.version)) for klip in klips}
     missing = [klip for klip in klips if found[klip.id] is None]
     if missing:
         snapshots = repo.rows_of(db, (klip.datasource_id for klip in missing))
@@ -82,16 +91,18 @@ def _draw(db: Session | Connection, klips: list[PlacedKlip], watermark: bool = F
             version, rows = snapshots.get(klip.datasource_id, ("", []))
             drawing = svg.render(klip.kind, klip.title, rows, klip.columns)
             # Keyed by the version the rows were read at, in case a refresh landed in between.
-            KLIP_SVGS.put(_key(klip, version), drawing)
+            cache.klips.put(_key(klip, version), drawing)
             found[klip.id] = drawing
     mark = svg.watermarked if watermark else str
     return [Drawing(k.id, k.title, k.kind, mark(found[k.id] or "")) for k in klips]
 
 
-def draw_klips(db: Session, dashboard: Dashboard, *, watermark: bool = False) -> tuple[str, list[Drawing]]:
+def draw_klips(
+    db: Session, dashboard: Dashboard, *, cache: LiveCache, watermark: bool = False
+) -> tuple[str, list[Drawing]]:
     """The dashboard's version and its klips as SVG (what the exports typeset)."""
     klips = repo.placed_klips(db, dashboard.id)
-    return data_version(dashboard, klips, watermark), _draw(db, klips, watermark)
+    return data_version(dashboard, klips, watermark), _draw(db, cache, klips, watermark)
 
 
 def live_view(
@@ -100,6 +111,7 @@ def live_view(
     known_version: str | None = None,
     klips: list[PlacedKlip] | None = None,
     *,
+    cache: LiveCache,
     watermark: bool = False,
 ) -> tuple[str, str | None]:
     """The dashboard's version, and its HTML fragment unless the caller already has that version.
@@ -112,7 +124,7 @@ def live_view(
     version = data_version(dashboard, klips, watermark)
     if version == known_version:
         return version, None
-    html = FRAGMENTS.get_or_draw(version, lambda: fragment(_draw(db, klips, watermark)))
+    html = cache.fragments.get_or_draw(version, lambda: fragment(_draw(db, cache, klips, watermark)))
     return version, html
 
 

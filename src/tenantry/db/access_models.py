@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantry.db.models import Base, UTCDateTime, _ids
+from tenantry.db.base import Base, UTCDateTime, ids
 
 
 class WebSession(Base):
@@ -15,7 +15,7 @@ class WebSession(Base):
 
     __tablename__ = "web_sessions"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
@@ -42,7 +42,7 @@ class Invitation(Base):
 
     __tablename__ = "invitations"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
     partner_user_id: Mapped[int | None] = mapped_column(

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantry.db.models import Base, UTCDateTime, _ids
+from tenantry.db.base import Base, UTCDateTime, ids
 
 
 class DataSource(Base):
     __tablename__ = "data_sources"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     # NULL: the partner's own data source.
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
@@ -70,7 +70,7 @@ class DataSourcePage(Base):
 class Klip(Base):
     __tablename__ = "klips"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     dashboard_id: Mapped[int] = mapped_column(ForeignKey("dashboards.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
@@ -104,7 +104,7 @@ class DashboardShare(Base):
 class PublishedLink(Base):
     __tablename__ = "published_links"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     # Copied from the dashboard so the public page checks its client's status in one query.
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))

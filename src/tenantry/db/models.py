@@ -1,4 +1,11 @@
-"""SQLAlchemy models. Relationships are lazy="raise": a hidden query fails loudly."""
+"""The partner and client tables, and every other model file's tables with them.
+
+Importing this module registers all tables on `Base.metadata` (Alembic's `env.py` and the tests'
+`create_all` rely on it): the model files of other domains (`access_models`, `dashboard_models`,
+`statements_models`, `worker_models`) are imported here, and like this one they take `Base` and
+the column types from `tenantry.db.base`. There are no ORM relationships: rows refer to each
+other by foreign keys only, and whoever needs a related row reads it.
+"""
 
 from __future__ import annotations
 
@@ -10,63 +17,25 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     Numeric,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware datetimes in, UTC datetimes out, on SQLite (naive storage) and PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        from datetime import UTC
-
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        from tenantry.clock import as_utc
-
-        return as_utc(value)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-_ids = BigInteger().with_variant(Integer(), "sqlite")
+# Imported for their tables: Base.metadata knows every table once this module is imported.
+from tenantry.db import access_models, dashboard_models, statements_models, worker_models  # noqa: F401
+from tenantry.db.base import Base, UTCDateTime, ids
 
 
 class Partner(Base):
     __tablename__ = "partners"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # A new timezone applies to the meter from the next month (meter.calendar): until
@@ -98,7 +67,7 @@ class Partner(Base):
 class PartnerUser(Base):
     __tablename__ = "partner_users"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -113,7 +82,7 @@ class PartnerUser(Base):
 class Client(Base):
     __tablename__ = "clients"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -144,7 +113,7 @@ class Client(Base):
 class ClientUser(Base):
     __tablename__ = "client_users"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(200))
@@ -162,7 +131,7 @@ class ClientUser(Base):
 class Dashboard(Base):
     __tablename__ = "dashboards"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
     # NULL: the partner's own dashboard.
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
@@ -176,10 +145,10 @@ class StatusChange(Base):
 
     __tablename__ = "status_changes"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     # No foreign key: the history outlives a deleted client, so closed statements never change.
-    client_id: Mapped[int] = mapped_column(_ids)
+    client_id: Mapped[int] = mapped_column(ids)
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -197,10 +166,10 @@ class AllocationChange(Base):
 
     __tablename__ = "allocation_changes"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     # No foreign key, like the status history: it outlives a deleted client.
-    client_id: Mapped[int] = mapped_column(_ids)
+    client_id: Mapped[int] = mapped_column(ids)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     dashboards: Mapped[int] = mapped_column(Integer)
     users: Mapped[int] = mapped_column(Integer)
@@ -213,7 +182,7 @@ class AllocationChange(Base):
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     client_id: Mapped[int | None] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(200))
@@ -251,7 +220,7 @@ class Event(Base):
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
     partner_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("partner_users.id", ondelete="CASCADE"), index=True
@@ -275,7 +244,7 @@ class ApiKey(Base):
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     # sha256 of the credentials that made the request: keys are per caller.
     scope: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
@@ -298,22 +267,3 @@ class ApiCallCounter(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     # With Redis: the run of Redis the counter was started in (meter.counters.RedisCounter).
     epoch: Mapped[str | None] = mapped_column(String(40))
-
-
-# Tables of other domains, so that Base.metadata (and Alembic) knows every table.
-from tenantry.db import access_models, dashboard_models, statements_models, worker_models  # noqa: E402,F401
-
-
-def _ids_never_reused(metadata: MetaData) -> None:
-    """Every table with a generated integer id is AUTOINCREMENT on SQLite.
-
-    Without it SQLite hands out the highest id in use + 1, so deleting the newest client would let
-    the next one, of any partner, take its id and with it whatever still names that id (audit
-    records, API-call counters). PostgreSQL identities never hand out an id twice anyway.
-    """
-    for table in metadata.tables.values():
-        if table.autoincrement_column is not None:
-            table.dialect_kwargs["sqlite_autoincrement"] = True
-
-
-_ids_never_reused(Base.metadata)

@@ -2,7 +2,7 @@
 
 SQLite runs in WAL mode with foreign keys on. Write requests open an *immediate* transaction on
 SQLite (it takes the write lock at BEGIN), which is how pool checks serialise there; on PostgreSQL
-the pool check locks the partner row instead (see `clients.repository.lock_partner`).
+the pool check locks the partner row instead (see `partners.repository.lock_partner`).
 
 Every wait is short and bounded, so a database that is down, locked or full is noticed in seconds
 (and answered 503 `database_unavailable`) instead of holding requests for half a minute: a free

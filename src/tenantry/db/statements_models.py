@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantry.db.models import Base, UTCDateTime, _ids
+from tenantry.db.base import Base, UTCDateTime, ids
 
 
 class TermsChange(Base):
@@ -21,7 +21,7 @@ class TermsChange(Base):
 
     __tablename__ = "terms_changes"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     timezone: Mapped[str] = mapped_column(String(64))
@@ -43,7 +43,7 @@ class DeletedClient(Base):
     __tablename__ = "deleted_clients"
 
     # The client's own id (never handed out again), not a new one.
-    id: Mapped[int] = mapped_column(_ids, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(ids, primary_key=True, autoincrement=False)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(200))

@@ -8,13 +8,13 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantry.db.models import Base, UTCDateTime, _ids
+from tenantry.db.base import Base, UTCDateTime, ids
 
 
 class Webhook(Base):
     __tablename__ = "webhooks"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(String(2000))
     # Event types this webhook receives; empty: every type.
@@ -36,7 +36,7 @@ class EventDelivery(Base):
 
     __tablename__ = "event_deliveries"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(64))
@@ -93,7 +93,7 @@ class OutboxMail(Base):
 
     __tablename__ = "mail_outbox"
 
-    id: Mapped[int] = mapped_column(_ids, primary_key=True)
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     # Who asked for it (`Principal.actor`).

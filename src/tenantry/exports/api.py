@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from tenantry.api.deps import Caller, ClockDep, MailerDep, PathId, WorkDep
+from tenantry.api.deps import Caller, ClockDep, MailerDep, PathId, WorkDep, services
 from tenantry.exports import service
 from tenantry.fields import Email, Strict
 
@@ -31,6 +31,13 @@ class EmailOut(BaseModel):
     )
 
 
+async def _renderer(request: Request) -> service.Renderer:
+    return services(request).renderer
+
+
+RendererDep = Annotated[service.Renderer, Depends(_renderer)]
+
+
 @router.get(
     "/{dashboard_id}/export",
     response_class=Response,
@@ -41,10 +48,11 @@ async def export_dashboard(
     work: WorkDep,
     clock: ClockDep,
     caller: Caller,
+    renderer: RendererDep,
     format: Annotated[Format, Query(description="pdf or png")] = "pdf",
 ) -> Response:
     """The dashboard as a PDF or PNG file (watermarked in Setup; refused when disabled or expired)."""
-    export = await work(service.render_export, clock, caller, dashboard_id, format)
+    export = await work(service.render_export, clock, caller, renderer, dashboard_id, format)
     return Response(
         export.data,
         media_type=export.content_type,
@@ -54,11 +62,17 @@ async def export_dashboard(
 
 @router.post("/{dashboard_id}/email", status_code=status.HTTP_202_ACCEPTED, response_model=EmailOut)
 async def email_dashboard(
-    dashboard_id: PathId, body: EmailIn, work: WorkDep, clock: ClockDep, caller: Caller, mailer: MailerDep
+    dashboard_id: PathId,
+    body: EmailIn,
+    work: WorkDep,
+    clock: ClockDep,
+    caller: Caller,
+    mailer: MailerDep,
+    renderer: RendererDep,
 ) -> EmailOut:
     """E-mail the dashboard as an attachment: queued and sent by the worker (at most 50 recipients a
     day per user; viewers and members only to users of their own account)."""
     queued = await work(
-        service.email_dashboard, clock, caller, mailer, dashboard_id, list(body.to), body.format
+        service.email_dashboard, clock, caller, mailer, renderer, dashboard_id, list(body.to), body.format
     )
     return EmailOut(queued=queued.queued, delivered=queued.delivered, reason=queued.reason)

@@ -15,16 +15,28 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
-from tenantry.dashboards.live import draw_klips
+from tenantry.dashboards.live import LiveCache, draw_klips
 from tenantry.db.models import Dashboard
 from tenantry.emails import repository as emails_repo
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
 from tenantry.errors import Forbidden, InvalidInput
-from tenantry.exports.typeset import CONTENT_TYPES, typeset
+from tenantry.exports.typeset import CONTENT_TYPES, Typesetter
 from tenantry.mail import Attachment, Mail, Mailer, one_line
 from tenantry.owners import audit_change, owner_of
 from tenantry.policy import Capability, Decision
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """What an app draws and typesets with: its klip drawings and its Typst compiler."""
+
+    live: LiveCache
+    typesetter: Typesetter
+
+
+def new_renderer() -> Renderer:
+    return Renderer(LiveCache(), Typesetter())
 
 
 @dataclass(frozen=True)
@@ -39,14 +51,17 @@ def _filename(dashboard: Dashboard, stamp: str, fmt: str) -> str:
     return f"{slug}-{stamp}.{fmt}"
 
 
-def render_export(db: Session, clock: Clock, principal: Principal, dashboard_id: int, fmt: str) -> ExportFile:
-    return _export(db, dashboards_repo.get_dashboard(db, principal, dashboard_id), clock.now(), fmt)
+def render_export(
+    db: Session, clock: Clock, principal: Principal, renderer: Renderer, dashboard_id: int, fmt: str
+) -> ExportFile:
+    return _export(db, renderer, dashboards_repo.get_dashboard(db, principal, dashboard_id), clock.now(), fmt)
 
 
-def _export(db: Session, dashboard: Dashboard, now: datetime, fmt: str) -> ExportFile:
+def _export(db: Session, renderer: Renderer, dashboard: Dashboard, now: datetime, fmt: str) -> ExportFile:
     decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
-    _version, drawings = draw_klips(db, dashboard, watermark=decision is Decision.WATERMARK)
-    data = typeset(
+    watermark = decision is Decision.WATERMARK
+    _version, drawings = draw_klips(db, dashboard, cache=renderer.live, watermark=watermark)
+    data = renderer.typesetter.typeset(
         fmt,
         title=dashboard.name,
         subtitle=now.strftime("%Y-%m-%d %H:%M UTC"),
@@ -61,6 +76,7 @@ def email_dashboard(
     clock: Clock,
     principal: Principal,
     mailer: Mailer,
+    renderer: Renderer,
     dashboard_id: int,
     to: list[str],
     fmt: str,
@@ -77,7 +93,7 @@ def email_dashboard(
     recipients = _recipients(to)
     _require_recipients_allowed(db, principal, recipients)
     emails.require_daily_room(db, principal, now, len(recipients))
-    export = _export(db, dashboard, now, fmt)
+    export = _export(db, renderer, dashboard, now, fmt)
     name = one_line(dashboard.name)
     mail = Mail(
         to=recipients,

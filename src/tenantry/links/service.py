@@ -26,6 +26,7 @@ from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.db.dashboard_models import PublishedLink
 from tenantry.db.reads import Reads
+from tenantry.errors import LinkUnavailable
 from tenantry.links import repository as repo
 from tenantry.links.repository import PublicLink
 from tenantry.links.schemas import LinkCreate
@@ -101,15 +102,6 @@ def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -
     db.flush()
 
 
-class LinkUnavailable(Exception):
-    """The public page shows nothing but "not available": 404 for an unknown or revoked
-    token, 403 while the client's status forbids viewing."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
 def open_public(db: Connection, token: str, now: datetime) -> PublicLink:
     """The read behind every public view: two small queries, the status checked every time."""
     found = repo.public_link(db, hash_link_token(token)) if 20 <= len(token) <= 100 else None
@@ -136,15 +128,15 @@ def needs_touch(link: PublicLink, now: datetime) -> bool:
 
 
 def touch(db: Connection, link: PublicLink, now: datetime) -> None:
-    """Record the view in `last_accessed_at`, to the minute, in a transaction of its own.
+    """Record the view in `last_accessed_at`, to the minute; the caller commits.
 
-    Call it after the read transaction has ended: on SQLite a read transaction that turns into a
-    write fails at once if another request wrote meanwhile, while a fresh one simply waits its
-    turn. Of several views racing at the turn of a minute, only the first one writes.
+    Give it a transaction of its own, begun after the read transaction has ended: on SQLite a
+    read transaction that turns into a write fails at once if another request wrote meanwhile,
+    while a fresh one simply waits its turn. Of several views racing at the turn of a minute,
+    only the first one writes.
     """
     if needs_touch(link, now):
         repo.mark_accessed(db, link.id, now, not_since=now - ACCESS_RESOLUTION)
-        db.commit()
 
 
 def access_proof(link: PublishedLink | PublicLink, secret_key: str) -> str:

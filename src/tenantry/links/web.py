@@ -32,9 +32,9 @@ from tenantry.auth import throttle
 from tenantry.auth.addresses import request_address
 from tenantry.auth.secrets import verify_password
 from tenantry.dashboards.live import POLL_SECONDS, data_version, live_view
+from tenantry.errors import LinkUnavailable
 from tenantry.links import service
 from tenantry.links.repository import PublicLink
-from tenantry.links.service import LinkUnavailable
 from tenantry.web.headers import new_nonce
 
 router = APIRouter(prefix="/published", include_in_schema=False)
@@ -146,7 +146,7 @@ async def _record_view(services: Services, link: PublicLink) -> None:
     if service.needs_touch(link, now):
 
         def touch() -> None:
-            with services.database.engine.connect() as db:
+            with services.database.engine.begin() as db:
                 service.touch(db, link, now)
 
         await run_in_threadpool(touch)
@@ -155,7 +155,7 @@ async def _record_view(services: Services, link: PublicLink) -> None:
 def _drawn(services: Services, link: PublicLink) -> tuple[str, str]:
     """The dashboard's version and fragment, drawing what the caches lack (on a worker thread)."""
     with services.database.engine.connect() as db:
-        version, html = live_view(db, link.dashboard, klips=link.klips)
+        version, html = live_view(db, link.dashboard, klips=link.klips, cache=services.renderer.live)
     assert html is not None
     return version, html
 

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, PartnerCaller, WorkDep
 from tenantry.auth.principal import Principal
-from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
+from tenantry.partners import repository as partners_repo
 from tenantry.partners import service
 from tenantry.partners.schemas import PartnerOut, PartnerUpdate
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/1/partner", tags=["partner"])
 
 
 def _read(db: Session, caller: Principal) -> PartnerOut:
-    return PartnerOut.of(clients_repo.get_partner(db, caller.partner_id))
+    return PartnerOut.of(partners_repo.get_partner(db, caller.partner_id))
 
 
 def _update(db: Session, clock: Clock, caller: Principal, body: PartnerUpdate) -> PartnerOut:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from tenantry.clients import repository as clients_repo
 from tenantry.fields import Name, OneLine, Strict
+from tenantry.partners import repository as partners_repo
 from tenantry.pool import PoolLine
 
 if TYPE_CHECKING:
@@ -91,6 +91,6 @@ class PartnerOut(BaseModel):
                 user_price=f"{partner.user_price:.2f}",
                 currency=partner.currency,
             ),
-            pool={r: PoolLineOut.of(line) for r, line in clients_repo.pool_lines(partner).items()},
+            pool={r: PoolLineOut.of(line) for r, line in partners_repo.pool_lines(partner).items()},
             client_count=partner.client_count,
         )

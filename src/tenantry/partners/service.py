@@ -16,11 +16,11 @@ from tenantry.audit import audit
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import CLI_ACTOR, Principal
 from tenantry.auth.secrets import generate_password, hash_password, new_api_key
-from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
 from tenantry.meter.calendar import MeterCalendar
+from tenantry.partners import repository as partners_repo
 from tenantry.partners.schemas import PartnerUpdate
 from tenantry.statements import repository as statements_repo
 from tenantry.text import refusal
@@ -172,7 +172,7 @@ def update_partner(db: Session, clock: Clock, principal: Principal, data: Partne
     if data.timezone is not None:
         validate_timezone(data.timezone)
     now = clock.now()
-    partner = clients_repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     changed: dict[str, Any] = {}
     for name in data.model_fields_set:
         value = getattr(data, name)

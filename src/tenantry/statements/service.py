@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tenantry.clients import repository as clients_repo
+from tenantry.partners import repository as partners_repo
 from tenantry.statements import repository as repo
 from tenantry.statements.compute import Month, Statement, build_statement, daily_statuses, month_frame
 from tenantry.statements.schemas import StatementLineOut
@@ -46,7 +46,7 @@ class MonthReport:
 def month_report(db: Session, partner_id: int, month: str, now: datetime) -> MonthReport:
     """The statement, and each client's status day by day, for the console's page."""
     parsed = Month.parse(month)
-    partner = clients_repo.get_partner(db, partner_id)
+    partner = partners_repo.get_partner(db, partner_id)
     terms = repo.terms_history(db, partner)
     frame = month_frame(parsed, terms)
     histories = repo.month_histories(db, partner.id, frame.start, frame.end)

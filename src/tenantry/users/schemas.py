@@ -150,7 +150,7 @@ class MeClient(BaseModel):
             name=client.name,
             status=client.status,
             effective_status=lifecycle.effective_status(
-                Status(client.status), clients_repo.trial_of(client), now
+                Status(client.status), lifecycle.trial_of(client), now
             ).value,
             trial=TrialOut.of(client, now),
         )

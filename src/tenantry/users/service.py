@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from tenantry import pool
+from tenantry import lifecycle, pool
 from tenantry.audit import audit
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, new_api_key
 from tenantry.clients import repository as clients_repo
-from tenantry.clients.service import effective_status
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, ClientUser, PartnerUser
@@ -29,6 +28,7 @@ from tenantry.emails.service import Queued
 from tenantry.errors import Duplicate, Forbidden
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.owners import require_reader
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, require
 from tenantry.users import repository as repo
 from tenantry.users.schemas import ClientUserCreate, MeClient, MeOut, MeUser, PartnerUserCreate
@@ -148,10 +148,10 @@ def add_client_user(
 ) -> tuple[ClientUser, Queued | None]:
     now = clock.now()
     # The partner lock serialises the allocation check, so two requests never take the last seat.
-    clients_repo.lock_partner(db, principal.partner_id)
+    partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     _require_user_manager(principal)
-    require(Capability.MANAGE_USERS, effective_status(client, now), action="Users cannot be added")
+    require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be added")
     pool.check_room_for_one_more("users", clients_repo.allocation_of(client), clients_repo.usage_of(client))
     if repo.client_email_taken(db, client.id, data.email):
         raise Duplicate(f"The client already has a user with e-mail {data.email}.", field="email")
@@ -171,11 +171,11 @@ def add_client_user(
 
 def remove_client_user(db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int) -> None:
     now = clock.now()
-    clients_repo.lock_partner(db, principal.partner_id)
+    partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
     _require_user_manager(principal)
-    require(Capability.MANAGE_USERS, effective_status(client, now), action="Users cannot be removed")
+    require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be removed")
     if not principal.is_partner and principal.user_id == user.id:
         raise Forbidden("You cannot remove yourself; ask another admin.")
     client.usage_users -= 1
@@ -204,12 +204,12 @@ def add_partner_user(
 ) -> tuple[PartnerUser, Queued | None]:
     principal.require_admin()
     now = clock.now()
-    partner = clients_repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     if repo.partner_email_taken(db, data.email):
         raise Duplicate(f"A partner user with e-mail {data.email} already exists.", field="email")
     if data.password is not None:
         check_password(data.password, data.email)
-    pool.check_fits(clients_repo.pool_lines(partner), {"users": 1})
+    pool.check_fits(partners_repo.pool_lines(partner), {"users": 1})
     user = PartnerUser(
         partner_id=partner.id,
         email=data.email,
@@ -225,7 +225,7 @@ def add_partner_user(
 def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id: int) -> None:
     principal.require_admin()
     now = clock.now()
-    partner = clients_repo.lock_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)
     user = repo.get_partner_user(db, partner.id, user_id)
     if user.id == principal.user_id:
         # An admin is always left: the one asking stays.

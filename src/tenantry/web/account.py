@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, PathId, WorkDep
 from tenantry.auth.sessions import SignedIn
-from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.models import ApiKey, Partner
+from tenantry.partners import repository as partners_repo
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
 from tenantry.users.schemas import ApiKeyCreate
@@ -30,7 +30,7 @@ def _account(db: Session, visit: Visit) -> tuple[SignedIn, Partner, list[ApiKey]
     signed_in = visit.anyone(db)
     if signed_in is None or not signed_in.is_partner:
         raise Redirect("/login")
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     return signed_in, partner, own_keys(db, signed_in)
 
 

@@ -37,6 +37,7 @@ from tenantry.exports.service import ExportFile
 from tenantry.links import repository as links_repo
 from tenantry.outbound import Guard
 from tenantry.owners import client_owner
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Status
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
@@ -86,7 +87,7 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
     principal = signed_in.principal
     now = visit.now
     client = clients_repo.get_client(db, principal, client_id)
-    partner = clients_repo.get_partner(db, principal.partner_id)
+    partner = partners_repo.get_partner(db, principal.partner_id)
     owner = client_owner(db, principal, client_id)
     stored = Status(client.status)
     check = clients_service.activation_check(db, principal, client_id)
@@ -136,7 +137,9 @@ async def client_page(
 
 def _export(db: Session, visit: Visit, clock: Clock, dashboard_id: int, fmt: str) -> ExportFile:
     principal = visit.console(db).principal
-    return exports_service.render_export(db, clock, principal, dashboard_id, fmt)
+    return exports_service.render_export(
+        db, clock, principal, services(visit.request).renderer, dashboard_id, fmt
+    )
 
 
 @router.get("/dashboards/{dashboard_id}/download")
@@ -169,7 +172,7 @@ def _change_status(
 ) -> str:
     data = ClientUpdate(status=status, reason=reason)  # type: ignore[arg-type]
     client = clients_service.update_client(db, clock, principal, client_id, data)
-    return f"{client.name} is now {STATUS_WORDS[clients_service.effective_status(client, clock.now())]}."
+    return f"{client.name} is now {STATUS_WORDS[lifecycle.client_status(client, clock.now())]}."
 
 
 @router.post("/clients/{client_id}/status")
@@ -186,7 +189,7 @@ async def change_status(
 
 def _extend_trial(db: Session, principal: Principal, clock: Clock, client_id: int) -> str:
     client = clients_service.extend_trial(db, clock, principal, client_id)
-    trial = clients_repo.trial_of(client)
+    trial = lifecycle.trial_of(client)
     return f"Trial extended until {trial.ends_at:%Y-%m-%d %H:%M} UTC." if trial else "Trial extended."
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from tenantry import lifecycle
 from tenantry.api.deps import ClockDep, WorkDep
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import repository as clients_repo
@@ -24,6 +25,7 @@ from tenantry.clients import service as clients_service
 from tenantry.clients.schemas import ClientCreate, Resources
 from tenantry.clock import Clock
 from tenantry.db.models import Client, Partner
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.text import refusal
 from tenantry.web.pages import STATUS_WORDS, PageRoute, Visit, Visitor, amount, back, form_sender, page
@@ -49,8 +51,8 @@ def can_write(signed_in: SignedIn) -> bool:
 
 def status_badge(client: Client, now: datetime) -> dict[str, Any]:
     """The status as the list shows it, with the trial's days left (or its end) below it."""
-    status = clients_service.effective_status(client, now)
-    trial = clients_repo.trial_of(client)
+    status = lifecycle.client_status(client, now)
+    trial = lifecycle.trial_of(client)
     below = None
     if status is EffectiveStatus.TRIAL and trial is not None:
         days = trial.days_remaining(now)
@@ -80,7 +82,7 @@ def _clients(db: Session, visit: Visit, status: str, q: str, page_number: int) -
     signed_in = visit.console(db)
     if refusal(q) is not None:
         return None
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     # The same query as GET /api/1/clients: one indexed page and a counter or a count.
     items, total = clients_repo.list_clients(
         db,
@@ -148,7 +150,7 @@ async def clients_list(
 
 def _new_client(db: Session, visit: Visit) -> tuple[SignedIn, list[dict[str, Any]]]:
     signed_in = visit.console(db)
-    return signed_in, pool_lines(clients_repo.get_partner(db, signed_in.principal.partner_id))
+    return signed_in, pool_lines(partners_repo.get_partner(db, signed_in.principal.partner_id))
 
 
 @router.get("/clients/new", response_class=HTMLResponse)

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from tenantry.api.deps import WorkDep
 from tenantry.auth.sessions import SignedIn
-from tenantry.clients import repository as clients_repo
 from tenantry.db.models import Partner
+from tenantry.partners import repository as partners_repo
 from tenantry.web.pages import PageRoute, Visit, Visitor, page
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -28,7 +28,7 @@ RESOURCE_WORDS = {
 def pool_lines(partner: Partner) -> list[dict[str, Any]]:
     """The plan's pool a line per resource, with the shares of the bar it is drawn as."""
     lines = []
-    for resource, line in clients_repo.pool_lines(partner).items():
+    for resource, line in partners_repo.pool_lines(partner).items():
         total = line.total
         scale = max(total, line.used_by_partner + line.allocated, 1)
         lines.append(
@@ -49,7 +49,7 @@ def pool_lines(partner: Partner) -> list[dict[str, Any]]:
 
 def _plan(db: Session, visit: Visit) -> tuple[SignedIn, Partner, list[dict[str, Any]]]:
     signed_in = visit.console(db)
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     return signed_in, partner, pool_lines(partner)
 
 

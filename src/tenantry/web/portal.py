@@ -16,10 +16,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from tenantry import lifecycle
 from tenantry.api.deps import ClockDep, PathId, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
-from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
@@ -27,9 +27,10 @@ from tenantry.dashboards.live import POLL_SECONDS, live_view, watermark_for
 from tenantry.db.models import Client, Dashboard
 from tenantry.exports import service as exports_service
 from tenantry.exports.api import EmailIn
-from tenantry.exports.service import ExportFile
+from tenantry.exports.service import ExportFile, Renderer
 from tenantry.links import repository as links_repo
 from tenantry.mail import Mailer
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
@@ -70,9 +71,9 @@ def _may_manage(signed_in: SignedIn) -> bool:
 def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
     signed_in, client = visit.portal(db)
     now = visit.now
-    status = clients_service.effective_status(client, now)
-    trial = clients_repo.trial_of(client)
-    partner = clients_repo.get_partner(db, client.partner_id)
+    status = lifecycle.client_status(client, now)
+    trial = lifecycle.trial_of(client)
+    partner = partners_repo.get_partner(db, client.partner_id)
     dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
     manage = _may_manage(signed_in)
     links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
@@ -112,7 +113,8 @@ def _live(db: Session, visit: Visit, dashboard_id: int, known_version: str | Non
     signed_in, client = visit.portal(db)
     dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
     watermark = watermark_for(client, visit.now)
-    version, html = live_view(db, dashboard, known_version=known_version, watermark=watermark)
+    cache = services(visit.request).renderer.live
+    version, html = live_view(db, dashboard, known_version=known_version, cache=cache, watermark=watermark)
     return LiveDashboard(signed_in, client, dashboard, version, html)
 
 
@@ -155,7 +157,8 @@ async def client_dashboard_live(
 
 def _export(db: Session, visit: Visit, clock: Clock, dashboard_id: int, fmt: str) -> ExportFile:
     signed_in, client = visit.portal(db)
-    return exports_service.render_export(db, clock, _viewer(signed_in, client), dashboard_id, fmt)
+    renderer = services(visit.request).renderer
+    return exports_service.render_export(db, clock, _viewer(signed_in, client), renderer, dashboard_id, fmt)
 
 
 @router.get("/dashboards/{dashboard_id}/download")
@@ -203,11 +206,18 @@ def _client_id(principal: Principal) -> int:
 
 
 def _email(
-    db: Session, principal: Principal, clock: Clock, mailer: Mailer, dashboard_id: int, to: str, fmt: str
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    mailer: Mailer,
+    renderer: Renderer,
+    dashboard_id: int,
+    to: str,
+    fmt: str,
 ) -> str:
     body = EmailIn.model_validate({"to": [to], "format": fmt})
     queued = exports_service.email_dashboard(
-        db, clock, principal, mailer, dashboard_id, list(body.to), body.format
+        db, clock, principal, mailer, renderer, dashboard_id, list(body.to), body.format
     )
     if not queued.queued:
         return f"The e-mail was not sent: {queued.reason}"
@@ -224,8 +234,8 @@ async def email_dashboard(
     to: Annotated[str, Form(max_length=254)] = "",
     format: Annotated[str, Form(max_length=10)] = "pdf",
 ) -> Response:
-    mailer = services(request).mailer
-    return await _portal_form(visit, work, _email, clock, mailer, dashboard_id, to, format)
+    svc = services(request)
+    return await _portal_form(visit, work, _email, clock, svc.mailer, svc.renderer, dashboard_id, to, format)
 
 
 PortalForm = Annotated[Visit, form_sender(back_to="/app")]

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from tenantry.api.deps import WorkDep
 from tenantry.auth.sessions import SignedIn
-from tenantry.clients import repository as clients_repo
 from tenantry.db.models import Partner
+from tenantry.partners import repository as partners_repo
 from tenantry.statements.compute import Month
 from tenantry.statements.schemas import StatementOut
 from tenantry.statements.service import MonthReport, month_report
@@ -47,7 +47,7 @@ def _strips(report: MonthReport) -> list[dict[str, Any]]:
 
 def _report(db: Session, visit: Visit, month: str | None) -> tuple[SignedIn, Partner, MonthReport]:
     signed_in = visit.partner_user(db)
-    partner = clients_repo.get_partner(db, signed_in.principal.partner_id)
+    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
     return (
         signed_in,
         partner,

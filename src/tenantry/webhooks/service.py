@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from tenantry.audit import audit
 from tenantry.auth.principal import Principal
-from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.worker_models import EventDelivery, Webhook
 from tenantry.limits import WEBHOOKS_PER_PARTNER, check_room
 from tenantry.outbound import Guard
+from tenantry.partners import repository as partners_repo
 from tenantry.webhooks import repository as repo
 from tenantry.webhooks.schemas import WebhookCreate
 
@@ -30,7 +30,7 @@ def create_webhook(
     guard.require_allowed(str(data.url))
     now = clock.now()
     # Under the partner lock, so concurrent requests cannot both take the last place.
-    clients_repo.lock_partner(db, principal.partner_id)
+    partners_repo.lock_partner(db, principal.partner_id)
     check_room(WEBHOOKS_PER_PARTNER, repo.count_webhooks(db, principal.partner_id))
     webhook = Webhook(
         partner_id=principal.partner_id,

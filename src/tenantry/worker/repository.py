@@ -16,9 +16,10 @@ from sqlalchemy import ColumnElement, Row, and_, case, false, func, or_, select,
 from sqlalchemy.orm import Session, defer
 
 from tenantry.db import leases
+from tenantry.db.base import UTCDateTime
 from tenantry.db.dashboard_models import DataSource
 from tenantry.db.leases import lease_free
-from tenantry.db.models import Client, UTCDateTime
+from tenantry.db.models import Client
 from tenantry.owners import content_status
 from tenantry.policy import Capability, EffectiveStatus, Status, allows
 

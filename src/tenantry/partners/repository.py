@@ -1,0 +1,68 @@
+"""All SQL about partners: loading one, locking it for pool changes, its meter calendar, and the
+pool lines kept on its row."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from tenantry.db.models import Partner
+from tenantry.errors import NotFound
+from tenantry.meter.calendar import MeterCalendar
+from tenantry.pool import RESOURCES, PoolLine
+
+
+def get_partner(db: Session, partner_id: int) -> Partner:
+    partner = db.get(Partner, partner_id)
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.")
+    return partner
+
+
+_PARTNER_TIMEZONES = select(Partner.timezone, Partner.previous_timezone, Partner.timezone_from).where(
+    Partner.id == bindparam("partner_id")
+)
+
+
+def partner_meter_calendar(db: Session, partner_id: int) -> MeterCalendar:
+    """Only the timezones (the meter's days): cheaper than loading the partner."""
+    row = db.execute(_PARTNER_TIMEZONES, {"partner_id": partner_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"No partner {partner_id}.")
+    return MeterCalendar.of(row)
+
+
+def lock_partner(db: Session, partner_id: int) -> Partner:
+    """Serialise pool changes per partner.
+
+    PostgreSQL: the partner row is locked until the transaction ends. SQLite: write requests
+    already hold the database's write lock from BEGIN IMMEDIATE (see db.session), and the
+    FOR UPDATE clause is simply not rendered.
+    """
+    partner = db.scalars(
+        select(Partner)
+        .where(Partner.id == partner_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if partner is None:
+        raise NotFound(f"No partner {partner_id}.")
+    return partner
+
+
+def pool_lines(partner: Partner) -> dict[str, PoolLine]:
+    return {
+        r: PoolLine(
+            resource=r,
+            total=getattr(partner, f"plan_{r}"),
+            used_by_partner=0 if r == "api_calls_per_day" else getattr(partner, f"used_{r}"),
+            allocated=getattr(partner, f"allocated_{r}"),
+        )
+        for r in RESOURCES
+    }
+
+
+def add_to_allocated(partner: Partner, change: dict[str, int]) -> None:
+    for r, delta in change.items():
+        if delta:
+            setattr(partner, f"allocated_{r}", getattr(partner, f"allocated_{r}") + delta)
