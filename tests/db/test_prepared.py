@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -74,12 +72,3 @@ def test_an_expanding_in_list_is_refused_rather_than_run_wrong(database):
     many = PreparedSelect(select(Client.id).where(Client.id.in_(bindparam("ids", expanding=True))))
     with database.reader() as conn, pytest.raises(ValueError, match="expanding"):
         many.run(conn, ids=[1, 2])
-
-
-def test_reads_run_on_the_event_loop_only_when_the_database_and_the_meter_are_local(app):
-    services = app.state.services
-    local = services.database.is_sqlite and isinstance(services.meter.counter, DatabaseCounter)
-    assert services.local_reads is local
-    here = threading.get_ident()
-    ran_on = asyncio.run(services.read(threading.get_ident))
-    assert (ran_on == here) is local

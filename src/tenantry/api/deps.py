@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -29,7 +26,6 @@ from tenantry.errors import Forbidden, NotFound, Unauthenticated
 from tenantry.exports.service import Renderer, new_renderer
 from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.mail import Mailer
-from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import Meter, Quota
 from tenantry.meter.sessions import session_quota
 from tenantry.outbound import Guard
@@ -59,11 +55,6 @@ class Services:
     renderer: Renderer = field(default_factory=new_renderer)
     # The hot reads, on the event loop (tenantry.db.reads); made from `database` when not given.
     reads: DatabaseReads = None  # type: ignore[assignment]
-    _sqlite_writer: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _partner_writers: weakref.WeakValueDictionary[int, asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary
-    )
-    _commit_limiter: anyio.CapacityLimiter | None = None
 
     def __post_init__(self) -> None:
         if self.reads is None:
@@ -73,83 +64,9 @@ class Services:
                 timeout=self.settings.db_pool_timeout_seconds,
             )
 
-    def write_gate(self) -> AbstractAsyncContextManager[object]:
-        """SQLite has one writer at a time: write requests of this process queue here, on the event
-        loop, instead of parking worker threads on the database lock. A thread parked there could be
-        the one the lock holder needs to finish, starving every request. PostgreSQL needs no gate.
-        """
-        return self._sqlite_writer if self.database.is_sqlite else nullcontext()
-
-    def partner_gate(self, partner_id: int) -> asyncio.Lock:
-        """PostgreSQL: a write request waits here, on the event loop, for the previous write of the
-        same partner in this process to finish. Otherwise many worker threads would sit on the
-        partner row lock while the holder waits for a free thread to finish its response."""
-        gate = self._partner_writers.get(partner_id)
-        if gate is None:
-            gate = self._partner_writers[partner_id] = asyncio.Lock()
-        return gate
-
-    @property
-    def local_reads(self) -> bool:
-        """Whether every read runs against a local SQLite file (the database and the meter both)."""
-        return self.database.is_sqlite and isinstance(self.meter.counter, DatabaseCounter)
-
-    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a short read of the database (no writes: those may wait for the write lock).
-
-        On SQLite it runs right here, on the event loop: a read of a local database in WAL mode
-        never waits for a writer and takes tens of microseconds, while a hop to a worker thread and
-        back costs about a millisecond under load (`bench/overhead.py`). Across a network
-        (PostgreSQL, Redis) it runs on a worker thread, so the loop never waits on a socket. Nor
-        does it ever wait for a connection: when the pool has none idle, the read goes to a thread.
-        """
-        if self.local_reads and self.database.has_idle_connection():
-            return fn(*args, **kwargs)
-        return await run_in_threadpool(fn, *args, **kwargs)
-
-    @property
-    def commit_limiter(self) -> anyio.CapacityLimiter:
-        """Commits and rollbacks get threads of their own, so a transaction holding a lock can always
-        finish even when every request thread is waiting for that lock."""
-        if self._commit_limiter is None:
-            self._commit_limiter = anyio.CapacityLimiter(32)
-        return self._commit_limiter
-
 
 def services(request: Request) -> Services:
     return request.app.state.services
-
-
-async def db_session(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request: committed when the endpoint returns, rolled back if it raises.
-
-    Write methods open an immediate transaction on SQLite (pool checks serialise there).
-    """
-    state = services(request)
-    write = request.method not in READ_METHODS
-    async with state.write_gate() if write else nullcontext():
-        session = state.database.session(write=write)
-        try:
-            yield session
-        except BaseException:
-            await anyio.to_thread.run_sync(session.close, limiter=state.commit_limiter)  # rolls back
-            raise
-        if not write and state.database.is_sqlite:
-            # Ending a read request's SQLite transaction is a local call of microseconds: not worth
-            # a trip to a worker thread. (It still commits: a page may end a session on a GET.)
-            _finish(session)
-        else:
-            await anyio.to_thread.run_sync(_finish, session, limiter=state.commit_limiter)
-
-
-def _finish(session: Session) -> None:
-    try:
-        session.commit()
-    finally:
-        session.close()
-
-
-DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
 class Work:
@@ -269,25 +186,12 @@ class ApiAuthMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-async def principal(
-    request: Request,
-) -> AsyncIterator[Principal]:
-    """The caller `ApiAuthMiddleware` found. A write request then holds its partner's write gate
-    until its answer is out."""
-    svc = services(request)
+async def principal(request: Request) -> Principal:
+    """The caller `ApiAuthMiddleware` found (or, for a route outside /api/1, found now)."""
     caller: Principal | None = getattr(request.state, "principal", None)
-    if caller is None:  # a route outside /api/1 that asks for a caller
-        caller = request.state.principal = await authenticate(svc, request.scope)
-    if request.method in READ_METHODS or svc.database.is_sqlite:  # SQLite: db_session's gate
-        yield caller
-        return
-    async with svc.partner_gate(caller.partner_id):
-        yield caller
-
-
-def _key_caller(svc: Services, token: str, now: datetime) -> auth_repo.KeyCaller:
-    with svc.database.reader() as lookup:
-        return auth_repo.caller_for_token(lookup, token, now)
+    if caller is None:
+        caller = request.state.principal = await authenticate(services(request), request.scope)
+    return caller
 
 
 def _session_principal(

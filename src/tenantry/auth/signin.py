@@ -91,14 +91,11 @@ def may_name_an_account(email: str) -> bool:
     return bool(email) and not any(unicodedata.category(ch) in _NOT_IN_AN_EMAIL for ch in email)
 
 
-async def sign_in(
-    database: Database, write_gate: throttle.WriteGate, clock: Clock, email: str, password: str, address: str
-) -> SignInOutcome:
+async def sign_in(database: Database, clock: Clock, email: str, password: str, address: str) -> SignInOutcome:
     """Count the attempt, check the password outside any lock, then sign in or count the failure."""
     email = normalised_email(email)
     outcome = await throttle.attempt(
         database,
-        write_gate,
         clock,
         sign_in_limits(email, address),
         partial(_matching_accounts, database, email, password),

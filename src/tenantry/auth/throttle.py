@@ -20,7 +20,6 @@ import hashlib
 import math
 import secrets
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar, cast
@@ -41,7 +40,6 @@ _LOCK_SPACE = 0x746E74  # "tnt"
 
 Checked = TypeVar("Checked")
 Outcome = TypeVar("Outcome")
-WriteGate = Callable[[], AbstractAsyncContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,6 @@ class Refused:
 
 async def attempt(
     database: Database,
-    write_gate: WriteGate,
     clock: Clock,
     limits: Sequence[Limit],
     check: Callable[[], Checked],
@@ -95,18 +92,15 @@ async def attempt(
     """One throttled attempt: reserve it, run `check` (the password), then `conclude` with its result.
 
     `check` runs on a worker thread outside any transaction; `conclude` runs in a second short
-    write transaction and must `release` or `fail` the reservation. Both transactions go through
-    `write_gate` (on SQLite the process's writers queue there, on the event loop, rather than
-    parking threads on the database's lock). A request that dies in between leaves its attempt
-    counted as a failure.
+    write transaction and must `release` or `fail` the reservation. Each transaction is one
+    worker-thread call that begins, writes and commits, so it never waits for another thread. A
+    request that dies in between leaves its attempt counted as a failure.
     """
-    async with write_gate():
-        reserved = await run_sync(_committed, database, reserve, limits, clock.now())
+    reserved = await run_sync(_committed, database, reserve, limits, clock.now())
     if isinstance(reserved, Refused):
         return reserved
     result = await run_sync(check)
-    async with write_gate():
-        return await run_sync(_committed, database, conclude, reserved, result, clock.now())
+    return await run_sync(_committed, database, conclude, reserved, result, clock.now())
 
 
 def _committed(database: Database, step: Callable[..., Outcome], *args: object) -> Outcome:

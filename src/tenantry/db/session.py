@@ -150,15 +150,6 @@ class Database:
         """
         return self._reader.connect()
 
-    def has_idle_connection(self) -> bool:
-        """Whether a connection can be had from the pool without waiting (a cheap, racy hint)."""
-        pool = self.engine.pool
-        checkedin = getattr(pool, "checkedin", None)
-        checkedout = getattr(pool, "checkedout", None)
-        if checkedin is None or checkedout is None:
-            return True
-        return bool(checkedin() > 0 or checkedout() < self.capacity)
-
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -208,7 +208,6 @@ async def unlock(
     address = request_address(request, services.settings.trusted_proxy_networks)
     right = await throttle.attempt(
         services.database,
-        services.write_gate,
         services.clock,
         service.password_limits(link.id, address),
         partial(verify_password, password, link.password_hash),

@@ -72,7 +72,7 @@ async def login(
         raise FormExpired()
     svc = services(request)
     address = request_address(request, svc.settings.trusted_proxy_networks)
-    outcome = await signin.sign_in(svc.database, svc.write_gate, clock, email, password, address)
+    outcome = await signin.sign_in(svc.database, clock, email, password, address)
     if outcome.session_token is None:
         shown = email if signin.may_name_an_account(email) else ""
         answer = login_page(request, outcome.message, outcome.status_code, shown)
