@@ -38,6 +38,7 @@ from tenantry.settings import Settings
 from tenantry.worker import Worker
 from tests.factories import ADMIN_PASSWORD, admin_email, sign_in
 from tests.servers import DataServer, Receiver, data_server_running, live_server, receiver_running
+from tests.services import Clients
 from tests.smtp import SilentSmtp, SmtpServer, smtp_server_running
 
 PG_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
@@ -383,3 +384,9 @@ def partner_admin(session: Session, clock: FakeClock) -> Callable[..., Principal
         return Principal("partner_user", created.partner_id, created.admin_user_id, "admin")
 
     return make
+
+
+@pytest.fixture
+def clients(session, clock, partner_admin) -> Callable[..., Clients]:  # type: ignore[no-untyped-def]
+    """`clients(**plan)`: the client services for the admin of a new partner with that plan."""
+    return lambda **plan: Clients(session, clock, partner_admin(**plan))

@@ -9,21 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from tenantry.auth.principal import Principal
-from tenantry.clients.schemas import ClientCreate, ClientUpdate
 from tenantry.clients.service import (
     activation_check,
-    create_client,
     delete_client,
     effective_status,
     extend_trial,
-    update_client,
 )
-from tenantry.clock import FakeClock
-from tenantry.db.models import AuditEvent, Client, Event, Partner, StatusChange
+from tenantry.db.models import AuditEvent, Client, StatusChange
 from tenantry.errors import (
     ActivationRequirementsUnmet,
     AllocationBelowUsage,
@@ -36,88 +31,7 @@ from tenantry.errors import (
     TrialExtensionUnavailable,
 )
 from tenantry.policy import EffectiveStatus
-
-ROOMY = {"dashboards": 2, "users": 2, "published_links": 1, "api_calls_per_day": 100}
-DAY = timedelta(days=1)
-SECOND = timedelta(seconds=1)
-
-
-class Clients:
-    """The client services on one session, clock and caller, with the arranging a test needs."""
-
-    def __init__(self, session: Session, clock: FakeClock, admin: Principal) -> None:
-        self.session, self.clock, self.admin = session, clock, admin
-
-    def create(self, status: str = "setup", by: Principal | None = None, **body: Any) -> Client:
-        return create_client(
-            self.session,
-            self.clock,
-            by or self.admin,
-            ClientCreate.model_validate({"name": "Acme", "status": status, **body}),
-        )
-
-    def update(self, client: Client, by: Principal | None = None, **body: Any) -> Client:
-        return update_client(
-            self.session, self.clock, by or self.admin, client.id, ClientUpdate.model_validate(body)
-        )
-
-    def in_status(self, status: str, **resources: int) -> Client:
-        """A client in an effective status, built as a partner would: `trial_expired` lets the
-        clock pass the trial's end; `disabled` goes through Active."""
-        created = {"trial_expired": "trial", "disabled": "active"}.get(status, status)
-        client = self.create(created, resources={**ROOMY, **resources})
-        if status == "disabled":
-            self.update(client, status="disabled")
-        if status == "trial_expired":
-            self.clock.advance(days=self.partner.trial_days + 1)
-        return client
-
-    @property
-    def partner(self) -> Partner:
-        partner = self.session.get(Partner, self.admin.partner_id)
-        assert partner is not None
-        return partner
-
-    def history(self, client: Client) -> list[tuple[str | None, str]]:
-        changes = self.session.scalars(
-            select(StatusChange).where(StatusChange.client_id == client.id).order_by(StatusChange.id)
-        )
-        return [(change.from_status, change.to_status) for change in changes]
-
-    def events(self, kind: str) -> int:
-        return self.session.scalar(select(func.count()).select_from(Event).where(Event.type == kind)) or 0
-
-    def allocated(self) -> dict[str, int]:
-        """What the partner's pool has given to clients (the counted allocations)."""
-        partner = self.partner
-        return {
-            "dashboards": partner.allocated_dashboards,
-            "users": partner.allocated_users,
-            "published_links": partner.allocated_published_links,
-            "api_calls_per_day": partner.allocated_api_calls_per_day,
-        }
-
-
-@pytest.fixture
-def clients(session, clock, partner_admin) -> Callable[..., Clients]:  # type: ignore[no-untyped-def]
-    """`clients(**plan)`: the client services for the admin of a new partner with that plan."""
-    return lambda **plan: Clients(session, clock, partner_admin(**plan))
-
-
-def stored(client: Client) -> dict[str, Any]:
-    """What a refused call must leave as it was."""
-    return {
-        "status": client.status,
-        "allocation": {r: getattr(client, f"alloc_{r}") for r in ROOMY},
-        "trial": (client.trial_started_at, client.trial_ends_at, client.trial_extended_at),
-    }
-
-
-def table(text: str) -> list[list[str]]:
-    """The rows of a Markdown table, header and separator left out, cells stripped."""
-    lines = [line.strip() for line in text.strip().splitlines()][2:]
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
-
+from tests.services import DAY, ROOMY, SECOND, Clients, as_role, stored, table
 
 # SPEC §3, read from the client's effective status to the status asked for: ✓ the status changes
 # (history, event), — a no-op (nothing written), ✗ refused with `invalid_transition`.
@@ -449,13 +363,6 @@ class TestTheTrialClock:
         service.clock.advance(days=2)
         service.update(client, status="active")
         assert (client.trial_started_at, client.trial_ends_at) == (started, ends)
-
-
-def as_role(admin: Principal, role: str, client: Client | None = None) -> Principal:
-    """Another caller of the same partner: a partner user of `role`, or a client user of `client`."""
-    if client is None:
-        return Principal("partner_user", admin.partner_id, admin.user_id + 1000, role)
-    return Principal("client_user", admin.partner_id, 1, role, client_id=client.id)
 
 
 # Who may do what to a client: partner viewers read, editors change, admins also delete; a client's
