@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -30,6 +31,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def port_of(url: str) -> int:
+    """The port of a URL of one of the tests' servers (`http://127.0.0.1:PORT/...`)."""
+    port = urlsplit(url).port
+    assert port is not None, url
+    return port
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:

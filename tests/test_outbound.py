@@ -19,7 +19,7 @@ import pytest
 from tenantry.datasources.fetch import FetchError, fetch_rows
 from tenantry.outbound import AllowList, Guard, OutboundError, is_public, parse_address
 from tenantry.settings import Settings
-from tests.servers import free_port, local_http_server
+from tests.servers import free_port, local_http_server, port_of
 
 LOOPBACK = Guard(AllowList.parse("127.0.0.1"))
 SHIPPED = Guard()
@@ -109,10 +109,6 @@ def second_loopback_server() -> Iterator[Server]:
         state.release.set()
         httpd.shutdown()
         httpd.server_close()
-
-
-def port_of(base: str) -> int:
-    return int(base.rsplit(":", 1)[1])
 
 
 class TestAddresses:

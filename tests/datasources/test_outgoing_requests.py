@@ -16,13 +16,9 @@ import pytest
 from tenantry.outbound import AllowList, Guard
 from tests.content import client_key, make_client
 from tests.factories import ADMIN_PASSWORD, admin_email, csrf_of, sign_in
-from tests.servers import free_port
+from tests.servers import free_port, port_of
 
 SECRET = "internal,secret\nsalary,100000\n"
-
-
-def port_of(url: str) -> int:
-    return int(url.split(":")[2].split("/")[0])
 
 
 def url_source(http, headers, client_id, url):
