@@ -94,7 +94,7 @@ def table(text: str) -> list[list[str]]:
 
 def as_role(admin: Principal, role: str, client: Client | None = None) -> Principal:
     """Another caller of the same partner: a partner user of `role`, or a client user of `client`
-    (ids no row of a test has: the caller is never the user it acts on)."""
+    (an id no row has: the caller is never the user it acts on)."""
     if client is None:
-        return Principal("partner_user", admin.partner_id, admin.user_id + 10_000, role)
-    return Principal("client_user", admin.partner_id, 10_000, role, client_id=client.id)
+        return Principal("partner_user", admin.partner_id, -1, role)
+    return Principal("client_user", admin.partner_id, -1, role, client_id=client.id)

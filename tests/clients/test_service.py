@@ -33,6 +33,9 @@ from tenantry.errors import (
 from tenantry.policy import EffectiveStatus
 from tests.services import DAY, ROOMY, SECOND, Clients, as_role, stored, table
 
+# Every write goes through the `session` fixture and is rolled back with it.
+pytestmark = pytest.mark.rolled_back
+
 # SPEC §3, read from the client's effective status to the status asked for: ✓ the status changes
 # (history, event), — a no-op (nothing written), ✗ refused with `invalid_transition`.
 SPEC_3 = """

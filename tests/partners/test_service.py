@@ -17,6 +17,9 @@ from tenantry.partners.schemas import PartnerUpdate
 from tenantry.partners.service import PartnerPlan, create_partner, update_partner
 from tests.services import as_role
 
+# Every write goes through the `session` fixture and is rolled back with it.
+pytestmark = pytest.mark.rolled_back
+
 
 def create(session, clock, **given: Any):  # type: ignore[no-untyped-def]
     arguments: dict[str, Any] = {

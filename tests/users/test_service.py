@@ -37,6 +37,9 @@ from tenantry.users.service import (
 )
 from tests.services import Clients, as_role, table
 
+# Every write goes through the `session` fixture and is rolled back with it.
+pytestmark = pytest.mark.rolled_back
+
 PASSWORD = "a long secret 1"
 # Invitations are queued for the worker, which alone talks to the SMTP server.
 INVITER = Inviter(SmtpMailer("127.0.0.1", 1, "tenantry@example.test"), "https://tenantry.example.test")
