@@ -1,4 +1,6 @@
-"""Test fixtures.
+"""Test fixtures, all of them but a few that one folder alone uses (helpers that are not fixtures
+live in `tests/factories.py`, `tests/content.py`, `tests/servers.py`, `tests/smtp.py`,
+`tests/pages.py` and `tests/services.py`).
 
 The schema is built by the real migrations (`alembic upgrade head`). Without settings the suite
 runs on a SQLite file; with TENANTRY_TEST_DATABASE_URL (PostgreSQL) it creates a fresh database
@@ -8,14 +10,14 @@ there, and a server that cannot be reached fails the run rather than skipping an
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,13 +26,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tenantry.app import create_app
+from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import new_api_key
 from tenantry.clock import FakeClock
 from tenantry.db.migrate import upgrade
 from tenantry.db.models import ApiKey, Base, PartnerUser
 from tenantry.db.session import Database
+from tenantry.mail import LogMailer, Mailer, SmtpMailer
+from tenantry.outbound import Guard
 from tenantry.partners.service import CreatedPartner, PartnerPlan, create_partner
 from tenantry.settings import Settings
+from tenantry.worker import Worker
+from tests.factories import ADMIN_PASSWORD, admin_email, sign_in
+from tests.servers import DataServer, Receiver, data_server_running, live_server, receiver_running
+from tests.services import Clients
+from tests.smtp import SilentSmtp, SmtpServer, smtp_server_running
 
 PG_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
@@ -71,12 +81,25 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "rolled_back: the test writes only through the `session` fixture, which is rolled back, so "
+        "there are no tables to clean after it (on PostgreSQL the cleaning takes most of its time)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "database" not in request.fixturenames:
         return
     database: Database = request.getfixturevalue("database")
+    if request.node.get_closest_marker("rolled_back"):
+        if not database.is_sqlite:  # sequences move on outside transactions: restart them as below
+            with database.engine.begin() as conn:
+                conn.execute(text("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'"))
+        return
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.is_sqlite:
@@ -184,7 +207,7 @@ def make_partner(database: Database, clock: FakeClock):  # type: ignore[no-untyp
                 name=name or f"Partner {n}",
                 admin_email=f"admin{n}-{uuid.uuid4().hex[:6]}@partner.test",
                 plan=PartnerPlan(**plan),  # type: ignore[arg-type]
-                admin_password="correct horse battery",
+                admin_password=ADMIN_PASSWORD,
             )
             session.commit()
         return PartnerHandle(created.partner_id, created.admin_user_id, created.api_key)
@@ -229,34 +252,156 @@ def add_partner_user(database, clock):  # type: ignore[no-untyped-def]
     return add
 
 
-@dataclass
-class SmtpInbox:
-    """A real SMTP server on loopback (aiosmtpd) and the messages it received."""
-
-    host: str
-    port: int
-    messages: list[EmailMessage]
+@pytest.fixture
+def partner_session(http, partner, db):  # type: ignore[no-untyped-def]
+    """`http` signed in to the console as the partner's admin."""
+    email = admin_email(db, partner)
+    db.rollback()
+    assert sign_in(http, email, ADMIN_PASSWORD).status_code == 303
+    return http
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[SmtpInbox]:
-    import socket
+def server_url(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app under test on a real server (uvicorn on loopback); its base URL."""
+    with live_server(app) as url:
+        yield url
 
-    from aiosmtpd.controller import Controller
 
-    inbox = SmtpInbox("127.0.0.1", 0, [])
+@pytest.fixture
+def guarded_http(settings, clock, database) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The app with the outgoing-request guard as it ships: no private destination allowed."""
+    shipped = settings.model_copy(update={"outbound_allow": ""})
+    with TestClient(
+        create_app(shipped, clock=clock, database=database), raise_server_exceptions=False
+    ) as client:
+        yield client
 
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            inbox.messages.append(message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
-            return "250 OK"
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        inbox.port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=inbox.port)
-    controller.start()
+@pytest.fixture
+def data_server() -> Iterator[DataServer]:
+    """A real HTTP server on 127.0.0.1 whose answers a test sets per path."""
+    with data_server_running() as server:
+        yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1."""
+    with receiver_running() as state:
+        yield state
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback (aiosmtpd) and the messages it received."""
+    with smtp_server_running() as server:
+        yield server
+
+
+@pytest.fixture
+def silent_smtp() -> Iterator[SilentSmtp]:
+    """An SMTP server that accepts connections and never says a word (until `hang_up()`)."""
+    server = SilentSmtp()
     try:
-        yield inbox
+        yield server
     finally:
-        controller.stop()
+        if not server.done.is_set():
+            server.hang_up()
+
+
+@pytest.fixture
+def make_worker(database, clock, settings):  # type: ignore[no-untyped-def]
+    """A worker on the FakeClock; its guard lets it reach the tests' servers on 127.0.0.1."""
+
+    def make(mailer: Mailer | None = None, **options: Any) -> Worker:
+        options.setdefault("guard", Guard.from_settings(settings))
+        return Worker(database, clock, mailer or LogMailer(), **options)
+
+    return make
+
+
+@pytest.fixture
+def worker(make_worker) -> Worker:  # type: ignore[no-untyped-def]
+    return make_worker()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def send_mail(make_worker, smtp_server):  # type: ignore[no-untyped-def]
+    """Run the worker's e-mail step against the test SMTP server: requests only queue e-mails."""
+
+    def send() -> int:
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
+        return int(make_worker(mailer).run_mails())
+
+    return send
+
+
+@pytest.fixture
+def spawn(database_url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `tenantry ARGS...` against the test database; kill whatever is left at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    logs = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        # The tests' data servers and receivers listen on loopback, closed by default.
+        env = {**os.environ, "TENANTRY_DATABASE_URL": database_url, "TENANTRY_OUTBOUND_ALLOW": "127.0.0.1"}
+        env.pop("TENANTRY_SMTP_HOST", None)
+        path = tmp_path / f"process{len(started)}.log"
+        log = path.open("wb")
+        logs.append(log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tenantry.cli", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        process.log_path = path  # type: ignore[attr-defined]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    for log in logs:
+        log.close()
+
+
+# The service layer, called directly (no HTTP, no app)
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """A write session for calling the domain services directly, as a request does. Services flush,
+    never commit: what a test does is rolled back at its end (a refused call is checked in the same
+    session, where nothing it refused may have been written). Tests that write through it alone
+    are marked `rolled_back`: no tables to clean after them."""
+    with database.session(write=True) as session:
+        yield session
+
+
+@pytest.fixture
+def partner_admin(session: Session, clock: FakeClock) -> Callable[..., Principal]:
+    """Create a partner in `session` with the plan given (unlimited by default); return its admin
+    as the `Principal` the services take."""
+
+    def make(**plan: Any) -> Principal:
+        created = create_partner(
+            session,
+            clock,
+            name="Partner",
+            admin_email=f"admin-{uuid.uuid4().hex[:8]}@partner.test",
+            plan=PartnerPlan(**plan),
+        )
+        return Principal("partner_user", created.partner_id, created.admin_user_id, "admin")
+
+    return make
+
+
+@pytest.fixture
+def clients(session, clock, partner_admin) -> Callable[..., Clients]:  # type: ignore[no-untyped-def]
+    """`clients(**plan)`: the client services for the admin of a new partner with that plan."""
+    return lambda **plan: Clients(session, clock, partner_admin(**plan))

@@ -1,16 +1,14 @@
-"""Factories and a local HTTP data server shared by the content tests (data sources, dashboards,
-exports, published links). Subpackages import the fixture in their conftest."""
+"""Factories shared by the content tests (data sources, dashboards, exports, published links,
+shares, keys made in the database) and readers of what exports hold. The local data server is
+the `data_server` fixture (`tests/conftest.py`, built on `tests.servers.DataServer`)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import io
 from typing import Any
 
-import pytest
+from tests.conftest import data_server  # noqa: F401  (tests/browser/conftest.py imports the fixture from here)
+from tests.factories import set_status
 
 ROWS = [
     {"month": "Jan", "region": "North", "sales": 120},
@@ -28,62 +26,6 @@ ALL_KINDS = [
 ACTIVE_RESOURCES = {"dashboards": 5, "users": 2, "published_links": 3, "api_calls_per_day": 100}
 
 
-@dataclass
-class DataServer:
-    """A real HTTP server on 127.0.0.1 whose answers a test sets per path."""
-
-    base: str = ""
-    routes: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
-    stall: threading.Event = field(default_factory=threading.Event)
-    hits: list[str] = field(default_factory=list)
-
-    def serve(self, path: str, body: bytes | str, content_type: str = "text/csv", status: int = 200) -> str:
-        self.routes[path] = (status, content_type, body.encode() if isinstance(body, str) else body)
-        return self.base + path
-
-
-@pytest.fixture
-def data_server() -> Iterator[DataServer]:
-    server_state = DataServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            server_state.hits.append(self.path)
-            if self.path == "/stall":
-                server_state.stall.wait(5)
-                return
-            status, content_type, body = server_state.routes.get(self.path, (404, "text/plain", b"missing"))
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    with local_http_server(Handler) as base:
-        server_state.base = base
-        try:
-            yield server_state
-        finally:
-            server_state.stall.set()
-
-
-@contextmanager
-def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 in a thread; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def make_client(http, partner, status: str = "setup", resources: dict[str, int] | None = None) -> int:
     body: dict[str, Any] = {"name": f"Client {status}", "status": status}
     if status in ("trial", "active") or resources:
@@ -91,13 +33,6 @@ def make_client(http, partner, status: str = "setup", resources: dict[str, int] 
     response = http.post("/api/1/clients", json=body, headers=partner.headers)
     assert response.status_code == 201, response.text
     return response.json()["id"]
-
-
-def set_status(http, partner, client_id: int, status: str, **extra: Any) -> None:
-    response = http.patch(
-        f"/api/1/clients/{client_id}", json={"status": status, **extra}, headers=partner.headers
-    )
-    assert response.status_code == 200, response.text
 
 
 def inline_source(http, partner, client_id: int | None, rows: list[dict[str, Any]] = ROWS) -> int:
@@ -170,3 +105,60 @@ def api_key_headers(db, clock, partner, **owner: int) -> dict[str, str]:
     )
     db.commit()
     return {"Authorization": f"Bearer {key.secret}"}
+
+
+def client_key(db, clock, partner, client_id: int, role: str) -> tuple[int, dict[str, str]]:
+    """A new client user of `role` made in the database, and the headers of an API key of theirs."""
+    from tenantry.db.models import ClientUser
+
+    user = ClientUser(
+        client_id=client_id, email=f"{role}@client.test", name=role, role=role, created_at=clock.now()
+    )
+    db.add(user)
+    db.flush()
+    return user.id, api_key_headers(db, clock, partner, client_id=client_id, client_user_id=user.id)
+
+
+PORTAL_KLIPS = [{"title": "Revenue", "kind": "table", "columns": {}}]
+
+
+def portal_dashboard(http, partner, client_id: int, name: str = "Sales") -> tuple[int, int]:
+    """A dashboard of one table klip over a new inline source; returns (dashboard_id, source_id)."""
+    source_id = inline_source(http, partner, client_id)
+    response = create_dashboard(http, partner, client_id, source_id, klips=PORTAL_KLIPS, name=name)
+    assert response.status_code == 201, response.text
+    return response.json()["id"], source_id
+
+
+def share(http, partner, dashboard_id: int, *user_ids: int) -> None:
+    """Share a dashboard with exactly these client users."""
+    response = http.put(
+        f"/api/1/dashboards/{dashboard_id}/shares", json={"user_ids": list(user_ids)}, headers=partner.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+def publish(http, partner, dashboard_id: int, **body: Any):
+    """Ask for a published link of a dashboard; returns the response."""
+    body.setdefault("name", "Board room")
+    return http.post(f"/api/1/dashboards/{dashboard_id}/published-links", json=body, headers=partner.headers)
+
+
+def path_of(link: dict[str, Any]) -> str:
+    """The path of a published link's URL."""
+    return str(link["url"][link["url"].index("/published/") :])
+
+
+WATERMARK = "SETUP MODE"
+
+
+def pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def is_watermark_red(r: int, g: int, b: int) -> bool:
+    """The watermark's translucent red, over white or over the chart blue (no chart colour is
+    this: the palette's red is brighter and purer)."""
+    return 200 <= r <= 235 and 70 <= g <= 110 and 70 <= b <= 110

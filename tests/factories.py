@@ -1,4 +1,5 @@
-"""Small factories for tests that need clients in a status, their users and keys (over HTTP)."""
+"""Small factories for tests that need clients in a status, their users and keys (over HTTP), and
+for signing in and sending forms as a browser does."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
-PASSWORD = "a long secret 1"
+PASSWORD = "a long secret 1"  # the client users' of `add_user`
+ADMIN_PASSWORD = "correct horse battery"  # the partner admin's of the `make_partner` fixture
 ROOMY = {"dashboards": 1, "users": 3, "published_links": 1, "api_calls_per_day": 100}
 
 
@@ -44,8 +46,12 @@ def key_for(http: Any, partner: Any, client_id: int, user_id: int) -> dict[str, 
     return {"Authorization": f"Bearer {response.json()['secret']}"}
 
 
-def set_status(http: Any, partner: Any, client_id: int, status: str) -> None:
-    response = http.patch(f"/api/1/clients/{client_id}", json={"status": status}, headers=partner.headers)
+def set_status(http: Any, partner: Any, client_id: int, status: str, **extra: Any) -> None:
+    """Change a client's status through the API (with `extra` fields of the same PATCH, e.g.
+    `resources=`); the change must be allowed."""
+    response = http.patch(
+        f"/api/1/clients/{client_id}", json={"status": status, **extra}, headers=partner.headers
+    )
     assert response.status_code == 200, response.text
 
 
@@ -78,3 +84,23 @@ def sign_in(http: Any, email: str, password: str) -> Any:
     page = http.get("/login")
     form = {"email": email, "password": password, "csrf_token": csrf_of(page.text)}
     return http.post("/login", data=form, follow_redirects=False)
+
+
+def post_form(http: Any, path: str, page: str, **form: str) -> Any:
+    """Send a form as a browser would, signed in: the CSRF token from the page it is on."""
+    data = {"csrf_token": csrf_of(http.get(page).text), **form}
+    return http.post(path, data=data, follow_redirects=False)
+
+
+def admin_email(db: Any, partner: Any) -> str:
+    """The e-mail address of the partner's admin (who signs in with `ADMIN_PASSWORD`)."""
+    from tenantry.db.models import PartnerUser
+
+    return str(db.get(PartnerUser, partner.admin_user_id).email)
+
+
+def enter(http: Any, client_id: int, mode: str = "admin") -> Any:
+    """A partner user signed in to the console enters a client ("sign in as")."""
+    csrf = csrf_of(http.get("/partner").text)
+    form = {"client_id": str(client_id), "mode": mode, "csrf_token": csrf}
+    return http.post("/partner/sign-in-as", data=form, follow_redirects=False)

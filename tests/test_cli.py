@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tenantry.auth.secrets import verify_password
 from tenantry.db.models import Partner, PartnerUser
-
-TENANTRY = str(Path(sys.executable).parent / "tenantry")
-
-
-def run(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TENANTRY_DATABASE_URL": url}
-    return subprocess.run([TENANTRY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+from tests.servers import tenantry
 
 
 def test_db_upgrade_creates_a_fresh_sqlite_database_from_any_directory(tmp_path):
-    result = run("db", "upgrade", url="sqlite:///fresh.db", cwd=tmp_path)
+    result = tenantry("db", "upgrade", url="sqlite:///fresh.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "fresh.db").exists()
-    again = run("db", "upgrade", url="sqlite:///fresh.db", cwd=tmp_path)
+    again = tenantry("db", "upgrade", url="sqlite:///fresh.db", cwd=tmp_path)
     assert again.returncode == 0
 
 
@@ -43,7 +33,7 @@ def test_a_bad_setting_is_named_in_one_line_and_nothing_runs(tmp_path):
 
 
 def test_db_upgrade_names_an_unreachable_database_in_one_line(tmp_path):
-    result = run("db", "upgrade", url="postgresql://nobody@127.0.0.1:1/none", cwd=tmp_path)
+    result = tenantry("db", "upgrade", url="postgresql://nobody@127.0.0.1:1/none", cwd=tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().startswith("error: cannot reach the database")
     assert len(result.stderr.strip().splitlines()) == 1
@@ -51,7 +41,7 @@ def test_db_upgrade_names_an_unreachable_database_in_one_line(tmp_path):
 
 class TestPartnerCreate:
     def test_prints_one_json_object_with_a_generated_password(self, database_url, database, tmp_path, db):
-        result = run(
+        result = tenantry(
             "partner", "create", "Acme Agency", "--admin-email", "Boss@Acme.test",
             "--dashboards", "20", "--users", "5", "--published-links", "3", "--api-calls-per-day", "1000",
             "--timezone", "Europe/Paris", "--dashboard-price", "12.5", "--user-price", "4",
@@ -78,7 +68,7 @@ class TestPartnerCreate:
     def test_pools_default_to_unlimited_and_a_given_password_is_not_printed(
         self, database_url, database, tmp_path
     ):
-        result = run(
+        result = tenantry(
             "partner", "create", "Plain", "--admin-email", "p@plain.test", "--admin-password", "s3cret-pass",
             url=database_url, cwd=tmp_path,
         )  # fmt: skip
@@ -115,7 +105,7 @@ class TestPartnerCreate:
     def test_bad_input_exits_non_zero_with_a_one_line_reason(
         self, database_url, database, tmp_path, db, args, reason
     ):
-        result = run("partner", "create", "Bad", *args, url=database_url, cwd=tmp_path)
+        result = tenantry("partner", "create", "Bad", *args, url=database_url, cwd=tmp_path)
         assert result.returncode != 0
         assert reason in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -123,17 +113,19 @@ class TestPartnerCreate:
 
     def test_a_second_partner_with_the_same_admin_email_is_refused(self, database_url, database, tmp_path):
         assert (
-            run(
+            tenantry(
                 "partner", "create", "One", "--admin-email", "a@b.test", url=database_url, cwd=tmp_path
             ).returncode
             == 0
         )
-        again = run("partner", "create", "Two", "--admin-email", "a@b.test", url=database_url, cwd=tmp_path)
+        again = tenantry(
+            "partner", "create", "Two", "--admin-email", "a@b.test", url=database_url, cwd=tmp_path
+        )
         assert again.returncode != 0
         assert "already exists" in again.stderr
 
     def test_an_unmigrated_database_is_named_as_the_problem(self, tmp_path):
-        result = run(
+        result = tenantry(
             "partner", "create", "X", "--admin-email", "a@b.test", url="sqlite:///empty.db", cwd=tmp_path
         )
         assert result.returncode != 0
@@ -143,12 +135,12 @@ class TestPartnerCreate:
 def test_demo_loads_a_client_in_every_status_once(database_url, database, tmp_path, db):
     from tenantry.db.models import Client
 
-    first = run("demo", "--if-empty", url=database_url, cwd=tmp_path)
+    first = tenantry("demo", "--if-empty", url=database_url, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "tnt_" in first.stdout
     statuses = {c.status for c in db.scalars(select(Client))}
     assert statuses == {"setup", "trial", "active", "disabled"}
-    second = run("demo", "--if-empty", url=database_url, cwd=tmp_path)
+    second = tenantry("demo", "--if-empty", url=database_url, cwd=tmp_path)
     assert second.returncode == 0
     assert "not loaded" in second.stdout
     assert len(db.scalars(select(Partner)).all()) == 1

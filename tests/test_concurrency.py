@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from tenantry.db.models import Client, Partner
-from tests.servers import live_server
+from tests import conftest
 
-
-@pytest.fixture
-def server_url(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    with live_server(app) as url:
-        yield url
+# The fixture is defined in tests/conftest.py; tests/browser/conftest.py imports it from here.
+server_url = conftest.server_url
 
 
 def test_fifty_concurrent_allocations_against_room_for_ten_let_exactly_ten_through(

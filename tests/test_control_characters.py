@@ -332,9 +332,9 @@ def test_the_command_line_refuses_a_partner_with_a_control_character_in_one_line
     from sqlalchemy import select
 
     from tenantry.db.models import Partner
-    from tests.test_cli import run
+    from tests.servers import tenantry
 
-    result = run("partner", "create", name, "--admin-email", email, url=database_url, cwd=tmp_path)
+    result = tenantry("partner", "create", name, "--admin-email", email, url=database_url, cwd=tmp_path)
     assert result.returncode != 0
     assert reason in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -4,18 +4,13 @@ answer is 409 `limit_reached` naming the limit, and nothing changes, also under 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from tenantry.app import create_app
@@ -24,6 +19,7 @@ from tenantry.db.models import Dashboard
 from tenantry.db.session import Database
 from tenantry.db.worker_models import Webhook
 from tests.content import make_client
+from tests.servers import live_server
 
 ROWS = [{"month": "Jan", "sales": 1}]
 VALUE_KLIP = {"title": "Sales", "kind": "value", "columns": {"value": "sales"}}
@@ -173,33 +169,16 @@ class TestWebhooks:
         assert count(db, Webhook, partner_id=partner.id) == 20
 
 
-@contextmanager
-def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The app on a real server on loopback, in a thread; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 @pytest.fixture
 def two_servers(app, settings, clock, database_url) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
     """Two servers with their own connection pools and write queues, as two processes would be:
     only the database can keep their requests from both taking the last place."""
     other = Database(database_url)
     try:
-        with serving(app) as first, serving(create_app(settings, clock=clock, database=other)) as second:
+        with (
+            live_server(app) as first,
+            live_server(create_app(settings, clock=clock, database=other)) as second,
+        ):
             yield first, second
     finally:
         other.dispose()

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from tenantry.db.models import Client
 from tests.factories import new_client
-from tests.web.test_sign_in_as import partner_session  # noqa: F401  (a fixture)
 
 HUGE = 2**63  # one past the largest 64-bit integer
 TOO_SMALL = -(2**63) - 1

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
@@ -31,24 +28,9 @@ from tenantry.auth.secrets import verify_password
 from tenantry.db.models import PartnerUser
 from tenantry.settings import Settings
 from tests.conftest import PG_URL
+from tests.servers import TENANTRY, free_port, live_server, tenantry
 
-TENANTRY = str(Path(sys.executable).parent / "tenantry")
 PASSWORD = "a password from a file"
-
-
-def tenantry(*args: str, url: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The command as an operator runs it, with the usual umask (files 0644 unless made private)."""
-    env = {**os.environ, "TENANTRY_DATABASE_URL": url}
-    return subprocess.run(
-        [TENANTRY, *args],
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=lambda: os.umask(0o022),
-    )
 
 
 def mode(path: Path) -> int:
@@ -77,23 +59,8 @@ def new_partner(url: str, cwd: Path) -> dict[str, str]:
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
     """The app on its own database, served by uvicorn on loopback in a thread."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with live_server(create_app(settings)) as url:
+        yield url
 
 
 def client_ids(database: Path) -> set[int]:
@@ -243,9 +210,7 @@ class TestPrivateFiles:
     def test_while_serving_the_wal_and_shm_files_are_private_too(self, tmp_path):
         url = "sqlite:///tenantry.db"
         assert tenantry("db", "upgrade", url=url, cwd=tmp_path).returncode == 0
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         env = {**os.environ, "TENANTRY_DATABASE_URL": url, "TENANTRY_SECRET_KEY": "s" * 40}
         server = subprocess.Popen(
             [TENANTRY, "serve", "--no-worker", "--port", str(port)],

@@ -19,7 +19,7 @@ import pytest
 from tenantry.datasources.fetch import FetchError, fetch_rows
 from tenantry.outbound import AllowList, Guard, OutboundError, is_public, parse_address
 from tenantry.settings import Settings
-from tests.content import local_http_server
+from tests.servers import free_port, local_http_server, port_of
 
 LOOPBACK = Guard(AllowList.parse("127.0.0.1"))
 SHIPPED = Guard()
@@ -109,10 +109,6 @@ def second_loopback_server() -> Iterator[Server]:
         state.release.set()
         httpd.shutdown()
         httpd.server_close()
-
-
-def port_of(base: str) -> int:
-    return int(base.rsplit(":", 1)[1])
 
 
 class TestAddresses:
@@ -274,9 +270,7 @@ class TestConnecting:
 
 class TestFixedWords:
     def test_a_closed_port_and_a_reset_connection_read_the_same(self, server):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            closed = probe.getsockname()[1]
+        closed = free_port()
         errors = set()
         for url in (f"http://127.0.0.1:{closed}/x.csv", server.base + "/reset"):
             with pytest.raises(FetchError) as failed:

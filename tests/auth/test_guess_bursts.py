@@ -21,7 +21,7 @@ from tenantry.db.models import PartnerUser
 from tenantry.db.session import Database
 from tests.content import dashboard_in
 from tests.factories import csrf_of
-from tests.live_server import live_server
+from tests.servers import live_server
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def servers(settings, clock, database, database_url) -> Iterator[list[str]]:  # 
     first = create_app(settings, clock=clock, database=database)
     second = create_app(settings, clock=clock, database=other)
     try:
-        with live_server(first) as one, live_server(second) as two:
+        with live_server(first, proxy_headers=False) as one, live_server(second, proxy_headers=False) as two:
             yield [one, two]
     finally:
         other.dispose()

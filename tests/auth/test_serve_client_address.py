@@ -8,9 +8,7 @@ every request. Only `TENANTRY_TRUSTED_PROXIES` makes the header count.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +17,7 @@ import httpx
 import pytest
 
 from tests.factories import csrf_of
-
-TENANTRY = str(Path(sys.executable).parent / "tenantry")
+from tests.servers import TENANTRY, free_port
 
 
 @pytest.fixture
@@ -37,9 +34,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., str]]:
     assert upgraded.returncode == 0, upgraded.stderr
 
     def start(*args: str, **settings: str) -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         process = subprocess.Popen(
             [TENANTRY, "serve", "--port", str(port), *args],
             env={**env, **settings},

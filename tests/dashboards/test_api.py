@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from tenantry.db.dashboard_models import DataSource, Klip, PublishedLink
 from tenantry.db.models import ClientUser
-from tests.content import ALL_KINDS, create_dashboard, dashboard_in, inline_source, make_client, set_status
+from tests.content import ALL_KINDS, create_dashboard, dashboard_in, inline_source, make_client
+from tests.factories import set_status
 
 
 def usage(http, partner, client_id):

@@ -3,24 +3,14 @@ and a member only the dashboards shared with them."""
 
 from __future__ import annotations
 
-from tenantry.db.models import ClientUser
 from tests.content import (
-    api_key_headers,
+    client_key,
     create_dashboard,
     dashboard_in,
     inline_source,
     make_client,
     partner_user_headers,
 )
-
-
-def client_key(db, clock, partner, client_id, role):
-    user = ClientUser(
-        client_id=client_id, email=f"{role}@client.test", name=role, role=role, created_at=clock.now()
-    )
-    db.add(user)
-    db.flush()
-    return user.id, api_key_headers(db, clock, partner, client_id=client_id, client_user_id=user.id)
 
 
 class TestClientKeys:

@@ -22,7 +22,7 @@ from tenantry.charts import svg
 from tenantry.db.dashboard_models import DataSource
 from tenantry.mail import SmtpMailer
 from tests.content import create_dashboard, make_client
-from tests.factories import PASSWORD, add_user, sign_in
+from tests.factories import ADMIN_PASSWORD, PASSWORD, add_user, admin_email, sign_in
 
 R = "\ufffd"
 # name: (as sent, as stored)
@@ -161,8 +161,6 @@ class TestInlineRows:
         strict_text(poll)
 
     def test_the_console_page_of_the_client_answers(self, http, partner, board, db):
-        from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-
         client_id, _, _ = board
         email = admin_email(db, partner)
         db.rollback()

@@ -7,7 +7,6 @@ Internet cannot. Nothing of it may be read back through `/rows` or `last_error`.
 
 from __future__ import annotations
 
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,14 +14,11 @@ from typing import Any
 import pytest
 
 from tenantry.outbound import AllowList, Guard
-from tests.content import make_client
-from tests.dashboards.test_client_scope import client_key
+from tests.content import client_key, make_client
+from tests.factories import ADMIN_PASSWORD, admin_email, csrf_of, sign_in
+from tests.servers import free_port, port_of
 
 SECRET = "internal,secret\nsalary,100000\n"
-
-
-def port_of(url: str) -> int:
-    return int(url.split(":")[2].split("/")[0])
 
 
 def url_source(http, headers, client_id, url):
@@ -100,9 +96,6 @@ class TestRefusedAtCreation:
         assert (unchanged["url"], unchanged["name"]) == ("https://example.com/data.csv", "Remote")
 
     def test_the_console_form_refuses_it_too(self, guarded_http, partner, db, data_server):
-        from tests.factories import csrf_of, sign_in
-        from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-
         http = guarded_http
         client_id = make_client(http, partner, "active")
         sign_in(http, admin_email(db, partner), ADMIN_PASSWORD)
@@ -164,9 +157,7 @@ class TestRefusedAtFetch:
         """No port scan through `last_error`: whatever is (or is not) listening, one answer."""
         http = guarded_http
         client_id = make_client(http, partner, "active")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            closed = probe.getsockname()[1]
+        closed = free_port()
         open_url = data_server.serve("/open.csv", SECRET)
         forbidden_url = data_server.serve("/forbidden.csv", "no", status=403)
         ids = [

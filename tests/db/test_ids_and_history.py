@@ -14,8 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tenantry.db.migrate import upgrade
 from tenantry.db.models import AuditEvent, Base
-from tests.factories import sign_in
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
+from tests.factories import ADMIN_PASSWORD, admin_email, sign_in
 
 
 def new_client(http, partner, name: str) -> int:

@@ -6,10 +6,7 @@ link reaches the log or stays in the database."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -23,6 +20,7 @@ from tenantry.db.worker_models import OutboxMail
 from tenantry.mail import LogMailer, SmtpMailer
 from tests.content import dashboard_in, make_client
 from tests.factories import new_client
+from tests.servers import free_port
 
 QUICKLY = 5.0  # seconds; an SMTP server that never answers used to hold a request for 20
 
@@ -46,35 +44,6 @@ def invite(http, partner, client_id, address="invitee@client.test"):
     )
 
 
-@pytest.fixture
-def silent_smtp() -> Iterator[tuple[str, int]]:
-    """An SMTP server that accepts connections and never says a word."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        while not done.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()
-    finally:
-        done.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        listener.close()
-
-
 def app_with(settings, clock, database, mailer) -> TestClient:
     return TestClient(create_app(settings, clock=clock, database=database, mailer=mailer))
 
@@ -83,7 +52,7 @@ class TestRequestsDoNotWaitForTheMailServer:
     def test_inviting_through_an_smtp_server_that_never_answers_answers_at_once(
         self, settings, clock, database, partner, silent_smtp
     ):
-        with app_with(settings, clock, database, SmtpMailer(*silent_smtp, "t@example.test")) as http:
+        with app_with(settings, clock, database, silent_smtp.mailer) as http:
             client_id = new_client(http, partner, "trial")
             started = time.monotonic()
             response = invite(http, partner, client_id)
@@ -108,7 +77,7 @@ class TestRequestsDoNotWaitForTheMailServer:
     def test_a_partner_users_invitation_is_queued_the_same(
         self, settings, clock, database, partner, silent_smtp
     ):
-        with app_with(settings, clock, database, SmtpMailer(*silent_smtp, "t@example.test")) as http:
+        with app_with(settings, clock, database, silent_smtp.mailer) as http:
             started = time.monotonic()
             response = http.post(
                 "/api/1/partner/users",
@@ -122,7 +91,7 @@ class TestRequestsDoNotWaitForTheMailServer:
     def test_emailing_a_dashboard_through_an_smtp_server_that_never_answers_answers_at_once(
         self, settings, clock, database, partner, silent_smtp
     ):
-        with app_with(settings, clock, database, SmtpMailer(*silent_smtp, "t@example.test")) as http:
+        with app_with(settings, clock, database, silent_smtp.mailer) as http:
             _, _, dashboard_id = dashboard_in(http, partner, "active")
             started = time.monotonic()
             response = email(http, partner, dashboard_id, "boss@client.test")
@@ -132,9 +101,7 @@ class TestRequestsDoNotWaitForTheMailServer:
         assert elapsed < QUICKLY
 
     def test_the_mail_servers_own_words_never_reach_the_caller(self, settings, clock, database, partner):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            closed = probe.getsockname()[1]
+        closed = free_port()
         with app_with(settings, clock, database, SmtpMailer("127.0.0.1", closed, "t@example.test")) as http:
             _, _, dashboard_id = dashboard_in(http, partner, "active")
             emailed = email(http, partner, dashboard_id, "boss@client.test")
@@ -152,26 +119,26 @@ class TestRequestsDoNotWaitForTheMailServer:
 
 class TestTheWorkerSends:
     def test_a_queued_dashboard_is_sent_after_commit_and_keeps_no_body(
-        self, smtp_http, smtp, partner, make_worker, database
+        self, smtp_http, smtp_server, partner, make_worker, database
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         email(smtp_http, partner, dashboard_id, "boss@client.test", "cfo@client.test", fmt="png")
-        assert smtp.messages == []
-        assert make_worker(smtp.mailer).run_mails() == 1
-        (message,) = smtp.messages
-        assert smtp.envelopes == [["boss@client.test", "cfo@client.test"]]
+        assert smtp_server.messages == []
+        assert make_worker(smtp_server.mailer).run_mails() == 1
+        (message,) = smtp_server.messages
+        assert smtp_server.envelopes == [["boss@client.test", "cfo@client.test"]]
         assert [p.get_content_type() for p in message.iter_attachments()] == ["image/png"]
         (sent,) = outbox(database)
         assert (sent.status, sent.attempts, sent.text, sent.attachment) == ("delivered", 1, "", None)
-        assert make_worker(smtp.mailer).run_mails() == 0
+        assert make_worker(smtp_server.mailer).run_mails() == 0
 
     def test_a_transient_refusal_is_retried_with_backoff(
-        self, smtp_http, smtp, partner, make_worker, database, clock
+        self, smtp_http, smtp_server, partner, make_worker, database, clock
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         email(smtp_http, partner, dashboard_id, "boss@client.test")
-        smtp.rcpt_answers = ["451 4.3.0 Try again later", "451 4.3.0 Try again later"]
-        worker = make_worker(smtp.mailer)
+        smtp_server.rcpt_answers = ["451 4.3.0 Try again later", "451 4.3.0 Try again later"]
+        worker = make_worker(smtp_server.mailer)
         worker.run_mails()
         (waiting,) = outbox(database)
         assert (waiting.status, waiting.attempts) == ("pending", 1)
@@ -185,15 +152,15 @@ class TestTheWorkerSends:
         worker.run_mails()
         (sent,) = outbox(database)
         assert (sent.status, sent.attempts) == ("delivered", 3)
-        assert len(smtp.messages) == 1
+        assert len(smtp_server.messages) == 1
 
     def test_a_recipient_refused_for_good_fails_at_once_and_is_never_retried(
-        self, smtp_http, smtp, partner, make_worker, database, clock
+        self, smtp_http, smtp_server, partner, make_worker, database, clock
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         email(smtp_http, partner, dashboard_id, "nobody@client.test")
-        smtp.rcpt_answers = ["550 5.1.1 secret-internal-relay-detail"]
-        worker = make_worker(smtp.mailer)
+        smtp_server.rcpt_answers = ["550 5.1.1 secret-internal-relay-detail"]
+        worker = make_worker(smtp_server.mailer)
         worker.run_mails()
         (failed,) = outbox(database)
         assert (failed.status, failed.attempts, failed.next_attempt_at) == ("failed", 1, None)
@@ -203,29 +170,29 @@ class TestTheWorkerSends:
         assert worker.run_mails() == 0
 
     def test_a_message_whose_header_cannot_be_built_fails_at_once(
-        self, smtp_http, smtp, partner, make_worker, database
+        self, smtp_http, smtp_server, partner, make_worker, database
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         email(smtp_http, partner, dashboard_id, "boss@client.test")
         with database.session(write=True) as db:
             db.execute(update(OutboxMail).values(recipients=["boss@client.test\r\nBcc: victim@evil.test"]))
             db.commit()
-        make_worker(smtp.mailer).run_mails()
+        make_worker(smtp_server.mailer).run_mails()
         (failed,) = outbox(database)
         assert (failed.status, failed.attempts, failed.last_error) == (
             "failed",
             1,
             "The message could not be built.",
         )
-        assert smtp.messages == []
+        assert smtp_server.messages == []
 
     def test_a_message_is_given_up_24_hours_after_it_was_queued(
-        self, smtp_http, smtp, partner, make_worker, database, clock
+        self, smtp_http, smtp_server, partner, make_worker, database, clock
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         email(smtp_http, partner, dashboard_id, "boss@client.test")
-        smtp.rcpt_answers = ["451 4.3.0 Try again later"] * 1000
-        worker = make_worker(smtp.mailer)
+        smtp_server.rcpt_answers = ["451 4.3.0 Try again later"] * 1000
+        worker = make_worker(smtp_server.mailer)
         start = clock.now()
         while True:
             worker.run_mails()
@@ -238,7 +205,7 @@ class TestTheWorkerSends:
         assert 20 < row.attempts < 60
 
     def test_a_dashboard_name_with_line_breaks_makes_a_one_line_subject(
-        self, smtp_http, smtp, partner, make_worker, database
+        self, smtp_http, smtp_server, partner, make_worker, database
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         with database.session(write=True) as db:
@@ -246,11 +213,11 @@ class TestTheWorkerSends:
             db.commit()
         response = email(smtp_http, partner, dashboard_id, "boss@client.test")
         assert response.status_code == 202, response.text
-        make_worker(smtp.mailer).run_mails()
-        (message,) = smtp.messages
+        make_worker(smtp_server.mailer).run_mails()
+        (message,) = smtp_server.messages
         assert message["Subject"] == "Dashboard: Q1 Bcc: victim@evil.test"
         assert message["Bcc"] is None
-        assert smtp.envelopes == [["boss@client.test"]]
+        assert smtp_server.envelopes == [["boss@client.test"]]
 
     @pytest.mark.parametrize(
         "address", ["a@b.test\r\nBcc: victim@evil.test", "a@b.test\nx", "a@b.test,c@d.test"]
@@ -281,13 +248,13 @@ class TestInvitationLinksAreSecrets:
         assert (row.status, row.text) == ("logged", "")
 
     def test_a_sent_invitation_keeps_no_link_and_the_worker_logs_none(
-        self, smtp_http, smtp, partner, make_worker, database
+        self, smtp_http, smtp_server, partner, make_worker, database
     ):
         client_id = new_client(smtp_http, partner, "trial")
         invite(smtp_http, partner, client_id)
         with capture_logs() as logs:
-            make_worker(smtp.mailer).run_mails()
-        (message,) = smtp.messages
+            make_worker(smtp_server.mailer).run_mails()
+        (message,) = smtp_server.messages
         token = re.search(r"/invite/(\S+)", message.get_content()).group(1)
         assert token not in repr(logs)
         (row,) = outbox(database)
@@ -296,7 +263,7 @@ class TestInvitationLinksAreSecrets:
             assert db.scalar(select(OutboxMail.id).where(OutboxMail.text.contains(token))) is None
 
     def test_a_claimed_invitation_shows_no_link_where_a_traceback_would_print_it(
-        self, smtp_http, smtp, partner, database, clock
+        self, smtp_http, smtp_server, partner, database, clock
     ):
         from tenantry.emails.service import claim_mail_jobs
 

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tenantry.db.worker_models import OutboxMail
-from tests.content import dashboard_in, partner_user_headers
-from tests.dashboards.test_client_scope import client_key
+from tests.content import client_key, dashboard_in, partner_user_headers, portal_dashboard, share
 
 
 def email(http, headers, dashboard_id, *to):
@@ -102,10 +101,9 @@ class TestDailyLimit:
     @pytest.mark.parametrize("hours", [0, 12])
     def test_the_portal_form_counts_against_the_same_limit(self, smtp_http, partner, clock, hours):
         from tests.factories import PASSWORD, client_with_user, csrf_of, sign_in
-        from tests.web.test_portal_dashboards import dashboard, share
 
         client_id, user, headers = client_with_user(smtp_http, partner, clock, "active", "admin@client.test")
-        board, _ = dashboard(smtp_http, partner, client_id)
+        board, _ = portal_dashboard(smtp_http, partner, client_id)
         share(smtp_http, partner, board, user["id"])
         for n in range(2):
             assert email(smtp_http, headers, board, *addresses(20, 20 * n)).status_code == 202

@@ -7,27 +7,14 @@ import io
 
 import pytest
 from PIL import Image
-from pypdf import PdfReader
 
 from tenantry.app import create_app
 from tenantry.mail import SmtpMailer
-from tests.content import dashboard_in
-
-WATERMARK = "SETUP MODE"
+from tests.content import WATERMARK, dashboard_in, is_watermark_red, pdf_text
 
 
 def export(http, partner, dashboard_id, fmt):
     return http.get(f"/api/1/dashboards/{dashboard_id}/export?format={fmt}", headers=partner.headers)
-
-
-def pdf_text(data: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
-
-
-def is_watermark_red(r: int, g: int, b: int) -> bool:
-    """The watermark's translucent red, over white or over the chart blue (no chart colour is
-    this: the palette's red is brighter and purer)."""
-    return 200 <= r <= 235 and 70 <= g <= 110 and 70 <= b <= 110
 
 
 def watermark_pixels(data: bytes) -> int:

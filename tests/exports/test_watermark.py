@@ -14,9 +14,16 @@ import re
 import pytest
 from PIL import Image
 
-from tests.content import create_dashboard, inline_source, make_client, move_to
-from tests.exports.test_api import WATERMARK, is_watermark_red, pdf_text
-from tests.web.test_sign_in_as import enter, partner_session  # noqa: F401  (a fixture)
+from tests.content import (
+    WATERMARK,
+    create_dashboard,
+    inline_source,
+    is_watermark_red,
+    make_client,
+    move_to,
+    pdf_text,
+)
+from tests.factories import ADMIN_PASSWORD, enter, sign_in
 
 CHART_BLUE = (37, 99, 235)  # the first colour of the palette: a single bar, a whole pie, a value
 ONE_ROW = [{"region": "All", "sales": 1_234_567}]
@@ -112,9 +119,6 @@ class TestTheLiveView:
         board = create_dashboard(http, partner, client_id, source_id, klips=[FULL_BAR]).json()["id"]
         move_to(http, partner, client_id, status, clock)
         if status == "trial_expired":  # sessions last hours: sign in again after the clock moved
-            from tests.factories import sign_in
-            from tests.web.test_sign_in import ADMIN_PASSWORD
-
             email = http.get("/api/1/me", headers=partner.headers).json()["user"]["email"]
             sign_in(http, email, ADMIN_PASSWORD)
         enter(http, client_id)

@@ -10,11 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tenantry.db.dashboard_models import PublishedLink
-from tests.content import dashboard_in
-from tests.factories import csrf_of, sign_in
-from tests.links.test_published import path_of, publish
-from tests.web.test_security_headers import InlineCode, directives
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
+from tests.content import dashboard_in, path_of, publish
+from tests.factories import ADMIN_PASSWORD, admin_email, csrf_of, sign_in
+from tests.pages import InlineCode, directives
 
 
 def nonces_of(page) -> set[str]:

@@ -9,18 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.dashboard_models import PublishedLink
-from tests.content import ACTIVE_RESOURCES, create_dashboard, dashboard_in, inline_source, set_status
+from tests.content import ACTIVE_RESOURCES, create_dashboard, dashboard_in, inline_source, path_of, publish
+from tests.factories import set_status
 
 UNAVAILABLE = "This dashboard is not available"
-
-
-def publish(http, partner, dashboard_id, **body):
-    body.setdefault("name", "Board room")
-    return http.post(f"/api/1/dashboards/{dashboard_id}/published-links", json=body, headers=partner.headers)
-
-
-def path_of(link):
-    return link["url"][link["url"].index("/published/") :]
 
 
 class TestCreatingALink:

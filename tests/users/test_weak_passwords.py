@@ -17,9 +17,7 @@ from sqlalchemy import func, select
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import Partner
-from tests.factories import csrf_of, new_client
-from tests.web.test_console import post
-from tests.web.test_sign_in_as import partner_session  # noqa: F401  (a fixture)
+from tests.factories import csrf_of, new_client, post_form
 
 TOO_SHORT = "The password needs at least 10 characters."
 BLANK = "The password cannot be made only of spaces or other blank characters."
@@ -138,7 +136,7 @@ class TestTheConsole:
     def test_the_user_form_shows_the_reason_and_adds_no_one(self, http, partner):
         client_id = new_client(http, partner, "trial")
         base = f"/partner/clients/{client_id}"
-        post(
+        post_form(
             http,
             f"{base}/users",
             base,

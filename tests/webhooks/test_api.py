@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.content import make_client, partner_user_headers
-from tests.dashboards.test_client_scope import client_key
+from tests.content import client_key, make_client, partner_user_headers
 
 
 def create(http, partner, url="https://example.test/hook", **body):

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from tenantry.db.worker_models import EventDelivery
-from tests.content import ACTIVE_RESOURCES, make_client, set_status
+from tests.content import ACTIVE_RESOURCES, make_client
+from tests.factories import set_status
 
 
 def subscribe(http, partner, receiver, **body):

@@ -9,10 +9,7 @@ from sqlalchemy import select
 from tenantry.db.worker_models import EventDelivery
 from tenantry.outbound import Guard
 from tests.content import make_client
-
-
-def port_of(url: str) -> int:
-    return int(url.split(":")[2].split("/")[0])
+from tests.servers import port_of
 
 
 class TestWebhooks:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 
@@ -13,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.dashboard_models import DataSource
-from tests.background import WAIT_SECONDS, wait_for
 from tests.content import make_client
+from tests.servers import WAIT_SECONDS, free_port, wait_for
 
 
 def refreshed(database, source_id):
@@ -81,9 +80,7 @@ class TestServe:
             check=True,
         )
         headers = {"Authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         server = spawn("serve", "--port", str(port), "--worker", "--workers", processes)
         base = f"http://127.0.0.1:{port}"
 

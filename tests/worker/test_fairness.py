@@ -4,7 +4,6 @@ than a job's own deadline, and no job outlives its lease."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,8 @@ from sqlalchemy import select
 from tenantry.app import create_app
 from tenantry.db.dashboard_models import DataSource
 from tenantry.mail import SmtpMailer
-from tests.content import dashboard_in, local_http_server, make_client
+from tests.content import dashboard_in, make_client
+from tests.servers import local_http_server
 
 PROMPTLY = 5.0  # seconds (SPEC §2: a due refresh starts within 5 s); the slow jobs take 10 each
 
@@ -55,45 +55,6 @@ def hanging() -> Iterator[Hanging]:
             yield state
         finally:
             state.release.set()
-
-
-class SilentSmtp:
-    """An SMTP server that accepts connections and never says a word, until `hang_up()`."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.1)
-        self.host, self.port = self.listener.getsockname()
-        self.accepted: list[socket.socket] = []
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.done.is_set():
-            try:
-                self.accepted.append(self.listener.accept()[0])
-            except OSError:
-                continue
-
-    def hang_up(self) -> None:
-        self.done.set()
-        self.thread.join()
-        for conn in self.accepted:
-            conn.close()
-        self.listener.close()
-
-
-@pytest.fixture
-def silent_smtp() -> Iterator[SilentSmtp]:
-    server = SilentSmtp()
-    try:
-        yield server
-    finally:
-        if not server.done.is_set():
-            server.hang_up()
 
 
 def wait_until(condition, seconds: float) -> float:

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.dashboard_models import DataSource
-from tests.background import WAIT_SECONDS, wait_for
 from tests.conftest import PG_URL
-from tests.content import local_http_server, make_client
+from tests.content import make_client
+from tests.servers import WAIT_SECONDS, local_http_server, wait_for
 
 pytestmark = [
     pytest.mark.postgres,

@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 
 from tenantry.db.dashboard_models import DataSource
 from tenantry.worker.repository import claim
-from tests.content import make_client, move_to, set_status
+from tests.content import make_client, move_to
+from tests.factories import set_status
 
 CSV = "month,sales\nJan,1\n"
 

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from tenantry.db.models import Event
 from tenantry.mail import SmtpMailer
-from tests.content import ACTIVE_RESOURCES, make_client, set_status
+from tests.content import ACTIVE_RESOURCES, make_client
+from tests.factories import set_status
 
 
 def events(database, event_type):

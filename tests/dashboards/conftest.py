@@ -1,1 +1,0 @@
-from tests.content import data_server  # noqa: F401
