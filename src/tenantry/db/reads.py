@@ -57,9 +57,12 @@ class _AsyncReads:
                 raise
         # The connection died with the server (a restart): the pool drops it; a read is safe to
         # run again, once, on a fresh one. Connections are not checked before each use (a round
-        # trip each), so this is how the first request after a restart still succeeds.
+        # trip each), so this is how the first request after a restart still succeeds. The other
+        # idle connections most likely died with it: the pool checks them all first, so the read
+        # runs again on one that works.
         broken, self._connection = self._connection, None
         await self._pool.putconn(broken)
+        await self._pool.check()
         self._connection = await self._pool.getconn()
         return await query.run_async(self._connection, self._dialect, **params)
 
