@@ -8,7 +8,7 @@ row before it, picked with a window function), the clients' names and the delete
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -131,3 +131,170 @@ def month_histories(db: Session, partner_id: int, start: datetime, end: datetime
 
 def partner_choices(db: Session) -> list[tuple[int, str]]:
     return [(pid, name) for pid, name in db.execute(select(Partner.id, Partner.name).order_by(Partner.id))]
+
+
+# PostgreSQL computes a month's billable days itself (SPEC §7, as `compute.py` does in Python):
+# each client's status and allocation histories become spans (a row lasts until the next row of its
+# kind; rows at the same instant leave only the last one a non-empty span), the billable status spans
+# meet the allocation spans in pieces clipped to the month (and to a deletion), each piece marks the
+# days it touches (`width_bucket` over the day bounds: the day holding its start up to the day holding
+# its last moment), a day's quantity is the highest held in it, and days are counted per client,
+# resource, quantity and price. The rows read are the month's own plus, per client, the last one of
+# each kind before it (an index probe each, on the `(client_id, at, id)` indexes).
+_DAYS_SQL = """
+WITH known AS (
+    SELECT id FROM clients WHERE partner_id = %(partner_id)s
+    UNION
+    SELECT id FROM deleted_clients WHERE partner_id = %(partner_id)s AND deleted_at > %(start)s
+),
+statuses AS (
+    SELECT client_id, at, id, to_status FROM status_changes
+    WHERE partner_id = %(partner_id)s AND at >= %(start)s AND at < %(end)s
+    UNION ALL
+    SELECT known.id, last.at, last.id, last.to_status
+    FROM known CROSS JOIN LATERAL (
+        SELECT at, id, to_status FROM status_changes
+        WHERE client_id = known.id AND partner_id = %(partner_id)s AND at < %(start)s
+        ORDER BY at DESC, id DESC LIMIT 1
+    ) AS last
+),
+allocations AS (
+    SELECT client_id, at, id, dashboards, users FROM allocation_changes
+    WHERE partner_id = %(partner_id)s AND at >= %(start)s AND at < %(end)s
+    UNION ALL
+    SELECT known.id, last.at, last.id, last.dashboards, last.users
+    FROM known CROSS JOIN LATERAL (
+        SELECT at, id, dashboards, users FROM allocation_changes
+        WHERE client_id = known.id AND partner_id = %(partner_id)s AND at < %(start)s
+        ORDER BY at DESC, id DESC LIMIT 1
+    ) AS last
+),
+billable_spans AS (
+    SELECT client_id, lo, hi FROM (
+        SELECT client_id, to_status, at AS lo,
+               lead(at) OVER (PARTITION BY client_id ORDER BY at, id) AS hi
+        FROM statuses
+    ) AS spans
+    WHERE to_status = ANY(%(billable)s::text[])
+),
+allocation_spans AS (
+    SELECT client_id, dashboards, users, at AS lo,
+           lead(at) OVER (PARTITION BY client_id ORDER BY at, id) AS hi
+    FROM allocations
+),
+pieces AS (
+    SELECT s.client_id, a.dashboards, a.users,
+           greatest(s.lo, a.lo, %(start)s) AS lo,
+           least(s.hi, a.hi, gone.deleted_at, %(end)s) AS hi,
+           least(s.hi, a.hi, gone.deleted_at, %(until)s) AS hi_to_date
+    FROM billable_spans AS s
+    JOIN allocation_spans AS a
+        ON a.client_id = s.client_id AND (s.hi IS NULL OR a.lo < s.hi) AND (a.hi IS NULL OR s.lo < a.hi)
+    LEFT JOIN deleted_clients AS gone
+        ON gone.id = s.client_id AND gone.partner_id = %(partner_id)s AND gone.deleted_at > %(start)s
+),
+days AS (
+    SELECT p.client_id, day, p.dashboards, p.users,
+           (p.lo < p.hi_to_date
+            AND day < width_bucket(p.hi_to_date - interval '1 microsecond', %(bounds)s::timestamptz[]))
+               AS to_date
+    FROM pieces AS p
+    CROSS JOIN LATERAL generate_series(
+        width_bucket(p.lo, %(bounds)s::timestamptz[]) - 1,
+        width_bucket(p.hi - interval '1 microsecond', %(bounds)s::timestamptz[]) - 1
+    ) AS day
+    WHERE p.lo < p.hi
+),
+quantities AS (
+    SELECT client_id, day,
+           max(dashboards) AS dashboards, max(users) AS users,
+           max(dashboards) FILTER (WHERE to_date) AS dashboards_to_date,
+           max(users) FILTER (WHERE to_date) AS users_to_date,
+           (%(dashboard_prices)s::int[])[day + 1] AS dashboard_price,
+           (%(user_prices)s::int[])[day + 1] AS user_price
+    FROM days
+    GROUP BY client_id, day
+),
+counted AS (
+    SELECT client_id,
+           GROUPING({columns}) AS grouped_out,
+           coalesce({columns}) AS quantity,
+           coalesce(dashboard_price, user_price) AS price,
+           count(*) AS days, min(day) AS first_day
+    FROM quantities
+    GROUP BY GROUPING SETS ({sets})
+)
+SELECT client_id, grouped_out, quantity, price, days, first_day FROM counted WHERE quantity <> 0
+"""
+# The sets counted: the projected days, and the days to date unless the month has ended (they are
+# the projected days then). GROUPING(...) tells a row's set: a bit per column, set when the column
+# is left out of the row's set, the first column's the highest.
+_PROJECTED = ("dashboards", "users")
+_TO_DATE = ("dashboards_to_date", "users_to_date")
+_PRICE = {"dashboards": "dashboard_price", "users": "user_price"}
+# (resource, projected) of each GROUPING(...) value, with and without the days to date.
+GROUPED_OUT: dict[bool, dict[int, tuple[str, bool]]] = {
+    False: {0b01: ("dashboards", True), 0b10: ("users", True)},
+    True: {
+        0b0111: ("dashboards", True),
+        0b1011: ("users", True),
+        0b1101: ("dashboards", False),
+        0b1110: ("users", False),
+    },
+}
+
+
+def month_day_counts(
+    db: Session,
+    partner_id: int,
+    bounds: Sequence[datetime],
+    until: datetime,
+    billable: Iterable[str],
+    dashboard_prices: Sequence[int],
+    user_prices: Sequence[int],
+) -> list[tuple[int, int, int, int, int, int]]:
+    """PostgreSQL: each client's billable days in the month laid out by `bounds`, counted per resource,
+    quantity and price, as (client id, key of GROUPED_OUT[until < month's end], quantity, price, days,
+    first day).
+
+    Prices are given per day as small integers (one per distinct price of the resource). Days to date
+    (moments before `until`) are counted apart from the projected ones while `until` is before the
+    month's end. Every client with a status history is counted, including those no longer known.
+    """
+    columns = _PROJECTED + _TO_DATE if until < bounds[-1] else _PROJECTED
+    sql = _DAYS_SQL.format(
+        columns=", ".join(columns),
+        sets=", ".join(f"(client_id, {c}, {_PRICE[c.removesuffix('_to_date')]})" for c in columns),
+    )
+    connection = db.connection().connection.driver_connection
+    with connection.cursor(binary=True) as cursor:
+        # A report over many rows: planned without JIT (its compile time would outweigh the gain) and
+        # with the memory to hash and sort in one pass, for this transaction only.
+        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)")
+        cursor.execute(
+            sql,
+            {
+                "partner_id": partner_id,
+                "start": bounds[0],
+                "end": bounds[-1],
+                "until": min(until, bounds[-1]),
+                "bounds": list(bounds),
+                "billable": sorted(billable),
+                "dashboard_prices": list(dashboard_prices),
+                "user_prices": list(user_prices),
+            },
+        )
+        return cursor.fetchall()
+
+
+def client_names(db: Session, partner_id: int, start: datetime) -> dict[int, str]:
+    """The names of the partner's clients, and of those deleted after `start` (under their last name)."""
+    clients = db.execute(select(Client.id, Client.name).where(Client.partner_id == partner_id))
+    deleted = db.execute(
+        select(DeletedClient.id, DeletedClient.name).where(
+            DeletedClient.partner_id == partner_id, DeletedClient.deleted_at > start
+        )
+    )
+    names = {client_id: name for client_id, name in clients}
+    names.update((client_id, name) for client_id, name in deleted)
+    return names

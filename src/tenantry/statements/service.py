@@ -7,13 +7,24 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tenantry.clients import repository as clients_repo
 from tenantry.statements import repository as repo
-from tenantry.statements.compute import Line, Month, Statement, build_statement, daily_statuses, month_frame
+from tenantry.statements.compute import (
+    _BILLABLE,
+    PRICED_RESOURCES,
+    Line,
+    Month,
+    Statement,
+    build_statement,
+    daily_statuses,
+    day_prices,
+    month_frame,
+)
 
 COLUMNS: tuple[str, ...] = (
     "client_id",
@@ -31,8 +42,81 @@ COLUMNS: tuple[str, ...] = (
 
 
 def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> Statement:
-    """The partner's statement for `month` (YYYY-MM) as the histories stand at `now`."""
-    return month_report(db, partner_id, month, now).statement
+    """The partner's statement for `month` (YYYY-MM) as the histories stand at `now`.
+
+    PostgreSQL counts the billable days itself and sends only the counts; SQLite reads the month's
+    histories and `compute.build_statement` counts them. Both give the same statement.
+    """
+    parsed = Month.parse(month)
+    partner = clients_repo.get_partner(db, partner_id)
+    terms = repo.terms_history(db, partner)
+    frame = month_frame(parsed, terms)
+    if db.get_bind().dialect.name != "postgresql":
+        histories = repo.month_histories(db, partner.id, frame.start, frame.end)
+        return build_statement(parsed, terms, histories, now)
+    statement = Statement(
+        month=parsed,
+        timezone=frame.timezone,
+        currency=frame.currency,
+        days_in_month=frame.days_in_month,
+        as_of=min(now, frame.end),
+        complete=now >= frame.end,
+    )
+    # Each resource's distinct prices, numbered, and each day's number.
+    prices = day_prices(frame, terms)
+    numbered: dict[str, dict[Decimal, int]] = {resource: {} for resource in PRICED_RESOURCES}
+    for day in prices:
+        for resource, known in numbered.items():
+            known.setdefault(day[resource], len(known))
+    by_number = {resource: list(known) for resource, known in numbered.items()}
+    counts = repo.month_day_counts(
+        db,
+        partner.id,
+        frame.bounds,
+        now,
+        _BILLABLE,
+        [numbered["dashboards"][day["dashboards"]] for day in prices],
+        [numbered["users"][day["users"]] for day in prices],
+    )
+    names = repo.client_names(db, partner.id, frame.start)
+    grouped = repo.GROUPED_OUT[now < frame.end]
+    # (client, resource, quantity, price) -> [days to date, projected days, first projected day,
+    # first day to date], as `compute.client_lines` tallies them.
+    tally: dict[tuple[int, str, int, int], list[Any]] = {}
+    for client_id, grouped_out, quantity, price, days, first_day in counts:
+        if client_id not in names:
+            continue
+        resource, projected = grouped[grouped_out]
+        entry = tally.setdefault((client_id, resource, quantity, price), [0, 0, None, None])
+        if projected:
+            entry[1], entry[2] = days, first_day
+        else:
+            entry[0], entry[3] = days, first_day
+    ended = statement.complete
+    order = []
+    for (client_id, resource, quantity, price), (days, projected_days, first, first_to_date) in tally.items():
+        # A client's lines come by resource, then by first day; a quantity held only to date (on the
+        # day `now` falls in) comes after a projected one beginning the same day.
+        key = (
+            client_id,
+            PRICED_RESOURCES.index(resource),
+            *((first, 0) if first is not None else (first_to_date, 1)),
+        )
+        line = Line(
+            client_id,
+            names[client_id],
+            resource,
+            quantity,
+            by_number[resource][price],
+            frame.days_in_month,
+            billable_days=projected_days if ended else days,
+            projected_billable_days=projected_days,
+            first_day=key[2],
+        )
+        order.append((key, line))
+    order.sort(key=lambda pair: pair[0])
+    statement.lines = [line for _, line in order]
+    return statement
 
 
 @dataclass(frozen=True)
