@@ -224,27 +224,42 @@ counted AS (
     FROM quantities
     GROUP BY GROUPING SETS ({sets})
 )
-SELECT client_id, grouped_out, quantity, price, days, first_day FROM counted WHERE quantity <> 0
+{lines}
 """
-# The sets counted: the projected days, and the days to date unless the month has ended (they are
-# the projected days then). GROUPING(...) tells a row's set: a bit per column, set when the column
-# is left out of the row's set, the first column's the highest.
-_PROJECTED = ("dashboards", "users")
-_TO_DATE = ("dashboards_to_date", "users_to_date")
-_PRICE = {"dashboards": "dashboard_price", "users": "user_price"}
-# (resource, projected) of each GROUPING(...) value, with and without the days to date.
-GROUPED_OUT: dict[bool, dict[int, tuple[str, bool]]] = {
-    False: {0b01: ("dashboards", True), 0b10: ("users", True)},
-    True: {
-        0b0111: ("dashboards", True),
-        0b1011: ("users", True),
-        0b1101: ("dashboards", False),
-        0b1110: ("users", False),
-    },
-}
+# A row per line of a month that has ended: its days to date are its projected days.
+_ENDED_LINES = """
+SELECT client_id, grouped_out - 1 AS resource, quantity, price, days, days, first_day
+FROM counted
+WHERE quantity <> 0
+ORDER BY client_id, resource, first_day
+"""
+# A month in progress: a line's days to date and projected days, counted apart, meet in one row. A
+# line holds the first day of its projected days, or of its days to date when it has no projected
+# ones (a quantity held only before `now` on `now`'s day): it comes after one beginning that day.
+_RUNNING_LINES = """
+SELECT client_id, resource, quantity, price,
+       coalesce(sum(days) FILTER (WHERE NOT projected), 0) AS days,
+       coalesce(sum(days) FILTER (WHERE projected), 0) AS projected_days,
+       coalesce(min(first_day) FILTER (WHERE projected), min(first_day)) AS first_day
+FROM (
+    SELECT client_id, quantity, price, days, first_day,
+           CASE grouped_out WHEN 7 THEN 0 WHEN 11 THEN 1 WHEN 13 THEN 0 ELSE 1 END AS resource,
+           grouped_out IN (7, 11) AS projected
+    FROM counted
+    WHERE quantity <> 0
+) AS sets
+GROUP BY client_id, resource, quantity, price
+ORDER BY client_id, resource, first_day, bool_or(projected) DESC
+"""
+# GROUPING(...) tells the set a row was counted in: a bit per column, set when the column is left out
+# of the row's set, the first column's the highest. Ended months count the projected quantities only
+# (GROUPING: 1 = dashboards, 2 = users); months in progress count the quantities to date too (7 =
+# dashboards, 11 = users, 13 = dashboards to date, 14 = users to date).
+_ENDED = ("dashboards", "users")
+_RUNNING = ("dashboards", "users", "dashboards_to_date", "users_to_date")
 
 
-def month_day_counts(
+def month_lines(
     db: Session,
     partner_id: int,
     bounds: Sequence[datetime],
@@ -252,19 +267,23 @@ def month_day_counts(
     billable: Iterable[str],
     dashboard_prices: Sequence[int],
     user_prices: Sequence[int],
-) -> list[tuple[int, int, int, int, int, int]]:
-    """PostgreSQL: each client's billable days in the month laid out by `bounds`, counted per resource,
-    quantity and price, as (client id, key of GROUPED_OUT[until < month's end], quantity, price, days,
-    first day).
+) -> list[tuple[int, int, int, int, int, int, int]]:
+    """PostgreSQL: the month's lines, client by client, in the order `compute.client_lines` gives them,
+    as (client id, resource (index in PRICED_RESOURCES), quantity, price, billable days to date,
+    projected billable days, first day).
 
-    Prices are given per day as small integers (one per distinct price of the resource). Days to date
-    (moments before `until`) are counted apart from the projected ones while `until` is before the
-    month's end. Every client with a status history is counted, including those no longer known.
+    `bounds` lays the month out in days. Prices are given per day and resource as small integers (one
+    per distinct price of the resource). Days to date count the moments before `until`. Every client
+    with a status history in the month is there, including one deleted before it (the caller, which
+    knows the clients, leaves it out).
     """
-    columns = _PROJECTED + _TO_DATE if until < bounds[-1] else _PROJECTED
+    ended = until >= bounds[-1]
+    columns = _ENDED if ended else _RUNNING
+    price = {"dashboards": "dashboard_price", "users": "user_price"}
     sql = _DAYS_SQL.format(
         columns=", ".join(columns),
-        sets=", ".join(f"(client_id, {c}, {_PRICE[c.removesuffix('_to_date')]})" for c in columns),
+        sets=", ".join(f"(client_id, {c}, {price[c.removesuffix('_to_date')]})" for c in columns),
+        lines=_ENDED_LINES if ended else _RUNNING_LINES,
     )
     connection = db.connection().connection.driver_connection
     with connection.cursor(binary=True) as cursor:

@@ -69,7 +69,7 @@ def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> St
         for resource, known in numbered.items():
             known.setdefault(day[resource], len(known))
     by_number = {resource: list(known) for resource, known in numbered.items()}
-    counts = repo.month_day_counts(
+    rows = repo.month_lines(
         db,
         partner.id,
         frame.bounds,
@@ -79,43 +79,23 @@ def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> St
         [numbered["users"][day["users"]] for day in prices],
     )
     names = repo.client_names(db, partner.id, frame.start)
-    grouped = repo.GROUPED_OUT[now < frame.end]
-    # (client, resource, quantity, price) -> [days to date, projected days, first projected day,
-    # first day to date], as `compute.client_lines` tallies them.
-    tally: dict[tuple[int, str, int, int], list[Any]] = {}
-    for client_id, grouped_out, quantity, price, days, first_day in counts:
-        if client_id not in names:
-            continue
-        resource, projected = grouped[grouped_out]
-        entry = tally.setdefault((client_id, resource, quantity, price), [0, 0, None, None])
-        if projected:
-            entry[1], entry[2] = days, first_day
-        else:
-            entry[0], entry[3] = days, first_day
-    ended = statement.complete
-    order = []
-    for (client_id, resource, quantity, price), (days, projected_days, first, first_to_date) in tally.items():
-        # A client's lines come by resource, then by first day; a quantity held only to date (on the
-        # day `now` falls in) comes after a projected one beginning the same day.
-        key = (
-            client_id,
-            PRICED_RESOURCES.index(resource),
-            *((first, 0) if first is not None else (first_to_date, 1)),
-        )
-        line = Line(
+    price_lists = [by_number[resource] for resource in PRICED_RESOURCES]
+    days_in_month = frame.days_in_month
+    statement.lines = [
+        Line(
             client_id,
             names[client_id],
-            resource,
+            PRICED_RESOURCES[resource],
             quantity,
-            by_number[resource][price],
-            frame.days_in_month,
-            billable_days=projected_days if ended else days,
-            projected_billable_days=projected_days,
-            first_day=key[2],
+            price_lists[resource][price],
+            days_in_month,
+            days,
+            projected_days,
+            first_day,
         )
-        order.append((key, line))
-    order.sort(key=lambda pair: pair[0])
-    statement.lines = [line for _, line in order]
+        for client_id, resource, quantity, price, days, projected_days, first_day in rows
+        if client_id in names
+    ]
     return statement
 
 
