@@ -193,42 +193,76 @@ pieces AS (
     LEFT JOIN deleted_clients AS gone
         ON gone.id = s.client_id AND gone.partner_id = %(partner_id)s AND gone.deleted_at > %(start)s
 ),
-days AS (
-    SELECT p.client_id, day, p.dashboards, p.users,
-           (p.lo < p.hi_to_date
-            AND day < width_bucket(p.hi_to_date - interval '1 microsecond', %(bounds)s::timestamptz[]))
-               AS to_date
-    FROM pieces AS p
-    CROSS JOIN LATERAL generate_series(
-        width_bucket(p.lo, %(bounds)s::timestamptz[]) - 1,
-        width_bucket(p.hi - interval '1 microsecond', %(bounds)s::timestamptz[]) - 1
-    ) AS day
-    WHERE p.lo < p.hi
+clipped AS (
+    SELECT client_id, true AS projected, dashboards, users, lo, hi FROM pieces WHERE lo < hi
+    {to_date}
 ),
-quantities AS (
-    SELECT client_id, day,
-           max(dashboards) AS dashboards, max(users) AS users,
-           max(dashboards) FILTER (WHERE to_date) AS dashboards_to_date,
-           max(users) FILTER (WHERE to_date) AS users_to_date,
-           (%(dashboard_prices)s::int[])[day + 1] AS dashboard_price,
-           (%(user_prices)s::int[])[day + 1] AS user_price
-    FROM days
-    GROUP BY client_id, day
+bounded AS (
+    SELECT client_id, projected, dashboards, users,
+           width_bucket(lo, %(bounds)s::timestamptz[]) - 1 AS first_day,
+           width_bucket(hi - interval '1 microsecond', %(bounds)s::timestamptz[]) - 1 AS last_day
+    FROM clipped
+),
+neighbours AS (
+    SELECT client_id, projected, dashboards, users, first_day, last_day,
+           coalesce(lag(last_day) OVER client = first_day, false) AS shares_first,
+           coalesce(lead(first_day) OVER client = last_day, false) AS shares_last
+    FROM bounded
+    WINDOW client AS (PARTITION BY client_id, projected ORDER BY first_day, last_day)
+),
+owned AS (
+    SELECT client_id, projected, dashboards, users,
+           first_day + shares_first::int AS first_day, last_day - shares_last::int AS last_day
+    FROM neighbours
+),
+prices AS (
+    SELECT * FROM unnest(
+        %(run_first)s::int[], %(run_last)s::int[], %(run_dashboard_price)s::int[], %(run_user_price)s::int[]
+    ) AS run(first_day, last_day, dashboard_price, user_price)
+),
+shared AS (
+    SELECT client_id, projected, day, max(dashboards) AS dashboards, max(users) AS users
+    FROM (
+        SELECT client_id, projected, first_day AS day, dashboards, users FROM neighbours
+        WHERE shares_first OR (shares_last AND first_day = last_day)
+        UNION ALL
+        SELECT client_id, projected, last_day, dashboards, users FROM neighbours
+        WHERE shares_last AND first_day < last_day
+    ) AS edges
+    GROUP BY client_id, projected, day
+),
+days AS (
+    SELECT o.client_id, o.projected, o.dashboards, o.users, p.dashboard_price, p.user_price,
+           least(o.last_day, p.last_day) - greatest(o.first_day, p.first_day) + 1 AS days,
+           greatest(o.first_day, p.first_day) AS first_day
+    FROM owned AS o
+    JOIN prices AS p ON p.first_day <= o.last_day AND o.first_day <= p.last_day
+    WHERE o.first_day <= o.last_day
+    UNION ALL
+    SELECT client_id, projected, dashboards, users,
+           (%(dashboard_prices)s::int[])[day + 1], (%(user_prices)s::int[])[day + 1], 1, day
+    FROM shared
 ),
 counted AS (
-    SELECT client_id,
-           GROUPING({columns}) AS grouped_out,
-           coalesce({columns}) AS quantity,
+    SELECT client_id, projected,
+           GROUPING(dashboards, users) - 1 AS resource,
+           coalesce(dashboards, users) AS quantity,
            coalesce(dashboard_price, user_price) AS price,
-           count(*) AS days, min(day) AS first_day
-    FROM quantities
-    GROUP BY GROUPING SETS ({sets})
+           sum(days) AS days, min(first_day) AS first_day
+    FROM days
+    GROUP BY GROUPING SETS (
+        (client_id, projected, dashboards, dashboard_price), (client_id, projected, users, user_price)
+    )
 )
 {lines}
 """
+# Moments before `until` count too, apart, while the month is in progress.
+_TO_DATE = (
+    "UNION ALL SELECT client_id, false, dashboards, users, lo, hi_to_date FROM pieces WHERE lo < hi_to_date"
+)
 # A row per line of a month that has ended: its days to date are its projected days.
 _ENDED_LINES = """
-SELECT client_id, grouped_out - 1 AS resource, quantity, price, days, days, first_day
+SELECT client_id, resource, quantity, price, days::int, days::int, first_day
 FROM counted
 WHERE quantity <> 0
 ORDER BY client_id, resource, first_day
@@ -238,25 +272,14 @@ ORDER BY client_id, resource, first_day
 # ones (a quantity held only before `now` on `now`'s day): it comes after one beginning that day.
 _RUNNING_LINES = """
 SELECT client_id, resource, quantity, price,
-       coalesce(sum(days) FILTER (WHERE NOT projected), 0) AS days,
-       coalesce(sum(days) FILTER (WHERE projected), 0) AS projected_days,
+       coalesce(sum(days) FILTER (WHERE NOT projected), 0)::int AS days,
+       coalesce(sum(days) FILTER (WHERE projected), 0)::int AS projected_days,
        coalesce(min(first_day) FILTER (WHERE projected), min(first_day)) AS first_day
-FROM (
-    SELECT client_id, quantity, price, days, first_day,
-           CASE grouped_out WHEN 7 THEN 0 WHEN 11 THEN 1 WHEN 13 THEN 0 ELSE 1 END AS resource,
-           grouped_out IN (7, 11) AS projected
-    FROM counted
-    WHERE quantity <> 0
-) AS sets
+FROM counted
+WHERE quantity <> 0
 GROUP BY client_id, resource, quantity, price
 ORDER BY client_id, resource, first_day, bool_or(projected) DESC
 """
-# GROUPING(...) tells the set a row was counted in: a bit per column, set when the column is left out
-# of the row's set, the first column's the highest. Ended months count the projected quantities only
-# (GROUPING: 1 = dashboards, 2 = users); months in progress count the quantities to date too (7 =
-# dashboards, 11 = users, 13 = dashboards to date, 14 = users to date).
-_ENDED = ("dashboards", "users")
-_RUNNING = ("dashboards", "users", "dashboards_to_date", "users_to_date")
 
 
 def month_lines(
@@ -278,13 +301,14 @@ def month_lines(
     knows the clients, leaves it out).
     """
     ended = until >= bounds[-1]
-    columns = _ENDED if ended else _RUNNING
-    price = {"dashboards": "dashboard_price", "users": "user_price"}
-    sql = _DAYS_SQL.format(
-        columns=", ".join(columns),
-        sets=", ".join(f"(client_id, {c}, {price[c.removesuffix('_to_date')]})" for c in columns),
-        lines=_ENDED_LINES if ended else _RUNNING_LINES,
-    )
+    sql = _DAYS_SQL.format(to_date="" if ended else _TO_DATE, lines=_ENDED_LINES if ended else _RUNNING_LINES)
+    # Runs of days with the same prices (one, unless the prices changed during the month).
+    runs: list[list[int]] = []
+    for day, prices in enumerate(zip(dashboard_prices, user_prices, strict=True)):
+        if runs and (runs[-1][2], runs[-1][3]) == prices:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day, *prices])
     connection = db.connection().connection.driver_connection
     with connection.cursor(binary=True) as cursor:
         # A report over many rows: planned without JIT (its compile time would outweigh the gain) and
@@ -301,6 +325,10 @@ def month_lines(
                 "billable": sorted(billable),
                 "dashboard_prices": list(dashboard_prices),
                 "user_prices": list(user_prices),
+                "run_first": [run[0] for run in runs],
+                "run_last": [run[1] for run in runs],
+                "run_dashboard_price": [run[2] for run in runs],
+                "run_user_price": [run[3] for run in runs],
             },
         )
         return cursor.fetchall()
