@@ -3,9 +3,12 @@
 Builds a partner with 10,000 clients (1,000 with --quick), each with 10 status changes and
 3 allocation changes around March 2026, inserted in bulk; then times the March statement (its
 queries and the computation) and a plain count over the status-change table in the same run, on
-SQLite and, with --postgres URL, on PostgreSQL. Figures on the last line.
+SQLite and, with --postgres URL, on PostgreSQL (where the database counts the billable days).
+With --baseline it also times the statement computed the way SQLite computes it (every history
+read, the days counted in Python, as both databases did before PostgreSQL counted them) and prints
+the ratio. Figures on the last line.
 
-    .venv/bin/python bench/statements.py [--quick] [--postgres postgresql://postgres@127.0.0.1/postgres]
+    .venv/bin/python bench/statements.py [--quick] [--baseline] [--postgres postgresql://postgres@127.0.0.1/postgres]
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tenantry.clock import FakeClock
 from tenantry.db.models import AllocationChange, Client, StatusChange
 from tenantry.db.session import Database
 from tenantry.partners.service import PartnerPlan, create_partner
-from tenantry.statements.service import statement_for
+from tenantry.statements.service import month_report, statement_for
 
 MONTH = "2026-03"
 NOW = datetime(2026, 4, 15, tzinfo=UTC)
@@ -119,7 +122,7 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
     return min(timings)
 
 
-def measure(name: str, database: Database, clients: int, repeat: int) -> str:
+def measure(name: str, database: Database, clients: int, repeat: int, baseline: bool) -> str:
     started = time.perf_counter()
     partner_id = populate(database, clients)
     print(f"{name}: inserted in {time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -135,13 +138,24 @@ def measure(name: str, database: Database, clients: int, repeat: int) -> str:
             db.rollback()
             return db.scalar(select(func.count()).select_from(StatusChange))
 
+        def one_baseline() -> object:
+            db.rollback()
+            # The statement as it was computed before: every history read, the days counted in
+            # Python (with the days' statuses, which the statement computed as well).
+            return month_report(db, partner_id, MONTH, NOW).statement
+
         statement_s = best_of(repeat, one_statement)
         count_s = best_of(repeat, one_count)
+        if baseline:
+            assert one_baseline() == statement, "the baseline computes another statement"
+            baseline_s = best_of(repeat, one_baseline)
     line = (
         f"{name}: clients={clients} status_changes={rows} lines={len(statement.lines)} "
         f"total={statement.total} statement={statement_s:.3f}s count={count_s * 1000:.2f}ms "
         f"ratio={statement_s / count_s:.0f}x"
     )
+    if baseline:
+        line += f" baseline={baseline_s:.3f}s faster={baseline_s / statement_s:.1f}x"
     print(line)
     return line
 
@@ -152,14 +166,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL server")
+    parser.add_argument(
+        "--baseline", action="store_true", help="also time the statement computed in Python, as before"
+    )
     args = parser.parse_args()
     clients = args.clients or (1_000 if args.quick else 10_000)
     results = []
     with sqlite_database() as database:
-        results.append(measure("sqlite", database, clients, args.repeat))
+        results.append(measure("sqlite", database, clients, args.repeat, args.baseline))
     if args.postgres:
         with postgres_database(args.postgres) as database:
-            results.append(measure("postgresql", database, clients, args.repeat))
+            results.append(measure("postgresql", database, clients, args.repeat, args.baseline))
     print(" | ".join(results))
 
 

@@ -1,8 +1,11 @@
-"""All SQL for statements: the terms history and, for a month, every client's histories at once.
+"""All SQL for statements: the terms history and, for a month, every client's histories at once,
+or (PostgreSQL) the month's lines counted by the database.
 
-A statement reads a fixed number of queries however many clients the partner has: the terms, the
-status changes, the allocation changes (each: the rows inside the month plus every client's last
-row before it, picked with a window function), the clients' names and the deleted clients'.
+A statement reads a fixed number of queries however many clients the partner has. On SQLite: the
+terms, the status changes, the allocation changes (each: the rows inside the month plus every
+client's last row before it, picked with a window function), the clients' names and the deleted
+clients'; `compute` counts the days. On PostgreSQL: the terms, one query that counts the days and
+returns the lines (`month_lines`), and the names.
 """
 
 from __future__ import annotations
