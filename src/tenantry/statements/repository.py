@@ -4,8 +4,8 @@ or (PostgreSQL) the month's lines counted by the database.
 A statement reads a fixed number of queries however many clients the partner has. On SQLite: the
 terms, the status changes, the allocation changes (each: the rows inside the month plus every
 client's last row before it, picked with a window function), the clients' names and the deleted
-clients'; `compute` counts the days. On PostgreSQL: the terms, one query that counts the days and
-returns the lines (`month_lines`), and the names.
+clients'; `compute` counts the days. On PostgreSQL: the terms, and one query that counts the days
+and returns the lines, named (`month_lines`).
 """
 
 from __future__ import annotations
@@ -139,16 +139,25 @@ def partner_choices(db: Session) -> list[tuple[int, str]]:
 # PostgreSQL computes a month's billable days itself (SPEC §7, as `compute.py` does in Python):
 # each client's status and allocation histories become spans (a row lasts until the next row of its
 # kind; rows at the same instant leave only the last one a non-empty span), the billable status spans
-# meet the allocation spans in pieces clipped to the month (and to a deletion), each piece marks the
-# days it touches (`width_bucket` over the day bounds: the day holding its start up to the day holding
-# its last moment), a day's quantity is the highest held in it, and days are counted per client,
-# resource, quantity and price. The rows read are the month's own plus, per client, the last one of
-# each kind before it (an index probe each, on the `(client_id, at, id)` indexes).
+# meet the allocation spans in pieces clipped to the month (and to a deletion), each piece touches a
+# run of days (`width_bucket` over the day bounds: from the day holding its start to the day holding
+# its last moment). Pieces never overlap, so only a piece's first and last days can be touched by
+# another piece too: those shared days take the highest quantity of the pieces touching them, a
+# piece's other days are its own and are counted per run of days with the same prices. Days are then
+# counted per client, resource, quantity and price. The rows read are the month's own plus, per
+# client, the last one of each kind before it (an index-only probe each, on the (client_id, at, id)
+# indexes).
 _DAYS_SQL = """
-WITH known AS (
-    SELECT id FROM clients WHERE partner_id = %(partner_id)s
-    UNION
-    SELECT id FROM deleted_clients WHERE partner_id = %(partner_id)s AND deleted_at > %(start)s
+WITH gone AS (
+    SELECT id, name, deleted_at FROM deleted_clients
+    WHERE partner_id = %(partner_id)s AND deleted_at > %(start)s
+),
+known AS (
+    -- The clients in the month: the partner's, and those deleted since it began (their last name).
+    SELECT id, name FROM gone
+    UNION ALL
+    SELECT id, name FROM clients
+    WHERE partner_id = %(partner_id)s AND NOT EXISTS (SELECT FROM gone WHERE gone.id = clients.id)
 ),
 statuses AS (
     SELECT client_id, at, id, to_status FROM status_changes
@@ -193,8 +202,7 @@ pieces AS (
     FROM billable_spans AS s
     JOIN allocation_spans AS a
         ON a.client_id = s.client_id AND (s.hi IS NULL OR a.lo < s.hi) AND (a.hi IS NULL OR s.lo < a.hi)
-    LEFT JOIN deleted_clients AS gone
-        ON gone.id = s.client_id AND gone.partner_id = %(partner_id)s AND gone.deleted_at > %(start)s
+    LEFT JOIN gone ON gone.id = s.client_id
 ),
 clipped AS (
     SELECT client_id, true AS projected, dashboards, users, lo, hi FROM pieces WHERE lo < hi
@@ -265,8 +273,8 @@ _TO_DATE = (
 )
 # A row per line of a month that has ended: its days to date are its projected days.
 _ENDED_LINES = """
-SELECT client_id, resource, quantity, price, days::int, days::int, first_day
-FROM counted
+SELECT client_id, known.name, resource, quantity, price, days::int, days::int, first_day
+FROM counted JOIN known ON known.id = counted.client_id
 WHERE quantity <> 0
 ORDER BY client_id, resource, first_day
 """
@@ -274,13 +282,13 @@ ORDER BY client_id, resource, first_day
 # line holds the first day of its projected days, or of its days to date when it has no projected
 # ones (a quantity held only before `now` on `now`'s day): it comes after one beginning that day.
 _RUNNING_LINES = """
-SELECT client_id, resource, quantity, price,
+SELECT client_id, known.name, resource, quantity, price,
        coalesce(sum(days) FILTER (WHERE NOT projected), 0)::int AS days,
        coalesce(sum(days) FILTER (WHERE projected), 0)::int AS projected_days,
        coalesce(min(first_day) FILTER (WHERE projected), min(first_day)) AS first_day
-FROM counted
+FROM counted JOIN known ON known.id = counted.client_id
 WHERE quantity <> 0
-GROUP BY client_id, resource, quantity, price
+GROUP BY client_id, known.name, resource, quantity, price
 ORDER BY client_id, resource, first_day, bool_or(projected) DESC
 """
 
@@ -293,15 +301,14 @@ def month_lines(
     billable: Iterable[str],
     dashboard_prices: Sequence[int],
     user_prices: Sequence[int],
-) -> list[tuple[int, int, int, int, int, int, int]]:
+) -> list[tuple[int, str, int, int, int, int, int, int]]:
     """PostgreSQL: the month's lines, client by client, in the order `compute.client_lines` gives them,
-    as (client id, resource (index in PRICED_RESOURCES), quantity, price, billable days to date,
-    projected billable days, first day).
+    as (client id, client name, resource (index in PRICED_RESOURCES), quantity, price, billable days
+    to date, projected billable days, first day).
 
     `bounds` lays the month out in days. Prices are given per day and resource as small integers (one
-    per distinct price of the resource). Days to date count the moments before `until`. Every client
-    with a status history in the month is there, including one deleted before it (the caller, which
-    knows the clients, leaves it out).
+    per distinct price of the resource). Days to date count the moments before `until`. The clients
+    are the partner's and those deleted after the month began (counted up to their deletion).
     """
     ended = until >= bounds[-1]
     sql = _DAYS_SQL.format(to_date="" if ended else _TO_DATE, lines=_ENDED_LINES if ended else _RUNNING_LINES)
@@ -335,16 +342,3 @@ def month_lines(
             },
         )
         return cursor.fetchall()
-
-
-def client_names(db: Session, partner_id: int, start: datetime) -> dict[int, str]:
-    """The names of the partner's clients, and of those deleted after `start` (under their last name)."""
-    clients = db.execute(select(Client.id, Client.name).where(Client.partner_id == partner_id))
-    deleted = db.execute(
-        select(DeletedClient.id, DeletedClient.name).where(
-            DeletedClient.partner_id == partner_id, DeletedClient.deleted_at > start
-        )
-    )
-    names = {client_id: name for client_id, name in clients}
-    names.update((client_id, name) for client_id, name in deleted)
-    return names

@@ -78,13 +78,12 @@ def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> St
         [numbered["dashboards"][day["dashboards"]] for day in prices],
         [numbered["users"][day["users"]] for day in prices],
     )
-    names = repo.client_names(db, partner.id, frame.start)
     price_lists = [by_number[resource] for resource in PRICED_RESOURCES]
     days_in_month = frame.days_in_month
     statement.lines = [
         Line(
             client_id,
-            names[client_id],
+            name,
             PRICED_RESOURCES[resource],
             quantity,
             price_lists[resource][price],
@@ -93,8 +92,7 @@ def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> St
             projected_days,
             first_day,
         )
-        for client_id, resource, quantity, price, days, projected_days, first_day in rows
-        if client_id in names
+        for client_id, name, resource, quantity, price, days, projected_days, first_day in rows
     ]
     return statement
 
