@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
@@ -320,6 +321,8 @@ def month_lines(
         else:
             runs.append([day, day, *prices])
     connection = db.connection().connection.driver_connection
+    assert isinstance(connection, psycopg.Connection)
+    # Binary rows: the lines are many, and integers arrive without parsing text.
     with connection.cursor(binary=True) as cursor:
         # A report over many rows: planned without JIT (its compile time would outweigh the gain) and
         # with the memory to hash and sort in one pass, for this transaction only.
