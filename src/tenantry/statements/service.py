@@ -13,18 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tenantry.clients import repository as clients_repo
+from tenantry.statements import compute
 from tenantry.statements import repository as repo
-from tenantry.statements.compute import (
-    _BILLABLE,
-    PRICED_RESOURCES,
-    Line,
-    Month,
-    Statement,
-    build_statement,
-    daily_statuses,
-    day_prices,
-    month_frame,
-)
+from tenantry.statements.compute import Line, Month, Statement, build_statement, daily_statuses, month_frame
 
 COLUMNS: tuple[str, ...] = (
     "client_id",
@@ -63,8 +54,8 @@ def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> St
         complete=now >= frame.end,
     )
     # Each resource's distinct prices, numbered, and each day's number.
-    prices = day_prices(frame, terms)
-    numbered: dict[str, dict[Decimal, int]] = {resource: {} for resource in PRICED_RESOURCES}
+    prices = compute.day_prices(frame, terms)
+    numbered: dict[str, dict[Decimal, int]] = {resource: {} for resource in compute.PRICED_RESOURCES}
     for day in prices:
         for resource, known in numbered.items():
             known.setdefault(day[resource], len(known))
@@ -74,17 +65,17 @@ def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> St
         partner.id,
         frame.bounds,
         now,
-        _BILLABLE,
+        compute._BILLABLE,
         [numbered["dashboards"][day["dashboards"]] for day in prices],
         [numbered["users"][day["users"]] for day in prices],
     )
-    price_lists = [by_number[resource] for resource in PRICED_RESOURCES]
+    price_lists = [by_number[resource] for resource in compute.PRICED_RESOURCES]
     days_in_month = frame.days_in_month
     statement.lines = [
         Line(
             client_id,
             name,
-            PRICED_RESOURCES[resource],
+            compute.PRICED_RESOURCES[resource],
             quantity,
             price_lists[resource][price],
             days_in_month,
