@@ -49,10 +49,12 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def tenantry(*args: str, url: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The `tenantry` command as an operator runs it on `url`, with the usual umask (files 0644
-    unless made private)."""
-    env = {**os.environ, "TENANTRY_DATABASE_URL": url}
+def tenantry(
+    *args: str, url: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `tenantry` command as an operator runs it on `url` (with `env` added to the environment),
+    with the usual umask (files 0644 unless made private)."""
+    env = {**os.environ, "TENANTRY_DATABASE_URL": url, **(env or {})}
     return subprocess.run(
         [TENANTRY, *args],
         cwd=cwd,

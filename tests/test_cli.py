@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from sqlalchemy import select
@@ -22,9 +21,8 @@ def test_db_upgrade_creates_a_fresh_sqlite_database_from_any_directory(tmp_path)
 
 
 def test_a_bad_setting_is_named_in_one_line_and_nothing_runs(tmp_path):
-    env = {**os.environ, "TENANTRY_DATABASE_URL": "sqlite:///fresh.db", "TENANTRY_DB_POOL_SIZE": "0"}
-    result = subprocess.run(
-        [TENANTRY, "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    result = tenantry(
+        "db", "upgrade", url="sqlite:///fresh.db", cwd=tmp_path, env={"TENANTRY_DB_POOL_SIZE": "0"}
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

@@ -1,17 +1,21 @@
-"""All SQL for statements: the terms history and, for a month, every client's histories at once.
+"""All SQL for statements: the terms history and, for a month, every client's histories at once,
+or (PostgreSQL) the month's lines counted by the database.
 
-A statement reads a fixed number of queries however many clients the partner has: the terms, the
-status changes, the allocation changes (each: the rows inside the month plus every client's last
-row before it, picked with a window function), the clients' names and the deleted clients'.
+A statement reads a fixed number of queries however many clients the partner has. On SQLite: the
+terms, the status changes, the allocation changes (each: the rows inside the month plus every
+client's last row before it, picked with a window function), the clients' names and the deleted
+clients'; `compute` counts the days. On PostgreSQL: the terms, and one query that counts the days
+and returns the lines, named (`month_lines`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
@@ -131,3 +135,213 @@ def month_histories(db: Session, partner_id: int, start: datetime, end: datetime
 
 def partner_choices(db: Session) -> list[tuple[int, str]]:
     return [(pid, name) for pid, name in db.execute(select(Partner.id, Partner.name).order_by(Partner.id))]
+
+
+# PostgreSQL computes a month's billable days itself (SPEC §7, as `compute.py` does in Python):
+# each client's status and allocation histories become spans (a row lasts until the next row of its
+# kind; rows at the same instant leave only the last one a non-empty span), the billable status spans
+# meet the allocation spans in pieces clipped to the month (and to a deletion), each piece touches a
+# run of days (`width_bucket` over the day bounds: from the day holding its start to the day holding
+# its last moment). Pieces never overlap, so only a piece's first and last days can be touched by
+# another piece too: those shared days take the highest quantity of the pieces touching them, a
+# piece's other days are its own and are counted per run of days with the same prices. Days are then
+# counted per client, resource, quantity and price. The rows read are the month's own plus, per
+# client, the last one of each kind before it (an index-only probe each, on the (client_id, at, id)
+# indexes).
+_DAYS_SQL = """
+WITH gone AS (
+    SELECT id, name, deleted_at FROM deleted_clients
+    WHERE partner_id = %(partner_id)s AND deleted_at > %(start)s
+),
+known AS (
+    -- The clients in the month: the partner's, and those deleted since it began (their last name).
+    SELECT id, name FROM gone
+    UNION ALL
+    SELECT id, name FROM clients
+    WHERE partner_id = %(partner_id)s AND NOT EXISTS (SELECT FROM gone WHERE gone.id = clients.id)
+),
+statuses AS (
+    SELECT client_id, at, id, to_status FROM status_changes
+    WHERE partner_id = %(partner_id)s AND at >= %(start)s AND at < %(end)s
+    UNION ALL
+    SELECT known.id, last.at, last.id, last.to_status
+    FROM known CROSS JOIN LATERAL (
+        SELECT at, id, to_status FROM status_changes
+        WHERE client_id = known.id AND partner_id = %(partner_id)s AND at < %(start)s
+        ORDER BY at DESC, id DESC LIMIT 1
+    ) AS last
+),
+allocations AS (
+    SELECT client_id, at, id, dashboards, users FROM allocation_changes
+    WHERE partner_id = %(partner_id)s AND at >= %(start)s AND at < %(end)s
+    UNION ALL
+    SELECT known.id, last.at, last.id, last.dashboards, last.users
+    FROM known CROSS JOIN LATERAL (
+        SELECT at, id, dashboards, users FROM allocation_changes
+        WHERE client_id = known.id AND partner_id = %(partner_id)s AND at < %(start)s
+        ORDER BY at DESC, id DESC LIMIT 1
+    ) AS last
+),
+billable_spans AS (
+    SELECT client_id, lo, hi FROM (
+        SELECT client_id, to_status, at AS lo,
+               lead(at) OVER (PARTITION BY client_id ORDER BY at, id) AS hi
+        FROM statuses
+    ) AS spans
+    WHERE to_status = ANY(%(billable)s::text[])
+),
+allocation_spans AS (
+    SELECT client_id, dashboards, users, at AS lo,
+           lead(at) OVER (PARTITION BY client_id ORDER BY at, id) AS hi
+    FROM allocations
+),
+pieces AS (
+    SELECT s.client_id, a.dashboards, a.users,
+           greatest(s.lo, a.lo, %(start)s) AS lo,
+           least(s.hi, a.hi, gone.deleted_at, %(end)s) AS hi,
+           least(s.hi, a.hi, gone.deleted_at, %(until)s) AS hi_to_date
+    FROM billable_spans AS s
+    JOIN allocation_spans AS a
+        ON a.client_id = s.client_id AND (s.hi IS NULL OR a.lo < s.hi) AND (a.hi IS NULL OR s.lo < a.hi)
+    LEFT JOIN gone ON gone.id = s.client_id
+),
+clipped AS (
+    SELECT client_id, true AS projected, dashboards, users, lo, hi FROM pieces WHERE lo < hi
+    {to_date}
+),
+bounded AS (
+    SELECT client_id, projected, dashboards, users,
+           width_bucket(lo, %(bounds)s::timestamptz[]) - 1 AS first_day,
+           width_bucket(hi - interval '1 microsecond', %(bounds)s::timestamptz[]) - 1 AS last_day
+    FROM clipped
+),
+neighbours AS (
+    SELECT client_id, projected, dashboards, users, first_day, last_day,
+           coalesce(lag(last_day) OVER client = first_day, false) AS shares_first,
+           coalesce(lead(first_day) OVER client = last_day, false) AS shares_last
+    FROM bounded
+    WINDOW client AS (PARTITION BY client_id, projected ORDER BY first_day, last_day)
+),
+owned AS (
+    SELECT client_id, projected, dashboards, users,
+           first_day + shares_first::int AS first_day, last_day - shares_last::int AS last_day
+    FROM neighbours
+),
+prices AS (
+    SELECT * FROM unnest(
+        %(run_first)s::int[], %(run_last)s::int[], %(run_dashboard_price)s::int[], %(run_user_price)s::int[]
+    ) AS run(first_day, last_day, dashboard_price, user_price)
+),
+shared AS (
+    SELECT client_id, projected, day, max(dashboards) AS dashboards, max(users) AS users
+    FROM (
+        SELECT client_id, projected, first_day AS day, dashboards, users FROM neighbours
+        WHERE shares_first OR (shares_last AND first_day = last_day)
+        UNION ALL
+        SELECT client_id, projected, last_day, dashboards, users FROM neighbours
+        WHERE shares_last AND first_day < last_day
+    ) AS edges
+    GROUP BY client_id, projected, day
+),
+days AS (
+    SELECT o.client_id, o.projected, o.dashboards, o.users, p.dashboard_price, p.user_price,
+           least(o.last_day, p.last_day) - greatest(o.first_day, p.first_day) + 1 AS days,
+           greatest(o.first_day, p.first_day) AS first_day
+    FROM owned AS o
+    JOIN prices AS p ON p.first_day <= o.last_day AND o.first_day <= p.last_day
+    WHERE o.first_day <= o.last_day
+    UNION ALL
+    SELECT client_id, projected, dashboards, users,
+           (%(dashboard_prices)s::int[])[day + 1], (%(user_prices)s::int[])[day + 1], 1, day
+    FROM shared
+),
+counted AS (
+    SELECT client_id, projected,
+           GROUPING(dashboards, users) - 1 AS resource,
+           coalesce(dashboards, users) AS quantity,
+           coalesce(dashboard_price, user_price) AS price,
+           sum(days) AS days, min(first_day) AS first_day
+    FROM days
+    GROUP BY GROUPING SETS (
+        (client_id, projected, dashboards, dashboard_price), (client_id, projected, users, user_price)
+    )
+)
+{lines}
+"""
+# Moments before `until` count too, apart, while the month is in progress.
+_TO_DATE = (
+    "UNION ALL SELECT client_id, false, dashboards, users, lo, hi_to_date FROM pieces WHERE lo < hi_to_date"
+)
+# A row per line of a month that has ended: its days to date are its projected days.
+_ENDED_LINES = """
+SELECT client_id, known.name, resource, quantity, price, days::int, days::int, first_day
+FROM counted JOIN known ON known.id = counted.client_id
+WHERE quantity <> 0
+ORDER BY client_id, resource, first_day
+"""
+# A month in progress: a line's days to date and projected days, counted apart, meet in one row. A
+# line holds the first day of its projected days, or of its days to date when it has no projected
+# ones (a quantity held only before `now` on `now`'s day): it comes after one beginning that day.
+_RUNNING_LINES = """
+SELECT client_id, known.name, resource, quantity, price,
+       coalesce(sum(days) FILTER (WHERE NOT projected), 0)::int AS days,
+       coalesce(sum(days) FILTER (WHERE projected), 0)::int AS projected_days,
+       coalesce(min(first_day) FILTER (WHERE projected), min(first_day)) AS first_day
+FROM counted JOIN known ON known.id = counted.client_id
+WHERE quantity <> 0
+GROUP BY client_id, known.name, resource, quantity, price
+ORDER BY client_id, resource, first_day, bool_or(projected) DESC
+"""
+
+
+def month_lines(
+    db: Session,
+    partner_id: int,
+    bounds: Sequence[datetime],
+    until: datetime,
+    billable: Iterable[str],
+    dashboard_prices: Sequence[int],
+    user_prices: Sequence[int],
+) -> list[tuple[int, str, int, int, int, int, int, int]]:
+    """PostgreSQL: the month's lines, client by client, in the order `compute.client_lines` gives them,
+    as (client id, client name, resource (index in PRICED_RESOURCES), quantity, price, billable days
+    to date, projected billable days, first day).
+
+    `bounds` lays the month out in days. Prices are given per day and resource as small integers (one
+    per distinct price of the resource). Days to date count the moments before `until`. The clients
+    are the partner's and those deleted after the month began (counted up to their deletion).
+    """
+    ended = until >= bounds[-1]
+    sql = _DAYS_SQL.format(to_date="" if ended else _TO_DATE, lines=_ENDED_LINES if ended else _RUNNING_LINES)
+    # Runs of days with the same prices (one, unless the prices changed during the month).
+    runs: list[list[int]] = []
+    for day, prices in enumerate(zip(dashboard_prices, user_prices, strict=True)):
+        if runs and (runs[-1][2], runs[-1][3]) == prices:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day, *prices])
+    connection = db.connection().connection.driver_connection
+    assert isinstance(connection, psycopg.Connection)
+    # Binary rows: the lines are many, and integers arrive without parsing text.
+    with connection.cursor(binary=True) as cursor:
+        # A report over many rows: planned without JIT (its compile time would outweigh the gain) and
+        # with the memory to hash and sort in one pass, for this transaction only.
+        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)")
+        cursor.execute(
+            sql,
+            {
+                "partner_id": partner_id,
+                "start": bounds[0],
+                "end": bounds[-1],
+                "until": min(until, bounds[-1]),
+                "bounds": list(bounds),
+                "billable": sorted(billable),
+                "dashboard_prices": list(dashboard_prices),
+                "user_prices": list(user_prices),
+                "run_first": [run[0] for run in runs],
+                "run_last": [run[1] for run in runs],
+                "run_dashboard_price": [run[2] for run in runs],
+                "run_user_price": [run[3] for run in runs],
+            },
+        )
+        return cursor.fetchall()

@@ -7,13 +7,15 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tenantry.partners import repository as partners_repo
+from tenantry.statements import compute
 from tenantry.statements import repository as repo
-from tenantry.statements.compute import Month, Statement, build_statement, daily_statuses, month_frame
+from tenantry.statements.compute import Line, Month, Statement, build_statement, daily_statuses, month_frame
 from tenantry.statements.schemas import StatementLineOut
 
 COLUMNS: tuple[str, ...] = (
@@ -32,8 +34,59 @@ COLUMNS: tuple[str, ...] = (
 
 
 def statement_for(db: Session, partner_id: int, month: str, now: datetime) -> Statement:
-    """The partner's statement for `month` (YYYY-MM) as the histories stand at `now`."""
-    return month_report(db, partner_id, month, now).statement
+    """The partner's statement for `month` (YYYY-MM) as the histories stand at `now`.
+
+    PostgreSQL counts the billable days itself and sends only the counts; SQLite reads the month's
+    histories and `compute.build_statement` counts them. Both give the same statement.
+    """
+    parsed = Month.parse(month)
+    partner = partners_repo.get_partner(db, partner_id)
+    terms = repo.terms_history(db, partner)
+    frame = month_frame(parsed, terms)
+    if db.get_bind().dialect.name != "postgresql":
+        histories = repo.month_histories(db, partner.id, frame.start, frame.end)
+        return build_statement(parsed, terms, histories, now)
+    statement = Statement(
+        month=parsed,
+        timezone=frame.timezone,
+        currency=frame.currency,
+        days_in_month=frame.days_in_month,
+        as_of=min(now, frame.end),
+        complete=now >= frame.end,
+    )
+    # Each resource's distinct prices, numbered, and each day's number.
+    prices = compute.day_prices(frame, terms)
+    numbered: dict[str, dict[Decimal, int]] = {resource: {} for resource in compute.PRICED_RESOURCES}
+    for day in prices:
+        for resource, known in numbered.items():
+            known.setdefault(day[resource], len(known))
+    by_number = {resource: list(known) for resource, known in numbered.items()}
+    rows = repo.month_lines(
+        db,
+        partner.id,
+        frame.bounds,
+        now,
+        compute._BILLABLE,
+        [numbered["dashboards"][day["dashboards"]] for day in prices],
+        [numbered["users"][day["users"]] for day in prices],
+    )
+    price_lists = [by_number[resource] for resource in compute.PRICED_RESOURCES]
+    days_in_month = frame.days_in_month
+    statement.lines = [
+        Line(
+            client_id,
+            name,
+            compute.PRICED_RESOURCES[resource],
+            quantity,
+            price_lists[resource][price],
+            days_in_month,
+            days,
+            projected_days,
+            first_day,
+        )
+        for client_id, name, resource, quantity, price, days, projected_days, first_day in rows
+    ]
+    return statement
 
 
 @dataclass(frozen=True)
