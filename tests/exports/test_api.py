@@ -142,11 +142,13 @@ class TestEmailing:
         assert response.status_code == 422
 
 
-def test_two_apps_in_one_process_share_no_drawings(settings, clock, database):
+def test_two_apps_in_one_process_share_no_drawings_and_no_published_pages(settings, clock, database):
     from tenantry.app import create_app
 
     first = create_app(settings, clock=clock, database=database).state.services.renderer
     second = create_app(settings, clock=clock, database=database).state.services.renderer
     assert first.live.klips is not second.live.klips
     assert first.live.fragments is not second.live.fragments
+    assert first.live.pages is not second.live.pages
+    assert first.live.pages.slot != second.live.pages.slot
     assert first.typesetter is not second.typesetter

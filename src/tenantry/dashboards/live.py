@@ -8,6 +8,10 @@ page swaps in the new fragment. The same cached SVGs feed the PDF and PNG export
 from __future__ import annotations
 
 import hashlib
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -30,14 +34,51 @@ from tenantry.text import scrub
 POLL_SECONDS = 15
 
 
+class PageCache:
+    """The published page per dashboard version (which covers its name and klips), rendered once
+    and kept as the bytes around its nonce slots: a view joins them with its own nonce, which
+    costs next to nothing, where searching the page for the slot would cost more than the rest."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        # Stands for the response's nonce in a cached page: random per cache, so no content can hold it.
+        self.slot = secrets.token_hex(16)
+        self._entries: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cached(self, version: str, nonce: str) -> bytes | None:
+        """The page of this version joined with `nonce`, if it was rendered already."""
+        with self._lock:
+            parts = self._entries.get(version)
+            if parts is None:
+                return None
+            self._entries.move_to_end(version)
+        return nonce.encode().join(parts)
+
+    def page(self, version: str, nonce: str, render: Callable[[], str]) -> bytes:
+        with self._lock:
+            parts = self._entries.get(version)
+            if parts is not None:
+                self._entries.move_to_end(version)
+        if parts is None:
+            # Rendered outside the lock: two threads may render one version once each, never wrongly.
+            parts = tuple(part.encode() for part in render().split(self.slot))
+            with self._lock:
+                self._entries[version] = parts
+                while len(self._entries) > self.capacity:
+                    self._entries.popitem(last=False)
+        return nonce.encode().join(parts)
+
+
 @dataclass
 class LiveCache:
-    """An app's drawings (held by its `Services`): each klip's SVG per version of its data, and
-    each dashboard's HTML fragment per data version (a version covers everything drawn on the
-    dashboard, so a fragment never goes stale)."""
+    """An app's drawings (held by its `Services`): each klip's SVG per version of its data, each
+    dashboard's HTML fragment per data version (a version covers everything drawn on the
+    dashboard, so a fragment never goes stale), and each published page per version."""
 
     klips: SvgCache = field(default_factory=SvgCache)
     fragments: SvgCache = field(default_factory=lambda: SvgCache(capacity=1024))
+    pages: PageCache = field(default_factory=lambda: PageCache(capacity=1024))
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,6 @@ next one.
 
 from __future__ import annotations
 
-import secrets
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,46 +47,7 @@ _COMMON = {
     "Referrer-Policy": "no-referrer",
 }
 JSON_HEADERS = {**_COMMON, "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"}
-# Stands for the response's nonce in a cached page: random per process, so no content can hold it.
-NONCE_SLOT = secrets.token_hex(16)
 UNAVAILABLE = "This dashboard is not available"
-
-
-class PageCache:
-    """The published page per dashboard version (which covers its name and klips), rendered once
-    and kept as the bytes around its nonce slots: a view joins them with its own nonce, which
-    costs next to nothing, where searching the page for the slot would cost more than the rest."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def cached(self, version: str, nonce: str) -> bytes | None:
-        """The page of this version joined with `nonce`, if it was rendered already."""
-        with self._lock:
-            parts = self._entries.get(version)
-            if parts is None:
-                return None
-            self._entries.move_to_end(version)
-        return nonce.encode().join(parts)
-
-    def page(self, version: str, nonce: str, render: Callable[[], str]) -> bytes:
-        with self._lock:
-            parts = self._entries.get(version)
-            if parts is not None:
-                self._entries.move_to_end(version)
-        if parts is None:
-            # Rendered outside the lock: two threads may render one version once each, never wrongly.
-            parts = tuple(part.encode() for part in render().split(NONCE_SLOT))
-            with self._lock:
-                self._entries[version] = parts
-                while len(self._entries) > self.capacity:
-                    self._entries.popitem(last=False)
-        return nonce.encode().join(parts)
-
-
-PAGES = PageCache(capacity=1024)
 
 
 def page_headers(nonce: str, allowed_origins: list[str] | None) -> dict[str, str]:
@@ -176,10 +133,11 @@ async def view(token: str, request: Request) -> Response:
         return _page("password.html", 401, link.allowed_origins, error=None)
     version = data_version(link.dashboard, link.klips)
     nonce = new_nonce()
-    page = PAGES.cached(version, nonce)
+    pages = services.renderer.live.pages
+    page = pages.cached(version, nonce)
     if page is None:
         version, html = await run_in_threadpool(_drawn, services, link)
-        page = PAGES.page(
+        page = pages.page(
             version,
             nonce,
             lambda: TEMPLATES.get_template("published/dashboard.html").render(
@@ -187,7 +145,7 @@ async def view(token: str, request: Request) -> Response:
                 version=version,
                 klips=Markup(html),
                 poll_seconds=POLL_SECONDS,
-                csp_nonce=NONCE_SLOT,
+                csp_nonce=pages.slot,
             ),
         )
     await _record_view(services, link)
