@@ -8,41 +8,25 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import timedelta
-from html.parser import HTMLParser
 
 import pytest
 
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
 from tests.content import create_dashboard, inline_source
-from tests.factories import PASSWORD, add_user, client_with_user, new_client, sign_in
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-from tests.web.test_sign_in_as import enter
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    admin_email,
+    client_with_user,
+    enter,
+    new_client,
+    sign_in,
+)
+from tests.pages import InlineCode, directives
 
 CLIENT_EMAIL = "reader@client.test"
-
-
-class InlineCode(HTMLParser):
-    """Every inline script and style element of a page, with its nonce; every style or event
-    handler attribute (which no nonce can allow)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, str | None, bool]] = []
-        self.attributes: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag in ("script", "style"):
-            self.elements.append((tag, named.get("nonce"), "src" in named))
-        self.attributes += [f"{tag}[{name}]" for name in named if name == "style" or name.startswith("on")]
-
-
-def directives(response) -> dict[str, str]:
-    policy = response.headers["content-security-policy"]
-    return {
-        part.split()[0]: part.partition(" ")[2] for part in (p.strip() for p in policy.split(";")) if part
-    }
 
 
 def assert_a_locked_down_page(response) -> InlineCode:

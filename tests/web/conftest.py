@@ -1,1 +1,0 @@
-from tests.background import make_worker, send_mail  # noqa: F401
