@@ -4,10 +4,7 @@ published links; refusals come back as sentences."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tenantry.app import create_app
-from tenantry.mail import SmtpMailer
 from tests.content import portal_dashboard, share
 from tests.factories import (
     PASSWORD,
@@ -19,13 +16,6 @@ from tests.factories import (
     set_status,
     sign_in,
 )
-
-
-@pytest.fixture
-def smtp_http(settings, clock, database, smtp_server):
-    mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
-    with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as client:
-        yield client
 
 
 class TestEmail:

@@ -10,31 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tenantry.app import create_app
 from tests.factories import ADMIN_PASSWORD, add_user, admin_email, csrf_of, new_client, sign_in
 
 WRONG = "The e-mail address or password is not correct."
-PROXY = "10.0.0.2"
-
-
-@pytest.fixture
-def behind_proxy(settings, clock, database):
-    """An app behind a reverse proxy at 10.0.0.2 that it trusts; `via(address)` is a browser there."""
-    app = create_app(
-        settings.model_copy(update={"trusted_proxies": "10.0.0.0/24"}), clock=clock, database=database
-    )
-    opened: list[TestClient] = []
-
-    def via(address: str) -> TestClient:
-        client = TestClient(app, client=(PROXY, 40000), headers={"X-Forwarded-For": address})
-        opened.append(client.__enter__())
-        return client
-
-    yield via
-    for client in opened:
-        client.__exit__(None, None, None)
 
 
 class TestTheAccountsSharingAnEmail:
