@@ -11,18 +11,6 @@ from tenantry.statements.service import COLUMNS
 from tests.servers import tenantry
 
 
-@pytest.fixture
-def billed_partner(http, partner, clock):  # type: ignore[no-untyped-def]
-    clock.set(datetime(2026, 2, 10, 12, tzinfo=UTC))
-    response = http.post(
-        "/api/1/clients",
-        json={"name": "Acme", "status": "active", "resources": {"dashboards": 2, "users": 1}},
-        headers=partner.headers,
-    )
-    assert response.status_code == 201
-    return partner
-
-
 class TestStatementCommand:
     def test_it_prints_the_statement_as_json(self, database_url, tmp_path, billed_partner, http, clock):
         clock.set(datetime(2026, 3, 1, tzinfo=UTC))
