@@ -1,6 +1,6 @@
 """Test fixtures, all of them but a few that one folder alone uses (helpers that are not fixtures
 live in `tests/factories.py`, `tests/content.py`, `tests/servers.py`, `tests/smtp.py`,
-`tests/pages.py` and `tests/services.py`).
+`tests/pages.py`, `tests/services.py` and `tests/billing.py`).
 
 The schema is built by the real migrations (`alembic upgrade head`). Without settings the suite
 runs on a SQLite file; with TENANTRY_TEST_DATABASE_URL (PostgreSQL) it creates a fresh database

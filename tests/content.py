@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from tests.conftest import data_server  # noqa: F401  (tests/browser/conftest.py imports the fixture from here)
 from tests.factories import set_status
 
 ROWS = [

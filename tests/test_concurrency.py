@@ -15,10 +15,6 @@ import httpx
 from sqlalchemy import func, select
 
 from tenantry.db.models import Client, Partner
-from tests import conftest
-
-# The fixture is defined in tests/conftest.py; tests/browser/conftest.py imports it from here.
-server_url = conftest.server_url
 
 
 def test_fifty_concurrent_allocations_against_room_for_ten_let_exactly_ten_through(

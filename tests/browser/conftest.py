@@ -8,9 +8,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.content import data_server  # noqa: F401  (a fixture)
-from tests.test_concurrency import server_url  # noqa: F401  (a fixture)
-
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -22,7 +22,8 @@ from tenantry.datasources.fetch import fetch_rows
 from tenantry.datasources.service import refresh_source
 from tenantry.db.dashboard_models import DataSource
 from tenantry.outbound import Guard
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
+from tests.factories import ADMIN_PASSWORD, admin_email
+from tests.pages import browser_sign_in, watch_policy
 
 CSV = "month,region,sales\nJan,North,120\nFeb,South,80\nMar,North,150\n"
 USER_EMAIL = "reader@journey.test"
@@ -30,13 +31,6 @@ USER_PASSWORD = "reader password 1"
 SUSPENDED = "Your account has been suspended. Please contact your account administrator."
 MAIN_PAGES = ["login", "clients", "client", "plan", "portal", "dashboard", "clients-phone"]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def sign_in(page: Page, base: str, email: str, password: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def neighbours(base: str, headers: dict[str, str]) -> None:
@@ -50,21 +44,6 @@ def neighbours(base: str, headers: dict[str, str]) -> None:
     with httpx.Client(base_url=base, headers=headers) as api:
         ids = [api.post("/api/1/clients", json=body).json()["id"] for body in bodies]
         assert api.patch(f"/api/1/clients/{ids[2]}", json={"status": "disabled"}).status_code == 200
-
-
-def watch_policy(context: BrowserContext, violations: list[str]) -> BrowserContext:
-    """Collect what Chromium reports of Content-Security-Policy violations in the context's pages
-    (a refused inline script, style, frame, fetch...): a page that works only without its policy
-    shows up here."""
-    context.on(
-        "console",
-        lambda message: (
-            violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
-    return context
 
 
 def flash(page: Page) -> str:
@@ -88,7 +67,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
 
     page.goto(server_url + "/login")
     page.screenshot(path=shots / "login.png")
-    sign_in(page, server_url, email, ADMIN_PASSWORD)
+    browser_sign_in(page, server_url, email, ADMIN_PASSWORD)
     expect(page).to_have_url(server_url + "/partner")
 
     # Create a client in Setup.
@@ -162,7 +141,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     # The user signs in and sees the dashboard, with the trial's days left.
     user_context = watch_policy(browser.new_context(viewport={"width": 1280, "height": 900}), violations)
     portal = user_context.new_page()
-    sign_in(portal, server_url, USER_EMAIL, USER_PASSWORD)
+    browser_sign_in(portal, server_url, USER_EMAIL, USER_PASSWORD)
     expect(portal).to_have_url(server_url + "/app")
     expect(portal.get_by_text("Trial: 14 days left.")).to_be_visible()
     portal.screenshot(path=shots / "portal.png", full_page=True)

@@ -11,9 +11,8 @@ import pytest
 from playwright.sync_api import Browser, Frame, expect
 
 from tenantry.dashboards import live
-from tests.browser.test_journey import sign_in, watch_policy
-from tests.factories import PASSWORD, add_user
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
+from tests.factories import ADMIN_PASSWORD, PASSWORD, add_user, admin_email
+from tests.pages import browser_sign_in, watch_policy
 
 ONE_EACH = {"dashboards": 1, "users": 1, "published_links": 1}
 
@@ -95,7 +94,7 @@ def test_the_portal_and_a_published_page_update_themselves_under_their_policies(
         public.goto(server_url + path)
         expect(public.locator("main")).to_contain_text("120")
         portal = watch_policy(browser.new_context(), violations).new_page()
-        sign_in(portal, server_url, "viewer@framed.test", PASSWORD)
+        browser_sign_in(portal, server_url, "viewer@framed.test", PASSWORD)
         portal.goto(f"{server_url}/app/dashboards/{dashboard_id}")
         expect(portal.locator("#live")).to_contain_text("120")
         changed = api.patch(f"/api/1/datasources/{source_id}", json={"rows": [{"sales": 987}]})
@@ -128,7 +127,7 @@ def test_signing_in_works_under_the_policy(browser: Browser, server_url, partner
     db.rollback()
     violations: list[str] = []
     page = watch_policy(browser.new_context(), violations).new_page()
-    sign_in(page, server_url, email, ADMIN_PASSWORD)
+    browser_sign_in(page, server_url, email, ADMIN_PASSWORD)
     expect(page).to_have_url(server_url + "/partner")
     page.goto(server_url + "/")
     expect(page).to_have_url(server_url + "/partner")

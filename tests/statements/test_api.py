@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 
 import pytest
 
 from tenantry.statements.service import COLUMNS
+from tests.billing import at, create, lines_of, statement
 
 READY = {"dashboards": 1, "users": 1}
-
-
-def at(clock, *args):
-    clock.set(datetime(*args, tzinfo=UTC))
-
-
-def create(http, partner, **body):
-    body.setdefault("name", "Acme")
-    response = http.post("/api/1/clients", json=body, headers=partner.headers)
-    assert response.status_code == 201, response.json()
-    return response.json()["id"]
 
 
 def patch(http, partner, client_id, **body):
     response = http.patch(f"/api/1/clients/{client_id}", json=body, headers=partner.headers)
     assert response.status_code == 200, response.json()
     return response.json()
-
-
-def statement(http, partner, month, **headers):
-    response = http.get(f"/api/1/partner/statements/{month}", headers={**partner.headers, **headers})
-    assert response.status_code == 200, response.text
-    return response
-
-
-def lines_of(body):
-    return [
-        (line["resource"], line["quantity"], line["billable_days"], line["amount"]) for line in body["lines"]
-    ]
 
 
 class TestAClientsMonth:

@@ -6,82 +6,71 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from typer.testing import CliRunner
 
-from tenantry.cli import app
 from tenantry.statements.service import COLUMNS
-
-
-@pytest.fixture
-def run(database_url, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("TENANTRY_DATABASE_URL", database_url)
-    monkeypatch.chdir(tmp_path)  # no stray .env is read
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(app, list(args))
-
-    return invoke
-
-
-@pytest.fixture
-def billed_partner(http, partner, clock):  # type: ignore[no-untyped-def]
-    clock.set(datetime(2026, 2, 10, 12, tzinfo=UTC))
-    response = http.post(
-        "/api/1/clients",
-        json={"name": "Acme", "status": "active", "resources": {"dashboards": 2, "users": 1}},
-        headers=partner.headers,
-    )
-    assert response.status_code == 201
-    return partner
+from tests.servers import tenantry
 
 
 class TestStatementCommand:
-    def test_it_prints_the_statement_as_json(self, run, billed_partner, http, clock):
+    def test_it_prints_the_statement_as_json(self, database_url, tmp_path, billed_partner, http, clock):
         clock.set(datetime(2026, 3, 1, tzinfo=UTC))
-        result = run("statement", "2026-02")
-        assert result.exit_code == 0, result.output
+        result = tenantry("statement", "2026-02", url=database_url, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
         printed = json.loads(result.stdout)
         served = http.get("/api/1/partner/statements/2026-02", headers=billed_partner.headers).json()
         assert printed["lines"] == served["lines"]
         assert (printed["partner_id"], printed["total"]) == (billed_partner.id, "16.96")
 
-    def test_it_prints_csv_with_a_header_row(self, run, billed_partner):
-        result = run("statement", "2026-02", "--csv", "--partner", str(billed_partner.id))
-        assert result.exit_code == 0, result.output
+    def test_it_prints_csv_with_a_header_row(self, database_url, tmp_path, billed_partner):
+        result = tenantry(
+            "statement",
+            "2026-02",
+            "--csv",
+            "--partner",
+            str(billed_partner.id),
+            url=database_url,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
         rows = result.stdout.splitlines()
         assert rows[0] == ",".join(COLUMNS)
         assert rows[1].startswith("1,Acme,dashboards,2,19,28,10.00,13.57,")
 
-    def test_with_several_partners_it_asks_which_one(self, run, billed_partner, make_partner):
+    def test_with_several_partners_it_asks_which_one(
+        self, database_url, tmp_path, billed_partner, make_partner
+    ):
         make_partner(name="Second")
-        result = run("statement", "2026-02")
-        assert result.exit_code == 2
+        result = tenantry("statement", "2026-02", url=database_url, cwd=tmp_path)
+        assert result.returncode == 2
         assert result.stdout == ""
         assert "--partner" in result.stderr
         assert f"{billed_partner.id} (" in result.stderr and "(Second)" in result.stderr
-        assert run("statement", "2026-02", "--partner", str(billed_partner.id)).exit_code == 0
+        chosen = tenantry(
+            "statement", "2026-02", "--partner", str(billed_partner.id), url=database_url, cwd=tmp_path
+        )
+        assert chosen.returncode == 0
 
     @pytest.mark.parametrize("month", ["2026-13", "02-2026", "soon"])
-    def test_a_bad_month_exits_2_with_a_one_line_reason(self, run, billed_partner, month):
-        result = run("statement", month)
-        assert result.exit_code == 2
+    def test_a_bad_month_exits_2_with_a_one_line_reason(self, database_url, tmp_path, billed_partner, month):
+        result = tenantry("statement", month, url=database_url, cwd=tmp_path)
+        assert result.returncode == 2
         assert result.stderr.startswith("error: ")
         assert result.stderr.count("\n") == 1
 
-    def test_an_unknown_partner_exits_2(self, run, billed_partner):
-        result = run("statement", "2026-02", "--partner", "999999")
-        assert result.exit_code == 2
+    def test_an_unknown_partner_exits_2(self, database_url, tmp_path, billed_partner):
+        result = tenantry("statement", "2026-02", "--partner", "999999", url=database_url, cwd=tmp_path)
+        assert result.returncode == 2
         assert "No partner 999999" in result.stderr
 
-    def test_without_any_partner_it_says_how_to_make_one(self, run, database):
-        result = run("statement", "2026-02")
-        assert result.exit_code == 2
+    def test_without_any_partner_it_says_how_to_make_one(self, database_url, tmp_path, database):
+        result = tenantry("statement", "2026-02", url=database_url, cwd=tmp_path)
+        assert result.returncode == 2
         assert "tenantry partner create" in result.stderr
 
 
 class TestPartnerCreatePrices:
-    def test_prices_given_at_creation_price_the_statements(self, run, http, clock):
-        created = run(
+    def test_prices_given_at_creation_price_the_statements(self, database_url, tmp_path, http, clock):
+        created = tenantry(
             "partner",
             "create",
             "Priced",
@@ -95,8 +84,10 @@ class TestPartnerCreatePrices:
             "eur",
             "--timezone",
             "Europe/Paris",
+            url=database_url,
+            cwd=tmp_path,
         )
-        assert created.exit_code == 0, created.output
+        assert created.returncode == 0, created.stderr
         headers = {"Authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
         body = http.get("/api/1/partner/statements/2020-01", headers=headers).json()
         assert (body["currency"], body["timezone"]) == ("EUR", "Europe/Paris")

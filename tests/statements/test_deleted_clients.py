@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from tenantry.db.dashboard_models import DataSource, PublishedLink
 from tenantry.db.models import AllocationChange, ApiKey, ClientUser, Dashboard, StatusChange
-from tests.factories import add_user, key_for
-from tests.statements.test_api import at, create, lines_of, statement
+from tests.billing import at, create, lines_of, statement
+from tests.factories import ADMIN_PASSWORD, add_user, admin_email, key_for, sign_in
 
 READY = {"dashboards": 2, "users": 1, "published_links": 1, "api_calls_per_day": 10}
 
@@ -102,9 +102,6 @@ class TestDeletingAClient:
 
 
 def test_the_console_statement_page_still_names_a_deleted_client(http, partner, clock, db):
-    from tests.factories import sign_in
-    from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-
     at(clock, 2026, 3, 1, 9)
     beta = create(http, partner, name="Beta", status="active", resources={"dashboards": 3, "users": 2})
     at(clock, 2026, 3, 11, 12)

@@ -7,15 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from tests.factories import add_user, csrf_of, new_client, set_status, sign_in
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-from tests.web.test_sign_in_as import partner_session  # noqa: F401  (a fixture)
-
-
-def post(http, path: str, page: str, **form: str):
-    """Send a console form as a browser would: the CSRF token from the page it is on."""
-    data = {"csrf_token": csrf_of(http.get(page).text), **form}
-    return http.post(path, data=data, follow_redirects=False)
+from tests.factories import (
+    ADMIN_PASSWORD,
+    add_user,
+    admin_email,
+    csrf_of,
+    new_client,
+    post_form,
+    set_status,
+    sign_in,
+)
 
 
 @pytest.mark.usefixtures("partner_session")
@@ -73,12 +74,12 @@ class TestClientsList:
         assert "Showing 1–50 of 51" in http.get("/partner/clients?page=x").text
 
     def test_a_new_client_is_created_through_the_form_and_opens_its_page(self, http, partner):
-        answer = post(http, "/partner/clients", "/partner/clients/new", name="Zed Zoo", status="setup")
+        answer = post_form(http, "/partner/clients", "/partner/clients/new", name="Zed Zoo", status="setup")
         assert answer.status_code == 303 and answer.headers["location"].startswith("/partner/clients/")
         assert "Client Zed Zoo created." in http.get(answer.headers["location"]).text
 
     def test_a_refused_new_client_comes_back_as_a_sentence_and_creates_nothing(self, http, partner):
-        answer = post(
+        answer = post_form(
             http, "/partner/clients", "/partner/clients/new", name="Eager", status="active", dashboards="1"
         )
         assert answer.headers["location"] == "/partner/clients/new"
@@ -103,7 +104,7 @@ class TestClientPage:
         assert 'value="active" disabled' in page
         assert "Allocate at least one dashboard." in page and "Allocate at least one user." in page
         base = f"/partner/clients/{setup}"
-        post(
+        post_form(
             http,
             f"{base}/allocation",
             base,
@@ -114,13 +115,13 @@ class TestClientPage:
         )
         page = http.get(base).text
         assert 'value="active" disabled' not in page and "Allocation saved." in page
-        assert post(http, f"{base}/status", base, status="active").status_code == 303
+        assert post_form(http, f"{base}/status", base, status="active").status_code == 303
         assert "is now Active" in http.get(base).text
 
     def test_an_allocation_beyond_the_pool_is_refused_in_words_and_changes_nothing(self, http, partner):
         trial = new_client(http, partner, "trial", dashboards=1)
         base = f"/partner/clients/{trial}"
-        post(
+        post_form(
             http,
             f"{base}/allocation",
             base,
@@ -140,33 +141,33 @@ class TestClientPage:
         trial = new_client(http, partner, "trial")
         base = f"/partner/clients/{trial}"
         assert "Extend trial by 14 days" in http.get(base).text
-        post(http, f"{base}/extend-trial", base)
+        post_form(http, f"{base}/extend-trial", base)
         page = http.get(base).text
         assert "Trial extended until" in page and "Extend trial by" not in page
 
     def test_a_user_is_added_and_removed_and_refusals_in_setup_are_plain(self, http, partner):
         setup = new_client(http, partner, "setup")
         base = f"/partner/clients/{setup}"
-        post(
+        post_form(
             http, f"{base}/users", base, email="a@x.test", name="Ann", role="member", password="a long secret"
         )
         assert "Users cannot be added while the client is in Setup mode." in http.get(base).text
         trial = new_client(http, partner, "trial")
         base = f"/partner/clients/{trial}"
-        post(
+        post_form(
             http, f"{base}/users", base, email="a@x.test", name="Ann", role="member", password="a long secret"
         )
         page = http.get(base).text
         assert "Ann added." in page
         user_id = http.get(f"/api/1/clients/{trial}/users", headers=partner.headers).json()["items"][0]["id"]
-        post(http, f"{base}/users/{user_id}/remove", base)
+        post_form(http, f"{base}/users/{user_id}/remove", base)
         assert http.get(f"/api/1/clients/{trial}/users", headers=partner.headers).json()["total"] == 0
 
     def test_a_dashboard_is_built_from_an_inline_source_shared_and_published(self, http, partner):
         trial = new_client(http, partner, "trial")
         user = add_user(http, partner, trial, "u@x.test")
         base = f"/partner/clients/{trial}"
-        post(
+        post_form(
             http,
             f"{base}/datasources",
             base,
@@ -176,7 +177,7 @@ class TestClientPage:
         )
         sources = http.get(f"/api/1/clients/{trial}/datasources", headers=partner.headers).json()["items"]
         assert sources[0]["row_count"] == 2
-        post(
+        post_form(
             http,
             f"{base}/dashboards",
             base,
@@ -188,7 +189,7 @@ class TestClientPage:
         )
         board = http.get(f"/api/1/clients/{trial}/dashboards", headers=partner.headers).json()["items"][0]
         assert [k["title"] for k in board["klips"]] == ["Total"]
-        post(
+        post_form(
             http,
             f"{base}/dashboards/{board['id']}/klips",
             base,
@@ -198,8 +199,8 @@ class TestClientPage:
             x="month",
             y="sales",
         )
-        post(http, f"{base}/dashboards/{board['id']}/shares", base, user_ids=str(user["id"]))
-        post(http, f"{base}/dashboards/{board['id']}/links", base, name="Wall")
+        post_form(http, f"{base}/dashboards/{board['id']}/shares", base, user_ids=str(user["id"]))
+        post_form(http, f"{base}/dashboards/{board['id']}/links", base, name="Wall")
         page = http.get(base).text
         assert "/published/" in page and "shown only once" in page
         board = http.get(f"/api/1/dashboards/{board['id']}", headers=partner.headers).json()
@@ -209,9 +210,9 @@ class TestClientPage:
     def test_a_klip_missing_its_columns_is_refused_in_words(self, http, partner):
         setup = new_client(http, partner, "setup")
         base = f"/partner/clients/{setup}"
-        post(http, f"{base}/datasources", base, name="S", kind="inline", csv_text="a\n1\n")
+        post_form(http, f"{base}/datasources", base, name="S", kind="inline", csv_text="a\n1\n")
         source = http.get(f"/api/1/clients/{setup}/datasources", headers=partner.headers).json()["items"][0]
-        post(
+        post_form(
             http,
             f"{base}/dashboards",
             base,
@@ -226,7 +227,7 @@ class TestClientPage:
     def test_refresh_now_queues_a_url_source_and_is_refused_when_disabled(self, http, partner):
         active = new_client(http, partner, "active")
         base = f"/partner/clients/{active}"
-        post(
+        post_form(
             http,
             f"{base}/datasources",
             base,
@@ -236,10 +237,10 @@ class TestClientPage:
             format="csv",
         )
         source = http.get(f"/api/1/clients/{active}/datasources", headers=partner.headers).json()["items"][0]
-        post(http, f"{base}/datasources/{source['id']}/refresh", base)
+        post_form(http, f"{base}/datasources/{source['id']}/refresh", base)
         assert "Feed is queued for a refresh." in http.get(base).text
         set_status(http, partner, active, "disabled")
-        post(http, f"{base}/datasources/{source['id']}/refresh", base)
+        post_form(http, f"{base}/datasources/{source['id']}/refresh", base)
         page = http.get(base).text
         assert "Disabled" in page and 'class="error"' in page
 
@@ -292,11 +293,11 @@ def test_a_viewer_sees_the_console_read_only_and_its_forms_are_refused(http, par
 class TestDownloads:
     def board(self, http, partner, client_id):
         base = f"/partner/clients/{client_id}"
-        post(http, f"{base}/datasources", base, name="S", kind="inline", csv_text="month,sales\nJan,1\n")
+        post_form(http, f"{base}/datasources", base, name="S", kind="inline", csv_text="month,sales\nJan,1\n")
         source = http.get(f"/api/1/clients/{client_id}/datasources", headers=partner.headers).json()["items"][
             0
         ]
-        post(
+        post_form(
             http,
             f"{base}/dashboards",
             base,

@@ -7,13 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.content import ROWS, create_dashboard, inline_source
-from tests.factories import PASSWORD, add_user, client_with_user, csrf_of, new_client, sign_in
-from tests.web.test_sign_in_as import partner_session  # noqa: F401  (a fixture)
-
-
-def post(http, path: str, page: str, **form: str):
-    data = {"csrf_token": csrf_of(http.get(page).text), **form}
-    return http.post(path, data=data, follow_redirects=False)
+from tests.factories import PASSWORD, add_user, client_with_user, csrf_of, new_client, post_form, sign_in
 
 
 def refused_on(http, answer, page: str, sentence: str) -> None:
@@ -32,7 +26,7 @@ def api(http, partner, path: str):
 class TestConsole:
     def test_a_new_client_named_with_a_line_break_is_refused_in_words(self, http, partner):
         page = "/partner/clients/new"
-        answer = post(http, "/partner/clients", page, name="Acme\r\nBcc: x@evil.test", status="setup")
+        answer = post_form(http, "/partner/clients", page, name="Acme\r\nBcc: x@evil.test", status="setup")
         refused_on(
             http, answer, page, "Name: must not contain control characters (found U+000D at position 5)."
         )
@@ -41,24 +35,26 @@ class TestConsole:
     def test_details_with_a_nul_in_the_description_are_refused_and_kept(self, http, partner):
         client_id = new_client(http, partner, "setup")
         page = f"/partner/clients/{client_id}"
-        answer = post(http, f"{page}/details", page, name="Renamed", description="a\x00b", external_id="")
+        answer = post_form(
+            http, f"{page}/details", page, name="Renamed", description="a\x00b", external_id=""
+        )
         refused_on(http, answer, page, "Description: must not contain control characters other than tab")
         assert api(http, partner, f"/api/1/clients/{client_id}")["name"] == "Client setup"
 
     def test_a_status_reason_keeps_its_line_breaks_and_refuses_an_escape(self, http, partner):
         client_id = new_client(http, partner, "setup", dashboards=1, users=1)
         page = f"/partner/clients/{client_id}"
-        answer = post(http, f"{page}/status", page, status="trial", reason="x\x1b[2J")
+        answer = post_form(http, f"{page}/status", page, status="trial", reason="x\x1b[2J")
         refused_on(http, answer, page, "Reason: must not contain control characters other than tab")
         assert api(http, partner, f"/api/1/clients/{client_id}")["status"] == "setup"
-        post(http, f"{page}/status", page, status="trial", reason="Signed\r\nby phone")
+        post_form(http, f"{page}/status", page, status="trial", reason="Signed\r\nby phone")
         history = api(http, partner, f"/api/1/clients/{client_id}/history")["items"]
         assert history[-1]["reason"] == "Signed\r\nby phone"
 
     def test_a_user_with_a_line_break_in_the_address_is_refused(self, http, partner):
         client_id = new_client(http, partner, "trial")
         page = f"/partner/clients/{client_id}"
-        answer = post(
+        answer = post_form(
             http, f"{page}/users", page, email="a@client.test\nBcc: x@evil.test", name="A", role="member"
         )
         refused_on(http, answer, page, "Email: must not contain control characters (found U+000A")
@@ -67,20 +63,20 @@ class TestConsole:
     def test_a_data_source_a_dashboard_a_klip_and_a_link_refuse_control_characters(self, http, partner):
         client_id = new_client(http, partner, "trial", dashboards=2, published_links=2)
         page = f"/partner/clients/{client_id}"
-        answer = post(http, f"{page}/datasources", page, name="S\x00", kind="inline", csv_text="a\n1\n")
+        answer = post_form(http, f"{page}/datasources", page, name="S\x00", kind="inline", csv_text="a\n1\n")
         refused_on(http, answer, page, "Name: must not contain control characters (found U+0000")
         assert api(http, partner, f"/api/1/clients/{client_id}/datasources")["total"] == 0
 
         source_id = inline_source(http, partner, client_id)
         form = {"title": "Total", "kind": "value", "datasource_id": str(source_id), "value": "sales"}
-        answer = post(http, f"{page}/dashboards", page, name="Board\u2028", **form)
+        answer = post_form(http, f"{page}/dashboards", page, name="Board\u2028", **form)
         refused_on(http, answer, page, "Name: must not contain control characters (found U+2028")
-        answer = post(http, f"{page}/dashboards", page, name="Board", **{**form, "title": "To\x85tal"})
+        answer = post_form(http, f"{page}/dashboards", page, name="Board", **{**form, "title": "To\x85tal"})
         refused_on(http, answer, page, "Title: must not contain control characters (found U+0085")
         assert api(http, partner, f"/api/1/clients/{client_id}/dashboards")["total"] == 0
 
         board = create_dashboard(http, partner, client_id, source_id, klips=[], name="Board").json()["id"]
-        answer = post(http, f"{page}/dashboards/{board}/links", page, name="Wall\r\n")
+        answer = post_form(http, f"{page}/dashboards/{board}/links", page, name="Wall\r\n")
         refused_on(http, answer, page, "Name: must not contain control characters (found U+000D")
         assert api(http, partner, f"/api/1/dashboards/{board}/published-links")["total"] == 0
 
@@ -107,7 +103,7 @@ class TestPortal:
     def test_the_clients_admin_is_refused_a_user_named_with_a_line_break(self, http, partner, clock):
         client_id, _, _ = client_with_user(http, partner, clock, "trial", "admin@client.test")
         sign_in(http, "admin@client.test", PASSWORD)
-        answer = post(
+        answer = post_form(
             http, "/app/users", "/app", email="b@client.test", name="B\nBcc: x@evil.test", role="member"
         )
         refused_on(http, answer, "/app", "Name: must not contain control characters (found U+000A")
@@ -119,7 +115,9 @@ class TestPortal:
         board = create_dashboard(http, partner, client_id, source_id, klips=[]).json()["id"]
         sign_in(http, "admin@client.test", PASSWORD)
         page = f"/app/dashboards/{board}"
-        answer = post(http, f"{page}/email", page, to="boss@client.test\r\nBcc: x@evil.test", format="pdf")
+        answer = post_form(
+            http, f"{page}/email", page, to="boss@client.test\r\nBcc: x@evil.test", format="pdf"
+        )
         refused_on(http, answer, page, "To: must not contain control characters (found U+000D")
 
     def test_a_key_from_the_portal_is_held_to_the_same_rule(self, http, partner):

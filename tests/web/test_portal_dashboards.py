@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.content import ROWS, create_dashboard, inline_source
-from tests.factories import PASSWORD, add_user, client_with_user, new_client, sign_in
-from tests.web.test_sign_in_as import enter, partner_session  # noqa: F401  (a fixture)
-
-KLIPS = [{"title": "Revenue", "kind": "table", "columns": {}}]
-
-
-def dashboard(http, partner, client_id, name="Sales"):
-    source_id = inline_source(http, partner, client_id)
-    response = create_dashboard(http, partner, client_id, source_id, klips=KLIPS, name=name)
-    assert response.status_code == 201, response.text
-    return response.json()["id"], source_id
-
-
-def share(http, partner, dashboard_id, *user_ids):
-    response = http.put(
-        f"/api/1/dashboards/{dashboard_id}/shares", json={"user_ids": list(user_ids)}, headers=partner.headers
-    )
-    assert response.status_code == 200, response.text
+from tests.content import ROWS, portal_dashboard, share
+from tests.factories import PASSWORD, add_user, client_with_user, enter, new_client, sign_in
 
 
 class TestLiveDashboards:
     def test_a_member_sees_only_the_dashboards_shared_with_them(self, http, partner, clock):
         client_id, _, _ = client_with_user(http, partner, clock, "active", "admin@client.test", dashboards=3)
         member = add_user(http, partner, client_id, "member@client.test", role="member")
-        shared, _ = dashboard(http, partner, client_id, "Shared board")
-        hidden, _ = dashboard(http, partner, client_id, "Private board")
+        shared, _ = portal_dashboard(http, partner, client_id, "Shared board")
+        hidden, _ = portal_dashboard(http, partner, client_id, "Private board")
         share(http, partner, shared, member["id"])
 
         sign_in(http, "member@client.test", PASSWORD)
@@ -45,7 +28,7 @@ class TestLiveDashboards:
 
     def test_the_page_receives_new_klips_when_its_data_changes(self, http, partner, clock):
         client_id, _, _ = client_with_user(http, partner, clock, "trial", "admin@client.test")
-        board, source_id = dashboard(http, partner, client_id)
+        board, source_id = portal_dashboard(http, partner, client_id)
         sign_in(http, "admin@client.test", PASSWORD)
         first = http.get(f"/app/dashboards/{board}/live").json()
         assert first["available"] is True
@@ -64,14 +47,14 @@ class TestLiveDashboards:
     def test_another_clients_dashboard_is_not_found(self, http, partner, clock):
         client_with_user(http, partner, clock, "active", "admin@client.test")
         other_id = new_client(http, partner, "active")
-        theirs, _ = dashboard(http, partner, other_id)
+        theirs, _ = portal_dashboard(http, partner, other_id)
         sign_in(http, "admin@client.test", PASSWORD)
         assert http.get(f"/app/dashboards/{theirs}").status_code == 404
         assert http.get(f"/app/dashboards/{theirs}/live").json() == {"available": False}
 
     def test_a_disabled_clients_user_is_sent_away_at_the_next_poll(self, http, partner, clock):
         client_id, _, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
-        board, _ = dashboard(http, partner, client_id)
+        board, _ = portal_dashboard(http, partner, client_id)
         sign_in(http, "admin@client.test", PASSWORD)
         assert http.get(f"/app/dashboards/{board}/live").json()["available"] is True
         cookies = dict(http.cookies)
@@ -86,7 +69,7 @@ class TestLiveDashboards:
     @pytest.mark.usefixtures("partner_session")
     def test_a_partner_signed_in_as_a_setup_client_sees_its_dashboards(self, http, partner):
         client_id = new_client(http, partner, "setup")
-        board, _ = dashboard(http, partner, client_id, "Being built")
+        board, _ = portal_dashboard(http, partner, client_id, "Being built")
         assert enter(http, client_id, "view_only").status_code == 303
         assert "Being built" in http.get("/app").text
         assert http.get(f"/app/dashboards/{board}").status_code == 200

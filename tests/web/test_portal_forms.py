@@ -4,25 +4,18 @@ published links; refusals come back as sentences."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tenantry.app import create_app
-from tenantry.mail import SmtpMailer
-from tests.factories import PASSWORD, add_user, client_with_user, csrf_of, set_status, sign_in
-from tests.web.test_portal_dashboards import dashboard, share
-from tests.web.test_sign_in_as import enter, partner_session  # noqa: F401  (a fixture)
-
-
-def post(http, path: str, page: str, **form: str):
-    data = {"csrf_token": csrf_of(http.get(page).text), **form}
-    return http.post(path, data=data, follow_redirects=False)
-
-
-@pytest.fixture
-def smtp_http(settings, clock, database, smtp_server):
-    mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
-    with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as client:
-        yield client
+from tests.content import portal_dashboard, share
+from tests.factories import (
+    PASSWORD,
+    add_user,
+    client_with_user,
+    csrf_of,
+    enter,
+    post_form,
+    set_status,
+    sign_in,
+)
 
 
 class TestEmail:
@@ -30,11 +23,11 @@ class TestEmail:
         self, smtp_http, smtp_server, send_mail, partner, clock
     ):
         client_id, user, _ = client_with_user(smtp_http, partner, clock, "active", "admin@client.test")
-        board, _ = dashboard(smtp_http, partner, client_id)
+        board, _ = portal_dashboard(smtp_http, partner, client_id)
         share(smtp_http, partner, board, user["id"])
         sign_in(smtp_http, "admin@client.test", PASSWORD)
         page = f"/app/dashboards/{board}"
-        answer = post(smtp_http, f"{page}/email", page, to="boss@client.test", format="png")
+        answer = post_form(smtp_http, f"{page}/email", page, to="boss@client.test", format="png")
         assert answer.headers["location"] == page
         assert "is on its way to boss@client.test as PNG" in smtp_http.get(page).text
         assert send_mail() == 1
@@ -44,11 +37,11 @@ class TestEmail:
 
     def test_a_malformed_address_is_refused_in_words(self, http, partner, clock):
         client_id, user, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
-        board, _ = dashboard(http, partner, client_id)
+        board, _ = portal_dashboard(http, partner, client_id)
         share(http, partner, board, user["id"])
         sign_in(http, "admin@client.test", PASSWORD)
         page = f"/app/dashboards/{board}"
-        post(http, f"{page}/email", page, to="nobody", format="pdf")
+        post_form(http, f"{page}/email", page, to="nobody", format="pdf")
         text = http.get(page).text
         assert 'class="error"' in text and "To:" in text
 
@@ -57,7 +50,7 @@ class TestClientAdmin:
     def test_the_clients_admin_adds_and_removes_users(self, http, partner, clock):
         client_id, _, _ = client_with_user(http, partner, clock, "trial", "admin@client.test")
         sign_in(http, "admin@client.test", PASSWORD)
-        post(
+        post_form(
             http,
             "/app/users",
             "/app",
@@ -69,7 +62,7 @@ class TestClientAdmin:
         assert "Newbie added." in http.get("/app").text
         users = http.get(f"/api/1/clients/{client_id}/users", headers=partner.headers).json()["items"]
         newbie = next(u for u in users if u["email"] == "new@client.test")
-        post(http, f"/app/users/{newbie['id']}/remove", "/app")
+        post_form(http, f"/app/users/{newbie['id']}/remove", "/app")
         assert "User removed." in http.get("/app").text
 
     def test_a_member_sees_no_user_or_link_management(self, http, partner, clock):
@@ -78,23 +71,25 @@ class TestClientAdmin:
         sign_in(http, "member@client.test", PASSWORD)
         page = http.get("/app").text
         assert 'action="/app/users"' not in page
-        post(http, "/app/users", "/app", email="x@client.test", name="X", role="member", password=PASSWORD)
+        post_form(
+            http, "/app/users", "/app", email="x@client.test", name="X", role="member", password=PASSWORD
+        )
         assert 'class="error"' in http.get("/app").text
         assert http.get(f"/api/1/clients/{client_id}/users", headers=partner.headers).json()["total"] == 2
 
     def test_the_clients_admin_publishes_and_revokes_a_link(self, http, partner, clock):
         client_id, user, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
-        board, _ = dashboard(http, partner, client_id)
+        board, _ = portal_dashboard(http, partner, client_id)
         share(http, partner, board, user["id"])
         sign_in(http, "admin@client.test", PASSWORD)
-        post(http, f"/app/dashboards/{board}/links", "/app", name="Lobby screen")
+        post_form(http, f"/app/dashboards/{board}/links", "/app", name="Lobby screen")
         home = http.get("/app").text
         url = home.split("created: ")[1].split(" ")[0]
         assert http.get(url.replace("http://127.0.0.1:8000", "")).status_code == 200
         links = http.get(f"/api/1/dashboards/{board}/published-links", headers=partner.headers).json()[
             "items"
         ]
-        post(http, f"/app/links/{links[0]['id']}/revoke", "/app")
+        post_form(http, f"/app/links/{links[0]['id']}/revoke", "/app")
         assert http.get(url.replace("http://127.0.0.1:8000", "")).status_code == 404
 
 
@@ -104,7 +99,7 @@ def test_signed_in_view_only_a_partner_changes_nothing_and_is_told_so(http, part
     enter(http, client_id, "view_only")
     page = http.get("/app").text
     assert 'action="/app/users"' not in page
-    post(http, "/app/users", "/app", email="x@client.test", name="X", role="member", password=PASSWORD)
+    post_form(http, "/app/users", "/app", email="x@client.test", name="X", role="member", password=PASSWORD)
     assert "view-only mode" in http.get("/app").text
 
 
@@ -112,7 +107,7 @@ def test_signed_in_view_only_a_partner_changes_nothing_and_is_told_so(http, part
 def test_in_setup_a_partner_signed_in_as_the_client_is_refused_users_in_words(http, partner, clock):
     created = http.post("/api/1/clients", json={"name": "Early"}, headers=partner.headers).json()
     enter(http, created["id"], "admin")
-    post(http, "/app/users", "/app", email="x@client.test", name="X", role="member", password=PASSWORD)
+    post_form(http, "/app/users", "/app", email="x@client.test", name="X", role="member", password=PASSWORD)
     assert "Users cannot be added while the client is in Setup mode." in http.get("/app").text
 
 

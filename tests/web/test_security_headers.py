@@ -8,41 +8,21 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import timedelta
-from html.parser import HTMLParser
 
 import pytest
 
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
-from tests.content import create_dashboard, inline_source
-from tests.factories import PASSWORD, add_user, client_with_user, new_client, sign_in
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-from tests.web.test_sign_in_as import enter
-
-CLIENT_EMAIL = "reader@client.test"
-
-
-class InlineCode(HTMLParser):
-    """Every inline script and style element of a page, with its nonce; every style or event
-    handler attribute (which no nonce can allow)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, str | None, bool]] = []
-        self.attributes: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag in ("script", "style"):
-            self.elements.append((tag, named.get("nonce"), "src" in named))
-        self.attributes += [f"{tag}[{name}]" for name in named if name == "style" or name.startswith("on")]
-
-
-def directives(response) -> dict[str, str]:
-    policy = response.headers["content-security-policy"]
-    return {
-        part.split()[0]: part.partition(" ")[2] for part in (p.strip() for p in policy.split(";")) if part
-    }
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    admin_email,
+    enter,
+    new_client,
+    sign_in,
+)
+from tests.pages import InlineCode, directives
 
 
 def assert_a_locked_down_page(response) -> InlineCode:
@@ -66,20 +46,6 @@ def assert_a_locked_down_page(response) -> InlineCode:
             assert nonce is not None and nonce in nonces, f"an inline <{tag}> without the response's nonce"
     assert page.attributes == []
     return page
-
-
-@pytest.fixture
-def portal_user(http, partner, clock):
-    """A client user of an Active client with a live dashboard shared with them; the client's id
-    and the dashboard's."""
-    client_id, user, _ = client_with_user(http, partner, clock, "active", CLIENT_EMAIL)
-    source_id = inline_source(http, partner, client_id)
-    dashboard_id = create_dashboard(http, partner, client_id, source_id).json()["id"]
-    shared = http.put(
-        f"/api/1/dashboards/{dashboard_id}/shares", json={"user_ids": [user["id"]]}, headers=partner.headers
-    )
-    assert shared.status_code == 200, shared.text
-    return client_id, dashboard_id
 
 
 class TestPagesAreLockedDown:
@@ -140,8 +106,8 @@ class TestPagesAreLockedDown:
     def test_the_portal_and_its_live_dashboard_whose_script_carries_the_nonce(
         self, http, partner, portal_user
     ):
-        _, dashboard_id = portal_user
-        sign_in(http, CLIENT_EMAIL, PASSWORD)
+        _, dashboard_id, email = portal_user
+        sign_in(http, email, PASSWORD)
         assert_a_locked_down_page(http.get("/app"))
         live = http.get(f"/app/dashboards/{dashboard_id}")
         scripts = [e for e in assert_a_locked_down_page(live).elements if e[0] == "script"]
@@ -155,7 +121,7 @@ class TestPagesAreLockedDown:
         assert len(first) - len("'nonce-'") >= 22  # at least 128 random bits
 
     def test_a_partner_signed_in_as_a_client_sees_a_locked_down_portal(self, http, partner, db, portal_user):
-        client_id, dashboard_id = portal_user
+        client_id, dashboard_id, _ = portal_user
         email = admin_email(db, partner)
         db.rollback()
         sign_in(http, email, ADMIN_PASSWORD)
@@ -194,8 +160,8 @@ class TestTheRoot:
     def test_a_client_user_and_a_partner_signed_in_as_a_client_are_sent_to_the_portal(
         self, http, partner, db, portal_user
     ):
-        client_id, _ = portal_user
-        sign_in(http, CLIENT_EMAIL, PASSWORD)
+        client_id, _, user_email = portal_user
+        sign_in(http, user_email, PASSWORD)
         assert http.get("/", follow_redirects=False).headers["location"] == "/app"
         http.cookies.clear()
         email = admin_email(db, partner)

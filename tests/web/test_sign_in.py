@@ -8,18 +8,21 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.access_models import WebSession
-from tests.factories import PASSWORD, add_user, client_with_user, csrf_of, new_client, set_status, sign_in
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    admin_email,
+    client_with_user,
+    csrf_of,
+    new_client,
+    set_status,
+    sign_in,
+)
 
 SUSPENDED = "Your account has been suspended. Please contact your account administrator."
 TRIAL_ENDED = "Your trial has ended. Please contact your account administrator."
 WRONG = "The e-mail address or password is not correct."
-ADMIN_PASSWORD = "correct horse battery"  # the make_partner fixture's
-
-
-def admin_email(db, partner) -> str:
-    from tenantry.db.models import PartnerUser
-
-    return db.get(PartnerUser, partner.admin_user_id).email
 
 
 class TestTheForm:

@@ -6,22 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.models import AuditEvent
-from tests.factories import client_with_user, csrf_of, new_client, sign_in
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-
-
-@pytest.fixture
-def partner_session(http, partner, db):
-    email = admin_email(db, partner)
-    db.rollback()
-    assert sign_in(http, email, ADMIN_PASSWORD).status_code == 303
-    return http
-
-
-def enter(http, client_id: int, mode: str = "admin"):
-    csrf = csrf_of(http.get("/partner").text)
-    form = {"client_id": str(client_id), "mode": mode, "csrf_token": csrf}
-    return http.post("/partner/sign-in-as", data=form, follow_redirects=False)
+from tests.factories import ADMIN_PASSWORD, admin_email, client_with_user, csrf_of, enter, new_client, sign_in
 
 
 class TestSignInAs:

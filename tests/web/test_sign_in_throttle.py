@@ -10,39 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tenantry.app import create_app
-from tenantry.db.models import PartnerUser
-from tests.factories import add_user, csrf_of, new_client, sign_in
+from tests.factories import ADMIN_PASSWORD, add_user, admin_email, csrf_of, new_client, sign_in
 
 WRONG = "The e-mail address or password is not correct."
-ADMIN_PASSWORD = "correct horse battery"  # the make_partner fixture's
-PROXY = "10.0.0.2"
-
-
-def admin_email(db, partner) -> str:
-    email = db.get(PartnerUser, partner.admin_user_id).email
-    db.rollback()
-    return email
-
-
-@pytest.fixture
-def behind_proxy(settings, clock, database):
-    """An app behind a reverse proxy at 10.0.0.2 that it trusts; `via(address)` is a browser there."""
-    app = create_app(
-        settings.model_copy(update={"trusted_proxies": "10.0.0.0/24"}), clock=clock, database=database
-    )
-    opened: list[TestClient] = []
-
-    def via(address: str) -> TestClient:
-        client = TestClient(app, client=(PROXY, 40000), headers={"X-Forwarded-For": address})
-        opened.append(client.__enter__())
-        return client
-
-    yield via
-    for client in opened:
-        client.__exit__(None, None, None)
 
 
 class TestTheAccountsSharingAnEmail:
@@ -51,6 +22,7 @@ class TestTheAccountsSharingAnEmail:
     ):
         victim = make_partner()
         email = admin_email(db, victim)
+        db.rollback()
         # Another partner gives a client of its own a user with the victim's e-mail, and knows its
         # password: between guesses at the victim's admin, it signs in to that user.
         other = make_partner()
@@ -66,6 +38,7 @@ class TestTheAccountsSharingAnEmail:
 
     def test_a_success_forgives_earlier_mistakes_when_the_email_names_one_account(self, http, partner, db):
         email = admin_email(db, partner)
+        db.rollback()
         for _ in range(4):
             assert sign_in(http, email, "mistyped it").status_code == 401
         assert sign_in(http, email, ADMIN_PASSWORD).status_code == 303
@@ -80,6 +53,7 @@ class TestTheLimits:
         self, http, partner, db, clock
     ):
         email = admin_email(db, partner)
+        db.rollback()
         for _ in range(5):
             assert sign_in(http, email, "slow guess").status_code == 401
             clock.advance(timedelta(minutes=3))
@@ -93,6 +67,7 @@ class TestTheLimits:
 
     def test_guesses_from_one_address_do_not_lock_the_owner_out_elsewhere(self, behind_proxy, partner, db):
         email = admin_email(db, partner)
+        db.rollback()
         guesser, owner = behind_proxy("203.0.113.66"), behind_proxy("198.51.100.7")
         assert [sign_in(guesser, email, f"guess {n}").status_code for n in range(6)] == [401] * 5 + [429]
         assert sign_in(guesser, email, ADMIN_PASSWORD).status_code == 429
@@ -100,6 +75,7 @@ class TestTheLimits:
 
     def test_fifty_failures_from_many_addresses_lock_the_email_everywhere(self, behind_proxy, partner, db):
         email = admin_email(db, partner)
+        db.rollback()
         for a in range(10):
             guesser = behind_proxy(f"203.0.113.{a + 1}")
             assert [sign_in(guesser, email, f"guess {n}").status_code for n in range(5)] == [401] * 5
@@ -109,6 +85,7 @@ class TestTheLimits:
         self, behind_proxy, partner, db
     ):
         email = admin_email(db, partner)
+        db.rollback()
         sprayer = behind_proxy("203.0.113.66")
         codes = [sign_in(sprayer, f"someone{n}@client.test", "Summer2025!").status_code for n in range(21)]
         assert codes == [401] * 20 + [429]
@@ -119,6 +96,7 @@ class TestTheLimits:
         self, behind_proxy, partner, db
     ):
         email = admin_email(db, partner)
+        db.rollback()
         codes = [
             sign_in(behind_proxy(f"2001:db8:1:2::{n + 1:x}"), email, "guess").status_code for n in range(6)
         ]
@@ -143,6 +121,7 @@ class TestTheClientAddress:
         self, behind_proxy, partner, db
     ):
         email = admin_email(db, partner)
+        db.rollback()
         for n in range(5):
             # The client wrote the first entry itself; the proxy appended the address it saw.
             forged = behind_proxy(f"192.0.2.{n + 1}, 203.0.113.66")

@@ -6,9 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import PASSWORD, client_with_user, sign_in
-from tests.web.test_sign_in import ADMIN_PASSWORD, admin_email
-from tests.web.test_sign_in_as import partner_session  # noqa: F401  (a fixture)
+from tests.factories import ADMIN_PASSWORD, PASSWORD, admin_email, client_with_user, sign_in
 
 
 @pytest.fixture
