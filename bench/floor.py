@@ -108,10 +108,13 @@ RUN_CONSTANT = textwrap.dedent(
 PATCH_SCRIPT = textwrap.dedent(
     """
     local n = 0
+    -- wrk.format's headers replace those given with -H: carry them over (the key).
+    local headers = {["Content-Type"] = "application/json"}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
     request = function()
       n = n + 1
       local body = '{"resources": {"dashboards": ' .. (1 + n % 2) .. '}}'
-      return wrk.format("PATCH", nil, {["Content-Type"] = "application/json"}, body)
+      return wrk.format("PATCH", nil, headers, body)
     end
     """
 )
