@@ -22,7 +22,7 @@ from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.db.statements_models import DeletedClient
 from tenantry.errors import NotFound
-from tenantry.lifecycle import Trial
+from tenantry.lifecycle import ClientState, Trial
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.policy import Status
 from tenantry.pool import RESOURCES
@@ -57,8 +57,9 @@ def get_client(db: Session, principal: Principal, client_id: int) -> Client:
     return client
 
 
-class ClientFields(Protocol):
-    """What a client's view is made of: an ORM `Client`, or a row read by `read_client`."""
+class ClientFields(ClientState, Protocol):
+    """What a client's view is made of: an ORM `Client`, or a row read by `read_client` (its
+    status and trial fields as `lifecycle.ClientState` names them, and these)."""
 
     @property
     def id(self) -> int: ...
@@ -70,14 +71,6 @@ class ClientFields(Protocol):
     def description(self) -> str: ...
     @property
     def external_id(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def trial_started_at(self) -> datetime | None: ...
-    @property
-    def trial_ends_at(self) -> datetime | None: ...
-    @property
-    def trial_extended_at(self) -> datetime | None: ...
     @property
     def alloc_dashboards(self) -> int: ...
     @property
