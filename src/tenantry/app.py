@@ -111,6 +111,7 @@ def create_app(
     ):
         add_routes(app, router)
     install_web(app)
+    hottest_first(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -132,6 +133,28 @@ def admission_limit(settings: Settings, database: Database) -> int:
     if settings.max_concurrent_requests is not None:
         return settings.max_concurrent_requests
     return max(1, (database.capacity - RESERVED_CONNECTIONS) // 2)
+
+
+# Matched first, ahead of every other route (each route a request passes costs a pattern match).
+HOT_ROUTES = (
+    ("GET", "/api/1/clients/{client_id}"),
+    ("GET", "/api/1/me"),
+    ("GET", "/published/{token}"),
+    ("GET", "/published/{token}/live"),
+)
+
+
+def hottest_first(app: FastAPI) -> None:
+    """Move the hottest routes to the front of the app's list, in the order of `HOT_ROUTES`.
+    Their paths overlap no other route's, so the order changes nothing but the time to match."""
+
+    def rank(route: Any) -> int:
+        for index, (method, path) in enumerate(HOT_ROUTES):
+            if getattr(route, "path", None) == path and method in (getattr(route, "methods", None) or ()):
+                return index
+        return len(HOT_ROUTES)
+
+    app.router.routes.sort(key=rank)  # stable: the rest keep their order
 
 
 def add_routes(app: FastAPI, router: APIRouter) -> None:
