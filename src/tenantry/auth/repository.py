@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
@@ -61,13 +61,9 @@ class KeyCaller:
     quota: Quota
 
 
-def caller_for_token(db: Connection, token: str, now: datetime) -> KeyCaller:
-    """The caller an API key acts for, and the daily quota its calls draw on."""
-    return key_caller(_KEY_LOOKUP.run(db, prefix=key_prefix(token)), token, now)
-
-
 async def caller_for_token_async(reads: Reads, token: str, now: datetime) -> KeyCaller:
-    """The same, read without leaving the event loop (`db.reads`)."""
+    """The caller an API key acts for, and the daily quota its calls draw on (read without leaving
+    the event loop: `db.reads`)."""
     return key_caller(await reads.run(_KEY_LOOKUP, prefix=key_prefix(token)), token, now)
 
 
