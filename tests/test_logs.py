@@ -175,3 +175,14 @@ def test_http_requests_are_counted_by_route_and_status(app, http, partner):
         'tenantry_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/1/partner"}'
         in metrics
     )
+
+
+def test_made_up_methods_add_no_metric_series_of_their_own(http):
+    for n in range(5):
+        http.request(f"MADEUP{n}", "/api/1/no-such-thing")
+    metrics = http.get("/metrics").text
+    assert "MADEUP" not in metrics
+    other = re.search(
+        r'tenantry_http_requests_total\{method="other",route="unmatched",status="401"\} (\S+)', metrics
+    )
+    assert other is not None and float(other.group(1)) >= 5

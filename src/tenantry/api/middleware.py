@@ -266,11 +266,19 @@ def _has_header(headers: list[tuple[bytes, bytes]], wanted: bytes) -> bool:
 
 
 # The metric children of each (method, route, status): `labels()` takes a lock and builds a key on
-# every call, which the request path need not pay. Routes are templates, so the series are few.
+# every call, which the request path need not pay. Routes are templates and methods a known few,
+# so the series are few.
 _SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
+# A method is whatever token the client sends: any other than these is counted as "other", so no
+# request can add a series of its own.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _series(method: str, route: str, code: int) -> tuple[Any, Any]:
+    if method not in _METHODS:
+        method = "other"
     found = _SERIES.get((method, route, code))
     if found is None:
         found = _SERIES[(method, route, code)] = (
