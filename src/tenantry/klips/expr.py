@@ -148,9 +148,7 @@ def round_half_away(value: float, digits: int) -> float:
     """Rounding as people (and spreadsheets) do it: 2.5 → 3, -2.5 → -3 (Python's `round` would
     give 2, which reads as a bug on a dashboard)."""
     scale = 10.0**digits
-    scaled = abs(value) * scale
-    # The small nudge absorbs binary noise (1.005 is stored as 1.00499999...).
-    rounded = math.floor(scaled + 0.5 + 1e-9 * max(1.0, scaled)) / scale
+    rounded = math.floor(abs(value) * scale + 0.5) / scale
     return math.copysign(rounded, value) if rounded else 0.0
 
 
@@ -278,7 +276,11 @@ class _Parser:
                 raise ExprError(position, "round takes one or two arguments")
             if len(args) == 2:
                 digits = args[1]
-                if not (isinstance(digits, Number) and float(digits.value).is_integer() and 0 <= digits.value <= 10):
+                if not (
+                    isinstance(digits, Number)
+                    and float(digits.value).is_integer()
+                    and 0 <= digits.value <= 10
+                ):
                     raise ExprError(position, "round's second argument is a whole number from 0 to 10")
                 args[1] = Number(int(digits.value))
         return Call(name, tuple(args))
@@ -300,4 +302,3 @@ def parse(text: str) -> Expr:
             raise ExprError(position, "this ')' has no matching '('")
         raise ExprError(position, f"expected an operator here, found {_describe(kind, found)}")
     return node
-
