@@ -198,7 +198,7 @@ def _literal(kind: ColumnType, value: Any, *, lenient: bool) -> Any:
     if kind == "text":
         if isinstance(value, str):
             return value
-        if lenient or _is_number(value):
+        if lenient:
             return _text(value)
         raise ValueError(f"{value!r} is not text")
     return value  # an empty column: nothing matches anyway
@@ -213,6 +213,8 @@ def _check_condition(condition: Condition, kind: ColumnType, path: str, *, lenie
     if op in ("lt", "le", "gt", "ge", "between") and kind == "bool":
         raise QueryError(f"{path}.op", f"{op} cannot compare {column!r}, which holds true or false")
     values = condition.value if isinstance(condition.value, list) else [condition.value]
+    # `between` given as the text "a..b" arrives as two texts: read them as the column's type.
+    lenient = lenient or op == "between"
     for value in values:
         try:
             _literal(kind, value, lenient=lenient)
@@ -342,6 +344,7 @@ def _condition(condition: Condition, kind: ColumnType, *, lenient: bool) -> pl.E
     if kind == "empty":
         return pl.lit(False)
     values = condition.value if isinstance(condition.value, list) else [condition.value]
+    lenient = lenient or op == "between"
     try:
         literals = [_literal(kind, value, lenient=lenient) for value in values]
     except ValueError:
@@ -468,10 +471,7 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
         if query.group_by:
             keys = [_key(key, plan.rows_types) for key in query.group_by]
             names = list(plan.output)[: len(keys)]
-            if aggregates:
-                frame = frame.group_by(keys).agg(aggregates)
-            else:
-                frame = frame.select(keys).unique()
+            frame = frame.group_by(keys).agg(aggregates) if aggregates else frame.select(keys).unique()
             # Groups come out in the order of their keys unless the query sorts them.
             if not query.sort:
                 frame = frame.sort(names, nulls_last=True)
