@@ -591,3 +591,9 @@ class TestCache:
         for _ in range(2):
             with pytest.raises(QueryError):
                 cache.run(lambda: SALES, "v", bad)
+
+
+def test_an_empty_snapshot_answers_no_groups_and_a_count_of_zero() -> None:
+    assert run([], query(group_by=["region"], aggregate=[{"fn": "count", "as": "n"}])).rows == []
+    assert run([], query(aggregate=[{"fn": "count", "as": "n"}])).rows == [{"n": 0}]
+    assert run([], None).rows == []

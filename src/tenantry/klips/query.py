@@ -21,6 +21,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -418,7 +419,7 @@ def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
     if isinstance(key, str):
         return pl.col(key)
     if types.get(key.column) == "empty":
-        return pl.lit(None, dtype=pl.String).alias(key.column)
+        return pl.col(key.column).cast(pl.String)
     day = pl.col(_DAY + key.column)
     if key.bucket != "day":
         day = day.dt.truncate(_TRUNCATE[key.bucket])
@@ -461,8 +462,29 @@ def _where(source: Source, where: Iterable[Condition]) -> list[pl.Expr]:
     ]
 
 
+def _named(query: Query) -> list[str]:
+    """Every source column a query names."""
+    names = [c.column for c in query.filter]
+    for compute in query.compute:
+        with suppress(expressions.ExprError):  # reported by _plan
+            names += expressions.parse(compute.expr).columns()
+    names += [key.column if isinstance(key, Bucketed) else key for key in query.group_by]
+    names += [a.column for a in query.aggregate if a.column is not None]
+    return names
+
+
+def _without_rows(query: Query) -> Source:
+    # An empty snapshot has no columns to read: every column the query names is taken as empty,
+    # so the klip shows no data (or a count of 0) rather than an error.
+    names = dict.fromkeys(_named(query))
+    frame = pl.DataFrame([pl.Series(name, [], dtype=pl.Float64) for name in names])
+    return Source(frame, dict.fromkeys(names, "empty"), [])
+
+
 def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()) -> Table:
     """The query's answer over a loaded source (see `run`)."""
+    if not source.rows and query is not None:
+        source = _without_rows(query)
     plan = _plan(query, source.types)
     conditions = _where(source, where)
     if query is not None:
