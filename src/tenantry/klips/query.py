@@ -21,8 +21,8 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from itertools import chain
