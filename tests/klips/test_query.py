@@ -94,6 +94,11 @@ class TestColumnsOf:
             "nothing": "empty",
         }
 
+    def test_rows_with_different_columns_of_the_same_count_are_all_read(self) -> None:
+        rows = [{"a": 1, "b": "x"}, {"a": 2, "c": "2026-03-04"}]
+        assert columns_of(rows) == {"a": "number", "b": "text", "c": "date"}
+        assert run(rows, query(filter=[{"column": "c", "op": "not_null"}])).rows == [rows[1]]
+
     @pytest.mark.parametrize(
         ("values", "kind"),
         [
