@@ -126,6 +126,9 @@ class Source:
     frame: pl.DataFrame
     types: dict[str, ColumnType]
     rows: Rows
+    # Whether the rows hold only JSON values (no NaN nor infinity), so they can be answered as
+    # they are.
+    clean: bool = True
 
 
 def _text(value: Any) -> str | None:
@@ -143,9 +146,13 @@ def _series(name: str, values: list[Any], kind: ColumnType, kinds: set[type]) ->
         if kinds == {int}:
             try:
                 return pl.Series(name, values, dtype=pl.Int64)
-            except OverflowError:
+            except (OverflowError, TypeError):
                 pass  # an integer beyond 64 bits: kept as a float, like JSON readers do
-        return pl.Series(name, values, dtype=pl.Float64, strict=False).fill_nan(None)
+        series = pl.Series(name, values, dtype=pl.Float64, strict=False)
+        if series.is_finite().all(ignore_nulls=True):
+            return series
+        # NaN and infinities are no JSON numbers: they are nulls here as in the answers.
+        return series.to_frame().select(pl.when(pl.col(name).is_finite()).then(pl.col(name))).to_series()
     if kind == "bool":
         return pl.Series(name, values, dtype=pl.Boolean)
     if kind == "empty":
@@ -159,14 +166,20 @@ def load(rows: Rows) -> Source:
     """The rows as the engine's table: one typed column each, plus a parsed day per date column."""
     columns: list[pl.Series] = []
     types: dict[str, ColumnType] = {}
+    clean = True
     for name, values in _values(rows):
         kind, kinds = _classify(values)
         types[name] = kind
         series = _series(name, values, kind, kinds)
+        if float in kinds and clean:
+            if kind == "number":  # the series' non-finite values became nulls
+                clean = series.null_count() == values.count(None)
+            else:
+                clean = all(math.isfinite(v) for v in values if type(v) is float)
         columns.append(series)
         if kind == "date":
             columns.append(series.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(_DAY + name))
-    return Source(pl.DataFrame(columns, height=len(rows)), types, rows)
+    return Source(pl.DataFrame(columns, height=len(rows)), types, rows, clean)
 
 
 # --- Checking ----------------------------------------------------------------------------------
@@ -492,11 +505,13 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
         conditions += [_condition(c, source.types[c.column], lenient=False) for c in query.filter]
     if query is None or not (query.compute or query.group_by or query.aggregate or query.sort or query.limit):
         # Rows as they are: the matching rows of the snapshot itself, values untouched.
-        columns = [name for name in source.types]
+        columns = list(source.types)
         if not conditions:
-            return Table(columns, list(source.rows))
-        index = source.frame.select(pl.arg_where(pl.all_horizontal(conditions))).to_series()
-        return Table(columns, [source.rows[i] for i in index])
+            rows = list(source.rows)
+        else:
+            index = source.frame.select(pl.arg_where(pl.all_horizontal(conditions))).to_series()
+            rows = [source.rows[i] for i in index]
+        return Table(columns, rows if source.clean else _json_safe([dict(row) for row in rows]))
     frame = source.frame.lazy()
     if conditions:
         frame = frame.filter(pl.all_horizontal(conditions))
