@@ -144,6 +144,16 @@ class TestFilters:
     ) -> None:
         assert units(run(SALES, query(filter=[condition]))) == expected
 
+    def test_in_mixes_whole_and_decimal_numbers(self) -> None:
+        assert units(run(SALES, query(filter=[{"column": "units", "op": "in", "value": [2, 2.5, 3.0]}]))) == [
+            2,
+            3,
+        ]
+
+    def test_a_dashboard_condition_that_cannot_hold_in_the_column_matches_no_row(self) -> None:
+        where = [Condition(column="units", op="contains", value="1")]
+        assert run(SALES, None, where=where).rows == []
+
     def test_several_conditions_must_all_hold(self) -> None:
         table = run(
             SALES,

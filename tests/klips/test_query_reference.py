@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenantry.klips.query import run
-from tenantry.klips.spec import Query
+from tenantry.klips.query import QueryError, run
+from tenantry.klips.spec import Condition, Query
 
 ROW = st.fixed_dictionaries(
     {
@@ -111,3 +111,38 @@ def test_run_agrees_with_a_plain_python_reference(
     assert [k for k, _ in got] == [k for k, _ in expected]
     for (_, value), (_, reference) in zip(got, expected, strict=True):
         assert value == (reference if reference is None else pytest.approx(reference))
+
+
+MIXED = [
+    {"d": "2026-03-04", "t": "2026-03-04T10:00:00Z", "c": "a", "n": 1, "f": 1.5, "b": True},
+    {"d": "2026-03-10", "t": None, "c": "b", "n": 2, "f": None, "b": False},
+    {"d": None, "t": "2026-04-01T00:00:00+02:00", "c": None, "n": None, "f": 2.0, "b": None},
+]
+VALUE = st.one_of(
+    st.sampled_from(["1", "2.5", "true", "a", "2026-03-04", "2026-03-04..2026-04-01", "x..y", ""]),
+    st.integers(-3, 3),
+    st.floats(-3, 3, allow_nan=False),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    column=st.sampled_from(["d", "t", "c", "n", "f", "b", "missing"]),
+    op=st.sampled_from(
+        ["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "between", "is_null", "not_null"]
+    ),
+    value=st.one_of(VALUE, st.lists(VALUE, min_size=1, max_size=3)),
+)
+def test_any_condition_either_runs_or_is_refused_as_a_query_error(column: str, op: str, value: Any) -> None:
+    try:
+        condition = Condition(column=column, op=op, value=None if op in ("is_null", "not_null") else value)
+    except ValueError:
+        return  # the shape is refused before any query runs
+    # A dashboard's filter never fails a klip: at worst it matches no row.
+    assert len(run(MIXED, None, where=[condition]).rows) <= len(MIXED)
+    assert len(run(MIXED, Query(limit=5), where=[condition]).rows) <= len(MIXED)
+    try:
+        run(MIXED, Query(filter=[condition], limit=5))
+    except QueryError as error:
+        assert error.field.startswith("query.filter[0]")

@@ -43,6 +43,7 @@ _DAY = "\x00day:"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _ISO_PATTERN = _ISO.pattern
 _TRUNCATE = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
+_DTYPES: dict[str, Any] = {"number": pl.Float64, "date": pl.Date, "text": pl.String, "bool": pl.Boolean}
 _NUMERIC_FNS = ("sum", "avg", "median")
 _ORDERED_FNS = ("min", "max")
 
@@ -371,22 +372,31 @@ def _condition(condition: Condition, kind: ColumnType, *, lenient: bool) -> pl.E
         return pl.col(column).is_null()
     if op == "not_null":
         return pl.col(column).is_not_null()
-    if kind == "empty":
-        return pl.lit(False)
     values = condition.value if isinstance(condition.value, list) else [condition.value]
     lenient = lenient or op == "between"
     try:
         literals = [_literal(kind, value, lenient=lenient) for value in values]
     except ValueError:
-        # Only a dashboard's filter gets here (a klip's own query was checked): a value that
-        # cannot be in this column matches no row.
+        literals = []
+    if (
+        kind == "empty"
+        or not literals
+        or (op == "contains" and kind != "text")
+        or (op in ("lt", "le", "gt", "ge", "between") and kind == "bool")
+    ):
+        # Only a dashboard's filter gets here (a klip's own query was checked): a condition
+        # that cannot hold in this column matches no row.
         return pl.lit(False)
     target = _compared(column, kind)
+    if kind == "number":
+        # One type for the column and its values: polars refuses to mix integers and floats.
+        target = target.cast(pl.Float64)
+        literals = [float(value) for value in literals]
     if op == "contains":
         needle = str(literals[0]).lower()
         return target.str.to_lowercase().str.contains(needle, literal=True)
     if op == "in":
-        return target.is_in(literals).fill_null(False)
+        return target.is_in(pl.Series(literals, dtype=_DTYPES[kind])).fill_null(False)
     if op == "between":
         low, high = literals
         return (target >= low) & (target <= high)
