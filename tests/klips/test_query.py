@@ -356,7 +356,7 @@ class TestComputeSortLimit:
 
 @pytest.mark.parametrize("q", [None, query(sort=[{"column": "x"}])])
 def test_nan_and_infinity_in_a_snapshot_are_answered_as_nulls(q: Query | None) -> None:
-    rows = [{"x": float("nan")}, {"x": float("inf")}, {"x": 1}, {"x": 2**70}]
+    rows: list[dict[str, Any]] = [{"x": float("nan")}, {"x": float("inf")}, {"x": 1}, {"x": 2**70}]
     table = run(rows, q)
     assert json.loads(json.dumps(table.rows, allow_nan=False)) == table.rows
     assert sorted(row["x"] is None for row in table.rows) == [False, False, True, True]

@@ -43,7 +43,8 @@ FNS = ["sum", "avg", "min", "max", "count", "count_distinct", "median"]
 
 
 def holds(condition: dict[str, Any], row: dict[str, Any]) -> bool:
-    value, op, target = row[condition["column"]], condition["op"], condition.get("value")
+    value, op = row[condition["column"]], condition["op"]
+    target: Any = condition.get("value")
     if op == "is_null":
         return value is None
     if op == "not_null":
@@ -76,7 +77,8 @@ def aggregate(fn: str, values: list[Any]) -> Any:
         return len(set(present))
     if not present:
         return None
-    return {"avg": statistics.fmean, "min": min, "max": max, "median": statistics.median}[fn](present)
+    functions: dict[str, Any] = {"avg": statistics.fmean, "min": min, "max": max, "median": statistics.median}
+    return functions[fn](present)
 
 
 def key(value: Any, bucket: bool) -> Any:
@@ -113,7 +115,7 @@ def test_run_agrees_with_a_plain_python_reference(
         assert value == (reference if reference is None else pytest.approx(reference))
 
 
-MIXED = [
+MIXED: list[dict[str, Any]] = [
     {"d": "2026-03-04", "t": "2026-03-04T10:00:00Z", "c": "a", "n": 1, "f": 1.5, "b": True},
     {"d": "2026-03-10", "t": None, "c": "b", "n": 2, "f": None, "b": False},
     {"d": None, "t": "2026-04-01T00:00:00+02:00", "c": None, "n": None, "f": 2.0, "b": None},
@@ -136,7 +138,9 @@ VALUE = st.one_of(
 )
 def test_any_condition_either_runs_or_is_refused_as_a_query_error(column: str, op: str, value: Any) -> None:
     try:
-        condition = Condition(column=column, op=op, value=None if op in ("is_null", "not_null") else value)
+        condition = Condition.model_validate(
+            {"column": column, "op": op, "value": None if op in ("is_null", "not_null") else value}
+        )
     except ValueError:
         return  # the shape is refused before any query runs
     # A dashboard's filter never fails a klip: at worst it matches no row.

@@ -450,7 +450,7 @@ def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
     return day.cast(pl.String).alias(key.column)
 
 
-def _aggregate(fn: str, column: str | None, name: str, types: Mapping[str, ColumnType]) -> pl.Expr:
+def _aggregate(fn: str, column: str | None, name: str) -> pl.Expr:
     if column is None:
         return pl.len().cast(pl.Int64).alias(name)
     value = pl.col(column)
@@ -530,7 +530,7 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
         if source.types.get(name) == "date":
             frame = frame.drop(_DAY + name)
     if query.group_by or query.aggregate:
-        aggregates = [_aggregate(a.fn, a.column, a.as_, plan.rows_types) for a in query.aggregate]
+        aggregates = [_aggregate(a.fn, a.column, a.as_) for a in query.aggregate]
         if query.group_by:
             keys = [_key(key, plan.rows_types) for key in query.group_by]
             names = list(plan.output)[: len(keys)]
