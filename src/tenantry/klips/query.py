@@ -98,23 +98,26 @@ def _classify(values: Sequence[Any]) -> tuple[ColumnType, set[type]]:
         return "number", kinds
     if kinds == {bool}:
         return "bool", kinds
-    if kinds == {str} and _ISO.match(next(v for v in values if v is not None)):
-        # Only a column whose first value looks like a date is read whole as dates.
-        present = pl.Series(values, dtype=pl.String).drop_nulls()
-        days = present.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-        if present.str.contains(_ISO_PATTERN).all() and days.null_count() == 0:
-            return "date", kinds
+    if kinds == {str} and _days(pl.Series(values, dtype=pl.String)) is not None:
+        return "date", kinds
     return "text", kinds
 
 
-def _type_of(values: Sequence[Any]) -> ColumnType:
-    return _classify(values)[0]
+def _days(texts: pl.Series) -> pl.Series | None:
+    """The day of each value when every value is an ISO date or datetime, else None."""
+    first = texts.drop_nulls().head(1)
+    if first.is_empty() or not _ISO.match(first[0]):
+        return None  # only a column whose first value looks like a date is read whole as dates
+    days = texts.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    if days.null_count() != texts.null_count() or not texts.str.contains(_ISO_PATTERN).all():
+        return None
+    return days
 
 
 def columns_of(rows: Rows) -> dict[str, ColumnType]:
     """Each column's type, inferred from its non-null values: numbers only → number; ISO dates or
     datetimes only → date; true/false only → bool; none at all → empty; anything else → text."""
-    return {name: _type_of(values) for name, values in _values(rows)}
+    return {name: _column(name, values)[1] for name, values in _values(rows)}
 
 
 # --- The engine's table ------------------------------------------------------------------------
@@ -163,23 +166,41 @@ def _series(name: str, values: list[Any], kind: ColumnType, kinds: set[type]) ->
     return pl.Series(name, [_text(v) for v in values], dtype=pl.String)
 
 
+def _column(name: str, values: list[Any]) -> tuple[pl.Series, ColumnType, set[type], pl.Series | None]:
+    """A column as the engine's series, its type, the Python types of its values and, for a
+    date column, the day of each value."""
+    first = next((value for value in values if value is not None), None)
+    if type(first) is str:
+        # Most columns hold text only: a strict build proves it at once, without a pass over
+        # the values' types (it refuses anything but text and null).
+        try:
+            series = pl.Series(name, values, dtype=pl.String, strict=True)
+        except (TypeError, pl.exceptions.PolarsError):
+            pass
+        else:
+            days = _days(series)
+            return series, "text" if days is None else "date", {str}, days
+    kind, kinds = _classify(values)
+    series = _series(name, values, kind, kinds)
+    return series, kind, kinds, _days(series) if kind == "date" else None
+
+
 def load(rows: Rows) -> Source:
     """The rows as the engine's table: one typed column each, plus a parsed day per date column."""
     columns: list[pl.Series] = []
     types: dict[str, ColumnType] = {}
     clean = True
     for name, values in _values(rows):
-        kind, kinds = _classify(values)
+        series, kind, kinds, days = _column(name, values)
         types[name] = kind
-        series = _series(name, values, kind, kinds)
         if float in kinds and clean:
             if kind == "number":  # the series' non-finite values became nulls
                 clean = series.null_count() == values.count(None)
             else:
                 clean = all(math.isfinite(v) for v in values if type(v) is float)
         columns.append(series)
-        if kind == "date":
-            columns.append(series.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(_DAY + name))
+        if days is not None:
+            columns.append(days.alias(_DAY + name))
     return Source(pl.DataFrame(columns, height=len(rows)), types, rows, clean)
 
 
