@@ -609,6 +609,34 @@ class TestCache:
         assert len(loads) == 1
         assert all(answer is answers[0] for answer in answers)
 
+    def test_answers_beyond_the_row_budget_are_dropped_oldest_first(self) -> None:
+        cache = QueryCache(100, max_rows=10)
+        cache.run(lambda: SALES, "a", None)  # 7 rows
+        cache.run(lambda: SALES, "b", None)  # 7 more: "a" goes
+        cache.run(lambda: SALES, "b", None)
+        cache.run(lambda: SALES, "a", None)
+        assert (cache.hits, cache.misses) == (1, 3)
+
+    def test_loaded_sources_beyond_the_row_budget_are_loaded_again(self) -> None:
+        cache = QueryCache(100, max_source_rows=10)
+        loads = []
+
+        def loader() -> list[dict[str, Any]]:
+            loads.append(1)
+            return SALES
+
+        for version in ("a", "b"):
+            cache.run(loader, version, self.Q)
+        cache.run(loader, "a", None)  # a new answer over a source dropped for "b"
+        assert len(loads) == 3
+
+    def test_run_keeps_the_loaded_table_per_version(self) -> None:
+        first = run(SALES, self.Q, version="test-version-1")
+        # The same version means the same rows: the table loaded for it answers.
+        again = run(SALES[:1], self.Q, version="test-version-1")
+        assert again.rows == first.rows
+        assert run(SALES[:1], self.Q).rows == [{"region": "north", "n": 1}]
+
     def test_a_refused_query_is_not_cached_and_raises_again(self) -> None:
         cache = QueryCache(8)
         bad = Query.model_validate({"aggregate": [{"fn": "sum", "column": "region", "as": "s"}]})

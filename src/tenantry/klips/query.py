@@ -617,10 +617,13 @@ class _Lru:
                     return self.items[key]
             try:
                 value = compute()
-            finally:
+            except BaseException:
                 with self.lock:
                     self.pending.pop(key, None)
+                raise
             with self.lock:
+                # Stored and no longer pending in one step: a thread arriving now finds it.
+                self.pending.pop(key, None)
                 self.misses += 1
                 self.items[key] = value
                 self.weight += self.weigh(value)
@@ -633,10 +636,12 @@ class _Lru:
 
 
 class _Sources:
-    """Loaded tables per version of a source's rows: two klips over one source load it once."""
+    """Loaded tables per version of a source's rows: two klips over one source load it once.
+    At most `capacity` of them, holding `max_rows` rows in all (each keeps its snapshot's rows,
+    to answer them as they are)."""
 
-    def __init__(self, capacity: int) -> None:
-        self.lru = _Lru(capacity)
+    def __init__(self, capacity: int, max_rows: int) -> None:
+        self.lru = _Lru(capacity, weigh=lambda source: len(source.rows) + 1, budget=max_rows)
 
     def get(self, version: str, rows_loader: Callable[[], Rows]) -> Source:
         source: Source = self.lru.get(version, lambda: load(rows_loader()))
@@ -644,7 +649,7 @@ class _Sources:
 
 
 # For `run(..., version=...)` without a QueryCache of its own.
-_SOURCES = _Sources(8)
+_SOURCES = _Sources(8, max_rows=1_000_000)
 
 
 def _where_key(where: Sequence[Condition]) -> str:
@@ -654,11 +659,19 @@ def _where_key(where: Sequence[Condition]) -> str:
 class QueryCache:
     """Answers kept per (source version, query, where), least recently used dropped first, and
     the loaded table per source version. At most `capacity` answers holding `max_rows` rows in
-    all, and `sources` loaded tables. Safe to share between threads."""
+    all, and `sources` loaded tables holding `max_source_rows` rows in all (the newest is kept
+    whatever its size). Safe to share between threads."""
 
-    def __init__(self, capacity: int = 256, *, sources: int = 16, max_rows: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        capacity: int = 256,
+        *,
+        max_rows: int = 1_000_000,
+        sources: int = 16,
+        max_source_rows: int = 2_000_000,
+    ) -> None:
         self.answers = _Lru(capacity, weigh=lambda table: len(table.rows) + 1, budget=max_rows)
-        self.sources = _Sources(sources)
+        self.sources = _Sources(sources, max_source_rows)
 
     def run(
         self,
