@@ -280,8 +280,9 @@ def _check_condition(condition: Condition, kind: ColumnType, path: str, *, lenie
 
 def _need(columns: Mapping[str, ColumnType], column: str, path: str, where: str) -> ColumnType:
     if column not in columns:
-        known = ", ".join(sorted(columns)) or "none"
-        raise QueryError(path, f"there is no column {column!r} {where} (columns: {known})")
+        names = sorted(columns)
+        known = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        raise QueryError(path, f"there is no column {column!r} {where} (columns: {known or 'none'})")
     return columns[column]
 
 
