@@ -538,6 +538,23 @@ class TestCheck:
         )
         assert output == {**TYPES, "net": "number"}
 
+    def test_a_source_without_rows_yet_refuses_only_what_is_wrong_whatever_the_rows(self) -> None:
+        fields = {
+            "kind": "bar",
+            "columns": {"x": "day", "y": "total"},
+            "query": {
+                "group_by": [{"column": "day", "bucket": "month"}],
+                "aggregate": [{"fn": "sum", "column": "amount", "as": "total"}],
+            },
+        }
+        assert check(body(**fields), {}) == {"day": "date", "total": "number"}
+        with pytest.raises(QueryError) as raised:
+            check(body(**{**fields, "columns": {"x": "day", "y": "amount"}}), {})
+        assert raised.value.field == "columns.y"
+        with pytest.raises(QueryError) as raised:
+            check(body(query={"compute": [{"as": "x", "expr": "a +"}]}), {})
+        assert raised.value.field == "query.compute[0].expr"
+
     def test_run_refuses_what_check_refuses(self) -> None:
         with pytest.raises(QueryError):
             run(SALES, query(aggregate=[{"fn": "sum", "column": "region", "as": "s"}]))

@@ -362,25 +362,34 @@ def _plan(query: Query | None, source: Mapping[str, ColumnType]) -> _Plan:
 def check(body: KlipBody, columns: dict[str, ColumnType]) -> dict[str, ColumnType]:
     """The columns (and types) of the query's output, or QueryError naming the field at fault:
     a column the source lacks, a function meeting a column of the wrong type, or a klip mapping
-    (`columns.*`, `series[].column`) naming a column the query's output lacks."""
+    (`columns.*`, `series[].column`) naming a column the query's output lacks.
+
+    A source without rows yet (never refreshed, or empty) has no columns to check against: every
+    column named is then taken as empty, so only what can be wrong whatever the rows (an
+    expression, a name given twice, a mapping the grouped output lacks) is refused."""
+    mapped = _mapped(body)
+    if not columns:
+        named = _named(body.query) if body.query else []
+        columns = dict.fromkeys([*named, *(column for _, column in mapped)], "empty")
     output = _plan(body.query, columns).output
     where = (
         "in the query's output"
         if body.query and (body.query.group_by or body.query.aggregate)
         else "in the source"
     )
-    mapping = body.columns
-    for name in ("x", "y", "label", "value"):
-        column = getattr(mapping, name)
-        if column is not None:
-            _need(output, column, f"columns.{name}", where)
-    for i, column in enumerate(mapping.fields or []):
-        _need(output, column, f"columns.fields[{i}]", where)
-    for column in mapping.formats or {}:
-        _need(output, column, f"columns.formats.{column}", where)
-    for i, series in enumerate(body.series or []):
-        _need(output, series.column, f"series[{i}].column", where)
+    for path, column in mapped:
+        _need(output, column, path, where)
     return output
+
+
+def _mapped(body: KlipBody) -> list[tuple[str, str]]:
+    """The columns a klip's mapping names, each with its field's path."""
+    mapping = body.columns
+    mapped = [(f"columns.{name}", getattr(mapping, name)) for name in ("x", "y", "label", "value")]
+    mapped += [(f"columns.fields[{i}]", column) for i, column in enumerate(mapping.fields or [])]
+    mapped += [(f"columns.formats.{column}", column) for column in mapping.formats or {}]
+    mapped += [(f"series[{i}].column", series.column) for i, series in enumerate(body.series or [])]
+    return [(path, column) for path, column in mapped if column is not None]
 
 
 # --- Running -----------------------------------------------------------------------------------
