@@ -42,6 +42,7 @@ Rows = list[dict[str, Any]]
 # The day of a date column, parsed once per version of the rows. No column of a source can be
 # named like this: ingest keeps control characters out of column names.
 _DAY = "\x00day:"
+_ROW = "\x00row"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _ISO_PATTERN = _ISO.pattern
 _TRUNCATE = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
@@ -548,33 +549,38 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
         conditions += [_condition(c, source.types[c.column], lenient=False) for c in query.filter]
     if query is None or not (query.compute or query.group_by or query.aggregate or query.sort or query.limit):
         # Rows as they are: the matching rows of the snapshot itself, values untouched.
-        columns = list(source.types)
         if not conditions:
             rows = list(source.rows)
         else:
             index = source.frame.select(pl.arg_where(pl.all_horizontal(conditions))).to_series()
             rows = [source.rows[i] for i in index]
-        return Table(columns, rows if source.clean else _json_safe([dict(row) for row in rows]))
+        return Table(list(source.types), rows if source.clean else _json_safe([dict(row) for row in rows]))
     frame = source.frame.lazy()
+    grouped = bool(query.group_by or query.aggregate)
+    if not grouped:
+        frame = frame.with_row_index(_ROW)
     if conditions:
         frame = frame.filter(pl.all_horizontal(conditions))
     for name, parsed in plan.computed:
         frame = frame.with_columns(_translate(parsed, plan.rows_types).alias(name))
         if source.types.get(name) == "date":
             frame = frame.drop(_DAY + name)
-    if query.group_by or query.aggregate:
-        aggregates = [_aggregate(a.fn, a.column, a.as_) for a in query.aggregate]
-        if query.group_by:
-            keys = [_key(key, plan.rows_types) for key in query.group_by]
-            names = list(plan.output)[: len(keys)]
-            frame = frame.group_by(keys).agg(aggregates) if aggregates else frame.select(keys).unique()
-            # Groups come out in the order of their keys unless the query sorts them.
-            if not query.sort:
-                frame = frame.sort(names, nulls_last=True)
-        else:
-            frame = frame.select(aggregates)
+    if not grouped:
+        return _rows_of(source, plan, query, frame)
+    aggregates = [_aggregate(a.fn, a.column, a.as_) for a in query.aggregate]
+    if query.group_by:
+        keys = [_key(key, plan.rows_types) for key in query.group_by]
+        frame = frame.group_by(keys).agg(aggregates) if aggregates else frame.select(keys).unique()
+        # Groups come out in the order of their keys unless the query sorts them.
+        if not query.sort:
+            frame = frame.sort(list(plan.output)[: len(keys)], nulls_last=True)
     else:
-        frame = frame.select(list(plan.output))
+        frame = frame.select(aggregates)
+    result = _sorted(frame, query).collect()
+    return Table(list(plan.output), _json_safe(result.select(list(plan.output)).to_dicts()))
+
+
+def _sorted(frame: pl.LazyFrame, query: Query) -> pl.LazyFrame:
     if query.sort:
         frame = frame.sort(
             [s.column for s in query.sort],
@@ -582,10 +588,20 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
             nulls_last=True,
             maintain_order=True,
         )
-    if query.limit is not None:
-        frame = frame.head(query.limit)
-    result = frame.collect()
-    return Table(list(plan.output), _json_safe(result.select(list(plan.output)).to_dicts()))
+    return frame.head(query.limit) if query.limit is not None else frame
+
+
+def _rows_of(source: Source, plan: _Plan, query: Query, frame: pl.LazyFrame) -> Table:
+    """Ungrouped answers: the snapshot's own rows (values untouched), with the computed columns."""
+    computed = list(dict.fromkeys(name for name, _ in plan.computed))
+    result = _sorted(frame, query).select([_ROW, *computed]).collect()
+    rows = [source.rows[i] for i in result.get_column(_ROW)]
+    if computed:
+        values = _json_safe(result.select(computed).to_dicts())
+        rows = [{**row, **extra} for row, extra in zip(rows, values, strict=True)]
+    elif not source.clean:
+        rows = [dict(row) for row in rows]
+    return Table(list(plan.output), rows if source.clean else _json_safe(rows))
 
 
 def run(rows: Rows, query: Query | None, *, where: Sequence[Condition] = (), version: str = "") -> Table:
