@@ -41,7 +41,7 @@ Rows = list[dict[str, Any]]
 
 # Hidden columns of the engine's table: the day of each date column (parsed once per version of
 # the rows) and each row's place in the snapshot. Their names start with a NUL character, which
-# no column name of a real source has.
+# no source's column name has (ingest replaces control characters: `text.scrub_column_name`).
 _DAY = "\x00day:"
 _ROW = "\x00row"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
