@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from tenantry.klips.spec import KlipBody, Size
 from tenantry.text import scrub
 
 WIDTH = 480
@@ -283,6 +284,28 @@ def render(
     kind: str, title: str, rows: Rows, columns: Mapping[str, Any], width: int = WIDTH, height: int = HEIGHT
 ) -> str:
     return _DRAW[kind](title, rows, columns, width, height)
+
+
+CELL_W = 80
+CELL_H = 120
+
+
+def box(size: Size) -> tuple[int, int]:
+    """A klip's drawing size in pixels for its size on the grid."""
+    return size.w * CELL_W, size.h * CELL_H
+
+
+def draw(
+    body: KlipBody, title: str, rows: Rows, *, size: Size = Size(), previous: float | None = None
+) -> str:
+    """A klip drawn from its query's output `rows` (already grouped and sorted), in the box of
+    its `size`; `previous` is the previous period's value for a value klip comparing with it."""
+    raise NotImplementedError
+
+
+def attention(title: str, reason: str, size: Size = Size()) -> str:
+    """A "Needs attention" card saying why the klip cannot be drawn (its source changed)."""
+    raise NotImplementedError
 
 
 WATERMARK = "SETUP MODE"

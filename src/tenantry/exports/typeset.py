@@ -34,7 +34,7 @@ class Typesetter:
         *,
         title: str,
         subtitle: str,
-        klips: Sequence[tuple[str, str]],
+        klips: Sequence[tuple[str, str] | tuple[str, str, int, int]],
         timestamp: datetime | None = None,
     ) -> bytes:
         """Typeset a dashboard; `klips` are (title, svg) pairs in order (a Setup watermark is

@@ -1,0 +1,38 @@
+"""Nice round axis ticks (SPEC §13): steps of 1, 2 or 5 times a power of ten, covering the data."""
+
+from __future__ import annotations
+
+import math
+
+
+def nice_step(span: float, count: int) -> float:
+    """The 1-2-5 step closest above span / count."""
+    raw = span / max(count, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * power * (1 + 1e-9):
+            return factor * power
+    return 10 * power
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About `count` round ticks from at or below `low` to at or above `high`.
+
+    0..170 gives 0, 50, 100, 150, 200. Equal ends still get a small range around them, so a flat
+    series has an axis; ends given the wrong way round are swapped."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
+    low, high = min(low, high), max(low, high)
+    if high == low:
+        if low == 0:
+            high = 1.0
+        else:
+            pad = abs(low) * 0.1
+            low, high = low - pad, high + pad
+    step = nice_step(high - low, max(count - 1, 1))
+    first = math.floor(low / step + 1e-9) * step
+    last = math.ceil(high / step - 1e-9) * step
+    n = round((last - first) / step)
+    # Rounded to the step's decimals: 0.1 + 0.2 shows as 0.3, not 0.30000000000000004.
+    digits = max(0, -math.floor(math.log10(step)))
+    return [round(first + i * step, digits) + 0.0 for i in range(n + 1)]
