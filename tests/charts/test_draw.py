@@ -191,7 +191,23 @@ class TestBars:
     def test_values_are_shown_in_the_klips_format(self):
         body = klip("bar", columns={"x": "month", "y": "sales"}, format={"style": "currency"})
         root = parse(draw(body, "T", ROWS))
-        assert "Jan: $120.00" in hovers(root, "rect") and "$50.00" in texts(root)
+        assert "Jan: $120.00" in hovers(root, "rect")
+        # Round ticks drop the cents.
+        assert {"$0", "$50", "$100", "$150"} <= set(texts(root))
+
+    @pytest.mark.parametrize(
+        ("fmt", "labels"),
+        [
+            (None, {"0", "10M", "20M"}),
+            ({"style": "currency"}, {"$0", "$10M", "$20M"}),
+            ({"style": "number", "suffix": " kg"}, {"0 kg", "10M kg", "20M kg"}),
+        ],
+    )
+    def test_tick_labels_too_long_for_a_small_box_turn_compact(self, fmt, labels):
+        body = klip("bar", columns={"x": "m", "y": "v"}, format=fmt)
+        rows = [{"m": "a", "v": 20_000_000}, {"m": "b", "v": 5_000_000}]
+        root = parse(draw(body, "T", rows, size=Size(w=3, h=2)))
+        assert labels <= set(texts(root))
 
 
 class TestLines:
