@@ -388,6 +388,10 @@ def _legend(names: Sequence[str], width: int) -> list[str]:
     room = max(4, _chars((width - 24) / len(names) - 16, 10))
     for i, name in enumerate(names):
         label = _clip(name, room)
+        if x + 14 + len(label) * 6 > width - 12:
+            # Out of room: the rest are named in the description and the hover titles.
+            parts.append(_text(x, TITLE_BAND + 5, f"+{len(names) - i}", 10, MUTED))
+            break
         parts.append(
             f'<rect x="{x:.1f}" y="{TITLE_BAND - 4:.1f}" width="10" height="10" '
             f'fill="{PALETTE[i % len(PALETTE)]}"/>'
@@ -398,7 +402,7 @@ def _legend(names: Sequence[str], width: int) -> list[str]:
 
 
 def _plot_box(
-    width: int, height: int, legend: bool, tick_labels: Sequence[str], horizontal_labels: Sequence[str] = ()
+    width: int, height: int, legend: bool, value_labels: Sequence[str], horizontal_labels: Sequence[str] = ()
 ) -> tuple[float, float, float, float]:
     """top, bottom, left, right of the plot area, leaving room for the axes' labels."""
     top = TITLE_BAND + (LEGEND_BAND if legend else 0) + 8
@@ -407,7 +411,7 @@ def _plot_box(
         widest = max(len(s) for s in horizontal_labels)
         left = 12 + min(widest, 14, max(3, int(width * 0.3 / 6))) * 6
     else:
-        left = 12 + max(len(s) for s in tick_labels) * 6
+        left = 12 + max(len(s) for s in value_labels) * 6
     return top, bottom, float(left), width - 12.0
 
 
