@@ -109,11 +109,12 @@ def _chars(width: float, size: float = 12) -> int:
 
 
 def _frame(title: str, desc: str, body: list[str], width: int, height: int) -> str:
-    # The viewBox comes first: `watermarked` looks for it in the opening of the drawing.
+    # The viewBox comes first: `watermarked` looks for it in the opening of the drawing. The title
+    # is the image's name (aria-label) and drawn text, not a <title> too: one text, found once.
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" font-family="{FONT}" role="img" aria-label="{_clean(title)}">'
-        f"<title>{_clean(title)}</title><desc>{_clean(desc)}</desc>"
+        f"<desc>{_clean(desc)}</desc>"
     )
     heading = _text(12, 22, _clip(title, _chars(width - 20, 15)), 15, INK)
     return "".join([head, heading, *body, "</svg>"])
@@ -236,7 +237,7 @@ def _value(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
     room = height - TITLE_BAND - bands - 8
     size = max(14, min(64, int(width * 1.6 / max(len(shown), 1)), int(room * 0.8)))
     baseline = TITLE_BAND + (room + size * 0.7) / 2
-    desc = f"{title}: {shown}"
+    desc = shown
     parts = [_text(width / 2, baseline, _clip(shown, 24), size, INK, "middle", bold=True)]
     y = baseline + 8
     if changed:
@@ -293,7 +294,7 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
             f'stroke-width="{thick:.1f}">{_hover(f"{title}: {shown}")}</path>'
         )
     scale = f"{format_value(low, body.format)} to {format_value(high, body.format)}"
-    desc = f"{title}: {shown} on a scale from {scale}"
+    desc = f"{shown} on a scale from {scale}"
     if body.target is not None:
         angle = math.pi * (1 - share(body.target))
         inner, outer = r - thick - 4, r + 4
