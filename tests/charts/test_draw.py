@@ -178,6 +178,20 @@ class TestBars:
         labels = [t for t in root.iter(f"{NS}text") if t.text == "Jan"]
         assert labels[0].get("text-anchor") == "end"
 
+    @pytest.mark.parametrize("w", [2, 3, 4, 6, 12])
+    def test_horizontal_tick_labels_never_overlap(self, w):
+        body = klip("bar", columns={"x": "month", "y": "sales"}, orientation="horizontal")
+        root = parse(draw(body, "T", ROWS, size=Size(w=w, h=2)))
+        ticks = [t for t in root.iter(f"{NS}text") if re.fullmatch(r"\d+", t.text or "")]
+        assert len(ticks) >= 2 and len({t.get("y") for t in ticks}) == 1
+        # Each label (~6px a character) ends before the next one starts; the last ends at its x.
+        ends = []
+        for t in ticks:
+            width = len(t.text) * 6
+            start = float(t.get("x")) - (width if t.get("text-anchor") == "end" else width / 2)
+            ends.append((start, start + width))
+        assert all(right < next_left for (_, right), (next_left, _) in zip(ends, ends[1:], strict=False))
+
     def test_negative_values_hang_below_zero(self):
         rows = [{"m": "a", "v": -30}, {"m": "b", "v": 50}]
         root = parse(draw(klip("bar", columns={"x": "m", "y": "v"}), "T", rows))

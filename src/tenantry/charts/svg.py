@@ -368,8 +368,14 @@ class Scale:
 
 def _scale(values: Sequence[float], start: float, end: float, spacing: float = 36) -> Scale:
     low, high = min(0.0, *values), max(0.0, *values)
-    count = max(2, min(6, int(abs(end - start) // spacing) + 1))
-    return Scale(nice_ticks(low, high, count), start, end)
+    room = max(2, int(abs(end - start) // spacing) + 1)
+    count = min(6, room)
+    ticks = nice_ticks(low, high, count)
+    # The nearest round step may give more ticks than asked for: fewer are asked until they fit.
+    while len(ticks) > room and count > 2:
+        count -= 1
+        ticks = nice_ticks(low, high, count)
+    return Scale(ticks, start, end)
 
 
 def tick_labels(ticks: Sequence[float], fmt: Format | None, width: int) -> list[str]:
