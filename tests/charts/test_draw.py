@@ -3,6 +3,7 @@ titles and a text alternative, lean enough for the page and for Typst."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -190,7 +191,7 @@ class TestBars:
             width = len(t.text) * 6
             start = float(t.get("x")) - (width if t.get("text-anchor") == "end" else width / 2)
             ends.append((start, start + width))
-        assert all(right < next_left for (_, right), (next_left, _) in zip(ends, ends[1:], strict=False))
+        assert all(right < next_left for (_, right), (next_left, _) in itertools.pairwise(ends))
 
     def test_negative_values_hang_below_zero(self):
         rows = [{"m": "a", "v": -30}, {"m": "b", "v": 50}]
