@@ -62,6 +62,7 @@ def number(value: Any) -> float | None:
 
 
 def format_number(value: float) -> str:
+    """The first edition's name for a number in the default format (`formats.format_value`)."""
     return format_value(value)
 
 
