@@ -44,7 +44,7 @@ def upgrade() -> None:
         batch_op.alter_column("size_h", existing_type=sa.Integer(), server_default=None)
         batch_op.alter_column("datasource_id", existing_type=_ids, nullable=True)
         batch_op.drop_column("columns")
-        batch_op.drop_constraint("ck_klips_kind", type_="check")
+        batch_op.drop_constraint(op.f("ck_klips_kind"), type_="check")
         batch_op.create_check_constraint("kind", _NEW_KINDS)
         batch_op.create_check_constraint("size_w", "size_w BETWEEN 1 AND 12")
         batch_op.create_check_constraint("size_h", "size_h BETWEEN 1 AND 6")
@@ -53,7 +53,7 @@ def upgrade() -> None:
     with op.batch_alter_table("dashboards", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
         batch_op.alter_column("filters", existing_type=sa.JSON(), server_default=None)
     with op.batch_alter_table("client_users", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
-        batch_op.drop_constraint("ck_client_users_role", type_="check")
+        batch_op.drop_constraint(op.f("ck_client_users_role"), type_="check")
         batch_op.create_check_constraint("role", "role in ('admin', 'editor', 'member')")
 
 
@@ -64,7 +64,7 @@ def downgrade() -> None:
     bind.execute(sa.text("UPDATE client_users SET role = 'member' WHERE role = 'editor'"))
     bind.execute(sa.text(f"DELETE FROM klips WHERE NOT ({_OLD_KINDS}) OR datasource_id IS NULL"))
     with op.batch_alter_table("client_users", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
-        batch_op.drop_constraint("ck_client_users_role", type_="check")
+        batch_op.drop_constraint(op.f("ck_client_users_role"), type_="check")
         batch_op.create_check_constraint("role", "role in ('admin', 'member')")
     with op.batch_alter_table("dashboards", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
         batch_op.drop_column("filters")
@@ -79,9 +79,9 @@ def downgrade() -> None:
     with op.batch_alter_table("klips", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
         batch_op.alter_column("columns", existing_type=sa.JSON(), nullable=False)
         batch_op.alter_column("datasource_id", existing_type=_ids, nullable=False)
-        batch_op.drop_constraint("ck_klips_size_h", type_="check")
-        batch_op.drop_constraint("ck_klips_size_w", type_="check")
-        batch_op.drop_constraint("ck_klips_kind", type_="check")
+        batch_op.drop_constraint(op.f("ck_klips_size_h"), type_="check")
+        batch_op.drop_constraint(op.f("ck_klips_size_w"), type_="check")
+        batch_op.drop_constraint(op.f("ck_klips_kind"), type_="check")
         batch_op.create_check_constraint("kind", _OLD_KINDS)
         batch_op.drop_column("definition")
         batch_op.drop_column("size_h")
