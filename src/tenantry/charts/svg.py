@@ -22,10 +22,10 @@ from typing import Any
 
 from markdown_it.token import Token
 
-from tenantry.charts.formats import as_number, format_value
+from tenantry.charts.formats import CURRENCY_SYMBOLS, as_number, format_value
 from tenantry.charts.markdown import parser
 from tenantry.charts.ticks import nice_ticks
-from tenantry.klips.spec import KlipBody, KlipColumns, Size, Target, gauge_range
+from tenantry.klips.spec import Format, KlipBody, KlipColumns, Size, Target, gauge_range
 from tenantry.text import scrub
 
 WIDTH = 480
@@ -301,7 +301,8 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
             f'stroke="{INK}" stroke-width="2">{_hover(f"Target: {target}")}</line>'
         )
         desc += f", target {target}"
-    size = max(12, min(40, int(r * 0.45), int((r * 1.6) / max(len(shown), 1) * 1.6)))
+    # The number sits inside the arc: as large as the hole leaves room for.
+    size = max(9, min(40, int(r * 0.45), int(2 * (r - thick) / (max(len(shown), 1) * 0.62))))
     parts.append(_text(cx, cy - 4, _clip(shown, 16), size, INK, "middle", bold=True))
     parts.append(_text(cx - r + thick / 2, cy + 16, format_value(low, body.format), 10, MUTED, "middle"))
     parts.append(_text(cx + r - thick / 2, cy + 16, format_value(high, body.format), 10, MUTED, "middle"))
@@ -352,10 +353,31 @@ class Scale:
         return self.start + (value / 2 - low / 2) / (high / 2 - low / 2) * (self.end - self.start)
 
 
-def _scale(values: Sequence[float], start: float, end: float) -> Scale:
+def _scale(values: Sequence[float], start: float, end: float, spacing: float = 36) -> Scale:
     low, high = min(0.0, *values), max(0.0, *values)
-    count = max(2, min(6, int(abs(end - start) // 36) + 1))
+    count = max(2, min(6, int(abs(end - start) // spacing) + 1))
     return Scale(nice_ticks(low, high, count), start, end)
+
+
+def tick_labels(ticks: Sequence[float], fmt: Format | None, width: int) -> list[str]:
+    """The axis labels of `ticks` in the klip's format, shortened to fit: round ticks drop a
+    currency's cents, and labels too long for the box turn compact (20,000,000 → 20M)."""
+    fmt = fmt or Format()
+    whole = all(t == int(t) for t in ticks)
+    if fmt.decimals is None and whole and fmt.style == "currency":
+        fmt = fmt.model_copy(update={"decimals": 0})
+    labels = [format_value(t, fmt) for t in ticks]
+    if fmt.style != "compact" and max(len(label) for label in labels) > max(4, width // 60):
+        symbol = (
+            CURRENCY_SYMBOLS.get(fmt.currency or "USD", f"{fmt.currency} ") if fmt.style == "currency" else ""
+        )
+        compact = Format(
+            style="compact",
+            prefix=f"{fmt.prefix or ''}{symbol}",
+            suffix=f"{'%' if fmt.style == 'percent' else ''}{fmt.suffix or ''}",
+        )
+        labels = [format_value(t, compact) for t in ticks]
+    return labels
 
 
 def _legend(names: Sequence[str], width: int) -> list[str]:
@@ -411,26 +433,29 @@ def _bar(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
         ends += [sum(v for v in values if v is not None and v < 0) for _, values in table]
     else:
         ends = [v for _, values in table for v in values if v is not None]
+    # A stack beyond a float's range cannot be drawn to scale: the axis keeps to the finite ones.
+    ends = [e for e in ends if math.isfinite(e)] or [0.0]
     horizontal = body.orientation == "horizontal"
     names = [name for _, name in series]
-    probe = nice_ticks(min(0.0, *ends), max(0.0, *ends))
+    probe = tick_labels(nice_ticks(min(0.0, *ends), max(0.0, *ends)), fmt, width)
     top, bottom, left, right = _plot_box(
-        width,
-        height,
-        len(series) > 1,
-        [format_value(t, fmt) for t in probe],
-        [label for label, _ in table] if horizontal else (),
+        width, height, len(series) > 1, probe, [label for label, _ in table] if horizontal else ()
     )
-    scale = _scale(ends, left, right) if horizontal else _scale(ends, bottom, top)
+    if horizontal:
+        # Labels side by side along the axis: as many ticks as their width leaves room for.
+        scale = _scale(ends, left, right, spacing=max(len(label) for label in probe) * 6 + 16)
+    else:
+        scale = _scale(ends, bottom, top)
     parts = _legend(names, width)
-    for t in scale.ticks:
+    for t, shown in zip(scale.ticks, tick_labels(scale.ticks, fmt, width), strict=True):
         at = scale(t)
-        shown = format_value(t, fmt)
         if horizontal:
             parts.append(
                 f'<line x1="{at:.1f}" y1="{top:.1f}" x2="{at:.1f}" y2="{bottom:.1f}" stroke="{GRID}"/>'
             )
-            parts.append(_text(at, bottom + 14, shown, 10, MUTED, "middle"))
+            # The last label ends at the axis' end rather than running out of the box.
+            last = t == scale.ticks[-1]
+            parts.append(_text(at, bottom + 14, shown, 10, MUTED, "end" if last else "middle"))
         else:
             parts.append(
                 f'<line x1="{left:.1f}" y1="{at:.1f}" x2="{right:.1f}" y2="{at:.1f}" stroke="{GRID}"/>'
@@ -522,16 +547,14 @@ def _line(
     fmt = body.format
     names = [name for _, name in series]
     values = [v for _, vs in table for v in vs if v is not None]
-    probe = nice_ticks(min(0.0, *values), max(0.0, *values))
-    top, bottom, left, right = _plot_box(
-        width, height, len(series) > 1, [format_value(t, fmt) for t in probe]
-    )
+    probe = tick_labels(nice_ticks(min(0.0, *values), max(0.0, *values)), fmt, width)
+    top, bottom, left, right = _plot_box(width, height, len(series) > 1, probe)
     scale = _scale(values, bottom, top)
     parts = _legend(names, width)
-    for t in scale.ticks:
+    for t, shown in zip(scale.ticks, tick_labels(scale.ticks, fmt, width), strict=True):
         at = scale(t)
         parts.append(f'<line x1="{left:.1f}" y1="{at:.1f}" x2="{right:.1f}" y2="{at:.1f}" stroke="{GRID}"/>')
-        parts.append(_text(left - 4, at + 3.5, format_value(t, fmt), 10, MUTED, "end"))
+        parts.append(_text(left - 4, at + 3.5, shown, 10, MUTED, "end"))
     dx = (right - left) / max(len(table) - 1, 1)
     base = scale(min(max(0.0, scale.ticks[0]), scale.ticks[-1]))
     marked = len(table) <= MAX_MARKED_POINTS
@@ -587,13 +610,15 @@ def _pie(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
     slices = sorted(((k, v[0]) for k, v in totals if v[0] is not None and v[0] > 0), key=lambda s: -s[1])
     if not slices:
         return _message(title, f"No positive numbers in {value!r}", width, height)
-    if len(slices) > MAX_SLICES:
-        rest = math.fsum(v for _, v in slices[MAX_SLICES:])
-        slices = [*slices[:MAX_SLICES], ("Other", rest)]
     # Shares of the largest slice: their sum stays small where the sum of the values could
     # overflow a float.
     largest = slices[0][1]
-    total_share = math.fsum(v / largest for _, v in slices)
+    parts_of = [(k, v / largest, v) for k, v in slices]
+    if len(parts_of) > MAX_SLICES:
+        rest = parts_of[MAX_SLICES:]
+        other = ("Other", sum(p for _, p, _ in rest), sum(v for _, _, v in rest))
+        parts_of = [*parts_of[:MAX_SLICES], other]
+    total_share = sum(p for _, p, _ in parts_of)
     fmt = body.format
     radius = max(8.0, min((height - TITLE_BAND - 16) / 2, width * 0.3))
     cx, cy = 12 + radius, TITLE_BAND + 6 + radius
@@ -602,10 +627,10 @@ def _pie(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
     angle = -math.pi / 2
     legend_x = cx + radius + 16
     room = _chars(width - legend_x - 30, 11)
-    line = min(20.0, (height - TITLE_BAND - 8) / len(slices))
-    for i, (name, amount) in enumerate(slices):
+    line = min(20.0, (height - TITLE_BAND - 8) / len(parts_of))
+    for i, (name, part, amount) in enumerate(parts_of):
         colour = PALETTE[i % len(PALETTE)]
-        share = amount / largest / total_share
+        share = part / total_share
         shown = f"{name}: {format_value(amount, fmt)} ({share:.0%})"
         desc.append(shown)
         if share >= 0.9999:
@@ -631,7 +656,7 @@ def _pie(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
             )
             parts.append(_text(legend_x + 14, ly, f"{_clip(name, room)} {share:.0%}", 11))
     if body.kind == "donut":
-        total = math.fsum(v for _, v in slices)
+        total = sum(v for _, _, v in parts_of)
         parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius * 0.58:.1f}" fill="#ffffff"/>')
         shown_total = format_value(total if math.isfinite(total) else None, fmt)
         size = max(9, min(22, int(radius * 1.0 / max(len(shown_total), 1) * 1.7)))

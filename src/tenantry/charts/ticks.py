@@ -6,13 +6,10 @@ import math
 
 
 def nice_step(span: float, count: int) -> float:
-    """The 1-2-5 step closest above span / count."""
+    """The 1-2-5 step nearest span / count (nearest by ratio: 42.5 gives 50, 25 gives 20)."""
     raw = span / max(count, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * power * (1 + 1e-9):
-            return factor * power
-    return 10 * power
+    power = 10.0 ** math.floor(math.log10(raw))
+    return min((f * power for f in (1, 2, 5, 10)), key=lambda step: abs(math.log(step / raw)))
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -23,6 +20,17 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     if not (math.isfinite(low) and math.isfinite(high)):
         return [0.0, 1.0]
     low, high = min(low, high), max(low, high)
+    try:
+        ticks = _ticks(low, high, count)
+    except (OverflowError, ValueError):
+        ticks = []
+    # Near a float's limits round steps cannot be counted: the axis then shows just its two ends.
+    if len(ticks) < 2 or not all(math.isfinite(t) for t in ticks):
+        return [low, high] if low < high else [low, low + 1]
+    return ticks
+
+
+def _ticks(low: float, high: float, count: int) -> list[float]:
     if high == low:
         if low == 0:
             high = 1.0
