@@ -227,6 +227,18 @@ class TestLines:
         assert len(lines) == 2 and lines[0].get("stroke") != lines[1].get("stroke")
         assert {"sales", "Costs"} <= set(texts(root))
 
+    def test_a_legend_too_long_for_the_box_counts_the_rest(self):
+        rows = [{"x": "a", **{f"s{i}": i for i in range(10)}}]
+        body = klip(
+            "line",
+            columns={"x": "x"},
+            series=[{"column": f"s{i}", "label": f"Series {i}"} for i in range(10)],
+        )
+        root = parse(draw(body, "T", rows, size=Size(w=4, h=2)))
+        counted = [t for t in texts(root) if t.startswith("+")]
+        assert len(counted) == 1 and 1 <= int(counted[0][1:]) < 10
+        assert all(f"Series {i}: {i}" in desc(root) for i in range(10))
+
     def test_many_x_labels_are_thinned(self):
         rows = [{"day": f"d{i}", "v": i} for i in range(200)]
         root = parse(draw(klip("line", columns={"x": "day", "y": "v"}), "T", rows))

@@ -119,10 +119,13 @@ def _frame(title: str, desc: str, body: list[str], width: int, height: int) -> s
     return "".join([head, heading, *body, "</svg>"])
 
 
-def _describe(items: Sequence[str]) -> str:
+def _describe(items: Sequence[str], total: int | None = None) -> str:
+    """The text alternative's list: the first items, then how many more (`total` counts those
+    not even formatted)."""
+    total = len(items) if total is None else total
     shown = list(items[:MAX_DESC_ITEMS])
-    if len(items) > MAX_DESC_ITEMS:
-        shown.append(f"and {len(items) - MAX_DESC_ITEMS:,} more")
+    if total > len(shown):
+        shown.append(f"and {total - len(shown):,} more")
     return "; ".join(shown)
 
 
@@ -388,6 +391,10 @@ def _legend(names: Sequence[str], width: int) -> list[str]:
     room = max(4, _chars((width - 24) / len(names) - 16, 10))
     for i, name in enumerate(names):
         label = _clip(name, room)
+        if x + 14 + len(label) * 6 > width - 12:
+            # Out of room: the rest are named in the description and the hover titles.
+            parts.append(_text(x, TITLE_BAND + 5, f"+{len(names) - i}", 10, MUTED))
+            break
         parts.append(
             f'<rect x="{x:.1f}" y="{TITLE_BAND - 4:.1f}" width="10" height="10" '
             f'fill="{PALETTE[i % len(PALETTE)]}"/>'
@@ -398,7 +405,7 @@ def _legend(names: Sequence[str], width: int) -> list[str]:
 
 
 def _plot_box(
-    width: int, height: int, legend: bool, tick_labels: Sequence[str], horizontal_labels: Sequence[str] = ()
+    width: int, height: int, legend: bool, value_labels: Sequence[str], horizontal_labels: Sequence[str] = ()
 ) -> tuple[float, float, float, float]:
     """top, bottom, left, right of the plot area, leaving room for the axes' labels."""
     top = TITLE_BAND + (LEGEND_BAND if legend else 0) + 8
@@ -407,7 +414,7 @@ def _plot_box(
         widest = max(len(s) for s in horizontal_labels)
         left = 12 + min(widest, 14, max(3, int(width * 0.3 / 6))) * 6
     else:
-        left = 12 + max(len(s) for s in tick_labels) * 6
+        left = 12 + max(len(s) for s in value_labels) * 6
     return top, bottom, float(left), width - 12.0
 
 
@@ -534,16 +541,16 @@ def _line(
     problem = _missing(rows, [x, *(c for c, _ in series)])
     if problem:
         return _message(title, problem, width, height)
+    # Long series are thinned to a fixed number of points, before anything is read of them: the
+    # line looks the same, the SVG stays small and a long source costs little more than a short one.
+    step = max(1, math.ceil(len(rows) / MAX_POINTS))
     table = [
         (label, values)
-        for label, values in _table_of(rows, x, [c for c, _ in series], sum_repeats=False)
+        for label, values in _table_of(rows[::step], x, [c for c, _ in series], sum_repeats=False)
         if any(v is not None for v in values)
     ]
     if not table:
         return _message(title, "No numbers in " + ", ".join(repr(c) for c, _ in series), width, height)
-    # Long series are thinned to a fixed number of points: the line looks the same, the SVG stays small.
-    step = max(1, math.ceil(len(table) / MAX_POINTS))
-    table = table[::step]
     fmt = body.format
     names = [name for _, name in series]
     values = [v for _, vs in table for v in vs if v is not None]
@@ -558,7 +565,8 @@ def _line(
     dx = (right - left) / max(len(table) - 1, 1)
     base = scale(min(max(0.0, scale.ticks[0]), scale.ticks[-1]))
     marked = len(table) <= MAX_MARKED_POINTS
-    desc = []
+    desc: list[str] = []
+    described = 0
     for j, name in enumerate(names):
         colour = PALETTE[j % len(PALETTE)]
         points = [
@@ -578,7 +586,10 @@ def _line(
         parts.append(
             f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2">{whole}</polyline>'
         )
+        described += len(points)
         for px, py, label, value in points:
+            if not marked and len(desc) >= MAX_DESC_ITEMS:
+                break
             shown = format_value(value, fmt)
             what = f"{label} – {name}" if len(series) > 1 else label
             desc.append(f"{what}: {shown}")
@@ -590,7 +601,7 @@ def _line(
     label_every = max(1, math.ceil(len(table) / max(1, int((right - left) // 64))))
     for i in range(0, len(table), label_every):
         parts.append(_text(left + i * dx, bottom + 14, _clip(table[i][0], 12), 10, MUTED, "middle"))
-    return _frame(title, _describe(desc), parts, width, height)
+    return _frame(title, _describe(desc, described), parts, width, height)
 
 
 def _area(body: KlipBody, title: str, rows: Rows, width: int, height: int, previous: float | None) -> str:
