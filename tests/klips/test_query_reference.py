@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tenantry.klips.expr import parse
 from tenantry.klips.query import QueryError, run
 from tenantry.klips.spec import Condition, Query
 
@@ -150,3 +151,36 @@ def test_any_condition_either_runs_or_is_refused_as_a_query_error(column: str, o
         run(MIXED, Query(filter=[condition], limit=5))
     except QueryError as error:
         assert error.field.startswith("query.filter[0]")
+
+
+def expression(depth: int = 3) -> st.SearchStrategy[str]:
+    leaf = st.one_of(
+        st.sampled_from(["x", "y", '"z z"']), st.integers(0, 9).map(str), st.sampled_from(["0.5", "2.25"])
+    )
+    if depth == 0:
+        return leaf
+    inner = expression(depth - 1)
+    return st.one_of(
+        leaf,
+        st.tuples(inner, st.sampled_from("+-*/"), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        inner.map(lambda e: f"-{e}"),
+        inner.map(lambda e: f"abs({e})"),
+        st.tuples(inner, st.integers(0, 3)).map(lambda t: f"round({t[0]}, {t[1]})"),
+        st.tuples(inner, inner).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
+    )
+
+
+NUMBER = st.one_of(st.none(), st.integers(-20, 20), st.sampled_from([0.5, -1.5, 2.25, 0.125]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=expression(),
+    rows=st.lists(st.fixed_dictionaries({"x": NUMBER, "y": NUMBER, "z z": NUMBER}), min_size=1, max_size=6),
+)
+def test_the_engine_computes_what_the_expression_says(text: str, rows: list[dict[str, Any]]) -> None:
+    parsed = parse(text)
+    table = run(rows, Query.model_validate({"compute": [{"as": "v", "expr": text}]}))
+    for row, answer in zip(rows, table.rows, strict=True):
+        expected = parsed.evaluate(row)
+        assert answer["v"] == (None if expected is None else pytest.approx(expected, rel=1e-9, abs=1e-9))
