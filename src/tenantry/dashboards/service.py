@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -232,8 +232,14 @@ def _placed(db: Session, dashboard_id: int) -> list[Klip]:
 
 
 def _touch(
-    db: Session, principal: Principal, dashboard: Dashboard, action: str, now: Any, details: Any
+    db: Session,
+    principal: Principal,
+    dashboard: Dashboard,
+    action: str,
+    now: datetime,
+    details: dict[str, Any],
 ) -> None:
+    """A change to the dashboard's klips or filters: it is updated now, and audited."""
     dashboard.updated_at = now
     audit_change(db, principal, dashboard, f"dashboard.{action}", now, details)
     db.flush()
