@@ -71,6 +71,12 @@ class TestEveryKind:
         assert "Sales & <more>" in texts(root)
 
     @pytest.mark.parametrize("kind", list(EVERY_KIND))
+    def test_the_title_is_drawn_once_and_repeated_in_no_other_text(self, kind):
+        # A page test finding the klip by its title finds one element.
+        root = parse(draw(EVERY_KIND[kind], "Quarterly zebra", ROWS))
+        assert [e.tag for e in root.iter() if "Quarterly zebra" in (e.text or "")] == [f"{NS}text"]
+
+    @pytest.mark.parametrize("kind", list(EVERY_KIND))
     def test_every_kind_is_self_contained_with_presentation_attributes_only(self, kind):
         svg = draw(EVERY_KIND[kind], "T", ROWS)
         root = parse(svg)
@@ -331,6 +337,7 @@ class TestGauges:
         shown = texts(root)
         assert {"150", "0", "200"} <= set(shown)
         assert hovers(root, "line") == ["Target: 160"]
+        assert hovers(root, "path") == ["150 of 0 to 200"]
         assert desc(root) == "150 on a scale from 0 to 200, target 160"
 
     def test_a_scale_as_wide_as_floats_go_still_places_the_value(self):

@@ -292,6 +292,7 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
     thick = max(6.0, r * 0.28)
     cx, cy = width / 2, TITLE_BAND + 8 + r
     shown = format_value(amount, body.format)
+    scale = f"{format_value(low, body.format)} to {format_value(high, body.format)}"
     parts = [
         f'<path d="{_arc(cx, cy, r - thick / 2, 0, 1)}" fill="none" stroke="{TRACK}" '
         f'stroke-width="{thick:.1f}"/>'
@@ -299,9 +300,8 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
     if share(amount) > 0:
         parts.append(
             f'<path d="{_arc(cx, cy, r - thick / 2, 0, share(amount))}" fill="none" stroke="{ACCENT}" '
-            f'stroke-width="{thick:.1f}">{_hover(f"{title}: {shown}")}</path>'
+            f'stroke-width="{thick:.1f}">{_hover(f"{shown} of {scale}")}</path>'
         )
-    scale = f"{format_value(low, body.format)} to {format_value(high, body.format)}"
     desc = f"{shown} on a scale from {scale}"
     if body.target is not None:
         angle = math.pi * (1 - share(body.target))
