@@ -181,7 +181,7 @@ def _column(name: str, values: list[Any]) -> tuple[pl.Series, ColumnType, set[ty
         # the values' types (it refuses anything but text and null).
         try:
             series = pl.Series(name, values, dtype=pl.String, strict=True)
-        except (TypeError, pl.exceptions.PolarsError):
+        except (TypeError, OverflowError, pl.exceptions.PolarsError):
             pass
         else:
             days = _days(series)
