@@ -52,7 +52,7 @@ from tenantry.web.pages import (
 router = APIRouter(prefix="/app", include_in_schema=False, route_class=PageRoute)
 
 
-def _viewer(signed_in: SignedIn, client: Client) -> Principal:
+def viewer(signed_in: SignedIn, client: Client) -> Principal:
     """Who looks at the portal's content: a partner user signed in as the client sees that client's
     content only, through the same scoping as a client user."""
     return replace(signed_in.principal, client_id=client.id)
@@ -74,7 +74,7 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
     status = lifecycle.client_status(client, now)
     trial = lifecycle.trial_of(client)
     partner = partners_repo.get_partner(db, client.partner_id)
-    dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
+    dashboards = dashboards_repo.visible_dashboards(db, viewer(signed_in, client))
     manage = _may_manage(signed_in)
     links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
     return signed_in, {
@@ -111,7 +111,7 @@ class LiveDashboard:
 
 def _live(db: Session, visit: Visit, dashboard_id: int, known_version: str | None = None) -> LiveDashboard:
     signed_in, client = visit.portal(db)
-    dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
+    dashboard = dashboards_repo.get_dashboard(db, viewer(signed_in, client), dashboard_id)
     watermark = watermark_for(client, visit.now)
     cache = services(visit.request).renderer.live
     version, html = live_view(db, dashboard, known_version=known_version, cache=cache, watermark=watermark)
@@ -158,7 +158,7 @@ async def client_dashboard_live(
 def _export(db: Session, visit: Visit, clock: Clock, dashboard_id: int, fmt: str) -> ExportFile:
     signed_in, client = visit.portal(db)
     renderer = services(visit.request).renderer
-    return exports_service.render_export(db, clock, _viewer(signed_in, client), renderer, dashboard_id, fmt)
+    return exports_service.render_export(db, clock, viewer(signed_in, client), renderer, dashboard_id, fmt)
 
 
 @router.get("/dashboards/{dashboard_id}/download")
@@ -188,11 +188,11 @@ async def extend_trial(visit: Annotated[Visit, form_sender()], work: WorkDep, cl
 # The portal's forms: each goes back to its page, with what happened or why not.
 
 
-def _as_viewer(db: Session, visit: Visit, action: Callable[..., str], *args: Any) -> str:
+def _asviewer(db: Session, visit: Visit, action: Callable[..., str], *args: Any) -> str:
     signed_in, client = visit.portal(db)
     if not may_change(signed_in):
         raise Refused(VIEW_ONLY, 403)
-    return action(db, _viewer(signed_in, client), *args)
+    return action(db, viewer(signed_in, client), *args)
 
 
 async def _portal_form(visit: Visit, work: WorkDep, action: Callable[..., str], *args: Any) -> Response:
