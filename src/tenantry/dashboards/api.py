@@ -1,11 +1,11 @@
-"""Dashboard endpoints (SPEC §9). Each authenticates, calls one use case, returns a schema."""
+"""Dashboard and klip endpoints (SPEC §9, §13). Each authenticates, calls one use case, returns a schema."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.orm import Session
 
-from tenantry.api.deps import Caller, ClockDep, Page, PageDep, PartnerCaller, PathId, WorkDep
+from tenantry.api.deps import Caller, ClockDep, Page, PageDep, PartnerCaller, PathId, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import service
@@ -14,6 +14,13 @@ from tenantry.dashboards.schemas import (
     DashboardList,
     DashboardOut,
     DashboardUpdate,
+    FiltersIn,
+    KlipIn,
+    KlipOut,
+    KlipPatch,
+    LayoutIn,
+    PreviewIn,
+    PreviewOut,
     SharesIn,
     SharesOut,
 )
@@ -105,3 +112,58 @@ async def set_shares(
     """Share the dashboard with exactly these client users (not in Setup, seed)."""
     user_ids = await work(service.set_shares, clock, caller, dashboard_id, body.user_ids)
     return SharesOut(dashboard_id=dashboard_id, user_ids=user_ids)
+
+
+@router.post("/dashboards/{dashboard_id}/klips", status_code=status.HTTP_201_CREATED, response_model=KlipOut)
+async def add_klip(
+    dashboard_id: PathId, body: KlipIn, work: WorkDep, clock: ClockDep, caller: Caller
+) -> KlipOut:
+    """Add a klip at the end of the dashboard (its query and columns checked against its source)."""
+    return KlipOut.of(await work(service.add_klip, clock, caller, dashboard_id, body))
+
+
+@router.patch("/dashboards/{dashboard_id}/klips/{klip_id}", response_model=KlipOut)
+async def update_klip(
+    dashboard_id: PathId, klip_id: PathId, body: KlipPatch, work: WorkDep, clock: ClockDep, caller: Caller
+) -> KlipOut:
+    """Change some fields of a klip (the result is checked as a whole klip against its source)."""
+    return KlipOut.of(await work(service.update_klip, clock, caller, dashboard_id, klip_id, body))
+
+
+@router.delete("/dashboards/{dashboard_id}/klips/{klip_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_klip(
+    dashboard_id: PathId, klip_id: PathId, work: WorkDep, clock: ClockDep, caller: Caller
+) -> Response:
+    """Remove a klip from the dashboard; the others keep their order."""
+    await work(service.delete_klip, clock, caller, dashboard_id, klip_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/dashboards/{dashboard_id}/layout", response_model=list[KlipOut])
+async def set_layout(
+    dashboard_id: PathId, body: LayoutIn, work: WorkDep, clock: ClockDep, caller: Caller
+) -> list[KlipOut]:
+    """Order and size the dashboard's klips on its 12-column grid (every klip listed once)."""
+    return [KlipOut.of(k) for k in await work(service.set_layout, clock, caller, dashboard_id, body)]
+
+
+def _set_filters(
+    db: Session, clock: Clock, caller: Principal, dashboard_id: int, body: FiltersIn
+) -> DashboardOut:
+    dashboard = service.set_filters(db, clock, caller, dashboard_id, body.filters)
+    return service.dashboard_out(db, caller, dashboard)
+
+
+@router.put("/dashboards/{dashboard_id}/filters", response_model=DashboardOut)
+async def set_filters(
+    dashboard_id: PathId, body: FiltersIn, work: WorkDep, clock: ClockDep, caller: Caller
+) -> DashboardOut:
+    """Replace the filters viewers choose on the dashboard (also settable with a PATCH)."""
+    return await work(_set_filters, clock, caller, dashboard_id, body)
+
+
+@router.post("/klips/preview", response_model=PreviewOut)
+async def preview_klip(body: PreviewIn, request: Request, work: WorkDep, caller: Caller) -> PreviewOut:
+    """Draw a klip without saving it: its query's first rows and its SVG."""
+    cache = services(request).renderer.live
+    return await work(service.preview, caller, body, cache=cache)

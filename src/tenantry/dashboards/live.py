@@ -1,8 +1,13 @@
-"""The live view of a dashboard: its klips drawn as SVG in a grid, and a data version to poll.
+"""The live view of a dashboard: its klips drawn as SVG on its grid, and a data version to poll.
 
-The published page uses it now and the client portal's live view shares it. A page polls the
-version; when a data source refreshes (or the dashboard changes) the version changes and the
-page swaps in the new fragment. The same cached SVGs feed the PDF and PNG exports.
+The published page and the client portal's live view use it. A page polls the version; when a
+data source refreshes (or the dashboard changes, or the viewer picks other filter values) the
+version changes and the page swaps in the new fragment. The same cached SVGs feed the PDF and
+PNG exports.
+
+Each klip's query runs over its source's rows with the dashboard's filters that apply to it (a
+filter applies to every klip whose source has its column). A klip whose query or mapping no
+longer fits its source is drawn as a "needs attention" card; the rest of the dashboard renders.
 """
 
 from __future__ import annotations
@@ -11,24 +16,32 @@ import hashlib
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from html import escape
-from typing import Protocol
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+import structlog
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from tenantry.charts import svg
+from tenantry.charts import grid, markdown, svg
 from tenantry.charts.cache import SvgCache
 from tenantry.dashboards import repository as repo
 from tenantry.dashboards.repository import PlacedKlip
 from tenantry.db.models import Client, Dashboard
+from tenantry.errors import InvalidInput
+from tenantry.klips import dates, query
+from tenantry.klips.query import ColumnType, QueryCache, QueryError
+from tenantry.klips.spec import Condition, DashboardFilter, KlipBody
 from tenantry.lifecycle import trial_of
 from tenantry.owners import content_status
 from tenantry.policy import Capability, Decision, decide
-from tenantry.text import scrub
+
+log = structlog.get_logger(__name__)
 
 # How often a live page (published or in the portal) asks whether its data changed.
 POLL_SECONDS = 15
@@ -72,25 +85,136 @@ class PageCache:
 
 @dataclass
 class LiveCache:
-    """An app's drawings (held by its `Services`): each klip's SVG per version of its data, each
-    dashboard's HTML fragment per data version (a version covers everything drawn on the
-    dashboard, so a fragment never goes stale), and each published page per version."""
+    """An app's drawings (held by its `Services`): each klip's SVG per version of its data and
+    filter values, each dashboard's HTML fragment per data version (a version covers everything
+    drawn on the dashboard, filter values included, so a fragment never goes stale), each
+    published page per version, and the klips' query answers per source version."""
 
     klips: SvgCache = field(default_factory=SvgCache)
     fragments: SvgCache = field(default_factory=lambda: SvgCache(capacity=1024))
     pages: PageCache = field(default_factory=lambda: PageCache(capacity=1024))
+    queries: QueryCache = field(default_factory=lambda: QueryCache(capacity=1024))
+
+
+# A klip as laid out: its drawing, or for a text klip in the live page its HTML.
+Drawing = grid.Cell
+
+# The prefix of a filter's value in a page's address: `?f.period=last_30_days`.
+FILTER_PREFIX = "f."
+
+
+def parse_filters(params: Mapping[str, str] | Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The `f.<id>` values among a request's query parameters (the first of each wins)."""
+    items = params.items() if isinstance(params, Mapping) else params
+    chosen: dict[str, str] = {}
+    for name, value in items:
+        if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX):
+            chosen.setdefault(name[len(FILTER_PREFIX) :], value)
+    return chosen
+
+
+def today_in(timezone: str | None, now: datetime) -> date:
+    """The calendar day it is in a timezone (UTC when unknown): what `last_7_days` counts from."""
+    try:
+        zone = ZoneInfo(timezone or "UTC")
+    except (ValueError, LookupError):
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone).date()
 
 
 @dataclass(frozen=True)
-class Drawing:
-    klip_id: int
-    title: str
-    kind: str
-    svg: str
+class Chosen:
+    """The dashboard filters in force for one view: each one's filter and value, and, for a date
+    range, the days it means (resolved against today, so `last_7_days` moves with the date)."""
+
+    values: tuple[tuple[DashboardFilter, str, tuple[date, date] | None], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """What the chosen values mean, for cache keys and the data version."""
+        return "|".join(
+            f"{f.id}={f.column}:{days[0]}..{days[1]}" if days else f"{f.id}={f.column}:{value}"
+            for f, value, days in self.values
+        )
+
+    def where(self, columns: Mapping[str, ColumnType], *, previous: bool = False) -> list[Condition]:
+        """The conditions on a source with these columns (a filter on a column it lacks is left
+        out); with `previous`, date ranges move to the same length of time just before."""
+        conditions = []
+        for chosen, value, days in self.values:
+            if chosen.column not in columns:
+                continue
+            if days is not None:
+                start, end = dates.previous_period(*days) if previous else days
+                conditions.append(Condition(column=chosen.column, op="between", value=[str(start), str(end)]))
+            else:
+                conditions.append(
+                    Condition(column=chosen.column, op="eq", value=_typed(value, columns[chosen.column]))
+                )
+        return conditions
+
+    def compares(self, columns: Mapping[str, ColumnType]) -> bool:
+        """Whether a date range applies to this source, so a previous period exists."""
+        return any(days is not None and f.column in columns for f, _value, days in self.values)
 
 
-def _key(klip: PlacedKlip, version: str) -> tuple[object, ...]:
-    return (klip.id, klip.kind, klip.title, klip.definition, klip.datasource_id, version)
+def _typed(value: str, kind: ColumnType) -> Any:
+    """A select filter's value as its column holds it: a number column compares numbers."""
+    if kind == "number":
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # matches no row, as a value the column never holds should
+        return int(number) if number.is_integer() else number
+    if kind == "bool" and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+def stored_filters(stored: Sequence[Mapping[str, Any]] | None) -> list[DashboardFilter]:
+    """A dashboard's filters as stored (checked when they were set)."""
+    return [DashboardFilter.model_validate(f) for f in stored or []]
+
+
+def choose(filters: Sequence[DashboardFilter], raw: Mapping[str, str] | None, today: date) -> Chosen:
+    """The filters' values for one view: the viewer's (`f.<id>`), else each filter's default;
+    unknown ids are ignored; a value that means nothing is 422 naming `f.<id>`."""
+    raw = raw or {}
+    values = []
+    for chosen in filters:
+        value = raw.get(chosen.id, chosen.default)
+        if value is None or value == "":
+            continue
+        name = FILTER_PREFIX + chosen.id
+        if len(value) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise _bad_filter(name, "must be one line of at most 200 characters")
+        days = None
+        if chosen.kind == "date_range":
+            try:
+                days = dates.resolve(value, today)
+            except ValueError as exc:
+                raise _bad_filter(name, str(exc)) from None
+        values.append((chosen, value, days))
+    return Chosen(tuple(values))
+
+
+def _bad_filter(name: str, message: str) -> InvalidInput:
+    error = {"loc": ["query", name], "msg": message, "type": "filter_value"}
+    return InvalidInput(f"{name}: {message}", field=name, errors=[error])
+
+
+def _key(klip: PlacedKlip, version: str, chosen: str = "") -> tuple[object, ...]:
+    return (
+        klip.id,
+        klip.kind,
+        klip.title,
+        klip.definition,
+        klip.datasource_id,
+        klip.size_w,
+        klip.size_h,
+        version,
+        chosen,
+    )
 
 
 class Board(Protocol):
@@ -100,13 +224,19 @@ class Board(Protocol):
     def id(self) -> int: ...
     @property
     def name(self) -> str: ...
+    @property
+    def filters(self) -> list[dict[str, Any]]: ...
 
 
-def data_version(dashboard: Board, klips: list[PlacedKlip], watermark: bool = False) -> str:
-    """Changes whenever anything drawn on the dashboard would change: its name, any klip's
-    definition, position or data version (replaced klips get new rows, so new keys), or whether
-    the Setup watermark is on (so an open page drops it when its client leaves Setup)."""
-    digest = hashlib.sha256(f"{dashboard.id}|{dashboard.name}|{watermark}".encode())
+def data_version(
+    dashboard: Board, klips: list[PlacedKlip], watermark: bool = False, chosen: Chosen = Chosen()
+) -> str:
+    """Changes whenever anything drawn on the dashboard would change: its name, its filters and
+    their chosen values, any klip's definition, size, position or data version (replaced klips get
+    new rows, so new keys), or whether the Setup watermark is on (so an open page drops it when
+    its client leaves Setup)."""
+    digest = hashlib.sha256(f"{dashboard.id}|{dashboard.name}|{watermark}|{chosen.key}".encode())
+    digest.update(repr(dashboard.filters).encode())
     for klip in klips:
         digest.update(repr(_key(klip, klip.version)).encode())
     return digest.hexdigest()[:20]
@@ -119,31 +249,100 @@ def watermark_for(client: Client | None, now: datetime) -> bool:
     return status is not None and decide(Capability.VIEW_LIVE, status) is Decision.WATERMARK
 
 
+def _previous_value(table: query.Table, body: KlipBody) -> float | None:
+    """A value klip's number in the previous period's answer: its column in the last row."""
+    if not table.rows or body.columns.value is None:
+        return None
+    return svg.number(table.rows[-1].get(body.columns.value))
+
+
+def draw_one(
+    klip: PlacedKlip, rows: list[dict[str, Any]], version: str, cache: LiveCache, chosen: Chosen
+) -> str:
+    """One klip as SVG: its query over its rows with the filters that apply to it, or a "needs
+    attention" card when it no longer fits its source. Never raises: one klip's trouble leaves
+    the rest of the dashboard drawn."""
+    size = klip.size
+    try:
+        body = klip.body()
+    except ValidationError:
+        return svg.attention(klip.title, "This klip's definition is no longer valid; edit it.", size)
+    if body.kind == "text":
+        return svg.draw(body, klip.title, [], size=size)
+    try:
+        columns = query.columns_of(rows)
+        query.check(body, columns)
+    except QueryError as exc:
+        return svg.attention(klip.title, f"Its data source changed: {exc.message}", size)
+    try:
+        table = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns))
+        previous = None
+        if body.compare == "previous_period" and chosen.compares(columns):
+            before = cache.queries.run(
+                lambda: rows, version, body.query, chosen.where(columns, previous=True)
+            )
+            previous = _previous_value(before, body)
+        return svg.draw(body, klip.title, table.rows, size=size, previous=previous)
+    except Exception:
+        # A bug in one klip's query or drawing must not take the page down with it.
+        log.exception("klip_draw_failed", klip_id=klip.id)
+        return svg.attention(klip.title, "This klip could not be drawn.", size)
+
+
 def _draw(
-    db: Session | Connection, cache: LiveCache, klips: list[PlacedKlip], watermark: bool = False
+    db: Session | Connection,
+    cache: LiveCache,
+    klips: list[PlacedKlip],
+    watermark: bool = False,
+    chosen: Chosen = Chosen(),
+    *,
+    html_text: bool = False,
 ) -> list[Drawing]:
     """The klips as SVG, drawing only those not cached yet; the watermark, when asked, is laid
-    over the cached drawings (they are the same for every status)."""
-    found = {klip.id: cache.klips.get(_key(klip, klip.version)) for klip in klips}
+    over the cached drawings (they are the same for every status). With `html_text`, a text
+    klip is its Markdown as HTML (the live pages) unless watermarked; otherwise it is an SVG too."""
+    found = {klip.id: cache.klips.get(_key(klip, klip.version, chosen.key)) for klip in klips}
     missing = [klip for klip in klips if found[klip.id] is None]
     if missing:
         snapshots = repo.rows_of(db, (klip.datasource_id for klip in missing))
         for klip in missing:
-            version, rows = snapshots.get(klip.datasource_id, ("", []))
-            drawing = svg.render(klip.kind, klip.title, rows, klip.columns)
+            version, rows = snapshots.get(klip.datasource_id, ("", [])) if klip.datasource_id else ("", [])
+            drawing = draw_one(klip, rows, version, cache, chosen)
             # Keyed by the version the rows were read at, in case a refresh landed in between.
-            cache.klips.put(_key(klip, version), drawing)
+            cache.klips.put(_key(klip, version, chosen.key), drawing)
             found[klip.id] = drawing
     mark = svg.watermarked if watermark else str
-    return [Drawing(k.id, k.title, k.kind, mark(found[k.id] or "")) for k in klips]
+    cells = []
+    for klip in klips:
+        html = None
+        if html_text and klip.kind == "text" and not watermark:
+            html = cache.klips.get_or_draw(("html", *_key(klip, "")), partial(_text_html, klip))
+        cells.append(Drawing(klip.id, klip.title, klip.kind, klip.size, mark(found[klip.id] or ""), html))
+    return cells
+
+
+def _text_html(klip: PlacedKlip) -> str:
+    try:
+        text = klip.body().text or ""
+    except ValidationError:
+        text = ""
+    return markdown.to_html(text)
 
 
 def draw_klips(
-    db: Session, dashboard: Dashboard, *, cache: LiveCache, watermark: bool = False
+    db: Session,
+    dashboard: Dashboard,
+    *,
+    cache: LiveCache,
+    watermark: bool = False,
+    filters: Mapping[str, str] | None = None,
+    today: date | None = None,
 ) -> tuple[str, list[Drawing]]:
-    """The dashboard's version and its klips as SVG (what the exports typeset)."""
+    """The dashboard's version and its klips as SVG (what the exports typeset), with the filter
+    values given as `f.<id>` parameters (422 naming one that means nothing)."""
+    chosen = choose(stored_filters(dashboard.filters), filters, today or datetime.now(UTC).date())
     klips = repo.placed_klips(db, dashboard.id)
-    return data_version(dashboard, klips, watermark), _draw(db, cache, klips, watermark)
+    return data_version(dashboard, klips, watermark, chosen), _draw(db, cache, klips, watermark, chosen)
 
 
 def live_view(
@@ -154,28 +353,30 @@ def live_view(
     *,
     cache: LiveCache,
     watermark: bool = False,
+    filters: Mapping[str, str] | None = None,
+    today: date | None = None,
 ) -> tuple[str, str | None]:
     """The dashboard's version, and its HTML fragment unless the caller already has that version.
 
-    Asking costs one query when nothing changed (none when the caller read the klips already);
-    the fragment itself is built once per version (the watermark is part of the version).
+    `filters` are the viewer's `f.<id>` values (unknown ids ignored, a bad value 422 naming it);
+    `today` is the day in the client's timezone that date presets count from. Asking costs one
+    query when nothing changed (none when the caller read the klips already); the fragment itself
+    is built once per version (the watermark and the filter values are part of the version).
     """
+    chosen = choose(stored_filters(dashboard.filters), filters, today or datetime.now(UTC).date())
     if klips is None:
         klips = repo.placed_klips(db, dashboard.id)
-    version = data_version(dashboard, klips, watermark)
+    version = data_version(dashboard, klips, watermark, chosen)
     if version == known_version:
         return version, None
-    html = cache.fragments.get_or_draw(version, lambda: fragment(_draw(db, cache, klips, watermark)))
+    html = cache.fragments.get_or_draw(
+        version, lambda: fragment(_draw(db, cache, klips, watermark, chosen, html_text=True))
+    )
     return version, html
 
 
 def fragment(drawings: list[Drawing]) -> str:
-    """The klips in a grid, as an HTML fragment (the SVGs escape their own text)."""
+    """The klips on the dashboard's grid, as an HTML fragment (the SVGs escape their own text)."""
     if not drawings:
         return '<p class="empty">This dashboard has no klips yet.</p>'
-    cells = [
-        f'<figure class="klip klip-{d.kind}" data-klip="{d.klip_id}" '
-        f'aria-label="{escape(scrub(d.title))}">{d.svg}</figure>'
-        for d in drawings
-    ]
-    return '<div class="klips">' + "".join(cells) + "</div>"
+    return grid.grid_html(drawings)

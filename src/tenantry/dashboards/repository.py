@@ -18,6 +18,7 @@ from tenantry.db.models import ClientUser, Dashboard
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.errors import NotFound
+from tenantry.klips.spec import KlipBody, Size
 from tenantry.owners import Owner, only_shared, scoped
 
 
@@ -71,30 +72,45 @@ def klips_of(db: Session, dashboard_ids: Iterable[int]) -> dict[int, list[Klip]]
 
 @dataclass(frozen=True)
 class PlacedKlip:
-    """A klip as the live view and the exports need it: its definition and its data's version."""
+    """A klip as the live view and the exports need it: its definition, size and data's version."""
 
     id: int
     kind: str
     title: str
-    definition: str  # the column mapping as stored JSON text: decoded only to draw
-    datasource_id: int
-    version: str
+    definition: str  # the definition as stored JSON text: decoded only to draw
+    datasource_id: int | None  # None: a text klip
+    version: str  # its source's data version ("" for a text klip)
+    size_w: int
+    size_h: int
 
     @property
-    def columns(self) -> dict[str, Any]:
-        mapping: dict[str, Any] = json.loads(self.definition)
-        return mapping
+    def size(self) -> Size:
+        return Size(w=self.size_w, h=self.size_h)
+
+    def body(self) -> KlipBody:
+        """The klip's whole definition (ValidationError if what is stored no longer fits)."""
+        stored: dict[str, Any] = json.loads(self.definition)
+        return KlipBody.model_validate({**stored, "kind": self.kind, "datasource_id": self.datasource_id})
 
 
-# The mapping as text, straight from the database (CAST, so no driver decodes it on the way).
-KLIP_DEFINITION = cast(Klip.columns, Text)
+# The definition as text, straight from the database (CAST, so no driver decodes it on the way).
+KLIP_DEFINITION = cast(Klip.definition, Text)
 
 
 # Built once: the live page asks this on every view, and building a statement costs more than
-# running it.
+# running it. An outer join: a text klip has no source.
 _PLACED = (
-    select(Klip.id, Klip.kind, Klip.title, KLIP_DEFINITION, DataSource.id, DataSource.version)
-    .join(DataSource, DataSource.id == Klip.datasource_id)
+    select(
+        Klip.id,
+        Klip.kind,
+        Klip.title,
+        KLIP_DEFINITION,
+        Klip.datasource_id,
+        func.coalesce(DataSource.version, ""),
+        Klip.size_w,
+        Klip.size_h,
+    )
+    .outerjoin(DataSource, DataSource.id == Klip.datasource_id)
     .where(Klip.dashboard_id == bindparam("dashboard_id"))
     .order_by(Klip.position)
 )
@@ -114,16 +130,24 @@ async def placed_klips_async(reads: Reads, dashboard_id: int) -> list[PlacedKlip
 
 
 def rows_of(
-    db: Session | Connection, source_ids: Iterable[int]
+    db: Session | Connection, source_ids: Iterable[int | None]
 ) -> dict[int, tuple[str, list[dict[str, Any]]]]:
     """The snapshots (version, rows) of some data sources, in one query."""
-    ids = list(set(source_ids))
+    ids = list({i for i in source_ids if i is not None})
     if not ids:
         return {}
     result = db.execute(
         select(DataSource.id, DataSource.version, DataSource.rows).where(DataSource.id.in_(ids))
     )
     return {source_id: (version, rows or []) for source_id, version, rows in result}
+
+
+def get_klip(db: Session, dashboard_id: int, klip_id: int) -> Klip:
+    """A klip of this dashboard (found through `get_dashboard`, so already the caller's)."""
+    klip = db.scalars(select(Klip).where(Klip.id == klip_id, Klip.dashboard_id == dashboard_id)).one_or_none()
+    if klip is None:
+        raise NotFound(f"No klip {klip_id} on dashboard {dashboard_id}.")
+    return klip
 
 
 def replace_klips(db: Session, dashboard_id: int, klips: list[Klip]) -> None:

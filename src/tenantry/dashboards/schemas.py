@@ -1,67 +1,113 @@
-"""Request and response bodies of the dashboards API. Unknown fields are refused (422)."""
+"""Request and response bodies of the dashboards API. Unknown fields are refused (422).
+
+A klip's own models (kinds, sizes, queries, formats, filters) are `klips.spec`'s, shared with the
+console's and portal's builder and with what the klips table stores.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from tenantry.charts.svg import REQUIRED_COLUMNS
-from tenantry.fields import Column, Name, RowId, Strict
+from tenantry.fields import Name, RowId, Strict
+from tenantry.klips.spec import (
+    DashboardFilter,
+    KlipBody,
+    KlipIn,
+    KlipPatch,
+    LayoutIn,
+    PreviewIn,
+    Size,
+)
 
 if TYPE_CHECKING:
     from tenantry.db.dashboard_models import Klip
     from tenantry.db.models import Dashboard
 
-KlipKind = Literal["value", "table", "bar", "line", "pie"]
-
-
-class KlipColumns(Strict):
-    x: Column | None = None
-    y: Column | None = None
-    label: Column | None = None
-    value: Column | None = None
-    # `table` shows all columns, or only these.
-    fields: Annotated[list[Column], Field(max_length=20)] | None = None
-
-
-class KlipIn(Strict):
-    title: Name
-    kind: KlipKind
-    datasource_id: RowId
-    columns: KlipColumns = KlipColumns()
-
-    @model_validator(mode="after")
-    def _columns_for_kind(self) -> KlipIn:
-        missing = [c for c in REQUIRED_COLUMNS[self.kind] if getattr(self.columns, c) is None]
-        if missing:
-            raise ValueError(f"a {self.kind} klip needs columns.{' and columns.'.join(missing)}")
-        return self
-
+__all__ = [
+    "DashboardCreate",
+    "DashboardFilter",
+    "DashboardList",
+    "DashboardOut",
+    "DashboardUpdate",
+    "KlipBody",
+    "KlipIn",
+    "KlipOut",
+    "KlipPatch",
+    "LayoutIn",
+    "PreviewIn",
+    "PreviewOut",
+    "SharesIn",
+    "SharesOut",
+]
 
 # At most 50 a dashboard: a limit of the product (409 `limit_reached`), checked by the service.
 Klips = list[KlipIn]
+# A dashboard's filters: ids unique, at most 10 (a filter bar, not a query language).
+Filters = Annotated[list[DashboardFilter], Field(max_length=10)]
+
+
+def _unique_ids(filters: list[DashboardFilter] | None) -> None:
+    ids = [f.id for f in filters or []]
+    if len(ids) != len(set(ids)):
+        raise ValueError("filters: each filter needs its own id")
 
 
 class DashboardCreate(Strict):
     name: Name
     klips: Klips = []
+    filters: Filters = []
+
+    @model_validator(mode="after")
+    def _filter_ids(self) -> DashboardCreate:
+        _unique_ids(self.filters)
+        return self
 
 
 class DashboardUpdate(Strict):
     name: Name | None = None
     klips: Klips | None = None
+    filters: Filters | None = None
+
+    @model_validator(mode="after")
+    def _filter_ids(self) -> DashboardUpdate:
+        _unique_ids(self.filters)
+        return self
+
+
+class FiltersIn(Strict):
+    filters: Filters
+
+    @model_validator(mode="after")
+    def _filter_ids(self) -> FiltersIn:
+        _unique_ids(self.filters)
+        return self
 
 
 class KlipOut(BaseModel):
+    """A klip: its place and size, and its whole definition (unset fields at their defaults)."""
+
     id: int
     position: int
     title: str
     kind: str
-    datasource_id: int
-    columns: dict[str, Any]
+    datasource_id: int | None
+    size: Size
+    columns: dict[str, Any] = {}
+    series: list[dict[str, Any]] | None = None
+    query: dict[str, Any] | None = None
+    format: dict[str, Any] | None = None
+    compare: str | dict[str, Any] | None = None
+    sparkline: bool = False
+    min: float | None = None
+    max: float | None = None
+    target: float | None = None
+    text: str | None = None
+    stacked: bool = False
+    orientation: str = "vertical"
 
     @classmethod
     def of(cls, klip: Klip) -> KlipOut:
@@ -71,7 +117,8 @@ class KlipOut(BaseModel):
             title=klip.title,
             kind=klip.kind,
             datasource_id=klip.datasource_id,
-            columns=klip.columns,
+            size=Size(w=klip.size_w, h=klip.size_h),
+            **klip.definition,
         )
 
 
@@ -80,6 +127,7 @@ class DashboardOut(BaseModel):
     client_id: int | None
     name: str
     klips: list[KlipOut]
+    filters: list[DashboardFilter]
     shared_with: list[int]
     created_at: datetime
     updated_at: datetime
@@ -92,6 +140,7 @@ class DashboardOut(BaseModel):
             client_id=dashboard.client_id,
             name=dashboard.name,
             klips=[KlipOut.of(k) for k in klips],
+            filters=[DashboardFilter.model_validate(f) for f in dashboard.filters or []],
             shared_with=shared_with,
             created_at=dashboard.created_at,
             updated_at=dashboard.updated_at,
@@ -112,3 +161,13 @@ class SharesIn(Strict):
 class SharesOut(BaseModel):
     dashboard_id: int
     user_ids: list[int]
+
+
+class PreviewOut(BaseModel):
+    """A klip drawn without saving it: its query's output (the first rows) and its drawing."""
+
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    svg: str
+    # Whether the output had more rows than `rows` shows.
+    truncated: bool = False

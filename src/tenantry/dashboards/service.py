@@ -1,4 +1,5 @@
-"""Dashboard use cases: create, change, delete, share with client users.
+"""Dashboard use cases: create, change, delete, share with client users; add, change, remove,
+lay out and preview klips; set a dashboard's filters.
 
 A client's dashboards count against its allocation in Trial and Active; the partner's own count
 against the plan's pool. Deleting a dashboard gives back the dashboard and its live links.
@@ -6,20 +7,39 @@ against the plan's pool. Deleting a dashboard gives back the dashboard and its l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tenantry import limits
 from tenantry.auth.principal import Principal
+from tenantry.charts import svg
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as repo
-from tenantry.dashboards.schemas import DashboardCreate, DashboardOut, DashboardUpdate, KlipIn
+from tenantry.dashboards.live import LiveCache
+from tenantry.dashboards.schemas import (
+    DashboardCreate,
+    DashboardFilter,
+    DashboardOut,
+    DashboardUpdate,
+    KlipBody,
+    KlipIn,
+    KlipPatch,
+    LayoutIn,
+    PreviewIn,
+    PreviewOut,
+)
 from tenantry.datasources import repository as sources_repo
 from tenantry.db.dashboard_models import Klip
 from tenantry.db.models import Dashboard
-from tenantry.errors import NotFound
+from tenantry.errors import InvalidInput, NotFound
+from tenantry.klips import dates, query
+from tenantry.klips.query import ColumnType, QueryError
+from tenantry.klips.spec import definition_of
 from tenantry.owners import (
     Owner,
     audit_change,
@@ -28,8 +48,10 @@ from tenantry.owners import (
     give_back,
     only_shared,
     require_builder,
+    require_reader,
     take_one,
 )
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability
 
 
@@ -63,22 +85,58 @@ def dashboards_of(
     return dashboard_outs(db, items, principal), total
 
 
+def invalid(field: str, message: str, kind: str = "invalid") -> InvalidInput:
+    """422 `validation_error` naming `field` (a dotted path such as `query.compute[0].expr`),
+    shaped like the schema's own 422s so a client reads both the same way."""
+    location = ["body", *(part for part in re.split(r"[.\[\]]+", field) if part)]
+    return InvalidInput(
+        f"{field}: {message}", field=field, errors=[{"loc": location, "msg": message, "type": kind}]
+    )
+
+
+def _check_klip(db: Session, owner: Owner, body: KlipBody, where: str = "") -> None:
+    """Refuse a klip whose source is not its owner's, or whose query or mapping does not fit the
+    source's columns (422 naming the field): checked before anything is saved."""
+    if body.datasource_id is None:
+        return  # a text klip reads no data
+    # Only the owner's own data: another client's source is "not found", never shown.
+    source = sources_repo.get_owned_source(db, owner, body.datasource_id)
+    try:
+        query.check(body, query.columns_of(source.rows or []))
+    except QueryError as exc:
+        raise invalid(where + exc.field, exc.message, "klip_does_not_fit_source") from None
+
+
+def _new_klip(dashboard_id: int, position: int, body: KlipIn) -> Klip:
+    return Klip(
+        dashboard_id=dashboard_id,
+        position=position,
+        title=body.title,
+        kind=body.kind,
+        datasource_id=body.datasource_id,
+        size_w=body.size.w,
+        size_h=body.size.h,
+        definition=definition_of(body),
+    )
+
+
 def _klips(db: Session, owner: Owner, dashboard_id: int, klips: list[KlipIn]) -> list[Klip]:
     made = []
     for position, klip in enumerate(klips):
-        # Only the owner's own data: another client's source is "not found", never shown.
-        source = sources_repo.get_owned_source(db, owner, klip.datasource_id)
-        made.append(
-            Klip(
-                dashboard_id=dashboard_id,
-                position=position,
-                title=klip.title,
-                kind=klip.kind,
-                datasource_id=source.id,
-                columns=klip.columns.model_dump(exclude_none=True),
-            )
-        )
+        _check_klip(db, owner, klip, f"klips[{position}].")
+        made.append(_new_klip(dashboard_id, position, klip))
     return made
+
+
+def _check_filters(filters: list[DashboardFilter], where: str = "filters") -> list[dict[str, Any]]:
+    """The filters as stored, once each date range's default is known to mean a range."""
+    for index, chosen in enumerate(filters):
+        if chosen.kind == "date_range" and chosen.default is not None:
+            try:
+                dates.resolve(chosen.default, date(2000, 1, 1))
+            except ValueError as exc:
+                raise invalid(f"{where}[{index}].default", str(exc)) from None
+    return [f.model_dump(mode="json", exclude_none=True) for f in filters]
 
 
 def create_dashboard(
@@ -90,8 +148,14 @@ def create_dashboard(
     limits.check_room(limits.KLIPS_PER_DASHBOARD, 0, len(data.klips))
     check_content_limit(db, owner, Dashboard, limits.DASHBOARDS_PER_OWNER)
     take_one(db, owner, "dashboards")
+    filters = _check_filters(data.filters)
     dashboard = Dashboard(
-        partner_id=owner.partner_id, client_id=owner.client_id, name=data.name, created_at=now, updated_at=now
+        partner_id=owner.partner_id,
+        client_id=owner.client_id,
+        name=data.name,
+        filters=filters,
+        created_at=now,
+        updated_at=now,
     )
     db.add(dashboard)
     db.flush()
@@ -112,6 +176,10 @@ def update_dashboard(
     changed: dict[str, Any] = {}
     if data.name is not None and data.name != dashboard.name:
         dashboard.name = changed["name"] = data.name
+    if data.filters is not None:
+        filters = _check_filters(data.filters)
+        if filters != dashboard.filters:
+            dashboard.filters = changed["filters"] = filters
     if data.klips is not None:
         limits.check_room(limits.KLIPS_PER_DASHBOARD, 0, len(data.klips))
         klips = _klips(db, owner, dashboard.id, data.klips)
@@ -152,3 +220,166 @@ def set_shares(
     audit_change(db, principal, dashboard, "dashboard.shared", now, {"user_ids": sorted(wanted)})
     db.flush()
     return sorted(wanted)
+
+
+# The preview shows the first rows of the query's answer: enough to see it, not a data export.
+PREVIEW_ROWS = 200
+
+
+def _placed(db: Session, dashboard_id: int) -> list[Klip]:
+    return repo.klips_of(db, [dashboard_id])[dashboard_id]
+
+
+def _touch(
+    db: Session, principal: Principal, dashboard: Dashboard, action: str, now: Any, details: Any
+) -> None:
+    dashboard.updated_at = now
+    audit_change(db, principal, dashboard, f"dashboard.{action}", now, details)
+    db.flush()
+
+
+def add_klip(db: Session, clock: Clock, caller: Principal, dashboard_id: int, body: KlipIn) -> Klip:
+    """Add a klip at the end of a dashboard (at most 50 a dashboard), once it fits its source."""
+    now = clock.now()
+    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    owner = changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
+    # Locked like any count checked against a limit, so two requests cannot both add the 51st.
+    partners_repo.lock_partner(db, owner.partner_id)
+    klips = _placed(db, dashboard.id)
+    limits.check_room(limits.KLIPS_PER_DASHBOARD, len(klips))
+    _check_klip(db, owner, body)
+    klip = _new_klip(dashboard.id, max((k.position for k in klips), default=-1) + 1, body)
+    db.add(klip)
+    db.flush()
+    _touch(db, caller, dashboard, "klip_added", now, {"klip_id": klip.id, "kind": klip.kind})
+    return klip
+
+
+def _whole(klip: Klip) -> dict[str, Any]:
+    """A stored klip as the body that would make it again."""
+    return {
+        "title": klip.title,
+        "kind": klip.kind,
+        "datasource_id": klip.datasource_id,
+        "size": {"w": klip.size_w, "h": klip.size_h},
+        **klip.definition,
+    }
+
+
+def update_klip(
+    db: Session, clock: Clock, caller: Principal, dashboard_id: int, klip_id: int, body: KlipPatch
+) -> Klip:
+    """Replace the fields given; the result must be a whole klip that fits its source."""
+    now = clock.now()
+    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    owner = changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
+    klip = repo.get_klip(db, dashboard.id, klip_id)
+    merged = _whole(klip) | body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    try:
+        whole = KlipIn.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise invalid(where, first["msg"], first["type"]) from None
+    _check_klip(db, owner, whole)
+    klip.title, klip.kind, klip.datasource_id = whole.title, whole.kind, whole.datasource_id
+    klip.size_w, klip.size_h = whole.size.w, whole.size.h
+    klip.definition = definition_of(whole)
+    db.flush()
+    _touch(
+        db,
+        caller,
+        dashboard,
+        "klip_updated",
+        now,
+        {"klip_id": klip.id, "fields": sorted(body.model_fields_set)},
+    )
+    return klip
+
+
+def delete_klip(db: Session, clock: Clock, caller: Principal, dashboard_id: int, klip_id: int) -> None:
+    """Remove a klip; the others keep their order."""
+    now = clock.now()
+    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
+    klip = repo.get_klip(db, dashboard.id, klip_id)
+    db.delete(klip)
+    db.flush()
+    for position, rest in enumerate(_placed(db, dashboard.id)):
+        rest.position = position
+    _touch(db, caller, dashboard, "klip_deleted", now, {"klip_id": klip_id})
+
+
+def set_layout(db: Session, clock: Clock, caller: Principal, dashboard_id: int, body: LayoutIn) -> list[Klip]:
+    """Order and size every klip of the dashboard: the list names each of them exactly once."""
+    now = clock.now()
+    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
+    klips = {k.id: k for k in _placed(db, dashboard.id)}
+    wanted = [item.id for item in body.klips]
+    if len(set(wanted)) != len(wanted):
+        raise invalid("klips", "each klip may appear only once")
+    # Another dashboard's klip is named like a missing one: its id says nothing about it.
+    unknown = sorted(set(wanted) - set(klips))
+    if unknown:
+        raise invalid("klips", f"klip {unknown[0]} is not on this dashboard")
+    missing = sorted(set(klips) - set(wanted))
+    if missing:
+        raise invalid("klips", f"the layout must list every klip of the dashboard; {missing[0]} is missing")
+    for position, item in enumerate(body.klips):
+        klip = klips[item.id]
+        klip.position, klip.size_w, klip.size_h = position, item.size.w, item.size.h
+    db.flush()
+    _touch(db, caller, dashboard, "laid_out", now, {"klips": wanted})
+    return sorted(klips.values(), key=lambda k: k.position)
+
+
+def set_filters(
+    db: Session, clock: Clock, caller: Principal, dashboard_id: int, filters: list[DashboardFilter]
+) -> Dashboard:
+    """Replace the filters viewers choose on the dashboard."""
+    now = clock.now()
+    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
+    ids = [f.id for f in filters]
+    if len(set(ids)) != len(ids):
+        raise invalid("filters", "each filter needs its own id")
+    stored = _check_filters(filters)
+    if stored != dashboard.filters:
+        dashboard.filters = stored
+        _touch(db, caller, dashboard, "filters_set", now, {"filters": ids})
+    return dashboard
+
+
+def source_columns(db: Session, caller: Principal, datasource_id: int) -> dict[str, ColumnType]:
+    """A data source's columns and their types (the builder's column pickers)."""
+    require_reader(caller)
+    source = sources_repo.get_source(db, caller, datasource_id)
+    return query.columns_of(source.rows or [])
+
+
+def preview(
+    db: Session, caller: Principal, body: PreviewIn, *, cache: LiveCache, today: date | None = None
+) -> PreviewOut:
+    """A klip's query answer and drawing, without saving anything (the builder's preview).
+
+    `today` is for date-relative queries; a preview has no dashboard, so no dashboard filters.
+    """
+    require_builder(caller)
+    title = body.title or "Preview"
+    if body.datasource_id is None:
+        return PreviewOut(rows=[], columns=[], svg=svg.draw(body, title, [], size=body.size))
+    # Any source the caller may see: a client user only its client's (another's is "not found").
+    source = sources_repo.get_source(db, caller, body.datasource_id)
+    rows = source.rows or []
+    try:
+        query.check(body, query.columns_of(rows))
+    except QueryError as exc:
+        raise invalid(exc.field, exc.message, "klip_does_not_fit_source") from None
+    table = cache.queries.run(lambda: rows, source.version, body.query)
+    return PreviewOut(
+        rows=table.rows[:PREVIEW_ROWS],
+        columns=table.columns,
+        svg=svg.draw(body, title, table.rows, size=body.size),
+        truncated=len(table.rows) > PREVIEW_ROWS,
+    )

@@ -77,13 +77,22 @@ class Klip(Base):
     kind: Mapped[str] = mapped_column(String(16))
     # NO ACTION, checked at the end of the statement: a data source shown by a klip cannot be
     # deleted alone (its klips would go blank), yet deleting a client removes both together.
-    datasource_id: Mapped[int] = mapped_column(ForeignKey("data_sources.id"))
-    columns: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # NULL: a text klip, which shows Markdown and reads no data.
+    datasource_id: Mapped[int | None] = mapped_column(ForeignKey("data_sources.id"))
+    # Its place on the dashboard's 12-column grid.
+    size_w: Mapped[int] = mapped_column(Integer, default=6)
+    size_h: Mapped[int] = mapped_column(Integer, default=2)
+    # Everything else of the klip (`klips.spec.definition_of`): columns, series, query, format...
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (
         Index("ix_klips_dashboard_position", "dashboard_id", "position"),
         Index("ix_klips_datasource_id", "datasource_id"),
-        CheckConstraint("kind in ('value', 'table', 'bar', 'line', 'pie')", name="kind"),
+        CheckConstraint(
+            "kind in ('value', 'bar', 'line', 'area', 'pie', 'donut', 'table', 'gauge', 'text')", name="kind"
+        ),
+        CheckConstraint("size_w BETWEEN 1 AND 12", name="size_w"),
+        CheckConstraint("size_h BETWEEN 1 AND 6", name="size_h"),
     )
 
 

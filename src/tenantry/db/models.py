@@ -124,7 +124,7 @@ class ClientUser(Base):
 
     __table_args__ = (
         UniqueConstraint("client_id", "email", name="uq_client_users_client_email"),
-        CheckConstraint("role in ('admin', 'member')", name="role"),
+        CheckConstraint("role in ('admin', 'editor', 'member')", name="role"),
     )
 
 
@@ -136,6 +136,8 @@ class Dashboard(Base):
     # NULL: the partner's own dashboard.
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The filters viewers choose (`klips.spec.DashboardFilter` as JSON), in order.
+    filters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

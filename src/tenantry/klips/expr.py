@@ -278,7 +278,11 @@ class _Parser:
                 raise ExprError(position, "round takes one or two arguments")
             if len(args) == 2:
                 digits = args[1]
-                if not (isinstance(digits, Number) and float(digits.value).is_integer() and 0 <= digits.value <= 10):
+                if not (
+                    isinstance(digits, Number)
+                    and float(digits.value).is_integer()
+                    and 0 <= digits.value <= 10
+                ):
                     raise ExprError(position, "round's second argument is a whole number from 0 to 10")
                 args[1] = Number(int(digits.value))
         return Call(name, tuple(args))
@@ -300,4 +304,3 @@ def parse(text: str) -> Expr:
             raise ExprError(position, "this ')' has no matching '('")
         raise ExprError(position, f"expected an operator here, found {_describe(kind, found)}")
     return node
-

@@ -47,9 +47,7 @@ def check(body: KlipBody, columns: dict[str, ColumnType]) -> dict[str, ColumnTyp
     raise NotImplementedError
 
 
-def run(
-    rows: Rows, query: Query | None, *, where: Sequence[Condition] = (), version: str = ""
-) -> Table:
+def run(rows: Rows, query: Query | None, *, where: Sequence[Condition] = (), version: str = "") -> Table:
     """The query's answer over `rows`, after the dashboard's `where` conditions."""
     raise NotImplementedError
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.dashboards.repository import PlacedKlip, placed_klips, placed_klips_async
 from tenantry.db.dashboard_models import PublishedLink
-from tenantry.db.models import Client, Dashboard
+from tenantry.db.models import Client, Dashboard, Partner
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.errors import NotFound
@@ -47,6 +47,9 @@ def list_links(
 class PublicBoard:
     id: int
     name: str
+    filters: list[dict[str, Any]]
+    # The partner's timezone: the day date filters (`last_7_days`) count from.
+    timezone: str
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,11 @@ _PUBLIC = (
         Client.trial_extended_at,
         Dashboard.id.label("dashboard_id"),
         Dashboard.name.label("dashboard_name"),
+        Dashboard.filters.label("dashboard_filters"),
+        Partner.timezone.label("timezone"),
     )
     .join(Dashboard, Dashboard.id == PublishedLink.dashboard_id)
+    .join(Partner, Partner.id == PublishedLink.partner_id)
     .outerjoin(Client, Client.id == PublishedLink.client_id)
     .where(PublishedLink.token_hash == bindparam("token_hash"))
 )
@@ -119,7 +125,7 @@ def _public_link(row: Any, klips: list[PlacedKlip]) -> PublicLink:
         allowed_origins=row.allowed_origins,
         client_status=row.status,
         trial=Trial(started, ends, row.trial_extended_at) if started and ends else None,
-        dashboard=PublicBoard(row.dashboard_id, row.dashboard_name),
+        dashboard=PublicBoard(row.dashboard_id, row.dashboard_name, row.dashboard_filters or [], row.timezone),
         klips=klips,
     )
 

@@ -26,7 +26,7 @@ from tenantry.clients.schemas import ClientOut, ClientUpdate
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards import service as dashboards_service
-from tenantry.dashboards.schemas import DashboardCreate, DashboardUpdate, KlipIn
+from tenantry.dashboards.schemas import DashboardCreate, KlipIn
 from tenantry.datasources import repository as sources_repo
 from tenantry.datasources import service as sources_service
 from tenantry.datasources.fetch import FetchError, parse_csv
@@ -430,13 +430,7 @@ async def add_dashboard(
 
 def _add_klip(db: Session, principal: Principal, clock: Clock, dashboard_id: int, form: KlipForm) -> str:
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
-    (view,) = [d.model_dump() for d in dashboards_service.dashboard_outs(db, [dashboard])]
-    klips = [
-        KlipIn.model_validate({k: klip[k] for k in ("title", "kind", "datasource_id", "columns")})
-        for klip in view["klips"]
-    ]
-    klips.append(form.klip())
-    dashboards_service.update_dashboard(db, clock, principal, dashboard_id, DashboardUpdate(klips=klips))
+    dashboards_service.add_klip(db, clock, principal, dashboard_id, form.klip())
     return f"Klip {form.title} added to {dashboard.name}."
 
 
