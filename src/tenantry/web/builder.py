@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from html import escape
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -32,7 +32,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards import service as dashboards_service
-from tenantry.dashboards.live import live_view, watermark_for
+from tenantry.dashboards.live import live_view, stored_filters, watermark_for
 from tenantry.datasources import repository as sources_repo
 from tenantry.db.models import Client, Dashboard
 from tenantry.errors import InvalidInput
@@ -45,6 +45,8 @@ from tenantry.klips.spec import (
     KlipPatch,
     LayoutIn,
     PreviewIn,
+)
+from tenantry.klips.spec import (
     Query as KlipQuery,
 )
 from tenantry.owners import owner_of
@@ -233,7 +235,9 @@ class KlipFields:
         for fn, column, as_ in rows:
             if not fn:
                 continue
-            made.append({"fn": fn, "column": column or None, "as": as_ or (f"{fn}_{column}" if column else fn)})
+            made.append(
+                {"fn": fn, "column": column or None, "as": as_ or (f"{fn}_{column}" if column else fn)}
+            )
         return made
 
     def conditions(self) -> list[dict[str, Any]]:
@@ -255,14 +259,18 @@ class KlipFields:
         if self.query_json.strip():
             try:
                 given = json.loads(self.query_json)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise InvalidInput(f"Query (JSON): not valid JSON ({exc.msg}, line {exc.lineno}).") from None
-            return KlipQuery.model_validate(given).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            return KlipQuery.model_validate(given).model_dump(
+                mode="json", by_alias=True, exclude_defaults=True
+            )
         query: dict[str, Any] = {}
         if self.conditions():
             query["filter"] = self.conditions()
         if self.group_by:
-            query["group_by"] = [{"column": self.group_by, "bucket": self.bucket} if self.bucket else self.group_by]
+            query["group_by"] = [
+                {"column": self.group_by, "bucket": self.bucket} if self.bucket else self.group_by
+            ]
         if self.aggregates():
             query["aggregate"] = self.aggregates()
         if self.sort_column:
@@ -325,7 +333,9 @@ class KlipFields:
             elif self.compare:
                 body["compare"] = self.compare
         if kind == "gauge":
-            body.update(min=_number(self.gauge_min), max=_number(self.gauge_max), target=_number(self.gauge_target))
+            body.update(
+                min=_number(self.gauge_min), max=_number(self.gauge_max), target=_number(self.gauge_target)
+            )
         return body
 
     def klip(self) -> KlipIn:
@@ -447,7 +457,11 @@ def fields_of(klip: dict[str, Any]) -> KlipFields:
     sort = (query.get("sort") or [{}])[0]
     aggregates = query.get("aggregate") or []
     conditions = query.get("filter") or []
-    simple = not query.get("compute") and len(query.get("group_by") or []) <= 1 and len(query.get("sort") or []) <= 1
+    simple = (
+        not query.get("compute")
+        and len(query.get("group_by") or []) <= 1
+        and len(query.get("sort") or []) <= 1
+    )
     series = [s["column"] for s in klip.get("series") or []] or ([columns["y"]] if columns.get("y") else [])
     return KlipFields(
         title=_text(klip.get("title")),
@@ -469,8 +483,10 @@ def fields_of(klip: dict[str, Any]) -> KlipFields:
         where_column=[_text(c.get("column")) for c in conditions],
         where_op=[_text(c.get("op")) for c in conditions],
         where_value=[
-            "..".join(map(str, c["value"])) if c.get("op") == "between" and isinstance(c.get("value"), list)
-            else ", ".join(map(str, c["value"])) if isinstance(c.get("value"), list)
+            "..".join(map(str, c["value"]))
+            if c.get("op") == "between" and isinstance(c.get("value"), list)
+            else ", ".join(map(str, c["value"]))
+            if isinstance(c.get("value"), list)
             else _text(c.get("value"))
             for c in conditions
         ],
@@ -505,9 +521,8 @@ def saved_klips(db: Session, b: Builder) -> list[dict[str, Any]]:
     return [klip.model_dump(mode="json", by_alias=True) for klip in out.klips]
 
 
-def saved_filters(db: Session, b: Builder) -> list[DashboardFilter]:
-    out = dashboards_service.dashboard_out(db, b.principal, b.dashboard)
-    return [DashboardFilter.model_validate(f) for f in out.model_dump(mode="json").get("filters") or []]
+def saved_filters(b: Builder) -> list[DashboardFilter]:
+    return stored_filters(b.dashboard.filters)
 
 
 def _sources(db: Session, b: Builder) -> list[Any]:
@@ -515,7 +530,9 @@ def _sources(db: Session, b: Builder) -> list[Any]:
     return list(sources_repo.list_sources(db, owner, 200, 0)[0])
 
 
-def _form_context(db: Session, b: Builder, form: KlipFields, base: str, editing: int | None) -> dict[str, Any]:
+def _form_context(
+    db: Session, b: Builder, form: KlipFields, base: str, editing: int | None
+) -> dict[str, Any]:
     sources = _sources(db, b)
     chosen = form.source()
     if chosen is None and sources and form.kind != "text":
@@ -523,7 +540,9 @@ def _form_context(db: Session, b: Builder, form: KlipFields, base: str, editing:
         form.datasource_id = str(chosen)
     types: dict[str, str] = {}
     if chosen is not None and form.kind != "text":
-        types = {name: str(t) for name, t in dashboards_service.source_columns(db, b.principal, chosen).items()}
+        types = {
+            name: str(t) for name, t in dashboards_service.source_columns(db, b.principal, chosen).items()
+        }
     made = [c for c in form.output_columns() if c not in types]
     aggregate_rows = max(len(form.agg_fn) + 1, 2)
     condition_rows = max(len(form.where_column) + 1, 2)
@@ -547,7 +566,9 @@ def _form_context(db: Session, b: Builder, form: KlipFields, base: str, editing:
     }
 
 
-def _page(db: Session, visit: Visit, dashboard_id: int, klip_id: int | None) -> tuple[SignedIn, dict[str, Any]]:
+def _page(
+    db: Session, visit: Visit, dashboard_id: int, klip_id: int | None
+) -> tuple[SignedIn, dict[str, Any]]:
     b = builder(db, visit, dashboard_id)
     base = builder_path(visit.request, dashboard_id)
     klips = saved_klips(db, b)
@@ -555,7 +576,7 @@ def _page(db: Session, visit: Visit, dashboard_id: int, klip_id: int | None) -> 
     form = fields_of(editing) if editing is not None else KlipFields()
     cache = services(visit.request).renderer.live
     _, drawing = live_view(db, b.dashboard, cache=cache, watermark=watermark_for(b.client, visit.now))
-    filters = saved_filters(db, b)
+    filters = saved_filters(b)
     sources = _sources(db, b)
     all_columns = sorted(
         {c for s in sources for c in dashboards_service.source_columns(db, b.principal, s.id)}
@@ -595,10 +616,14 @@ async def builder_page(
 
 def _fragment_refusal(visit: Visit, refusal: Refused) -> Response:
     """A refused preview answers in place of the preview: the sentence naming the field."""
-    return HTMLResponse(f'<p class="error" role="alert">{escape(refusal.sentence)}</p>', status_code=refusal.status)
+    return HTMLResponse(
+        f'<p class="error" role="alert">{escape(refusal.sentence)}</p>', status_code=refusal.status
+    )
 
 
-def _form_again(db: Session, visit: Visit, dashboard_id: int, form: KlipFields, editing: int | None) -> tuple[SignedIn, dict[str, Any]]:
+def _form_again(
+    db: Session, visit: Visit, dashboard_id: int, form: KlipFields, editing: int | None
+) -> tuple[SignedIn, dict[str, Any]]:
     b = builder(db, visit, dashboard_id)
     base = builder_path(visit.request, dashboard_id)
     return b.signed_in, _form_context(db, b, form, base, editing)
@@ -635,7 +660,9 @@ async def klip_preview(
 ) -> Response:
     """The klip drawn from the form as it is, nothing saved."""
     visit.refused = _fragment_refusal
-    return HTMLResponse(await work(_preview, visit, dashboard_id, form), headers={"Cache-Control": "no-store"})
+    return HTMLResponse(
+        await work(_preview, visit, dashboard_id, form), headers={"Cache-Control": "no-store"}
+    )
 
 
 # The builder's forms: each goes back to the builder, saying what happened or why not.
@@ -717,7 +744,9 @@ def _layout(db: Session, b: Builder, clock: Clock, klip_id: int, move: str, w: s
     else:
         order[at] = {"id": klip_id, "size": {"w": w, "h": h}}
         sentence = "Klip resized."
-    dashboards_service.set_layout(db, clock, b.principal, b.dashboard.id, LayoutIn.model_validate({"klips": order}))
+    dashboards_service.set_layout(
+        db, clock, b.principal, b.dashboard.id, LayoutIn.model_validate({"klips": order})
+    )
     return sentence
 
 
@@ -738,7 +767,7 @@ async def change_layout(
 
 def _add_filter(db: Session, b: Builder, clock: Clock, new: dict[str, str]) -> str:
     given = DashboardFilter.model_validate({k: v for k, v in new.items() if v})
-    filters = [f for f in saved_filters(db, b) if f.id != given.id] + [given]
+    filters = [f for f in saved_filters(b) if f.id != given.id] + [given]
     dashboards_service.set_filters(db, clock, b.principal, b.dashboard.id, filters)
     return f"Filter {given.label or given.id} saved."
 
@@ -767,7 +796,7 @@ async def add_filter(
 
 
 def _remove_filter(db: Session, b: Builder, clock: Clock, filter_id: str) -> str:
-    filters = [f for f in saved_filters(db, b) if f.id != filter_id]
+    filters = [f for f in saved_filters(b) if f.id != filter_id]
     dashboards_service.set_filters(db, clock, b.principal, b.dashboard.id, filters)
     return "Filter removed."
 
@@ -778,4 +807,3 @@ async def remove_filter(
     dashboard_id: PathId, visit: BuilderForm, work: WorkDep, clock: ClockDep, filter_id: Line = ""
 ) -> Response:
     return await _builder_form(visit, work, dashboard_id, _remove_filter, clock, filter_id)
-

@@ -188,7 +188,7 @@ async def extend_trial(visit: Annotated[Visit, form_sender()], work: WorkDep, cl
 # The portal's forms: each goes back to its page, with what happened or why not.
 
 
-def _asviewer(db: Session, visit: Visit, action: Callable[..., str], *args: Any) -> str:
+def _as_viewer(db: Session, visit: Visit, action: Callable[..., str], *args: Any) -> str:
     signed_in, client = visit.portal(db)
     if not may_change(signed_in):
         raise Refused(VIEW_ONLY, 403)
