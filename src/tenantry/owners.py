@@ -82,24 +82,39 @@ def owner_of(db: Session, partner_id: int, client_id: int | None) -> Owner:
     return Owner(partner_id, client)
 
 
+# The client roles that build (SPEC §13): an admin also manages users and published links; an
+# editor builds data sources, dashboards and klips and shares them; a member sees what is shared.
+CLIENT_BUILDERS = ("admin", "editor")
+
+
 def only_shared(principal: Principal) -> bool:
     """A client member sees the dashboards shared with them and nothing else of the client."""
-    return not principal.is_partner and principal.role != "admin"
+    return not principal.is_partner and principal.role not in CLIENT_BUILDERS
 
 
 def require_reader(principal: Principal) -> None:
-    """Data sources (their rows and settings), published links and a client's users are read by
-    partner users and the client's admins, never by a member: a source's rows hold more than the
+    """Data sources (their rows and settings) and a client's users are read by partner users and
+    the client's admins and editors, never by a member: a source's rows hold more than the
     dashboards shared with them show, and a url source's address may carry credentials."""
     if only_shared(principal):
         raise Forbidden("A member sees the dashboards shared with them and nothing else of the client.")
 
 
 def require_builder(principal: Principal) -> None:
-    """Partner admins and editors build content; among client users, only admins."""
+    """Partner admins and editors build content; among client users, admins and editors."""
     principal.require_write()
-    if not principal.is_partner:
-        principal.require_admin()
+    if only_shared(principal):
+        raise Forbidden("Only a client's admins and editors build data sources, dashboards and klips.")
+
+
+def require_link_manager(principal: Principal, *, write: bool = True) -> None:
+    """Published links are the partner's users' (viewers only read them) and, among client
+    users, the admins' alone: an editor builds and shares inside the account, a link opens a
+    dashboard to anyone holding it."""
+    if write:
+        principal.require_write()
+    if not principal.is_partner and principal.role != "admin":
+        raise Forbidden("Only a client's admins manage published links.")
 
 
 class Owned(Protocol):

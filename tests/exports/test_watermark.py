@@ -25,7 +25,8 @@ from tests.content import (
 )
 from tests.factories import ADMIN_PASSWORD, enter, sign_in
 
-CHART_BLUE = (37, 99, 235)  # the first colour of the palette: a single bar, a whole pie, a value
+CHART_ORANGE = (230, 159, 0)  # the first colour of the palette: a single bar, a whole pie
+VALUE_INK = (31, 41, 55)  # a value's digits
 ONE_ROW = [{"region": "All", "sales": 1_234_567}]
 FULL_BAR = {"title": "Full bar", "kind": "bar", "columns": {"x": "region", "y": "sales"}}
 WHOLE_PIE = {"title": "Whole pie", "kind": "pie", "columns": {"label": "region", "value": "sales"}}
@@ -52,13 +53,13 @@ def near(pixel: tuple[int, int, int], colour: tuple[int, int, int], tolerance: i
 
 
 @pytest.mark.parametrize(
-    ("klip", "least"),
+    ("klip", "colour", "least"),
     # How many pixels of the chart's colour must turn watermark red: most of the lettering lies
     # on a full bar or a whole pie; on a value, where the letters cross the digits.
-    [(FULL_BAR, 2_000), (WHOLE_PIE, 1_500), (VALUE, 150)],
+    [(FULL_BAR, CHART_ORANGE, 2_000), (WHOLE_PIE, CHART_ORANGE, 1_500), (VALUE, VALUE_INK, 150)],
     ids=["full bar", "whole pie", "single value"],
 )
-def test_the_png_watermark_lies_on_top_of_the_chart(http, partner, clock, klip, least):
+def test_the_png_watermark_lies_on_top_of_the_chart(http, partner, clock, klip, colour, least):
     setup = Image.open(
         io.BytesIO(export(http, partner, one_klip_dashboard(http, partner, clock, "setup", klip), "png"))
     )
@@ -68,12 +69,12 @@ def test_the_png_watermark_lies_on_top_of_the_chart(http, partner, clock, klip, 
     assert setup.size == trial.size
     setup_pixels = list(setup.convert("RGB").get_flattened_data())
     trial_pixels = list(trial.convert("RGB").get_flattened_data())
-    chart = [i for i, p in enumerate(trial_pixels) if near(p, CHART_BLUE)]
+    chart = [i for i, p in enumerate(trial_pixels) if near(p, colour)]
     assert len(chart) > 1_000  # the chart itself is there to be covered
     covered = [i for i in chart if is_watermark_red(*setup_pixels[i])]
     assert len(covered) >= least
     # Semi-transparent and on top only where it is drawn: most of the chart still shows.
-    assert sum(1 for i in chart if near(setup_pixels[i], CHART_BLUE)) > len(chart) / 2
+    assert sum(1 for i in chart if near(setup_pixels[i], colour)) > len(chart) / 2
     # Nothing of the watermark in Trial.
     assert not any(is_watermark_red(*p) for p in trial_pixels)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 
-from tenantry.klips.spec import Size
+from tenantry.klips.spec import GRID_COLUMNS, Size
 
 
 @dataclass(frozen=True)
@@ -27,4 +28,37 @@ class Cell:
 
 def grid_html(cells: Sequence[Cell]) -> str:
     """The klips in order, each spanning its width and height of the grid."""
-    raise NotImplementedError
+    if not cells:
+        return '<p class="empty">This dashboard has no klips yet.</p>'
+    figures = []
+    for cell in cells:
+        inner = cell.html if cell.html is not None else cell.svg
+        figures.append(
+            f'<figure class="klip klip-{escape(cell.kind)} w-{cell.size.w} h-{cell.size.h}" '
+            f'data-klip="{cell.klip_id}" aria-label="{escape(cell.title)}">{inner}</figure>'
+        )
+    return '<div class="klips grid">' + "".join(figures) + "</div>"
+
+
+def place(sizes: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The (column, row) of each (w, h) klip, both from 0, as a CSS grid places them: in order,
+    each at the first free spot at or after the previous one's, reading left to right, top to
+    bottom (CSS's sparse auto-placement). The exports lay klips by it so the PDF matches the page;
+    Typst's own placement stops at a spot a wide klip does not fit instead of moving on."""
+    taken: set[tuple[int, int]] = set()
+    spots = []
+    row, column = 0, 0
+    for w, h in sizes:
+        w = min(max(w, 1), GRID_COLUMNS)
+        while True:
+            if column + w <= GRID_COLUMNS and not any(
+                (column + i, row + j) in taken for i in range(w) for j in range(h)
+            ):
+                break
+            column += 1
+            if column + w > GRID_COLUMNS:
+                row, column = row + 1, 0
+        taken.update((column + i, row + j) for i in range(w) for j in range(h))
+        spots.append((column, row))
+        column += w
+    return spots

@@ -104,12 +104,13 @@ FILTER_PREFIX = "f."
 
 
 def parse_filters(params: Mapping[str, str] | Sequence[tuple[str, str]]) -> dict[str, str]:
-    """The `f.<id>` values among a request's query parameters (the first of each wins)."""
+    """The `f.<id>` values among a request's query parameters: the last non-empty one of each (a
+    page's filter bar sends a date range's preset, then its custom range, which wins if given)."""
     items = params.items() if isinstance(params, Mapping) else params
     chosen: dict[str, str] = {}
     for name, value in items:
-        if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX):
-            chosen.setdefault(name[len(FILTER_PREFIX) :], value)
+        if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX) and value.strip():
+            chosen[name[len(FILTER_PREFIX) :]] = value.strip()
     return chosen
 
 
@@ -133,9 +134,17 @@ class Chosen:
     def key(self) -> str:
         """What the chosen values mean, for cache keys and the data version."""
         return "|".join(
-            f"{f.id}={f.column}:{days[0]}..{days[1]}" if days else f"{f.id}={f.column}:{value}"
+            f"{f.id}={f.column}:{value!r}:{days[0]}..{days[1]}" if days else f"{f.id}={f.column}:{value!r}"
             for f, value, days in self.values
         )
+
+    @property
+    def raw(self) -> dict[str, str]:
+        """The values as a page's address gives them (`f.<id>`), to choose them again."""
+        return {f.id: value for f, value, _days in self.values}
+
+    def value_of(self, filter_id: str) -> str | None:
+        return next((value for f, value, _days in self.values if f.id == filter_id), None)
 
     def where(self, columns: Mapping[str, ColumnType], *, previous: bool = False) -> list[Condition]:
         """The conditions on a source with these columns (a filter on a column it lacks is left
@@ -196,6 +205,31 @@ def choose(filters: Sequence[DashboardFilter], raw: Mapping[str, str] | None, to
                 raise _bad_filter(name, str(exc)) from None
         values.append((chosen, value, days))
     return Chosen(tuple(values))
+
+
+# A select filter offers at most this many of its column's values.
+CHOICES = 100
+
+
+def filter_choices(
+    db: Session | Connection, filters: Sequence[DashboardFilter], klips: list[PlacedKlip]
+) -> dict[str, list[str]]:
+    """Each select filter's choices: its column's distinct values in the dashboard's sources that
+    have it (the first 100, sorted), as text, the way a page's address carries them."""
+    selects = [f for f in filters if f.kind == "select"]
+    if not selects:
+        return {}
+    snapshots = repo.rows_of(db, (k.datasource_id for k in klips))
+    choices: dict[str, list[str]] = {}
+    for chosen in selects:
+        seen: set[str] = set()
+        for _version, rows in snapshots.values():
+            for row in rows:
+                value = row.get(chosen.column)
+                if value is not None and value != "":
+                    seen.add(str(value).lower() if isinstance(value, bool) else str(value))
+        choices[chosen.id] = sorted(seen)[:CHOICES]
+    return choices
 
 
 def _bad_filter(name: str, message: str) -> InvalidInput:

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from tenantry.api.deps import Caller, ClockDep, MailerDep, PathId, WorkDep, services
+from tenantry.dashboards.live import parse_filters
 from tenantry.exports import service
 from tenantry.fields import Email, Strict
+from tenantry.klips.spec import FilterId, FilterValue
 
 router = APIRouter(prefix="/api/1/dashboards", tags=["exports"])
 
@@ -19,6 +21,8 @@ Format = Literal["pdf", "png"]
 class EmailIn(Strict):
     to: Annotated[list[Email], Field(min_length=1, max_length=20)]
     format: Format = "pdf"
+    # The dashboard's filter values, as `?f.<id>=` gives them on its page: {id: value}.
+    filters: Annotated[dict[FilterId, FilterValue], Field(max_length=20)] = {}
 
 
 class EmailOut(BaseModel):
@@ -49,10 +53,13 @@ async def export_dashboard(
     clock: ClockDep,
     caller: Caller,
     renderer: RendererDep,
+    request: Request,
     format: Annotated[Format, Query(description="pdf or png")] = "pdf",
 ) -> Response:
-    """The dashboard as a PDF or PNG file (watermarked in Setup; refused when disabled or expired)."""
-    export = await work(service.render_export, clock, caller, renderer, dashboard_id, format)
+    """The dashboard as a PDF or PNG file, with `f.<id>=` filter values as on its page
+    (watermarked in Setup; refused when disabled or expired)."""
+    filters = parse_filters(request.query_params.multi_items())
+    export = await work(service.render_export, clock, caller, renderer, dashboard_id, format, filters)
     return Response(
         export.data,
         media_type=export.content_type,
@@ -73,6 +80,14 @@ async def email_dashboard(
     """E-mail the dashboard as an attachment: queued and sent by the worker (at most 50 recipients a
     day per user; viewers and members only to users of their own account)."""
     queued = await work(
-        service.email_dashboard, clock, caller, mailer, renderer, dashboard_id, list(body.to), body.format
+        service.email_dashboard,
+        clock,
+        caller,
+        mailer,
+        renderer,
+        dashboard_id,
+        list(body.to),
+        body.format,
+        body.filters,
     )
     return EmailOut(queued=queued.queued, delivered=queued.delivered, reason=queued.reason)

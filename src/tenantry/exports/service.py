@@ -7,6 +7,7 @@ disabled or in an expired trial both are refused. The policy table decides all t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
-from tenantry.dashboards.live import LiveCache, draw_klips
+from tenantry.dashboards.live import LiveCache, draw_klips, today_in
 from tenantry.db.models import Dashboard
 from tenantry.emails import repository as emails_repo
 from tenantry.emails import service as emails
@@ -24,6 +25,7 @@ from tenantry.errors import Forbidden, InvalidInput
 from tenantry.exports.typeset import CONTENT_TYPES, Typesetter
 from tenantry.mail import Attachment, Mail, Mailer, one_line
 from tenantry.owners import audit_change, owner_of
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, Decision
 
 
@@ -52,20 +54,38 @@ def _filename(dashboard: Dashboard, stamp: str, fmt: str) -> str:
 
 
 def render_export(
-    db: Session, clock: Clock, principal: Principal, renderer: Renderer, dashboard_id: int, fmt: str
+    db: Session,
+    clock: Clock,
+    principal: Principal,
+    renderer: Renderer,
+    dashboard_id: int,
+    fmt: str,
+    filters: Mapping[str, str] | None = None,
 ) -> ExportFile:
-    return _export(db, renderer, dashboards_repo.get_dashboard(db, principal, dashboard_id), clock.now(), fmt)
+    """The dashboard as a file, with the filter values given as on its page (`f.<id>`)."""
+    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    return _export(db, renderer, dashboard, clock.now(), fmt, filters)
 
 
-def _export(db: Session, renderer: Renderer, dashboard: Dashboard, now: datetime, fmt: str) -> ExportFile:
+def _export(
+    db: Session,
+    renderer: Renderer,
+    dashboard: Dashboard,
+    now: datetime,
+    fmt: str,
+    filters: Mapping[str, str] | None = None,
+) -> ExportFile:
     decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
     watermark = decision is Decision.WATERMARK
-    _version, drawings = draw_klips(db, dashboard, cache=renderer.live, watermark=watermark)
+    today = today_in(partners_repo.get_partner(db, dashboard.partner_id).timezone, now)
+    _version, drawings = draw_klips(
+        db, dashboard, cache=renderer.live, watermark=watermark, filters=filters, today=today
+    )
     data = renderer.typesetter.typeset(
         fmt,
         title=dashboard.name,
         subtitle=now.strftime("%Y-%m-%d %H:%M UTC"),
-        klips=[(d.title, d.svg) for d in drawings],
+        klips=[(d.title, d.svg, d.size.w, d.size.h) for d in drawings],
         timestamp=now,
     )
     return ExportFile(_filename(dashboard, now.strftime("%Y-%m-%d"), fmt), CONTENT_TYPES[fmt], data)
@@ -80,6 +100,7 @@ def email_dashboard(
     dashboard_id: int,
     to: list[str],
     fmt: str,
+    filters: Mapping[str, str] | None = None,
 ) -> Queued:
     """Queue the dashboard as an e-mail attachment; the worker sends it after commit.
 
@@ -93,7 +114,7 @@ def email_dashboard(
     recipients = _recipients(to)
     _require_recipients_allowed(db, principal, recipients)
     emails.require_daily_room(db, principal, now, len(recipients))
-    export = _export(db, renderer, dashboard, now, fmt)
+    export = _export(db, renderer, dashboard, now, fmt, filters)
     name = one_line(dashboard.name)
     mail = Mail(
         to=recipients,
@@ -104,7 +125,7 @@ def email_dashboard(
     queued = emails.queue(
         db, mailer, now, mail, partner_id=dashboard.partner_id, kind="dashboard", sent_by=principal.actor
     )
-    details = {"to": recipients, "format": fmt, "queued": queued.queued}
+    details = {"to": recipients, "format": fmt, "queued": queued.queued, "filters": dict(filters or {})}
     audit_change(db, principal, dashboard, "dashboard.emailed", now, details)
     return queued
 

@@ -16,10 +16,15 @@ from typing import Any
 
 import typst
 
+from tenantry.charts.grid import place
 from tenantry.text import scrub
 
 TEMPLATE = Path(__file__).with_name("dashboard.typ")
 PNG_PPI = 110.0
+# A klip given without a size takes the grid's default (SPEC §13).
+DEFAULT_W, DEFAULT_H = 6, 2
+
+Klip = tuple[str, str] | tuple[str, str, int, int]
 CONTENT_TYPES = {"pdf": "application/pdf", "png": "image/png"}
 
 
@@ -34,11 +39,12 @@ class Typesetter:
         *,
         title: str,
         subtitle: str,
-        klips: Sequence[tuple[str, str] | tuple[str, str, int, int]],
+        klips: Sequence[Klip],
         timestamp: datetime | None = None,
     ) -> bytes:
-        """Typeset a dashboard; `klips` are (title, svg) pairs in order (a Setup watermark is
-        already drawn over each SVG, see `charts.svg.watermarked`).
+        """Typeset a dashboard; `klips` are (title, svg, w, h) in the page's order, laid on the
+        same 12-column grid as the page (a (title, svg) pair takes the default size, 6 by 2). A
+        Setup watermark is already drawn over each SVG, see `charts.svg.watermarked`.
 
         Every text is scrubbed first: Typst's JSON and SVG readers refuse lone surrogates and most
         control characters, which older names and drawings may still hold."""
@@ -46,7 +52,7 @@ class Typesetter:
             "title": scrub(title),
             "subtitle": scrub(subtitle),
             "format": fmt,
-            "klips": [{"title": scrub(t), "svg": scrub(s)} for t, s in klips],
+            "klips": _laid_out(klips),
         }
         with self._lock:
             if self._compiler is None:
@@ -62,3 +68,22 @@ class Typesetter:
             output = output[0]
         assert isinstance(output, bytes)
         return output
+
+
+def _laid_out(klips: Sequence[Klip]) -> list[dict[str, Any]]:
+    """Each klip with its spot on the grid, placed as the live page's CSS grid places it."""
+    cells = []
+    for klip in klips:
+        title, svg, w, h = klip if len(klip) == 4 else (*klip, DEFAULT_W, DEFAULT_H)
+        # Clamped as the grid is: a width beyond 12 columns would make Typst refuse the whole page.
+        cells.append(
+            {
+                "title": scrub(title),
+                "svg": scrub(svg),
+                "w": min(max(int(w), 1), 12),
+                "h": min(max(int(h), 1), 6),
+            }
+        )
+    for cell, (x, y) in zip(cells, place([(c["w"], c["h"]) for c in cells]), strict=True):
+        cell["x"], cell["y"] = x, y
+    return cells

@@ -148,9 +148,7 @@ def round_half_away(value: float, digits: int) -> float:
     """Rounding as people (and spreadsheets) do it: 2.5 → 3, -2.5 → -3 (Python's `round` would
     give 2, which reads as a bug on a dashboard)."""
     scale = 10.0**digits
-    scaled = abs(value) * scale
-    # The small nudge absorbs binary noise (1.005 is stored as 1.00499999...).
-    rounded = math.floor(scaled + 0.5 + 1e-9 * max(1.0, scaled)) / scale
+    rounded = math.floor(abs(value) * scale + 0.5) / scale
     return math.copysign(rounded, value) if rounded else 0.0
 
 

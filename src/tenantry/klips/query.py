@@ -4,19 +4,45 @@
 the source lacks or uses one with the wrong type (before anything is saved), and `run` filters,
 computes, groups, aggregates, sorts and limits. `QueryCache` keeps answers per version of the
 source's rows, so a dashboard drawn twice does no work the second time.
+
+The engine is polars, chosen by measurement (bench/klips.py): turning 100,000 rows of dicts into
+its table takes about 45 ms, against about 580 ms for DuckDB, which without pyarrow can only read
+the rows back from a JSON file; and polars' aggregations were faster too.
+
+Dates arrive as ISO text. A date column keeps its text (answers show it as it came) beside a
+hidden parsed column holding the day, so filters and buckets compare days: a datetime column
+filtered on a range of days includes the whole last day.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from itertools import chain
 from typing import Any, Literal
 
-from tenantry.klips.spec import Condition, KlipBody, Query
+import polars as pl
+
+from tenantry.klips import expr as expressions
+from tenantry.klips.spec import Bucketed, Condition, KlipBody, Query
 
 ColumnType = Literal["number", "text", "date", "bool", "empty"]
 Rows = list[dict[str, Any]]
+
+# The day of a date column, parsed once per version of the rows. No column of a source can be
+# named like this: ingest keeps control characters out of column names.
+_DAY = "\x00day:"
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_ISO_PATTERN = _ISO.pattern
+_TRUNCATE = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
+_NUMERIC_FNS = ("sum", "avg", "median")
+_ORDERED_FNS = ("min", "max")
 
 
 class QueryError(ValueError):
@@ -37,27 +63,518 @@ class Table:
     rows: list[dict[str, Any]]
 
 
+# --- Types -------------------------------------------------------------------------------------
+
+
+def _names(rows: Rows) -> list[str]:
+    """Every column of the rows, in order of first appearance (rows may lack some)."""
+    return list(dict.fromkeys(chain.from_iterable(rows)))
+
+
+def _classify(values: Sequence[Any]) -> tuple[ColumnType, set[type]]:
+    kinds = {type(value) for value in values}
+    kinds.discard(type(None))
+    if not kinds:
+        return "empty", kinds
+    if kinds <= {int, float}:
+        return "number", kinds
+    if kinds == {bool}:
+        return "bool", kinds
+    if kinds == {str}:
+        present = pl.Series(values, dtype=pl.String).drop_nulls()
+        days = present.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        if present.str.contains(_ISO_PATTERN).all() and days.null_count() == 0:
+            return "date", kinds
+    return "text", kinds
+
+
+def _type_of(values: Sequence[Any]) -> ColumnType:
+    return _classify(values)[0]
+
+
 def columns_of(rows: Rows) -> dict[str, ColumnType]:
-    """Each column's type, inferred from its non-null values."""
-    raise NotImplementedError
+    """Each column's type, inferred from its non-null values: numbers only → number; ISO dates or
+    datetimes only → date; true/false only → bool; none at all → empty; anything else → text."""
+    return {name: _type_of([row.get(name) for row in rows]) for name in _names(rows)}
+
+
+# --- The engine's table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """A snapshot loaded into the engine: its table (with the hidden day columns) and its types."""
+
+    frame: pl.DataFrame
+    types: dict[str, ColumnType]
+    rows: Rows
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def _series(name: str, values: list[Any], kind: ColumnType, kinds: set[type]) -> pl.Series:
+    if kind == "number":
+        if kinds == {int}:
+            try:
+                return pl.Series(name, values, dtype=pl.Int64)
+            except OverflowError:
+                pass  # an integer beyond 64 bits: kept as a float, like JSON readers do
+        return pl.Series(name, values, dtype=pl.Float64, strict=False).fill_nan(None)
+    if kind == "bool":
+        return pl.Series(name, values, dtype=pl.Boolean)
+    if kind == "empty":
+        return pl.Series(name, [None] * len(values), dtype=pl.Float64)
+    if kind == "date":
+        return pl.Series(name, values, dtype=pl.String)
+    return pl.Series(name, [_text(v) for v in values], dtype=pl.String)
+
+
+def load(rows: Rows) -> Source:
+    """The rows as the engine's table: one typed column each, plus a parsed day per date column."""
+    columns: list[pl.Series] = []
+    types: dict[str, ColumnType] = {}
+    for name in _names(rows):
+        values = [row.get(name) for row in rows]
+        kind, kinds = _classify(values)
+        types[name] = kind
+        series = _series(name, values, kind, kinds)
+        columns.append(series)
+        if kind == "date":
+            columns.append(series.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(_DAY + name))
+    return Source(pl.DataFrame(columns, height=len(rows)), types, rows)
+
+
+# --- Checking ----------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_day(value: Any) -> date | None:
+    if isinstance(value, str) and _ISO.match(value):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _literal(kind: ColumnType, value: Any, *, lenient: bool) -> Any:
+    """The value a condition compares a column of this type with, or ValueError saying why it
+    cannot. `lenient` (dashboard filters, whose values come from a URL as text) reads "12" as a
+    number and "true" as true."""
+    if kind == "number":
+        if _is_number(value):
+            return value
+        if lenient and isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    return number
+        raise ValueError(f"{value!r} is not a number")
+    if kind == "date":
+        day = _as_day(value)
+        if day is None:
+            raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+        return day
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if lenient and value in ("true", "false"):
+            return value == "true"
+        raise ValueError(f"{value!r} is not true or false")
+    if kind == "text":
+        if isinstance(value, str):
+            return value
+        if lenient or _is_number(value):
+            return _text(value)
+        raise ValueError(f"{value!r} is not text")
+    return value  # an empty column: nothing matches anyway
+
+
+def _check_condition(condition: Condition, kind: ColumnType, path: str, *, lenient: bool) -> None:
+    op, column = condition.op, condition.column
+    if op in ("is_null", "not_null") or kind == "empty":
+        return
+    if op == "contains" and kind != "text":
+        raise QueryError(f"{path}.op", f"contains needs a text column, and {column!r} holds {kind}s")
+    if op in ("lt", "le", "gt", "ge", "between") and kind == "bool":
+        raise QueryError(f"{path}.op", f"{op} cannot compare {column!r}, which holds true or false")
+    values = condition.value if isinstance(condition.value, list) else [condition.value]
+    for value in values:
+        try:
+            _literal(kind, value, lenient=lenient)
+        except ValueError as error:
+            raise QueryError(
+                f"{path}.value", f"{error}, and {column!r} holds {kind}s: compare it with a {kind}"
+            ) from None
+
+
+def _need(columns: Mapping[str, ColumnType], column: str, path: str, where: str) -> ColumnType:
+    if column not in columns:
+        known = ", ".join(sorted(columns)) or "none"
+        raise QueryError(path, f"there is no column {column!r} {where} (columns: {known})")
+    return columns[column]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    computed: list[tuple[str, expressions.Expr]]
+    rows_types: dict[str, ColumnType]  # after compute
+    output: dict[str, ColumnType]  # after grouping
+
+
+def _plan(query: Query | None, source: Mapping[str, ColumnType]) -> _Plan:
+    """The query checked against the source's columns, with its parsed expressions."""
+    types = dict(source)
+    if query is None:
+        return _Plan([], types, dict(types))
+    for i, condition in enumerate(query.filter):
+        path = f"query.filter[{i}]"
+        kind = _need(types, condition.column, f"{path}.column", "in the source (filters run before compute)")
+        _check_condition(condition, kind, path, lenient=False)
+    computed = []
+    for i, compute in enumerate(query.compute):
+        path = f"query.compute[{i}].expr"
+        try:
+            parsed = expressions.parse(compute.expr)
+        except expressions.ExprError as error:
+            raise QueryError(path, f"at position {error.position}: {error.message}") from None
+        for name in parsed.columns():
+            kind = _need(types, name, path, "in the source or computed before it")
+            if kind not in ("number", "empty"):
+                raise QueryError(path, f"{name!r} holds {kind}s, and arithmetic needs numbers")
+        computed.append((compute.as_, parsed))
+        types[compute.as_] = "number"
+    if not (query.group_by or query.aggregate):
+        output = dict(types)
+    else:
+        output = {}
+        for i, key in enumerate(query.group_by):
+            path = f"query.group_by[{i}]"
+            column = key.column if isinstance(key, Bucketed) else key
+            if column in output:
+                raise QueryError(path, f"{column!r} is grouped by twice")
+            if isinstance(key, Bucketed):
+                kind = _need(types, key.column, f"{path}.column", "to group by")
+                if kind not in ("date", "empty"):
+                    raise QueryError(
+                        f"{path}.bucket",
+                        f"a {key.bucket} bucket needs a date column, and {key.column!r} holds {kind}s",
+                    )
+                output[key.column] = "date"
+            else:
+                output[key] = _need(types, key, path, "to group by")
+        for i, aggregate in enumerate(query.aggregate):
+            path = f"query.aggregate[{i}]"
+            if aggregate.as_ in output:
+                raise QueryError(
+                    f"{path}.as", f"the output already has a column {aggregate.as_!r}: choose another name"
+                )
+            if aggregate.column is None:
+                output[aggregate.as_] = "number"
+                continue
+            kind = _need(types, aggregate.column, f"{path}.column", "to aggregate")
+            if aggregate.fn in _NUMERIC_FNS and kind not in ("number", "empty"):
+                raise QueryError(
+                    f"{path}.column", f"{aggregate.fn} needs numbers, and {aggregate.column!r} holds {kind}s"
+                )
+            if aggregate.fn in _ORDERED_FNS and kind not in ("number", "date", "empty"):
+                raise QueryError(
+                    f"{path}.column",
+                    f"{aggregate.fn} needs numbers or dates, and {aggregate.column!r} holds {kind}s",
+                )
+            output[aggregate.as_] = kind if aggregate.fn in _ORDERED_FNS else "number"
+    for i, sort in enumerate(query.sort):
+        _need(output, sort.column, f"query.sort[{i}].column", "in the query's output")
+    return _Plan(computed, types, output)
 
 
 def check(body: KlipBody, columns: dict[str, ColumnType]) -> dict[str, ColumnType]:
-    """The columns (and types) of the query's output, or QueryError naming the field at fault."""
-    raise NotImplementedError
+    """The columns (and types) of the query's output, or QueryError naming the field at fault:
+    a column the source lacks, a function meeting a column of the wrong type, or a klip mapping
+    (`columns.*`, `series[].column`) naming a column the query's output lacks."""
+    output = _plan(body.query, columns).output
+    where = (
+        "in the query's output"
+        if body.query and (body.query.group_by or body.query.aggregate)
+        else "in the source"
+    )
+    mapping = body.columns
+    for name in ("x", "y", "label", "value"):
+        column = getattr(mapping, name)
+        if column is not None:
+            _need(output, column, f"columns.{name}", where)
+    for i, column in enumerate(mapping.fields or []):
+        _need(output, column, f"columns.fields[{i}]", where)
+    for column in mapping.formats or {}:
+        _need(output, column, f"columns.formats.{column}", where)
+    for i, series in enumerate(body.series or []):
+        _need(output, series.column, f"series[{i}].column", where)
+    return output
+
+
+# --- Running -----------------------------------------------------------------------------------
+
+
+def _compared(column: str, kind: ColumnType) -> pl.Expr:
+    return pl.col(_DAY + column) if kind == "date" else pl.col(column)
+
+
+def _condition(condition: Condition, kind: ColumnType, *, lenient: bool) -> pl.Expr:
+    column, op = condition.column, condition.op
+    if op == "is_null":
+        return pl.col(column).is_null()
+    if op == "not_null":
+        return pl.col(column).is_not_null()
+    if kind == "empty":
+        return pl.lit(False)
+    values = condition.value if isinstance(condition.value, list) else [condition.value]
+    try:
+        literals = [_literal(kind, value, lenient=lenient) for value in values]
+    except ValueError:
+        # Only a dashboard's filter gets here (a klip's own query was checked): a value that
+        # cannot be in this column matches no row.
+        return pl.lit(False)
+    target = _compared(column, kind)
+    if op == "contains":
+        needle = str(literals[0]).lower()
+        return target.str.to_lowercase().str.contains(needle, literal=True)
+    if op == "in":
+        return target.is_in(literals).fill_null(False)
+    if op == "between":
+        low, high = literals
+        return (target >= low) & (target <= high)
+    comparisons = {
+        "eq": target.eq,
+        "ne": target.ne,
+        "lt": target.lt,
+        "le": target.le,
+        "gt": target.gt,
+        "ge": target.ge,
+    }
+    return comparisons[op](literals[0])
+
+
+def _translate(node: expressions.Expr, types: Mapping[str, ColumnType]) -> pl.Expr:
+    if isinstance(node, expressions.Number):
+        return pl.lit(node.value, dtype=pl.Float64 if isinstance(node.value, float) else pl.Int64)
+    if isinstance(node, expressions.Col):
+        if types.get(node.name) != "number":
+            return pl.lit(None, dtype=pl.Float64)
+        return pl.col(node.name)
+    if isinstance(node, expressions.Neg):
+        return -_translate(node.operand, types)
+    if isinstance(node, expressions.BinOp):
+        left, right = _translate(node.left, types), _translate(node.right, types)
+        if node.op == "+":
+            return left + right
+        if node.op == "-":
+            return left - right
+        if node.op == "*":
+            return left * right
+        # Division by zero gives null: one odd row shows a gap, not an error or an infinity.
+        return pl.when(right != 0).then(left / right).otherwise(None)
+    args = [_translate(arg, types) for arg in node.args]
+    if node.fn == "coalesce":
+        return pl.coalesce(args) if len(args) > 1 else args[0]
+    if node.fn == "abs":
+        return args[0].abs()
+    digits = node.args[1].value if len(node.args) > 1 and isinstance(node.args[1], expressions.Number) else 0
+    return args[0].cast(pl.Float64).round(int(digits), mode="half_away_from_zero")
+
+
+def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
+    if isinstance(key, str):
+        return pl.col(key)
+    if types.get(key.column) == "empty":
+        return pl.lit(None, dtype=pl.String).alias(key.column)
+    day = pl.col(_DAY + key.column)
+    if key.bucket != "day":
+        day = day.dt.truncate(_TRUNCATE[key.bucket])
+    return day.cast(pl.String).alias(key.column)
+
+
+def _aggregate(fn: str, column: str | None, name: str, types: Mapping[str, ColumnType]) -> pl.Expr:
+    if column is None:
+        return pl.len().cast(pl.Int64).alias(name)
+    value = pl.col(column)
+    if fn == "count":
+        return value.count().cast(pl.Int64).alias(name)
+    if fn == "count_distinct":
+        return value.drop_nulls().n_unique().cast(pl.Int64).alias(name)
+    if fn == "sum":
+        return value.sum().alias(name)
+    if fn == "avg":
+        return value.mean().alias(name)
+    if fn == "median":
+        return value.median().alias(name)
+    return (value.min() if fn == "min" else value.max()).alias(name)
+
+
+def _json_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                row[name] = None
+            elif isinstance(value, date):
+                row[name] = value.isoformat()
+    return rows
+
+
+def _where(source: Source, where: Iterable[Condition]) -> list[pl.Expr]:
+    # A dashboard's filter applies to the klips whose source has its column, and only those.
+    return [
+        _condition(condition, source.types[condition.column], lenient=True)
+        for condition in where
+        if condition.column in source.types
+    ]
+
+
+def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()) -> Table:
+    """The query's answer over a loaded source (see `run`)."""
+    plan = _plan(query, source.types)
+    conditions = _where(source, where)
+    if query is not None:
+        conditions += [_condition(c, source.types[c.column], lenient=False) for c in query.filter]
+    if query is None or not (query.compute or query.group_by or query.aggregate or query.sort or query.limit):
+        # Rows as they are: the matching rows of the snapshot itself, values untouched.
+        columns = [name for name in source.types]
+        if not conditions:
+            return Table(columns, list(source.rows))
+        index = source.frame.select(pl.arg_where(pl.all_horizontal(conditions))).to_series()
+        return Table(columns, [source.rows[i] for i in index])
+    frame = source.frame.lazy()
+    if conditions:
+        frame = frame.filter(pl.all_horizontal(conditions))
+    for name, parsed in plan.computed:
+        frame = frame.with_columns(_translate(parsed, plan.rows_types).alias(name))
+        if source.types.get(name) == "date":
+            frame = frame.drop(_DAY + name)
+    if query.group_by or query.aggregate:
+        aggregates = [_aggregate(a.fn, a.column, a.as_, plan.rows_types) for a in query.aggregate]
+        if query.group_by:
+            keys = [_key(key, plan.rows_types) for key in query.group_by]
+            names = list(plan.output)[: len(keys)]
+            if aggregates:
+                frame = frame.group_by(keys).agg(aggregates)
+            else:
+                frame = frame.select(keys).unique()
+            # Groups come out in the order of their keys unless the query sorts them.
+            if not query.sort:
+                frame = frame.sort(names, nulls_last=True)
+        else:
+            frame = frame.select(aggregates)
+    else:
+        frame = frame.select(list(plan.output))
+    if query.sort:
+        frame = frame.sort(
+            [s.column for s in query.sort],
+            descending=[s.desc for s in query.sort],
+            nulls_last=True,
+            maintain_order=True,
+        )
+    if query.limit is not None:
+        frame = frame.head(query.limit)
+    result = frame.collect()
+    return Table(list(plan.output), _json_safe(result.select(list(plan.output)).to_dicts()))
 
 
 def run(rows: Rows, query: Query | None, *, where: Sequence[Condition] = (), version: str = "") -> Table:
-    """The query's answer over `rows`, after the dashboard's `where` conditions."""
-    raise NotImplementedError
+    """The query's answer over `rows`: the dashboard's `where` conditions and the query's filter,
+    then compute, group_by with aggregate, sort and limit. Without a query, the rows as they are
+    (only `where` applied). With a `version`, the loaded table is kept for the next query over
+    the same version of the rows. QueryError when the query does not fit the rows."""
+    source = _SOURCES.get(version, lambda: rows) if version else load(rows)
+    return execute(source, query, where)
 
 
-@dataclass
+# --- Caching -----------------------------------------------------------------------------------
+
+
+class _Lru:
+    """A thread-safe LRU whose misses are computed once even when threads ask together."""
+
+    def __init__(self, capacity: int, weigh: Callable[[Any], int] = lambda _: 1, budget: int | None = None):
+        self.capacity = capacity
+        self.weigh = weigh
+        self.budget = budget
+        self.weight = 0
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+        self.pending: dict[Any, threading.Lock] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                self.hits += 1
+                return self.items[key]
+            pending = self.pending.setdefault(key, threading.Lock())
+        with pending:
+            with self.lock:
+                if key in self.items:  # computed by the thread we waited for
+                    self.items.move_to_end(key)
+                    self.hits += 1
+                    return self.items[key]
+            try:
+                value = compute()
+            finally:
+                with self.lock:
+                    self.pending.pop(key, None)
+            with self.lock:
+                self.misses += 1
+                self.items[key] = value
+                self.weight += self.weigh(value)
+                while len(self.items) > self.capacity or (
+                    self.budget is not None and self.weight > self.budget and len(self.items) > 1
+                ):
+                    _, dropped = self.items.popitem(last=False)
+                    self.weight -= self.weigh(dropped)
+            return value
+
+
+class _Sources:
+    """Loaded tables per version of a source's rows: two klips over one source load it once."""
+
+    def __init__(self, capacity: int) -> None:
+        self.lru = _Lru(capacity)
+
+    def get(self, version: str, rows_loader: Callable[[], Rows]) -> Source:
+        source: Source = self.lru.get(version, lambda: load(rows_loader()))
+        return source
+
+
+# For `run(..., version=...)` without a QueryCache of its own.
+_SOURCES = _Sources(8)
+
+
+def _where_key(where: Sequence[Condition]) -> str:
+    return json.dumps([c.model_dump(mode="json") for c in where], sort_keys=True)
+
+
 class QueryCache:
-    """Answers kept per (source version, query, where), least recently used dropped first."""
+    """Answers kept per (source version, query, where), least recently used dropped first, and
+    the loaded table per source version. At most `capacity` answers holding `max_rows` rows in
+    all, and `sources` loaded tables. Safe to share between threads."""
 
-    capacity: int = 256
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self, capacity: int = 256, *, sources: int = 16, max_rows: int = 1_000_000) -> None:
+        self.answers = _Lru(capacity, weigh=lambda table: len(table.rows) + 1, budget=max_rows)
+        self.sources = _Sources(sources)
 
     def run(
         self,
@@ -66,4 +583,18 @@ class QueryCache:
         query: Query | None,
         where: Sequence[Condition] = (),
     ) -> Table:
-        raise NotImplementedError
+        """The query's answer over the source's rows at `version` (loaded by `rows_loader` only
+        when this version is not loaded yet)."""
+        key = (version, query.model_dump_json(by_alias=True) if query else "", _where_key(where))
+        table: Table = self.answers.get(
+            key, lambda: execute(self.sources.get(version, rows_loader), query, where)
+        )
+        return table
+
+    @property
+    def hits(self) -> int:
+        return self.answers.hits
+
+    @property
+    def misses(self) -> int:
+        return self.answers.misses

@@ -125,7 +125,9 @@ def _public_link(row: Any, klips: list[PlacedKlip]) -> PublicLink:
         allowed_origins=row.allowed_origins,
         client_status=row.status,
         trial=Trial(started, ends, row.trial_extended_at) if started and ends else None,
-        dashboard=PublicBoard(row.dashboard_id, row.dashboard_name, row.dashboard_filters or [], row.timezone),
+        dashboard=PublicBoard(
+            row.dashboard_id, row.dashboard_name, row.dashboard_filters or [], row.timezone
+        ),
         klips=klips,
     )
 

@@ -30,7 +30,7 @@ from tenantry.errors import LinkUnavailable
 from tenantry.links import repository as repo
 from tenantry.links.repository import PublicLink
 from tenantry.links.schemas import LinkCreate
-from tenantry.owners import audit_change, changing, content_status, give_back, require_reader, take_one
+from tenantry.owners import audit_change, changing, content_status, give_back, require_link_manager, take_one
 from tenantry.policy import Capability, allows
 
 MAX_FAILURES_PER_ADDRESS = 5
@@ -49,6 +49,7 @@ def create_link(
     """Seed: refused in Setup, when disabled and in an expired trial; limited by the allocation."""
     now = clock.now()
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    require_link_manager(principal)
     owner = changing(db, principal, dashboard, Capability.CREATE_PUBLISHED_LINKS, now)
     if data.password is not None:
         check_password(data.password)  # a link has no e-mail to compare with
@@ -84,7 +85,7 @@ def links_of(
 ) -> tuple[Sequence[PublishedLink], int]:
     """A dashboard's links, for those who manage them: a member sees the dashboard, not its links."""
     dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
-    require_reader(principal)
+    require_link_manager(principal, write=False)
     return repo.list_links(db, dashboard.id, limit, offset)
 
 
@@ -92,6 +93,7 @@ def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -
     """Revoke for good and give the link back to the allocation; revoking twice changes nothing."""
     now = clock.now()
     link = repo.get_link(db, principal, link_id)
+    require_link_manager(principal)
     # Revoking is always allowed: closing a link must never wait for a status change.
     owner = changing(db, principal, link, Capability.BUILD_CONTENT, now)
     if link.revoked_at is not None:

@@ -13,6 +13,7 @@ next one.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,15 +21,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import Services
 from tenantry.auth import throttle
 from tenantry.auth.addresses import request_address
 from tenantry.auth.secrets import verify_password
-from tenantry.dashboards.live import POLL_SECONDS, data_version, live_view
-from tenantry.errors import LinkUnavailable
+from tenantry.dashboards.live import (
+    Chosen,
+    choose,
+    data_version,
+    filter_choices,
+    live_view,
+    parse_filters,
+    stored_filters,
+    today_in,
+)
+from tenantry.errors import InvalidInput, LinkUnavailable
+from tenantry.klips.spec import DATE_PRESETS, DashboardFilter
 from tenantry.links import service
 from tenantry.links.repository import PublicLink
 from tenantry.web.headers import new_nonce
@@ -109,47 +119,63 @@ async def _record_view(services: Services, link: PublicLink) -> None:
         await run_in_threadpool(touch)
 
 
-def _drawn(services: Services, link: PublicLink) -> tuple[str, str]:
+def _drawn(services: Services, link: PublicLink, chosen: Chosen, today: date) -> tuple[str, str]:
     """The dashboard's version and fragment, drawing what the caches lack (on a worker thread)."""
     with services.database.engine.connect() as db:
-        version, html = live_view(db, link.dashboard, klips=link.klips, cache=services.renderer.live)
+        version, html = live_view(
+            db,
+            link.dashboard,
+            klips=link.klips,
+            cache=services.renderer.live,
+            filters=chosen.raw,
+            today=today,
+        )
     assert html is not None
     return version, html
 
 
-@router.get("/{token}", response_class=HTMLResponse)
-async def view(token: str, request: Request) -> Response:
-    """The live dashboard behind a published link (a password form first when it has one).
+def _choices(services: Services, link: PublicLink, filters: list[DashboardFilter]) -> dict[str, list[str]]:
+    with services.database.engine.connect() as db:
+        return filter_choices(db, filters, link.klips)
 
-    The hottest page of the product, and anyone may ask for it: its reads run on the event loop,
-    and when the page for this version of the data is cached (the usual case) nothing else runs
-    but joining it with the view's nonce.
-    """
-    services: Services = request.app.state.services
-    link = await _opened(request, token)
-    if isinstance(link, LinkUnavailable):
-        return _unavailable_page(link.status)
-    if not _has_access(services, request, link):
-        return _page("password.html", 401, link.allowed_origins, error=None)
-    version = data_version(link.dashboard, link.klips)
-    nonce = new_nonce()
-    pages = services.renderer.live.pages
-    page = pages.cached(version, nonce)
-    if page is None:
-        version, html = await run_in_threadpool(_drawn, services, link)
-        page = pages.page(
-            version,
-            nonce,
-            lambda: TEMPLATES.get_template("published/dashboard.html").render(
-                title=link.dashboard.name,
-                version=version,
-                klips=Markup(html),
-                poll_seconds=POLL_SECONDS,
-                csp_nonce=pages.slot,
-            ),
+
+def _chosen(services: Services, request: Request, link: PublicLink) -> tuple[Chosen, date]:
+    """The viewer's filter values (`?f.<id>=`, else each filter's default), or InvalidInput."""
+    today = today_in(link.dashboard.timezone, services.clock.now())
+    raw = parse_filters(request.query_params.multi_items())
+    return choose(stored_filters(link.dashboard.filters), raw, today), today
+
+
+def _preset_label(preset: str) -> str:
+    return preset.replace("_", " ").capitalize()
+
+
+def _filter_bar(
+    filters: list[DashboardFilter], chosen: Chosen, choices: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """What the page's filter form shows: each filter with its value and its choices."""
+    bar = []
+    for item in filters:
+        value = chosen.value_of(item.id) or ""
+        if item.kind == "date_range":
+            options = [(p, _preset_label(p)) for p in DATE_PRESETS]
+            custom = value if value and value not in DATE_PRESETS else ""
+        else:
+            options = [(c, c) for c in choices.get(item.id, [])]
+            if value and value not in choices.get(item.id, []):
+                options.insert(0, (value, value))
+            custom = ""
+        bar.append(
+            {
+                "id": item.id,
+                "label": item.label or item.column,
+                "kind": item.kind,
+                "value": value,
+                "custom": custom,
+                "options": options,
+            }
         )
-    await _record_view(services, link)
-    return HTMLResponse(page, headers=page_headers(nonce, link.allowed_origins))
+    return bar
 
 
 @router.post("/{token}", response_class=HTMLResponse)
@@ -208,9 +234,13 @@ async def live(token: str, request: Request, v: Annotated[str, Query(max_length=
         return _unavailable_json(link.status)
     if not _has_access(services, request, link):
         return _unavailable_json(401)
-    version = data_version(link.dashboard, link.klips)
+    try:
+        chosen, today = _chosen(services, request, link)
+    except InvalidInput as refusal:
+        return JSONResponse(refusal.to_problem(), status_code=422, headers=JSON_HEADERS)
+    version = data_version(link.dashboard, link.klips, chosen=chosen)
     body: dict[str, Any] = {"available": True, "version": version}
     if version != v:
-        version, html = await run_in_threadpool(_drawn, services, link)
+        version, html = await run_in_threadpool(_drawn, services, link, chosen, today)
         body.update(version=version, title=link.dashboard.name, html=html)
     return JSONResponse(body, headers=JSON_HEADERS)

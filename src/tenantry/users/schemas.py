@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class ClientUserCreate(Strict):
     email: Email
     name: Name
-    role: Literal["admin", "member"] = "member"
+    role: Literal["admin", "editor", "member"] = "member"
     password: Password | None = None
 
 
