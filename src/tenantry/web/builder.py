@@ -61,7 +61,7 @@ from tenantry.web.pages import (
     page,
     visitor,
 )
-from tenantry.web.portal import viewer
+from tenantry.web.portal import may_build, viewer
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -111,16 +111,6 @@ def builder_path(request: Request, dashboard_id: int) -> str:
     return (PORTAL if in_portal(request) else CONSOLE).format(dashboard_id=dashboard_id)
 
 
-def may_build_in_portal(signed_in: SignedIn) -> bool:
-    """The client's admins and editors, and partner admins and editors signed in as the client
-    in admin mode (the services decide again on every change)."""
-    if not may_change(signed_in):
-        return False
-    if signed_in.is_partner:
-        return signed_in.user.role in ("admin", "editor")
-    return signed_in.user.role in ("admin", "editor")
-
-
 @dataclass(frozen=True)
 class Builder:
     """Who builds, and the dashboard they build."""
@@ -141,7 +131,7 @@ def builder(db: Session, visit: Visit, dashboard_id: int) -> Builder:
         signed_in, client = visit.portal(db)
         if not may_change(signed_in):
             raise Refused(VIEW_ONLY, 403, heading="View only")
-        if not may_build_in_portal(signed_in):
+        if not may_build(signed_in):
             raise Refused(NOT_A_BUILDER, 403)
         principal = viewer(signed_in, client)
     else:
