@@ -61,7 +61,7 @@ def _compact(amount: float, decimals: int | None) -> str:
 def format_value(value: Any, fmt: Format | None = None) -> str:
     """`value` as text for a reader: numbers formatted by `fmt` (en-US grouping when none),
     anything else as its text, a missing value as "–"."""
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return MISSING
     amount = as_number(value) if not isinstance(value, str) else None
     if amount is None:

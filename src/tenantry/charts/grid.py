@@ -32,7 +32,12 @@ def grid_html(cells: Sequence[Cell]) -> str:
         return '<p class="empty">This dashboard has no klips yet.</p>'
     figures = []
     for cell in cells:
-        inner = cell.html if cell.html is not None else cell.svg
+        # A text klip's HTML (from `markdown.to_html`, already safe) under its title; a drawing
+        # carries its own.
+        inner = cell.svg
+        if cell.html is not None:
+            caption = f'<figcaption class="klip-title">{escape(cell.title)}</figcaption>'
+            inner = f'{caption}<div class="klip-body">{cell.html}</div>'
         figures.append(
             f'<figure class="klip klip-{escape(cell.kind)} w-{cell.size.w} h-{cell.size.h}" '
             f'data-klip="{cell.klip_id}" aria-label="{escape(cell.title)}">{inner}</figure>'

@@ -411,6 +411,8 @@ def _bar(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
         ends += [sum(v for v in values if v is not None and v < 0) for _, values in table]
     else:
         ends = [v for _, values in table for v in values if v is not None]
+    # A stack beyond a float's range cannot be drawn to scale: the axis keeps to the finite ones.
+    ends = [e for e in ends if math.isfinite(e)] or [0.0]
     horizontal = body.orientation == "horizontal"
     names = [name for _, name in series]
     probe = nice_ticks(min(0.0, *ends), max(0.0, *ends))
@@ -587,13 +589,15 @@ def _pie(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
     slices = sorted(((k, v[0]) for k, v in totals if v[0] is not None and v[0] > 0), key=lambda s: -s[1])
     if not slices:
         return _message(title, f"No positive numbers in {value!r}", width, height)
-    if len(slices) > MAX_SLICES:
-        rest = math.fsum(v for _, v in slices[MAX_SLICES:])
-        slices = [*slices[:MAX_SLICES], ("Other", rest)]
     # Shares of the largest slice: their sum stays small where the sum of the values could
     # overflow a float.
     largest = slices[0][1]
-    total_share = math.fsum(v / largest for _, v in slices)
+    parts_of = [(k, v / largest, v) for k, v in slices]
+    if len(parts_of) > MAX_SLICES:
+        rest = parts_of[MAX_SLICES:]
+        other = ("Other", sum(p for _, p, _ in rest), sum(v for _, _, v in rest))
+        parts_of = [*parts_of[:MAX_SLICES], other]
+    total_share = sum(p for _, p, _ in parts_of)
     fmt = body.format
     radius = max(8.0, min((height - TITLE_BAND - 16) / 2, width * 0.3))
     cx, cy = 12 + radius, TITLE_BAND + 6 + radius
@@ -602,10 +606,10 @@ def _pie(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
     angle = -math.pi / 2
     legend_x = cx + radius + 16
     room = _chars(width - legend_x - 30, 11)
-    line = min(20.0, (height - TITLE_BAND - 8) / len(slices))
-    for i, (name, amount) in enumerate(slices):
+    line = min(20.0, (height - TITLE_BAND - 8) / len(parts_of))
+    for i, (name, part, amount) in enumerate(parts_of):
         colour = PALETTE[i % len(PALETTE)]
-        share = amount / largest / total_share
+        share = part / total_share
         shown = f"{name}: {format_value(amount, fmt)} ({share:.0%})"
         desc.append(shown)
         if share >= 0.9999:
@@ -631,7 +635,7 @@ def _pie(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
             )
             parts.append(_text(legend_x + 14, ly, f"{_clip(name, room)} {share:.0%}", 11))
     if body.kind == "donut":
-        total = math.fsum(v for _, v in slices)
+        total = sum(v for _, _, v in parts_of)
         parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius * 0.58:.1f}" fill="#ffffff"/>')
         shown_total = format_value(total if math.isfinite(total) else None, fmt)
         size = max(9, min(22, int(radius * 1.0 / max(len(shown_total), 1) * 1.7)))

@@ -23,6 +23,17 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     if not (math.isfinite(low) and math.isfinite(high)):
         return [0.0, 1.0]
     low, high = min(low, high), max(low, high)
+    try:
+        ticks = _ticks(low, high, count)
+    except (OverflowError, ValueError):
+        ticks = []
+    # Near a float's limits round steps cannot be counted: the axis then shows just its two ends.
+    if len(ticks) < 2 or not all(math.isfinite(t) for t in ticks):
+        return [low, high] if low < high else [low, low + 1]
+    return ticks
+
+
+def _ticks(low: float, high: float, count: int) -> list[float]:
     if high == low:
         if low == 0:
             high = 1.0

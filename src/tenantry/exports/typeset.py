@@ -72,18 +72,13 @@ class Typesetter:
 
 def _laid_out(klips: Sequence[Klip]) -> list[dict[str, Any]]:
     """Each klip with its spot on the grid, placed as the live page's CSS grid places it."""
-    cells = []
+    sized = []
     for klip in klips:
         title, svg, w, h = klip if len(klip) == 4 else (*klip, DEFAULT_W, DEFAULT_H)
         # Clamped as the grid is: a width beyond 12 columns would make Typst refuse the whole page.
-        cells.append(
-            {
-                "title": scrub(title),
-                "svg": scrub(svg),
-                "w": min(max(int(w), 1), 12),
-                "h": min(max(int(h), 1), 6),
-            }
-        )
-    for cell, (x, y) in zip(cells, place([(c["w"], c["h"]) for c in cells]), strict=True):
-        cell["x"], cell["y"] = x, y
-    return cells
+        sized.append((scrub(title), scrub(svg), min(max(int(w), 1), 12), min(max(int(h), 1), 6)))
+    spots = place([(w, h) for _, _, w, h in sized])
+    return [
+        {"title": title, "svg": svg, "w": w, "h": h, "x": x, "y": y}
+        for (title, svg, w, h), (x, y) in zip(sized, spots, strict=True)
+    ]
