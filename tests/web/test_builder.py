@@ -245,7 +245,13 @@ class TestFilters:
         assert send(http, path + "/filters", path, **form).status_code == 303
         dashboard = http.get(f"/api/1/dashboards/{dashboard_id}", headers=partner.headers).json()
         assert dashboard["filters"] == [
-            {"id": "period", "kind": "date_range", "column": "day", "label": "Period", "default": "last_90_days"}
+            {
+                "id": "period",
+                "kind": "date_range",
+                "column": "day",
+                "label": "Period",
+                "default": "last_90_days",
+            }
         ]
         assert send(http, path + "/filters/remove", path, filter_id="period").status_code == 303
         assert http.get(f"/api/1/dashboards/{dashboard_id}", headers=partner.headers).json()["filters"] == []
