@@ -54,7 +54,7 @@ class TestBuildingADashboard:
             {"title": "t", "kind": "bar", "columns": {"x": "month"}},
             {"title": "t", "kind": "pie", "columns": {"value": "sales"}},
             {"title": "t", "kind": "value", "columns": {}},
-            {"title": "t", "kind": "gauge", "columns": {"value": "sales"}},
+            {"title": "t", "kind": "sparkle", "columns": {"value": "sales"}},
             {"title": "t", "kind": "value", "columns": {"value": "sales", "colour": "red"}},
         ],
     )

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import Services
@@ -28,6 +29,7 @@ from tenantry.auth import throttle
 from tenantry.auth.addresses import request_address
 from tenantry.auth.secrets import verify_password
 from tenantry.dashboards.live import (
+    POLL_SECONDS,
     Chosen,
     choose,
     data_version,
@@ -176,6 +178,51 @@ def _filter_bar(
             }
         )
     return bar
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def view(token: str, request: Request) -> Response:
+    """The live dashboard behind a published link (a password form first when it has one), with
+    the viewer's filter values (`?f.<id>=`) and a bar to change them.
+
+    The hottest page of the product, and anyone may ask for it: its reads run on the event loop,
+    and when the page for this version of the data is cached (the usual case) nothing else runs
+    but joining it with the view's nonce.
+    """
+    services: Services = request.app.state.services
+    link = await _opened(request, token)
+    if isinstance(link, LinkUnavailable):
+        return _unavailable_page(link.status)
+    if not _has_access(services, request, link):
+        return _page("password.html", 401, link.allowed_origins, error=None)
+    try:
+        chosen, today = _chosen(services, request, link)
+    except InvalidInput as refusal:
+        return _page("invalid.html", 422, link.allowed_origins, message=refusal.detail)
+    # The version covers the filter values, so each choice of them is a page of its own.
+    version = data_version(link.dashboard, link.klips, chosen=chosen)
+    nonce = new_nonce()
+    pages = services.renderer.live.pages
+    page = pages.cached(version, nonce)
+    if page is None:
+        version, html = await run_in_threadpool(_drawn, services, link, chosen, today)
+        filters = stored_filters(link.dashboard.filters)
+        choices = await run_in_threadpool(_choices, services, link, filters) if filters else {}
+        bar = _filter_bar(filters, chosen, choices)
+        page = pages.page(
+            version,
+            nonce,
+            lambda: TEMPLATES.get_template("published/dashboard.html").render(
+                title=link.dashboard.name,
+                version=version,
+                klips=Markup(html),
+                filters=bar,
+                poll_seconds=POLL_SECONDS,
+                csp_nonce=pages.slot,
+            ),
+        )
+    await _record_view(services, link)
+    return HTMLResponse(page, headers=page_headers(nonce, link.allowed_origins))
 
 
 @router.post("/{token}", response_class=HTMLResponse)
