@@ -23,7 +23,7 @@ class TestLiveDashboards:
         assert "Private board" not in home.text
         page = http.get(f"/app/dashboards/{shared}")
         assert page.status_code == 200
-        assert '<figure class="klip klip-table"' in page.text
+        assert '<figure class="klip klip-table ' in page.text
         assert http.get(f"/app/dashboards/{hidden}").status_code == 404
 
     def test_the_page_receives_new_klips_when_its_data_changes(self, http, partner, clock):
