@@ -221,7 +221,7 @@ class TestClientPage:
             kind="bar",
             datasource_id=str(source["id"]),
         )
-        assert "needs columns.x and columns.y" in http.get(base).text
+        assert "a bar klip needs columns.x" in http.get(base).text
         assert http.get(f"/api/1/clients/{setup}/dashboards", headers=partner.headers).json()["total"] == 0
 
     def test_refresh_now_queues_a_url_source_and_is_refused_when_disabled(self, http, partner):

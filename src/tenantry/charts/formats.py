@@ -48,14 +48,19 @@ def _grouped(amount: float, decimals: int | None) -> str:
 
 
 def _compact(amount: float, decimals: int | None) -> str:
-    for scale, suffix in _COMPACT:
-        if abs(amount) >= scale:
-            scaled = amount / scale
-            # 999,999 would round to "1,000K": moved up to the next suffix instead.
-            if abs(round(scaled, 1 if decimals is None else decimals)) >= 1000 and suffix != "T":
-                continue
-            return _grouped(round(scaled, 1) if decimals is None else scaled, decimals) + suffix
-    return _grouped(round(amount, 1) if decimals is None else amount, decimals)
+    places = 1 if decimals is None else decimals
+    for i, (scale, suffix) in enumerate(_COMPACT):
+        if abs(round(amount, places)) >= scale:
+            # 999,999 would round to "1,000K": it is shown with the next suffix up, as "1M".
+            if i > 0 and abs(round(amount / scale, places)) >= 1000:
+                scale, suffix = _COMPACT[i - 1]
+            return _shown(amount / scale, decimals, places) + suffix
+    return _shown(amount, decimals, places)
+
+
+def _shown(amount: float, decimals: int | None, places: int) -> str:
+    # Without `decimals`, compact numbers keep one decimal only where it says something: 2.5M, 3M.
+    return _grouped(round(amount, places) if decimals is None else amount, decimals)
 
 
 def format_value(value: Any, fmt: Format | None = None) -> str:

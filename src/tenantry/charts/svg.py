@@ -22,10 +22,10 @@ from typing import Any
 
 from markdown_it.token import Token
 
-from tenantry.charts.formats import as_number, format_value
+from tenantry.charts.formats import CURRENCY_SYMBOLS, as_number, format_value
 from tenantry.charts.markdown import parser
 from tenantry.charts.ticks import nice_ticks
-from tenantry.klips.spec import KlipBody, KlipColumns, Size, Target, gauge_range
+from tenantry.klips.spec import Format, KlipBody, KlipColumns, Size, Target, gauge_range
 from tenantry.text import scrub
 
 WIDTH = 480
@@ -301,7 +301,8 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
             f'stroke="{INK}" stroke-width="2">{_hover(f"Target: {target}")}</line>'
         )
         desc += f", target {target}"
-    size = max(12, min(40, int(r * 0.45), int((r * 1.6) / max(len(shown), 1) * 1.6)))
+    # The number sits inside the arc: as large as the hole leaves room for.
+    size = max(9, min(40, int(r * 0.45), int(2 * (r - thick) / (max(len(shown), 1) * 0.62))))
     parts.append(_text(cx, cy - 4, _clip(shown, 16), size, INK, "middle", bold=True))
     parts.append(_text(cx - r + thick / 2, cy + 16, format_value(low, body.format), 10, MUTED, "middle"))
     parts.append(_text(cx + r - thick / 2, cy + 16, format_value(high, body.format), 10, MUTED, "middle"))
@@ -352,10 +353,31 @@ class Scale:
         return self.start + (value / 2 - low / 2) / (high / 2 - low / 2) * (self.end - self.start)
 
 
-def _scale(values: Sequence[float], start: float, end: float) -> Scale:
+def _scale(values: Sequence[float], start: float, end: float, spacing: float = 36) -> Scale:
     low, high = min(0.0, *values), max(0.0, *values)
-    count = max(2, min(6, int(abs(end - start) // 36) + 1))
+    count = max(2, min(6, int(abs(end - start) // spacing) + 1))
     return Scale(nice_ticks(low, high, count), start, end)
+
+
+def tick_labels(ticks: Sequence[float], fmt: Format | None, width: int) -> list[str]:
+    """The axis labels of `ticks` in the klip's format, shortened to fit: round ticks drop a
+    currency's cents, and labels too long for the box turn compact (20,000,000 → 20M)."""
+    fmt = fmt or Format()
+    whole = all(t == int(t) for t in ticks)
+    if fmt.decimals is None and whole and fmt.style == "currency":
+        fmt = fmt.model_copy(update={"decimals": 0})
+    labels = [format_value(t, fmt) for t in ticks]
+    if fmt.style != "compact" and max(len(label) for label in labels) > max(4, width // 60):
+        symbol = (
+            CURRENCY_SYMBOLS.get(fmt.currency or "USD", f"{fmt.currency} ") if fmt.style == "currency" else ""
+        )
+        compact = Format(
+            style="compact",
+            prefix=f"{fmt.prefix or ''}{symbol}",
+            suffix=f"{'%' if fmt.style == 'percent' else ''}{fmt.suffix or ''}",
+        )
+        labels = [format_value(t, compact) for t in ticks]
+    return labels
 
 
 def _legend(names: Sequence[str], width: int) -> list[str]:
@@ -366,6 +388,10 @@ def _legend(names: Sequence[str], width: int) -> list[str]:
     room = max(4, _chars((width - 24) / len(names) - 16, 10))
     for i, name in enumerate(names):
         label = _clip(name, room)
+        if x + 14 + len(label) * 6 > width - 12:
+            # Out of room: the rest are named in the description and the hover titles.
+            parts.append(_text(x, TITLE_BAND + 5, f"+{len(names) - i}", 10, MUTED))
+            break
         parts.append(
             f'<rect x="{x:.1f}" y="{TITLE_BAND - 4:.1f}" width="10" height="10" '
             f'fill="{PALETTE[i % len(PALETTE)]}"/>'
@@ -376,7 +402,7 @@ def _legend(names: Sequence[str], width: int) -> list[str]:
 
 
 def _plot_box(
-    width: int, height: int, legend: bool, tick_labels: Sequence[str], horizontal_labels: Sequence[str] = ()
+    width: int, height: int, legend: bool, value_labels: Sequence[str], horizontal_labels: Sequence[str] = ()
 ) -> tuple[float, float, float, float]:
     """top, bottom, left, right of the plot area, leaving room for the axes' labels."""
     top = TITLE_BAND + (LEGEND_BAND if legend else 0) + 8
@@ -385,7 +411,7 @@ def _plot_box(
         widest = max(len(s) for s in horizontal_labels)
         left = 12 + min(widest, 14, max(3, int(width * 0.3 / 6))) * 6
     else:
-        left = 12 + max(len(s) for s in tick_labels) * 6
+        left = 12 + max(len(s) for s in value_labels) * 6
     return top, bottom, float(left), width - 12.0
 
 
@@ -415,24 +441,25 @@ def _bar(body: KlipBody, title: str, rows: Rows, width: int, height: int, previo
     ends = [e for e in ends if math.isfinite(e)] or [0.0]
     horizontal = body.orientation == "horizontal"
     names = [name for _, name in series]
-    probe = nice_ticks(min(0.0, *ends), max(0.0, *ends))
+    probe = tick_labels(nice_ticks(min(0.0, *ends), max(0.0, *ends)), fmt, width)
     top, bottom, left, right = _plot_box(
-        width,
-        height,
-        len(series) > 1,
-        [format_value(t, fmt) for t in probe],
-        [label for label, _ in table] if horizontal else (),
+        width, height, len(series) > 1, probe, [label for label, _ in table] if horizontal else ()
     )
-    scale = _scale(ends, left, right) if horizontal else _scale(ends, bottom, top)
+    if horizontal:
+        # Labels side by side along the axis: as many ticks as their width leaves room for.
+        scale = _scale(ends, left, right, spacing=max(len(label) for label in probe) * 6 + 16)
+    else:
+        scale = _scale(ends, bottom, top)
     parts = _legend(names, width)
-    for t in scale.ticks:
+    for t, shown in zip(scale.ticks, tick_labels(scale.ticks, fmt, width), strict=True):
         at = scale(t)
-        shown = format_value(t, fmt)
         if horizontal:
             parts.append(
                 f'<line x1="{at:.1f}" y1="{top:.1f}" x2="{at:.1f}" y2="{bottom:.1f}" stroke="{GRID}"/>'
             )
-            parts.append(_text(at, bottom + 14, shown, 10, MUTED, "middle"))
+            # The last label ends at the axis' end rather than running out of the box.
+            last = t == scale.ticks[-1]
+            parts.append(_text(at, bottom + 14, shown, 10, MUTED, "end" if last else "middle"))
         else:
             parts.append(
                 f'<line x1="{left:.1f}" y1="{at:.1f}" x2="{right:.1f}" y2="{at:.1f}" stroke="{GRID}"/>'
@@ -524,16 +551,14 @@ def _line(
     fmt = body.format
     names = [name for _, name in series]
     values = [v for _, vs in table for v in vs if v is not None]
-    probe = nice_ticks(min(0.0, *values), max(0.0, *values))
-    top, bottom, left, right = _plot_box(
-        width, height, len(series) > 1, [format_value(t, fmt) for t in probe]
-    )
+    probe = tick_labels(nice_ticks(min(0.0, *values), max(0.0, *values)), fmt, width)
+    top, bottom, left, right = _plot_box(width, height, len(series) > 1, probe)
     scale = _scale(values, bottom, top)
     parts = _legend(names, width)
-    for t in scale.ticks:
+    for t, shown in zip(scale.ticks, tick_labels(scale.ticks, fmt, width), strict=True):
         at = scale(t)
         parts.append(f'<line x1="{left:.1f}" y1="{at:.1f}" x2="{right:.1f}" y2="{at:.1f}" stroke="{GRID}"/>')
-        parts.append(_text(left - 4, at + 3.5, format_value(t, fmt), 10, MUTED, "end"))
+        parts.append(_text(left - 4, at + 3.5, shown, 10, MUTED, "end"))
     dx = (right - left) / max(len(table) - 1, 1)
     base = scale(min(max(0.0, scale.ticks[0]), scale.ticks[-1]))
     marked = len(table) <= MAX_MARKED_POINTS

@@ -6,13 +6,10 @@ import math
 
 
 def nice_step(span: float, count: int) -> float:
-    """The 1-2-5 step closest above span / count."""
+    """The 1-2-5 step nearest span / count (nearest by ratio: 42.5 gives 50, 25 gives 20)."""
     raw = span / max(count, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * power * (1 + 1e-9):
-            return factor * power
-    return 10 * power
+    power = 10.0 ** math.floor(math.log10(raw))
+    return min((f * power for f in (1, 2, 5, 10)), key=lambda step: abs(math.log(step / raw)))
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:

@@ -301,22 +301,19 @@ def draw_one(
         body = klip.body()
     except ValidationError:
         return svg.attention(klip.title, "This klip's definition is no longer valid; edit it.", size)
-    if body.kind == "text":
-        return svg.draw(body, klip.title, [], size=size)
     try:
+        if body.kind == "text":
+            return svg.draw(body, klip.title, [], size=size)
         columns = query.columns_of(rows)
         query.check(body, columns)
-    except QueryError as exc:
-        return svg.attention(klip.title, f"Its data source changed: {exc.message}", size)
-    try:
         table = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns))
         previous = None
         if body.compare == "previous_period" and chosen.compares(columns):
-            before = cache.queries.run(
-                lambda: rows, version, body.query, chosen.where(columns, previous=True)
-            )
+            before = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns, previous=True))
             previous = _previous_value(before, body)
         return svg.draw(body, klip.title, table.rows, size=size, previous=previous)
+    except QueryError as exc:
+        return svg.attention(klip.title, f"Its data source changed: {exc.message}", size)
     except Exception:
         # A bug in one klip's query or drawing must not take the page down with it.
         log.exception("klip_draw_failed", klip_id=klip.id)

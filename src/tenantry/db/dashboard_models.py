@@ -80,8 +80,8 @@ class Klip(Base):
     # NULL: a text klip, which shows Markdown and reads no data.
     datasource_id: Mapped[int | None] = mapped_column(ForeignKey("data_sources.id"))
     # Its place on the dashboard's 12-column grid.
-    size_w: Mapped[int] = mapped_column(Integer, default=6)
-    size_h: Mapped[int] = mapped_column(Integer, default=2)
+    size_w: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
+    size_h: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     # Everything else of the klip (`klips.spec.definition_of`): columns, series, query, format...
     definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

@@ -137,7 +137,7 @@ class Dashboard(Base):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     # The filters viewers choose (`klips.spec.DashboardFilter` as JSON), in order.
-    filters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    filters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -52,7 +52,7 @@ class Typesetter:
             "title": scrub(title),
             "subtitle": scrub(subtitle),
             "format": fmt,
-            "klips": _laid_out(klips),
+            "klips": laid_out(klips),
         }
         with self._lock:
             if self._compiler is None:
@@ -70,7 +70,7 @@ class Typesetter:
         return output
 
 
-def _laid_out(klips: Sequence[Klip]) -> list[dict[str, Any]]:
+def laid_out(klips: Sequence[Klip]) -> list[dict[str, Any]]:
     """Each klip with its spot on the grid, placed as the live page's CSS grid places it."""
     sized = []
     for klip in klips:

@@ -164,6 +164,8 @@ _TOKEN = re.compile(
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
+    """The tokens of `text`; text that is no token ends the list as a `bad` token carrying its
+    message, so that the parser reports problems in reading order."""
     found: list[tuple[str, str, int]] = []
     at = 0
     while at < len(text):
@@ -171,13 +173,13 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
         if match is None:
             char = text[at]
             if char == '"':
-                raise ExprError(at, "this quoted column name is never closed")
-            raise ExprError(at, f"{char!r} is not allowed here (only + - * / ( ), numbers and columns)")
+                return [*found, ("bad", "this quoted column name is never closed", at)]
+            return [*found, ("bad", f"{char!r} is not allowed (only + - * / ( ), numbers and columns)", at)]
         kind = match.lastgroup or ""
         if kind == "op" and text.startswith("**", at):
-            raise ExprError(at, "** is not allowed (only + - * /)")
+            return [*found, ("bad", "** is not allowed (only + - * /)", at)]
         if kind == "quoted" and match.group() == '""':
-            raise ExprError(at, "a quoted column name cannot be empty")
+            return [*found, ("bad", "a quoted column name cannot be empty", at)]
         if kind != "space":
             found.append((kind, match.group(), at))
         at = match.end()
@@ -192,10 +194,13 @@ class _Parser:
         self.depth = 0
 
     def peek(self) -> tuple[str, str, int]:
-        return self.tokens[self.at]
+        kind, text, position = token = self.tokens[self.at]
+        if kind == "bad":
+            raise ExprError(position, text)
+        return token
 
     def take(self) -> tuple[str, str, int]:
-        token = self.tokens[self.at]
+        token = self.peek()
         self.at += 1
         return token
 

@@ -21,10 +21,12 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 import polars as pl
@@ -66,13 +68,28 @@ class Table:
 # --- Types -------------------------------------------------------------------------------------
 
 
-def _names(rows: Rows) -> list[str]:
-    """Every column of the rows, in order of first appearance (rows may lack some)."""
-    return list(dict.fromkeys(chain.from_iterable(rows)))
+def _values(rows: Rows) -> Iterator[tuple[str, list[Any]]]:
+    """Each column's name and values, in order of first appearance (rows may lack some)."""
+    if not rows:
+        return
+    first = list(rows[0])
+    # Rows of a snapshot nearly always share their columns. When every row has as many as the
+    # first, and each of the first's, they all have the same: read them with itemgetter, twice
+    # as fast as .get.
+    if set(map(len, rows)) == {len(first)}:
+        try:
+            columns = [(name, list(map(itemgetter(name), rows))) for name in first]
+        except KeyError:
+            pass
+        else:
+            yield from columns
+            return
+    for name in dict.fromkeys(chain.from_iterable(rows)):
+        yield name, [row.get(name) for row in rows]
 
 
 def _classify(values: Sequence[Any]) -> tuple[ColumnType, set[type]]:
-    kinds = {type(value) for value in values}
+    kinds = set(map(type, values))
     kinds.discard(type(None))
     if not kinds:
         return "empty", kinds
@@ -80,7 +97,8 @@ def _classify(values: Sequence[Any]) -> tuple[ColumnType, set[type]]:
         return "number", kinds
     if kinds == {bool}:
         return "bool", kinds
-    if kinds == {str}:
+    if kinds == {str} and _ISO.match(next(v for v in values if v is not None)):
+        # Only a column whose first value looks like a date is read whole as dates.
         present = pl.Series(values, dtype=pl.String).drop_nulls()
         days = present.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         if present.str.contains(_ISO_PATTERN).all() and days.null_count() == 0:
@@ -95,7 +113,7 @@ def _type_of(values: Sequence[Any]) -> ColumnType:
 def columns_of(rows: Rows) -> dict[str, ColumnType]:
     """Each column's type, inferred from its non-null values: numbers only → number; ISO dates or
     datetimes only → date; true/false only → bool; none at all → empty; anything else → text."""
-    return {name: _type_of([row.get(name) for row in rows]) for name in _names(rows)}
+    return {name: _type_of(values) for name, values in _values(rows)}
 
 
 # --- The engine's table ------------------------------------------------------------------------
@@ -132,7 +150,7 @@ def _series(name: str, values: list[Any], kind: ColumnType, kinds: set[type]) ->
         return pl.Series(name, values, dtype=pl.Boolean)
     if kind == "empty":
         return pl.Series(name, [None] * len(values), dtype=pl.Float64)
-    if kind == "date":
+    if kind == "date" or kinds == {str}:
         return pl.Series(name, values, dtype=pl.String)
     return pl.Series(name, [_text(v) for v in values], dtype=pl.String)
 
@@ -141,8 +159,7 @@ def load(rows: Rows) -> Source:
     """The rows as the engine's table: one typed column each, plus a parsed day per date column."""
     columns: list[pl.Series] = []
     types: dict[str, ColumnType] = {}
-    for name in _names(rows):
-        values = [row.get(name) for row in rows]
+    for name, values in _values(rows):
         kind, kinds = _classify(values)
         types[name] = kind
         series = _series(name, values, kind, kinds)
@@ -198,7 +215,7 @@ def _literal(kind: ColumnType, value: Any, *, lenient: bool) -> Any:
     if kind == "text":
         if isinstance(value, str):
             return value
-        if lenient or _is_number(value):
+        if lenient:
             return _text(value)
         raise ValueError(f"{value!r} is not text")
     return value  # an empty column: nothing matches anyway
@@ -213,6 +230,8 @@ def _check_condition(condition: Condition, kind: ColumnType, path: str, *, lenie
     if op in ("lt", "le", "gt", "ge", "between") and kind == "bool":
         raise QueryError(f"{path}.op", f"{op} cannot compare {column!r}, which holds true or false")
     values = condition.value if isinstance(condition.value, list) else [condition.value]
+    # `between` given as the text "a..b" arrives as two texts: read them as the column's type.
+    lenient = lenient or op == "between"
     for value in values:
         try:
             _literal(kind, value, lenient=lenient)
@@ -342,6 +361,7 @@ def _condition(condition: Condition, kind: ColumnType, *, lenient: bool) -> pl.E
     if kind == "empty":
         return pl.lit(False)
     values = condition.value if isinstance(condition.value, list) else [condition.value]
+    lenient = lenient or op == "between"
     try:
         literals = [_literal(kind, value, lenient=lenient) for value in values]
     except ValueError:
@@ -400,7 +420,7 @@ def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
     if isinstance(key, str):
         return pl.col(key)
     if types.get(key.column) == "empty":
-        return pl.lit(None, dtype=pl.String).alias(key.column)
+        return pl.col(key.column).cast(pl.String)
     day = pl.col(_DAY + key.column)
     if key.bucket != "day":
         day = day.dt.truncate(_TRUNCATE[key.bucket])
@@ -443,8 +463,29 @@ def _where(source: Source, where: Iterable[Condition]) -> list[pl.Expr]:
     ]
 
 
+def _named(query: Query) -> list[str]:
+    """Every source column a query names."""
+    names = [c.column for c in query.filter]
+    for compute in query.compute:
+        with suppress(expressions.ExprError):  # reported by _plan
+            names += expressions.parse(compute.expr).columns()
+    names += [key.column if isinstance(key, Bucketed) else key for key in query.group_by]
+    names += [a.column for a in query.aggregate if a.column is not None]
+    return names
+
+
+def _without_rows(query: Query) -> Source:
+    # An empty snapshot has no columns to read: every column the query names is taken as empty,
+    # so the klip shows no data (or a count of 0) rather than an error.
+    names = dict.fromkeys(_named(query))
+    frame = pl.DataFrame([pl.Series(name, [], dtype=pl.Float64) for name in names])
+    return Source(frame, dict.fromkeys(names, "empty"), [])
+
+
 def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()) -> Table:
     """The query's answer over a loaded source (see `run`)."""
+    if not source.rows and query is not None:
+        source = _without_rows(query)
     plan = _plan(query, source.types)
     conditions = _where(source, where)
     if query is not None:
@@ -468,10 +509,7 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
         if query.group_by:
             keys = [_key(key, plan.rows_types) for key in query.group_by]
             names = list(plan.output)[: len(keys)]
-            if aggregates:
-                frame = frame.group_by(keys).agg(aggregates)
-            else:
-                frame = frame.select(keys).unique()
+            frame = frame.group_by(keys).agg(aggregates) if aggregates else frame.select(keys).unique()
             # Groups come out in the order of their keys unless the query sorts them.
             if not query.sort:
                 frame = frame.sort(names, nulls_last=True)

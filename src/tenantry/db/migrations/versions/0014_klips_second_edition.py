@@ -40,18 +40,15 @@ def upgrade() -> None:
         bind.execute(sa.update(klips).where(klips.c.id == klip_id).values(definition=definition))
     with op.batch_alter_table("klips", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
         batch_op.alter_column("definition", existing_type=sa.JSON(), nullable=False)
-        batch_op.alter_column("size_w", existing_type=sa.Integer(), server_default=None)
-        batch_op.alter_column("size_h", existing_type=sa.Integer(), server_default=None)
         batch_op.alter_column("datasource_id", existing_type=_ids, nullable=True)
         batch_op.drop_column("columns")
         batch_op.drop_constraint(op.f("ck_klips_kind"), type_="check")
         batch_op.create_check_constraint("kind", _NEW_KINDS)
         batch_op.create_check_constraint("size_w", "size_w BETWEEN 1 AND 12")
         batch_op.create_check_constraint("size_h", "size_h BETWEEN 1 AND 6")
+    # Defaults in the database too: rows written by plain SQL get the first edition's layout.
     with op.batch_alter_table("dashboards", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
         batch_op.add_column(sa.Column("filters", sa.JSON(), nullable=False, server_default="[]"))
-    with op.batch_alter_table("dashboards", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
-        batch_op.alter_column("filters", existing_type=sa.JSON(), server_default=None)
     with op.batch_alter_table("client_users", schema=None, table_kwargs=_KEEP_IDS) as batch_op:
         batch_op.drop_constraint(op.f("ck_client_users_role"), type_="check")
         batch_op.create_check_constraint("role", "role in ('admin', 'editor', 'member')")

@@ -1,0 +1,604 @@
+"""SPEC §13: a klip's query over its data source's rows, and the check that refuses a query or a
+mapping that does not fit the source."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from tenantry.klips.query import QueryCache, QueryError, Table, check, columns_of, run
+from tenantry.klips.spec import Condition, KlipBody, Query
+
+SALES: list[dict[str, Any]] = [
+    {
+        "day": "2026-03-02",
+        "at": "2026-03-02T09:00:00Z",
+        "region": "north",
+        "amount": 10,
+        "units": 1,
+        "paid": True,
+    },
+    {
+        "day": "2026-03-04",
+        "at": "2026-03-04T23:30:00Z",
+        "region": "south",
+        "amount": 20.5,
+        "units": 2,
+        "paid": False,
+    },
+    {
+        "day": "2026-03-08",
+        "at": "2026-03-08T10:00:00Z",
+        "region": "north",
+        "amount": None,
+        "units": 3,
+        "paid": True,
+    },
+    {
+        "day": "2026-03-09",
+        "at": "2026-03-09T00:00:00Z",
+        "region": "North",
+        "amount": 40,
+        "units": 4,
+        "paid": None,
+    },
+    {
+        "day": "2026-04-01",
+        "at": "2026-04-01T12:00:00Z",
+        "region": "east",
+        "amount": 30,
+        "units": 5,
+        "paid": True,
+    },
+    {
+        "day": "2026-07-15",
+        "at": "2026-07-15T12:00:00Z",
+        "region": None,
+        "amount": 5,
+        "units": 6,
+        "paid": False,
+    },
+    {
+        "day": "2027-01-01",
+        "at": "2027-01-01T00:00:00Z",
+        "region": "south",
+        "amount": -5,
+        "units": 7,
+        "paid": True,
+    },
+]
+
+
+def query(**fields: Any) -> Query:
+    return Query.model_validate(fields)
+
+
+def units(table: Table) -> list[Any]:
+    return [row["units"] for row in table.rows]
+
+
+class TestColumnsOf:
+    def test_each_column_has_the_type_its_non_null_values_share(self) -> None:
+        rows = [*SALES, {"mixed": 1}, {"mixed": "one"}, {"nothing": None}]
+        assert columns_of(rows) == {
+            "day": "date",
+            "at": "date",
+            "region": "text",
+            "amount": "number",
+            "units": "number",
+            "paid": "bool",
+            "mixed": "text",
+            "nothing": "empty",
+        }
+
+    def test_rows_with_different_columns_of_the_same_count_are_all_read(self) -> None:
+        rows = [{"a": 1, "b": "x"}, {"a": 2, "c": "2026-03-04"}]
+        assert columns_of(rows) == {"a": "number", "b": "text", "c": "date"}
+        assert run(rows, query(filter=[{"column": "c", "op": "not_null"}])).rows == [rows[1]]
+
+    @pytest.mark.parametrize(
+        ("values", "kind"),
+        [
+            ([1, 2.5, None], "number"),
+            (["2026-03-04", "2026-03-04T10:00:00Z", "2026-03-04 10:00:00+02:00"], "date"),
+            (["2026-03-04", "yesterday"], "text"),
+            (["2026-02-30"], "text"),
+            ([True, 1], "text"),
+            ([None, None], "empty"),
+        ],
+    )
+    def test_a_column_is_inferred_from_all_its_values(self, values: list[Any], kind: str) -> None:
+        assert columns_of([{"c": value} for value in values]) == {"c": kind}
+
+
+class TestFilters:
+    @pytest.mark.parametrize(
+        ("condition", "expected"),
+        [
+            ({"column": "region", "op": "eq", "value": "north"}, [1, 3]),
+            ({"column": "region", "op": "ne", "value": "north"}, [2, 4, 5, 7]),  # nulls skipped
+            ({"column": "amount", "op": "lt", "value": 20}, [1, 6, 7]),
+            ({"column": "amount", "op": "le", "value": 20}, [1, 6, 7]),
+            ({"column": "amount", "op": "gt", "value": 20}, [2, 4, 5]),
+            ({"column": "amount", "op": "ge", "value": 30}, [4, 5]),
+            ({"column": "region", "op": "in", "value": ["east", "south"]}, [2, 5, 7]),
+            ({"column": "region", "op": "contains", "value": "NOR"}, [1, 3, 4]),
+            ({"column": "amount", "op": "between", "value": [10, 30]}, [1, 2, 5]),
+            ({"column": "amount", "op": "between", "value": "10..30"}, [1, 2, 5]),
+            ({"column": "amount", "op": "is_null"}, [3]),
+            ({"column": "amount", "op": "not_null"}, [1, 2, 4, 5, 6, 7]),
+            ({"column": "paid", "op": "eq", "value": True}, [1, 3, 5, 7]),
+            ({"column": "day", "op": "between", "value": "2026-03-04..2026-03-09"}, [2, 3, 4]),
+            ({"column": "day", "op": "lt", "value": "2026-03-08"}, [1, 2]),
+            ({"column": "day", "op": "eq", "value": "2026-04-01"}, [5]),
+            # A datetime column filtered on days includes the whole last day.
+            ({"column": "at", "op": "between", "value": "2026-03-02..2026-03-04"}, [1, 2]),
+            ({"column": "at", "op": "le", "value": "2026-03-08"}, [1, 2, 3]),
+        ],
+    )
+    def test_a_filter_keeps_the_rows_its_condition_holds_for(
+        self, condition: dict[str, Any], expected: list[int]
+    ) -> None:
+        assert units(run(SALES, query(filter=[condition]))) == expected
+
+    def test_several_conditions_must_all_hold(self) -> None:
+        table = run(
+            SALES,
+            query(
+                filter=[
+                    {"column": "region", "op": "eq", "value": "north"},
+                    {"column": "amount", "op": "not_null"},
+                ]
+            ),
+        )
+        assert units(table) == [1]
+
+    def test_the_dashboards_conditions_apply_before_the_querys_own(self) -> None:
+        where = [Condition(column="day", op="between", value="2026-03-01..2026-03-31")]
+        table = run(SALES, query(aggregate=[{"fn": "sum", "column": "units", "as": "units"}]), where=where)
+        assert table.rows == [{"units": 10}]
+
+    def test_a_dashboard_condition_on_a_column_the_source_lacks_is_ignored(self) -> None:
+        where = [Condition(column="country", op="eq", value="fr")]
+        assert len(run(SALES, None, where=where).rows) == len(SALES)
+
+    def test_a_dashboard_value_from_a_url_is_read_as_the_columns_type(self) -> None:
+        where = [Condition(column="units", op="eq", value="3")]
+        assert units(run(SALES, None, where=where)) == [3]
+
+    def test_a_dashboard_value_that_cannot_be_in_the_column_matches_no_row(self) -> None:
+        where = [Condition(column="units", op="eq", value="three")]
+        assert run(SALES, None, where=where).rows == []
+
+    def test_without_a_query_the_rows_are_the_snapshots_own(self) -> None:
+        table = run(SALES, None)
+        assert table.rows == SALES
+        assert table.columns == ["day", "at", "region", "amount", "units", "paid"]
+
+
+class TestAggregates:
+    @pytest.mark.parametrize(
+        ("fn", "column", "value"),
+        [
+            ("sum", "amount", 100.5),
+            ("avg", "amount", 100.5 / 6),  # the null is skipped, not counted as zero
+            ("median", "amount", 15.25),
+            ("min", "amount", -5),
+            ("max", "amount", 40),
+            ("count", None, 7),
+            ("count", "amount", 6),
+            ("count", "region", 6),
+            ("count_distinct", "region", 4),  # north, North, south, east; null is no value
+            ("min", "day", "2026-03-02"),
+            ("max", "at", "2027-01-01T00:00:00Z"),
+        ],
+    )
+    def test_an_aggregate_over_all_rows(self, fn: str, column: str | None, value: Any) -> None:
+        table = run(SALES, query(aggregate=[{"fn": fn, "column": column, "as": "v"}]))
+        assert table.columns == ["v"]
+        assert table.rows == [{"v": pytest.approx(value) if isinstance(value, float) else value}]
+
+    def test_averages_of_no_values_are_null_and_counts_zero(self) -> None:
+        table = run(
+            SALES,
+            query(
+                filter=[{"column": "amount", "op": "is_null"}],
+                aggregate=[
+                    {"fn": "avg", "column": "amount", "as": "avg"},
+                    {"fn": "median", "column": "amount", "as": "median"},
+                    {"fn": "count", "column": "amount", "as": "count"},
+                    {"fn": "count", "as": "rows"},
+                ],
+            ),
+        )
+        assert table.rows == [{"avg": None, "median": None, "count": 0, "rows": 1}]
+
+    def test_groups_come_out_in_the_order_of_their_keys(self) -> None:
+        table = run(
+            SALES, query(group_by=["region"], aggregate=[{"fn": "sum", "column": "units", "as": "units"}])
+        )
+        assert table.columns == ["region", "units"]
+        assert table.rows == [
+            {"region": "North", "units": 4},
+            {"region": "east", "units": 5},
+            {"region": "north", "units": 4},
+            {"region": "south", "units": 9},
+            {"region": None, "units": 6},
+        ]
+
+    def test_group_by_alone_gives_the_distinct_values(self) -> None:
+        table = run(SALES, query(group_by=["paid"]))
+        assert table.rows == [{"paid": False}, {"paid": True}, {"paid": None}]
+
+    @pytest.mark.parametrize(
+        ("bucket", "expected"),
+        [
+            (
+                "day",
+                [
+                    ("2026-03-02", 1),
+                    ("2026-03-04", 2),
+                    ("2026-03-08", 3),
+                    ("2026-03-09", 4),
+                    ("2026-04-01", 5),
+                    ("2026-07-15", 6),
+                    ("2027-01-01", 7),
+                ],
+            ),
+            # Weeks start on Monday: 2026-03-02 is one, 2026-03-08 a Sunday of the same week.
+            (
+                "week",
+                [
+                    ("2026-03-02", 1 + 2 + 3),
+                    ("2026-03-09", 4),
+                    ("2026-03-30", 5),
+                    ("2026-07-13", 6),
+                    ("2026-12-28", 7),
+                ],
+            ),
+            ("month", [("2026-03-01", 10), ("2026-04-01", 5), ("2026-07-01", 6), ("2027-01-01", 7)]),
+            ("quarter", [("2026-01-01", 10), ("2026-04-01", 5), ("2026-07-01", 6), ("2027-01-01", 7)]),
+            ("year", [("2026-01-01", 21), ("2027-01-01", 7)]),
+        ],
+    )
+    def test_a_bucket_groups_dates_by_its_first_day(
+        self, bucket: str, expected: list[tuple[str, int]]
+    ) -> None:
+        for column in ("day", "at"):
+            table = run(
+                SALES,
+                query(
+                    group_by=[{"column": column, "bucket": bucket}],
+                    aggregate=[{"fn": "sum", "column": "units", "as": "units"}],
+                ),
+            )
+            assert [(row[column], row["units"]) for row in table.rows] == expected
+
+
+class TestComputeSortLimit:
+    def test_compute_runs_on_rows_before_grouping(self) -> None:
+        table = run(
+            SALES,
+            query(
+                compute=[
+                    {"as": "price", "expr": "coalesce(amount, 0) / units"},
+                    {"as": "double", "expr": "round(price * 2, 1)"},
+                ],
+                group_by=["paid"],
+                aggregate=[{"fn": "max", "column": "double", "as": "top"}],
+            ),
+        )
+        assert table.rows == [
+            {"paid": False, "top": 20.5},
+            {"paid": True, "top": 20.0},
+            {"paid": None, "top": 20.0},
+        ]
+
+    def test_a_computed_column_divided_by_zero_is_null(self) -> None:
+        table = run(SALES, query(compute=[{"as": "r", "expr": "units / (units - 1)"}], limit=2))
+        assert [row["r"] for row in table.rows] == [None, 2.0]
+
+    def test_abs_and_round_in_compute(self) -> None:
+        table = run(SALES, query(compute=[{"as": "r", "expr": "round(abs(amount) / 3, 2)"}], limit=2))
+        assert [row["r"] for row in table.rows] == [3.33, 6.83]
+        assert table.columns[-1] == "r"
+
+    def test_sort_puts_nulls_last_and_limit_keeps_the_first(self) -> None:
+        ascending = run(SALES, query(sort=[{"column": "amount"}]))
+        assert units(ascending) == [7, 6, 1, 2, 5, 4, 3]
+        descending = run(SALES, query(sort=[{"column": "amount", "desc": True}], limit=3))
+        assert units(descending) == [4, 5, 2]
+
+    def test_sort_by_several_columns(self) -> None:
+        table = run(SALES, query(sort=[{"column": "paid"}, {"column": "units", "desc": True}]))
+        assert units(table) == [6, 2, 7, 5, 3, 1, 4]
+
+    def test_groups_sorted_by_an_aggregate_and_limited(self) -> None:
+        table = run(
+            SALES,
+            query(
+                group_by=["region"],
+                aggregate=[{"fn": "sum", "column": "units", "as": "units"}],
+                sort=[{"column": "units", "desc": True}],
+                limit=2,
+            ),
+        )
+        assert table.rows == [{"region": "south", "units": 9}, {"region": None, "units": 6}]
+
+    def test_answers_are_json(self) -> None:
+        rows = [{"x": float("nan"), "y": 1}, {"x": 2.0, "y": 2}]
+        table = run(
+            rows,
+            query(
+                compute=[{"as": "z", "expr": "x * 1"}],
+                group_by=["y"],
+                aggregate=[{"fn": "avg", "column": "z", "as": "z"}],
+            ),
+        )
+        assert json.loads(json.dumps(table.rows, allow_nan=False)) == [
+            {"y": 1, "z": None},
+            {"y": 2, "z": 2.0},
+        ]
+
+
+def body(**fields: Any) -> KlipBody:
+    return KlipBody.model_validate({"kind": "table", "datasource_id": 1, **fields})
+
+
+TYPES = columns_of(SALES)
+
+
+class TestCheck:
+    @pytest.mark.parametrize(
+        ("fields", "field", "words"),
+        [
+            (
+                {"query": {"filter": [{"column": "nope", "op": "is_null"}]}},
+                "query.filter[0].column",
+                "'nope'",
+            ),
+            (
+                {"query": {"filter": [{"column": "amount", "op": "gt", "value": "x"}]}},
+                "query.filter[0].value",
+                "'amount'",
+            ),
+            (
+                {"query": {"filter": [{"column": "region", "op": "lt", "value": 3}]}},
+                "query.filter[0].value",
+                "'region'",
+            ),
+            (
+                {"query": {"filter": [{"column": "amount", "op": "contains", "value": "1"}]}},
+                "query.filter[0].op",
+                "text",
+            ),
+            (
+                {"query": {"filter": [{"column": "day", "op": "between", "value": [1, 2]}]}},
+                "query.filter[0].value",
+                "date",
+            ),
+            (
+                {"query": {"filter": [{"column": "paid", "op": "lt", "value": True}]}},
+                "query.filter[0].op",
+                "'paid'",
+            ),
+            (
+                {"query": {"compute": [{"as": "x", "expr": "amount +"}]}},
+                "query.compute[0].expr",
+                "position 8",
+            ),
+            (
+                {"query": {"compute": [{"as": "x", "expr": "1"}, {"as": "y", "expr": "x * nope"}]}},
+                "query.compute[1].expr",
+                "'nope'",
+            ),
+            (
+                {"query": {"compute": [{"as": "x", "expr": "region * 2"}]}},
+                "query.compute[0].expr",
+                "'region'",
+            ),
+            ({"query": {"group_by": ["nope"]}}, "query.group_by[0]", "'nope'"),
+            (
+                {"query": {"group_by": [{"column": "region", "bucket": "month"}]}},
+                "query.group_by[0].bucket",
+                "'region'",
+            ),
+            ({"query": {"group_by": ["region", "region"]}}, "query.group_by[1]", "twice"),
+            (
+                {"query": {"aggregate": [{"fn": "sum", "column": "region", "as": "s"}]}},
+                "query.aggregate[0].column",
+                "'region'",
+            ),
+            (
+                {"query": {"aggregate": [{"fn": "avg", "column": "day", "as": "s"}]}},
+                "query.aggregate[0].column",
+                "'day'",
+            ),
+            (
+                {"query": {"aggregate": [{"fn": "median", "column": "paid", "as": "s"}]}},
+                "query.aggregate[0].column",
+                "'paid'",
+            ),
+            (
+                {"query": {"aggregate": [{"fn": "max", "column": "region", "as": "s"}]}},
+                "query.aggregate[0].column",
+                "'region'",
+            ),
+            (
+                {"query": {"aggregate": [{"fn": "count", "column": "nope", "as": "s"}]}},
+                "query.aggregate[0].column",
+                "'nope'",
+            ),
+            (
+                {"query": {"group_by": ["region"], "aggregate": [{"fn": "count", "as": "region"}]}},
+                "query.aggregate[0].as",
+                "'region'",
+            ),
+            (
+                {"query": {"group_by": ["region"], "sort": [{"column": "units"}]}},
+                "query.sort[0].column",
+                "'units'",
+            ),
+            ({"columns": {"fields": ["day", "nope"]}}, "columns.fields[1]", "'nope'"),
+            ({"columns": {"formats": {"nope": {"style": "percent"}}}}, "columns.formats.nope", "'nope'"),
+            (
+                {
+                    "query": {"group_by": ["region"], "aggregate": [{"fn": "count", "as": "n"}]},
+                    "columns": {"fields": ["units"]},
+                },
+                "columns.fields[0]",
+                "output",
+            ),
+        ],
+    )
+    def test_a_query_or_mapping_that_does_not_fit_is_refused_naming_the_field(
+        self, fields: dict[str, Any], field: str, words: str
+    ) -> None:
+        with pytest.raises(QueryError) as raised:
+            check(body(**fields), TYPES)
+        assert raised.value.field == field
+        assert words in raised.value.message
+
+    @pytest.mark.parametrize(
+        ("fields", "field"),
+        [
+            ({"kind": "bar", "columns": {"x": "day", "y": "nope"}}, "columns.y"),
+            ({"kind": "bar", "columns": {"x": "nope"}, "series": [{"column": "total"}]}, "columns.x"),
+            (
+                {
+                    "kind": "line",
+                    "columns": {"x": "day"},
+                    "series": [{"column": "total"}, {"column": "units"}],
+                },
+                "series[1].column",
+            ),
+            ({"kind": "pie", "columns": {"label": "day", "value": "units"}}, "columns.value"),
+            ({"kind": "value", "columns": {"value": "amount"}}, "columns.value"),
+        ],
+    )
+    def test_a_charts_columns_are_checked_against_the_querys_output(
+        self, fields: dict[str, Any], field: str
+    ) -> None:
+        grouped = {
+            "group_by": [{"column": "day", "bucket": "month"}],
+            "aggregate": [{"fn": "sum", "column": "amount", "as": "total"}],
+        }
+        with pytest.raises(QueryError) as raised:
+            check(body(query=grouped, **fields), TYPES)
+        assert raised.value.field == field
+
+    def test_a_fitting_query_answers_its_output_columns_and_types(self) -> None:
+        output = check(
+            body(
+                kind="bar",
+                columns={"x": "day"},
+                series=[{"column": "total"}, {"column": "people"}],
+                query={
+                    "filter": [{"column": "day", "op": "between", "value": "2026-01-01..2026-12-31"}],
+                    "compute": [{"as": "net", "expr": "amount * 0.8"}],
+                    "group_by": [{"column": "day", "bucket": "week"}],
+                    "aggregate": [
+                        {"fn": "sum", "column": "net", "as": "total"},
+                        {"fn": "count_distinct", "column": "region", "as": "people"},
+                        {"fn": "max", "column": "at", "as": "last"},
+                    ],
+                    "sort": [{"column": "total", "desc": True}],
+                },
+            ),
+            TYPES,
+        )
+        assert output == {"day": "date", "total": "number", "people": "number", "last": "date"}
+
+    def test_without_grouping_the_mapping_may_name_source_and_computed_columns(self) -> None:
+        output = check(
+            body(columns={"fields": ["region", "net"]}, query={"compute": [{"as": "net", "expr": "amount"}]}),
+            TYPES,
+        )
+        assert output == {**TYPES, "net": "number"}
+
+    def test_run_refuses_what_check_refuses(self) -> None:
+        with pytest.raises(QueryError):
+            run(SALES, query(aggregate=[{"fn": "sum", "column": "region", "as": "s"}]))
+
+
+class TestCache:
+    Q = Query.model_validate({"group_by": ["region"], "aggregate": [{"fn": "count", "as": "n"}]})
+
+    def test_a_second_ask_is_answered_from_the_cache_without_loading(self) -> None:
+        cache = QueryCache(8)
+        loads = []
+
+        def loader() -> list[dict[str, Any]]:
+            loads.append(1)
+            return SALES
+
+        first = cache.run(loader, "v1", self.Q)
+        second = cache.run(loader, "v1", self.Q)
+        assert second is first
+        assert (cache.hits, cache.misses, len(loads)) == (1, 1, 1)
+
+    def test_two_queries_over_one_version_load_the_rows_once(self) -> None:
+        cache = QueryCache(8)
+        loads = []
+
+        def loader() -> list[dict[str, Any]]:
+            loads.append(1)
+            return SALES
+
+        cache.run(loader, "v1", self.Q)
+        cache.run(loader, "v1", None)
+        cache.run(loader, "v1", self.Q, [Condition(column="paid", op="eq", value=True)])
+        assert len(loads) == 1
+        assert cache.misses == 3
+
+    def test_a_new_version_is_asked_again(self) -> None:
+        cache = QueryCache(8)
+        cache.run(lambda: SALES, "v1", self.Q)
+        changed = cache.run(lambda: SALES[:1], "v2", self.Q)
+        assert changed.rows == [{"region": "north", "n": 1}]
+
+    def test_the_least_recently_used_answer_is_dropped_beyond_capacity(self) -> None:
+        cache = QueryCache(2)
+        for version in ("a", "b", "a", "c", "a"):
+            cache.run(lambda: SALES, version, self.Q)
+        assert (cache.hits, cache.misses) == (2, 3)
+        cache.run(lambda: SALES, "b", self.Q)
+        assert cache.misses == 4
+
+    def test_threads_asking_together_compute_once(self) -> None:
+        cache = QueryCache(8)
+        loads = []
+        gate = threading.Event()
+
+        def loader() -> list[dict[str, Any]]:
+            gate.wait(1)
+            loads.append(1)
+            return SALES
+
+        answers: list[Table] = []
+        threads = [
+            threading.Thread(target=lambda: answers.append(cache.run(loader, "v", self.Q))) for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        gate.set()
+        for thread in threads:
+            thread.join()
+        assert len(loads) == 1
+        assert all(answer is answers[0] for answer in answers)
+
+    def test_a_refused_query_is_not_cached_and_raises_again(self) -> None:
+        cache = QueryCache(8)
+        bad = Query.model_validate({"aggregate": [{"fn": "sum", "column": "region", "as": "s"}]})
+        for _ in range(2):
+            with pytest.raises(QueryError):
+                cache.run(lambda: SALES, "v", bad)
+
+
+def test_an_empty_snapshot_answers_no_groups_and_a_count_of_zero() -> None:
+    assert run([], query(group_by=["region"], aggregate=[{"fn": "count", "as": "n"}])).rows == []
+    assert run([], query(aggregate=[{"fn": "count", "as": "n"}])).rows == [{"n": 0}]
+    assert run([], None).rows == []
