@@ -185,7 +185,16 @@ class KlipFields:
     label: str = ""
     value: str = ""
     series: list[str] = field(default_factory=list)
+    # Each chosen series' label, in the order of `series`.
+    series_label: list[str] = field(default_factory=list)
     fields: list[str] = field(default_factory=list)
+    # A table's formats, a row per column.
+    colfmt_column: list[str] = field(default_factory=list)
+    colfmt_style: list[str] = field(default_factory=list)
+    colfmt_decimals: list[str] = field(default_factory=list)
+    colfmt_currency: list[str] = field(default_factory=list)
+    colfmt_prefix: list[str] = field(default_factory=list)
+    colfmt_suffix: list[str] = field(default_factory=list)
     group_by: str = ""
     bucket: str = ""
     agg_fn: list[str] = field(default_factory=list)
@@ -270,16 +279,37 @@ class KlipFields:
         return query or None
 
     def format(self) -> dict[str, Any] | None:
-        if not self.fmt_style:
-            return None
-        given = {
-            "style": self.fmt_style,
-            "decimals": _number(self.fmt_decimals),
-            "currency": self.fmt_currency.strip().upper() or None,
-            "prefix": self.fmt_prefix or None,
-            "suffix": self.fmt_suffix or None,
-        }
-        return {k: v for k, v in given.items() if v is not None}
+        return _format(self.fmt_style, self.fmt_decimals, self.fmt_currency, self.fmt_prefix, self.fmt_suffix)
+
+    def column_formats(self) -> dict[str, Any]:
+        rows = zip(
+            self.colfmt_column,
+            self.colfmt_style,
+            self.colfmt_decimals,
+            self.colfmt_currency,
+            self.colfmt_prefix,
+            self.colfmt_suffix,
+            strict=False,
+        )
+        made = {}
+        for column, style, decimals, currency, prefix, suffix in rows:
+            shown = _format(style, decimals, currency, prefix, suffix)
+            if column and shown is not None:
+                made[column] = shown
+        return made
+
+    def chosen_series(self) -> list[dict[str, str]]:
+        """The series chosen, each with its label when one is given."""
+        labels = dict(zip(self._series_shown(), self.series_label, strict=False))
+        made = []
+        for column in self.series:
+            if column:
+                label = labels.get(column, "").strip()
+                made.append({"column": column, "label": label} if label else {"column": column})
+        return made
+
+    def _series_shown(self) -> list[str]:
+        return [s for s in self.series if s]
 
     def data(self) -> dict[str, Any]:
         """The klip these fields describe, as the API's body: only what its kind has, so a field
@@ -293,11 +323,11 @@ class KlipFields:
         columns: dict[str, Any] = {}
         if kind in ("bar", "line", "area"):
             columns["x"] = self.x or None
-            series = [s for s in self.series if s]
-            if len(series) > 1:
-                body["series"] = [{"column": s} for s in series]
+            series = self.chosen_series()
+            if len(series) > 1 or any("label" in s for s in series):
+                body["series"] = series
             else:
-                columns["y"] = (series[0] if series else self.y) or None
+                columns["y"] = (series[0]["column"] if series else self.y) or None
         elif kind in ("pie", "donut"):
             columns.update(label=self.label or None, value=self.value or None)
         elif kind in ("value", "gauge"):
@@ -306,6 +336,8 @@ class KlipFields:
             chosen = [f for f in self.fields if f]
             if chosen:
                 columns["fields"] = chosen
+            if self.column_formats():
+                columns["formats"] = self.column_formats()
         body["columns"] = {k: v for k, v in columns.items() if v is not None}
         body["query"] = self.query()
         if kind != "table":
@@ -349,6 +381,20 @@ class KlipFields:
         return [a["as"] for a in self.aggregates()]
 
 
+def _format(style: str, decimals: str, currency: str, prefix: str, suffix: str) -> dict[str, Any] | None:
+    """A number format from its fields; no style: the number as it is."""
+    if not style:
+        return None
+    given = {
+        "style": style,
+        "decimals": _number(decimals),
+        "currency": currency.strip().upper() or None,
+        "prefix": prefix or None,
+        "suffix": suffix or None,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def klip_fields(
     title: Line = "",
     kind: Line = "value",
@@ -360,7 +406,14 @@ def klip_fields(
     label: Line = "",
     value: Line = "",
     series: Many = None,
+    series_label: Many = None,
     fields: Many = None,
+    colfmt_column: Many = None,
+    colfmt_style: Many = None,
+    colfmt_decimals: Many = None,
+    colfmt_currency: Many = None,
+    colfmt_prefix: Many = None,
+    colfmt_suffix: Many = None,
     group_by: Line = "",
     bucket: Line = "",
     agg_fn: Many = None,
@@ -399,7 +452,14 @@ def klip_fields(
         label=label.strip(),
         value=value.strip(),
         series=_listed(series),
+        series_label=_listed(series_label),
         fields=_listed(fields),
+        colfmt_column=_listed(colfmt_column),
+        colfmt_style=_listed(colfmt_style),
+        colfmt_decimals=_listed(colfmt_decimals),
+        colfmt_currency=_listed(colfmt_currency),
+        colfmt_prefix=[v for v in colfmt_prefix or []],
+        colfmt_suffix=[v for v in colfmt_suffix or []],
         group_by=group_by.strip(),
         bucket=bucket,
         agg_fn=_listed(agg_fn),
@@ -453,6 +513,8 @@ def fields_of(klip: dict[str, Any]) -> KlipFields:
         and len(query.get("sort") or []) <= 1
     )
     series = [s["column"] for s in klip.get("series") or []] or ([columns["y"]] if columns.get("y") else [])
+    labels = [_text(s.get("label")) for s in klip.get("series") or []]
+    formats: dict[str, dict[str, Any]] = columns.get("formats") or {}
     return KlipFields(
         title=_text(klip.get("title")),
         kind=_text(klip.get("kind")),
@@ -464,7 +526,14 @@ def fields_of(klip: dict[str, Any]) -> KlipFields:
         label=_text(columns.get("label")),
         value=_text(columns.get("value")),
         series=series,
+        series_label=labels,
         fields=list(columns.get("fields") or []),
+        colfmt_column=list(formats),
+        colfmt_style=[_text(f.get("style")) for f in formats.values()],
+        colfmt_decimals=[_text(f.get("decimals")) for f in formats.values()],
+        colfmt_currency=[_text(f.get("currency")) for f in formats.values()],
+        colfmt_prefix=[_text(f.get("prefix")) for f in formats.values()],
+        colfmt_suffix=[_text(f.get("suffix")) for f in formats.values()],
         group_by=_text(group.get("column") if isinstance(group, dict) else group),
         bucket=_text(group.get("bucket") if isinstance(group, dict) else ""),
         agg_fn=[_text(a.get("fn")) for a in aggregates],
@@ -535,6 +604,7 @@ def _form_context(
         }
     made = [c for c in form.output_columns() if c not in types]
     aggregate_rows = max(len(form.agg_fn) + 1, 2)
+    format_rows = len([c for c in form.colfmt_column if c]) + 1
     condition_rows = max(len(form.where_column) + 1, 2)
     return {
         "base": base,
@@ -552,6 +622,8 @@ def _form_context(
         "styles": STYLES,
         "aggregate_rows": range(aggregate_rows),
         "condition_rows": range(condition_rows),
+        "format_rows": range(format_rows),
+        "series_shown": list(zip(form.chosen_series(), range(100), strict=False)),
         "grid_columns": GRID_COLUMNS,
     }
 
