@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.content import inline_source, portal_dashboard
-from tests.factories import PASSWORD, add_user, csrf_of, new_client, sign_in
+from tests.factories import PASSWORD, add_user, csrf_of, enter, new_client, sign_in
 
 DAILY = [
     {"day": "2026-11-01", "region": "North", "sales": 120, "cost": 50},
@@ -262,3 +262,41 @@ class TestFilters:
         send(http, path + "/filters", path, **form)
         assert "Id:" in http.get(path).text
         assert http.get(f"/api/1/dashboards/{dashboard_id}", headers=partner.headers).json()["filters"] == []
+
+
+class TestWhoBuilds:
+    def test_a_partner_viewer_is_refused_the_console_builder(self, http, partner, database, clock):
+        from tenantry.auth.secrets import hash_password
+        from tenantry.db.models import PartnerUser
+
+        client_id = new_client(http, partner, "active")
+        dashboard_id, _ = portal_dashboard(http, partner, client_id, "Board")
+        with database.session(write=True) as session:
+            session.add(
+                PartnerUser(
+                    partner_id=partner.id,
+                    email="viewer@partner.test",
+                    name="Viewer",
+                    role="viewer",
+                    password_hash=hash_password(PASSWORD),
+                    created_at=clock.now(),
+                )
+            )
+            session.commit()
+        assert sign_in(http, "viewer@partner.test", PASSWORD).status_code == 303
+        page = http.get(f"/partner/dashboards/{dashboard_id}/builder")
+        assert page.status_code == 403 and "not build them" in page.text
+
+    @pytest.mark.usefixtures("partner_session")
+    def test_a_partner_signed_in_as_the_client_builds_in_admin_mode_but_not_in_view_only(self, http, partner):
+        client_id = new_client(http, partner, "active")
+        dashboard_id, _ = portal_dashboard(http, partner, client_id, "Board")
+        path = f"/app/dashboards/{dashboard_id}/builder"
+        assert enter(http, client_id, "admin").status_code == 303
+        assert http.get(path).status_code == 200
+        csrf = csrf_of(http.get("/app").text)
+        assert http.post("/partner/return", data={"csrf_token": csrf}).status_code in (200, 303)
+        assert enter(http, client_id, "view_only").status_code == 303
+        page = http.get(path)
+        assert page.status_code == 403 and "view-only" in page.text
+        assert "Builder" not in http.get("/app").text
