@@ -88,6 +88,23 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, int, int, int, int, int]]
     ("GET", "/api/1/dashboards/{private}/export?format=png", None, 200, 404, 200, 404, 404),
     ("POST", "/api/1/dashboards/{shared}/email", {"to": ["{member_email}"]}, 202, 404, 202, 202, 404),
     ("GET", "/api/1/partner/dashboards", None, 200, 200, 403, 403, 403),
+    # Klips (SPEC §13): built by partner users and client admins and editors, never by members.
+    (
+        "POST",
+        "/api/1/dashboards/{shared}/klips",
+        {"title": "N", "kind": "text", "text": "hi"},
+        201,
+        404,
+        201,
+        403,
+        404,
+    ),
+    ("PATCH", "/api/1/dashboards/{shared}/klips/{shared_klip}", {"title": "R"}, 200, 404, 200, 403, 404),
+    ("DELETE", "/api/1/dashboards/{private}/klips/{private_klip}", None, 204, 404, 204, 404, 404),
+    # An empty layout leaves out the dashboard's klip: 422 once the caller may build there at all.
+    ("PUT", "/api/1/dashboards/{shared}/layout", {"klips": []}, 422, 404, 422, 403, 404),
+    ("PUT", "/api/1/dashboards/{shared}/filters", {"filters": []}, 200, 404, 200, 403, 404),
+    ("POST", "/api/1/klips/preview", {"kind": "text", "text": "hi"}, 200, 200, 200, 403, 200),
     # Published links: managed by builders; a member sees the dashboard, not its links.
     ("GET", "/api/1/dashboards/{shared}/published-links", None, 200, 404, 200, 403, 404),
     ("POST", "/api/1/dashboards/{shared}/published-links", {"name": "N"}, 201, 404, 201, 403, 404),
@@ -182,6 +199,10 @@ def build_world(http, make_partner, n: int) -> World:  # type: ignore[no-untyped
         ).status_code
         == 200
     )
+    shared_klip, private_klip = (
+        http.get(f"/api/1/dashboards/{d}", headers=a.headers).json()["klips"][0]["id"]
+        for d in (shared, private)
+    )
     link = made(
         http.post(
             f"/api/1/dashboards/{shared}/published-links", json={"name": "alpha link"}, headers=a.headers
@@ -203,6 +224,8 @@ def build_world(http, make_partner, n: int) -> World:  # type: ignore[no-untyped
             "feed": feed,
             "shared": shared,
             "private": private,
+            "shared_klip": shared_klip,
+            "private_klip": private_klip,
             "link": link,
             "member_email": member["email"],
             "n": n,

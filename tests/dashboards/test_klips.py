@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tenantry.errors import NotFound
 from tests.content import client_key, inline_source, make_client
 
 DAILY = [
@@ -621,3 +622,47 @@ class TestRoles:
         assert (
             http.get(f"/api/1/clients/{client_id}/dashboards", headers=partner.headers).json()["total"] == 1
         )
+
+
+class TestLimitsAndPickers:
+    def test_the_51st_klip_is_refused(self, http, partner):
+        source_id = inline_source(http, partner, None, DAILY)
+        klips = [{**TOTAL, "datasource_id": source_id}] * 50
+        created = http.post(
+            "/api/1/partner/dashboards", json={"name": "Full", "klips": klips}, headers=partner.headers
+        )
+        assert created.status_code == 201
+        response = http.post(
+            f"/api/1/dashboards/{created.json()['id']}/klips",
+            json={**TOTAL, "datasource_id": source_id},
+            headers=partner.headers,
+        )
+        assert response.status_code == 409
+        assert response.json()["code"] == "limit_reached"
+        assert len(get(http, partner, created.json()["id"])["klips"]) == 50
+
+    def test_a_patch_that_leaves_no_whole_klip_names_what_is_missing(self, http, partner):
+        _, dashboard = board(http, partner)
+        response = http.patch(
+            f"/api/1/dashboards/{dashboard['id']}/klips/{dashboard['klips'][0]['id']}",
+            json={"kind": "pie"},
+            headers=partner.headers,
+        )
+        assert response.status_code == 422
+        assert "a pie klip needs columns.label" in response.json()["detail"]
+        assert get(http, partner, dashboard["id"]) == dashboard
+
+    def test_the_builders_column_pickers_read_a_sources_column_types(self, http, partner, session):
+        from tenantry.auth.principal import Principal
+        from tenantry.dashboards import service
+
+        source_id = inline_source(http, partner, None, DAILY)
+        caller = Principal("partner_user", partner.id, partner.admin_user_id, "admin")
+        assert service.source_columns(session, caller, source_id) == {
+            "day": "date",
+            "region": "text",
+            "sales": "number",
+        }
+        stranger = Principal("partner_user", partner.id + 1000, 1, "admin")
+        with pytest.raises(NotFound):
+            service.source_columns(session, stranger, source_id)

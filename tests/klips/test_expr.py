@@ -6,7 +6,7 @@ import pytest
 
 from tenantry.klips.expr import ExprError, parse
 
-ROW = {"a": 7, "b": 2, "zero": 0, "none": None, "neg": -2.5, "unit price": 4, "text": "x"}
+ROW = {"a": 7, "b": 2, "zero": 0, "none": None, "neg": -2.5, "unit price": 4, "text": "x", "coût_2": 3}
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,7 @@ ROW = {"a": 7, "b": 2, "zero": 0, "none": None, "neg": -2.5, "unit price": 4, "t
         ("1.5 * 2", 3.0),
         ("1e3 + a", 1007),
         ('"unit price" * b', 8),
+        ("coût_2 * 2", 6),  # identifiers may be written in any language
         ("round(a / b)", 4.0),
         ("round(neg)", -3.0),  # half away from zero, as people round
         ("round(10 / 3, 2)", 3.33),
@@ -82,6 +83,8 @@ def test_an_expression_lists_the_columns_it_reads_once_each_in_order() -> None:
         ("a == b", 2),
         ("f()", 0),
         ("abs()", 4),
+        ("a * 1e999", 4),
+        ("٣ + a", 0),  # digits are 0-9
     ],
 )
 def test_anything_else_is_refused_naming_the_position(text: str, position: int) -> None:

@@ -144,6 +144,16 @@ class TestFilters:
     ) -> None:
         assert units(run(SALES, query(filter=[condition]))) == expected
 
+    def test_in_mixes_whole_and_decimal_numbers(self) -> None:
+        assert units(run(SALES, query(filter=[{"column": "units", "op": "in", "value": [2, 2.5, 3.0]}]))) == [
+            2,
+            3,
+        ]
+
+    def test_a_dashboard_condition_that_cannot_hold_in_the_column_matches_no_row(self) -> None:
+        where = [Condition(column="units", op="contains", value="1")]
+        assert run(SALES, None, where=where).rows == []
+
     def test_several_conditions_must_all_hold(self) -> None:
         table = run(
             SALES,
@@ -342,6 +352,15 @@ class TestComputeSortLimit:
             {"y": 1, "z": None},
             {"y": 2, "z": 2.0},
         ]
+
+
+@pytest.mark.parametrize("q", [None, query(sort=[{"column": "x"}])])
+def test_nan_and_infinity_in_a_snapshot_are_answered_as_nulls(q: Query | None) -> None:
+    rows: list[dict[str, Any]] = [{"x": float("nan")}, {"x": float("inf")}, {"x": 1}, {"x": 2**70}]
+    table = run(rows, q)
+    assert json.loads(json.dumps(table.rows, allow_nan=False)) == table.rows
+    assert sorted(row["x"] is None for row in table.rows) == [False, False, True, True]
+    assert rows[0]["x"] != rows[0]["x"]  # the snapshot itself is left as it is
 
 
 def body(**fields: Any) -> KlipBody:
@@ -589,6 +608,34 @@ class TestCache:
             thread.join()
         assert len(loads) == 1
         assert all(answer is answers[0] for answer in answers)
+
+    def test_answers_beyond_the_row_budget_are_dropped_oldest_first(self) -> None:
+        cache = QueryCache(100, max_rows=10)
+        cache.run(lambda: SALES, "a", None)  # 7 rows
+        cache.run(lambda: SALES, "b", None)  # 7 more: "a" goes
+        cache.run(lambda: SALES, "b", None)
+        cache.run(lambda: SALES, "a", None)
+        assert (cache.hits, cache.misses) == (1, 3)
+
+    def test_loaded_sources_beyond_the_row_budget_are_loaded_again(self) -> None:
+        cache = QueryCache(100, max_source_rows=10)
+        loads = []
+
+        def loader() -> list[dict[str, Any]]:
+            loads.append(1)
+            return SALES
+
+        for version in ("a", "b"):
+            cache.run(loader, version, self.Q)
+        cache.run(loader, "a", None)  # a new answer over a source dropped for "b"
+        assert len(loads) == 3
+
+    def test_run_keeps_the_loaded_table_per_version(self) -> None:
+        first = run(SALES, self.Q, version="test-version-1")
+        # The same version means the same rows: the table loaded for it answers.
+        again = run(SALES[:1], self.Q, version="test-version-1")
+        assert again.rows == first.rows
+        assert run(SALES[:1], self.Q).rows == [{"region": "north", "n": 1}]
 
     def test_a_refused_query_is_not_cached_and_raises_again(self) -> None:
         cache = QueryCache(8)

@@ -20,6 +20,9 @@ _COMPACT = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 def as_number(value: Any) -> float | None:
     """A cell as a finite number, or None (booleans and text are not numbers here; text that
     reads as a number, like "1,200", is)."""
+    kind = type(value)
+    if kind is float:  # the common case first: a chart reads thousands of cells
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):

@@ -109,20 +109,24 @@ def _chars(width: float, size: float = 12) -> int:
 
 
 def _frame(title: str, desc: str, body: list[str], width: int, height: int) -> str:
-    # The viewBox comes first: `watermarked` looks for it in the opening of the drawing.
+    # The viewBox comes first: `watermarked` looks for it in the opening of the drawing. The title
+    # is the image's name (aria-label) and drawn text, not a <title> too: one text, found once.
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" font-family="{FONT}" role="img" aria-label="{_clean(title)}">'
-        f"<title>{_clean(title)}</title><desc>{_clean(desc)}</desc>"
+        f"<desc>{_clean(desc)}</desc>"
     )
     heading = _text(12, 22, _clip(title, _chars(width - 20, 15)), 15, INK)
     return "".join([head, heading, *body, "</svg>"])
 
 
-def _describe(items: Sequence[str]) -> str:
+def _describe(items: Sequence[str], total: int | None = None) -> str:
+    """The text alternative's list: the first items, then how many more (`total` counts those
+    not even formatted)."""
+    total = len(items) if total is None else total
     shown = list(items[:MAX_DESC_ITEMS])
-    if len(items) > MAX_DESC_ITEMS:
-        shown.append(f"and {len(items) - MAX_DESC_ITEMS:,} more")
+    if total > len(shown):
+        shown.append(f"and {total - len(shown):,} more")
     return "; ".join(shown)
 
 
@@ -233,7 +237,7 @@ def _value(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
     room = height - TITLE_BAND - bands - 8
     size = max(14, min(64, int(width * 1.6 / max(len(shown), 1)), int(room * 0.8)))
     baseline = TITLE_BAND + (room + size * 0.7) / 2
-    desc = f"{title}: {shown}"
+    desc = shown
     parts = [_text(width / 2, baseline, _clip(shown, 24), size, INK, "middle", bold=True)]
     y = baseline + 8
     if changed:
@@ -290,7 +294,7 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
             f'stroke-width="{thick:.1f}">{_hover(f"{title}: {shown}")}</path>'
         )
     scale = f"{format_value(low, body.format)} to {format_value(high, body.format)}"
-    desc = f"{title}: {shown} on a scale from {scale}"
+    desc = f"{shown} on a scale from {scale}"
     if body.target is not None:
         angle = math.pi * (1 - share(body.target))
         inner, outer = r - thick - 4, r + 4
@@ -538,16 +542,16 @@ def _line(
     problem = _missing(rows, [x, *(c for c, _ in series)])
     if problem:
         return _message(title, problem, width, height)
+    # Long series are thinned to a fixed number of points, before anything is read of them: the
+    # line looks the same, the SVG stays small and a long source costs little more than a short one.
+    step = max(1, math.ceil(len(rows) / MAX_POINTS))
     table = [
         (label, values)
-        for label, values in _table_of(rows, x, [c for c, _ in series], sum_repeats=False)
+        for label, values in _table_of(rows[::step], x, [c for c, _ in series], sum_repeats=False)
         if any(v is not None for v in values)
     ]
     if not table:
         return _message(title, "No numbers in " + ", ".join(repr(c) for c, _ in series), width, height)
-    # Long series are thinned to a fixed number of points: the line looks the same, the SVG stays small.
-    step = max(1, math.ceil(len(table) / MAX_POINTS))
-    table = table[::step]
     fmt = body.format
     names = [name for _, name in series]
     values = [v for _, vs in table for v in vs if v is not None]
@@ -562,7 +566,8 @@ def _line(
     dx = (right - left) / max(len(table) - 1, 1)
     base = scale(min(max(0.0, scale.ticks[0]), scale.ticks[-1]))
     marked = len(table) <= MAX_MARKED_POINTS
-    desc = []
+    desc: list[str] = []
+    described = 0
     for j, name in enumerate(names):
         colour = PALETTE[j % len(PALETTE)]
         points = [
@@ -582,7 +587,10 @@ def _line(
         parts.append(
             f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2">{whole}</polyline>'
         )
+        described += len(points)
         for px, py, label, value in points:
+            if not marked and len(desc) >= MAX_DESC_ITEMS:
+                break
             shown = format_value(value, fmt)
             what = f"{label} – {name}" if len(series) > 1 else label
             desc.append(f"{what}: {shown}")
@@ -594,7 +602,7 @@ def _line(
     label_every = max(1, math.ceil(len(table) / max(1, int((right - left) // 64))))
     for i in range(0, len(table), label_every):
         parts.append(_text(left + i * dx, bottom + 14, _clip(table[i][0], 12), 10, MUTED, "middle"))
-    return _frame(title, _describe(desc), parts, width, height)
+    return _frame(title, _describe(desc, described), parts, width, height)
 
 
 def _area(body: KlipBody, title: str, rows: Rows, width: int, height: int, previous: float | None) -> str:

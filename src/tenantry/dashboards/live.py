@@ -309,7 +309,9 @@ def draw_one(
         table = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns))
         previous = None
         if body.compare == "previous_period" and chosen.compares(columns):
-            before = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns, previous=True))
+            before = cache.queries.run(
+                lambda: rows, version, body.query, chosen.where(columns, previous=True)
+            )
             previous = _previous_value(before, body)
         return svg.draw(body, klip.title, table.rows, size=size, previous=previous)
     except QueryError as exc:

@@ -88,7 +88,8 @@ def dashboards_of(
 def invalid(field: str, message: str, kind: str = "invalid") -> InvalidInput:
     """422 `validation_error` naming `field` (a dotted path such as `query.compute[0].expr`),
     shaped like the schema's own 422s so a client reads both the same way."""
-    location = ["body", *(part for part in re.split(r"[.\[\]]+", field) if part)]
+    parts = [part for part in re.split(r"[.\[\]]+", field) if part and part != "body"]
+    location = ["body", *parts]
     return InvalidInput(
         f"{field}: {message}", field=field, errors=[{"loc": location, "msg": message, "type": kind}]
     )
@@ -279,7 +280,7 @@ def update_klip(
         whole = KlipIn.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
+        where = ".".join(str(part) for part in first["loc"]) or "body"  # "body": the klip as a whole
         raise invalid(where, first["msg"], first["type"]) from None
     _check_klip(db, owner, whole)
     klip.title, klip.kind, klip.datasource_id = whole.title, whole.kind, whole.datasource_id

@@ -8,7 +8,7 @@ Python's own parser, so nothing but what is listed below can ever run.
     unary   := "-" unary | atom
     atom    := NUMBER | column | call | "(" expr ")"
     call    := ("round" | "abs" | "coalesce") "(" expr ("," expr)* ")"
-    column  := identifier | '"' any text but '"' '"'
+    column  := identifier (letters, digits, _) | '"' any text but '"' '"'
 
 `round(x)` and `round(x, n)` (n a whole number from 0 to 10), `abs(x)`, `coalesce(a, b, ...)`.
 A null anywhere in arithmetic gives null, and so does a division by zero: a klip shows a gap
@@ -155,8 +155,8 @@ def round_half_away(value: float, digits: int) -> float:
 # Tokens: (kind, text, position). Kinds: num, name, quoted, op, end.
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
-      | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)
-      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<num>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?)
+      | (?P<name>[^\W\d]\w*)
       | (?P<quoted>"[^"]*")
       | (?P<op>[-+*/(),])""",
     re.VERBOSE,
@@ -244,6 +244,8 @@ class _Parser:
         kind, text, position = self.take()
         if kind == "num":
             value = float(text)
+            if not math.isfinite(value):
+                raise ExprError(position, f"{text} is too large a number")
             return Number(int(value) if value.is_integer() and abs(value) < 2**53 else value)
         if kind == "quoted":
             return Col(text[1:-1])

@@ -43,6 +43,7 @@ _DAY = "\x00day:"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _ISO_PATTERN = _ISO.pattern
 _TRUNCATE = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
+_DTYPES: dict[str, Any] = {"number": pl.Float64, "date": pl.Date, "text": pl.String, "bool": pl.Boolean}
 _NUMERIC_FNS = ("sum", "avg", "median")
 _ORDERED_FNS = ("min", "max")
 
@@ -97,23 +98,26 @@ def _classify(values: Sequence[Any]) -> tuple[ColumnType, set[type]]:
         return "number", kinds
     if kinds == {bool}:
         return "bool", kinds
-    if kinds == {str} and _ISO.match(next(v for v in values if v is not None)):
-        # Only a column whose first value looks like a date is read whole as dates.
-        present = pl.Series(values, dtype=pl.String).drop_nulls()
-        days = present.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-        if present.str.contains(_ISO_PATTERN).all() and days.null_count() == 0:
-            return "date", kinds
+    if kinds == {str} and _days(pl.Series(values, dtype=pl.String)) is not None:
+        return "date", kinds
     return "text", kinds
 
 
-def _type_of(values: Sequence[Any]) -> ColumnType:
-    return _classify(values)[0]
+def _days(texts: pl.Series) -> pl.Series | None:
+    """The day of each value when every value is an ISO date or datetime, else None."""
+    first = texts.drop_nulls().head(1)
+    if first.is_empty() or not _ISO.match(first[0]):
+        return None  # only a column whose first value looks like a date is read whole as dates
+    days = texts.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    if days.null_count() != texts.null_count() or not texts.str.contains(_ISO_PATTERN).all():
+        return None
+    return days
 
 
 def columns_of(rows: Rows) -> dict[str, ColumnType]:
     """Each column's type, inferred from its non-null values: numbers only → number; ISO dates or
     datetimes only → date; true/false only → bool; none at all → empty; anything else → text."""
-    return {name: _type_of(values) for name, values in _values(rows)}
+    return {name: _column(name, values)[1] for name, values in _values(rows)}
 
 
 # --- The engine's table ------------------------------------------------------------------------
@@ -126,6 +130,9 @@ class Source:
     frame: pl.DataFrame
     types: dict[str, ColumnType]
     rows: Rows
+    # Whether the rows hold only JSON values (no NaN nor infinity), so they can be answered as
+    # they are.
+    clean: bool = True
 
 
 def _text(value: Any) -> str | None:
@@ -143,9 +150,13 @@ def _series(name: str, values: list[Any], kind: ColumnType, kinds: set[type]) ->
         if kinds == {int}:
             try:
                 return pl.Series(name, values, dtype=pl.Int64)
-            except OverflowError:
+            except (OverflowError, TypeError):
                 pass  # an integer beyond 64 bits: kept as a float, like JSON readers do
-        return pl.Series(name, values, dtype=pl.Float64, strict=False).fill_nan(None)
+        series = pl.Series(name, values, dtype=pl.Float64, strict=False)
+        if series.is_finite().all(ignore_nulls=True):
+            return series
+        # NaN and infinities are no JSON numbers: they are nulls here as in the answers.
+        return series.to_frame().select(pl.when(pl.col(name).is_finite()).then(pl.col(name))).to_series()
     if kind == "bool":
         return pl.Series(name, values, dtype=pl.Boolean)
     if kind == "empty":
@@ -155,18 +166,42 @@ def _series(name: str, values: list[Any], kind: ColumnType, kinds: set[type]) ->
     return pl.Series(name, [_text(v) for v in values], dtype=pl.String)
 
 
+def _column(name: str, values: list[Any]) -> tuple[pl.Series, ColumnType, set[type], pl.Series | None]:
+    """A column as the engine's series, its type, the Python types of its values and, for a
+    date column, the day of each value."""
+    first = next((value for value in values if value is not None), None)
+    if type(first) is str:
+        # Most columns hold text only: a strict build proves it at once, without a pass over
+        # the values' types (it refuses anything but text and null).
+        try:
+            series = pl.Series(name, values, dtype=pl.String, strict=True)
+        except (TypeError, pl.exceptions.PolarsError):
+            pass
+        else:
+            days = _days(series)
+            return series, "text" if days is None else "date", {str}, days
+    kind, kinds = _classify(values)
+    series = _series(name, values, kind, kinds)
+    return series, kind, kinds, _days(series) if kind == "date" else None
+
+
 def load(rows: Rows) -> Source:
     """The rows as the engine's table: one typed column each, plus a parsed day per date column."""
     columns: list[pl.Series] = []
     types: dict[str, ColumnType] = {}
+    clean = True
     for name, values in _values(rows):
-        kind, kinds = _classify(values)
+        series, kind, kinds, days = _column(name, values)
         types[name] = kind
-        series = _series(name, values, kind, kinds)
+        if float in kinds and clean:
+            if kind == "number":  # the series' non-finite values became nulls
+                clean = series.null_count() == values.count(None)
+            else:
+                clean = all(math.isfinite(v) for v in values if type(v) is float)
         columns.append(series)
-        if kind == "date":
-            columns.append(series.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(_DAY + name))
-    return Source(pl.DataFrame(columns, height=len(rows)), types, rows)
+        if days is not None:
+            columns.append(days.alias(_DAY + name))
+    return Source(pl.DataFrame(columns, height=len(rows)), types, rows, clean)
 
 
 # --- Checking ----------------------------------------------------------------------------------
@@ -358,22 +393,31 @@ def _condition(condition: Condition, kind: ColumnType, *, lenient: bool) -> pl.E
         return pl.col(column).is_null()
     if op == "not_null":
         return pl.col(column).is_not_null()
-    if kind == "empty":
-        return pl.lit(False)
     values = condition.value if isinstance(condition.value, list) else [condition.value]
     lenient = lenient or op == "between"
     try:
         literals = [_literal(kind, value, lenient=lenient) for value in values]
     except ValueError:
-        # Only a dashboard's filter gets here (a klip's own query was checked): a value that
-        # cannot be in this column matches no row.
+        literals = []
+    if (
+        kind == "empty"
+        or not literals
+        or (op == "contains" and kind != "text")
+        or (op in ("lt", "le", "gt", "ge", "between") and kind == "bool")
+    ):
+        # Only a dashboard's filter gets here (a klip's own query was checked): a condition
+        # that cannot hold in this column matches no row.
         return pl.lit(False)
     target = _compared(column, kind)
+    if kind == "number":
+        # One type for the column and its values: polars refuses to mix integers and floats.
+        target = target.cast(pl.Float64)
+        literals = [float(value) for value in literals]
     if op == "contains":
         needle = str(literals[0]).lower()
         return target.str.to_lowercase().str.contains(needle, literal=True)
     if op == "in":
-        return target.is_in(literals).fill_null(False)
+        return target.is_in(pl.Series(literals, dtype=_DTYPES[kind])).fill_null(False)
     if op == "between":
         low, high = literals
         return (target >= low) & (target <= high)
@@ -427,7 +471,7 @@ def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
     return day.cast(pl.String).alias(key.column)
 
 
-def _aggregate(fn: str, column: str | None, name: str, types: Mapping[str, ColumnType]) -> pl.Expr:
+def _aggregate(fn: str, column: str | None, name: str) -> pl.Expr:
     if column is None:
         return pl.len().cast(pl.Int64).alias(name)
     value = pl.col(column)
@@ -492,11 +536,13 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
         conditions += [_condition(c, source.types[c.column], lenient=False) for c in query.filter]
     if query is None or not (query.compute or query.group_by or query.aggregate or query.sort or query.limit):
         # Rows as they are: the matching rows of the snapshot itself, values untouched.
-        columns = [name for name in source.types]
+        columns = list(source.types)
         if not conditions:
-            return Table(columns, list(source.rows))
-        index = source.frame.select(pl.arg_where(pl.all_horizontal(conditions))).to_series()
-        return Table(columns, [source.rows[i] for i in index])
+            rows = list(source.rows)
+        else:
+            index = source.frame.select(pl.arg_where(pl.all_horizontal(conditions))).to_series()
+            rows = [source.rows[i] for i in index]
+        return Table(columns, rows if source.clean else _json_safe([dict(row) for row in rows]))
     frame = source.frame.lazy()
     if conditions:
         frame = frame.filter(pl.all_horizontal(conditions))
@@ -505,7 +551,7 @@ def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()
         if source.types.get(name) == "date":
             frame = frame.drop(_DAY + name)
     if query.group_by or query.aggregate:
-        aggregates = [_aggregate(a.fn, a.column, a.as_, plan.rows_types) for a in query.aggregate]
+        aggregates = [_aggregate(a.fn, a.column, a.as_) for a in query.aggregate]
         if query.group_by:
             keys = [_key(key, plan.rows_types) for key in query.group_by]
             names = list(plan.output)[: len(keys)]
@@ -571,10 +617,13 @@ class _Lru:
                     return self.items[key]
             try:
                 value = compute()
-            finally:
+            except BaseException:
                 with self.lock:
                     self.pending.pop(key, None)
+                raise
             with self.lock:
+                # Stored and no longer pending in one step: a thread arriving now finds it.
+                self.pending.pop(key, None)
                 self.misses += 1
                 self.items[key] = value
                 self.weight += self.weigh(value)
@@ -587,10 +636,12 @@ class _Lru:
 
 
 class _Sources:
-    """Loaded tables per version of a source's rows: two klips over one source load it once."""
+    """Loaded tables per version of a source's rows: two klips over one source load it once.
+    At most `capacity` of them, holding `max_rows` rows in all (each keeps its snapshot's rows,
+    to answer them as they are)."""
 
-    def __init__(self, capacity: int) -> None:
-        self.lru = _Lru(capacity)
+    def __init__(self, capacity: int, max_rows: int) -> None:
+        self.lru = _Lru(capacity, weigh=lambda source: len(source.rows) + 1, budget=max_rows)
 
     def get(self, version: str, rows_loader: Callable[[], Rows]) -> Source:
         source: Source = self.lru.get(version, lambda: load(rows_loader()))
@@ -598,7 +649,7 @@ class _Sources:
 
 
 # For `run(..., version=...)` without a QueryCache of its own.
-_SOURCES = _Sources(8)
+_SOURCES = _Sources(8, max_rows=1_000_000)
 
 
 def _where_key(where: Sequence[Condition]) -> str:
@@ -608,11 +659,19 @@ def _where_key(where: Sequence[Condition]) -> str:
 class QueryCache:
     """Answers kept per (source version, query, where), least recently used dropped first, and
     the loaded table per source version. At most `capacity` answers holding `max_rows` rows in
-    all, and `sources` loaded tables. Safe to share between threads."""
+    all, and `sources` loaded tables holding `max_source_rows` rows in all (the newest is kept
+    whatever its size). Safe to share between threads."""
 
-    def __init__(self, capacity: int = 256, *, sources: int = 16, max_rows: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        capacity: int = 256,
+        *,
+        max_rows: int = 1_000_000,
+        sources: int = 16,
+        max_source_rows: int = 2_000_000,
+    ) -> None:
         self.answers = _Lru(capacity, weigh=lambda table: len(table.rows) + 1, budget=max_rows)
-        self.sources = _Sources(sources)
+        self.sources = _Sources(sources, max_source_rows)
 
     def run(
         self,
