@@ -300,3 +300,39 @@ class TestWhoBuilds:
         page = http.get(path)
         assert page.status_code == 403 and "view-only" in page.text
         assert "Builder" not in http.get("/app").text
+
+
+class TestMalformedFields:
+    @pytest.mark.parametrize(
+        ("path_tail", "fields"),
+        [
+            ("/klips", {"title": "Total\u2028sales"}),
+            ("/klips", {"datasource_id": "not-a-number"}),
+            ("/klips", {"limit": "ten"}),
+            ("/klips", {"w": "0"}),
+            ("/klips", {"fmt_currency": "dollars"}),
+            ("/klips", {"where_column": ["sales"], "where_op": ["between"], "where_value": ["1"]}),
+            ("/layout", {"klip_id": "abc"}),
+            (
+                "/filters",
+                {
+                    "filter_id": "period",
+                    "filter_kind": "date_range",
+                    "filter_column": "day",
+                    "filter_default": "soon",
+                },
+            ),
+        ],
+    )
+    def test_a_malformed_field_is_refused_in_words_never_a_500_and_nothing_is_kept(
+        self, http, partner, path_tail, fields
+    ):
+        _, dashboard_id, source_id, path = builder_of(http, partner, "editor")
+        before = http.get(f"/api/1/dashboards/{dashboard_id}", headers=partner.headers).json()
+        form = {**A_VALUE_KLIP, "datasource_id": str(source_id), **fields}
+        answer = send(http, path + path_tail, path, **form)
+        assert answer.status_code in (303, 422), answer.text
+        if answer.status_code == 303:
+            assert 'class="error" role="alert"' in http.get(path).text
+        after = http.get(f"/api/1/dashboards/{dashboard_id}", headers=partner.headers).json()
+        assert after["klips"] == before["klips"] and after["filters"] == before["filters"]
