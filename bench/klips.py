@@ -309,12 +309,19 @@ def dashboard(cache: QueryCache, drawings: dict[tuple[str, str], str], sources: 
 
 
 def best_of(repeat: int, work: Callable[[], object]) -> float:
-    timings = []
+    return interleaved(repeat, work)[0]
+
+
+def interleaved(repeat: int, *works: Callable[[], object]) -> list[float]:
+    """Each work's best wall-clock time in ms, the works taking turns: on a machine others share,
+    a busy moment then weighs on all of them alike."""
+    timings: list[list[float]] = [[] for _ in works]
     for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        timings.append(time.perf_counter() - started)
-    return min(timings) * 1000
+        for work, kept in zip(works, timings, strict=True):
+            started = time.perf_counter()
+            work()
+            kept.append(time.perf_counter() - started)
+    return [min(kept) * 1000 for kept in timings]
 
 
 def engines(rows: Rows, repeat: int) -> None:
@@ -367,8 +374,7 @@ def main() -> None:
 
     cache, drawings = QueryCache(64), {}  # type: ignore[var-annotated]
     dashboard(cache, drawings, sources)
-    cold_ms = best_of(args.repeat, cold)
-    floor_ms = best_of(args.repeat, floor_drawn)
+    cold_ms, floor_ms = interleaved(args.repeat, cold, floor_drawn)
     queries_ms = best_of(args.repeat, queries_only)
     warm_ms = best_of(args.repeat * 20, lambda: dashboard(cache, drawings, sources))
     print(f"3 sources x {ROWS:,} rows, {len(KLIPS)} klips, best of {args.repeat}", file=sys.stderr)

@@ -3,6 +3,7 @@ titles and a text alternative, lean enough for the page and for Typst."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -178,6 +179,20 @@ class TestBars:
         labels = [t for t in root.iter(f"{NS}text") if t.text == "Jan"]
         assert labels[0].get("text-anchor") == "end"
 
+    @pytest.mark.parametrize("w", [2, 3, 4, 6, 12])
+    def test_horizontal_tick_labels_never_overlap(self, w):
+        body = klip("bar", columns={"x": "month", "y": "sales"}, orientation="horizontal")
+        root = parse(draw(body, "T", ROWS, size=Size(w=w, h=2)))
+        ticks = [t for t in root.iter(f"{NS}text") if re.fullmatch(r"\d+", t.text or "")]
+        assert len(ticks) >= 2 and len({t.get("y") for t in ticks}) == 1
+        # Each label (~6px a character) ends before the next one starts; the last ends at its x.
+        ends = []
+        for t in ticks:
+            width = len(t.text) * 6
+            start = float(t.get("x")) - (width if t.get("text-anchor") == "end" else width / 2)
+            ends.append((start, start + width))
+        assert all(right < next_left for (_, right), (next_left, _) in itertools.pairwise(ends))
+
     def test_negative_values_hang_below_zero(self):
         rows = [{"m": "a", "v": -30}, {"m": "b", "v": 50}]
         root = parse(draw(klip("bar", columns={"x": "m", "y": "v"}), "T", rows))
@@ -318,6 +333,15 @@ class TestGauges:
         assert hovers(root, "line") == ["Target: 160"]
         assert desc(root) == "150 on a scale from 0 to 200, target 160"
 
+    def test_a_scale_as_wide_as_floats_go_still_places_the_value(self):
+        body = klip("gauge", columns={"value": "v"}, min=-1.7e308, max=1.7e308)
+        root = parse(draw(body, "T", [{"v": 0.85e308}]))
+        arc = next(p for p in root.iter(f"{NS}path") if p.find(f"{NS}title") is not None)
+        track = next(p for p in root.iter(f"{NS}path") if p.find(f"{NS}title") is None)
+        # Three quarters of the way: the arc ends right of the top, short of the track's end.
+        end_x = float(arc.get("d").split()[-1].split(",")[0])
+        assert 240 < end_x < float(track.get("d").split()[-1].split(",")[0])
+
     def test_a_value_beyond_the_scale_fills_the_arc_and_no_more(self):
         body = klip("gauge", columns={"value": "sales"}, min=0, max=100)
         root = parse(draw(body, "T", ROWS))
@@ -401,3 +425,52 @@ class TestText:
         lines = texts(root)[1:]
         assert len(lines) > 3 and lines[-1] == "…"
         assert all(len(line) <= 320 / 7 for line in lines)
+
+
+MAX_FLOAT = 1.7976931348623157e308
+NASTY_VALUES = [
+    10**400,
+    MAX_FLOAT,
+    MAX_FLOAT,
+    -MAX_FLOAT,
+    -(10**200),
+    -0.0,
+    0.1,
+    "1e999",
+    "NaN",
+    True,
+    None,
+    "x",
+]
+
+
+def nasty_rows() -> list[dict[str, Any]]:
+    return [
+        {"month": f"m\x00{i}\ud800", "region": f"r{i % 3}\x1b", "sales": value, "costs": value}
+        for i, value in enumerate(NASTY_VALUES)
+    ]
+
+
+NASTY_KINDS = {
+    **EVERY_KIND,
+    "stacked": klip(
+        "bar", columns={"x": "month"}, series=[{"column": "sales"}, {"column": "costs"}], stacked=True
+    ),
+    "horizontal": klip("bar", columns={"x": "month", "y": "sales"}, orientation="horizontal"),
+    "target": klip("value", columns={"value": "sales"}, compare={"target": -MAX_FLOAT}, sparkline=True),
+    "gauge beyond": klip("gauge", columns={"value": "sales"}, min=-MAX_FLOAT, max=MAX_FLOAT, target=0),
+    "compact": klip("line", columns={"x": "month", "y": "sales"}, format={"style": "compact"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(NASTY_KINDS))
+@pytest.mark.parametrize("order", ["as given", "reversed"])
+def test_numbers_at_a_floats_limits_and_unsafe_text_still_draw_well_formed_finite_svg(kind, order):
+    rows = nasty_rows() if order == "as given" else nasty_rows()[::-1]
+    svg = draw(NASTY_KINDS[kind], "T\x00", rows, previous=-MAX_FLOAT)
+    root = parse(svg)  # well-formed: no control characters, no lone surrogates
+    numbers = [v for element in root.iter() for k, v in element.attrib.items() if k in NUMERIC_ATTRIBUTES]
+    assert not [v for v in numbers if re.search(r"nan|inf", v, re.IGNORECASE)]
+
+
+NUMERIC_ATTRIBUTES = {"x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "width", "height", "points", "d"}

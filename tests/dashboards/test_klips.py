@@ -355,6 +355,29 @@ class TestFiltersOnPublishedPages:
         url = published(http, partner, dashboard["id"])
         assert "Sales: 100" in http.get(url, params={"f.period": "last_7_days"}).text
 
+    def test_today_is_the_partners_today(self, http, partner, clock):
+        # At 12:00 UTC on 03-10 it is already 03-11 on Kiritimati (UTC+14).
+        rows = [*DAILY, {"day": "2026-03-11", "region": "East", "sales": 7}]
+        _, dashboard = board(http, partner, rows=rows)
+        url = published(http, partner, dashboard["id"])
+        assert "Sales: 7," not in http.get(url, params={"f.period": "today"}).text
+        moved = http.patch("/api/1/partner", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers)
+        assert moved.status_code == 200
+        assert "Sales: 7," in http.get(url, params={"f.period": "today"}).text
+
+    def test_filters_work_behind_a_links_password(self, http, partner):
+        _, dashboard = board(http, partner)
+        response = http.post(
+            f"/api/1/dashboards/{dashboard['id']}/published-links",
+            json={"name": "Locked", "password": "open sesame"},
+            headers=partner.headers,
+        )
+        url = str(response.json()["url"]).removeprefix("http://127.0.0.1:8000")
+        asked = http.get(url, params={"f.region": "North"})
+        assert asked.status_code == 401 and "Sales" not in asked.text
+        assert http.post(url, data={"password": "open sesame"}, follow_redirects=False).status_code == 303
+        assert "Sales: 130" in http.get(url, params={"f.region": "North"}).text
+
     def test_the_previous_period_is_the_same_length_just_before(self, http, partner):
         _, dashboard = board(http, partner)
         url = published(http, partner, dashboard["id"])

@@ -129,3 +129,11 @@ def test_the_template_places_each_klip_on_its_spot_spanning_its_size():
     assert "columns: (1fr,) * 12" in template
     assert all(f"{field}: k.{field}" in template for field in ("x", "y"))
     assert "colspan: k.w" in template and "rowspan: k.h" in template
+
+
+def test_the_tallest_klip_fits_on_the_first_pdf_page_under_the_heading():
+    body = KlipBody(kind="bar", datasource_id=1, columns={"x": "month", "y": "sales"})
+    klips = [("Huge one", draw(body, "Huge one", ROWS, size=Size(w=12, h=6)), 12, 6)]
+    reader = PdfReader(io.BytesIO(Typesetter().typeset("pdf", title="Board", subtitle="now", klips=klips)))
+    assert len(reader.pages) == 1
+    assert "Board" in reader.pages[0].extract_text() and "Huge one" in reader.pages[0].extract_text()

@@ -322,6 +322,14 @@ class TestComputeSortLimit:
         descending = run(SALES, query(sort=[{"column": "amount", "desc": True}], limit=3))
         assert units(descending) == [4, 5, 2]
 
+    def test_ungrouped_answers_are_the_snapshots_rows_with_the_computed_columns(self) -> None:
+        table = run(
+            SALES, query(compute=[{"as": "twice", "expr": "units * 2"}], sort=[{"column": "amount"}], limit=2)
+        )
+        assert table.rows == [{**SALES[6], "twice": 14}, {**SALES[5], "twice": 12}]
+        assert table.columns == [*SALES[0], "twice"]
+        assert "twice" not in SALES[6]  # the snapshot itself is left as it is
+
     def test_sort_by_several_columns(self) -> None:
         table = run(SALES, query(sort=[{"column": "paid"}, {"column": "units", "desc": True}]))
         assert units(table) == [6, 2, 7, 5, 3, 1, 4]
@@ -537,6 +545,23 @@ class TestCheck:
             TYPES,
         )
         assert output == {**TYPES, "net": "number"}
+
+    def test_a_source_without_rows_yet_refuses_only_what_is_wrong_whatever_the_rows(self) -> None:
+        fields = {
+            "kind": "bar",
+            "columns": {"x": "day", "y": "total"},
+            "query": {
+                "group_by": [{"column": "day", "bucket": "month"}],
+                "aggregate": [{"fn": "sum", "column": "amount", "as": "total"}],
+            },
+        }
+        assert check(body(**fields), {}) == {"day": "date", "total": "number"}
+        with pytest.raises(QueryError) as raised:
+            check(body(**{**fields, "columns": {"x": "day", "y": "amount"}}), {})
+        assert raised.value.field == "columns.y"
+        with pytest.raises(QueryError) as raised:
+            check(body(query={"compute": [{"as": "x", "expr": "a +"}]}), {})
+        assert raised.value.field == "query.compute[0].expr"
 
     def test_run_refuses_what_check_refuses(self) -> None:
         with pytest.raises(QueryError):

@@ -62,6 +62,7 @@ def number(value: Any) -> float | None:
 
 
 def format_number(value: float) -> str:
+    """The first edition's name for a number in the default format (`formats.format_value`)."""
     return format_value(value)
 
 
@@ -202,22 +203,28 @@ def change(body: KlipBody, rows: Rows, column: str, current: float, previous: fl
     reference, against = _reference(body, rows, column, previous)
     if reference is None:
         return Change("–", 0, against.replace("vs ", "no "))
-    difference = current - reference
-    direction = (difference > 0) - (difference < 0)
+    direction = (current > reference) - (current < reference)
+    # Halved before subtracting: the difference of two finite floats may itself be beyond a float.
+    half = abs(current / 2 - reference / 2)
     if reference == 0:
-        shown = format_value(abs(difference), body.format)
+        shown = format_value(abs(current), body.format)
     else:
-        shown = f"{abs(difference) / abs(reference) * 100:,.1f}%"
+        relative = half / abs(reference) * 200
+        shown = f"{relative:,.1f}%" if math.isfinite(relative) else "–"
     sign = "+" if direction > 0 else "-" if direction < 0 else "±"
-    return Change(sign + shown, direction, against)
+    return Change(sign + shown if shown != "–" else shown, direction, against)
 
 
 def _sparkline(values: Sequence[float], left: float, top: float, width: float, height: float) -> str:
+    # A long series is thinned like a line chart's.
+    values = values[:: max(1, math.ceil(len(values) / MAX_POINTS))]
     low, high = min(values), max(values)
-    span = (high - low) or 1.0
+    # Halved: the span of two finite floats may itself be beyond a float.
+    half_span = (high / 2 - low / 2) or 1.0
     dx = width / max(len(values) - 1, 1)
     points = " ".join(
-        f"{left + i * dx:.1f},{top + height - (v - low) / span * height:.1f}" for i, v in enumerate(values)
+        f"{left + i * dx:.1f},{top + height - (v / 2 - low / 2) / half_span * height:.1f}"
+        for i, v in enumerate(values)
     )
     return f'<polyline points="{points}" fill="none" stroke="{ACCENT}" stroke-width="1.5"/>'
 
@@ -278,7 +285,8 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
         return _message(title, f"No number in {column!r}", width, height)
 
     def share(v: float) -> float:
-        return min(1.0, max(0.0, (v - low) / (high - low)))
+        # Halved: a scale from -max to +max float spans more than a float.
+        return min(1.0, max(0.0, (v / 2 - low / 2) / (high / 2 - low / 2)))
 
     r = max(10.0, min((width - 40) / 2, height - TITLE_BAND - 40))
     thick = max(6.0, r * 0.28)
@@ -353,14 +361,22 @@ class Scale:
 
     def __call__(self, value: float) -> float:
         low, high = self.ticks[0], self.ticks[-1]
+        # A value beyond the axis (a stack whose sum is beyond a float) is drawn to its end.
+        value = min(max(value, low), high)
         # Halved before subtracting: the span of two finite floats may itself be beyond a float.
         return self.start + (value / 2 - low / 2) / (high / 2 - low / 2) * (self.end - self.start)
 
 
 def _scale(values: Sequence[float], start: float, end: float, spacing: float = 36) -> Scale:
     low, high = min(0.0, *values), max(0.0, *values)
-    count = max(2, min(6, int(abs(end - start) // spacing) + 1))
-    return Scale(nice_ticks(low, high, count), start, end)
+    room = max(2, int(abs(end - start) // spacing) + 1)
+    count = min(6, room)
+    ticks = nice_ticks(low, high, count)
+    # The nearest round step may give more ticks than asked for: fewer are asked until they fit.
+    while len(ticks) > room and count > 2:
+        count -= 1
+        ticks = nice_ticks(low, high, count)
+    return Scale(ticks, start, end)
 
 
 def tick_labels(ticks: Sequence[float], fmt: Format | None, width: int) -> list[str]:
