@@ -39,8 +39,9 @@ from tenantry.klips.spec import Bucketed, Condition, KlipBody, Query
 ColumnType = Literal["number", "text", "date", "bool", "empty"]
 Rows = list[dict[str, Any]]
 
-# The day of a date column, parsed once per version of the rows. No column of a source can be
-# named like this: ingest keeps control characters out of column names.
+# Hidden columns of the engine's table: the day of each date column (parsed once per version of
+# the rows) and each row's place in the snapshot. Their names start with a NUL character, which
+# no source's column name has (ingest replaces control characters: `text.scrub_column_name`).
 _DAY = "\x00day:"
 _ROW = "\x00row"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
@@ -63,7 +64,9 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Table:
-    """A query's answer: its columns in order, and rows of JSON values (dates as ISO text)."""
+    """A query's answer: its columns in order, and rows of JSON values (dates as ISO text).
+    Answers are shared (by the cache, and with the snapshot when rows are answered as they are):
+    read them, never change them."""
 
     columns: list[str]
     rows: list[dict[str, Any]]
