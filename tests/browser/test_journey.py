@@ -1,7 +1,9 @@
 """The whole journey in a browser, as a partner and a client user would walk it: create a client
-in Setup, build a dashboard from a local CSV source, download it (watermarked), start a trial,
-add a user who signs in and sees the dashboard, publish a link, extend the trial, activate
-(blocked until allocated), disable (the user is suspended, the link is dead), re-activate.
+in Setup, build a dashboard from a local CSV source in the builder (a value, a bar and a table
+klip from form fields, one resized, a date filter), download it (watermarked), start a trial,
+add a user who signs in, sees the dashboard and filters it, publish a link and open it filtered,
+export it filtered, extend the trial, activate (blocked until allocated), disable (the user is
+suspended, the link is dead), re-activate.
 
 Screenshots of the main pages are taken on the way; with TENANTRY_SCREENSHOTS=<dir> they are
 kept there (that is how docs/screenshots/ is made)."""
@@ -11,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -25,11 +28,29 @@ from tenantry.outbound import Guard
 from tests.factories import ADMIN_PASSWORD, admin_email
 from tests.pages import browser_sign_in, watch_policy
 
-CSV = "month,region,sales\nJan,North,120\nFeb,South,80\nMar,North,150\n"
+
+def daily_csv(today: date) -> str:
+    """Sixty days of sales up to today, one row a day: 10 a day, North and South taking turns."""
+    lines = ["day,region,sales"]
+    for back in range(59, -1, -1):
+        lines.append(f"{today - timedelta(days=back)},{'North' if back % 2 else 'South'},10")
+    return "\n".join(lines) + "\n"
+
+
 USER_EMAIL = "reader@journey.test"
 USER_PASSWORD = "reader password 1"
 SUSPENDED = "Your account has been suspended. Please contact your account administrator."
-MAIN_PAGES = ["login", "clients", "client", "plan", "portal", "dashboard", "clients-phone"]
+MAIN_PAGES = [
+    "login",
+    "clients",
+    "client",
+    "plan",
+    "portal",
+    "dashboard",
+    "dashboard-filtered",
+    "builder",
+    "clients-phone",
+]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -50,6 +71,44 @@ def flash(page: Page) -> str:
     return page.locator("main > p[role]").first.inner_text()
 
 
+def build_klips(page: Page) -> None:
+    """In the builder: a value (the sum of sales), a bar (sales by day) and a table (sorted by
+    sales), each from form fields, the preview drawn before saving."""
+    form = page.locator("#klip-form")
+    preview = page.locator("#preview svg")
+    page.locator("#k-title").fill("Total sales")
+    page.locator("#k-agg-fn-0").select_option("sum")
+    page.locator("#k-agg-column-0").select_option("sales")
+    page.locator("#k-agg-as-0").fill("total")
+    page.locator("#k-agg-as-0").press("Tab")
+    # The form comes back with the aggregate's name among the columns to show.
+    expect(page.locator("#k-value option[value=total]")).to_be_attached()
+    page.locator("#k-value").select_option("total")
+    expect(preview).to_be_visible()
+    expect(page.locator("#preview")).to_contain_text("1 row after the query")
+    form.get_by_role("button", name="Add klip").click()
+    assert flash(page) == "Klip Total sales added."
+
+    page.locator("#k-kind").select_option("bar")
+    expect(page.locator("#k-x")).to_be_attached()
+    page.locator("#k-title").fill("By day")
+    page.locator("#k-x").select_option("day")
+    page.locator("#k-series").select_option(["sales"])
+    expect(preview).to_be_visible()
+    page.locator("#klip-form").get_by_role("button", name="Add klip").click()
+    assert flash(page) == "Klip By day added."
+
+    page.locator("#k-kind").select_option("table")
+    expect(page.locator("#k-fields")).to_be_attached()
+    page.locator("#k-title").fill("All rows")
+    page.locator("#k-sort").select_option("sales")
+    page.locator("#klip-form").get_by_label("Descending").check()
+    page.locator("#k-limit").fill("20")
+    expect(preview).to_be_visible()
+    page.locator("#klip-form").get_by_role("button", name="Add klip").click()
+    assert flash(page) == "Klip All rows added."
+
+
 def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     browser, server_url, data_server, database, partner, db, clock, tmp_path, settings
 ):
@@ -57,7 +116,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     shots.mkdir(parents=True, exist_ok=True)
     email = admin_email(db, partner)
     db.rollback()
-    csv_url = data_server.serve("/sales.csv", CSV)
+    csv_url = data_server.serve("/sales.csv", daily_csv(clock.now().date()))
     neighbours(server_url, partner.headers)
     violations: list[str] = []
     partner_context = watch_policy(
@@ -95,21 +154,37 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
         session.commit()
     assert outcome.ok, outcome.error
     page.reload()
-    expect(page.get_by_text("3 rows")).to_be_visible()
+    expect(page.get_by_text("60 rows")).to_be_visible()
     page.locator("#new-name").fill("Sales board")
-    page.locator("#new-title").fill("By month")
-    page.locator("#new-kind").select_option("bar")
-    page.locator("#new-x").fill("month")
-    page.locator("#new-y").fill("sales")
     page.get_by_role("button", name="Create dashboard").click()
     assert flash(page) == "Dashboard Sales board created."
+
+    # Build it in the builder: three klips, one resized, and a date filter.
+    page.get_by_role("link", name="Open the builder of Sales board").click()
+    expect(page.get_by_role("heading", name="Sales board: builder")).to_be_visible()
+    build_klips(page)
+    expect(page.locator("#live figure.klip")).to_have_count(3)
+    page.get_by_label("Width of By day").select_option("12")
+    page.get_by_role("button", name="Resize By day").click()
+    assert flash(page) == "Klip resized."
+    expect(page.locator("#live figure.klip-bar.w-12")).to_have_count(1)
+    page.get_by_text("Add a filter", exact=True).click()
+    page.locator("#f-id").fill("period")
+    page.locator("#f-column").select_option("day")
+    page.locator("#f-label").fill("Period")
+    page.get_by_role("button", name="Add filter").click()
+    assert flash(page) == "Filter Period saved."
+    page.get_by_role("link", name="Edit By day").click()
+    expect(page.locator("#preview svg")).to_be_visible()
+    page.screenshot(path=shots / "builder.png", full_page=True)
+    page.get_by_role("link", name=re.compile("Back to Journey Coffee")).click()
 
     # Downloaded in Setup, it carries the watermark.
     with page.expect_download() as download:
         page.get_by_role("link", name="Download PDF of Sales board").click()
     pdf = Path(download.value.path()).read_bytes()
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
-    assert "By month" in text and "SETUP MODE" in text
+    assert "By day" in text and "SETUP MODE" in text
 
     # Active is blocked, and says why, until the allocation allows it.
     active_button = page.get_by_role("button", name="Make Active")
@@ -145,9 +220,23 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     expect(portal).to_have_url(server_url + "/app")
     expect(portal.get_by_text("Trial: 14 days left.")).to_be_visible()
     portal.screenshot(path=shots / "portal.png", full_page=True)
-    portal.get_by_role("link", name="Sales board").click()
-    expect(portal.locator("figure.klip")).to_have_count(1)
+    portal.get_by_role("link", name="Sales board", exact=True).click()
+    expect(portal.locator("figure.klip")).to_have_count(3)
+    expect(portal.locator("figure.klip-value")).to_contain_text("600")
     portal.screenshot(path=shots / "dashboard.png", full_page=True)
+
+    # The user filters it: the last 7 days, kept in the address, the klips and the download.
+    portal.get_by_label("Period", exact=True).select_option("last_7_days")
+    portal.get_by_role("button", name="Apply filters").click()
+    expect(portal).to_have_url(re.compile(r"f\.period=last_7_days"))
+    expect(portal.locator("figure.klip-value")).to_contain_text("70")
+    portal.screenshot(path=shots / "dashboard-filtered.png", full_page=True)
+    with portal.expect_download() as filtered_download:
+        portal.get_by_role("link", name="Download PDF").click()
+    filtered_pdf = Path(filtered_download.value.path()).read_bytes()
+    assert filtered_pdf.startswith(b"%PDF")
+    filtered_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(filtered_pdf)).pages)
+    assert "Total sales" in filtered_text and "70" in filtered_text
 
     # Publish a link; anyone may open it.
     page.get_by_label("Name of a new link").fill("Lobby screen")
@@ -156,7 +245,11 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     assert found is not None
     public = watch_policy(browser.new_context(), violations).new_page()
     assert public.goto(server_url + found.group(0)).status == 200
-    expect(public.get_by_text("By month")).to_be_visible()
+    expect(public.locator("figure.klip-bar")).to_contain_text("By day")
+    # Opened with a filter in its address, the published page shows the klips filtered.
+    assert public.goto(server_url + found.group(0) + "?f.period=last_30_days").status == 200
+    expect(public.locator("figure.klip-value")).to_contain_text("300")
+    expect(public.locator("select[name='f.period']")).to_have_value("last_30_days")
 
     # Extend the trial: once, and the list shows it.
     page.get_by_role("button", name="Extend trial by 14 days").click()

@@ -1,7 +1,7 @@
 """Server-rendered pages: sign-in, invitations, the partner console and the client portal.
 
 One module per page area (`signin`, `account`, `clients`, `client`, `plan`, `statements`,
-`portal`), sharing the helpers of `pages` and the console's and portal's common forms (`forms`).
+`portal`, `builder`), sharing the helpers of `pages` and the console's and portal's common forms (`forms`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """Add the pages' routes, and the one handler that answers what a page refuses."""
     from tenantry.app import add_routes
-    from tenantry.web import account, client, clients, plan, portal, signin, statements
+    from tenantry.web import account, builder, client, clients, plan, portal, signin, statements
     from tenantry.web.pages import WebRefusal, answer_refusal
 
-    for module in (signin, account, clients, client, plan, statements, portal):
+    for module in (signin, account, clients, client, plan, statements, portal, builder):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -3,8 +3,10 @@ and the download of a dashboard: the same use cases as the API, seen from either
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Form, Query
 from fastapi.responses import Response
@@ -12,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
+from tenantry.dashboards.live import FILTER_PREFIX, Chosen
 from tenantry.exports.service import ExportFile
+from tenantry.klips.spec import DATE_PRESETS, DashboardFilter
 from tenantry.links import service as links_service
 from tenantry.links.schemas import LinkCreate, LinkOut
 from tenantry.users import service as users_service
@@ -115,3 +119,45 @@ def download(export: ExportFile) -> Response:
         media_type=export.content_type,
         headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
     )
+
+
+# A dashboard's filter bar (SPEC §13): the same `f.<id>` fields as a published page's.
+
+
+def filter_bar(
+    filters: Sequence[DashboardFilter], chosen: Chosen, choices: Mapping[str, list[str]]
+) -> list[dict[str, Any]]:
+    """What a dashboard's filter form shows: each filter with its value and its choices (a date
+    range's presets, or a select's values), and a custom range typed as `from..to`."""
+    bar = []
+    for item in filters:
+        value = chosen.value_of(item.id) or ""
+        if item.kind == "date_range":
+            options = [(p, p.replace("_", " ").capitalize()) for p in DATE_PRESETS]
+            custom = value if value and value not in DATE_PRESETS else ""
+        else:
+            known = choices.get(item.id, [])
+            options = [(c, c) for c in known]
+            if value and value not in known:
+                options.insert(0, (value, value))
+            custom = ""
+        bar.append(
+            {
+                "id": item.id,
+                "label": item.label or item.column,
+                "kind": item.kind,
+                "value": value,
+                "custom": custom,
+                "options": options,
+            }
+        )
+    return bar
+
+
+def filter_query(chosen: Chosen) -> str:
+    """The chosen values as an address's query (`f.period=last_30_days`), for downloads."""
+    return filter_query_of(chosen.raw)
+
+
+def filter_query_of(values: Mapping[str, str]) -> str:
+    return urlencode({FILTER_PREFIX + name: value for name, value in values.items()})

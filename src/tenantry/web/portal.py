@@ -23,13 +23,26 @@ from tenantry.auth.sessions import SignedIn
 from tenantry.clients import service as clients_service
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
-from tenantry.dashboards.live import POLL_SECONDS, live_view, watermark_for
+from tenantry.dashboards import service as dashboards_service
+from tenantry.dashboards.live import (
+    POLL_SECONDS,
+    Chosen,
+    choose,
+    filter_choices,
+    live_view,
+    parse_filters,
+    stored_filters,
+    today_in,
+    watermark_for,
+)
+from tenantry.dashboards.schemas import DashboardCreate
 from tenantry.db.models import Client, Dashboard
 from tenantry.exports import service as exports_service
 from tenantry.exports.api import EmailIn
 from tenantry.exports.service import ExportFile, Renderer
 from tenantry.links import repository as links_repo
 from tenantry.mail import Mailer
+from tenantry.owners import client_owner
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
@@ -52,10 +65,18 @@ from tenantry.web.pages import (
 router = APIRouter(prefix="/app", include_in_schema=False, route_class=PageRoute)
 
 
-def _viewer(signed_in: SignedIn, client: Client) -> Principal:
+def viewer(signed_in: SignedIn, client: Client) -> Principal:
     """Who looks at the portal's content: a partner user signed in as the client sees that client's
     content only, through the same scoping as a client user."""
     return replace(signed_in.principal, client_id=client.id)
+
+
+def may_build(signed_in: SignedIn) -> bool:
+    """Who sees the portal's builder: the client's admins and editors, and partner admins and
+    editors signed in as the client in admin mode (the services decide again on every change)."""
+    if not may_change(signed_in):
+        return False
+    return signed_in.user.role in ("admin", "editor")
 
 
 def _may_manage(signed_in: SignedIn) -> bool:
@@ -74,11 +95,12 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
     status = lifecycle.client_status(client, now)
     trial = lifecycle.trial_of(client)
     partner = partners_repo.get_partner(db, client.partner_id)
-    dashboards = dashboards_repo.visible_dashboards(db, _viewer(signed_in, client))
+    dashboards = dashboards_repo.visible_dashboards(db, viewer(signed_in, client))
     manage = _may_manage(signed_in)
     links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
     return signed_in, {
         "can_write": manage,
+        "can_build": may_build(signed_in),
         "users": list(users_repo.list_client_users(db, client.id, 200, 0)[0]) if manage else [],
         "links": links,
         "client": client,
@@ -107,15 +129,36 @@ class LiveDashboard:
     dashboard: Dashboard
     version: str
     klips: str | None
+    chosen: Chosen
+    filter_bar: list[dict[str, Any]]
 
 
-def _live(db: Session, visit: Visit, dashboard_id: int, known_version: str | None = None) -> LiveDashboard:
+def _live(
+    db: Session, visit: Visit, dashboard_id: int, known_version: str | None = None, bar: bool = False
+) -> LiveDashboard:
+    """The dashboard with the viewer's filter values (`?f.<id>=`, else the defaults; a value that
+    means nothing is refused naming `f.<id>`); `bar`: with its filter bar's choices."""
     signed_in, client = visit.portal(db)
-    dashboard = dashboards_repo.get_dashboard(db, _viewer(signed_in, client), dashboard_id)
+    dashboard = dashboards_repo.get_dashboard(db, viewer(signed_in, client), dashboard_id)
     watermark = watermark_for(client, visit.now)
     cache = services(visit.request).renderer.live
-    version, html = live_view(db, dashboard, known_version=known_version, cache=cache, watermark=watermark)
-    return LiveDashboard(signed_in, client, dashboard, version, html)
+    today = today_in(partners_repo.get_partner(db, client.partner_id).timezone, visit.now)
+    filters = stored_filters(dashboard.filters)
+    chosen = choose(filters, parse_filters(visit.request.query_params.multi_items()), today)
+    version, html = live_view(
+        db,
+        dashboard,
+        known_version=known_version,
+        cache=cache,
+        watermark=watermark,
+        filters=chosen.raw,
+        today=today,
+    )
+    choices = (
+        filter_choices(db, filters, dashboards_repo.placed_klips(db, dashboard.id)) if bar and filters else {}
+    )
+    filter_bar = forms.filter_bar(filters, chosen, choices) if bar else []
+    return LiveDashboard(signed_in, client, dashboard, version, html, chosen, filter_bar)
 
 
 @router.get("/dashboards/{dashboard_id}", response_class=HTMLResponse)
@@ -126,7 +169,7 @@ async def client_dashboard(
     work: WorkDep,
 ) -> Response:
     """The live dashboard, for the users it is shared with; it updates itself when data refreshes."""
-    live = await work(_live, visit, dashboard_id)
+    live = await work(_live, visit, dashboard_id, None, True)
     return page(
         request,
         live.signed_in,
@@ -137,6 +180,10 @@ async def client_dashboard(
         klips=live.klips,
         poll_seconds=POLL_SECONDS,
         can_write=may_change(live.signed_in),
+        can_build=may_build(live.signed_in),
+        filter_bar=live.filter_bar,
+        chosen=live.chosen.raw,
+        filter_query=forms.filter_query(live.chosen),
     )
 
 
@@ -158,7 +205,10 @@ async def client_dashboard_live(
 def _export(db: Session, visit: Visit, clock: Clock, dashboard_id: int, fmt: str) -> ExportFile:
     signed_in, client = visit.portal(db)
     renderer = services(visit.request).renderer
-    return exports_service.render_export(db, clock, _viewer(signed_in, client), renderer, dashboard_id, fmt)
+    filters = parse_filters(visit.request.query_params.multi_items())
+    return exports_service.render_export(
+        db, clock, viewer(signed_in, client), renderer, dashboard_id, fmt, filters
+    )
 
 
 @router.get("/dashboards/{dashboard_id}/download")
@@ -192,7 +242,7 @@ def _as_viewer(db: Session, visit: Visit, action: Callable[..., str], *args: Any
     signed_in, client = visit.portal(db)
     if not may_change(signed_in):
         raise Refused(VIEW_ONLY, 403)
-    return action(db, _viewer(signed_in, client), *args)
+    return action(db, viewer(signed_in, client), *args)
 
 
 async def _portal_form(visit: Visit, work: WorkDep, action: Callable[..., str], *args: Any) -> Response:
@@ -214,10 +264,11 @@ def _email(
     dashboard_id: int,
     to: str,
     fmt: str,
+    filters: dict[str, str],
 ) -> str:
     body = EmailIn.model_validate({"to": [to], "format": fmt})
     queued = exports_service.email_dashboard(
-        db, clock, principal, mailer, renderer, dashboard_id, list(body.to), body.format
+        db, clock, principal, mailer, renderer, dashboard_id, list(body.to), body.format, filters
     )
     if not queued.queued:
         return f"The e-mail was not sent: {queued.reason}"
@@ -235,10 +286,36 @@ async def email_dashboard(
     format: Annotated[str, Form(max_length=10)] = "pdf",
 ) -> Response:
     svc = services(request)
-    return await _portal_form(visit, work, _email, clock, svc.mailer, svc.renderer, dashboard_id, to, format)
+    # The dashboard as its sender sees it: the filter values of the page the form was on.
+    sent = await request.form()
+    filters = parse_filters([(k, v) for k, v in sent.multi_items() if isinstance(v, str)])
+    back_to = f"/app/dashboards/{dashboard_id}"
+    visit.back = back_to + ("?" + forms.filter_query_of(filters) if filters else "")
+    return await _portal_form(
+        visit, work, _email, clock, svc.mailer, svc.renderer, dashboard_id, to, format, filters
+    )
 
 
 PortalForm = Annotated[Visit, form_sender(back_to="/app")]
+
+
+def _new_dashboard(db: Session, visit: Visit, clock: Clock, name: str) -> int:
+    signed_in, client = visit.portal(db)
+    if not may_change(signed_in):
+        raise Refused(VIEW_ONLY, 403)
+    principal = viewer(signed_in, client)
+    owner = client_owner(db, principal, client.id)
+    dashboard = dashboards_service.create_dashboard(db, clock, principal, owner, DashboardCreate(name=name))
+    return dashboard.id
+
+
+@router.post("/dashboards")
+async def new_dashboard(
+    visit: PortalForm, work: WorkDep, clock: ClockDep, name: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    """A new, empty dashboard of the client, opened in the builder."""
+    dashboard_id = await work(_new_dashboard, visit, clock, name)
+    return to(f"/app/dashboards/{dashboard_id}/builder")
 
 
 def _add_user(

@@ -1,0 +1,95 @@
+"""A dashboard's filters in the portal (SPEC §13): a filter bar of `f.<id>` fields whose values
+the page, its live poll, its downloads and its e-mail all use."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from tests.content import create_dashboard, inline_source
+from tests.factories import PASSWORD, add_user, new_client, sign_in
+
+
+def daily_rows(today: date) -> list[dict[str, object]]:
+    """One row a day for 120 days up to today: sales 1 a day, North and South taking turns."""
+    return [
+        {"day": str(today - timedelta(days=n)), "region": "North" if n % 2 else "South", "sales": 1}
+        for n in range(120)
+    ]
+
+
+def filtered_board(http, partner, clock) -> int:
+    """A shared dashboard of one value klip (the sum of sales) with a date filter (default: the
+    last 7 days) and a region filter; its admin signed in."""
+    client_id = new_client(http, partner, "active")
+    add_user(http, partner, client_id, "admin@client.test")
+    source_id = inline_source(http, partner, client_id, daily_rows(clock.now().date()))
+    klip = {
+        "title": "Sales total",
+        "kind": "value",
+        "columns": {"value": "total"},
+        "query": {"aggregate": [{"fn": "sum", "column": "sales", "as": "total"}]},
+    }
+    response = create_dashboard(http, partner, client_id, source_id, klips=[klip], name="Daily")
+    assert response.status_code == 201, response.text
+    dashboard_id = response.json()["id"]
+    filters = [
+        {"id": "period", "kind": "date_range", "column": "day", "label": "Period", "default": "last_7_days"},
+        {"id": "region", "kind": "select", "column": "region"},
+    ]
+    patched = http.patch(
+        f"/api/1/dashboards/{dashboard_id}", json={"filters": filters}, headers=partner.headers
+    )
+    assert patched.status_code == 200, patched.text
+    assert sign_in(http, "admin@client.test", PASSWORD).status_code == 303
+    return int(dashboard_id)
+
+
+class TestTheFilterBar:
+    def test_the_page_shows_the_defaults_and_the_select_offers_the_columns_values(self, http, partner, clock):
+        board = filtered_board(http, partner, clock)
+        page = http.get(f"/app/dashboards/{board}").text
+        assert '<option value="last_7_days" selected>Last 7 days</option>' in page
+        assert (
+            '<option value="North">North</option>' in page and '<option value="South">South</option>' in page
+        )
+        assert 'aria-label="Sales total"' in page and ">7<" in page
+
+    def test_a_chosen_preset_and_region_change_the_klips_and_the_downloads_carry_them(
+        self, http, partner, clock
+    ):
+        board = filtered_board(http, partner, clock)
+        page = http.get(f"/app/dashboards/{board}", params={"f.period": "last_30_days", "f.region": "North"})
+        assert page.status_code == 200
+        assert ">15<" in page.text
+        assert "download?format=pdf&amp;f.period=last_30_days&amp;f.region=North" in page.text
+        assert '<input type="hidden" name="f.period" value="last_30_days">' in page.text
+
+    def test_a_custom_range_typed_after_the_preset_wins(self, http, partner, clock):
+        board = filtered_board(http, partner, clock)
+        today = clock.now().date()
+        custom = f"{today - timedelta(days=9)}..{today}"
+        page = http.get(f"/app/dashboards/{board}?f.period=last_7_days&f.period={custom}")
+        assert ">10<" in page.text
+        assert f'value="{custom}"' in page.text
+
+    def test_the_live_poll_keeps_the_filters(self, http, partner, clock):
+        board = filtered_board(http, partner, clock)
+        plain = http.get(f"/app/dashboards/{board}/live").json()
+        filtered = http.get(f"/app/dashboards/{board}/live", params={"f.period": "last_90_days"}).json()
+        assert plain["version"] != filtered["version"]
+        assert ">90<" in filtered["html"]
+
+    def test_a_value_that_means_nothing_is_refused_naming_the_filter(self, http, partner, clock):
+        board = filtered_board(http, partner, clock)
+        page = http.get(f"/app/dashboards/{board}", params={"f.period": "next_week"})
+        assert page.status_code == 422
+        assert "f.period" in page.text
+
+    def test_a_filtered_download_is_a_pdf(self, http, partner, clock):
+        board = filtered_board(http, partner, clock)
+        answer = http.get(
+            f"/app/dashboards/{board}/download", params={"format": "pdf", "f.period": "last_30_days"}
+        )
+        assert answer.status_code == 200 and answer.content.startswith(b"%PDF")
+        refused = http.get(f"/app/dashboards/{board}/download", params={"format": "pdf", "f.period": "soon"})
+        assert refused.status_code == 422
