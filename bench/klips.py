@@ -238,13 +238,9 @@ KLIPS: list[tuple[str, KlipBody]] = [
 ]
 
 
-# The drawing kinds of the current renderer (the new one draws every kind of SPEC §13).
-_DRAWN_AS = {"area": "line", "donut": "pie", "gauge": "value"}
-
-
 def draw(body: KlipBody, rows: Rows) -> str:
-    columns = body.columns.model_dump(exclude_none=True)
-    return svg.render(_DRAWN_AS.get(body.kind, body.kind), "Klip", rows, columns)
+    """The klip drawn as the live page draws it, at the default size."""
+    return svg.draw(body, "Klip", rows)
 
 
 def _month(column: str) -> pl.Expr:

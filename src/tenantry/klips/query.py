@@ -607,13 +607,12 @@ def _rows_of(source: Source, plan: _Plan, query: Query, frame: pl.LazyFrame) -> 
     return Table(list(plan.output), rows if source.clean else _json_safe(rows))
 
 
-def run(rows: Rows, query: Query | None, *, where: Sequence[Condition] = (), version: str = "") -> Table:
+def run(rows: Rows, query: Query | None, *, where: Sequence[Condition] = ()) -> Table:
     """The query's answer over `rows`: the dashboard's `where` conditions and the query's filter,
     then compute, group_by with aggregate, sort and limit. Without a query, the rows as they are
-    (only `where` applied). With a `version`, the loaded table is kept for the next query over
-    the same version of the rows. QueryError when the query does not fit the rows."""
-    source = _SOURCES.get(version, lambda: rows) if version else load(rows)
-    return execute(source, query, where)
+    (only `where` applied). QueryError when the query does not fit the rows. (A `QueryCache`
+    keeps loaded tables and answers per version of the rows; this loads them each time.)"""
+    return execute(load(rows), query, where)
 
 
 # --- Caching -----------------------------------------------------------------------------------
@@ -677,10 +676,6 @@ class _Sources:
     def get(self, version: str, rows_loader: Callable[[], Rows]) -> Source:
         source: Source = self.lru.get(version, lambda: load(rows_loader()))
         return source
-
-
-# For `run(..., version=...)` without a QueryCache of its own.
-_SOURCES = _Sources(8, max_rows=1_000_000)
 
 
 def _where_key(where: Sequence[Condition]) -> str:
