@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import io
+
+from pypdf import PdfReader
+
 from tests.content import create_dashboard, inline_source
-from tests.factories import PASSWORD, add_user, new_client, sign_in
+from tests.factories import ADMIN_PASSWORD, PASSWORD, add_user, admin_email, new_client, sign_in
 
 
 def daily_rows(today: date) -> list[dict[str, object]]:
@@ -92,4 +96,31 @@ class TestTheFilterBar:
         )
         assert answer.status_code == 200 and answer.content.startswith(b"%PDF")
         refused = http.get(f"/app/dashboards/{board}/download", params={"format": "pdf", "f.period": "soon"})
+        assert refused.status_code == 422
+
+
+def pdf_text(data: bytes) -> str:
+    return "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+class TestTheConsole:
+    def test_a_console_download_takes_the_same_filter_values_as_the_page(self, http, partner, clock, db):
+        board = filtered_board(http, partner, clock)
+        http.cookies.clear()  # the client admin signs out; the partner's admin signs in
+        signed = sign_in(http, admin_email(db, partner), ADMIN_PASSWORD)
+        assert signed.status_code == 303, signed.text[:2000]
+        url = f"/partner/dashboards/{board}/download"
+        # The default is the last 7 days: 7 sales; the last 30 days: 30; the North only: 15 of them.
+        default = http.get(url, params={"format": "pdf"})
+        chosen = http.get(url, params={"format": "pdf", "f.period": "last_30_days"})
+        north = http.get(url, params={"format": "pdf", "f.period": "last_30_days", "f.region": "North"})
+        assert [a.status_code for a in (default, chosen, north)] == [200, 200, 200], default.text[:3000]
+        texts = [pdf_text(a.content) for a in (default, chosen, north)]
+        assert "Sales total" in texts[0]
+        assert [("7" in texts[0].split()), ("30" in texts[1].split()), ("15" in texts[2].split())] == [
+            True,
+            True,
+            True,
+        ]
+        refused = http.get(url, params={"format": "pdf", "f.period": "soon"})
         assert refused.status_code == 422

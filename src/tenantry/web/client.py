@@ -26,6 +26,7 @@ from tenantry.clients.schemas import ClientOut, ClientUpdate
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards import service as dashboards_service
+from tenantry.dashboards.live import parse_filters
 from tenantry.dashboards.schemas import DashboardCreate, KlipIn
 from tenantry.datasources import repository as sources_repo
 from tenantry.datasources import service as sources_service
@@ -137,8 +138,9 @@ async def client_page(
 
 def _export(db: Session, visit: Visit, clock: Clock, dashboard_id: int, fmt: str) -> ExportFile:
     principal = visit.console(db).principal
+    filters = parse_filters(visit.request.query_params.multi_items())
     return exports_service.render_export(
-        db, clock, principal, services(visit.request).renderer, dashboard_id, fmt
+        db, clock, principal, services(visit.request).renderer, dashboard_id, fmt, filters
     )
 
 
