@@ -658,6 +658,24 @@ class TestCache:
         cache.run(loader, "a", None)  # a new answer over a source dropped for "b"
         assert len(loads) == 3
 
+    def test_the_cache_tells_a_sources_column_types_from_its_loaded_table(self) -> None:
+        cache = QueryCache(8)
+        loads = []
+
+        def loader() -> list[dict[str, Any]]:
+            loads.append(1)
+            return SALES
+
+        assert cache.columns(loader, "v1") == columns_of(SALES)
+        cache.run(loader, "v1", self.Q)
+        assert cache.columns(loader, "v1") == columns_of(SALES)
+        assert len(loads) == 1
+
+    def test_rows_without_a_version_are_never_kept(self) -> None:
+        cache = QueryCache(8)
+        assert cache.run(lambda: SALES, "", self.Q).rows != cache.run(lambda: SALES[:1], "", self.Q).rows
+        assert cache.columns(lambda: [], "") == {}
+
     def test_the_cache_keeps_the_loaded_table_per_version(self) -> None:
         cache = QueryCache(8)
         first = cache.run(lambda: SALES, "test-version-1", self.Q)

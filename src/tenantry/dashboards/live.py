@@ -304,7 +304,7 @@ def draw_one(
     try:
         if body.kind == "text":
             return svg.draw(body, klip.title, [], size=size)
-        columns = query.columns_of(rows)
+        columns = cache.queries.columns(lambda: rows, version)
         query.check(body, columns)
         table = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns))
         previous = None

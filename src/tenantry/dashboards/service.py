@@ -380,7 +380,7 @@ def preview(
     source = sources_repo.get_source(db, caller, body.datasource_id)
     rows = source.rows or []
     try:
-        query.check(body, query.columns_of(rows))
+        query.check(body, cache.queries.columns(lambda: rows, source.version))
     except QueryError as exc:
         raise invalid(exc.field, exc.message, "klip_does_not_fit_source") from None
     table = cache.queries.run(lambda: rows, source.version, body.query)

@@ -708,11 +708,20 @@ class QueryCache:
     ) -> Table:
         """The query's answer over the source's rows at `version` (loaded by `rows_loader` only
         when this version is not loaded yet)."""
+        if not version:  # no snapshot yet: nothing names these rows, so nothing is kept
+            return execute(load(rows_loader()), query, where)
         key = (version, query.model_dump_json(by_alias=True) if query else "", _where_key(where))
         table: Table = self.answers.get(
             key, lambda: execute(self.sources.get(version, rows_loader), query, where)
         )
         return table
+
+    def columns(self, rows_loader: Callable[[], Rows], version: str) -> dict[str, ColumnType]:
+        """The source's column types at `version`, as `columns_of` infers them, read from its
+        loaded table (inferring them again would scan every row for each klip)."""
+        if not version:
+            return columns_of(rows_loader())
+        return dict(self.sources.get(version, rows_loader).types)
 
     @property
     def hits(self) -> int:
