@@ -218,6 +218,17 @@ class TestPlaceholders:
             )
         assert api.seen == []
 
+    def test_a_header_value_that_is_not_ascii_is_refused_by_name(self, api):
+        context = Context(1, None, "Café Müller", {})
+        with pytest.raises(FetchError, match=r"^The header X-Name may only hold ASCII characters"):
+            fetch(request(api.base + "/rows", headers={"X-Name": "{{client.name}}"}, context=context))
+        assert api.seen == []
+
+    def test_an_invalid_header_name_is_refused(self, api):
+        with pytest.raises(FetchError, match="not a valid header name"):
+            fetch(request(api.base + "/rows", headers={"X Bad": "1"}))
+        assert api.seen == []
+
 
 class TestSecretsStayOutOfErrors:
     def test_a_token_echoed_by_the_server_never_appears_in_the_error(self, api):
@@ -267,6 +278,10 @@ class TestFormats:
         api.answer = lambda seen: (200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><p>Sign in</p>")
         with pytest.raises(FetchError, match=r"^The server's answer is not JSON\.$"):
             fetch(request(api.base + "/rows"))
+
+    def test_a_json_answer_may_start_with_a_byte_order_mark(self, api):
+        api.answer = lambda seen: (200, {}, b'\xef\xbb\xbf[{"a": 1}]')
+        assert fetch(request(api.base + "/rows")) == [{"a": 1}]
 
     def test_records_select_the_array_of_records(self, api):
         api.answer = lambda seen: as_json({"data": {"items": [{"a": 1}, {"a": 2}]}, "total": 2})

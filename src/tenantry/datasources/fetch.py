@@ -1,8 +1,16 @@
-"""Load rows from a `url` data source: CSV or JSON over HTTP(S), through the outgoing-request
-guard (`tenantry.outbound`), with a total deadline and a size cap.
+"""Load rows from a data source through the outgoing-request guard (`tenantry.outbound`), with a
+total deadline and a size cap.
+
+`fetch_source` takes everything a fetch needs (a `SourceRequest`, secrets opened) and dispatches:
+a `url` source is fetched here (`fetch_url`), an `sql` source by `tenantry.datasources.sql`. A url
+source may be CSV, JSON (its records picked by a JMESPath expression) or XLSX, asked for with GET
+or POST, headers, a query, a body, basic or bearer auth, and over several pages; the deadline and
+the size cap hold for the whole fetch, every page and redirect together. `fetch_rows` stays as
+the plain case (one GET, CSV or JSON).
 
 Every failure becomes a `FetchError` whose message a person can act on; it is what the data
-source shows as `last_error`.
+source shows as `last_error`. No secret is ever in it: messages are written without them, and
+whatever a server echoes back is masked by `fetch_source` all the same.
 
 Parsed rows are made safe on the way in (`tenantry.text.scrub`): control characters other than
 tab and line breaks, noncharacters and lone surrogates become U+FFFD, in column names too, so no
@@ -138,10 +146,9 @@ def fetch_url(
         headers["Content-Type"] = _content_type(text)
     secret_headers = {}
     for name, value in request.headers.items():
-        filled = expand(value, context)
-        if any(c in filled for c in "\r\n\0"):
-            raise FetchError(f"The header {name} has a line break once its placeholders are filled in.")
-        secret_headers[name] = filled
+        if not _HEADER_NAME.fullmatch(name):
+            raise FetchError(f"{name!r} is not a valid header name.")
+        secret_headers[name] = _header_value(name, expand(value, context))
     if request.auth:
         secret_headers["Authorization"] = _authorization(request.auth)
 
@@ -272,6 +279,20 @@ def _content_type(body: str) -> str:
     return "application/json"
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+
+
+def _header_value(name: str, value: str, *, named: bool = True) -> str:
+    """A header value as it can be sent: one line of ASCII (HTTP has no other safe encoding, and a
+    line break would start another header). The message names the header, never the value."""
+    what = f"The header {name}" if named else name
+    if any(c in value for c in "\r\n\0"):
+        raise FetchError(f"{what} has a line break once its placeholders are filled in.")
+    if not value.isascii():
+        raise FetchError(f"{what} may only hold ASCII characters once its placeholders are filled in.")
+    return value
+
+
 def _basic_credential(auth: Mapping[str, str]) -> str:
     pair = f"{auth.get('username', '')}:{auth.get('password', '')}"
     return base64.b64encode(pair.encode()).decode()
@@ -281,10 +302,7 @@ def _authorization(auth: Mapping[str, str]) -> str:
     if auth.get("type") == "basic":
         return f"Basic {_basic_credential(auth)}"
     if auth.get("type") == "bearer":
-        token = auth.get("token", "")
-        if any(c in token for c in "\r\n\0"):
-            raise FetchError("The bearer token has a line break.")
-        return f"Bearer {token}"
+        return f"Bearer {_header_value('The bearer token', auth.get('token', ''), named=False)}"
     raise FetchError("The authentication type is not known.")
 
 
@@ -335,7 +353,7 @@ def parse_page(body: bytes, fmt: str, records: str | None = None) -> list[Row]:
 
 
 def _require_json(body: bytes) -> None:
-    start = body.lstrip()[:1]
+    start = body.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
     if start and start not in b'[{"-0123456789tfn':
         # Usually an HTML error or sign-in page: say so, rather than quote a parser.
         raise FetchError("The server's answer is not JSON.")
