@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
