@@ -212,6 +212,11 @@ class TestPlaceholders:
             fetch(request(api.base + "/rows", query={"r": "{{client.prop.region}}"}))
         assert api.seen == []
 
+    def test_a_url_made_malformed_by_a_value_is_a_fetch_error(self, api):
+        context = Context(1, None, "x", {"port": "http"})
+        with pytest.raises(FetchError, match=r"^The URL is malformed\.$"):
+            fetch(request("http://127.0.0.1:{{client.prop.port}}/rows", context=context, query={"a": "1"}))
+
     def test_a_header_value_that_would_break_the_request_is_refused(self, api):
         context = Context(1, None, "x", {"account": "a\r\nX-Evil: 1"})
         with pytest.raises(FetchError, match="header X-Account has a line break"):
