@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -64,6 +65,10 @@ WRITE_REFUSED = "The query tried to change data; sources are read-only."
 WRONG_PASSWORD = "The database refused the user name or password."
 NOT_ONE_STATEMENT = "The query must be a single statement."
 NOT_A_SELECT = "The query must be a SELECT (or start with WITH)."
+
+_FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
+# MySQL writes a file on the database server with these, read-only transaction or not.
+_INTO_FILE = re.compile(r"\bINTO\s+(OUTFILE|DUMPFILE)\b", re.IGNORECASE)
 
 # A password file that does not exist (libpq warns on stderr about /dev/null): a name in this
 # package's own folder, which nobody who can add a source can write to.
@@ -117,27 +122,22 @@ def check_query(query: str, engine: str) -> None:
     """Refuse, before connecting, what is not one SELECT statement: a second statement after a
     `;`, or a first word other than SELECT or WITH. Strings, quoted names and comments are
     skipped the way `engine` reads them, so a `;` inside a string is not a second statement."""
-    code = _code_of(query, engine)
-    words = code.replace("(", " ( ").split()
-    while words and words[-1] == ";":
-        words.pop()
-    if not words:
+    code = _code_of(query, engine).strip()
+    while code.endswith(";"):
+        code = code[:-1].rstrip()
+    if not code:
         raise FetchError("The query is empty.")
-    if ";" in words:
+    if ";" in code:
         raise FetchError(NOT_ONE_STATEMENT)
-    first = next((w for w in words if w != "("), "")
-    if first.upper() not in ("SELECT", "WITH"):
+    first = _FIRST_WORD.match(code)
+    if first is None or first.group(1).upper() not in ("SELECT", "WITH"):
         raise FetchError(NOT_A_SELECT)
-    upper = [w.upper() for w in words]
-    for at, word in enumerate(upper[:-1]):
-        # MySQL writes a file on the database server with these, read-only transaction or not.
-        if word == "INTO" and upper[at + 1] in ("OUTFILE", "DUMPFILE"):
-            raise FetchError(WRITE_REFUSED)
+    if _INTO_FILE.search(code):
+        raise FetchError(WRITE_REFUSED)
 
 
 def _code_of(query: str, engine: str) -> str:
-    """The query with every string, quoted name and comment replaced by a space, and every `;`
-    set apart as a word of its own."""
+    """The query with every string, quoted name and comment replaced by a space."""
     out: list[str] = []
     i, n = 0, len(query)
     mysql = engine == "mysql"
@@ -161,9 +161,6 @@ def _code_of(query: str, engine: str) -> str:
                 raise FetchError("The query has a string that is never closed.")
             i = end + len(tag)
             out.append(" ")
-        elif c == ";":
-            out.append(" ; ")
-            i += 1
         else:
             out.append(c)
             i += 1
@@ -350,15 +347,14 @@ def _fetch_mysql(
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
             cursor.execute("START TRANSACTION READ ONLY")
         # Unbuffered: rows are read from the socket as they are taken, so a huge answer is cut
-        # off at the cap instead of being loaded whole.
-        with conn.cursor(pymysql.cursors.SSCursor) as stream:
-            # pyformat with a dict always, so a doubled `%%` becomes `%` even without placeholders.
-            stream.execute(text, params)
-            rows = _take(_mysql_rows(stream), max_rows)
-            columns = [c[0] for c in stream.description or ()]
-            result = to_rows(columns, rows)
-        conn.rollback()
-        return result
+        # off at the cap instead of being loaded whole. The cursor is not closed on the way out
+        # (that would read the rest of the answer): closing the connection ends the query.
+        stream = conn.cursor(_Unbuffered)
+        # pyformat with a dict always, so a doubled `%%` becomes `%` even without placeholders.
+        stream.execute(text, params)
+        rows = _take(_mysql_rows(stream), max_rows)
+        columns = [c[0] for c in stream.description or ()]
+        return to_rows(columns, rows)
     except pymysql.MySQLError as exc:
         raise FetchError(_mysql_message(exc, timeout)) from None
     finally:
@@ -367,7 +363,21 @@ def _fetch_mysql(
             conn.close()
 
 
-def _mysql_rows(cursor: pymysql.cursors.SSCursor) -> Iterator[tuple[Any, ...]]:
+class _Unbuffered(pymysql.cursors.SSCursor):
+    """PyMySQL's unbuffered cursor, except that closing it (also when it is collected) lets go
+    of the connection without reading the rest of the answer, which may be millions of rows:
+    the connection is closed right after, and that ends the query on the server."""
+
+    def close(self) -> None:
+        if self._result is not None:
+            # Or the answer, when it is collected, would read the rest from the closed socket.
+            self._result.unbuffered_active = False
+        self.connection = None
+
+    __del__ = close
+
+
+def _mysql_rows(cursor: _Unbuffered) -> Iterator[tuple[Any, ...]]:
     while (row := cursor.fetchone()) is not None:
         yield row
 
