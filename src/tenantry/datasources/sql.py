@@ -32,7 +32,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +97,7 @@ def fetch_sql(
     if not host or host.startswith("/") or any(c.isspace() or c in "/@?#=" for c in host):
         # A path would be a local socket to libpq; none of these belong in a host name.
         raise FetchError("The database host must be a host name or an address.")
-    port = int(settings.get("port") or DEFAULT_PORTS[engine])
+    port = _port(settings.get("port"), engine)
     query = str(settings.get("query") or "")
     check_query(query, engine)
     text, params = expand_sql(query, request.context, style="pyformat")
@@ -113,6 +113,16 @@ def fetch_sql(
     if engine == "postgresql":
         return _fetch_postgresql(addresses, connection, text, params, timeout, deadline, max_rows)
     return _fetch_mysql(addresses, connection, text, params, timeout, deadline, max_rows)
+
+
+def _port(value: Any, engine: str) -> int:
+    if value is None or value == "":
+        return DEFAULT_PORTS[engine]
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise FetchError("The database port must be a number from 1 to 65535.")
+    if not 1 <= int(value) <= 65535:
+        raise FetchError("The database port must be a number from 1 to 65535.")
+    return int(value)
 
 
 # -- the query text ---------------------------------------------------------------------------
@@ -254,14 +264,16 @@ def _fetch_postgresql(
             )
             conn.commit()
             conn.read_only = True  # every transaction from here starts with BEGIN READ ONLY
+            # `stream` sends one statement over the extended protocol and reads the answer row
+            # by row; closing it early (at the row cap) cancels the query on the server, which
+            # must happen before the connection is closed.
+            stream = cursor.stream(text, params)
             try:
-                # `stream` sends one statement over the extended protocol and reads the answer
-                # row by row; leaving it early cancels the query on the server.
-                stream = cursor.stream(text, params)
                 rows = _take(stream, max_rows)
                 columns = [c.name for c in cursor.description or ()]
             finally:
-                stream.close()
+                if isinstance(stream, Generator):
+                    stream.close()
             return to_rows(columns, rows)
     except psycopg.Error as exc:
         raise FetchError(_postgresql_message(exc, timeout)) from None
@@ -358,6 +370,11 @@ def _fetch_mysql(
     except pymysql.MySQLError as exc:
         raise FetchError(_mysql_message(exc, timeout)) from None
     finally:
+        # An answer left unread (at the row cap, or cut by the timeout) would otherwise be read
+        # to its end when it is collected, from a closed socket by then.
+        result = conn._result
+        if result is not None:
+            result.unbuffered_active = False
         # Already gone, maybe: a row cap or a timeout may leave the connection unusable.
         with contextlib.suppress(pymysql.MySQLError):
             conn.close()
