@@ -17,6 +17,7 @@ import psycopg
 import pymysql
 import pytest
 
+from tenantry.datasources import sql
 from tenantry.datasources.fetch import FetchError
 from tenantry.datasources.placeholders import Context
 from tenantry.datasources.request import SourceRequest
@@ -212,6 +213,16 @@ class TestInjection:
         before = scratch.state()
         assert scratch.refusal("SELECT 1; DELETE FROM t") == NOT_ONE_STATEMENT
         assert scratch.refusal("SELECT 1 AS a; DROP TABLE t; --") == NOT_ONE_STATEMENT
+        assert scratch.state() == before
+
+    def test_past_the_check_a_second_statement_still_cannot_run(
+        self, scratch: Scratch, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The check is the polite answer; the drivers must refuse two statements on their own.
+        monkeypatch.setattr(sql, "check_query", lambda query, engine: None)
+        before = scratch.state()
+        message = scratch.refusal("SELECT 1 AS a; DELETE FROM t")
+        assert message.startswith("The query failed: ")
         assert scratch.state() == before
 
     def test_a_select_that_writes_through_a_function_is_stopped_by_the_read_only_transaction(
