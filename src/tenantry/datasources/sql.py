@@ -405,8 +405,8 @@ class _Unbuffered(pymysql.cursors.SSCursor):
 
 
 def _mysql_rows(cursor: _Unbuffered) -> Iterator[tuple[Any, ...]]:
-    while (row := cursor.fetchone()) is not None:
-        yield row
+    while batch := cursor.fetchmany(500):
+        yield from batch
 
 
 def _connect_mysql(
