@@ -12,8 +12,10 @@ chose. What keeps that safe, from the outside in:
   statement could not run anyway (PostgreSQL's extended protocol, PyMySQL without the
   multi-statements flag);
 - client values (`{{client.prop.KEY}}`, ...) are bound parameters, never pasted into the text;
-- the server stops the statement after `timeout` seconds, and at most `max_rows` rows are read
-  (rows are streamed, so a huge answer is cut off, not loaded);
+- the whole fetch has one deadline, `timeout` seconds: the server is told to stop the statement
+  when the time left runs out, and a socket still busy a second later is cut here (a server that
+  keeps quiet or drips its answer is not trusted to keep its promise);
+- at most `max_rows` rows are read (rows are streamed, so a huge answer is cut off, not loaded);
 - messages are plain sentences chosen here; a driver's own message is only passed on for errors
   in the query itself (a syntax error, an unknown column), which carry no password.
 
