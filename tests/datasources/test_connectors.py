@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import openpyxl
 import pytest
 
+from tenantry.datasources import fetch as fetch_module
 from tenantry.datasources.fetch import FetchError, fetch_source, next_link, sheets_export_url
 from tenantry.datasources.placeholders import Context, MissingProperty
 from tenantry.datasources.request import SourceRequest
@@ -241,6 +242,24 @@ class TestSecretsStayOutOfErrors:
         assert token not in str(caught.value)
         assert "*****" in str(caught.value)
 
+    def test_a_sql_password_is_masked_in_whatever_the_connector_reports(self, monkeypatch):
+        def echo(request: SourceRequest, **options: Any) -> list[dict[str, Any]]:
+            raise FetchError(f"login failed for password {request.sql['password']}")  # type: ignore[index]
+
+        monkeypatch.setattr("tenantry.datasources.sql.fetch_sql", echo)
+        sql = {"engine": "postgresql", "host": "db.example", "password": "pw-9f8e7d", "query": "select 1"}
+        req = SourceRequest(kind="sql", url=None, format=None, sql=sql)
+        with pytest.raises(FetchError, match=r"^login failed for password \*\*\*\*\*$"):
+            fetch_source(req, guard=LOOPBACK)
+
+    def test_a_redirected_post_becomes_a_get_without_its_body(self, api):
+        api.answer = lambda seen: (
+            (303, {"Location": "/result"}, b"") if seen.method == "POST" else as_json([{"a": 1}])
+        )
+        assert fetch(request(api.base + "/report", method="POST", body='{"q": 1}')) == [{"a": 1}]
+        assert (api.seen[1].method, api.seen[1].body) == ("GET", b"")
+        assert "content-type" not in api.seen[1].headers
+
     def test_a_bearer_token_and_its_basic_form_are_masked_too(self, api):
         credential = base64.b64encode(b"ann:hunter2hunter2").decode()
         api.answer = lambda seen: as_json([{seen.headers["authorization"]: [1]}])
@@ -269,6 +288,17 @@ class TestFormats:
             {"month": "Jan", "sales": 120, "when": None},
             {"month": "Feb", "sales": 80.5, "when": "late"},
         ]
+
+    def test_a_workbook_that_unpacks_to_too_much_is_refused_before_it_is_read(self, api, monkeypatch):
+        workbook = openpyxl.Workbook()
+        workbook.active.append(["text"])
+        workbook.active.append(["x" * 50_000])  # compresses to almost nothing
+        data = io.BytesIO()
+        workbook.save(data)
+        monkeypatch.setattr(fetch_module, "MAX_XLSX_UNPACKED", 40_000)
+        api.answer = lambda seen: (200, {}, data.getvalue())
+        with pytest.raises(FetchError, match="unpacks to more than"):
+            fetch(request(api.base + "/book.xlsx", "xlsx"))
 
     def test_a_file_that_is_not_a_workbook_is_a_fetch_error(self, api):
         api.answer = lambda seen: (200, {}, b"month,sales\nJan,1\n")
