@@ -16,7 +16,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clients.properties import properties_of
 from tenantry.datasources.fetch import FetchError, Row, fetch_source
 from tenantry.datasources.placeholders import Context
-from tenantry.datasources.request import request_from_body
+from tenantry.datasources.request import SourceRequest, request_from_body
 from tenantry.datasources.schemas import SqlSourceCreate, UrlSourceCreate
 from tenantry.outbound import Guard
 from tenantry.owners import require_builder
@@ -47,6 +47,31 @@ def context_of(db: Session, caller: Principal, client_id: int | None) -> Context
     )
 
 
+def prepare(
+    db: Session, caller: Principal, body: UrlSourceCreate | SqlSourceCreate, *, client_id: int | None = None
+) -> SourceRequest:
+    """What a test fetches: the body's settings with the client's values for its placeholders
+    (`client_id`'s, or the caller's own client's). Only those who build data sources may test one:
+    the test dials out like a refresh does."""
+    require_builder(caller)
+    context = context_of(db, caller, client_id if client_id is not None else caller.client_id)
+    return request_from_body(body, context)
+
+
+def run(request: SourceRequest, *, guard: Guard) -> ConnectionTest:
+    """Fetch once, through the guard and within the deadline of a refresh; reads no database, so a
+    caller runs it outside any transaction (a slow server then holds up nobody else)."""
+    try:
+        rows = fetch_source(request, guard=guard)
+    except FetchError as exc:
+        return ConnectionTest(rows=[], columns=[], error=str(exc))
+    shown = rows[:SHOWN_ROWS]
+    columns: dict[str, None] = {}
+    for row in shown:
+        columns.update(dict.fromkeys(row))
+    return ConnectionTest(rows=shown, columns=list(columns), error=None, total=len(rows))
+
+
 def test_connection(
     db: Session,
     caller: Principal,
@@ -56,19 +81,6 @@ def test_connection(
     guard: Guard,
     client_id: int | None = None,
 ) -> ConnectionTest:
-    """Fetch once with the body's settings (placeholders filled from `client_id`'s values, or the
-    caller's own client) and return the first rows or the reason it failed; saves nothing.
-
-    Only those who build data sources may test one: the test dials out like a refresh does."""
-    require_builder(caller)
-    context = context_of(db, caller, client_id if client_id is not None else caller.client_id)
-    try:
-        request = request_from_body(body, context)
-        rows = fetch_source(request, guard=guard)
-    except FetchError as exc:
-        return ConnectionTest(rows=[], columns=[], error=str(exc))
-    shown = rows[:SHOWN_ROWS]
-    columns: dict[str, None] = {}
-    for row in shown:
-        columns.update(dict.fromkeys(row))
-    return ConnectionTest(rows=shown, columns=list(columns), error=None, total=len(rows))
+    """Fetch once with the body's settings and return the first rows or the reason it failed;
+    saves nothing. (The body carries its secrets in the clear, so `vault` opens nothing here.)"""
+    return run(prepare(db, caller, body, client_id=client_id), guard=guard)
