@@ -16,7 +16,7 @@ import io
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenantry.outbound import BodyTooLarge, Guard, OutboundError
 from tenantry.text import scrub, scrub_column_name
@@ -26,6 +26,9 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
 MAX_COLUMNS = 200
 
+if TYPE_CHECKING:
+    from tenantry.datasources.request import SourceRequest
+
 Row = dict[str, Any]
 
 _INT = re.compile(r"-?\d{1,15}")
@@ -34,6 +37,18 @@ _FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
 
 class FetchError(Exception):
     """A data source could not be loaded; the message says why."""
+
+
+def fetch_source(
+    request: SourceRequest,
+    *,
+    guard: Guard,
+    timeout: float = TIMEOUT_SECONDS,
+    max_bytes: int = MAX_BYTES,
+) -> list[Row]:
+    """Load the rows of a source, whatever its kind, within `timeout` seconds and `max_bytes` in
+    total (all pages together). Every failure is a `FetchError` without any secret in it."""
+    raise NotImplementedError
 
 
 def fetch_rows(
