@@ -44,15 +44,13 @@ _CREATE: TypeAdapter[Any] = TypeAdapter(DataSourceCreate)
 
 
 def pairs(names: list[str] | None, values: list[str] | None, what: str) -> dict[str, str]:
-    """Name/value rows as a mapping: a row without a name and value is left out; a value without a
-    name, or a name given twice, is refused naming the row."""
+    """Name/value rows as a mapping: a row without a name is left out (that is how a row is
+    removed); a name given twice is refused, naming it."""
     names, values = names or [], values or []
     found: dict[str, str] = {}
-    for number, (name, value) in enumerate(zip(names, values + [""] * len(names), strict=False), start=1):
+    for name, value in zip(names, values + [""] * len(names), strict=False):
         name = name.strip()
         if not name:
-            if value.strip():
-                raise InvalidInput(f"{what} row {number} has a value but no name.", field=what.lower())
             continue
         if name in found:
             raise InvalidInput(f"{what} {name!r} is given twice.", field=what.lower())
