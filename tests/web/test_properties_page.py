@@ -75,7 +75,13 @@ class TestConsole:
         put(http, other, theirs, {"account": "theirs"})
         mine = new_client(http, partner, "trial")
         assert http.get(f"/partner/clients/{theirs}").status_code == 404
-        post_form(http, f"/partner/clients/{theirs}/properties", f"/partner/clients/{mine}", key=["account"], value=["x"])
+        post_form(
+            http,
+            f"/partner/clients/{theirs}/properties",
+            f"/partner/clients/{mine}",
+            key=["account"],
+            value=["x"],
+        )
         assert properties_of(http, other, theirs) == {"account": "theirs"}
 
 
@@ -85,7 +91,7 @@ class TestPortal:
         put(http, partner, client_id, {"account": "acme-7"})
         sign_in(http, "admin@client.test", PASSWORD)
         text = http.get("/app").text
-        assert "<td data-label=\"Value\">acme-7</td>" in text
+        assert '<td data-label="Value">acme-7</td>' in text
         assert 'name="key"' not in text
 
     def test_a_member_sees_no_properties(self, http, partner, clock):

@@ -9,7 +9,18 @@ from typing import Any
 
 import pytest
 
-from tests.factories import ADMIN_PASSWORD, PASSWORD, add_user, admin_email, client_with_user, csrf_of, enter, new_client, post_form, sign_in
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    admin_email,
+    client_with_user,
+    csrf_of,
+    enter,
+    new_client,
+    post_form,
+    sign_in,
+)
 from tests.servers import local_http_server
 
 TOKEN = "tok-3f9a-very-secret"
@@ -60,15 +71,13 @@ def sources_of(http: Any, partner: Any, client_id: int) -> list[dict[str, Any]]:
 
 
 def try_connection(http: Any, path: str, page: str, **form: Any) -> Any:
-    """"Test connection" as htmx sends it: the form's fields and its CSRF token."""
+    """ "Test connection" as htmx sends it: the form's fields and its CSRF token."""
     return http.post(path, data={"csrf_token": csrf_of(http.get(page).text), **form})
 
 
 @pytest.mark.usefixtures("partner_session")
 class TestConsoleTestConnection:
-    def test_a_bearer_token_source_shows_its_first_rows_and_nothing_is_saved(
-        self, http, partner, guarded
-    ):
+    def test_a_bearer_token_source_shows_its_first_rows_and_nothing_is_saved(self, http, partner, guarded):
         base, seen = guarded
         client_id = new_client(http, partner, "trial")
         page = f"/partner/clients/{client_id}"
@@ -76,7 +85,7 @@ class TestConsoleTestConnection:
         answer = try_connection(http, f"{page}/datasources/test", page, **form)
         assert answer.status_code == 200
         assert "The connection works: 2 rows." in answer.text
-        assert "<th scope=\"col\">month</th>" in answer.text and "<td>Jan</td>" in answer.text
+        assert '<th scope="col">month</th>' in answer.text and "<td>Jan</td>" in answer.text
         assert TOKEN not in answer.text
         assert seen.requests == [("/sales.csv", f"Bearer {TOKEN}")]
         assert sources_of(http, partner, client_id) == []
@@ -99,7 +108,9 @@ class TestConsoleTestConnection:
         form = url_form(data_server.base + "/{{client.prop.account}}/sales.csv")
         missing = try_connection(http, f"{page}/datasources/test", page, **form)
         assert "The client has no property &#39;account&#39;." in missing.text
-        put = http.put(f"/api/1/clients/{client_id}/properties", json={"account": "acme"}, headers=partner.headers)
+        put = http.put(
+            f"/api/1/clients/{client_id}/properties", json={"account": "acme"}, headers=partner.headers
+        )
         assert put.status_code == 200, put.text
         found = try_connection(http, f"{page}/datasources/test", page, **form)
         assert "The connection works: 2 rows." in found.text

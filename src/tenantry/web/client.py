@@ -22,17 +22,17 @@ from tenantry import lifecycle
 from tenantry.api.deps import ClockDep, PathId, Work, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
-from tenantry.clients import repository as clients_repo
 from tenantry.clients import properties
+from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
 from tenantry.clients.schemas import ClientOut, ClientUpdate
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards import service as dashboards_service
 from tenantry.dashboards.schemas import DashboardCreate, KlipIn
+from tenantry.datasources import probe
 from tenantry.datasources import repository as sources_repo
 from tenantry.datasources import service as sources_service
-from tenantry.datasources import probe
 from tenantry.datasources.request import SourceRequest
 from tenantry.datasources.schemas import DataSourceUpdate
 from tenantry.errors import InvalidInput
@@ -48,12 +48,15 @@ from tenantry.users import service as users_service
 from tenantry.web import forms
 from tenantry.web.clients import AllocationForm, AllocationFormDep, Text, can_write, status_badge
 from tenantry.web.pages import STATUS_WORDS, PageRoute, Visit, amount, form_sender, page, visitor
+from tenantry.web.plan import RESOURCE_WORDS, pool_lines
 from tenantry.web.sources import (
     BLANK_ROWS,
     REFRESH_CHOICES,
-    PropertyRowsDep, SourceFields, SourceFieldsDep, fragment_refusal
+    PropertyRowsDep,
+    SourceFields,
+    SourceFieldsDep,
+    fragment_refusal,
 )
-from tenantry.web.plan import RESOURCE_WORDS, pool_lines
 
 router = APIRouter(prefix="/partner", include_in_schema=False, route_class=PageRoute)
 

@@ -109,7 +109,11 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
     manage = _may_manage(signed_in)
     build = may_build(signed_in)
     principal = viewer(signed_in, client)
-    sources = list(sources_repo.list_sources(db, client_owner(db, principal, client.id), 200, 0)[0]) if build else []
+    sources = (
+        list(sources_repo.list_sources(db, client_owner(db, principal, client.id), 200, 0)[0])
+        if build
+        else []
+    )
     links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
     return signed_in, {
         "can_write": manage,

@@ -242,4 +242,3 @@ def fragment_refusal(visit: Visit, refusal: Refused) -> Response:
     return HTMLResponse(
         f'<p class="error" role="alert">{escape(refusal.sentence)}</p>', status_code=refusal.status
     )
-
