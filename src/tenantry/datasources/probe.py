@@ -7,17 +7,19 @@ leave in `last_error`, so what a person sees before saving is what the worker wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.clients.properties import properties_of
+from tenantry.datasources import repository as sources_repo
 from tenantry.datasources.fetch import FetchError, Row, fetch_source
 from tenantry.datasources.placeholders import Context
-from tenantry.datasources.request import SourceRequest, request_from_body
-from tenantry.datasources.schemas import SqlSourceCreate, UrlSourceCreate
+from tenantry.datasources.request import SourceRequest, request_from_body, request_of
+from tenantry.datasources.schemas import MASK, SqlSourceCreate, UrlSourceCreate
+from tenantry.errors import NotFound
 from tenantry.outbound import Guard
 from tenantry.owners import require_builder
 from tenantry.vault import Vault
@@ -48,14 +50,45 @@ def context_of(db: Session, caller: Principal, client_id: int | None) -> Context
 
 
 def prepare(
-    db: Session, caller: Principal, body: UrlSourceCreate | SqlSourceCreate, *, client_id: int | None = None
+    db: Session,
+    caller: Principal,
+    body: UrlSourceCreate | SqlSourceCreate,
+    *,
+    client_id: int | None = None,
+    vault: Vault | None = None,
+    source_id: int | None = None,
 ) -> SourceRequest:
     """What a test fetches: the body's settings with the client's values for its placeholders
-    (`client_id`'s, or the caller's own client's). Only those who build data sources may test one:
-    the test dials out like a refresh does."""
+    (`client_id`'s, or the caller's own client's). Testing the settings of a stored source
+    (`source_id`), a secret sent as "*****" stands for the stored one, opened with `vault`.
+
+    Only those who build data sources may test one: the test dials out like a refresh does."""
     require_builder(caller)
-    context = context_of(db, caller, client_id if client_id is not None else caller.client_id)
-    return request_from_body(body, context)
+    client_id = client_id if client_id is not None else caller.client_id
+    request = request_from_body(body, context_of(db, caller, client_id))
+    if source_id is None:
+        return request
+    source = sources_repo.get_source(db, caller, source_id)
+    if source.client_id != client_id or vault is None:
+        raise NotFound("No such data source.")
+    return with_stored_secrets(request, request_of(source, vault, None))
+
+
+def with_stored_secrets(request: SourceRequest, stored: SourceRequest) -> SourceRequest:
+    """`request` with each "*****" replaced by the stored secret it stands for (a header by its
+    name, a password or token if the kind of sign-in is the same)."""
+    headers = {
+        name: stored.headers.get(name, "") if value == MASK else value
+        for name, value in request.headers.items()
+    }
+    auth = request.auth
+    if auth is not None:
+        kept = stored.auth if stored.auth and stored.auth.get("type") == auth.get("type") else {}
+        auth = {key: kept.get(key, "") if value == MASK else value for key, value in auth.items()}
+    sql = request.sql
+    if sql is not None and sql.get("password") == MASK:
+        sql = {**sql, "password": (stored.sql or {}).get("password")}
+    return replace(request, headers=headers, auth=auth, sql=sql)
 
 
 def run(request: SourceRequest, *, guard: Guard) -> ConnectionTest:
@@ -80,7 +113,9 @@ def test_connection(
     vault: Vault,
     guard: Guard,
     client_id: int | None = None,
+    source_id: int | None = None,
 ) -> ConnectionTest:
     """Fetch once with the body's settings and return the first rows or the reason it failed;
-    saves nothing. (The body carries its secrets in the clear, so `vault` opens nothing here.)"""
-    return run(prepare(db, caller, body, client_id=client_id), guard=guard)
+    saves nothing (`source_id`: the stored source whose secrets a "*****" stands for)."""
+    request = prepare(db, caller, body, client_id=client_id, vault=vault, source_id=source_id)
+    return run(request, guard=guard)

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from tenantry.datasources import probe
 from tenantry.datasources import repository as sources_repo
 from tenantry.datasources import service as sources_service
 from tenantry.datasources.request import SourceRequest
-from tenantry.datasources.schemas import DataSourceUpdate
+from tenantry.datasources.schemas import DataSourceOut, DataSourceUpdate
 from tenantry.errors import InvalidInput
 from tenantry.exports import service as exports_service
 from tenantry.exports.service import ExportFile
@@ -45,6 +45,7 @@ from tenantry.partners import repository as partners_repo
 from tenantry.policy import Status
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
+from tenantry.vault import Vault
 from tenantry.web import forms
 from tenantry.web.clients import AllocationForm, AllocationFormDep, Text, can_write, status_badge
 from tenantry.web.pages import STATUS_WORDS, PageRoute, Visit, amount, form_sender, page, visitor
@@ -117,6 +118,7 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
         "users": users,
         "user_names": {u.id: u.name for u in users},
         "sources": sources,
+        "source_views": {s.id: DataSourceOut.of(s) for s in sources},
         "source_names": {s.id: s.name for s in sources},
         "source_columns": source_columns,
         "columns": sorted({column for names in source_columns.values() for column in names}),
@@ -305,10 +307,12 @@ async def add_source(
 
 
 def _test_request(
-    db: Session, visit: Visit, client_id: int, form: SourceFields
+    db: Session, visit: Visit, vault: Vault, client_id: int, source_id: int | None, form: SourceFields
 ) -> tuple[SignedIn, SourceRequest]:
     signed_in = visit.partner_user(db)
-    return signed_in, probe.prepare(db, signed_in.principal, form.probe(), client_id=client_id)
+    return signed_in, probe.prepare(
+        db, signed_in.principal, form.probe(), client_id=client_id, vault=vault, source_id=source_id
+    )
 
 
 @router.post("/clients/{client_id}/datasources/test", response_class=HTMLResponse)
@@ -317,15 +321,39 @@ async def test_source(
     request: Request,
     visit: Annotated[Visit, form_sender()],
     form: SourceFieldsDep,
+    source: Annotated[int | None, Query(ge=1, le=2**53)] = None,
 ) -> Response:
-    """Fetch once with the form's settings and show the first rows or why not; nothing is saved."""
+    """Fetch once with the form's settings and show the first rows or why not; nothing is saved.
+    `source`: the stored source being changed, whose secrets a "*****" stands for."""
     visit.refused = fragment_refusal
     svc = services(request)
     # Read only, and the fetch runs after the transaction: a test keeps nothing, and a slow
     # server must not hold the database's write lock for its whole deadline.
-    signed_in, fetch = await Work(svc.database, write=False)(_test_request, visit, client_id, form)
+    read = Work(svc.database, write=False)
+    signed_in, fetch = await read(_test_request, visit, svc.vault, client_id, source, form)
     result = await anyio.to_thread.run_sync(partial(probe.run, fetch, guard=svc.guard))
     return page(request, signed_in, "_source_test.html", result=result)
+
+
+def _change_source(
+    db: Session, principal: Principal, clock: Clock, guard: Guard, source_id: int, form: SourceFields
+) -> str:
+    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard)
+    return f"Settings of {source.name} saved."
+
+
+@router.post("/clients/{client_id}/datasources/{source_id}")
+async def change_source(
+    client_id: PathId,
+    source_id: PathId,
+    request: Request,
+    visit: ClientForm,
+    work: WorkDep,
+    clock: ClockDep,
+    form: SourceFieldsDep,
+) -> Response:
+    guard = services(request).guard
+    return await _client_form(visit, work, _change_source, clock, guard, source_id, form)
 
 
 def _set_properties(

@@ -18,7 +18,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter
 
 from tenantry.datasources.fetch import FetchError, parse_csv
-from tenantry.datasources.schemas import DataSourceCreate, SqlSourceCreate, UrlSourceCreate
+from tenantry.datasources.schemas import (
+    DataSourceCreate,
+    DataSourceUpdate,
+    SqlSourceCreate,
+    UrlSourceCreate,
+)
 from tenantry.errors import InvalidInput
 from tenantry.web.pages import Refused, Visit, amount
 
@@ -153,6 +158,23 @@ class SourceFields:
     def create(self) -> Any:
         """The body checked by the API's schema (a refused field raises, naming it)."""
         return _CREATE.validate_python(self.body())
+
+    def update(self) -> DataSourceUpdate:
+        """The change of a stored url or sql source to what the form holds: every setting is sent
+        (an emptied one is cleared); a secret left as "*****" keeps its stored value, and an empty
+        SQL password keeps the stored one."""
+        if self.kind not in ("url", "sql"):
+            raise InvalidInput("Only a url or sql data source has settings to change here.")
+        body = self.body()
+        del body["kind"]
+        if self.kind == "url":
+            for cleared in ("body", "auth", "records", "paginate"):
+                body.setdefault(cleared, None)
+            body.setdefault("headers", {})
+            body.setdefault("query", {})
+        else:
+            body.setdefault("port", None)
+        return DataSourceUpdate.model_validate(body)
 
     def probe(self) -> UrlSourceCreate | SqlSourceCreate:
         """The body to test a connection with: only a URL or a database can be dialled."""
