@@ -56,6 +56,7 @@ from tenantry.web.sources import (
     PropertyRowsDep,
     SourceFields,
     SourceFieldsDep,
+    checked_properties,
     fragment_refusal,
 )
 
@@ -359,7 +360,7 @@ async def change_source(
 def _set_properties(
     db: Session, principal: Principal, clock: Clock, client_id: int, values: dict[str, str]
 ) -> str:
-    saved = properties.set_properties(db, clock, principal, client_id, values)
+    saved = properties.set_properties(db, clock, principal, client_id, checked_properties(values))
     return f"{len(saved)} propert{'y' if len(saved) == 1 else 'ies'} saved."
 
 

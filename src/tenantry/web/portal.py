@@ -121,7 +121,7 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
         "sources": sources,
         "refresh_choices": REFRESH_CHOICES,
         "blank_rows": BLANK_ROWS,
-        "properties": _properties(db, principal, client.id) if manage else None,
+        "properties": _properties(db, principal, client.id) if build else None,
         "users": list(users_repo.list_client_users(db, client.id, 200, 0)[0]) if manage else [],
         "links": links,
         "client": client,

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Form
 from fastapi.responses import HTMLResponse, Response
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from tenantry.clients.schemas import Properties
 from tenantry.datasources.fetch import FetchError, parse_csv
 from tenantry.datasources.schemas import (
     DataSourceCreate,
@@ -46,6 +47,7 @@ Names = Annotated[list[str] | None, Form(max_length=200)]
 Values = Annotated[list[str] | None, Form(max_length=2000)]
 
 _CREATE: TypeAdapter[Any] = TypeAdapter(DataSourceCreate)
+_PROPERTIES: TypeAdapter[dict[str, str]] = TypeAdapter(Properties)
 
 
 def pairs(names: list[str] | None, values: list[str] | None, what: str) -> dict[str, str]:
@@ -254,6 +256,25 @@ def property_rows(
 ) -> dict[str, str]:
     """The properties table as typed: a row without a key is left out (clearing a key removes it)."""
     return pairs(key, value, "Property")
+
+
+def checked_properties(values: dict[str, str]) -> dict[str, str]:
+    """The table checked by the API's schema; a refusal names the property it is about."""
+    try:
+        checked: dict[str, str] = _PROPERTIES.validate_python(values)
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        where = [str(part) for part in first["loc"]]
+        if not where:
+            raise InvalidInput(f"Properties: {first['msg']}.", field="properties") from None
+        if where[-1] == "[key]":
+            raise InvalidInput(
+                f"Property key {where[0]!r}: lower-case letters, digits and _, starting with a letter, "
+                "at most 40.",
+                field="properties",
+            ) from None
+        raise InvalidInput(f"Property {where[0]!r}: {first['msg']}.", field="properties") from None
+    return checked
 
 
 PropertyRowsDep = Annotated[dict[str, str], Depends(property_rows)]
