@@ -11,8 +11,11 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session, defer
 
 from tenantry.auth.principal import Principal
+from tenantry.clients import repository as clients_repo
 from tenantry.datasources.pages import PAGE_MAX_ROWS, rows_in, split_into_pages
+from tenantry.datasources.placeholders import Context
 from tenantry.db.dashboard_models import DataSource, DataSourcePage, Klip
+from tenantry.db.models import Client
 from tenantry.errors import NotFound
 from tenantry.owners import Owner, scoped
 
@@ -137,3 +140,25 @@ def read_rows(db: Session, source_id: int, offset: int, limit: int) -> RowsPage:
     version, total = found[0][0], found[0][1]
     pages = [(first, text) for _, _, first, text in found if first is not None]
     return RowsPage(version, total, rows_in(pages, offset, limit))
+
+
+def context_of(db: Session, source: DataSource) -> Context | None:
+    """The values a client's source fills its placeholders with (None for the partner's own)."""
+    if source.client_id is None:
+        return None
+    client = db.get(Client, source.client_id)
+    if client is None:
+        return None
+    return Context(
+        client_id=client.id,
+        external_id=client.external_id,
+        name=client.name,
+        properties=clients_repo.properties_of(db, client.id),
+    )
+
+
+def get_for_fetch(db: Session, source_id: int) -> DataSource | None:
+    """A source's settings without its rows (the worker's fetch reads nothing else)."""
+    return db.scalars(
+        select(DataSource).options(defer(DataSource.rows)).where(DataSource.id == source_id)
+    ).one_or_none()
