@@ -96,7 +96,7 @@ class TestConsoleTestConnection:
         page = f"/partner/clients/{client_id}"
         form = url_form(base + "/sales.csv", auth_type="bearer", auth_token="wrong-token-123")
         answer = try_connection(http, f"{page}/datasources/test", page, **form)
-        assert "The connection failed: HTTP 401" in answer.text
+        assert "The connection failed: The server refused the credentials (HTTP 401)." in answer.text
         assert "wrong-token-123" not in answer.text
 
     def test_a_placeholder_takes_the_clients_property_and_a_missing_one_is_named(
@@ -234,6 +234,79 @@ class TestConsoleAddSource:
         assert 'id="q-password" name="password" type="password"' in text
         assert '<option value="xlsx">' in text
         assert f'hx-post="/partner/clients/{client_id}/datasources/test"' in text
+
+
+def stored_source(http: Any, partner: Any, client_id: int, url: str) -> int:
+    """A url source with a bearer token and a secret header, made through the API."""
+    body = {
+        "kind": "url",
+        "name": "Sales feed",
+        "url": url,
+        "format": "csv",
+        "headers": {"X-Api-Key": HEADER_SECRET},
+        "auth": {"type": "bearer", "token": TOKEN},
+    }
+    answer = http.post(f"/api/1/clients/{client_id}/datasources", json=body, headers=partner.headers)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+@pytest.mark.usefixtures("partner_session")
+class TestConsoleChangeSource:
+    def test_stored_secrets_show_as_masks_in_password_inputs(self, http, partner, guarded):
+        base, _ = guarded
+        client_id = new_client(http, partner, "trial")
+        source_id = stored_source(http, partner, client_id, base + "/sales.csv")
+        text = http.get(f"/partner/clients/{client_id}").text
+        assert TOKEN not in text and HEADER_SECRET not in text
+        form = f"e{source_id}"
+        assert f'id="{form}-token" name="auth_token" type="password"' in text
+        assert (
+            f'id="{form}-token" name="auth_token" type="password" maxlength="2000" autocomplete="off" value="*****"'
+            in text
+        )
+        assert 'name="header_value" type="password" maxlength="2000" autocomplete="off" value="*****"' in text
+
+    def test_a_mask_sent_back_tests_and_saves_with_the_stored_secret(self, http, partner, guarded):
+        base, seen = guarded
+        client_id = new_client(http, partner, "trial")
+        source_id = stored_source(http, partner, client_id, base + "/sales.csv")
+        page = f"/partner/clients/{client_id}"
+        form = url_form(
+            base + "/sales.csv",
+            name="Sales feed (renamed)",
+            auth_type="bearer",
+            auth_token="*****",
+            header_name=["X-Api-Key"],
+            header_value=["*****"],
+        )
+        tested = try_connection(http, f"{page}/datasources/test?source={source_id}", page, **form)
+        assert "The connection works: 2 rows." in tested.text
+        assert seen.requests[-1] == ("/sales.csv", f"Bearer {TOKEN}")
+        post_form(http, f"{page}/datasources/{source_id}", page, **form)
+        assert "Settings of Sales feed (renamed) saved." in http.get(page).text
+        again = try_connection(http, f"{page}/datasources/test?source={source_id}", page, **form)
+        assert "The connection works: 2 rows." in again.text
+
+    def test_a_mask_without_a_stored_source_is_sent_as_it_is(self, http, partner, guarded):
+        base, seen = guarded
+        client_id = new_client(http, partner, "trial")
+        page = f"/partner/clients/{client_id}"
+        form = url_form(base + "/sales.csv", auth_type="bearer", auth_token="*****")
+        tested = try_connection(http, f"{page}/datasources/test", page, **form)
+        assert "HTTP 401" in tested.text
+        assert seen.requests == [("/sales.csv", "Bearer *****")]
+
+    def test_another_clients_source_lends_no_secret(self, http, partner, guarded):
+        base, seen = guarded
+        theirs = new_client(http, partner, "trial")
+        source_id = stored_source(http, partner, theirs, base + "/sales.csv")
+        mine = new_client(http, partner, "trial")
+        page = f"/partner/clients/{mine}"
+        form = url_form(base + "/sales.csv", auth_type="bearer", auth_token="*****")
+        tested = try_connection(http, f"{page}/datasources/test?source={source_id}", page, **form)
+        assert tested.status_code == 404
+        assert seen.requests == []
 
 
 class TestPortal:

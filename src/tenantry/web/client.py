@@ -287,11 +287,17 @@ async def remove_user(
 
 
 def _add_source(
-    db: Session, principal: Principal, clock: Clock, guard: Guard, client_id: int, form: SourceFields
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    guard: Guard,
+    vault: Vault,
+    client_id: int,
+    form: SourceFields,
 ) -> str:
     data = form.create()
     owner = client_owner(db, principal, client_id)
-    source = sources_service.create_source(db, clock, principal, owner, data, guard)
+    source = sources_service.create_source(db, clock, principal, owner, data, guard, vault)
     return f"Data source {source.name} added."
 
 
@@ -304,7 +310,8 @@ async def add_source(
     clock: ClockDep,
     form: SourceFieldsDep,
 ) -> Response:
-    return await _client_form(visit, work, _add_source, clock, services(request).guard, client_id, form)
+    svc = services(request)
+    return await _client_form(visit, work, _add_source, clock, svc.guard, svc.vault, client_id, form)
 
 
 def _test_request(
@@ -337,9 +344,15 @@ async def test_source(
 
 
 def _change_source(
-    db: Session, principal: Principal, clock: Clock, guard: Guard, source_id: int, form: SourceFields
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    guard: Guard,
+    vault: Vault,
+    source_id: int,
+    form: SourceFields,
 ) -> str:
-    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard)
+    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard, vault)
     return f"Settings of {source.name} saved."
 
 
@@ -353,8 +366,8 @@ async def change_source(
     clock: ClockDep,
     form: SourceFieldsDep,
 ) -> Response:
-    guard = services(request).guard
-    return await _client_form(visit, work, _change_source, clock, guard, source_id, form)
+    svc = services(request)
+    return await _client_form(visit, work, _change_source, clock, svc.guard, svc.vault, source_id, form)
 
 
 def _set_properties(

@@ -56,6 +56,7 @@ from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
+from tenantry.vault import Vault
 from tenantry.web import forms
 from tenantry.web.account import own_keys
 from tenantry.web.pages import (
@@ -399,10 +400,12 @@ async def revoke(link_id: PathId, visit: PortalForm, work: WorkDep, clock: Clock
     return await _portal_form(visit, work, _revoke, clock, link_id)
 
 
-def _add_source(db: Session, principal: Principal, clock: Clock, guard: Guard, form: SourceFields) -> str:
+def _add_source(
+    db: Session, principal: Principal, clock: Clock, guard: Guard, vault: Vault, form: SourceFields
+) -> str:
     data = form.create()
     owner = client_owner(db, principal, _client_id(principal))
-    source = sources_service.create_source(db, clock, principal, owner, data, guard)
+    source = sources_service.create_source(db, clock, principal, owner, data, guard, vault)
     return f"Data source {source.name} added."
 
 
@@ -411,7 +414,8 @@ async def add_source(
     request: Request, visit: PortalForm, work: WorkDep, clock: ClockDep, form: SourceFieldsDep
 ) -> Response:
     """A data source of the client, for its admins and editors (the service decides)."""
-    return await _portal_form(visit, work, _add_source, clock, services(request).guard, form)
+    svc = services(request)
+    return await _portal_form(visit, work, _add_source, clock, svc.guard, svc.vault, form)
 
 
 def _test_request(db: Session, visit: Visit, form: SourceFields) -> tuple[SignedIn, SourceRequest]:
