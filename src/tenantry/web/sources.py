@@ -20,8 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 from tenantry.clients.schemas import Properties
 from tenantry.datasources.fetch import FetchError, parse_csv
 from tenantry.datasources.schemas import (
-    DataSourceCreate,
     DataSourceUpdate,
+    InlineSourceCreate,
     SqlSourceCreate,
     UrlSourceCreate,
 )
@@ -46,7 +46,11 @@ Long = Annotated[str, Form(max_length=2000)]
 Names = Annotated[list[str] | None, Form(max_length=200)]
 Values = Annotated[list[str] | None, Form(max_length=2000)]
 
-_CREATE: TypeAdapter[Any] = TypeAdapter(DataSourceCreate)
+_SCHEMAS: dict[str, type[UrlSourceCreate | SqlSourceCreate | InlineSourceCreate]] = {
+    "url": UrlSourceCreate,
+    "sql": SqlSourceCreate,
+    "inline": InlineSourceCreate,
+}
 _PROPERTIES: TypeAdapter[dict[str, str]] = TypeAdapter(Properties)
 
 
@@ -157,9 +161,12 @@ class SourceFields:
             body["password"] = self.password
         return body
 
-    def create(self) -> Any:
-        """The body checked by the API's schema (a refused field raises, naming it)."""
-        return _CREATE.validate_python(self.body())
+    def create(self) -> UrlSourceCreate | SqlSourceCreate | InlineSourceCreate:
+        """The body checked by the API's schema of its kind (a refused field raises, naming it)."""
+        schema = _SCHEMAS.get(self.kind)
+        if schema is None:
+            raise InvalidInput("Kind: choose a URL, a SQL database or pasted rows.", field="kind")
+        return schema.model_validate(self.body())
 
     def update(self) -> DataSourceUpdate:
         """The change of a stored url or sql source to what the form holds: every setting is sent
