@@ -146,13 +146,13 @@ def add_token_source(page: Page, shots: Path) -> None:
     with token_server() as orders_url:
         page.get_by_text("Add a data source: a file at a URL", exact=True).click()
         form = page.locator("#source-url")
-        page.locator("#u-name").fill("Orders API")
-        page.locator("#u-url").fill(orders_url)
-        page.locator("#u-auth").select_option("bearer")
-        page.locator("#u-token").fill(ORDERS_TOKEN)
+        page.locator("#source-url-name").fill("Orders API")
+        page.locator("#source-url-url").fill(orders_url)
+        page.locator("#source-url-auth").select_option("bearer")
+        page.locator("#source-url-token").fill(ORDERS_TOKEN)
         form.get_by_role("button", name="Test connection").click()
-        expect(page.locator("#u-test")).to_contain_text("The connection works: 3 rows.")
-        expect(page.locator("#u-test table td", has_text="A-2")).to_be_visible()
+        expect(page.locator("#source-url-test")).to_contain_text("The connection works: 3 rows.")
+        expect(page.locator("#source-url-test table td", has_text="A-2")).to_be_visible()
         page.locator("#sources").screenshot(path=shots / "sources.png")
         form.get_by_role("button", name="Add data source").click()
         assert flash(page) == "Data source Orders API added."
@@ -196,8 +196,8 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
 
     # A dashboard from a local CSV source (loaded here, as the worker would).
     page.get_by_text("Add a data source: a file at a URL", exact=True).click()
-    page.locator("#u-name").fill("Sales feed")
-    page.locator("#u-url").fill(csv_url)
+    page.locator("#source-url-name").fill("Sales feed")
+    page.locator("#source-url-url").fill(csv_url)
     page.locator("#source-url").get_by_role("button", name="Add data source").click()
     assert flash(page) == "Data source Sales feed added."
     with database.session(write=True) as session:

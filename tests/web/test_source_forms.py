@@ -231,7 +231,7 @@ class TestConsoleAddSource:
             assert f'name="kind" value="{kind}"' in text
         assert 'name="auth_token" type="password"' in text
         assert 'name="header_value" type="password"' in text
-        assert 'id="q-password" name="password" type="password"' in text
+        assert 'id="source-sql-password" name="password" type="password"' in text
         assert '<option value="xlsx">' in text
         assert f'hx-post="/partner/clients/{client_id}/datasources/test"' in text
 
@@ -259,7 +259,7 @@ class TestConsoleChangeSource:
         source_id = stored_source(http, partner, client_id, base + "/sales.csv")
         text = http.get(f"/partner/clients/{client_id}").text
         assert TOKEN not in text and HEADER_SECRET not in text
-        form = f"e{source_id}"
+        form = f"source-{source_id}"
         assert f'id="{form}-token" name="auth_token" type="password"' in text
         assert (
             f'id="{form}-token" name="auth_token" type="password" maxlength="2000" autocomplete="off" value="*****"'
