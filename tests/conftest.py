@@ -36,6 +36,7 @@ from tenantry.mail import LogMailer, Mailer, SmtpMailer
 from tenantry.outbound import Guard
 from tenantry.partners.service import CreatedPartner, PartnerPlan, create_partner
 from tenantry.settings import Settings
+from tenantry.vault import load_vault
 from tenantry.worker import Worker
 from tests.factories import ADMIN_PASSWORD, admin_email, sign_in
 from tests.servers import DataServer, Receiver, data_server_running, live_server, receiver_running
@@ -316,6 +317,7 @@ def make_worker(database, clock, settings):  # type: ignore[no-untyped-def]
 
     def make(mailer: Mailer | None = None, **options: Any) -> Worker:
         options.setdefault("guard", Guard.from_settings(settings))
+        options.setdefault("vault", load_vault(settings))
         return Worker(database, clock, mailer or LogMailer(), **options)
 
     return make

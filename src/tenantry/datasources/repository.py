@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from tenantry.auth.principal import Principal
@@ -162,3 +162,19 @@ def get_for_fetch(db: Session, source_id: int) -> DataSource | None:
     return db.scalars(
         select(DataSource).options(defer(DataSource.rows)).where(DataSource.id == source_id)
     ).one_or_none()
+
+
+def sealed_secrets(db: Session, after_id: int, limit: int) -> Sequence[tuple[int, str]]:
+    """The next `limit` sources holding secrets, by id, locked until the transaction ends."""
+    found = db.execute(
+        select(DataSource.id, DataSource.secrets)
+        .where(DataSource.id > after_id, DataSource.secrets.is_not(None))
+        .order_by(DataSource.id)
+        .limit(limit)
+        .with_for_update()
+    ).all()
+    return [(source_id, text) for source_id, text in found if text is not None]
+
+
+def set_secrets(db: Session, source_id: int, sealed: str) -> None:
+    db.execute(update(DataSource).where(DataSource.id == source_id).values(secrets=sealed))
