@@ -29,9 +29,10 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,10 @@ WRONG_PASSWORD = "The database refused the user name or password."
 NOT_ONE_STATEMENT = "The query must be a single statement."
 NOT_A_SELECT = "The query must be a SELECT (or start with WITH)."
 
+_FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
+# MySQL writes a file on the database server with these, read-only transaction or not.
+_INTO_FILE = re.compile(r"\bINTO\s+(OUTFILE|DUMPFILE)\b", re.IGNORECASE)
+
 # A password file that does not exist (libpq warns on stderr about /dev/null): a name in this
 # package's own folder, which nobody who can add a source can write to.
 _NO_PASSFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-such-pgpass")
@@ -92,7 +97,7 @@ def fetch_sql(
     if not host or host.startswith("/") or any(c.isspace() or c in "/@?#=" for c in host):
         # A path would be a local socket to libpq; none of these belong in a host name.
         raise FetchError("The database host must be a host name or an address.")
-    port = int(settings.get("port") or DEFAULT_PORTS[engine])
+    port = _port(settings.get("port"), engine)
     query = str(settings.get("query") or "")
     check_query(query, engine)
     text, params = expand_sql(query, request.context, style="pyformat")
@@ -110,6 +115,16 @@ def fetch_sql(
     return _fetch_mysql(addresses, connection, text, params, timeout, deadline, max_rows)
 
 
+def _port(value: Any, engine: str) -> int:
+    if value is None or value == "":
+        return DEFAULT_PORTS[engine]
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise FetchError("The database port must be a number from 1 to 65535.")
+    if not 1 <= int(value) <= 65535:
+        raise FetchError("The database port must be a number from 1 to 65535.")
+    return int(value)
+
+
 # -- the query text ---------------------------------------------------------------------------
 
 
@@ -117,27 +132,22 @@ def check_query(query: str, engine: str) -> None:
     """Refuse, before connecting, what is not one SELECT statement: a second statement after a
     `;`, or a first word other than SELECT or WITH. Strings, quoted names and comments are
     skipped the way `engine` reads them, so a `;` inside a string is not a second statement."""
-    code = _code_of(query, engine)
-    words = code.replace("(", " ( ").split()
-    while words and words[-1] == ";":
-        words.pop()
-    if not words:
+    code = _code_of(query, engine).strip()
+    while code.endswith(";"):
+        code = code[:-1].rstrip()
+    if not code:
         raise FetchError("The query is empty.")
-    if ";" in words:
+    if ";" in code:
         raise FetchError(NOT_ONE_STATEMENT)
-    first = next((w for w in words if w != "("), "")
-    if first.upper() not in ("SELECT", "WITH"):
+    first = _FIRST_WORD.match(code)
+    if first is None or first.group(1).upper() not in ("SELECT", "WITH"):
         raise FetchError(NOT_A_SELECT)
-    upper = [w.upper() for w in words]
-    for at, word in enumerate(upper[:-1]):
-        # MySQL writes a file on the database server with these, read-only transaction or not.
-        if word == "INTO" and upper[at + 1] in ("OUTFILE", "DUMPFILE"):
-            raise FetchError(WRITE_REFUSED)
+    if _INTO_FILE.search(code):
+        raise FetchError(WRITE_REFUSED)
 
 
 def _code_of(query: str, engine: str) -> str:
-    """The query with every string, quoted name and comment replaced by a space, and every `;`
-    set apart as a word of its own."""
+    """The query with every string, quoted name and comment replaced by a space."""
     out: list[str] = []
     i, n = 0, len(query)
     mysql = engine == "mysql"
@@ -161,9 +171,6 @@ def _code_of(query: str, engine: str) -> str:
                 raise FetchError("The query has a string that is never closed.")
             i = end + len(tag)
             out.append(" ")
-        elif c == ";":
-            out.append(" ; ")
-            i += 1
         else:
             out.append(c)
             i += 1
@@ -257,14 +264,16 @@ def _fetch_postgresql(
             )
             conn.commit()
             conn.read_only = True  # every transaction from here starts with BEGIN READ ONLY
+            # `stream` sends one statement over the extended protocol and reads the answer row
+            # by row; closing it early (at the row cap) cancels the query on the server, which
+            # must happen before the connection is closed.
+            stream = cursor.stream(text, params)
             try:
-                # `stream` sends one statement over the extended protocol and reads the answer
-                # row by row; leaving it early cancels the query on the server.
-                stream = cursor.stream(text, params)
                 rows = _take(stream, max_rows)
                 columns = [c.name for c in cursor.description or ()]
             finally:
-                stream.close()
+                if isinstance(stream, Generator):
+                    stream.close()
             return to_rows(columns, rows)
     except psycopg.Error as exc:
         raise FetchError(_postgresql_message(exc, timeout)) from None
@@ -350,24 +359,42 @@ def _fetch_mysql(
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
             cursor.execute("START TRANSACTION READ ONLY")
         # Unbuffered: rows are read from the socket as they are taken, so a huge answer is cut
-        # off at the cap instead of being loaded whole.
-        with conn.cursor(pymysql.cursors.SSCursor) as stream:
-            # pyformat with a dict always, so a doubled `%%` becomes `%` even without placeholders.
-            stream.execute(text, params)
-            rows = _take(_mysql_rows(stream), max_rows)
-            columns = [c[0] for c in stream.description or ()]
-            result = to_rows(columns, rows)
-        conn.rollback()
-        return result
+        # off at the cap instead of being loaded whole. The cursor is not closed on the way out
+        # (that would read the rest of the answer): closing the connection ends the query.
+        stream = conn.cursor(_Unbuffered)
+        # pyformat with a dict always, so a doubled `%%` becomes `%` even without placeholders.
+        stream.execute(text, params)
+        rows = _take(_mysql_rows(stream), max_rows)
+        columns = [c[0] for c in stream.description or ()]
+        return to_rows(columns, rows)
     except pymysql.MySQLError as exc:
         raise FetchError(_mysql_message(exc, timeout)) from None
     finally:
+        # An answer left unread (at the row cap, or cut by the timeout) would otherwise be read
+        # to its end when it is collected, from a closed socket by then.
+        result = conn._result
+        if result is not None:
+            result.unbuffered_active = False
         # Already gone, maybe: a row cap or a timeout may leave the connection unusable.
         with contextlib.suppress(pymysql.MySQLError):
             conn.close()
 
 
-def _mysql_rows(cursor: pymysql.cursors.SSCursor) -> Iterator[tuple[Any, ...]]:
+class _Unbuffered(pymysql.cursors.SSCursor):
+    """PyMySQL's unbuffered cursor, except that closing it (also when it is collected) lets go
+    of the connection without reading the rest of the answer, which may be millions of rows:
+    the connection is closed right after, and that ends the query on the server."""
+
+    def close(self) -> None:
+        if self._result is not None:
+            # Or the answer, when it is collected, would read the rest from the closed socket.
+            self._result.unbuffered_active = False
+        self.connection = None
+
+    __del__ = close
+
+
+def _mysql_rows(cursor: _Unbuffered) -> Iterator[tuple[Any, ...]]:
     while (row := cursor.fetchone()) is not None:
         yield row
 
