@@ -152,6 +152,34 @@ class TestConsoleTestConnection:
 
 
 @pytest.mark.usefixtures("partner_session")
+class TestConsoleTestSql:
+    def test_a_sql_source_shows_its_querys_rows_with_the_clients_property_bound(
+        self, http, partner, postgresql_server
+    ):
+        client_id = new_client(http, partner, "trial")
+        put = http.put(
+            f"/api/1/clients/{client_id}/properties", json={"account": "x'; --"}, headers=partner.headers
+        )
+        assert put.status_code == 200, put.text
+        page = f"/partner/clients/{client_id}"
+        form = {
+            "kind": "sql",
+            "name": "Orders",
+            "engine": "postgresql",
+            "host": postgresql_server.host,
+            "port": str(postgresql_server.port),
+            "database": postgresql_server.database,
+            "username": postgresql_server.username,
+            "password": postgresql_server.password,
+            "sql": "select {{client.prop.account}}::text as account, n from generate_series(1, 25) as n",
+        }
+        answer = try_connection(http, f"{page}/datasources/test", page, **form)
+        assert "The connection works: 25 rows, the first 20 shown." in answer.text
+        assert answer.text.count("<td>x&#39;; --</td>") == 20
+        assert sources_of(http, partner, client_id) == []
+
+
+@pytest.mark.usefixtures("partner_session")
 class TestConsoleAddSource:
     def test_a_url_source_keeps_its_secrets_and_the_page_shows_none_of_them(self, http, partner, guarded):
         base, _ = guarded
