@@ -375,3 +375,43 @@ class TestPortal:
         tested = try_connection(http, "/app/datasources/test", "/app", **url_form(url))
         assert tested.status_code == 403
         assert data_server.hits == []
+
+    def test_a_client_editor_changes_a_source_keeping_its_token_behind_the_mask(
+        self, http, partner, clock, guarded
+    ):
+        base, seen = guarded
+        client_id, _, _ = client_with_user(http, partner, clock, "trial", "admin@client.test")
+        add_user(http, partner, client_id, "editor@client.test", role="editor")
+        source_id = stored_source(http, partner, client_id, base + "/sales.csv")
+        sign_in(http, "editor@client.test", PASSWORD)
+        text = http.get("/app").text
+        assert TOKEN not in text and HEADER_SECRET not in text
+        assert f'action="/app/datasources/{source_id}"' in text
+        form = url_form(
+            base + "/sales.csv",
+            name="Renamed feed",
+            auth_type="bearer",
+            auth_token="*****",
+            header_name=["X-Api-Key"],
+            header_value=["*****"],
+        )
+        tested = try_connection(http, f"/app/datasources/test?source={source_id}", "/app", **form)
+        assert "The connection works: 2 rows." in tested.text
+        assert seen.requests[-1] == ("/sales.csv", f"Bearer {TOKEN}")
+        post_form(http, f"/app/datasources/{source_id}", "/app", **form)
+        assert "Settings of Renamed feed saved." in http.get("/app").text
+
+    def test_another_clients_source_is_not_found_from_the_portal(self, http, partner, clock, guarded):
+        base, seen = guarded
+        other = new_client(http, partner, "trial")
+        theirs = stored_source(http, partner, other, base + "/sales.csv")
+        client_with_user(http, partner, clock, "trial", "admin@client.test")
+        sign_in(http, "admin@client.test", PASSWORD)
+        form = url_form(base + "/sales.csv", auth_type="bearer", auth_token="*****")
+        tested = try_connection(http, f"/app/datasources/test?source={theirs}", "/app", **form)
+        assert tested.status_code == 404
+        post_form(http, f"/app/datasources/{theirs}", "/app", **{**form, "name": "Stolen"})
+        assert 'class="error"' in http.get("/app").text
+        (source,) = sources_of(http, partner, other)
+        assert source["name"] == "Sales feed"
+        assert seen.requests == []

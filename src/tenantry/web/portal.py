@@ -43,6 +43,7 @@ from tenantry.datasources import probe
 from tenantry.datasources import repository as sources_repo
 from tenantry.datasources import service as sources_service
 from tenantry.datasources.request import SourceRequest
+from tenantry.datasources.schemas import DataSourceOut
 from tenantry.db.models import Client, Dashboard
 from tenantry.errors import TenantryError
 from tenantry.exports import service as exports_service
@@ -120,6 +121,7 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
         "can_write": manage,
         "can_build": build,
         "sources": sources,
+        "source_views": {s.id: DataSourceOut.of(s) for s in sources},
         "refresh_choices": REFRESH_CHOICES,
         "blank_rows": BLANK_ROWS,
         "properties": _properties(db, principal, client.id) if build else None,
@@ -418,21 +420,57 @@ async def add_source(
     return await _portal_form(visit, work, _add_source, clock, svc.guard, svc.vault, form)
 
 
-def _test_request(db: Session, visit: Visit, form: SourceFields) -> tuple[SignedIn, SourceRequest]:
+def _test_request(
+    db: Session, visit: Visit, vault: Vault, source_id: int | None, form: SourceFields
+) -> tuple[SignedIn, SourceRequest]:
     signed_in, client = visit.portal(db)
     if not may_change(signed_in):
         raise Refused(VIEW_ONLY, 403)
-    return signed_in, probe.prepare(db, viewer(signed_in, client), form.probe(), client_id=client.id)
+    principal = viewer(signed_in, client)
+    return signed_in, probe.prepare(
+        db, principal, form.probe(), client_id=client.id, vault=vault, source_id=source_id
+    )
 
 
 @router.post("/datasources/test", response_class=HTMLResponse)
 async def test_source(
-    request: Request, visit: Annotated[Visit, form_sender()], form: SourceFieldsDep
+    request: Request,
+    visit: Annotated[Visit, form_sender()],
+    form: SourceFieldsDep,
+    source: Annotated[int | None, Query(ge=1, le=2**53)] = None,
 ) -> Response:
-    """Fetch once with the form's settings and show the first rows or why not; nothing is saved."""
+    """Fetch once with the form's settings and show the first rows or why not; nothing is saved.
+    `source`: the stored source being changed, whose secrets a "*****" stands for."""
     visit.refused = fragment_refusal
     svc = services(request)
     # As in the console: read only, and the fetch runs after the transaction.
-    signed_in, fetch = await Work(svc.database, write=False)(_test_request, visit, form)
+    read = Work(svc.database, write=False)
+    signed_in, fetch = await read(_test_request, visit, svc.vault, source, form)
     result = await anyio.to_thread.run_sync(partial(probe.run, fetch, guard=svc.guard))
     return page(request, signed_in, "_source_test.html", result=result)
+
+
+def _change_source(
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    guard: Guard,
+    vault: Vault,
+    source_id: int,
+    form: SourceFields,
+) -> str:
+    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard, vault)
+    return f"Settings of {source.name} saved."
+
+
+@router.post("/datasources/{source_id}")
+async def change_source(
+    source_id: PathId,
+    request: Request,
+    visit: PortalForm,
+    work: WorkDep,
+    clock: ClockDep,
+    form: SourceFieldsDep,
+) -> Response:
+    svc = services(request)
+    return await _portal_form(visit, work, _change_source, clock, svc.guard, svc.vault, source_id, form)
