@@ -60,6 +60,16 @@ class TestConsole:
         assert 'class="error"' in text and words in text
         assert properties_of(http, partner, client_id) == {"account": "acme-7"}
 
+    def test_a_hundred_properties_are_saved_and_one_more_is_refused(self, http, partner):
+        client_id = new_client(http, partner, "trial")
+        page = f"/partner/clients/{client_id}"
+        keys = [f"k{n}" for n in range(101)]
+        post_form(http, f"{page}/properties", page, key=keys[:100], value=keys[:100])
+        assert len(properties_of(http, partner, client_id)) == 100
+        post_form(http, f"{page}/properties", page, key=keys, value=keys)
+        assert "Properties: Dictionary should have at most 100 items" in http.get(page).text
+        assert len(properties_of(http, partner, client_id)) == 100
+
     def test_without_the_forms_token_nothing_changes(self, http, partner):
         client_id = new_client(http, partner, "trial")
         put(http, partner, client_id, {"account": "acme-7"})

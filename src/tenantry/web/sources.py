@@ -43,8 +43,9 @@ REFRESH_CHOICES = {
 
 Short = Annotated[str, Form(max_length=200)]
 Long = Annotated[str, Form(max_length=2000)]
-Names = Annotated[list[str] | None, Form(max_length=200)]
-Values = Annotated[list[str] | None, Form(max_length=2000)]
+# Name/value rows: `max_length` of a list field counts its rows (at most 200 here); each name and
+# value is then checked by the API's schema (its lengths, its characters, how many it takes).
+Rows = Annotated[list[str] | None, Form(max_length=200)]
 
 _SCHEMAS: dict[str, type[UrlSourceCreate | SqlSourceCreate | InlineSourceCreate]] = {
     "url": UrlSourceCreate,
@@ -201,10 +202,10 @@ def source_fields(
     url: Long = "",
     format: Annotated[str, Form(max_length=10)] = "csv",
     method: Annotated[str, Form(max_length=10)] = "GET",
-    header_name: Names = None,
-    header_value: Values = None,
-    query_name: Names = None,
-    query_value: Values = None,
+    header_name: Rows = None,
+    header_value: Rows = None,
+    query_name: Rows = None,
+    query_value: Rows = None,
     request_body: Annotated[str, Form(max_length=100_000)] = "",
     auth_type: Annotated[str, Form(max_length=10)] = "",
     auth_username: Short = "",
@@ -258,8 +259,8 @@ SourceFieldsDep = Annotated[SourceFields, Depends(source_fields)]
 
 
 def property_rows(
-    key: Annotated[list[str] | None, Form(max_length=40)] = None,
-    value: Annotated[list[str] | None, Form(max_length=2000)] = None,
+    key: Rows = None,
+    value: Rows = None,
 ) -> dict[str, str]:
     """The properties table as typed: a row without a key is left out (clearing a key removes it)."""
     return pairs(key, value, "Property")
