@@ -336,6 +336,28 @@ class TestConsoleChangeSource:
         assert seen.requests == []
 
 
+@pytest.mark.usefixtures("partner_session")
+class TestPartnersOwnSources:
+    def test_the_partner_tests_and_adds_a_source_of_its_own(self, http, partner, guarded):
+        base, _ = guarded
+        page = "/partner/datasources"
+        form = url_form(base + "/sales.csv", auth_type="bearer", auth_token=TOKEN)
+        tested = try_connection(http, f"{page}/test", page, **form)
+        assert "The connection works: 2 rows." in tested.text
+        post_form(http, page, page, **form)
+        text = http.get(page).text
+        assert "Data source Sales feed added." in text and TOKEN not in text
+        (source,) = http.get("/api/1/partner/datasources", headers=partner.headers).json()["items"]
+        assert source["client_id"] is None
+
+    def test_a_client_placeholder_in_a_partners_own_source_is_explained(self, http, partner, data_server):
+        page = "/partner/datasources"
+        form = url_form(data_server.base + "/{{client.prop.account}}/sales.csv")
+        tested = try_connection(http, f"{page}/test", page, **form)
+        assert "this source belongs to no client" in tested.text
+        assert data_server.hits == []
+
+
 class TestPortal:
     def test_a_client_editor_adds_and_tests_a_source_in_the_portal(self, http, partner, clock, guarded):
         base, _ = guarded
