@@ -251,8 +251,10 @@ def _get(
         location = answer.headers.get("location")
         if status in (301, 302, 303, 307, 308) and location:
             url = urljoin(url, location)
-            if status not in (307, 308):
+            if status not in (307, 308) and method != "GET":
+                # As browsers do: the body is not sent again, nor what described it.
                 method, body = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
             continue
         if status in (401, 403):
             raise FetchError(f"The server refused the credentials (HTTP {status}).")
