@@ -17,12 +17,14 @@ import psycopg
 import pymysql
 import pytest
 
+from tenantry.datasources import sql
 from tenantry.datasources.fetch import FetchError
 from tenantry.datasources.placeholders import Context
 from tenantry.datasources.request import SourceRequest
 from tenantry.datasources.sql import NOT_A_SELECT, NOT_ONE_STATEMENT, WRITE_REFUSED, WRONG_PASSWORD, fetch_sql
 from tenantry.outbound import AllowList, Guard
 from tests.conftest import DatabaseServer
+from tests.content import make_client
 
 # The servers are on loopback, which the guard refuses unless told otherwise, as an operator would.
 LOOPBACK_ALLOWED = Guard(AllowList.parse("127.0.0.0/8, ::1"))
@@ -213,6 +215,16 @@ class TestInjection:
         assert scratch.refusal("SELECT 1 AS a; DROP TABLE t; --") == NOT_ONE_STATEMENT
         assert scratch.state() == before
 
+    def test_past_the_check_a_second_statement_still_cannot_run(
+        self, scratch: Scratch, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The check is the polite answer; the drivers must refuse two statements on their own.
+        monkeypatch.setattr(sql, "check_query", lambda query, engine: None)
+        before = scratch.state()
+        message = scratch.refusal("SELECT 1 AS a; DELETE FROM t")
+        assert message.startswith("The query failed: ")
+        assert scratch.state() == before
+
     def test_a_select_that_writes_through_a_function_is_stopped_by_the_read_only_transaction(
         self, scratch: Scratch
     ) -> None:
@@ -304,3 +316,56 @@ class TestConnecting:
     def test_a_closed_port_reads_could_not_connect(self, scratch: Scratch) -> None:
         with pytest.raises(FetchError, match=r"^could not connect$"):
             fetch_sql(scratch.request("SELECT 1 AS a", port=1), guard=LOOPBACK_ALLOWED)
+
+
+class TestRefreshedByTheWorker:
+    """A stored source, end to end: created through the API, fetched by the worker with the
+    client's properties, its rows served; a failing query keeps the last good rows."""
+
+    def create(self, http, partner, scratch: Scratch, client_id: int, query: str) -> int:  # type: ignore[no-untyped-def]
+        body = {
+            "name": "Orders",
+            "kind": "sql",
+            "engine": scratch.engine,
+            "host": scratch.server.host,
+            "port": scratch.server.port,
+            "database": scratch.database,
+            "query": query,
+        }
+        if scratch.engine == "mysql":
+            body |= {"username": scratch.reader, "password": READER_PASSWORD}
+        else:
+            body |= {"username": scratch.server.username}
+        response = http.post(f"/api/1/clients/{client_id}/datasources", json=body, headers=partner.headers)
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    def test_a_clients_source_is_filtered_by_its_property_and_a_write_later_keeps_the_rows(  # type: ignore[no-untyped-def]
+        self, http, partner, worker, scratch: Scratch
+    ) -> None:
+        before = scratch.state()
+        client_id = make_client(http, partner)
+        response = http.put(
+            f"/api/1/clients/{client_id}/properties", json={"who": NASTY}, headers=partner.headers
+        )
+        assert response.status_code == 200, response.text
+        source_id = self.create(
+            http, partner, scratch, client_id, "SELECT id, name FROM t WHERE name = {{client.prop.who}}"
+        )
+        worker.run_once()
+        source = http.get(f"/api/1/datasources/{source_id}", headers=partner.headers).json()
+        assert source["last_error"] is None
+        rows = http.get(f"/api/1/datasources/{source_id}/rows", headers=partner.headers).json()
+        assert rows["items"] == [{"id": 2, "name": NASTY}]
+
+        response = http.patch(
+            f"/api/1/datasources/{source_id}", json={"query": "SELECT wipe() AS w"}, headers=partner.headers
+        )
+        assert response.status_code == 200, response.text
+        http.post(f"/api/1/datasources/{source_id}/refresh", headers=partner.headers)
+        worker.run_once()
+        source = http.get(f"/api/1/datasources/{source_id}", headers=partner.headers).json()
+        assert source["last_error"] == WRITE_REFUSED
+        rows = http.get(f"/api/1/datasources/{source_id}/rows", headers=partner.headers).json()
+        assert rows["items"] == [{"id": 2, "name": NASTY}]
+        assert scratch.state() == before

@@ -12,8 +12,10 @@ chose. What keeps that safe, from the outside in:
   statement could not run anyway (PostgreSQL's extended protocol, PyMySQL without the
   multi-statements flag);
 - client values (`{{client.prop.KEY}}`, ...) are bound parameters, never pasted into the text;
-- the server stops the statement after `timeout` seconds, and at most `max_rows` rows are read
-  (rows are streamed, so a huge answer is cut off, not loaded);
+- the whole fetch has one deadline, `timeout` seconds: the server is told to stop the statement
+  when the time left runs out, and a socket still busy a second later is cut here (a server that
+  keeps quiet or drips its answer is not trusted to keep its promise);
+- at most `max_rows` rows are read (rows are streamed, so a huge answer is cut off, not loaded);
 - messages are plain sentences chosen here; a driver's own message is only passed on for errors
   in the query itself (a syntax error, an unknown column), which carry no password.
 
@@ -30,6 +32,8 @@ import json
 import math
 import os
 import re
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Generator, Iterable, Iterator, Sequence
@@ -253,6 +257,7 @@ def _fetch_postgresql(
     max_rows: int,
 ) -> list[Row]:
     conn = _connect_postgresql(addresses, connection, deadline)
+    watchdog = _Watchdog(conn.pgconn.socket, deadline)
     try:
         with conn.cursor() as cursor:
             # The session's default too, so that not even a COMMIT inside the query (which the
@@ -260,7 +265,7 @@ def _fetch_postgresql(
             cursor.execute(
                 "SELECT set_config('default_transaction_read_only', 'on', false),"
                 " set_config('statement_timeout', %s, false)",
-                (str(max(1, int(timeout * 1000))),),
+                (str(_milliseconds_left(deadline)),),
             )
             conn.commit()
             conn.read_only = True  # every transaction from here starts with BEGIN READ ONLY
@@ -276,8 +281,11 @@ def _fetch_postgresql(
                     stream.close()
             return to_rows(columns, rows)
     except psycopg.Error as exc:
+        if watchdog.fired:
+            raise FetchError(_too_long(timeout)) from None
         raise FetchError(_postgresql_message(exc, timeout)) from None
     finally:
+        watchdog.stop()
         conn.close()
 
 
@@ -347,15 +355,16 @@ def _fetch_mysql(
     max_rows: int,
 ) -> list[Row]:
     conn = _connect_mysql(addresses, connection, timeout, deadline)
+    watchdog = _Watchdog(conn._sock.fileno() if conn._sock else -1, deadline)
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT VERSION()")
             version = str((cursor.fetchone() or ("",))[0])
             if "mariadb" in version.lower():
-                cursor.execute("SET SESSION max_statement_time = %s", (max(0.001, timeout),))
+                cursor.execute("SET SESSION max_statement_time = %s", (_milliseconds_left(deadline) / 1000,))
             else:
                 # MySQL's own limit, which stops SELECT statements only (the only kind run).
-                cursor.execute("SET SESSION max_execution_time = %s", (max(1, int(timeout * 1000)),))
+                cursor.execute("SET SESSION max_execution_time = %s", (_milliseconds_left(deadline),))
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
             cursor.execute("START TRANSACTION READ ONLY")
         # Unbuffered: rows are read from the socket as they are taken, so a huge answer is cut
@@ -368,8 +377,11 @@ def _fetch_mysql(
         columns = [c[0] for c in stream.description or ()]
         return to_rows(columns, rows)
     except pymysql.MySQLError as exc:
+        if watchdog.fired:
+            raise FetchError(_too_long(timeout)) from None
         raise FetchError(_mysql_message(exc, timeout)) from None
     finally:
+        watchdog.stop()
         # An answer left unread (at the row cap, or cut by the timeout) would otherwise be read
         # to its end when it is collected, from a closed socket by then.
         result = conn._result
@@ -395,8 +407,8 @@ class _Unbuffered(pymysql.cursors.SSCursor):
 
 
 def _mysql_rows(cursor: _Unbuffered) -> Iterator[tuple[Any, ...]]:
-    while (row := cursor.fetchone()) is not None:
-        yield row
+    while batch := cursor.fetchmany(500):
+        yield from batch
 
 
 def _connect_mysql(
@@ -416,8 +428,8 @@ def _connect_mysql(
                 database=connection["database"] or None,
                 connect_timeout=max(1.0, left),
                 # The server's own limit answers first; these catch a server that stops talking.
-                read_timeout=timeout + 5,
-                write_timeout=timeout + 5,
+                read_timeout=timeout + _Watchdog.GRACE,
+                write_timeout=timeout + _Watchdog.GRACE,
                 charset="utf8mb4",
                 autocommit=False,
                 # Never CLIENT.MULTI_STATEMENTS (PyMySQL leaves it off unless asked): a second
@@ -456,6 +468,50 @@ def _mysql_message(exc: pymysql.MySQLError, timeout: float) -> str:
         return "The database user may not read what the query asks for."
     detail = str(exc.args[1]) if len(exc.args) > 1 else "the database refused it"
     return _query_failed(detail)
+
+
+# -- the deadline ----------------------------------------------------------------------------
+
+
+def _milliseconds_left(deadline: float) -> int:
+    """The statement's own timeout: what is left of the fetch's, so that connecting slowly does
+    not lengthen the whole."""
+    return max(1, int((deadline - time.monotonic()) * 1000))
+
+
+class _Watchdog:
+    """Cuts a connection's socket a moment after the deadline, should the server not have stopped
+    the query by then. A statement timeout is the server's promise; a server that keeps quiet or
+    drips its answer a byte at a time (it is somebody else's server) must not hold a worker past
+    the fetch's deadline. The driver then fails on its next read."""
+
+    GRACE = 1.0  # the server's own timeout answers first, with the better message
+
+    def __init__(self, fileno: int, deadline: float) -> None:
+        self._fileno, self._lock = fileno, threading.Lock()
+        self._stopped = self.fired = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()) + self.GRACE, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock:
+            # Once stopped the connection may be closed and its number reused by another socket.
+            if self._stopped or self._fileno < 0:
+                return
+            self.fired = True
+            with contextlib.suppress(OSError):
+                sock = socket.socket(fileno=os.dup(self._fileno))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
+
+    def stop(self) -> None:
+        """Disarm; call before the connection is closed."""
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
 
 
 # -- rows -------------------------------------------------------------------------------------
