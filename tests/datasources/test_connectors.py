@@ -17,10 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 import openpyxl
 import pytest
 
+from tenantry.datasources import fetch as fetch_module
 from tenantry.datasources.fetch import FetchError, fetch_source, next_link, sheets_export_url
 from tenantry.datasources.placeholders import Context, MissingProperty
 from tenantry.datasources.request import SourceRequest
 from tenantry.outbound import AllowList, Guard
+from tests.content import make_client
 from tests.servers import local_http_server
 
 # The API server listens on 127.0.0.1, which only an allow-list opens.
@@ -210,6 +212,11 @@ class TestPlaceholders:
             fetch(request(api.base + "/rows", query={"r": "{{client.prop.region}}"}))
         assert api.seen == []
 
+    def test_a_url_made_malformed_by_a_value_is_a_fetch_error(self, api):
+        context = Context(1, None, "x", {"port": "http"})
+        with pytest.raises(FetchError, match=r"^The URL is malformed\.$"):
+            fetch(request("http://127.0.0.1:{{client.prop.port}}/rows", context=context, query={"a": "1"}))
+
     def test_a_header_value_that_would_break_the_request_is_refused(self, api):
         context = Context(1, None, "x", {"account": "a\r\nX-Evil: 1"})
         with pytest.raises(FetchError, match="header X-Account has a line break"):
@@ -240,6 +247,24 @@ class TestSecretsStayOutOfErrors:
         assert token not in str(caught.value)
         assert "*****" in str(caught.value)
 
+    def test_a_sql_password_is_masked_in_whatever_the_connector_reports(self, monkeypatch):
+        def echo(request: SourceRequest, **options: Any) -> list[dict[str, Any]]:
+            raise FetchError(f"login failed for password {request.sql['password']}")  # type: ignore[index]
+
+        monkeypatch.setattr("tenantry.datasources.sql.fetch_sql", echo)
+        sql = {"engine": "postgresql", "host": "db.example", "password": "pw-9f8e7d", "query": "select 1"}
+        req = SourceRequest(kind="sql", url=None, format=None, sql=sql)
+        with pytest.raises(FetchError, match=r"^login failed for password \*\*\*\*\*$"):
+            fetch_source(req, guard=LOOPBACK)
+
+    def test_a_redirected_post_becomes_a_get_without_its_body(self, api):
+        api.answer = lambda seen: (
+            (303, {"Location": "/result"}, b"") if seen.method == "POST" else as_json([{"a": 1}])
+        )
+        assert fetch(request(api.base + "/report", method="POST", body='{"q": 1}')) == [{"a": 1}]
+        assert (api.seen[1].method, api.seen[1].body) == ("GET", b"")
+        assert "content-type" not in api.seen[1].headers
+
     def test_a_bearer_token_and_its_basic_form_are_masked_too(self, api):
         credential = base64.b64encode(b"ann:hunter2hunter2").decode()
         api.answer = lambda seen: as_json([{seen.headers["authorization"]: [1]}])
@@ -268,6 +293,17 @@ class TestFormats:
             {"month": "Jan", "sales": 120, "when": None},
             {"month": "Feb", "sales": 80.5, "when": "late"},
         ]
+
+    def test_a_workbook_that_unpacks_to_too_much_is_refused_before_it_is_read(self, api, monkeypatch):
+        workbook = openpyxl.Workbook()
+        workbook.active.append(["text"])
+        workbook.active.append(["x" * 50_000])  # compresses to almost nothing
+        data = io.BytesIO()
+        workbook.save(data)
+        monkeypatch.setattr(fetch_module, "MAX_XLSX_UNPACKED", 40_000)
+        api.answer = lambda seen: (200, {}, data.getvalue())
+        with pytest.raises(FetchError, match="unpacks to more than"):
+            fetch(request(api.base + "/book.xlsx", "xlsx"))
 
     def test_a_file_that_is_not_a_workbook_is_a_fetch_error(self, api):
         api.answer = lambda seen: (200, {}, b"month,sales\nJan,1\n")
@@ -431,3 +467,67 @@ class TestLinks:
         header = '<https://a.example/x?page=1>; rel="prev", </x?page=3>; rel="next"'
         assert next_link(header, "https://a.example/x?page=2") == "https://a.example/x?page=3"
         assert next_link('<https://a.example/x>; rel="last"', "https://a.example/") is None
+
+
+class TestRefreshingThroughTheWorker:
+    """A stored source, its secrets sealed, refreshed by the worker for its client."""
+
+    TOKEN = "tok-live-5f0c2a9e"
+
+    def source(self, http, partner, api, **settings: Any) -> tuple[int, int]:
+        client_id = make_client(http, partner, "active")
+        properties = http.put(
+            f"/api/1/clients/{client_id}/properties", json={"account": "a/b"}, headers=partner.headers
+        )
+        assert properties.status_code == 200, properties.text
+        body = {
+            "name": "Orders",
+            "kind": "url",
+            "url": api.base + "/accounts/{{client.prop.account}}/orders",
+            "format": "json",
+            "headers": {"X-Api-Key": self.TOKEN},
+            "query": {"client": "{{client.id}}"},
+            "records": "items",
+            **settings,
+        }
+        created = http.post(f"/api/1/clients/{client_id}/datasources", json=body, headers=partner.headers)
+        assert created.status_code == 201, created.text
+        return client_id, created.json()["id"]
+
+    def refresh(self, http, partner, worker, source_id: int) -> dict[str, Any]:
+        queued = http.post(f"/api/1/datasources/{source_id}/refresh", headers=partner.headers)
+        assert queued.status_code == 202, queued.text
+        worker.run_once()
+        return http.get(f"/api/1/datasources/{source_id}", headers=partner.headers).json()  # type: ignore[no-any-return]
+
+    def test_the_worker_fetches_with_the_clients_values_and_the_opened_secret(
+        self, http, partner, worker, api
+    ):
+        api.answer = lambda seen: as_json({"items": [{"n": 1}, {"n": 2}]})
+        client_id, source_id = self.source(http, partner, api)
+        stored = self.refresh(http, partner, worker, source_id)
+        assert stored["last_error"] is None and stored["row_count"] == 2
+        seen = api.seen[-1]
+        assert seen.path == "/accounts/a%2Fb/orders"
+        assert seen.query == {"client": [str(client_id)]}
+        assert seen.headers["x-api-key"] == self.TOKEN
+
+    def test_a_token_the_server_echoes_never_reaches_last_error(self, http, partner, worker, api):
+        api.answer = lambda seen: as_json({"items": [{"ok": 1}]})
+        _, source_id = self.source(http, partner, api)
+        assert self.refresh(http, partner, worker, source_id)["row_count"] == 1
+        # Now the server answers with the token it got as a column name of an unusable row.
+        api.answer = lambda seen: as_json({"items": [{"key " + seen.headers["x-api-key"]: {"x": 1}}]})
+        stored = self.refresh(http, partner, worker, source_id)
+        assert stored["last_error"] and "*****" in stored["last_error"]
+        assert self.TOKEN not in json.dumps(stored)
+        assert stored["row_count"] == 1  # the last good rows stay
+
+    def test_a_missing_property_fails_the_refresh_naming_it(self, http, partner, worker, api):
+        api.answer = lambda seen: as_json({"items": []})
+        client_id, source_id = self.source(http, partner, api)
+        cleared = http.put(f"/api/1/clients/{client_id}/properties", json={}, headers=partner.headers)
+        assert cleared.status_code == 200
+        stored = self.refresh(http, partner, worker, source_id)
+        assert stored["last_error"] == "The client has no property 'account'."
+        assert api.seen == []

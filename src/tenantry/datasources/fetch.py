@@ -84,6 +84,10 @@ def fetch_source(
             from tenantry.datasources.sql import fetch_sql
 
             return fetch_sql(request, guard=guard, timeout=timeout)
+    except httpx.InvalidURL:
+        # A URL that only becomes unusable once its placeholders are filled in, or a next-page
+        # link a server made up.
+        raise FetchError("The URL is malformed.") from None
     except FetchError as exc:
         # The messages are written without secrets, but a server may echo one back (in a column
         # name, an error text); whatever the source, a secret never reaches `last_error`.
@@ -160,7 +164,7 @@ def fetch_url(
     page_url: str | None = url
     for number in range(1, (max_pages if kind else 1) + 1):
         if kind == "page_param":
-            page_url = str(httpx.URL(url).copy_set_param(str(paginate["param"]), str(number)))
+            page_url = str(httpx.URL(url).copy_set_param(str(paginate.get("param") or "page"), str(number)))
         assert page_url is not None
         answer, final_url = _get(guard, method, page_url, headers, secret_headers, body, budget)
         page = parse_page(answer.body, fmt, request.records)
@@ -251,8 +255,10 @@ def _get(
         location = answer.headers.get("location")
         if status in (301, 302, 303, 307, 308) and location:
             url = urljoin(url, location)
-            if status not in (307, 308):
+            if status not in (307, 308) and method != "GET":
+                # As browsers do: the body is not sent again, nor what described it.
                 method, body = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
             continue
         if status in (401, 403):
             raise FetchError(f"The server refused the credentials (HTTP {status}).")

@@ -12,8 +12,10 @@ chose. What keeps that safe, from the outside in:
   statement could not run anyway (PostgreSQL's extended protocol, PyMySQL without the
   multi-statements flag);
 - client values (`{{client.prop.KEY}}`, ...) are bound parameters, never pasted into the text;
-- the server stops the statement after `timeout` seconds, and at most `max_rows` rows are read
-  (rows are streamed, so a huge answer is cut off, not loaded);
+- the whole fetch has one deadline, `timeout` seconds: the server is told to stop the statement
+  when the time left runs out, and a socket still busy a second later is cut here (a server that
+  keeps quiet or drips its answer is not trusted to keep its promise);
+- at most `max_rows` rows are read (rows are streamed, so a huge answer is cut off, not loaded);
 - messages are plain sentences chosen here; a driver's own message is only passed on for errors
   in the query itself (a syntax error, an unknown column), which carry no password.
 
@@ -29,9 +31,12 @@ import datetime as dt
 import json
 import math
 import os
+import re
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +70,10 @@ WRONG_PASSWORD = "The database refused the user name or password."
 NOT_ONE_STATEMENT = "The query must be a single statement."
 NOT_A_SELECT = "The query must be a SELECT (or start with WITH)."
 
+_FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
+# MySQL writes a file on the database server with these, read-only transaction or not.
+_INTO_FILE = re.compile(r"\bINTO\s+(OUTFILE|DUMPFILE)\b", re.IGNORECASE)
+
 # A password file that does not exist (libpq warns on stderr about /dev/null): a name in this
 # package's own folder, which nobody who can add a source can write to.
 _NO_PASSFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-such-pgpass")
@@ -92,7 +101,7 @@ def fetch_sql(
     if not host or host.startswith("/") or any(c.isspace() or c in "/@?#=" for c in host):
         # A path would be a local socket to libpq; none of these belong in a host name.
         raise FetchError("The database host must be a host name or an address.")
-    port = int(settings.get("port") or DEFAULT_PORTS[engine])
+    port = _port(settings.get("port"), engine)
     query = str(settings.get("query") or "")
     check_query(query, engine)
     text, params = expand_sql(query, request.context, style="pyformat")
@@ -110,6 +119,16 @@ def fetch_sql(
     return _fetch_mysql(addresses, connection, text, params, timeout, deadline, max_rows)
 
 
+def _port(value: Any, engine: str) -> int:
+    if value is None or value == "":
+        return DEFAULT_PORTS[engine]
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise FetchError("The database port must be a number from 1 to 65535.")
+    if not 1 <= int(value) <= 65535:
+        raise FetchError("The database port must be a number from 1 to 65535.")
+    return int(value)
+
+
 # -- the query text ---------------------------------------------------------------------------
 
 
@@ -117,27 +136,22 @@ def check_query(query: str, engine: str) -> None:
     """Refuse, before connecting, what is not one SELECT statement: a second statement after a
     `;`, or a first word other than SELECT or WITH. Strings, quoted names and comments are
     skipped the way `engine` reads them, so a `;` inside a string is not a second statement."""
-    code = _code_of(query, engine)
-    words = code.replace("(", " ( ").split()
-    while words and words[-1] == ";":
-        words.pop()
-    if not words:
+    code = _code_of(query, engine).strip()
+    while code.endswith(";"):
+        code = code[:-1].rstrip()
+    if not code:
         raise FetchError("The query is empty.")
-    if ";" in words:
+    if ";" in code:
         raise FetchError(NOT_ONE_STATEMENT)
-    first = next((w for w in words if w != "("), "")
-    if first.upper() not in ("SELECT", "WITH"):
+    first = _FIRST_WORD.match(code)
+    if first is None or first.group(1).upper() not in ("SELECT", "WITH"):
         raise FetchError(NOT_A_SELECT)
-    upper = [w.upper() for w in words]
-    for at, word in enumerate(upper[:-1]):
-        # MySQL writes a file on the database server with these, read-only transaction or not.
-        if word == "INTO" and upper[at + 1] in ("OUTFILE", "DUMPFILE"):
-            raise FetchError(WRITE_REFUSED)
+    if _INTO_FILE.search(code):
+        raise FetchError(WRITE_REFUSED)
 
 
 def _code_of(query: str, engine: str) -> str:
-    """The query with every string, quoted name and comment replaced by a space, and every `;`
-    set apart as a word of its own."""
+    """The query with every string, quoted name and comment replaced by a space."""
     out: list[str] = []
     i, n = 0, len(query)
     mysql = engine == "mysql"
@@ -161,9 +175,6 @@ def _code_of(query: str, engine: str) -> str:
                 raise FetchError("The query has a string that is never closed.")
             i = end + len(tag)
             out.append(" ")
-        elif c == ";":
-            out.append(" ; ")
-            i += 1
         else:
             out.append(c)
             i += 1
@@ -246,6 +257,7 @@ def _fetch_postgresql(
     max_rows: int,
 ) -> list[Row]:
     conn = _connect_postgresql(addresses, connection, deadline)
+    watchdog = _Watchdog(conn.pgconn.socket, deadline)
     try:
         with conn.cursor() as cursor:
             # The session's default too, so that not even a COMMIT inside the query (which the
@@ -253,22 +265,27 @@ def _fetch_postgresql(
             cursor.execute(
                 "SELECT set_config('default_transaction_read_only', 'on', false),"
                 " set_config('statement_timeout', %s, false)",
-                (str(max(1, int(timeout * 1000))),),
+                (str(_milliseconds_left(deadline)),),
             )
             conn.commit()
             conn.read_only = True  # every transaction from here starts with BEGIN READ ONLY
+            # `stream` sends one statement over the extended protocol and reads the answer row
+            # by row; closing it early (at the row cap) cancels the query on the server, which
+            # must happen before the connection is closed.
+            stream = cursor.stream(text, params)
             try:
-                # `stream` sends one statement over the extended protocol and reads the answer
-                # row by row; leaving it early cancels the query on the server.
-                stream = cursor.stream(text, params)
                 rows = _take(stream, max_rows)
                 columns = [c.name for c in cursor.description or ()]
             finally:
-                stream.close()
+                if isinstance(stream, Generator):
+                    stream.close()
             return to_rows(columns, rows)
     except psycopg.Error as exc:
+        if watchdog.fired:
+            raise FetchError(_too_long(timeout)) from None
         raise FetchError(_postgresql_message(exc, timeout)) from None
     finally:
+        watchdog.stop()
         conn.close()
 
 
@@ -338,38 +355,60 @@ def _fetch_mysql(
     max_rows: int,
 ) -> list[Row]:
     conn = _connect_mysql(addresses, connection, timeout, deadline)
+    watchdog = _Watchdog(conn._sock.fileno() if conn._sock else -1, deadline)
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT VERSION()")
             version = str((cursor.fetchone() or ("",))[0])
             if "mariadb" in version.lower():
-                cursor.execute("SET SESSION max_statement_time = %s", (max(0.001, timeout),))
+                cursor.execute("SET SESSION max_statement_time = %s", (_milliseconds_left(deadline) / 1000,))
             else:
                 # MySQL's own limit, which stops SELECT statements only (the only kind run).
-                cursor.execute("SET SESSION max_execution_time = %s", (max(1, int(timeout * 1000)),))
+                cursor.execute("SET SESSION max_execution_time = %s", (_milliseconds_left(deadline),))
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
             cursor.execute("START TRANSACTION READ ONLY")
         # Unbuffered: rows are read from the socket as they are taken, so a huge answer is cut
-        # off at the cap instead of being loaded whole.
-        with conn.cursor(pymysql.cursors.SSCursor) as stream:
-            # pyformat with a dict always, so a doubled `%%` becomes `%` even without placeholders.
-            stream.execute(text, params)
-            rows = _take(_mysql_rows(stream), max_rows)
-            columns = [c[0] for c in stream.description or ()]
-            result = to_rows(columns, rows)
-        conn.rollback()
-        return result
+        # off at the cap instead of being loaded whole. The cursor is not closed on the way out
+        # (that would read the rest of the answer): closing the connection ends the query.
+        stream = conn.cursor(_Unbuffered)
+        # pyformat with a dict always, so a doubled `%%` becomes `%` even without placeholders.
+        stream.execute(text, params)
+        rows = _take(_mysql_rows(stream), max_rows)
+        columns = [c[0] for c in stream.description or ()]
+        return to_rows(columns, rows)
     except pymysql.MySQLError as exc:
+        if watchdog.fired:
+            raise FetchError(_too_long(timeout)) from None
         raise FetchError(_mysql_message(exc, timeout)) from None
     finally:
+        watchdog.stop()
+        # An answer left unread (at the row cap, or cut by the timeout) would otherwise be read
+        # to its end when it is collected, from a closed socket by then.
+        result = conn._result
+        if result is not None:
+            result.unbuffered_active = False
         # Already gone, maybe: a row cap or a timeout may leave the connection unusable.
         with contextlib.suppress(pymysql.MySQLError):
             conn.close()
 
 
-def _mysql_rows(cursor: pymysql.cursors.SSCursor) -> Iterator[tuple[Any, ...]]:
-    while (row := cursor.fetchone()) is not None:
-        yield row
+class _Unbuffered(pymysql.cursors.SSCursor):
+    """PyMySQL's unbuffered cursor, except that closing it (also when it is collected) lets go
+    of the connection without reading the rest of the answer, which may be millions of rows:
+    the connection is closed right after, and that ends the query on the server."""
+
+    def close(self) -> None:
+        if self._result is not None:
+            # Or the answer, when it is collected, would read the rest from the closed socket.
+            self._result.unbuffered_active = False
+        self.connection = None
+
+    __del__ = close
+
+
+def _mysql_rows(cursor: _Unbuffered) -> Iterator[tuple[Any, ...]]:
+    while batch := cursor.fetchmany(500):
+        yield from batch
 
 
 def _connect_mysql(
@@ -389,8 +428,8 @@ def _connect_mysql(
                 database=connection["database"] or None,
                 connect_timeout=max(1.0, left),
                 # The server's own limit answers first; these catch a server that stops talking.
-                read_timeout=timeout + 5,
-                write_timeout=timeout + 5,
+                read_timeout=timeout + _Watchdog.GRACE,
+                write_timeout=timeout + _Watchdog.GRACE,
                 charset="utf8mb4",
                 autocommit=False,
                 # Never CLIENT.MULTI_STATEMENTS (PyMySQL leaves it off unless asked): a second
@@ -429,6 +468,50 @@ def _mysql_message(exc: pymysql.MySQLError, timeout: float) -> str:
         return "The database user may not read what the query asks for."
     detail = str(exc.args[1]) if len(exc.args) > 1 else "the database refused it"
     return _query_failed(detail)
+
+
+# -- the deadline ----------------------------------------------------------------------------
+
+
+def _milliseconds_left(deadline: float) -> int:
+    """The statement's own timeout: what is left of the fetch's, so that connecting slowly does
+    not lengthen the whole."""
+    return max(1, int((deadline - time.monotonic()) * 1000))
+
+
+class _Watchdog:
+    """Cuts a connection's socket a moment after the deadline, should the server not have stopped
+    the query by then. A statement timeout is the server's promise; a server that keeps quiet or
+    drips its answer a byte at a time (it is somebody else's server) must not hold a worker past
+    the fetch's deadline. The driver then fails on its next read."""
+
+    GRACE = 1.0  # the server's own timeout answers first, with the better message
+
+    def __init__(self, fileno: int, deadline: float) -> None:
+        self._fileno, self._lock = fileno, threading.Lock()
+        self._stopped = self.fired = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()) + self.GRACE, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock:
+            # Once stopped the connection may be closed and its number reused by another socket.
+            if self._stopped or self._fileno < 0:
+                return
+            self.fired = True
+            with contextlib.suppress(OSError):
+                sock = socket.socket(fileno=os.dup(self._fileno))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
+
+    def stop(self) -> None:
+        """Disarm; call before the connection is closed."""
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
 
 
 # -- rows -------------------------------------------------------------------------------------
