@@ -69,7 +69,9 @@ class TestSealing:
         with pytest.raises(VaultError):
             vault.open(f"v1.{vault.current_key_id}.{data}")
 
-    @pytest.mark.parametrize("damaged", ["", "v1", "v2.abcd.AAAA", "v1.abcd.***", "v1.abcd.AAAA", "plain text"])
+    @pytest.mark.parametrize(
+        "damaged", ["", "v1", "v2.abcd.AAAA", "v1.abcd.***", "v1.abcd.AAAA", "plain text"]
+    )
     def test_a_damaged_text_is_a_vault_error_not_a_crash(self, damaged):
         with pytest.raises(VaultError):
             Vault(key()).open(damaged)
@@ -141,5 +143,5 @@ class TestKeys:
         ],
     )
     def test_a_malformed_key_is_refused_when_the_settings_are_read(self, tmp_path, name, value):
-        with pytest.raises(ValidationError, match="32 (random )?bytes"):
+        with pytest.raises(ValidationError, match=r"32 (random )?bytes"):
             settings(tmp_path, **{name: value})
