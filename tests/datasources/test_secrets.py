@@ -534,3 +534,70 @@ class TestTheWorkerFetchesWithTheSecrets:
         )
         assert mended.status_code == 200, mended.text
         assert opened(app, database, source_id).auth == {"type": "bearer", "token": TOKEN}
+
+
+class TestTestingAConnectionFollowsTheSameRule:
+    """ "Test connection" on a source being edited stands "*****" for the stored secrets: with
+    settings that point elsewhere it would be the same attack, answered at once."""
+
+    def _prepare(self, database, partner, source_id: int, body: dict[str, Any], app):  # type: ignore[no-untyped-def]
+        from pydantic import TypeAdapter
+
+        from tenantry.auth.principal import Principal
+        from tenantry.datasources import probe
+        from tenantry.datasources.schemas import DataSourceCreate
+
+        parsed = TypeAdapter(DataSourceCreate).validate_python(body)
+        with database.session() as db:
+            source = db.get(DataSource, source_id)
+            assert source is not None
+            caller = Principal("partner_user", partner.id, 0, "admin")
+            return probe.prepare(
+                db,
+                caller,
+                parsed,
+                client_id=source.client_id,
+                vault=app.state.services.vault,
+                source_id=source_id,
+            )
+
+    def test_the_masks_with_another_server_are_refused(self, http, partner, app, database):
+        from tenantry.errors import InvalidInput
+
+        client_id = make_client(http, partner)
+        source_id = created(http, partner, client_id, URL_WITH_EVERYTHING)["id"]
+        body = {
+            **URL_WITH_EVERYTHING,
+            "url": "https://attacker.example.net/collect",
+            "headers": {"X-Api-Key": MASK},
+            "auth": {"type": "bearer", "token": MASK},
+        }
+        with pytest.raises(InvalidInput) as refused:
+            self._prepare(database, partner, source_id, body, app)
+        assert sorted(e["loc"][1:] for e in refused.value.extensions["errors"]) == [
+            ["auth", "token"],
+            ["headers", "X-Api-Key"],
+        ]
+
+    def test_the_masks_with_the_same_server_stand_for_the_stored_secrets(self, http, partner, app, database):
+        client_id = make_client(http, partner)
+        source_id = created(http, partner, client_id, URL_WITH_EVERYTHING)["id"]
+        body = {
+            **URL_WITH_EVERYTHING,
+            "headers": {"X-Api-Key": MASK},
+            "auth": {"type": "bearer", "token": MASK},
+        }
+        request = self._prepare(database, partner, source_id, body, app)
+        assert (request.headers, request.auth) == ({"X-Api-Key": API_KEY}, {"type": "bearer", "token": TOKEN})
+
+    def test_a_sql_password_mask_with_another_host_is_refused(self, http, partner, app, database):
+        from tenantry.errors import InvalidInput
+
+        client_id = make_client(http, partner)
+        source_id = created(http, partner, client_id, SQL)["id"]
+        with pytest.raises(InvalidInput):
+            self._prepare(
+                database, partner, source_id, {**SQL, "host": "evil.example.net", "password": MASK}, app
+            )
+        same = self._prepare(database, partner, source_id, {**SQL, "password": MASK}, app)
+        assert same.sql is not None and same.sql["password"] == DB_PASSWORD

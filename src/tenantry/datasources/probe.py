@@ -15,6 +15,7 @@ from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.clients.properties import properties_of
 from tenantry.datasources import repository as sources_repo
+from tenantry.datasources import service as sources_service
 from tenantry.datasources.fetch import FetchError, Row, fetch_source
 from tenantry.datasources.placeholders import Context
 from tenantry.datasources.request import SourceRequest, request_from_body, request_of
@@ -71,6 +72,7 @@ def prepare(
     source = sources_repo.get_source(db, caller, source_id)
     if source.client_id != client_id or vault is None:
         raise NotFound("No such data source.")
+    sources_service.require_same_server(source, body)
     return with_stored_secrets(request, request_of(source, vault, None))
 
 

@@ -572,3 +572,33 @@ def rotate_secrets(db: Session, vault: Vault, batch: int = 500) -> Rotation:
                 unreadable.append(source_id)
         db.flush()
     return Rotation(rotated, current, unreadable)
+
+
+def require_same_server(source: DataSource, body: UrlSourceCreate | SqlSourceCreate) -> None:
+    """Refuse (422 naming the fields) settings that stand for a stored secret of `source` with
+    "*****" while pointing at another server (another origin for a url source; another engine,
+    host or port for a sql source), or at another kind of source. The same rule as
+    `update_source`, for whatever uses a stored source's secrets with settings not yet stored
+    (the "Test connection" of a source being edited): a stored secret is only ever sent to the
+    server it was given for."""
+    if isinstance(body, UrlSourceCreate):
+        kept = [f"headers.{name}" for name, value in body.headers.items() if value == MASK]
+        if isinstance(body.auth, BasicAuth) and body.auth.password == MASK:
+            kept.append("auth.password")
+        elif body.auth is not None and not isinstance(body.auth, BasicAuth) and body.auth.token == MASK:
+            kept.append("auth.token")
+        moved = source.kind != "url" or _origin(body.url) != _origin(source.url)
+    else:
+        kept = ["password"] if body.password == MASK else []
+        config = source.config or {}
+        moved = source.kind != "sql" or (body.engine, body.host, body.port) != (
+            config.get("engine"),
+            config.get("host"),
+            config.get("port"),
+        )
+    if kept and moved:
+        raise _refuse_fields(
+            kept,
+            "these settings point to another server: send this secret again "
+            "(a stored secret is only ever sent to the server it was given for).",
+        )
