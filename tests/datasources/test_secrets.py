@@ -601,3 +601,29 @@ class TestTestingAConnectionFollowsTheSameRule:
             )
         same = self._prepare(database, partner, source_id, {**SQL, "password": MASK}, app)
         assert same.sql is not None and same.sql["password"] == DB_PASSWORD
+
+
+class TestSettingsOfAnotherKind:
+    @pytest.mark.parametrize(
+        ("body", "change", "field"),
+        [
+            (URL_WITH_EVERYTHING, {"password": "x"}, ["password"]),
+            (URL_WITH_EVERYTHING, {"query": "SELECT 1"}, ["query"]),
+            (SQL, {"headers": {"X-A": "b"}}, ["headers"]),
+            (SQL, {"query": {"a": "b"}}, ["query"]),
+            (SQL, {"url": "https://example.com/a.csv"}, ["url"]),
+            (SQL, {"host": None}, ["host"]),
+            ({"name": "I", "kind": "inline", "rows": [{"a": 1}]}, {"auth": None}, ["auth"]),
+        ],
+    )
+    def test_a_setting_the_kind_does_not_have_is_refused_naming_it(
+        self, http, partner, database, body, change, field
+    ):
+        client_id = make_client(http, partner)
+        source_id = created(http, partner, client_id, body)["id"]
+        before = stored(database, source_id)
+        answer = http.patch(f"/api/1/datasources/{source_id}", json=change, headers=partner.headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["loc"] == ["body", *field]
+        after = stored(database, source_id)
+        assert (after.config, after.secrets, after.url) == (before.config, before.secrets, before.url)
