@@ -181,6 +181,14 @@ class TestRequestSettings:
         assert fetch(request(api.base + "/start", auth={"type": "bearer", "token": "t-1234"})) == [{"a": 2}]
         assert api.seen[1].headers["authorization"] == "Bearer t-1234"
 
+    def test_a_redirected_post_becomes_a_get_without_its_body(self, api):
+        api.answer = lambda seen: (
+            (303, {"Location": "/result"}, b"") if seen.method == "POST" else as_json([{"a": 1}])
+        )
+        assert fetch(request(api.base + "/report", method="POST", body='{"q": 1}')) == [{"a": 1}]
+        assert (api.seen[1].method, api.seen[1].body) == ("GET", b"")
+        assert "content-type" not in api.seen[1].headers
+
 
 class TestPlaceholders:
     def test_placeholders_are_filled_in_the_url_query_headers_and_body(self, api):
@@ -256,14 +264,6 @@ class TestSecretsStayOutOfErrors:
         req = SourceRequest(kind="sql", url=None, format=None, sql=sql)
         with pytest.raises(FetchError, match=r"^login failed for password \*\*\*\*\*$"):
             fetch_source(req, guard=LOOPBACK)
-
-    def test_a_redirected_post_becomes_a_get_without_its_body(self, api):
-        api.answer = lambda seen: (
-            (303, {"Location": "/result"}, b"") if seen.method == "POST" else as_json([{"a": 1}])
-        )
-        assert fetch(request(api.base + "/report", method="POST", body='{"q": 1}')) == [{"a": 1}]
-        assert (api.seen[1].method, api.seen[1].body) == ("GET", b"")
-        assert "content-type" not in api.seen[1].headers
 
     def test_a_bearer_token_and_its_basic_form_are_masked_too(self, api):
         credential = base64.b64encode(b"ann:hunter2hunter2").decode()

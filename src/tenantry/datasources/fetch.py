@@ -382,15 +382,6 @@ def parse_json_records(body: bytes, records: str) -> list[Row]:
     return check_rows(selected)
 
 
-def records_problem(records: str) -> str | None:
-    """Why a `records` expression cannot be used, or None (for checking it when it is saved)."""
-    try:
-        jmespath.compile(records)
-    except jmespath.exceptions.JMESPathError:
-        return "The records expression is not valid JMESPath."
-    return None
-
-
 # An xlsx file is a zip archive; what it unpacks to is capped, so that a small file cannot
 # expand into gigabytes (openpyxl reads the shared strings whole, even in read-only mode).
 MAX_XLSX_UNPACKED = 100 * 1024 * 1024

@@ -46,10 +46,6 @@ class MissingProperty(FetchError):
         self.key = key
 
 
-def has_placeholders(text: str | None) -> bool:
-    return bool(text) and PLACEHOLDER.search(text or "") is not None
-
-
 def value_of(match: re.Match[str], context: Context | None) -> str | int:
     """The value one placeholder stands for (the client's id as a number)."""
     what, key = match.group(1), match.group(2)
