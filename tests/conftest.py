@@ -36,6 +36,7 @@ from tenantry.mail import LogMailer, Mailer, SmtpMailer
 from tenantry.outbound import Guard
 from tenantry.partners.service import CreatedPartner, PartnerPlan, create_partner
 from tenantry.settings import Settings
+from tenantry.vault import load_vault
 from tenantry.worker import Worker
 from tests.factories import ADMIN_PASSWORD, admin_email, sign_in
 from tests.servers import DataServer, Receiver, data_server_running, live_server, receiver_running
@@ -44,6 +45,9 @@ from tests.smtp import SilentSmtp, SmtpServer, smtp_server_running
 
 PG_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
+# MariaDB or MySQL for `sql` sources: with it set, a server that cannot be reached fails the run;
+# without it (a fresh laptop) the tests that need one are skipped.
+MYSQL_URL = os.environ.get("TENANTRY_TEST_MYSQL_URL")
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
@@ -72,6 +76,62 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@dataclass(frozen=True)
+class DatabaseServer:
+    """A database server that `sql` source tests query (not the app's own database)."""
+
+    engine: str  # postgresql | mysql
+    host: str
+    port: int
+    username: str
+    password: str
+    database: str  # one that exists, to connect to while creating a scratch database
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> DatabaseServer:
+    """The PostgreSQL server of TENANTRY_TEST_DATABASE_URL; `sql` source tests skip without it."""
+    if not PG_URL:
+        pytest.skip("TENANTRY_TEST_DATABASE_URL is not set")
+    url = make_url(PG_URL)
+    return DatabaseServer(
+        "postgresql",
+        url.host or "127.0.0.1",
+        url.port or 5432,
+        url.username or "postgres",
+        url.password or "",
+        url.database or "postgres",
+    )
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> DatabaseServer:
+    """The MariaDB/MySQL server of TENANTRY_TEST_MYSQL_URL; `sql` source tests skip without it,
+    and fail when it is set and the server cannot be reached."""
+    if not MYSQL_URL:
+        pytest.skip("TENANTRY_TEST_MYSQL_URL is not set")
+    import pymysql
+
+    url = make_url(MYSQL_URL)
+    server = DatabaseServer(
+        "mysql",
+        url.host or "127.0.0.1",
+        url.port or 3306,
+        url.username or "root",
+        url.password or "",
+        url.database or "test",
+    )
+    pymysql.connect(  # an unreachable server raises here: the run fails
+        host=server.host,
+        port=server.port,
+        user=server.username,
+        password=server.password,
+        database=server.database,
+        connect_timeout=5,
+    ).close()
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -316,6 +376,7 @@ def make_worker(database, clock, settings):  # type: ignore[no-untyped-def]
 
     def make(mailer: Mailer | None = None, **options: Any) -> Worker:
         options.setdefault("guard", Guard.from_settings(settings))
+        options.setdefault("vault", load_vault(settings))
         return Worker(database, clock, mailer or LogMailer(), **options)
 
     return make

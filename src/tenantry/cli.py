@@ -28,6 +28,10 @@ db_app = typer.Typer(no_args_is_help=True, help="The database.")
 partner_app = typer.Typer(no_args_is_help=True, help="Partners.")
 app.add_typer(db_app, name="db")
 app.add_typer(partner_app, name="partner")
+secrets_app = typer.Typer(
+    no_args_is_help=True, help="Data sources' secrets (header values, passwords, tokens)."
+)
+app.add_typer(secrets_app, name="secrets")
 
 
 def fail(reason: str) -> NoReturn:
@@ -406,6 +410,34 @@ def demo(
         text = load_demo(db, SystemClock(settings.clock_offset), settings.base_url, if_empty=if_empty)
         db.commit()
     typer.echo(text)
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(ctx: typer.Context) -> None:
+    """Re-encrypt every data source's secrets with TENANTRY_ENCRYPTION_KEY, so that the keys in
+    TENANTRY_ENCRYPTION_OLD_KEYS can be retired. Safe to run again."""
+    from tenantry.datasources.service import rotate_secrets
+    from tenantry.vault import load_vault
+
+    settings = _settings(ctx)
+    try:
+        vault = load_vault(settings)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot load the encryption key: {exc}")
+    with _session(settings, write=True) as db:
+        outcome = rotate_secrets(db, vault)
+        db.commit()
+    typer.echo(
+        f"re-encrypted the secrets of {outcome.rotated} data source(s) with key {vault.current_key_id}; "
+        f"{outcome.current} already used it",
+        err=True,
+    )
+    if outcome.unreadable:
+        ids = ", ".join(str(i) for i in outcome.unreadable)
+        fail(
+            f"{len(outcome.unreadable)} data source(s) have secrets no configured key opens (ids {ids}): "
+            "add the key that sealed them to TENANTRY_ENCRYPTION_OLD_KEYS, or send those secrets again"
+        )
 
 
 def main() -> None:

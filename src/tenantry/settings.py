@@ -83,6 +83,22 @@ class Settings(BaseSettings):
         AllowList.parse(value)  # a bad entry is a ValueError naming it
         return value
 
+    # Secrets of data sources are sealed with this key (urlsafe base64 of 32 bytes; generated and
+    # kept in the data folder as `encryption.key` when unset). Older keys, comma-separated, still
+    # open what they sealed until `tenantry secrets rotate` (see tenantry.vault).
+    encryption_key: str | None = None
+    encryption_old_keys: str = ""
+
+    @field_validator("encryption_key", "encryption_old_keys")
+    @classmethod
+    def _keys_are_keys(cls, value: str | None) -> str | None:
+        from tenantry.vault import parse_key
+
+        for item in (value or "").split(","):
+            if item.strip():
+                parse_key(item)  # a bad key is a ValueError saying what a key looks like
+        return value
+
     # With Redis: how often each process writes the API calls it counted to the database.
     meter_flush_seconds: float = Field(default=1.0, gt=0, le=60)
 
@@ -129,21 +145,21 @@ class Settings(BaseSettings):
         folder, readable by its owner only. Of processes racing to create it, one wins and the
         others read its key."""
         if not self.secret_key and not self.secret_key_path.exists():
-            _create_key_file(self.secret_key_path)
+            create_key_file(self.secret_key_path, secrets.token_urlsafe(48))
         return self.resolved_secret_key
 
 
 SECRET_KEY_FILE = ".tenantry-secret-key"
 
 
-def _create_key_file(path: Path) -> None:
+def create_key_file(path: Path, key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written in full under another name, private from its creation, then linked into place: no
     # reader ever sees a half-written key, and an existing key is never replaced.
     draft = path.with_name(f"{path.name}.{secrets.token_hex(8)}")
     with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
         os.fchmod(out.fileno(), 0o600)
-        out.write(secrets.token_urlsafe(48) + "\n")
+        out.write(key + "\n")
     try:
         os.link(draft, path)
     except FileExistsError:

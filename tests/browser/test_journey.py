@@ -13,8 +13,12 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -27,6 +31,7 @@ from tenantry.db.dashboard_models import DataSource
 from tenantry.outbound import Guard
 from tests.factories import ADMIN_PASSWORD, admin_email
 from tests.pages import browser_sign_in, watch_policy
+from tests.servers import local_http_server
 
 
 def daily_csv(today: date) -> str:
@@ -44,6 +49,7 @@ MAIN_PAGES = [
     "login",
     "clients",
     "client",
+    "sources",
     "plan",
     "portal",
     "dashboard",
@@ -109,6 +115,55 @@ def build_klips(page: Page) -> None:
     assert flash(page) == "Klip All rows added."
 
 
+ORDERS_TOKEN = "journey-token-4d1e"
+ORDERS_CSV = "order,amount\nA-1,120\nA-2,80\nA-3,45\n"
+
+
+@contextmanager
+def token_server() -> Iterator[str]:
+    """A CSV of orders on 127.0.0.1 that answers only `Bearer ORDERS_TOKEN` (else 401)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.headers.get("Authorization") == f"Bearer {ORDERS_TOKEN}"
+            body = (ORDERS_CSV if ok else "no").encode()
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with local_http_server(Handler) as base:
+        yield base + "/orders.csv"
+
+
+def add_token_source(page: Page, shots: Path) -> None:
+    """On the client's page: a url source with a bearer token, tested (its rows shown, nothing
+    saved) then saved, with the token never shown again; then a client property."""
+    with token_server() as orders_url:
+        page.get_by_text("Add a data source: a file at a URL", exact=True).click()
+        form = page.locator("#source-url")
+        page.locator("#source-url-name").fill("Orders API")
+        page.locator("#source-url-url").fill(orders_url)
+        page.locator("#source-url-auth").select_option("bearer")
+        page.locator("#source-url-token").fill(ORDERS_TOKEN)
+        form.get_by_role("button", name="Test connection").click()
+        expect(page.locator("#source-url-test")).to_contain_text("The connection works: 3 rows.")
+        expect(page.locator("#source-url-test table td", has_text="A-2")).to_be_visible()
+        page.locator("#sources").screenshot(path=shots / "sources.png")
+        form.get_by_role("button", name="Add data source").click()
+        assert flash(page) == "Data source Orders API added."
+        assert ORDERS_TOKEN not in page.content()
+    page.locator("#p-key-1").fill("account")
+    page.locator("#p-value-1").fill("journey-42")
+    page.get_by_role("button", name="Save properties").click()
+    assert flash(page) == "1 property saved."
+    expect(page.locator("#p-value-1")).to_have_value("journey-42")
+
+
 def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     browser, server_url, data_server, database, partner, db, clock, tmp_path, settings
 ):
@@ -140,10 +195,10 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     client_url = page.url
 
     # A dashboard from a local CSV source (loaded here, as the worker would).
-    page.get_by_text("Add a data source", exact=True).click()
-    page.locator("#s-name").fill("Sales feed")
-    page.locator("#s-url").fill(csv_url)
-    page.get_by_role("button", name="Add data source").click()
+    page.get_by_text("Add a data source: a file at a URL", exact=True).click()
+    page.locator("#source-url-name").fill("Sales feed")
+    page.locator("#source-url-url").fill(csv_url)
+    page.locator("#source-url").get_by_role("button", name="Add data source").click()
     assert flash(page) == "Data source Sales feed added."
     with database.session(write=True) as session:
         guard = Guard.from_settings(settings)
@@ -155,6 +210,7 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     assert outcome.ok, outcome.error
     page.reload()
     expect(page.get_by_text("60 rows")).to_be_visible()
+    add_token_source(page, shots)
     page.locator("#new-name").fill("Sales board")
     page.get_by_role("button", name="Create dashboard").click()
     assert flash(page) == "Dashboard Sales board created."

@@ -223,7 +223,7 @@ class TestLeases:
         source_id = url_source(http, partner, client_id, data_server, "/tx.csv")
         seen = []
 
-        def fetch_while_writing(url, fmt, timeout):
+        def fetch_while_writing(request, timeout):
             # A write that would wait for (SQLite) or be refused by (PostgreSQL NOWAIT) a worker
             # holding a transaction or the row's lock.
             with database.session(write=True) as db:
@@ -248,7 +248,7 @@ class TestLeases:
         # One job at a time: the second of the batch starts only once the first has finished.
         worker = make_worker(batch=3, lease=timedelta(seconds=60), concurrency=1)
 
-        def fetch(url, fmt, timeout):
+        def fetch(request, timeout):
             if interruption == "the worker stops":
                 worker.stop()
             else:

@@ -30,6 +30,7 @@ from tenantry.meter.service import Meter, Quota
 from tenantry.meter.sessions import session_quota
 from tenantry.outbound import Guard
 from tenantry.settings import Settings
+from tenantry.vault import Vault, load_vault
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -55,8 +56,12 @@ class Services:
     renderer: Renderer = field(default_factory=new_renderer)
     # The hot reads, on the event loop (tenantry.db.reads); made from `database` when not given.
     reads: DatabaseReads = None  # type: ignore[assignment]
+    # Seals and opens data sources' secrets (tenantry.vault); made from `settings` when not given.
+    vault: Vault = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.vault is None:
+            self.vault = load_vault(self.settings)
         if self.reads is None:
             self.reads = DatabaseReads(
                 self.database,
@@ -126,6 +131,13 @@ async def guard(request: Request) -> Guard:
 
 
 GuardDep = Annotated[Guard, Depends(guard)]
+
+
+async def vault(request: Request) -> Vault:
+    return services(request).vault
+
+
+VaultDep = Annotated[Vault, Depends(vault)]
 
 
 API_PREFIX = "/api/1/"

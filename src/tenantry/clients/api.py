@@ -21,14 +21,15 @@ from tenantry.api.deps import (
     services,
 )
 from tenantry.auth.principal import Principal
+from tenantry.clients import properties, service
 from tenantry.clients import repository as repo
-from tenantry.clients import service
 from tenantry.clients.schemas import (
     ActivationCheck,
     ClientCreate,
     ClientList,
     ClientOut,
     ClientUpdate,
+    Properties,
     StatusChangeList,
     StatusChangeOut,
 )
@@ -171,3 +172,17 @@ async def history(client_id: PathId, work: WorkDep, caller: PartnerCaller, page:
     return StatusChangeList(
         items=[StatusChangeOut.of(c) for c in items], total=total, limit=page.limit, offset=page.offset
     )
+
+
+@router.get("/{client_id}/properties", response_model=dict[str, str])
+async def get_properties(client_id: PathId, work: WorkDep, caller: Caller) -> dict[str, str]:
+    """The client's properties, `{key: value}`, for `{{client.prop.KEY}}` in its data sources."""
+    return await work(properties.properties_of, caller, client_id)
+
+
+@router.put("/{client_id}/properties", response_model=dict[str, str])
+async def put_properties(
+    client_id: PathId, body: Properties, work: WorkDep, clock: ClockDep, caller: Caller
+) -> dict[str, str]:
+    """Replace all of the client's properties (partner admins and editors; client users only read them)."""
+    return await work(properties.set_properties, clock, caller, client_id, body)

@@ -9,15 +9,15 @@ partner's id (or the partner) and filter on it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
-from tenantry.db.models import AllocationChange, AuditEvent, Client, Partner, StatusChange
+from tenantry.db.models import AllocationChange, AuditEvent, Client, ClientProperty, Partner, StatusChange
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.db.statements_models import DeletedClient
@@ -276,3 +276,23 @@ def record_allocation_change(db: Session, client: Client, at: datetime) -> None:
     db.add(
         AllocationChange(partner_id=client.partner_id, client_id=client.id, at=at, **allocation_of(client))
     )
+
+
+def properties_of(db: Session, client_id: int) -> dict[str, str]:
+    """A client's properties, by key."""
+    found = db.execute(
+        select(ClientProperty.key, ClientProperty.value)
+        .where(ClientProperty.client_id == client_id)
+        .order_by(ClientProperty.key)
+    ).all()
+    return {key: value for key, value in found}
+
+
+def replace_properties(db: Session, client_id: int, values: Mapping[str, str]) -> None:
+    """Store exactly these properties for the client (in the caller's transaction)."""
+    db.execute(delete(ClientProperty).where(ClientProperty.client_id == client_id))
+    if values:
+        db.execute(
+            insert(ClientProperty),
+            [{"client_id": client_id, "key": key, "value": value} for key, value in values.items()],
+        )

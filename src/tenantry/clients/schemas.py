@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
 from tenantry import lifecycle
 from tenantry.clients import repository as repo
 from tenantry.fields import INT64_MAX as INT64_MAX
 from tenantry.fields import INT64_MIN as INT64_MIN
-from tenantry.fields import Description, ExternalId, Name, Reason, Strict
+from tenantry.fields import Description, ExternalId, Name, OneLine, Reason, Strict
 from tenantry.policy import Status
 
 if TYPE_CHECKING:
@@ -158,3 +158,17 @@ class StatusChangeList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# A client property (SPEC §14): a key data sources name as `{{client.prop.KEY}}`, and its value,
+# one line of text (it may land in a header, a URL or a SQL parameter).
+PropertyKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+PropertyValue = Annotated[StrictStr, StringConstraints(max_length=2000), OneLine]
+MAX_PROPERTIES = 100
+Properties = Annotated[
+    dict[PropertyKey, PropertyValue],
+    Field(
+        max_length=MAX_PROPERTIES,
+        description="Keys `[a-z][a-z0-9_]{0,39}`, values strings of ≤ 2000 characters.",
+    ),
+]

@@ -5,7 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
-from tenantry.api.deps import Caller, ClockDep, GuardDep, Page, PageDep, PartnerCaller, PathId, WorkDep
+from tenantry.api.deps import (
+    Caller,
+    ClockDep,
+    GuardDep,
+    Page,
+    PageDep,
+    PartnerCaller,
+    PathId,
+    VaultDep,
+    WorkDep,
+)
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.datasources import service
@@ -20,6 +30,7 @@ from tenantry.datasources.schemas import (
 from tenantry.outbound import Guard
 from tenantry.owners import Owner, client_owner, partner_owner
 from tenantry.text import scrub_rows
+from tenantry.vault import Vault
 
 router = APIRouter(prefix="/api/1", tags=["data sources"])
 
@@ -30,10 +41,16 @@ def _owner(db: Session, caller: Principal, client_id: int | None) -> Owner:
 
 
 def _create(
-    db: Session, clock: Clock, caller: Principal, client_id: int | None, body: DataSourceCreate, guard: Guard
+    db: Session,
+    clock: Clock,
+    caller: Principal,
+    client_id: int | None,
+    body: DataSourceCreate,
+    guard: Guard,
+    vault: Vault,
 ) -> DataSourceOut:
     owner = _owner(db, caller, client_id)
-    return DataSourceOut.of(service.create_source(db, clock, caller, owner, body, guard))
+    return DataSourceOut.of(service.create_source(db, clock, caller, owner, body, guard, vault))
 
 
 def _list(db: Session, caller: Principal, client_id: int | None, page: Page) -> DataSourceList:
@@ -48,19 +65,32 @@ def _get(db: Session, caller: Principal, source_id: int) -> DataSourceOut:
 
 
 def _update(
-    db: Session, clock: Clock, caller: Principal, source_id: int, body: DataSourceUpdate, guard: Guard
+    db: Session,
+    clock: Clock,
+    caller: Principal,
+    source_id: int,
+    body: DataSourceUpdate,
+    guard: Guard,
+    vault: Vault,
 ) -> DataSourceOut:
-    return DataSourceOut.of(service.update_source(db, clock, caller, source_id, body, guard))
+    return DataSourceOut.of(service.update_source(db, clock, caller, source_id, body, guard, vault))
 
 
 @router.post(
     "/clients/{client_id}/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourceOut
 )
 async def create_client_source(
-    client_id: PathId, body: DataSourceCreate, work: WorkDep, clock: ClockDep, caller: Caller, guard: GuardDep
+    client_id: PathId,
+    body: DataSourceCreate,
+    work: WorkDep,
+    clock: ClockDep,
+    caller: Caller,
+    guard: GuardDep,
+    vault: VaultDep,
 ) -> DataSourceOut:
-    """Add a data source to a client: `url` (CSV or JSON over HTTP(S)) or `inline` rows."""
-    return await work(_create, clock, caller, client_id, body, guard)
+    """Add a data source to a client: `url` (CSV, JSON or xlsx over HTTP(S)), `sql` (a query on a
+    PostgreSQL or MySQL database) or `inline` rows. Secrets are never shown again ("*****")."""
+    return await work(_create, clock, caller, client_id, body, guard, vault)
 
 
 @router.get("/clients/{client_id}/datasources", response_model=DataSourceList)
@@ -73,10 +103,15 @@ async def list_client_sources(
 
 @router.post("/partner/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourceOut)
 async def create_partner_source(
-    body: DataSourceCreate, work: WorkDep, clock: ClockDep, caller: PartnerCaller, guard: GuardDep
+    body: DataSourceCreate,
+    work: WorkDep,
+    clock: ClockDep,
+    caller: PartnerCaller,
+    guard: GuardDep,
+    vault: VaultDep,
 ) -> DataSourceOut:
     """Add a data source to the partner's own account."""
-    return await work(_create, clock, caller, None, body, guard)
+    return await work(_create, clock, caller, None, body, guard, vault)
 
 
 @router.get("/partner/datasources", response_model=DataSourceList)
@@ -93,10 +128,18 @@ async def get_source(source_id: PathId, work: WorkDep, caller: Caller) -> DataSo
 
 @router.patch("/datasources/{source_id}", response_model=DataSourceOut)
 async def update_source(
-    source_id: PathId, body: DataSourceUpdate, work: WorkDep, clock: ClockDep, caller: Caller, guard: GuardDep
+    source_id: PathId,
+    body: DataSourceUpdate,
+    work: WorkDep,
+    clock: ClockDep,
+    caller: Caller,
+    guard: GuardDep,
+    vault: VaultDep,
 ) -> DataSourceOut:
-    """Rename a data source, change its URL or refresh rate, or replace an inline source's rows."""
-    return await work(_update, clock, caller, source_id, body, guard)
+    """Change a data source's name, settings or refresh rate, or replace an inline source's rows.
+    A secret sent as "*****" keeps its stored value; moving a source to another server needs its
+    secrets sent again."""
+    return await work(_update, clock, caller, source_id, body, guard, vault)
 
 
 @router.delete("/datasources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from tenantry.auth.principal import Principal
+from tenantry.clients import repository as clients_repo
 from tenantry.datasources.pages import PAGE_MAX_ROWS, rows_in, split_into_pages
+from tenantry.datasources.placeholders import Context
 from tenantry.db.dashboard_models import DataSource, DataSourcePage, Klip
+from tenantry.db.models import Client
 from tenantry.errors import NotFound
 from tenantry.owners import Owner, scoped
 
@@ -137,3 +140,41 @@ def read_rows(db: Session, source_id: int, offset: int, limit: int) -> RowsPage:
     version, total = found[0][0], found[0][1]
     pages = [(first, text) for _, _, first, text in found if first is not None]
     return RowsPage(version, total, rows_in(pages, offset, limit))
+
+
+def context_of(db: Session, source: DataSource) -> Context | None:
+    """The values a client's source fills its placeholders with (None for the partner's own)."""
+    if source.client_id is None:
+        return None
+    client = db.get(Client, source.client_id)
+    if client is None:
+        return None
+    return Context(
+        client_id=client.id,
+        external_id=client.external_id,
+        name=client.name,
+        properties=clients_repo.properties_of(db, client.id),
+    )
+
+
+def get_for_fetch(db: Session, source_id: int) -> DataSource | None:
+    """A source's settings without its rows (the worker's fetch reads nothing else)."""
+    return db.scalars(
+        select(DataSource).options(defer(DataSource.rows)).where(DataSource.id == source_id)
+    ).one_or_none()
+
+
+def sealed_secrets(db: Session, after_id: int, limit: int) -> Sequence[tuple[int, str]]:
+    """The next `limit` sources holding secrets, by id, locked until the transaction ends."""
+    found = db.execute(
+        select(DataSource.id, DataSource.secrets)
+        .where(DataSource.id > after_id, DataSource.secrets.is_not(None))
+        .order_by(DataSource.id)
+        .limit(limit)
+        .with_for_update()
+    ).all()
+    return [(source_id, text) for source_id, text in found if text is not None]
+
+
+def set_secrets(db: Session, source_id: int, sealed: str) -> None:
+    db.execute(update(DataSource).where(DataSource.id == source_id).values(secrets=sealed))

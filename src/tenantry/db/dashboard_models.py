@@ -22,6 +22,13 @@ class DataSource(Base):
     kind: Mapped[str] = mapped_column(String(16))
     url: Mapped[str | None] = mapped_column(String(2000))
     format: Mapped[str | None] = mapped_column(String(8))
+    # The non-secret request settings of a `url` source (method, header names, query, body, auth
+    # type and user name, records, paginate) or a `sql` source (engine, host, port, database,
+    # user name, query); see tenantry.datasources.request.
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The secrets (header values, passwords, tokens) as one JSON object sealed by the vault
+    # (tenantry.vault): never shown, logged or exported, and opened only to fetch.
+    secrets: Mapped[str | None] = mapped_column(Text)
     refresh_interval: Mapped[int | None] = mapped_column(Integer)
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A manual refresh waiting for the worker (also the first load of a new `url` source).
@@ -46,7 +53,7 @@ class DataSource(Base):
         Index("ix_data_sources_client_id", "client_id"),
         Index("ix_data_sources_next_refresh_at", "next_refresh_at"),
         Index("ix_data_sources_refresh_requested_at", "refresh_requested_at"),
-        CheckConstraint("kind in ('url', 'inline')", name="kind"),
+        CheckConstraint("kind in ('url', 'inline', 'sql')", name="kind"),
         CheckConstraint("refresh_interval IS NULL OR refresh_interval >= 60", name="refresh_interval"),
     )
 

@@ -110,6 +110,17 @@ class Client(Base):
     )
 
 
+class ClientProperty(Base):
+    """A value of a client's, named by a key, that data sources put in their requests
+    (`{{client.prop.KEY}}`)."""
+
+    __tablename__ = "client_properties"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class ClientUser(Base):
     __tablename__ = "client_users"
 

@@ -1,7 +1,8 @@
 """Server-rendered pages: sign-in, invitations, the partner console and the client portal.
 
-One module per page area (`signin`, `account`, `clients`, `client`, `plan`, `statements`,
-`portal`, `builder`), sharing the helpers of `pages` and the console's and portal's common forms (`forms`).
+One module per page area (`signin`, `account`, `clients`, `client`, `partner_sources`, `plan`,
+`statements`, `portal`, `builder`), sharing the helpers of `pages` and the console's and portal's
+common forms (`forms`, and `sources` for data sources and client properties).
 """
 
 from __future__ import annotations
@@ -17,10 +18,20 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """Add the pages' routes, and the one handler that answers what a page refuses."""
     from tenantry.app import add_routes
-    from tenantry.web import account, builder, client, clients, plan, portal, signin, statements
+    from tenantry.web import (
+        account,
+        builder,
+        client,
+        clients,
+        partner_sources,
+        plan,
+        portal,
+        signin,
+        statements,
+    )
     from tenantry.web.pages import WebRefusal, answer_refusal
 
-    for module in (signin, account, clients, client, plan, statements, portal, builder):
+    for module in (signin, account, clients, client, partner_sources, plan, statements, portal, builder):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

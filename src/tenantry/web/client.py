@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+import anyio
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
-from tenantry.api.deps import ClockDep, PathId, WorkDep, services
+from tenantry.api.deps import ClockDep, PathId, Work, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
+from tenantry.clients import properties
 from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
 from tenantry.clients.schemas import ClientOut, ClientUpdate
@@ -28,10 +31,11 @@ from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards import service as dashboards_service
 from tenantry.dashboards.live import parse_filters
 from tenantry.dashboards.schemas import DashboardCreate, KlipIn
+from tenantry.datasources import probe
 from tenantry.datasources import repository as sources_repo
 from tenantry.datasources import service as sources_service
-from tenantry.datasources.fetch import FetchError, parse_csv
-from tenantry.datasources.schemas import DataSourceUpdate, InlineSourceCreate, UrlSourceCreate
+from tenantry.datasources.request import SourceRequest
+from tenantry.datasources.schemas import DataSourceOut, DataSourceUpdate
 from tenantry.errors import InvalidInput
 from tenantry.exports import service as exports_service
 from tenantry.exports.service import ExportFile
@@ -42,10 +46,20 @@ from tenantry.partners import repository as partners_repo
 from tenantry.policy import Status
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
+from tenantry.vault import Vault
 from tenantry.web import forms
 from tenantry.web.clients import AllocationForm, AllocationFormDep, Text, can_write, status_badge
 from tenantry.web.pages import STATUS_WORDS, PageRoute, Visit, amount, form_sender, page, visitor
 from tenantry.web.plan import RESOURCE_WORDS, pool_lines
+from tenantry.web.sources import (
+    BLANK_ROWS,
+    REFRESH_CHOICES,
+    PropertyRowsDep,
+    SourceFields,
+    SourceFieldsDep,
+    checked_properties,
+    fragment_refusal,
+)
 
 router = APIRouter(prefix="/partner", include_in_schema=False, route_class=PageRoute)
 
@@ -53,14 +67,6 @@ MOVE_WORDS = {
     Status.TRIAL: "Start the trial",
     Status.ACTIVE: "Make Active",
     Status.DISABLED: "Disable",
-}
-REFRESH_CHOICES = {
-    "": "Manual only",
-    "60": "Every minute",
-    "300": "Every 5 minutes",
-    "900": "Every 15 minutes",
-    "3600": "Every hour",
-    "86400": "Every day",
 }
 
 
@@ -114,10 +120,13 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
         "users": users,
         "user_names": {u.id: u.name for u in users},
         "sources": sources,
+        "source_views": {s.id: DataSourceOut.of(s) for s in sources},
         "source_names": {s.id: s.name for s in sources},
         "source_columns": source_columns,
         "columns": sorted({column for names in source_columns.values() for column in names}),
         "refresh_choices": REFRESH_CHOICES,
+        "blank_rows": BLANK_ROWS,
+        "properties": properties.properties_of(db, principal, client.id),
         "dashboards": dashboards,
         "history": clients_repo.status_history(db, client.partner_id, client.id, 200, 0)[0],
         "audit_log": clients_repo.audit_log(db, client.partner_id, client.id, 50),
@@ -279,48 +288,18 @@ async def remove_user(
     return await _client_form(visit, work, _remove_user, clock, client_id, user_id)
 
 
-@dataclass(frozen=True)
-class SourceForm:
-    name: str
-    kind: str
-    url: str
-    format: str
-    refresh_interval: str
-    csv_text: str
-
-    def data(self) -> UrlSourceCreate | InlineSourceCreate:
-        if self.kind == "inline":
-            try:
-                rows = parse_csv(self.csv_text)
-            except FetchError as exc:
-                raise InvalidInput(str(exc)) from None
-            return InlineSourceCreate(name=self.name, kind="inline", rows=rows)
-        return UrlSourceCreate(
-            name=self.name,
-            kind="url",
-            url=self.url,  # type: ignore[arg-type]
-            format=self.format,  # type: ignore[arg-type]
-            refresh_interval=amount(self.refresh_interval),
-        )
-
-
-def source_form(
-    name: Annotated[str, Form(max_length=200)] = "",
-    kind: Annotated[str, Form(max_length=10)] = "url",
-    url: Annotated[str, Form(max_length=2000)] = "",
-    format: Annotated[str, Form(max_length=10)] = "csv",
-    refresh_interval: Annotated[str, Form(max_length=10)] = "",
-    csv_text: Annotated[str, Form(max_length=1_000_000)] = "",
-) -> SourceForm:
-    return SourceForm(name, kind, url, format, refresh_interval, csv_text)
-
-
 def _add_source(
-    db: Session, principal: Principal, clock: Clock, guard: Guard, client_id: int, form: SourceForm
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    guard: Guard,
+    vault: Vault,
+    client_id: int,
+    form: SourceFields,
 ) -> str:
-    data = form.data()
+    data = form.create()
     owner = client_owner(db, principal, client_id)
-    source = sources_service.create_source(db, clock, principal, owner, data, guard)
+    source = sources_service.create_source(db, clock, principal, owner, data, guard, vault)
     return f"Data source {source.name} added."
 
 
@@ -331,9 +310,80 @@ async def add_source(
     visit: ClientForm,
     work: WorkDep,
     clock: ClockDep,
-    form: Annotated[SourceForm, Depends(source_form)],
+    form: SourceFieldsDep,
 ) -> Response:
-    return await _client_form(visit, work, _add_source, clock, services(request).guard, client_id, form)
+    svc = services(request)
+    return await _client_form(visit, work, _add_source, clock, svc.guard, svc.vault, client_id, form)
+
+
+def _test_request(
+    db: Session, visit: Visit, vault: Vault, client_id: int, source_id: int | None, form: SourceFields
+) -> tuple[SignedIn, SourceRequest]:
+    signed_in = visit.partner_user(db)
+    return signed_in, probe.prepare(
+        db, signed_in.principal, form.probe(), client_id=client_id, vault=vault, source_id=source_id
+    )
+
+
+@router.post("/clients/{client_id}/datasources/test", response_class=HTMLResponse)
+async def test_source(
+    client_id: PathId,
+    request: Request,
+    visit: Annotated[Visit, form_sender()],
+    form: SourceFieldsDep,
+    source: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+) -> Response:
+    """Fetch once with the form's settings and show the first rows or why not; nothing is saved.
+    `source`: the stored source being changed, whose secrets a "*****" stands for."""
+    visit.refused = fragment_refusal
+    svc = services(request)
+    # Read only, and the fetch runs after the transaction: a test keeps nothing, and a slow
+    # server must not hold the database's write lock for its whole deadline.
+    read = Work(svc.database, write=False)
+    signed_in, fetch = await read(_test_request, visit, svc.vault, client_id, source, form)
+    result = await anyio.to_thread.run_sync(partial(probe.run, fetch, guard=svc.guard))
+    return page(request, signed_in, "_source_test.html", result=result)
+
+
+def _change_source(
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    guard: Guard,
+    vault: Vault,
+    source_id: int,
+    form: SourceFields,
+) -> str:
+    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard, vault)
+    return f"Settings of {source.name} saved."
+
+
+@router.post("/clients/{client_id}/datasources/{source_id}")
+async def change_source(
+    client_id: PathId,
+    source_id: PathId,
+    request: Request,
+    visit: ClientForm,
+    work: WorkDep,
+    clock: ClockDep,
+    form: SourceFieldsDep,
+) -> Response:
+    svc = services(request)
+    return await _client_form(visit, work, _change_source, clock, svc.guard, svc.vault, source_id, form)
+
+
+def _set_properties(
+    db: Session, principal: Principal, clock: Clock, client_id: int, values: dict[str, str]
+) -> str:
+    saved = properties.set_properties(db, clock, principal, client_id, checked_properties(values))
+    return f"{len(saved)} propert{'y' if len(saved) == 1 else 'ies'} saved."
+
+
+@router.post("/clients/{client_id}/properties")
+async def set_properties(
+    client_id: PathId, visit: ClientForm, work: WorkDep, clock: ClockDep, values: PropertyRowsDep
+) -> Response:
+    return await _client_form(visit, work, _set_properties, clock, client_id, values)
 
 
 def _refresh_source(db: Session, principal: Principal, clock: Clock, source_id: int) -> str:

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
-from tenantry.api.deps import ClockDep, PathId, WorkDep, services
+from tenantry.api.deps import ClockDep, PathId, Work, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
+from tenantry.clients import properties
 from tenantry.clients import service as clients_service
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
@@ -36,17 +39,25 @@ from tenantry.dashboards.live import (
     watermark_for,
 )
 from tenantry.dashboards.schemas import DashboardCreate
+from tenantry.datasources import probe
+from tenantry.datasources import repository as sources_repo
+from tenantry.datasources import service as sources_service
+from tenantry.datasources.request import SourceRequest
+from tenantry.datasources.schemas import DataSourceOut
 from tenantry.db.models import Client, Dashboard
+from tenantry.errors import TenantryError
 from tenantry.exports import service as exports_service
 from tenantry.exports.api import EmailIn
 from tenantry.exports.service import ExportFile, Renderer
 from tenantry.links import repository as links_repo
 from tenantry.mail import Mailer
+from tenantry.outbound import Guard
 from tenantry.owners import client_owner
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
+from tenantry.vault import Vault
 from tenantry.web import forms
 from tenantry.web.account import own_keys
 from tenantry.web.pages import (
@@ -61,6 +72,7 @@ from tenantry.web.pages import (
     to,
     visitor,
 )
+from tenantry.web.sources import BLANK_ROWS, REFRESH_CHOICES, SourceFields, SourceFieldsDep, fragment_refusal
 
 router = APIRouter(prefix="/app", include_in_schema=False, route_class=PageRoute)
 
@@ -97,10 +109,22 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
     partner = partners_repo.get_partner(db, client.partner_id)
     dashboards = dashboards_repo.visible_dashboards(db, viewer(signed_in, client))
     manage = _may_manage(signed_in)
+    build = may_build(signed_in)
+    principal = viewer(signed_in, client)
+    sources = (
+        list(sources_repo.list_sources(db, client_owner(db, principal, client.id), 200, 0)[0])
+        if build
+        else []
+    )
     links = {d.id: list(links_repo.list_links(db, d.id, 200, 0)[0]) for d in dashboards} if manage else {}
     return signed_in, {
         "can_write": manage,
-        "can_build": may_build(signed_in),
+        "can_build": build,
+        "sources": sources,
+        "source_views": {s.id: DataSourceOut.of(s) for s in sources},
+        "refresh_choices": REFRESH_CHOICES,
+        "blank_rows": BLANK_ROWS,
+        "properties": _properties(db, principal, client.id) if build else None,
         "users": list(users_repo.list_client_users(db, client.id, 200, 0)[0]) if manage else [],
         "links": links,
         "client": client,
@@ -114,6 +138,14 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
         "keys": None if signed_in.is_partner else own_keys(db, signed_in),
         "dashboards": dashboards,
     }
+
+
+def _properties(db: Session, principal: Principal, client_id: int) -> dict[str, str] | None:
+    """The client's properties, read-only, for those the service lets read them (else not shown)."""
+    try:
+        return properties.properties_of(db, principal, client_id)
+    except TenantryError:
+        return None
 
 
 @router.get("", response_class=HTMLResponse)
@@ -368,3 +400,77 @@ def _revoke(db: Session, principal: Principal, clock: Clock, link_id: int) -> st
 @router.post("/links/{link_id}/revoke")
 async def revoke(link_id: PathId, visit: PortalForm, work: WorkDep, clock: ClockDep) -> Response:
     return await _portal_form(visit, work, _revoke, clock, link_id)
+
+
+def _add_source(
+    db: Session, principal: Principal, clock: Clock, guard: Guard, vault: Vault, form: SourceFields
+) -> str:
+    data = form.create()
+    owner = client_owner(db, principal, _client_id(principal))
+    source = sources_service.create_source(db, clock, principal, owner, data, guard, vault)
+    return f"Data source {source.name} added."
+
+
+@router.post("/datasources")
+async def add_source(
+    request: Request, visit: PortalForm, work: WorkDep, clock: ClockDep, form: SourceFieldsDep
+) -> Response:
+    """A data source of the client, for its admins and editors (the service decides)."""
+    svc = services(request)
+    return await _portal_form(visit, work, _add_source, clock, svc.guard, svc.vault, form)
+
+
+def _test_request(
+    db: Session, visit: Visit, vault: Vault, source_id: int | None, form: SourceFields
+) -> tuple[SignedIn, SourceRequest]:
+    signed_in, client = visit.portal(db)
+    if not may_change(signed_in):
+        raise Refused(VIEW_ONLY, 403)
+    principal = viewer(signed_in, client)
+    return signed_in, probe.prepare(
+        db, principal, form.probe(), client_id=client.id, vault=vault, source_id=source_id
+    )
+
+
+@router.post("/datasources/test", response_class=HTMLResponse)
+async def test_source(
+    request: Request,
+    visit: Annotated[Visit, form_sender()],
+    form: SourceFieldsDep,
+    source: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+) -> Response:
+    """Fetch once with the form's settings and show the first rows or why not; nothing is saved.
+    `source`: the stored source being changed, whose secrets a "*****" stands for."""
+    visit.refused = fragment_refusal
+    svc = services(request)
+    # As in the console: read only, and the fetch runs after the transaction.
+    read = Work(svc.database, write=False)
+    signed_in, fetch = await read(_test_request, visit, svc.vault, source, form)
+    result = await anyio.to_thread.run_sync(partial(probe.run, fetch, guard=svc.guard))
+    return page(request, signed_in, "_source_test.html", result=result)
+
+
+def _change_source(
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    guard: Guard,
+    vault: Vault,
+    source_id: int,
+    form: SourceFields,
+) -> str:
+    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard, vault)
+    return f"Settings of {source.name} saved."
+
+
+@router.post("/datasources/{source_id}")
+async def change_source(
+    source_id: PathId,
+    request: Request,
+    visit: PortalForm,
+    work: WorkDep,
+    clock: ClockDep,
+    form: SourceFieldsDep,
+) -> Response:
+    svc = services(request)
+    return await _portal_form(visit, work, _change_source, clock, svc.guard, svc.vault, source_id, form)

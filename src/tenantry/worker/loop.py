@@ -20,8 +20,9 @@ import structlog
 from tenantry.backoff import backoff
 from tenantry.clock import Clock, SystemClock
 from tenantry.datasources.fetch import TIMEOUT_SECONDS as FETCH_DEADLINE
-from tenantry.datasources.fetch import FetchError, fetch_rows
-from tenantry.datasources.service import refresh_source
+from tenantry.datasources.fetch import FetchError, fetch_source
+from tenantry.datasources.request import SourceRequest
+from tenantry.datasources.service import refresh_source, source_request
 from tenantry.db.leases import Shares
 from tenantry.db.session import Database
 from tenantry.emails import repository as emails_repo
@@ -35,6 +36,7 @@ from tenantry.metrics import EVENTS_DELIVERED, MAILS_SENT, REFRESH_LAG, REFRESHE
 from tenantry.outbound import Guard
 from tenantry.policy import Capability
 from tenantry.settings import Settings
+from tenantry.vault import Vault, load_vault
 from tenantry.webhooks import sending
 from tenantry.webhooks.sending import TIMEOUT_SECONDS as POST_DEADLINE
 from tenantry.worker import repository as repo
@@ -51,7 +53,7 @@ CLAIM_PAUSE_SECONDS = 0.1
 
 
 class Fetch(Protocol):
-    def __call__(self, url: str, fmt: str, timeout: float) -> list[dict[str, Any]]: ...
+    def __call__(self, request: SourceRequest, timeout: float) -> list[dict[str, Any]]: ...
 
 
 class Post(Protocol):
@@ -115,6 +117,7 @@ class Worker:
         guard: Guard | None = None,
         fetch: Fetch | None = None,
         post: Post | None = None,
+        vault: Vault | None = None,
     ) -> None:
         self.database, self.clock, self.mailer = database, clock, mailer
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -126,6 +129,10 @@ class Worker:
         self.partner_share = max(1, concurrency - max(1, concurrency // 4))
         self.guard = guard or Guard()
         self.fetch: Fetch = fetch or self._fetch
+        # Opens the sources' secrets to fetch them. Without the app's keys (a worker made with
+        # none), a throwaway key opens nothing: sources with secrets fail with a plain
+        # `last_error`, the others refresh as usual.
+        self.vault = vault or Vault(os.urandom(32))
         self.post: Post = post or self._post
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -133,8 +140,8 @@ class Worker:
         self._kinds = 0  # which kind of job claims first, in turn
         self.log = log.bind(worker=self.worker_id)
 
-    def _fetch(self, url: str, fmt: str, timeout: float) -> list[dict[str, Any]]:
-        return fetch_rows(url, fmt, guard=self.guard, timeout=timeout)
+    def _fetch(self, request: SourceRequest, timeout: float) -> list[dict[str, Any]]:
+        return fetch_source(request, guard=self.guard, timeout=timeout)
 
     def _post(self, url: str, raw_body: bytes, headers: dict[str, str], timeout: float) -> sending.PostResult:
         return sending.post(self.guard, url, raw_body, headers, timeout)
@@ -338,7 +345,10 @@ class Worker:
         started = time.monotonic()
         rows, error = None, None
         try:
-            rows = self.fetch(job.url, job.format, seconds)
+            # Read in a short transaction of its own: nothing is held open while fetching.
+            with self.database.session() as db:
+                request = source_request(db, job.source_id, self.vault)
+            rows = self.fetch(request, seconds)
         except FetchError as exc:
             error = exc
         now = self.clock.now()
@@ -492,5 +502,6 @@ def worker_from_settings(settings: Settings, database: Database | None = None, *
         SystemClock(settings.clock_offset),
         mailer_from_settings(settings),
         guard=Guard.from_settings(settings),
+        vault=load_vault(settings),
         **options,
     )

@@ -58,15 +58,15 @@ def scheduled(now: datetime) -> ColumnElement[bool]:
 
 
 def due(now: datetime) -> ColumnElement[bool]:
-    return and_(DataSource.kind == "url", or_(queued(now), scheduled(now)))
+    return and_(DataSource.kind.in_(("url", "sql")), or_(queued(now), scheduled(now)))
 
 
 @dataclass(frozen=True)
 class RefreshJob:
     source_id: int
     partner_id: int
-    url: str
-    format: str
+    url: str | None  # None for a sql source
+    format: str | None
     queued: bool  # a manual refresh (QUEUE_REFRESH) rather than a scheduled one (AUTO_REFRESH)
     due_at: datetime  # when it became due, or eligible, whichever is later
     claimed_at: datetime

@@ -1,0 +1,96 @@
+"""`tenantry secrets rotate` (SPEC §14): with a new TENANTRY_ENCRYPTION_KEY and the old one in
+TENANTRY_ENCRYPTION_OLD_KEYS, every data source's secrets are sealed again under the new key, so
+the old one can be retired; a second run changes nothing; secrets no key opens are named."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+from sqlalchemy import select
+
+from tenantry.db.dashboard_models import DataSource
+from tenantry.vault import Vault, new_key, parse_key
+from tests.servers import tenantry
+
+SECRETS = {"auth.token": "tok-rotate-me"}
+
+
+def _add_sources(database, sealed: list[str | None]) -> list[int]:  # type: ignore[no-untyped-def]
+    from tenantry.db.models import Partner
+
+    ids = []
+    with database.session(write=True) as db:
+        partner = db.scalars(select(Partner)).first()
+        assert partner is not None
+        for text in sealed:
+            source = DataSource(
+                partner_id=partner.id,
+                name="S",
+                kind="url",
+                url="https://example.com/a.csv",
+                format="csv",
+                config={"method": "GET", "headers": [], "auth": {"type": "bearer"}},
+                secrets=text,
+                rows=[],
+                row_count=0,
+                version="",
+                refresh_fail_count=0,
+                created_at=partner.created_at,
+                updated_at=partner.created_at,
+            )
+            db.add(source)
+            db.flush()
+            ids.append(source.id)
+        db.commit()
+    return ids
+
+
+def _sealed(database, ids: list[int]) -> list[str | None]:  # type: ignore[no-untyped-def]
+    with database.session() as db:
+        return [db.get(DataSource, i).secrets for i in ids]  # type: ignore[union-attr]
+
+
+def test_rotation_moves_every_secret_to_the_new_key_and_running_again_changes_nothing(
+    database_url, database, partner, tmp_path
+):
+    old, new = new_key(), new_key()
+    sealed = Vault(parse_key(old)).seal(json.dumps(SECRETS))
+    ids = _add_sources(database, [sealed, Vault(parse_key(new)).seal(json.dumps(SECRETS)), None])
+    env = {"TENANTRY_ENCRYPTION_KEY": new, "TENANTRY_ENCRYPTION_OLD_KEYS": old}
+    first = tenantry("secrets", "rotate", url=database_url, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "re-encrypted the secrets of 1 data source(s)" in first.stderr
+    assert "1 already used it" in first.stderr
+    after = _sealed(database, ids)
+    only_new = Vault(parse_key(new))
+    assert [json.loads(only_new.open(text)) for text in after[:2] if text] == [SECRETS, SECRETS]
+    assert after[2] is None
+    again = tenantry("secrets", "rotate", url=database_url, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "re-encrypted the secrets of 0 data source(s)" in again.stderr
+    assert _sealed(database, ids) == after
+    assert "tok-rotate-me" not in first.stderr + first.stdout + again.stderr + again.stdout
+
+
+def test_secrets_no_configured_key_opens_are_named_and_left_as_they_are(
+    database_url, database, partner, tmp_path
+):
+    lost = Vault(os.urandom(32)).seal(json.dumps(SECRETS))
+    ids = _add_sources(database, [lost])
+    env = {"TENANTRY_ENCRYPTION_KEY": new_key()}
+    result = tenantry("secrets", "rotate", url=database_url, cwd=tmp_path, env=env)
+    assert result.returncode != 0
+    assert f"ids {ids[0]}" in result.stderr
+    assert _sealed(database, ids) == [lost]
+
+
+def test_without_a_configured_key_the_generated_one_is_used(database_url, database, partner, tmp_path):
+    result = tenantry(
+        "secrets", "rotate", url=database_url, cwd=tmp_path, env={"TENANTRY_DATA_DIR": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stderr
+    key_file = tmp_path / "encryption.key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert len(base64.urlsafe_b64decode(key_file.read_text().strip())) == 32
