@@ -3,9 +3,8 @@ the page, its live poll, its downloads and its e-mail all use."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import io
+from datetime import date, timedelta
 
 from pypdf import PdfReader
 
