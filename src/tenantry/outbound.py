@@ -101,8 +101,9 @@ class BodyTooLarge(OutboundError):
     """The answer's body is larger than the caller accepts."""
 
 
-class _Refused(Exception):
-    """Raised inside the connection machinery, so that it is not mistaken for a network error."""
+class AddressRefused(Exception):
+    """A host none of whose addresses may be reached (`Guard.addresses`). Not an OutboundError:
+    raised inside the connection machinery, it must not be mistaken for a network error."""
 
 
 def parse_address(host: str) -> IPAddress | None:
@@ -254,7 +255,7 @@ class Guard:
             raise InvalidInput(f"url: {problem}", errors=[error])
 
     def addresses(self, host: str, port: int, deadline: float) -> list[IPAddress]:
-        """The addresses `host` resolves to that may be connected to; `_Refused` if none may."""
+        """The addresses `host` resolves to that may be connected to; `AddressRefused` if none may."""
         literal = parse_address(host)
         if literal is not None:
             found = [literal]
@@ -264,7 +265,7 @@ class Guard:
             return found
         allowed = [a for a in found if is_public(a) or self.allow.allows_address(a)]
         if not allowed:
-            raise _Refused(host)
+            raise AddressRefused(host)
         return allowed
 
     def _lookup(self, host: str, port: int, deadline: float) -> Sequence[str]:
@@ -333,7 +334,7 @@ class Guard:
                 raise OutboundError(TOO_MANY_REDIRECTS)
         except OutboundError:
             raise
-        except (_Refused, httpx.InvalidURL):
+        except (AddressRefused, httpx.InvalidURL):
             raise OutboundError(ADDRESS_NOT_ALLOWED, permanent=True) from None
         except (httpx.HTTPError, httpcore.NetworkError, httpcore.TimeoutException, OSError, ssl.SSLError):
             if time.monotonic() >= deadline:

@@ -53,9 +53,9 @@ from tenantry.outbound import (
     ADDRESS_NOT_ALLOWED,
     COULD_NOT_CONNECT,
     TIMED_OUT,
+    AddressRefused,
     Guard,
     IPAddress,
-    _Refused,  # the guard's "address not allowed", raised by `addresses`
 )
 from tenantry.text import scrub, scrub_column_name
 
@@ -236,7 +236,7 @@ def checked_addresses(guard: Guard, host: str, port: int, deadline: float) -> li
     none: the same policy, and the same one lookup, as every outgoing HTTP request."""
     try:
         return guard.addresses(host, port, deadline)
-    except _Refused:
+    except AddressRefused:
         raise FetchError(ADDRESS_NOT_ALLOWED) from None
     except httpcore.ConnectTimeout:
         raise FetchError(TIMED_OUT) from None
