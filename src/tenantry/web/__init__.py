@@ -1,6 +1,7 @@
 """Server-rendered pages: sign-in, invitations, the partner console and the client portal.
 
-One module per page area (`signin`, `account`, `clients`, `client`, `partner_sources`, `plan`,
+One module per page area (`signin`, `account`, `clients`, `client`, `partner_sources`,
+`partner_dashboards`, `plan`,
 `statements`, `portal`, `builder`), sharing the helpers of `pages` and the console's and portal's
 common forms (`forms`, and `sources` for data sources and client properties).
 """
@@ -23,6 +24,7 @@ def install(app: FastAPI) -> None:
         builder,
         client,
         clients,
+        partner_dashboards,
         partner_sources,
         plan,
         portal,
@@ -31,7 +33,8 @@ def install(app: FastAPI) -> None:
     )
     from tenantry.web.pages import WebRefusal, answer_refusal
 
-    for module in (signin, account, clients, client, partner_sources, plan, statements, portal, builder):
+    areas = (signin, account, clients, client, partner_sources, partner_dashboards, plan, statements)
+    for module in (*areas, portal, builder):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
