@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
-from tenantry.api.deps import ClockDep, PathId, Work, WorkDep, services
+from tenantry.api.deps import ClockDep, PathId, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
 from tenantry.clients import properties
@@ -57,8 +55,9 @@ from tenantry.web.sources import (
     PropertyRowsDep,
     SourceFields,
     SourceFieldsDep,
+    change_settings,
     checked_properties,
-    fragment_refusal,
+    connection_test,
 )
 
 router = APIRouter(prefix="/partner", include_in_schema=False, route_class=PageRoute)
@@ -335,27 +334,7 @@ async def test_source(
 ) -> Response:
     """Fetch once with the form's settings and show the first rows or why not; nothing is saved.
     `source`: the stored source being changed, whose secrets a "*****" stands for."""
-    visit.refused = fragment_refusal
-    svc = services(request)
-    # Read only, and the fetch runs after the transaction: a test keeps nothing, and a slow
-    # server must not hold the database's write lock for its whole deadline.
-    read = Work(svc.database, write=False)
-    signed_in, fetch = await read(_test_request, visit, svc.vault, client_id, source, form)
-    result = await anyio.to_thread.run_sync(partial(probe.run, fetch, guard=svc.guard))
-    return page(request, signed_in, "_source_test.html", result=result)
-
-
-def _change_source(
-    db: Session,
-    principal: Principal,
-    clock: Clock,
-    guard: Guard,
-    vault: Vault,
-    source_id: int,
-    form: SourceFields,
-) -> str:
-    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard, vault)
-    return f"Settings of {source.name} saved."
+    return await connection_test(request, visit, _test_request, client_id, source, form)
 
 
 @router.post("/clients/{client_id}/datasources/{source_id}")
@@ -369,7 +348,7 @@ async def change_source(
     form: SourceFieldsDep,
 ) -> Response:
     svc = services(request)
-    return await _client_form(visit, work, _change_source, clock, svc.guard, svc.vault, source_id, form)
+    return await _client_form(visit, work, change_settings, clock, svc.guard, svc.vault, source_id, form)
 
 
 def _set_properties(

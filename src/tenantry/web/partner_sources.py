@@ -7,15 +7,13 @@ for there: a test or a refresh says so in a sentence.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from tenantry.api.deps import ClockDep, PathId, Work, WorkDep, services
+from tenantry.api.deps import ClockDep, PathId, WorkDep, services
 from tenantry.auth.sessions import SignedIn
 from tenantry.clock import Clock
 from tenantry.datasources import probe
@@ -27,7 +25,14 @@ from tenantry.owners import partner_owner
 from tenantry.vault import Vault
 from tenantry.web.clients import can_write
 from tenantry.web.pages import PageRoute, Visit, form_sender, page, visitor
-from tenantry.web.sources import BLANK_ROWS, REFRESH_CHOICES, SourceFields, SourceFieldsDep, fragment_refusal
+from tenantry.web.sources import (
+    BLANK_ROWS,
+    REFRESH_CHOICES,
+    SourceFields,
+    SourceFieldsDep,
+    change_settings,
+    connection_test,
+)
 
 router = APIRouter(prefix="/partner/datasources", include_in_schema=False, route_class=PageRoute)
 
@@ -82,21 +87,14 @@ async def test_source(
     source: Annotated[int | None, Query(ge=1, le=2**53)] = None,
 ) -> Response:
     """Fetch once with the form's settings and show the first rows or why not; nothing is saved."""
-    visit.refused = fragment_refusal
-    svc = services(request)
-    # Read only, and the fetch runs after the transaction (as on a client's page).
-    read = Work(svc.database, write=False)
-    signed_in, fetch = await read(_test_request, visit, svc.vault, source, form)
-    result = await anyio.to_thread.run_sync(partial(probe.run, fetch, guard=svc.guard))
-    return page(request, signed_in, "_source_test.html", result=result)
+    return await connection_test(request, visit, _test_request, source, form)
 
 
 def _change(
     db: Session, visit: Visit, clock: Clock, guard: Guard, vault: Vault, source_id: int, form: SourceFields
 ) -> str:
     principal = visit.partner_user(db).principal
-    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard, vault)
-    return f"Settings of {source.name} saved."
+    return change_settings(db, principal, clock, guard, vault, source_id, form)
 
 
 @router.post("/{source_id}")

@@ -9,16 +9,27 @@ in the API: a page never carries a stored secret, only `MASK`, and sending `MASK
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import Depends, Form
+import anyio
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.orm import Session
 
+from tenantry.api.deps import Work, services
+from tenantry.auth.principal import Principal
+from tenantry.auth.sessions import SignedIn
 from tenantry.clients.schemas import Properties
+from tenantry.clock import Clock
+from tenantry.datasources import probe
+from tenantry.datasources import service as sources_service
 from tenantry.datasources.fetch import FetchError, parse_csv
+from tenantry.datasources.request import SourceRequest
 from tenantry.datasources.schemas import (
     DataSourceUpdate,
     InlineSourceCreate,
@@ -26,7 +37,9 @@ from tenantry.datasources.schemas import (
     UrlSourceCreate,
 )
 from tenantry.errors import InvalidInput
-from tenantry.web.pages import Refused, Visit, amount
+from tenantry.outbound import Guard
+from tenantry.vault import Vault
+from tenantry.web.pages import Refused, Visit, amount, page
 
 # Blank name/value rows a form offers for headers, query parameters and properties (a page without
 # script cannot add rows; saving shows the saved ones plus these again).
@@ -293,3 +306,33 @@ def fragment_refusal(visit: Visit, refusal: Refused) -> Response:
     return HTMLResponse(
         f'<p class="error" role="alert">{escape(refusal.sentence)}</p>', status_code=refusal.status
     )
+
+
+# Reads the caller and the request to fetch: `(db, visit, vault, *args) -> (signed_in, request)`.
+Prepare = Callable[..., tuple[SignedIn, SourceRequest]]
+
+
+async def connection_test(request: Request, visit: Visit, prepare: Prepare, *args: Any) -> Response:
+    """ "Test connection": fetch once with the form's settings and show the first rows or why not;
+    nothing is saved. Read only, and the fetch runs after the transaction: a slow server must not
+    hold the database's write lock for its whole deadline."""
+    visit.refused = fragment_refusal
+    svc = services(request)
+    read = Work(svc.database, write=False)
+    signed_in, fetch = await read(prepare, visit, svc.vault, *args)
+    result = await anyio.to_thread.run_sync(partial(probe.run, fetch, guard=svc.guard))
+    return page(request, signed_in, "_source_test.html", result=result)
+
+
+def change_settings(
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    guard: Guard,
+    vault: Vault,
+    source_id: int,
+    form: SourceFields,
+) -> str:
+    """A stored source's settings changed from its form (what "*****" stands for is kept)."""
+    source = sources_service.update_source(db, clock, principal, source_id, form.update(), guard, vault)
+    return f"Settings of {source.name} saved."
