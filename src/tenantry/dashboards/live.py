@@ -36,7 +36,7 @@ from tenantry.db.models import Client, Dashboard
 from tenantry.errors import InvalidInput
 from tenantry.klips import dates, query
 from tenantry.klips.query import ColumnType, QueryCache, QueryError
-from tenantry.klips.spec import Condition, DashboardFilter, KlipBody
+from tenantry.klips.spec import DATE_PRESETS, Condition, DashboardFilter, KlipBody
 from tenantry.lifecycle import trial_of
 from tenantry.owners import content_status
 from tenantry.policy import Capability, Decision, decide
@@ -230,6 +230,36 @@ def filter_choices(
                     seen.add(str(value).lower() if isinstance(value, bool) else str(value))
         choices[chosen.id] = sorted(seen)[:CHOICES]
     return choices
+
+
+def filter_bar(
+    filters: Sequence[DashboardFilter], chosen: Chosen, choices: Mapping[str, list[str]]
+) -> list[dict[str, Any]]:
+    """What a dashboard's filter form shows: each filter with its value and its choices (a date
+    range's presets, or a select's values), and a custom range typed as `from..to`."""
+    bar = []
+    for item in filters:
+        value = chosen.value_of(item.id) or ""
+        if item.kind == "date_range":
+            options = [(p, p.replace("_", " ").capitalize()) for p in DATE_PRESETS]
+            custom = value if value and value not in DATE_PRESETS else ""
+        else:
+            known = choices.get(item.id, [])
+            options = [(c, c) for c in known]
+            if value and value not in known:
+                options.insert(0, (value, value))
+            custom = ""
+        bar.append(
+            {
+                "id": item.id,
+                "label": item.label or item.column,
+                "kind": item.kind,
+                "value": value,
+                "custom": custom,
+                "options": options,
+            }
+        )
+    return bar
 
 
 def _bad_filter(name: str, message: str) -> InvalidInput:

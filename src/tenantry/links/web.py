@@ -33,6 +33,7 @@ from tenantry.dashboards.live import (
     Chosen,
     choose,
     data_version,
+    filter_bar,
     filter_choices,
     live_view,
     parse_filters,
@@ -40,7 +41,7 @@ from tenantry.dashboards.live import (
     today_in,
 )
 from tenantry.errors import InvalidInput, LinkUnavailable
-from tenantry.klips.spec import DATE_PRESETS, DashboardFilter
+from tenantry.klips.spec import DashboardFilter
 from tenantry.links import service
 from tenantry.links.repository import PublicLink
 from tenantry.web.headers import new_nonce
@@ -148,38 +149,6 @@ def _chosen(services: Services, request: Request, link: PublicLink) -> tuple[Cho
     return choose(stored_filters(link.dashboard.filters), raw, today), today
 
 
-def _preset_label(preset: str) -> str:
-    return preset.replace("_", " ").capitalize()
-
-
-def _filter_bar(
-    filters: list[DashboardFilter], chosen: Chosen, choices: dict[str, list[str]]
-) -> list[dict[str, Any]]:
-    """What the page's filter form shows: each filter with its value and its choices."""
-    bar = []
-    for item in filters:
-        value = chosen.value_of(item.id) or ""
-        if item.kind == "date_range":
-            options = [(p, _preset_label(p)) for p in DATE_PRESETS]
-            custom = value if value and value not in DATE_PRESETS else ""
-        else:
-            options = [(c, c) for c in choices.get(item.id, [])]
-            if value and value not in choices.get(item.id, []):
-                options.insert(0, (value, value))
-            custom = ""
-        bar.append(
-            {
-                "id": item.id,
-                "label": item.label or item.column,
-                "kind": item.kind,
-                "value": value,
-                "custom": custom,
-                "options": options,
-            }
-        )
-    return bar
-
-
 @router.get("/{token}", response_class=HTMLResponse)
 async def view(token: str, request: Request) -> Response:
     """The live dashboard behind a published link (a password form first when it has one), with
@@ -208,7 +177,7 @@ async def view(token: str, request: Request) -> Response:
         version, html = await run_in_threadpool(_drawn, services, link, chosen, today)
         filters = stored_filters(link.dashboard.filters)
         choices = await run_in_threadpool(_choices, services, link, filters) if filters else {}
-        bar = _filter_bar(filters, chosen, choices)
+        bar = filter_bar(filters, chosen, choices)
         page = pages.page(
             version,
             nonce,

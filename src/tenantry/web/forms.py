@@ -3,9 +3,9 @@ and the download of a dashboard: the same use cases as the API, seen from either
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Depends, Form, Query
@@ -16,7 +16,6 @@ from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards.live import FILTER_PREFIX, Chosen
 from tenantry.exports.service import ExportFile
-from tenantry.klips.spec import DATE_PRESETS, DashboardFilter
 from tenantry.links import service as links_service
 from tenantry.links.schemas import LinkCreate, LinkOut
 from tenantry.users import service as users_service
@@ -122,36 +121,6 @@ def download(export: ExportFile) -> Response:
 
 
 # A dashboard's filter bar (SPEC §13): the same `f.<id>` fields as a published page's.
-
-
-def filter_bar(
-    filters: Sequence[DashboardFilter], chosen: Chosen, choices: Mapping[str, list[str]]
-) -> list[dict[str, Any]]:
-    """What a dashboard's filter form shows: each filter with its value and its choices (a date
-    range's presets, or a select's values), and a custom range typed as `from..to`."""
-    bar = []
-    for item in filters:
-        value = chosen.value_of(item.id) or ""
-        if item.kind == "date_range":
-            options = [(p, p.replace("_", " ").capitalize()) for p in DATE_PRESETS]
-            custom = value if value and value not in DATE_PRESETS else ""
-        else:
-            known = choices.get(item.id, [])
-            options = [(c, c) for c in known]
-            if value and value not in known:
-                options.insert(0, (value, value))
-            custom = ""
-        bar.append(
-            {
-                "id": item.id,
-                "label": item.label or item.column,
-                "kind": item.kind,
-                "value": value,
-                "custom": custom,
-                "options": options,
-            }
-        )
-    return bar
 
 
 def filter_query(chosen: Chosen) -> str:

@@ -36,6 +36,9 @@ from tenantry.dashboards.live import (
     today_in,
     watermark_for,
 )
+from tenantry.dashboards.live import (
+    filter_bar as bar_of,
+)
 from tenantry.dashboards.schemas import DashboardCreate
 from tenantry.datasources import probe
 from tenantry.datasources import repository as sources_repo
@@ -194,7 +197,7 @@ def _live(
     choices = (
         filter_choices(db, filters, dashboards_repo.placed_klips(db, dashboard.id)) if bar and filters else {}
     )
-    filter_bar = forms.filter_bar(filters, chosen, choices) if bar else []
+    filter_bar = bar_of(filters, chosen, choices) if bar else []
     return LiveDashboard(signed_in, client, dashboard, version, html, chosen, filter_bar)
 
 
