@@ -104,3 +104,22 @@ def enter(http: Any, client_id: int, mode: str = "admin") -> Any:
     csrf = csrf_of(http.get("/partner").text)
     form = {"client_id": str(client_id), "mode": mode, "csrf_token": csrf}
     return http.post("/partner/sign-in-as", data=form, follow_redirects=False)
+
+
+def add_partner_viewer(database: Any, partner: Any, clock: Any, email: str = "viewer@partner.test") -> None:
+    """A partner user who may only look (role `viewer`), signing in with `PASSWORD`."""
+    from tenantry.auth.secrets import hash_password
+    from tenantry.db.models import PartnerUser
+
+    with database.session(write=True) as session:
+        session.add(
+            PartnerUser(
+                partner_id=partner.id,
+                email=email,
+                name="Viewer",
+                role="viewer",
+                password_hash=hash_password(PASSWORD),
+                created_at=clock.now(),
+            )
+        )
+        session.commit()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.content import inline_source, portal_dashboard
-from tests.factories import PASSWORD, add_user, csrf_of, enter, new_client, sign_in
+from tests.factories import PASSWORD, add_partner_viewer, add_user, csrf_of, enter, new_client, sign_in
 
 DAILY = [
     {"day": "2026-11-01", "region": "North", "sales": 120, "cost": 50},
@@ -266,23 +266,9 @@ class TestFilters:
 
 class TestWhoBuilds:
     def test_a_partner_viewer_is_refused_the_console_builder(self, http, partner, database, clock):
-        from tenantry.auth.secrets import hash_password
-        from tenantry.db.models import PartnerUser
-
         client_id = new_client(http, partner, "active")
         dashboard_id, _ = portal_dashboard(http, partner, client_id, "Board")
-        with database.session(write=True) as session:
-            session.add(
-                PartnerUser(
-                    partner_id=partner.id,
-                    email="viewer@partner.test",
-                    name="Viewer",
-                    role="viewer",
-                    password_hash=hash_password(PASSWORD),
-                    created_at=clock.now(),
-                )
-            )
-            session.commit()
+        add_partner_viewer(database, partner, clock)
         assert sign_in(http, "viewer@partner.test", PASSWORD).status_code == 303
         page = http.get(f"/partner/dashboards/{dashboard_id}/builder")
         assert page.status_code == 403 and "not build them" in page.text

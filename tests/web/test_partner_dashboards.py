@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import PASSWORD, csrf_of, sign_in
+from tests.factories import PASSWORD, add_partner_viewer, csrf_of, sign_in
 
 
 def own_dashboards(http: Any, partner: Any) -> list[dict[str, Any]]:
@@ -60,21 +60,7 @@ class TestTheConsolesOwnDashboards:
 
 
 def test_a_partner_viewer_sees_the_list_without_the_form_and_cannot_create(http, partner, database, clock):
-    from tenantry.auth.secrets import hash_password
-    from tenantry.db.models import PartnerUser
-
-    with database.session(write=True) as session:
-        session.add(
-            PartnerUser(
-                partner_id=partner.id,
-                email="viewer@partner.test",
-                name="Viewer",
-                role="viewer",
-                password_hash=hash_password(PASSWORD),
-                created_at=clock.now(),
-            )
-        )
-        session.commit()
+    add_partner_viewer(database, partner, clock)
     assert sign_in(http, "viewer@partner.test", PASSWORD).status_code == 303
     page = http.get("/partner/dashboards")
     assert page.status_code == 200 and 'action="/partner/dashboards"' not in page.text
