@@ -43,8 +43,9 @@ class TemplateKlip(KlipIn):
     def _no_id(cls, data: Any) -> Any:
         if isinstance(data, dict) and "datasource_id" in data:
             raise ValueError("a template's klip names its source with datasource_ref, not datasource_id")
-        if isinstance(data, dict) and data.get("datasource_ref") is not None and data.get("kind") != "text":
-            # KlipBody asks a non-text klip for a source: the ref stands for it until deployed.
+        if isinstance(data, dict) and data.get("kind") != "text":
+            # KlipBody asks a non-text klip for a source: the ref stands for it until deployed
+            # (the service names `datasource_ref` when it is missing or names nothing).
             return {**data, "datasource_id": 1}
         return data
 
