@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -422,3 +425,26 @@ class TestEvents:
         assert data["template_id"] == made["id"]
         assert data["client_id"] == client_id
         assert data["dashboard_ids"] == deployed["dashboard_ids"]
+
+
+class TestRacing:
+    def test_deployments_racing_on_one_client_leave_one_copy(self, server_url, make_partner, db):
+        partner = make_partner()
+        with httpx.Client(base_url=server_url, headers=partner.headers, timeout=60) as http:
+            made = create(http, partner)
+            client_id = make_client(http, partner, "setup")
+
+            def deploy_once(_: int) -> tuple[int, list[int]]:
+                with httpx.Client(base_url=server_url, headers=partner.headers, timeout=60) as own:
+                    response = own.post(
+                        f"/api/1/templates/{made['id']}/deploy", json={"client_ids": [client_id]}
+                    )
+                    return response.status_code, [d["client_id"] for d in response.json()["deployed"]]
+
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                codes = list(pool.map(deploy_once, range(6)))
+        # Each waited for the one before (the partner lock) and updated its copy: none was refused.
+        assert codes == [(200, [client_id])] * 6
+        assert count(db, TemplateInstance, client_id=client_id) == 1
+        assert count(db, Dashboard, client_id=client_id) == 1
+        assert count(db, DataSource, client_id=client_id) == 2

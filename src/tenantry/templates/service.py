@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenantry import limits
@@ -376,6 +377,18 @@ def deploy(
         except TenantryError as exc:
             savepoint.rollback()
             out.skipped.append(Skipped(client_id=client_id, code=exc.code, detail=exc.detail))
+            continue
+        except IntegrityError:
+            # Only if the partner lock was bypassed: the unique (template, client) pair still
+            # keeps one instance, and this client is reported rather than failing the others.
+            savepoint.rollback()
+            out.skipped.append(
+                Skipped(
+                    client_id=client_id,
+                    code="conflict",
+                    detail="Another deployment to this client ran at once.",
+                )
+            )
             continue
         if dry_run:
             savepoint.rollback()
