@@ -139,9 +139,14 @@ class TestBadTemplates:
                 "dashboards[0].klips[0].datasource_ref",
             ),
             ([{"name": "D", "klips": KLIPS}], [SALES, SALES], "datasources[1].ref"),
+            (
+                [{"name": "D", "klips": [{**KLIPS[0], "columns": {"value": "profit"}}]}],
+                [SALES],
+                "dashboards[0].klips[0].columns.value",
+            ),
         ],
     )
-    def test_a_klip_naming_no_source_of_the_template_is_a_422_naming_it(
+    def test_a_klip_naming_no_source_of_the_template_or_not_fitting_it_is_a_422_naming_it(
         self, http, partner, db, dashboards, datasources, field
     ):
         response = http.post(

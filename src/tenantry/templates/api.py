@@ -46,8 +46,8 @@ def _replace(
     return service.template_out(template)
 
 
-def _capture(db: Session, clock: Clock, caller: Principal, dashboard_id: int, vault: Vault) -> TemplateOut:
-    return service.template_out(service.capture_dashboard(db, clock, caller, dashboard_id, vault=vault))
+def _capture(db: Session, clock: Clock, caller: Principal, dashboard_id: int) -> TemplateOut:
+    return service.template_out(service.capture_dashboard(db, clock, caller, dashboard_id))
 
 
 def _deploy(
@@ -68,11 +68,9 @@ def _deploy(
 
 
 def _update_instances(
-    db: Session, clock: Clock, caller: Principal, template_id: int, body: UpdateInstancesIn, vault: Vault
+    db: Session, clock: Clock, caller: Principal, template_id: int, body: UpdateInstancesIn
 ) -> DeployOut:
-    return service.update_instances(
-        db, clock, caller, template_id, body.client_ids, force=body.force, vault=vault
-    )
+    return service.update_instances(db, clock, caller, template_id, body.client_ids, force=body.force)
 
 
 @router.post("/templates", status_code=status.HTTP_201_CREATED, response_model=TemplateOut)
@@ -124,10 +122,10 @@ async def delete_template(
     response_model=TemplateOut,
 )
 async def capture_dashboard(
-    dashboard_id: PathId, work: WorkDep, clock: ClockDep, caller: PartnerCaller, vault: VaultDep
+    dashboard_id: PathId, work: WorkDep, clock: ClockDep, caller: PartnerCaller
 ) -> TemplateOut:
     """A new template holding this dashboard, its klips and its data sources."""
-    return await work(_capture, clock, caller, dashboard_id, vault)
+    return await work(_capture, clock, caller, dashboard_id)
 
 
 @router.post("/templates/{template_id}/deploy", response_model=DeployOut)
@@ -156,10 +154,9 @@ async def update_instances(
     work: WorkDep,
     clock: ClockDep,
     caller: PartnerCaller,
-    vault: VaultDep,
 ) -> DeployOut:
     """Push the current version to the copies (one changed by hand only with `force`)."""
-    return await work(_update_instances, clock, caller, template_id, body, vault)
+    return await work(_update_instances, clock, caller, template_id, body)
 
 
 @router.post("/dashboards/{dashboard_id}/detach", response_model=InstanceOut)

@@ -35,6 +35,8 @@ from tenantry.db.dashboard_models import DataSource, Klip
 from tenantry.db.models import Client, Dashboard
 from tenantry.db.template_models import Template, TemplateInstance
 from tenantry.errors import InvalidInput, NotFound, TenantryError
+from tenantry.klips import query
+from tenantry.klips.query import QueryError
 from tenantry.klips.spec import definition_of
 from tenantry.outbound import Guard
 from tenantry.owners import Owner, check_content_limit, give_back, partner_owner, require_builder, take_one
@@ -49,6 +51,7 @@ from tenantry.templates.schemas import (
     Skipped,
     SqlSourceIn,
     TemplateIn,
+    TemplateKlip,
     TemplateOut,
     UrlSourceIn,
 )
@@ -66,10 +69,10 @@ class Drift(TenantryError):
     code, status, title = "drift", 409, "Changed by hand"
 
 
-def _require_partner_builder(caller: Principal) -> Owner:
-    """Templates are the partner's: a client user never sees one (403 on every template route)."""
-    owner = partner_owner(caller)
-    return owner
+def _partner_only(caller: Principal) -> None:
+    """Templates are the partner's: a client user never sees one (403 on every template route),
+    as the partner's own dashboards are refused to client keys."""
+    partner_owner(caller)
 
 
 # -- reading and writing templates -------------------------------------------------------------
@@ -103,12 +106,12 @@ def _as_source(stored: dict[str, Any]) -> DataSource:
 
 
 def templates_of(db: Session, caller: Principal) -> list[TemplateOut]:
-    _require_partner_builder(caller)
+    _partner_only(caller)
     return [template_out(t) for t in repo.list_templates(db, caller.partner_id)]
 
 
 def readable_template(db: Session, caller: Principal, template_id: int) -> Template:
-    _require_partner_builder(caller)
+    _partner_only(caller)
     return repo.get_template(db, caller, template_id)
 
 
@@ -165,6 +168,17 @@ def _stored_source(
     return stored
 
 
+def _check_fits(source: UrlSourceIn | InlineSourceIn | SqlSourceIn, klip: TemplateKlip, where: str) -> None:
+    """A klip on inline rows must fit their columns, as on a dashboard; a fetched source's columns
+    are known only once each client's copy has fetched, so its klips are checked by shape alone."""
+    if not isinstance(source, InlineSourceCreate):
+        return
+    try:
+        query.check(klip, query.columns_of(source.rows))
+    except QueryError as exc:
+        raise invalid(where + exc.field, exc.message, "klip_does_not_fit_source") from None
+
+
 def _body_of(
     data: TemplateIn, guard: Guard, vault: Vault, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -187,6 +201,8 @@ def _body_of(
                 raise invalid(where, f"a {klip.kind} klip needs a datasource_ref")
             elif klip.datasource_ref not in refs:
                 raise invalid(where, f"no datasource with ref {klip.datasource_ref!r} in this template")
+            else:
+                _check_fits(data.datasources[refs[klip.datasource_ref]], klip, f"dashboards[{i}].klips[{j}].")
             klips.append(
                 {
                     "title": klip.title,
@@ -208,7 +224,7 @@ def _body_of(
 def create_template(
     db: Session, clock: Clock, caller: Principal, data: TemplateIn, *, guard: Guard, vault: Vault
 ) -> Template:
-    _require_partner_builder(caller)
+    _partner_only(caller)
     require_builder(caller)
     now = clock.now()
     template = Template(
@@ -273,12 +289,10 @@ def _audit(
     )
 
 
-def capture_dashboard(
-    db: Session, clock: Clock, caller: Principal, dashboard_id: int, *, vault: Vault
-) -> Template:
+def capture_dashboard(db: Session, clock: Clock, caller: Principal, dashboard_id: int) -> Template:
     """A new template holding one dashboard (the partner's or a client's), its klips and its
     sources as they are defined now (an inline source with its rows, a fetched one without)."""
-    _require_partner_builder(caller)
+    _partner_only(caller)
     require_builder(caller)
     now = clock.now()
     dashboard = dashboards_repo.get_dashboard(db, caller, dashboard_id)
@@ -350,8 +364,11 @@ def deploy(
 ) -> DeployOut:
     """Deploy the template's current version to each client, each all or nothing on its own (a
     savepoint per client): a client already holding an instance has it updated in place. A dry
-    run does the same work and rolls each savepoint back, so its answer is the real one."""
-    _require_partner_builder(caller)
+    run does the same work and rolls each savepoint back, so its answer is the real one.
+
+    `vault` is the app's: the template's sealed secrets are copied as they are, which holds only
+    while one vault seals both (the caller passes the same one that sealed the template)."""
+    _partner_only(caller)
     require_builder(caller)
     template = repo.get_template(db, caller, template_id)
     now = clock.now()
@@ -412,7 +429,7 @@ def deploy_request(
     vault: Vault,
 ) -> DeployOut:
     """`POST /templates/{id}/deploy`: the clients named, or those the filter finds."""
-    _require_partner_builder(caller)
+    _partner_only(caller)
     repo.get_template(db, caller, template_id)
     if client_ids is None:
         if status is None and q is None:
@@ -663,7 +680,6 @@ def update_instances(
     client_ids: list[int] | None,
     *,
     force: bool = False,
-    vault: Vault,
 ) -> DeployOut:
     """Push the current version to the instances (those of these clients): a detached one never,
     one changed by hand only with `force` (skipped `drift` otherwise). Each client on its own."""
@@ -697,7 +713,7 @@ def update_instances(
 
 def detach(db: Session, clock: Clock, caller: Principal, dashboard_id: int) -> InstanceOut:
     """Cut loose the instance this dashboard came from: it is never updated again."""
-    _require_partner_builder(caller)
+    _partner_only(caller)
     require_builder(caller)
     dashboard = dashboards_repo.get_dashboard(db, caller, dashboard_id)
     found = _instance_holding(db, dashboard)
