@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tenantry.db.dashboard_models import DataSource
 from tenantry.db.models import Dashboard, Event
 from tenantry.db.template_models import Template, TemplateInstance
-from tests.content import ROWS, create_dashboard, inline_source, make_client
+from tests.content import ROWS, create_dashboard, inline_source, make_client, partner_user_headers
 from tests.factories import client_with_user
 
 SALES = {"ref": "sales", "name": "Sales", "kind": "inline", "rows": ROWS}
@@ -453,3 +453,20 @@ class TestRacing:
         assert count(db, TemplateInstance, client_id=client_id) == 1
         assert count(db, Dashboard, client_id=client_id) == 1
         assert count(db, DataSource, client_id=client_id) == 2
+
+
+class TestPartnerViewers:
+    def test_a_partner_viewer_reads_templates_but_cannot_change_or_deploy_them(
+        self, http, partner, db, clock
+    ):
+        made = create(http, partner)
+        client_id = make_client(http, partner, "setup")
+        headers = partner_user_headers(db, clock, partner)
+        db.commit()
+        base = f"/api/1/templates/{made['id']}"
+        assert http.get(base, headers=headers).status_code == 200
+        assert http.put(base, json=body(), headers=headers).status_code == 403
+        assert (
+            http.post(f"{base}/deploy", json={"client_ids": [client_id]}, headers=headers).status_code == 403
+        )
+        assert count(db, TemplateInstance) == 0
