@@ -79,7 +79,7 @@ def sources_of(
     return repo.list_sources(db, owner, limit, offset)
 
 
-def _store_rows(db: Session, source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
+def store_rows(db: Session, source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
     """The one writer of a snapshot: the rows (for drawing) and their pages (for listing)."""
     if source.id is None:
         db.flush()
@@ -92,7 +92,7 @@ def _store_rows(db: Session, source: DataSource, rows: list[dict[str, Any]], now
     source.refresh_fail_count = 0
 
 
-def _schedule(source: DataSource, now: datetime) -> None:
+def schedule(source: DataSource, now: datetime) -> None:
     interval = source.refresh_interval
     fetched = source.kind in FETCHED_KINDS
     source.next_refresh_at = now + timedelta(seconds=interval) if interval and fetched else None
@@ -130,7 +130,7 @@ def _refuse_fields(fields: Sequence[str], message: str) -> InvalidInput:
     return InvalidInput(f"{', '.join(fields)}: {message}", errors=errors)
 
 
-def _url_settings(data: UrlSourceCreate) -> tuple[dict[str, Any], dict[str, Any]]:
+def url_settings(data: UrlSourceCreate) -> tuple[dict[str, Any], dict[str, Any]]:
     """The non-secret settings (`config`) and the secrets of a new url source."""
     auth: dict[str, Any] | None = None
     secrets: dict[str, Any] = {}
@@ -154,7 +154,7 @@ def _url_settings(data: UrlSourceCreate) -> tuple[dict[str, Any], dict[str, Any]
     return config, secrets
 
 
-def _sql_settings(data: SqlSourceCreate) -> tuple[dict[str, Any], dict[str, Any]]:
+def sql_settings(data: SqlSourceCreate) -> tuple[dict[str, Any], dict[str, Any]]:
     config = {
         "engine": data.engine,
         "host": data.host,
@@ -166,7 +166,7 @@ def _sql_settings(data: SqlSourceCreate) -> tuple[dict[str, Any], dict[str, Any]
     return config, {"password": data.password} if data.password else {}
 
 
-def _secret_fields(secrets: dict[str, Any]) -> list[str]:
+def secret_fields(secrets: dict[str, Any]) -> list[str]:
     """The body fields that hold these secrets, as a 422 or an audit record names them."""
     names = [f"headers.{name}" for name in secrets.get("headers") or {}]
     return names + [key for key in ("auth.password", "auth.token", "password") if secrets.get(key)]
@@ -193,7 +193,7 @@ def create_source(
     now = clock.now()
     owner.require(Capability.BUILD_CONTENT, now)
     check_content_limit(db, owner, DataSource, DATA_SOURCES_PER_OWNER)
-    inline = _inline_rows(data.rows) if isinstance(data, InlineSourceCreate) else None
+    inline = inline_rows(data.rows) if isinstance(data, InlineSourceCreate) else None
     source = DataSource(
         partner_id=owner.partner_id,
         client_id=owner.client_id,
@@ -210,11 +210,11 @@ def create_source(
         if isinstance(data, UrlSourceCreate):
             guard.require_allowed(sample_url(data.url))
             source.url, source.format = data.url, data.format
-            config, secrets = _url_settings(data)
+            config, secrets = url_settings(data)
         else:
             _require_allowed_host(guard, data.host)
-            config, secrets = _sql_settings(data)
-        masked = [field for field in _secret_fields(secrets) if _secret_value(secrets, field) == MASK]
+            config, secrets = sql_settings(data)
+        masked = [field for field in secret_fields(secrets) if secret_value(secrets, field) == MASK]
         if masked:
             # "*****" stands for a stored value, and a new source has none.
             raise _refuse_fields(masked, f'"{MASK}" stands for a stored secret; send the value itself.')
@@ -222,19 +222,19 @@ def create_source(
             owner.require(Capability.SET_REFRESH_RATE, now)
         source.refresh_interval = data.refresh_interval
         source.config, source.secrets = config, _seal(secrets, vault)
-        _schedule(source, now)
+        schedule(source, now)
         # A new url or sql source is loaded once, by a queued refresh, where the status allows it.
         if allows(Capability.INITIAL_LOAD, owner.status(now)):
             source.refresh_requested_at = now
     db.add(source)
     if inline is not None:
-        _store_rows(db, source, inline, now)
+        store_rows(db, source, inline, now)
     db.flush()
     audit_change(db, principal, source, "datasource.created", now, {"name": source.name, "kind": source.kind})
     return source
 
 
-def _secret_value(secrets: dict[str, Any], field: str) -> Any:
+def secret_value(secrets: dict[str, Any], field: str) -> Any:
     if field.startswith("headers."):
         return (secrets.get("headers") or {}).get(field.removeprefix("headers."))
     return secrets.get(field)
@@ -247,7 +247,7 @@ def _require_allowed_host(guard: Guard, host: str) -> None:
         raise _refuse("host", problem)
 
 
-def _inline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def inline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
         checked = check_rows(rows)
     except FetchError as exc:
@@ -300,7 +300,7 @@ def update_source(
     if "refresh_interval" in fields and data.refresh_interval != source.refresh_interval:
         owner.require(Capability.SET_REFRESH_RATE, now)
         source.refresh_interval = changed["refresh_interval"] = data.refresh_interval
-        _schedule(source, now)
+        schedule(source, now)
     if source.kind == "url":
         refetch = _update_url(source, data, fields, guard, vault, changed)
     elif source.kind == "sql":
@@ -310,7 +310,7 @@ def update_source(
     if refetch and allows(Capability.QUEUE_REFRESH, owner.status(now)):
         source.refresh_requested_at = now
     if data.rows is not None:
-        _store_rows(db, source, _inline_rows(data.rows), now)
+        store_rows(db, source, inline_rows(data.rows), now)
         changed["rows"] = len(data.rows)
     if changed:
         source.updated_at = now
@@ -396,7 +396,7 @@ def _update_url(
         refetch = True
     if {"headers", "auth"} & fields:
         source.secrets = _reseal(source.secrets, kept, fresh, vault)
-        changed["secrets"] = kept + _secret_fields(fresh)
+        changed["secrets"] = kept + secret_fields(fresh)
         refetch = True
     if config != (source.config or {}):
         # Only the names of what changed: the settings' values may be long, the secrets' never shown.
@@ -440,7 +440,7 @@ def _update_sql(
     refetch = False
     if "password" in fields:
         source.secrets = _reseal(source.secrets, kept, fresh, vault)
-        changed["secrets"] = kept + _secret_fields(fresh)
+        changed["secrets"] = kept + secret_fields(fresh)
         refetch = True
     if config != before:
         changed["settings"] = sorted(k for k in config if config.get(k) != before.get(k))
@@ -461,7 +461,7 @@ def _reseal(sealed: str | None, kept: list[str], fresh: dict[str, Any], vault: V
             # The key that sealed them is gone: the API says so (the stored value is lost), never 500.
             raise _refuse_fields(kept, f"{exc} Send this secret again.") from None
         for field in kept:
-            value = _secret_value(stored, field)
+            value = secret_value(stored, field)
             if field.startswith("headers."):
                 secrets.setdefault("headers", {})[field.removeprefix("headers.")] = value
             else:
@@ -528,7 +528,7 @@ def refresh_source(db: Session, source: DataSource, now: datetime, fetch: Fetch)
     if source.kind not in FETCHED_KINDS:
         raise NotRefreshable("Only a url or sql data source can be refreshed.")
     source.refresh_requested_at = None
-    _schedule(source, now)
+    schedule(source, now)
     try:
         rows = fetch(source.url or "", source.format or "")
     except FetchError as exc:
@@ -536,7 +536,7 @@ def refresh_source(db: Session, source: DataSource, now: datetime, fetch: Fetch)
         source.refresh_fail_count += 1
         db.flush()
         return RefreshOutcome(False, source.row_count, str(exc))
-    _store_rows(db, source, rows, now)
+    store_rows(db, source, rows, now)
     db.flush()
     return RefreshOutcome(True, len(rows))
 

@@ -132,7 +132,7 @@ def _stored_source(
     stored: dict[str, Any] = {"ref": data.ref, "name": data.name, "kind": data.kind}
     if isinstance(data, InlineSourceCreate):
         try:
-            stored["rows"] = sources_service._inline_rows(data.rows)
+            stored["rows"] = sources_service.inline_rows(data.rows)
         except InvalidInput as exc:
             raise invalid(where + "rows", exc.detail) from None
         return stored
@@ -140,20 +140,20 @@ def _stored_source(
         problem = guard.url_problem(sample_url(data.url))
         if problem is not None:
             raise invalid(where + "url", problem)
-        config, secrets = sources_service._url_settings(data)
+        config, secrets = sources_service.url_settings(data)
         stored |= {"url": data.url, "format": data.format}
     else:
         problem = guard.url_problem(f"http://{data.host if ':' not in data.host else f'[{data.host}]'}/")
         if problem is not None:
             raise invalid(where + "host", problem)
-        config, secrets = sources_service._sql_settings(data)
+        config, secrets = sources_service.sql_settings(data)
     kept = None
-    for field in sources_service._secret_fields(secrets):
-        if sources_service._secret_value(secrets, field) != MASK:
+    for field in sources_service.secret_fields(secrets):
+        if sources_service.secret_value(secrets, field) != MASK:
             continue
         if kept is None:
             kept = _kept_secrets(previous if previous and previous["kind"] == data.kind else None, vault)
-        value = sources_service._secret_value(kept, field)
+        value = sources_service.secret_value(kept, field)
         if value is None:
             raise invalid(where + field, f'"{MASK}" stands for a stored secret; send the value itself.')
         if field.startswith("headers."):
@@ -482,7 +482,7 @@ def _new_source(db: Session, now: datetime, owner: Owner, stored: dict[str, Any]
     _define_source(source, stored, owner, now)
     db.add(source)
     if stored["kind"] == "inline":
-        sources_service._store_rows(db, source, stored.get("rows") or [], now)
+        sources_service.store_rows(db, source, stored.get("rows") or [], now)
     db.flush()
     return source
 
@@ -497,7 +497,7 @@ def _define_source(source: DataSource, stored: dict[str, Any], owner: Owner, now
     source.url, source.format = stored.get("url"), stored.get("format")
     source.config, source.secrets = stored.get("config"), stored.get("secrets")
     source.refresh_interval = stored.get("refresh_interval")
-    sources_service._schedule(source, now)
+    sources_service.schedule(source, now)
     changed = before != (source.url, source.config, source.secrets)
     if changed and allows(Capability.INITIAL_LOAD, owner.status(now)):
         # Loaded once by a queued refresh, where the status allows it (as a new source is).
