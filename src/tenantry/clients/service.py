@@ -120,6 +120,16 @@ def _apply_status_and_allocation(
         )
 
 
+def move_to(
+    db: Session, partner: Partner, client: Client, target: Status, now: datetime, actor: str, reason: str
+) -> None:
+    """Change a client's status, keeping its allocation (the caller holds the partner lock)."""
+    allocation = repo.allocation_of(client)
+    _apply_status_and_allocation(
+        db, partner, client, Status(client.status), target, allocation, now, actor, reason
+    )
+
+
 def client_page(
     db: Session,
     principal: Principal,
@@ -161,6 +171,14 @@ def create_client(db: Session, clock: Clock, principal: Principal, data: ClientC
         raise Duplicate(
             f"A client with external_id {data.external_id!r} already exists.", field="external_id"
         )
+    return add_client(db, partner, data, now, principal.actor)
+
+
+def add_client(db: Session, partner: Partner, data: ClientCreate, now: datetime, actor: str) -> Client:
+    """Write a new client of `partner`, which the caller has locked, after the status and pool checks.
+
+    The external id's uniqueness is the caller's to check (one client, or a whole file at once).
+    """
     allocation = {**pool.zero(), **(data.resources.given() if data.resources else {})}
     client = Client(
         partner_id=partner.id,
@@ -179,13 +197,13 @@ def create_client(db: Session, clock: Clock, principal: Principal, data: ClientC
     db.add(client)
     partner.client_count += 1
     _apply_status_and_allocation(
-        db, partner, client, None, Status(data.status), allocation, now, principal.actor, data.reason
+        db, partner, client, None, Status(data.status), allocation, now, actor, data.reason
     )
     audit(
         db,
         partner_id=partner.id,
         client_id=client.id,
-        actor=principal.actor,
+        actor=actor,
         action="client.created",
         target=f"client:{client.id}",
         at=now,
