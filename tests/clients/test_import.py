@@ -25,7 +25,9 @@ def import_csv(http, partner, text: str, *, dry_run: bool = False, headers: dict
 
 def import_json(http, partner, rows: list[dict[str, Any]], *, dry_run: bool = False):
     return http.post(
-        "/api/1/clients/import" + ("?dry_run=true" if dry_run else ""), json={"rows": rows}, headers=partner.headers
+        "/api/1/clients/import" + ("?dry_run=true" if dry_run else ""),
+        json={"rows": rows},
+        headers=partner.headers,
     )
 
 
@@ -35,7 +37,16 @@ def state(db) -> tuple[int, ...]:
     db.rollback()
     counts = tuple(
         db.scalar(select(func.count()).select_from(model))
-        for model in (Client, ClientUser, ClientProperty, StatusChange, AuditEvent, Event, OutboxMail, Invitation)
+        for model in (
+            Client,
+            ClientUser,
+            ClientProperty,
+            StatusChange,
+            AuditEvent,
+            Event,
+            OutboxMail,
+            Invitation,
+        )
     )
     return counts
 
@@ -70,7 +81,12 @@ class TestAnImportThatFits:
             ("Gamma", "G-1", "active"),
             ("Delta", "D-1", "disabled"),
         ]
-        assert clients[0]["resources"] == {"dashboards": 1, "users": 2, "published_links": 0, "api_calls_per_day": 100}
+        assert clients[0]["resources"] == {
+            "dashboards": 1,
+            "users": 2,
+            "published_links": 0,
+            "api_calls_per_day": 100,
+        }
         assert clients[0]["usage"]["users"] == 1
         properties = http.get(f"/api/1/clients/{ids[0]}/properties", headers=partner.headers).json()
         assert properties == {"region": "eu"}
@@ -81,13 +97,20 @@ class TestAnImportThatFits:
     def test_the_admin_of_a_line_is_invited_by_e_mail(self, http, partner, db):
         import_csv(http, partner, csv_of("Acme,AC-1,trial,1,2,,,boss@acme.test,The Boss"))
         user = db.scalars(select(ClientUser)).one()
-        assert (user.email, user.name, user.role, user.password_hash) == ("boss@acme.test", "The Boss", "admin", None)
+        assert (user.email, user.name, user.role, user.password_hash) == (
+            "boss@acme.test",
+            "The Boss",
+            "admin",
+            None,
+        )
         invitation = db.scalars(select(Invitation)).one()
         assert invitation.client_user_id == user.id
 
     def test_json_rows_are_imported_like_csv_lines(self, http, partner):
         response = import_json(
-            http, partner, [{"name": "Acme", "status": "trial", "dashboards": 1, "users": 1, "prop.region": "eu"}]
+            http,
+            partner,
+            [{"name": "Acme", "status": "trial", "dashboards": 1, "users": 1, "prop.region": "eu"}],
         )
         assert response.status_code == 201, response.text
         assert response.json()["rows"][0]["line"] == 1
@@ -121,15 +144,22 @@ BAD_LINES = [
 
 class TestARefusedImport:
     @pytest.mark.parametrize(("line", "code"), BAD_LINES)
-    def test_a_bad_last_line_names_its_line_and_code_and_leaves_no_client(self, http, partner, db, line, code):
-        http.post("/api/1/clients", json={"name": "Existing", "external_id": "TAKEN"}, headers=partner.headers)
+    def test_a_bad_last_line_names_its_line_and_code_and_leaves_no_client(
+        self, http, partner, db, line, code
+    ):
+        http.post(
+            "/api/1/clients", json={"name": "Existing", "external_id": "TAKEN"}, headers=partner.headers
+        )
         before, pool_before = state(db), pool_of(http, partner)
         response = import_csv(http, partner, csv_of("Good,G-1,trial,1,1,,,,", line))
         assert response.status_code == 422
         assert response.headers["content-type"] == "application/problem+json"
         body = response.json()
         assert (body["code"], body["valid"]) == ("import_refused", False)
-        assert [(r["line"], r["ok"], r.get("code")) for r in body["rows"]] == [(2, True, None), (3, False, code)]
+        assert [(r["line"], r["ok"], r.get("code")) for r in body["rows"]] == [
+            (2, True, None),
+            (3, False, code),
+        ]
         assert (state(db), pool_of(http, partner)) == (before, pool_before)
         dry = import_csv(http, partner, csv_of("Good,G-1,trial,1,1,,,,", line), dry_run=True)
         assert (dry.status_code, dry.json()["rows"]) == (200, body["rows"])
@@ -151,7 +181,9 @@ class TestARefusedImport:
         ]
 
     def test_an_unknown_template_is_refused_on_its_line(self, http, partner):
-        body = import_csv(http, partner, csv_of("A,,setup,,,,,,,999999", header=HEADER + ",template_id")).json()
+        body = import_csv(
+            http, partner, csv_of("A,,setup,,,,,,,999999", header=HEADER + ",template_id")
+        ).json()
         assert body["rows"][0]["code"] == "unknown_template"
 
     @pytest.mark.parametrize(
@@ -181,12 +213,20 @@ class TestARefusedImport:
 
     @pytest.mark.parametrize(
         ("content", "content_type"),
-        [(b"\xff\xfe name\n", "text/csv"), (b"name\nA\n", "application/xml"), (b"{\"rows\": 3}", "application/json")],
+        [
+            (b"\xff\xfe name\n", "text/csv"),
+            (b"name\nA\n", "application/xml"),
+            (b'{"rows": 3}', "application/json"),
+        ],
     )
-    def test_a_body_that_is_not_a_csv_file_or_json_rows_is_refused(self, http, partner, db, content, content_type):
+    def test_a_body_that_is_not_a_csv_file_or_json_rows_is_refused(
+        self, http, partner, db, content, content_type
+    ):
         before = state(db)
         response = http.post(
-            "/api/1/clients/import", content=content, headers={**partner.headers, "Content-Type": content_type}
+            "/api/1/clients/import",
+            content=content,
+            headers={**partner.headers, "Content-Type": content_type},
         )
         assert response.status_code == 422
         assert state(db) == before
@@ -203,10 +243,14 @@ class TestWhoMayImport:
         client_id = new_client(http, partner, "trial")
         user = add_user(http, partner, client_id, "admin@client.test")
         key = http.post(
-            f"/api/1/clients/{client_id}/users/{user['id']}/api-keys", json={"name": "k"}, headers=partner.headers
+            f"/api/1/clients/{client_id}/users/{user['id']}/api-keys",
+            json={"name": "k"},
+            headers=partner.headers,
         ).json()["secret"]
         before = state(db)
-        response = import_csv(http, partner, csv_of("A,,setup,,,,,,"), headers={"Authorization": f"Bearer {key}"})
+        response = import_csv(
+            http, partner, csv_of("A,,setup,,,,,,"), headers={"Authorization": f"Bearer {key}"}
+        )
         assert response.status_code in (403, 404)
         assert state(db) == before
 
