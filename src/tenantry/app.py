@@ -31,6 +31,7 @@ from tenantry.outbound import Guard
 from tenantry.partners.api import router as partner_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
+from tenantry.templates.api import router as templates_router
 from tenantry.users.api import router as users_router
 from tenantry.web import install as install_web
 from tenantry.web.headers import SecurityHeadersMiddleware
@@ -107,6 +108,7 @@ def create_app(
         links_router,
         statements_router,
         webhooks_router,
+        templates_router,
         observability_router,
     ):
         add_routes(app, router)

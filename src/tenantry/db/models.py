@@ -28,7 +28,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Imported for their tables: Base.metadata knows every table once this module is imported.
-from tenantry.db import access_models, dashboard_models, statements_models, worker_models  # noqa: F401
+from tenantry.db import (  # noqa: F401
+    access_models,
+    dashboard_models,
+    statements_models,
+    template_models,
+    worker_models,
+)
 from tenantry.db.base import Base, UTCDateTime, ids
 
 

@@ -25,7 +25,15 @@ from tenantry.webhooks import sending
 STATUS_CHANGED = "client.status_changed"
 TRIAL_WILL_END = "client.trial_will_end"
 TRIAL_ENDED = "client.trial_ended"
-EVENT_TYPES = (STATUS_CHANGED, "client.trial_extended", TRIAL_WILL_END, TRIAL_ENDED, "client.deleted")
+EVENT_TYPES = (
+    STATUS_CHANGED,
+    "client.trial_extended",
+    TRIAL_WILL_END,
+    TRIAL_ENDED,
+    "client.deleted",
+    "template.deployed",
+    "template.updated",
+)
 # These also reach the partner's admins by e-mail.
 MAILED = frozenset({STATUS_CHANGED, TRIAL_WILL_END, TRIAL_ENDED})
 _TRIAL_KINDS = (("will_end", TRIAL_WILL_END), ("ended", TRIAL_ENDED))

@@ -1,0 +1,719 @@
+"""Template use cases (SPEC §15): keep a partner's data sources and dashboards as a template,
+deploy it to clients, tell which deployed copies were changed by hand, push a new version.
+
+A template's body is stored as plain JSON: its sources as a data source keeps them (settings in
+`config`, secrets sealed with the app's vault, inline rows) under their `ref`, and its dashboards
+with their klips naming a source by `ref`. Deploying makes each client's own sources and
+dashboards from it and records them in the client's instance; sealed secrets are copied as they
+are, so a deployment never opens the vault.
+
+Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tenantry import limits
+from tenantry.audit import audit, emit
+from tenantry.auth.principal import Principal
+from tenantry.clients import repository as clients_repo
+from tenantry.clock import Clock
+from tenantry.dashboards import repository as dashboards_repo
+from tenantry.dashboards.service import invalid
+from tenantry.datasources import service as sources_service
+from tenantry.datasources.request import open_secrets, seal_secrets
+from tenantry.datasources.schemas import MASK, InlineSourceCreate, UrlSourceCreate, masked_config, sample_url
+from tenantry.db.dashboard_models import DataSource, Klip
+from tenantry.db.models import Client, Dashboard
+from tenantry.db.template_models import Template, TemplateInstance
+from tenantry.errors import InvalidInput, NotFound, TenantryError
+from tenantry.klips.spec import definition_of
+from tenantry.outbound import Guard
+from tenantry.owners import Owner, check_content_limit, give_back, partner_owner, require_builder, take_one
+from tenantry.partners import repository as partners_repo
+from tenantry.policy import Capability, allows
+from tenantry.templates import repository as repo
+from tenantry.templates.schemas import (
+    Deployed,
+    DeployOut,
+    InlineSourceIn,
+    InstanceOut,
+    Skipped,
+    SqlSourceIn,
+    TemplateIn,
+    TemplateOut,
+    UrlSourceIn,
+)
+from tenantry.vault import Vault
+
+DEPLOYED = "template.deployed"
+UPDATED = "template.updated"
+
+
+class Detached(TenantryError):
+    code, status, title = "detached", 409, "Detached from its template"
+
+
+class Drift(TenantryError):
+    code, status, title = "drift", 409, "Changed by hand"
+
+
+def _require_partner_builder(caller: Principal) -> Owner:
+    """Templates are the partner's: a client user never sees one (403 on every template route)."""
+    owner = partner_owner(caller)
+    return owner
+
+
+# -- reading and writing templates -------------------------------------------------------------
+
+
+def template_out(template: Template) -> TemplateOut:
+    """A template as answers show it: each source's secrets as "*****", never its sealed text."""
+    body = template.body
+    sources = []
+    for stored in body.get("datasources", []):
+        shown = {key: value for key, value in stored.items() if key not in ("secrets", "config", "rows")}
+        shown["config"] = masked_config(_as_source(stored))
+        if stored["kind"] == "inline":
+            shown["rows"] = stored.get("rows") or []
+        sources.append(shown)
+    return TemplateOut(
+        id=template.id,
+        name=template.name,
+        description=template.description,
+        version=template.version,
+        datasources=sources,
+        dashboards=body.get("dashboards", []),
+        created_at=template.created_at,
+        updated_at=template.updated_at,
+    )
+
+
+def _as_source(stored: dict[str, Any]) -> DataSource:
+    """An unsaved data source holding a template source's settings (for `masked_config`)."""
+    return DataSource(kind=stored["kind"], config=stored.get("config"), secrets=stored.get("secrets"))
+
+
+def templates_of(db: Session, caller: Principal) -> list[TemplateOut]:
+    _require_partner_builder(caller)
+    return [template_out(t) for t in repo.list_templates(db, caller.partner_id)]
+
+
+def readable_template(db: Session, caller: Principal, template_id: int) -> Template:
+    _require_partner_builder(caller)
+    return repo.get_template(db, caller, template_id)
+
+
+def _kept_secrets(previous: dict[str, Any] | None, vault: Vault) -> dict[str, Any]:
+    return open_secrets(previous.get("secrets"), vault) if previous else {}
+
+
+def _stored_source(
+    index: int,
+    data: UrlSourceIn | InlineSourceIn | SqlSourceIn,
+    guard: Guard,
+    vault: Vault,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A template source as the body keeps it. A secret sent as "*****" keeps the value the
+    previous version of the same `ref` held; a new source must send its secrets."""
+    where = f"datasources[{index}]."
+    stored: dict[str, Any] = {"ref": data.ref, "name": data.name, "kind": data.kind}
+    if isinstance(data, InlineSourceCreate):
+        try:
+            stored["rows"] = sources_service._inline_rows(data.rows)
+        except InvalidInput as exc:
+            raise invalid(where + "rows", exc.detail) from None
+        return stored
+    if isinstance(data, UrlSourceCreate):
+        problem = guard.url_problem(sample_url(data.url))
+        if problem is not None:
+            raise invalid(where + "url", problem)
+        config, secrets = sources_service._url_settings(data)
+        stored |= {"url": data.url, "format": data.format}
+    else:
+        problem = guard.url_problem(f"http://{data.host if ':' not in data.host else f'[{data.host}]'}/")
+        if problem is not None:
+            raise invalid(where + "host", problem)
+        config, secrets = sources_service._sql_settings(data)
+    kept = None
+    for field in sources_service._secret_fields(secrets):
+        if sources_service._secret_value(secrets, field) != MASK:
+            continue
+        if kept is None:
+            kept = _kept_secrets(previous if previous and previous["kind"] == data.kind else None, vault)
+        value = sources_service._secret_value(kept, field)
+        if value is None:
+            raise invalid(where + field, f'"{MASK}" stands for a stored secret; send the value itself.')
+        if field.startswith("headers."):
+            secrets["headers"][field.removeprefix("headers.")] = value
+        else:
+            secrets[field] = value
+    stored |= {
+        "refresh_interval": data.refresh_interval,
+        "config": config,
+        "secrets": seal_secrets(secrets, vault),
+    }
+    return stored
+
+
+def _body_of(
+    data: TemplateIn, guard: Guard, vault: Vault, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The body to store, once every `ref` is known: 422 naming the field otherwise."""
+    before = {s["ref"]: s for s in (previous or {}).get("datasources", [])}
+    refs: dict[str, int] = {}
+    for index, source in enumerate(data.datasources):
+        if source.ref in refs:
+            raise invalid(f"datasources[{index}].ref", f"ref {source.ref!r} is used twice")
+        refs[source.ref] = index
+    dashboards = []
+    for i, dashboard in enumerate(data.dashboards):
+        klips = []
+        for j, klip in enumerate(dashboard.klips):
+            where = f"dashboards[{i}].klips[{j}].datasource_ref"
+            if klip.kind == "text":
+                if klip.datasource_ref is not None:
+                    raise invalid(where, "a text klip has no source")
+            elif klip.datasource_ref is None:
+                raise invalid(where, f"a {klip.kind} klip needs a datasource_ref")
+            elif klip.datasource_ref not in refs:
+                raise invalid(where, f"no datasource with ref {klip.datasource_ref!r} in this template")
+            klips.append(
+                {
+                    "title": klip.title,
+                    "kind": klip.kind,
+                    "datasource_ref": klip.datasource_ref,
+                    "size": {"w": klip.size.w, "h": klip.size.h},
+                    "definition": definition_of(klip),
+                }
+            )
+        filters = [f.model_dump(mode="json", exclude_none=True) for f in dashboard.filters]
+        dashboards.append({"name": dashboard.name, "filters": filters, "klips": klips})
+    sources = [
+        _stored_source(index, source, guard, vault, before.get(source.ref))
+        for index, source in enumerate(data.datasources)
+    ]
+    return {"datasources": sources, "dashboards": dashboards}
+
+
+def create_template(
+    db: Session, clock: Clock, caller: Principal, data: TemplateIn, *, guard: Guard, vault: Vault
+) -> Template:
+    _require_partner_builder(caller)
+    require_builder(caller)
+    now = clock.now()
+    template = Template(
+        partner_id=caller.partner_id,
+        name=data.name,
+        description=data.description,
+        version=1,
+        body=_body_of(data, guard, vault),
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(template)
+    db.flush()
+    _audit(db, caller, template, "template.created", now, {"name": data.name, "version": 1})
+    return template
+
+
+def replace_template(
+    db: Session,
+    clock: Clock,
+    caller: Principal,
+    template_id: int,
+    data: TemplateIn,
+    *,
+    guard: Guard,
+    vault: Vault,
+) -> Template:
+    """Store the body as the template's next version (instances keep theirs until updated)."""
+    template = readable_template(db, caller, template_id)
+    require_builder(caller)
+    now = clock.now()
+    body = _body_of(data, guard, vault, template.body)
+    template.name, template.description, template.body = data.name, data.description, body
+    template.version += 1
+    template.updated_at = now
+    _audit(db, caller, template, "template.replaced", now, {"version": template.version})
+    db.flush()
+    return template
+
+
+def delete_template(db: Session, clock: Clock, caller: Principal, template_id: int) -> None:
+    """Remove a template; what it deployed stays with the clients (their instances are forgotten)."""
+    template = readable_template(db, caller, template_id)
+    require_builder(caller)
+    _audit(db, caller, template, "template.deleted", clock.now(), {"name": template.name})
+    db.flush()
+    repo.delete_template(db, template.id)
+    db.expunge(template)
+
+
+def _audit(
+    db: Session, caller: Principal, template: Template, action: str, now: datetime, details: dict[str, Any]
+) -> None:
+    audit(
+        db,
+        partner_id=template.partner_id,
+        actor=caller.actor,
+        action=action,
+        target=f"template:{template.id}",
+        at=now,
+        details=details,
+    )
+
+
+def capture_dashboard(
+    db: Session, clock: Clock, caller: Principal, dashboard_id: int, *, vault: Vault
+) -> Template:
+    """A new template holding one dashboard (the partner's or a client's), its klips and its
+    sources as they are defined now (an inline source with its rows, a fetched one without)."""
+    _require_partner_builder(caller)
+    require_builder(caller)
+    now = clock.now()
+    dashboard = dashboards_repo.get_dashboard(db, caller, dashboard_id)
+    klips = dashboards_repo.klips_of(db, [dashboard.id])[dashboard.id]
+    sources = repo.sources_by_id(db, sorted({k.datasource_id for k in klips if k.datasource_id is not None}))
+    refs = {source_id: f"source_{n + 1}" for n, source_id in enumerate(sorted(sources))}
+    stored_sources = []
+    for source_id, source in sorted(sources.items()):
+        stored: dict[str, Any] = {"ref": refs[source_id], "name": source.name, "kind": source.kind}
+        if source.kind == "inline":
+            stored["rows"] = source.rows or []
+        else:
+            if source.kind == "url":
+                stored |= {"url": source.url, "format": source.format}
+            # The sealed secrets are copied as they are: the same vault opens them.
+            stored |= {
+                "refresh_interval": source.refresh_interval,
+                "config": source.config,
+                "secrets": source.secrets,
+            }
+        stored_sources.append(stored)
+    body = {
+        "datasources": stored_sources,
+        "dashboards": [
+            {
+                "name": dashboard.name,
+                "filters": dashboard.filters or [],
+                "klips": [_template_klip(k, refs) for k in klips],
+            }
+        ],
+    }
+    template = Template(
+        partner_id=caller.partner_id,
+        name=dashboard.name,
+        description=None,
+        version=1,
+        body=body,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(template)
+    db.flush()
+    _audit(db, caller, template, "template.created", now, {"from_dashboard": dashboard.id, "version": 1})
+    return template
+
+
+def _template_klip(klip: Klip, refs: dict[int, str]) -> dict[str, Any]:
+    return {
+        "title": klip.title,
+        "kind": klip.kind,
+        "datasource_ref": refs.get(klip.datasource_id) if klip.datasource_id is not None else None,
+        "size": {"w": klip.size_w, "h": klip.size_h},
+        "definition": klip.definition,
+    }
+
+
+# -- deploying -----------------------------------------------------------------------------------
+
+
+def deploy(
+    db: Session,
+    clock: Clock,
+    caller: Principal,
+    template_id: int,
+    client_ids: list[int],
+    *,
+    dry_run: bool = False,
+    vault: Vault,
+) -> DeployOut:
+    """Deploy the template's current version to each client, each all or nothing on its own (a
+    savepoint per client): a client already holding an instance has it updated in place. A dry
+    run does the same work and rolls each savepoint back, so its answer is the real one."""
+    _require_partner_builder(caller)
+    require_builder(caller)
+    template = repo.get_template(db, caller, template_id)
+    now = clock.now()
+    out = DeployOut()
+    for client_id in dict.fromkeys(client_ids):  # each client once, in the order given
+        savepoint = db.begin_nested()
+        try:
+            client = clients_repo.get_client(db, caller, client_id)
+            owner = Owner(caller.partner_id, client)
+            # The partner lock first, as pool checks take it: two deployments to one client wait
+            # for each other, and the second finds the first's instance.
+            partners_repo.lock_partner(db, caller.partner_id)
+            instance = repo.instance_of(db, template.id, client.id)
+            if instance is None:
+                instance = _new_instance(db, now, template, owner)
+            elif instance.detached:
+                raise Detached("This client's copy is detached from the template; it is not updated.")
+            else:
+                _apply(db, now, template, owner, instance)
+            deployed = _deployed(instance)
+            if not dry_run:
+                _emit(db, template, instance, DEPLOYED, now)
+        except TenantryError as exc:
+            savepoint.rollback()
+            out.skipped.append(Skipped(client_id=client_id, code=exc.code, detail=exc.detail))
+            continue
+        if dry_run:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+        out.deployed.append(deployed)
+    db.flush()
+    return out
+
+
+def deploy_request(
+    db: Session,
+    clock: Clock,
+    caller: Principal,
+    template_id: int,
+    client_ids: list[int] | None,
+    status: str | None,
+    q: str | None,
+    *,
+    dry_run: bool,
+    vault: Vault,
+) -> DeployOut:
+    """`POST /templates/{id}/deploy`: the clients named, or those the filter finds."""
+    _require_partner_builder(caller)
+    repo.get_template(db, caller, template_id)
+    if client_ids is None:
+        if status is None and q is None:
+            raise invalid("client_ids", "name the clients, or give a filter")
+        client_ids = repo.matching_clients(db, caller.partner_id, status, q)
+    return deploy(db, clock, caller, template_id, client_ids, dry_run=dry_run, vault=vault)
+
+
+def _deployed(instance: TemplateInstance) -> Deployed:
+    mapping = instance.mapping
+    return Deployed(
+        client_id=instance.client_id,
+        dashboard_ids=list(mapping["dashboards"]),
+        datasource_ids=list(mapping["datasources"].values()),
+    )
+
+
+def _emit(db: Session, template: Template, instance: TemplateInstance, type_: str, now: datetime) -> None:
+    deployed = _deployed(instance)
+    emit(
+        db,
+        partner_id=template.partner_id,
+        client_id=instance.client_id,
+        type=type_,
+        at=now,
+        data={
+            "template_id": template.id,
+            "version": instance.version,
+            "client_id": instance.client_id,
+            "dashboard_ids": deployed.dashboard_ids,
+            "datasource_ids": deployed.datasource_ids,
+        },
+    )
+
+
+def _new_source(db: Session, now: datetime, owner: Owner, stored: dict[str, Any]) -> DataSource:
+    check_content_limit(db, owner, DataSource, limits.DATA_SOURCES_PER_OWNER)
+    source = DataSource(
+        partner_id=owner.partner_id,
+        client_id=owner.client_id,
+        name=stored["name"],
+        kind=stored["kind"],
+        rows=[],
+        row_count=0,
+        version="",
+        refresh_fail_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    _define_source(source, stored, owner, now)
+    db.add(source)
+    if stored["kind"] == "inline":
+        sources_service._store_rows(db, source, stored.get("rows") or [], now)
+    db.flush()
+    return source
+
+
+def _define_source(source: DataSource, stored: dict[str, Any], owner: Owner, now: datetime) -> bool:
+    """Give a client's source the template's definition (its rows are kept); whether what it
+    fetches changed, so it is fetched again."""
+    if stored["kind"] == "inline":
+        return False
+    before = (source.url, source.config, source.secrets)
+    source.name = stored["name"]
+    source.url, source.format = stored.get("url"), stored.get("format")
+    source.config, source.secrets = stored.get("config"), stored.get("secrets")
+    source.refresh_interval = stored.get("refresh_interval")
+    sources_service._schedule(source, now)
+    changed = before != (source.url, source.config, source.secrets)
+    if changed and allows(Capability.INITIAL_LOAD, owner.status(now)):
+        # Loaded once by a queued refresh, where the status allows it (as a new source is).
+        source.refresh_requested_at = now
+    return changed
+
+
+def _klips_for(dashboard_id: int, klips: list[dict[str, Any]], sources: dict[str, int]) -> list[Klip]:
+    return [
+        Klip(
+            dashboard_id=dashboard_id,
+            position=position,
+            title=klip["title"],
+            kind=klip["kind"],
+            datasource_id=sources[klip["datasource_ref"]] if klip["datasource_ref"] else None,
+            size_w=klip["size"]["w"],
+            size_h=klip["size"]["h"],
+            definition=klip["definition"],
+        )
+        for position, klip in enumerate(klips)
+    ]
+
+
+def _new_dashboard(
+    db: Session, now: datetime, owner: Owner, stored: dict[str, Any], sources: dict[str, int]
+) -> Dashboard:
+    check_content_limit(db, owner, Dashboard, limits.DASHBOARDS_PER_OWNER)
+    # In Trial and Active the client's allocation must hold it (`allocation_exceeded`).
+    take_one(db, owner, "dashboards")
+    dashboard = Dashboard(
+        partner_id=owner.partner_id,
+        client_id=owner.client_id,
+        name=stored["name"],
+        filters=stored["filters"],
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(dashboard)
+    db.flush()
+    db.add_all(_klips_for(dashboard.id, stored["klips"], sources))
+    return dashboard
+
+
+def _new_instance(db: Session, now: datetime, template: Template, owner: Owner) -> TemplateInstance:
+    assert owner.client_id is not None
+    body = template.body
+    sources = {s["ref"]: _new_source(db, now, owner, s).id for s in body["datasources"]}
+    dashboards = [_new_dashboard(db, now, owner, d, sources).id for d in body["dashboards"]]
+    db.flush()
+    mapping = {"dashboards": dashboards, "datasources": sources}
+    instance = TemplateInstance(
+        template_id=template.id,
+        client_id=owner.client_id,
+        version=template.version,
+        mapping=mapping,
+        fingerprint=fingerprint(db, mapping),
+        detached=False,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(instance)
+    db.flush()
+    return instance
+
+
+def _apply(db: Session, now: datetime, template: Template, owner: Owner, instance: TemplateInstance) -> None:
+    """Bring a client's copy to the template's current version: klips, layout, filters and source
+    definitions; each source keeps the rows it has fetched. A source the template no longer
+    holds stays with the client (their own klips may show it) but leaves the instance."""
+    body = template.body
+    mapping = instance.mapping
+    held = repo.sources_by_id(db, list(mapping["datasources"].values()))
+    sources: dict[str, int] = {}
+    for stored in body["datasources"]:
+        source = held.get(mapping["datasources"].get(stored["ref"], -1))
+        if source is None or source.kind != stored["kind"]:
+            source = _new_source(db, now, owner, stored)
+        else:
+            if _define_source(source, stored, owner, now):
+                source.updated_at = now
+        sources[stored["ref"]] = source.id
+    had = repo.dashboards_by_id(db, list(mapping["dashboards"]))
+    dashboards: list[int] = []
+    for index, stored in enumerate(body["dashboards"]):
+        old_id = mapping["dashboards"][index] if index < len(mapping["dashboards"]) else None
+        dashboard = had.get(old_id) if old_id is not None else None
+        if dashboard is None:
+            dashboard = _new_dashboard(db, now, owner, stored, sources)
+        else:
+            dashboard.name, dashboard.filters, dashboard.updated_at = stored["name"], stored["filters"], now
+            dashboards_repo.replace_klips(
+                db, dashboard.id, _klips_for(dashboard.id, stored["klips"], sources)
+            )
+        dashboards.append(dashboard.id)
+    # Dashboards the new version no longer has go, and give back their place and live links.
+    for gone in set(had) - set(dashboards):
+        give_back(db, owner, "published_links", dashboards_repo.live_link_count(db, gone))
+        give_back(db, owner, "dashboards")
+        dashboards_repo.delete_dashboard(db, gone)
+    db.flush()
+    mapping = {"dashboards": dashboards, "datasources": sources}
+    instance.mapping = mapping
+    instance.version = template.version
+    instance.fingerprint = fingerprint(db, mapping)
+    instance.updated_at = now
+    db.flush()
+
+
+def fingerprint(db: Session, mapping: dict[str, Any]) -> str:
+    """A hash of an instance's content as the client holds it now: dashboards, filters, klips
+    (with their sources by ref) and source definitions. Rows, refreshes and timestamps are left
+    out: fetching data is not an edit. A deleted dashboard or source changes it too."""
+    refs = {source_id: ref for ref, source_id in mapping["datasources"].items()}
+    sources = repo.sources_by_id(db, list(refs))
+    dashboards = repo.dashboards_by_id(db, list(mapping["dashboards"]))
+    klips = repo.klips_of(db, list(dashboards))
+    content: dict[str, Any] = {"datasources": {}, "dashboards": []}
+    for source_id, ref in sorted(refs.items(), key=lambda item: item[1]):
+        source = sources.get(source_id)
+        content["datasources"][ref] = (
+            None
+            if source is None
+            else [
+                source.name,
+                source.kind,
+                source.url,
+                source.format,
+                source.config,
+                source.secrets,
+                source.refresh_interval,
+            ]
+        )
+    for dashboard_id in mapping["dashboards"]:
+        dashboard = dashboards.get(dashboard_id)
+        if dashboard is None:
+            content["dashboards"].append(None)
+            continue
+        content["dashboards"].append(
+            [
+                dashboard.name,
+                dashboard.filters,
+                [
+                    [
+                        k.title,
+                        k.kind,
+                        refs.get(k.datasource_id, k.datasource_id),
+                        k.size_w,
+                        k.size_h,
+                        k.definition,
+                    ]
+                    for k in klips[dashboard_id]
+                ],
+            ]
+        )
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- instances -------------------------------------------------------------------------------------
+
+
+def instances(db: Session, caller: Principal, template_id: int) -> list[InstanceOut]:
+    template = readable_template(db, caller, template_id)
+    return [
+        InstanceOut(
+            client_id=i.client_id,
+            version=i.version,
+            drift=fingerprint(db, i.mapping) != i.fingerprint,
+            detached=i.detached,
+        )
+        for i in repo.instances_of(db, template.id)
+    ]
+
+
+def update_instances(
+    db: Session,
+    clock: Clock,
+    caller: Principal,
+    template_id: int,
+    client_ids: list[int] | None,
+    *,
+    force: bool = False,
+    vault: Vault,
+) -> DeployOut:
+    """Push the current version to the instances (those of these clients): a detached one never,
+    one changed by hand only with `force` (skipped `drift` otherwise). Each client on its own."""
+    template = readable_template(db, caller, template_id)
+    require_builder(caller)
+    now = clock.now()
+    out = DeployOut()
+    partners_repo.lock_partner(db, caller.partner_id)
+    for instance in repo.instances_of(db, template.id, client_ids):
+        client_id = instance.client_id
+        savepoint = db.begin_nested()
+        try:
+            if instance.detached:
+                raise Detached("This client's copy is detached from the template.")
+            if not force and fingerprint(db, instance.mapping) != instance.fingerprint:
+                raise Drift("This client's copy was changed by hand; send force to overwrite it.")
+            client = db.get(Client, client_id)
+            assert client is not None  # the instance goes with its client
+            _apply(db, now, template, Owner(caller.partner_id, client), instance)
+            _emit(db, template, instance, UPDATED, now)
+            deployed = _deployed(instance)
+        except TenantryError as exc:
+            savepoint.rollback()
+            out.skipped.append(Skipped(client_id=client_id, code=exc.code, detail=exc.detail))
+            continue
+        savepoint.commit()
+        out.deployed.append(deployed)
+    db.flush()
+    return out
+
+
+def detach(db: Session, clock: Clock, caller: Principal, dashboard_id: int) -> InstanceOut:
+    """Cut loose the instance this dashboard came from: it is never updated again."""
+    _require_partner_builder(caller)
+    require_builder(caller)
+    dashboard = dashboards_repo.get_dashboard(db, caller, dashboard_id)
+    found = _instance_holding(db, dashboard)
+    if found is None:
+        raise NotFound(f"Dashboard {dashboard_id} was not deployed from a template.")
+    if not found.detached:
+        found.detached = True
+        found.updated_at = clock.now()
+        audit(
+            db,
+            partner_id=dashboard.partner_id,
+            client_id=dashboard.client_id,
+            actor=caller.actor,
+            action="template.detached",
+            target=f"dashboard:{dashboard.id}",
+            at=clock.now(),
+            details={"template_id": found.template_id},
+        )
+        db.flush()
+    return InstanceOut(
+        client_id=found.client_id,
+        version=found.version,
+        drift=fingerprint(db, found.mapping) != found.fingerprint,
+        detached=True,
+    )
+
+
+def _instance_holding(db: Session, dashboard: Dashboard) -> TemplateInstance | None:
+    if dashboard.client_id is None:
+        return None
+    held: Sequence[TemplateInstance] = repo.client_instances(db, dashboard.client_id)
+    return next((i for i in held if dashboard.id in i.mapping["dashboards"]), None)

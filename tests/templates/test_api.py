@@ -1,0 +1,424 @@
+"""Dashboard templates (SPEC §15): keep, version, deploy to clients, tell hand edits, update, detach."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tenantry.db.dashboard_models import DataSource
+from tenantry.db.models import Dashboard, Event
+from tenantry.db.template_models import Template, TemplateInstance
+from tests.content import ROWS, create_dashboard, inline_source, make_client
+from tests.factories import client_with_user
+
+SALES = {"ref": "sales", "name": "Sales", "kind": "inline", "rows": ROWS}
+CRM = {
+    "ref": "crm",
+    "name": "CRM",
+    "kind": "url",
+    "url": "https://crm.example.test/{{client.external_id}}/deals.json",
+    "format": "json",
+    "headers": {"X-Api-Key": "top-secret"},
+    "auth": {"type": "bearer", "token": "bearer-secret"},
+}
+KLIPS = [
+    {"title": "Total", "kind": "value", "columns": {"value": "sales"}, "datasource_ref": "sales"},
+    {"title": "By month", "kind": "bar", "columns": {"x": "month", "y": "sales"}, "datasource_ref": "sales"},
+    {"title": "Notes", "kind": "text", "text": "Read me"},
+]
+
+
+def body(**changes):
+    return {
+        "name": "Starter",
+        "description": "What every client gets",
+        "datasources": [SALES, CRM],
+        "dashboards": [{"name": "Overview", "klips": KLIPS}],
+        **changes,
+    }
+
+
+def create(http, partner, **changes):
+    response = http.post("/api/1/templates", json=body(**changes), headers=partner.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def deploy(http, partner, template_id, **request):
+    response = http.post(f"/api/1/templates/{template_id}/deploy", json=request, headers=partner.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def instances(http, partner, template_id):
+    response = http.get(f"/api/1/templates/{template_id}/instances", headers=partner.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def count(db, model, **where):
+    db.expire_all()
+    return db.scalar(
+        select(func.count()).select_from(model).where(*(getattr(model, k) == v for k, v in where.items()))
+    )
+
+
+def dashboards_of(http, partner, client_id):
+    return http.get(f"/api/1/clients/{client_id}/dashboards", headers=partner.headers).json()["items"]
+
+
+class TestKeepingATemplate:
+    def test_a_new_template_is_version_one_and_reads_back_the_same(self, http, partner):
+        made = create(http, partner)
+        assert made["version"] == 1
+        assert [s["ref"] for s in made["datasources"]] == ["sales", "crm"]
+        assert made["dashboards"][0]["klips"][0]["datasource_ref"] == "sales"
+        assert http.get(f"/api/1/templates/{made['id']}", headers=partner.headers).json() == made
+        listed = http.get("/api/1/templates", headers=partner.headers).json()
+        assert [t["id"] for t in listed] == [made["id"]]
+
+    def test_a_sources_secrets_are_never_shown(self, http, partner):
+        made = create(http, partner)
+        text = http.get(f"/api/1/templates/{made['id']}", headers=partner.headers).text
+        assert "top-secret" not in text and "bearer-secret" not in text
+        crm = made["datasources"][1]
+        assert crm["config"]["headers"] == {"X-Api-Key": "*****"}
+        assert crm["config"]["auth"] == {"type": "bearer", "token": "*****"}
+
+    def test_a_put_stores_the_next_version_and_a_masked_secret_keeps_its_value(self, http, partner, db):
+        made = create(http, partner)
+        crm = {**CRM, "headers": {"X-Api-Key": "*****"}, "auth": {"type": "bearer", "token": "*****"}}
+        response = http.put(
+            f"/api/1/templates/{made['id']}",
+            json=body(name="Starter 2", datasources=[SALES, crm]),
+            headers=partner.headers,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == 2
+        assert response.json()["name"] == "Starter 2"
+        stored = db.get(Template, made["id"])
+        assert stored is not None and stored.body["datasources"][1]["secrets"]
+
+    def test_a_masked_secret_on_a_new_source_is_refused(self, http, partner, db):
+        crm = {**CRM, "headers": {"X-Api-Key": "*****"}}
+        response = http.post("/api/1/templates", json=body(datasources=[SALES, crm]), headers=partner.headers)
+        assert response.status_code == 422
+        assert count(db, Template) == 0
+
+    def test_a_deleted_template_is_gone_but_what_it_deployed_stays(self, http, partner, db):
+        made = create(http, partner)
+        client_id = make_client(http, partner, "setup")
+        deploy(http, partner, made["id"], client_ids=[client_id])
+        response = http.delete(f"/api/1/templates/{made['id']}", headers=partner.headers)
+        assert response.status_code == 204
+        assert http.get(f"/api/1/templates/{made['id']}", headers=partner.headers).status_code == 404
+        assert len(dashboards_of(http, partner, client_id)) == 1
+        assert count(db, TemplateInstance) == 0
+
+
+class TestBadTemplates:
+    @pytest.mark.parametrize(
+        ("dashboards", "datasources", "field"),
+        [
+            (
+                [{"name": "D", "klips": [{**KLIPS[0], "datasource_ref": "nope"}]}],
+                [SALES],
+                "dashboards[0].klips[0].datasource_ref",
+            ),
+            (
+                [{"name": "D", "klips": [KLIPS[2], {**KLIPS[1], "datasource_ref": "crm"}]}],
+                [SALES],
+                "dashboards[0].klips[1].datasource_ref",
+            ),
+            (
+                [{"name": "D", "klips": [{k: v for k, v in KLIPS[0].items() if k != "datasource_ref"}]}],
+                [SALES],
+                "dashboards[0].klips[0].datasource_ref",
+            ),
+            ([{"name": "D", "klips": KLIPS}], [SALES, SALES], "datasources[1].ref"),
+        ],
+    )
+    def test_a_klip_naming_no_source_of_the_template_is_a_422_naming_it(
+        self, http, partner, db, dashboards, datasources, field
+    ):
+        response = http.post(
+            "/api/1/templates",
+            json=body(dashboards=dashboards, datasources=datasources),
+            headers=partner.headers,
+        )
+        assert response.status_code == 422, response.text
+        assert field in response.json()["detail"]
+        assert count(db, Template) == 0
+
+    def test_a_klip_may_not_name_a_source_by_id(self, http, partner, db):
+        klip = {**KLIPS[0], "datasource_id": 1}
+        response = http.post(
+            "/api/1/templates",
+            json=body(dashboards=[{"name": "D", "klips": [klip]}]),
+            headers=partner.headers,
+        )
+        assert response.status_code == 422
+        assert count(db, Template) == 0
+
+    def test_a_bad_put_leaves_the_template_as_it_was(self, http, partner, db):
+        made = create(http, partner)
+        broken = [{"name": "D", "klips": [{**KLIPS[0], "datasource_ref": "nope"}]}]
+        response = http.put(
+            f"/api/1/templates/{made['id']}", json=body(dashboards=broken), headers=partner.headers
+        )
+        assert response.status_code == 422
+        assert http.get(f"/api/1/templates/{made['id']}", headers=partner.headers).json() == made
+
+
+class TestDeploying:
+    def test_deploying_to_clients_gives_each_its_own_sources_and_dashboards(self, http, partner, db):
+        made = create(http, partner)
+        first, second = make_client(http, partner, "setup"), make_client(http, partner, "active")
+        answer = deploy(http, partner, made["id"], client_ids=[first, second])
+        assert answer["skipped"] == []
+        assert [d["client_id"] for d in answer["deployed"]] == [first, second]
+        for deployed in answer["deployed"]:
+            client_id = deployed["client_id"]
+            (dashboard,) = dashboards_of(http, partner, client_id)
+            assert [dashboard["id"]] == deployed["dashboard_ids"]
+            assert [k["title"] for k in dashboard["klips"]] == ["Total", "By month", "Notes"]
+            sources = set(deployed["datasource_ids"])
+            assert {k["datasource_id"] for k in dashboard["klips"][:2]} <= sources
+            assert dashboard["klips"][2]["datasource_id"] is None
+            assert count(db, DataSource, client_id=client_id) == 2
+        assert count(db, Dashboard, client_id=second) == 1
+
+    def test_deployed_sources_keep_their_secrets_sealed_and_masked(self, http, partner):
+        made = create(http, partner)
+        client_id = make_client(http, partner, "setup")
+        answer = deploy(http, partner, made["id"], client_ids=[client_id])
+        crm_id = answer["deployed"][0]["datasource_ids"][1]
+        source = http.get(f"/api/1/datasources/{crm_id}", headers=partner.headers)
+        assert source.status_code == 200, source.text
+        assert source.json()["config"]["headers"] == {"X-Api-Key": "*****"}
+        assert "top-secret" not in source.text
+
+    def test_a_filter_chooses_the_clients(self, http, partner):
+        made = create(http, partner)
+        in_setup = make_client(http, partner, "setup")
+        make_client(http, partner, "active")
+        answer = deploy(http, partner, made["id"], filter={"status": "setup"})
+        assert [d["client_id"] for d in answer["deployed"]] == [in_setup]
+
+    def test_neither_clients_nor_a_filter_is_a_422(self, http, partner):
+        made = create(http, partner)
+        response = http.post(f"/api/1/templates/{made['id']}/deploy", json={}, headers=partner.headers)
+        assert response.status_code == 422
+
+    def test_a_dry_run_answers_the_same_and_changes_nothing(self, http, partner, db):
+        made = create(http, partner)
+        roomy, full = make_client(http, partner, "setup"), make_client(http, partner, "active")
+        create_dashboard(http, partner, full, inline_source(http, partner, full), klips=[])
+        create_dashboard(http, partner, full, inline_source(http, partner, full), klips=[], name="2")
+        for _ in range(3):
+            create_dashboard(http, partner, full, inline_source(http, partner, full), klips=[], name="n")
+        events = count(db, Event)
+        answer = deploy(http, partner, made["id"], client_ids=[roomy, full], dry_run=True)
+        assert [d["client_id"] for d in answer["deployed"]] == [roomy]
+        assert [(s["client_id"], s["code"]) for s in answer["skipped"]] == [(full, "allocation_exceeded")]
+        assert count(db, DataSource, client_id=roomy) == 0
+        assert count(db, Dashboard, client_id=roomy) == 0
+        assert count(db, TemplateInstance) == 0
+        assert count(db, Event) == events
+
+    def test_a_client_without_room_is_skipped_while_the_others_are_deployed(self, http, partner, db):
+        made = create(http, partner)
+        full = make_client(
+            http,
+            partner,
+            "active",
+            resources={"dashboards": 1, "users": 1, "published_links": 1, "api_calls_per_day": 10},
+        )
+        create_dashboard(http, partner, full, inline_source(http, partner, full), klips=[])
+        roomy = make_client(http, partner, "trial")
+        answer = deploy(http, partner, made["id"], client_ids=[full, roomy])
+        assert [d["client_id"] for d in answer["deployed"]] == [roomy]
+        assert answer["skipped"][0]["client_id"] == full
+        assert answer["skipped"][0]["code"] == "allocation_exceeded"
+        # All or nothing for that client: not even its sources were made.
+        assert count(db, DataSource, client_id=full) == 1
+        assert count(db, Dashboard, client_id=full) == 1
+
+    def test_deploying_again_updates_the_clients_copy_instead_of_adding_one(self, http, partner, db):
+        made = create(http, partner)
+        client_id = make_client(http, partner, "active")
+        first = deploy(http, partner, made["id"], client_ids=[client_id])["deployed"][0]
+        http.put(
+            f"/api/1/templates/{made['id']}",
+            json=body(dashboards=[{"name": "Renamed", "klips": KLIPS[:1]}]),
+            headers=partner.headers,
+        )
+        again = deploy(http, partner, made["id"], client_ids=[client_id])["deployed"][0]
+        assert again == first
+        (dashboard,) = dashboards_of(http, partner, client_id)
+        assert dashboard["name"] == "Renamed"
+        assert [k["title"] for k in dashboard["klips"]] == ["Total"]
+        assert count(db, DataSource, client_id=client_id) == 2
+        assert instances(http, partner, made["id"]) == [
+            {"client_id": client_id, "version": 2, "drift": False, "detached": False}
+        ]
+
+    def test_another_partners_client_is_skipped_as_not_found(self, http, partner, make_partner, db):
+        made = create(http, partner)
+        other = make_partner()
+        theirs = make_client(http, other, "setup")
+        answer = deploy(http, partner, made["id"], client_ids=[theirs])
+        assert answer["deployed"] == []
+        assert answer["skipped"][0]["code"] == "not_found"
+        assert count(db, DataSource, client_id=theirs) == 0
+
+
+class TestInstances:
+    def deployed(self, http, partner):
+        made = create(http, partner)
+        client_id = make_client(http, partner, "active")
+        answer = deploy(http, partner, made["id"], client_ids=[client_id])["deployed"][0]
+        return made, client_id, answer["dashboard_ids"][0]
+
+    def test_an_edit_by_hand_shows_as_drift(self, http, partner):
+        made, _, dashboard_id = self.deployed(http, partner)
+        assert instances(http, partner, made["id"])[0]["drift"] is False
+        http.patch(f"/api/1/dashboards/{dashboard_id}", json={"name": "Mine now"}, headers=partner.headers)
+        assert instances(http, partner, made["id"])[0]["drift"] is True
+
+    def test_a_drifted_copy_is_updated_only_with_force(self, http, partner):
+        made, client_id, dashboard_id = self.deployed(http, partner)
+        http.patch(f"/api/1/dashboards/{dashboard_id}", json={"name": "Mine now"}, headers=partner.headers)
+        http.put(f"/api/1/templates/{made['id']}", json=body(name="v2"), headers=partner.headers)
+        path = f"/api/1/templates/{made['id']}/update-instances"
+        answer = http.post(path, json={}, headers=partner.headers).json()
+        assert [(s["client_id"], s["code"]) for s in answer["skipped"]] == [(client_id, "drift")]
+        assert dashboards_of(http, partner, client_id)[0]["name"] == "Mine now"
+        answer = http.post(path, json={"force": True}, headers=partner.headers).json()
+        assert [d["client_id"] for d in answer["deployed"]] == [client_id]
+        assert dashboards_of(http, partner, client_id)[0]["name"] == "Overview"
+        assert instances(http, partner, made["id"]) == [
+            {"client_id": client_id, "version": 2, "drift": False, "detached": False}
+        ]
+
+    def test_an_update_keeps_the_rows_a_source_has_fetched(self, http, partner, db):
+        made, client_id, _ = self.deployed(http, partner)
+        crm = db.scalars(
+            select(DataSource).where(DataSource.client_id == client_id, DataSource.kind == "url")
+        ).one()
+        crm.rows, crm.row_count, crm.version = [{"deal": 1}], 1, "fetched"
+        db.commit()
+        http.put(
+            f"/api/1/templates/{made['id']}",
+            json=body(datasources=[SALES, {**CRM, "format": "csv"}]),
+            headers=partner.headers,
+        )
+        answer = http.post(
+            f"/api/1/templates/{made['id']}/update-instances", json={}, headers=partner.headers
+        )
+        assert answer.json()["deployed"][0]["client_id"] == client_id
+        db.expire_all()
+        assert (crm.rows, crm.version, crm.format) == ([{"deal": 1}], "fetched", "csv")
+
+    def test_a_detached_copy_is_never_updated(self, http, partner):
+        made, client_id, dashboard_id = self.deployed(http, partner)
+        response = http.post(f"/api/1/dashboards/{dashboard_id}/detach", headers=partner.headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["detached"] is True
+        http.put(f"/api/1/templates/{made['id']}", json=body(name="v2"), headers=partner.headers)
+        answer = http.post(
+            f"/api/1/templates/{made['id']}/update-instances", json={"force": True}, headers=partner.headers
+        ).json()
+        assert [(s["client_id"], s["code"]) for s in answer["skipped"]] == [(client_id, "detached")]
+        assert instances(http, partner, made["id"])[0] == {
+            "client_id": client_id,
+            "version": 1,
+            "drift": False,
+            "detached": True,
+        }
+
+    def test_detaching_a_dashboard_not_from_a_template_is_not_found(self, http, partner):
+        client_id = make_client(http, partner, "setup")
+        dashboard_id = create_dashboard(
+            http, partner, client_id, inline_source(http, partner, client_id)
+        ).json()["id"]
+        assert (
+            http.post(f"/api/1/dashboards/{dashboard_id}/detach", headers=partner.headers).status_code == 404
+        )
+
+
+class TestCapture:
+    def test_a_dashboard_becomes_a_template_with_its_klips_and_sources(self, http, partner):
+        client_id = make_client(http, partner, "setup")
+        source_id = inline_source(http, partner, client_id)
+        dashboard = create_dashboard(http, partner, client_id, source_id).json()
+        response = http.post(f"/api/1/templates/from-dashboard/{dashboard['id']}", headers=partner.headers)
+        assert response.status_code == 201, response.text
+        made = response.json()
+        assert made["version"] == 1
+        assert [s["ref"] for s in made["datasources"]] == ["source_1"]
+        assert made["datasources"][0]["rows"] == ROWS
+        klips = made["dashboards"][0]["klips"]
+        assert [k["title"] for k in klips] == [k["title"] for k in dashboard["klips"]]
+        assert {k["datasource_ref"] for k in klips} == {"source_1"}
+        other = make_client(http, partner, "setup")
+        answer = deploy(http, partner, made["id"], client_ids=[other])
+        assert len(answer["deployed"]) == 1
+
+    def test_another_partners_dashboard_cannot_be_captured(self, http, partner, make_partner):
+        client_id = make_client(http, partner, "setup")
+        dashboard_id = create_dashboard(
+            http, partner, client_id, inline_source(http, partner, client_id)
+        ).json()["id"]
+        other = make_partner()
+        response = http.post(f"/api/1/templates/from-dashboard/{dashboard_id}", headers=other.headers)
+        assert response.status_code == 404
+
+
+class TestWhoMay:
+    def test_another_partners_template_is_not_found(self, http, partner, make_partner):
+        made = create(http, partner)
+        other = make_partner()
+        base = f"/api/1/templates/{made['id']}"
+        assert http.get(base, headers=other.headers).status_code == 404
+        assert http.put(base, json=body(), headers=other.headers).status_code == 404
+        assert http.delete(base, headers=other.headers).status_code == 404
+        assert http.get(f"{base}/instances", headers=other.headers).status_code == 404
+        theirs = make_client(http, other, "setup")
+        assert (
+            http.post(f"{base}/deploy", json={"client_ids": [theirs]}, headers=other.headers).status_code
+            == 404
+        )
+        assert http.get("/api/1/templates", headers=other.headers).json() == []
+
+    def test_client_users_are_refused(self, http, partner, clock):
+        made = create(http, partner)
+        client_id, _, headers = client_with_user(http, partner, clock, "active", "admin@client.test")
+        base = f"/api/1/templates/{made['id']}"
+        assert http.get("/api/1/templates", headers=headers).status_code == 403
+        assert http.post("/api/1/templates", json=body(), headers=headers).status_code == 403
+        assert http.get(base, headers=headers).status_code == 403
+        assert (
+            http.post(f"{base}/deploy", json={"client_ids": [client_id]}, headers=headers).status_code == 403
+        )
+
+
+class TestEvents:
+    def test_deploying_and_updating_reach_a_webhook(self, http, partner, receiver, worker):
+        response = http.post(
+            "/api/1/webhooks",
+            json={"url": receiver.url, "events": ["template.deployed", "template.updated"]},
+            headers=partner.headers,
+        )
+        assert response.status_code == 201, response.text
+        made = create(http, partner)
+        client_id = make_client(http, partner, "setup")
+        deployed = deploy(http, partner, made["id"], client_ids=[client_id])["deployed"][0]
+        http.post(f"/api/1/templates/{made['id']}/update-instances", json={}, headers=partner.headers)
+        worker.run_once()
+        received = sorted(receiver.received, key=lambda r: r.json["type"])
+        assert [r.json["type"] for r in received] == ["template.deployed", "template.updated"]
+        data = received[0].json["data"]
+        assert data["template_id"] == made["id"]
+        assert data["client_id"] == client_id
+        assert data["dashboard_ids"] == deployed["dashboard_ids"]
