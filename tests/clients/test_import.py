@@ -238,6 +238,67 @@ class TestARefusedImport:
         assert state(db) == before
 
 
+class TestImportingWithATemplate:
+    TEMPLATE = {
+        "name": "Starter",
+        "datasources": [
+            {"ref": "sales", "name": "Sales", "kind": "inline", "rows": [{"month": "Jan", "sales": 3}]}
+        ],
+        "dashboards": [
+            {
+                "name": "Overview",
+                "klips": [
+                    {
+                        "title": "Total",
+                        "kind": "value",
+                        "columns": {"value": "sales"},
+                        "datasource_ref": "sales",
+                    }
+                ],
+            }
+        ],
+    }
+
+    def template(self, http, partner) -> int:
+        response = http.post("/api/1/templates", json=self.TEMPLATE, headers=partner.headers)
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    def test_a_line_with_a_template_gets_its_dashboards(self, http, partner):
+        template_id = self.template(http, partner)
+        text = csv_of(f"Acme,,trial,1,1,,,,,{template_id}", header=HEADER + ",template_id")
+        response = import_csv(http, partner, text)
+        assert response.status_code == 201, response.text
+        client_id = response.json()["rows"][0]["client_id"]
+        client = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()
+        assert client["usage"]["dashboards"] == 1
+        assert (
+            http.get(f"/api/1/templates/{template_id}/instances", headers=partner.headers).json()[0][
+                "client_id"
+            ]
+            == client_id
+        )
+
+    def test_a_template_a_new_client_cannot_hold_refuses_the_file(self, http, partner, db):
+        template_id = self.template(http, partner)
+        before = state(db)
+        text = csv_of(
+            "Fine,,setup,,,,,,,", f"Small,,trial,0,1,,,,,{template_id}", header=HEADER + ",template_id"
+        )
+        response = import_csv(http, partner, text)
+        assert response.status_code == 422
+        assert [(r["line"], r.get("code")) for r in response.json()["rows"]] == [
+            (2, None),
+            (3, "allocation_exceeded"),
+        ]
+        assert state(db) == before
+
+    def test_another_partners_template_is_unknown(self, http, partner, make_partner):
+        template_id = self.template(http, make_partner())
+        text = csv_of(f"Acme,,setup,,,,,,,{template_id}", header=HEADER + ",template_id")
+        assert import_csv(http, partner, text).json()["rows"][0]["code"] == "unknown_template"
+
+
 class TestWhoMayImport:
     def test_client_users_cannot_import(self, http, partner, db):
         client_id = new_client(http, partner, "trial")

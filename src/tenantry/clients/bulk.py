@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.orm import Session
 
 from tenantry import lifecycle, pool
 from tenantry.audit import audit
@@ -25,7 +26,10 @@ from tenantry.errors import InvalidInput, NotFound, TenantryError
 from tenantry.fields import Email, Name
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, EffectiveStatus, Status, counts_against_pool, decide
+from tenantry.templates import repository as templates_repo
+from tenantry.templates import service as templates
 from tenantry.users import service as users_service
+from tenantry.vault import Vault
 
 COLUMNS: tuple[str, ...] = (
     "name",
@@ -220,32 +224,32 @@ def _pool_after(lines: Mapping[str, pool.PoolLine], taken: Mapping[str, int]) ->
     }
 
 
-def _check_templates(db: Any, caller: Principal, lines: Sequence[Line]) -> None:
+def _check_templates(db: Session, caller: Principal, lines: Sequence[Line]) -> None:
     wanted = [line for line in lines if line.template_id is not None and line.code is None]
     if not wanted:
         return
-    try:
-        from tenantry.templates import repository as templates_repo  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # no templates in this build: every template_id is unknown
-        for line in wanted:
-            line.refuse("unknown_template", f"No template {line.template_id}.")
-        return
+    known: dict[int, bool] = {}
     for line in wanted:
-        try:
-            templates_repo.get_template(db, caller, line.template_id)
-        except NotFound:
+        assert line.template_id is not None
+        if line.template_id not in known:
+            try:
+                templates_repo.get_template(db, caller, line.template_id)
+                known[line.template_id] = True
+            except NotFound:  # another partner's template is not found either
+                known[line.template_id] = False
+        if not known[line.template_id]:
             line.refuse("unknown_template", f"No template {line.template_id}.")
 
 
 def import_clients(
-    db: Any,
+    db: Session,
     clock: Clock,
     caller: Principal,
     inviter: users_service.Inviter,
     rows: Sequence[tuple[int, Mapping[str, object]]],
     *,
     dry_run: bool,
-    vault: Any = None,
+    vault: Vault,
 ) -> ImportResult:
     """Create one client per row (numbered as the caller reads them), all of them or none.
 
@@ -302,30 +306,40 @@ def import_clients(
             repo.replace_properties(db, client.id, line.properties)
         if line.admin is not None:
             users_service.invite_client_admin(db, inviter, now, caller, client, *line.admin)
-    _deploy_templates(db, clock, caller, lines, vault)
+    # All or nothing: a new client the template cannot fit (its allocation too small for the
+    # template's dashboards) refuses the file; the request's rollback undoes the clients created.
+    if _deploy_templates(db, clock, caller, lines, vault):
+        for line in lines:
+            line.client_id = None
+        answer = ImportResult(False, [line.out() for line in lines], pool_after)
+        bad = next(line for line in lines if line.code is not None)
+        raise ImportRefused(
+            f"Nothing was imported: line {bad.line} ({bad.code}): {bad.detail}", **answer.out()
+        )
     db.flush()
     return ImportResult(
         True, [line.out() for line in lines], _pool_after(partners_repo.pool_lines(partner), {})
     )
 
 
-def _deploy_templates(db: Any, clock: Clock, caller: Principal, lines: Sequence[Line], vault: Any) -> None:
-    by_template: dict[int, list[int]] = {}
+def _deploy_templates(
+    db: Session, clock: Clock, caller: Principal, lines: Sequence[Line], vault: Vault
+) -> list[Line]:
+    """Deploy each line's template to its new client; the lines whose client it cannot fit."""
+    by_template: dict[int, list[Line]] = {}
     for line in lines:
         if line.template_id is not None and line.client_id is not None:
-            by_template.setdefault(line.template_id, []).append(line.client_id)
-    if not by_template:
-        return
-    from tenantry.templates import service as templates  # type: ignore[import-not-found,unused-ignore]
-
-    for template_id, client_ids in by_template.items():
+            by_template.setdefault(line.template_id, []).append(line)
+    refused: list[Line] = []
+    for template_id, of_template in by_template.items():
+        by_client = {line.client_id: line for line in of_template}
+        client_ids = [line.client_id for line in of_template if line.client_id is not None]
         deployed = templates.deploy(db, clock, caller, template_id, client_ids, dry_run=False, vault=vault)
-        if deployed.skipped:  # all or nothing: a client the template cannot fit undoes the file
-            skip = deployed.skipped[0]
-            raise ImportRefused(
-                f"Nothing was imported: template {template_id} cannot be deployed to a new client "
-                f"({skip.code}): {skip.detail}"
-            )
+        for skip in deployed.skipped:
+            line = by_client[skip.client_id]
+            line.refuse(skip.code, f"Template {template_id}: {skip.detail}")
+            refused.append(line)
+    return refused
 
 
 # Bulk status
@@ -343,7 +357,7 @@ class StatusOutcome:
 
 
 def bulk_status(
-    db: Any,
+    db: Session,
     clock: Clock,
     caller: Principal,
     client_ids: Sequence[int],
