@@ -298,9 +298,10 @@ def import_clients(
         )
     if dry_run:
         return ImportResult(True, [line.out() for line in lines], pool_after)
-    for line in lines:
-        assert line.client is not None
-        client = service.add_client(db, partner, line.client, now, caller.actor)
+    created = service.add_clients(
+        db, partner, [line.client for line in lines if line.client], now, caller.actor
+    )
+    for line, client in zip(lines, created, strict=True):
         line.client_id = client.id
         if line.properties:
             repo.replace_properties(db, client.id, line.properties)
