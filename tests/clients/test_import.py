@@ -94,6 +94,29 @@ class TestAnImportThatFits:
         assert body["pool_after"]["dashboards"]["allocated"] == 2
         assert pool_of(http, partner)["dashboards"] == body["pool_after"]["dashboards"]
 
+    def test_an_imported_client_has_the_history_audit_and_event_of_one_created_by_post(
+        self, http, partner, db
+    ):
+        body = {"name": "Acme", "status": "trial", "resources": {"dashboards": 1, "users": 1}, "reason": ""}
+        posted = http.post("/api/1/clients", json=body, headers=partner.headers).json()["id"]
+        imported = import_csv(http, partner, csv_of("Acme,,trial,1,1,,,,")).json()["rows"][0]["client_id"]
+
+        def records(client_id: int) -> list[Any]:
+            db.rollback()
+            history = [
+                (c.from_status, c.to_status)
+                for c in db.scalars(select(StatusChange).where(StatusChange.client_id == client_id))
+            ]
+            audits = [
+                (a.action, a.details)
+                for a in db.scalars(select(AuditEvent).where(AuditEvent.client_id == client_id))
+            ]
+            events = [e.type for e in db.scalars(select(Event).where(Event.client_id == client_id))]
+            shown = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()
+            return [history, audits, events, {k: v for k, v in shown.items() if k != "id"}]
+
+        assert records(imported) == records(posted)
+
     def test_the_admin_of_a_line_is_invited_by_e_mail(self, http, partner, db):
         import_csv(http, partner, csv_of("Acme,AC-1,trial,1,2,,,boss@acme.test,The Boss"))
         user = db.scalars(select(ClientUser)).one()
