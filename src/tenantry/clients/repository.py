@@ -305,6 +305,16 @@ def record_allocation_change(db: Session, client: Client, at: datetime) -> None:
     )
 
 
+def record_changes(
+    db: Session, allocations: Sequence[Mapping[str, Any]], statuses: Sequence[Mapping[str, Any]]
+) -> None:
+    """Many clients' allocation and status history rows at once (an import), as batches."""
+    if allocations:
+        db.connection().execute(insert(AllocationChange), list(allocations))
+    if statuses:
+        db.connection().execute(insert(StatusChange), list(statuses))
+
+
 def properties_of(db: Session, client_id: int) -> dict[str, str]:
     """A client's properties, by key."""
     found = db.execute(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle, pool
-from tenantry.audit import audit, emit
+from tenantry.audit import audit, audit_many, emit, emit_many
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as repo
 from tenantry.clients.schemas import ClientCreate, ClientOut, ClientUpdate
@@ -249,34 +249,51 @@ def add_clients(
     partner.client_count += len(clients)
     partners_repo.add_to_allocated(partner, taken)
     db.flush()  # one batched INSERT; the history rows need the ids
+    # The history rows go in as a few batched statements, not one ORM object each.
+    allocations, statuses, events, audits = [], [], [], []
     for client, data in zip(clients, datas, strict=True):
         allocation = repo.allocation_of(client)
-        repo.record_allocation_change(db, client, now)
-        repo.record_status_change(db, client, None, client.status, now, actor, data.reason)
-        emit(
-            db,
-            partner_id=partner.id,
-            client_id=client.id,
-            type="client.status_changed",
-            at=now,
-            data={
-                "client": _event_client(client, now),
-                "from": None,
-                "to": client.status,
+        allocations.append({"partner_id": partner.id, "client_id": client.id, "at": now, **allocation})
+        statuses.append(
+            {
+                "partner_id": partner.id,
+                "client_id": client.id,
+                "from_status": None,
+                "to_status": client.status,
+                "at": now,
                 "actor": actor,
                 "reason": data.reason,
-            },
+            }
         )
-        audit(
-            db,
-            partner_id=partner.id,
-            client_id=client.id,
-            actor=actor,
-            action="client.created",
-            target=f"client:{client.id}",
-            at=now,
-            details={"name": client.name, "status": client.status, "resources": allocation},
+        events.append(
+            {
+                "partner_id": partner.id,
+                "client_id": client.id,
+                "type": "client.status_changed",
+                "at": now,
+                "data": {
+                    "client": _event_client(client, now),
+                    "from": None,
+                    "to": client.status,
+                    "actor": actor,
+                    "reason": data.reason,
+                },
+            }
         )
+        audits.append(
+            {
+                "partner_id": partner.id,
+                "client_id": client.id,
+                "actor": actor,
+                "action": "client.created",
+                "target": f"client:{client.id}",
+                "at": now,
+                "details": {"name": client.name, "status": client.status, "resources": allocation},
+            }
+        )
+    repo.record_changes(db, allocations, statuses)
+    emit_many(db, events)
+    audit_many(db, audits)
     return clients
 
 
