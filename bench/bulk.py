@@ -90,17 +90,26 @@ def content_by_hand(http: TestClient, headers: dict[str, str], client_ids: list[
             assert response.status_code == 201, response.text
             refs[source["ref"]] = response.json()["id"]
         klips = [
-            {**{k: v for k, v in klip.items() if k != "datasource_ref"}, "datasource_id": refs[klip["datasource_ref"]]}
+            {
+                **{k: v for k, v in klip.items() if k != "datasource_ref"},
+                "datasource_id": refs[klip["datasource_ref"]],
+            }
             for klip in KLIPS
         ]
         response = http.post(
-            f"/api/1/clients/{client_id}/dashboards", json={"name": "Overview", "klips": klips}, headers=headers
+            f"/api/1/clients/{client_id}/dashboards",
+            json={"name": "Overview", "klips": klips},
+            headers=headers,
         )
         assert response.status_code == 201, response.text
 
 
 def deployed(http: TestClient, headers: dict[str, str], client_ids: list[int]) -> None:
-    template = {"name": "Starter", "datasources": SOURCES, "dashboards": [{"name": "Overview", "klips": KLIPS}]}
+    template = {
+        "name": "Starter",
+        "datasources": SOURCES,
+        "dashboards": [{"name": "Overview", "klips": KLIPS}],
+    }
     response = http.post("/api/1/templates", json=template, headers=headers)
     assert response.status_code == 201, response.text
     template_id = response.json()["id"]
@@ -135,7 +144,8 @@ def main() -> None:
             deploy_s, _ = timed(lambda: deployed(http, bulk, bulk_ids[:deploy_to]))
             print(f"template deployed to {deploy_to} clients: {deploy_s:.2f} s", file=sys.stderr)
     print(
-        f"bulk: import {api_s / import_s:.1f}× faster ({import_s:.2f} s vs {api_s:.2f} s, {clients} clients), "
+        f"bulk: import {api_s / import_s:.1f}× faster "
+        f"({import_s:.2f} s vs {api_s:.2f} s, {clients} clients), "
         f"deploy {hand_s / deploy_s:.1f}× faster ({deploy_s:.2f} s vs {hand_s:.2f} s, {deploy_to} clients)"
     )
 
