@@ -16,7 +16,7 @@ DAY = timedelta(days=1)
 
 # | from \ to  | setup | trial | active | disabled |
 SPEC_3 = """
-| (create)   | ✓ | ✓ | ✓ | ✗ |
+| (create)   | ✓ | ✓ | ✓ | ✓ |
 | setup      | — | ✓ | ✓ | ✓ |
 | trial      | ✗ | — | ✓ | ✓ |
 | active     | ✗ | ✗ | — | ✓ |
@@ -52,9 +52,9 @@ def test_once_changed_from_setup_a_client_never_returns_to_setup():
         assert "cannot be moved to Setup" in refused.value.detail
 
 
-def test_a_client_cannot_be_created_disabled():
-    with pytest.raises(InvalidTransition, match="cannot be created in Disabled"):
-        lifecycle.check_transition(None, Status.DISABLED)
+def test_a_client_created_disabled_may_only_become_active():
+    lifecycle.check_transition(None, Status.DISABLED)
+    assert lifecycle.allowed_next(Status.DISABLED) == [Status.ACTIVE]
 
 
 @pytest.mark.parametrize(

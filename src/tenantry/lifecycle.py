@@ -17,8 +17,10 @@ from tenantry.policy import EffectiveStatus, Status
 # (from, to) pairs that are allowed; `None` is "the client is being created".
 # Seed: "Once an account's status is changed from Setup Mode, it cannot return to this mode."
 # Seed: Disabled "can switch back to Active Mode at any time" (and only to Active).
+# Seed: "When creating or editing a client account, you can choose one of the four" (SPEC §15);
+# one created Disabled holds nothing of the pool and, like any Disabled client, may only become Active.
 TRANSITIONS: dict[Status | None, frozenset[Status]] = {
-    None: frozenset({Status.SETUP, Status.TRIAL, Status.ACTIVE}),
+    None: frozenset({Status.SETUP, Status.TRIAL, Status.ACTIVE, Status.DISABLED}),
     Status.SETUP: frozenset({Status.TRIAL, Status.ACTIVE, Status.DISABLED}),
     Status.TRIAL: frozenset({Status.ACTIVE, Status.DISABLED}),
     Status.ACTIVE: frozenset({Status.DISABLED}),

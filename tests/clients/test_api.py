@@ -62,9 +62,19 @@ class TestCreatingAClient:
         assert refused.json()["missing"] == ["users"]
         assert create(http, partner, status="active", resources=READY).json()["status"] == "active"
 
-    def test_a_client_cannot_be_created_disabled(self, http, partner):
-        response = create(http, partner, status="disabled")
-        assert response.status_code == 422
+    def test_a_client_created_disabled_holds_nothing_of_the_pool_and_may_only_become_active(
+        self, http, partner
+    ):
+        before = pool_of(http, partner, "dashboards")
+        body = create(http, partner, status="disabled", resources={"dashboards": 2, "users": 1}).json()
+        assert (body["status"], body["trial"]) == ("disabled", None)
+        assert pool_of(http, partner, "dashboards") == before
+        for refused in ("setup", "trial"):
+            response = patch(http, partner, body["id"], status=refused)
+            assert (response.status_code, response.json()["code"]) == (409, "invalid_transition")
+        assert pool_of(http, partner, "dashboards") == before
+        assert patch(http, partner, body["id"], status="active").json()["status"] == "active"
+        assert pool_of(http, partner, "dashboards")["allocated"] == before["allocated"] + 2
 
     def test_a_duplicate_external_id_within_a_partner_is_refused(self, http, partner, make_partner):
         assert create(http, partner, external_id="X-1").status_code == 201

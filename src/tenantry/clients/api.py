@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import (
     Caller,
     ClockDep,
+    MailerDep,
     PageDep,
     PartnerCaller,
     PathId,
     Services,
+    SettingsDep,
+    VaultDep,
     WorkDep,
     caller_of,
     services,
 )
 from tenantry.auth.principal import Principal
-from tenantry.clients import properties, service
+from tenantry.clients import bulk, properties, service
 from tenantry.clients import repository as repo
 from tenantry.clients.schemas import (
     ActivationCheck,
+    BulkStatus,
+    BulkStatusLine,
+    BulkStatusOut,
     ClientCreate,
     ClientList,
     ClientOut,
     ClientUpdate,
+    ImportJson,
+    ImportOut,
     Properties,
     StatusChangeList,
     StatusChangeOut,
 )
 from tenantry.clock import Clock
 from tenantry.db.models import Client
+from tenantry.errors import InvalidInput
 from tenantry.fields import OneLine
 from tenantry.meter.calendar import MeterCalendar
+from tenantry.policy import Status
+from tenantry.users.service import Inviter
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
 
@@ -57,6 +72,100 @@ async def _out(svc: Services, found: tuple[Client, MeterCalendar]) -> ClientOut:
     now = svc.clock.now()
     calls = await _calls_today(svc, [client.id], calendar, now)
     return ClientOut.of(client, now, api_calls_today=calls[client.id])
+
+
+def _import_rows(body: bytes, content_type: str) -> list[tuple[int, dict[str, object]]]:
+    """The rows of an import, numbered as a person finds them: the CSV's line in the file (the
+    header is line 1), or a JSON row's position from 1. An unknown column refuses the file."""
+    media = content_type.split(";")[0].strip().lower()
+    if media == "text/csv":
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput("The CSV file is not UTF-8 text.", field="body") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\x00extra")
+        columns = [c.strip() for c in reader.fieldnames or []]
+        bulk.check_columns(columns)
+        reader.fieldnames = columns
+        rows: list[tuple[int, dict[str, object]]] = []
+        try:
+            for row in reader:
+                if "\x00extra" in row:
+                    raise InvalidInput(
+                        f"Line {reader.line_num} has more cells than the header has columns.", field="body"
+                    )
+                if any(v not in (None, "") for v in row.values()):  # blank lines are not clients
+                    rows.append((reader.line_num, dict(row)))
+        except csv.Error as error:
+            raise InvalidInput(f"The CSV file cannot be read: {error}.", field="body") from None
+        return rows
+    if media == "application/json":
+        try:
+            parsed = ImportJson.model_validate_json(body)
+        except ValidationError as error:
+            raise RequestValidationError(error.errors()) from None
+        for row in parsed.rows:
+            bulk.check_columns(list(row))
+        return [(number, dict(row)) for number, row in enumerate(parsed.rows, start=1)]
+    raise InvalidInput("Send the file as text/csv, or application/json {rows: [...]}.", field="content-type")
+
+
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    # `code` and `detail` only on refused lines, `client_id` only once created: as in a refusal.
+    response_model_exclude_none=True,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A dry run's answer."}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": ImportJson.model_json_schema()},
+            },
+            "required": True,
+        }
+    },
+)
+async def import_clients(
+    request: Request,
+    response: Response,
+    work: WorkDep,
+    clock: ClockDep,
+    caller: PartnerCaller,
+    mailer: MailerDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    dry_run: bool = False,
+) -> ImportOut:
+    """Create clients from a CSV file or JSON rows, all of them or none (422 naming each bad line)."""
+    rows = _import_rows(await request.body(), request.headers.get("content-type", ""))
+    inviter = Inviter(mailer, settings.base_url)
+    result = await work(bulk.import_clients, clock, caller, inviter, rows, dry_run=dry_run, vault=vault)
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+    return ImportOut.model_validate(result.out())
+
+
+@router.post("/bulk-status", response_model=BulkStatusOut)
+async def bulk_status(
+    body: BulkStatus, work: WorkDep, clock: ClockDep, caller: PartnerCaller
+) -> BulkStatusOut:
+    """Move every listed client to one status, or none (the first refusal names its client)."""
+    outcomes, pool_after = await work(
+        bulk.bulk_status,
+        clock,
+        caller,
+        body.client_ids,
+        Status(body.status),
+        body.reason,
+        dry_run=body.dry_run,
+    )
+    return BulkStatusOut(
+        dry_run=body.dry_run,
+        clients=[BulkStatusLine.model_validate(o.out()) for o in outcomes],
+        pool_after=pool_after,
+    )
 
 
 StatusFilter = Literal["setup", "trial", "trial_expired", "active", "disabled"]

@@ -144,6 +144,33 @@ def external_id_taken(db: Session, partner_id: int, external_id: str, except_id:
     return db.scalars(query.limit(1)).first() is not None
 
 
+def external_ids_taken(db: Session, partner_id: int, external_ids: Sequence[str]) -> set[str]:
+    """Which of these external ids the partner's clients already hold (one query for a whole file)."""
+    taken: set[str] = set()
+    wanted = list(dict.fromkeys(external_ids))
+    for start in range(0, len(wanted), 500):  # keep each IN list well under drivers' parameter limits
+        chunk = wanted[start : start + 500]
+        taken.update(
+            db.scalars(
+                select(Client.external_id).where(
+                    Client.partner_id == partner_id, Client.external_id.in_(chunk)
+                )
+            )
+        )
+    return taken
+
+
+def clients_of_partner(db: Session, partner_id: int, client_ids: Sequence[int]) -> dict[int, Client]:
+    """The partner's clients among these ids, by id (another partner's ids are simply absent)."""
+    found: dict[int, Client] = {}
+    wanted = list(dict.fromkeys(client_ids))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        query = select(Client).where(Client.partner_id == partner_id, Client.id.in_(chunk))
+        found.update((c.id, c) for c in db.scalars(query))
+    return found
+
+
 def list_clients(
     db: Session,
     partner: Partner,
@@ -276,6 +303,16 @@ def record_allocation_change(db: Session, client: Client, at: datetime) -> None:
     db.add(
         AllocationChange(partner_id=client.partner_id, client_id=client.id, at=at, **allocation_of(client))
     )
+
+
+def record_changes(
+    db: Session, allocations: Sequence[Mapping[str, Any]], statuses: Sequence[Mapping[str, Any]]
+) -> None:
+    """Many clients' allocation and status history rows at once (an import), as batches."""
+    if allocations:
+        db.connection().execute(insert(AllocationChange), list(allocations))
+    if statuses:
+        db.connection().execute(insert(StatusChange), list(statuses))
 
 
 def properties_of(db: Session, client_id: int) -> dict[str, str]:

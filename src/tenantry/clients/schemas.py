@@ -35,7 +35,7 @@ class ClientCreate(Strict):
     name: Name
     description: Description = ""
     external_id: ExternalId | None = None
-    status: Literal["setup", "trial", "active"] = "setup"
+    status: SettableStatus = "setup"
     resources: Resources | None = None
     reason: Reason = ""
 
@@ -172,3 +172,52 @@ Properties = Annotated[
         description="Keys `[a-z][a-z0-9_]{0,39}`, values strings of ≤ 2000 characters.",
     ),
 ]
+
+
+# Bulk onboarding (SPEC §15)
+
+ImportCell = StrictStr | StrictInt | None
+
+
+class ImportJson(Strict):
+    rows: Annotated[
+        list[dict[Annotated[str, StringConstraints(max_length=200)], ImportCell]], Field(max_length=50_000)
+    ]
+
+
+class ImportLine(BaseModel):
+    line: int
+    ok: bool
+    code: str | None = None
+    detail: str | None = None
+    client_id: int | None = None
+
+
+class ImportOut(BaseModel):
+    valid: bool
+    rows: list[ImportLine]
+    pool_after: dict[str, dict[str, int]]
+
+
+class BulkStatus(Strict):
+    client_ids: Annotated[
+        list[Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]], Field(min_length=1, max_length=10_000)
+    ]
+    status: SettableStatus
+    reason: Reason = ""
+    dry_run: bool = False
+
+
+class BulkStatusLine(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    client_id: int
+    from_: str = Field(alias="from")
+    to: str
+    changed: bool
+
+
+class BulkStatusOut(BaseModel):
+    dry_run: bool
+    clients: list[BulkStatusLine]
+    pool_after: dict[str, dict[str, int]]

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle, pool
-from tenantry.audit import audit, emit
+from tenantry.audit import audit, audit_many, emit, emit_many
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as repo
 from tenantry.clients.schemas import ClientCreate, ClientOut, ClientUpdate
@@ -120,6 +120,16 @@ def _apply_status_and_allocation(
         )
 
 
+def move_to(
+    db: Session, partner: Partner, client: Client, target: Status, now: datetime, actor: str, reason: str
+) -> None:
+    """Change a client's status, keeping its allocation (the caller holds the partner lock)."""
+    allocation = repo.allocation_of(client)
+    _apply_status_and_allocation(
+        db, partner, client, Status(client.status), target, allocation, now, actor, reason
+    )
+
+
 def client_page(
     db: Session,
     principal: Principal,
@@ -161,6 +171,14 @@ def create_client(db: Session, clock: Clock, principal: Principal, data: ClientC
         raise Duplicate(
             f"A client with external_id {data.external_id!r} already exists.", field="external_id"
         )
+    return add_client(db, partner, data, now, principal.actor)
+
+
+def add_client(db: Session, partner: Partner, data: ClientCreate, now: datetime, actor: str) -> Client:
+    """Write a new client of `partner`, which the caller has locked, after the status and pool checks.
+
+    The external id's uniqueness is the caller's to check (one client, or a whole file at once).
+    """
     allocation = {**pool.zero(), **(data.resources.given() if data.resources else {})}
     client = Client(
         partner_id=partner.id,
@@ -179,19 +197,104 @@ def create_client(db: Session, clock: Clock, principal: Principal, data: ClientC
     db.add(client)
     partner.client_count += 1
     _apply_status_and_allocation(
-        db, partner, client, None, Status(data.status), allocation, now, principal.actor, data.reason
+        db, partner, client, None, Status(data.status), allocation, now, actor, data.reason
     )
     audit(
         db,
         partner_id=partner.id,
         client_id=client.id,
-        actor=principal.actor,
+        actor=actor,
         action="client.created",
         target=f"client:{client.id}",
         at=now,
         details={"name": client.name, "status": client.status, "resources": allocation},
     )
     return client
+
+
+def add_clients(
+    db: Session, partner: Partner, datas: Sequence[ClientCreate], now: datetime, actor: str
+) -> list[Client]:
+    """Write many new clients of `partner` at once (an import), each as `add_client` would.
+
+    The caller holds the partner lock and has checked everything `add_client` checks, for the whole
+    set: each status may be entered at creation, an Active one has a dashboard and a user
+    allocated, and the pool holds the sum of what they take (checked once). Written in a few
+    batched statements rather than one round trip per row.
+    """
+    clients: list[Client] = []
+    taken = pool.zero()
+    for data in datas:
+        target = Status(data.status)
+        allocation = {**pool.zero(), **(data.resources.given() if data.resources else {})}
+        counted = pool.counted_allocation(allocation, counts_against_pool(target))
+        taken = {r: taken[r] + counted[r] for r in pool.RESOURCES}
+        client = Client(
+            partner_id=partner.id,
+            name=data.name,
+            description=data.description,
+            external_id=data.external_id,
+            status=target.value,
+            created_at=now,
+            status_changed_at=now,
+            **{f"alloc_{r}": allocation[r] for r in pool.RESOURCES},
+            usage_dashboards=0,
+            usage_users=0,
+            usage_published_links=0,
+        )
+        if target is Status.TRIAL:
+            repo.set_trial(client, lifecycle.start_trial(now, partner.trial_days))
+        clients.append(client)
+    db.add_all(clients)
+    partner.client_count += len(clients)
+    partners_repo.add_to_allocated(partner, taken)
+    db.flush()  # one batched INSERT; the history rows need the ids
+    # The history rows go in as a few batched statements, not one ORM object each.
+    allocations, statuses, events, audits = [], [], [], []
+    for client, data in zip(clients, datas, strict=True):
+        allocation = repo.allocation_of(client)
+        allocations.append({"partner_id": partner.id, "client_id": client.id, "at": now, **allocation})
+        statuses.append(
+            {
+                "partner_id": partner.id,
+                "client_id": client.id,
+                "from_status": None,
+                "to_status": client.status,
+                "at": now,
+                "actor": actor,
+                "reason": data.reason,
+            }
+        )
+        events.append(
+            {
+                "partner_id": partner.id,
+                "client_id": client.id,
+                "type": "client.status_changed",
+                "at": now,
+                "data": {
+                    "client": _event_client(client, now),
+                    "from": None,
+                    "to": client.status,
+                    "actor": actor,
+                    "reason": data.reason,
+                },
+            }
+        )
+        audits.append(
+            {
+                "partner_id": partner.id,
+                "client_id": client.id,
+                "actor": actor,
+                "action": "client.created",
+                "target": f"client:{client.id}",
+                "at": now,
+                "details": {"name": client.name, "status": client.status, "resources": allocation},
+            }
+        )
+    repo.record_changes(db, allocations, statuses)
+    emit_many(db, events)
+    audit_many(db, audits)
+    return clients
 
 
 def update_client(

@@ -21,7 +21,7 @@ from tenantry.auth.secrets import hash_password, hash_token, new_api_key
 from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
-from tenantry.db.models import ApiKey, ClientUser, PartnerUser
+from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
 from tenantry.db.reads import Reads
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
@@ -167,6 +167,19 @@ def add_client_user(
     )
     client.usage_users += 1
     return user, _added(db, inviter, now, principal, user, client_id=client.id, place=client.name)
+
+
+def invite_client_admin(
+    db: Session, inviter: Inviter, now: datetime, principal: Principal, client: Client, email: str, name: str
+) -> Queued | None:
+    """The first admin of a client created by an import, invited by e-mail.
+
+    The importer has checked, for the whole file, what `add_client_user` checks one at a time (the
+    client's status allows users, its allocation holds one, the partner is locked).
+    """
+    user = ClientUser(client_id=client.id, email=email, name=name, role="admin", created_at=now)
+    client.usage_users += 1
+    return _added(db, inviter, now, principal, user, client_id=client.id, place=client.name)
 
 
 def remove_client_user(db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int) -> None:
