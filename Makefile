@@ -30,7 +30,7 @@ redis-server:
 	test -x /usr/bin/redis-server || (apt-get update && apt-get install -y redis-server)
 
 test: $(STAMP) chromium redis-server
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 # schemathesis over the API with a partner key, a client key and no key: any 5xx, or any answer
 # the OpenAPI document does not describe, fails (about 4 minutes).
