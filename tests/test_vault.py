@@ -141,6 +141,8 @@ class TestKeys:
             ("encryption_key", base64.urlsafe_b64encode(os.urandom(16)).decode()),
             ("encryption_old_keys", f"{new_key()},not base64!"),
         ],
+        # Named, not by their random values: every test process must collect the same ids.
+        ids=["not base64", "16 bytes, not 32", "one good old key and one bad"],
     )
     def test_a_malformed_key_is_refused_when_the_settings_are_read(self, tmp_path, name, value):
         with pytest.raises(ValidationError, match=r"32 (random )?bytes"):
