@@ -136,14 +136,21 @@ def serve(klips: int = 12, rows_per_source: int = 1000, app_hook: Any = None, pr
         if prepare is not None:
             prepare(http, client_id, dashboard.json()["id"])
     database.dispose()  # the server process opens its own connections
-    process = multiprocessing.get_context("fork").Process(target=_run, args=(app, port), daemon=True)
+    # Spawned, not forked, and the app built anew in the server process: polars (klip queries)
+    # has already run its thread pool here, and a forked child of it can deadlock in polars.
+    process = multiprocessing.get_context("spawn").Process(
+        target=_run, args=(settings, port, app_hook), daemon=True
+    )
     process.start()
     _wait_for(port)
     base = f"http://127.0.0.1:{port}"
     return Served(app, Database(url), base, headers, client_id, dashboard.json()["id"], source_ids, process)
 
 
-def _run(app: FastAPI, port: int) -> None:
+def _run(settings: Settings, port: int, app_hook: Any) -> None:
+    app = create_app(settings, clock=SystemClock())
+    if app_hook is not None:
+        app_hook(app)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -14,6 +14,7 @@ import argparse
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,14 @@ def throughput(base: str, path: str, seconds: float) -> tuple[float, int]:
     return sum(counts) / (time.perf_counter() - start), sum(errors)
 
 
+def add_bare(page: dict[str, Any], app: FastAPI) -> None:
+    """A bare endpoint serving the published page's bytes: the floor of the comparison."""
+
+    @app.get("/bare", include_in_schema=False)
+    def bare() -> HTMLResponse:
+        return HTMLResponse(page["bytes"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
@@ -61,17 +70,13 @@ def main() -> None:
 
     page: dict[str, Any] = {"bytes": b"", "url": ""}
 
-    def add_bare(app: FastAPI) -> None:
-        @app.get("/bare", include_in_schema=False)
-        def bare() -> HTMLResponse:
-            return HTMLResponse(page["bytes"])
-
     def publish(http: TestClient, _client_id: int, dashboard_id: int) -> None:
         link = http.post(f"/api/1/dashboards/{dashboard_id}/published-links", json={"name": "bench"})
         page["url"] = link.json()["url"]
         page["bytes"] = http.get(page["url"]).content
 
-    served = serve(app_hook=add_bare, prepare=publish)
+    # The hook runs in the server process, given `page` as it is when the server starts.
+    served = serve(app_hook=partial(add_bare, page), prepare=publish)
     try:
         url = str(page["url"])
         path = url[url.index("/published/") :]
