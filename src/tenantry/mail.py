@@ -15,6 +15,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import formataddr, parseaddr
 from typing import Protocol
 
 import aiosmtplib
@@ -54,6 +55,8 @@ class Mail:
     text: str = field(repr=False)
     html: str | None = field(default=None, repr=False)
     attachments: list[Attachment] = field(default_factory=list, repr=False)
+    # The display name before the operator's sender address (a partner's `email_from_name`).
+    from_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,11 @@ def redact_secrets(text: str) -> str:
 def build_message(mail: Mail, sender: str) -> EmailMessage:
     """The message; ValueError when a header cannot be built (a recipient with a line break)."""
     message = EmailMessage()
-    message["From"] = sender
+    if mail.from_name:
+        # The operator's address with the partner's name (a name in `mail_from` is replaced).
+        message["From"] = formataddr((one_line(mail.from_name), parseaddr(sender)[1]))
+    else:
+        message["From"] = sender
     message["To"] = ", ".join(mail.to)
     # Defence in depth: whatever a name holds, the subject stays one header line.
     message["Subject"] = one_line(mail.subject)
