@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from tenantry import branding
 from tenantry.app import create_app
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import new_api_key
@@ -155,6 +156,8 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     if "database" not in request.fixturenames:
         return
     database: Database = request.getfixturevalue("database")
+    # Ids restart with the tables below: brands cached under the old ids must go with them.
+    branding.forget_all()
     if request.node.get_closest_marker("rolled_back"):
         if not database.is_sqlite:  # sequences move on outside transactions: restart them as below
             with database.engine.begin() as conn:

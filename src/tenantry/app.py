@@ -15,6 +15,7 @@ from tenantry.api import problems
 from tenantry.api.deps import ApiAuthMiddleware, Services
 from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.api.middleware import Admission, RequestMiddleware
+from tenantry.branding.api import router as branding_router
 from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
 from tenantry.dashboards.api import router as dashboards_router
@@ -109,6 +110,7 @@ def create_app(
         statements_router,
         webhooks_router,
         templates_router,
+        branding_router,
         observability_router,
     ):
         add_routes(app, router)

@@ -3,14 +3,30 @@ or a partner user sees on every page, e-mail and export (SPEC §16).
 
 `brand_for` is the one place a brand is looked up; pages, e-mails and exports take what it
 answers and never read branding rows themselves. Without branding the product's own brand applies.
+
+Brands are read on every page, so `brand_for` keeps what it read in a small in-process cache per
+database, for `CACHE_SECONDS`: a change made in this process is seen at once (the write forgets the
+partner's entries), one made by another process within a few seconds. Entries are keyed by
+partner and client, so two partners' brands never mix.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+
+from tenantry.db.branding_models import Branding, ClientLogo
+
+# How long another process's change may take to show here.
+CACHE_SECONDS = 5.0
+LOGO_PATH = "/brand/logo/"
 
 
 @dataclass(frozen=True)
@@ -26,18 +42,193 @@ class Brand:
     client_logo_url: str | None = None
     partner_id: int | None = None
 
+    @property
+    def shown_logo_url(self) -> str | None:
+        """The logo a page shows: the client's before the partner's."""
+        return self.client_logo_url or self.logo_url
+
+    @property
+    def sender_name(self) -> str:
+        """The display name of the e-mails sent in this brand."""
+        return self.email_from_name or self.product_name
+
+    @property
+    def css(self) -> str:
+        """The brand's colours as CSS custom properties (the colours are `#RRGGBB`, checked on write)."""
+        accent = self.accent_color or self.primary_color
+        return f":root{{--primary:{self.primary_color};--accent:{accent}}}"
+
 
 DEFAULT_BRAND = Brand()
 
 
+def logo_url(sha256: str | None) -> str | None:
+    return f"{LOGO_PATH}{sha256}.png" if sha256 else None
+
+
+_BRAND = select(
+    Branding.product_name,
+    Branding.primary_color,
+    Branding.accent_color,
+    Branding.email_from_name,
+    Branding.support_email,
+    Branding.footer_text,
+    Branding.logo_sha256,
+).where(Branding.partner_id == bindparam("partner_id"))
+_CLIENT_LOGO = select(ClientLogo.logo_sha256).where(
+    ClientLogo.partner_id == bindparam("partner_id"),
+    ClientLogo.client_id == bindparam("client_id"),
+)
+
+# Per database (its connection pool, which an engine's option copies share): (partner id, client
+# id) -> (read at, brand).
+_Entries = dict[tuple[int, int | None], tuple[float, Brand]]
+_cache: weakref.WeakKeyDictionary[Any, _Entries] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _entries(engine: Any) -> _Entries:
+    pool = engine.engine.pool  # an Engine, an option copy of it or a Connection
+    entries = _cache.get(pool)
+    if entries is None:
+        with _lock:
+            entries = _cache.setdefault(pool, {})
+    return entries
+
+
+def cached_brand(engine: Any, partner_id: int | None, client_id: int | None = None) -> Brand | None:
+    """The brand if this process read it in the last `CACHE_SECONDS` (no query), else None."""
+    if partner_id is None:
+        return DEFAULT_BRAND
+    hit = _entries(engine).get((partner_id, client_id))
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    return None
+
+
 def brand_for(db: Session, partner_id: int | None, client_id: int | None = None) -> Brand:
     """The brand a partner's users and its clients see (a client's logo before the partner's)."""
-    return DEFAULT_BRAND
+    if partner_id is None:
+        return DEFAULT_BRAND
+    engine = db.get_bind()
+    hit = cached_brand(engine, partner_id, client_id)
+    if hit is not None:
+        return hit
+    brand = read_brand(db, partner_id, client_id)
+    _entries(engine)[(partner_id, client_id)] = (time.monotonic(), brand)
+    return brand
 
 
-def email_html(brand: Brand, text: str, *, link: str | None = None, link_text: str | None = None) -> str:
-    """The HTML part of an e-mail whose plain-text part is `text`, in the partner's brand."""
-    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in text.split("\n\n") if p.strip())
-    button = f'<p><a href="{escape(link)}">{escape(link_text or link)}</a></p>' if link else ""
-    heading = f"<h1>{escape(brand.product_name)}</h1>"
-    return f"<!doctype html><html><body>{heading}{paragraphs}{button}</body></html>"
+def read_brand(db: Session, partner_id: int, client_id: int | None = None) -> Brand:
+    """The brand as stored now (no cache)."""
+    row = db.execute(_BRAND, {"partner_id": partner_id}).one_or_none()
+    client_logo = None
+    if client_id is not None:
+        # Scoped by partner too: a client id of another partner names no logo here.
+        client_logo = db.scalar(_CLIENT_LOGO, {"partner_id": partner_id, "client_id": client_id})
+    if row is None:
+        if client_logo is None:
+            return Brand(partner_id=partner_id)
+        return Brand(partner_id=partner_id, client_logo_url=logo_url(client_logo))
+    return Brand(
+        product_name=row.product_name,
+        primary_color=row.primary_color,
+        accent_color=row.accent_color,
+        email_from_name=row.email_from_name,
+        support_email=row.support_email,
+        footer_text=row.footer_text,
+        logo_url=logo_url(row.logo_sha256),
+        client_logo_url=logo_url(client_logo),
+        partner_id=partner_id,
+    )
+
+
+def forget(db: Session, partner_id: int) -> None:
+    """Drop this process's cached brands of a partner (after a change to them)."""
+    entries = _entries(db.get_bind())
+    for key in [key for key in list(entries) if key[0] == partner_id]:
+        entries.pop(key, None)
+
+
+def palette(brand: Brand, base: tuple[str, ...]) -> tuple[str, ...]:
+    """A chart palette whose first series takes the brand's primary colour (the default brand
+    keeps the base palette as it is)."""
+    if brand.primary_color == DEFAULT_BRAND.primary_color and brand.accent_color is None:
+        return base
+    first = [brand.primary_color] + ([brand.accent_color] if brand.accent_color else [])
+    chosen = {colour.lower() for colour in first}
+    return tuple(first + [colour for colour in base if colour.lower() not in chosen])
+
+
+def email_html(
+    brand: Brand,
+    text: str,
+    *,
+    link: str | None = None,
+    link_text: str | None = None,
+    base_url: str | None = None,
+) -> str:
+    """The HTML part of an e-mail whose plain-text part is `text`, in the partner's brand.
+
+    Inline styles only (mail clients drop style sheets); everything from users is escaped. The logo
+    is shown only with an absolute `base_url` (http or https) to load it from.
+    """
+    primary = escape(brand.primary_color)
+    font = "font-family:Helvetica,Arial,sans-serif;"
+    paragraphs = "".join(
+        f'<p style="{font}font-size:15px;line-height:1.5;color:#222;margin:0 0 14px">'
+        f"{escape(p).replace(chr(10), '<br>')}</p>"
+        for p in text.split("\n\n")
+        if p.strip()
+    )
+    button = ""
+    if link:
+        button = (
+            f'<p style="margin:22px 0"><a href="{escape(link)}" style="{font}background:{primary};'
+            "color:#ffffff;text-decoration:none;padding:10px 18px;border-radius:4px;"
+            f'display:inline-block;font-weight:bold">{escape(link_text or link)}</a></p>'
+        )
+    logo = ""
+    shown = brand.shown_logo_url
+    if shown and base_url and base_url.startswith(("https://", "http://")):
+        src = escape(base_url.rstrip("/") + shown)
+        logo = (
+            f'<img src="{src}" alt="{escape(brand.product_name)}" height="40" '
+            'style="height:40px;vertical-align:middle;margin-right:10px;border:0">'
+        )
+    heading = (
+        f'<div style="background:{primary};padding:14px 24px">{logo}'
+        f'<span style="{font}color:#ffffff;font-size:20px;font-weight:bold;vertical-align:middle">'
+        f"{escape(brand.product_name)}</span></div>"
+    )
+    footer_lines = []
+    if brand.footer_text:
+        footer_lines.append(escape(brand.footer_text))
+    if brand.support_email:
+        address = escape(brand.support_email)
+        footer_lines.append(f'Support: <a href="mailto:{address}" style="color:{primary}">{address}</a>')
+    footer = ""
+    if footer_lines:
+        footer = (
+            f'<div style="{font}font-size:12px;color:#666;padding:14px 24px;border-top:1px solid #ddd">'
+            + "<br>".join(footer_lines)
+            + "</div>"
+        )
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{escape(brand.product_name)}</title></head>"
+        '<body style="margin:0;padding:0;background:#f4f4f4">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f4">'
+        '<tr><td align="center" style="padding:24px 8px">'
+        '<table role="presentation" width="600" cellpadding="0" cellspacing="0" '
+        'style="max-width:600px;width:100%;background:#ffffff;border:1px solid #ddd">'
+        f'<tr><td>{heading}</td></tr><tr><td style="padding:24px">{paragraphs}{button}</td></tr>'
+        f"<tr><td>{footer}</td></tr></table></td></tr></table></body></html>"
+    )
+
+
+def forget_all() -> None:
+    """Drop every cached brand of this process (a database whose ids start again, in tests)."""
+    with _lock:
+        for entries in list(_cache.values()):
+            entries.clear()

@@ -1,0 +1,159 @@
+"""Branding use cases: read and change a partner's brand, set and remove its logo and its clients'.
+Services flush, never commit. Partner admins change the brand; every partner user reads it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tenantry import branding
+from tenantry.audit import audit
+from tenantry.auth.principal import Principal
+from tenantry.branding import repository as repo
+from tenantry.branding.logos import Logo, reencode
+from tenantry.branding.schemas import BrandingOut, BrandingUpdate, LogoOut
+from tenantry.clients import repository as clients_repo
+from tenantry.clock import Clock
+from tenantry.db.branding_models import Branding, ClientLogo
+from tenantry.partners import repository as partners_repo
+
+
+def read_branding(db: Session, principal: Principal) -> BrandingOut:
+    row = repo.get_branding(db, principal.partner_id)
+    brand = branding.read_brand(db, principal.partner_id)
+    return BrandingOut(
+        product_name=brand.product_name,
+        primary_color=brand.primary_color,
+        accent_color=brand.accent_color,
+        email_from_name=brand.email_from_name,
+        support_email=brand.support_email,
+        footer_text=brand.footer_text,
+        logo_url=brand.logo_url,
+        updated_at=row.updated_at if row is not None else None,
+    )
+
+
+def _own_row(db: Session, principal: Principal, clock: Clock) -> Branding:
+    """The partner's branding row, made with the default brand the first time. The partner row is
+    locked first, so two first changes at once cannot both insert."""
+    partners_repo.lock_partner(db, principal.partner_id)
+    row = repo.get_branding(db, principal.partner_id)
+    if row is None:
+        default = branding.DEFAULT_BRAND
+        row = Branding(
+            partner_id=principal.partner_id,
+            product_name=default.product_name,
+            primary_color=default.primary_color,
+            updated_at=clock.now(),
+        )
+        db.add(row)
+    return row
+
+
+def update_branding(db: Session, clock: Clock, principal: Principal, data: BrandingUpdate) -> BrandingOut:
+    """Change the brand's names, colours, support address or footer (admins only)."""
+    principal.require_admin()
+    row = _own_row(db, principal, clock)
+    changed = {}
+    for name in data.model_fields_set:
+        value = getattr(data, name)
+        if value != getattr(row, name):
+            changed[name] = value
+            setattr(row, name, value)
+    if changed:
+        row.updated_at = clock.now()
+        audit(
+            db,
+            partner_id=principal.partner_id,
+            actor=principal.actor,
+            action="branding.updated",
+            target=f"partner:{principal.partner_id}",
+            at=row.updated_at,
+            details=changed,
+        )
+    db.flush()
+    branding.forget(db, principal.partner_id)
+    return read_branding(db, principal)
+
+
+def set_partner_logo(db: Session, clock: Clock, principal: Principal, upload: bytes) -> LogoOut:
+    """Replace the partner's logo with `upload` (PNG or JPEG, re-encoded to PNG; admins only)."""
+    principal.require_admin()
+    logo = reencode(upload)
+    row = _own_row(db, principal, clock)
+    row.logo_sha256, row.updated_at = logo.sha256, clock.now()
+    repo.store_logo(db, logo, row.updated_at)
+    _audit_logo(db, principal, row.updated_at, f"partner:{principal.partner_id}", logo)
+    db.flush()
+    branding.forget(db, principal.partner_id)
+    return LogoOut(logo_url=branding.logo_url(logo.sha256), width=logo.width, height=logo.height)
+
+
+def delete_partner_logo(db: Session, clock: Clock, principal: Principal) -> None:
+    principal.require_admin()
+    row = repo.get_branding(db, principal.partner_id)
+    if row is not None and row.logo_sha256 is not None:
+        row.logo_sha256, row.updated_at = None, clock.now()
+        _audit_logo(db, principal, row.updated_at, f"partner:{principal.partner_id}", None)
+        db.flush()
+    branding.forget(db, principal.partner_id)
+
+
+def set_client_logo(
+    db: Session, clock: Clock, principal: Principal, client_id: int, upload: bytes
+) -> LogoOut:
+    """Replace a client's own logo (shown in its portal before the partner's)."""
+    principal.require_write()
+    # Another partner's client, or one this caller may not see, is not found (404, never 403).
+    client = clients_repo.get_client(db, principal, client_id)
+    logo = reencode(upload)
+    now = clock.now()
+    repo.store_logo(db, logo, now)
+    row = repo.get_client_logo(db, client.id)
+    if row is None:
+        db.add(
+            ClientLogo(
+                partner_id=client.partner_id, client_id=client.id, logo_sha256=logo.sha256, updated_at=now
+            )
+        )
+    else:
+        row.logo_sha256, row.updated_at = logo.sha256, now
+    _audit_logo(db, principal, now, f"client:{client.id}", logo, client_id=client.id)
+    db.flush()
+    branding.forget(db, principal.partner_id)
+    return LogoOut(logo_url=branding.logo_url(logo.sha256), width=logo.width, height=logo.height)
+
+
+def delete_client_logo(db: Session, clock: Clock, principal: Principal, client_id: int) -> None:
+    principal.require_write()
+    client = clients_repo.get_client(db, principal, client_id)
+    if repo.delete_client_logo(db, client.id):
+        _audit_logo(db, principal, clock.now(), f"client:{client.id}", None, client_id=client.id)
+        db.flush()
+    branding.forget(db, principal.partner_id)
+
+
+def _audit_logo(
+    db: Session,
+    principal: Principal,
+    now: datetime,
+    target: str,
+    logo: Logo | None,
+    client_id: int | None = None,
+) -> None:
+    audit(
+        db,
+        partner_id=principal.partner_id,
+        actor=principal.actor,
+        action="branding.logo_set" if logo is not None else "branding.logo_removed",
+        target=target,
+        at=now,
+        client_id=client_id,
+        details={"sha256": logo.sha256} if logo is not None else {},
+    )
+
+
+def logo_png(db: Session, sha256: str) -> bytes | None:
+    """A stored logo's PNG bytes, by the sha256 they hash to."""
+    return repo.logo_png(db, sha256)
