@@ -32,7 +32,7 @@ LOGO_PATH = "/brand/logo/"
 @dataclass(frozen=True)
 class Brand:
     product_name: str = "Tenantry"
-    primary_color: str = "#1f4e79"
+    primary_color: str = "#1f4e79"  # DEFAULT_PRIMARY
     accent_color: str | None = None
     email_from_name: str | None = None
     support_email: str | None = None
@@ -53,10 +53,31 @@ class Brand:
         return self.email_from_name or self.product_name
 
     @property
+    def on_primary(self) -> str:
+        """Text colour that reads on the primary colour: dark on a light one, white on a dark one."""
+        return "#1d2330" if _luminance(self.primary_color) > 0.5 else "#ffffff"
+
+    @property
     def css(self) -> str:
-        """The brand's colours as CSS custom properties (the colours are `#RRGGBB`, checked on write)."""
+        """The brand's colours as CSS custom properties (the colours are `#RRGGBB`, checked on write);
+        empty for the product's own colours, which the style sheet already has."""
+        if self.primary_color == DEFAULT_PRIMARY and self.accent_color is None:
+            return ""
         accent = self.accent_color or self.primary_color
-        return f":root{{--primary:{self.primary_color};--accent:{accent}}}"
+        return f":root{{--primary:{self.primary_color};--on-primary:{self.on_primary};--accent:{accent}}}"
+
+
+DEFAULT_PRIMARY = "#1f4e79"
+
+
+def _luminance(colour: str) -> float:
+    """Relative luminance of `#RRGGBB` (WCAG), 0 (black) to 1 (white); 0 for anything else."""
+    try:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    except (ValueError, IndexError):
+        return 0.0
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
 DEFAULT_BRAND = Brand()

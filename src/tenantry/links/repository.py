@@ -67,6 +67,7 @@ class PublicLink:
     trial: Trial | None
     dashboard: PublicBoard
     klips: list[PlacedKlip]
+    client_id: int | None = None  # None: the partner's own dashboard
 
 
 _PUBLIC = (
@@ -77,6 +78,7 @@ _PUBLIC = (
         PublishedLink.password_hash,
         PublishedLink.last_accessed_at,
         PublishedLink.allowed_origins,
+        PublishedLink.client_id,
         Client.status,
         Client.trial_started_at,
         Client.trial_ends_at,
@@ -129,6 +131,7 @@ def _public_link(row: Any, klips: list[PlacedKlip]) -> PublicLink:
             row.dashboard_id, row.dashboard_name, row.dashboard_filters or [], row.timezone
         ),
         klips=klips,
+        client_id=row.client_id,
     )
 
 

@@ -28,6 +28,7 @@ from tenantry.api.deps import Services
 from tenantry.auth import throttle
 from tenantry.auth.addresses import request_address
 from tenantry.auth.secrets import verify_password
+from tenantry.branding import Brand, brand_for, cached_brand
 from tenantry.dashboards.live import (
     POLL_SECONDS,
     Chosen,
@@ -80,6 +81,20 @@ def _page(name: str, status: int = 200, origins: list[str] | None = None, **cont
     nonce = new_nonce()
     html = TEMPLATES.get_template(f"published/{name}").render(csp_nonce=nonce, **context)
     return HTMLResponse(html, status_code=status, headers=page_headers(nonce, origins))
+
+
+async def _brand(services: Services, link: PublicLink) -> Brand:
+    """The link's partner's brand (with its client's logo): from this process's cache, which
+    costs nothing, else read on a worker thread."""
+    brand = cached_brand(services.database.engine, link.partner_id, link.client_id)
+    if brand is None:
+
+        def read() -> Brand:
+            with services.database.session() as db:
+                return brand_for(db, link.partner_id, link.client_id)
+
+        brand = await run_in_threadpool(read)
+    return brand
 
 
 def _cookie_name(link_id: int) -> str:
@@ -170,18 +185,21 @@ async def view(token: str, request: Request) -> Response:
         return _page("invalid.html", 422, link.allowed_origins, message=refusal.detail)
     # The version covers the filter values, so each choice of them is a page of its own.
     version = data_version(link.dashboard, link.klips, chosen=chosen)
+    brand = await _brand(services, link)
     nonce = new_nonce()
     pages = services.renderer.live.pages
-    page = pages.cached(version, nonce)
+    # A page is drawn in its brand: another brand (or a changed one) is another page.
+    page = pages.cached(_page_key(version, brand), nonce)
     if page is None:
         version, html = await run_in_threadpool(_drawn, services, link, chosen, today)
         filters = stored_filters(link.dashboard.filters)
         choices = await run_in_threadpool(_choices, services, link, filters) if filters else {}
         bar = filter_bar(filters, chosen, choices)
         page = pages.page(
-            version,
+            _page_key(version, brand),
             nonce,
             lambda: TEMPLATES.get_template("published/dashboard.html").render(
+                brand=brand,
                 title=link.dashboard.name,
                 version=version,
                 klips=Markup(html),
@@ -192,6 +210,11 @@ async def view(token: str, request: Request) -> Response:
         )
     await _record_view(services, link)
     return HTMLResponse(page, headers=page_headers(nonce, link.allowed_origins))
+
+
+def _page_key(version: str, brand: Brand) -> str:
+    # The whole brand, not a hash of it: two brands can never share a page.
+    return f"{version}|{brand!r}"
 
 
 @router.post("/{token}", response_class=HTMLResponse)

@@ -31,10 +31,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, Work, services
+from tenantry.branding import Brand, brand_for, cached_brand
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.sessions import SignedIn
 from tenantry.db.models import Client
+from tenantry.domains import host_partner_id
 from tenantry.errors import AccountSuspended, InvalidInput, TenantryError, TrialEnded
 from tenantry.policy import EffectiveStatus
 from tenantry.web.headers import csp_nonce
@@ -71,6 +73,9 @@ def render(
     """A template as a page; `new_csrf` sets the signed cookie of a form shown before signing in."""
     context.setdefault("user", None)
     context.setdefault("acting", None)
+    context.setdefault("brand", None)
+    if context["brand"] is None:
+        context["brand"] = page_brand(request)
     context["csp_nonce"] = csp_nonce(request)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if new_csrf:
@@ -82,6 +87,23 @@ def render(
             secure=secure(request),
         )
     return response
+
+
+def page_brand(request: Request) -> Brand:
+    """The brand a page is shown in: the signed-in user's partner's (with their client's logo), else
+    that of the partner whose domain the request came to, else the product's own."""
+    visit = getattr(request.state, "visit", None)
+    if isinstance(visit, Visit) and visit.brand is not None:
+        return visit.brand
+    partner_id = host_partner_id(request)
+    database = services(request).database
+    brand = cached_brand(database.engine, partner_id)
+    if brand is None:
+        # Not read in the last few seconds: one indexed read, here on the event loop (a page that
+        # is not signed in has no unit of work to fold it into; the cache makes this rare).
+        with database.session() as db:
+            brand = brand_for(db, partner_id)
+    return brand
 
 
 def page(
@@ -334,6 +356,8 @@ class Visit:
     json: bool = False  # polled by a page: refusals are `{"available": false}`
     refused: RefusedPage | None = None  # a page of its own for a refusal
     signed_in: SignedIn | None = field(default=None, init=False)
+    # The signed-in user's brand, read in the same unit of work as their session.
+    brand: Brand | None = field(default=None, init=False)
 
     def done(self, notice: str | None) -> Response:
         """A form's answer: back to its page, saying what happened."""
@@ -344,6 +368,11 @@ class Visit:
         """Who is signed in, if anyone (a form's token is not checked)."""
         if self.token is not None and self.signed_in is None:
             self.signed_in = sessions.resolve(db, self.token, self.now)
+            if self.signed_in is not None:
+                row = self.signed_in.row
+                client = row.acting_client or row.client
+                partner_id = self.signed_in.principal.partner_id
+                self.brand = brand_for(db, partner_id, client.id if client is not None else None)
         return self.signed_in
 
     def signed_in_user(self, db: Session) -> SignedIn:
