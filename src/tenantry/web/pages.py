@@ -31,10 +31,10 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, Work, services
-from tenantry.branding import Brand, brand_for, cached_brand
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.sessions import SignedIn
+from tenantry.branding import Brand, brand_for, cached_brand
 from tenantry.db.models import Client
 from tenantry.domains import host_partner_id
 from tenantry.errors import AccountSuspended, InvalidInput, TenantryError, TrialEnded
