@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.audit import emit
 from tenantry.backoff import backoff
+from tenantry.branding import DEFAULT_BRAND, Brand, brand_for, email_html
 from tenantry.clients.schemas import ClientOut
 from tenantry.db.leases import Shares
 from tenantry.db.models import Event
@@ -131,7 +132,8 @@ def claim_delivery_jobs(
         event = events[delivery.event_id]
         job = DeliveryJob(delivery.id, delivery.partner_id, delivery.channel, event.id, event.type, now)
         if delivery.channel == "email":
-            jobs.append(replace(job, mail=mail_for(event, delivery.recipients)))
+            brand = brand_for(db, delivery.partner_id)
+            jobs.append(replace(job, mail=mail_for(event, delivery.recipients, brand)))
             continue
         hook = hooks[delivery.webhook_id]  # type: ignore[index]
         raw = sending.body(event.id, event.type, event.created_at.isoformat(), event.data)
@@ -181,7 +183,8 @@ def settle_delivery(
     return delivery.status
 
 
-def mail_for(event: Event, recipients: list[str]) -> Mail:
+def mail_for(event: Event, recipients: list[str], brand: Brand = DEFAULT_BRAND) -> Mail:
+    """The notice of an event, to the partner's admins, in the partner's brand."""
     client = event.data.get("client") or {}
     name = one_line(str(client.get("name") or "")) or f"client {event.client_id}"
     if event.type == TRIAL_WILL_END:
@@ -205,4 +208,11 @@ def mail_for(event: Event, recipients: list[str]) -> Mail:
             text = f"Your client {name} was created in {str(after).capitalize()} mode."
         else:
             text = f"The status of your client {name} changed from {before} to {after}."
-    return Mail(to=list(recipients), subject=subject, text=text + f"\n\nEvent {event.id}\n")
+    text = f"{text}\n\n{brand.product_name} · event {event.id}\n"
+    return Mail(
+        to=list(recipients),
+        subject=subject,
+        text=text,
+        html=email_html(brand, text),
+        from_name=brand.sender_name,
+    )

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
+from tenantry.branding import brand_for, email_html
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import LiveCache, draw_klips, today_in
@@ -116,11 +117,15 @@ def email_dashboard(
     emails.require_daily_room(db, principal, now, len(recipients))
     export = _export(db, renderer, dashboard, now, fmt, filters)
     name = one_line(dashboard.name)
+    brand = brand_for(db, dashboard.partner_id, dashboard.client_id)
+    text = f"The dashboard “{name}” is attached ({export.filename}).\n\n{brand.product_name}"
     mail = Mail(
         to=recipients,
         subject=f"Dashboard: {name}",
-        text=f"The dashboard “{name}” is attached ({export.filename}).",
+        text=text,
+        html=email_html(brand, text),
         attachments=[Attachment(export.filename, export.content_type, export.data)],
+        from_name=brand.sender_name,
     )
     queued = emails.queue(
         db, mailer, now, mail, partner_id=dashboard.partner_id, kind="dashboard", sent_by=principal.actor

@@ -18,6 +18,7 @@ from tenantry.audit import audit
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, new_api_key
+from tenantry.branding import brand_for, email_html
 from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
@@ -65,12 +66,28 @@ def _invite(
         )
     )
     link = f"{inviter.base_url.rstrip('/')}/invite/{token}"
-    text = (
-        f"Hello {one_line(user.name)},\n\nYou have been given access to {one_line(place)} on Tenantry.\n"
-        f"Choose your password here (the link works once, for 7 days):\n\n{link}\n"
+    brand = brand_for(db, principal.partner_id, user.client_id if isinstance(user, ClientUser) else None)
+    product = one_line(brand.product_name)
+    greeting = (
+        f"Hello {one_line(user.name)},\n\nYou have been given access to {one_line(place)} on {product}."
+    )
+    choose = "Choose your password here (the link works once, for 7 days):"
+    text = f"{greeting}\n{choose}\n\n{link}\n"
+    html = email_html(
+        brand,
+        f"{greeting}\n\n{choose}",
+        link=link,
+        link_text="Choose your password",
+        base_url=inviter.base_url,
     )
     # Sent by the worker after this transaction commits: never inside the request (and its lock).
-    mail = Mail(to=[user.email], subject=f"Your access to {one_line(place)}", text=text)
+    mail = Mail(
+        to=[user.email],
+        subject=f"Your access to {one_line(place)}",
+        text=text,
+        html=html,
+        from_name=brand.sender_name,
+    )
     return emails.queue(
         db,
         inviter.mailer,
