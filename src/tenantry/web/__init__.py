@@ -21,6 +21,7 @@ def install(app: FastAPI) -> None:
     from tenantry.app import add_routes
     from tenantry.web import (
         account,
+        branding,
         builder,
         client,
         clients,
@@ -34,7 +35,7 @@ def install(app: FastAPI) -> None:
     from tenantry.web.pages import WebRefusal, answer_refusal
 
     areas = (signin, account, clients, client, partner_sources, partner_dashboards, plan, statements)
-    for module in (*areas, portal, builder):
+    for module in (*areas, portal, builder, branding):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -20,6 +20,7 @@ from tenantry import lifecycle
 from tenantry.api.deps import ClockDep, PathId, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
+from tenantry.branding import brand_for
 from tenantry.clients import properties
 from tenantry.clients import repository as clients_repo
 from tenantry.clients import service as clients_service
@@ -130,6 +131,7 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
         "history": clients_repo.status_history(db, client.partner_id, client.id, 200, 0)[0],
         "audit_log": clients_repo.audit_log(db, client.partner_id, client.id, 50),
         "can_write": can_write(signed_in),
+        "client_logo_url": brand_for(db, principal.partner_id, client.id).client_logo_url,
     }
 
 
