@@ -151,7 +151,8 @@ class TestInvitations:
             assert smtp_server.messages == []  # queued by the request, sent by the worker
             assert send_mail() == 1
             [message] = smtp_server.messages
-            link = re.search(r"https?://\S+/invite/(\S+)", message.get_body(("plain",)).get_content()).group(0)
+            text = message.get_body(("plain",)).get_content()
+            link = re.search(r"https?://\S+/invite/(\S+)", text).group(0)
             return client_id, body, message, link
 
         return invite
