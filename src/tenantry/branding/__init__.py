@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from tenantry.charts.svg import PALETTE
 from tenantry.db.branding_models import Branding, ClientLogo
 
 # How long another process's change may take to show here.
@@ -171,16 +172,6 @@ def forget(db: Session, partner_id: int) -> None:
         entries.pop(key, None)
 
 
-def palette(brand: Brand, base: tuple[str, ...]) -> tuple[str, ...]:
-    """A chart palette whose first series takes the brand's primary colour (the default brand
-    keeps the base palette as it is)."""
-    if brand.primary_color == DEFAULT_BRAND.primary_color and brand.accent_color is None:
-        return base
-    first = [brand.primary_color] + ([brand.accent_color] if brand.accent_color else [])
-    chosen = {colour.lower() for colour in first}
-    return tuple(first + [colour for colour in base if colour.lower() not in chosen])
-
-
 def email_html(
     brand: Brand,
     text: str,
@@ -253,3 +244,22 @@ def forget_all() -> None:
     with _lock:
         for entries in list(_cache.values()):
             entries.clear()
+
+
+# The first series colour of every chart drawing, as the drawings write it in their attributes: a
+# user's text is escaped there (quotes included), so it can never hold these.
+_FIRST_SERIES = (f'fill="{PALETTE[0]}"', f'stroke="{PALETTE[0]}"')
+
+
+def recolour(svg: str, brand: Brand) -> str:
+    """A klip drawing with the brand's primary colour as its first series colour.
+
+    Drawings are cached unbranded (one cache entry serves every brand); the brand's colour is put
+    in after the cache, so two partners' exports can never share a drawing in the wrong colour.
+    """
+    if brand.primary_color == DEFAULT_PRIMARY:
+        return svg
+    fill, stroke = _FIRST_SERIES
+    return svg.replace(fill, f'fill="{brand.primary_color}"').replace(
+        stroke, f'stroke="{brand.primary_color}"'
+    )

@@ -3,6 +3,7 @@ Services flush, never commit. Partner admins change the brand; every partner use
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -157,3 +158,33 @@ def _audit_logo(
 def logo_png(db: Session, sha256: str) -> bytes | None:
     """A stored logo's PNG bytes, by the sha256 they hash to."""
     return repo.logo_png(db, sha256)
+
+
+# Logos by their hash, as exports embed them (an address never changes what it holds).
+_export_logos: dict[str, str] = {}
+_EXPORT_LOGOS_KEPT = 256
+
+
+def export_logo(db: Session, brand: branding.Brand) -> str | None:
+    """The logo a page shows (the client's before the partner's) as an SVG that holds the PNG, for
+    the exports' Typst template; None without a logo (or when it is gone)."""
+    url = brand.shown_logo_url
+    if url is None:
+        return None
+    sha256 = url.rsplit("/", 1)[1].removesuffix(".png")
+    svg = _export_logos.get(sha256)
+    if svg is None:
+        png = repo.logo_png(db, sha256)
+        if png is None:
+            return None
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        data = base64.b64encode(png).decode()
+        svg = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}"><image width="{width}" height="{height}" '
+            f'href="data:image/png;base64,{data}"/></svg>'
+        )
+        if len(_export_logos) >= _EXPORT_LOGOS_KEPT:
+            _export_logos.clear()
+        _export_logos[sha256] = svg
+    return svg

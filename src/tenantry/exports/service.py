@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
-from tenantry.branding import brand_for, email_html
+from tenantry.branding import brand_for, email_html, recolour
+from tenantry.branding.service import export_logo
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import LiveCache, draw_klips, today_in
@@ -82,12 +83,14 @@ def _export(
     _version, drawings = draw_klips(
         db, dashboard, cache=renderer.live, watermark=watermark, filters=filters, today=today
     )
+    brand = brand_for(db, dashboard.partner_id, dashboard.client_id)
     data = renderer.typesetter.typeset(
         fmt,
         title=dashboard.name,
         subtitle=now.strftime("%Y-%m-%d %H:%M UTC"),
-        klips=[(d.title, d.svg, d.size.w, d.size.h) for d in drawings],
+        klips=[(d.title, recolour(d.svg, brand), d.size.w, d.size.h) for d in drawings],
         timestamp=now,
+        brand={"name": brand.product_name, "color": brand.primary_color, "logo": export_logo(db, brand)},
     )
     return ExportFile(_filename(dashboard, now.strftime("%Y-%m-%d"), fmt), CONTENT_TYPES[fmt], data)
 

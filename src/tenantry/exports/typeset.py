@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ class Typesetter:
         subtitle: str,
         klips: Sequence[Klip],
         timestamp: datetime | None = None,
+        brand: Mapping[str, Any] | None = None,
     ) -> bytes:
         """Typeset a dashboard; `klips` are (title, svg, w, h) in the page's order, laid on the
         same 12-column grid as the page (a (title, svg) pair takes the default size, 6 by 2). A
@@ -53,6 +54,7 @@ class Typesetter:
             "subtitle": scrub(subtitle),
             "format": fmt,
             "klips": laid_out(klips),
+            "brand": _brand(brand),
         }
         with self._lock:
             if self._compiler is None:
@@ -68,6 +70,17 @@ class Typesetter:
             output = output[0]
         assert isinstance(output, bytes)
         return output
+
+
+def _brand(brand: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The page header's brand: `name`, `color` (#RRGGBB) and `logo` (an SVG holding the PNG, or
+    None); without one the product's own."""
+    brand = brand or {}
+    return {
+        "name": scrub(str(brand.get("name") or "Tenantry")),
+        "color": str(brand.get("color") or "#1f4e79"),
+        "logo": brand.get("logo"),
+    }
 
 
 def laid_out(klips: Sequence[Klip]) -> list[dict[str, Any]]:
