@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tenantry.db.branding_models import Branding, BrandLogo, ClientLogo
 from tests.branding.images import SVG, png
-from tests.content import create_dashboard, inline_source, path_of, publish
+from tests.content import create_dashboard, inline_source, path_of, publish, share
 from tests.factories import (
     PASSWORD,
     client_with_user,
@@ -308,3 +308,24 @@ class TestClientLogoOnTheClientPage:
         )
         assert f"No client {theirs}" in response.text
         assert db.scalars(select(ClientLogo)).all() == []
+
+
+class TestChartColours:
+    def test_the_portal_and_published_dashboards_draw_the_first_series_in_the_primary_colour(
+        self, http, partner, clock
+    ):
+        from tenantry.charts.svg import PALETTE
+
+        brand(http, partner, primary_color="#00ff7f")
+        client_id, user, _ = client_with_user(http, partner, clock, "active", "reader@client.test")
+        source_id = inline_source(http, partner, client_id)
+        dashboard_id = create_dashboard(http, partner, client_id, source_id).json()["id"]
+        share(http, partner, dashboard_id, user["id"])
+        path = path_of(publish(http, partner, dashboard_id).json())
+        published = http.get(path).text
+        polled = http.get(path + "/live").json()["html"]
+        assert sign_in(http, user["email"], PASSWORD).status_code == 303
+        portal = http.get(f"/app/dashboards/{dashboard_id}").text
+        for html in (published, polled, portal):
+            assert 'fill="#00ff7f"' in html
+            assert f'fill="{PALETTE[0]}"' not in html and f'stroke="{PALETTE[0]}"' not in html

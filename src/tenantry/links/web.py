@@ -28,7 +28,7 @@ from tenantry.api.deps import Services
 from tenantry.auth import throttle
 from tenantry.auth.addresses import request_address
 from tenantry.auth.secrets import verify_password
-from tenantry.branding import Brand, brand_for, cached_brand
+from tenantry.branding import Brand, brand_for, cached_brand, recolour
 from tenantry.dashboards.live import (
     POLL_SECONDS,
     Chosen,
@@ -202,7 +202,8 @@ async def view(token: str, request: Request) -> Response:
                 brand=brand,
                 title=link.dashboard.name,
                 version=version,
-                klips=Markup(html),
+                # The drawings are cached unbranded; the page (cached per brand) takes its colour.
+                klips=Markup(recolour(html, brand)),
                 filters=bar,
                 poll_seconds=POLL_SECONDS,
                 csp_nonce=pages.slot,
@@ -281,5 +282,6 @@ async def live(token: str, request: Request, v: Annotated[str, Query(max_length=
     body: dict[str, Any] = {"available": True, "version": version}
     if version != v:
         version, html = await run_in_threadpool(_drawn, services, link, chosen, today)
+        html = recolour(html, await _brand(services, link))
         body.update(version=version, title=link.dashboard.name, html=html)
     return JSONResponse(body, headers=JSON_HEADERS)

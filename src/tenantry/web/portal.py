@@ -20,6 +20,7 @@ from tenantry import lifecycle
 from tenantry.api.deps import ClockDep, PathId, WorkDep, services
 from tenantry.auth.principal import Principal
 from tenantry.auth.sessions import SignedIn
+from tenantry.branding import recolour
 from tenantry.clients import properties
 from tenantry.clients import service as clients_service
 from tenantry.clock import Clock
@@ -198,6 +199,8 @@ def _live(
         filter_choices(db, filters, dashboards_repo.placed_klips(db, dashboard.id)) if bar and filters else {}
     )
     filter_bar = bar_of(filters, chosen, choices) if bar else []
+    if html is not None and visit.brand is not None:
+        html = recolour(html, visit.brand)  # the drawings are cached unbranded
     return LiveDashboard(signed_in, client, dashboard, version, html, chosen, filter_bar)
 
 
