@@ -7,7 +7,6 @@ With TENANTRY_SCREENSHOTS=<dir> the screenshots (branding.png, portal-branded.pn
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
