@@ -40,6 +40,7 @@ from tenantry.dashboards.live import (
     stored_filters,
     today_in,
 )
+from tenantry.domains import host_partner_id
 from tenantry.errors import InvalidInput, LinkUnavailable
 from tenantry.klips.spec import DashboardFilter
 from tenantry.links import service
@@ -99,15 +100,25 @@ def _unavailable_json(status: int) -> Response:
     return JSONResponse({"available": False}, status_code=status, headers=JSON_HEADERS)
 
 
+def _elsewhere(request: Request, link: PublicLink) -> LinkUnavailable | None:
+    """On a partner's own domain only its links are served; another's is not found there (404),
+    as if it did not exist. On the default address every link is served."""
+    served = host_partner_id(request)
+    if served is not None and served != link.partner_id:
+        return LinkUnavailable(404)
+    return None
+
+
 async def _opened(request: Request, token: str) -> PublicLink | LinkUnavailable:
     """The link, its dashboard and klips (with their data versions), read on the event loop; the
     client's status is checked on every request."""
     services: Services = request.app.state.services
     async with services.reads.connection() as reads:
         try:
-            return await service.open_public_async(reads, token, services.clock.now())
+            link = await service.open_public_async(reads, token, services.clock.now())
         except LinkUnavailable as refusal:
             return refusal
+    return _elsewhere(request, link) or link
 
 
 async def _record_view(services: Services, link: PublicLink) -> None:
@@ -201,6 +212,8 @@ async def unlock(
     """Check a protected link's password; wrong tries are throttled per link and address."""
     services: Services = request.app.state.services
     link = await run_in_threadpool(_protected_link, services, token)
+    if not isinstance(link, LinkUnavailable):
+        link = _elsewhere(request, link) or link
     if isinstance(link, LinkUnavailable):
         return _unavailable_page(link.status)
     if link.password_hash is None:

@@ -23,6 +23,7 @@ from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
 from tenantry.db.reads import Reads
+from tenantry.domains import base_url_of
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
 from tenantry.errors import Duplicate, Forbidden
@@ -64,7 +65,8 @@ def _invite(
             expires_at=now + INVITATION_LIFETIME,
         )
     )
-    link = f"{inviter.base_url.rstrip('/')}/invite/{token}"
+    # On the partner's own domain when it has a verified one (its sign-in page and brand).
+    link = f"{base_url_of(db, principal.partner_id, inviter.base_url)}/invite/{token}"
     text = (
         f"Hello {one_line(user.name)},\n\nYou have been given access to {one_line(place)} on Tenantry.\n"
         f"Choose your password here (the link works once, for 7 days):\n\n{link}\n"

@@ -35,6 +35,7 @@ from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.sessions import SignedIn
 from tenantry.db.models import Client
+from tenantry.domains import host_partner_id
 from tenantry.errors import AccountSuspended, InvalidInput, TenantryError, TrialEnded
 from tenantry.policy import EffectiveStatus
 from tenantry.web.headers import csp_nonce
@@ -343,7 +344,7 @@ class Visit:
     def anyone(self, db: Session) -> SignedIn | None:
         """Who is signed in, if anyone (a form's token is not checked)."""
         if self.token is not None and self.signed_in is None:
-            self.signed_in = sessions.resolve(db, self.token, self.now)
+            self.signed_in = sessions.resolve(db, self.token, self.now, host_partner_id(self.request))
         return self.signed_in
 
     def signed_in_user(self, db: Session) -> SignedIn:
