@@ -18,7 +18,7 @@ VERIFIED_HOSTS = PreparedSelect(
 )
 
 
-def scoped_domains(principal: Principal) -> Select[tuple[PartnerDomain]]:
+def scoped_domains(principal: Principal) -> Select[PartnerDomain]:
     """The domains of the caller's partner: another partner's domain is not found (404)."""
     return select(PartnerDomain).where(PartnerDomain.partner_id == principal.partner_id)
 
