@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from tenantry.app import create_app
+from tenantry.branding import brand_for
 from tenantry.domains.service import verify_domain
 from tests.browser.conftest import ARGS, CHROMIUM
 from tests.content import dashboard_in, path_of, portal_dashboard, publish, share
@@ -70,11 +71,16 @@ def test_a_client_signs_in_and_opens_links_on_its_partners_own_domain(
     b_link = publish(http, b, dashboard_in(http, b, "active")[2]).json()
     assert a_link["url"].startswith(f"https://{A_HOST}/published/")
     b_admin = admin_email(db, b)
+    a_brand = brand_for(db, a.id)
     db.rollback()
 
     violations: list[str] = []
     context = watch_policy(browser.new_context(viewport={"width": 1280, "height": 900}), violations)
     page = context.new_page()
+
+    # The sign-in page on agency A's domain is in agency A's brand.
+    page.goto(on_a + "/login")
+    expect(page.get_by_text(a_brand.product_name).first).to_be_visible()
 
     # Agency B's admin is a stranger on agency A's domain: the answer of a wrong password.
     browser_sign_in(page, on_a, b_admin, ADMIN_PASSWORD)
