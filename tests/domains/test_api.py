@@ -171,3 +171,47 @@ class TestRemovingADomain:
     def test_an_id_that_names_no_domain_is_a_4xx(self, http, partner, domain_id):
         response = http.delete(f"{DOMAINS}/{domain_id}", headers=partner.headers)
         assert response.status_code in (404, 422)
+
+
+def test_two_partners_adding_one_name_at_once_get_one_201_and_one_409(server_url, make_partner, db):
+    import threading
+
+    import httpx
+
+    partners = [make_partner() for _ in range(6)]
+    answers: list[int] = []
+    start = threading.Barrier(len(partners))
+
+    def claim(partner) -> None:  # type: ignore[no-untyped-def]
+        with httpx.Client(base_url=server_url, headers=partner.headers, timeout=60) as client:
+            start.wait()
+            answers.append(client.post(DOMAINS, json={"hostname": "contested.example"}).status_code)
+
+    threads = [threading.Thread(target=claim, args=(p,)) for p in partners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [201] + [409] * 5
+    assert count(db) == 1
+
+
+def test_a_name_taken_between_the_check_and_the_insert_is_still_a_409(
+    http, partner, make_partner, db, monkeypatch
+):
+    from tenantry.domains import repository
+
+    other = make_partner()
+    assert add(http, other, "raced.example").status_code == 201
+    # As if the other partner's insert had landed just after this request looked.
+    monkeypatch.setattr(repository, "find_by_hostname", lambda _db, _name: None)
+    response = add(http, partner, "raced.example")
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate"
+    assert count(db) == 1
+    # The request's other writes were rolled back with it: no audit record of an addition.
+    from tenantry.db.models import AuditEvent
+
+    db.rollback()
+    actions = db.scalars(select(AuditEvent.action).where(AuditEvent.partner_id == partner.id)).all()
+    assert "domain.added" not in actions
