@@ -136,6 +136,15 @@ class TestPublishedLinks:
         unlock = at(A_HOST).post(b_link, data={"password": "x"}, follow_redirects=False)
         assert unlock.status_code == 404
 
+    def test_another_partners_closed_link_is_not_found_there_either(self, two_partners, http, at):
+        _, b = two_partners
+        client_id, _, dashboard_id = dashboard_in(http, b, "active")
+        link = path_of(publish(http, b, dashboard_id).json())
+        response = http.patch(f"/api/1/clients/{client_id}", json={"status": "disabled"}, headers=b.headers)
+        assert response.status_code == 200
+        assert at(B_HOST).get(link).status_code == 403  # its own domain tells it is closed
+        assert at(A_HOST).get(link).status_code == 404  # another's tells nothing
+
     def test_every_link_works_on_the_default_address_and_unknown_hosts(self, links, at):
         for host in ("testserver", "elsewhere.example"):
             for link in links:
