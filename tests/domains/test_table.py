@@ -121,3 +121,23 @@ def test_requests_with_random_hosts_leave_the_apps_table_as_it_was(settings, clo
             client.get("/login", headers={"Host": f"{secrets.token_hex(6)}.example"})
         assert app.state.hosts.loads <= 2  # at start, and after the domain was added
         assert len(app.state.hosts) == 0  # nothing verified yet: nothing kept
+
+
+def test_a_change_made_while_the_table_is_being_read_is_not_missed():
+    verified = {"a.agency.test": 1}
+    hosts: HostTable
+
+    async def load() -> dict[str, int]:
+        snapshot = dict(verified)
+        # The change lands (and is announced) while this read is on its way.
+        verified["b.agency.test"] = 2
+        hosts.invalidate()
+        return snapshot
+
+    hosts = HostTable(load, 60.0, Ticking())
+
+    async def partner_of(name: str) -> int | None:
+        return await hosts.partner_of(name)
+
+    assert asyncio.run(partner_of("a.agency.test")) == 1
+    assert asyncio.run(partner_of("b.agency.test")) == 2

@@ -42,6 +42,7 @@ class HostTable:
         self._load, self.ttl, self._monotonic = load, ttl, monotonic
         self._hosts: dict[str, int] | None = None
         self._fresh_until = 0.0
+        self._changes = 0  # invalidations so far: a read begun before one is not fresh after it
         self._lock = asyncio.Lock()
         self.loads = 0  # how many times the table was read (for tests and metrics)
 
@@ -50,6 +51,7 @@ class HostTable:
 
     def invalidate(self) -> None:
         """Read the table again before the next lookup (a domain changed in this process)."""
+        self._changes += 1
         self._fresh_until = 0.0
 
     async def partner_of(self, host: str) -> int | None:
@@ -64,7 +66,7 @@ class HostTable:
             return self._hosts  # another request is reading it: the table as it was will do
         async with self._lock:
             if self._hosts is None or self._monotonic() >= self._fresh_until:
-                started = self._monotonic()
+                started, changes = self._monotonic(), self._changes
                 try:
                     self._hosts = await self._load()
                 except Exception as exc:
@@ -76,7 +78,8 @@ class HostTable:
                     self._fresh_until = started + RETRY_SECONDS
                     return self._hosts
                 self.loads += 1
-                self._fresh_until = started + self.ttl
+                if changes == self._changes:
+                    self._fresh_until = started + self.ttl
             return self._hosts
 
 
