@@ -21,6 +21,10 @@ from tenantry.clock import Clock, SystemClock
 from tenantry.dashboards.api import router as dashboards_router
 from tenantry.datasources.api import router as datasources_router
 from tenantry.db.session import Database, database_from_settings
+from tenantry.domains.api import internal_router as domains_internal_router
+from tenantry.domains.api import router as domains_router
+from tenantry.domains.repository import VERIFIED_HOSTS
+from tenantry.domains.routing import HostMiddleware, HostTable
 from tenantry.exports.api import router as exports_router
 from tenantry.links.api import router as links_router
 from tenantry.links.web import router as published_router
@@ -91,6 +95,9 @@ def create_app(
     # admission, errors, metrics); authentication of /api/1; Idempotency-Key, which needs the caller.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(ApiAuthMiddleware)
+    # The partner whose domain the Host names, before anything reads a session (API or page).
+    app.state.hosts = verified_hosts(app.state.services)
+    app.add_middleware(HostMiddleware, hosts=app.state.hosts)
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -112,6 +119,8 @@ def create_app(
         templates_router,
         branding_router,
         observability_router,
+        domains_router,
+        domains_internal_router,
     ):
         add_routes(app, router)
     install_web(app)
@@ -124,6 +133,16 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def verified_hosts(services: Services) -> HostTable:
+    """Every partner's verified domains, read on the event loop every few seconds."""
+
+    async def load() -> dict[str, int]:
+        async with services.reads.connection() as reads:
+            return {row.hostname: row.partner_id for row in await reads.run(VERIFIED_HOSTS)}
+
+    return HostTable(load, services.settings.domain_cache_seconds)
 
 
 # Connections kept free for what is not queued (`/healthz`, `/metrics`); the in-process worker has

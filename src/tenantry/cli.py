@@ -32,6 +32,8 @@ secrets_app = typer.Typer(
     no_args_is_help=True, help="Data sources' secrets (header values, passwords, tokens)."
 )
 app.add_typer(secrets_app, name="secrets")
+domain_app = typer.Typer(no_args_is_help=True, help="Partners' own domains.")
+app.add_typer(domain_app, name="domain")
 
 
 def fail(reason: str) -> NoReturn:
@@ -438,6 +440,34 @@ def secrets_rotate(ctx: typer.Context) -> None:
             f"{len(outcome.unreadable)} data source(s) have secrets no configured key opens (ids {ids}): "
             "add the key that sealed them to TENANTRY_ENCRYPTION_OLD_KEYS, or send those secrets again"
         )
+
+
+@domain_app.command("verify")
+def domain_verify(
+    ctx: typer.Context,
+    hostname: Annotated[str, typer.Argument(help="A domain a partner added, e.g. dashboards.example.com.")],
+) -> None:
+    """Mark a partner's domain verified, once you checked that its DNS points at this server: it
+    then serves that partner's sign-in, portal and published links (within seconds)."""
+    from tenantry.clock import SystemClock
+    from tenantry.domains.service import verify_domain
+
+    settings = _settings(ctx)
+    with _session(settings, write=True) as db:
+        domain = verify_domain(db, SystemClock(settings.clock_offset), hostname)
+        db.commit()
+        typer.echo(f"{domain.hostname} is verified for partner {domain.partner_id}")
+
+
+@domain_app.command("list")
+def domain_list(ctx: typer.Context) -> None:
+    """Every partner's domains: host name, partner id, and verified or not (tab-separated)."""
+    from tenantry.domains.service import all_domains
+
+    with _session(_settings(ctx)) as db:
+        for domain in all_domains(db):
+            state = "verified" if domain.verified else "unverified"
+            typer.echo(f"{domain.hostname}\t{domain.partner_id}\t{state}")
 
 
 def main() -> None:

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
 
     # With Redis: how often each process writes the API calls it counted to the database.
     meter_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    # How long each process keeps its copy of the partners' verified domains before reading them
+    # again: a domain verified or removed elsewhere serves (or stops serving) within this time.
+    domain_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     @property
     def sqlalchemy_url(self) -> str:

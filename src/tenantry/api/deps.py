@@ -22,6 +22,7 @@ from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.db.reads import DatabaseReads
 from tenantry.db.session import Database
+from tenantry.domains import host_partner_id
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
 from tenantry.exports.service import Renderer, new_renderer
 from tenantry.fields import INT64_MAX, INT64_MIN
@@ -213,7 +214,7 @@ def _session_principal(
     if token is None:
         raise Unauthenticated("Send an API key as `Authorization: Bearer <key>`.")
     with svc.database.session() as lookup:
-        signed_in = sessions.resolve(lookup, token, now)
+        signed_in = sessions.resolve(lookup, token, now, host_partner_id(connection))
         if signed_in is None:
             raise Unauthenticated("The session has ended; sign in again or send an API key.")
         sessions.check_still_allowed(signed_in, now)

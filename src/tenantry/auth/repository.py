@@ -157,19 +157,24 @@ def delete_expired_sessions(db: Session, now: datetime) -> None:
 # Sign-in
 
 
-def partner_user_password(db: Session, email: str) -> tuple[int, str | None] | None:
-    """The partner user with this e-mail (id, password hash), if any."""
-    row = db.execute(
-        select(PartnerUser.id, PartnerUser.password_hash).where(PartnerUser.email == email)
-    ).first()
+def partner_user_password(
+    db: Session, email: str, partner_id: int | None = None
+) -> tuple[int, str | None] | None:
+    """The partner user with this e-mail (id, password hash), if any (of `partner_id` when given)."""
+    query = select(PartnerUser.id, PartnerUser.password_hash).where(PartnerUser.email == email)
+    if partner_id is not None:
+        query = query.where(PartnerUser.partner_id == partner_id)
+    row = db.execute(query).first()
     return None if row is None else (row.id, row.password_hash)
 
 
-def client_user_passwords(db: Session, email: str) -> list[tuple[int, str | None]]:
-    """The client users with this e-mail, in any client of any partner (id, password hash)."""
-    rows = db.execute(
-        select(ClientUser.id, ClientUser.password_hash)
-        .where(ClientUser.email == email)
-        .order_by(ClientUser.id)
-    ).all()
+def client_user_passwords(
+    db: Session, email: str, partner_id: int | None = None
+) -> list[tuple[int, str | None]]:
+    """The client users with this e-mail, in any client of any partner, or of `partner_id`'s
+    clients when given (id, password hash)."""
+    query = select(ClientUser.id, ClientUser.password_hash).where(ClientUser.email == email)
+    if partner_id is not None:
+        query = query.join(Client, Client.id == ClientUser.client_id).where(Client.partner_id == partner_id)
+    rows = db.execute(query.order_by(ClientUser.id)).all()
     return [(row.id, row.password_hash) for row in rows]

@@ -115,14 +115,20 @@ class SignedIn:
         return Principal("client_user", self.row.client.partner_id, c.id, c.role, self.row.client.id)
 
 
-def resolve(db: Session, token: str, now: datetime) -> SignedIn | None:
+def resolve(db: Session, token: str, now: datetime, host_partner_id: int | None = None) -> SignedIn | None:
     """The session named by a cookie's id, if it exists and has not expired.
 
     A client user's session is checked against the client's status on every request: once the
     client is disabled or its trial has ended, `check_client_access` refuses it.
+
+    On a partner's own domain (`host_partner_id`, the partner the request's host belongs to) only
+    that partner's sessions count: another partner's session there is no session at all, so a
+    cookie carried from one partner's domain to another's signs no one in.
     """
     row = repo.find_session(db, token, now)
-    return SignedIn(row) if row is not None else None
+    if row is None or (host_partner_id is not None and row.session.partner_id != host_partner_id):
+        return None
+    return SignedIn(row)
 
 
 def check_still_allowed(signed_in: SignedIn, now: datetime) -> None:

@@ -91,14 +91,26 @@ def may_name_an_account(email: str) -> bool:
     return bool(email) and not any(unicodedata.category(ch) in _NOT_IN_AN_EMAIL for ch in email)
 
 
-async def sign_in(database: Database, clock: Clock, email: str, password: str, address: str) -> SignInOutcome:
-    """Count the attempt, check the password outside any lock, then sign in or count the failure."""
+async def sign_in(
+    database: Database,
+    clock: Clock,
+    email: str,
+    password: str,
+    address: str,
+    partner_id: int | None = None,
+) -> SignInOutcome:
+    """Count the attempt, check the password outside any lock, then sign in or count the failure.
+
+    With `partner_id` (the sign-in page of a partner's own domain) only that partner's users and
+    its clients' users can sign in; anyone else's account is as unknown there as a wrong e-mail,
+    and gets the same answer, in the same time.
+    """
     email = normalised_email(email)
     outcome = await throttle.attempt(
         database,
         clock,
         sign_in_limits(email, address),
-        partial(_matching_accounts, database, email, password),
+        partial(_matching_accounts, database, email, password, partner_id),
         _conclude,
     )
     if isinstance(outcome, throttle.Refused):
@@ -106,14 +118,14 @@ async def sign_in(database: Database, clock: Clock, email: str, password: str, a
     return outcome
 
 
-def _matching_accounts(database: Database, email: str, password: str) -> _Matches:
+def _matching_accounts(database: Database, email: str, password: str, partner_id: int | None) -> _Matches:
     """Which accounts this password opens. The hashes are read first, and the session closed
     before argon2 runs, so no connection is held while passwords are checked."""
     partner_user, client_users = None, []
     if may_name_an_account(email):
         with database.session() as db:
-            partner_user = repo.partner_user_password(db, email)
-            client_users = repo.client_user_passwords(db, email)
+            partner_user = repo.partner_user_password(db, email, partner_id)
+            client_users = repo.client_user_passwords(db, email, partner_id)
     accounts = len(client_users) + (partner_user is not None)
     if partner_user is not None and verify_password(password, partner_user[1]):
         return _Matches(accounts, partner_user_id=partner_user[0])

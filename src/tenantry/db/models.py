@@ -32,6 +32,7 @@ from tenantry.db import (  # noqa: F401
     access_models,
     branding_models,
     dashboard_models,
+    domain_models,
     statements_models,
     template_models,
     worker_models,

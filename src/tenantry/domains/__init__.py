@@ -1,9 +1,10 @@
 """Partners' own domains (SPEC §16): which partner a request's `Host` belongs to, and the address
 e-mails link to.
 
-`host_partner_id` reads what the host middleware resolved for this request: the partner whose
-verified domain the `Host` header names, or None on the default address (and for any host that
-matches no domain, which is served as the default brand, never as another partner's).
+`host_partner_id` reads what the host middleware (`tenantry.domains.routing`) resolved for this
+request: the partner whose verified domain the `Host` header names, or None on the default
+address (and for any host that matches no domain, which is served as the default brand, never as
+another partner's).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tenantry.domains.repository import first_verified_hostname
 from tenantry.settings import Settings
 
 
@@ -26,4 +28,10 @@ def host_partner_id(scope_or_request: Any) -> int | None:
 def partner_base_url(db: Session, settings: Settings, partner_id: int | None) -> str:
     """Where e-mails for this partner link to: its first verified domain over https, else the
     operator's `TENANTRY_BASE_URL`."""
-    return settings.base_url.rstrip("/")
+    return base_url_of(db, partner_id, settings.base_url)
+
+
+def base_url_of(db: Session, partner_id: int | None, default: str) -> str:
+    """The partner's first verified domain (by id) over https, else `default` (without a final /)."""
+    hostname = first_verified_hostname(db, partner_id) if partner_id is not None else None
+    return f"https://{hostname}" if hostname else default.rstrip("/")

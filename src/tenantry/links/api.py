@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from tenantry.api.deps import Caller, ClockDep, PageDep, PathId, WorkDep
+from tenantry.domains import partner_base_url
 from tenantry.links import service
 from tenantry.links.schemas import LinkCreate, LinkList, LinkOut
 
@@ -23,7 +24,9 @@ async def create_link(
 ) -> LinkOut:
     """Publish the dashboard at a secret URL, shown only in this answer (Trial and Active only)."""
     link, token = await work(service.create_link, clock, caller, dashboard_id, body)
-    return LinkOut.of(link, _base_url(request), token)
+    # The URL is on the partner's own domain when it has a verified one.
+    settings = request.app.state.services.settings
+    return LinkOut.of(link, await work(partner_base_url, settings, caller.partner_id), token)
 
 
 @router.get("/dashboards/{dashboard_id}/published-links", response_model=LinkList)

@@ -104,24 +104,32 @@ def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -
     db.flush()
 
 
-def open_public(db: Connection, token: str, now: datetime) -> PublicLink:
-    """The read behind every public view: two small queries, the status checked every time."""
+def open_public(db: Connection, token: str, now: datetime, partner_id: int | None = None) -> PublicLink:
+    """The read behind every public view: two small queries, the status checked every time.
+
+    With `partner_id` (the partner whose own domain the view came to), another partner's link is
+    not found (404), whatever its status: nothing about it is told there.
+    """
     found = repo.public_link(db, hash_link_token(token)) if 20 <= len(token) <= 100 else None
-    return _viewable(found, now)
+    return _viewable(found, now, partner_id)
 
 
-def _viewable(found: PublicLink | None, now: datetime) -> PublicLink:
+def _viewable(found: PublicLink | None, now: datetime, partner_id: int | None) -> PublicLink:
     if found is None or found.revoked_at is not None:
+        raise LinkUnavailable(404)
+    if partner_id is not None and found.partner_id != partner_id:
         raise LinkUnavailable(404)
     if not allows(Capability.VIEW_PUBLISHED_LINKS, content_status(found.client_status, found.trial, now)):
         raise LinkUnavailable(403)
     return found
 
 
-async def open_public_async(reads: Reads, token: str, now: datetime) -> PublicLink:
+async def open_public_async(
+    reads: Reads, token: str, now: datetime, partner_id: int | None = None
+) -> PublicLink:
     """`open_public`, read without leaving the event loop (`db.reads`)."""
     found = await repo.public_link_async(reads, hash_link_token(token)) if 20 <= len(token) <= 100 else None
-    return _viewable(found, now)
+    return _viewable(found, now, partner_id)
 
 
 def needs_touch(link: PublicLink, now: datetime) -> bool:

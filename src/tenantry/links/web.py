@@ -41,6 +41,7 @@ from tenantry.dashboards.live import (
     stored_filters,
     today_in,
 )
+from tenantry.domains import host_partner_id
 from tenantry.errors import InvalidInput, LinkUnavailable
 from tenantry.klips.spec import DashboardFilter
 from tenantry.links import service
@@ -116,11 +117,14 @@ def _unavailable_json(status: int) -> Response:
 
 async def _opened(request: Request, token: str) -> PublicLink | LinkUnavailable:
     """The link, its dashboard and klips (with their data versions), read on the event loop; the
-    client's status is checked on every request."""
+    client's status is checked on every request. On a partner's own domain only that partner's
+    links are served (`host_partner_id`); on the default address every link is."""
     services: Services = request.app.state.services
     async with services.reads.connection() as reads:
         try:
-            return await service.open_public_async(reads, token, services.clock.now())
+            return await service.open_public_async(
+                reads, token, services.clock.now(), host_partner_id(request)
+            )
         except LinkUnavailable as refusal:
             return refusal
 
@@ -224,7 +228,7 @@ async def unlock(
 ) -> Response:
     """Check a protected link's password; wrong tries are throttled per link and address."""
     services: Services = request.app.state.services
-    link = await run_in_threadpool(_protected_link, services, token)
+    link = await run_in_threadpool(_protected_link, services, token, host_partner_id(request))
     if isinstance(link, LinkUnavailable):
         return _unavailable_page(link.status)
     if link.password_hash is None:
@@ -256,11 +260,11 @@ async def unlock(
     return response
 
 
-def _protected_link(services: Services, token: str) -> PublicLink | LinkUnavailable:
+def _protected_link(services: Services, token: str, partner_id: int | None) -> PublicLink | LinkUnavailable:
     """The link whose password is tried, read (status checked) in a short read of its own."""
     with services.database.engine.connect() as db:
         try:
-            return service.open_public(db, token, services.clock.now())
+            return service.open_public(db, token, services.clock.now(), partner_id)
         except LinkUnavailable as refusal:
             return refusal
 

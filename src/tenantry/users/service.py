@@ -24,6 +24,7 @@ from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
 from tenantry.db.reads import Reads
+from tenantry.domains import base_url_of
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
 from tenantry.errors import Duplicate, Forbidden
@@ -65,7 +66,9 @@ def _invite(
             expires_at=now + INVITATION_LIFETIME,
         )
     )
-    link = f"{inviter.base_url.rstrip('/')}/invite/{token}"
+    # On the partner's own domain when it has a verified one (its sign-in page and brand).
+    base_url = base_url_of(db, principal.partner_id, inviter.base_url)
+    link = f"{base_url}/invite/{token}"
     brand = brand_for(db, principal.partner_id, user.client_id if isinstance(user, ClientUser) else None)
     product = one_line(brand.product_name)
     greeting = (
@@ -78,7 +81,7 @@ def _invite(
         f"{greeting}\n\n{choose}",
         link=link,
         link_text="Choose your password",
-        base_url=inviter.base_url,
+        base_url=base_url,
     )
     # Sent by the worker after this transaction commits: never inside the request (and its lock).
     mail = Mail(

@@ -2,7 +2,7 @@
 
 One module per page area (`signin`, `account`, `clients`, `client`, `partner_sources`,
 `partner_dashboards`, `plan`,
-`statements`, `portal`, `builder`), sharing the helpers of `pages` and the console's and portal's
+`statements`, `domains`, `portal`, `builder`), sharing the helpers of `pages` and the console's and portal's
 common forms (`forms`, and `sources` for data sources and client properties).
 """
 
@@ -25,6 +25,7 @@ def install(app: FastAPI) -> None:
         builder,
         client,
         clients,
+        domains,
         partner_dashboards,
         partner_sources,
         plan,
@@ -35,7 +36,7 @@ def install(app: FastAPI) -> None:
     from tenantry.web.pages import WebRefusal, answer_refusal
 
     areas = (signin, account, clients, client, partner_sources, partner_dashboards, plan, statements)
-    for module in (*areas, portal, builder, branding):
+    for module in (*areas, portal, builder, branding, domains):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

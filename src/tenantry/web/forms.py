@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.dashboards.live import FILTER_PREFIX, Chosen
+from tenantry.domains import base_url_of
 from tenantry.exports.service import ExportFile
 from tenantry.links import service as links_service
 from tenantry.links.schemas import LinkCreate, LinkOut
@@ -99,7 +100,7 @@ def publish(
     """Publish a link; its URL is shown once, in the sentence."""
     data = LinkCreate(name=form.name, password=form.password or None, allowed_origins=form.origins())
     link, token = links_service.create_link(db, clock, principal, dashboard_id, data)
-    url = LinkOut.of(link, base_url, token).url
+    url = LinkOut.of(link, base_url_of(db, principal.partner_id, base_url), token).url
     return f"Published link {link.name} created: {url} (copy it now; it is shown only once)."
 
 

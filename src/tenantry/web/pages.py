@@ -367,7 +367,7 @@ class Visit:
     def anyone(self, db: Session) -> SignedIn | None:
         """Who is signed in, if anyone (a form's token is not checked)."""
         if self.token is not None and self.signed_in is None:
-            self.signed_in = sessions.resolve(db, self.token, self.now)
+            self.signed_in = sessions.resolve(db, self.token, self.now, host_partner_id(self.request))
             if self.signed_in is not None:
                 row = self.signed_in.row
                 client = row.acting_client or row.client

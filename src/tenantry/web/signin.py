@@ -17,6 +17,7 @@ from tenantry.api.deps import ClockDep, WorkDep, services
 from tenantry.auth import sessions, signin
 from tenantry.auth.addresses import request_address
 from tenantry.clock import Clock
+from tenantry.domains import host_partner_id
 from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.users import service as users_service
 from tenantry.web.pages import (
@@ -72,7 +73,8 @@ async def login(
         raise FormExpired()
     svc = services(request)
     address = request_address(request, svc.settings.trusted_proxy_networks)
-    outcome = await signin.sign_in(svc.database, clock, email, password, address)
+    # On a partner's own domain, only that partner's users sign in (`host_partner_id`).
+    outcome = await signin.sign_in(svc.database, clock, email, password, address, host_partner_id(request))
     if outcome.session_token is None:
         shown = email if signin.may_name_an_account(email) else ""
         answer = login_page(request, outcome.message, outcome.status_code, shown)
