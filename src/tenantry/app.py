@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from tenantry import __version__
+from tenantry.accounts.api import router as accounts_router
 from tenantry.api import docs as api_docs
 from tenantry.api import problems
 from tenantry.api.deps import ApiAuthMiddleware, Services
@@ -110,6 +111,7 @@ def create_app(
         webhooks_router,
         templates_router,
         observability_router,
+        accounts_router,
     ):
         add_routes(app, router)
     install_web(app)
