@@ -37,7 +37,7 @@ from tenantry.emails import service as emails
 from tenantry.errors import Forbidden, MfaState, NotFound, RateLimited, WeakPassword
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.settings import Settings
-from tenantry.vault import Vault
+from tenantry.vault import Vault, VaultError
 
 RESET_LIFETIME = timedelta(hours=1)
 # Reset e-mails a person (or someone who knows their address) can ask for within the throttle's
@@ -280,6 +280,29 @@ def begin_totp(db: Session, clock: Clock, vault: Vault, principal: Principal) ->
     if secret is None:
         raise MfaState("Two-step sign-in is on already; turn it off first to set it up again.")
     issuer = brand_for(db, principal.partner_id, principal.client_id).product_name
+    return TotpBegun(secret, mfa.otpauth_uri(secret, user.email, issuer))
+
+
+def enrolment(db: Session, clock: Clock, vault: Vault, kind: mfa.UserKind, user_id: int) -> TotpBegun | None:
+    """The factor a user sets up at sign-in (the one begun before, if any, so a reload shows the
+    same code); None when there is no such user or their TOTP is on already."""
+    user = mfa.user_of(db, kind, user_id)
+    if user is None:
+        return None
+    factor = mfa.factor_of(db, kind, user_id, lock=True)
+    if factor is not None and factor.confirmed_at is not None:
+        return None
+    secret = None
+    if factor is not None:
+        try:
+            secret = mfa.secret_of(vault, factor)
+        except VaultError:
+            secret = None
+    if secret is None:
+        secret = mfa.begin(db, vault, user, clock.now())
+    assert secret is not None
+    partner_id, client_id = _partner_of(db, user)
+    issuer = brand_for(db, partner_id, client_id).product_name
     return TotpBegun(secret, mfa.otpauth_uri(secret, user.email, issuer))
 
 
