@@ -163,7 +163,7 @@ class TestDisabledClients:
     def test_a_reset_sets_the_password_but_a_disabled_clients_user_still_cannot_sign_in(
         self, mail_http, partner, clock, db, mailed_links
     ):
-        client_id, user, _ = client_with_user(mail_http, partner, clock, "disabled", "owner@client.test")
+        _, user, _ = client_with_user(mail_http, partner, clock, "disabled", "owner@client.test")
         mail_http.post(RESET, json={"email": "owner@client.test"})
         [link] = mailed_links("reset")
         assert _reset(mail_http, link).status_code == 200
