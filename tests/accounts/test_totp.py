@@ -259,3 +259,26 @@ class TestAccountPage:
         csrf = form_csrf(http.get("/partner").text) or ""
         http.post("/partner/require-mfa", data={"csrf_token": csrf, "require": "on"})
         assert http.get("/api/1/partner", headers=partner.headers).json()["require_mfa"] is True
+
+
+class TestKeyRotation:
+    def test_rotating_the_encryption_key_reseals_totp_secrets(self, partner, database, clock):
+        import os
+
+        from tenantry.accounts.service import rotate_totp_secrets
+        from tenantry.auth import mfa
+        from tenantry.db.models import PartnerUser
+        from tenantry.vault import Vault
+
+        old, new = os.urandom(32), os.urandom(32)
+        with database.session(write=True) as db:
+            user = db.get(PartnerUser, partner.admin_user_id)
+            secret = mfa.begin(db, Vault(old), user, clock.now())
+            db.commit()
+        with database.session(write=True) as db:
+            outcome = rotate_totp_secrets(db, Vault(new, [old]))
+            db.commit()
+        assert (outcome.rotated, outcome.current, outcome.unreadable) == (1, 0, [])
+        with database.session() as db:
+            factor = db.scalars(select(TotpFactor)).one()
+            assert Vault(new).open(factor.secret_sealed) == secret

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.mfa import UserKind
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import WebSession
-from tenantry.db.account_models import PartnerAccountRules, PasswordReset
+from tenantry.db.account_models import PartnerAccountRules, PasswordReset, TotpFactor
 from tenantry.db.models import ClientUser, PartnerUser
 
 
@@ -65,3 +65,8 @@ def account_rules(db: Session, partner_id: int) -> PartnerAccountRules:
         db.add(rules)
         db.flush()
     return rules
+
+
+def totp_factors(db: Session) -> list[TotpFactor]:
+    """Every TOTP factor (a few per user at most: one row each), for re-sealing their secrets."""
+    return list(db.scalars(select(TotpFactor).order_by(TotpFactor.id)))

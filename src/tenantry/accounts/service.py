@@ -400,3 +400,29 @@ def set_require_mfa(db: Session, clock: Clock, principal: Principal, value: bool
         details={"require_mfa": value},
     )
     db.flush()
+
+
+@dataclass(frozen=True)
+class TotpRotation:
+    rotated: int
+    current: int
+    unreadable: list[int]
+
+
+def rotate_totp_secrets(db: Session, vault: Vault) -> TotpRotation:
+    """Seal every TOTP secret again under the vault's current key (with `tenantry secrets rotate`),
+    so the old keys can be retired without turning anyone's second factor into noise."""
+    rotated = current = 0
+    unreadable: list[int] = []
+    for factor in repo.totp_factors(db):
+        try:
+            if vault.is_current(factor.secret_sealed):
+                vault.open(factor.secret_sealed)
+                current += 1
+                continue
+            factor.secret_sealed = vault.rotate(factor.secret_sealed)
+            rotated += 1
+        except VaultError:
+            unreadable.append(factor.id)
+    db.flush()
+    return TotpRotation(rotated, current, unreadable)
