@@ -3,10 +3,12 @@ it ends the user's sessions without getting around the rules of signing in."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from tenantry.auth.secrets import verify_password
 from tenantry.db.access_models import WebSession
@@ -182,3 +184,13 @@ class TestDisabledClients:
         client_with_user(mail_http, other, clock, "active", "both@client.test")
         mail_http.post(RESET, json={"email": "both@client.test"})
         assert len(set(mailed_links("reset"))) == 2
+
+
+class TestTheLinkIsASecret:
+    def test_without_smtp_the_log_shows_the_reset_e_mail_with_its_link_redacted(self, http, partner, db):
+        email = admin_email(db, partner)
+        with capture_logs() as logs:
+            assert http.post(RESET, json={"email": email}).status_code == 202
+        (logged,) = [entry for entry in logs if entry["event"].startswith("mail not sent")]
+        assert "/reset/[redacted]" in logged["text"]
+        assert not re.search(r"/reset/(?!\[redacted\])", repr(logs))
