@@ -15,7 +15,15 @@ from tenantry.db.access_models import WebSession
 from tenantry.db.account_models import PasswordReset
 from tenantry.db.models import ClientUser, PartnerUser
 from tests.accounts.conftest import path_of, post_page_form
-from tests.factories import ADMIN_PASSWORD, PASSWORD, admin_email, client_with_user, sign_in
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    admin_email,
+    client_with_user,
+    new_client,
+    sign_in,
+)
 
 NEW_PASSWORD = "a brand new secret 7"
 RESET = "/api/1/auth/password-reset"
@@ -194,3 +202,17 @@ class TestTheLinkIsASecret:
         (logged,) = [entry for entry in logs if entry["event"].startswith("mail not sent")]
         assert "/reset/[redacted]" in logged["text"]
         assert not re.search(r"/reset/(?!\[redacted\])", repr(logs))
+
+
+class TestInvitedUsers:
+    def test_a_reset_closes_the_invitation_that_would_set_the_password_again(
+        self, mail_http, partner, mailed_links
+    ):
+        client_id = new_client(mail_http, partner)
+        add_user(mail_http, partner, client_id, "invitee@client.test", password=None, role="member")
+        [invitation] = mailed_links("invite")
+        mail_http.post(RESET, json={"email": "invitee@client.test"})
+        [link] = mailed_links("reset")
+        assert _reset(mail_http, link).status_code == 200
+        assert mail_http.get(path_of(invitation)).status_code == 404
+        assert sign_in(mail_http, "invitee@client.test", NEW_PASSWORD).status_code == 303

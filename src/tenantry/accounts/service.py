@@ -37,6 +37,7 @@ from tenantry.emails import service as emails
 from tenantry.errors import Forbidden, MfaState, NotFound, RateLimited, WeakPassword
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.settings import Settings
+from tenantry.users import repository as users_repo
 from tenantry.vault import Vault, VaultError
 
 RESET_LIFETIME = timedelta(hours=1)
@@ -165,6 +166,8 @@ def reset_password(db: Session, clock: Clock, token: str, password: str) -> bool
     check_password(password, user.email)
     user.password_hash = hash_password(password)
     repo.close_resets(db, kind, user.id, now)
+    # An invitation not yet used would otherwise choose the password again later.
+    users_repo.close_invitations(db, user, now)
     repo.end_sessions(db, kind, user.id)
     partner_id, client_id = _partner_of(db, user)
     audit(
