@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from tenantry import __version__
+from tenantry.accounts.api import router as accounts_router
 from tenantry.api import docs as api_docs
 from tenantry.api import problems
 from tenantry.api.deps import ApiAuthMiddleware, Services
@@ -121,6 +122,7 @@ def create_app(
         observability_router,
         domains_router,
         domains_internal_router,
+        accounts_router,
     ):
         add_routes(app, router)
     install_web(app)

@@ -418,6 +418,7 @@ def demo(
 def secrets_rotate(ctx: typer.Context) -> None:
     """Re-encrypt every data source's secrets with TENANTRY_ENCRYPTION_KEY, so that the keys in
     TENANTRY_ENCRYPTION_OLD_KEYS can be retired. Safe to run again."""
+    from tenantry.accounts.service import rotate_totp_secrets
     from tenantry.datasources.service import rotate_secrets
     from tenantry.vault import load_vault
 
@@ -428,7 +429,14 @@ def secrets_rotate(ctx: typer.Context) -> None:
         fail(f"cannot load the encryption key: {exc}")
     with _session(settings, write=True) as db:
         outcome = rotate_secrets(db, vault)
+        factors = rotate_totp_secrets(db, vault)
         db.commit()
+    if factors.rotated or factors.unreadable:
+        typer.echo(
+            f"re-encrypted {factors.rotated} two-step sign-in secret(s); "
+            f"{len(factors.unreadable)} could not be opened (those users turn TOTP off with a recovery code)",
+            err=True,
+        )
     typer.echo(
         f"re-encrypted the secrets of {outcome.rotated} data source(s) with key {vault.current_key_id}; "
         f"{outcome.current} already used it",

@@ -154,3 +154,21 @@ class EmailLimitReached(TenantryError):
     """A user has e-mailed dashboards to as many recipients as a day allows (SPEC §12)."""
 
     code, status, title = "email_limit_reached", 429, "Daily e-mail limit reached"
+
+
+class LastAdmin(TenantryError):
+    """The change would leave an account (a partner, or a client) without any admin."""
+
+    code, status, title = "last_admin", 409, "The last admin stays"
+
+
+class InvitationAccepted(TenantryError):
+    """The user has set a password already: there is no invitation to send again."""
+
+    code, status, title = "invitation_accepted", 409, "Invitation already accepted"
+
+
+class MfaState(TenantryError):
+    """The second factor is not in the state the request needs (already on, not begun, required)."""
+
+    code, status, title = "mfa_state", 409, "Second factor"

@@ -143,7 +143,9 @@ VaultDep = Annotated[Vault, Depends(vault)]
 
 API_PREFIX = "/api/1/"
 # The documentation is public; every other path under /api/1 needs a caller.
-PUBLIC_API_PATHS = frozenset({"/api/1/openapi.json", "/api/1/docs", "/api/1/docs/oauth2-redirect"})
+PUBLIC_API_PATHS = frozenset(
+    {"/api/1/openapi.json", "/api/1/docs", "/api/1/docs/oauth2-redirect", "/api/1/auth/password-reset"}
+)
 
 
 async def authenticate(svc: Services, scope: Scope) -> Principal:

@@ -14,17 +14,18 @@ limit stops one address from trying a few passwords on each of many e-mails.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Literal
 
+from anyio.to_thread import run_sync
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
 from tenantry.audit import audit
+from tenantry.auth import mfa, throttle
 from tenantry.auth import repository as repo
-from tenantry.auth import throttle
 from tenantry.auth.addresses import throttled_address
 from tenantry.auth.secrets import hash_password, verify_password
 from tenantry.auth.sessions import SignedIn, start_session
@@ -33,6 +34,7 @@ from tenantry.db.models import Client, ClientUser, PartnerUser
 from tenantry.db.session import Database
 from tenantry.errors import AccountSuspended, Forbidden, TenantryError, TrialEnded
 from tenantry.policy import Capability, EffectiveStatus, require
+from tenantry.vault import Vault
 
 WRONG_CREDENTIALS = "The e-mail address or password is not correct."
 MAX_FAILURES_PER_PAIR = 5
@@ -57,6 +59,9 @@ class SignInOutcome:
     session_token: str | None = None
     is_partner: bool = False
     retry_after: str | None = None  # the Retry-After header of a 429
+    # The password was right but a second step remains (a TOTP code, or enrolling first).
+    pending: mfa.Pending | None = None
+    recovery_codes: tuple[str, ...] = ()  # shown once, after enrolling at sign-in
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,70 @@ async def sign_in(
     if isinstance(outcome, throttle.Refused):
         return SignInOutcome(429, too_many_attempts(outcome), retry_after=outcome.retry_after)
     return outcome
+
+
+CODE_REFUSED = "The code is not correct."
+PENDING_ENDED = "The sign-in took too long; sign in again."
+
+
+async def second_factor(
+    database: Database, clock: Clock, vault: Vault, step: mfa.Pending, code: str, address: str
+) -> SignInOutcome:
+    """The second step of a pending sign-in: a TOTP or recovery code (`code`), or the first code
+    of a factor being set up (`enrol`). Counted by the sign-in throttle like a password."""
+    email = await run_sync(_email_of, database, step)
+    if email is None:
+        return SignInOutcome(401, PENDING_ENDED)
+    outcome = await throttle.attempt(
+        database, clock, sign_in_limits(email, address), _nothing, partial(_conclude_code, vault, step, code)
+    )
+    if isinstance(outcome, throttle.Refused):
+        return SignInOutcome(429, too_many_attempts(outcome), retry_after=outcome.retry_after)
+    return outcome
+
+
+def _nothing() -> None:
+    return None
+
+
+def _email_of(database: Database, step: mfa.Pending) -> str | None:
+    with database.session() as db:
+        user = mfa.user_of(db, step.kind, step.user_id)
+        return user.email if user is not None else None
+
+
+def _conclude_code(
+    vault: Vault,
+    step: mfa.Pending,
+    code: str,
+    db: Session,
+    attempt: throttle.Reservation,
+    _: None,
+    now: datetime,
+) -> SignInOutcome:
+    user = mfa.user_of(db, step.kind, step.user_id)
+    factor = mfa.factor_of(db, step.kind, step.user_id, lock=True) if user is not None else None
+    codes: list[str] | None = None
+    if user is not None and factor is not None:
+        if step.purpose == "code" and factor.confirmed_at is not None:
+            codes = [] if mfa.code_opens(db, vault, factor, code, now) else None
+        elif step.purpose == "enrol":
+            codes = mfa.confirm(db, vault, factor, code, now)
+    if user is None or codes is None:
+        throttle.fail(db, attempt, now)
+        return SignInOutcome(401, CODE_REFUSED)
+    throttle.release(db, attempt)
+    if isinstance(user, PartnerUser):
+        outcome = partner_session(db, now, user)
+    else:
+        client = db.get(Client, user.client_id)
+        assert client is not None
+        # The status may have changed since the password step: it is asked again.
+        refusal = _sign_in_refusal(lifecycle.client_status(client, now))
+        if refusal is not None:
+            return SignInOutcome(refusal.status, refusal.detail)
+        outcome = client_session(db, now, user, client)
+    return replace(outcome, recovery_codes=tuple(codes))
 
 
 def _matching_accounts(database: Database, email: str, password: str, partner_id: int | None) -> _Matches:
@@ -187,6 +256,14 @@ def _sign_in_refusal(status: EffectiveStatus) -> TenantryError | None:
 
 
 def _partner_signed_in(db: Session, now: datetime, user: PartnerUser) -> SignInOutcome:
+    step = mfa.second_step(db, user)
+    if step is not None:
+        return SignInOutcome(303, pending=mfa.pending(step, user, now), is_partner=True)
+    return partner_session(db, now, user)
+
+
+def partner_session(db: Session, now: datetime, user: PartnerUser) -> SignInOutcome:
+    """The partner user is signed in: every step asked of them is done."""
     user.last_sign_in = now
     audit(
         db,
@@ -200,6 +277,14 @@ def _partner_signed_in(db: Session, now: datetime, user: PartnerUser) -> SignInO
 
 
 def _client_signed_in(db: Session, now: datetime, user: ClientUser, client: Client) -> SignInOutcome:
+    step = mfa.second_step(db, user)
+    if step is not None:
+        return SignInOutcome(303, pending=mfa.pending(step, user, now))
+    return client_session(db, now, user, client)
+
+
+def client_session(db: Session, now: datetime, user: ClientUser, client: Client) -> SignInOutcome:
+    """The client user is signed in: every step asked of them is done."""
     user.last_sign_in = now
     client.last_sign_in = now
     audit(

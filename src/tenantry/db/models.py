@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 # Imported for their tables: Base.metadata knows every table once this module is imported.
 from tenantry.db import (  # noqa: F401
     access_models,
+    account_models,
     branding_models,
     dashboard_models,
     domain_models,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from tenantry.accounts import service as accounts_service
 from tenantry.api.deps import ClockDep, PartnerCaller, WorkDep
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
@@ -16,11 +17,13 @@ router = APIRouter(prefix="/api/1/partner", tags=["partner"])
 
 
 def _read(db: Session, caller: Principal) -> PartnerOut:
-    return PartnerOut.of(partners_repo.get_partner(db, caller.partner_id))
+    partner = partners_repo.get_partner(db, caller.partner_id)
+    return PartnerOut.of(partner, accounts_service.require_mfa(db, caller))
 
 
 def _update(db: Session, clock: Clock, caller: Principal, body: PartnerUpdate) -> PartnerOut:
-    return PartnerOut.of(service.update_partner(db, clock, caller, body))
+    partner = service.update_partner(db, clock, caller, body)
+    return PartnerOut.of(partner, accounts_service.require_mfa(db, caller))
 
 
 @router.get("", response_model=PartnerOut)
@@ -33,5 +36,5 @@ async def get_partner(work: WorkDep, caller: PartnerCaller) -> PartnerOut:
 async def update_partner(
     body: PartnerUpdate, work: WorkDep, clock: ClockDep, caller: PartnerCaller
 ) -> PartnerOut:
-    """Change the partner's name, timezone, prices or currency (admins only)."""
+    """Change the partner's name, timezone, prices, currency or `require_mfa` (admins only)."""
     return await work(_update, clock, caller, body)

@@ -26,6 +26,9 @@ class PartnerUpdate(Strict):
     dashboard_price: Price | None = Field(default=None, description='Per dashboard-month, e.g. "10.00".')
     user_price: Price | None = Field(default=None, description='Per user-month, e.g. "5.00".')
     currency: Currency | None = Field(default=None, description="A three-letter code, e.g. USD.")
+    require_mfa: bool | None = Field(
+        default=None, description="Partner users must sign in with a TOTP code (from their next sign-in)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -71,9 +74,10 @@ class PartnerOut(BaseModel):
     plan: PlanOut
     pool: dict[str, PoolLineOut]
     client_count: int
+    require_mfa: bool = False
 
     @classmethod
-    def of(cls, partner: Partner) -> PartnerOut:
+    def of(cls, partner: Partner, require_mfa: bool = False) -> PartnerOut:
         """The partner, its plan, and the pool: per resource total, used_by_partner, allocated, remaining."""
         return cls(
             id=partner.id,
@@ -93,4 +97,5 @@ class PartnerOut(BaseModel):
             ),
             pool={r: PoolLineOut.of(line) for r, line in partners_repo.pool_lines(partner).items()},
             client_count=partner.client_count,
+            require_mfa=require_mfa,
         )

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tenantry import pool
+from tenantry.accounts import service as accounts_service
 from tenantry.audit import audit
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import CLI_ACTOR, Principal
@@ -174,7 +175,9 @@ def update_partner(db: Session, clock: Clock, principal: Principal, data: Partne
     now = clock.now()
     partner = partners_repo.lock_partner(db, principal.partner_id)
     changed: dict[str, Any] = {}
-    for name in data.model_fields_set:
+    if data.require_mfa is not None:
+        accounts_service.set_require_mfa(db, clock, principal, data.require_mfa)
+    for name in data.model_fields_set - {"require_mfa"}:
         value = getattr(data, name)
         if value != getattr(partner, name):
             changed[name] = value

@@ -27,8 +27,11 @@ from tenantry.users.schemas import (
     ApiKeyList,
     ApiKeyOut,
     ClientUserCreate,
+    ClientUserUpdate,
+    InvitationOut,
     MeOut,
     PartnerUserCreate,
+    PartnerUserUpdate,
     UserCreated,
     UserList,
     UserOut,
@@ -77,6 +80,32 @@ async def remove_client_user(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.patch("/clients/{client_id}/users/{user_id}", response_model=UserOut)
+async def update_client_user(
+    client_id: PathId, user_id: PathId, body: ClientUserUpdate, work: WorkDep, clock: ClockDep, caller: Caller
+) -> UserOut:
+    """Rename a client user or change its role; the client's last admin stays one (409)."""
+    return UserOut.of(await work(service.update_client_user, clock, caller, client_id, user_id, body))
+
+
+@router.post("/clients/{client_id}/users/{user_id}/resend-invitation", response_model=InvitationOut)
+async def resend_client_invitation(
+    client_id: PathId,
+    user_id: PathId,
+    work: WorkDep,
+    clock: ClockDep,
+    caller: Caller,
+    mailer: MailerDep,
+    settings: SettingsDep,
+) -> InvitationOut:
+    """Send a new invitation to a user who has not set a password (the old link stops working);
+    409 `invitation_accepted` otherwise."""
+    inviter = _inviter(mailer, settings)
+    return InvitationOut.of(
+        await work(service.resend_client_invitation, clock, inviter, caller, client_id, user_id)
+    )
+
+
 @router.post(
     "/clients/{client_id}/users/{user_id}/api-keys",
     status_code=status.HTTP_201_CREATED,
@@ -109,6 +138,28 @@ async def add_partner_user(
     """Add a partner user (admins only; counts against the plan's users)."""
     user, sent = await work(service.add_partner_user, clock, _inviter(mailer, settings), caller, body)
     return UserCreated.created(user, sent)
+
+
+@router.patch("/partner/users/{user_id}", response_model=UserOut)
+async def update_partner_user(
+    user_id: PathId, body: PartnerUserUpdate, work: WorkDep, clock: ClockDep, caller: PartnerCaller
+) -> UserOut:
+    """Rename a partner user or change its role (admins only); the last admin stays one (409)."""
+    return UserOut.of(await work(service.update_partner_user, clock, caller, user_id, body))
+
+
+@router.post("/partner/users/{user_id}/resend-invitation", response_model=InvitationOut)
+async def resend_partner_invitation(
+    user_id: PathId,
+    work: WorkDep,
+    clock: ClockDep,
+    caller: PartnerCaller,
+    mailer: MailerDep,
+    settings: SettingsDep,
+) -> InvitationOut:
+    """Send a new invitation to a partner user who has not set a password (admins only)."""
+    inviter = _inviter(mailer, settings)
+    return InvitationOut.of(await work(service.resend_partner_invitation, clock, inviter, caller, user_id))
 
 
 @router.delete("/partner/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
@@ -79,6 +79,27 @@ def find_invitation(db: Session, token: str, now: datetime) -> Invitation | None
         )
         .with_for_update()
     ).one_or_none()
+
+
+def close_invitations(db: Session, user: ClientUser | PartnerUser, now: datetime) -> None:
+    """Every open invitation of the user stops working (a new one is about to be sent)."""
+    column = Invitation.client_user_id if isinstance(user, ClientUser) else Invitation.partner_user_id
+    db.execute(
+        update(Invitation)
+        .where(column == user.id, Invitation.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def count_client_admins(db: Session, client_id: int) -> int:
+    query = select(func.count()).select_from(ClientUser)
+    return db.scalar(query.where(ClientUser.client_id == client_id, ClientUser.role == "admin")) or 0
+
+
+def count_partner_admins(db: Session, partner_id: int) -> int:
+    query = select(func.count()).select_from(PartnerUser)
+    return db.scalar(query.where(PartnerUser.partner_id == partner_id, PartnerUser.role == "admin")) or 0
 
 
 def _owned_keys(principal: Principal) -> Select[ApiKey]:

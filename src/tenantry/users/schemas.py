@@ -32,6 +32,16 @@ class PartnerUserCreate(Strict):
     password: Password | None = None
 
 
+class ClientUserUpdate(Strict):
+    name: Name | None = None
+    role: Literal["admin", "editor", "member"] | None = None
+
+
+class PartnerUserUpdate(Strict):
+    name: Name | None = None
+    role: Literal["admin", "editor", "viewer"] | None = None
+
+
 class InvitationOut(BaseModel):
     queued: bool  # the worker sends it shortly; false without SMTP settings (then see reason)
     delivered: bool

@@ -27,13 +27,21 @@ from tenantry.db.reads import Reads
 from tenantry.domains import base_url_of
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
-from tenantry.errors import Duplicate, Forbidden
+from tenantry.errors import Duplicate, Forbidden, InvitationAccepted, LastAdmin
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.owners import require_reader
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, require
 from tenantry.users import repository as repo
-from tenantry.users.schemas import ClientUserCreate, MeClient, MeOut, MeUser, PartnerUserCreate
+from tenantry.users.schemas import (
+    ClientUserCreate,
+    ClientUserUpdate,
+    MeClient,
+    MeOut,
+    MeUser,
+    PartnerUserCreate,
+    PartnerUserUpdate,
+)
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -222,6 +230,99 @@ def _require_user_manager(principal: Principal) -> None:
         principal.require_admin()
 
 
+def update_client_user(
+    db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int, data: ClientUserUpdate
+) -> ClientUser:
+    """Rename a client's user or change its role (partner admins and editors, the client's admins).
+
+    Roles stay within the client's own (admin, editor, member), and the client keeps an admin:
+    demoting its last one is 409 `last_admin`.
+    """
+    now = clock.now()
+    # Serialises role changes: two admins demoting each other at once never leave none.
+    partners_repo.lock_partner(db, principal.partner_id)
+    client = clients_repo.get_client(db, principal, client_id)
+    user = repo.get_client_user(db, client, user_id)
+    _require_user_manager(principal)
+    require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be changed")
+    changed = _changes(user, data.name, data.role)
+    if "role" in changed and user.role == "admin" and repo.count_client_admins(db, client.id) <= 1:
+        raise LastAdmin(
+            "The client's last admin cannot be given another role; make another user admin first."
+        )
+    updated = _updated(db, now, principal, user, changed, client.id)
+    assert isinstance(updated, ClientUser)
+    return updated
+
+
+def _changes(user: ClientUser | PartnerUser, name: str | None, role: str | None) -> dict[str, str]:
+    changed = {}
+    if name is not None and name != user.name:
+        changed["name"] = name
+    if role is not None and role != user.role:
+        changed["role"] = role
+    return changed
+
+
+def _updated(
+    db: Session,
+    now: datetime,
+    principal: Principal,
+    user: ClientUser | PartnerUser,
+    changed: dict[str, str],
+    client_id: int | None,
+) -> ClientUser | PartnerUser:
+    kind = "client_user" if isinstance(user, ClientUser) else "partner_user"
+    if changed:
+        details = {"from": {key: getattr(user, key) for key in changed}, "to": changed}
+        for key, value in changed.items():
+            setattr(user, key, value)
+        audit(
+            db,
+            partner_id=principal.partner_id,
+            client_id=client_id,
+            actor=principal.actor,
+            action=f"{kind}.updated",
+            target=f"{kind}:{user.id}",
+            at=now,
+            details=details,
+        )
+        db.flush()
+    return user
+
+
+def resend_client_invitation(
+    db: Session, clock: Clock, inviter: Inviter, principal: Principal, client_id: int, user_id: int
+) -> Queued:
+    """Send a user who has not set a password yet a new invitation; the old link stops working."""
+    now = clock.now()
+    client = clients_repo.get_client(db, principal, client_id)
+    user = repo.get_client_user(db, client, user_id)
+    _require_user_manager(principal)
+    require(
+        Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Invitations cannot be sent"
+    )
+    return _reinvite(db, inviter, now, principal, user, client.name)
+
+
+def _reinvite(
+    db: Session,
+    inviter: Inviter,
+    now: datetime,
+    principal: Principal,
+    user: ClientUser | PartnerUser,
+    place: str,
+) -> Queued:
+    if user.password_hash is not None:
+        raise InvitationAccepted(
+            "This user has set a password already: there is no invitation to send again."
+        )
+    repo.close_invitations(db, user, now)
+    sent = _invite(db, inviter, now, principal, user, place)
+    db.flush()
+    return sent
+
+
 # Partner users
 
 
@@ -265,6 +366,32 @@ def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id
         raise Forbidden("You cannot remove yourself; ask another admin.")
     partner.used_users -= 1
     _removed(db, now, principal, user, None)
+
+
+def update_partner_user(
+    db: Session, clock: Clock, principal: Principal, user_id: int, data: PartnerUserUpdate
+) -> PartnerUser:
+    """Rename a partner user or change its role (admins only); the last admin stays one (409)."""
+    principal.require_admin()
+    now = clock.now()
+    partner = partners_repo.lock_partner(db, principal.partner_id)
+    user = repo.get_partner_user(db, partner.id, user_id)
+    changed = _changes(user, data.name, data.role)
+    if "role" in changed and user.role == "admin" and repo.count_partner_admins(db, partner.id) <= 1:
+        raise LastAdmin("The last admin cannot be given another role; make another user admin first.")
+    updated = _updated(db, now, principal, user, changed, None)
+    assert isinstance(updated, PartnerUser)
+    return updated
+
+
+def resend_partner_invitation(
+    db: Session, clock: Clock, inviter: Inviter, principal: Principal, user_id: int
+) -> Queued:
+    """Send a partner user who has not set a password yet a new invitation (admins only)."""
+    principal.require_admin()
+    partner = partners_repo.get_partner(db, principal.partner_id)
+    user = repo.get_partner_user(db, partner.id, user_id)
+    return _reinvite(db, inviter, clock.now(), principal, user, partner.name)
 
 
 # Invitations

@@ -30,12 +30,23 @@ def install(app: FastAPI) -> None:
         partner_sources,
         plan,
         portal,
+        recovery,
         signin,
         statements,
     )
     from tenantry.web.pages import WebRefusal, answer_refusal
 
-    areas = (signin, account, clients, client, partner_sources, partner_dashboards, plan, statements)
+    areas = (
+        signin,
+        account,
+        clients,
+        client,
+        partner_sources,
+        partner_dashboards,
+        plan,
+        statements,
+        recovery,
+    )
     for module in (*areas, portal, builder, branding, domains):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)

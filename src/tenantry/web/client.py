@@ -289,6 +289,45 @@ async def remove_user(
     return await _client_form(visit, work, _remove_user, clock, client_id, user_id)
 
 
+def _update_user(
+    db: Session, principal: Principal, clock: Clock, client_id: int, user_id: int, name: str, role: str
+) -> str:
+    return forms.update_user(db, clock, principal, client_id, user_id, name, role)
+
+
+@router.post("/clients/{client_id}/users/{user_id}/edit")
+async def update_user(
+    client_id: PathId,
+    user_id: PathId,
+    visit: ClientForm,
+    work: WorkDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    return await _client_form(visit, work, _update_user, clock, client_id, user_id, name, role)
+
+
+def _resend(
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    inviter: users_service.Inviter,
+    client_id: int,
+    user_id: int,
+) -> str:
+    return forms.resend_invitation(db, clock, inviter, principal, client_id, user_id)
+
+
+@router.post("/clients/{client_id}/users/{user_id}/resend")
+async def resend_invitation(
+    client_id: PathId, user_id: PathId, request: Request, visit: ClientForm, work: WorkDep, clock: ClockDep
+) -> Response:
+    svc = services(request)
+    inviter = users_service.Inviter(svc.mailer, svc.settings.base_url)
+    return await _client_form(visit, work, _resend, clock, inviter, client_id, user_id)
+
+
 def _add_source(
     db: Session,
     principal: Principal,

@@ -20,7 +20,7 @@ from tenantry.exports.service import ExportFile
 from tenantry.links import service as links_service
 from tenantry.links.schemas import LinkCreate, LinkOut
 from tenantry.users import service as users_service
-from tenantry.users.schemas import ClientUserCreate
+from tenantry.users.schemas import ClientUserCreate, ClientUserUpdate
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,30 @@ def add_user(
 def remove_user(db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int) -> str:
     users_service.remove_client_user(db, clock, principal, client_id, user_id)
     return "User removed."
+
+
+def update_user(
+    db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int, name: str, role: str
+) -> str:
+    """Rename a client user or change its role; the sentence to show."""
+    data = ClientUserUpdate(name=name or None, role=role or None)  # type: ignore[arg-type]
+    user = users_service.update_client_user(db, clock, principal, client_id, user_id, data)
+    return f"{user.name} is saved ({user.role})."
+
+
+def resend_invitation(
+    db: Session,
+    clock: Clock,
+    inviter: users_service.Inviter,
+    principal: Principal,
+    client_id: int,
+    user_id: int,
+) -> str:
+    """Send a user who has not chosen a password a new invitation; the sentence to show."""
+    sent = users_service.resend_client_invitation(db, clock, inviter, principal, client_id, user_id)
+    if sent.queued:
+        return "A new invitation is on its way; the earlier link no longer works."
+    return f"A new invitation was written to the log ({sent.reason}); the earlier link no longer works."
 
 
 @dataclass(frozen=True)

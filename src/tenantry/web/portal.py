@@ -61,7 +61,7 @@ from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
 from tenantry.vault import Vault
 from tenantry.web import forms
-from tenantry.web.account import own_keys
+from tenantry.web.account import own_keys, totp_is_on
 from tenantry.web.pages import (
     VIEW_ONLY,
     PageRoute,
@@ -145,6 +145,7 @@ def _home(db: Session, visit: Visit) -> tuple[SignedIn, dict[str, Any]]:
         and trial.extension_available(now),
         "extension_days": partner.trial_extension_days,
         "keys": None if signed_in.is_partner else own_keys(db, signed_in),
+        "totp_on": False if signed_in.is_partner else totp_is_on(db, signed_in.principal),
         "dashboards": dashboards,
     }
 
@@ -383,6 +384,37 @@ def _remove_user(db: Session, principal: Principal, clock: Clock, user_id: int) 
 @router.post("/users/{user_id}/remove")
 async def remove_user(user_id: PathId, visit: PortalForm, work: WorkDep, clock: ClockDep) -> Response:
     return await _portal_form(visit, work, _remove_user, clock, user_id)
+
+
+def _update_user(db: Session, principal: Principal, clock: Clock, user_id: int, name: str, role: str) -> str:
+    return forms.update_user(db, clock, principal, _client_id(principal), user_id, name, role)
+
+
+@router.post("/users/{user_id}/edit")
+async def update_user(
+    user_id: PathId,
+    visit: PortalForm,
+    work: WorkDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    return await _portal_form(visit, work, _update_user, clock, user_id, name, role)
+
+
+def _resend(
+    db: Session, principal: Principal, clock: Clock, inviter: users_service.Inviter, user_id: int
+) -> str:
+    return forms.resend_invitation(db, clock, inviter, principal, _client_id(principal), user_id)
+
+
+@router.post("/users/{user_id}/resend")
+async def resend_invitation(
+    user_id: PathId, request: Request, visit: PortalForm, work: WorkDep, clock: ClockDep
+) -> Response:
+    svc = services(request)
+    inviter = users_service.Inviter(svc.mailer, svc.settings.base_url)
+    return await _portal_form(visit, work, _resend, clock, inviter, user_id)
 
 
 def _publish(

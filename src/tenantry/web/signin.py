@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, WorkDep, services
-from tenantry.auth import sessions, signin
+from tenantry.auth import mfa, sessions, signin
 from tenantry.auth.addresses import request_address
 from tenantry.clock import Clock
 from tenantry.domains import host_partner_id
@@ -75,13 +75,31 @@ async def login(
     address = request_address(request, svc.settings.trusted_proxy_networks)
     # On a partner's own domain, only that partner's users sign in (`host_partner_id`).
     outcome = await signin.sign_in(svc.database, clock, email, password, address, host_partner_id(request))
-    if outcome.session_token is None:
+    if outcome.session_token is None and outcome.pending is None:
         shown = email if signin.may_name_an_account(email) else ""
         answer = login_page(request, outcome.message, outcome.status_code, shown)
         if outcome.retry_after is not None:
             answer.headers["Retry-After"] = outcome.retry_after
         return answer
-    response = to("/partner" if outcome.is_partner else "/app")
+    return signed_in(request, outcome, to("/partner" if outcome.is_partner else "/app"))
+
+
+def signed_in(request: Request, outcome: signin.SignInOutcome, response: Response) -> Response:
+    """The answer to a right password: the session's cookie on `response`, or, when a second step
+    remains (a TOTP code, or setting TOTP up first), off to that step with its pending cookie."""
+    if outcome.pending is not None:
+        response = to("/login/code" if outcome.pending.purpose == "code" else "/login/enrol")
+        response.set_cookie(
+            mfa.PENDING_COOKIE,
+            outcome.pending.signed(secret(request)),
+            max_age=int(mfa.PENDING_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="lax",
+            secure=secure(request),
+        )
+        return response
+    assert outcome.session_token is not None
+    response.delete_cookie(mfa.PENDING_COOKIE)
     response.set_cookie(
         sessions.SESSION_COOKIE,
         sessions.sign(outcome.session_token, secret(request)),

@@ -1,0 +1,218 @@
+"""Forgotten passwords (SPEC §18): the request tells nothing, the link works once for an hour, and
+it ends the user's sessions without getting around the rules of signing in."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from structlog.testing import capture_logs
+
+from tenantry.auth.secrets import verify_password
+from tenantry.db.access_models import WebSession
+from tenantry.db.account_models import PasswordReset
+from tenantry.db.models import ClientUser, PartnerUser
+from tests.accounts.conftest import path_of, post_page_form
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    admin_email,
+    client_with_user,
+    new_client,
+    sign_in,
+)
+
+NEW_PASSWORD = "a brand new secret 7"
+RESET = "/api/1/auth/password-reset"
+
+
+def _reset(http, link: str, password: str = NEW_PASSWORD, confirm: str | None = None):  # type: ignore[no-untyped-def]
+    return post_page_form(
+        http, path_of(link), password=password, confirm=password if confirm is None else confirm
+    )
+
+
+def _hash(db, partner) -> str | None:  # type: ignore[no-untyped-def]
+    db.rollback()
+    return db.get(PartnerUser, partner.admin_user_id).password_hash
+
+
+class TestAsking:
+    def test_a_known_and_an_unknown_address_get_the_same_answer(self, mail_http, partner, db):
+        email = admin_email(db, partner)
+        known = mail_http.post(RESET, json={"email": email})
+        unknown = mail_http.post(RESET, json={"email": "nobody@nowhere.test"})
+        assert known.status_code == unknown.status_code == 202
+        assert known.json() == unknown.json()
+        assert set(known.headers) - {"date", "x-request-id"} == set(unknown.headers) - {
+            "date",
+            "x-request-id",
+        }
+
+    def test_only_a_known_address_is_sent_a_link_to_the_operators_address(
+        self, mail_http, partner, db, mailed_links, settings
+    ):
+        mail_http.post(RESET, json={"email": "nobody@nowhere.test"})
+        assert mailed_links("reset") == []
+        mail_http.post(RESET, json={"email": admin_email(db, partner).upper()})
+        [link] = mailed_links("reset")
+        assert link.startswith(settings.base_url + "/reset/")
+        assert len(link.rsplit("/", 1)[1]) >= 43  # 256 random bits
+
+    def test_the_token_is_stored_only_as_a_hash(self, mail_http, partner, db, mailed_links):
+        mail_http.post(RESET, json={"email": admin_email(db, partner)})
+        [link] = mailed_links("reset")
+        db.rollback()
+        stored = db.scalars(select(PasswordReset.token_hash)).all()
+        assert len(stored) == 1 and link.rsplit("/", 1)[1] not in stored[0]
+
+    def test_the_form_on_the_sign_in_page_sends_the_same_sentence_for_any_address(
+        self, mail_http, partner, db
+    ):
+        assert 'href="/forgot"' in mail_http.get("/login").text
+        known = post_page_form(mail_http, "/forgot", email=admin_email(db, partner))
+        unknown = post_page_form(mail_http, "/forgot", email="nobody@nowhere.test")
+        assert known.status_code == unknown.status_code == 200
+        assert known.text == unknown.text
+
+    def test_asking_too_often_for_one_address_is_throttled_for_known_and_unknown_alike(
+        self, mail_http, partner, db
+    ):
+        for email in (admin_email(db, partner), "nobody@nowhere.test"):
+            answers = [mail_http.post(RESET, json={"email": email}).status_code for _ in range(4)]
+            assert answers == [202, 202, 202, 429]
+        refused = mail_http.post(RESET, json={"email": "nobody@nowhere.test"})
+        assert refused.json()["code"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) > 0
+
+    @pytest.mark.parametrize("body", [{}, {"email": 5}, {"email": "x" * 300}, {"email": "a@b.c", "more": 1}])
+    def test_a_malformed_request_is_a_422_naming_the_field(self, mail_http, body):
+        answer = mail_http.post(RESET, json=body)
+        assert answer.status_code == 422
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+class TestTheLink:
+    @pytest.fixture
+    def link(self, mail_http, partner, db, mailed_links):  # type: ignore[no-untyped-def]
+        mail_http.post(RESET, json={"email": admin_email(db, partner)})
+        [link] = mailed_links("reset")
+        return link
+
+    def test_the_link_sets_a_new_password_that_signs_in(self, mail_http, partner, db, link):
+        assert mail_http.get(path_of(link)).status_code == 200
+        answer = _reset(mail_http, link)
+        assert answer.status_code == 200
+        assert 'href="/login"' in answer.text
+        assert sign_in(mail_http, admin_email(db, partner), ADMIN_PASSWORD).status_code == 401
+        assert sign_in(mail_http, admin_email(db, partner), NEW_PASSWORD).status_code == 303
+
+    def test_the_link_works_once(self, mail_http, partner, db, link):
+        assert _reset(mail_http, link).status_code == 200
+        before = _hash(db, partner)
+        again = _reset(mail_http, link, "yet another secret 9")
+        assert again.status_code == 404
+        assert "not valid" in again.text
+        assert _hash(db, partner) == before
+
+    def test_the_link_expires_after_an_hour(self, mail_http, partner, db, link, clock):
+        clock.advance(timedelta(hours=1, seconds=1))
+        before = _hash(db, partner)
+        assert mail_http.get(path_of(link)).status_code == 404
+        assert _reset(mail_http, link).status_code == 404
+        assert _hash(db, partner) == before
+
+    def test_an_altered_token_opens_nothing(self, mail_http, partner, db, link):
+        token = link.rsplit("/", 1)[1]
+        altered = link[: -len(token)] + ("A" if token[0] != "A" else "B") + token[1:]
+        before = _hash(db, partner)
+        assert mail_http.get(path_of(altered)).status_code == 404
+        assert _reset(mail_http, altered).status_code == 404
+        assert _hash(db, partner) == before
+
+    def test_a_weak_password_is_refused_and_the_link_stays_open(self, mail_http, partner, db, link):
+        weak = _reset(mail_http, link, "password123")
+        assert weak.status_code == 422
+        assert "most common passwords" in weak.text
+        assert _reset(mail_http, link, "short").status_code == 422
+        mismatch = _reset(mail_http, link, NEW_PASSWORD, NEW_PASSWORD + "x")
+        assert mismatch.status_code == 422
+        assert verify_password(ADMIN_PASSWORD, _hash(db, partner))
+        assert _reset(mail_http, link).status_code == 200
+
+    def test_a_form_without_its_csrf_token_changes_nothing(self, mail_http, partner, db, link):
+        mail_http.get(path_of(link))
+        answer = mail_http.post(path_of(link), data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+        assert answer.status_code == 403
+        assert verify_password(ADMIN_PASSWORD, _hash(db, partner))
+
+    def test_resetting_ends_every_session_of_the_user(self, mail_http, partner, db, link):
+        assert sign_in(mail_http, admin_email(db, partner), ADMIN_PASSWORD).status_code == 303
+        assert mail_http.get("/partner", follow_redirects=False).status_code == 200
+        assert _reset(mail_http, link).status_code == 200
+        assert mail_http.get("/partner", follow_redirects=False).headers["location"] == "/login"
+        db.rollback()
+        assert (
+            db.scalars(select(WebSession).where(WebSession.partner_user_id == partner.admin_user_id)).all()
+            == []
+        )
+
+    def test_a_newer_link_leaves_the_older_one_working_until_one_is_used(
+        self, mail_http, partner, db, mailed_links, link
+    ):
+        mail_http.post(RESET, json={"email": admin_email(db, partner)})
+        [newer] = mailed_links("reset")
+        assert _reset(mail_http, newer).status_code == 200
+        assert _reset(mail_http, link, "yet another secret 9").status_code == 404
+
+
+class TestDisabledClients:
+    def test_a_reset_sets_the_password_but_a_disabled_clients_user_still_cannot_sign_in(
+        self, mail_http, partner, clock, db, mailed_links
+    ):
+        _, user, _ = client_with_user(mail_http, partner, clock, "disabled", "owner@client.test")
+        mail_http.post(RESET, json={"email": "owner@client.test"})
+        [link] = mailed_links("reset")
+        assert _reset(mail_http, link).status_code == 200
+        db.rollback()
+        assert verify_password(NEW_PASSWORD, db.get(ClientUser, user["id"]).password_hash)
+        answer = sign_in(mail_http, "owner@client.test", NEW_PASSWORD)
+        assert answer.status_code == 403
+        assert "suspended" in answer.text
+        assert sign_in(mail_http, "owner@client.test", PASSWORD).status_code == 401
+
+    def test_an_address_with_two_accounts_gets_a_link_for_each(
+        self, mail_http, partner, make_partner, clock, mailed_links
+    ):
+        other = make_partner(users=10, dashboards=10, published_links=10, api_calls_per_day=1000)
+        client_with_user(mail_http, partner, clock, "trial", "both@client.test")
+        client_with_user(mail_http, other, clock, "active", "both@client.test")
+        mail_http.post(RESET, json={"email": "both@client.test"})
+        assert len(set(mailed_links("reset"))) == 2
+
+
+class TestTheLinkIsASecret:
+    def test_without_smtp_the_log_shows_the_reset_e_mail_with_its_link_redacted(self, http, partner, db):
+        email = admin_email(db, partner)
+        with capture_logs() as logs:
+            assert http.post(RESET, json={"email": email}).status_code == 202
+        (logged,) = [entry for entry in logs if entry["event"].startswith("mail not sent")]
+        assert "/reset/[redacted]" in logged["text"]
+        assert not re.search(r"/reset/(?!\[redacted\])", repr(logs))
+
+
+class TestInvitedUsers:
+    def test_a_reset_closes_the_invitation_that_would_set_the_password_again(
+        self, mail_http, partner, mailed_links
+    ):
+        client_id = new_client(mail_http, partner)
+        add_user(mail_http, partner, client_id, "invitee@client.test", password=None, role="member")
+        [invitation] = mailed_links("invite")
+        mail_http.post(RESET, json={"email": "invitee@client.test"})
+        [link] = mailed_links("reset")
+        assert _reset(mail_http, link).status_code == 200
+        assert mail_http.get(path_of(invitation)).status_code == 404
+        assert sign_in(mail_http, "invitee@client.test", NEW_PASSWORD).status_code == 303
