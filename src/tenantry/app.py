@@ -29,6 +29,7 @@ from tenantry.meter.service import Meter, meter_from_settings
 from tenantry.observability import router as observability_router
 from tenantry.outbound import Guard
 from tenantry.partners.api import router as partner_router
+from tenantry.reports.api import router as reports_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
 from tenantry.templates.api import router as templates_router
@@ -109,6 +110,7 @@ def create_app(
         statements_router,
         webhooks_router,
         templates_router,
+        reports_router,
         observability_router,
     ):
         add_routes(app, router)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenantry.db import (  # noqa: F401
     access_models,
     dashboard_models,
+    report_models,
     statements_models,
     template_models,
     worker_models,

@@ -102,6 +102,9 @@ class OutboxMail(Base):
     recipient_count: Mapped[int] = mapped_column(Integer)
     subject: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
+    # The HTML part (in the partner's brand) and the sender's display name, when the message has them.
+    html: Mapped[str | None] = mapped_column(Text)
+    from_name: Mapped[str | None] = mapped_column(String(200))
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
     attachment_name: Mapped[str | None] = mapped_column(String(200))
     attachment_type: Mapped[str | None] = mapped_column(String(100))

@@ -53,6 +53,8 @@ def queue(
         recipient_count=len(mail.to),
         subject=one_line(mail.subject),
         text=mail.text,
+        html=mail.html,
+        from_name=mail.from_name,
         status="pending",
         attempts=0,
         created_at=now,
@@ -136,7 +138,14 @@ def _mail_of(row: OutboxMail) -> Mail:
     attachments = []
     if row.attachment is not None and row.attachment_name and row.attachment_type:
         attachments.append(Attachment(row.attachment_name, row.attachment_type, row.attachment))
-    return Mail(to=list(row.recipients), subject=row.subject, text=row.text, attachments=attachments)
+    return Mail(
+        to=list(row.recipients),
+        subject=row.subject,
+        text=row.text,
+        html=row.html,
+        attachments=attachments,
+        from_name=row.from_name,
+    )
 
 
 def settle_mail(
@@ -173,4 +182,5 @@ def settle_mail(
 def _drop_body(row: OutboxMail) -> None:
     """An invitation's text holds its one-time link: once the message is settled, keep none of it."""
     row.text = ""
+    row.html = None
     row.attachment = None
