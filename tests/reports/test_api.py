@@ -141,7 +141,7 @@ class TestClientUsers:
     def test_another_clients_dashboard_and_schedule_are_not_found(
         self, http, partner, db, clock, active_dashboard
     ):
-        client_id, dashboard_id = active_dashboard
+        _, dashboard_id = active_dashboard
         schedule_id = create(http, partner.headers, dashboard_id).json()["id"]
         other_client, _, _ = dashboard_in(http, partner, "active", clock)
         db.add(
