@@ -2,7 +2,7 @@
 
 One module per page area (`signin`, `account`, `clients`, `client`, `partner_sources`,
 `partner_dashboards`, `plan`,
-`statements`, `portal`, `builder`), sharing the helpers of `pages` and the console's and portal's
+`statements`, `portal`, `builder`, `schedules`), sharing the helpers of `pages` and the console's and portal's
 common forms (`forms`, and `sources` for data sources and client properties).
 """
 
@@ -28,13 +28,14 @@ def install(app: FastAPI) -> None:
         partner_sources,
         plan,
         portal,
+        schedules,
         signin,
         statements,
     )
     from tenantry.web.pages import WebRefusal, answer_refusal
 
     areas = (signin, account, clients, client, partner_sources, partner_dashboards, plan, statements)
-    for module in (*areas, portal, builder):
+    for module in (*areas, portal, builder, schedules):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
