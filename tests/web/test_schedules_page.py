@@ -84,7 +84,7 @@ def test_a_partner_schedules_in_the_console_to_any_address_and_deletes_it(partne
 
 
 def test_another_clients_dashboard_has_no_schedules_page(http, partner, clock):
-    client_id, _, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
+    client_with_user(http, partner, clock, "active", "admin@client.test")
     other_client, _, _ = client_with_user(http, partner, clock, "active", "admin@other.test")
     board, _ = portal_dashboard(http, partner, other_client)
     sign_in(http, "admin@client.test", PASSWORD)
