@@ -222,3 +222,38 @@ class TestChanging:
         assert http.delete(f"/api/1/schedules/{schedule_id}", headers=partner.headers).status_code == 204
         assert http.get(f"/api/1/schedules/{schedule_id}/runs", headers=partner.headers).status_code == 404
         assert schedules(http, partner.headers, active_dashboard[1]).json()["total"] == 0
+
+
+class TestPartnerDashboards:
+    def test_a_partners_own_dashboard_is_scheduled_to_its_partner_users(self, http, partner, db):
+        from tests.content import create_dashboard, inline_source
+
+        source_id = inline_source(http, partner, None)
+        dashboard_id = create_dashboard(http, partner, None, source_id).json()["id"]
+        response = create(
+            http, partner.headers, dashboard_id, recipients={"user_ids": [partner.admin_user_id]}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["client_id"] is None
+
+    def test_a_client_user_is_not_among_a_partner_dashboards_recipients(self, http, partner, db, clock):
+        from tests.content import create_dashboard, inline_source
+
+        client_id, _, _ = dashboard_in(http, partner, "active", clock)
+        client_key(db, clock, partner, client_id, "admin")
+        user_id, _ = client_key(db, clock, partner, client_id, "editor")  # an id no partner user has
+        source_id = inline_source(http, partner, None)
+        dashboard_id = create_dashboard(http, partner, None, source_id).json()["id"]
+        response = create(http, partner.headers, dashboard_id, recipients={"user_ids": [user_id]})
+        assert response.status_code == 422
+        assert response.json()["field"] == "recipients.user_ids"
+
+    def test_a_client_key_does_not_reach_a_partner_dashboard(self, http, partner, db, clock):
+        from tests.content import create_dashboard, inline_source
+
+        client_id, _, _ = dashboard_in(http, partner, "active", clock)
+        _, headers = client_key(db, clock, partner, client_id, "admin")
+        source_id = inline_source(http, partner, None)
+        dashboard_id = create_dashboard(http, partner, None, source_id).json()["id"]
+        assert create(http, headers, dashboard_id).status_code == 404
+        assert schedules(http, headers, dashboard_id).status_code == 404
