@@ -250,3 +250,22 @@ def test_a_skipped_slot_sends_no_event(http, partner, clock, receiver, smtp_work
     smtp_worker.run_once()
     smtp_worker.run_once()
     assert receiver.received == []
+
+
+def test_a_mail_refused_for_good_makes_the_run_failed_with_an_event(
+    http, partner, clock, receiver, smtp_server, smtp_worker, active_dashboard
+):
+    from tests.webhooks.test_delivery import subscribe
+
+    subscribe(http, partner, receiver, events=["report.sent", "report.failed"])
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    smtp_worker.run_reports()
+    assert runs(http, partner, schedule_id)[0]["status"] == "sent"
+    smtp_server.rcpt_answers = ["550 5.1.1 No such user"]
+    smtp_worker.run_mails()
+    (run,) = runs(http, partner, schedule_id)
+    assert run["status"] == "failed"
+    assert run["reason"] == "The mail server refused the message."
+    smtp_worker.run_once()
+    assert sorted(r.json["type"] for r in receiver.received) == ["report.failed", "report.sent"]

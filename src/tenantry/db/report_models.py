@@ -76,6 +76,8 @@ class ReportRun(Base):
     # Sent after its slot had passed by more than a short grace, or after earlier slots were missed.
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     watermark: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The e-mail written to the outbox: if it fails for good, the run becomes `failed`.
+    mail_id: Mapped[int | None] = mapped_column(ids, index=True)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (

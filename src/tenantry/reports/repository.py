@@ -53,6 +53,10 @@ def runs_of(db: Session, schedule_id: int, limit: int, offset: int) -> tuple[Seq
     return items, total
 
 
+def run_of_mail(db: Session, mail_id: int) -> ReportRun | None:
+    return db.scalars(select(ReportRun).where(ReportRun.mail_id == mail_id).with_for_update()).first()
+
+
 def delete_schedule(db: Session, schedule_id: int) -> None:
     db.execute(delete(ReportRun).where(ReportRun.schedule_id == schedule_id))
     db.execute(delete(ReportSchedule).where(ReportSchedule.id == schedule_id))

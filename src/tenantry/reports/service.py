@@ -251,7 +251,7 @@ def run_schedule(
         run.status, run.reason = "skipped", "No recipient is left: the users named have been removed."
     else:
         try:
-            _send(db, settings, mailer, renderer, schedule, now, recipients)
+            run.mail_id = _send(db, settings, mailer, renderer, schedule, now, recipients)
         except TenantryError as exc:
             run.status, run.reason = "failed", exc.detail
         except Exception:  # the render failed: a fixed sentence, never the error's text
@@ -287,7 +287,8 @@ def _send(
     schedule: ReportSchedule,
     now: datetime,
     recipients: list[str],
-) -> None:
+) -> int | None:
+    """Write the report's e-mail to the outbox; its outbox id."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
     export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters)
@@ -307,7 +308,7 @@ def _send(
         attachments=[Attachment(export.filename, export.content_type, export.data)],
         from_name=brand.email_from_name,
     )
-    emails.queue(
+    queued = emails.queue(
         db,
         mailer,
         now,
@@ -316,6 +317,30 @@ def _send(
         kind="dashboard",
         sent_by=f"schedule:{schedule.id}",
     )
+    return queued.mail_id
+
+
+def mail_failed(db: Session, mail_id: int, reason: str | None, now: datetime) -> bool:
+    """The e-mail of a run failed for good (refused, or not taken within its retry window): the run
+    becomes `failed` with the mail's reason, and `report.failed` is written. False when the mail
+    was not a report's."""
+    run = repo.run_of_mail(db, mail_id)
+    if run is None or run.status != "sent":
+        return False
+    schedule = db.get(ReportSchedule, run.schedule_id)
+    if schedule is None:
+        return False
+    run.status, run.reason, run.finished_at = "failed", reason or "The e-mail could not be sent.", now
+    emit(
+        db,
+        partner_id=schedule.partner_id,
+        client_id=schedule.client_id,
+        type=REPORT_FAILED,
+        at=now,
+        data=_event_data(schedule, run),
+    )
+    db.flush()
+    return True
 
 
 def _event_data(schedule: ReportSchedule, run: ReportRun) -> dict[str, Any]:

@@ -490,6 +490,8 @@ class Worker:
         now = self.clock.now()
         with self.database.session(write=True) as db:
             status = emails.settle_mail(db, job, self.worker_id, now, sent, logged=not self.mailer.delivers)
+            if status == "failed":
+                reports.mail_failed(db, job.id, sent.reason, now)
             db.commit()
         MAILS_SENT.labels(job.kind, "retrying" if status == "pending" else status).inc()
         self.log.info(

@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("recipients", sa.JSON(), nullable=False),
         sa.Column("late", sa.Boolean(), nullable=False),
         sa.Column("watermark", sa.Boolean(), nullable=False),
+        sa.Column("mail_id", _id, nullable=True),
         sa.Column("finished_at", UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("status in ('sent', 'skipped', 'failed')", name=op.f("ck_report_runs_status")),
         sa.ForeignKeyConstraint(
@@ -104,6 +105,9 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
 
+    with op.batch_alter_table("report_runs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_report_runs_mail_id"), ["mail_id"], unique=False)
+
     with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("html", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("from_name", sa.String(length=200), nullable=True))
@@ -113,6 +117,8 @@ def downgrade() -> None:
     with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
         batch_op.drop_column("from_name")
         batch_op.drop_column("html")
+    with op.batch_alter_table("report_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_report_runs_mail_id"))
     op.drop_table("report_runs")
     with op.batch_alter_table("report_schedules", schema=None) as batch_op:
         batch_op.drop_index("ix_report_schedules_partner_id_id")
