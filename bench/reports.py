@@ -160,7 +160,7 @@ def received(log_path: Path) -> list[tuple[str, float]]:
 
 
 def run(
-    url: str, workers: int, schedules: int, smtp_port: int, log_path: Path, concurrency: int
+    url: str, workers: int, schedules: int, smtp_port: int, log_path: Path, concurrency: int, batch: int
 ) -> dict[str, Any]:
     database = Database(Settings(database_url=url).sqlalchemy_url)
     with database.engine.begin() as conn:  # a clean slate: nothing due, no runs, no mails
@@ -183,7 +183,7 @@ def run(
     }
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "tenantry.cli", "worker", "--batch", "10", "--poll-seconds", "0.2"],
+            [sys.executable, "-m", "tenantry.cli", "worker", "--batch", str(batch), "--poll-seconds", "0.2"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -232,6 +232,9 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, help=f"schedules (default {DEFAULT_SCHEDULES})")
     parser.add_argument("--concurrency", type=int, default=8, help="jobs at once in each worker (default 8)")
     parser.add_argument(
+        "--batch", type=int, default=10, help="jobs of each kind claimed at a time (default 10)"
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get(
             "TENANTRY_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -257,9 +260,12 @@ def main() -> None:
     try:
         upgrade(url)
         build(url, schedules)
-        print(f"{schedules} daily schedules over {DASHBOARDS} small dashboards, all due in one minute")
+        print(
+            f"{schedules} daily schedules over {DASHBOARDS} small dashboards, all due in one minute; "
+            f"workers with --batch {args.batch}, concurrency {args.concurrency}"
+        )
         for workers in (1, 4):
-            result = run(url, workers, schedules, smtp_port, log_path, args.concurrency)
+            result = run(url, workers, schedules, smtp_port, log_path, args.concurrency, args.batch)
             results.append(result)
             print(
                 f"{workers} worker(s): {result['sent']} reports at {result['rate']:.1f}/s, "
