@@ -257,3 +257,14 @@ class TestPartnerDashboards:
         dashboard_id = create_dashboard(http, partner, None, source_id).json()["id"]
         assert create(http, headers, dashboard_id).status_code == 404
         assert schedules(http, headers, dashboard_id).status_code == 404
+
+
+def test_a_dashboard_holds_at_most_20_schedules(http, partner, active_dashboard):
+    _, dashboard_id = active_dashboard
+    for _ in range(20):
+        assert create(http, partner.headers, dashboard_id).status_code == 201
+    refused = create(http, partner.headers, dashboard_id)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "limit_reached"
+    assert refused.json()["limit"] == "schedules_per_dashboard"
+    assert schedules(http, partner.headers, dashboard_id).json()["total"] == 20

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.db import leases
-from tenantry.db.models import ClientUser, PartnerUser
+from tenantry.db.models import ClientUser, Dashboard, PartnerUser
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.errors import NotFound
 from tenantry.owners import scoped
@@ -37,6 +37,14 @@ def schedules_of(
     ).all()
     total = db.scalar(select(func.count()).select_from(ReportSchedule).where(where)) or 0
     return items, total
+
+
+def lock_schedules_of(db: Session, dashboard_id: int) -> int:
+    """Serialise changes to one dashboard's schedules (its row, on PostgreSQL; SQLite's write
+    transaction is already alone), and count them, so two requests cannot both pass its limit."""
+    db.execute(select(Dashboard.id).where(Dashboard.id == dashboard_id).with_for_update())
+    where = ReportSchedule.dashboard_id == dashboard_id
+    return int(db.scalar(select(func.count()).select_from(ReportSchedule).where(where)) or 0)
 
 
 def runs_of(db: Session, schedule_id: int, limit: int, offset: int) -> tuple[Sequence[ReportRun], int]:

@@ -29,6 +29,7 @@ from tenantry.domains import partner_base_url
 from tenantry.emails import service as emails
 from tenantry.errors import Forbidden, InvalidInput, TenantryError
 from tenantry.exports.service import Renderer, export_of
+from tenantry.limits import SCHEDULES_PER_DASHBOARD, check_room
 from tenantry.mail import Attachment, Mail, Mailer, one_line
 from tenantry.owners import audit_change, owner_of, require_builder, require_reader
 from tenantry.partners import repository as partners_repo
@@ -114,6 +115,7 @@ def create_schedule(
     require_builder(principal)
     dashboard = _dashboard(db, principal, dashboard_id)
     now = clock.now()
+    check_room(SCHEDULES_PER_DASHBOARD, repo.lock_schedules_of(db, dashboard.id))
     user_ids, addresses = _check_recipients(
         db, principal, dashboard, body.recipients.user_ids, body.recipients.emails
     )
