@@ -35,6 +35,7 @@ from tenantry.meter.service import Meter, meter_from_settings
 from tenantry.observability import router as observability_router
 from tenantry.outbound import Guard
 from tenantry.partners.api import router as partner_router
+from tenantry.reports.api import router as reports_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
 from tenantry.templates.api import router as templates_router
@@ -119,6 +120,7 @@ def create_app(
         webhooks_router,
         templates_router,
         branding_router,
+        reports_router,
         observability_router,
         domains_router,
         domains_internal_router,

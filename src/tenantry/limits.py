@@ -25,6 +25,7 @@ DATA_SOURCES_PER_OWNER = Limit("data_sources_per_owner", 200, "data sources", OW
 DASHBOARDS_PER_OWNER = Limit("dashboards_per_owner", 200, "dashboards", OWNER)
 KLIPS_PER_DASHBOARD = Limit("klips_per_dashboard", 50, "klips", "A dashboard")
 WEBHOOKS_PER_PARTNER = Limit("webhooks_per_partner", 20, "webhooks", "A partner")
+SCHEDULES_PER_DASHBOARD = Limit("schedules_per_dashboard", 20, "scheduled reports", "A dashboard")
 
 
 def check_room(limit: Limit, held: int, adding: int = 1) -> None:

@@ -26,6 +26,12 @@ MAILS_SENT = Counter(
     "result (delivered, retrying, failed: given up, logged: no SMTP server).",
     ["kind", "result"],
 )
+REPORTS = Counter(
+    "tenantry_reports_total",
+    "Slots of scheduled reports run by this process, by result (sent, skipped, failed, duplicate: "
+    "another worker had run the slot).",
+    ["result"],
+)
 TRIAL_EVENTS = Counter("tenantry_trial_events_total", "Trial events written to the outbox.", ["type"])
 # Incremented by the API-call meter when it refuses a call: `daily_limit` (429
 # daily_api_limit_reached), `burst` (429 rate_limited), `unavailable` (503 meter_unavailable: the

@@ -34,6 +34,7 @@ from tenantry.db import (  # noqa: F401
     branding_models,
     dashboard_models,
     domain_models,
+    report_models,
     statements_models,
     template_models,
     worker_models,

@@ -39,6 +39,8 @@ class Queued:
     queued: bool
     delivered: bool = False
     reason: str | None = None
+    # The outbox row, for a caller that follows what becomes of it (a scheduled report's run).
+    mail_id: int | None = None
 
 
 def queue(
@@ -73,10 +75,10 @@ def queue(
         _drop_body(row)
         db.add(row)
         db.flush()
-        return Queued(False, False, delivery.reason)
+        return Queued(False, False, delivery.reason, row.id)
     db.add(row)
     db.flush()
-    return Queued(True)
+    return Queued(True, mail_id=row.id)
 
 
 def require_daily_room(db: Session, principal: Principal, now: datetime, recipients: int) -> None:

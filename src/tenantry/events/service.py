@@ -34,6 +34,8 @@ EVENT_TYPES = (
     "client.deleted",
     "template.deployed",
     "template.updated",
+    "report.sent",
+    "report.failed",
 )
 # These also reach the partner's admins by e-mail.
 MAILED = frozenset({STATUS_CHANGED, TRIAL_WILL_END, TRIAL_ENDED})

@@ -95,6 +95,19 @@ def _export(
     return ExportFile(_filename(dashboard, now.strftime("%Y-%m-%d"), fmt), CONTENT_TYPES[fmt], data)
 
 
+def export_of(
+    db: Session,
+    renderer: Renderer,
+    dashboard: Dashboard,
+    now: datetime,
+    fmt: str,
+    filters: Mapping[str, str] | None = None,
+) -> ExportFile:
+    """A dashboard already found, as a file (a scheduled report's attachment): the policy table
+    decides as for a download, watermark included."""
+    return _export(db, renderer, dashboard, now, fmt, filters)
+
+
 def email_dashboard(
     db: Session,
     clock: Clock,

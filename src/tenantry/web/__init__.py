@@ -1,9 +1,9 @@
 """Server-rendered pages: sign-in, invitations, the partner console and the client portal.
 
-One module per page area (`signin`, `account`, `clients`, `client`, `partner_sources`,
-`partner_dashboards`, `plan`,
-`statements`, `domains`, `portal`, `builder`), sharing the helpers of `pages` and the console's and portal's
-common forms (`forms`, and `sources` for data sources and client properties).
+One module per page area (`signin`, `recovery`, `account`, `clients`, `client`, `partner_sources`,
+`partner_dashboards`, `plan`, `statements`, `branding`, `domains`, `portal`, `builder`,
+`schedules`), sharing the helpers of `pages` and the console's and portal's common forms (`forms`,
+and `sources` for data sources and client properties).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def install(app: FastAPI) -> None:
         plan,
         portal,
         recovery,
+        schedules,
         signin,
         statements,
     )
@@ -47,7 +48,7 @@ def install(app: FastAPI) -> None:
         statements,
         recovery,
     )
-    for module in (*areas, portal, builder, branding, domains):
+    for module in (*areas, portal, builder, branding, domains, schedules):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -31,10 +31,13 @@ from tenantry.emails.service import MailJob
 from tenantry.events import repository as events_repo
 from tenantry.events import service as events
 from tenantry.events.service import DeliveryJob
+from tenantry.exports.service import Renderer, new_renderer
 from tenantry.mail import SMTP_DEADLINE_SECONDS, Mailer, mailer_from_settings
-from tenantry.metrics import EVENTS_DELIVERED, MAILS_SENT, REFRESH_LAG, REFRESHES, TRIAL_EVENTS
+from tenantry.metrics import EVENTS_DELIVERED, MAILS_SENT, REFRESH_LAG, REFRESHES, REPORTS, TRIAL_EVENTS
 from tenantry.outbound import Guard
 from tenantry.policy import Capability
+from tenantry.reports import repository as reports_repo
+from tenantry.reports import service as reports
 from tenantry.settings import Settings
 from tenantry.vault import Vault, load_vault
 from tenantry.webhooks import sending
@@ -48,6 +51,8 @@ DEFAULT_LEASE = timedelta(seconds=120)
 DEFAULT_CONCURRENCY = 8
 # A failing source backs off from its own interval up to this (or its interval, if longer).
 REFRESH_BACKOFF_CAP = timedelta(hours=6)
+# Drawing and typesetting one dashboard, then writing its e-mail to the outbox.
+REPORT_DEADLINE = 30.0
 # While work is being found, the next claim waits for this long at most for a batch of free slots.
 CLAIM_PAUSE_SECONDS = 0.1
 
@@ -71,17 +76,20 @@ class Step:
     refreshes: int = 0
     deliveries: int = 0
     mails: int = 0
+    reports: int = 0
 
     @property
     def busy(self) -> bool:
-        return any((self.trial_events, self.dispatched, self.refreshes, self.deliveries, self.mails))
+        return any(
+            (self.trial_events, self.dispatched, self.refreshes, self.deliveries, self.mails, self.reports)
+        )
 
 
 @dataclass(frozen=True)
 class _Job:
     """A claimed job of any kind, as the pool runs it."""
 
-    kind: str  # "refresh", "delivery" or "mail"
+    kind: str  # "refresh", "delivery", "mail" or "report"
     key: int
     partner_id: int
     claimed_at: datetime
@@ -118,6 +126,8 @@ class Worker:
         fetch: Fetch | None = None,
         post: Post | None = None,
         vault: Vault | None = None,
+        settings: Settings | None = None,
+        renderer: Renderer | None = None,
     ) -> None:
         self.database, self.clock, self.mailer = database, clock, mailer
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -134,6 +144,10 @@ class Worker:
         # `last_error`, the others refresh as usual.
         self.vault = vault or Vault(os.urandom(32))
         self.post: Post = post or self._post
+        # Scheduled reports: where their links point (the operator's base URL, or a partner's
+        # domain), and what draws and typesets them.
+        self.settings = settings or Settings()
+        self.renderer = renderer or new_renderer()
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._running: Counter[int] = Counter()  # partner id → jobs claimed and not yet finished
@@ -154,9 +168,10 @@ class Worker:
         step = Step(trial_events=self.write_trial_events(), dispatched=self.dispatch_events())
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
             jobs = [*self._claim_refreshes(self.batch), *self._claim_deliveries(self.batch)]
-            jobs += self._claim_mails(self.batch)
+            jobs += self._claim_mails(self.batch) + self._claim_reports(self.batch)
             ran = self._finish([(job, self._start(pool, job)) for job in jobs])
-        step.refreshes, step.deliveries, step.mails = (ran[kind] for kind in ("refresh", "delivery", "mail"))
+        kinds = ("refresh", "delivery", "mail", "report")
+        step.refreshes, step.deliveries, step.mails, step.reports = (ran[kind] for kind in kinds)
         return step
 
     def run_refreshes(self) -> int:
@@ -167,6 +182,9 @@ class Worker:
 
     def run_mails(self) -> int:
         return self._run_kind(self._claim_mails)
+
+    def run_reports(self) -> int:
+        return self._run_kind(self._claim_reports)
 
     def _run_kind(self, claim: Callable[[int], list[_Job]]) -> int:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
@@ -205,7 +223,7 @@ class Worker:
     def _fill(self, pool: ThreadPoolExecutor) -> int:
         """Claim as many jobs as there are free slots (a batch of each kind at most), taking the
         kinds in turn, and start them."""
-        claims = [self._claim_refreshes, self._claim_deliveries, self._claim_mails]
+        claims = [self._claim_refreshes, self._claim_deliveries, self._claim_mails, self._claim_reports]
         self._kinds = (self._kinds + 1) % len(claims)
         claimed = 0
         for claim in claims[self._kinds :] + claims[: self._kinds]:
@@ -472,6 +490,8 @@ class Worker:
         now = self.clock.now()
         with self.database.session(write=True) as db:
             status = emails.settle_mail(db, job, self.worker_id, now, sent, logged=not self.mailer.delivers)
+            if status == "failed":
+                reports.mail_failed(db, job.id, sent.reason, now)
             db.commit()
         MAILS_SENT.labels(job.kind, "retrying" if status == "pending" else status).inc()
         self.log.info(
@@ -481,6 +501,49 @@ class Worker:
             recipients=len(job.mail.to),
             status=status,
             error=sent.reason,
+        )
+
+    # -- scheduled reports --------------------------------------------------------------------
+
+    def _claim_reports(self, limit: int) -> list[_Job]:
+        now = self.clock.now()
+        with self.database.session(write=True) as db:
+            claimed = reports_repo.claim(db, self.worker_id, now, now + self.lease, limit, self._shares())
+            db.commit()
+        return [
+            _Job(
+                "report",
+                schedule_id,
+                partner_id,
+                now,
+                REPORT_DEADLINE,
+                partial(self.run_report, schedule_id),
+                partial(self._release, reports_repo.release, [schedule_id]),
+            )
+            for schedule_id, partner_id, _due in claimed
+        ]
+
+    def run_report(self, schedule_id: int, seconds: float = REPORT_DEADLINE) -> None:
+        """Run a claimed schedule's slot in one transaction: its run row (unique per slot), the
+        e-mail in the outbox, the event and the next slot commit together or not at all."""
+        now = self.clock.now()
+        with self.database.session(write=True) as db:
+            schedule = reports_repo.leased(db, schedule_id, self.worker_id)
+            if schedule is None:
+                self.log.warning("report lease lost", schedule_id=schedule_id)
+                return
+            outcome = reports.run_schedule(db, self.settings, self.mailer, self.renderer, schedule, now)
+            schedule.lease_owner = schedule.lease_expires_at = None
+            db.commit()
+        REPORTS.labels(outcome.status).inc()
+        self.log.info(
+            "report run",
+            schedule_id=schedule_id,
+            slot=outcome.slot.isoformat(),
+            status=outcome.status,
+            late=outcome.late,
+            reason=outcome.reason,
+            lag_seconds=round((now - outcome.slot).total_seconds(), 3),
         )
 
 
@@ -503,5 +566,6 @@ def worker_from_settings(settings: Settings, database: Database | None = None, *
         mailer_from_settings(settings),
         guard=Guard.from_settings(settings),
         vault=load_vault(settings),
+        settings=settings,
         **options,
     )

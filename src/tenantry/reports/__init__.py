@@ -1,0 +1,1 @@
+"""Scheduled e-mail reports (SPEC §17): a dashboard e-mailed as PDF or PNG at its slots."""

@@ -1,0 +1,359 @@
+"""Scheduled reports' use cases: manage schedules (API, console, portal) and run a slot (worker).
+Services flush, never commit.
+
+Who may schedule: partner admins and editors any dashboard of their partner; a client's admins and
+editors their client's dashboards (SPEC §18). Recipients are users of the dashboard's account;
+other addresses are for partner admins and editors only (a client user must not turn the product
+into a relay to any address). Schedules can be made in any status: the status decides only what
+happens at each slot, through the policy table's row for e-mailed dashboards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tenantry.audit import emit
+from tenantry.auth.principal import Principal
+from tenantry.branding import brand_for, email_html
+from tenantry.clock import Clock
+from tenantry.dashboards import repository as dashboards_repo
+from tenantry.dashboards.live import choose, stored_filters, today_in
+from tenantry.db.models import Dashboard
+from tenantry.db.report_models import ReportRun, ReportSchedule
+from tenantry.domains import partner_base_url
+from tenantry.emails import service as emails
+from tenantry.errors import Forbidden, InvalidInput, TenantryError
+from tenantry.exports.service import Renderer, export_of
+from tenantry.limits import SCHEDULES_PER_DASHBOARD, check_room
+from tenantry.mail import Attachment, Mail, Mailer, one_line
+from tenantry.owners import audit_change, owner_of, require_builder, require_reader
+from tenantry.partners import repository as partners_repo
+from tenantry.policy import Capability, Decision, decide, refusal_message
+from tenantry.reports import repository as repo
+from tenantry.reports.schemas import ScheduleChange, ScheduleCreate, check_days
+from tenantry.reports.slots import Rule, latest_slot, next_slot
+from tenantry.settings import Settings
+
+REPORT_SENT = "report.sent"
+REPORT_FAILED = "report.failed"
+# A run this long after its slot (or after missed slots) is marked late.
+LATE_AFTER = timedelta(minutes=10)
+# Who may send to any address, not only to users of the dashboard's account.
+_ANY_ADDRESS_ROLES = ("admin", "editor")
+
+
+def rule_of(schedule: ReportSchedule) -> Rule:
+    hours, minutes = (int(p) for p in schedule.time.split(":"))
+    return Rule(
+        schedule.frequency, time(hours, minutes), schedule.timezone, schedule.weekday, schedule.day_of_month
+    )
+
+
+# -- managing schedules -------------------------------------------------------------------------
+
+
+def _dashboard(db: Session, principal: Principal, dashboard_id: int) -> Dashboard:
+    return dashboards_repo.get_dashboard(db, principal, dashboard_id)
+
+
+def schedules_of(
+    db: Session, principal: Principal, dashboard_id: int, limit: int, offset: int
+) -> tuple[Sequence[ReportSchedule], int]:
+    require_reader(principal)
+    dashboard = _dashboard(db, principal, dashboard_id)
+    return repo.schedules_of(db, dashboard.id, limit, offset)
+
+
+def _check_recipients(
+    db: Session, principal: Principal, dashboard: Dashboard, user_ids: Sequence[int], addresses: Sequence[str]
+) -> tuple[list[int], list[str]]:
+    users = repo.account_users(db, dashboard.partner_id, dashboard.client_id)
+    unknown = sorted(set(user_ids) - users.keys())
+    if unknown:
+        raise InvalidInput(
+            f"recipients.user_ids: {', '.join(map(str, unknown))} are not users of the dashboard's account.",
+            field="recipients.user_ids",
+        )
+    unique = list(dict.fromkeys(a.lower() for a in addresses))
+    if not (principal.is_partner and principal.role in _ANY_ADDRESS_ROLES):
+        known = {e.lower() for e in users.values()}
+        outside = [a for a in unique if a not in known]
+        if outside:
+            raise Forbidden(
+                "recipients.emails: your role may schedule reports only to users of the dashboard's "
+                f"account; not to {', '.join(outside)}.",
+                field="recipients.emails",
+            )
+    return list(dict.fromkeys(user_ids)), unique
+
+
+def _check_filters(
+    db: Session, dashboard: Dashboard, filters: Mapping[str, str], now: datetime
+) -> dict[str, str]:
+    known = stored_filters(dashboard.filters)
+    ids = {f.id for f in known}
+    for name in filters:
+        if name not in ids:
+            raise InvalidInput(f"filters.{name}: the dashboard has no such filter.", field=f"filters.{name}")
+    today = today_in(partners_repo.get_partner(db, dashboard.partner_id).timezone, now)
+    try:
+        choose(known, filters, today)
+    except InvalidInput as exc:
+        field = str(exc.extensions.get("field", "filters")).replace("f.", "filters.", 1)
+        raise InvalidInput(exc.detail.replace("f.", "filters.", 1), field=field) from None
+    return dict(filters)
+
+
+def create_schedule(
+    db: Session, clock: Clock, principal: Principal, dashboard_id: int, body: ScheduleCreate
+) -> ReportSchedule:
+    require_builder(principal)
+    dashboard = _dashboard(db, principal, dashboard_id)
+    now = clock.now()
+    check_room(SCHEDULES_PER_DASHBOARD, repo.lock_schedules_of(db, dashboard.id))
+    user_ids, addresses = _check_recipients(
+        db, principal, dashboard, body.recipients.user_ids, body.recipients.emails
+    )
+    filters = _check_filters(db, dashboard, body.filters, now)
+    timezone = body.timezone or partners_repo.get_partner(db, dashboard.partner_id).timezone or "UTC"
+    schedule = ReportSchedule(
+        partner_id=dashboard.partner_id,
+        client_id=dashboard.client_id,
+        dashboard_id=dashboard.id,
+        frequency=body.frequency,
+        weekday=body.weekday,
+        day_of_month=body.day_of_month,
+        time=body.time,
+        timezone=timezone,
+        format=body.format,
+        recipient_user_ids=user_ids,
+        recipient_emails=addresses,
+        subject=body.subject,
+        filters=filters,
+        created_by=principal.actor,
+        created_at=now,
+        updated_at=now,
+    )
+    schedule.next_run_at = next_slot(rule_of(schedule), now)
+    db.add(schedule)
+    db.flush()
+    audit_change(db, principal, dashboard, "report.scheduled", now, {"schedule_id": schedule.id})
+    return schedule
+
+
+def _schedule(db: Session, principal: Principal, schedule_id: int) -> tuple[ReportSchedule, Dashboard]:
+    schedule = repo.get_schedule(db, principal, schedule_id)
+    # Through the dashboard's own scoping too: what its caller may not see, it may not change.
+    return schedule, _dashboard(db, principal, schedule.dashboard_id)
+
+
+def change_schedule(
+    db: Session, clock: Clock, principal: Principal, schedule_id: int, body: ScheduleChange
+) -> ReportSchedule:
+    require_builder(principal)
+    schedule, dashboard = _schedule(db, principal, schedule_id)
+    now = clock.now()
+    given = body.model_fields_set
+    values: dict[str, Any] = {
+        name: getattr(body, name)
+        for name in ("frequency", "time", "timezone", "format", "filters")
+        if name in given and getattr(body, name) is not None
+    }
+    for name in ("weekday", "day_of_month", "subject"):
+        if name in given:  # null clears it
+            values[name] = getattr(body, name)
+    frequency = values.get("frequency", schedule.frequency)
+    wrong = check_days(
+        frequency, values.get("weekday", schedule.weekday), values.get("day_of_month", schedule.day_of_month)
+    )
+    if wrong is not None:
+        raise InvalidInput(f"{wrong[0]}: {wrong[1]}.", field=wrong[0])
+    if "recipients" in given:
+        if body.recipients is None:
+            raise InvalidInput("recipients: a schedule needs at least one recipient.", field="recipients")
+        user_ids, addresses = _check_recipients(
+            db, principal, dashboard, body.recipients.user_ids, body.recipients.emails
+        )
+        schedule.recipient_user_ids, schedule.recipient_emails = user_ids, addresses
+    if "filters" in values:
+        values["filters"] = _check_filters(db, dashboard, values["filters"], now)
+    for name, value in values.items():
+        setattr(schedule, name, value)
+    schedule.updated_at = now
+    schedule.next_run_at = next_slot(rule_of(schedule), now)
+    db.flush()
+    audit_change(db, principal, dashboard, "report.schedule_changed", now, {"schedule_id": schedule.id})
+    return schedule
+
+
+def delete_schedule(db: Session, clock: Clock, principal: Principal, schedule_id: int) -> None:
+    require_builder(principal)
+    schedule, dashboard = _schedule(db, principal, schedule_id)
+    repo.delete_schedule(db, schedule.id)
+    audit_change(db, principal, dashboard, "report.unscheduled", clock.now(), {"schedule_id": schedule_id})
+
+
+def runs_of(
+    db: Session, principal: Principal, schedule_id: int, limit: int, offset: int
+) -> tuple[Sequence[ReportRun], int]:
+    require_reader(principal)
+    schedule, _dashboard_row = _schedule(db, principal, schedule_id)
+    return repo.runs_of(db, schedule.id, limit, offset)
+
+
+# -- the worker's side ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one slot came to: `duplicate` when another worker had already run it."""
+
+    status: str
+    slot: datetime
+    late: bool = False
+    reason: str | None = None
+
+
+def run_schedule(
+    db: Session,
+    settings: Settings,
+    mailer: Mailer,
+    renderer: Renderer,
+    schedule: ReportSchedule,
+    now: datetime,
+) -> Outcome:
+    """Run the latest slot that has come (earlier missed ones are not sent: after an outage one
+    report, marked late, rather than a pile of stale ones), and move to the next slot after `now`.
+
+    The run's row is claimed first: a slot another worker already ran is not sent again.
+    """
+    rule = rule_of(schedule)
+    due_at = schedule.next_run_at
+    slot = max(latest_slot(rule, now), due_at) if due_at <= now else due_at
+    late = slot > due_at or now - slot > LATE_AFTER
+    schedule.next_run_at = next_slot(rule, max(now, slot))
+    run_id = repo.claim_slot(db, schedule.id, schedule.partner_id, slot, now)
+    if run_id is None:
+        db.flush()
+        return Outcome("duplicate", slot, late)
+    run = db.get(ReportRun, run_id)
+    assert run is not None
+    run.late, run.finished_at = late, now
+    decision = decide(Capability.DOWNLOAD, owner_of(db, schedule.partner_id, schedule.client_id).status(now))
+    recipients = _recipients_now(db, schedule)
+    if not decision.allowed:
+        status = owner_of(db, schedule.partner_id, schedule.client_id).status(now)
+        run.status, run.reason = "skipped", refusal_message(Capability.DOWNLOAD, status)
+    elif not recipients:
+        run.status, run.reason = "skipped", "No recipient is left: the users named have been removed."
+    else:
+        try:
+            run.mail_id = _send(db, settings, mailer, renderer, schedule, now, recipients)
+        except TenantryError as exc:
+            run.status, run.reason = "failed", exc.detail
+        except Exception:  # the render failed: a fixed sentence, never the error's text
+            run.status, run.reason = "failed", "The dashboard could not be rendered."
+        else:
+            run.status, run.recipients = "sent", recipients
+            run.watermark = decision is Decision.WATERMARK
+    if run.status != "skipped":
+        emit(
+            db,
+            partner_id=schedule.partner_id,
+            client_id=schedule.client_id,
+            type=REPORT_SENT if run.status == "sent" else REPORT_FAILED,
+            at=now,
+            data=_event_data(schedule, run),
+        )
+    db.flush()
+    return Outcome(run.status, slot, late, run.reason)
+
+
+def _recipients_now(db: Session, schedule: ReportSchedule) -> list[str]:
+    """The named users' addresses as they are now (a removed user is dropped), then the others."""
+    users = repo.account_users(db, schedule.partner_id, schedule.client_id)
+    named = [users[i] for i in schedule.recipient_user_ids if i in users]
+    return list(dict.fromkeys(a.lower() for a in [*named, *schedule.recipient_emails]))
+
+
+def _send(
+    db: Session,
+    settings: Settings,
+    mailer: Mailer,
+    renderer: Renderer,
+    schedule: ReportSchedule,
+    now: datetime,
+    recipients: list[str],
+) -> int | None:
+    """Write the report's e-mail to the outbox; its outbox id."""
+    dashboard = db.get(Dashboard, schedule.dashboard_id)
+    assert dashboard is not None  # deleting a dashboard deletes its schedules
+    export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters)
+    brand = brand_for(db, schedule.partner_id, schedule.client_id)
+    name = one_line(dashboard.name)
+    base = partner_base_url(db, settings, schedule.partner_id)
+    path = f"/app/dashboards/{dashboard.id}" if dashboard.client_id is not None else "/partner"
+    text = (
+        f"The scheduled report of the dashboard “{name}” is attached ({export.filename}).\n\n"
+        f"Open the dashboard: {base}{path}"
+    )
+    mail = Mail(
+        to=recipients,
+        subject=one_line(schedule.subject or dashboard.name),
+        text=text,
+        html=email_html(brand, text, link=f"{base}{path}", link_text="Open the dashboard"),
+        attachments=[Attachment(export.filename, export.content_type, export.data)],
+        from_name=brand.email_from_name,
+    )
+    queued = emails.queue(
+        db,
+        mailer,
+        now,
+        mail,
+        partner_id=schedule.partner_id,
+        kind="dashboard",
+        sent_by=f"schedule:{schedule.id}",
+    )
+    return queued.mail_id
+
+
+def mail_failed(db: Session, mail_id: int, reason: str | None, now: datetime) -> bool:
+    """The e-mail of a run failed for good (refused, or not taken within its retry window): the run
+    becomes `failed` with the mail's reason, and `report.failed` is written. False when the mail
+    was not a report's."""
+    run = repo.run_of_mail(db, mail_id)
+    if run is None or run.status != "sent":
+        return False
+    schedule = db.get(ReportSchedule, run.schedule_id)
+    if schedule is None:
+        return False
+    run.status, run.reason, run.finished_at = "failed", reason or "The e-mail could not be sent.", now
+    emit(
+        db,
+        partner_id=schedule.partner_id,
+        client_id=schedule.client_id,
+        type=REPORT_FAILED,
+        at=now,
+        data=_event_data(schedule, run),
+    )
+    db.flush()
+    return True
+
+
+def _event_data(schedule: ReportSchedule, run: ReportRun) -> dict[str, Any]:
+    return {
+        "schedule_id": schedule.id,
+        "dashboard_id": schedule.dashboard_id,
+        "client_id": schedule.client_id,
+        "slot": run.slot.isoformat(),
+        "status": run.status,
+        "reason": run.reason,
+        "late": run.late,
+        "recipients": list(run.recipients),
+        "format": schedule.format,
+    }

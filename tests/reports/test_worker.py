@@ -1,0 +1,271 @@
+"""The worker's side of scheduled reports: the policy table at each slot (SPEC §4's row for
+e-mailed dashboards), one run per slot, late slots, the real e-mail and the webhook events."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tenantry.dashboards.live import LiveCache
+from tenantry.db.report_models import ReportRun, ReportSchedule
+from tenantry.exports.service import Renderer
+from tests.content import WATERMARK, dashboard_in, pdf_text
+from tests.reports.conftest import create
+
+SLOT = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)  # the first 09:00 after the clock's start
+
+
+@pytest.fixture
+def smtp_worker(make_worker, smtp_server, settings):
+    return make_worker(smtp_server.mailer, settings=settings)
+
+
+def runs(http, partner, schedule_id):
+    response = http.get(f"/api/1/schedules/{schedule_id}/runs", headers=partner.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def at_slot(clock, when: datetime = SLOT) -> None:
+    clock.advance(seconds=(when - clock.now()).total_seconds())
+
+
+# SPEC §4, "download or email dashboards (seed)": ✓wm, ✓, ✗, ✓, ✗.
+POLICY = [
+    # status           run        watermark  sent
+    ("setup",          "sent",    True,      True),
+    ("trial",          "sent",    False,     True),
+    ("active",         "sent",    False,     True),
+    ("trial_expired",  "skipped", False,     False),
+    ("disabled",       "skipped", False,     False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "run_status", "watermarked", "sent"), POLICY)
+def test_at_each_slot_the_status_decides(
+    http, partner, clock, smtp_server, smtp_worker, status, run_status, watermarked, sent
+):
+    _, _, dashboard_id = dashboard_in(http, partner, status, clock)
+    start = clock.now()
+    schedule_id = create(
+        http, partner.headers, dashboard_id, time=(start + timedelta(hours=1)).strftime("%H:%M")
+    ).json()["id"]
+    clock.advance(hours=1)
+    assert smtp_worker.run_reports() == 1
+    smtp_worker.run_mails()
+    (run,) = runs(http, partner, schedule_id)
+    assert run["status"] == run_status
+    assert run["late"] is False
+    assert run["watermark"] is watermarked
+    if sent:
+        (message,) = smtp_server.messages
+        (attachment,) = list(message.iter_attachments())
+        assert (WATERMARK in pdf_text(attachment.get_content())) is watermarked
+        assert run["recipients"] == ["boss@client.test"] and run["reason"] is None
+    else:
+        assert smtp_server.messages == []
+        assert run["recipients"] == []
+        words = "in an expired trial" if status == "trial_expired" else "disabled"
+        assert run["reason"] == f"Dashboards cannot be downloaded or e-mailed while the client is {words}."
+
+
+def test_nothing_runs_before_the_slot(http, partner, clock, smtp_worker, active_dashboard):
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock, SLOT - timedelta(seconds=1))
+    assert smtp_worker.run_reports() == 0
+    assert runs(http, partner, schedule_id) == []
+
+
+def test_the_email_arrives_with_the_pdf_a_text_and_an_html_part(
+    http, partner, clock, smtp_server, smtp_worker, active_dashboard
+):
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    smtp_worker.run_reports()
+    assert smtp_server.messages == []  # written to the outbox; sent by the mail step
+    assert smtp_worker.run_mails() == 1
+    (message,) = smtp_server.messages
+    assert message["To"] == "boss@client.test"
+    assert message["Subject"] == "Sales"  # the dashboard's name by default
+    assert "Sales" in message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "/app/dashboards/" in html and "<html>" in html
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "sales-2026-03-11.pdf"
+    assert "By month" in pdf_text(attachment.get_content())
+    assert runs(http, partner, schedule_id)[0]["status"] == "sent"
+
+
+def test_a_png_report_with_a_subject_of_its_own(
+    http, partner, clock, smtp_server, smtp_worker, active_dashboard
+):
+    create(http, partner.headers, active_dashboard[1], format="png", subject="Weekly numbers")
+    at_slot(clock)
+    smtp_worker.run_reports()
+    smtp_worker.run_mails()
+    (message,) = smtp_server.messages
+    assert message["Subject"] == "Weekly numbers"
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "image/png"
+    assert attachment.get_content().startswith(b"\x89PNG")
+
+
+def test_named_users_get_it_at_their_address_of_the_day(
+    http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
+):
+    from tests.content import client_key
+
+    client_id, dashboard_id = active_dashboard
+    user_id, _ = client_key(db, clock, partner, client_id, "member")
+    create(http, partner.headers, dashboard_id, recipients={"user_ids": [user_id]})
+    at_slot(clock)
+    smtp_worker.run_reports()
+    smtp_worker.run_mails()
+    assert [m["To"] for m in smtp_server.messages] == ["member@client.test"]
+
+
+def test_after_an_outage_only_the_latest_missed_slot_is_sent_and_marked_late(
+    http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
+):
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock, SLOT + timedelta(days=3, hours=2))  # 11, 12, 13 and 14 March at 09:00 have passed
+    assert smtp_worker.run_reports() == 1
+    assert smtp_worker.run_reports() == 0
+    smtp_worker.run_mails()
+    assert len(smtp_server.messages) == 1
+    (run,) = runs(http, partner, schedule_id)
+    assert run["slot"] == "2026-03-14T09:00:00Z"
+    assert run["late"] is True
+    db.expire_all()
+    assert db.get(ReportSchedule, schedule_id).next_run_at == datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
+
+
+def test_a_run_soon_after_its_slot_is_not_late(http, partner, clock, smtp_worker, active_dashboard):
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock, SLOT + timedelta(minutes=2))
+    smtp_worker.run_reports()
+    assert runs(http, partner, schedule_id)[0]["late"] is False
+
+
+def test_a_slot_already_run_is_not_sent_again(
+    http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
+):
+    """As when a worker lost its lease mid-run and another took the schedule over."""
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    smtp_worker.run_reports()
+    db.expire_all()
+    schedule = db.get(ReportSchedule, schedule_id)
+    schedule.next_run_at = SLOT  # as if the first worker's result were not yet written
+    db.commit()
+    assert smtp_worker.run_reports() == 1
+    smtp_worker.run_mails()
+    assert len(smtp_server.messages) == 1
+    assert len(runs(http, partner, schedule_id)) == 1
+
+
+def test_workers_racing_send_each_slot_once(
+    http, partner, clock, database, smtp_server, make_worker, settings
+):
+    """Four workers, each with its own connections, claim the same due schedules at once."""
+    _, _, dashboard_id = dashboard_in(http, partner, "active", clock)
+    schedule_ids = [create(http, partner.headers, dashboard_id).json()["id"] for _ in range(12)]
+    at_slot(clock)
+    workers = [make_worker(smtp_server.mailer, settings=settings, batch=9) for _ in range(4)]
+    barrier = threading.Barrier(len(workers))
+    counts: list[int] = []
+
+    def race(worker):
+        barrier.wait()
+        counts.append(worker.run_reports())
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(counts) == len(schedule_ids)
+    while workers[0].run_mails():
+        pass
+    assert len([m for m in smtp_server.messages if m["Subject"] == "Sales"]) == len(schedule_ids)
+    with database.session() as db:
+        slots = db.execute(select(ReportRun.schedule_id, ReportRun.slot)).all()
+    assert sorted(slots) == sorted((i, SLOT) for i in schedule_ids)
+
+
+class _BrokenTypesetter:
+    def typeset(self, *args, **kwargs):
+        raise RuntimeError("typst exploded with secret sk_live_123")
+
+
+def test_a_failed_render_is_a_failed_run_and_a_report_failed_event(
+    http, partner, clock, receiver, make_worker, smtp_server, settings, active_dashboard, caplog
+):
+    from tests.webhooks.test_delivery import subscribe
+
+    subscribe(http, partner, receiver, events=["report.failed", "report.sent"])
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    worker = make_worker(
+        smtp_server.mailer, settings=settings, renderer=Renderer(LiveCache(), _BrokenTypesetter())
+    )
+    worker.run_reports()
+    (run,) = runs(http, partner, schedule_id)
+    assert run["status"] == "failed"
+    assert run["reason"] == "The dashboard could not be rendered."
+    worker.run_once()
+    assert [m for m in smtp_server.messages if m["Subject"] == "Sales"] == []  # only the status e-mails
+    (event,) = [r.json for r in receiver.received]
+    assert event["type"] == "report.failed"
+    assert event["data"]["schedule_id"] == schedule_id
+    assert "sk_live_123" not in caplog.text
+
+
+def test_a_sent_report_reaches_the_webhook(http, partner, clock, receiver, smtp_worker, active_dashboard):
+    from tests.webhooks.test_delivery import subscribe
+
+    subscribe(http, partner, receiver, events=["report.sent"])
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    smtp_worker.run_once()
+    smtp_worker.run_once()
+    (event,) = [r.json for r in receiver.received]
+    assert event["type"] == "report.sent"
+    assert event["data"]["schedule_id"] == schedule_id
+    assert event["data"]["slot"] == SLOT.isoformat()
+    assert event["data"]["recipients"] == ["boss@client.test"]
+
+
+def test_a_skipped_slot_sends_no_event(http, partner, clock, receiver, smtp_worker):
+    from tests.webhooks.test_delivery import subscribe
+
+    subscribe(http, partner, receiver, events=["report.sent", "report.failed"])
+    _, _, dashboard_id = dashboard_in(http, partner, "disabled", clock)
+    create(http, partner.headers, dashboard_id)
+    at_slot(clock)
+    smtp_worker.run_once()
+    smtp_worker.run_once()
+    assert receiver.received == []
+
+
+def test_a_mail_refused_for_good_makes_the_run_failed_with_an_event(
+    http, partner, clock, receiver, smtp_server, smtp_worker, active_dashboard
+):
+    from tests.webhooks.test_delivery import subscribe
+
+    subscribe(http, partner, receiver, events=["report.sent", "report.failed"])
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    smtp_worker.run_reports()
+    assert runs(http, partner, schedule_id)[0]["status"] == "sent"
+    smtp_server.rcpt_answers = ["550 5.1.1 No such user"]
+    smtp_worker.run_mails()
+    (run,) = runs(http, partner, schedule_id)
+    assert run["status"] == "failed"
+    assert run["reason"] == "The mail server refused the message."
+    smtp_worker.run_once()
+    assert sorted(r.json["type"] for r in receiver.received) == ["report.failed", "report.sent"]
