@@ -1,7 +1,7 @@
 """Server-rendered pages: sign-in, invitations, the partner console and the client portal.
 
 One module per page area (`signin`, `account`, `clients`, `client`, `partner_sources`,
-`partner_dashboards`, `plan`,
+`partner_dashboards`, `plan`, `clients_bulk`, `templates_pages`,
 `statements`, `portal`, `builder`), sharing the helpers of `pages` and the console's and portal's
 common forms (`forms`, and `sources` for data sources and client properties).
 """
@@ -24,17 +24,30 @@ def install(app: FastAPI) -> None:
         builder,
         client,
         clients,
+        clients_bulk,
         partner_dashboards,
         partner_sources,
         plan,
         portal,
         signin,
         statements,
+        templates_pages,
     )
     from tenantry.web.pages import WebRefusal, answer_refusal
 
-    areas = (signin, account, clients, client, partner_sources, partner_dashboards, plan, statements)
-    for module in (*areas, portal, builder):
+    # clients_bulk before client: /partner/clients/import is not a client's id.
+    areas = (
+        signin,
+        account,
+        clients,
+        clients_bulk,
+        client,
+        partner_sources,
+        partner_dashboards,
+        plan,
+        statements,
+    )
+    for module in (*areas, templates_pages, portal, builder):
         add_routes(app, module.router)
     app.add_exception_handler(WebRefusal, answer_refusal)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
