@@ -20,8 +20,7 @@ from tenantry.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo
 from tests.pages import browser_sign_in, watch_policy
 
 BAD_CSV = (
-    "name,external_id,status,dashboards,users\n"
-    "Green Grocers,GG-1,setup,1,1\nHarbor Hotel,HH-1,sleeping,1,1\n"
+    "name,external_id,status,dashboards,users\nGreen Grocers,GG-1,setup,1,1\nHarbor Hotel,HH-1,sleeping,1,1\n"
 )
 GOOD_CSV = BAD_CSV.replace("sleeping", "setup")
 
