@@ -782,10 +782,32 @@ def fingerprint(db: Session, mapping: dict[str, Any]) -> str:
     """A hash of an instance's content as the client holds it now: dashboards, filters, klips
     (with their sources by ref) and source definitions. Rows, refreshes and timestamps are left
     out: fetching data is not an edit. A deleted dashboard or source changes it too."""
+    return fingerprints(db, [mapping])[0]
+
+
+def fingerprints(db: Session, mappings: Sequence[dict[str, Any]]) -> list[str]:
+    """Each instance's `fingerprint`, from one read of sources, dashboards and klips for them all."""
+    sources: dict[int, DataSource] = {}
+    dashboards: dict[int, Dashboard] = {}
+    klips: dict[int, list[Klip]] = {}
+    source_ids = [i for mapping in mappings for i in mapping["datasources"].values()]
+    dashboard_ids = [i for mapping in mappings for i in mapping["dashboards"]]
+    for start in range(0, len(source_ids), 1000):
+        sources.update(repo.sources_by_id(db, source_ids[start : start + 1000]))
+    for start in range(0, len(dashboard_ids), 1000):
+        found = repo.dashboards_by_id(db, dashboard_ids[start : start + 1000])
+        dashboards.update(found)
+        klips.update(repo.klips_of(db, list(found)))
+    return [_fingerprint(mapping, sources, dashboards, klips) for mapping in mappings]
+
+
+def _fingerprint(
+    mapping: dict[str, Any],
+    sources: dict[int, DataSource],
+    dashboards: dict[int, Dashboard],
+    klips: dict[int, list[Klip]],
+) -> str:
     refs = {source_id: ref for ref, source_id in mapping["datasources"].items()}
-    sources = repo.sources_by_id(db, list(refs))
-    dashboards = repo.dashboards_by_id(db, list(mapping["dashboards"]))
-    klips = repo.klips_of(db, list(dashboards))
     content: dict[str, Any] = {"datasources": {}, "dashboards": []}
     for source_id, ref in sorted(refs.items(), key=lambda item: item[1]):
         source = sources.get(source_id)
@@ -833,14 +855,13 @@ def fingerprint(db: Session, mapping: dict[str, Any]) -> str:
 
 def instances(db: Session, caller: Principal, template_id: int) -> list[InstanceOut]:
     template = readable_template(db, caller, template_id)
+    held = repo.instances_of(db, template.id)
+    now_printed = fingerprints(db, [i.mapping for i in held])
     return [
         InstanceOut(
-            client_id=i.client_id,
-            version=i.version,
-            drift=fingerprint(db, i.mapping) != i.fingerprint,
-            detached=i.detached,
+            client_id=i.client_id, version=i.version, drift=printed != i.fingerprint, detached=i.detached
         )
-        for i in repo.instances_of(db, template.id)
+        for i, printed in zip(held, now_printed, strict=True)
     ]
 
 
