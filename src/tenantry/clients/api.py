@@ -74,7 +74,7 @@ async def _out(svc: Services, found: tuple[Client, MeterCalendar]) -> ClientOut:
     return ClientOut.of(client, now, api_calls_today=calls[client.id])
 
 
-def _import_rows(body: bytes, content_type: str) -> list[tuple[int, dict[str, object]]]:
+def import_rows(body: bytes, content_type: str) -> list[tuple[int, dict[str, object]]]:
     """The rows of an import, numbered as a person finds them: the CSV's line in the file (the
     header is line 1), or a JSON row's position from 1. An unknown column refuses the file."""
     media = content_type.split(";")[0].strip().lower()
@@ -139,7 +139,7 @@ async def import_clients(
     dry_run: bool = False,
 ) -> ImportOut:
     """Create clients from a CSV file or JSON rows, all of them or none (422 naming each bad line)."""
-    rows = _import_rows(await request.body(), request.headers.get("content-type", ""))
+    rows = import_rows(await request.body(), request.headers.get("content-type", ""))
     inviter = Inviter(mailer, settings.base_url)
     result = await work(bulk.import_clients, clock, caller, inviter, rows, dry_run=dry_run, vault=vault)
     if dry_run:

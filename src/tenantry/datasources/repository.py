@@ -84,6 +84,17 @@ def replace_pages(db: Session, source_id: int, rows: Sequence[dict[str, Any]]) -
         db.execute(insert(DataSourcePage), pages)
 
 
+def insert_pages(db: Session, snapshots: Sequence[tuple[int, Sequence[dict[str, Any]]]]) -> None:
+    """The pages of new sources' first snapshots, all in one statement (nothing to replace)."""
+    pages = [
+        {"data_source_id": source_id, "first_row": first, "row_count": count, "rows": text}
+        for source_id, rows in snapshots
+        for first, count, text in split_into_pages(rows)
+    ]
+    if pages:
+        db.execute(insert(DataSourcePage), pages)
+
+
 def first_row_columns(db: Session, source_ids: Sequence[int]) -> dict[int, list[str]]:
     """Each source's columns (those of its first row), read from each snapshot's first page only:
     a few hundred rows at most, however large the source."""

@@ -83,8 +83,13 @@ def store_rows(db: Session, source: DataSource, rows: list[dict[str, Any]], now:
     """The one writer of a snapshot: the rows (for drawing) and their pages (for listing)."""
     if source.id is None:
         db.flush()
-    source.rows = rows
     repo.replace_pages(db, source.id, rows)
+    snapshot(source, rows, now)
+
+
+def snapshot(source: DataSource, rows: list[dict[str, Any]], now: datetime) -> None:
+    """A snapshot's fields on its source (`store_rows` writes its pages too)."""
+    source.rows = rows
     source.row_count = len(rows)
     source.version = uuid.uuid4().hex
     source.last_refreshed_at = now

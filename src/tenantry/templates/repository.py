@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
@@ -88,4 +88,50 @@ def klips_of(db: Session, dashboard_ids: list[int]) -> dict[int, list[Klip]]:
             .order_by(Klip.dashboard_id, Klip.position)
         ):
             found[klip.dashboard_id].append(klip)
+    return found
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[list[int]]:
+    wanted = list(dict.fromkeys(ids))
+    return [wanted[start : start + size] for start in range(0, len(wanted), size)]
+
+
+def clients_by_id(db: Session, partner_id: int, client_ids: Sequence[int]) -> dict[int, Client]:
+    """The partner's clients among these ids, read anew (their usage as it is now, under the
+    partner lock); another partner's ids are simply absent."""
+    found: dict[int, Client] = {}
+    for chunk in _chunks(client_ids):
+        query = (
+            select(Client)
+            .where(Client.partner_id == partner_id, Client.id.in_(chunk))
+            .execution_options(populate_existing=True)
+        )
+        found.update((c.id, c) for c in db.scalars(query))
+    return found
+
+
+def instances_by_client(
+    db: Session, template_id: int, client_ids: Sequence[int]
+) -> dict[int, TemplateInstance]:
+    found: dict[int, TemplateInstance] = {}
+    for chunk in _chunks(client_ids):
+        query = select(TemplateInstance).where(
+            TemplateInstance.template_id == template_id, TemplateInstance.client_id.in_(chunk)
+        )
+        found.update((i.client_id, i) for i in db.scalars(query))
+    return found
+
+
+def content_counts(
+    db: Session, model: type[DataSource] | type[Dashboard], partner_id: int, client_ids: Sequence[int]
+) -> dict[int, int]:
+    """How many data sources (or dashboards) each of these clients holds."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(client_ids):
+        query = (
+            select(model.client_id, func.count())
+            .where(model.partner_id == partner_id, model.client_id.in_(chunk))
+            .group_by(model.client_id)
+        )
+        found.update((client_id, count) for client_id, count in db.execute(query) if client_id is not None)
     return found

@@ -18,16 +18,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenantry import limits
-from tenantry.audit import audit, emit
+from tenantry.audit import audit, emit, emit_many
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.service import invalid
+from tenantry.datasources import repository as sources_repo
 from tenantry.datasources import service as sources_service
 from tenantry.datasources.request import open_secrets, seal_secrets
 from tenantry.datasources.schemas import MASK, InlineSourceCreate, UrlSourceCreate, masked_config, sample_url
@@ -41,7 +43,7 @@ from tenantry.klips.spec import definition_of
 from tenantry.outbound import Guard
 from tenantry.owners import Owner, check_content_limit, give_back, partner_owner, require_builder, take_one
 from tenantry.partners import repository as partners_repo
-from tenantry.policy import Capability, allows
+from tenantry.policy import Capability, Status, allows, counts_against_pool
 from tenantry.templates import repository as repo
 from tenantry.templates.schemas import (
     Deployed,
@@ -362,9 +364,15 @@ def deploy(
     dry_run: bool = False,
     vault: Vault,
 ) -> DeployOut:
-    """Deploy the template's current version to each client, each all or nothing on its own (a
-    savepoint per client): a client already holding an instance has it updated in place. A dry
-    run does the same work and rolls each savepoint back, so its answer is the real one.
+    """Deploy the template's current version to each client, each all or nothing on its own: a
+    client already holding an instance has it updated in place. A dry run does the same work and
+    rolls it back, so its answer is the real one.
+
+    The partner lock is taken once, before anything is read: pool and content checks take it
+    too, so two deployments to one client wait for each other and the second finds the first's
+    instance. The clients getting their first copy with room for all of it are written together
+    (`_first_copies`); every other client goes on its own in a savepoint, where what refuses it
+    is found and said.
 
     `vault` is the app's: the template's sealed secrets are copied as they are, which holds only
     while one vault seals both (the caller passes the same one that sealed the template)."""
@@ -372,15 +380,18 @@ def deploy(
     require_builder(caller)
     template = repo.get_template(db, caller, template_id)
     now = clock.now()
+    order = list(dict.fromkeys(client_ids))  # each client once, in the order given
+    partners_repo.lock_partner(db, caller.partner_id)
+    batched = _first_copies(db, now, template, caller.partner_id, order, dry_run=dry_run)
     out = DeployOut()
-    for client_id in dict.fromkeys(client_ids):  # each client once, in the order given
+    for client_id in order:
+        if client_id in batched:
+            out.deployed.append(batched[client_id])
+            continue
         savepoint = db.begin_nested()
         try:
             client = clients_repo.get_client(db, caller, client_id)
             owner = Owner(caller.partner_id, client)
-            # The partner lock first, as pool checks take it: two deployments to one client wait
-            # for each other, and the second finds the first's instance.
-            partners_repo.lock_partner(db, caller.partner_id)
             instance = repo.instance_of(db, template.id, client.id)
             if instance is None:
                 instance = _new_instance(db, now, template, owner)
@@ -467,6 +478,16 @@ def _emit(db: Session, template: Template, instance: TemplateInstance, type_: st
 
 def _new_source(db: Session, now: datetime, owner: Owner, stored: dict[str, Any]) -> DataSource:
     check_content_limit(db, owner, DataSource, limits.DATA_SOURCES_PER_OWNER)
+    source = _source_of(now, owner, stored)
+    db.add(source)
+    if stored["kind"] == "inline":
+        sources_service.store_rows(db, source, stored.get("rows") or [], now)
+    db.flush()
+    return source
+
+
+def _source_of(now: datetime, owner: Owner, stored: dict[str, Any]) -> DataSource:
+    """A client's new source as the template defines it (not yet added, its rows not yet stored)."""
     source = DataSource(
         partner_id=owner.partner_id,
         client_id=owner.client_id,
@@ -480,10 +501,6 @@ def _new_source(db: Session, now: datetime, owner: Owner, stored: dict[str, Any]
         updated_at=now,
     )
     _define_source(source, stored, owner, now)
-    db.add(source)
-    if stored["kind"] == "inline":
-        sources_service.store_rows(db, source, stored.get("rows") or [], now)
-    db.flush()
     return source
 
 
@@ -505,20 +522,26 @@ def _define_source(source: DataSource, stored: dict[str, Any], owner: Owner, now
     return changed
 
 
-def _klips_for(dashboard_id: int, klips: list[dict[str, Any]], sources: dict[str, int]) -> list[Klip]:
+def _klip_rows(
+    dashboard_id: int, klips: list[dict[str, Any]], sources: dict[str, int]
+) -> list[dict[str, Any]]:
     return [
-        Klip(
-            dashboard_id=dashboard_id,
-            position=position,
-            title=klip["title"],
-            kind=klip["kind"],
-            datasource_id=sources[klip["datasource_ref"]] if klip["datasource_ref"] else None,
-            size_w=klip["size"]["w"],
-            size_h=klip["size"]["h"],
-            definition=klip["definition"],
-        )
+        {
+            "dashboard_id": dashboard_id,
+            "position": position,
+            "title": klip["title"],
+            "kind": klip["kind"],
+            "datasource_id": sources[klip["datasource_ref"]] if klip["datasource_ref"] else None,
+            "size_w": klip["size"]["w"],
+            "size_h": klip["size"]["h"],
+            "definition": klip["definition"],
+        }
         for position, klip in enumerate(klips)
     ]
+
+
+def _klips_for(dashboard_id: int, klips: list[dict[str, Any]], sources: dict[str, int]) -> list[Klip]:
+    return [Klip(**row) for row in _klip_rows(dashboard_id, klips, sources)]
 
 
 def _new_dashboard(
@@ -527,7 +550,15 @@ def _new_dashboard(
     check_content_limit(db, owner, Dashboard, limits.DASHBOARDS_PER_OWNER)
     # In Trial and Active the client's allocation must hold it (`allocation_exceeded`).
     take_one(db, owner, "dashboards")
-    dashboard = Dashboard(
+    dashboard = _dashboard_of(now, owner, stored)
+    db.add(dashboard)
+    db.flush()
+    db.add_all(_klips_for(dashboard.id, stored["klips"], sources))
+    return dashboard
+
+
+def _dashboard_of(now: datetime, owner: Owner, stored: dict[str, Any]) -> Dashboard:
+    return Dashboard(
         partner_id=owner.partner_id,
         client_id=owner.client_id,
         name=stored["name"],
@@ -535,10 +566,151 @@ def _new_dashboard(
         created_at=now,
         updated_at=now,
     )
-    db.add(dashboard)
+
+
+def _has_room(client: Client, sources_held: int, dashboards_held: int, body: dict[str, Any]) -> bool:
+    """Whether a client's first copy passes every check `_new_instance` makes of it: each new
+    source and dashboard under its owner's cap, and in Trial and Active each dashboard within the
+    client's allocation."""
+    adding_sources, adding_dashboards = len(body["datasources"]), len(body["dashboards"])
+    if adding_sources and sources_held + adding_sources > limits.DATA_SOURCES_PER_OWNER.maximum:
+        return False
+    if not adding_dashboards:
+        return True
+    if dashboards_held + adding_dashboards > limits.DASHBOARDS_PER_OWNER.maximum:
+        return False
+    if counts_against_pool(Status(client.status)):
+        allocated = clients_repo.allocation_of(client)["dashboards"]
+        return clients_repo.usage_of(client)["dashboards"] + adding_dashboards <= allocated
+    return True
+
+
+def _first_copies(
+    db: Session, now: datetime, template: Template, partner_id: int, client_ids: list[int], *, dry_run: bool
+) -> dict[int, Deployed]:
+    """Deploy to the clients getting their first copy that have room for all of it, together:
+    each one's room is computed from one read of them all (under the partner lock the caller
+    holds), and their sources, dashboards, klips and instances are each written in one batch.
+    The others (another partner's, already holding a copy, or without room) are not touched
+    here: one by one, their refusal is found and said. If the batch fails on a unique key (only
+    when the partner lock was bypassed), none of it is kept and every client goes one by one."""
+    clients = repo.clients_by_id(db, partner_id, client_ids)
+    held = repo.instances_by_client(db, template.id, list(clients))
+    candidates = [clients[i] for i in client_ids if i in clients and i not in held]
+    if not candidates:
+        return {}
+    body = template.body
+    ids = [c.id for c in candidates]
+    sources_held = repo.content_counts(db, DataSource, partner_id, ids)
+    dashboards_held = repo.content_counts(db, Dashboard, partner_id, ids)
+    fresh = [
+        c for c in candidates if _has_room(c, sources_held.get(c.id, 0), dashboards_held.get(c.id, 0), body)
+    ]
+    if not fresh:
+        return {}
+    savepoint = db.begin_nested()
+    try:
+        deployed = _write_first_copies(db, now, template, partner_id, fresh, emit_events=not dry_run)
+    except IntegrityError:
+        savepoint.rollback()
+        return {}
+    if dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    return deployed
+
+
+def _write_first_copies(
+    db: Session,
+    now: datetime,
+    template: Template,
+    partner_id: int,
+    clients: list[Client],
+    *,
+    emit_events: bool,
+) -> dict[int, Deployed]:
+    body = template.body
+    owners = [Owner(partner_id, client) for client in clients]
+    sources = [
+        {stored["ref"]: _source_of(now, owner, stored) for stored in body["datasources"]} for owner in owners
+    ]
+    inline = {
+        stored["ref"]: stored.get("rows") or []
+        for stored in body["datasources"]
+        if stored["kind"] == "inline"
+    }
+    for made in sources:
+        for ref, rows in inline.items():
+            sources_service.snapshot(made[ref], rows, now)
+    dashboards = [[_dashboard_of(now, owner, stored) for stored in body["dashboards"]] for owner in owners]
+    db.add_all([source for made in sources for source in made.values()])
+    db.add_all([dashboard for made in dashboards for dashboard in made])
+    for client in clients:
+        client.usage_dashboards += len(body["dashboards"])
     db.flush()
-    db.add_all(_klips_for(dashboard.id, stored["klips"], sources))
-    return dashboard
+    sources_repo.insert_pages(db, [(made[ref].id, rows) for made in sources for ref, rows in inline.items()])
+    source_ids = [{ref: source.id for ref, source in made.items()} for made in sources]
+    klips = [
+        row
+        for refs, made in zip(source_ids, dashboards, strict=True)
+        for dashboard, stored in zip(made, body["dashboards"], strict=True)
+        for row in _klip_rows(dashboard.id, stored["klips"], refs)
+    ]
+    if klips:
+        db.execute(insert(Klip), klips)
+    mappings = [
+        {"dashboards": [d.id for d in made], "datasources": refs}
+        for made, refs in zip(dashboards, source_ids, strict=True)
+    ]
+    # Every first copy of one version holds the same content (the fingerprint names sources by
+    # ref, not id), so one fingerprint is every copy's.
+    printed = fingerprint(db, mappings[0])
+    db.add_all(
+        [
+            TemplateInstance(
+                template_id=template.id,
+                client_id=client.id,
+                version=template.version,
+                mapping=mapping,
+                fingerprint=printed,
+                detached=False,
+                created_at=now,
+                updated_at=now,
+            )
+            for client, mapping in zip(clients, mappings, strict=True)
+        ]
+    )
+    db.flush()
+    deployed = {
+        client.id: Deployed(
+            client_id=client.id,
+            dashboard_ids=[d.id for d in made],
+            datasource_ids=list(refs.values()),
+        )
+        for client, made, refs in zip(clients, dashboards, source_ids, strict=True)
+    }
+    if emit_events:
+        emit_many(
+            db,
+            [
+                {
+                    "partner_id": template.partner_id,
+                    "client_id": d.client_id,
+                    "type": DEPLOYED,
+                    "at": now,
+                    "data": {
+                        "template_id": template.id,
+                        "version": template.version,
+                        "client_id": d.client_id,
+                        "dashboard_ids": d.dashboard_ids,
+                        "datasource_ids": d.datasource_ids,
+                    },
+                }
+                for d in deployed.values()
+            ],
+        )
+    return deployed
 
 
 def _new_instance(db: Session, now: datetime, template: Template, owner: Owner) -> TemplateInstance:
@@ -610,10 +782,32 @@ def fingerprint(db: Session, mapping: dict[str, Any]) -> str:
     """A hash of an instance's content as the client holds it now: dashboards, filters, klips
     (with their sources by ref) and source definitions. Rows, refreshes and timestamps are left
     out: fetching data is not an edit. A deleted dashboard or source changes it too."""
+    return fingerprints(db, [mapping])[0]
+
+
+def fingerprints(db: Session, mappings: Sequence[dict[str, Any]]) -> list[str]:
+    """Each instance's `fingerprint`, from one read of sources, dashboards and klips for them all."""
+    sources: dict[int, DataSource] = {}
+    dashboards: dict[int, Dashboard] = {}
+    klips: dict[int, list[Klip]] = {}
+    source_ids = [i for mapping in mappings for i in mapping["datasources"].values()]
+    dashboard_ids = [i for mapping in mappings for i in mapping["dashboards"]]
+    for start in range(0, len(source_ids), 1000):
+        sources.update(repo.sources_by_id(db, source_ids[start : start + 1000]))
+    for start in range(0, len(dashboard_ids), 1000):
+        found = repo.dashboards_by_id(db, dashboard_ids[start : start + 1000])
+        dashboards.update(found)
+        klips.update(repo.klips_of(db, list(found)))
+    return [_fingerprint(mapping, sources, dashboards, klips) for mapping in mappings]
+
+
+def _fingerprint(
+    mapping: dict[str, Any],
+    sources: dict[int, DataSource],
+    dashboards: dict[int, Dashboard],
+    klips: dict[int, list[Klip]],
+) -> str:
     refs = {source_id: ref for ref, source_id in mapping["datasources"].items()}
-    sources = repo.sources_by_id(db, list(refs))
-    dashboards = repo.dashboards_by_id(db, list(mapping["dashboards"]))
-    klips = repo.klips_of(db, list(dashboards))
     content: dict[str, Any] = {"datasources": {}, "dashboards": []}
     for source_id, ref in sorted(refs.items(), key=lambda item: item[1]):
         source = sources.get(source_id)
@@ -661,14 +855,13 @@ def fingerprint(db: Session, mapping: dict[str, Any]) -> str:
 
 def instances(db: Session, caller: Principal, template_id: int) -> list[InstanceOut]:
     template = readable_template(db, caller, template_id)
+    held = repo.instances_of(db, template.id)
+    now_printed = fingerprints(db, [i.mapping for i in held])
     return [
         InstanceOut(
-            client_id=i.client_id,
-            version=i.version,
-            drift=fingerprint(db, i.mapping) != i.fingerprint,
-            detached=i.detached,
+            client_id=i.client_id, version=i.version, drift=printed != i.fingerprint, detached=i.detached
         )
-        for i in repo.instances_of(db, template.id)
+        for i, printed in zip(held, now_printed, strict=True)
     ]
 
 
