@@ -1,7 +1,7 @@
 """Partners' own domains: host names that serve one partner once the operator verified them
 
 Revision ID: 0018_domains
-Revises: 0016_templates
+Revises: 0017_branding
 Create Date: 2026-12-02 00:25:26.419476
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from tenantry.db.base import UTCDateTime
 
 revision: str = "0018_domains"
-down_revision: str | None = "0016_templates"
+down_revision: str | None = "0017_branding"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

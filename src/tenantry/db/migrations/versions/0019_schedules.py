@@ -1,8 +1,7 @@
-"""Scheduled e-mail reports: schedules and their runs (one per schedule and slot), and the outbox
-messages' HTML part and sender name
+"""Scheduled e-mail reports: schedules and their runs (one per schedule and slot)
 
 Revision ID: 0019_schedules
-Revises: 0016_templates
+Revises: 0018_domains
 Create Date: 2026-12-02 00:40:00.000000
 """
 
@@ -14,7 +13,7 @@ from alembic import op
 from tenantry.db.base import UTCDateTime
 
 revision: str = "0019_schedules"
-down_revision: str | None = "0016_templates"
+down_revision: str | None = "0018_domains"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -108,15 +107,9 @@ def upgrade() -> None:
     with op.batch_alter_table("report_runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_report_runs_mail_id"), ["mail_id"], unique=False)
 
-    with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("html", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("from_name", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
-        batch_op.drop_column("from_name")
-        batch_op.drop_column("html")
     with op.batch_alter_table("report_runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_report_runs_mail_id"))
     op.drop_table("report_runs")

@@ -1,7 +1,7 @@
 """Accounts: password resets, TOTP factors and recovery codes, partner account rules
 
 Revision ID: 0020_accounts
-Revises: 0016_templates
+Revises: 0019_schedules
 Create Date: 2026-12-02 00:25:00.620527
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from tenantry.db.base import UTCDateTime
 
 revision: str = "0020_accounts"
-down_revision: str | None = "0016_templates"
+down_revision: str | None = "0019_schedules"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
