@@ -108,7 +108,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_report_runs_mail_id"), ["mail_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("report_runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_report_runs_mail_id"))
