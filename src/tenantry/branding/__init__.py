@@ -28,12 +28,14 @@ from tenantry.db.branding_models import Branding, ClientLogo
 # How long another process's change may take to show here.
 CACHE_SECONDS = 5.0
 LOGO_PATH = "/brand/logo/"
+DEFAULT_PRIMARY = "#1f4e79"
+DARK_TEXT, LIGHT_TEXT = "#1d2330", "#ffffff"
 
 
 @dataclass(frozen=True)
 class Brand:
     product_name: str = "Tenantry"
-    primary_color: str = "#1f4e79"  # DEFAULT_PRIMARY
+    primary_color: str = DEFAULT_PRIMARY
     accent_color: str | None = None
     email_from_name: str | None = None
     support_email: str | None = None
@@ -55,8 +57,11 @@ class Brand:
 
     @property
     def on_primary(self) -> str:
-        """Text colour that reads on the primary colour: dark on a light one, white on a dark one."""
-        return "#1d2330" if _luminance(self.primary_color) > 0.5 else "#ffffff"
+        """The text colour (dark or white) with the higher contrast on the primary colour (WCAG)."""
+        background = _luminance(self.primary_color) + 0.05
+        on_dark = (_luminance(LIGHT_TEXT) + 0.05) / background
+        on_light = background / (_luminance(DARK_TEXT) + 0.05)
+        return LIGHT_TEXT if on_dark >= on_light else DARK_TEXT
 
     @property
     def css(self) -> str:
@@ -66,9 +71,6 @@ class Brand:
             return ""
         accent = self.accent_color or self.primary_color
         return f":root{{--primary:{self.primary_color};--on-primary:{self.on_primary};--accent:{accent}}}"
-
-
-DEFAULT_PRIMARY = "#1f4e79"
 
 
 def _luminance(colour: str) -> float:
