@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 from html import escape
 from typing import Any
 
@@ -44,6 +45,12 @@ class Brand:
     logo_url: str | None = None
     client_logo_url: str | None = None
     partner_id: int | None = None
+
+    @cached_property
+    def key(self) -> str:
+        """Everything the brand is, as one string: what a page drawn in it is cached under (made
+        once per brand read, which the cache then hands out many times)."""
+        return repr(self)
 
     @property
     def shown_logo_url(self) -> str | None:
