@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 from html import escape
 from typing import Any
 
@@ -28,12 +29,14 @@ from tenantry.db.branding_models import Branding, ClientLogo
 # How long another process's change may take to show here.
 CACHE_SECONDS = 5.0
 LOGO_PATH = "/brand/logo/"
+DEFAULT_PRIMARY = "#1f4e79"
+DARK_TEXT, LIGHT_TEXT = "#1d2330", "#ffffff"
 
 
 @dataclass(frozen=True)
 class Brand:
     product_name: str = "Tenantry"
-    primary_color: str = "#1f4e79"  # DEFAULT_PRIMARY
+    primary_color: str = DEFAULT_PRIMARY
     accent_color: str | None = None
     email_from_name: str | None = None
     support_email: str | None = None
@@ -42,6 +45,12 @@ class Brand:
     logo_url: str | None = None
     client_logo_url: str | None = None
     partner_id: int | None = None
+
+    @cached_property
+    def key(self) -> str:
+        """Everything the brand is, as one string: what a page drawn in it is cached under (made
+        once per brand read, which the cache then hands out many times)."""
+        return repr(self)
 
     @property
     def shown_logo_url(self) -> str | None:
@@ -55,8 +64,11 @@ class Brand:
 
     @property
     def on_primary(self) -> str:
-        """Text colour that reads on the primary colour: dark on a light one, white on a dark one."""
-        return "#1d2330" if _luminance(self.primary_color) > 0.5 else "#ffffff"
+        """The text colour (dark or white) with the higher contrast on the primary colour (WCAG)."""
+        background = _luminance(self.primary_color) + 0.05
+        on_dark = (_luminance(LIGHT_TEXT) + 0.05) / background
+        on_light = background / (_luminance(DARK_TEXT) + 0.05)
+        return LIGHT_TEXT if on_dark >= on_light else DARK_TEXT
 
     @property
     def css(self) -> str:
@@ -66,9 +78,6 @@ class Brand:
             return ""
         accent = self.accent_color or self.primary_color
         return f":root{{--primary:{self.primary_color};--on-primary:{self.on_primary};--accent:{accent}}}"
-
-
-DEFAULT_PRIMARY = "#1f4e79"
 
 
 def _luminance(colour: str) -> float:

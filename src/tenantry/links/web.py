@@ -219,7 +219,7 @@ async def view(token: str, request: Request) -> Response:
 
 def _page_key(version: str, brand: Brand) -> str:
     # The whole brand, not a hash of it: two brands can never share a page.
-    return f"{version}|{brand!r}"
+    return f"{version}|{brand.key}"
 
 
 @router.post("/{token}", response_class=HTMLResponse)

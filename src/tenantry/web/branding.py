@@ -50,23 +50,23 @@ def _fields(
     )
 
 
-def _page(db: Session, visit: Visit) -> tuple[SignedIn, BrandingOut]:
+def _page(db: Session, visit: Visit) -> tuple[SignedIn, BrandingOut, str]:
     signed_in = visit.console(db)
-    return signed_in, service.read_branding(db, signed_in.principal)
+    current = brands.read_brand(db, signed_in.principal.partner_id)
+    return signed_in, service.read_branding(db, signed_in.principal), _preview_of(db, current)
 
 
 @router.get(PAGE, response_class=HTMLResponse)
 async def branding_page(request: Request, visit: Visitor, work: WorkDep) -> Response:
     """The brand's fields, logo and preview; admins may change them, others see them."""
-    signed_in, current = await work(_page, visit)
-    shown = brands.Brand(**current.model_dump(exclude={"updated_at", "logo_url"}), logo_url=current.logo_url)
+    signed_in, current, preview = await work(_page, visit)
     return page(
         request,
         signed_in,
         "partner_branding.html",
         current=current,
         can_change=signed_in.principal.role == "admin",
-        preview=preview_img(shown, None),
+        preview=preview,
         max_logo_kb=MAX_LOGO_BYTES // 1024,
     )
 
@@ -107,15 +107,19 @@ def _fragment_refusal(visit: Visit, refusal: Refused) -> Response:
     )
 
 
+def _preview_of(db: Session, shown: brands.Brand) -> str:
+    """The preview of a brand, with the partner's logo as it is stored."""
+    logo = None
+    if shown.logo_url is not None:
+        logo = service.logo_png(db, shown.logo_url.rsplit("/", 1)[1].removesuffix(".png"))
+    return preview_img(shown, logo)
+
+
 def _preview(db: Session, visit: Visit, fields: dict[str, str]) -> str:
     principal = visit.console(db).principal
     data = _fields(**fields)
     current = brands.read_brand(db, principal.partner_id)
-    shown = replace(current, **{k: getattr(data, k) for k in fields})
-    logo = None
-    if current.logo_url is not None:
-        logo = service.logo_png(db, current.logo_url.rsplit("/", 1)[1].removesuffix(".png"))
-    return preview_img(shown, logo)
+    return _preview_of(db, replace(current, **{k: getattr(data, k) for k in fields}))
 
 
 @router.post(PAGE + "/preview", response_class=HTMLResponse)
