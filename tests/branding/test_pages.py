@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tenantry.app import create_app
 from tenantry.db.branding_models import Branding, BrandLogo, ClientLogo
+from tenantry.domains.service import verify_domain
 from tests.branding.images import SVG, png
 from tests.content import create_dashboard, inline_source, path_of, publish, share
 from tests.factories import (
@@ -52,15 +55,23 @@ def nonce_styles(html: str) -> list[str]:
     return re.findall(r'<style nonce="[^"]+">([^<]*)</style>', html)
 
 
-def with_host_partner(app, partner_id: int):
-    """The app as the host middleware leaves a request that came to a partner's own domain."""
+@pytest.fixture
+def on_domain(settings, clock, database, http):  # type: ignore[no-untyped-def]
+    """A browser on the partner's own verified domain (an app that reads the domains' table on
+    every request, so the domain verified just before serves at once)."""
+    app = create_app(settings.model_copy(update={"domain_cache_seconds": 0}), clock=clock, database=database)
 
-    async def asgi(scope, receive, send):
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["host_partner_id"] = partner_id
-        await app(scope, receive, send)
+    def browser(partner) -> TestClient:  # type: ignore[no-untyped-def]
+        hostname = f"p{partner.id}.brand.test"
+        added = http.post("/api/1/partner/domains", json={"hostname": hostname}, headers=partner.headers)
+        if added.status_code != 409:  # added by an earlier call for this partner
+            assert added.status_code == 201, added.text
+        with database.session(write=True) as db:
+            verify_domain(db, clock, hostname)
+            db.commit()
+        return TestClient(app, base_url=f"http://{hostname}")
 
-    return asgi
+    return browser
 
 
 class TestTheConsole:
@@ -125,19 +136,19 @@ class TestSignInByHost:
         html = http.get("/login").text
         assert "Tenantry" in header_of(html) and "Acme" not in html
 
-    def test_the_sign_in_page_on_a_partner_s_domain_shows_its_brand(self, app, http, partner):
+    def test_the_sign_in_page_on_a_partner_s_domain_shows_its_brand(self, on_domain, http, partner):
         brand(http, partner)
         logo = set_logo(http, "/api/1/partner/branding/logo", partner, png())
-        with TestClient(with_host_partner(app, partner.id)) as browser:
+        with on_domain(partner) as browser:
             html = browser.get("/login").text
         assert "Acme &lt;Insights&gt;" in header_of(html)
         assert f'src="{logo}"' in html
         assert re.search(r"<title>Sign in · Acme &lt;Insights&gt;</title>", html)
         assert "--primary:#aa3300" in html
 
-    def test_an_invitation_page_on_a_partner_s_domain_shows_its_brand(self, app, http, partner):
+    def test_an_invitation_page_on_a_partner_s_domain_shows_its_brand(self, on_domain, http, partner):
         brand(http, partner)
-        with TestClient(with_host_partner(app, partner.id)) as browser:
+        with on_domain(partner) as browser:
             html = browser.get("/invite/not-a-real-token").text
         assert "Acme &lt;Insights&gt;" in html
 
@@ -172,7 +183,7 @@ class TestPublishedPages:
 
 class TestTwoPartners:
     def test_two_partners_brands_never_cross_on_pages_or_published_dashboards(
-        self, http, app, partner, make_partner, clock
+        self, http, on_domain, partner, make_partner, clock
     ):
         other = make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
         brand(http, partner, product_name="Alpha Co", primary_color="#111111")
@@ -188,7 +199,7 @@ class TestTwoPartners:
             assert "Alpha Co" in alpha and "#111111" in alpha and "Beta Co" not in alpha
             assert "Beta Co" in beta and "#222222" in beta and "Alpha Co" not in beta
             for handle, name in ((partner, "Alpha Co"), (other, "Beta Co")):
-                with TestClient(with_host_partner(app, handle.id)) as browser:
+                with on_domain(handle) as browser:
                     assert name in header_of(browser.get("/login").text)
 
 

@@ -31,7 +31,7 @@ def invitation_link(http, partner, smtp_server, send_mail, email: str) -> str:  
     assert response.status_code == 201, response.text
     assert send_mail() == 1
     message = smtp_server.messages[-1]
-    found = re.search(r"\S+/invite/\S+", message.get_content())
+    found = re.search(r"\S+/invite/\S+", message.get_body(("plain",)).get_content())
     assert found is not None
     return found.group(0)
 
