@@ -6,7 +6,8 @@ the server's own address, in interleaved slices.
 
 On the domain every request also passes the host middleware (a lookup in the process's table of
 verified domains) and the page checks the link's partner against the host's. The LAST line gives
-the ratios domain/default (goal >= 0.9 for both).
+the ratios domain/default (goal >= 0.9 for both), then those of an export with a logo against one
+without (bench/branding_export.py, goal >= 0.9).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import branding_export
 from _dashboards import serve
 
 from tenantry.domains.service import verify_domain
@@ -99,9 +101,11 @@ def main() -> None:
         )
     published_ratio = mean[("published", "domain")] / mean[("published", "default")]
     signin_ratio = mean[("sign-in", "domain")] / mean[("sign-in", "default")]
+    print(f"{failures} non-200 answers")
+    exports = branding_export.measure(args.quick)
     print(
-        f"domain/default: published {published_ratio:.2f}, sign-in {signin_ratio:.2f} "
-        f"(goal >= 0.9); {failures} non-200 answers"
+        f"domain/default: published {published_ratio:.2f}, sign-in {signin_ratio:.2f}; "
+        f"unbranded/branded export: pdf {exports['pdf']:.2f}, png {exports['png']:.2f} (goal >= 0.9 each)"
     )
 
 

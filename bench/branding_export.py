@@ -59,11 +59,9 @@ def branded(http: httpx.Client, on: bool) -> None:
         http.delete("/api/1/partner/branding/logo").raise_for_status()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs")
-    args = parser.parse_args()
-    rounds, per_round = (3, 3) if args.quick else (6, 5)
+def measure(quick: bool) -> dict[str, float]:
+    """Print the medians per format; answer the unbranded/branded ratio per format."""
+    rounds, per_round = (3, 3) if quick else (6, 5)
 
     served: Served = serve()
     samples: dict[tuple[str, bool], list[float]] = {(f, b): [] for f in ("pdf", "png") for b in (False, True)}
@@ -93,6 +91,13 @@ def main() -> None:
         ratios[fmt] = plain / brand
         runs = len(samples[(fmt, True)])
         print(f"{fmt}: unbranded median {plain * 1000:7.1f} ms, branded {brand * 1000:7.1f} ms ({runs} runs)")
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs")
+    ratios = measure(parser.parse_args().quick)
     print("unbranded/branded: " + " ".join(f"{fmt}={r:.2f}" for fmt, r in ratios.items()) + " (goal: >= 0.9)")
 
 
