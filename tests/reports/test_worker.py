@@ -85,8 +85,8 @@ def test_the_email_arrives_with_the_pdf_a_text_and_an_html_part(
     schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
     at_slot(clock)
     smtp_worker.run_reports()
-    assert smtp_server.messages == []  # written to the outbox; sent by the mail step
-    assert smtp_worker.run_mails() == 1
+    # Written to the outbox leased to the worker, which sends it in the same job: nothing is left.
+    assert smtp_worker.run_mails() == 0
     (message,) = smtp_server.messages
     assert message["To"] == "boss@client.test"
     assert message["Subject"] == "Sales"  # the dashboard's name by default
@@ -197,6 +197,33 @@ def test_workers_racing_send_each_slot_once(
     assert sorted(slots) == sorted((i, SLOT) for i in schedule_ids)
 
 
+def test_a_report_whose_worker_died_before_sending_is_sent_once_its_lease_runs_out(
+    http, partner, clock, database, settings, smtp_server, smtp_worker, active_dashboard
+):
+    """The run and its e-mail commit together, the e-mail leased to the worker that wrote it; a
+    worker that dies before sending leaves the e-mail to the outbox, which sends it later."""
+    from tenantry.exports.service import new_renderer
+    from tenantry.reports.service import run_schedule
+
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    now = clock.now()
+    with database.session(write=True) as db:  # what the dead worker did before it died
+        schedule = db.get(ReportSchedule, schedule_id)
+        held = ("dead-worker", now + timedelta(minutes=2))
+        outcome = run_schedule(db, settings, smtp_server.mailer, new_renderer(), schedule, now, held)
+        db.commit()
+    assert outcome.status == "sent" and outcome.mail is not None
+    assert smtp_worker.run_mails() == 0  # still leased to the dead worker
+    assert smtp_server.messages == []
+    clock.advance(minutes=2)
+    assert smtp_worker.run_mails() == 1
+    (message,) = smtp_server.messages
+    assert message["Subject"] == "Sales"
+    assert runs(http, partner, schedule_id)[0]["status"] == "sent"
+    assert smtp_worker.run_reports() == 0  # the slot is not run again
+
+
 class _BrokenTypesetter:
     def typeset(self, *args, **kwargs):
         raise RuntimeError("typst exploded with secret sk_live_123")
@@ -260,10 +287,8 @@ def test_a_mail_refused_for_good_makes_the_run_failed_with_an_event(
     subscribe(http, partner, receiver, events=["report.sent", "report.failed"])
     schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
     at_slot(clock)
-    smtp_worker.run_reports()
-    assert runs(http, partner, schedule_id)[0]["status"] == "sent"
     smtp_server.rcpt_answers = ["550 5.1.1 No such user"]
-    smtp_worker.run_mails()
+    smtp_worker.run_reports()
     (run,) = runs(http, partner, schedule_id)
     assert run["status"] == "failed"
     assert run["reason"] == "The mail server refused the message."

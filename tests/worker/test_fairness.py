@@ -165,6 +165,49 @@ class TestOnePartnersSlowJobsDelayNoOtherPartner:
         assert len(data_server.hits) == 4
 
 
+class TestTheLoopLooksAgainWhenItShould:
+    def test_a_partners_backlog_beyond_its_share_runs_without_waiting_for_the_poll(
+        self, http, make_partner, hanging, make_worker
+    ):
+        """A claim that finds only a partner whose share of the slots is taken finds none; the
+        partner's next jobs start as soon as its running jobs end, not a poll later."""
+        busy = make_partner()
+        client_id = make_client(http, busy, "active")
+        for n in range(10):
+            made = http.post(
+                f"/api/1/clients/{client_id}/datasources",
+                json={"name": f"b{n}", "kind": "url", "url": f"{hanging.url}/{n}", "format": "csv"},
+                headers=busy.headers,
+            )
+            assert made.status_code == 201
+        # Four slots, three for one partner; a poll of a minute would leave seven waiting a minute.
+        with Running(make_worker(batch=4, concurrency=4, poll_seconds=60)):
+            wait_until(lambda: hanging.arrived == 3, PROMPTLY)
+            time.sleep(0.5)  # the loop looks again meanwhile, and finds none it may take
+            assert hanging.arrived == 3
+            hanging.release.set()
+            wait_until(lambda: hanging.arrived == 10, PROMPTLY)
+
+    def test_an_idle_worker_looks_for_each_kind_of_work_once_per_poll(
+        self, make_worker, database, monkeypatch
+    ):
+        worker = make_worker(poll_seconds=0.2)
+        looks: list[str] = []
+        for kind in ("refreshes", "deliveries", "mails", "reports"):
+            claim = getattr(worker, f"_claim_{kind}")
+
+            def counted(limit, claim=claim, kind=kind):
+                looks.append(kind)
+                return claim(limit)
+
+            monkeypatch.setattr(worker, f"_claim_{kind}", counted)
+        with Running(worker):
+            time.sleep(1.1)
+        # About six polls in 1.1 s (the first at once): not one per turn of the loop.
+        for kind in ("refreshes", "deliveries", "mails", "reports"):
+            assert 4 <= looks.count(kind) <= 8, looks
+
+
 class TestDeadlinesAndLeases:
     def test_a_job_ends_before_its_lease_whatever_the_server_drips(
         self, http, partner, hanging, make_worker, database

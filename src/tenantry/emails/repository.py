@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from tenantry.auth.principal import Principal
 from tenantry.db import leases
@@ -55,9 +55,11 @@ def claim(
 
 
 def leased(db: Session, mail_id: int, worker_id: str) -> OutboxMail | None:
-    """The message, locked, if this worker still holds its lease."""
+    """The message, locked, if this worker still holds its lease; its body and attachment are
+    not read (settling an attempt drops them or leaves them as they are)."""
     return db.scalars(
         select(OutboxMail)
+        .options(defer(OutboxMail.text), defer(OutboxMail.html), defer(OutboxMail.attachment))
         .where(OutboxMail.id == mail_id, OutboxMail.lease_owner == worker_id)
         .with_for_update()
     ).one_or_none()

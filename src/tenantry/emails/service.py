@@ -44,9 +44,22 @@ class Queued:
 
 
 def queue(
-    db: Session, mailer: Mailer, now: datetime, mail: Mail, *, partner_id: int, kind: str, sent_by: str
+    db: Session,
+    mailer: Mailer,
+    now: datetime,
+    mail: Mail,
+    *,
+    partner_id: int,
+    kind: str,
+    sent_by: str,
+    held_by: tuple[str, datetime] | None = None,
 ) -> Queued:
-    """Write `mail` to the outbox, in the caller's transaction (so it is sent only if that commits)."""
+    """Write `mail` to the outbox, in the caller's transaction (so it is sent only if that commits).
+
+    `held_by` (a worker's id and a time): the row is written already leased to that worker until
+    then, so that the worker sends it itself, at once, and no other claims it meanwhile; if the
+    worker dies first, the lease runs out and the message is claimed like any other.
+    """
     row = OutboxMail(
         partner_id=partner_id,
         kind=kind,
@@ -76,6 +89,8 @@ def queue(
         db.add(row)
         db.flush()
         return Queued(False, False, delivery.reason, row.id)
+    if held_by is not None:
+        row.lease_owner, row.lease_expires_at = held_by
     db.add(row)
     db.flush()
     return Queued(True, mail_id=row.id)

@@ -6,6 +6,7 @@ SMTP) happens between two transactions, never inside one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from tenantry.branding import DEFAULT_BRAND, Brand, brand_for, email_html
 from tenantry.clients.schemas import ClientOut
 from tenantry.db.leases import Shares
 from tenantry.db.models import Event
-from tenantry.db.worker_models import EventDelivery
+from tenantry.db.worker_models import EventDelivery, Webhook
 from tenantry.events import repository as repo
 from tenantry.mail import Mail, one_line
 from tenantry.webhooks import sending
@@ -93,12 +94,18 @@ def dispatch_events(db: Session, now: datetime, limit: int = 100) -> int:
     """Give each new event a delivery per matching webhook of its partner, and one e-mail to
     the partner's admins for the types they are told about."""
     events = repo.claim_undispatched(db, limit)
+    hooks: dict[int, Sequence[Webhook]] = {}  # read once per partner, not once per event
+    admins_of: dict[int, list[str]] = {}
     for event in events:
-        for hook in repo.webhooks_of(db, event.partner_id):
+        if event.partner_id not in hooks:
+            hooks[event.partner_id] = repo.webhooks_of(db, event.partner_id)
+        for hook in hooks[event.partner_id]:
             if not hook.events or event.type in hook.events:
                 db.add(_pending(event, "webhook", now, webhook_id=hook.id, recipients=[]))
         if event.type in MAILED:
-            admins = repo.admin_emails(db, event.partner_id)
+            if event.partner_id not in admins_of:
+                admins_of[event.partner_id] = repo.admin_emails(db, event.partner_id)
+            admins = admins_of[event.partner_id]
             if admins:
                 db.add(_pending(event, "email", now, webhook_id=None, recipients=admins))
         event.dispatched_at = now

@@ -217,6 +217,10 @@ class Outcome:
     slot: datetime
     late: bool = False
     reason: str | None = None
+    # The report's e-mail, written to the outbox leased to `held_by`'s worker (if it was given),
+    # for it to send at once.
+    mail: Mail | None = None
+    mail_id: int | None = None
 
 
 def run_schedule(
@@ -226,11 +230,13 @@ def run_schedule(
     renderer: Renderer,
     schedule: ReportSchedule,
     now: datetime,
+    held_by: tuple[str, datetime] | None = None,
 ) -> Outcome:
     """Run the latest slot that has come (earlier missed ones are not sent: after an outage one
     report, marked late, rather than a pile of stale ones), and move to the next slot after `now`.
 
-    The run's row is claimed first: a slot another worker already ran is not sent again.
+    The run's row is claimed first: a slot another worker already ran is not sent again. The
+    e-mail goes to the outbox, leased to `held_by` when it is given (see `emails.queue`).
     """
     rule = rule_of(schedule)
     due_at = schedule.next_run_at
@@ -244,16 +250,17 @@ def run_schedule(
     run = db.get(ReportRun, run_id)
     assert run is not None
     run.late, run.finished_at = late, now
-    decision = decide(Capability.DOWNLOAD, owner_of(db, schedule.partner_id, schedule.client_id).status(now))
+    status = owner_of(db, schedule.partner_id, schedule.client_id).status(now)
+    decision = decide(Capability.DOWNLOAD, status)
     recipients = _recipients_now(db, schedule)
+    mail = None
     if not decision.allowed:
-        status = owner_of(db, schedule.partner_id, schedule.client_id).status(now)
         run.status, run.reason = "skipped", refusal_message(Capability.DOWNLOAD, status)
     elif not recipients:
         run.status, run.reason = "skipped", "No recipient is left: the users named have been removed."
     else:
         try:
-            run.mail_id = _send(db, settings, mailer, renderer, schedule, now, recipients)
+            run.mail_id, mail = _send(db, settings, mailer, renderer, schedule, now, recipients, held_by)
         except TenantryError as exc:
             run.status, run.reason = "failed", exc.detail
         except Exception:  # the render failed: a fixed sentence, never the error's text
@@ -271,7 +278,8 @@ def run_schedule(
             data=_event_data(schedule, run),
         )
     db.flush()
-    return Outcome(run.status, slot, late, run.reason)
+    sent = run.status == "sent" and run.mail_id is not None
+    return Outcome(run.status, slot, late, run.reason, mail if sent else None, run.mail_id if sent else None)
 
 
 def _recipients_now(db: Session, schedule: ReportSchedule) -> list[str]:
@@ -289,8 +297,9 @@ def _send(
     schedule: ReportSchedule,
     now: datetime,
     recipients: list[str],
-) -> int | None:
-    """Write the report's e-mail to the outbox; its outbox id."""
+    held_by: tuple[str, datetime] | None,
+) -> tuple[int | None, Mail]:
+    """Write the report's e-mail to the outbox: its outbox id, and the e-mail."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
     export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters)
@@ -318,8 +327,9 @@ def _send(
         partner_id=schedule.partner_id,
         kind="dashboard",
         sent_by=f"schedule:{schedule.id}",
+        held_by=held_by,
     )
-    return queued.mail_id
+    return queued.mail_id, mail
 
 
 def mail_failed(db: Session, mail_id: int, reason: str | None, now: datetime) -> bool:

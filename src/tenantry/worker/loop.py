@@ -55,6 +55,8 @@ REFRESH_BACKOFF_CAP = timedelta(hours=6)
 REPORT_DEADLINE = 30.0
 # While work is being found, the next claim waits for this long at most for a batch of free slots.
 CLAIM_PAUSE_SECONDS = 0.1
+# What a finished job makes work for: a report its event (it sends its e-mail itself).
+_WAKES = {"report": ("events",)}
 
 
 class Fetch(Protocol):
@@ -152,6 +154,9 @@ class Worker:
         self._changed = threading.Condition()
         self._running: Counter[int] = Counter()  # partner id → jobs claimed and not yet finished
         self._kinds = 0  # which kind of job claims first, in turn
+        # When each kind of work is next looked for (monotonic seconds; 0: at once), by `run()`.
+        self._next_look: dict[str, float] = {}
+        self._generation = 0  # counts the wake-ups: a pause ends at the next one
         self.log = log.bind(worker=self.worker_id)
 
     def _fetch(self, request: SourceRequest, timeout: float) -> list[dict[str, Any]]:
@@ -197,21 +202,31 @@ class Worker:
 
     def run(self) -> None:
         """Claim jobs whenever slots are free and run them on `concurrency` threads, until
-        `stop()`; then finish the jobs in hand (each within its deadline) and return."""
+        `stop()`; then finish the jobs in hand (each within its deadline) and return.
+
+        Each kind of work (trial events, the events' fan-out, and each kind of job) is looked
+        for again at once while it is being found, and `poll_seconds` after a look that found
+        none; a job that finishes wakes its own kind (its partner has a free share of the slots
+        again) and the kinds it makes work for (a report: its event), and dispatched events wake
+        their deliveries. An idle kind costs one query per
+        poll, not one per turn of the loop."""
         self.log.info(
             "worker started",
             lease_seconds=self.lease.total_seconds(),
             batch=self.batch,
             concurrency=self.concurrency,
         )
-        bookkeeping_at = 0.0
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
             while not self.stopping:
                 claimed = 0
                 try:
-                    if time.monotonic() >= bookkeeping_at:
-                        found = self.write_trial_events() + self.dispatch_events()
-                        bookkeeping_at = time.monotonic() + (0 if found else self.poll_seconds)
+                    if self._due("trials"):
+                        self._looked("trials", self.write_trial_events())
+                    if self._due("events"):
+                        dispatched = self.dispatch_events()
+                        self._looked("events", dispatched)
+                        if dispatched:
+                            self._wake("delivery")
                     claimed = self._fill(pool)
                 except Exception:  # a database outage must not end the loop: log and try again
                     self.log.exception("worker step failed")
@@ -220,17 +235,40 @@ class Worker:
             # Leaving the `with` waits for the jobs in hand; they are bounded by their deadlines.
         self.log.info("worker stopped")
 
+    def _due(self, kind: str) -> bool:
+        return time.monotonic() >= self._next_look.get(kind, 0.0)
+
+    def _looked(self, kind: str, found: int) -> None:
+        """Look for `kind` again at once if some was found, else after the poll interval."""
+        with self._changed:
+            self._next_look[kind] = 0.0 if found else time.monotonic() + self.poll_seconds
+
+    def _wake(self, *kinds: str) -> None:
+        with self._changed:
+            for kind in kinds:
+                self._next_look[kind] = 0.0
+            self._generation += 1
+            self._changed.notify_all()
+
     def _fill(self, pool: ThreadPoolExecutor) -> int:
         """Claim as many jobs as there are free slots (a batch of each kind at most), taking the
-        kinds in turn, and start them."""
-        claims = [self._claim_refreshes, self._claim_deliveries, self._claim_mails, self._claim_reports]
+        kinds in turn, and start them. A kind not due for a look is skipped."""
+        claims = [
+            ("refresh", self._claim_refreshes),
+            ("delivery", self._claim_deliveries),
+            ("mail", self._claim_mails),
+            ("report", self._claim_reports),
+        ]
         self._kinds = (self._kinds + 1) % len(claims)
         claimed = 0
-        for claim in claims[self._kinds :] + claims[: self._kinds]:
+        for kind, claim in claims[self._kinds :] + claims[: self._kinds]:
             free = self.concurrency - self._busy()
             if free <= 0:
                 break
+            if not self._due(kind):
+                continue
             jobs = claim(min(free, self.batch))
+            self._looked(kind, len(jobs))
             for job in jobs:
                 self._start(pool, job)
             claimed += len(jobs)
@@ -238,19 +276,24 @@ class Worker:
 
     def _pause(self, claimed: int) -> None:
         """Wait before claiming again: while work is being found, until half the slots are free
-        (or briefly); when none was, for the poll interval (or a free slot, when there was none)."""
+        (or briefly); otherwise until a slot frees or a kind of work is due for a look."""
         want = max(1, self.concurrency // 2)
         with self._changed:
             if claimed:
                 self._changed.wait_for(
                     lambda: self.stopping or self.concurrency - self._busy() >= want, CLAIM_PAUSE_SECONDS
                 )
-            elif self._busy() >= self.concurrency:
-                self._changed.wait_for(
-                    lambda: self.stopping or self._busy() < self.concurrency, self.poll_seconds
-                )
-            else:
-                self._changed.wait_for(lambda: self.stopping, self.poll_seconds)
+                return
+            busy = self._busy() >= self.concurrency
+            # With every slot taken, only the trial events and the events' fan-out can be done.
+            kinds = ("trials", "events") if busy else self._next_look.keys()
+            soonest = min((self._next_look.get(kind, 0.0) for kind in kinds), default=0.0)
+            wait = min(self.poll_seconds, max(0.0, soonest - time.monotonic()))
+            if busy:
+                self._changed.wait_for(lambda: self.stopping or self._busy() < self.concurrency, wait)
+            elif wait > 0:
+                woken = self._generation
+                self._changed.wait_for(lambda: self.stopping or self._generation != woken, wait)
 
     def _busy(self) -> int:
         return sum(self._running.values())
@@ -267,7 +310,7 @@ class Worker:
     def _execute(self, job: _Job) -> bool:
         """Run one job on a pool thread; False when it was released instead (not run)."""
         try:
-            seconds = self._time_for(job)
+            seconds = self._time_for(job.claimed_at, job.deadline)
             if seconds is None:
                 job.release()
                 self.log.info("job released", kind=job.kind, id=job.key)
@@ -282,19 +325,24 @@ class Worker:
                 self._running[job.partner_id] -= 1
                 if not self._running[job.partner_id]:
                     del self._running[job.partner_id]
+                # Its own kind too: a claim that found none may have found only partners whose
+                # share of the slots was taken, and this job's partner now has one free.
+                for kind in (job.kind, *_WAKES.get(job.kind, ())):
+                    self._next_look[kind] = 0.0
+                self._generation += 1
                 self._changed.notify_all()
 
-    def _time_for(self, job: _Job) -> float | None:
+    def _time_for(self, claimed_at: datetime, deadline: float) -> float | None:
         """The seconds a job may take: its own deadline, and never more than half of what is left
         of its lease, so that it ends, and its result is written, while the lease still holds
         (another worker would take it over otherwise). None: do not start it (the worker is
         stopping, or less than half the lease is left)."""
         if self.stopping:
             return None
-        left = (job.claimed_at + self.lease - self.clock.now()).total_seconds()
+        left = (claimed_at + self.lease - self.clock.now()).total_seconds()
         if left < self.lease.total_seconds() / 2:
             return None
-        return min(job.deadline, left / 2)
+        return min(deadline, left / 2)
 
     def check_database(self) -> None:
         """Raise unless the database answers and has been migrated (read one job table)."""
@@ -525,14 +573,25 @@ class Worker:
 
     def run_report(self, schedule_id: int, seconds: float = REPORT_DEADLINE) -> None:
         """Run a claimed schedule's slot in one transaction: its run row (unique per slot), the
-        e-mail in the outbox, the event and the next slot commit together or not at all."""
+        e-mail in the outbox, the event and the next slot commit together or not at all. The
+        e-mail is written leased to this worker, which then sends it at once, as a claimed
+        outbox message (so it is neither read back nor claimed again)."""
         now = self.clock.now()
         with self.database.session(write=True) as db:
             schedule = reports_repo.leased(db, schedule_id, self.worker_id)
             if schedule is None:
                 self.log.warning("report lease lost", schedule_id=schedule_id)
                 return
-            outcome = reports.run_schedule(db, self.settings, self.mailer, self.renderer, schedule, now)
+            partner_id = schedule.partner_id
+            outcome = reports.run_schedule(
+                db,
+                self.settings,
+                self.mailer,
+                self.renderer,
+                schedule,
+                now,
+                held_by=(self.worker_id, now + self.lease),
+            )
             schedule.lease_owner = schedule.lease_expires_at = None
             db.commit()
         REPORTS.labels(outcome.status).inc()
@@ -545,6 +604,18 @@ class Worker:
             reason=outcome.reason,
             lag_seconds=round((now - outcome.slot).total_seconds(), 3),
         )
+        if outcome.mail is not None and outcome.mail_id is not None:
+            self._send_held(MailJob(outcome.mail_id, partner_id, "dashboard", outcome.mail, now))
+
+    def _send_held(self, job: MailJob) -> None:
+        """Send an outbox message this worker wrote leased to itself, like a claimed one (within
+        its deadline and half of what is left of its lease); when stopping, or with too little of
+        the lease left, give it back to the outbox instead."""
+        seconds = self._time_for(job.claimed_at, SMTP_DEADLINE_SECONDS)
+        if seconds is None:
+            self._release(emails_repo.release, [job.id])
+            return
+        self.send_mail(job, seconds)
 
 
 def worker_from_settings(settings: Settings, database: Database | None = None, **options: Any) -> Worker:
