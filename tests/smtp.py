@@ -28,6 +28,14 @@ class SmtpServer:
     rcpt_answers: list[str] = field(default_factory=list)
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[list[str]] = field(default_factory=list)  # the accepted recipients of each message
+    greetings: int = 0  # EHLOs: one per connection
+    _open: list[Any] = field(default_factory=list)  # (loop, transport) of each greeted connection
+
+    def drop_connections(self) -> None:
+        """Close every connection from the server's side, as a server does to idle clients."""
+        for loop, transport in self._open:
+            loop.call_soon_threadsafe(transport.close)
+        self._open.clear()
 
     @property
     def mailer(self) -> SmtpMailer:
@@ -41,6 +49,16 @@ def smtp_server_running() -> Iterator[SmtpServer]:
     state = SmtpServer("127.0.0.1", free_port())
 
     class Handler:
+        async def handle_EHLO(
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
+            import asyncio
+
+            state.greetings += 1
+            state._open.append((asyncio.get_running_loop(), server.transport))
+            session.host_name = hostname
+            return responses
+
         async def handle_RCPT(
             self, server: Any, session: Any, envelope: Any, address: str, options: Any
         ) -> str:

@@ -16,6 +16,7 @@ def test_a_message_with_an_attachment_reaches_a_real_smtp_server(smtp_server):
             attachments=[Attachment("board.pdf", "application/pdf", b"%PDF-1.7 test")],
         )
     )
+    mailer.close()
     assert delivery.delivered
     [message] = smtp_server.messages
     assert message["Subject"] == "Your dashboard"
@@ -85,3 +86,61 @@ def test_an_smtp_conversation_ends_at_its_total_deadline_however_quick_each_answ
         listener.close()
     assert (delivery.delivered, delivery.permanent) == (False, False)
     assert elapsed < 2.0
+
+
+def _note(n: int) -> Mail:
+    return Mail(to=[f"r{n}@client.test"], subject=f"Note {n}", text="t")
+
+
+def test_messages_one_after_another_share_one_connection_until_the_mailer_is_closed(smtp_server):
+    mailer = smtp_server.mailer
+    try:
+        assert all(mailer.send(_note(n)).delivered for n in range(3))
+        assert smtp_server.greetings == 1
+    finally:
+        mailer.close()
+    assert mailer.send(_note(3)).delivered  # closed: the next message opens a new connection
+    mailer.close()
+    assert smtp_server.greetings == 2
+    assert [m["Subject"] for m in smtp_server.messages] == [f"Note {n}" for n in range(4)]
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_and_the_message_goes(smtp_server):
+    import time
+
+    mailer = smtp_server.mailer
+    try:
+        assert mailer.send(_note(0)).delivered
+        smtp_server.drop_connections()
+        time.sleep(0.2)
+        assert mailer.send(_note(1)).delivered
+    finally:
+        mailer.close()
+    assert smtp_server.greetings == 2
+    assert [m["Subject"] for m in smtp_server.messages] == ["Note 0", "Note 1"]
+
+
+def test_after_a_refusal_the_connection_is_not_kept(smtp_server):
+    mailer = smtp_server.mailer
+    smtp_server.rcpt_answers = ["550 5.1.1 No such user"]
+    try:
+        refused = mailer.send(_note(0))
+        assert (refused.delivered, refused.permanent) == (False, True)
+        assert mailer.send(_note(1)).delivered
+    finally:
+        mailer.close()
+    assert smtp_server.greetings == 2
+    assert [m["Subject"] for m in smtp_server.messages] == ["Note 1"]
+
+
+def test_a_connection_idle_past_its_time_is_not_used_again(smtp_server, monkeypatch):
+    from tenantry import mail as mail_module
+
+    mailer = smtp_server.mailer
+    try:
+        assert mailer.send(_note(0)).delivered
+        monkeypatch.setattr(mail_module, "SMTP_IDLE_SECONDS", 0.0)
+        assert mailer.send(_note(1)).delivered
+    finally:
+        mailer.close()
+    assert smtp_server.greetings == 2

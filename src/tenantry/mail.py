@@ -6,13 +6,18 @@ request writes the message to the log at once and says so (`queued: false`, `del
 and the reason), as there is nothing to queue for.
 
 The SMTP server is the operator's own configuration, not user input: it does not go through the
-outgoing-request guard. A conversation with it ends after 30 seconds in total.
+outgoing-request guard. A conversation with it ends after 30 seconds in total. A connection is
+kept for the next message (no new handshake, STARTTLS and login per message) while messages keep
+coming: for 10 seconds after its last one and 100 messages at most; the worker closes the ones
+it keeps when it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
@@ -27,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 # The whole SMTP conversation, connect to QUIT (SPEC §12 "Deadlines are totals").
 SMTP_DEADLINE_SECONDS = 30.0
+# A connection is kept for the next message this long after its last one, and for this many.
+SMTP_IDLE_SECONDS = 10.0
+SMTP_MESSAGES_PER_CONNECTION = 100
 
 # What a caller is told; the details go to the log only (they may name the server, its answers).
 UNREACHABLE = "The mail server could not be reached or did not answer in time."
@@ -73,6 +81,9 @@ class Mailer(Protocol):
 
     def send(self, mail: Mail, *, timeout: float = SMTP_DEADLINE_SECONDS) -> Delivery: ...
 
+    def close(self) -> None:
+        """Close what is kept open between messages (connections to the server)."""
+
 
 def one_line(text: str) -> str:
     """A header value on one line: control characters and line separators become spaces."""
@@ -116,6 +127,46 @@ def _refusal_is_permanent(exc: aiosmtplib.SMTPException) -> bool:
     return False
 
 
+class _Connection:
+    """One SMTP connection kept between messages, with the event loop it lives on (each message
+    runs that loop on the sending thread; one thread at a time holds the connection)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client: aiosmtplib.SMTP | None = None
+        self.used_at = 0.0  # time.monotonic() of its last message
+        self.sent = 0
+
+    @property
+    def reusable(self) -> bool:
+        return (
+            self.client is not None
+            and self.client.is_connected
+            and self.sent < SMTP_MESSAGES_PER_CONNECTION
+            and time.monotonic() - self.used_at < SMTP_IDLE_SECONDS
+        )
+
+    def close(self, *, quit: bool = False) -> None:
+        """Close the connection (saying QUIT first, briefly, when it is in a known state) and
+        its loop."""
+        client, self.client = self.client, None
+        try:
+            if client is not None and quit and client.is_connected:
+                self.loop.run_until_complete(asyncio.wait_for(client.quit(), 2))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass
+        finally:
+            if client is not None:
+                client.close()
+            self.loop.run_until_complete(asyncio.sleep(0))  # the transport closes its socket
+            self.loop.close()
+
+
+def _close_all(connections: list[_Connection]) -> None:
+    for connection in connections:
+        connection.close(quit=True)
+
+
 class SmtpMailer:
     delivers = True
 
@@ -131,6 +182,8 @@ class SmtpMailer:
     ) -> None:
         self.host, self.port, self.sender = host, port, sender
         self.username, self.password, self.starttls = username, password, starttls
+        self._kept: list[_Connection] = []  # connections idle between messages
+        self._lock = threading.Lock()
 
     def send(self, mail: Mail, *, timeout: float = SMTP_DEADLINE_SECONDS) -> Delivery:
         """Send synchronously (the worker runs it on a thread of its own), `timeout` seconds in
@@ -140,8 +193,12 @@ class SmtpMailer:
         except (ValueError, TypeError) as exc:
             log.warning("mail not built", recipients=len(mail.to), error_type=type(exc).__name__)
             return Delivery(False, UNBUILDABLE, permanent=True)
+        connection, ok = self._take(), False
         try:
-            refused, _ = asyncio.run(self._send(message, timeout))
+            refused, _ = connection.loop.run_until_complete(
+                asyncio.wait_for(self._send(connection, message, timeout), timeout)
+            )
+            ok = True
         except aiosmtplib.SMTPResponseException as exc:
             permanent = _refusal_is_permanent(exc)
             self._failed(mail, exc, permanent)
@@ -153,25 +210,71 @@ class SmtpMailer:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             self._failed(mail, exc, False)
             return Delivery(False, UNREACHABLE)
+        finally:
+            self._keep(connection, ok)
         log.info("mail sent", to=mail.to, subject=one_line(mail.subject), refused=sorted(refused))
         return Delivery(True)
 
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, []
+        if kept:
+            # On a thread of its own: the caller's thread may be running an event loop already.
+            closing = threading.Thread(target=_close_all, args=(kept,))
+            closing.start()
+            closing.join()
+
+    def _take(self) -> _Connection:
+        """A kept connection still fit for a message, or a new one (not yet connected)."""
+        stale = []
+        with self._lock:
+            while self._kept:
+                connection = self._kept.pop()
+                if connection.reusable:
+                    break
+                stale.append(connection)
+            else:
+                connection = _Connection()
+        for old in stale:
+            old.close(quit=True)
+        return connection
+
+    def _keep(self, connection: _Connection, ok: bool) -> None:
+        """Keep a connection whose message went through for the next one; close any other (after
+        a refusal, a timeout or a broken conversation its state is not worth trusting)."""
+        if ok and connection.reusable:
+            with self._lock:
+                self._kept.append(connection)
+            return
+        connection.close(quit=ok)
+
     async def _send(
-        self, message: EmailMessage, timeout: float
+        self, connection: _Connection, message: EmailMessage, timeout: float
     ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
-        # `timeout` of aiosmtplib bounds each step; `wait_for` bounds them all together.
-        return await asyncio.wait_for(
-            aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                start_tls=self.starttls,
-                timeout=timeout,
-            ),
-            timeout,
+        # `timeout` of aiosmtplib bounds each step; the caller's `wait_for` bounds them all.
+        client = connection.client
+        if client is not None:
+            client.timeout = timeout
+            try:
+                sent = await client.send_message(message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                # The server closed the kept connection while it was idle: once more, on a new one.
+                client.close()
+            else:
+                connection.sent, connection.used_at = connection.sent + 1, time.monotonic()
+                return sent
+        connection.client = client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            timeout=timeout,
         )
+        await client.connect()
+        sent = await client.send_message(message)
+        connection.sent, connection.used_at = 1, time.monotonic()
+        return sent
 
     def _failed(self, mail: Mail, exc: BaseException, permanent: bool) -> None:
         log.warning(
@@ -200,6 +303,9 @@ class LogMailer:
             attachments=[a.filename for a in mail.attachments],
         )
         return Delivery(False, self.REASON)
+
+    def close(self) -> None:
+        pass
 
 
 def mailer_from_settings(settings: Settings) -> Mailer:

@@ -175,6 +175,7 @@ class Worker:
             jobs = [*self._claim_refreshes(self.batch), *self._claim_deliveries(self.batch)]
             jobs += self._claim_mails(self.batch) + self._claim_reports(self.batch)
             ran = self._finish([(job, self._start(pool, job)) for job in jobs])
+        self.mailer.close()  # a step keeps no connection to the mail server open after it
         kinds = ("refresh", "delivery", "mail", "report")
         step.refreshes, step.deliveries, step.mails, step.reports = (ran[kind] for kind in kinds)
         return step
@@ -194,6 +195,7 @@ class Worker:
     def _run_kind(self, claim: Callable[[int], list[_Job]]) -> int:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="tenantry-job") as pool:
             ran = self._finish([(job, self._start(pool, job)) for job in claim(self.batch)])
+        self.mailer.close()
         return sum(ran.values())
 
     @staticmethod
@@ -233,6 +235,7 @@ class Worker:
                     self._stop.wait(self.poll_seconds)
                 self._pause(claimed)
             # Leaving the `with` waits for the jobs in hand; they are bounded by their deadlines.
+        self.mailer.close()
         self.log.info("worker stopped")
 
     def _due(self, kind: str) -> bool:
