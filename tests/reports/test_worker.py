@@ -288,3 +288,24 @@ def test_a_mail_refused_for_good_makes_the_run_failed_with_an_event(
     assert run["reason"] == "The mail server refused the message."
     smtp_worker.run_once()
     assert sorted(r.json["type"] for r in receiver.received) == ["report.failed", "report.sent"]
+
+
+def test_without_an_smtp_server_a_report_is_written_to_the_log_once(
+    http, partner, clock, database, make_worker, settings, active_dashboard, caplog
+):
+    from tenantry.db.worker_models import OutboxMail
+
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    worker = make_worker(settings=settings)  # the LogMailer: no SMTP server is configured
+    assert worker.run_reports() == 1
+    worker.run_once()
+    logged = [
+        r
+        for r in caplog.records
+        if "mail not sent" in r.getMessage() and "scheduled report" in r.getMessage()
+    ]
+    assert len(logged) == 1
+    with database.session() as db:
+        (mail,) = db.scalars(select(OutboxMail).where(OutboxMail.sent_by == f"schedule:{schedule_id}")).all()
+    assert (mail.status, mail.lease_owner) == ("logged", None)

@@ -217,8 +217,8 @@ class Outcome:
     slot: datetime
     late: bool = False
     reason: str | None = None
-    # The report's e-mail, written to the outbox leased to `held_by`'s worker (if it was given),
-    # for it to send at once.
+    # The report's e-mail when it was written to the outbox leased to `held_by`'s worker, for it
+    # to send at once.
     mail: Mail | None = None
     mail_id: int | None = None
 
@@ -278,8 +278,8 @@ def run_schedule(
             data=_event_data(schedule, run),
         )
     db.flush()
-    sent = run.status == "sent" and run.mail_id is not None
-    return Outcome(run.status, slot, late, run.reason, mail if sent else None, run.mail_id if sent else None)
+    held = run.status == "sent" and mail is not None
+    return Outcome(run.status, slot, late, run.reason, mail if held else None, run.mail_id if held else None)
 
 
 def _recipients_now(db: Session, schedule: ReportSchedule) -> list[str]:
@@ -298,8 +298,9 @@ def _send(
     now: datetime,
     recipients: list[str],
     held_by: tuple[str, datetime] | None,
-) -> tuple[int | None, Mail]:
-    """Write the report's e-mail to the outbox: its outbox id, and the e-mail."""
+) -> tuple[int | None, Mail | None]:
+    """Write the report's e-mail to the outbox: its outbox id, and the e-mail when it is left to
+    `held_by`'s worker to send (not when there is no SMTP server: then it was written to the log)."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
     export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters)
@@ -329,7 +330,7 @@ def _send(
         sent_by=f"schedule:{schedule.id}",
         held_by=held_by,
     )
-    return queued.mail_id, mail
+    return queued.mail_id, (mail if queued.queued and held_by is not None else None)
 
 
 def mail_failed(db: Session, mail_id: int, reason: str | None, now: datetime) -> bool:

@@ -210,8 +210,7 @@ class Worker:
         for again at once while it is being found, and `poll_seconds` after a look that found
         none; a job that finishes wakes its own kind (its partner has a free share of the slots
         again) and the kinds it makes work for (a report: its event), and dispatched events wake
-        their deliveries. An idle kind costs one query per
-        poll, not one per turn of the loop."""
+        their deliveries. An idle kind costs one query per poll, not one per turn of the loop."""
         self.log.info(
             "worker started",
             lease_seconds=self.lease.total_seconds(),
