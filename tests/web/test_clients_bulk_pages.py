@@ -105,6 +105,19 @@ class TestImportingClients:
         assert answer.status_code == 413 and "larger than" in answer.json()["detail"]
         assert clients_of(http, partner) == []
 
+    def test_a_file_over_the_body_limit_sent_from_the_browser_gets_a_page(self, http, partner, settings):
+        page = http.get("/partner/clients/import")
+        answer = http.post(
+            "/partner/clients/import",
+            data={"csrf_token": csrf_of(page.text)},
+            files={"file": ("big.csv", b"name\r\n" + b"x" * (settings.max_body_bytes + 10), "text/csv")},
+            headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},
+        )
+        assert answer.status_code == 413
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "<h1>Too large</h1>" in answer.text and "larger than" in answer.text
+        assert clients_of(http, partner) == []
+
     def test_import_forms_without_their_token_are_refused(self, http, partner):
         answer = http.post(
             "/partner/clients/import", files={"file": ("c.csv", GOOD, "text/csv")}, follow_redirects=False

@@ -6,7 +6,7 @@
   to every log line of the request and returned in the answer;
 - **a body limit**: a body larger than `TENANTRY_MAX_BODY_BYTES` is refused with 413
   `payload_too_large` as soon as that is known (from `Content-Length`, or while it streams in),
-  without reading the rest;
+  without reading the rest (a browser's form outside `/api/` gets a plain page saying so);
 - **admission**: at most `max_concurrent_requests` requests of this process run at once; the
   others wait their turn on the event loop, and one that waits longer than
   `request_queue_timeout_seconds` gets 503 `overloaded` with `Retry-After`. The limit is what keeps
@@ -32,6 +32,7 @@ import re
 import secrets
 import sqlite3
 import time
+from html import escape
 from typing import Any
 
 import psycopg
@@ -222,7 +223,31 @@ class RequestMiddleware:
             headers: dict[str, str] = {}
         else:
             body, headers = error.to_problem(), error.headers
+        if isinstance(error, PayloadTooLarge) and _wants_page(scope):
+            # A form sent from a page (a file too large to import): a page, not JSON, in the tab.
+            await send_page(send, 413, "Too large", self._too_large() + " Go back and send a smaller one.")
+            return
         await send_problem(send, body, {**scope["state"].get("rate_limit_headers", {}), **headers})
+
+
+def _wants_page(scope: Scope) -> bool:
+    """A browser's request for a page (it accepts HTML), not one of the API's."""
+    if scope["path"].startswith("/api/"):
+        return False
+    accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+    return b"text/html" in accept
+
+
+async def send_page(send: Send, status: int, heading: str, text: str) -> None:
+    """A plain page of one sentence (no script, no style: nothing the CSP must allow)."""
+    payload = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(heading)}</title></head><body><main><h1>{escape(heading)}</h1>"
+        f"<p>{escape(text)}</p></main></body></html>"
+    ).encode()
+    raw = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def send_problem(send: Send, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:

@@ -419,6 +419,21 @@ def _cookie_token(request: Request) -> str | None:
     return sessions.unsign(request.cookies.get(sessions.SESSION_COOKIE), secret(request))
 
 
+def token_form_refused(template: str) -> RefusedPage:
+    """The refusal of a password typed on a page reached by a one-time link (an invitation, a
+    password reset): the same page again, with the rules' own sentence (too short, ...)."""
+
+    def refused(visit: Visit, refusal: Refused) -> Response:
+        context = {
+            "csrf_token": visit.csrf_token,
+            "token": visit.request.path_params["token"],
+            "message": refusal.sentence,
+        }
+        return render(visit.request, template, context, 422)
+
+    return refused
+
+
 def visitor(*, heading: str = "Not possible", json: bool = False, refused: RefusedPage | None = None) -> Any:
     """Who asks for a page (read in the page's work); its refusals are shown under `heading`."""
 

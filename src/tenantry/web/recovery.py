@@ -36,6 +36,7 @@ from tenantry.web.pages import (
     render,
     secret,
     to,
+    token_form_refused,
     visitor,
 )
 from tenantry.web.signin import signed_in as signed_in_answer
@@ -89,17 +90,7 @@ async def forgot(
     )
 
 
-def _reset_page(visit: Visit, refusal: Refused) -> Response:
-    """A refused password, on the page it was typed in (the rules' own sentence: too short...)."""
-    context = {
-        "csrf_token": visit.csrf_token,
-        "token": visit.request.path_params["token"],
-        "message": refusal.sentence,
-    }
-    return render(visit.request, "reset.html", context, 422)
-
-
-ResetVisit = Annotated[Visit, visitor(refused=_reset_page)]
+ResetVisit = Annotated[Visit, visitor(refused=token_form_refused("reset.html"))]
 
 
 def _invalid_reset(request: Request) -> HTMLResponse:

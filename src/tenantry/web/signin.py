@@ -38,6 +38,7 @@ from tenantry.web.pages import (
     secret,
     secure,
     to,
+    token_form_refused,
     visitor,
 )
 
@@ -158,17 +159,7 @@ async def leave_client(visit: FormSender, work: WorkDep, clock: ClockDep) -> Res
 # Invitations: the invited user sets a password.
 
 
-def _invitation_page(visit: Visit, refusal: Refused) -> Response:
-    """A refused password, on the page it was typed in (the rules' own sentence: too short...)."""
-    context = {
-        "csrf_token": visit.csrf_token,
-        "token": visit.request.path_params["token"],
-        "message": refusal.sentence,
-    }
-    return render(visit.request, "invite.html", context, 422)
-
-
-InvitationVisit = Annotated[Visit, visitor(refused=_invitation_page)]
+InvitationVisit = Annotated[Visit, visitor(refused=token_form_refused("invite.html"))]
 
 
 def _invalid_invitation(request: Request) -> HTMLResponse:
