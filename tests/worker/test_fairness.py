@@ -188,6 +188,24 @@ class TestTheLoopLooksAgainWhenItShould:
             hanging.release.set()
             wait_until(lambda: hanging.arrived == 10, PROMPTLY)
 
+    @pytest.mark.parametrize(
+        ("dispatched", "next_in"),
+        [
+            (100, 0.0),  # a full batch: more may be waiting, at once
+            (3, 0.25),  # some: a moment later, with the events written meanwhile
+            (0, 5.0),  # none: a poll later
+        ],
+    )
+    def test_events_are_fanned_out_in_batches_while_they_keep_coming(self, make_worker, dispatched, next_in):
+        worker = make_worker(poll_seconds=5.0)
+        before = time.monotonic()
+        worker._looked_events(dispatched)
+        due_at = worker._next_look["events"]
+        if next_in == 0.0:
+            assert due_at == 0.0
+        else:
+            assert before + next_in <= due_at <= time.monotonic() + next_in
+
     def test_an_idle_worker_looks_for_each_kind_of_work_once_per_poll(
         self, make_worker, database, monkeypatch
     ):

@@ -90,7 +90,10 @@ def _pending(event: Event, channel: str, now: datetime, **fields: Any) -> EventD
     )
 
 
-def dispatch_events(db: Session, now: datetime, limit: int = 100) -> int:
+DISPATCH_BATCH = 100  # events fanned out per call at most
+
+
+def dispatch_events(db: Session, now: datetime, limit: int = DISPATCH_BATCH) -> int:
     """Give each new event a delivery per matching webhook of its partner, and one e-mail to
     the partner's admins for the types they are told about."""
     events = repo.claim_undispatched(db, limit)

@@ -55,8 +55,8 @@ REFRESH_BACKOFF_CAP = timedelta(hours=6)
 REPORT_DEADLINE = 30.0
 # While work is being found, the next claim waits for this long at most for a batch of free slots.
 CLAIM_PAUSE_SECONDS = 0.1
-# What a finished job makes work for: a report its event (it sends its e-mail itself).
-_WAKES = {"report": ("events",)}
+# While events keep coming, they are fanned out in batches this far apart (a full batch at once).
+EVENTS_GATHER_SECONDS = 0.25
 
 
 class Fetch(Protocol):
@@ -209,8 +209,9 @@ class Worker:
         Each kind of work (trial events, the events' fan-out, and each kind of job) is looked
         for again at once while it is being found, and `poll_seconds` after a look that found
         none; a job that finishes wakes its own kind (its partner has a free share of the slots
-        again) and the kinds it makes work for (a report: its event), and dispatched events wake
-        their deliveries. An idle kind costs one query per poll, not one per turn of the loop."""
+        again), and dispatched events wake their deliveries; events are fanned out in batches
+        (`EVENTS_GATHER_SECONDS` apart while they keep coming). An idle kind costs one query per
+        poll, not one per turn of the loop."""
         self.log.info(
             "worker started",
             lease_seconds=self.lease.total_seconds(),
@@ -225,7 +226,7 @@ class Worker:
                         self._looked("trials", self.write_trial_events())
                     if self._due("events"):
                         dispatched = self.dispatch_events()
-                        self._looked("events", dispatched)
+                        self._looked_events(dispatched)
                         if dispatched:
                             self._wake("delivery")
                     claimed = self._fill(pool)
@@ -244,6 +245,18 @@ class Worker:
         """Look for `kind` again at once if some was found, else after the poll interval."""
         with self._changed:
             self._next_look[kind] = 0.0 if found else time.monotonic() + self.poll_seconds
+
+    def _looked_events(self, dispatched: int) -> None:
+        """The next fan-out: at once after a full batch, a moment later after a partial one (the
+        events written meanwhile go out together), a poll later after none."""
+        if dispatched >= events.DISPATCH_BATCH:
+            wait = 0.0
+        elif dispatched:
+            wait = min(EVENTS_GATHER_SECONDS, self.poll_seconds)
+        else:
+            wait = self.poll_seconds
+        with self._changed:
+            self._next_look["events"] = time.monotonic() + wait if wait else 0.0
 
     def _wake(self, *kinds: str) -> None:
         with self._changed:
@@ -327,10 +340,9 @@ class Worker:
                 self._running[job.partner_id] -= 1
                 if not self._running[job.partner_id]:
                     del self._running[job.partner_id]
-                # Its own kind too: a claim that found none may have found only partners whose
-                # share of the slots was taken, and this job's partner now has one free.
-                for kind in (job.kind, *_WAKES.get(job.kind, ())):
-                    self._next_look[kind] = 0.0
+                # Its kind is looked for again: a claim that found none may have found only
+                # partners whose share of the slots was taken, and this job's partner has one now.
+                self._next_look[job.kind] = 0.0
                 self._generation += 1
                 self._changed.notify_all()
 
