@@ -278,8 +278,8 @@ def run_schedule(
             data=_event_data(schedule, run),
         )
     db.flush()
-    held = run.status == "sent" and mail is not None
-    return Outcome(run.status, slot, late, run.reason, mail if held else None, run.mail_id if held else None)
+    # `mail` is set only when the e-mail was queued for `held_by`, that is when the run was sent.
+    return Outcome(run.status, slot, late, run.reason, mail, run.mail_id if mail is not None else None)
 
 
 def _recipients_now(db: Session, schedule: ReportSchedule) -> list[str]:
