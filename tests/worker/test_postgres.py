@@ -155,3 +155,25 @@ class TestConcurrentClaims:
             first.commit()
         assert len(held) == len(taken) == 4
         assert not {j.source_id for j in held} & {j.source_id for j in taken}
+
+    def test_a_claim_capped_by_a_partners_share_leaves_the_rest_to_the_next_worker(
+        self, http, partner, database, server, clock
+    ):
+        """A claim locks only the jobs it takes: the partner's other jobs stay free for a worker
+        claiming at the same moment."""
+        from datetime import timedelta
+
+        from tenantry.db.leases import Shares
+        from tenantry.worker.repository import claim
+
+        client_id = make_client(http, partner, "active")
+        add_sources(http, partner, client_id, server, [f"/s{n}.csv" for n in range(12)])
+        now = clock.now()
+        with database.session(write=True) as first, database.session(write=True) as second:
+            # Batches of 9, of which one partner may take 6; the first claim is not yet committed.
+            held = claim(first, "first", now, now + timedelta(seconds=60), 9, Shares(6))
+            taken = claim(second, "second", now, now + timedelta(seconds=60), 9, Shares(6))
+            second.commit()
+            first.commit()
+        assert len(held) == len(taken) == 6
+        assert not {j.source_id for j in held} & {j.source_id for j in taken}

@@ -36,8 +36,9 @@ def lease_free(expires_at: InstrumentedAttribute[datetime | None], now: datetime
     return or_(expires_at.is_(None), expires_at <= now)
 
 
-# A claim looks at this many candidates per job it wants: other workers may be claiming the
-# first ones at the same moment, and their locked rows are skipped, not waited for.
+# A claim looks at this many candidates per job it wants (some may belong to partners whose
+# share is full); other workers may be claiming the first ones at the same moment, and their
+# locked rows are skipped, not waited for.
 CANDIDATES_PER_JOB = 4
 
 # `lock(extra, n)`: the rows due for a claim that also match `extra`, locked with `FOR UPDATE
@@ -59,22 +60,28 @@ def claim_in_turn(
 ) -> list[T]:
     """Lock the jobs to lease: up to `limit` of those matching `where`, in turns across partners
     (each partner's first job by `order`, then each one's second, ...), none beyond a partner's
-    share (`job(row)` is a row's id and partner). The rows locked but not taken are unlocked when
-    the claim commits.
+    share (`job(row)` is a row's id and partner).
 
     The turns are computed without locks (PostgreSQL allows no `FOR UPDATE` beside a window
-    function); the rows are then locked with `SKIP LOCKED`, and `where` is checked again on each
-    (PostgreSQL rechecks it on the row it locks), so a job another worker took in between is
-    skipped. When other workers are claiming the same first jobs at that moment, the next free
-    jobs in the queue's own order are taken, rather than none.
+    function), and the jobs to take chosen from them; only those are then locked, with `SKIP
+    LOCKED`, and `where` is checked again on each (PostgreSQL rechecks it on the row it locks), so a
+    job another worker took in between is skipped. When other workers are claiming the same first
+    jobs at that moment, the next free jobs in the queue's own order are taken, rather than none.
+    A claim locks only what it may take (a partner whose share is full is left out), so a worker
+    claiming beside it is not kept from jobs it could run.
     """
-    ids = _in_turn(db, id_column, partner_column, order, where, limit, shares)
-    if not ids:
+    wanted = _chosen(_in_turn(db, id_column, partner_column, order, where, limit, shares), limit, shares)
+    if not wanted:
         return []
-    locked = lock(id_column.in_(ids), None)
-    taken = _take(locked, ids, job, limit, shares, [])
-    if len(taken) < limit and len(locked) < len(ids):
-        more = lock(id_column.not_in(ids), (limit - len(taken)) * CANDIDATES_PER_JOB)
+    locked = lock(id_column.in_(wanted), None)
+    taken = _take(locked, wanted, job, limit, shares, [])
+    if len(taken) < limit and len(locked) < len(wanted):
+        left = _left(shares, [job(row)[1] for row in taken])
+        full = [partner for partner, n in left.items() if n <= 0]
+        extra = id_column.not_in(wanted)
+        if full:
+            extra = extra & partner_column.not_in(full)
+        more = lock(extra, limit - len(taken))
         taken += _take(more, [job(r)[0] for r in more], job, limit, shares, taken)
     return taken
 
@@ -87,21 +94,47 @@ def _in_turn(
     where: ColumnElement[bool],
     limit: int,
     shares: Shares,
-) -> list[int]:
-    """The ids of jobs matching `where`, in turns across partners, `limit * CANDIDATES_PER_JOB` at
-    most; partners with no share left are left out. Nothing is locked."""
+) -> list[tuple[int, int]]:
+    """The (id, partner) of jobs matching `where`, in turns across partners, `limit *
+    CANDIDATES_PER_JOB` at most; partners with no share left are left out. Nothing is locked."""
     if limit <= 0:
         return []
     full = [partner for partner, left in shares.left.items() if left <= 0]
     turn = func.row_number().over(partition_by=partner_column, order_by=(order, id_column))
-    candidates = select(id_column.label("id"), order.label("due"), turn.label("turn")).where(where)
+    candidates = select(
+        id_column.label("id"), partner_column.label("partner"), order.label("due"), turn.label("turn")
+    ).where(where)
     if full:
         candidates = candidates.where(partner_column.not_in(full))
     inner = candidates.subquery()
     query = (
-        select(inner.c.id).order_by(inner.c.turn, inner.c.due, inner.c.id).limit(limit * CANDIDATES_PER_JOB)
+        select(inner.c.id, inner.c.partner)
+        .order_by(inner.c.turn, inner.c.due, inner.c.id)
+        .limit(limit * CANDIDATES_PER_JOB)
     )
-    return list(db.scalars(query))
+    return [(job_id, partner) for job_id, partner in db.execute(query)]
+
+
+def _left(shares: Shares, partners_taken: Iterable[int]) -> dict[int, int]:
+    """Each partner's share left once the jobs of `partners_taken` (one entry per job) are taken."""
+    left = dict(shares.left)
+    for partner in partners_taken:
+        left[partner] = left.get(partner, shares.default) - 1
+    return left
+
+
+def _chosen(candidates: Sequence[tuple[int, int]], limit: int, shares: Shares) -> list[int]:
+    """The ids of the first `limit` candidates (in their order) that fit in their partner's share."""
+    left = dict(shares.left)
+    chosen: list[int] = []
+    for job_id, partner in candidates:
+        if len(chosen) >= limit:
+            break
+        if left.get(partner, shares.default) <= 0:
+            continue
+        left[partner] = left.get(partner, shares.default) - 1
+        chosen.append(job_id)
+    return chosen
 
 
 def _take(
@@ -115,10 +148,7 @@ def _take(
     """Of `rows`, in the order of `ids`, the ones that fit beside `taken`: `limit` in all at most,
     none beyond its partner's share."""
     position = {job_id: n for n, job_id in enumerate(ids)}
-    left = dict(shares.left)
-    for row in taken:
-        partner = job(row)[1]
-        left[partner] = left.get(partner, shares.default) - 1
+    left = _left(shares, [job(row)[1] for row in taken])
     more: list[T] = []
     for row in sorted(rows, key=lambda r: position[job(r)[0]]):
         partner = job(row)[1]
