@@ -184,3 +184,103 @@ class TestTheCounter:
             process.close()
         assert sum(allowed) == 60
         assert stored_count(database, "client:1", DAY) == 100
+
+
+def store_count(database, scope: str, day: str, count: int) -> None:
+    """What the database holds for `scope` on `day`: `count` calls (counted by an earlier Redis)."""
+    with database.session(write=True) as session:
+        row = session.get(ApiCallCounter, (scope, day))
+        if row is None:
+            session.add(ApiCallCounter(scope=scope, day=day, count=count, epoch="0"))
+        else:
+            row.count = count
+        session.commit()
+
+
+class TestTheCountsOfQuietClients:
+    """A client that has made no call since Redis began counting has no counter there: its count
+    for the day is what the database kept, read once the processes have written it, not on every
+    view of the client. (The tests change the database's count behind the meter's back, which no
+    process does, to see whether it was read again.)"""
+
+    def test_a_settled_count_missing_from_redis_is_read_from_the_database_once(self, database, redis_server):
+        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
+        assert counter.hit("client:2", DAY, 10, TTL).allowed  # this Redis begins counting
+        store_count(database, "client:1", DAY, 4)
+        time.sleep(counter.settle_seconds)
+        assert counter.counts(["client:1", "client:2"], DAY) == {"client:1": 4, "client:2": 1}
+        store_count(database, "client:1", DAY, 9)
+        assert counter.counts(["client:1", "client:2"], DAY) == {"client:1": 4, "client:2": 1}
+        assert counter.counts(["client:1"], DAY) == {"client:1": 4}
+        counter.close()
+
+    def test_nothing_is_kept_before_the_counts_of_every_process_are_written(self, database, redis_server):
+        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=60)
+        assert counter.hit("client:2", DAY, 10, TTL).allowed  # the epoch begins now
+        assert counter.counts(["client:1"], DAY) == {}  # no row: no call today
+        # Another process writes what it counted before Redis restarted.
+        store_count(database, "client:1", DAY, 3)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 3}
+        counter.close()
+
+    def test_a_redis_that_never_counted_begins_its_epoch_when_read(self, database, redis_server):
+        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
+        store_count(database, "client:1", DAY, 2)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 2}
+        with Redis.from_url(redis_server.url) as redis:
+            assert redis.get("tenantry:calls:epoch") is not None
+        store_count(database, "client:1", DAY, 3)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 3}  # not settled: read again
+        time.sleep(counter.settle_seconds)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 3}
+        store_count(database, "client:1", DAY, 7)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 3}  # settled: kept
+        counter.close()
+
+    def test_a_count_kept_under_one_epoch_is_read_again_after_a_restart(self, database, redis_server):
+        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
+        store_count(database, "client:1", DAY, 2)
+        counter.counts(["client:1"], DAY)
+        time.sleep(counter.settle_seconds)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 2}  # kept from here on
+        redis_server.restart()
+        store_count(database, "client:1", DAY, 5)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 5}
+        counter.close()
+
+    def test_a_client_that_calls_again_is_counted_by_redis_not_by_what_was_kept(self, database, redis_server):
+        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
+        store_count(database, "client:1", DAY, 2)
+        counter.counts(["client:1"], DAY)
+        time.sleep(counter.settle_seconds)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 2}
+        assert counter.hit("client:1", DAY, 10, TTL) == Hit(True, 3)
+        assert counter.counts(["client:1"], DAY) == {"client:1": 3}
+        counter.close()
+
+    def test_the_event_loops_reads_keep_the_settled_count_too(self, database, redis_server):
+        import asyncio
+
+        from tenantry.db.reads import DatabaseReads
+
+        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
+        store_count(database, "client:1", DAY, 6)
+        database_reads = DatabaseReads(database, max_size=2, timeout=5)
+
+        async def view() -> dict[str, int]:
+            async with database_reads.connection() as reads:
+                return await counter.counts_async(["client:1"], DAY, reads)
+
+        async def views() -> list[dict[str, int]]:
+            try:
+                first = await view()  # begins the epoch
+                await asyncio.sleep(counter.settle_seconds)
+                settled = await view()
+                store_count(database, "client:1", DAY, 8)
+                return [first, settled, await view()]
+            finally:
+                await counter.aclose()
+                await database_reads.close()
+
+        assert asyncio.run(views()) == [{"client:1": 6}] * 3
+        counter.close()

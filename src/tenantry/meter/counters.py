@@ -103,6 +103,15 @@ return {1, redis.call('INCR', KEYS[1])}
 _MISSING = -1
 # Longer than any meter day, even the first after a change of timezone (up to 50 hours).
 _LONGEST_DAY_SECONDS = 3 * 86_400
+# A read that finds no epoch (a Redis that has counted nothing yet) starts it, as the first call
+# would: the time a Redis has been counting is then known to readers too (see `_SettledCounts`).
+_START_EPOCH_SCRIPT = """
+if not redis.call('GET', KEYS[1]) then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000))
+end
+return 0
+"""
 
 # A counter is never behind the database: Redis may have lost calls that the database has (an
 # append-only file written once a second loses up to a second on a crash; a process may write
@@ -202,6 +211,42 @@ class WriteBehind:
             log.error("api-call counts not written to the database at shutdown", error=str(exc))
 
 
+class _SettledCounts:
+    """The database's counts of the scopes Redis has no counter for, kept per Redis epoch.
+
+    A scope missing from Redis has made no call since this Redis began counting (its first call
+    would have restored the counter), so its count for the day is what the database held before
+    that: calls counted by an earlier Redis. Once every process has written those (`settle_seconds`
+    after the epoch began), that count no longer changes while the epoch lasts, and reading it
+    again from the database for every view of the client only costs a round trip. Until then, and
+    when Redis has no epoch at all, nothing is kept. A new epoch (Redis restarted) is another key.
+    """
+
+    LIMIT = 100_000  # (scope, day) pairs kept; all are dropped when more are asked for
+
+    def __init__(self, settle_seconds: float) -> None:
+        self.settle_seconds = settle_seconds
+        self._counts: dict[tuple[str, str, str], int] = {}
+
+    def known(self, missing: list[str], day: str, epoch: Any) -> tuple[dict[str, int], list[str]]:
+        """The counts kept for `missing` under this epoch, and the scopes still to be read."""
+        if epoch is None:
+            return {}, missing
+        tag = _text(epoch)
+        kept = {s: n for s in missing if (n := self._counts.get((s, day, tag))) is not None}
+        return kept, [s for s in missing if s not in kept]
+
+    def keep(self, read: Mapping[str, int], asked: Sequence[str], day: str, epoch: Any) -> None:
+        """Keep what the database gave for `asked` (0 where it has no row), once the epoch settled."""
+        if epoch is None or time.time() - float(epoch) < self.settle_seconds:
+            return
+        if len(self._counts) + len(asked) > self.LIMIT:
+            self._counts.clear()
+        tag = _text(epoch)
+        for scope in asked:
+            self._counts[(scope, day, tag)] = read.get(scope, 0)
+
+
 class RedisCounter:
     """The day's counters in Redis, kept in the database too, so a Redis restart forgets nothing.
 
@@ -230,9 +275,11 @@ class RedisCounter:
         self._epoch_key = f"{prefix}epoch"
         self._script = client.register_script(_HIT_SCRIPT)
         self._catch_up_script = client.register_script(_CATCH_UP_SCRIPT)
+        self._start_epoch_script = client.register_script(_START_EPOCH_SCRIPT)
         self._store = store
         self.written = WriteBehind(store, flush_seconds, self._catch_up)
         self.settle_seconds = 2 * flush_seconds + 0.5
+        self._settled = _SettledCounts(self.settle_seconds)
 
     @classmethod
     def from_url(cls, url: str, database: Database, flush_seconds: float = 1.0) -> RedisCounter:
@@ -292,8 +339,21 @@ class RedisCounter:
             raise meter_unavailable(exc) from exc
         found, missing = self._found(scopes, values, epoch)
         if missing:
-            found.update(await self._store.counts_async(missing, day, reads))
+            kept, unknown = self._settled.known(missing, day, epoch)
+            found.update(kept)
+            if unknown:
+                if epoch is None:
+                    await self._start_epoch_async(client)
+                read = await self._store.counts_async(unknown, day, reads)
+                self._settled.keep(read, unknown, day, epoch)
+                found.update(read)
         return found
+
+    async def _start_epoch_async(self, client: AsyncRedis) -> None:
+        try:
+            await client.eval(_START_EPOCH_SCRIPT, 1, self._epoch_key)
+        except RedisError as exc:
+            raise meter_unavailable(exc) from exc
 
     def _key(self, scope: str, day: str) -> str:
         return f"{self._prefix}{scope}:{day}"
@@ -350,7 +410,17 @@ class RedisCounter:
             raise meter_unavailable(exc) from exc
         found, missing = self._found(scopes, values, epoch)
         if missing:
-            found.update(self._store.counts(missing, day, reader))
+            kept, unknown = self._settled.known(missing, day, epoch)
+            found.update(kept)
+            if unknown:
+                if epoch is None:
+                    try:
+                        self._start_epoch_script(keys=[self._epoch_key])
+                    except RedisError as exc:
+                        raise meter_unavailable(exc) from exc
+                read = self._store.counts(unknown, day, reader)
+                self._settled.keep(read, unknown, day, epoch)
+                found.update(read)
         return found
 
     @staticmethod
