@@ -11,6 +11,7 @@ from tests.factories import (
     ADMIN_PASSWORD,
     add_user,
     admin_email,
+    client_with_user,
     csrf_of,
     new_client,
     post_form,
@@ -93,6 +94,13 @@ class TestClientsList:
 
 @pytest.mark.usefixtures("partner_session")
 class TestClientPage:
+    def test_the_usage_shows_the_api_calls_the_client_made_today(self, http, partner, clock):
+        client_id, _, key = client_with_user(
+            http, partner, clock, "active", "calls@client.test", api_calls_per_day=50
+        )
+        assert [http.get("/api/1/me", headers=key).status_code for _ in range(3)] == [200] * 3
+        assert "3 today" in http.get(f"/partner/clients/{client_id}").text
+
     def test_only_the_allowed_next_statuses_are_offered(self, http, partner):
         active = new_client(http, partner, "active")
         page = http.get(f"/partner/clients/{active}").text

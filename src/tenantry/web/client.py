@@ -107,9 +107,11 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
     for dashboard in dashboards:
         dashboard["links"] = list(links_repo.list_links(db, dashboard["id"], 200, 0)[0])
     users = list(users_repo.list_client_users(db, client.id, 200, 0)[0])
+    calendar = partners_repo.partner_meter_calendar(db, client.partner_id)
+    calls = services(visit.request).meter.client_calls_today([client.id], calendar, now)
     return signed_in, {
         "client": client,
-        "view": ClientOut.of(client, now).model_dump(),
+        "view": ClientOut.of(client, now, api_calls_today=calls[client.id]).model_dump(),
         "badge": status_badge(client, now),
         "moves": [(s.value, MOVE_WORDS[s]) for s in lifecycle.allowed_next(stored) if s in MOVE_WORDS],
         "activation_ready": check["ready"],
