@@ -4,13 +4,20 @@ files are opened — the PDF's text layer and the PNG's pixels — and the real 
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from PIL import Image
 
 from tenantry.app import create_app
+from tenantry.auth.principal import Principal
+from tenantry.dashboards.live import LiveCache
+from tenantry.errors import TenantryError
+from tenantry.exports import service
+from tenantry.exports.service import Renderer, new_renderer
+from tenantry.exports.typeset import Typesetter
 from tenantry.mail import SmtpMailer
-from tests.content import WATERMARK, dashboard_in, is_watermark_red, pdf_text
+from tests.content import WATERMARK, dashboard_in, is_watermark_red, move_to, pdf_text
 
 
 def export(http, partner, dashboard_id, fmt):
@@ -80,6 +87,10 @@ class TestDownloading:
         assert "Apr" in text
 
 
+def partner_principal(partner) -> Principal:  # type: ignore[no-untyped-def]
+    return Principal("partner_user", partner.id, partner.admin_user_id, "admin")
+
+
 class TestEmailing:
     @pytest.fixture
     def smtp_http(self, settings, clock, database, smtp_server):
@@ -132,6 +143,90 @@ class TestEmailing:
         assert response.json()["detail"].startswith("Dashboards cannot be downloaded")
         assert send_mail() == 0
         assert smtp_server.messages == []
+
+    @pytest.mark.parametrize(("then", "watermarked"), [("trial", False), ("setup", True)])
+    def test_the_attachment_follows_the_status_at_the_moment_it_is_queued(
+        self, smtp_http, smtp_server, send_mail, partner, clock, database, then, watermarked
+    ):
+        """The attachment is drawn before the e-mail is queued, in a transaction of its own; a
+        status change in between is seen when it is queued, and the file drawn again."""
+        client_id, _, dashboard_id = dashboard_in(smtp_http, partner, "setup", clock)
+        admin, renderer = partner_principal(partner), new_renderer()
+        with database.session() as db:
+            drawn = service.draw_dashboard_email(
+                db, clock, admin, renderer, dashboard_id, ["boss@client.test"], "pdf"
+            )
+        assert WATERMARK in pdf_text(drawn.export.data)
+        if then != "setup":
+            move_to(smtp_http, partner, client_id, then, clock)
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
+        with database.session(write=True) as db:
+            assert service.email_dashboard(db, clock, admin, mailer, renderer, drawn).queued
+            db.commit()
+        assert send_mail() == 1
+        (attachment,) = list(smtp_server.messages[0].iter_attachments())
+        assert (WATERMARK in pdf_text(attachment.get_content())) is watermarked
+
+    def test_a_client_disabled_after_the_drawing_gets_no_email(
+        self, smtp_http, smtp_server, send_mail, partner, clock, database
+    ):
+        client_id, _, dashboard_id = dashboard_in(smtp_http, partner, "active", clock)
+        admin, renderer = partner_principal(partner), new_renderer()
+        with database.session() as db:
+            drawn = service.draw_dashboard_email(
+                db, clock, admin, renderer, dashboard_id, ["a@b.test"], "png"
+            )
+        moved = smtp_http.patch(
+            f"/api/1/clients/{client_id}", json={"status": "disabled"}, headers=partner.headers
+        )
+        assert moved.status_code == 200, moved.text
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
+        with database.session(write=True) as db, pytest.raises(TenantryError) as refused:
+            service.email_dashboard(db, clock, admin, mailer, renderer, drawn)
+        assert refused.value.status == 409
+        assert send_mail() == 0 and smtp_server.messages == []
+
+    def test_no_write_lock_is_held_while_the_attachment_is_drawn(
+        self, settings, clock, database, partner, http
+    ):
+        """Drawing takes a while; on SQLite a write transaction would stop every other writer
+        meanwhile. Here the drawing is held half-way while another request changes a client."""
+        client_id, _, dashboard_id = dashboard_in(http, partner, "active", clock)
+        drawing, release = threading.Event(), threading.Event()
+
+        class HeldTypesetter(Typesetter):
+            def typeset(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+                drawing.set()
+                assert release.wait(30)
+                return super().typeset(*args, **kwargs)
+
+        from fastapi.testclient import TestClient
+
+        app = create_app(settings, clock=clock, database=database)
+        app.state.services.renderer = Renderer(LiveCache(), HeldTypesetter())
+        with TestClient(app) as held_http:
+            answers: list[int] = []
+            emailing = threading.Thread(
+                target=lambda: answers.append(
+                    held_http.post(
+                        f"/api/1/dashboards/{dashboard_id}/email",
+                        json={"to": ["a@b.test"]},
+                        headers=partner.headers,
+                    ).status_code
+                )
+            )
+            emailing.start()
+            try:
+                assert drawing.wait(30)
+                renamed = http.patch(
+                    f"/api/1/clients/{client_id}", json={"name": "Renamed"}, headers=partner.headers
+                )
+                assert renamed.status_code == 200, renamed.text
+                assert emailing.is_alive()  # the drawing is still held: the change did not wait for it
+            finally:
+                release.set()
+                emailing.join(30)
+        assert answers == [202]
 
     @pytest.mark.parametrize(
         "body", [{"to": []}, {"to": ["not-an-address"]}, {"to": ["a@b.test"], "format": "doc"}]

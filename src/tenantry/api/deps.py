@@ -97,6 +97,12 @@ class Work:
     ) -> T:
         return await anyio.to_thread.run_sync(partial(self._run, fn, *args, **kwargs))
 
+    @property
+    def reading(self) -> Work:
+        """The same in a read-only transaction: for a write request's slow part (drawing, say)
+        that writes nothing, so no write lock is held while it runs."""
+        return Work(self.database, False)
+
     def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         with self.database.session(write=self.write) as db:
             result = fn(db, *args, **kwargs)

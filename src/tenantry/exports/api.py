@@ -79,15 +79,15 @@ async def email_dashboard(
 ) -> EmailOut:
     """E-mail the dashboard as an attachment: queued and sent by the worker (at most 50 recipients a
     day per user; viewers and members only to users of their own account)."""
-    queued = await work(
-        service.email_dashboard,
+    drawn = await work.reading(
+        service.draw_dashboard_email,
         clock,
         caller,
-        mailer,
         renderer,
         dashboard_id,
         list(body.to),
         body.format,
         body.filters,
     )
+    queued = await work(service.email_dashboard, clock, caller, mailer, renderer, drawn)
     return EmailOut(queued=queued.queued, delivered=queued.delivered, reason=queued.reason)

@@ -108,30 +108,62 @@ def export_of(
     return _export(db, renderer, dashboard, now, fmt, filters)
 
 
+@dataclass(frozen=True)
+class DashboardEmail:
+    """A dashboard e-mail checked and drawn, not yet queued (`draw_dashboard_email`)."""
+
+    dashboard_id: int
+    recipients: list[str]
+    fmt: str
+    filters: Mapping[str, str] | None
+    decision: Decision  # what the policy table allowed when it was drawn (watermarked or clean)
+    export: ExportFile
+
+
+def draw_dashboard_email(
+    db: Session,
+    clock: Clock,
+    principal: Principal,
+    renderer: Renderer,
+    dashboard_id: int,
+    to: list[str],
+    fmt: str,
+    filters: Mapping[str, str] | None = None,
+) -> DashboardEmail:
+    """Check an e-mail of the dashboard and draw its attachment, in a read-only transaction: the
+    drawing takes a while, and no write lock (SQLite's is the whole database's) is held meanwhile.
+    A request it refuses draws nothing. `email_dashboard` then checks again and queues it."""
+    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    now = clock.now()
+    recipients = _recipients(to)
+    decision = _may_email(db, principal, dashboard, now, recipients, lock=False)
+    export = _export(db, renderer, dashboard, now, fmt, filters)
+    return DashboardEmail(dashboard.id, recipients, fmt, filters, decision, export)
+
+
 def email_dashboard(
     db: Session,
     clock: Clock,
     principal: Principal,
     mailer: Mailer,
     renderer: Renderer,
-    dashboard_id: int,
-    to: list[str],
-    fmt: str,
-    filters: Mapping[str, str] | None = None,
+    drawn: DashboardEmail,
 ) -> Queued:
-    """Queue the dashboard as an e-mail attachment; the worker sends it after commit.
+    """Queue the dashboard drawn by `draw_dashboard_email` as an e-mail attachment; the worker
+    sends it after commit.
 
-    Read-only roles may send it only to users of their own account, and every user sends at
-    most 50 a day (recipients counted): the product must not become an open relay.
+    Everything is checked again in this (write) transaction, the daily count under the sender's
+    lock: read-only roles may send it only to users of their own account, and every user sends at
+    most 50 a day (recipients counted): the product must not become an open relay. Should the
+    status have changed since the drawing (a watermark now due, or no longer), it is drawn again.
     """
-    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    dashboard = dashboards_repo.get_dashboard(db, principal, drawn.dashboard_id)
     now = clock.now()
-    # The status first (409 when it forbids e-mailing), then who may be e-mailed, then how many.
-    owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
-    recipients = _recipients(to)
-    _require_recipients_allowed(db, principal, recipients)
-    emails.require_daily_room(db, principal, now, len(recipients))
-    export = _export(db, renderer, dashboard, now, fmt, filters)
+    recipients = drawn.recipients
+    decision = _may_email(db, principal, dashboard, now, recipients, lock=True)
+    export = drawn.export
+    if decision is not drawn.decision:
+        export = _export(db, renderer, dashboard, now, drawn.fmt, drawn.filters)
     name = one_line(dashboard.name)
     brand = brand_for(db, dashboard.partner_id, dashboard.client_id)
     text = f"The dashboard “{name}” is attached ({export.filename}).\n\n{brand.product_name}"
@@ -146,9 +178,31 @@ def email_dashboard(
     queued = emails.queue(
         db, mailer, now, mail, partner_id=dashboard.partner_id, kind="dashboard", sent_by=principal.actor
     )
-    details = {"to": recipients, "format": fmt, "queued": queued.queued, "filters": dict(filters or {})}
+    details = {
+        "to": recipients,
+        "format": drawn.fmt,
+        "queued": queued.queued,
+        "filters": dict(drawn.filters or {}),
+    }
     audit_change(db, principal, dashboard, "dashboard.emailed", now, details)
     return queued
+
+
+def _may_email(
+    db: Session,
+    principal: Principal,
+    dashboard: Dashboard,
+    now: datetime,
+    recipients: list[str],
+    *,
+    lock: bool,
+) -> Decision:
+    """The status first (409 when it forbids e-mailing), then who may be e-mailed, then how many
+    (under the sender's lock when `lock`). The policy table's decision: watermarked or clean."""
+    decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
+    _require_recipients_allowed(db, principal, recipients)
+    emails.require_daily_room(db, principal, now, len(recipients), lock=lock)
+    return decision
 
 
 def _recipients(to: list[str]) -> list[str]:

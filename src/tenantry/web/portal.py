@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -82,6 +82,8 @@ from tenantry.web.sources import (
     change_settings,
     connection_test,
 )
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/app", include_in_schema=False, route_class=PageRoute)
 
@@ -282,7 +284,7 @@ async def extend_trial(visit: Annotated[Visit, form_sender()], work: WorkDep, cl
 # The portal's forms: each goes back to its page, with what happened or why not.
 
 
-def _as_viewer(db: Session, visit: Visit, action: Callable[..., str], *args: Any) -> str:
+def _as_viewer(db: Session, visit: Visit, action: Callable[..., T], *args: Any) -> T:
     signed_in, client = visit.portal(db)
     if not may_change(signed_in):
         raise Refused(VIEW_ONLY, 403)
@@ -299,24 +301,35 @@ def _client_id(principal: Principal) -> int:
     return principal.client_id
 
 
+def _draw_email(
+    db: Session,
+    principal: Principal,
+    clock: Clock,
+    renderer: Renderer,
+    dashboard_id: int,
+    to: str,
+    fmt: str,
+    filters: dict[str, str],
+) -> exports_service.DashboardEmail:
+    body = EmailIn.model_validate({"to": [to], "format": fmt})
+    return exports_service.draw_dashboard_email(
+        db, clock, principal, renderer, dashboard_id, list(body.to), body.format, filters
+    )
+
+
 def _email(
     db: Session,
     principal: Principal,
     clock: Clock,
     mailer: Mailer,
     renderer: Renderer,
-    dashboard_id: int,
+    drawn: exports_service.DashboardEmail,
     to: str,
-    fmt: str,
-    filters: dict[str, str],
 ) -> str:
-    body = EmailIn.model_validate({"to": [to], "format": fmt})
-    queued = exports_service.email_dashboard(
-        db, clock, principal, mailer, renderer, dashboard_id, list(body.to), body.format, filters
-    )
+    queued = exports_service.email_dashboard(db, clock, principal, mailer, renderer, drawn)
     if not queued.queued:
         return f"The e-mail was not sent: {queued.reason}"
-    return f"The dashboard is on its way to {to} as {body.format.upper()}."
+    return f"The dashboard is on its way to {to} as {drawn.fmt.upper()}."
 
 
 @router.post("/dashboards/{dashboard_id}/email")
@@ -335,9 +348,11 @@ async def email_dashboard(
     filters = parse_filters([(k, v) for k, v in sent.multi_items() if isinstance(v, str)])
     back_to = f"/app/dashboards/{dashboard_id}"
     visit.back = back_to + ("?" + forms.filter_query_of(filters) if filters else "")
-    return await _portal_form(
-        visit, work, _email, clock, svc.mailer, svc.renderer, dashboard_id, to, format, filters
+    # Drawn in a read-only transaction first (`Work.reading`), then queued.
+    drawn = await work.reading(
+        _as_viewer, visit, _draw_email, clock, svc.renderer, dashboard_id, to, format, filters
     )
+    return await _portal_form(visit, work, _email, clock, svc.mailer, svc.renderer, drawn, to)
 
 
 PortalForm = Annotated[Visit, form_sender(back_to="/app")]
