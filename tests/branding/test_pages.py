@@ -3,14 +3,16 @@ and the console's Branding page with its preview and logo forms. Two partners' b
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tenantry.app import create_app
+from tenantry.branding import forget_all
 from tenantry.db.branding_models import Branding, BrandLogo, ClientLogo
 from tenantry.domains.service import verify_domain
 from tests.branding.images import SVG, png
@@ -145,6 +147,32 @@ class TestSignInByHost:
         assert f'src="{logo}"' in html
         assert re.search(r"<title>Sign in · Acme &lt;Insights&gt;</title>", html)
         assert "--primary:#aa3300" in html
+
+    def test_a_page_on_a_partner_s_domain_never_reads_its_brand_on_the_event_loop(
+        self, on_domain, http, partner, database
+    ):
+        """The brand is read on a worker thread when this process has not read it lately: a slow
+        or absent database never holds up the loop that serves every other request."""
+        brand(http, partner)
+        on_the_loop: list[bool] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if "FROM branding" in statement:
+                try:
+                    asyncio.get_running_loop()
+                    on_the_loop.append(True)
+                except RuntimeError:
+                    on_the_loop.append(False)
+
+        forget_all()
+        event.listen(database.engine, "before_cursor_execute", record)
+        try:
+            with on_domain(partner) as browser:
+                html = browser.get("/login").text
+        finally:
+            event.remove(database.engine, "before_cursor_execute", record)
+        assert "Acme &lt;Insights&gt;" in header_of(html)
+        assert on_the_loop and not any(on_the_loop)
 
     def test_an_invitation_page_on_a_partner_s_domain_shows_its_brand(self, on_domain, http, partner):
         brand(http, partner)

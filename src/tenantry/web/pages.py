@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import ClockDep, Work, services
 from tenantry.auth import repository as auth_repo
@@ -99,11 +100,30 @@ def page_brand(request: Request) -> Brand:
     database = services(request).database
     brand = cached_brand(database.engine, partner_id)
     if brand is None:
-        # Not read in the last few seconds: one indexed read, here on the event loop (a page that
-        # is not signed in has no unit of work to fold it into; the cache makes this rare).
+        # Not read in the last few seconds. A page route has read it already (`warm_host_brand`), so
+        # only a page answered outside one gets here: one indexed read, on the event loop.
         with database.session() as db:
             brand = brand_for(db, partner_id)
     return brand
+
+
+async def warm_host_brand(request: Request) -> None:
+    """Read the brand of the partner whose domain a page request came to, on a worker thread, if
+    this process has not read it in the last few seconds: `page_brand` (which runs while a template
+    is rendered, on the event loop) then finds it in the cache, and the loop never waits on the
+    database for it, even when the database is slow or away."""
+    partner_id = host_partner_id(request)
+    if partner_id is None:
+        return
+    database = services(request).database
+    if cached_brand(database.engine, partner_id) is not None:
+        return
+
+    def read() -> None:
+        with database.session() as db:
+            brand_for(db, partner_id)
+
+    await run_in_threadpool(read)
 
 
 def page(
@@ -323,6 +343,7 @@ class PageRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def page_handler(request: Request) -> Response:
+            await warm_host_brand(request)
             try:
                 return await handle(request)
             except TenantryError as refusal:
