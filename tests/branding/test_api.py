@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -235,3 +236,99 @@ class TestClientLogos:
         client_id = new_client(http, partner)
         assert put_image(http, client_logo(client_id), partner.headers, SVG).status_code == 422
         assert db.scalars(select(ClientLogo)).all() == []
+
+
+class TestStoredPictures:
+    """A picture is stored once, whoever shows it, and deleted when nothing shows it any more: a
+    removed or replaced logo stops being served, and uploads do not pile up."""
+
+    def test_a_replaced_partner_logo_is_no_longer_served(self, http, partner, db):
+        first = put_image(http, LOGO, partner.headers, png(colour=(1, 1, 1))).json()["logo_url"]
+        second = put_image(http, LOGO, partner.headers, png(colour=(2, 2, 2))).json()["logo_url"]
+        assert http.get(first).status_code == 404
+        assert http.get(second).status_code == 200
+        assert len(db.scalars(select(BrandLogo)).all()) == 1
+
+    def test_a_removed_partner_logo_is_no_longer_served(self, http, partner, db):
+        url = put_image(http, LOGO, partner.headers, png()).json()["logo_url"]
+        assert http.delete(LOGO, headers=partner.headers).status_code == 204
+        assert http.get(url).status_code == 404
+        assert db.scalars(select(BrandLogo)).all() == []
+
+    def test_uploading_the_same_picture_again_keeps_it(self, http, partner):
+        url = put_image(http, LOGO, partner.headers, png()).json()["logo_url"]
+        assert put_image(http, LOGO, partner.headers, png()).json()["logo_url"] == url
+        assert http.get(url).status_code == 200
+
+    def test_many_uploads_in_turn_leave_one_picture(self, http, partner, db):
+        for n in range(12):
+            assert put_image(http, LOGO, partner.headers, png(colour=(n, 0, 0))).status_code == 200
+        assert len(db.scalars(select(BrandLogo)).all()) == 1
+
+    def test_a_picture_another_partner_shows_is_kept_when_one_removes_it(self, http, partner, make_partner):
+        other = make_partner(dashboards=5, users=5, published_links=5, api_calls_per_day=1000)
+        url = put_image(http, LOGO, partner.headers, png()).json()["logo_url"]
+        assert put_image(http, LOGO, other.headers, png()).json()["logo_url"] == url
+        assert http.delete(LOGO, headers=partner.headers).status_code == 204
+        assert http.get(url).status_code == 200
+
+    def test_a_client_logo_goes_with_its_removal_but_not_while_the_partner_shows_it(self, http, partner):
+        client_id = new_client(http, partner)
+        url = put_image(http, client_logo(client_id), partner.headers, png()).json()["logo_url"]
+        assert put_image(http, LOGO, partner.headers, png()).json()["logo_url"] == url
+        assert http.delete(client_logo(client_id), headers=partner.headers).status_code == 204
+        assert http.get(url).status_code == 200
+        assert http.delete(LOGO, headers=partner.headers).status_code == 204
+        assert http.get(url).status_code == 404
+
+    def test_a_deleted_clients_logo_is_no_longer_served(self, http, partner):
+        client_id = new_client(http, partner)
+        url = put_image(http, client_logo(client_id), partner.headers, png()).json()["logo_url"]
+        assert http.delete(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 204
+        assert http.get(url).status_code == 404
+
+    @pytest.mark.postgres
+    def test_a_removal_racing_an_upload_of_the_same_picture_keeps_it(
+        self, http, partner, make_partner, database
+    ):
+        """The upload holds the picture's row until it commits; the removal waits for it, then sees
+        the new reference and keeps the picture."""
+        if not database.url.startswith("postgresql"):
+            pytest.skip("SQLite runs one write transaction at a time: there is no race")
+        import threading
+
+        from tenantry.branding.logos import reencode
+        from tenantry.branding.repository import drop_logo_if_unused, store_logo
+
+        other = make_partner(dashboards=5, users=5, published_links=5, api_calls_per_day=1000)
+        picture = reencode(png())
+        url = put_image(http, LOGO, partner.headers, png()).json()["logo_url"]
+        with database.session(write=True) as uploading:
+            store_logo(uploading, picture, datetime.now(UTC))
+            row = uploading.scalars(select(Branding).where(Branding.partner_id == other.id)).one_or_none()
+            if row is None:
+                row = Branding(partner_id=other.id, product_name="Other", primary_color="#123456")
+                row.updated_at = datetime.now(UTC)
+                uploading.add(row)
+            row.logo_sha256 = picture.sha256
+            uploading.flush()
+            dropped: list[bool] = []
+
+            def remove() -> None:
+                with database.session(write=True) as removing:
+                    removing.execute(
+                        Branding.__table__.update()
+                        .where(Branding.partner_id == partner.id)
+                        .values(logo_sha256=None)
+                    )
+                    dropped.append(drop_logo_if_unused(removing, picture.sha256))
+                    removing.commit()
+
+            removal = threading.Thread(target=remove)
+            removal.start()
+            removal.join(0.5)
+            assert removal.is_alive()  # waiting for the upload's lock
+            uploading.commit()
+        removal.join(30)
+        assert dropped == [False]
+        assert http.get(url).status_code == 200

@@ -83,10 +83,13 @@ def set_partner_logo(db: Session, clock: Clock, principal: Principal, upload: by
     principal.require_admin()
     logo = reencode(upload)
     row = _own_row(db, principal, clock)
+    replaced = row.logo_sha256
     row.logo_sha256, row.updated_at = logo.sha256, clock.now()
     repo.store_logo(db, logo, row.updated_at)
     _audit_logo(db, principal, row.updated_at, f"partner:{principal.partner_id}", logo)
     db.flush()
+    if replaced != logo.sha256:
+        repo.drop_logo_if_unused(db, replaced)
     branding.forget(db, principal.partner_id)
     return LogoOut(logo_url=branding.logo_url(logo.sha256), width=logo.width, height=logo.height)
 
@@ -95,9 +98,11 @@ def delete_partner_logo(db: Session, clock: Clock, principal: Principal) -> None
     principal.require_admin()
     row = repo.get_branding(db, principal.partner_id)
     if row is not None and row.logo_sha256 is not None:
+        removed = row.logo_sha256
         row.logo_sha256, row.updated_at = None, clock.now()
         _audit_logo(db, principal, row.updated_at, f"partner:{principal.partner_id}", None)
         db.flush()
+        repo.drop_logo_if_unused(db, removed)
     branding.forget(db, principal.partner_id)
 
 
@@ -112,6 +117,7 @@ def set_client_logo(
     now = clock.now()
     repo.store_logo(db, logo, now)
     row = repo.get_client_logo(db, client.id)
+    replaced = None
     if row is None:
         db.add(
             ClientLogo(
@@ -119,9 +125,12 @@ def set_client_logo(
             )
         )
     else:
+        replaced = row.logo_sha256
         row.logo_sha256, row.updated_at = logo.sha256, now
     _audit_logo(db, principal, now, f"client:{client.id}", logo, client_id=client.id)
     db.flush()
+    if replaced != logo.sha256:
+        repo.drop_logo_if_unused(db, replaced)
     branding.forget(db, principal.partner_id)
     return LogoOut(logo_url=branding.logo_url(logo.sha256), width=logo.width, height=logo.height)
 
@@ -129,9 +138,11 @@ def set_client_logo(
 def delete_client_logo(db: Session, clock: Clock, principal: Principal, client_id: int) -> None:
     principal.require_write()
     client = clients_repo.get_client(db, principal, client_id)
-    if repo.delete_client_logo(db, client.id):
+    removed = repo.delete_client_logo(db, client.id)
+    if removed is not None:
         _audit_logo(db, principal, clock.now(), f"client:{client.id}", None, client_id=client.id)
         db.flush()
+        repo.drop_logo_if_unused(db, removed)
     branding.forget(db, principal.partner_id)
 
 

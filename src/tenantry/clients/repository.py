@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
+from tenantry.branding.repository import drop_logo_if_unused
+from tenantry.db.branding_models import ClientLogo
 from tenantry.db.models import AllocationChange, AuditEvent, Client, ClientProperty, Partner, StatusChange
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
@@ -251,7 +253,10 @@ def delete_client(db: Session, client: Client, at: datetime, actor: str) -> None
         )
     )
     db.flush()
+    logo = db.scalar(select(ClientLogo.logo_sha256).where(ClientLogo.client_id == client.id))
     db.execute(delete(Client).where(Client.id == client.id))
+    # The client's own logo went with it: the picture goes too, unless something else shows it.
+    drop_logo_if_unused(db, logo)
 
 
 def allocation_of(client: ClientFields) -> dict[str, int]:
