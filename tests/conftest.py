@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -360,6 +361,27 @@ def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on loopback (aiosmtpd) and the messages it received."""
     with smtp_server_running() as server:
         yield server
+
+
+@pytest.fixture
+def smtp_app(settings, clock, database, smtp_server):  # type: ignore[no-untyped-def]
+    """`with smtp_app(settings) as http:` the app (on these settings, by default the test's) sending
+    its e-mail through the test's real SMTP server (`smtp_server`)."""
+
+    @contextmanager
+    def opened(changed: Settings | None = None) -> Iterator[TestClient]:
+        app = create_app(changed or settings, clock=clock, database=database, mailer=smtp_server.mailer)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client
+
+    return opened
+
+
+@pytest.fixture
+def smtp_http(smtp_app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The app sending its e-mail through the test's real SMTP server (`smtp_server`)."""
+    with smtp_app() as client:
+        yield client
 
 
 @pytest.fixture

@@ -6,13 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from email.utils import parseaddr
 
-import pytest
-from fastapi.testclient import TestClient
-
-from tenantry.app import create_app
 from tenantry.branding import DEFAULT_BRAND, Brand, email_html
 from tenantry.events.service import claim_delivery_jobs, dispatch_events
-from tenantry.mail import SmtpMailer
 from tests.content import dashboard_in
 from tests.factories import new_client
 
@@ -23,13 +18,6 @@ ACME = {
     "support_email": "help@acme.test",
     "footer_text": "Acme Ltd & Co",
 }
-
-
-@pytest.fixture
-def smtp_http(settings, clock, database, smtp_server):
-    mailer = SmtpMailer(smtp_server.host, smtp_server.port, "Tenantry <reports@tenantry.test>")
-    with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as client:
-        yield client
 
 
 def brand(http, partner, **fields):

@@ -6,21 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tenantry.app import create_app
 from tenantry.domains import partner_base_url
-from tenantry.mail import SmtpMailer
 from tests.content import dashboard_in, publish
 from tests.factories import new_client, post_form
 
 
 @pytest.fixture
-def smtp_http(settings, clock, database, smtp_server):  # type: ignore[no-untyped-def]
-    """The app sending its e-mail through the test's real SMTP server (aiosmtpd)."""
-    mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
-    quick = settings.model_copy(update={"domain_cache_seconds": 0})
-    with TestClient(create_app(quick, clock=clock, database=database, mailer=mailer)) as client:
+def smtp_http(settings, smtp_app):  # type: ignore[no-untyped-def]
+    """The app sending its e-mail through the test's real SMTP server, reading the domains' table
+    on every request (a domain verified just before serves at once)."""
+    with smtp_app(settings.model_copy(update={"domain_cache_seconds": 0})) as client:
         yield client
 
 

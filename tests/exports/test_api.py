@@ -92,14 +92,6 @@ def partner_principal(partner) -> Principal:  # type: ignore[no-untyped-def]
 
 
 class TestEmailing:
-    @pytest.fixture
-    def smtp_http(self, settings, clock, database, smtp_server):
-        from fastapi.testclient import TestClient
-
-        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
-        with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as client:
-            yield client
-
     @pytest.mark.parametrize(("status", "watermarked"), [("setup", True), ("active", False)])
     def test_the_email_carries_the_file_as_an_attachment(
         self, smtp_http, smtp_server, send_mail, partner, clock, status, watermarked

@@ -8,9 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tenantry.app import create_app
 from tenantry.db.models import AuditEvent
-from tenantry.mail import LogMailer, SmtpMailer
+from tenantry.mail import LogMailer
 from tests.factories import PASSWORD, add_user, key_for, new_client, set_status
 
 
@@ -133,15 +132,6 @@ class TestRoles:
 
 
 class TestInvitations:
-    @pytest.fixture
-    def smtp_http(self, settings, clock, database, smtp_server):
-        from fastapi.testclient import TestClient
-
-        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
-        app = create_app(settings, clock=clock, database=database, mailer=mailer)
-        with TestClient(app, raise_server_exceptions=False) as client:
-            yield client
-
     @pytest.fixture
     def invite(self, smtp_server, send_mail):
         def invite(http, partner):

@@ -6,7 +6,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tenantry.app import create_app
-from tenantry.mail import SmtpMailer
 from tests.content import create_dashboard, inline_source, share
 from tests.factories import client_with_user
 
@@ -30,14 +29,6 @@ def behind_proxy(settings, clock, database):
     yield via
     for client in opened:
         client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def smtp_http(settings, clock, database, smtp_server):
-    """The app sending its e-mail through the test's SMTP server (`smtp_server`)."""
-    mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
-    with TestClient(create_app(settings, clock=clock, database=database, mailer=mailer)) as client:
-        yield client
 
 
 @pytest.fixture
