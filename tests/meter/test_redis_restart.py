@@ -197,6 +197,17 @@ def store_count(database, scope: str, day: str, count: int) -> None:
         session.commit()
 
 
+def with_a_settled_count(database, redis_server, count: int) -> RedisCounter:
+    """A counter that read client 1's count (`count`, from the database) once its epoch settled:
+    the count is kept from then on."""
+    counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
+    store_count(database, "client:1", DAY, count)
+    counter.counts(["client:1"], DAY)  # begins the epoch
+    time.sleep(counter.settle_seconds)
+    assert counter.counts(["client:1"], DAY) == {"client:1": count}
+    return counter
+
+
 class TestTheCountsOfQuietClients:
     """A client that has made no call since Redis began counting has no counter there: its count
     for the day is what the database kept, read once the processes have written it, not on every
@@ -238,22 +249,14 @@ class TestTheCountsOfQuietClients:
         counter.close()
 
     def test_a_count_kept_under_one_epoch_is_read_again_after_a_restart(self, database, redis_server):
-        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
-        store_count(database, "client:1", DAY, 2)
-        counter.counts(["client:1"], DAY)
-        time.sleep(counter.settle_seconds)
-        assert counter.counts(["client:1"], DAY) == {"client:1": 2}  # kept from here on
+        counter = with_a_settled_count(database, redis_server, 2)
         redis_server.restart()
         store_count(database, "client:1", DAY, 5)
         assert counter.counts(["client:1"], DAY) == {"client:1": 5}
         counter.close()
 
     def test_a_client_that_calls_again_is_counted_by_redis_not_by_what_was_kept(self, database, redis_server):
-        counter = RedisCounter.from_url(redis_server.url, database, flush_seconds=0.1)
-        store_count(database, "client:1", DAY, 2)
-        counter.counts(["client:1"], DAY)
-        time.sleep(counter.settle_seconds)
-        assert counter.counts(["client:1"], DAY) == {"client:1": 2}
+        counter = with_a_settled_count(database, redis_server, 2)
         assert counter.hit("client:1", DAY, 10, TTL) == Hit(True, 3)
         assert counter.counts(["client:1"], DAY) == {"client:1": 3}
         counter.close()

@@ -136,44 +136,30 @@ class TestManyWorkers:
 
 
 class TestConcurrentClaims:
-    def test_a_claim_takes_the_next_free_jobs_while_another_worker_holds_the_first(
-        self, http, partner, database, server, clock
-    ):
+    """Two workers claim at the same moment; the first claim's transaction is still open (its rows
+    stay locked meanwhile), and the second takes other jobs rather than none."""
+
+    @pytest.mark.parametrize(
+        ("sources", "batch", "share", "each"),
+        [
+            pytest.param(40, 4, 4, 4, id="the next free jobs while another worker holds the first"),
+            # A claim locks only the jobs it takes: those beyond the partner's share stay free.
+            pytest.param(12, 9, 6, 6, id="the jobs beyond a partner's share in the other's claim"),
+        ],
+    )
+    def test_a_claim_takes(self, http, partner, database, server, clock, sources, batch, share, each):
         from datetime import timedelta
 
         from tenantry.db.leases import Shares
         from tenantry.worker.repository import claim
 
         client_id = make_client(http, partner, "active")
-        add_sources(http, partner, client_id, server, [f"/c{n}.csv" for n in range(40)])
-        now = clock.now()
+        add_sources(http, partner, client_id, server, [f"/c{n}.csv" for n in range(sources)])
+        now, until = clock.now(), clock.now() + timedelta(seconds=60)
         with database.session(write=True) as first, database.session(write=True) as second:
-            # The first claim's transaction is still open: its rows stay locked meanwhile.
-            held = claim(first, "first", now, now + timedelta(seconds=60), 4, Shares(4))
-            taken = claim(second, "second", now, now + timedelta(seconds=60), 4, Shares(4))
+            held = claim(first, "first", now, until, batch, Shares(share))
+            taken = claim(second, "second", now, until, batch, Shares(share))
             second.commit()
             first.commit()
-        assert len(held) == len(taken) == 4
-        assert not {j.source_id for j in held} & {j.source_id for j in taken}
-
-    def test_a_claim_capped_by_a_partners_share_leaves_the_rest_to_the_next_worker(
-        self, http, partner, database, server, clock
-    ):
-        """A claim locks only the jobs it takes: the partner's other jobs stay free for a worker
-        claiming at the same moment."""
-        from datetime import timedelta
-
-        from tenantry.db.leases import Shares
-        from tenantry.worker.repository import claim
-
-        client_id = make_client(http, partner, "active")
-        add_sources(http, partner, client_id, server, [f"/s{n}.csv" for n in range(12)])
-        now = clock.now()
-        with database.session(write=True) as first, database.session(write=True) as second:
-            # Batches of 9, of which one partner may take 6; the first claim is not yet committed.
-            held = claim(first, "first", now, now + timedelta(seconds=60), 9, Shares(6))
-            taken = claim(second, "second", now, now + timedelta(seconds=60), 9, Shares(6))
-            second.commit()
-            first.commit()
-        assert len(held) == len(taken) == 6
+        assert len(held) == len(taken) == each
         assert not {j.source_id for j in held} & {j.source_id for j in taken}
