@@ -269,6 +269,10 @@ def statement(
         typer.echo(StatementOut.of(partner, result).model_dump_json(indent=2))
 
 
+# How long uvicorn's supervisor waits for a serving process to answer its ping.
+HEALTHCHECK_SECONDS = 30
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -328,6 +332,10 @@ def serve(
             port=port,
             log_config=None,
             proxy_headers=False,
+            # The supervisor kills a process that does not answer its ping in time, with every
+            # request it is serving: on a busy machine 5 s (uvicorn's default) is too short for
+            # that, and a process really hung is still replaced after this long.
+            timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
         )
         supervise_with_worker(config, background)
         return
