@@ -67,7 +67,8 @@ def claim_in_turn(
     LOCKED`, and `where` is checked again on each (PostgreSQL rechecks it on the row it locks), so a
     job another worker took in between is skipped. When other workers are claiming the same first
     jobs at that moment, the next free jobs in the queue's own order are taken, rather than none.
-    A claim locks only what it may take (a partner whose share is full is left out), so a worker
+    A claim first locks only the jobs it chose, and then, when other workers hold some of them,
+    no more than the number still wanted (partners whose share is full left out), so a worker
     claiming beside it is not kept from jobs it could run.
     """
     wanted = _chosen(_in_turn(db, id_column, partner_column, order, where, limit, shares), limit, shares)

@@ -222,7 +222,7 @@ class _SettledCounts:
     when Redis has no epoch at all, nothing is kept. A new epoch (Redis restarted) is another key.
     """
 
-    LIMIT = 100_000  # (scope, day) pairs kept; all are dropped when more are asked for
+    LIMIT = 20_000  # (scope, day) pairs kept; all are dropped when more are asked for
 
     def __init__(self, settle_seconds: float) -> None:
         self.settle_seconds = settle_seconds
