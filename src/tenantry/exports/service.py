@@ -76,8 +76,11 @@ def _export(
     now: datetime,
     fmt: str,
     filters: Mapping[str, str] | None = None,
+    decision: Decision | None = None,
 ) -> ExportFile:
-    decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
+    """The file; `decision` is the policy table's, when the caller already asked it."""
+    if decision is None:
+        decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
     watermark = decision is Decision.WATERMARK
     today = today_in(partners_repo.get_partner(db, dashboard.partner_id).timezone, now)
     _version, drawings = draw_klips(
@@ -137,7 +140,7 @@ def draw_dashboard_email(
     now = clock.now()
     recipients = _recipients(to)
     decision = _may_email(db, principal, dashboard, now, recipients, lock=False)
-    export = _export(db, renderer, dashboard, now, fmt, filters)
+    export = _export(db, renderer, dashboard, now, fmt, filters, decision)
     return DashboardEmail(dashboard.id, recipients, fmt, filters, decision, export)
 
 
@@ -163,7 +166,7 @@ def email_dashboard(
     decision = _may_email(db, principal, dashboard, now, recipients, lock=True)
     export = drawn.export
     if decision is not drawn.decision:
-        export = _export(db, renderer, dashboard, now, drawn.fmt, drawn.filters)
+        export = _export(db, renderer, dashboard, now, drawn.fmt, drawn.filters, decision)
     name = one_line(dashboard.name)
     brand = brand_for(db, dashboard.partner_id, dashboard.client_id)
     text = f"The dashboard “{name}” is attached ({export.filename}).\n\n{brand.product_name}"
