@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -11,9 +12,13 @@ from tenantry.auth import repository as auth_repo
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import parse_prefix
 from tenantry.clients import repository as clients_repo
+from tenantry.dashboards import repository as dashboards_repo
 from tenantry.db.base import UTCDateTime
 from tenantry.db.models import Client
 from tenantry.db.prepared import PreparedSelect
+from tenantry.db.reads import DatabaseReads
+from tenantry.links import repository as links_repo
+from tenantry.links.service import hash_link_token
 from tenantry.meter import counters
 from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import client_scope
@@ -72,3 +77,56 @@ def test_an_expanding_in_list_is_refused_rather_than_run_wrong(database):
     many = PreparedSelect(select(Client.id).where(Client.id.in_(bindparam("ids", expanding=True))))
     with database.reader() as conn, pytest.raises(ValueError, match="expanding"):
         many.run(conn, ids=[1, 2])
+
+
+def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, http, partner, clock):
+    """The same statements through `db.reads` (asyncpg on PostgreSQL, the loop's own connection on
+    SQLite): the same values and types, JSON columns and UTC datetimes included."""
+    client_id, _, client_headers = client_with_user(http, partner, clock, "trial", "reader@client.test")
+    DatabaseCounter(database).hit(client_scope(client_id), "2026-03-10", 100, 60)
+    source = http.post(
+        f"/api/1/clients/{client_id}/datasources",
+        json={"name": "Sales", "kind": "inline", "rows": [{"month": "Jan", "sales": 3}]},
+        headers=partner.headers,
+    ).json()
+    klip = {"title": "Sales", "kind": "value", "datasource_id": source["id"], "columns": {"value": "sales"}}
+    board = http.post(
+        f"/api/1/clients/{client_id}/dashboards",
+        json={"name": "Board", "klips": [klip]},
+        headers=partner.headers,
+    ).json()
+    link = http.post(
+        f"/api/1/dashboards/{board['id']}/published-links",
+        json={"name": "Site", "allowed_origins": ["https://shop.example"]},
+        headers=partner.headers,
+    ).json()
+    token = link["url"].rsplit("/", 1)[1]
+    own = {"partner_id": partner.id, "client_id": client_id}
+    cases = [
+        (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(partner.headers)}),
+        (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(client_headers)}),
+        (clients_repo._CLIENT_ROW_OF_PARTNER, own),
+        (clients_repo._CLIENT_ROW_OF_CLIENT_USER, {**own, "own_client_id": client_id}),
+        (counters._COUNT_ONE, {"day": "2026-03-10", "scope": client_scope(client_id)}),
+        (links_repo._PUBLIC_PREPARED, {"token_hash": hash_link_token(token)}),
+        (dashboards_repo._PLACED_PREPARED, {"dashboard_id": board["id"]}),
+    ]
+    with database.reader() as conn:
+        expected = [[tuple(row) for row in conn.execute(query.statement, params)] for query, params in cases]
+    database_reads = DatabaseReads(database, max_size=2, timeout=5)
+
+    async def read_all() -> list[list[tuple[object, ...]]]:
+        try:
+            async with database_reads.connection() as reads:
+                return [[tuple(row) for row in await reads.run(query, **params)] for query, params in cases]
+        finally:
+            await database_reads.close()
+
+    got = asyncio.run(read_all())
+    assert [len(rows) for rows in expected] == [1] * len(cases)
+    assert got == expected
+    assert [[type(value) for value in rows[0]] for rows in got] == [
+        [type(value) for value in rows[0]] for rows in expected
+    ]
+    public = got[-2][0]
+    assert ["https://shop.example"] in public and [] in public  # JSON decoded: origins, the filters

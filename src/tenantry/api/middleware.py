@@ -35,6 +35,7 @@ import time
 from html import escape
 from typing import Any
 
+import asyncpg
 import psycopg
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -43,6 +44,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.api.problems import PROBLEM, encode, problem_body
+from tenantry.db.reads import ASYNCPG_FAULTS
 from tenantry.errors import DatabaseUnavailable, InvalidInput, Overloaded, PayloadTooLarge, TenantryError
 from tenantry.logs import REQUEST_ID, describe_exception
 
@@ -73,10 +75,11 @@ DATABASE_FAULTS: tuple[type[BaseException], ...] = (
     sqlite3.OperationalError,
     psycopg.OperationalError,
     psycopg.InterfaceError,
+    *ASYNCPG_FAULTS,  # the reads on the event loop (db.reads)
 )
 # A value the database cannot store (a NUL byte in text on PostgreSQL, a number out of range):
 # the request is malformed, and its transaction is rolled back.
-DATA_FAULTS: tuple[type[BaseException], ...] = (sa_exc.DataError, psycopg.DataError)
+DATA_FAULTS: tuple[type[BaseException], ...] = (sa_exc.DataError, psycopg.DataError, asyncpg.DataError)
 
 
 class _BodyTooLarge(HTTPException):

@@ -68,9 +68,10 @@ class PreparedSelect:
         )
 
     def _prepare(self, dialect: Dialect, params: dict[str, Any]) -> tuple[_Compiled, Any]:
-        compiled = self._compiled.get(dialect.name)
+        # By driver too: psycopg and asyncpg compile the same statement differently.
+        compiled = self._compiled.get(dialect.driver)
         if compiled is None:
-            compiled = self._compiled[dialect.name] = self._compile(dialect)
+            compiled = self._compiled[dialect.driver] = self._compile(dialect)
         bound = {
             name: (process(value) if (process := compiled.binds.get(name)) else value)
             for name, value in {**compiled.defaults, **params}.items()
@@ -95,12 +96,10 @@ class PreparedSelect:
         return self._rows(compiled, raw_rows)
 
     async def run_async(self, conn: Any, dialect: Dialect, **params: Any) -> list[Any]:
-        """The same on one of psycopg's async connections (compiled for `dialect`, psycopg's)."""
+        """The same on one of asyncpg's connections (compiled for `dialect`, SQLAlchemy's asyncpg
+        dialect); asyncpg prepares the statement once per connection."""
         compiled, arguments = self._prepare(dialect, params)
-        async with conn.cursor() as cursor:
-            await cursor.execute(compiled.sql, arguments)
-            raw_rows = await cursor.fetchall()
-        return self._rows(compiled, raw_rows)
+        return self._rows(compiled, await conn.fetch(compiled.sql, *arguments))
 
     def _rows(self, compiled: _Compiled, raw_rows: Any) -> list[Any]:
         rows = []
