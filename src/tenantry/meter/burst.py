@@ -2,22 +2,32 @@
 and sessions of a client share it), a moving window.
 
 In memory per process without Redis; in Redis (shared by every process) when it is configured.
+The event loop asks Redis through `meter.resp` with the `limits` library's own moving-window script
+and key, so both ways of asking (`check`, `check_async`) share one window per client.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from importlib import resources
 
 from limits import RateLimitItemPerSecond
-from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
 from tenantry.errors import RateLimited
 from tenantry.meter.counters import meter_unavailable
+from tenantry.meter.resp import RespClient
 from tenantry.metrics import METER_REFUSALS
+
+# What `limits` runs for a moving window in Redis, and the prefix of its keys.
+_ACQUIRE_SCRIPT = (
+    resources.files("limits.resources.redis.lua_scripts") / "acquire_moving_window.lua"
+).read_text()
+_KEY_PREFIX = "LIMITS:"
+_NAMESPACE = "tenantry-burst"
 
 
 class BurstLimiter:
@@ -26,12 +36,12 @@ class BurstLimiter:
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
         self._item = RateLimitItemPerSecond(per_second)
         self.per_second = per_second
-        # With Redis, the event loop's own limiter (redis.asyncio), one per loop.
-        self._async: dict[int, Any] = {}
+        # With Redis, the event loop's own connection, one per loop.
+        self._async: dict[int, RespClient] = {}
 
     def check(self, key: str) -> None:
         try:
-            allowed = self._limiter.hit(self._item, "tenantry-burst", key)
+            allowed = self._limiter.hit(self._item, _NAMESPACE, key)
         except (RedisError, OSError) as exc:
             raise meter_unavailable(exc) from exc
         self._settle(allowed)
@@ -43,21 +53,20 @@ class BurstLimiter:
             self.check(key)
             return
         loop = id(asyncio.get_running_loop())
-        limiter = self._async.get(loop)
-        if limiter is None:
-            storage = storage_from_string("async+" + self._uri, implementation="redispy")
-            limiter = self._async[loop] = AsyncMovingWindowRateLimiter(storage)
+        client = self._async.get(loop)
+        if client is None:
+            client = self._async[loop] = RespClient(self._uri, timeout=2)
+        window = _KEY_PREFIX + self._item.key_for(_NAMESPACE, key)
+        arguments = [time.time(), self._item.amount, self._item.get_expiry(), 1]
         try:
-            allowed = await limiter.hit(self._item, "tenantry-burst", key)
-        except (RedisError, OSError) as exc:
+            allowed = await client.run_script(_ACQUIRE_SCRIPT, [window], arguments) == 1
+        except RedisError as exc:
             raise meter_unavailable(exc) from exc
         self._settle(allowed)
 
     async def aclose(self) -> None:
         """Close the running loop's connection to Redis (at the end of the app's lifespan)."""
-        limiter = self._async.pop(id(asyncio.get_running_loop()), None)
-        storage = getattr(limiter, "storage", None)
-        client = getattr(getattr(storage, "bridge", None), "storage", None)
+        client = self._async.pop(id(asyncio.get_running_loop()), None)
         if client is not None:
             await client.aclose()
 

@@ -22,7 +22,6 @@ from typing import Any, Protocol, cast
 import anyio
 import structlog
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +32,7 @@ from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.db.session import Database
 from tenantry.errors import MeterUnavailable
+from tenantry.meter.resp import RespClient
 from tenantry.metrics import METER_REFUSALS
 
 log = structlog.get_logger(__name__)
@@ -269,8 +269,8 @@ class RedisCounter:
     ) -> None:
         self._client = client
         self._url = url
-        # The event loop's own clients (redis.asyncio), one per loop: a connection belongs to one.
-        self._async: dict[int, tuple[AsyncRedis, Any]] = {}
+        # The event loop's own clients (meter.resp), one per loop: a connection belongs to one.
+        self._async: dict[int, RespClient] = {}
         self._prefix = prefix
         self._epoch_key = f"{prefix}epoch"
         self._script = client.register_script(_HIT_SCRIPT)
@@ -286,29 +286,28 @@ class RedisCounter:
         client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         return cls(client, DatabaseCounter(database), flush_seconds, url=url)
 
-    def _loop_client(self) -> tuple[AsyncRedis, Any]:
+    def _loop_client(self) -> RespClient:
         loop = id(asyncio.get_running_loop())
         found = self._async.get(loop)
         if found is None:
             if self._url is None:
                 raise RuntimeError("a RedisCounter made without a URL counts only from threads")
-            client = AsyncRedis.from_url(self._url, socket_timeout=2, socket_connect_timeout=2)
-            found = self._async[loop] = (client, client.register_script(_HIT_SCRIPT))
+            found = self._async[loop] = RespClient(self._url, timeout=2)
         return found
 
     async def hit_async(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
         if self._url is None:
             return await anyio.to_thread.run_sync(self.hit, scope, day, limit, ttl_seconds)
-        _client, script = self._loop_client()
+        client = self._loop_client()
         keys = [self._key(scope, day), self._epoch_key]
         try:
-            result = await script(keys=keys, args=[limit, ttl_seconds, ""])
+            result = await client.run_script(_HIT_SCRIPT, keys, [limit, ttl_seconds, ""])
             if int(result[0]) == _MISSING:
                 # Rare (the day's first call, or a Redis restart): the database decides, on a thread.
                 restored = await anyio.to_thread.run_sync(
                     self._restored_count, scope, day, float(result[1]), _text(result[2])
                 )
-                result = await script(keys=keys, args=[limit, ttl_seconds, restored])
+                result = await client.run_script(_HIT_SCRIPT, keys, [limit, ttl_seconds, restored])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
         return await self._counted(scope, day, limit, bool(result[0]), int(result[1]))
@@ -332,9 +331,10 @@ class RedisCounter:
             return {}
         if self._url is None:
             return await anyio.to_thread.run_sync(self.counts, scopes, day)
-        client, _script = self._loop_client()
+        client = self._loop_client()
         try:
-            *values, epoch = await client.mget([*(self._key(s, day) for s in scopes), self._epoch_key])
+            keys = [self._key(scope, day) for scope in scopes]
+            *values, epoch = await client.execute("MGET", *keys, self._epoch_key)
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
         found, missing = self._found(scopes, values, epoch)
@@ -349,9 +349,9 @@ class RedisCounter:
                 found.update(read)
         return found
 
-    async def _start_epoch_async(self, client: AsyncRedis) -> None:
+    async def _start_epoch_async(self, client: RespClient) -> None:
         try:
-            await client.eval(_START_EPOCH_SCRIPT, 1, self._epoch_key)
+            await client.run_script(_START_EPOCH_SCRIPT, [self._epoch_key], [])
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
 
@@ -438,7 +438,7 @@ class RedisCounter:
         """Close the running loop's connections (at the end of the app's lifespan)."""
         found = self._async.pop(id(asyncio.get_running_loop()), None)
         if found is not None:
-            await found[0].aclose()
+            await found.aclose()
 
     def close(self) -> None:
         try:

@@ -1,0 +1,153 @@
+"""The event loop's Redis client (`meter.resp`) against a real redis-server of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis import Redis
+from redis import exceptions as rx
+
+from tenantry.meter.resp import RespClient, _Incomplete, encode, parse
+from tests.servers import free_port
+
+ECHO_SCRIPT = "return {KEYS[1], ARGV[1]}"
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def test_many_calls_at_once_on_one_connection_each_get_their_own_reply(redis_server):
+    async def calls() -> list[Any]:
+        client = RespClient(redis_server.url)
+        try:
+            await asyncio.gather(*(client.execute("SET", f"k{n}", n) for n in range(200)))
+            return await asyncio.gather(*(client.execute("GET", f"k{n}") for n in range(200)))
+        finally:
+            await client.aclose()
+
+    assert run(calls()) == [str(n).encode() for n in range(200)]
+
+
+def test_an_error_reply_reaches_its_own_caller_only(redis_server):
+    async def calls() -> list[Any]:
+        client = RespClient(redis_server.url)
+        try:
+            await client.execute("SET", "text", "x")
+            return await asyncio.gather(
+                client.execute("GET", "text"),
+                client.execute("INCR", "text"),  # not an integer
+                client.execute("MGET", "text", "missing"),
+                return_exceptions=True,
+            )
+        finally:
+            await client.aclose()
+
+    got, failed, both = run(calls())
+    assert got == b"x" and both == [b"x", None]
+    assert isinstance(failed, rx.ResponseError) and "not an integer" in str(failed)
+
+
+def test_a_call_that_times_out_leaves_its_place_so_the_next_reply_is_not_taken_for_it(redis_server):
+    async def calls() -> tuple[Any, Any]:
+        client = RespClient(redis_server.url, timeout=0.2)
+        try:
+            await client.execute("SET", "after", "mine")
+            with pytest.raises(rx.TimeoutError):
+                await client.execute("BLPOP", "empty-list", "0.6")  # answers nil after 0.6 s
+            client.timeout = 2
+            following = await client.execute("GET", "after")  # answered after the BLPOP's nil
+            return following, await client.execute("GET", "after")
+        finally:
+            await client.aclose()
+
+    # The late nil went to the call that had left, not to the GETs.
+    assert run(calls()) == (b"mine", b"mine")
+
+
+def test_a_script_runs_again_on_a_restarted_server_that_has_forgotten_it(redis_server):
+    client = RespClient(redis_server.url)
+
+    async def calls() -> list[Any]:
+        first = await client.run_script(ECHO_SCRIPT, ["key"], ["one"])
+        again = await client.run_script(ECHO_SCRIPT, ["key"], ["two"])  # EVALSHA now
+        redis_server.restart()
+        with pytest.raises(rx.ConnectionError):  # the old connection is gone
+            await client.run_script(ECHO_SCRIPT, ["key"], ["lost"])
+        after = await client.run_script(ECHO_SCRIPT, ["key"], ["three"])  # a new one, EVAL again
+        await client.aclose()
+        return [first, again, after]
+
+    assert run(calls()) == [[b"key", b"one"], [b"key", b"two"], [b"key", b"three"]]
+
+
+def test_every_waiting_call_fails_when_the_server_goes_and_the_next_call_reconnects(redis_server):
+    async def calls() -> tuple[list[Any], Any]:
+        client = RespClient(redis_server.url, timeout=5)
+        try:
+            await client.execute("SET", "k", "v")
+            waiting = [asyncio.ensure_future(client.execute("BLPOP", "empty", "3")) for _ in range(5)]
+            await asyncio.sleep(0.2)
+            redis_server.restart()
+            failed = await asyncio.gather(*waiting, return_exceptions=True)
+            return failed, await client.execute("SET", "k", "again")
+        finally:
+            await client.aclose()
+
+    failed, ok = run(calls())
+    assert all(isinstance(error, rx.ConnectionError) for error in failed)
+    assert ok == b"OK"
+
+
+def test_a_server_that_cannot_be_reached_is_a_connection_error():
+    async def call() -> None:
+        client = RespClient(f"redis://127.0.0.1:{free_port()}/0", timeout=2)
+        await client.execute("GET", "k")
+
+    with pytest.raises(rx.ConnectionError, match="cannot be reached"):
+        run(call())
+
+
+def test_the_password_and_database_of_the_url_are_used(redis_server):
+    with Redis.from_url(redis_server.url) as admin:
+        admin.config_set("requirepass", "s3cret-pass")
+    host = redis_server.url.removeprefix("redis://").rsplit("/", 1)[0]
+
+    async def calls(url: str) -> Any:
+        client = RespClient(url)
+        try:
+            return await client.execute("SET", "where", "db3")
+        finally:
+            await client.aclose()
+
+    assert run(calls(f"redis://:s3cret-pass@{host}/3")) == b"OK"
+    with Redis.from_url(f"redis://:s3cret-pass@{host}/3") as db3:
+        assert db3.get("where") == b"db3"
+    with pytest.raises(rx.ConnectionError, match="refused the connection's set-up"):
+        run(calls(f"redis://:wrong@{host}/3"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [
+        (b"+OK\r\n", b"OK"),
+        (b":42\r\n", 42),
+        (b"$-1\r\n", None),
+        (b"$5\r\nhe\r\no\r\n", b"he\r\no"),  # a bulk string may hold CR LF
+        (b"*2\r\n$1\r\na\r\n:-3\r\n", [b"a", -3]),
+        (b"*-1\r\n", None),
+    ],
+)
+def test_replies_are_read_whole(reply, value):
+    assert parse(reply, 0) == (value, len(reply))
+    for cut in range(1, len(reply)):  # a reply split across reads waits for the rest
+        with pytest.raises(_Incomplete):
+            parse(reply[:cut], 0)
+
+
+def test_commands_are_written_as_arrays_of_bulk_strings():
+    assert encode(["SET", b"k", 3, 1.5]) == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n3\r\n$3\r\n1.5\r\n"
+    with pytest.raises(TypeError):
+        encode(["SET", None])  # type: ignore[list-item]
