@@ -22,6 +22,7 @@ from tenantry.links.service import hash_link_token
 from tenantry.meter import counters
 from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import client_scope
+from tenantry.users import repository as users_repo
 from tests.factories import client_with_user
 
 
@@ -82,7 +83,7 @@ def test_an_expanding_in_list_is_refused_rather_than_run_wrong(database):
 def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, http, partner, clock):
     """The same statements through `db.reads` (asyncpg on PostgreSQL, the loop's own connection on
     SQLite): the same values and types, JSON columns and UTC datetimes included."""
-    client_id, _, client_headers = client_with_user(http, partner, clock, "trial", "reader@client.test")
+    client_id, user, client_headers = client_with_user(http, partner, clock, "trial", "reader@client.test")
     DatabaseCounter(database).hit(client_scope(client_id), "2026-03-10", 100, 60)
     source = http.post(
         f"/api/1/clients/{client_id}/datasources",
@@ -110,6 +111,8 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
         (counters._COUNT_ONE, {"day": "2026-03-10", "scope": client_scope(client_id)}),
         (links_repo._PUBLIC_PREPARED, {"token_hash": hash_link_token(token)}),
         (dashboards_repo._PLACED_PREPARED, {"dashboard_id": board["id"]}),
+        (users_repo._PARTNER_USER, {"user_id": partner.admin_user_id, "partner_id": partner.id}),
+        (users_repo._CLIENT_USER_AND_CLIENT, {**own, "user_id": user["id"]}),
     ]
     with database.reader() as conn:
         expected = [[tuple(row) for row in conn.execute(query.statement, params)] for query, params in cases]
@@ -128,5 +131,5 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
     assert [[type(value) for value in rows[0]] for rows in got] == [
         [type(value) for value in rows[0]] for rows in expected
     ]
-    public = got[-2][0]
+    public = got[5][0]
     assert ["https://shop.example"] in public and [] in public  # JSON decoded: origins, the filters

@@ -58,7 +58,7 @@ class TrialOut(BaseModel):
     expired: bool
 
     @classmethod
-    def of(cls, client: repo.ClientFields, now: datetime) -> TrialOut | None:
+    def of(cls, client: lifecycle.ClientState, now: datetime) -> TrialOut | None:
         """The client's trial clock at `now`, or None when it has never had a trial."""
         trial = lifecycle.trial_of(client)
         if trial is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -128,39 +128,55 @@ _PARTNER_USER = PreparedSelect(
         PartnerUser.id == bindparam("user_id"), PartnerUser.partner_id == bindparam("partner_id")
     )
 )
-_CLIENT_USER = PreparedSelect(
-    select(ClientUser.id, ClientUser.email, ClientUser.name, ClientUser.role).where(
-        ClientUser.id == bindparam("user_id"), ClientUser.client_id == bindparam("client_id")
-    )
-)
-
-
-_OWN_CLIENT = PreparedSelect(
+# A client user with their own client (name, status, trial fields), in one statement.
+_CLIENT_USER_AND_CLIENT = PreparedSelect(
     select(
-        Client.id,
-        Client.name,
+        ClientUser.id,
+        ClientUser.email,
+        ClientUser.name,
+        ClientUser.role,
+        Client.id.label("client_id"),
+        Client.name.label("client_name"),
         Client.status,
         Client.trial_started_at,
         Client.trial_ends_at,
         Client.trial_extended_at,
-    ).where(Client.id == bindparam("client_id"), Client.partner_id == bindparam("partner_id"))
+    )
+    .join(Client, Client.id == ClientUser.client_id)
+    .where(
+        ClientUser.id == bindparam("user_id"),
+        ClientUser.client_id == bindparam("client_id"),
+        Client.partner_id == bindparam("partner_id"),
+    )
 )
 
 
-async def read_own_client(reads: Reads, principal: Principal) -> Any:
-    """A client user's own client: its name, status and trial fields."""
-    rows = await reads.run(_OWN_CLIENT, client_id=principal.client_id, partner_id=principal.partner_id)
-    if not rows:
-        raise NotFound(f"No client {principal.client_id}.")
-    return rows[0]
-
-
-async def read_user(reads: Reads, principal: Principal) -> tuple[int, str, str, str]:
-    """The calling user's (id, email, name, role)."""
-    if principal.is_partner:
-        rows = await reads.run(_PARTNER_USER, user_id=principal.user_id, partner_id=principal.partner_id)
-    else:
-        rows = await reads.run(_CLIENT_USER, user_id=principal.user_id, client_id=principal.client_id)
+async def read_partner_user(reads: Reads, principal: Principal) -> tuple[int, str, str, str]:
+    """The calling partner user's (id, email, name, role)."""
+    rows = await reads.run(_PARTNER_USER, user_id=principal.user_id, partner_id=principal.partner_id)
     if not rows:
         raise NotFound("The calling user no longer exists.")
     return rows[0]
+
+
+class OwnClient(NamedTuple):
+    id: int
+    name: str
+    status: str
+    trial_started_at: datetime | None
+    trial_ends_at: datetime | None
+    trial_extended_at: datetime | None
+
+
+async def read_client_user(reads: Reads, principal: Principal) -> tuple[tuple[int, str, str, str], OwnClient]:
+    """The calling client user's (id, email, name, role), and their own client."""
+    rows = await reads.run(
+        _CLIENT_USER_AND_CLIENT,
+        user_id=principal.user_id,
+        client_id=principal.client_id,
+        partner_id=principal.partner_id,
+    )
+    if not rows:
+        raise NotFound("The calling user no longer exists.")
+    row = rows[0]
+    return (row.id, row.email, row.name, row.role), OwnClient(*row[4:])

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
 from tenantry import lifecycle
-from tenantry.clients import repository as clients_repo
 from tenantry.clients.schemas import TrialOut
 from tenantry.fields import Email, Name, Password, Strict
 from tenantry.policy import Status
@@ -146,6 +145,15 @@ class MeUser(BaseModel):
     partner_id: int
 
 
+class OwnClientFields(lifecycle.ClientState, Protocol):
+    """What `MeClient` is made of: a client's status and trial fields, its id and name."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
+
 class MeClient(BaseModel):
     id: int
     name: str
@@ -154,7 +162,7 @@ class MeClient(BaseModel):
     trial: TrialOut | None
 
     @classmethod
-    def of(cls, client: clients_repo.ClientFields, now: datetime) -> MeClient:
+    def of(cls, client: OwnClientFields, now: datetime) -> MeClient:
         return cls(
             id=client.id,
             name=client.name,

@@ -526,10 +526,12 @@ def revoke_own_key(db: Session, clock: Clock, principal: Principal, key_id: int)
 async def read_me(reads: Reads, principal: Principal, now: datetime) -> MeOut:
     """Who is calling, and for a client user, the client with its status and trial clock; read
     without leaving the event loop (`db.reads`)."""
-    user_id, email, name, role = await repo.read_user(reads, principal)
     client = None
-    if principal.client_id is not None:
-        client = MeClient.of(await repo.read_own_client(reads, principal), now)
+    if principal.client_id is None:
+        user_id, email, name, role = await repo.read_partner_user(reads, principal)
+    else:
+        (user_id, email, name, role), own = await repo.read_client_user(reads, principal)
+        client = MeClient.of(own, now)
     user = MeUser(
         id=user_id, kind=principal.kind, email=email, name=name, role=role, partner_id=principal.partner_id
     )
