@@ -12,7 +12,6 @@ from tenantry.auth import repository as auth_repo
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import parse_prefix
 from tenantry.clients import repository as clients_repo
-from tenantry.dashboards import repository as dashboards_repo
 from tenantry.db.base import UTCDateTime
 from tenantry.db.models import Client
 from tenantry.db.prepared import PreparedSelect
@@ -109,8 +108,7 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
         (clients_repo._CLIENT_ROW_OF_PARTNER, own),
         (clients_repo._CLIENT_ROW_OF_CLIENT_USER, {**own, "own_client_id": client_id}),
         (counters._COUNT_ONE, {"day": "2026-03-10", "scope": client_scope(client_id)}),
-        (links_repo._PUBLIC_PREPARED, {"token_hash": hash_link_token(token)}),
-        (dashboards_repo._PLACED_PREPARED, {"dashboard_id": board["id"]}),
+        (links_repo._PUBLIC_WITH_KLIPS, {"token_hash": hash_link_token(token)}),
         (users_repo._PARTNER_USER, {"user_id": partner.admin_user_id, "partner_id": partner.id}),
         (users_repo._CLIENT_USER_AND_CLIENT, {**own, "user_id": user["id"]}),
     ]
@@ -133,3 +131,4 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
     ]
     public = got[5][0]
     assert ["https://shop.example"] in public and [] in public  # JSON decoded: origins, the filters
+    assert public[-8:-5] == (board["klips"][0]["id"], "value", "Sales")  # with the dashboard's klip

@@ -184,3 +184,38 @@ class TestThePartnersOwnLinks:
         assert refused.json()["code"] == "pool_exhausted"
         pool = http.get("/api/1/partner", headers=partner.headers).json()["pool"]["published_links"]
         assert pool["used_by_partner"] == 1
+
+
+class TestThePagesOneRead:
+    """The page reads its link and the dashboard's klips in one statement on the event loop; it
+    finds what the link's and the klips' own reads find."""
+
+    def test_klips_in_their_order_none_for_an_empty_dashboard_and_none_for_a_revoked_link(
+        self, http, partner, database
+    ):
+        import asyncio
+
+        from tenantry.db.reads import DatabaseReads
+        from tenantry.links import repository
+        from tenantry.links.service import hash_link_token
+
+        client_id, source_id, full = dashboard_in(http, partner, "active")
+        empty = create_dashboard(http, partner, client_id, source_id, klips=[], name="Empty").json()["id"]
+        links = [publish(http, partner, board).json() for board in (full, empty, full)]
+        http.delete(f"/api/1/published-links/{links[2]['id']}", headers=partner.headers)
+        hashes = [hash_link_token(path_of(link).rsplit("/", 1)[1]) for link in links]
+        with database.reader() as conn:
+            expected = [repository.public_link(conn, token_hash) for token_hash in hashes]
+        database_reads = DatabaseReads(database, max_size=2, timeout=5)
+
+        async def read_all() -> list[repository.PublicLink | None]:
+            try:
+                async with database_reads.connection() as reads:
+                    return [await repository.public_link_async(reads, token_hash) for token_hash in hashes]
+            finally:
+                await database_reads.close()
+
+        got = asyncio.run(read_all())
+        assert got == expected
+        assert [len(found.klips) for found in got if found] == [5, 0, 0]
+        assert [klip.title for klip in got[0].klips] == [klip.title for klip in expected[0].klips]

@@ -15,8 +15,6 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.db.dashboard_models import DashboardShare, DataSource, Klip, PublishedLink
 from tenantry.db.models import ClientUser, Dashboard
-from tenantry.db.prepared import PreparedSelect
-from tenantry.db.reads import Reads
 from tenantry.errors import NotFound
 from tenantry.klips.spec import KlipBody, Size
 from tenantry.owners import Owner, only_shared, scoped
@@ -116,17 +114,9 @@ _PLACED = (
 )
 
 
-_PLACED_PREPARED = PreparedSelect(_PLACED)
-
-
 def placed_klips(db: Session | Connection, dashboard_id: int) -> list[PlacedKlip]:
     """A dashboard's klips in order with their sources' versions, without loading any rows."""
     return [PlacedKlip(*row) for row in db.execute(_PLACED, {"dashboard_id": dashboard_id})]
-
-
-async def placed_klips_async(reads: Reads, dashboard_id: int) -> list[PlacedKlip]:
-    """The same, read without leaving the event loop (`db.reads`)."""
-    return [PlacedKlip(*row) for row in await reads.run(_PLACED_PREPARED, dashboard_id=dashboard_id)]
 
 
 def rows_of(

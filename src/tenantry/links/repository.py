@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
-from tenantry.dashboards.repository import PlacedKlip, placed_klips, placed_klips_async
-from tenantry.db.dashboard_models import PublishedLink
+from tenantry.dashboards.repository import KLIP_DEFINITION, PlacedKlip, placed_klips
+from tenantry.db.dashboard_models import DataSource, Klip, PublishedLink
 from tenantry.db.models import Client, Dashboard, Partner
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
@@ -95,7 +95,25 @@ _PUBLIC = (
 )
 
 
-_PUBLIC_PREPARED = PreparedSelect(_PUBLIC)
+# The public page's one read on the event loop: the link as above with its dashboard's klips, one
+# row per klip in order (one row with no klip for an empty dashboard). A round trip fewer than
+# reading the klips after the link, which is most of a page view's cost on PostgreSQL.
+_KLIP_COLUMNS = 8
+_PUBLIC_WITH_KLIPS = PreparedSelect(
+    _PUBLIC.add_columns(
+        Klip.id.label("klip_id"),
+        Klip.kind.label("klip_kind"),
+        Klip.title.label("klip_title"),
+        KLIP_DEFINITION.label("klip_definition"),
+        Klip.datasource_id.label("klip_datasource_id"),
+        func.coalesce(DataSource.version, "").label("klip_version"),
+        Klip.size_w.label("klip_size_w"),
+        Klip.size_h.label("klip_size_h"),
+    )
+    .outerjoin(Klip, Klip.dashboard_id == PublishedLink.dashboard_id)
+    .outerjoin(DataSource, DataSource.id == Klip.datasource_id)
+    .order_by(Klip.position)
+)
 
 
 def public_link(db: Connection, token_hash: str) -> PublicLink | None:
@@ -107,12 +125,16 @@ def public_link(db: Connection, token_hash: str) -> PublicLink | None:
 
 
 async def public_link_async(reads: Reads, token_hash: str) -> PublicLink | None:
-    """The same, read without leaving the event loop (`db.reads`): two small prepared queries."""
-    rows = await reads.run(_PUBLIC_PREPARED, token_hash=token_hash)
+    """The same, read without leaving the event loop (`db.reads`), in one prepared query."""
+    rows = await reads.run(_PUBLIC_WITH_KLIPS, token_hash=token_hash)
     if not rows:
         return None
     row = rows[0]
-    klips = await placed_klips_async(reads, row.dashboard_id) if row.revoked_at is None else []
+    klips = (
+        [PlacedKlip(*found[-_KLIP_COLUMNS:]) for found in rows if found.klip_id is not None]
+        if row.revoked_at is None
+        else []
+    )
     return _public_link(row, klips)
 
 
