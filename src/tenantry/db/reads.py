@@ -104,21 +104,20 @@ class _AsyncReads:
         try:
             return await query.run_async(self._connection, ASYNCPG_DIALECT, **params)
         except _LOST:
-            if not self._connection.is_closed():
-                raise
-        # The connection died with the server (a restart): the pool drops it; a read is safe to
-        # run again, once, on a fresh one. Connections are not checked before each use (a round
+            pass
+        # The connection died with the server (a restart), or went while this ran: a read is safe
+        # to run again, once, on a fresh one. Connections are not checked before each use (a round
         # trip each), so this is how the first request after a restart still succeeds. The other
-        # idle connections most likely died with it: the pool replaces them all.
+        # idle connections most likely died with it: the pool replaces them all. (A connection the
+        # server closed is already out of the pool: its proxy here is detached, and releasing it
+        # does nothing.)
         broken, self._connection = self._connection, None
         await self._pool.release(broken)
-        self._pool.expire_connections()
+        await self._pool.expire_connections()
         self._connection = await self._owner.acquire(self._pool)
         try:
             return await query.run_async(self._connection, ASYNCPG_DIALECT, **params)
         except _LOST as exc:
-            if not self._connection.is_closed():
-                raise
             raise ReadsUnavailable("the database closed the connection") from exc
 
     async def release(self) -> None:

@@ -1,0 +1,52 @@
+"""The reads on the event loop (`db.reads`) outlive a database that drops its connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from tenantry.auth import repository as auth_repo
+from tenantry.db.reads import DatabaseReads
+from tests.conftest import PG_URL
+
+
+def drop_every_connection(database) -> None:  # type: ignore[no-untyped-def]
+    with database.engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        conn.commit()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
+@pytest.mark.parametrize(
+    "noticed",
+    [
+        pytest.param(True, id="the loss noticed before the next read"),
+        pytest.param(False, id="the loss found by the next read itself"),
+    ],
+)
+def test_after_the_server_drops_every_connection_the_next_reads_succeed(database, partner, noticed):
+    prefix = partner.api_key.split("_")[1]
+    database_reads = DatabaseReads(database, max_size=4, timeout=5)
+
+    async def read() -> int:
+        async with database_reads.connection() as reads:
+            return len(await reads.run(auth_repo._KEY_LOOKUP, prefix=prefix))
+
+    async def scenario() -> list[int]:
+        try:
+            warm = await asyncio.gather(*(read() for _ in range(4)))  # four connections in the pool
+            drop_every_connection(database)  # the loop does not run meanwhile
+            if noticed:
+                await asyncio.sleep(0.2)  # the loop reads the connections' end
+            return [*warm, *[await read() for _ in range(3)]]
+        finally:
+            await database_reads.close()
+
+    assert asyncio.run(scenario()) == [1] * 7
