@@ -281,19 +281,19 @@ def test_snapshots_and_names_stored_before_are_paged_and_made_safe_by_the_migrat
     )
     app = create_app(settings, clock=FakeClock(datetime(2026, 3, 10, tzinfo=UTC)), database=database)
     try:
-        with TestClient(app) as http:
+        with TestClient(app) as http:  # every request while the app runs (its lifespan)
             response = http.get(
                 "/api/1/datasources/7/rows?offset=990&limit=20",
                 headers={"Authorization": f"Bearer {key.secret}"},
             )
+            dashboard = http.get("/api/1/dashboards/3", headers={"Authorization": f"Bearer {key.secret}"})
+            client = http.get("/api/1/clients/4", headers={"Authorization": f"Bearer {key.secret}"})
         assert response.status_code == 200, response.text
         expected = [{"label": f"row {i}\ufffd\ufffd", "value": i} for i in range(990, 1_010)]
         assert response.json()["items"] == expected
         assert response.json()["total"] == 1_100
-        dashboard = http.get("/api/1/dashboards/3", headers={"Authorization": f"Bearer {key.secret}"})
         # A name stored with a line break is made one line, so it cannot reach an e-mail header.
         assert dashboard.json()["name"] == "Report  Bcc: x@evil.test"
-        client = http.get("/api/1/clients/4", headers={"Authorization": f"Bearer {key.secret}"})
         assert (client.json()["name"], client.json()["description"]) == ("Acme\ufffd[2J", "a\r\nb\ufffd")
         with database.session() as session:
             # The snapshot itself was rewritten safe, for everything else that reads it.

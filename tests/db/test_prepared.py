@@ -117,6 +117,7 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
     database_reads = DatabaseReads(database, max_size=2, timeout=5)
 
     async def read_all() -> list[list[tuple[object, ...]]]:
+        await database_reads.open()
         try:
             async with database_reads.connection() as reads:
                 return [[tuple(row) for row in await reads.run(query, **params)] for query, params in cases]

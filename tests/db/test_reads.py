@@ -40,6 +40,7 @@ def test_after_the_server_drops_every_connection_the_next_reads_succeed(database
             return len(await reads.run(auth_repo._KEY_LOOKUP, prefix=prefix))
 
     async def scenario() -> list[int]:
+        await database_reads.open()  # as the app's lifespan does: the pool
         try:
             warm = await asyncio.gather(*(read() for _ in range(4)))  # four connections in the pool
             drop_every_connection(database)  # the loop does not run meanwhile
@@ -50,3 +51,27 @@ def test_after_the_server_drops_every_connection_the_next_reads_succeed(database
             await database_reads.close()
 
     assert asyncio.run(scenario()) == [1] * 7
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
+def test_a_read_on_a_loop_the_pool_was_not_opened_on_leaves_no_connection_open(database, partner):
+    prefix = partner.api_key.split("_")[1]
+    database_reads = DatabaseReads(database, max_size=4, timeout=5)
+
+    def connections() -> int:
+        with database.engine.connect() as conn:
+            count = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'tenantry-reads'"
+                )
+            ).scalar_one()
+        return int(count)
+
+    async def read() -> tuple[int, int]:
+        async with database_reads.connection() as reads:
+            found = len(await reads.run(auth_repo._KEY_LOOKUP, prefix=prefix))
+            return found, connections()
+
+    assert [asyncio.run(read()) for _ in range(3)] == [(1, 1)] * 3  # one while it reads
+    assert connections() == 0  # and none afterwards, though the loops are gone

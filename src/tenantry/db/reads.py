@@ -65,6 +65,8 @@ ASYNCPG_FAULTS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # The connection's protocol is in a state it cannot go on from (it broke in mid-operation).
+    asyncpg.exceptions.InternalClientError,
 )
 _LOST: tuple[type[BaseException], ...] = (OSError, *ASYNCPG_FAULTS)
 # The SQLAlchemy dialect the statements are compiled for: asyncpg's ($1 parameters, with casts).
@@ -103,8 +105,9 @@ class _AsyncReads:
     async def run(self, query: PreparedSelect, **params: Any) -> list[Any]:
         try:
             return await query.run_async(self._connection, ASYNCPG_DIALECT, **params)
-        except _LOST:
-            pass
+        except _LOST as exc:
+            if self._pool is None:  # a connection of its own (see `DatabaseReads.connection`)
+                raise ReadsUnavailable("the database closed the connection") from exc
         # The connection died with the server (a restart), or went while this ran: a read is safe
         # to run again, once, on a fresh one. Connections are not checked before each use (a round
         # trip each), so this is how the first request after a restart still succeeds. The other
@@ -121,7 +124,11 @@ class _AsyncReads:
             raise ReadsUnavailable("the database closed the connection") from exc
 
     async def release(self) -> None:
-        if self._connection is not None:
+        if self._connection is None:
+            return
+        if self._pool is None:
+            await self._connection.close()
+        else:
             await self._pool.release(self._connection)
 
 
@@ -157,17 +164,15 @@ class DatabaseReads:
         loop = id(asyncio.get_running_loop())
         pool = self._pools.get(loop)
         if pool is None:
-            url = self.database.engine.url.set(drivername="postgresql")
             pool = self._pools[loop] = asyncpg.create_pool(
-                url.render_as_string(hide_password=False),
+                self._dsn(),
                 # Connections are made when first needed, so a database that is down does not stop
                 # the app from starting.
                 min_size=0,
                 max_size=self._max_size,
-                timeout=CONNECT_TIMEOUT_SECONDS,
                 init=_json_codecs,
                 reset=_keep_state,
-                server_settings={"application_name": "tenantry-reads"},
+                **self._connect_options(),
             )
             await pool
         return pool
@@ -201,9 +206,31 @@ class DatabaseReads:
         if self.database.is_sqlite:
             yield self._sqlite_reads()
             return
-        pool = await self._pool()
-        reads = _AsyncReads(self, pool, await self.acquire(pool))
+        pool = self._pools.get(id(asyncio.get_running_loop()))
+        if pool is None:
+            # A loop the pool was not opened on (`open()`, in the app's lifespan): a connection of
+            # its own, closed afterwards, so nothing is left open when that loop ends.
+            reads = _AsyncReads(self, None, await self._connect_once())
+        else:
+            reads = _AsyncReads(self, pool, await self.acquire(pool))
         try:
             yield reads
         finally:
             await reads.release()
+
+    async def _connect_once(self) -> Any:
+        try:
+            connection = await asyncpg.connect(self._dsn(), **self._connect_options())
+            await _json_codecs(connection)
+        except _LOST as exc:
+            raise ReadsUnavailable("the database cannot be reached") from exc
+        except TimeoutError as exc:
+            raise ReadsUnavailable("the database did not answer in time") from exc
+        return connection
+
+    def _dsn(self) -> str:
+        return self.database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @staticmethod
+    def _connect_options() -> dict[str, Any]:
+        return {"timeout": CONNECT_TIMEOUT_SECONDS, "server_settings": {"application_name": "tenantry-reads"}}
