@@ -123,3 +123,18 @@ def add_partner_viewer(database: Any, partner: Any, clock: Any, email: str = "vi
             )
         )
         session.commit()
+
+
+def drop_every_connection(database: Any) -> None:
+    """The PostgreSQL server ends every connection to the test database but the asking one, as a
+    restart would."""
+    from sqlalchemy import text
+
+    with database.engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        conn.commit()

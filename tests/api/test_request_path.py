@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -26,6 +26,7 @@ from tenantry.app import create_app
 from tenantry.db.models import IdempotencyRecord
 from tenantry.db.session import Database
 from tests.conftest import PG_URL, REDIS_URL
+from tests.factories import drop_every_connection
 from tests.servers import live_server, served
 
 BURST_CONNECTIONS = 200
@@ -276,14 +277,7 @@ class TestDatabaseFaults:
         with ThreadPoolExecutor(8) as pool:
             warm = list(pool.map(lambda _: http.get("/api/1/partner", headers=partner.headers), range(32)))
         assert {r.status_code for r in warm} == {200}
-        with database.engine.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-            conn.commit()
+        drop_every_connection(database)
         for _ in range(3):
             assert http.get("/api/1/partner", headers=partner.headers).status_code == 200
 

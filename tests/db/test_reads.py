@@ -10,17 +10,7 @@ from sqlalchemy import text
 from tenantry.auth import repository as auth_repo
 from tenantry.db.reads import DatabaseReads
 from tests.conftest import PG_URL
-
-
-def drop_every_connection(database) -> None:  # type: ignore[no-untyped-def]
-    with database.engine.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-        conn.commit()
+from tests.factories import drop_every_connection
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
