@@ -25,6 +25,7 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from redis import exceptions as rx
@@ -88,6 +89,12 @@ def parse(buffer: bytes, start: int) -> tuple[Any, int]:
         message = line.decode(errors="replace")
         return (rx.NoScriptError if message.startswith("NOSCRIPT") else rx.ResponseError)(message), after
     raise rx.ConnectionError(f"Redis sent a reply this client cannot read: {buffer[start:end][:40]!r}")
+
+
+@cache
+def _sha1(script: str) -> str:
+    """The name Redis knows a script by (the meter has a handful, each asked for on every call)."""
+    return hashlib.sha1(script.encode()).hexdigest()
 
 
 class _Protocol(asyncio.Protocol):
@@ -179,7 +186,7 @@ class RespClient:
 
     async def run_script(self, script: str, keys: Sequence[Value], args: Sequence[Value]) -> Any:
         """EVALSHA of `script`, or EVAL when this server does not know it yet (a restart)."""
-        sha = hashlib.sha1(script.encode()).hexdigest()
+        sha = _sha1(script)
         if sha in self._scripts:
             try:
                 return await self.execute("EVALSHA", sha, len(keys), *keys, *args)

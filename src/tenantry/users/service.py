@@ -527,7 +527,7 @@ async def read_me(reads: Reads, principal: Principal, now: datetime) -> MeOut:
     """Who is calling, and for a client user, the client with its status and trial clock; read
     without leaving the event loop (`db.reads`)."""
     client = None
-    if principal.client_id is None:
+    if principal.is_partner:
         user_id, email, name, role = await repo.read_partner_user(reads, principal)
     else:
         (user_id, email, name, role), own = await repo.read_client_user(reads, principal)
