@@ -8,8 +8,8 @@ and back costs more than any of them. So they run on the event loop:
   transaction (`PRAGMA query_only`). A read of a local file in WAL mode never waits for a writer
   and takes tens of microseconds; the loop runs one request at a time, so one connection serves
   them all, with no pool to check out from.
-- **PostgreSQL**: on asyncpg's connections, from a small pool of their own (`open()` at start-up,
-  `close()` at shutdown), so the loop never waits on a socket. asyncpg, not psycopg's async
+- **PostgreSQL**: on asyncpg's connections, from a small pool of their own (`db.readpool`; `open()`
+  at start-up, `close()` at shutdown), so the loop never waits on a socket. asyncpg, not psycopg's async
   connections: a pooled read of a row costs about 85 µs of CPU against 140 µs (uvloop, this
   project's 2-core test machine), and every API request makes one or two. Each statement runs on
   its own (no transaction); asyncpg prepares it once per connection.
@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect
 
 from tenantry.db.prepared import PreparedSelect
+from tenantry.db.readpool import ReadPool
 from tenantry.db.session import Database
 
 # As for the engine's connections (`db.session`): an unreachable server is known within seconds.
@@ -91,15 +92,10 @@ async def _json_codecs(connection: Any) -> None:
     )
 
 
-async def _keep_state(connection: Any) -> None:
-    """Nothing to reset when a connection goes back to the pool: the reads change no session
-    state, so asyncpg's default reset (a round trip on every release) is skipped."""
-
-
 class _AsyncReads:
     __slots__ = ("_connection", "_owner", "_pool")
 
-    def __init__(self, owner: DatabaseReads, pool: Any, connection: Any) -> None:
+    def __init__(self, owner: DatabaseReads, pool: ReadPool | None, connection: Any) -> None:
         self._owner, self._pool, self._connection = owner, pool, connection
 
     async def run(self, query: PreparedSelect, **params: Any) -> list[Any]:
@@ -111,25 +107,28 @@ class _AsyncReads:
         # The connection died with the server (a restart), or went while this ran: a read is safe
         # to run again, once, on a fresh one. Connections are not checked before each use (a round
         # trip each), so this is how the first request after a restart still succeeds. The other
-        # idle connections most likely died with it: the pool replaces them all. (A connection the
-        # server closed is already out of the pool: its proxy here is detached, and releasing it
-        # does nothing.)
+        # idle connections most likely died with it: the pool closes them all.
         broken, self._connection = self._connection, None
-        await self._pool.release(broken)
-        await self._pool.expire_connections()
+        self._pool.release(broken, reusable=False)
+        self._pool.expire()
         self._connection = await self._owner.acquire(self._pool)
         try:
             return await query.run_async(self._connection, ASYNCPG_DIALECT, **params)
         except _LOST as exc:
             raise ReadsUnavailable("the database closed the connection") from exc
 
-    async def release(self) -> None:
-        if self._connection is None:
+    async def release(self, failed: BaseException | None) -> None:
+        """Give the connection back. After an error other than the server's answer to a statement
+        (a cancelled request, a lost socket), it may be mid-statement: it is closed instead."""
+        connection, self._connection = self._connection, None
+        if connection is None:
             return
         if self._pool is None:
-            await self._connection.close()
+            await connection.close()
         else:
-            await self._pool.release(self._connection)
+            self._pool.release(
+                connection, reusable=failed is None or isinstance(failed, asyncpg.PostgresError)
+            )
 
 
 class DatabaseReads:
@@ -141,16 +140,16 @@ class DatabaseReads:
         self._max_size, self._timeout = max_size, timeout
         # Per event loop: an app is served by one loop, but tests may drive it from several.
         self._sqlite: dict[int, _SqliteReads] = {}
-        self._pools: dict[int, Any] = {}
+        self._pools: dict[int, ReadPool] = {}
 
     async def open(self) -> None:
         """Open the pool of async connections (PostgreSQL) for the running loop, and one
         connection when the database answers (a database that is down is not an error here: the
         requests that need it are answered 503 until it is back)."""
         if not self.database.is_sqlite:
-            pool = await self._pool()
+            pool = self._pool()
             with suppress(ReadsUnavailable):
-                await pool.release(await self.acquire(pool))
+                pool.release(await self.acquire(pool))
 
     async def close(self) -> None:
         pool = self._pools.pop(id(asyncio.get_running_loop()), None)
@@ -160,28 +159,18 @@ class DatabaseReads:
         if reads is not None:
             reads._connection.close()
 
-    async def _pool(self) -> Any:
+    def _pool(self) -> ReadPool:
         loop = id(asyncio.get_running_loop())
         pool = self._pools.get(loop)
         if pool is None:
-            pool = self._pools[loop] = asyncpg.create_pool(
-                self._dsn(),
-                # Connections are made when first needed, so a database that is down does not stop
-                # the app from starting.
-                min_size=0,
-                max_size=self._max_size,
-                init=_json_codecs,
-                reset=_keep_state,
-                **self._connect_options(),
-            )
-            await pool
+            pool = self._pools[loop] = ReadPool(self._connect, max_size=self._max_size, timeout=self._timeout)
         return pool
 
-    async def acquire(self, pool: Any) -> Any:
+    async def acquire(self, pool: ReadPool) -> Any:
         """A connection of the pool, or `ReadsUnavailable` when the database cannot be reached or
         none is free within the pool timeout."""
         try:
-            return await pool.acquire(timeout=self._timeout)
+            return await pool.acquire()
         except TimeoutError as exc:
             raise ReadsUnavailable("no database connection was free in time") from exc
         except _LOST as exc:
@@ -215,17 +204,26 @@ class DatabaseReads:
             reads = _AsyncReads(self, pool, await self.acquire(pool))
         try:
             yield reads
-        finally:
-            await reads.release()
+        except BaseException as exc:
+            await reads.release(exc)
+            raise
+        await reads.release(None)
 
     async def _connect_once(self) -> Any:
         try:
-            connection = await asyncpg.connect(self._dsn(), **self._connect_options())
-            await _json_codecs(connection)
+            return await self._connect()
         except _LOST as exc:
             raise ReadsUnavailable("the database cannot be reached") from exc
         except TimeoutError as exc:
             raise ReadsUnavailable("the database did not answer in time") from exc
+
+    async def _connect(self) -> Any:
+        connection = await asyncpg.connect(self._dsn(), **self._connect_options())
+        try:
+            await _json_codecs(connection)
+        except BaseException:
+            connection.terminate()
+            raise
         return connection
 
     def _dsn(self) -> str:
