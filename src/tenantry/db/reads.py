@@ -19,7 +19,6 @@ and back costs more than any of them. So they run on the event loop:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -33,6 +32,7 @@ from sqlalchemy.engine import Dialect
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.readpool import ReadPool
 from tenantry.db.session import Database
+from tenantry.loops import PerLoop
 
 # As for the engine's connections (`db.session`): an unreachable server is known within seconds.
 CONNECT_TIMEOUT_SECONDS = 3
@@ -139,8 +139,8 @@ class DatabaseReads:
         self.dialect = database.engine.dialect if database.is_sqlite else ASYNCPG_DIALECT
         self._max_size, self._timeout = max_size, timeout
         # Per event loop: an app is served by one loop, but tests may drive it from several.
-        self._sqlite: dict[int, _SqliteReads] = {}
-        self._pools: dict[int, ReadPool] = {}
+        self._sqlite: PerLoop[_SqliteReads] = PerLoop()
+        self._pools: PerLoop[ReadPool] = PerLoop()
 
     async def open(self) -> None:
         """Open the pool of async connections (PostgreSQL) for the running loop, and one
@@ -152,19 +152,17 @@ class DatabaseReads:
                 pool.release(await self.acquire(pool))
 
     async def close(self) -> None:
-        pool = self._pools.pop(id(asyncio.get_running_loop()), None)
+        pool = self._pools.pop()
         if pool is not None:
             await pool.close()
-        reads = self._sqlite.pop(id(asyncio.get_running_loop()), None)
+        reads = self._sqlite.pop()
         if reads is not None:
             reads._connection.close()
 
     def _pool(self) -> ReadPool:
-        loop = id(asyncio.get_running_loop())
-        pool = self._pools.get(loop)
-        if pool is None:
-            pool = self._pools[loop] = ReadPool(self._connect, max_size=self._max_size, timeout=self._timeout)
-        return pool
+        return self._pools.get_or_make(
+            lambda: ReadPool(self._connect, max_size=self._max_size, timeout=self._timeout)
+        )
 
     async def acquire(self, pool: ReadPool) -> Any:
         """A connection of the pool, or `ReadsUnavailable` when the database cannot be reached or
@@ -177,25 +175,27 @@ class DatabaseReads:
             raise ReadsUnavailable("the database cannot be reached") from exc
 
     def _sqlite_reads(self) -> _SqliteReads:
-        loop = id(asyncio.get_running_loop())
-        reads = self._sqlite.get(loop)
+        reads = self._sqlite.get()
         if reads is None:
-            # A connection made by the engine (so it is set up like every other one), then taken out
-            # of the pool for good: the loop's own.
-            fairy = self.database.engine.raw_connection()
-            connection = fairy.driver_connection
-            fairy.detach()
-            assert isinstance(connection, sqlite3.Connection)
-            connection.execute("PRAGMA query_only=1")
-            reads = self._sqlite[loop] = _SqliteReads(connection, self.dialect)
+            reads = self._sqlite.get_or_make(self._sqlite_connection)
         return reads
+
+    def _sqlite_connection(self) -> _SqliteReads:
+        # A connection made by the engine (so it is set up like every other one), then taken out of
+        # the pool for good: the loop's own.
+        fairy = self.database.engine.raw_connection()
+        connection = fairy.driver_connection
+        fairy.detach()
+        assert isinstance(connection, sqlite3.Connection)
+        connection.execute("PRAGMA query_only=1")
+        return _SqliteReads(connection, self.dialect)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Reads]:
         if self.database.is_sqlite:
             yield self._sqlite_reads()
             return
-        pool = self._pools.get(id(asyncio.get_running_loop()))
+        pool = self._pools.get()
         if pool is None:
             # A loop the pool was not opened on (`open()`, in the app's lifespan): a connection of
             # its own, closed afterwards, so nothing is left open when that loop ends.

@@ -8,7 +8,6 @@ and key, so both ways of asking (`check`, `check_async`) share one window per cl
 
 from __future__ import annotations
 
-import asyncio
 import time
 from importlib import resources
 
@@ -18,6 +17,7 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
 from tenantry.errors import RateLimited
+from tenantry.loops import PerLoop
 from tenantry.meter.counters import meter_unavailable
 from tenantry.meter.resp import RespClient
 from tenantry.metrics import METER_REFUSALS
@@ -37,7 +37,7 @@ class BurstLimiter:
         self._item = RateLimitItemPerSecond(per_second)
         self.per_second = per_second
         # With Redis, the event loop's own connection, one per loop.
-        self._async: dict[int, RespClient] = {}
+        self._async: PerLoop[RespClient] = PerLoop()
 
     def check(self, key: str) -> None:
         try:
@@ -52,10 +52,9 @@ class BurstLimiter:
         if self._uri.startswith("memory://"):
             self.check(key)
             return
-        loop = id(asyncio.get_running_loop())
-        client = self._async.get(loop)
+        client = self._async.get()
         if client is None:
-            client = self._async[loop] = RespClient(self._uri, timeout=2)
+            client = self._async.get_or_make(lambda: RespClient(self._uri, timeout=2))
         window = _KEY_PREFIX + self._item.key_for(_NAMESPACE, key)
         arguments = [time.time(), self._item.amount, self._item.get_expiry(), 1]
         try:
@@ -66,7 +65,7 @@ class BurstLimiter:
 
     async def aclose(self) -> None:
         """Close the running loop's connection to Redis (at the end of the app's lifespan)."""
-        client = self._async.pop(id(asyncio.get_running_loop()), None)
+        client = self._async.pop()
         if client is not None:
             await client.aclose()
 

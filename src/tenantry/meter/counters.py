@@ -32,6 +32,7 @@ from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.db.session import Database
 from tenantry.errors import MeterUnavailable
+from tenantry.loops import PerLoop
 from tenantry.meter.resp import RespClient
 from tenantry.metrics import METER_REFUSALS
 
@@ -270,7 +271,7 @@ class RedisCounter:
         self._client = client
         self._url = url
         # The event loop's own clients (meter.resp), one per loop: a connection belongs to one.
-        self._async: dict[int, RespClient] = {}
+        self._async: PerLoop[RespClient] = PerLoop()
         self._prefix = prefix
         self._epoch_key = f"{prefix}epoch"
         self._script = client.register_script(_HIT_SCRIPT)
@@ -287,12 +288,12 @@ class RedisCounter:
         return cls(client, DatabaseCounter(database), flush_seconds, url=url)
 
     def _loop_client(self) -> RespClient:
-        loop = id(asyncio.get_running_loop())
-        found = self._async.get(loop)
+        found = self._async.get()
         if found is None:
-            if self._url is None:
+            url = self._url
+            if url is None:
                 raise RuntimeError("a RedisCounter made without a URL counts only from threads")
-            found = self._async[loop] = RespClient(self._url, timeout=2)
+            found = self._async.get_or_make(lambda: RespClient(url, timeout=2))
         return found
 
     async def hit_async(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
@@ -436,7 +437,7 @@ class RedisCounter:
 
     async def aclose(self) -> None:
         """Close the running loop's connections (at the end of the app's lifespan)."""
-        found = self._async.pop(id(asyncio.get_running_loop()), None)
+        found = self._async.pop()
         if found is not None:
             await found.aclose()
 
