@@ -143,6 +143,21 @@ class TestBurst:
             assert refusals("burst") == before + 2
             assert http.get("/api/1/partner", headers=partner.headers).status_code == 200
 
+    def test_calls_refused_for_the_burst_are_not_counted_for_the_day(
+        self, settings, clock, database, make_partner
+    ):
+        app = create_app(
+            settings.model_copy(update={"api_burst_per_second": 3}), clock=clock, database=database
+        )
+        with TestClient(app) as http:
+            partner = make_partner(users=10, dashboards=10, api_calls_per_day=1000)
+            client_id, headers = metered_client(http, partner, clock, 100)
+            answers = [http.get("/api/1/me", headers=headers) for _ in range(5)]
+            assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+            assert [a.headers.get("X-RateLimit-Remaining") for a in answers[:3]] == ["99", "98", "97"]
+            client = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()
+            assert client["usage"]["api_calls_today"] == 3
+
 
 class TestRedisDown:
     def test_an_unreachable_redis_refuses_metered_calls_with_503_and_never_lets_them_through(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from importlib import resources
+from typing import NoReturn
 
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
@@ -18,7 +19,7 @@ from redis.exceptions import RedisError
 
 from tenantry.errors import RateLimited
 from tenantry.loops import PerLoop
-from tenantry.meter.counters import meter_unavailable
+from tenantry.meter.counters import Window, meter_unavailable
 from tenantry.meter.resp import RespClient
 from tenantry.metrics import METER_REFUSALS
 
@@ -44,7 +45,7 @@ class BurstLimiter:
             allowed = self._limiter.hit(self._item, _NAMESPACE, key)
         except (RedisError, OSError) as exc:
             raise meter_unavailable(exc) from exc
-        self._settle(allowed)
+        self.settle(allowed)
 
     async def check_async(self, key: str) -> None:
         """`check` from the event loop: in memory it is a few microseconds; Redis is asked without
@@ -55,13 +56,24 @@ class BurstLimiter:
         client = self._async.get()
         if client is None:
             client = self._async.get_or_make(lambda: RespClient(self._uri, timeout=2))
-        window = _KEY_PREFIX + self._item.key_for(_NAMESPACE, key)
-        arguments = [time.time(), self._item.amount, self._item.get_expiry(), 1]
+        window = self.window(key)
         try:
-            allowed = await client.run_script(_ACQUIRE_SCRIPT, [window], arguments) == 1
+            allowed = await client.run_script(window.script, [window.key], window.args) == 1
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
-        self._settle(allowed)
+        self.settle(allowed)
+
+    def window(self, key: str) -> Window:
+        """The Redis check of one call of `key` (`limits`' own script, key and arguments)."""
+        return Window(
+            _ACQUIRE_SCRIPT,
+            _KEY_PREFIX + self._item.key_for(_NAMESPACE, key),
+            (time.time(), self._item.amount, self._item.get_expiry(), 1),
+        )
+
+    @property
+    def redis_url(self) -> str | None:
+        return None if self._uri.startswith("memory://") else self._uri
 
     async def aclose(self) -> None:
         """Close the running loop's connection to Redis (at the end of the app's lifespan)."""
@@ -69,11 +81,15 @@ class BurstLimiter:
         if client is not None:
             await client.aclose()
 
-    def _settle(self, allowed: bool) -> None:
+    def settle(self, allowed: bool) -> None:
         if not allowed:
-            METER_REFUSALS.labels(reason="burst").inc()
-            raise RateLimited(
-                f"More than {self.per_second} requests in one second for this client; slow down.",
-                limit_per_second=self.per_second,
-                headers={"Retry-After": "1"},
-            )
+            self.refuse()
+
+    def refuse(self) -> NoReturn:
+        """The window refused the call: `rate_limited`."""
+        METER_REFUSALS.labels(reason="burst").inc()
+        raise RateLimited(
+            f"More than {self.per_second} requests in one second for this client; slow down.",
+            limit_per_second=self.per_second,
+            headers={"Retry-After": "1"},
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import sqlite3
 import threading
@@ -102,6 +103,34 @@ end
 return {1, redis.call('INCR', KEYS[1])}
 """
 _MISSING = -1
+_WINDOW_REFUSED = -2
+
+
+@dataclass(frozen=True)
+class Window:
+    """A check that must pass before a call is counted (the burst limit's moving window): its
+    Lua script (which returns true to let the call through), its one key and its arguments."""
+
+    script: str
+    key: str
+    args: tuple[Any, ...]
+
+
+@functools.cache
+def _after_window(window_script: str, arguments: int) -> str:
+    """One script that runs the window's check, then, only when it passes, `_HIT_SCRIPT`: a metered
+    call with a burst limit costs one round trip to Redis, not two. KEYS: the window's, the day's
+    count, the epoch; ARGV: the window's `arguments`, then the hit's three."""
+    window_args = ", ".join(f"ARGV[{i}]" for i in range(1, arguments + 1))
+    hit_args = ", ".join(f"ARGV[{arguments + i}]" for i in range(1, 4))
+    return (
+        f"local function window(KEYS, ARGV)\n{window_script}\nend\n"
+        f"if not window({{KEYS[1]}}, {{{window_args}}}) then\n  return {{{_WINDOW_REFUSED}}}\nend\n"
+        f"local function hit(KEYS, ARGV)\n{_HIT_SCRIPT}\nend\n"
+        f"return hit({{KEYS[2], KEYS[3]}}, {{{hit_args}}})\n"
+    )
+
+
 # Longer than any meter day, even the first after a change of timezone (up to 50 hours).
 _LONGEST_DAY_SECONDS = 3 * 86_400
 # A read that finds no epoch (a Redis that has counted nothing yet) starts it, as the first call
@@ -303,15 +332,44 @@ class RedisCounter:
         keys = [self._key(scope, day), self._epoch_key]
         try:
             result = await client.run_script(_HIT_SCRIPT, keys, [limit, ttl_seconds, ""])
-            if int(result[0]) == _MISSING:
-                # Rare (the day's first call, or a Redis restart): the database decides, on a thread.
-                restored = await anyio.to_thread.run_sync(
-                    self._restored_count, scope, day, float(result[1]), _text(result[2])
-                )
-                result = await client.run_script(_HIT_SCRIPT, keys, [limit, ttl_seconds, restored])
+            result = await self._restore_if_missing(client, result, scope, day, limit, ttl_seconds)
         except RedisError as exc:
             raise meter_unavailable(exc) from exc
         return await self._counted(scope, day, limit, bool(result[0]), int(result[1]))
+
+    def counts_after(self, url: str | None) -> bool:
+        """Whether `hit_after_window_async` can run the windows of the Redis at `url`: this one."""
+        return self._url is not None and self._url == url
+
+    async def hit_after_window_async(
+        self, window: Window, scope: str, day: str, limit: int, ttl_seconds: int
+    ) -> Hit | None:
+        """`hit_async` behind a window's check, in one script: None when the window refused the
+        call (nothing counted), else the hit."""
+        client = self._loop_client()
+        keys = [window.key, self._key(scope, day), self._epoch_key]
+        script = _after_window(window.script, len(window.args))
+        try:
+            result = await client.run_script(script, keys, [*window.args, limit, ttl_seconds, ""])
+            if int(result[0]) == _WINDOW_REFUSED:
+                return None
+            # The window let the call through (and counted it); only the hit is run again.
+            result = await self._restore_if_missing(client, result, scope, day, limit, ttl_seconds)
+        except RedisError as exc:
+            raise meter_unavailable(exc) from exc
+        return await self._counted(scope, day, limit, bool(result[0]), int(result[1]))
+
+    async def _restore_if_missing(
+        self, client: RespClient, result: Any, scope: str, day: str, limit: int, ttl_seconds: int
+    ) -> Any:
+        if int(result[0]) != _MISSING:
+            return result
+        # Rare (the day's first call, or a Redis restart): the database decides, on a thread.
+        restored = await anyio.to_thread.run_sync(
+            self._restored_count, scope, day, float(result[1]), _text(result[2])
+        )
+        keys = [self._key(scope, day), self._epoch_key]
+        return await client.run_script(_HIT_SCRIPT, keys, [limit, ttl_seconds, restored])
 
     async def _counted(self, scope: str, day: str, limit: int, allowed: bool, count: int) -> Hit:
         if allowed:

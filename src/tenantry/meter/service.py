@@ -78,6 +78,11 @@ class Meter:
     def __init__(self, counter: UsageCounter, burst: BurstLimiter) -> None:
         self.counter = counter
         self.burst = burst
+        # Both in one Redis: a metered call's burst window and its day's count are one script, one
+        # round trip (`RedisCounter.hit_after_window_async`).
+        self._counter_with_window = (
+            counter if isinstance(counter, RedisCounter) and counter.counts_after(burst.redis_url) else None
+        )
 
     async def charge(self, quota: Quota, now: datetime, headers_out: dict[str, str]) -> None:
         """Count one call, or raise `rate_limited` / `daily_api_limit_reached`.
@@ -85,17 +90,26 @@ class Meter:
         The rate-limit headers are put in `headers_out` before anything is raised, so a refusal
         carries them too. Called on the event loop: nothing here blocks it.
         """
-        if quota.burst_key is not None:
+        together = self._counter_with_window if quota.metered and quota.limit > 0 else None
+        if quota.burst_key is not None and together is None:
             await self.burst.check_async(quota.burst_key)
         if not quota.metered:
             return
         day, reset_at = quota.calendar.day(now)
         reset_in = max(1, math.ceil((reset_at - now).total_seconds()))
+        # Keep the key a day past its end so today's count can still be read near midnight.
+        ttl = reset_in + WINDOW_SECONDS
         if quota.limit <= 0:
             hit = Hit(False, 0)
+        elif quota.burst_key is not None and together is not None:
+            counted = await together.hit_after_window_async(
+                self.burst.window(quota.burst_key), quota.scope, day, quota.limit, ttl
+            )
+            if counted is None:
+                self.burst.refuse()
+            hit = counted
         else:
-            # Keep the key a day past its end so today's count can still be read near midnight.
-            hit = await self.counter.hit_async(quota.scope, day, quota.limit, reset_in + WINDOW_SECONDS)
+            hit = await self.counter.hit_async(quota.scope, day, quota.limit, ttl)
         remaining = max(0, quota.limit - hit.count) if hit.allowed else 0
         headers_out.update(rate_limit_headers(quota.limit, remaining, reset_in, reset_at))
         if not hit.allowed:
