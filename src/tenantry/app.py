@@ -15,6 +15,7 @@ from tenantry.api import docs as api_docs
 from tenantry.api import problems
 from tenantry.api.deps import ApiAuthMiddleware, Services
 from tenantry.api.idempotency import IdempotencyMiddleware
+from tenantry.api.lean import lean_first
 from tenantry.api.middleware import Admission, RequestMiddleware
 from tenantry.branding.api import router as branding_router
 from tenantry.clients.api import router as clients_router
@@ -129,6 +130,7 @@ def create_app(
         add_routes(app, router)
     install_web(app)
     hottest_first(app)
+    lean_first(app.router.routes, LEAN_ROUTES)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -169,6 +171,10 @@ HOT_ROUTES = (
     ("GET", "/published/{token}"),
     ("GET", "/published/{token}/live"),
 )
+
+
+# Answered by a `LeanRoute` (tenantry.api.lean), without FastAPI's per-request parameter solving.
+LEAN_ROUTES = (("GET", "/api/1/clients/{client_id}"), ("GET", "/api/1/me"))
 
 
 def hottest_first(app: FastAPI) -> None:
