@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from tenantry.api.lean import LeanRoute
 from tenantry.app import LEAN_ROUTES, create_app
-from tests.factories import client_with_user
+from tests.factories import client_with_user, new_client
 
 STATUSES = ["trial", "trial_expired", "active", "disabled"]
 
@@ -69,6 +69,21 @@ def test_a_path_id_fastapi_refuses_gets_fastapis_own_422(settings, clock, databa
     assert lean.status_code == declared.status_code == 422
     assert lean.json() == declared.json()
     assert "client_id" in lean.text
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST", "HEAD", "OPTIONS"])
+def test_a_method_the_route_does_not_take_is_refused_as_fastapi_would(app, http, partner, method):
+    client_id = new_client(http, partner, "active")
+    lean = list(app.router.routes)
+    declared = [route for route in lean if not isinstance(route, LeanRoute)]
+    for path in (f"/api/1/clients/{client_id}", "/api/1/me"):
+        app.router.routes[:] = lean
+        through_lean = http.request(method, path, headers=partner.headers)
+        app.router.routes[:] = declared
+        through_fastapi = http.request(method, path, headers=partner.headers)
+        assert through_lean.status_code == through_fastapi.status_code == 405, (method, path)
+        assert through_lean.content == through_fastapi.content
+        assert through_lean.headers.get("allow") == through_fastapi.headers.get("allow")
 
 
 def test_requests_answered_by_a_lean_route_are_counted_under_the_declared_template(http, partner):

@@ -12,7 +12,8 @@ made, so an endpoint that grows a parameter fails at start-up instead of losing 
 answers exactly as FastAPI would:
 
 - each path parameter through the route's own field (same type, same bounds); a value the field
-  refuses is handed to the `APIRoute` itself, which answers its usual 422;
+  refuses is handed to the `APIRoute` itself, which answers its usual 422, and so is a request of
+  another method (the router hands it to the first route whose path matched: FastAPI's 405);
 - the endpoint's return value through the route's own response field (validated, then dumped to
   JSON by Pydantic, as FastAPI's fast path does), with the route's status code; a `Response` is
   sent as it is;
@@ -60,7 +61,7 @@ class LeanRoute(Route):
             raise ValueError(f"{route.path}: a lean route dumps its response model as it is")
         methods = set(route.methods or ())
         super().__init__(route.path, route.endpoint, methods=list(methods), name=route.name)
-        self.methods = methods  # as declared (Starlette would add HEAD to a GET)
+        self.methods = self._methods = methods  # as declared (Starlette would add HEAD to a GET)
         self.include_in_schema = False
         self.api_route = route
         self._fields = [(field.alias, field) for field in dependant.path_params]
@@ -75,8 +76,10 @@ class LeanRoute(Route):
         return match, child_scope
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        arguments = self._arguments(scope["path_params"])
-        if arguments is None:  # a parameter the field refuses: FastAPI's own 422
+        # Another method (this route is then only the router's partial match: FastAPI's own 405),
+        # or a parameter the field refuses (FastAPI's own 422): the declared route answers.
+        arguments = self._arguments(scope["path_params"]) if scope["method"] in self._methods else None
+        if arguments is None:
             await self.api_route.handle(scope, receive, send)
             return
         arguments[self._request_name] = Request(scope, receive, send)
