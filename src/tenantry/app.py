@@ -18,6 +18,7 @@ from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.api.lean import lean_first
 from tenantry.api.middleware import Admission, RequestMiddleware
 from tenantry.branding.api import router as branding_router
+from tenantry.clients import repository as clients_repo
 from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
 from tenantry.dashboards.api import router as dashboards_router
@@ -40,6 +41,7 @@ from tenantry.reports.api import router as reports_router
 from tenantry.settings import Settings
 from tenantry.statements.api import router as statements_router
 from tenantry.templates.api import router as templates_router
+from tenantry.users import repository as users_repo
 from tenantry.users.api import router as users_router
 from tenantry.web import install as install_web
 from tenantry.web.headers import SecurityHeadersMiddleware
@@ -97,7 +99,7 @@ def create_app(
     # Outermost last: security headers on every answer; RequestMiddleware (request id, body limit,
     # admission, errors, metrics); authentication of /api/1; Idempotency-Key, which needs the caller.
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(ApiAuthMiddleware)
+    app.add_middleware(ApiAuthMiddleware, companions=KEY_COMPANIONS)
     # The partner whose domain the Host names, before anything reads a session (API or page).
     app.state.hosts = verified_hosts(app.state.services)
     app.add_middleware(HostMiddleware, hosts=app.state.hosts)
@@ -175,6 +177,13 @@ HOT_ROUTES = (
 
 # Answered by a `LeanRoute` (tenantry.api.lean), without FastAPI's per-request parameter solving.
 LEAN_ROUTES = (("GET", "/api/1/clients/{client_id}"), ("GET", "/api/1/me"))
+
+
+# Read in the API key's own statement (`auth.repository.KeyCompanion`): one round trip, not two.
+KEY_COMPANIONS = {
+    ("GET", "/api/1/clients/{client_id}"): clients_repo.CLIENT_WITH_KEY,
+    ("GET", "/api/1/me"): users_repo.ME_WITH_KEY,
+}
 
 
 def hottest_first(app: FastAPI) -> None:

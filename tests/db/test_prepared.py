@@ -38,6 +38,9 @@ def test_every_prepared_read_of_a_request_returns_what_sqlalchemy_returns(databa
     cases = [
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(partner.headers)}),  # a partner user's key
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(client_headers)}),  # a client user's key
+        # The key with a route's own read (`KeyCompanion`).
+        (clients_repo.CLIENT_WITH_KEY.lookup, {"prefix": prefix_of(partner.headers), "client_id": client_id}),
+        (users_repo.ME_WITH_KEY.lookup, {"prefix": prefix_of(client_headers)}),
         (clients_repo._CLIENT_ROW_OF_PARTNER, own),
         (clients_repo._CLIENT_ROW_OF_CLIENT_USER, {**own, "own_client_id": client_id}),
         (counters._COUNT_ONE, {"day": "2026-03-10", "scope": client_scope(client_id)}),
@@ -105,6 +108,8 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
     cases = [
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(partner.headers)}),
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(client_headers)}),
+        (clients_repo.CLIENT_WITH_KEY.lookup, {"prefix": prefix_of(partner.headers), "client_id": client_id}),
+        (users_repo.ME_WITH_KEY.lookup, {"prefix": prefix_of(client_headers)}),
         (clients_repo._CLIENT_ROW_OF_PARTNER, own),
         (clients_repo._CLIENT_ROW_OF_CLIENT_USER, {**own, "own_client_id": client_id}),
         (counters._COUNT_ONE, {"day": "2026-03-10", "scope": client_scope(client_id)}),
@@ -130,6 +135,6 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
     assert [[type(value) for value in rows[0]] for rows in got] == [
         [type(value) for value in rows[0]] for rows in expected
     ]
-    public = got[5][0]
+    public = got[7][0]
     assert ["https://shop.example"] in public and [] in public  # JSON decoded: origins, the filters
     assert public[-8:-5] == (board["klips"][0]["id"], "value", "Sales")  # with the dashboard's klip

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Concatenate, ParamSpec, TypeVar
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 from fastapi import Depends, Path, Query, Request
@@ -14,11 +14,13 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.principal import Principal
+from tenantry.auth.repository import KeyCompanion
 from tenantry.clock import Clock
 from tenantry.db.reads import DatabaseReads
 from tenantry.db.session import Database
@@ -154,13 +156,19 @@ PUBLIC_API_PATHS = frozenset(
 )
 
 
-async def authenticate(svc: Services, scope: Scope) -> Principal:
+# A route's read made part of the API key's lookup (`auth.repository.KeyCompanion`), with the bound
+# parameters its joins take from this request's path.
+AskedCompanion = tuple[KeyCompanion, Mapping[str, Any]]
+
+
+async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | None = None) -> Principal:
     """The caller of an API request, from an API key (metered) or else the session cookie
     (CSRF-checked). Runs before anything reads the body or writes a row (`ApiAuthMiddleware`).
 
     The key is read on the event loop (`db.reads`), and the meter counts there too (Redis) or on a
     thread of its own (the database counter writes), before the request's own work begins, so a
-    counted call is never held up by (or rolled back with) it.
+    counted call is never held up by (or rolled back with) it. With a `companion`, the route's own
+    read runs in the key's statement, and its row waits in the request's state (`read_with_key`).
     """
     connection = HTTPConnection(scope)
     now = svc.clock.now()
@@ -169,7 +177,11 @@ async def authenticate(svc: Services, scope: Scope) -> Principal:
         caller, quota = await run_in_threadpool(_session_principal, connection, scope["method"], svc, now)
     else:
         async with svc.reads.connection() as reads:
-            key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now)
+            if companion is None:
+                key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now)
+            else:
+                key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now, *companion)
+                scope.setdefault("state", {})[_COMPANION_STATE] = (*companion, key_caller.companion)
         caller, quota = key_caller.principal, key_caller.quota
     # A client user's calls are metered whatever the credential (`meter.sessions`).
     if quota is not None and quota.metered:
@@ -179,13 +191,35 @@ async def authenticate(svc: Services, scope: Scope) -> Principal:
     return caller
 
 
+_COMPANION_STATE = "key_companion"
+
+
+def read_with_key(request: Request, companion: KeyCompanion, **parameters: Any) -> Any | None:
+    """The row `companion` read beside the caller's API key for this request, with these bound
+    parameters; None when it was not read (a session's request, a path it could not take), and
+    the route reads as it would without it."""
+    found = request.scope["state"].get(_COMPANION_STATE)
+    if found is None or found[0] is not companion or found[1] != parameters:
+        return None
+    return found[2]
+
+
 class ApiAuthMiddleware:
     """Authenticate every `/api/1` request before the body is read or a row written, so an
     anonymous request costs a header check and stores nothing; put the rate-limit headers of a
-    metered call on its answer, errors included."""
+    metered call on its answer, errors included.
 
-    def __init__(self, app: ASGIApp) -> None:
+    `companions` names, by method and path (a route's, with its parameters), the reads that run in
+    the API key's own statement (`auth.repository.KeyCompanion`)."""
+
+    def __init__(
+        self, app: ASGIApp, companions: Mapping[tuple[str, str], KeyCompanion] | None = None
+    ) -> None:
         self.app = app
+        self._companions = [
+            (method, compile_path(path)[0], companion)
+            for (method, path), companion in (companions or {}).items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -193,7 +227,7 @@ class ApiAuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        state["principal"] = await authenticate(scope["app"].state.services, scope)
+        state["principal"] = await authenticate(scope["app"].state.services, scope, self._companion(scope))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -205,6 +239,13 @@ class ApiAuthMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _companion(self, scope: Scope) -> AskedCompanion | None:
+        for method, pattern, companion in self._companions:
+            if method == scope["method"] and (found := pattern.match(scope["path"])) is not None:
+                parameters = companion.parameters(found.groupdict())
+                return None if parameters is None else (companion, parameters)
+        return None
 
 
 async def principal(request: Request) -> Principal:

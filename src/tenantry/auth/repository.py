@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, FromClause, bindparam, delete, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tenantry import lifecycle
 from tenantry.auth.principal import Principal
@@ -27,7 +29,7 @@ TRIAL_ENDED = "Your trial has ended. Please contact your account administrator."
 
 # Built once and prepared: this runs on every API request, and building a statement costs more than
 # running it. Columns, not entities, for the same reason.
-_KEY_LOOKUP = PreparedSelect(
+_KEY_LOOKUP_STATEMENT = (
     select(
         ApiKey.id,
         ApiKey.partner_id,
@@ -53,18 +55,66 @@ _KEY_LOOKUP = PreparedSelect(
     .outerjoin(Client, Client.id == ApiKey.client_id)
     .where(ApiKey.prefix == bindparam("prefix"))
 )
+_KEY_LOOKUP = PreparedSelect(_KEY_LOOKUP_STATEMENT)
+_KEY_COLUMNS = len(_KEY_LOOKUP_STATEMENT.selected_columns)
+
+
+def _no_parameters(_: Mapping[str, str]) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class KeyCompanion:
+    """A route's own read, made part of the API key's lookup: one statement, one round trip to the
+    database for a request that would otherwise need two (`api.deps.authenticate` runs it for the
+    route's method and path). Its `columns` are read beside the key's, through the outer `joins`
+    they need (the key's own tables are already there: its partner, user and client); `parameters`
+    gives the joins' bound parameters from the path's, or None when it cannot (the route then reads
+    as it would without a companion, and refuses what it must itself).
+
+    The route gets its columns as a `row` (named by the columns' keys), read in the same snapshot as
+    the key, the caller and its status: before the call was metered, so a call refused for its
+    quota read them for nothing, and nothing else."""
+
+    name: str
+    columns: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
+    joins: tuple[tuple[FromClause, ColumnElement[bool]], ...] = ()
+    parameters: Callable[[Mapping[str, str]], dict[str, Any] | None] = _no_parameters
+    lookup: PreparedSelect = field(init=False, repr=False)
+    row: type = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        statement = _KEY_LOOKUP_STATEMENT.add_columns(*self.columns)
+        for target, on in self.joins:
+            statement = statement.outerjoin(target, on)
+        object.__setattr__(self, "lookup", PreparedSelect(statement))
+        keys = [str(column.key) for column in self.columns]
+        object.__setattr__(self, "row", namedtuple(f"{self.name}Row", keys))
 
 
 @dataclass(frozen=True)
 class KeyCaller:
     principal: Principal
     quota: Quota
+    # What a `KeyCompanion` read beside the key (an instance of its `row`), when one was asked for.
+    companion: Any = None
 
 
-async def caller_for_token_async(reads: Reads, token: str, now: datetime) -> KeyCaller:
+async def caller_for_token_async(
+    reads: Reads,
+    token: str,
+    now: datetime,
+    companion: KeyCompanion | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> KeyCaller:
     """The caller an API key acts for, and the daily quota its calls draw on (read without leaving
-    the event loop: `db.reads`)."""
-    return key_caller(await reads.run(_KEY_LOOKUP, prefix=key_prefix(token)), token, now)
+    the event loop: `db.reads`); with a companion, its row as well, from the same statement."""
+    prefix = key_prefix(token)
+    if companion is None:
+        return key_caller(await reads.run(_KEY_LOOKUP, prefix=prefix), token, now)
+    rows = await reads.run(companion.lookup, prefix=prefix, **(parameters or {}))
+    caller = key_caller(rows, token, now)
+    return KeyCaller(caller.principal, caller.quota, companion.row(*rows[0][_KEY_COLUMNS:]))
 
 
 def key_prefix(token: str) -> str:
@@ -80,7 +130,7 @@ def key_caller(rows: list[Any], token: str, now: datetime) -> KeyCaller:
         raise Unauthenticated(_INVALID)
     (key_id, partner_id, partner_user_id, client_user_id, secret_hash, revoked_at,
      timezone, previous_timezone, timezone_from, plan_calls, allocated_calls, partner_role, client_role,
-     client_id, client_status, trial_ends_at, client_calls) = rows[0]  # fmt: skip
+     client_id, client_status, trial_ends_at, client_calls) = rows[0][:_KEY_COLUMNS]  # fmt: skip
     if revoked_at is not None or not token_matches(token, secret_hash):
         raise Unauthenticated(_INVALID)
     calendar = MeterCalendar(timezone, previous_timezone, timezone_from)

@@ -9,6 +9,7 @@ partner's id (or the partner) and filter on it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -17,13 +18,23 @@ from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
+from tenantry.auth.repository import KeyCompanion
 from tenantry.branding.repository import drop_logo_if_unused
 from tenantry.db.branding_models import ClientLogo
-from tenantry.db.models import AllocationChange, AuditEvent, Client, ClientProperty, Partner, StatusChange
+from tenantry.db.models import (
+    AllocationChange,
+    ApiKey,
+    AuditEvent,
+    Client,
+    ClientProperty,
+    Partner,
+    StatusChange,
+)
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.db.statements_models import DeletedClient
 from tenantry.errors import NotFound
+from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.lifecycle import ClientState, Trial
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.policy import Status
@@ -131,6 +142,44 @@ async def read_client_async(reads: Reads, principal: Principal, client_id: int) 
     """The same, read without leaving the event loop (`db.reads`)."""
     query, params = _scoped_lookup(principal, client_id, _CLIENT_ROW_OF_PARTNER, _CLIENT_ROW_OF_CLIENT_USER)
     return _found_client(await reads.run(query, **params), client_id)
+
+
+_PLAIN_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def _path_client_id(path: Mapping[str, str]) -> dict[str, Any] | None:
+    # Only what the route itself reads as the same id: plain digits in the 64-bit range.
+    raw = path["client_id"]
+    if _PLAIN_INTEGER.fullmatch(raw) is None:
+        return None
+    client_id = int(raw)
+    return {"client_id": client_id} if INT64_MIN <= client_id <= INT64_MAX else None
+
+
+_TARGET = Client.__table__.alias("target")
+# `GET /api/1/clients/{client_id}`: the client named in the path, read in the API key's statement
+# (`auth.repository.KeyCompanion`): the same columns as `_CLIENT_ROW`, of the key's own partner.
+CLIENT_WITH_KEY = KeyCompanion(
+    name="ClientWithKey",
+    columns=(
+        *_TARGET.columns,
+        Partner.timezone.label("partner_timezone"),
+        Partner.previous_timezone.label("partner_previous_timezone"),
+        Partner.timezone_from.label("partner_timezone_from"),
+    ),
+    joins=(
+        (_TARGET, and_(_TARGET.c.id == bindparam("client_id"), _TARGET.c.partner_id == ApiKey.partner_id)),
+    ),
+    parameters=_path_client_id,
+)
+
+
+def client_read_with_key(row: Any, principal: Principal, client_id: int) -> ClientRow:
+    """The client `CLIENT_WITH_KEY` read for the caller: as `read_client` finds it (a client user
+    reaches their own client only; another partner's is not found)."""
+    if row.id is None or (principal.client_id is not None and principal.client_id != client_id):
+        raise NotFound(f"No client {client_id}.")
+    return cast(ClientRow, row)
 
 
 def _found_client(rows: list[Any], client_id: int) -> ClientRow:

@@ -190,6 +190,12 @@ class DatabaseReads:
         connection.execute("PRAGMA query_only=1")
         return _SqliteReads(connection, self.dialect)
 
+    async def run(self, query: PreparedSelect, **params: Any) -> list[Any]:
+        """One read on a connection of its own, given back at once: for a read that may not be
+        needed at all (a connection is taken only when it is)."""
+        async with self.connection() as reads:
+            return await reads.run(query, **params)
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Reads]:
         if self.database.is_sqlite:

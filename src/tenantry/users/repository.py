@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
+from tenantry.auth.repository import KeyCompanion
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
 from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
@@ -166,6 +167,49 @@ class OwnClient(NamedTuple):
     trial_started_at: datetime | None
     trial_ends_at: datetime | None
     trial_extended_at: datetime | None
+
+
+# `GET /api/1/me`: the calling user and their own client, read in the API key's statement
+# (`auth.repository.KeyCompanion`), which already joins the key's user and client.
+ME_WITH_KEY = KeyCompanion(
+    name="MeWithKey",
+    columns=(
+        PartnerUser.partner_id.label("partner_user_partner_id"),
+        PartnerUser.email.label("partner_user_email"),
+        PartnerUser.name.label("partner_user_name"),
+        ClientUser.client_id.label("client_user_client_id"),
+        ClientUser.email.label("client_user_email"),
+        ClientUser.name.label("client_user_name"),
+        Client.id.label("client_id"),
+        Client.partner_id.label("client_partner_id"),
+        Client.name.label("client_name"),
+        Client.status.label("client_status"),
+        Client.trial_started_at,
+        Client.trial_ends_at,
+        Client.trial_extended_at,
+    ),
+)
+
+
+def me_read_with_key(row: Any, principal: Principal) -> tuple[tuple[int, str, str, str], OwnClient | None]:
+    """The caller's (id, email, name, role) and own client as `ME_WITH_KEY` read them: what
+    `read_partner_user` and `read_client_user` find, under the same conditions."""
+    if principal.is_partner:
+        if row.partner_user_partner_id != principal.partner_id:
+            raise NotFound("The calling user no longer exists.")
+        return (principal.user_id, row.partner_user_email, row.partner_user_name, principal.role), None
+    if row.client_user_client_id != principal.client_id or row.client_partner_id != principal.partner_id:
+        raise NotFound("The calling user no longer exists.")
+    user = (principal.user_id, row.client_user_email, row.client_user_name, principal.role)
+    own = OwnClient(
+        row.client_id,
+        row.client_name,
+        row.client_status,
+        row.trial_started_at,
+        row.trial_ends_at,
+        row.trial_extended_at,
+    )
+    return user, own
 
 
 async def read_client_user(reads: Reads, principal: Principal) -> tuple[tuple[int, str, str, str], OwnClient]:

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -526,13 +527,31 @@ def revoke_own_key(db: Session, clock: Clock, principal: Principal, key_id: int)
 async def read_me(reads: Reads, principal: Principal, now: datetime) -> MeOut:
     """Who is calling, and for a client user, the client with its status and trial clock; read
     without leaving the event loop (`db.reads`)."""
-    client = None
+    own = None
     if principal.is_partner:
-        user_id, email, name, role = await repo.read_partner_user(reads, principal)
+        user = await repo.read_partner_user(reads, principal)
     else:
-        (user_id, email, name, role), own = await repo.read_client_user(reads, principal)
-        client = MeClient.of(own, now)
-    user = MeUser(
-        id=user_id, kind=principal.kind, email=email, name=name, role=role, partner_id=principal.partner_id
+        user, own = await repo.read_client_user(reads, principal)
+    return me_of(user, own, principal, now)
+
+
+def me_read_with_key(row: Any, principal: Principal, now: datetime) -> MeOut:
+    """The same from what `repo.ME_WITH_KEY` read beside the caller's API key."""
+    return me_of(*repo.me_read_with_key(row, principal), principal, now)
+
+
+def me_of(
+    user: tuple[int, str, str, str], own: repo.OwnClient | None, principal: Principal, now: datetime
+) -> MeOut:
+    user_id, email, name, role = user
+    return MeOut(
+        user=MeUser(
+            id=user_id,
+            kind=principal.kind,
+            email=email,
+            name=name,
+            role=role,
+            partner_id=principal.partner_id,
+        ),
+        client=None if own is None else MeClient.of(own, now),
     )
-    return MeOut(user=user, client=client)
