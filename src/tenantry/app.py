@@ -17,6 +17,7 @@ from tenantry.api.deps import ApiAuthMiddleware, Services
 from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.api.lean import lean_first
 from tenantry.api.middleware import Admission, RequestMiddleware
+from tenantry.api.route_index import index_routes
 from tenantry.branding.api import router as branding_router
 from tenantry.clients import repository as clients_repo
 from tenantry.clients.api import router as clients_router
@@ -133,6 +134,7 @@ def create_app(
     install_web(app)
     hottest_first(app)
     lean_first(app.router.routes, LEAN_ROUTES)
+    index_routes(app.router.routes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

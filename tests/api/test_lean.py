@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from tenantry.api.lean import LeanRoute
+from tenantry.api.route_index import RouteIndex, index_routes
 from tenantry.app import LEAN_ROUTES, create_app
 from tests.factories import client_with_user, new_client
 
@@ -19,8 +20,14 @@ STATUSES = ["trial", "trial_expired", "active", "disabled"]
 
 
 def without_lean_routes(app: Any) -> Any:
-    app.router.routes[:] = [route for route in app.router.routes if not isinstance(route, LeanRoute)]
+    app.router.routes[:] = declared_routes(app)
+    index_routes(app.router.routes)
     return app
+
+
+def declared_routes(app: Any) -> list[Any]:
+    """The app's routes as declared: no lean route, and no index (which holds the lean ones)."""
+    return [route for route in app.router.routes if not isinstance(route, (LeanRoute, RouteIndex))]
 
 
 def answer(response: Any) -> tuple[int, str | None, bytes]:
@@ -43,7 +50,7 @@ def test_each_lean_route_stands_in_front_of_its_declared_route(app):
 def test_a_client_and_me_answer_byte_for_byte_as_fastapi_would(app, http, partner, clock, status):
     client_id, _, client_key = client_with_user(http, partner, clock, status, f"{status}@client.test")
     lean = list(app.router.routes)
-    declared = [route for route in lean if not isinstance(route, LeanRoute)]
+    declared = declared_routes(app)
     asked = [
         (f"/api/1/clients/{client_id}", partner.headers),
         ("/api/1/me", client_key),  # metered: the count in its headers moves on, its body does not
@@ -75,7 +82,7 @@ def test_a_path_id_fastapi_refuses_gets_fastapis_own_422(settings, clock, databa
 def test_a_method_the_route_does_not_take_is_refused_as_fastapi_would(app, http, partner, method):
     client_id = new_client(http, partner, "active")
     lean = list(app.router.routes)
-    declared = [route for route in lean if not isinstance(route, LeanRoute)]
+    declared = declared_routes(app)
     for path in (f"/api/1/clients/{client_id}", "/api/1/me"):
         app.router.routes[:] = lean
         through_lean = http.request(method, path, headers=partner.headers)
