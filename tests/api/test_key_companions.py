@@ -15,6 +15,7 @@ from tenantry.api.deps import ApiAuthMiddleware
 from tenantry.auth import repository as auth_repo
 from tenantry.clients import repository as clients_repo
 from tenantry.db.prepared import PreparedSelect
+from tenantry.meter import counters
 from tenantry.users import repository as users_repo
 from tests.factories import client_with_user, new_client
 
@@ -58,8 +59,6 @@ def counted(app: Any) -> CountingReads:
 
 def database_statements(ran: list[PreparedSelect]) -> list[PreparedSelect]:
     """What a request asked of the database, but the meter's count (no Redis: the database counts)."""
-    from tenantry.meter import counters
-
     return [query for query in ran if query is not counters._COUNT_ONE]
 
 
