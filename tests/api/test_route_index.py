@@ -76,6 +76,21 @@ def test_a_route_whose_first_segment_is_a_parameter_keeps_its_place():
     assert indexed(earlier, scope_of("GET", "/a/x")) is anywhere  # it came first in the list
 
 
+def test_routes_are_told_apart_by_their_leading_segments_in_the_lists_order():
+    parameter_last = Route("/a/b/{x}", endpoint("x"))
+    parameter_between = Route("/a/{y}/c", endpoint("y"))
+    literal = Route("/a/b/c", endpoint("c"))
+    short = Route("/a", endpoint("a"))
+    index = RouteIndex([parameter_last, parameter_between, literal, short])
+    assert indexed(index, scope_of("GET", "/a/b/c")) is parameter_last  # first in the list
+    assert indexed(index, scope_of("GET", "/a/z/c")) is parameter_between
+    assert indexed(index, scope_of("GET", "/a")) is short
+    assert indexed(index, scope_of("GET", "/a/b")) is None
+    for n in range(5000):  # more distinct paths than the index keeps lists for: still right
+        assert indexed(index, scope_of("GET", f"/a/{n}/c")) is parameter_between
+    assert indexed(index, scope_of("GET", "/a/b/d")) is parameter_last
+
+
 def test_a_request_the_index_cannot_answer_in_full_is_left_to_the_list():
     index = RouteIndex([Route("/a/x", endpoint("x"), methods=["POST"])])
     assert index.matches(scope_of("GET", "/a/x")) == (Match.NONE, {})  # the list answers 405

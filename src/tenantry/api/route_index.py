@@ -1,19 +1,20 @@
-"""An index of the app's routes by the first segment of their path, in front of the list.
+"""An index of the app's routes by the leading segments of their path, in front of the list.
 
 The router matches a request against the app's routes one by one, in order, until one matches:
 with some two hundred routes, a console page, a portal page or a static file paid for well over a
 hundred failed matches (100 to 270 µs a request), `/healthz` ninety. A route can only match a path
-whose first segment is its own (`/partner/...`, `/api/...`, `/static/...`): that segment is literal
-in every template but one that opens with a parameter. `RouteIndex` is a route, put first in the
-list, that keeps for each first segment the routes that may match it (and the few that may match
-any), in the list's order, and matches the request against those alone. So the route it finds is
-the one the whole list would have found first.
+that begins with the literal segments its template begins with (`/partner/clients/...`,
+`/api/1/clients/...`, `/static/...`; none for a template that opens with a parameter).
+`RouteIndex` is a route, put first in the list, that keeps the routes by those segments (up to
+three) and matches a request against the routes whose segments begin its path, in the list's
+order, and against those alone. So the route it finds is the one the whole list would have found
+first.
 
-It decides only what it can: a request no route of its segment takes in full (a 404, a 405 for a
-method the path does not take, a redirect to the path with or without its trailing slash) gets
-no answer from it, and the router goes on through the whole list as before. The routes themselves
-stay in the list as they are: the API documentation, `url_for` and anything that reads the app's
-routes see them all.
+It decides only what it can: a request no such route takes in full (a 404, a 405 for a method the
+path does not take, a redirect to the path with or without its trailing slash) gets no answer
+from it, and the router goes on through the whole list as before. The routes themselves stay in
+the list as they are: the API documentation, `url_for` and anything that reads the app's routes
+see them all.
 
 It is built from the routes as they stand (`index_routes`, the last step of `create_app`): a route
 added afterwards is still found, by the list, when it comes after the index (`append`); code that
@@ -32,43 +33,55 @@ from starlette.types import Receive, Scope, Send
 _PICKED = "tenantry.route_index"
 
 
-def _first_segment(path: str) -> str | None:
-    """A template's literal first segment, or None when it may be anything (a parameter in it)."""
+# How many leading segments of a path the index tells routes apart by (`/api/1/clients/...`).
+DEPTH = 3
+# Candidate lists kept for this many distinct leading segments of requested paths (any path can be
+# asked for: past this, a list is worked out for each request instead of kept).
+_KEPT = 4096
+
+
+def _literal_prefix(path: str) -> tuple[str, ...] | None:
+    """A template's leading literal segments (up to `DEPTH`): every path the route matches begins
+    with them. None when it does not begin with "/" (it may then take anything)."""
     if not path.startswith("/"):
         return None
-    segment = path[1:].split("/", 1)[0]
-    return None if "{" in segment else segment
+    prefix = []
+    for segment in path[1:].split("/")[:DEPTH]:
+        if "{" in segment:
+            break
+        prefix.append(segment)
+    return tuple(prefix)
 
 
-def _segment_of(route: BaseRoute) -> str | None:
-    if isinstance(route, (Route, WebSocketRoute)):
-        return _first_segment(route.path)
-    if isinstance(route, Mount) and route.path:
-        return _first_segment(route.path)
-    return None  # a Host, a Mount at the root, a route of another kind: may take any path
+def _prefix_of(route: BaseRoute) -> tuple[str, ...]:
+    if isinstance(route, (Route, WebSocketRoute)) or (isinstance(route, Mount) and route.path):
+        return _literal_prefix(route.path) or ()
+    return ()  # a Host, a Mount at the root, a route of another kind: may take any path
+
+
+def _leading(path: str) -> tuple[str, ...]:
+    return tuple(path[1:].split("/", DEPTH)[:DEPTH]) if path.startswith("/") else ()
 
 
 class RouteIndex(BaseRoute):
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        by_segment: dict[str, list[BaseRoute]] = {}
-        anywhere: list[BaseRoute] = []
-        for route in routes:
-            segment = _segment_of(route)
-            if segment is None:
-                anywhere.append(route)
-                for members in by_segment.values():
-                    members.append(route)
-            else:
-                # A segment seen first now also takes every route that may match anything, in order.
-                by_segment.setdefault(segment, list(anywhere)).append(route)
-        self._by_segment = {segment: tuple(members) for segment, members in by_segment.items()}
-        self._anywhere = tuple(anywhere)
+        # Each route under its literal prefix, with its place in the list.
+        self._by_prefix: dict[tuple[str, ...], list[tuple[int, BaseRoute]]] = {}
+        for place, route in enumerate(routes):
+            self._by_prefix.setdefault(_prefix_of(route), []).append((place, route))
+        self._kept: dict[tuple[str, ...], tuple[BaseRoute, ...]] = {}
 
     def candidates(self, path: str) -> tuple[BaseRoute, ...]:
-        """The routes that may match `path`, in the list's order."""
-        segment = path[1:].split("/", 1)[0] if path.startswith("/") else None
-        found = self._by_segment.get(segment) if segment is not None else None
-        return self._anywhere if found is None else found
+        """The routes that may match `path` (those whose literal prefix begins it), in the list's
+        order."""
+        leading = _leading(path)
+        found = self._kept.get(leading)
+        if found is None:
+            lists = [self._by_prefix.get(leading[:depth], ()) for depth in range(len(leading) + 1)]
+            found = tuple(route for _, route in sorted(item for members in lists for item in members))
+            if len(self._kept) < _KEPT:
+                self._kept[leading] = found
+        return found
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
