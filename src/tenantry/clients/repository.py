@@ -3,8 +3,10 @@
 Tenant scoping is explicit in every query: a lookup by id (`get_client`, `read_client`) picks the
 prebuilt statement that fits the caller (`_scoped_lookup`: the caller's partner, and for a client
 user its own client only), so another tenant's client is simply not found (404, never 403: we do
-not confirm that someone else's object exists). Lists, histories and the audit log take the
-partner's id (or the partner) and filter on it.
+not confirm that someone else's object exists). The same lookup read with the caller's API key
+(`CLIENT_WITH_KEY`) joins only a client of the key's own partner, and `client_read_with_key` keeps
+a client user to their own. Lists, histories and the audit log take the partner's id (or the
+partner) and filter on it.
 """
 
 from __future__ import annotations
