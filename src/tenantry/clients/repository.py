@@ -121,13 +121,14 @@ def meter_calendar_of(row: ClientRow) -> MeterCalendar:
 
 # The same lookup as `get_client` in columns, with the partner's timezones (the meter's day): the
 # hottest read of the API runs it on a connection of its own, without an ORM session.
+# The partner's timezones beside a client's columns: `ClientRow`'s own (the meter's day).
+_PARTNER_TIMEZONES = (
+    Partner.timezone.label("partner_timezone"),
+    Partner.previous_timezone.label("partner_previous_timezone"),
+    Partner.timezone_from.label("partner_timezone_from"),
+)
 _CLIENT_ROW = (
-    select(
-        *Client.__table__.columns,
-        Partner.timezone.label("partner_timezone"),
-        Partner.previous_timezone.label("partner_previous_timezone"),
-        Partner.timezone_from.label("partner_timezone_from"),
-    )
+    select(*Client.__table__.columns, *_PARTNER_TIMEZONES)
     .join(Partner, Partner.id == Client.partner_id)
     .where(Client.partner_id == bindparam("partner_id"), Client.id == bindparam("client_id"))
 )
@@ -163,12 +164,7 @@ _TARGET = Client.__table__.alias("target")
 # (`auth.repository.KeyCompanion`): the same columns as `_CLIENT_ROW`, of the key's own partner.
 CLIENT_WITH_KEY = KeyCompanion(
     name="ClientWithKey",
-    columns=(
-        *_TARGET.columns,
-        Partner.timezone.label("partner_timezone"),
-        Partner.previous_timezone.label("partner_previous_timezone"),
-        Partner.timezone_from.label("partner_timezone_from"),
-    ),
+    columns=(*_TARGET.columns, *_PARTNER_TIMEZONES),
     joins=(
         (_TARGET, and_(_TARGET.c.id == bindparam("client_id"), _TARGET.c.partner_id == ApiKey.partner_id)),
     ),
