@@ -53,19 +53,21 @@ HELLO = textwrap.dedent(
         return {"status": "ok"}
     """
 )
-# The hello-world app served exactly as `tenantry serve` serves Tenantry (one process, or uvicorn's
-# supervisor on Tenantry's own listening socket).
+# The hello-world app served exactly as `tenantry serve` serves Tenantry: the same uvicorn options and
+# HTTP protocol (`tenantry.wire`), one process or uvicorn's supervisor on Tenantry's own listening
+# socket.
 RUN_HELLO = textwrap.dedent(
     """
     import sys
 
     import uvicorn
 
+    from tenantry.wire import SERVER_OPTIONS
     from tenantry.worker.serve import supervise_with_worker
 
     if __name__ == "__main__":  # the supervisor's processes import this module again
         port, workers = int(sys.argv[1]), int(sys.argv[2])
-        options = dict(host="127.0.0.1", port=port, log_config=None, proxy_headers=False, log_level="warning")
+        options = dict(host="127.0.0.1", port=port, log_level="warning", **SERVER_OPTIONS)
         if workers > 1:
             supervise_with_worker(uvicorn.Config("hello:app", workers=workers, **options), None)
         else:
@@ -81,6 +83,7 @@ RUN_CONSTANT = textwrap.dedent(
     import uvicorn
 
     from tenantry.app import create_app
+    from tenantry.wire import SERVER_OPTIONS
     from tenantry.worker.serve import supervise_with_worker
 
 
@@ -97,7 +100,7 @@ RUN_CONSTANT = textwrap.dedent(
 
     if __name__ == "__main__":
         port, workers = int(sys.argv[1]), int(sys.argv[2])
-        options = dict(host="127.0.0.1", port=port, log_config=None, proxy_headers=False, log_level="warning")
+        options = dict(host="127.0.0.1", port=port, log_level="warning", **SERVER_OPTIONS)
         if workers > 1:
             config = uvicorn.Config("run_constant:app", factory=True, workers=workers, **options)
             supervise_with_worker(config, None)

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
+from tenantry.wire import OneWriteHttp
+
 TENANTRY = str(Path(sys.executable).parent / "tenantry")
 WAIT_SECONDS = 60
 
@@ -70,10 +72,11 @@ def tenantry(
 @contextmanager
 def live_server(app: Any, **config: Any) -> Iterator[str]:
     """Serve `app` with uvicorn on a free loopback port, in a thread of the test process with its
-    own event loop, thread pool and connection pool, as `tenantry serve` runs the app; yield its
+    own event loop, thread pool and connection pool, with the HTTP protocol `tenantry serve` uses
+    (`tenantry.wire`), as `tenantry serve` runs the app; yield its
     base URL; stop it at the end. `config` goes to `uvicorn.Config` (e.g. `proxy_headers=False`)."""
     port = free_port()
-    options = {"log_level": "warning", "log_config": None, **config}
+    options = {"log_level": "warning", "log_config": None, "http": OneWriteHttp, **config}
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

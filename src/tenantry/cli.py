@@ -298,6 +298,7 @@ def serve(
     from tenantry.db.migrate import unmigrated_reason
     from tenantry.db.session import database_from_settings
     from tenantry.logs import configure_logging
+    from tenantry.wire import SERVER_OPTIONS
     from tenantry.worker import worker_from_settings
     from tenantry.worker.serve import serve_with_worker, supervise_with_worker
 
@@ -330,8 +331,7 @@ def serve(
             workers=processes,
             host=host,
             port=port,
-            log_config=None,
-            proxy_headers=False,
+            **SERVER_OPTIONS,
             # The supervisor kills a process that does not answer its ping in time, with every
             # request it is serving: on a busy machine 5 s (uvicorn's default) is too short for
             # that, and a process really hung is still replaced after this long.
@@ -345,7 +345,7 @@ def serve(
     if background is not None:
         serve_with_worker(app_, host, port, background)
     else:
-        uvicorn.run(app_, host=host, port=port, log_config=None, proxy_headers=False)
+        uvicorn.run(app_, host=host, port=port, **SERVER_OPTIONS)
 
 
 @app.command("worker")

@@ -10,6 +10,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from tenantry.wire import SERVER_OPTIONS
 from tenantry.worker.loop import Worker
 
 STOP_TIMEOUT_SECONDS = 60.0
@@ -36,7 +37,7 @@ class _Server(uvicorn.Server):
 def serve_with_worker(app: FastAPI, host: str, port: int, worker: Worker) -> None:
     thread = threading.Thread(target=worker.run, name="tenantry-worker", daemon=True)
     thread.start()
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, proxy_headers=False)
+    config = uvicorn.Config(app, host=host, port=port, **SERVER_OPTIONS)
     _Server(config, worker, thread).run()
 
 
