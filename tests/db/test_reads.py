@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import column, select, table, text
 
 from tenantry.auth import repository as auth_repo
+from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import DatabaseReads
 from tests.conftest import PG_URL
 from tests.factories import drop_every_connection
@@ -65,3 +66,27 @@ def test_a_read_on_a_loop_the_pool_was_not_opened_on_leaves_no_connection_open(d
 
     assert [asyncio.run(read()) for _ in range(3)] == [(1, 1)] * 3  # one while it reads
     assert connections() == 0  # and none afterwards, though the loops are gone
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
+def test_the_key_lookup_is_planned_once_per_connection_not_at_every_run(database, partner):
+    prefix = partner.api_key.split("_")[1]
+    database_reads = DatabaseReads(database, max_size=1, timeout=5)  # one connection: the same one
+    plans = PreparedSelect(
+        select(column("generic_plans"), column("custom_plans"))
+        .select_from(table("pg_prepared_statements"))
+        .where(column("statement").contains("api_keys.prefix"))
+    )
+
+    async def scenario() -> list[tuple[int, int]]:
+        await database_reads.open()
+        try:
+            for _ in range(7):  # PostgreSQL would plan each of the first five runs on its own
+                async with database_reads.connection() as reads:
+                    assert len(await reads.run(auth_repo._KEY_LOOKUP, prefix=prefix)) == 1
+            async with database_reads.connection() as reads:
+                return [(row.generic_plans, row.custom_plans) for row in await reads.run(plans)]
+        finally:
+            await database_reads.close()
+
+    assert asyncio.run(scenario()) == [(7, 0)]
