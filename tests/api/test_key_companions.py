@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -154,3 +155,45 @@ def test_an_id_written_otherwise_is_read_by_the_route_itself(http, partner, coun
     assert clients_repo.CLIENT_WITH_KEY.lookup not in counted.ran
     assert counted.ran[0] is auth_repo._KEY_LOOKUP
     assert response.status_code == expected  # what FastAPI makes of it, as before
+
+
+def test_a_client_read_with_its_count_of_calls_today_is_one_statement(http, partner, clock, counted):
+    client_id, _, client_key = client_with_user(http, partner, clock, "active", "count@client.test")
+    for _ in range(3):
+        assert http.get("/api/1/me", headers=client_key).status_code == 200
+    counted.ran.clear()
+    response = http.get(f"/api/1/clients/{client_id}", headers=partner.headers)
+    assert response.json()["usage"]["api_calls_today"] == 3
+    # The database counter's count is read in the key's statement; Redis's is not a statement.
+    assert counted.ran == [clients_repo.CLIENT_WITH_KEY.lookup]
+
+
+@pytest.mark.parametrize(
+    ("moved", "expected"),
+    [
+        pytest.param(timedelta(0), 3, id="calls counted today"),
+        pytest.param(timedelta(days=1), 0, id="calls counted on an earlier day only"),
+        pytest.param(timedelta(days=-2), 0, id="calls counted on a later day only (a clock set back)"),
+    ],
+)
+def test_the_count_of_calls_today_read_beside_the_key_is_the_one_the_meter_reads(
+    http, partner, clock, monkeypatch, moved, expected
+):
+    client_id, _, client_key = client_with_user(http, partner, clock, "active", "day@client.test")
+    for _ in range(3):
+        assert http.get("/api/1/me", headers=client_key).status_code == 200
+    clock.advance(moved)
+    path = f"/api/1/clients/{client_id}"
+    through_companion = http.get(path, headers=partner.headers)
+    monkeypatch.setattr(ApiAuthMiddleware, "_companion", lambda self, scope: None)
+    through_route = http.get(path, headers=partner.headers)
+    assert through_companion.json()["usage"]["api_calls_today"] == expected
+    assert through_companion.content == through_route.content
+
+
+def test_a_client_key_reading_its_own_client_sees_its_own_call_counted(http, partner, clock):
+    client_id, _, client_key = client_with_user(http, partner, clock, "active", "own@client.test")
+    for _ in range(2):
+        assert http.get("/api/1/me", headers=client_key).status_code == 200
+    response = http.get(f"/api/1/clients/{client_id}", headers=client_key)
+    assert response.json()["usage"]["api_calls_today"] == 3

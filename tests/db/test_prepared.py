@@ -39,7 +39,10 @@ def test_every_prepared_read_of_a_request_returns_what_sqlalchemy_returns(databa
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(partner.headers)}),  # a partner user's key
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(client_headers)}),  # a client user's key
         # The key with a route's own read (`KeyCompanion`).
-        (clients_repo.CLIENT_WITH_KEY.lookup, {"prefix": prefix_of(partner.headers), "client_id": client_id}),
+        (
+            clients_repo.CLIENT_WITH_KEY.lookup,
+            {"prefix": prefix_of(partner.headers), "client_id": client_id, "scope": client_scope(client_id)},
+        ),
         (users_repo.ME_WITH_KEY.lookup, {"prefix": prefix_of(client_headers)}),
         (clients_repo._CLIENT_ROW_OF_PARTNER, own),
         (clients_repo._CLIENT_ROW_OF_CLIENT_USER, {**own, "own_client_id": client_id}),
@@ -108,7 +111,10 @@ def test_the_reads_on_the_event_loop_return_what_sqlalchemy_returns(database, ht
     cases = [
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(partner.headers)}),
         (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(client_headers)}),
-        (clients_repo.CLIENT_WITH_KEY.lookup, {"prefix": prefix_of(partner.headers), "client_id": client_id}),
+        (
+            clients_repo.CLIENT_WITH_KEY.lookup,
+            {"prefix": prefix_of(partner.headers), "client_id": client_id, "scope": client_scope(client_id)},
+        ),
         (users_repo.ME_WITH_KEY.lookup, {"prefix": prefix_of(client_headers)}),
         (clients_repo._CLIENT_ROW_OF_PARTNER, own),
         (clients_repo._CLIENT_ROW_OF_CLIENT_USER, {**own, "own_client_id": client_id}),

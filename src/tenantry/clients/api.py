@@ -51,6 +51,7 @@ from tenantry.db.models import Client
 from tenantry.errors import InvalidInput
 from tenantry.fields import OneLine
 from tenantry.meter.calendar import MeterCalendar
+from tenantry.meter.service import client_scope
 from tenantry.policy import Status
 from tenantry.users.service import Inviter
 
@@ -224,16 +225,23 @@ async def get_client(client_id: PathId, request: Request) -> ClientOut:
     # The hottest read of the API: prepared statements, read without leaving the event loop.
     svc, caller = services(request), caller_of(request)
     now = svc.clock.now()
-    row = read_with_key(request, repo.CLIENT_WITH_KEY, client_id=client_id)
-    if row is not None:  # read in the API key's statement
+    row = read_with_key(request, repo.CLIENT_WITH_KEY, client_id=client_id, scope=client_scope(client_id))
+    calls: int | None = None
+    if row is not None:  # read in the API key's statement, with the database counter's latest day
         client = repo.client_read_with_key(row, caller, client_id)
+        calendar = repo.meter_calendar_of(client)
+        # A client user's own call was counted for this client after that statement: read again.
+        if caller.client_id is None:
+            latest = (row.latest_counted_day, row.latest_counted_calls)
+            calls = svc.meter.calls_today_beside(*latest, calendar, now)
     else:
         async with svc.reads.connection() as reads:
             client = await repo.read_client_async(reads, caller, client_id)
-    calendar = repo.meter_calendar_of(client)
-    # The meter reads the database only for a count Redis cannot give (a connection when it does).
-    calls = await svc.meter.client_calls_today_async([client.id], calendar, now, svc.reads)
-    return ClientOut.of(client, now, api_calls_today=calls[client.id])
+        calendar = repo.meter_calendar_of(client)
+    if calls is None:
+        # The meter reads the database only for a count Redis cannot give (a connection when it does).
+        calls = (await svc.meter.client_calls_today_async([client.id], calendar, now, svc.reads))[client.id]
+    return ClientOut.of(client, now, api_calls_today=calls)
 
 
 def _update(

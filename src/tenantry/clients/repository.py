@@ -25,6 +25,7 @@ from tenantry.branding.repository import drop_logo_if_unused
 from tenantry.db.branding_models import ClientLogo
 from tenantry.db.models import (
     AllocationChange,
+    ApiCallCounter,
     ApiKey,
     AuditEvent,
     Client,
@@ -39,6 +40,7 @@ from tenantry.errors import NotFound
 from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.lifecycle import ClientState, Trial
 from tenantry.meter.calendar import MeterCalendar
+from tenantry.meter.service import client_scope
 from tenantry.policy import Status
 from tenantry.pool import RESOURCES
 
@@ -156,15 +158,36 @@ def _path_client_id(path: Mapping[str, str]) -> dict[str, Any] | None:
     if _PLAIN_INTEGER.fullmatch(raw) is None:
         return None
     client_id = int(raw)
-    return {"client_id": client_id} if INT64_MIN <= client_id <= INT64_MAX else None
+    if not INT64_MIN <= client_id <= INT64_MAX:
+        return None
+    return {"client_id": client_id, "scope": client_scope(client_id)}
+
+
+def _latest_counted(column: Any) -> Any:
+    # Of the latest day the database counter keeps for the client (`meter.service.Meter.
+    # calls_today_beside` turns it into today's count).
+    return (
+        select(column)
+        .where(ApiCallCounter.scope == bindparam("scope"))
+        .order_by(ApiCallCounter.day.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 _TARGET = Client.__table__.alias("target")
 # `GET /api/1/clients/{client_id}`: the client named in the path, read in the API key's statement
-# (`auth.repository.KeyCompanion`): the same columns as `_CLIENT_ROW`, of the key's own partner.
+# (`auth.repository.KeyCompanion`): the same columns as `_CLIENT_ROW`, of the key's own partner,
+# and the latest day the database counter keeps for it with its count (read for nothing with Redis,
+# which keeps today's count itself: two lookups by key).
 CLIENT_WITH_KEY = KeyCompanion(
     name="ClientWithKey",
-    columns=(*_TARGET.columns, *_PARTNER_TIMEZONES),
+    columns=(
+        *_TARGET.columns,
+        *_PARTNER_TIMEZONES,
+        _latest_counted(ApiCallCounter.day).label("latest_counted_day"),
+        _latest_counted(ApiCallCounter.count).label("latest_counted_calls"),
+    ),
     joins=(
         (_TARGET, and_(_TARGET.c.id == bindparam("client_id"), _TARGET.c.partner_id == ApiKey.partner_id)),
     ),

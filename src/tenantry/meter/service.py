@@ -146,6 +146,20 @@ class Meter:
         counts = await self.counter.counts_async([client_scope(i) for i in client_ids], day, reads)
         return {i: counts.get(client_scope(i), 0) for i in client_ids}
 
+    def calls_today_beside(
+        self, latest_day: str | None, latest_calls: int | None, calendar: MeterCalendar, now: datetime
+    ) -> int | None:
+        """Today's count of a scope, from the latest day the database counter keeps for it and that
+        day's count, read beside something else (`clients.repository.CLIENT_WITH_KEY`). None when
+        they cannot tell: with Redis, which keeps the count itself, or when the latest day is after
+        today (a clock set back); then the count is read as usual."""
+        if not isinstance(self.counter, DatabaseCounter):
+            return None
+        day, _ = calendar.day(now)
+        if latest_day is None or latest_day < day:
+            return 0  # nothing counted today (ISO days sort as they fall)
+        return int(latest_calls or 0) if latest_day == day else None
+
     def client_calls_today(
         self,
         client_ids: Sequence[int],
