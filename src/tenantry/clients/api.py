@@ -226,18 +226,16 @@ async def get_client(client_id: PathId, request: Request) -> ClientOut:
     svc, caller = services(request), caller_of(request)
     now = svc.clock.now()
     row = read_with_key(request, repo.CLIENT_WITH_KEY, client_id=client_id, scope=client_scope(client_id))
-    calls: int | None = None
     if row is not None:  # read in the API key's statement, with the database counter's latest day
         client = repo.client_read_with_key(row, caller, client_id)
-        calendar = repo.meter_calendar_of(client)
-        # A client user's own call was counted for this client after that statement: read again.
-        if caller.client_id is None:
-            latest = (row.latest_counted_day, row.latest_counted_calls)
-            calls = svc.meter.calls_today_beside(*latest, calendar, now)
     else:
         async with svc.reads.connection() as reads:
             client = await repo.read_client_async(reads, caller, client_id)
-        calendar = repo.meter_calendar_of(client)
+    calendar = repo.meter_calendar_of(client)
+    calls = None
+    # A client user's own call was counted for this client after the key's statement: read again.
+    if row is not None and caller.client_id is None:
+        calls = svc.meter.calls_today_beside(row.latest_counted_day, row.latest_counted_calls, calendar, now)
     if calls is None:
         # The meter reads the database only for a count Redis cannot give (a connection when it does).
         calls = (await svc.meter.client_calls_today_async([client.id], calendar, now, svc.reads))[client.id]
