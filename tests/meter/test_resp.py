@@ -31,6 +31,37 @@ def test_many_calls_at_once_on_one_connection_each_get_their_own_reply(redis_ser
     assert run(calls()) == [str(n).encode() for n in range(200)]
 
 
+def test_the_calls_made_in_one_step_of_the_loop_leave_in_one_write(redis_server):
+    writes: list[bytes] = []
+
+    async def calls() -> list[Any]:
+        client = RespClient(redis_server.url)
+        try:
+            await client.execute("PING")  # connected
+            protocol = client._protocol
+            assert protocol is not None
+            real = protocol.transport
+
+            class Noting:  # the real transport, noting each write
+                def write(self, data: bytes) -> None:
+                    writes.append(data)
+                    real.write(data)
+
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(real, name)
+
+            protocol.transport = Noting()
+            replies = await asyncio.gather(*(client.execute("INCR", "n") for _ in range(50)))
+            replies.append(await client.execute("INCR", "n"))  # a later step: a write of its own
+            protocol.transport = real
+            return replies
+        finally:
+            await client.aclose()
+
+    assert run(calls()) == list(range(1, 52))
+    assert [data.count(b"INCR") for data in writes] == [50, 1]
+
+
 def test_an_error_reply_reaches_its_own_caller_only(redis_server):
     async def calls() -> list[Any]:
         client = RespClient(redis_server.url)

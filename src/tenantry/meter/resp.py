@@ -6,7 +6,9 @@ this project's 2-core test machine (a pool checkout, a lock, a retry wrapper, a 
 time-out); the same call on one asyncio protocol costs about 45 µs, most of it the system calls.
 
 So the loop's calls go through `RespClient`: one connection per event loop, which all requests
-share. Commands are written as they come, without waiting for the replies of the others; Redis
+share. Commands are pipelined, never waiting for the replies of the others: those sent in the
+same step of the event loop (the calls of the requests that arrived together) leave in one write
+at the end of that step, one system call for them all, and Redis answers them in one too. Redis
 answers in order, and each reply resolves the oldest waiting call (RESP2). A call that times out
 leaves its place in the queue, so a late reply still lands on it, not on the next call. When the
 connection breaks, every waiting call fails with `ConnectionError` and the next call reconnects.
@@ -103,6 +105,8 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.buffer = b""
         self.lost: Exception | None = None
+        # Commands sent in the running step of the event loop, written together when it ends.
+        self.held: list[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -143,10 +147,20 @@ class _Protocol(asyncio.Protocol):
         if self.lost is not None:
             raise self.lost
         assert self.transport is not None
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self.waiting.append(waiter)
-        self.transport.write(command)
+        if self.held is None:
+            self.held = [command]
+            loop.call_soon(self._write_held)
+        else:
+            self.held.append(command)
         return waiter
+
+    def _write_held(self) -> None:
+        held, self.held = self.held, None
+        if held and self.lost is None and not self.transport.is_closing():
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
 
 class RespClient:
