@@ -7,6 +7,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from tenantry.auth.secrets import parse_prefix
+
 PASSWORD = "a long secret 1"  # the client users' of `add_user`
 ADMIN_PASSWORD = "correct horse battery"  # the partner admin's of the `make_partner` fixture
 ROOMY = {"dashboards": 1, "users": 3, "published_links": 1, "api_calls_per_day": 100}
@@ -44,6 +46,13 @@ def key_for(http: Any, partner: Any, client_id: int, user_id: int) -> dict[str, 
     )
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['secret']}"}
+
+
+def prefix_of(headers: dict[str, str]) -> str:
+    """The prefix of the API key in these headers (what the key lookup reads by)."""
+    prefix = parse_prefix(headers["Authorization"].removeprefix("Bearer "))
+    assert prefix is not None
+    return prefix
 
 
 def set_status(http: Any, partner: Any, client_id: int, status: str, **extra: Any) -> None:

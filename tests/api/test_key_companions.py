@@ -4,18 +4,21 @@ included, as the route's own read gives."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from tenantry.api.deps import ApiAuthMiddleware
 from tenantry.auth import repository as auth_repo
 from tenantry.clients import repository as clients_repo
 from tenantry.db.prepared import PreparedSelect
+from tenantry.db.reads import _Together
 from tenantry.meter import counters
 from tenantry.users import repository as users_repo
 from tests.factories import client_with_user, new_client
@@ -40,6 +43,9 @@ class CountingReads:
     async def connection(self) -> AsyncIterator[Any]:
         async with self.inner.connection() as reads:
             yield _Counted(reads, self.ran)
+
+    def together(self) -> Any:
+        return _Counted(self.inner.together(), self.ran)
 
 
 class _Counted:
@@ -197,3 +203,54 @@ def test_a_client_key_reading_its_own_client_sees_its_own_call_counted(http, par
         assert http.get("/api/1/me", headers=client_key).status_code == 200
     response = http.get(f"/api/1/clients/{client_id}", headers=client_key)
     assert response.json()["usage"]["api_calls_today"] == 3
+
+
+def test_answers_asked_all_at_once_are_those_asked_one_at_a_time(
+    app, http, partner, make_partner, clock, database, monkeypatch
+):
+    """On PostgreSQL the key lookups of requests that arrive together are one statement
+    (`db.reads`): each caller still gets the answer of its own key, its own client, its own refusal."""
+    trial_id, _, trial_key = client_with_user(http, partner, clock, "trial", "together@client.test")
+    disabled_id, _, disabled_key = client_with_user(http, partner, clock, "disabled", "off@client.test")
+    stranger = make_partner()
+    foreign = new_client(http, stranger, "active")
+    asked = [
+        (f"/api/1/clients/{trial_id}", partner.headers),
+        (f"/api/1/clients/{trial_id}", trial_key),
+        (f"/api/1/clients/{disabled_id}", trial_key),  # a sibling: 404
+        (f"/api/1/clients/{disabled_id}", disabled_key),  # suspended: 403
+        (f"/api/1/clients/{foreign}", partner.headers),  # another partner's: 404
+        (f"/api/1/clients/{foreign}", stranger.headers),
+        (f"/api/1/clients/{trial_id}", stranger.headers),
+        (f"/api/1/clients/{trial_id}", {"Authorization": "Bearer " + "x" * 40}),  # not a key: 401
+        ("/api/1/me", trial_key),
+        ("/api/1/me", partner.headers),
+        ("/api/1/me", stranger.headers),
+        ("/api/1/clients", partner.headers),  # the key alone
+    ]
+    one_at_a_time = [answer(http.get(path, headers=headers)) for path, headers in asked]
+    batches: list[int] = []
+    read = _Together._read
+
+    async def noting(self: _Together, query: PreparedSelect, waiting: list[Any]) -> None:
+        batches.append(len(waiting))
+        await read(self, query, waiting)
+
+    monkeypatch.setattr(_Together, "_read", noting)
+
+    async def all_at_once() -> list[Any]:
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                asking = (client.get(path, headers=headers) for path, headers in asked * 3)
+                return await asyncio.gather(*asking)
+        finally:  # this loop's connections (the app's lifespan closes those of its own loop)
+            await app.state.services.reads.close()
+            await app.state.services.meter.aclose()
+
+    at_once = [answer(response) for response in asyncio.run(all_at_once())]
+    assert at_once == one_at_a_time * 3
+    statuses = [status for status, _, _ in one_at_a_time]
+    assert statuses == [200, 200, 404, 403, 404, 200, 404, 401, 200, 200, 200, 200]
+    if not database.is_sqlite:  # SQLite reads each key on its own, at once
+        assert max(batches) > 1

@@ -10,7 +10,6 @@ from sqlalchemy import bindparam, select
 
 from tenantry.auth import repository as auth_repo
 from tenantry.auth.principal import Principal
-from tenantry.auth.secrets import parse_prefix
 from tenantry.clients import repository as clients_repo
 from tenantry.db.base import UTCDateTime
 from tenantry.db.models import Client
@@ -22,13 +21,7 @@ from tenantry.meter import counters
 from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import client_scope
 from tenantry.users import repository as users_repo
-from tests.factories import client_with_user
-
-
-def prefix_of(headers: dict[str, str]) -> str:
-    prefix = parse_prefix(headers["Authorization"].removeprefix("Bearer "))
-    assert prefix is not None
-    return prefix
+from tests.factories import client_with_user, prefix_of
 
 
 def test_every_prepared_read_of_a_request_returns_what_sqlalchemy_returns(database, http, partner, clock):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import column, select, table, text
 
 from tenantry.auth import repository as auth_repo
+from tenantry.clients import repository as clients_repo
 from tenantry.db.prepared import PreparedSelect
-from tenantry.db.reads import DatabaseReads
+from tenantry.db.reads import ASYNCPG_DIALECT, DatabaseReads
 from tests.conftest import PG_URL
-from tests.factories import drop_every_connection
+from tests.factories import client_with_user, drop_every_connection, prefix_of
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
@@ -90,3 +92,134 @@ def test_the_key_lookup_is_planned_once_per_connection_not_at_every_run(database
             await database_reads.close()
 
     assert asyncio.run(scenario()) == [(7, 0)]
+
+
+def _lookups(database, http, partner, clock, make_partner):  # type: ignore[no-untyped-def]
+    """Key lookups of different callers, with and without a route's read (of the partner's client,
+    of a client another partner's key names, of no client), and one of a key that does not exist;
+    and what SQLAlchemy's own execution returns for each."""
+    client_id, _, client_headers = client_with_user(http, partner, clock, "trial", "reader@client.test")
+    other = make_partner(dashboards=1, users=1, published_links=1, api_calls_per_day=10)
+    with_client = clients_repo.CLIENT_WITH_KEY.lookup
+    asks = [
+        (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(partner.headers)}),
+        (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(client_headers)}),
+        (auth_repo._KEY_LOOKUP, {"prefix": "0" * 12}),  # no such key
+        (auth_repo._KEY_LOOKUP, {"prefix": prefix_of(other.headers)}),
+        (with_client, {"prefix": prefix_of(partner.headers), "client_id": client_id, "scope": "c"}),
+        # Another partner's key naming this partner's client.
+        (with_client, {"prefix": prefix_of(other.headers), "client_id": client_id, "scope": "c"}),
+        (with_client, {"prefix": prefix_of(partner.headers), "client_id": client_id + 99, "scope": "c"}),
+    ]
+    with database.reader() as conn:
+        expected = [[tuple(row) for row in conn.execute(query.statement, params)] for query, params in asks]
+    assert [len(rows) for rows in expected] == [1, 1, 0, 1, 1, 1, 1]
+    return asks, expected
+
+
+def test_lookups_begun_together_each_get_the_rows_of_their_own_parameters(
+    database, http, partner, clock, make_partner
+):
+    asks, expected = _lookups(database, http, partner, clock, make_partner)
+    database_reads = DatabaseReads(database, max_size=2, timeout=5)
+
+    async def scenario() -> list[list[tuple[object, ...]]]:
+        await database_reads.open()
+        try:
+            together = database_reads.together()
+            found = await asyncio.gather(*(together.run(query, **params) for query, params in asks))
+            return [[tuple(row) for row in rows] for rows in found]
+        finally:
+            await database_reads.close()
+
+    assert asyncio.run(scenario()) == expected
+    target = auth_repo._KEY_COLUMNS  # the first column of the client the route reads
+    assert [expected[4][0][target], expected[5][0][target]] == [asks[4][1]["client_id"], None]
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
+def test_on_postgresql_lookups_begun_in_the_same_step_are_one_statement(
+    database, http, partner, clock, make_partner
+):
+    asks, expected = _lookups(database, http, partner, clock, make_partner)
+    database_reads = DatabaseReads(database, max_size=1, timeout=5)  # one connection: the same one
+    executions = PreparedSelect(
+        select(column("statement"), column("generic_plans"), column("custom_plans")).select_from(
+            table("pg_prepared_statements")
+        )
+    )
+
+    async def scenario() -> tuple[list[list[tuple[object, ...]]], list[tuple[bool, int]]]:
+        await database_reads.open()
+        try:
+            together = database_reads.together()
+            found = await asyncio.gather(*(together.run(query, **params) for query, params in asks))
+            async with database_reads.connection() as reads:
+                ran = [
+                    ("unnest(" in row.statement, row.generic_plans + row.custom_plans)
+                    for row in await reads.run(executions)
+                    if "api_keys.prefix" in row.statement
+                ]
+            return [[tuple(row) for row in rows] for rows in found], sorted(ran)
+        finally:
+            await database_reads.close()
+
+    found, ran = asyncio.run(scenario())
+    assert found == expected
+    # Two statements (the key alone, the key with the client), each run once for all its lookups.
+    assert ran == [(True, 1), (True, 1)]
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
+def test_a_batch_the_server_refuses_is_read_again_one_lookup_at_a_time(database, partner):
+    database_reads = DatabaseReads(database, max_size=1, timeout=5)
+    good = {"prefix": prefix_of(partner.headers)}
+    refused = {"prefix": "bad\x00prefix"}  # PostgreSQL refuses a NUL character in text
+
+    async def scenario() -> list[object]:
+        await database_reads.open()
+        try:
+            together = database_reads.together()
+            return await asyncio.gather(
+                together.run(auth_repo._KEY_LOOKUP, **good),
+                together.run(auth_repo._KEY_LOOKUP, **refused),
+                together.run(auth_repo._KEY_LOOKUP, **good),
+                return_exceptions=True,
+            )
+        finally:
+            await database_reads.close()
+
+    first, second, third = asyncio.run(scenario())
+    assert isinstance(second, asyncpg.PostgresError)
+    assert isinstance(first, list) and isinstance(third, list)
+    assert [len(first), len(third)] == [1, 1]
+    assert first[0].id == third[0].id
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
+def test_a_lookup_whose_caller_left_does_not_hold_up_the_others(database, partner):
+    database_reads = DatabaseReads(database, max_size=1, timeout=5)
+    good = {"prefix": prefix_of(partner.headers)}
+
+    async def scenario() -> tuple[bool, list[int]]:
+        await database_reads.open()
+        try:
+            together = database_reads.together()
+            reads = [asyncio.ensure_future(together.run(auth_repo._KEY_LOOKUP, **good)) for _ in range(3)]
+            await asyncio.sleep(0)  # all three asked in this step
+            reads[1].cancel()  # a request that ended (its client went away) before the read ran
+            done = await asyncio.gather(*reads, return_exceptions=True)
+            return isinstance(done[1], asyncio.CancelledError), [len(rows) for rows in (done[0], done[2])]
+        finally:
+            await database_reads.close()
+
+    assert asyncio.run(scenario()) == (True, [1, 1])
+
+
+def test_a_batched_read_takes_exactly_the_statements_own_parameters():
+    with_client = clients_repo.CLIENT_WITH_KEY.lookup
+    whole = {"prefix": "p", "client_id": 1, "scope": "s"}
+    with pytest.raises(ValueError, match="exactly"):
+        asyncio.run(with_client.run_many_async(None, ASYNCPG_DIALECT, [whole, {"prefix": "p"}]))
+    with pytest.raises(ValueError, match="exactly"):  # a value the statement gives itself (its LIMIT)
+        asyncio.run(with_client.run_many_async(None, ASYNCPG_DIALECT, [{**whole, "param_1": 5}]))

@@ -165,7 +165,8 @@ async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | 
     """The caller of an API request, from an API key (metered) or else the session cookie
     (CSRF-checked). Runs before anything reads the body or writes a row (`ApiAuthMiddleware`).
 
-    The key is read on the event loop (`db.reads`), and the meter counts there too (Redis) or on a
+    The key is read on the event loop (`db.reads`, on PostgreSQL in one statement with the keys of
+    the requests that arrived with it), and the meter counts there too (Redis) or on a
     thread of its own (the database counter writes), before the request's own work begins, so a
     counted call is never held up by (or rolled back with) it. With a `companion`, the route's own
     read runs in the key's statement, and its row waits in the request's state (`read_with_key`).
@@ -176,12 +177,12 @@ async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | 
     if scheme.lower() != "bearer" or not token.strip():
         caller, quota = await run_in_threadpool(_session_principal, connection, scope["method"], svc, now)
     else:
-        async with svc.reads.connection() as reads:
-            if companion is None:
-                key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now)
-            else:
-                key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now, *companion)
-                scope.setdefault("state", {})[_COMPANION_STATE] = (*companion, key_caller.companion)
+        reads = svc.reads.together()  # with the lookups of the requests that arrived together
+        if companion is None:
+            key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now)
+        else:
+            key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now, *companion)
+            scope.setdefault("state", {})[_COMPANION_STATE] = (*companion, key_caller.companion)
         caller, quota = key_caller.principal, key_caller.quota
     # A client user's calls are metered whatever the credential (`meter.sessions`).
     if quota is not None and quota.metered:

@@ -9,12 +9,18 @@ prepared statement against SQLAlchemy's own execution on SQLite and PostgreSQL.
 
 Only plain bound parameters (no expanding `IN` lists), and only reads: the statement runs on the
 connection's current driver transaction (none at all on a SQLite reader, see `Database.reader`).
+
+On PostgreSQL a lookup can also run for many sets of parameters at once (`run_many_async`): one
+statement that reads each set's rows side by side (`unnest` of the parameters, with ordinality,
+joined laterally to the statement), so that many requests' lookups cost one round trip and one
+execution (`db.reads` runs the key lookups of the requests that arrive together so).
 """
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +39,13 @@ class _Compiled:
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, conversion), where there is one
 
 
+@dataclass(frozen=True)
+class _Batched:
+    sql: str
+    varying: tuple[bool, ...]  # by position: an array of every set's values, or the statement's own
+    required: frozenset[str]  # the parameters each set names
+
+
 class PreparedSelect:
     """A SELECT with named bound parameters; `run(conn, name=value, ...)` returns its rows.
 
@@ -45,6 +58,7 @@ class PreparedSelect:
         keys = list(statement.selected_columns.keys())
         self._row = namedtuple("_Row", keys, rename=True)  # type: ignore[misc]
         self._compiled: dict[str, _Compiled] = {}
+        self._batched: _Batched | None = None
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
@@ -101,11 +115,62 @@ class PreparedSelect:
         compiled, arguments = self._prepare(dialect, params)
         return self._rows(compiled, await conn.fetch(compiled.sql, *arguments))
 
+    async def run_many_async(
+        self, conn: Any, dialect: Dialect, asks: Sequence[Mapping[str, Any]]
+    ) -> list[list[Any]]:
+        """The statement's rows for each set of parameters in `asks`, read by one statement on one of
+        asyncpg's connections: for a lookup, whose rows' order does not matter. Each set names the
+        statement's required parameters, and only those."""
+        compiled = self._prepare(dialect, dict(asks[0]))[0]
+        batched = self._batched or self._batch(dialect, compiled)
+        if any(ask.keys() != batched.required for ask in asks):
+            raise ValueError(f"each set of parameters names exactly {sorted(batched.required)}")
+        prepared = [self._prepare(dialect, dict(ask)) for ask in asks]
+        arguments = [
+            [arguments[i] for _, arguments in prepared] if varying else prepared[0][1][i]
+            for i, varying in enumerate(batched.varying)
+        ]
+        found: list[list[Any]] = [[] for _ in asks]
+        for record in await conn.fetch(batched.sql, *arguments):
+            found[record[0] - 1].append(self._row_of(compiled, list(record)[1:]))
+        return found
+
+    def _batch(self, dialect: Dialect, compiled: _Compiled) -> _Batched:
+        """`SELECT ask.n, q.* FROM unnest($1::T[], ...) WITH ORDINALITY AS ask(p1, ..., n)
+        CROSS JOIN LATERAL (the statement, each required $i::T now ask.pi) AS q`; the parameters
+        the statement gives values to itself (a LIMIT) stay as they are."""
+        statement = self.statement.compile(dialect=dialect)
+        if compiled.positions is None or dialect.driver != "asyncpg":
+            raise ValueError("a batched read runs on asyncpg only")
+        sql, arrays, varying, required = compiled.sql, [], [], set()
+        for i, name in enumerate(compiled.positions, start=1):
+            bind = statement.binds[name]
+            varying.append(bind.required)
+            if not bind.required:
+                continue
+            cast = statement.render_bind_cast(bind.type, bind.type.dialect_impl(dialect), "")
+            sql, found = re.subn(re.escape(f"${i}{cast}") + r"(?![\w\[(])", f"ask.p{i}", sql)
+            if not found:
+                raise ValueError(f"parameter ${i} ({name}) is not written as ${i}{cast}")
+            arrays.append((f"${i}{cast}[]", f"p{i}"))
+            required.add(name)
+        if re.search(r"\$\d+(?!\d|::)", sql) or not arrays:
+            raise ValueError("a batched read needs every parameter cast and at least one required")
+        unnest = ", ".join(array for array, _ in arrays)
+        names = ", ".join(name for _, name in arrays)
+        batched = _Batched(
+            f"SELECT ask.n, q.* FROM unnest({unnest}) WITH ORDINALITY AS ask({names}, n) "
+            f"CROSS JOIN LATERAL ({sql}) AS q",
+            tuple(varying),
+            frozenset(required),
+        )
+        self._batched = batched
+        return batched
+
     def _rows(self, compiled: _Compiled, raw_rows: Any) -> list[Any]:
-        rows = []
-        for raw in raw_rows:
-            values = list(raw)
-            for i, convert in compiled.processors:
-                values[i] = convert(values[i])
-            rows.append(self._row(*values))
-        return rows
+        return [self._row_of(compiled, list(raw)) for raw in raw_rows]
+
+    def _row_of(self, compiled: _Compiled, values: list[Any]) -> Any:
+        for i, convert in compiled.processors:
+            values[i] = convert(values[i])
+        return self._row(*values)

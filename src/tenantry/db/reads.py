@@ -15,15 +15,26 @@ and back costs more than any of them. So they run on the event loop:
   its own (no transaction); asyncpg prepares it once per connection.
 
 `async with database_reads.connection() as reads: rows = await reads.run(QUERY, name=value)`.
+
+**Lookups together** (`database_reads.together().run(QUERY, name=value)`, PostgreSQL): the API key
+lookups of the requests that reach it in the same step of the event loop (under load, those that
+arrived together) run as one statement on one connection (`PreparedSelect.run_many_async`), at the
+start of the next step. Each request's round trip, and each execution on the server, cost the
+same for one lookup as for a dozen: this is what lets two processes share a 2-core machine with
+the database (PostgreSQL's CPU per lookup, 16 callers: 66-70 µs alone, 14 µs in batches of 16).
+A batch the server refuses as a whole runs again one lookup at a time, so each request gets its
+own answer, refusal or error. On SQLite (a local read that never waits) it is the loop's
+connection, as `connection()` gives it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
@@ -33,6 +44,8 @@ from tenantry.db.prepared import PreparedSelect
 from tenantry.db.readpool import ReadPool
 from tenantry.db.session import Database
 from tenantry.loops import PerLoop
+
+T = TypeVar("T")
 
 # As for the engine's connections (`db.session`): an unreachable server is known within seconds.
 CONNECT_TIMEOUT_SECONDS = 3
@@ -105,8 +118,14 @@ class _AsyncReads:
         self._owner, self._pool, self._connection = owner, pool, connection
 
     async def run(self, query: PreparedSelect, **params: Any) -> list[Any]:
+        return await self._retried(lambda: query.run_async(self._connection, ASYNCPG_DIALECT, **params))
+
+    async def run_many(self, query: PreparedSelect, asks: list[Mapping[str, Any]]) -> list[list[Any]]:
+        return await self._retried(lambda: query.run_many_async(self._connection, ASYNCPG_DIALECT, asks))
+
+    async def _retried(self, read: Callable[[], Awaitable[T]]) -> T:
         try:
-            return await query.run_async(self._connection, ASYNCPG_DIALECT, **params)
+            return await read()
         except _LOST as exc:
             if self._pool is None:  # a connection of its own (see `DatabaseReads.connection`)
                 raise ReadsUnavailable("the database closed the connection") from exc
@@ -119,7 +138,7 @@ class _AsyncReads:
         self._pool.expire()
         self._connection = await self._owner.acquire(self._pool)
         try:
-            return await query.run_async(self._connection, ASYNCPG_DIALECT, **params)
+            return await read()
         except _LOST as exc:
             raise ReadsUnavailable("the database closed the connection") from exc
 
@@ -137,6 +156,72 @@ class _AsyncReads:
             )
 
 
+class _Together:
+    """The lookups of one event loop, gathered by statement in each step and run together."""
+
+    def __init__(self, owner: DatabaseReads) -> None:
+        self._owner = owner
+        self._asked: dict[PreparedSelect, list[tuple[dict[str, Any], asyncio.Future[list[Any]]]]] = {}
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self, query: PreparedSelect, **params: Any) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[Any]] = loop.create_future()
+        asked = self._asked.get(query)
+        if asked is None:
+            asked = self._asked[query] = []
+            loop.call_soon(self._start, query)
+        asked.append((params, waiter))
+        return await waiter
+
+    def _start(self, query: PreparedSelect) -> None:
+        task = asyncio.get_running_loop().create_task(self._read(query, self._asked.pop(query)))
+        self._running.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(self._running.discard)
+
+    async def _read(
+        self, query: PreparedSelect, asked: list[tuple[dict[str, Any], asyncio.Future[list[Any]]]]
+    ) -> None:
+        waiting = [(params, waiter) for params, waiter in asked if not waiter.done()]  # not cancelled
+        if not waiting:
+            return
+        try:
+            async with self._owner.connection() as reads:
+                assert isinstance(reads, _AsyncReads)
+                if len(waiting) > 1:
+                    try:
+                        found = await reads.run_many(query, [params for params, _ in waiting])
+                    except asyncpg.PostgresError:
+                        found = None  # one lookup's value refused them all: each alone, below
+                    if found is not None:
+                        for (_, waiter), rows in zip(waiting, found, strict=True):
+                            _settle(waiter, rows)
+                        return
+                for params, waiter in waiting:
+                    try:
+                        rows = await reads.run(query, **params)
+                    except asyncpg.PostgresError as exc:
+                        _fail(waiter, exc)
+                    else:
+                        _settle(waiter, rows)
+        except BaseException as exc:  # no connection, a lost one, or the loop shutting down
+            for _, waiter in waiting:
+                _fail(waiter, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+
+def _settle(waiter: asyncio.Future[list[Any]], rows: list[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(rows)
+
+
+def _fail(waiter: asyncio.Future[list[Any]], exc: BaseException) -> None:
+    if not waiter.done():
+        cancelled = ReadsUnavailable("the read was cancelled")
+        waiter.set_exception(exc if isinstance(exc, Exception) else cancelled)
+
+
 class DatabaseReads:
     """Where the hot reads run: the event loop's side of the database."""
 
@@ -147,6 +232,7 @@ class DatabaseReads:
         # Per event loop: an app is served by one loop, but tests may drive it from several.
         self._sqlite: PerLoop[_SqliteReads] = PerLoop()
         self._pools: PerLoop[ReadPool] = PerLoop()
+        self._together: PerLoop[_Together] = PerLoop()
 
     async def open(self) -> None:
         """Open the pool of async connections (PostgreSQL) for the running loop, and one
@@ -158,6 +244,7 @@ class DatabaseReads:
                 pool.release(await self.acquire(pool))
 
     async def close(self) -> None:
+        self._together.pop()
         pool = self._pools.pop()
         if pool is not None:
             await pool.close()
@@ -195,6 +282,13 @@ class DatabaseReads:
         assert isinstance(connection, sqlite3.Connection)
         connection.execute("PRAGMA query_only=1")
         return _SqliteReads(connection, self.dialect)
+
+    def together(self) -> Reads:
+        """Where a lookup (one row or none, by key) joins those of the same statement begun in the
+        same step of the loop (see the module's description); it holds no connection of its own."""
+        if self.database.is_sqlite:
+            return self._sqlite_reads()
+        return self._together.get_or_make(lambda: _Together(self))
 
     async def run(self, query: PreparedSelect, **params: Any) -> list[Any]:
         """One read on a connection of its own, given back at once: for a read that may not be
