@@ -6,12 +6,15 @@ import asyncio
 
 import asyncpg
 import pytest
-from sqlalchemy import column, select, table, text
+from sqlalchemy import column, select, table, text, update
 
 from tenantry.auth import repository as auth_repo
 from tenantry.clients import repository as clients_repo
+from tenantry.db.dashboard_models import Klip
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import ASYNCPG_DIALECT, DatabaseReads
+from tenantry.links import repository as links_repo
+from tenantry.links.service import hash_link_token
 from tests.conftest import PG_URL
 from tests.factories import client_with_user, drop_every_connection, prefix_of
 
@@ -223,3 +226,63 @@ def test_a_batched_read_takes_exactly_the_statements_own_parameters():
         asyncio.run(with_client.run_many_async(None, ASYNCPG_DIALECT, [whole, {"prefix": "p"}]))
     with pytest.raises(ValueError, match="exactly"):  # a value the statement gives itself (its LIMIT)
         asyncio.run(with_client.run_many_async(None, ASYNCPG_DIALECT, [{**whole, "param_1": 5}]))
+
+
+def test_reads_of_published_pages_begun_together_keep_each_dashboards_klips_in_order(
+    database, http, partner, clock
+):
+    client_id, _, _ = client_with_user(
+        http, partner, clock, "active", "pages@client.test", dashboards=2, published_links=2
+    )
+    source = http.post(
+        f"/api/1/clients/{client_id}/datasources",
+        json={"name": "Sales", "kind": "inline", "rows": [{"month": "Jan", "sales": 3}]},
+        headers=partner.headers,
+    ).json()
+    tokens = []
+    for board in ("North", "South"):
+        klips = [
+            {
+                "title": f"{board} {n}",
+                "kind": "value",
+                "datasource_id": source["id"],
+                "columns": {"value": "sales"},
+            }
+            for n in range(4)
+        ]
+        made = http.post(
+            f"/api/1/clients/{client_id}/dashboards",
+            json={"name": board, "klips": klips},
+            headers=partner.headers,
+        ).json()
+        link = http.post(
+            f"/api/1/dashboards/{made['id']}/published-links", json={"name": board}, headers=partner.headers
+        ).json()
+        tokens.append(link["url"].rsplit("/", 1)[1])
+        if board == "South":  # its klips' order is no longer the order they were made in
+            with database.session(write=True) as session:
+                session.execute(
+                    update(Klip).where(Klip.dashboard_id == made["id"]).values(position=100 - Klip.position)
+                )
+                session.commit()
+    asks = [{"token_hash": hash_link_token(token)} for token in (*tokens, "no-such-link" * 3, tokens[0])]
+    query = links_repo._PUBLIC_WITH_KLIPS
+    with database.reader() as conn:
+        expected = [[tuple(row) for row in conn.execute(query.statement, params)] for params in asks]
+    titles = [[row[-_TITLE] for row in rows] for rows in expected]
+    assert titles == [[f"North {n}" for n in range(4)], [f"South {n}" for n in (3, 2, 1, 0)], [], titles[0]]
+    database_reads = DatabaseReads(database, max_size=1, timeout=5)
+
+    async def scenario() -> list[list[tuple[object, ...]]]:
+        await database_reads.open()
+        try:
+            together = database_reads.together()
+            found = await asyncio.gather(*(together.run(query, **params) for params in asks))
+            return [[tuple(row) for row in rows] for rows in found]
+        finally:
+            await database_reads.close()
+
+    assert asyncio.run(scenario()) == expected
+
+
+_TITLE = links_repo._KLIP_COLUMNS - 2  # a klip's title, counted from the end of a page's row

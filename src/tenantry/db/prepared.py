@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Select, func
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any] | None
@@ -44,6 +44,7 @@ class _Batched:
     sql: str
     varying: tuple[bool, ...]  # by position: an array of every set's values, or the statement's own
     required: frozenset[str]  # the parameters each set names
+    ordered: bool  # each set's rows carry their place in the statement's order, last
 
 
 class PreparedSelect:
@@ -118,8 +119,8 @@ class PreparedSelect:
     async def run_many_async(
         self, conn: Any, dialect: Dialect, asks: Sequence[Mapping[str, Any]]
     ) -> list[list[Any]]:
-        """The statement's rows for each set of parameters in `asks`, read by one statement on one of
-        asyncpg's connections: for a lookup, whose rows' order does not matter. Each set names the
+        """The statement's rows for each set of parameters in `asks` (in the statement's order, if it
+        has one), read by one statement on one of asyncpg's connections. Each set names the
         statement's required parameters, and only those."""
         compiled = self._prepare(dialect, dict(asks[0]))[0]
         batched = self._batched or self._batch(dialect, compiled)
@@ -131,18 +132,28 @@ class PreparedSelect:
             for i, varying in enumerate(batched.varying)
         ]
         found: list[list[Any]] = [[] for _ in asks]
+        end = -1 if batched.ordered else None
         for record in await conn.fetch(batched.sql, *arguments):
-            found[record[0] - 1].append(self._row_of(compiled, list(record)[1:]))
+            found[record[0] - 1].append(self._row_of(compiled, list(record)[1:end]))
         return found
 
     def _batch(self, dialect: Dialect, compiled: _Compiled) -> _Batched:
         """`SELECT ask.n, q.* FROM unnest($1::T[], ...) WITH ORDINALITY AS ask(p1, ..., n)
         CROSS JOIN LATERAL (the statement, each required $i::T now ask.pi) AS q`; the parameters
-        the statement gives values to itself (a LIMIT) stay as they are."""
-        statement = self.statement.compile(dialect=dialect)
+        the statement gives values to itself (a LIMIT) stay as they are. A statement with an ORDER
+        BY numbers its rows in that order instead (`row_number()`), and the batch is sorted by it:
+        an order a lateral join would not otherwise promise to keep."""
         if compiled.positions is None or dialect.driver != "asyncpg":
             raise ValueError("a batched read runs on asyncpg only")
-        sql, arrays, varying, required = compiled.sql, [], [], set()
+        order = tuple(self.statement._order_by_clauses)
+        numbered = self.statement
+        if order:
+            place = func.row_number().over(order_by=order).label("batch_place")
+            numbered = self.statement.order_by(None).add_columns(place)
+        statement = numbered.compile(dialect=dialect)
+        if tuple(statement.positiontup or ()) != compiled.positions:
+            raise ValueError("the batched statement does not take the statement's parameters")
+        sql, arrays, varying, required = statement.string, [], [], set()
         for i, name in enumerate(compiled.positions, start=1):
             bind = statement.binds[name]
             varying.append(bind.required)
@@ -160,9 +171,10 @@ class PreparedSelect:
         names = ", ".join(name for _, name in arrays)
         batched = _Batched(
             f"SELECT ask.n, q.* FROM unnest({unnest}) WITH ORDINALITY AS ask({names}, n) "
-            f"CROSS JOIN LATERAL ({sql}) AS q",
+            f"CROSS JOIN LATERAL ({sql}) AS q" + (" ORDER BY ask.n, q.batch_place" if order else ""),
             tuple(varying),
             frozenset(required),
+            bool(order),
         )
         self._batched = batched
         return batched

@@ -16,15 +16,16 @@ and back costs more than any of them. So they run on the event loop:
 
 `async with database_reads.connection() as reads: rows = await reads.run(QUERY, name=value)`.
 
-**Lookups together** (`database_reads.together().run(QUERY, name=value)`, PostgreSQL): the API key
-lookups of the requests that reach it in the same step of the event loop (under load, those that
-arrived together) run as one statement on one connection (`PreparedSelect.run_many_async`), at the
-start of the next step. Each request's round trip, and each execution on the server, cost the
-same for one lookup as for a dozen: this is what lets two processes share a 2-core machine with
-the database (PostgreSQL's CPU per lookup, 16 callers: 66-70 µs alone, 14 µs in batches of 16).
-A batch the server refuses as a whole runs again one lookup at a time, so each request gets its
-own answer, refusal or error. On SQLite (a local read that never waits) it is the loop's
-connection, as `connection()` gives it.
+**Reads together** (`database_reads.together().run(QUERY, name=value)`, PostgreSQL): the API key
+lookups (and the published pages' reads) of the requests that reach them in the same step of the
+event loop (under load, those that arrived together) run as one statement per statement on one
+connection (`PreparedSelect.run_many_async`), at the start of the next step. A round trip, and an
+execution on the server, cost about the same for one lookup as for a dozen: PostgreSQL's CPU per
+lookup, 16 callers, was 66-70 µs alone and 14 µs in batches of 16 on this project's 2-core test
+machine, where the database shares the cores with the app. A batch the server refuses for one
+lookup's value (a `DataError`: a NUL character, a number out of range) runs again one lookup at a
+time, so each request gets its own answer or error. On SQLite (a local read that never waits) it
+is the loop's connection, as `connection()` gives it.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class _Together:
                 if len(waiting) > 1:
                     try:
                         found = await reads.run_many(query, [params for params, _ in waiting])
-                    except asyncpg.PostgresError:
+                    except asyncpg.DataError:
                         found = None  # one lookup's value refused them all: each alone, below
                     if found is not None:
                         for (_, waiter), rows in zip(waiting, found, strict=True):
@@ -284,8 +285,8 @@ class DatabaseReads:
         return _SqliteReads(connection, self.dialect)
 
     def together(self) -> Reads:
-        """Where a lookup (one row or none, by key) joins those of the same statement begun in the
-        same step of the loop (see the module's description); it holds no connection of its own."""
+        """Where a read by key joins those of the same statement begun in the same step of the loop
+        (see the module's description); it holds no connection of its own."""
         if self.database.is_sqlite:
             return self._sqlite_reads()
         return self._together.get_or_make(lambda: _Together(self))

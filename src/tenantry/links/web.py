@@ -120,13 +120,11 @@ async def _opened(request: Request, token: str) -> PublicLink | LinkUnavailable:
     client's status is checked on every request. On a partner's own domain only that partner's
     links are served (`host_partner_id`); on the default address every link is."""
     services: Services = request.app.state.services
-    async with services.reads.connection() as reads:
-        try:
-            return await service.open_public_async(
-                reads, token, services.clock.now(), host_partner_id(request)
-            )
-        except LinkUnavailable as refusal:
-            return refusal
+    reads = services.reads.together()  # with the views of the pages asked for at the same moment
+    try:
+        return await service.open_public_async(reads, token, services.clock.now(), host_partner_id(request))
+    except LinkUnavailable as refusal:
+        return refusal
 
 
 async def _record_view(services: Services, link: PublicLink) -> None:
