@@ -32,6 +32,7 @@ import re
 import secrets
 import sqlite3
 import time
+from collections import deque
 from html import escape
 from typing import Any
 
@@ -91,28 +92,51 @@ class _BodyTooLarge(HTTPException):
 
 
 class Admission:
-    """At most `limit` requests at once; the rest wait up to `timeout` seconds for a turn."""
+    """At most `limit` requests at once; the rest wait up to `timeout` seconds for a turn, first
+    come first served.
+
+    Under load most requests wait their turn, so waiting costs little: a future and a timer each
+    (`asyncio.wait_for` on a semaphore made a task for every waiting request). A request that
+    leaves hands its turn straight to the first one still waiting."""
 
     def __init__(self, limit: int, timeout: float) -> None:
         self.limit, self.timeout = limit, timeout
-        self._slots = asyncio.Semaphore(limit)
+        self._running = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
 
     async def enter(self) -> None:
-        if not self._slots.locked():
-            await self._slots.acquire()
+        if self._running < self.limit and not self._waiting:
+            self._running += 1
             return
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        self._waiting.append(turn)
+        timer = loop.call_later(self.timeout, _too_late, turn)
         QUEUED.inc()
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.timeout)
-        except TimeoutError:
-            raise Overloaded(
-                "The server is busy; try again in a moment.", headers={"Retry-After": "1"}
-            ) from None
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # given a turn, then cancelled: pass it on
+                self.leave()
+            raise
         finally:
+            timer.cancel()
             QUEUED.dec()
 
     def leave(self) -> None:
-        self._slots.release()
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():  # not gone (timed out, cancelled)
+                turn.set_result(None)
+                return
+        self._running -= 1
+
+
+def _too_late(turn: asyncio.Future[None]) -> None:
+    if not turn.done():
+        turn.set_exception(
+            Overloaded("The server is busy; try again in a moment.", headers={"Retry-After": "1"})
+        )
 
 
 def classify(exc: BaseException) -> TenantryError | None:
