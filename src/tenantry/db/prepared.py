@@ -13,7 +13,8 @@ connection's current driver transaction (none at all on a SQLite reader, see `Da
 On PostgreSQL a lookup can also run for many sets of parameters at once (`run_many_async`): one
 statement that reads each set's rows side by side (`unnest` of the parameters, with ordinality,
 joined laterally to the statement), so that many requests' lookups cost one round trip and one
-execution (`db.reads` runs the key lookups of the requests that arrive together so).
+execution (`db.reads` runs so the key lookups and published-page reads of the requests that arrive
+together).
 """
 
 from __future__ import annotations
