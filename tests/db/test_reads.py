@@ -1,4 +1,5 @@
-"""The reads on the event loop (`db.reads`) outlive a database that drops its connections."""
+"""The reads on the event loop (`db.reads`): they outlive a database that drops its connections, and
+those begun together are read together, each getting the rows of its own parameters."""
 
 from __future__ import annotations
 
