@@ -206,6 +206,46 @@ class TestCounters:
         assert sum(allowed) == 40  # 20 for each of the two clients, not one more
         assert counter.counts(["client:0", "client:1"], "2026-03-10") == {"client:0": 20, "client:1": 20}
 
+    def test_on_sqlite_the_calls_of_one_step_of_the_loop_are_one_transaction(self, database):
+        if not database.is_sqlite:
+            pytest.skip("the event loop's own connection counts on SQLite only")
+        counter = DatabaseCounter(database)
+        statements: list[str] = []
+
+        async def steps() -> tuple[list[int], list[int]]:
+            counter._loop_connection(asyncio.get_running_loop()).set_trace_callback(statements.append)
+            first = await asyncio.gather(
+                *(counter.hit_async("client:1", "2026-03-10", 5, 3600) for _ in range(7))
+            )
+            second = await asyncio.gather(
+                *(counter.hit_async("client:1", "2026-03-10", 9, 3600) for _ in range(3))
+            )
+            return [hit.count for hit in first], [hit.count for hit in second]
+
+        first, second = asyncio.run(steps())
+        # In order, each allowed or refused as if alone: 1..5, then two refusals at the limit.
+        assert first == [1, 2, 3, 4, 5, 5, 5]
+        assert second == [6, 7, 8]
+        assert statements.count("COMMIT") == 2  # one per step of the loop, not one per call
+        assert counter.counts(["client:1"], "2026-03-10") == {"client:1": 8}
+
+    def test_a_call_whose_caller_left_before_the_end_of_the_step_is_not_counted(self, database):
+        if not database.is_sqlite:
+            pytest.skip("the event loop's own connection counts on SQLite only")
+        counter = DatabaseCounter(database)
+
+        async def one_left() -> list[int]:
+            calls = [
+                asyncio.ensure_future(counter.hit_async("client:1", "2026-03-10", 5, 3600)) for _ in range(3)
+            ]
+            await asyncio.sleep(0)  # each call has joined the step
+            calls[1].cancel()
+            done = await asyncio.gather(*calls, return_exceptions=True)
+            return [hit.count for hit in done if not isinstance(hit, BaseException)]
+
+        assert asyncio.run(one_left()) == [1, 2]
+        assert counter.counts(["client:1"], "2026-03-10") == {"client:1": 2}
+
     def test_the_database_keeps_only_the_latest_day_of_a_scope(self, database):
         counter = DatabaseCounter(database)
         counter.hit("client:1", "2026-03-09", 5, 3600)

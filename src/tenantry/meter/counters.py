@@ -580,6 +580,10 @@ class _GroupWriter:
         self._wake.set()
 
 
+# A call counted at the end of its step of the loop: (scope, day, limit), and where its count goes.
+_StepCall = tuple[tuple[str, str, int], "asyncio.Future[Hit | None]"]
+
+
 def _settle(future: asyncio.Future[Hit], result: Hit | BaseException) -> None:
     if future.done():
         return
@@ -596,6 +600,8 @@ class DatabaseCounter:
         self._writer = _GroupWriter(self)
         # SQLite: the event loop's own connection for counting (see `hit_async`), one per loop.
         self._loop_connections: dict[int, sqlite3.Connection] = {}
+        # SQLite: the calls made in the current step of each loop, counted together at its end.
+        self._loop_steps: dict[asyncio.AbstractEventLoop, list[_StepCall]] = {}
 
     def hit(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
         return self.hit_many([(scope, day, limit)])[0]
@@ -677,38 +683,67 @@ class DatabaseCounter:
 
     async def hit_async(self, scope: str, day: str, limit: int, ttl_seconds: int) -> Hit:
         # SQLite: first on the event loop's own connection, if the write lock is free at once (a
-        # local write of microseconds; it never waits). Otherwise, or on PostgreSQL, on the
+        # local write of microseconds; it never waits), together with the calls made in the same
+        # step of the loop (one transaction for them all). Otherwise, or on PostgreSQL, on the
         # counter's own thread, where it may wait its turn and where the calls that arrive
         # meanwhile share one transaction (see `_GroupWriter`).
         if self._database.is_sqlite:
-            hit = self._hit_now(scope, day, limit)
+            hit = await self._hit_now(scope, day, limit)
             if hit is not None:
                 return hit
         return await self._writer.hit(scope, day, limit)
 
-    def _hit_now(self, scope: str, day: str, limit: int) -> Hit | None:
-        """The count on the loop's SQLite connection, or None when another writer holds the lock."""
-        loop = id(asyncio.get_running_loop())
-        connection = self._loop_connections.get(loop)
+    def _hit_now(self, scope: str, day: str, limit: int) -> asyncio.Future[Hit | None]:
+        """The count on the loop's SQLite connection, made at the end of this step of the loop with
+        the other calls made in it; None when another writer holds the lock."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Hit | None] = loop.create_future()
+        step = self._loop_steps.get(loop)
+        if step is None:
+            step = self._loop_steps[loop] = []
+            loop.call_soon(self._count_step, loop)
+        step.append(((scope, day, limit), future))
+        return future
+
+    def _count_step(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count the calls made in one step of the loop, in order, in one transaction: each is
+        allowed or refused exactly as if it came alone. A caller gone meanwhile is not counted."""
+        step = [(call, future) for call, future in self._loop_steps.pop(loop, ()) if not future.done()]
+        if not step:
+            return
+        connection = self._loop_connection(loop)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            for _, future in step:  # the lock is taken: the writer thread waits for it instead
+                future.set_result(None)
+            return
+        hits: list[Hit] = []
+        try:
+            for scope, day, limit in (call for call, _ in step):
+                row = connection.execute(_SQLITE_HIT, (scope, day, limit)).fetchone()
+                if row is not None and row[0] == 1:
+                    connection.execute(_SQLITE_FORGET, (scope, day))
+                hits.append(Hit(False, limit) if row is None else Hit(True, int(row[0])))
+            connection.execute("COMMIT")
+        except Exception as exc:  # every call of the step gets the database's refusal
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            for _, future in step:
+                future.set_exception(exc)
+            return
+        for (_, future), hit in zip(step, hits, strict=True):
+            future.set_result(hit)
+
+    def _loop_connection(self, loop: asyncio.AbstractEventLoop) -> sqlite3.Connection:
+        connection = self._loop_connections.get(id(loop))
         if connection is None:
             fairy = self._database.engine.raw_connection()
             connection = cast(sqlite3.Connection, fairy.driver_connection)
             fairy.detach()
             connection.execute("PRAGMA busy_timeout=0")  # never wait: the loop must not block
-            self._loop_connections[loop] = connection
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return None  # the lock is taken: the writer thread waits for it instead
-        try:
-            row = connection.execute(_SQLITE_HIT, (scope, day, limit)).fetchone()
-            if row is not None and row[0] == 1:
-                connection.execute(_SQLITE_FORGET, (scope, day))
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return Hit(False, limit) if row is None else Hit(True, int(row[0]))
+            self._loop_connections[id(loop)] = connection
+        return connection
 
     async def counts_async(self, scopes: Sequence[str], day: str, reads: Reads) -> dict[str, int]:
         if len(scopes) == 1:  # a client's own view: one prepared lookup, on the loop's reads
