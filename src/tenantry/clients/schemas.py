@@ -60,7 +60,11 @@ class TrialOut(BaseModel):
     @classmethod
     def of(cls, client: lifecycle.ClientState, now: datetime) -> TrialOut | None:
         """The client's trial clock at `now`, or None when it has never had a trial."""
-        trial = lifecycle.trial_of(client)
+        return cls.of_trial(lifecycle.trial_of(client), Status(client.status), now)
+
+    @classmethod
+    def of_trial(cls, trial: lifecycle.Trial | None, status: Status, now: datetime) -> TrialOut | None:
+        """`trial`'s clock at `now`, for a client in `status`."""
         if trial is None:
             return None
         return cls(
@@ -68,7 +72,7 @@ class TrialOut(BaseModel):
             ends_at=trial.ends_at,
             days_remaining=trial.days_remaining(now),
             extended=trial.extended,
-            extension_available=client.status == Status.TRIAL and trial.extension_available(now),
+            extension_available=status == Status.TRIAL and trial.extension_available(now),
             expired=trial.expired(now),
         )
 
@@ -103,15 +107,15 @@ class ClientOut(BaseModel):
     @classmethod
     def of(cls, client: repo.ClientFields, now: datetime, api_calls_today: int = 0) -> ClientOut:
         """A client as the API shows it at `now`: an ORM `Client` or a row read on the event loop."""
-        trial = lifecycle.trial_of(client)
+        trial, status = lifecycle.trial_of(client), Status(client.status)
         return cls(
             id=client.id,
             name=client.name,
             description=client.description,
             external_id=client.external_id,
             status=client.status,
-            effective_status=lifecycle.effective_status(Status(client.status), trial, now).value,
-            trial=TrialOut.of(client, now),
+            effective_status=lifecycle.effective_status(status, trial, now).value,
+            trial=TrialOut.of_trial(trial, status, now),
             resources=ResourcesOut(**repo.allocation_of(client)),
             usage=UsageOut(**repo.usage_of(client), api_calls_today=api_calls_today),
             created_at=client.created_at,

@@ -43,6 +43,12 @@ def _midnight(day: date, timezone: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
+# The latest day worked out for each calendar: (asked at, day, next day's start). Bounded; emptied
+# when full (a calendar is a partner's timezones, so there are as many as partners at most).
+_DAYS: dict[MeterCalendar, tuple[datetime, str, datetime]] = {}
+_DAYS_KEPT = 4096
+
+
 @dataclass(frozen=True)
 class MeterCalendar:
     """A partner's meter days: `timezone`, and before `timezone_from` (if any) `previous_timezone`."""
@@ -80,8 +86,17 @@ class MeterCalendar:
 
     def day(self, now: datetime) -> tuple[str, datetime]:
         """The meter's day at `now` (ISO date) and the instant (UTC) the next one begins."""
+        # Every metered call asks this, and the answer changes once a day: the last answer of each
+        # calendar holds from the instant it was worked out until the next day begins.
+        known = _DAYS.get(self)
+        if known is not None and known[0] <= now < known[2]:
+            return known[1], known[2]
         timezone, local, _ = self._present(now)
-        return local.isoformat(), _midnight(local + timedelta(days=1), timezone)
+        found = local.isoformat(), _midnight(local + timedelta(days=1), timezone)
+        if len(_DAYS) >= _DAYS_KEPT:
+            _DAYS.clear()
+        _DAYS[self] = (now, *found)
+        return found
 
     def timezone_at(self, now: datetime) -> str:
         """The timezone whose midnights end the meter's days at `now`."""

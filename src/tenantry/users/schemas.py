@@ -163,14 +163,13 @@ class MeClient(BaseModel):
 
     @classmethod
     def of(cls, client: OwnClientFields, now: datetime) -> MeClient:
+        trial, status = lifecycle.trial_of(client), Status(client.status)
         return cls(
             id=client.id,
             name=client.name,
             status=client.status,
-            effective_status=lifecycle.effective_status(
-                Status(client.status), lifecycle.trial_of(client), now
-            ).value,
-            trial=TrialOut.of(client, now),
+            effective_status=lifecycle.effective_status(status, trial, now).value,
+            trial=TrialOut.of_trial(trial, status, now),
         )
 
 
