@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from tenantry.api.deps import with_headers
 from tenantry.app import create_app
 from tenantry.db.models import Partner
 from tenantry.meter.counters import DatabaseCounter, RedisCounter
@@ -18,6 +19,15 @@ from tests.factories import add_user, client_with_user, key_for, new_client
 
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TENANTRY_TEST_REDIS_URL is not set")
+
+
+RATE_LIMIT_HEADERS = (
+    "RateLimit-Policy",
+    "RateLimit",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
 
 
 def refusals(reason: str) -> float:
@@ -44,11 +54,28 @@ class TestDailyLimit:
             assert response.headers["X-RateLimit-Limit"] == "3"
             assert response.headers["X-RateLimit-Remaining"] == str(remaining)
             assert response.headers["X-RateLimit-Reset"] == str(int(midnight.timestamp()))
+            assert all(len(response.headers.get_list(name)) == 1 for name in RATE_LIMIT_HEADERS)
         refused = http.get("/api/1/me", headers=headers)
         assert refused.status_code == 429
         assert refused.json()["code"] == "daily_api_limit_reached"
         assert refused.headers["Retry-After"] == str(reset_in)
         assert refused.headers["X-RateLimit-Remaining"] == "0"
+        # The refusal carries the headers too, each once (the error's and the meter's are one).
+        assert [len(refused.headers.get_list(name)) for name in RATE_LIMIT_HEADERS] == [1] * 5
+
+    def test_the_meter_s_headers_replace_any_of_the_same_name_the_answer_already_has(self):
+        raw = [
+            (b"content-type", b"application/json"),
+            (b"x-ratelimit-remaining", b"7"),
+            (b"ratelimit", b"old"),
+        ]
+        extra = {"RateLimit": '"daily";r=2;t=60', "X-RateLimit-Remaining": "2", "X-RateLimit-Limit": "3"}
+        assert with_headers(raw, extra) == [
+            (b"content-type", b"application/json"),
+            (b"ratelimit", b'"daily";r=2;t=60'),
+            (b"x-ratelimit-remaining", b"2"),
+            (b"x-ratelimit-limit", b"3"),
+        ]
 
     def test_each_refusal_is_counted_in_the_metrics(self, http, partner, clock):
         _, headers = metered_client(http, partner, clock, 0)

@@ -12,7 +12,6 @@ import anyio
 from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
-from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -205,6 +204,14 @@ def read_with_key(request: Request, companion: KeyCompanion, **parameters: Any) 
     return found[2]
 
 
+def with_headers(raw: Any, extra: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """An answer's raw headers with `extra`'s set (each replacing any of the same name), in one
+    pass: this runs on every metered answer."""
+    added = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()]
+    names = {name for name, _ in added}
+    return [*(header for header in raw if header[0].lower() not in names), *added]
+
+
 class ApiAuthMiddleware:
     """Authenticate every `/api/1` request before the body is read or a row written, so an
     anonymous request costs a header check and stores nothing; put the rate-limit headers of a
@@ -234,9 +241,7 @@ class ApiAuthMiddleware:
             if message["type"] == "http.response.start":
                 extra = state.get("rate_limit_headers")
                 if extra:
-                    headers = MutableHeaders(scope=message)
-                    for name, value in extra.items():
-                        headers[name] = value
+                    message["headers"] = with_headers(message.get("headers", ()), extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
