@@ -56,10 +56,15 @@ class HostTable:
 
     async def partner_of(self, host: str) -> int | None:
         """The partner whose verified domain `host` is (as `names.request_host` spells it), or None."""
-        hosts = self._hosts
-        if hosts is None or self._monotonic() >= self._fresh_until:
+        hosts = self.fresh()
+        if hosts is None:
             hosts = await self._refresh()
         return hosts.get(host) if host else None
+
+    def fresh(self) -> dict[str, int] | None:
+        """The table, or None when it must be read (again) first."""
+        hosts = self._hosts
+        return None if hosts is None or self._monotonic() >= self._fresh_until else hosts
 
     async def _refresh(self) -> dict[str, int]:
         if self._lock.locked() and self._hosts is not None:
@@ -97,7 +102,13 @@ class HostMiddleware:
             partner_id = None
             for name, value in scope["headers"]:
                 if name == b"host":
-                    partner_id = await self.hosts.partner_of(request_host(value))
+                    host = request_host(value)
+                    # A dict lookup when the table is fresh (nearly always): no coroutine for it.
+                    hosts = self.hosts.fresh()
+                    if hosts is not None:
+                        partner_id = hosts.get(host) if host else None
+                    else:
+                        partner_id = await self.hosts.partner_of(host)
                     break
             scope.setdefault("state", {})["host_partner_id"] = partner_id
         await self.app(scope, receive, send)
