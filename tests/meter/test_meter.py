@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -272,6 +273,23 @@ class TestCounters:
 
         assert asyncio.run(one_left()) == [1, 2]
         assert counter.counts(["client:1"], "2026-03-10") == {"client:1": 2}
+
+    def test_on_sqlite_a_fault_while_counting_a_step_fails_each_of_its_calls_and_holds_none_up(
+        self, database
+    ):
+        if not database.is_sqlite:
+            pytest.skip("the event loop's own connection counts on SQLite only")
+        counter = DatabaseCounter(database)
+
+        async def broken() -> list[BaseException | object]:
+            connection = counter._loop_connection(asyncio.get_running_loop())
+            connection.close()  # every statement on it now fails
+            calls = [counter.hit_async("client:1", "2026-03-10", 5, 3600) for _ in range(3)]
+            return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=10)
+
+        outcomes = asyncio.run(broken())
+        assert [type(outcome) for outcome in outcomes] == [sqlite3.ProgrammingError] * 3
+        assert counter.counts(["client:1"], "2026-03-10") == {}
 
     def test_the_database_keeps_only_the_latest_day_of_a_scope(self, database):
         counter = DatabaseCounter(database)

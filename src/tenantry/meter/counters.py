@@ -711,29 +711,39 @@ class DatabaseCounter:
         step = [(call, future) for call, future in self._loop_steps.pop(loop, ()) if not future.done()]
         if not step:
             return
+        try:
+            hits = self._count_now(loop, [call for call, _ in step])
+        except Exception as exc:  # every call of the step gets the database's refusal
+            for _, future in step:
+                future.set_exception(exc)
+            return
+        for index, (_, future) in enumerate(step):
+            # None: the lock is taken, and the writer thread waits for it instead.
+            future.set_result(None if hits is None else hits[index])
+
+    def _count_now(
+        self, loop: asyncio.AbstractEventLoop, calls: list[tuple[str, str, int]]
+    ) -> list[Hit] | None:
+        """`calls` counted in one transaction on the loop's connection, or None if another writer
+        holds the lock (this never waits for it)."""
         connection = self._loop_connection(loop)
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
-            for _, future in step:  # the lock is taken: the writer thread waits for it instead
-                future.set_result(None)
-            return
+            return None
         hits: list[Hit] = []
         try:
-            for scope, day, limit in (call for call, _ in step):
+            for scope, day, limit in calls:
                 row = connection.execute(_SQLITE_HIT, (scope, day, limit)).fetchone()
                 if row is not None and row[0] == 1:
                     connection.execute(_SQLITE_FORGET, (scope, day))
                 hits.append(Hit(False, limit) if row is None else Hit(True, int(row[0])))
             connection.execute("COMMIT")
-        except Exception as exc:  # every call of the step gets the database's refusal
+        except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
-            for _, future in step:
-                future.set_exception(exc)
-            return
-        for (_, future), hit in zip(step, hits, strict=True):
-            future.set_result(hit)
+            raise
+        return hits
 
     def _loop_connection(self, loop: asyncio.AbstractEventLoop) -> sqlite3.Connection:
         connection = self._loop_connections.get(id(loop))
