@@ -13,9 +13,9 @@ from tenantry import __version__
 from tenantry.accounts.api import router as accounts_router
 from tenantry.api import docs as api_docs
 from tenantry.api import problems
-from tenantry.api.deps import ApiAuthMiddleware, Services
+from tenantry.api.deps import ApiAuthMiddleware, KeyCompanions, Services
 from tenantry.api.idempotency import IdempotencyMiddleware
-from tenantry.api.lean import lean_first
+from tenantry.api.lean import HotPath, lean_first
 from tenantry.api.middleware import Admission, RequestMiddleware
 from tenantry.api.route_index import index_routes
 from tenantry.branding.api import router as branding_router
@@ -99,15 +99,19 @@ def create_app(
     api_docs.install(app)
     # Outermost last: security headers on every answer; RequestMiddleware (request id, body limit,
     # admission, errors, metrics); authentication of /api/1; Idempotency-Key, which needs the caller.
+    companions = KeyCompanions(KEY_COMPANIONS)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(ApiAuthMiddleware, companions=KEY_COMPANIONS)
+    app.add_middleware(ApiAuthMiddleware, companions=companions)
     # The partner whose domain the Host names, before anything reads a session (API or page).
     app.state.hosts = verified_hosts(app.state.services)
     app.add_middleware(HostMiddleware, hosts=app.state.hosts)
+    # The lean routes' requests skip the layers below RequestMiddleware (`api.lean.HotPath`).
+    lean_prefixes = tuple(path.partition("{")[0] for _, path in LEAN_ROUTES)
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
         admission=Admission(admission_limit(settings, database), settings.request_queue_timeout_seconds),
+        hot=HotPath(app, prefixes=lean_prefixes, hosts=app.state.hosts, companions=companions),
     )
     app.add_middleware(SecurityHeadersMiddleware)
     # The hottest routes first: a request is matched against the routes in order.

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantry.api.deps import ApiAuthMiddleware
+from tenantry.api.deps import KeyCompanions
 from tenantry.auth import repository as auth_repo
 from tenantry.clients import repository as clients_repo
 from tenantry.db.prepared import PreparedSelect
@@ -125,7 +125,7 @@ def test_every_answer_is_the_one_the_routes_own_read_gives(
         ("/api/1/me", stranger.headers),
     ]
     through_companions = [answer(http.get(path, headers=headers)) for path, headers in asked]
-    monkeypatch.setattr(ApiAuthMiddleware, "_companion", lambda self, scope: None)
+    monkeypatch.setattr(KeyCompanions, "asked", lambda self, scope: None)
     through_routes = [answer(http.get(path, headers=headers)) for path, headers in asked]
     for (path, _), a, b in zip(asked, through_companions, through_routes, strict=True):
         assert a == b, path
@@ -191,7 +191,7 @@ def test_the_count_of_calls_today_read_beside_the_key_is_the_one_the_meter_reads
     clock.advance(moved)
     path = f"/api/1/clients/{client_id}"
     through_companion = http.get(path, headers=partner.headers)
-    monkeypatch.setattr(ApiAuthMiddleware, "_companion", lambda self, scope: None)
+    monkeypatch.setattr(KeyCompanions, "asked", lambda self, scope: None)
     through_route = http.get(path, headers=partner.headers)
     assert through_companion.json()["usage"]["api_calls_today"] == expected
     assert through_companion.content == through_route.content

@@ -212,46 +212,67 @@ def with_headers(raw: Any, extra: Mapping[str, str]) -> list[tuple[bytes, bytes]
     return [*(header for header in raw if header[0].lower() not in names), *added]
 
 
-class ApiAuthMiddleware:
-    """Authenticate every `/api/1` request before the body is read or a row written, so an
-    anonymous request costs a header check and stores nothing; put the rate-limit headers of a
-    metered call on its answer, errors included.
+class KeyCompanions:
+    """The reads that run in the API key's own statement (`auth.repository.KeyCompanion`), named by
+    method and path (a route's, with its parameters)."""
 
-    `companions` names, by method and path (a route's, with its parameters), the reads that run in
-    the API key's own statement (`auth.repository.KeyCompanion`)."""
-
-    def __init__(
-        self, app: ASGIApp, companions: Mapping[tuple[str, str], KeyCompanion] | None = None
-    ) -> None:
-        self.app = app
+    def __init__(self, companions: Mapping[tuple[str, str], KeyCompanion] | None = None) -> None:
         self._companions = [
             (method, compile_path(path)[0], companion)
             for (method, path), companion in (companions or {}).items()
         ]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(API_PREFIX) or path in PUBLIC_API_PATHS:
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        state["principal"] = await authenticate(scope["app"].state.services, scope, self._companion(scope))
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra = state.get("rate_limit_headers")
-                if extra:
-                    message["headers"] = with_headers(message.get("headers", ()), extra)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    def _companion(self, scope: Scope) -> AskedCompanion | None:
+    def asked(self, scope: Scope) -> AskedCompanion | None:
+        """The companion of this request's route, with the parameters its path gives, or None."""
         for method, pattern, companion in self._companions:
             if method == scope["method"] and (found := pattern.match(scope["path"])) is not None:
                 parameters = companion.parameters(found.groupdict())
                 return None if parameters is None else (companion, parameters)
         return None
+
+
+def needs_caller(scope: Scope) -> bool:
+    """Whether this is an `/api/1` request that needs a caller (all but the documentation's)."""
+    path: str = scope.get("path", "")
+    return scope["type"] == "http" and path.startswith(API_PREFIX) and path not in PUBLIC_API_PATHS
+
+
+async def authenticate_api(scope: Scope, companions: KeyCompanions) -> dict[str, Any]:
+    """Authenticate an `/api/1` request before the body is read or a row written: its caller (and,
+    for a metered call, its rate-limit headers) go in the request's state, which is returned."""
+    state = scope.setdefault("state", {})
+    state["principal"] = await authenticate(scope["app"].state.services, scope, companions.asked(scope))
+    return state
+
+
+def rate_limited(state: dict[str, Any], send: Send) -> Send:
+    """`send`, putting the request's rate-limit headers (if it was metered) on its answer."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            extra = state.get("rate_limit_headers")
+            if extra:
+                message["headers"] = with_headers(message.get("headers", ()), extra)
+        await send(message)
+
+    return send_with_headers
+
+
+class ApiAuthMiddleware:
+    """Authenticate every `/api/1` request before the body is read or a row written, so an
+    anonymous request costs a header check and stores nothing; put the rate-limit headers of a
+    metered call on its answer, errors included (`authenticate_api`)."""
+
+    def __init__(self, app: ASGIApp, companions: KeyCompanions | None = None) -> None:
+        self.app = app
+        self.companions = companions or KeyCompanions()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not needs_caller(scope):
+            await self.app(scope, receive, send)
+            return
+        state = await authenticate_api(scope, self.companions)
+        await self.app(scope, receive, rate_limited(state, send))
 
 
 async def principal(request: Request) -> Principal:

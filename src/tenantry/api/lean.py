@@ -28,12 +28,19 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
+from starlette._exception_handler import ExceptionHandlers, StatusHandlers, wrap_app_handling_exceptions
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
+
+from tenantry.api.deps import KeyCompanions, authenticate_api, needs_caller, rate_limited
+from tenantry.api.route_index import RouteIndex
+from tenantry.domains.routing import HostTable, place_host_partner
 
 
 class LeanRoute(Route):
@@ -79,12 +86,19 @@ class LeanRoute(Route):
         return match, child_scope
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Another method (this route is then only the router's partial match: FastAPI's own 405),
-        # or a parameter the field refuses (FastAPI's own 422): the declared route answers.
-        arguments = self._arguments(scope["path_params"]) if scope["method"] in self._methods else None
+        arguments = self.arguments(scope["method"], scope["path_params"])
         if arguments is None:
             await self.api_route.handle(scope, receive, send)
             return
+        await self.answer(arguments, scope, receive, send)
+
+    def arguments(self, method: str, path_params: dict[str, Any]) -> dict[str, Any] | None:
+        """The endpoint's arguments, or None when the declared route must answer: another method
+        (this route is then only the router's partial match: FastAPI's own 405), or a parameter
+        the field refuses (FastAPI's own 422)."""
+        return self._arguments(path_params) if method in self._methods else None
+
+    async def answer(self, arguments: dict[str, Any], scope: Scope, receive: Receive, send: Send) -> None:
         arguments[self._request_name] = Request(scope, receive, send)
         returned = await self.endpoint(**arguments)
         if not isinstance(returned, Response):
@@ -103,6 +117,80 @@ class LeanRoute(Route):
                 return None
             arguments[field.name] = value
         return arguments
+
+
+# A request a lean route answers: the route, the scope the router would set, the endpoint's arguments.
+Found = tuple[LeanRoute, Scope, dict[str, Any]]
+
+
+class HotPath:
+    """A lean route's request, answered by `RequestMiddleware` (after its request id, body limit
+    and admission) without the layers below it, doing in one place what they would do:
+
+    - `HostMiddleware`: the partner of the `Host` (`place_host_partner`);
+    - `ApiAuthMiddleware`: the caller, metered, its key companion read beside its key
+      (`authenticate_api`), and the rate-limit headers on the answer (`rate_limited`);
+    - `IdempotencyMiddleware`: nothing (it keeps POSTs only);
+    - the router and Starlette's exception middleware: the route's scope, then the endpoint, an
+      error it raises answered by the app's handler for it (the same tables, looked up the same
+      way) or raised on to `RequestMiddleware` when it has none.
+
+    FastAPI's exit stack (for uploaded files) has nothing to close for an endpoint that takes only
+    path parameters. The router's current routes decide which route answers (through their
+    `RouteIndex`), so a test that rearranges them is obeyed; a request no lean route would answer
+    in full (another method, a path parameter its field refuses) goes down the whole stack.
+    Measured in-process on SQLite's `GET /api/1/clients/{id}`: about 15% of the request's CPU.
+    """
+
+    def __init__(
+        self, owner: FastAPI, *, prefixes: tuple[str, ...], hosts: HostTable, companions: KeyCompanions
+    ) -> None:
+        self._owner = owner
+        self._prefixes = prefixes
+        self._hosts = hosts
+        self._companions = companions
+        self._handlers: tuple[ExceptionHandlers, StatusHandlers] | None = None
+
+    def find(self, scope: Scope) -> Found | None:
+        """The lean route that answers this request in full, or None."""
+        if not scope["path"].startswith(self._prefixes) or not needs_caller(scope):
+            return None
+        routes = self._owner.router.routes
+        picked = routes[0].pick(scope) if routes and isinstance(routes[0], RouteIndex) else None
+        if picked is None:
+            return None
+        route, child_scope = picked
+        if not isinstance(route, LeanRoute):
+            return None
+        arguments = route.arguments(scope["method"], child_scope["path_params"])
+        return None if arguments is None else (route, child_scope, arguments)
+
+    async def serve(self, found: Found, scope: Scope, receive: Receive, send: Send) -> None:
+        route, child_scope, arguments = found
+        await place_host_partner(scope, self._hosts)
+        state = await authenticate_api(scope, self._companions)
+        scope.update(child_scope)
+        scope["router"] = self._owner.router
+        scope["starlette.exception_handlers"] = self._handler_tables()
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            await route.answer(arguments, scope, receive, send)
+
+        handled = wrap_app_handling_exceptions(answer, Request(scope, receive, send))
+        await handled(scope, receive, rate_limited(state, send))
+
+    def _handler_tables(self) -> tuple[ExceptionHandlers, StatusHandlers]:
+        # As FastAPI's stack builds Starlette's exception middleware: from the app's handlers, but
+        # those of status 500 and of Exception, which belong to the outermost middleware.
+        if self._handlers is None:
+            handlers = {
+                key: handler
+                for key, handler in self._owner.exception_handlers.items()
+                if key not in (500, Exception)
+            }
+            tables = ExceptionMiddleware(self._owner, handlers=handlers)
+            self._handlers = (tables._exception_handlers, tables._status_handlers)
+        return self._handlers
 
 
 def lean_first(routes: list[Any], wanted: tuple[tuple[str, str], ...]) -> None:

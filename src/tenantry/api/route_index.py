@@ -92,6 +92,14 @@ class RouteIndex(BaseRoute):
                 return Match.FULL, {**child_scope, _PICKED: route}
         return Match.NONE, {}  # the list decides: a partial match (405), a redirect, or 404
 
+    def pick(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        """The route that takes this request in full and the scope it sets, or None."""
+        match, child_scope = self.matches(scope)
+        if match is not Match.FULL:
+            return None
+        child_scope = dict(child_scope)
+        return child_scope.pop(_PICKED), child_scope
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         route: BaseRoute = scope.pop(_PICKED)
         await route.handle(scope, receive, send)

@@ -99,16 +99,22 @@ class HostMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(HOSTLESS_PATHS):
-            partner_id = None
-            for name, value in scope["headers"]:
-                if name == b"host":
-                    host = request_host(value)
-                    # A dict lookup when the table is fresh (nearly always): no coroutine for it.
-                    hosts = self.hosts.fresh()
-                    if hosts is not None:
-                        partner_id = hosts.get(host) if host else None
-                    else:
-                        partner_id = await self.hosts.partner_of(host)
-                    break
-            scope.setdefault("state", {})["host_partner_id"] = partner_id
+            await place_host_partner(scope, self.hosts)
         await self.app(scope, receive, send)
+
+
+async def place_host_partner(scope: Scope, hosts: HostTable) -> None:
+    """`scope["state"]["host_partner_id"]`: the partner whose verified domain the `Host` header
+    names, or None."""
+    partner_id = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = request_host(value)
+            # A dict lookup when the table is fresh (nearly always): no coroutine for it.
+            table = hosts.fresh()
+            if table is not None:
+                partner_id = table.get(host) if host else None
+            else:
+                partner_id = await hosts.partner_of(host)
+            break
+    scope.setdefault("state", {})["host_partner_id"] = partner_id
