@@ -78,6 +78,8 @@ class LeanRoute(Route):
         self._request_name = request_name
         self._response_field = route.response_field
         self._status_code = route.status_code or 200
+        self._sized = not (self._status_code < 200 or self._status_code in (204, 304))
+        self._response_type = route.response_field.field_info.annotation
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
@@ -101,13 +103,21 @@ class LeanRoute(Route):
     async def answer(self, arguments: dict[str, Any], scope: Scope, receive: Receive, send: Send) -> None:
         arguments[self._request_name] = Request(scope, receive, send)
         returned = await self.endpoint(**arguments)
-        if not isinstance(returned, Response):
-            value, errors = self._response_field.validate(returned, {}, loc=("response",))
-            if errors:
-                raise ResponseValidationError(errors=errors, body=returned)
+        if isinstance(returned, Response):
+            await returned(scope, receive, send)
+            return
+        value, errors = self._response_field.validate(returned, {}, loc=("response",))
+        if errors:
+            raise ResponseValidationError(errors=errors, body=returned)
+        if type(value) is self._response_type:  # the model itself: its own serialiser, as the field's would
+            body = value.__pydantic_serializer__.to_json(value, by_alias=True)
+        else:
             body = self._response_field.serialize_json(value, by_alias=True)
-            returned = Response(body, status_code=self._status_code, media_type="application/json")
-        await returned(scope, receive, send)
+        # What Starlette's `Response(body, media_type="application/json")` sends.
+        headers = [(b"content-length", str(len(body)).encode("latin-1"))] if self._sized else []
+        headers.append((b"content-type", b"application/json"))
+        await send({"type": "http.response.start", "status": self._status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _arguments(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         arguments: dict[str, Any] = {}
