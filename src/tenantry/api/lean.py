@@ -149,7 +149,8 @@ class HotPath:
     path parameters. The router's current routes decide which route answers (through their
     `RouteIndex`), so a test that rearranges them is obeyed; a request no lean route would answer
     in full (another method, a path parameter its field refuses) goes down the whole stack.
-    Measured in-process on SQLite's `GET /api/1/clients/{id}`: about 15% of the request's CPU.
+    Measured in-process on SQLite's `GET /api/1/clients/{id}` (instructions counted by valgrind,
+    which the machine's noise does not move): 701,000 a request against 728,000 down the stack.
     """
 
     def __init__(
