@@ -22,6 +22,9 @@
   `tenantry_http_request_duration_seconds{method,route}` and the gauges
   `tenantry_http_requests_in_progress` / `tenantry_http_requests_queued`. The route is the
   matched path template, so the number of series stays small.
+
+Once admitted, a request one of the lean routes answers is answered from here (`api.lean.HotPath`),
+without the layers below, which would do nothing else for it; any other goes on down the stack.
 """
 
 from __future__ import annotations
