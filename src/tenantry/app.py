@@ -106,12 +106,13 @@ def create_app(
     app.state.hosts = verified_hosts(app.state.services)
     app.add_middleware(HostMiddleware, hosts=app.state.hosts)
     # The lean routes' requests skip the layers below RequestMiddleware (`api.lean.HotPath`).
-    lean_prefixes = tuple(path.partition("{")[0] for _, path in LEAN_ROUTES)
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
         admission=Admission(admission_limit(settings, database), settings.request_queue_timeout_seconds),
-        hot=HotPath(app, prefixes=lean_prefixes, hosts=app.state.hosts, companions=companions),
+        hot=HotPath(
+            app, paths=tuple(path for _, path in LEAN_ROUTES), hosts=app.state.hosts, companions=companions
+        ),
     )
     app.add_middleware(SecurityHeadersMiddleware)
     # The hottest routes first: a request is matched against the routes in order.

@@ -35,7 +35,7 @@ from starlette._exception_handler import ExceptionHandlers, StatusHandlers, wrap
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Route, compile_path
 from starlette.types import Receive, Scope, Send
 
 from tenantry.api.deps import KeyCompanions, authenticate_api, needs_caller, rate_limited
@@ -154,17 +154,21 @@ class HotPath:
     """
 
     def __init__(
-        self, owner: FastAPI, *, prefixes: tuple[str, ...], hosts: HostTable, companions: KeyCompanions
+        self, owner: FastAPI, *, paths: tuple[str, ...], hosts: HostTable, companions: KeyCompanions
     ) -> None:
         self._owner = owner
-        self._prefixes = prefixes
+        # The lean routes' path templates: a request no one of them matches costs a few regular
+        # expressions here, not a second matching of the router's routes (15 to 35 µs a request
+        # for the other routes under `/api/1/clients/`).
+        self._patterns = [compile_path(path)[0] for path in paths]
         self._hosts = hosts
         self._companions = companions
         self._handlers: tuple[ExceptionHandlers, StatusHandlers] | None = None
 
     def find(self, scope: Scope) -> Found | None:
         """The lean route that answers this request in full, or None."""
-        if not scope["path"].startswith(self._prefixes) or not needs_caller(scope):
+        path = scope["path"]
+        if not any(pattern.match(path) for pattern in self._patterns) or not needs_caller(scope):
             return None
         routes = self._owner.router.routes
         picked = routes[0].pick(scope) if routes and isinstance(routes[0], RouteIndex) else None
