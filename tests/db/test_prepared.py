@@ -12,7 +12,7 @@ from tenantry.auth import repository as auth_repo
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.db.base import UTCDateTime
-from tenantry.db.models import Client
+from tenantry.db.models import Client, Dashboard
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import DatabaseReads
 from tenantry.links import repository as links_repo
@@ -21,7 +21,7 @@ from tenantry.meter import counters
 from tenantry.meter.counters import DatabaseCounter
 from tenantry.meter.service import client_scope
 from tenantry.users import repository as users_repo
-from tests.factories import client_with_user, prefix_of
+from tests.factories import client_with_user, prefix_of, set_status
 
 
 def test_every_prepared_read_of_a_request_returns_what_sqlalchemy_returns(database, http, partner, clock):
@@ -70,6 +70,43 @@ def test_a_prepared_read_converts_its_parameters_and_keeps_the_values_the_statem
         assert ending.run(conn, after=datetime(2026, 3, 25, tzinfo=UTC)) == []
         with pytest.raises(ValueError, match="naive datetime"):  # UTCDateTime's own check ran
             ending.run(conn, after=datetime(2026, 3, 20))
+
+
+def test_a_remembered_row_is_the_same_row_until_its_values_change(database, http, partner, clock):
+    client_id, _, _ = client_with_user(http, partner, clock, "trial", "reader@client.test")
+    status = PreparedSelect(
+        select(Client.id, Client.status, Client.trial_ends_at).where(Client.id == bindparam("id")), memo=8
+    )
+    with database.reader() as conn:
+        first, again = status.run(conn, id=client_id), status.run(conn, id=client_id)
+    assert first == again and first[0] is again[0]  # converted once
+    assert first[0].trial_ends_at == datetime(2026, 3, 24, 12, tzinfo=UTC)
+    set_status(http, partner, client_id, "active")
+    with database.reader() as conn:
+        changed = status.run(conn, id=client_id)
+    assert changed[0] is not first[0] and changed[0].status == "active"
+
+
+def test_a_row_holding_a_value_that_can_change_is_not_remembered(database, http, partner, clock):
+    client_id, _, _ = client_with_user(http, partner, clock, "trial", "reader@client.test")
+    board = http.post(
+        f"/api/1/clients/{client_id}/dashboards", json={"name": "Board"}, headers=partner.headers
+    )
+    filters = PreparedSelect(select(Dashboard.filters).where(Dashboard.id == bindparam("id")), memo=8)
+    with database.reader() as conn:
+        first, again = filters.run(conn, id=board.json()["id"]), filters.run(conn, id=board.json()["id"])
+    assert first == again == [([],)]
+    assert first[0] is not again[0]  # a list: another request could change it
+
+
+def test_remembered_rows_are_bounded(database, http, partner, clock):
+    ids = [client_with_user(http, partner, clock, "trial", f"r{n}@client.test")[0] for n in range(3)]
+    name = PreparedSelect(select(Client.id, Client.name).where(Client.id == bindparam("id")), memo=2)
+    with database.reader() as conn:
+        rows = [name.run(conn, id=client_id)[0] for client_id in ids]
+        compiled = next(iter(name._compiled.values()))
+        assert len(compiled.remembered) <= 2
+        assert [row.id for row in rows] == ids  # each its own row, whatever was let go
 
 
 def test_an_expanding_in_list_is_refused_rather_than_run_wrong(database):

@@ -55,7 +55,9 @@ _KEY_LOOKUP_STATEMENT = (
     .outerjoin(Client, Client.id == ApiKey.client_id)
     .where(ApiKey.prefix == bindparam("prefix"))
 )
-_KEY_LOOKUP = PreparedSelect(_KEY_LOOKUP_STATEMENT)
+# Each key's row (with a companion's: each key and path's) is converted once (`db.prepared`).
+KEYS_REMEMBERED = 4096
+_KEY_LOOKUP = PreparedSelect(_KEY_LOOKUP_STATEMENT, memo=KEYS_REMEMBERED)
 _KEY_COLUMNS = len(_KEY_LOOKUP_STATEMENT.selected_columns)
 
 
@@ -87,7 +89,7 @@ class KeyCompanion:
         statement = _KEY_LOOKUP_STATEMENT.add_columns(*self.columns)
         for target, on in self.joins:
             statement = statement.outerjoin(target, on)
-        object.__setattr__(self, "lookup", PreparedSelect(statement))
+        object.__setattr__(self, "lookup", PreparedSelect(statement, memo=KEYS_REMEMBERED))
         keys = [str(column.key) for column in self.columns]
         object.__setattr__(self, "row", namedtuple(f"{self.name}Row", keys))
 

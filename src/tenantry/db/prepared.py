@@ -10,6 +10,16 @@ prepared statement against SQLAlchemy's own execution on SQLite and PostgreSQL.
 Only plain bound parameters (no expanding `IN` lists), and only reads: the statement runs on the
 connection's current driver transaction (none at all on a SQLite reader, see `Database.reader`).
 
+**Rows remembered** (`PreparedSelect(statement, memo=N)`): the row made of the same values the
+driver returned is the same row, converted once (a datetime parsed, a named tuple built) for up to
+N distinct rows: the hot reads find the same key, client and link again and again, and converting
+cost a fifth of a read on SQLite (5 µs of a key lookup with its client, 8 µs of a published page's
+link). A row is a function of the driver's values alone, so a remembered one is never stale; only
+rows whose values are all immutable are kept (shared between requests, they must not change), and
+only values that can be hashed are looked up (a JSON column the driver decodes cannot). Values
+Python holds equal (1 and 1.0) make one row: a statement whose column may hold either, and must
+tell them apart, is not one to remember.
+
 On PostgreSQL a lookup can also run for many sets of parameters at once (`run_many_async`): one
 statement that reads each set's rows side by side (`unnest` of the parameters, with ordinality,
 joined laterally to the statement), so that many requests' lookups cost one round trip and one
@@ -22,13 +32,22 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, Select, func
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any] | None
+
+
+# What a remembered row may hold: values no one can change.
+_IMMUTABLE = frozenset(
+    {str, int, float, bool, type(None), bytes, datetime, date, time, timedelta, Decimal, UUID}
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,8 @@ class _Compiled:
     binds: Mapping[str, Processor]
     defaults: Mapping[str, Any]  # the values of parameters the statement carries itself
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, conversion), where there is one
+    # The driver's values of a row -> the row (this driver's: another converts its values otherwise).
+    remembered: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -55,8 +76,9 @@ class PreparedSelect:
     positional name, so read such rows by position).
     """
 
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]], *, memo: int = 0) -> None:
         self.statement = statement
+        self.memo = memo  # how many distinct rows are remembered (see the module's description)
         keys = list(statement.selected_columns.keys())
         self._row = namedtuple("_Row", keys, rename=True)  # type: ignore[misc]
         self._compiled: dict[str, _Compiled] = {}
@@ -184,6 +206,21 @@ class PreparedSelect:
         return [self._row_of(compiled, list(raw)) for raw in raw_rows]
 
     def _row_of(self, compiled: _Compiled, values: list[Any]) -> Any:
+        key: tuple[Any, ...] | None = None
+        if self.memo:
+            key = tuple(values)
+            try:
+                row = compiled.remembered.get(key)
+            except TypeError:  # a value that cannot be hashed (a decoded JSON column)
+                key, row = None, None
+            if row is not None:
+                return row
         for i, convert in compiled.processors:
             values[i] = convert(values[i])
-        return self._row(*values)
+        row = self._row(*values)
+        if key is not None and all(type(value) in _IMMUTABLE for value in values):
+            remembered = compiled.remembered
+            if len(remembered) >= self.memo:
+                remembered.clear()  # rare, and safe from any thread (a full scan of the oldest is not)
+            remembered[key] = row
+        return row
