@@ -89,7 +89,8 @@ class RouteIndex(BaseRoute):
         for route in self.candidates(get_route_path(scope)):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
-                return Match.FULL, {**child_scope, _PICKED: route}
+                # The route, as the router would set it (a route's own choice, a lean route's, wins).
+                return Match.FULL, {"route": route, **child_scope, _PICKED: route}
         return Match.NONE, {}  # the list decides: a partial match (405), a redirect, or 404
 
     def pick(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
