@@ -105,13 +105,17 @@ def create_app(
     # The partner whose domain the Host names, before anything reads a session (API or page).
     app.state.hosts = verified_hosts(app.state.services)
     app.add_middleware(HostMiddleware, hosts=app.state.hosts)
-    # The lean routes' requests skip the layers below RequestMiddleware (`api.lean.HotPath`).
+    # The lean routes' and hot pages' requests skip the layers below RequestMiddleware
+    # (`api.lean.HotPath`).
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
         admission=Admission(admission_limit(settings, database), settings.request_queue_timeout_seconds),
         hot=HotPath(
-            app, paths=tuple(path for _, path in LEAN_ROUTES), hosts=app.state.hosts, companions=companions
+            app,
+            paths=(*(path for _, path in LEAN_ROUTES), *HOT_PAGES),
+            hosts=app.state.hosts,
+            companions=companions,
         ),
     )
     app.add_middleware(SecurityHeadersMiddleware)
@@ -184,6 +188,11 @@ HOT_ROUTES = (
 
 # Answered by a `LeanRoute` (tenantry.api.lean), without FastAPI's per-request parameter solving.
 LEAN_ROUTES = (("GET", "/api/1/clients/{client_id}"), ("GET", "/api/1/me"))
+
+
+# Paths of pages the hot path answers too, for the methods their routes take (their endpoints are
+# marked `tenantry.api.lean.hot_page`).
+HOT_PAGES = ("/published/{token}",)
 
 
 # Read in the API key's own statement (`auth.repository.KeyCompanion`): one round trip, not two.

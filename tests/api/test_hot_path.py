@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from tenantry.api.lean import HotPath
 from tenantry.api.middleware import RequestMiddleware
 from tenantry.app import create_app
-from tests.factories import client_with_user
+from tests.content import dashboard_in, path_of, publish
+from tests.factories import client_with_user, set_status
 
 STATUSES = ["trial", "trial_expired", "active", "disabled"]
 
@@ -80,6 +81,38 @@ def test_a_request_id_sent_is_the_one_answered_through_the_hot_path(both, partne
     assert answered.headers["x-request-id"] == "caller-chosen-id-42"
 
 
+def without_nonce(
+    answer: tuple[int, list[tuple[str, str]], bytes],
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A page's answer but for its nonce, new in each answer."""
+    status, headers, body = answer
+    nonce = re.compile(r"nonce-[A-Za-z0-9_-]+")
+    return (
+        status,
+        [(name, nonce.sub("nonce-N", value)) for name, value in headers],
+        re.sub(rb'nonce="[A-Za-z0-9_-]+"', b'nonce="N"', body),
+    )
+
+
+def test_a_published_page_answers_through_the_hot_path_as_through_the_whole_stack(both, partner, clock):
+    hot, whole = both
+    client_id, _, board = dashboard_in(hot, partner, "active", clock)
+    open_link = path_of(publish(hot, partner, board, allowed_origins=["https://shop.example"]).json())
+    locked = path_of(publish(hot, partner, board, password="correct horse battery").json())
+    asked = [
+        open_link,
+        open_link + "?f.nothing=1",  # an unknown filter is ignored
+        locked,  # the password form: 401
+        "/published/" + "x" * 43,  # no such link: 404
+    ]
+    for path in asked:
+        assert without_nonce(seen(hot.get(path))) == without_nonce(seen(whole.get(path))), path
+    set_status(hot, partner, client_id, "disabled")
+    closed_hot, closed_whole = hot.get(open_link), whole.get(open_link)
+    assert closed_hot.status_code == 403  # a Disabled client's links are closed
+    assert without_nonce(seen(closed_hot)) == without_nonce(seen(closed_whole))
+
+
 def test_the_hot_path_answers_the_lean_routes_and_only_them(both, partner, monkeypatch):
     hot, _ = both
     served: list[str] = []
@@ -99,7 +132,11 @@ def test_the_hot_path_answers_the_lean_routes_and_only_them(both, partner, monke
     ):
         assert hot.get(path, headers=partner.headers).status_code == 200, path
     assert hot.head("/api/1/me", headers=partner.headers).status_code == 405  # not a lean route's method
-    assert served == [f"/api/1/clients/{client_id}", "/api/1/me"]
+    token = "x" * 43
+    for path in (f"/published/{token}", f"/published/{token}/live"):
+        assert hot.get(path).status_code == 404, path
+    assert hot.post(f"/published/{token}", data={"password": "p"}).status_code == 404  # not the page's method
+    assert served == [f"/api/1/clients/{client_id}", "/api/1/me", f"/published/{token}"]
 
 
 def test_a_fault_in_a_hot_route_is_answered_as_any_route_s_fault(app, http, partner, monkeypatch):
@@ -118,3 +155,36 @@ def test_a_fault_in_a_hot_route_is_answered_as_any_route_s_fault(app, http, part
     assert failed.headers["content-type"] == "application/problem+json"
     assert failed.json()["code"] == "internal_error"
     assert failed.headers["x-request-id"] and failed.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("hot_path", [True, False], ids=["through the hot path", "down the whole stack"])
+def test_a_published_page_is_counted_under_its_template(settings, clock, database, hot_path):
+    """The plain routes the route index finds (a published page is one) are named in the metrics
+    by their template, as the router names them, not counted as unmatched."""
+    from prometheus_client import REGISTRY
+
+    def served() -> float:
+        labels = {"method": "GET", "route": "/published/{token}", "status": "404"}
+        return REGISTRY.get_sample_value("tenantry_http_requests_total", labels) or 0.0
+
+    app = create_app(settings, clock=clock, database=database)
+    with TestClient(app if hot_path else without_hot_path(app)) as http:
+        before = served()
+        assert http.get("/published/" + "x" * 43).status_code == 404
+        assert served() == before + 1
+
+
+def test_a_page_response_is_what_an_html_response_with_the_page_s_headers_is():
+    from starlette.responses import HTMLResponse
+
+    from tenantry.links.web import _COMMON, PageResponse, page_policy
+
+    for status, origins in ((200, None), (401, ["https://shop.example"]), (422, [])):
+        page = PageResponse(b"<p>hi</p>", status, "n0nce", origins)
+        headers = {**_COMMON, "Content-Security-Policy": page_policy("n0nce", origins)}
+        html = HTMLResponse(b"<p>hi</p>", status_code=status, headers=headers)
+        assert (page.status_code, page.raw_headers, page.body) == (
+            html.status_code,
+            html.raw_headers,
+            html.body,
+        )

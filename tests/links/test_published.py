@@ -219,3 +219,36 @@ class TestThePagesOneRead:
         assert got == expected
         assert [len(found.klips) for found in got if found] == [5, 0, 0]
         assert [klip.title for klip in got[0].klips] == [klip.title for klip in expected[0].klips]
+
+    def test_a_link_is_made_once_while_nothing_it_shows_changes(self, http, partner, database):
+        import asyncio
+
+        from tenantry.db.reads import DatabaseReads
+        from tenantry.links import repository
+        from tenantry.links.service import hash_link_token
+
+        client_id, source_id, board = dashboard_in(http, partner, "active")
+        link = publish(http, partner, board, allowed_origins=["https://shop.example"]).json()
+        token_hash = hash_link_token(path_of(link).rsplit("/", 1)[1])
+        database_reads = DatabaseReads(database, max_size=2, timeout=5)
+
+        async def read() -> repository.PublicLink | None:
+            try:
+                async with database_reads.connection() as reads:
+                    return await repository.public_link_async(reads, token_hash)
+            finally:
+                await database_reads.close()
+
+        first, again = asyncio.run(read()), asyncio.run(read())
+        assert first is again  # the same rows: the same link, its page's versions with it
+        assert first.allowed_origins == ["https://shop.example"] and first.dashboard.filters == []
+        http.patch(
+            f"/api/1/datasources/{source_id}",
+            json={"rows": [{"month": "Dec", "sales": 7}]},
+            headers=partner.headers,
+        )
+        refreshed = asyncio.run(read())
+        assert refreshed is not first and refreshed.klips[0].version != first.klips[0].version
+        set_status(http, partner, client_id, "disabled")
+        disabled = asyncio.run(read())
+        assert disabled.client_status == "disabled" and refreshed.client_status == "active"

@@ -26,6 +26,7 @@ documentation and anything that reads the app's routes see the route as declared
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -129,28 +130,46 @@ class LeanRoute(Route):
         return arguments
 
 
-# A request a lean route answers: the route, the scope the router would set, the endpoint's arguments.
-Found = tuple[LeanRoute, Scope, dict[str, Any]]
+# Marks a page endpoint the hot path may answer (`hot_page`).
+_HOT_PAGE = "__tenantry_hot_page__"
+
+
+def hot_page(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Let `HotPath` answer this page: a coroutine that takes the `Request` alone and returns a
+    `Response`, served by a plain Starlette `Route` (no dependency, nothing FastAPI solves), outside
+    `/api/1` (no caller to authenticate)."""
+    if not inspect.iscoroutinefunction(endpoint) or len(inspect.signature(endpoint).parameters) != 1:
+        raise ValueError(f"{endpoint.__qualname__}: a hot page is a coroutine that takes the request alone")
+    setattr(endpoint, _HOT_PAGE, True)
+    return endpoint
+
+
+# A request the hot path answers: the route, the scope the router would set, and the endpoint's
+# arguments (a lean route's), or None (a hot page's: the request alone).
+Found = tuple[Route, Scope, dict[str, Any] | None]
 
 
 class HotPath:
-    """A lean route's request, answered by `RequestMiddleware` (after its request id, body limit
-    and admission) without the layers below it, doing in one place what they would do:
+    """A lean route's request, or a hot page's (`hot_page`), answered by `RequestMiddleware` (after
+    its request id, body limit and admission) without the layers below it, doing in one place what
+    they would do:
 
     - `HostMiddleware`: the partner of the `Host` (`place_host_partner`);
-    - `ApiAuthMiddleware`: the caller, metered, its key companion read beside its key
-      (`authenticate_api`), and the rate-limit headers on the answer (`rate_limited`);
+    - `ApiAuthMiddleware`: for a lean route, the caller, metered, its key companion read beside its
+      key (`authenticate_api`), and the rate-limit headers on the answer (`rate_limited`); a hot
+      page is outside `/api/1`, where it does nothing;
     - `IdempotencyMiddleware`: nothing (it keeps POSTs only);
     - the router and Starlette's exception middleware: the route's scope, then the endpoint, an
       error it raises answered by the app's handler for it (the same tables, looked up the same
       way) or raised on to `RequestMiddleware` when it has none.
 
-    FastAPI's exit stack (for uploaded files) has nothing to close for an endpoint that takes only
-    path parameters. The router's current routes decide which route answers (through their
-    `RouteIndex`), so a test that rearranges them is obeyed; a request no lean route would answer
-    in full (another method, a path parameter its field refuses) goes down the whole stack.
-    Measured in-process on SQLite's `GET /api/1/clients/{id}` (instructions counted by valgrind,
-    which the machine's noise does not move): 701,000 a request against 728,000 down the stack.
+    FastAPI's exit stacks (for dependencies and uploaded files) have nothing to close for an
+    endpoint that takes only path parameters or the request. The router's current routes decide
+    which route answers (through their `RouteIndex`), so a test that rearranges them is obeyed; a
+    request no lean route would answer in full (another method, a path parameter its field
+    refuses) goes down the whole stack. Measured in-process on SQLite's `GET /api/1/clients/{id}`
+    (instructions counted by valgrind, which the machine's noise does not move): 701,000 a
+    request against 728,000 down the stack.
     """
 
     def __init__(
@@ -168,21 +187,38 @@ class HotPath:
     def find(self, scope: Scope) -> Found | None:
         """The lean route that answers this request in full, or None."""
         path = scope["path"]
-        if not any(pattern.match(path) for pattern in self._patterns) or not needs_caller(scope):
+        if not any(pattern.match(path) for pattern in self._patterns):
             return None
         routes = self._owner.router.routes
         picked = routes[0].pick(scope) if routes and isinstance(routes[0], RouteIndex) else None
         if picked is None:
             return None
         route, child_scope = picked
-        if not isinstance(route, LeanRoute):
-            return None
-        arguments = route.arguments(scope["method"], child_scope["path_params"])
-        return None if arguments is None else (route, child_scope, arguments)
+        if isinstance(route, LeanRoute):
+            if not needs_caller(scope):
+                return None
+            arguments = route.arguments(scope["method"], child_scope["path_params"])
+            return None if arguments is None else (route, child_scope, arguments)
+        if type(route) is Route and getattr(route.endpoint, _HOT_PAGE, False) and not needs_caller(scope):
+            return route, child_scope, None
+        return None
 
     async def serve(self, found: Found, scope: Scope, receive: Receive, send: Send) -> None:
         route, child_scope, arguments = found
         await place_host_partner(scope, self._hosts)
+        if arguments is None:  # a hot page: no caller
+            scope.update(child_scope)
+            scope["router"] = self._owner.router
+            scope["starlette.exception_handlers"] = self._handler_tables()
+            request = Request(scope, receive, send)
+
+            async def page(scope: Scope, receive: Receive, send: Send) -> None:
+                response = await route.endpoint(request)
+                await response(scope, receive, send)
+
+            await wrap_app_handling_exceptions(page, request)(scope, receive, send)
+            return
+        assert isinstance(route, LeanRoute)
         state = await authenticate_api(scope, self._companions)
         scope.update(child_scope)
         scope["router"] = self._owner.router

@@ -3,12 +3,14 @@ finds a link only by the hash of its token."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Text, bindparam, cast, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -68,6 +70,9 @@ class PublicLink:
     dashboard: PublicBoard
     klips: list[PlacedKlip]
     client_id: int | None = None  # None: the partner's own dashboard
+    # The page's data version for each choice of filter values, worked out once (`links.web`): a
+    # link read on the event loop is one object for as long as its rows are the same.
+    versions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 _PUBLIC = (
@@ -77,7 +82,8 @@ _PUBLIC = (
         PublishedLink.revoked_at,
         PublishedLink.password_hash,
         PublishedLink.last_accessed_at,
-        PublishedLink.allowed_origins,
+        # The JSON columns as text, decoded once per link (`_link_of`): no driver decodes them.
+        cast(PublishedLink.allowed_origins, Text).label("allowed_origins"),
         PublishedLink.client_id,
         Client.status,
         Client.trial_started_at,
@@ -85,7 +91,7 @@ _PUBLIC = (
         Client.trial_extended_at,
         Dashboard.id.label("dashboard_id"),
         Dashboard.name.label("dashboard_name"),
-        Dashboard.filters.label("dashboard_filters"),
+        cast(Dashboard.filters, Text).label("dashboard_filters"),
         Partner.timezone.label("timezone"),
     )
     .join(Dashboard, Dashboard.id == PublishedLink.dashboard_id)
@@ -112,7 +118,8 @@ _PUBLIC_WITH_KLIPS = PreparedSelect(
     )
     .outerjoin(Klip, Klip.dashboard_id == PublishedLink.dashboard_id)
     .outerjoin(DataSource, DataSource.id == Klip.datasource_id)
-    .order_by(Klip.position)
+    .order_by(Klip.position),
+    memo=1024,
 )
 
 
@@ -127,8 +134,15 @@ def public_link(db: Connection, token_hash: str) -> PublicLink | None:
 async def public_link_async(reads: Reads, token_hash: str) -> PublicLink | None:
     """The same, read without leaving the event loop (`db.reads`), in one prepared query."""
     rows = await reads.run(_PUBLIC_WITH_KLIPS, token_hash=token_hash)
-    if not rows:
-        return None
+    return _link_of(tuple(rows)) if rows else None
+
+
+@lru_cache(maxsize=1024)
+def _link_of(rows: tuple[Any, ...]) -> PublicLink:
+    """The link its rows describe, made once for the same rows (the same link, client status,
+    dashboard and klips, to the data versions): a page's view makes nothing when nothing changed.
+    Its rows are remembered (`PreparedSelect`'s memo), so looking them up here hashes values whose
+    hashes are already known."""
     row = rows[0]
     klips = (
         [PlacedKlip(*found[-_KLIP_COLUMNS:]) for found in rows if found.klip_id is not None]
@@ -140,17 +154,18 @@ async def public_link_async(reads: Reads, token_hash: str) -> PublicLink | None:
 
 def _public_link(row: Any, klips: list[PlacedKlip]) -> PublicLink:
     started, ends = row.trial_started_at, row.trial_ends_at
+    origins, filters = row.allowed_origins, row.dashboard_filters
     return PublicLink(
         id=row.id,
         partner_id=row.partner_id,
         revoked_at=row.revoked_at,
         password_hash=row.password_hash,
         last_accessed_at=row.last_accessed_at,
-        allowed_origins=row.allowed_origins,
+        allowed_origins=json.loads(origins) if origins is not None else None,
         client_status=row.status,
         trial=Trial(started, ends, row.trial_extended_at) if started and ends else None,
         dashboard=PublicBoard(
-            row.dashboard_id, row.dashboard_name, row.dashboard_filters or [], row.timezone
+            row.dashboard_id, row.dashboard_name, json.loads(filters or "null") or [], row.timezone
         ),
         klips=klips,
         client_id=row.client_id,

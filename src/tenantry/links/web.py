@@ -25,6 +25,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import Services
+from tenantry.api.lean import hot_page
 from tenantry.auth import throttle
 from tenantry.auth.addresses import request_address
 from tenantry.auth.secrets import verify_password
@@ -65,7 +66,7 @@ JSON_HEADERS = {**_COMMON, "Content-Security-Policy": "default-src 'none'; frame
 UNAVAILABLE = "This dashboard is not available"
 
 
-def page_headers(nonce: str, allowed_origins: list[str] | None) -> dict[str, str]:
+def page_policy(nonce: str, allowed_origins: list[str] | None) -> str:
     """The page is self-contained: its inline script and style run by this response's nonce, and
     it polls only its own origin. Other sites may frame it (that is what a published link is
     for), unless the link names the ones that may: then they become its `frame-ancestors`."""
@@ -75,13 +76,35 @@ def page_headers(nonce: str, allowed_origins: list[str] | None) -> dict[str, str
     )
     if allowed_origins is not None:
         policy += "; frame-ancestors " + (" ".join(allowed_origins) or "'none'")
-    return {**_COMMON, "Content-Security-Policy": policy}
+    return policy
 
 
-def _page(name: str, status: int = 200, origins: list[str] | None = None, **context: Any) -> HTMLResponse:
+# A page's headers but its policy, encoded once: a page is served many times a second.
+_COMMON_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in _COMMON.items()]
+_HTML = (b"content-type", b"text/html; charset=utf-8")
+
+
+class PageResponse(Response):
+    """An HTML page with the common headers and its policy (`page_policy`): what
+    `HTMLResponse(body, status, headers={**_COMMON, "Content-Security-Policy": policy})` is, in
+    the same headers and order, without encoding the common ones again."""
+
+    media_type = "text/html"
+
+    def __init__(self, body: bytes, status: int, nonce: str, origins: list[str] | None) -> None:
+        self.body, self.status_code, self.background = body, status, None
+        self.raw_headers = [
+            *_COMMON_RAW,
+            (b"content-security-policy", page_policy(nonce, origins).encode("latin-1")),
+            (b"content-length", str(len(body)).encode("latin-1")),
+            _HTML,
+        ]
+
+
+def _page(name: str, status: int = 200, origins: list[str] | None = None, **context: Any) -> Response:
     nonce = new_nonce()
     html = TEMPLATES.get_template(f"published/{name}").render(csp_nonce=nonce, **context)
-    return HTMLResponse(html, status_code=status, headers=page_headers(nonce, origins))
+    return PageResponse(html.encode(), status, nonce, origins)
 
 
 async def _brand(services: Services, link: PublicLink) -> Brand:
@@ -159,6 +182,22 @@ def _choices(services: Services, link: PublicLink, filters: list[DashboardFilter
         return filter_choices(db, filters, link.klips)
 
 
+# Filter choices whose data versions a link keeps (past them, a version is worked out each time).
+_VERSIONS_KEPT = 64
+
+
+def _version(link: PublicLink, chosen: Chosen) -> str:
+    """The dashboard's data version with these filter values, worked out once per link and values
+    (`data_version` reads nothing of `chosen` but its key)."""
+    key = chosen.key
+    version = link.versions.get(key)
+    if version is None:
+        version = data_version(link.dashboard, link.klips, chosen=chosen)
+        if len(link.versions) < _VERSIONS_KEPT:
+            link.versions[key] = version
+    return version
+
+
 def _chosen(services: Services, request: Request, link: PublicLink) -> tuple[Chosen, date]:
     """The viewer's filter values (`?f.<id>=`, else each filter's default), or InvalidInput."""
     today = today_in(link.dashboard.timezone, services.clock.now())
@@ -188,7 +227,7 @@ async def view(request: Request) -> Response:
     except InvalidInput as refusal:
         return _page("invalid.html", 422, link.allowed_origins, message=refusal.detail)
     # The version covers the filter values, so each choice of them is a page of its own.
-    version = data_version(link.dashboard, link.klips, chosen=chosen)
+    version = _version(link, chosen)
     brand = await _brand(services, link)
     nonce = new_nonce()
     pages = services.renderer.live.pages
@@ -214,10 +253,10 @@ async def view(request: Request) -> Response:
             ),
         )
     await _record_view(services, link)
-    return HTMLResponse(page, headers=page_headers(nonce, link.allowed_origins))
+    return PageResponse(page, 200, nonce, link.allowed_origins)
 
 
-router.add_route("/published/{token}", view, methods=["GET"], include_in_schema=False)
+router.add_route("/published/{token}", hot_page(view), methods=["GET"], include_in_schema=False)
 
 
 def _page_key(version: str, brand: Brand) -> str:
@@ -285,7 +324,7 @@ async def live(token: str, request: Request, v: Annotated[str, Query(max_length=
         chosen, today = _chosen(services, request, link)
     except InvalidInput as refusal:
         return JSONResponse(refusal.to_problem(), status_code=422, headers=JSON_HEADERS)
-    version = data_version(link.dashboard, link.klips, chosen=chosen)
+    version = _version(link, chosen)
     body: dict[str, Any] = {"available": True, "version": version}
     if version != v:
         version, html = await run_in_threadpool(_drawn, services, link, chosen, today)
