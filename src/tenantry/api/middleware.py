@@ -23,8 +23,9 @@
   `tenantry_http_requests_in_progress` / `tenantry_http_requests_queued`. The route is the
   matched path template, so the number of series stays small.
 
-Once admitted, a request one of the lean routes answers is answered from here (`api.lean.HotPath`),
-without the layers below, which would do nothing else for it; any other goes on down the stack.
+Once admitted, a request one of the lean routes or hot pages answers is answered from here
+(`api.lean.HotPath`), without the layers below, which would do nothing else for it; any other goes
+on down the stack.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class RequestMiddleware:
         self, app: ASGIApp, *, max_body_bytes: int, admission: Admission, hot: HotPath | None = None
     ) -> None:
         self.app = app
-        self.hot = hot  # the lean routes' requests, answered without the layers below
+        self.hot = hot  # the lean routes' and hot pages' requests, answered without the layers below
         self.max_body_bytes = max_body_bytes
         self.admission = admission
         # Counted in a plain attribute (the gauge reads it when scraped): cheaper than the gauge's lock.

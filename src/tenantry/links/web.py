@@ -213,7 +213,9 @@ async def view(request: Request) -> Response:
     and when the page for this version of the data is cached (the usual case) nothing else runs
     but joining it with the view's nonce. It is a plain Starlette route (added below), not a
     FastAPI one: it takes nothing but the path's token, and FastAPI's per-request parameter
-    solving cost about a fifth of the page's CPU.
+    solving cost about a fifth of the page's CPU. `RequestMiddleware` answers it itself
+    (`hot_page`: the layers below it do nothing for a page), and its link is made once while
+    its rows are the same (`links.repository`), with its data versions (`_version`).
     """
     token: str = request.path_params["token"]
     services: Services = request.app.state.services
