@@ -56,7 +56,7 @@ _KEY_LOOKUP_STATEMENT = (
     .where(ApiKey.prefix == bindparam("prefix"))
 )
 # Each key's row (with a companion's: each key and path's) is converted once (`db.prepared`).
-KEYS_REMEMBERED = 4096
+KEYS_REMEMBERED = 1024
 _KEY_LOOKUP = PreparedSelect(_KEY_LOOKUP_STATEMENT, memo=KEYS_REMEMBERED)
 _KEY_COLUMNS = len(_KEY_LOOKUP_STATEMENT.selected_columns)
 

@@ -142,7 +142,7 @@ def _link_of(rows: tuple[Any, ...]) -> PublicLink:
     """The link its rows describe, made once for the same rows (the same link, client status,
     dashboard and klips, to the data versions): a page's view makes nothing when nothing changed.
     Its rows are remembered (`PreparedSelect`'s memo), so looking them up here hashes values whose
-    hashes are already known."""
+    hashes are already known. Every column of the statement is hashable (its JSON comes as text)."""
     row = rows[0]
     klips = (
         [PlacedKlip(*found[-_KLIP_COLUMNS:]) for found in rows if found.klip_id is not None]
