@@ -111,9 +111,15 @@ class Admission:
         self._running = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
 
-    async def enter(self) -> None:
+    def try_enter(self) -> bool:
+        """A turn now, when one is free and no one is waiting (no coroutine for the usual case)."""
         if self._running < self.limit and not self._waiting:
             self._running += 1
+            return True
+        return False
+
+    async def enter(self) -> None:
+        if self.try_enter():
             return
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[None] = loop.create_future()
@@ -201,7 +207,8 @@ class RequestMiddleware:
                 raise PayloadTooLarge(self._too_large())
             path: str = scope["path"]
             if not path.startswith(UNQUEUED_PATHS):
-                await self.admission.enter()
+                if not self.admission.try_enter():
+                    await self.admission.enter()
                 admitted = True
             # A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3):
             # nothing to count.

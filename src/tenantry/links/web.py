@@ -13,7 +13,7 @@ next one.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,21 +138,20 @@ def _unavailable_json(status: int) -> Response:
     return JSONResponse({"available": False}, status_code=status, headers=JSON_HEADERS)
 
 
-async def _opened(request: Request, token: str) -> PublicLink | LinkUnavailable:
+async def _opened(request: Request, token: str, now: datetime) -> PublicLink | LinkUnavailable:
     """The link, its dashboard and klips (with their data versions), read on the event loop; the
     client's status is checked on every request. On a partner's own domain only that partner's
     links are served (`host_partner_id`); on the default address every link is."""
     services: Services = request.app.state.services
     reads = services.reads.together()  # with the views of the pages asked for at the same moment
     try:
-        return await service.open_public_async(reads, token, services.clock.now(), host_partner_id(request))
+        return await service.open_public_async(reads, token, now, host_partner_id(request))
     except LinkUnavailable as refusal:
         return refusal
 
 
-async def _record_view(services: Services, link: PublicLink) -> None:
+async def _record_view(services: Services, link: PublicLink, now: datetime) -> None:
     """`last_accessed_at`, to the minute: a write on a worker thread, once a minute at most."""
-    now = services.clock.now()
     if service.needs_touch(link, now):
 
         def touch() -> None:
@@ -198,9 +197,11 @@ def _version(link: PublicLink, chosen: Chosen) -> str:
     return version
 
 
-def _chosen(services: Services, request: Request, link: PublicLink) -> tuple[Chosen, date]:
+def _chosen(request: Request, link: PublicLink, now: datetime) -> tuple[Chosen, date]:
     """The viewer's filter values (`?f.<id>=`, else each filter's default), or InvalidInput."""
-    today = today_in(link.dashboard.timezone, services.clock.now())
+    today = today_in(link.dashboard.timezone, now)
+    if not link.dashboard.filters:  # nothing to choose: the address's values are ignored, as `choose` would
+        return Chosen(), today
     raw = parse_filters(request.query_params.multi_items())
     return choose(stored_filters(link.dashboard.filters), raw, today), today
 
@@ -219,13 +220,14 @@ async def view(request: Request) -> Response:
     """
     token: str = request.path_params["token"]
     services: Services = request.app.state.services
-    link = await _opened(request, token)
+    now = services.clock.now()
+    link = await _opened(request, token, now)
     if isinstance(link, LinkUnavailable):
         return _unavailable_page(link.status)
     if not _has_access(services, request, link):
         return _page("password.html", 401, link.allowed_origins, error=None)
     try:
-        chosen, today = _chosen(services, request, link)
+        chosen, today = _chosen(request, link, now)
     except InvalidInput as refusal:
         return _page("invalid.html", 422, link.allowed_origins, message=refusal.detail)
     # The version covers the filter values, so each choice of them is a page of its own.
@@ -254,7 +256,7 @@ async def view(request: Request) -> Response:
                 csp_nonce=pages.slot,
             ),
         )
-    await _record_view(services, link)
+    await _record_view(services, link, now)
     return PageResponse(page, 200, nonce, link.allowed_origins)
 
 
@@ -317,13 +319,14 @@ def _protected_link(services: Services, token: str, partner_id: int | None) -> P
 async def live(token: str, request: Request, v: Annotated[str, Query(max_length=64)] = "") -> Response:
     """What the page polls: the data version, and the new klips when it changed."""
     services: Services = request.app.state.services
-    link = await _opened(request, token)
+    now = services.clock.now()
+    link = await _opened(request, token, now)
     if isinstance(link, LinkUnavailable):
         return _unavailable_json(link.status)
     if not _has_access(services, request, link):
         return _unavailable_json(401)
     try:
-        chosen, today = _chosen(services, request, link)
+        chosen, today = _chosen(request, link, now)
     except InvalidInput as refusal:
         return JSONResponse(refusal.to_problem(), status_code=422, headers=JSON_HEADERS)
     version = _version(link, chosen)
