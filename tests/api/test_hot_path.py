@@ -193,6 +193,7 @@ def test_a_page_response_is_what_an_html_response_with_the_page_s_headers_is():
 def test_hot_templates_may_share_a_parameter_name(app):
     from tenantry.api.deps import KeyCompanions
 
-    hot = HotPath(app, paths=("/a/{item_id}", "/b/{item_id}"), hosts=app.state.hosts, companions=KeyCompanions())
+    paths = ("/a/{item_id}", "/b/{item_id}")
+    hot = HotPath(app, paths=paths, hosts=app.state.hosts, companions=KeyCompanions())
     scope = {"type": "http", "method": "GET", "path": "/c/1", "headers": []}
     assert hot.find(scope) is None  # neither template: not looked up among the routes
