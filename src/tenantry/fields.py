@@ -10,6 +10,7 @@ changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
@@ -72,3 +73,28 @@ Description = Annotated[str, StringConstraints(max_length=5000), Lines]
 Reason = Annotated[str, StringConstraints(max_length=1000), Lines]
 # A search text or filter in a query string: one line, possibly empty.
 SearchText = Annotated[str, StringConstraints(max_length=200), OneLine]
+
+
+class KeptJson:
+    """Response models dumped to JSON, each made once while what it is made of is the same.
+
+    `json(key, make)` gives the JSON of the model `make()` returns, made the first time `key` is
+    asked for: `key` must hold everything the model is made of (the rows' values, what the clock
+    shows of them), so one key is always one answer. At most `limit` are kept; all are dropped
+    when one more is made (safe from any thread). The hottest reads ask for the same view again
+    and again, and building a nested model and dumping it costs more than their database read.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.limit = limit
+        self._kept: dict[Hashable, bytes] = {}
+
+    def json(self, key: Hashable, make: Callable[[], BaseModel]) -> bytes:
+        body = self._kept.get(key)
+        if body is None:
+            model = make()
+            body = model.__pydantic_serializer__.to_json(model, by_alias=True)
+            if len(self._kept) >= self.limit:
+                self._kept.clear()
+            self._kept[key] = body
+        return body

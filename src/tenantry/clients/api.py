@@ -28,6 +28,7 @@ from tenantry.api.deps import (
     read_with_key,
     services,
 )
+from tenantry.api.lean import JsonAnswer
 from tenantry.auth.principal import Principal
 from tenantry.clients import bulk, properties, service
 from tenantry.clients import repository as repo
@@ -45,6 +46,7 @@ from tenantry.clients.schemas import (
     Properties,
     StatusChangeList,
     StatusChangeOut,
+    client_json,
 )
 from tenantry.clock import Clock
 from tenantry.db.models import Client
@@ -220,7 +222,7 @@ async def list_clients(
 
 
 @router.get("/{client_id}", response_model=ClientOut)
-async def get_client(client_id: PathId, request: Request) -> ClientOut:
+async def get_client(client_id: PathId, request: Request) -> JsonAnswer:
     """One client, with its effective status, trial clock, allocation and usage."""
     # The hottest read of the API: prepared statements, read without leaving the event loop.
     svc, caller = services(request), caller_of(request)
@@ -239,7 +241,7 @@ async def get_client(client_id: PathId, request: Request) -> ClientOut:
     if calls is None:
         # The meter reads the database only for a count Redis cannot give (a connection when it does).
         calls = (await svc.meter.client_calls_today_async([client.id], calendar, now, svc.reads))[client.id]
-    return ClientOut.of(client, now, api_calls_today=calls)
+    return JsonAnswer(client_json(client, now, calls))
 
 
 def _update(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
@@ -11,8 +12,9 @@ from tenantry import lifecycle
 from tenantry.clients import repository as repo
 from tenantry.fields import INT64_MAX as INT64_MAX
 from tenantry.fields import INT64_MIN as INT64_MIN
-from tenantry.fields import Description, ExternalId, Name, OneLine, Reason, Strict
+from tenantry.fields import Description, ExternalId, KeptJson, Name, OneLine, Reason, Strict
 from tenantry.policy import Status
+from tenantry.pool import RESOURCES
 
 if TYPE_CHECKING:
     from tenantry.db.models import StatusChange
@@ -121,6 +123,36 @@ class ClientOut(BaseModel):
             created_at=client.created_at,
             last_sign_in=client.last_sign_in,
         )
+
+
+# What `ClientOut.of` reads of a client: with the count of its calls today and what the clock shows
+# of its trial (`lifecycle.trial_reading`), all its view is made of.
+_VIEWED = attrgetter(
+    "id",
+    "name",
+    "description",
+    "external_id",
+    "status",
+    "trial_started_at",
+    "trial_ends_at",
+    "trial_extended_at",
+    *(f"alloc_{r}" for r in RESOURCES),
+    "usage_dashboards",
+    "usage_users",
+    "usage_published_links",
+    "created_at",
+    "last_sign_in",
+)
+# Client views kept as JSON (`client_json`).
+_KEPT = KeptJson()
+
+
+def client_json(client: repo.ClientFields, now: datetime, api_calls_today: int) -> bytes:
+    """`ClientOut.of(client, now, api_calls_today)` as JSON, made once while what it shows is the
+    same: the fields it reads, the count, and what the clock shows of the trial (to the day, and
+    whether it has ended). The hottest read of the API asks for the same client again and again."""
+    key = (_VIEWED(client), api_calls_today, lifecycle.trial_reading(client, now))
+    return _KEPT.json(key, lambda: ClientOut.of(client, now, api_calls_today))
 
 
 class ClientList(BaseModel):

@@ -20,6 +20,7 @@ from tenantry.api.deps import (
     read_with_key,
     services,
 )
+from tenantry.api.lean import JsonAnswer
 from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.users import repository as repo
 from tenantry.users import service
@@ -174,14 +175,14 @@ async def remove_partner_user(
 
 
 @router.get("/me", response_model=MeOut)
-async def me(request: Request) -> MeOut:
+async def me(request: Request) -> JsonAnswer:
     """Who is calling, and for a client user, the client with its status and trial clock."""
     svc, caller = services(request), caller_of(request)
     row = read_with_key(request, repo.ME_WITH_KEY)
     if row is not None:  # read in the API key's statement
-        return service.me_read_with_key(row, caller, svc.clock.now())
+        return JsonAnswer(service.me_read_with_key(row, caller, svc.clock.now()))
     async with svc.reads.connection() as reads:
-        return await service.read_me(reads, caller, svc.clock.now())
+        return JsonAnswer(await service.read_me(reads, caller, svc.clock.now()))
 
 
 @router.get("/me/api-keys", response_model=ApiKeyList)

@@ -29,6 +29,7 @@ from tenantry.domains import base_url_of
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
 from tenantry.errors import Duplicate, Forbidden, InvitationAccepted, LastAdmin
+from tenantry.fields import KeptJson
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.owners import require_reader
 from tenantry.partners import repository as partners_repo
@@ -524,20 +525,34 @@ def revoke_own_key(db: Session, clock: Clock, principal: Principal, key_id: int)
 # Me
 
 
-async def read_me(reads: Reads, principal: Principal, now: datetime) -> MeOut:
-    """Who is calling, and for a client user, the client with its status and trial clock; read
-    without leaving the event loop (`db.reads`)."""
+async def read_me(reads: Reads, principal: Principal, now: datetime) -> bytes:
+    """Who is calling, and for a client user, the client with its status and trial clock, as JSON
+    (`MeOut`); read without leaving the event loop (`db.reads`)."""
     own = None
     if principal.is_partner:
         user = await repo.read_partner_user(reads, principal)
     else:
         user, own = await repo.read_client_user(reads, principal)
-    return me_of(user, own, principal, now)
+    return me_json(user, own, principal, now)
 
 
-def me_read_with_key(row: Any, principal: Principal, now: datetime) -> MeOut:
+def me_read_with_key(row: Any, principal: Principal, now: datetime) -> bytes:
     """The same from what `repo.ME_WITH_KEY` read beside the caller's API key."""
-    return me_of(*repo.me_read_with_key(row, principal), principal, now)
+    return me_json(*repo.me_read_with_key(row, principal), principal, now)
+
+
+# `GET /api/1/me` answers kept as JSON (`me_json`).
+_KEPT_ME = KeptJson()
+
+
+def me_json(
+    user: tuple[int, str, str, str], own: repo.OwnClient | None, principal: Principal, now: datetime
+) -> bytes:
+    """`me_of` as JSON, made once while what it shows is the same: the user, their own client,
+    what the clock shows of its trial (`lifecycle.trial_reading`) and the caller's kind and partner."""
+    reading = None if own is None else lifecycle.trial_reading(own, now)
+    key = (user, own, principal.kind, principal.partner_id, reading)
+    return _KEPT_ME.json(key, lambda: me_of(user, own, principal, now))
 
 
 def me_of(
