@@ -34,13 +34,16 @@ from fastapi import FastAPI
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
 from starlette._exception_handler import ExceptionHandlers, StatusHandlers, wrap_app_handling_exceptions
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, compile_path
 from starlette.types import Receive, Scope, Send
 
-from tenantry.api.deps import KeyCompanions, authenticate_api, needs_caller, rate_limited
+from tenantry.api.deps import KeyCompanions, authenticate_api, needs_caller, with_headers
 from tenantry.api.route_index import RouteIndex
 from tenantry.domains.routing import HostTable, place_host_partner
 
@@ -103,11 +106,18 @@ class LeanRoute(Route):
         return self._arguments(path_params) if method in self._methods else None
 
     async def answer(self, arguments: dict[str, Any], scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.respond(arguments, scope, receive, send)
+        await response(scope, receive, send)
+
+    async def respond(
+        self, arguments: dict[str, Any], scope: Scope, receive: Receive, send: Send
+    ) -> Response:
+        """The endpoint's answer, not sent yet: a `Response` it returned as it is, else its value
+        validated and dumped (as FastAPI's fast path does), with the route's status code."""
         arguments[self._request_name] = Request(scope, receive, send)
         returned = await self.endpoint(**arguments)
         if isinstance(returned, Response):
-            await returned(scope, receive, send)
-            return
+            return returned
         value, errors = self._response_field.validate(returned, {}, loc=("response",))
         if errors:
             raise ResponseValidationError(errors=errors, body=returned)
@@ -115,11 +125,7 @@ class LeanRoute(Route):
             body = value.__pydantic_serializer__.to_json(value, by_alias=True)
         else:
             body = self._response_field.serialize_json(value, by_alias=True)
-        # What Starlette's `Response(body, media_type="application/json")` sends.
-        headers = [(b"content-length", str(len(body)).encode("latin-1"))] if self._sized else []
-        headers.append((b"content-type", b"application/json"))
-        await send({"type": "http.response.start", "status": self._status_code, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return JsonAnswer(body, self._status_code, self._sized)
 
     def _arguments(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         arguments: dict[str, Any] = {}
@@ -132,15 +138,17 @@ class LeanRoute(Route):
 
 
 class JsonAnswer(Response):
-    """A 200 answer whose body is a response model already dumped to JSON (a view kept as JSON,
-    say): the same status and headers, in the same order, as a lean route (or FastAPI) sends for
-    the model itself."""
+    """An answer whose body is a response model already dumped to JSON (a view kept as JSON, say):
+    the same headers, in the same order, as Starlette's `Response(body, status,
+    media_type="application/json")`, which FastAPI sends for the model itself (no length for a
+    status that has no body: `sized=False`)."""
 
     media_type = "application/json"
 
-    def __init__(self, body: bytes) -> None:
-        self.body, self.status_code, self.background = body, 200, None
-        self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")), _JSON]
+    def __init__(self, body: bytes, status: int = 200, sized: bool = True) -> None:
+        self.body, self.status_code, self.background = body, status, None
+        length = str(len(body)).encode("latin-1")
+        self.raw_headers = [(b"content-length", length), _JSON] if sized else [_JSON]
 
 
 _JSON = (b"content-type", b"application/json")
@@ -172,12 +180,15 @@ class HotPath:
 
     - `HostMiddleware`: the partner of the `Host` (`place_host_partner`);
     - `ApiAuthMiddleware`: for a lean route, the caller, metered, its key companion read beside its
-      key (`authenticate_api`), and the rate-limit headers on the answer (`rate_limited`); a hot
-      page is outside `/api/1`, where it does nothing;
+      key (`authenticate_api`), and the rate-limit headers on the answer (those `rate_limited`
+      adds, put on the answer before it is sent); a hot page is outside `/api/1`, where it does
+      nothing;
     - `IdempotencyMiddleware`: nothing (it keeps POSTs only);
     - the router and Starlette's exception middleware: the route's scope, then the endpoint, an
       error it raises answered by the app's handler for it (the same tables, looked up the same
-      way) or raised on to `RequestMiddleware` when it has none.
+      way) or raised on to `RequestMiddleware` when it has none. A lean route's answer is made
+      before anything is sent (`LeanRoute.respond`), so its error is handled without wrapping
+      `send` to learn whether the answer has started.
 
     FastAPI's exit stacks (for dependencies and uploaded files) have nothing to close for an
     endpoint that takes only path parameters or the request. The router's current routes decide
@@ -241,12 +252,34 @@ class HotPath:
         scope.update(child_scope)
         scope["router"] = self._owner.router
         scope["starlette.exception_handlers"] = self._handler_tables()
+        try:
+            response = await route.respond(arguments, scope, receive, send)
+        except Exception as exc:  # nothing was sent: the app's handler for it answers, if it has one
+            response = await self._handled(exc, Request(scope, receive, send))
+        extra = state.get("rate_limit_headers")
+        if extra:  # a metered call's (`rate_limited`)
+            response.raw_headers = with_headers(response.raw_headers, extra)
+        await response(scope, receive, send)
 
-        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-            await route.answer(arguments, scope, receive, send)
-
-        handled = wrap_app_handling_exceptions(answer, Request(scope, receive, send))
-        await handled(scope, receive, rate_limited(state, send))
+    async def _handled(self, exc: Exception, request: Request) -> Response:
+        """What Starlette's exception middleware answers for an error the endpoint raised: the
+        handler of its status (an `HTTPException`), else of its nearest class; raised on when the
+        app has none."""
+        exception_handlers, status_handlers = self._handler_tables()
+        handler = status_handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
+        if handler is None:
+            handler = next(
+                (exception_handlers[c] for c in type(exc).__mro__ if c in exception_handlers), None
+            )
+        if handler is None:
+            raise exc
+        if is_async_callable(handler):
+            response = await handler(request, exc)
+        else:
+            response = await run_in_threadpool(handler, request, exc)
+        exc.__traceback__ = None  # as Starlette does: a reused error would gather tracebacks
+        assert isinstance(response, Response), "an HTTP handler answers with a Response"
+        return response
 
     def _handler_tables(self) -> tuple[ExceptionHandlers, StatusHandlers]:
         # As FastAPI's stack builds Starlette's exception middleware: from the app's handlers, but
