@@ -33,7 +33,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
-from starlette._exception_handler import ExceptionHandlers, StatusHandlers, wrap_app_handling_exceptions
+from starlette._exception_handler import ExceptionHandlers, StatusHandlers
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -186,9 +186,9 @@ class HotPath:
     - `IdempotencyMiddleware`: nothing (it keeps POSTs only);
     - the router and Starlette's exception middleware: the route's scope, then the endpoint, an
       error it raises answered by the app's handler for it (the same tables, looked up the same
-      way) or raised on to `RequestMiddleware` when it has none. A lean route's answer is made
-      before anything is sent (`LeanRoute.respond`), so its error is handled without wrapping
-      `send` to learn whether the answer has started.
+      way) or raised on to `RequestMiddleware` when it has none. The answer is made before
+      anything is sent (a page's endpoint returns it, `LeanRoute.respond` a lean route's), so an
+      error is handled without wrapping `send` to learn whether the answer has started.
 
     FastAPI's exit stacks (for dependencies and uploaded files) have nothing to close for an
     endpoint that takes only path parameters or the request. The router's current routes decide
@@ -240,12 +240,11 @@ class HotPath:
             scope["router"] = self._owner.router
             scope["starlette.exception_handlers"] = self._handler_tables()
             request = Request(scope, receive, send)
-
-            async def page(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
                 response = await route.endpoint(request)
-                await response(scope, receive, send)
-
-            await wrap_app_handling_exceptions(page, request)(scope, receive, send)
+            except Exception as exc:  # nothing was sent yet
+                response = await self._handled(exc, request)
+            await response(scope, receive, send)
             return
         assert isinstance(route, LeanRoute)
         state = await authenticate_api(scope, self._companions)
