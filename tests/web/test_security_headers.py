@@ -5,6 +5,8 @@ Referer only to this origin; API answers are not sniffed either. And `GET /` fin
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import secrets
 from datetime import timedelta
@@ -13,6 +15,7 @@ import pytest
 
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
+from tenantry.web.headers import new_nonce
 from tests.factories import (
     ADMIN_PASSWORD,
     PASSWORD,
@@ -119,6 +122,28 @@ class TestPagesAreLockedDown:
         assert first.startswith("'nonce-") and second.startswith("'nonce-")
         assert first != second
         assert len(first) - len("'nonce-'") >= 22  # at least 128 random bits
+
+    def test_nonces_drawn_ahead_are_each_128_random_bits_handed_out_once(self):
+        drawn = [new_nonce() for _ in range(3 * 256 + 5)]  # across three draws
+        assert len(set(drawn)) == len(drawn)
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", nonce) for nonce in drawn)
+        decoded = b"".join(base64.urlsafe_b64decode(nonce + "==") for nonce in drawn[:256])
+        assert len(decoded) == 16 * 256
+        assert len(set(decoded)) > 200  # the operating system's bytes, not a counter's
+
+    def test_a_forked_process_draws_nonces_of_its_own(self):
+        new_nonce()  # the parent has nonces drawn ahead
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child)
+            os.write(write, new_nonce().encode())
+            os._exit(0)
+        os.close(write)
+        os.waitpid(child, 0)
+        from_child = os.read(read, 64).decode()
+        os.close(read)
+        assert len(from_child) == 22
+        assert from_child not in [new_nonce() for _ in range(256)]
 
     def test_a_partner_signed_in_as_a_client_sees_a_locked_down_portal(self, http, partner, db, portal_user):
         client_id, dashboard_id, _ = portal_user

@@ -9,18 +9,37 @@ is kept: the published dashboard (embedded in other sites on purpose) and the AP
 
 from __future__ import annotations
 
-import secrets
+import base64
+import os
+from collections import deque
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Nonces drawn ahead (`new_nonce`); a deque hands each out once, from any thread.
+_NONCES_DRAWN = 256
+_nonces: deque[str] = deque()
+# A forked process draws its own: it must not hand out its parent's.
+os.register_at_fork(after_in_child=_nonces.clear)
 
 # Where a request keeps its nonce (the request state, shared by every Request of one scope).
 _NONCE = "tenantry_csp_nonce"
 
 
 def new_nonce() -> str:
-    """128 random bits, as CSP asks of a nonce, in characters that need no escaping anywhere."""
-    return secrets.token_urlsafe(16)
+    """128 random bits, as CSP asks of a nonce, in characters that need no escaping anywhere.
+
+    Drawn from the operating system's generator 256 at a time (one system call, not one a page):
+    each is 16 bytes of its output that no other nonce shares."""
+    try:
+        return _nonces.popleft()
+    except IndexError:
+        drawn = os.urandom(16 * _NONCES_DRAWN)
+        # As `secrets.token_urlsafe(16)` writes 16 bytes: 22 characters, the padding left off.
+        _nonces.extend(
+            base64.urlsafe_b64encode(drawn[i : i + 16])[:22].decode() for i in range(0, len(drawn), 16)
+        )
+        return _nonces.popleft()
 
 
 def csp_nonce(request: Request) -> str:
