@@ -273,7 +273,7 @@ class HotPath:
         if handler is None:
             raise exc
         if is_async_callable(handler):
-            response = await handler(request, exc)
+            response = await handler(request, exc)  # type: ignore[arg-type]  # an HTTP handler's, as Starlette calls it
         else:
             response = await run_in_threadpool(handler, request, exc)
         exc.__traceback__ = None  # as Starlette does: a reused error would gather tracebacks
