@@ -96,17 +96,13 @@ class Trial:
 
     def days_remaining(self, now: datetime) -> int:
         """ceil((ends_at - now) / 1 day), 0 once expired."""
-        return days_until(self.ends_at, now)
+        left = (self.ends_at - now) / DAY
+        return max(0, math.ceil(left))
 
     def extension_available(self, now: datetime) -> bool:
         # Seed: the extension must be requested before the end of the *first* trial period;
         # once extended, the first period is over as far as extensions go.
         return not self.extended and now < self.ends_at
-
-
-def days_until(ends_at: datetime, now: datetime) -> int:
-    """ceil((ends_at - now) / 1 day), 0 once `ends_at` has passed."""
-    return max(0, math.ceil((ends_at - now) / DAY))
 
 
 class ClientState(Protocol):
@@ -133,9 +129,8 @@ def trial_reading(client: ClientState, now: datetime) -> tuple[bool, int] | None
     """All that a view of the client's status and trial (`effective_status`, and each `Trial`
     method) shows of `now`: whether the trial has ended, and its days remaining; None without a
     trial, whose views show nothing of the clock."""
-    if client.trial_started_at is None or client.trial_ends_at is None:
-        return None
-    return now >= client.trial_ends_at, days_until(client.trial_ends_at, now)
+    trial = trial_of(client)
+    return None if trial is None else (trial.expired(now), trial.days_remaining(now))
 
 
 def client_status(client: ClientState, now: datetime) -> EffectiveStatus:
