@@ -33,7 +33,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
-from starlette._exception_handler import ExceptionHandlers, StatusHandlers
+from starlette._exception_handler import ExceptionHandlers, StatusHandlers, _lookup_exception_handler
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -267,9 +267,7 @@ class HotPath:
         exception_handlers, status_handlers = self._handler_tables()
         handler = status_handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
         if handler is None:
-            handler = next(
-                (exception_handlers[c] for c in type(exc).__mro__ if c in exception_handlers), None
-            )
+            handler = _lookup_exception_handler(exception_handlers, exc)
         if handler is None:
             raise exc
         if is_async_callable(handler):
