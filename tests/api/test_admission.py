@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tenantry.api.middleware import Admission
 from tenantry.errors import Overloaded
@@ -82,3 +83,55 @@ def test_a_request_cancelled_just_after_it_was_given_a_turn_passes_the_turn_on()
         return True
 
     assert asyncio.run(scenario())
+
+
+def test_requests_waiting_at_once_are_each_refused_when_their_own_wait_ends():
+    async def scenario() -> list[str]:
+        admission = Admission(limit=1, timeout=0.2)
+        loop = asyncio.get_running_loop()
+        events: list[str] = []
+        await admission.enter()  # the one turn, held throughout
+        began = loop.time()
+
+        async def request(name: str) -> None:
+            try:
+                await admission.enter()
+            except Overloaded:
+                events.append(f"{name} refused after {round(loop.time() - began, 1)}")
+
+        first = asyncio.ensure_future(request("first"))
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(request("second"))
+        await asyncio.gather(first, second)
+        third = asyncio.ensure_future(request("third"))  # after every timer has run
+        await third
+        return events
+
+    events = asyncio.run(scenario())
+    assert events[:2] == ["first refused after 0.2", "second refused after 0.3"]
+    assert events[2].startswith("third refused after ")
+
+
+def test_the_queued_gauge_counts_the_requests_waiting_now():
+    async def scenario() -> list[float]:
+        admission = Admission(limit=1, timeout=5)
+        await admission.enter()
+        waiting = [asyncio.ensure_future(admission.enter()) for _ in range(3)]
+        await asyncio.sleep(0)
+        seen = [_queued()]
+        admission.leave()  # the first waiting is let in
+        await asyncio.sleep(0)
+        seen.append(_queued())
+        for request in waiting[1:]:
+            request.cancel()
+        await asyncio.sleep(0)
+        seen.append(_queued())
+        return seen
+
+    assert asyncio.run(scenario()) == [3, 2, 0]
+
+
+def _queued() -> float:
+    value = REGISTRY.get_sample_value("tenantry_http_requests_queued")
+    assert value is not None
+    return value
