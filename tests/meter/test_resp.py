@@ -98,6 +98,53 @@ def test_a_call_that_times_out_leaves_its_place_so_the_next_reply_is_not_taken_f
     assert run(calls()) == (b"mine", b"mine")
 
 
+def test_calls_waiting_behind_a_slow_one_each_time_out_at_their_own_deadline(redis_server):
+    async def calls() -> tuple[list[str], list[Any]]:
+        client = RespClient(redis_server.url, timeout=0.2)
+        events: list[str] = []
+        loop = asyncio.get_running_loop()
+        try:
+            await client.execute("SET", "after", "mine")
+            began = loop.time()
+
+            async def call(name: str, *command: Any) -> None:
+                try:
+                    await client.execute(*command)
+                except rx.TimeoutError:
+                    events.append(f"{name} timed out after {round(loop.time() - began, 1)}")
+
+            slow = asyncio.ensure_future(call("blpop", "BLPOP", "empty-list", "0.7"))  # holds the line
+            await asyncio.sleep(0.1)
+            behind = asyncio.ensure_future(call("get", "GET", "after"))
+            await asyncio.gather(slow, behind)
+            client.timeout = 2
+            # The late replies land on the calls that left; the connection serves on.
+            return events, [await client.execute("GET", "after"), await client.execute("PING")]
+        finally:
+            await client.aclose()
+
+    events, replies = run(calls())
+    assert events == ["blpop timed out after 0.2", "get timed out after 0.3"]
+    assert replies == [b"mine", b"PONG"]
+
+
+def test_a_call_made_long_after_a_time_out_still_times_out(redis_server):
+    async def calls() -> int:
+        client = RespClient(redis_server.url, timeout=0.1)
+        timed_out = 0
+        try:
+            for _ in range(2):  # the second call comes after the first's timer is gone
+                with pytest.raises(rx.TimeoutError):
+                    await client.execute("BLPOP", "empty-list", "0.3")
+                timed_out += 1
+                await asyncio.sleep(0.4)  # its nil has come
+            return timed_out
+        finally:
+            await client.aclose()
+
+    assert run(calls()) == 2
+
+
 def test_a_script_runs_again_on_a_restarted_server_that_has_forgotten_it(redis_server):
     client = RespClient(redis_server.url)
 
