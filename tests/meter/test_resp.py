@@ -229,3 +229,20 @@ def test_commands_are_written_as_arrays_of_bulk_strings():
     assert encode(["SET", b"k", 3, 1.5]) == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n3\r\n$3\r\n1.5\r\n"
     with pytest.raises(TypeError):
         encode(["SET", None])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("args", "written"),
+    [
+        (["GET", "key:1"], b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n"),
+        (["SET", "naïve", "€"], b"*3\r\n$3\r\nSET\r\n$6\r\nna\xc3\xafve\r\n$3\r\n\xe2\x82\xac\r\n"),
+        (["SET", "k", b"\x00\xff"], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\x00\xff\r\n"),
+        (
+            ["EVALSHA", "ab", 2, -7, 0.25, ""],
+            b"*6\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n$2\r\n-7\r\n$4\r\n0.25\r\n$0\r\n\r\n",
+        ),
+    ],
+    ids=["ascii text", "text outside ascii is counted in bytes", "bytes as they are", "numbers as text"],
+)
+def test_a_bulk_strings_length_is_its_length_in_bytes(args, written):
+    assert encode(args) == written

@@ -41,6 +41,24 @@ Value = bytes | str | int | float
 
 def encode(args: Sequence[Value]) -> bytes:
     """A command as RESP: an array of bulk strings."""
+    # Every call of the meter's is text and numbers, and its text ASCII (keys, a script's SHA-1): a
+    # bulk string's length in characters is then its length in bytes, and the command is made as
+    # text and encoded once (half the time of encoding each argument on its own).
+    parts = [f"*{len(args)}\r\n"]
+    for arg in args:
+        kind = type(arg)
+        if kind is str:
+            text: str = arg  # type: ignore[assignment]
+        elif kind is int or kind is float:
+            text = repr(arg)
+        else:
+            return _encode_each(args)
+        parts.append(f"${len(text)}\r\n{text}\r\n")
+    command = "".join(parts)
+    return command.encode() if command.isascii() else _encode_each(args)
+
+
+def _encode_each(args: Sequence[Value]) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
         if isinstance(arg, bytes):
