@@ -154,8 +154,10 @@ class Admission:
 
     def _expire(self) -> None:
         """Refuse every request that has waited its time; set the timer for the next one."""
-        loop, self._timer = self._timer_loop, None
-        assert loop is not None
+        loop = asyncio.get_running_loop()
+        if loop is not self._timer_loop:
+            return  # a timer left on a loop whose requests no longer wait here
+        self._timer = None
         now = loop.time()
         while self._waiting:
             deadline, turn = self._waiting[0]
