@@ -99,9 +99,9 @@ def test_a_call_that_times_out_leaves_its_place_so_the_next_reply_is_not_taken_f
 
 
 def test_calls_waiting_behind_a_slow_one_each_time_out_at_their_own_deadline(redis_server):
-    async def calls() -> tuple[list[str], list[Any]]:
+    async def calls() -> tuple[list[tuple[str, float]], list[Any]]:
         client = RespClient(redis_server.url, timeout=0.2)
-        events: list[str] = []
+        events: list[tuple[str, float]] = []
         loop = asyncio.get_running_loop()
         try:
             await client.execute("SET", "after", "mine")
@@ -111,7 +111,7 @@ def test_calls_waiting_behind_a_slow_one_each_time_out_at_their_own_deadline(red
                 try:
                     await client.execute(*command)
                 except rx.TimeoutError:
-                    events.append(f"{name} timed out after {round(loop.time() - began, 1)}")
+                    events.append((name, loop.time() - began))
 
             slow = asyncio.ensure_future(call("blpop", "BLPOP", "empty-list", "0.7"))  # holds the line
             await asyncio.sleep(0.1)
@@ -124,8 +124,44 @@ def test_calls_waiting_behind_a_slow_one_each_time_out_at_their_own_deadline(red
             await client.aclose()
 
     events, replies = run(calls())
-    assert events == ["blpop timed out after 0.2", "get timed out after 0.3"]
+    # Each at its own deadline (0.2 s after it was sent), not at the first one's; both before the
+    # BLPOP's nil (0.7 s), which would have answered them.
+    (first, blpop_at), (second, get_at) = events
+    assert (first, second) == ("blpop", "get")
+    assert 0.19 <= blpop_at < 0.6 and 0.29 <= get_at < 0.6 and get_at - blpop_at >= 0.05
     assert replies == [b"mine", b"PONG"]
+
+
+def test_calls_that_keep_coming_while_the_connection_stalls_each_time_out_in_their_own_time(redis_server):
+    async def calls() -> tuple[list[float], Any]:
+        client = RespClient(redis_server.url, timeout=0.1)
+        loop = asyncio.get_running_loop()
+        waited: list[float] = []
+        try:
+            await client.execute("SET", "after", "mine")
+
+            async def call(*command: Any) -> None:
+                sent = loop.time()
+                with pytest.raises(rx.TimeoutError):
+                    await client.execute(*command)
+                waited.append(loop.time() - sent)
+
+            stall = asyncio.ensure_future(call("BLPOP", "empty-list", "0.8"))  # nothing answered before it
+            others = []
+            for _ in range(20):
+                await asyncio.sleep(0.02)
+                others.append(asyncio.ensure_future(call("GET", "after")))
+            await asyncio.gather(stall, *others)
+            await asyncio.sleep(0.5)  # every late reply has come
+            return waited, await client.execute("GET", "after")
+        finally:
+            await client.aclose()
+
+    waited, after = run(calls())
+    assert len(waited) == 21
+    # Each timed out after its own 0.1 s, before the stall ended (0.8 s), which would have answered it.
+    assert all(0.09 <= seconds < 0.6 for seconds in waited), waited
+    assert after == b"mine"
 
 
 def test_a_call_made_long_after_a_time_out_still_times_out(redis_server):

@@ -129,6 +129,9 @@ class _Protocol(asyncio.Protocol):
         # waits as long (the client's time-out), so the queue is in the order of their deadlines
         # (after the time-out is shortened, a later call may be failed late, at an earlier one's).
         self.timer: asyncio.TimerHandle | None = None
+        # How many calls at the head of `waiting` have left (timed out, cancelled): the timer looks
+        # past them without walking them again (Redis stalled, thousands may wait for replies).
+        self.settled = 0
         self.buffer = b""
         self.lost: Exception | None = None
         # Commands sent in the running step of the event loop, written together when it ends.
@@ -146,6 +149,8 @@ class _Protocol(asyncio.Protocol):
                 if not self.waiting:
                     raise rx.ConnectionError("Redis sent a reply nobody asked for")
                 _, waiter = self.waiting.popleft()
+                if self.settled:
+                    self.settled -= 1
                 if not waiter.done():  # a caller that timed out has left
                     if isinstance(value, rx.ResponseError):
                         waiter.set_exception(value)
@@ -167,6 +172,7 @@ class _Protocol(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.settled = 0
         while self.waiting:
             _, waiter = self.waiting.popleft()
             if not waiter.done():
@@ -197,13 +203,16 @@ class _Protocol(asyncio.Protocol):
         self.timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        for deadline, waiter in self.waiting:
-            if waiter.done():
-                continue
-            if deadline > now:
-                self.timer = loop.call_at(deadline, self._expire)
-                return
-            waiter.set_exception(rx.TimeoutError("Redis did not answer in time"))
+        waiting, index = self.waiting, self.settled
+        while index < len(waiting):
+            deadline, waiter = waiting[index]
+            if not waiter.done():
+                if deadline > now:
+                    self.timer = loop.call_at(deadline, self._expire)
+                    break
+                waiter.set_exception(rx.TimeoutError("Redis did not answer in time"))
+            index += 1
+        self.settled = index
 
     def _write_held(self) -> None:
         held, self.held = self.held, None
