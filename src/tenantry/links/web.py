@@ -126,6 +126,8 @@ def _cookie_name(link_id: int) -> str:
 
 
 def _has_access(services: Services, request: Request, link: PublicLink) -> bool:
+    if link.password_hash is None:  # open to anyone: no cookie to read
+        return True
     cookie = request.cookies.get(_cookie_name(link.id))
     return service.has_access(link, services.settings.resolved_secret_key, cookie)
 
