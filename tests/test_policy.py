@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tenantry.errors import StatusForbids
+from tenantry.lifecycle import effective_status_at
 from tenantry.policy import (
     POLICY,
     Capability,
@@ -13,8 +16,10 @@ from tenantry.policy import (
     Status,
     counts_against_pool,
     require,
+    stored_status,
 )
 
+_NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 S = EffectiveStatus
 COLUMNS = (S.SETUP, S.TRIAL, S.TRIAL_EXPIRED, S.ACTIVE, S.DISABLED)
 SYMBOL = {"✓": Decision.ALLOWED, "✓wm": Decision.WATERMARK, "✗": Decision.REFUSED}
@@ -103,3 +108,19 @@ def test_a_download_in_setup_is_allowed_with_a_watermark_and_in_no_other_status(
 )
 def test_only_trial_and_active_allocations_count_against_the_pool(status: Status, counts: bool):
     assert counts_against_pool(status) is counts
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_a_stored_value_reads_as_its_status_and_stands_for_the_same_effective_status(status: Status):
+    assert stored_status(status.value) is status
+    assert effective_status_at(status, None, _NOON) is EffectiveStatus(status.value)
+
+
+def test_a_stored_value_that_names_no_status_is_refused_as_the_enum_refuses_it():
+    with pytest.raises(ValueError, match="'paused' is not a valid Status"):
+        stored_status("paused")
+
+
+def test_a_trial_past_its_end_reads_as_expired_to_the_second():
+    assert effective_status_at(Status.TRIAL, _NOON, _NOON) is EffectiveStatus.TRIAL_EXPIRED
+    assert effective_status_at(Status.TRIAL, _NOON + timedelta(seconds=1), _NOON) is EffectiveStatus.TRIAL

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tenantry.errors import ActivationRequirementsUnmet, InvalidTransition, TrialExtensionUnavailable
-from tenantry.policy import EffectiveStatus, Status
+from tenantry.policy import EFFECTIVE_OF, EffectiveStatus, Status, stored_status
 
 # (from, to) pairs that are allowed; `None` is "the client is being created".
 # Seed: "Once an account's status is changed from Setup Mode, it cannot return to this mode."
@@ -135,7 +135,7 @@ def trial_reading(client: ClientState, now: datetime) -> tuple[bool, int] | None
 
 def client_status(client: ClientState, now: datetime) -> EffectiveStatus:
     """The effective status of a client at `now` (its trial's end taken into account)."""
-    return effective_status(Status(client.status), trial_of(client), now)
+    return effective_status(stored_status(client.status), trial_of(client), now)
 
 
 def start_trial(now: datetime, trial_days: int) -> Trial:
@@ -162,4 +162,4 @@ def effective_status(status: Status, trial: Trial | None, now: datetime) -> Effe
 def effective_status_at(status: Status, trial_ends_at: datetime | None, now: datetime) -> EffectiveStatus:
     if status is Status.TRIAL and trial_ends_at is not None and now >= trial_ends_at:
         return EffectiveStatus.TRIAL_EXPIRED
-    return EffectiveStatus(status.value)
+    return EFFECTIVE_OF[status]

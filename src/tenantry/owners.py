@@ -21,7 +21,15 @@ from tenantry.db.models import Client
 from tenantry.errors import Forbidden
 from tenantry.lifecycle import Trial
 from tenantry.partners import repository as partners_repo
-from tenantry.policy import Capability, Decision, EffectiveStatus, Status, counts_against_pool, require
+from tenantry.policy import (
+    Capability,
+    Decision,
+    EffectiveStatus,
+    Status,
+    counts_against_pool,
+    require,
+    stored_status,
+)
 
 T = TypeVar("T")
 
@@ -51,7 +59,7 @@ def content_status(stored: str | None, trial: Trial | None, now: datetime) -> Ef
     """
     if stored is None:
         return EffectiveStatus.ACTIVE
-    return lifecycle.effective_status(Status(stored), trial, now)
+    return lifecycle.effective_status(stored_status(stored), trial, now)
 
 
 def scoped(query: Select[Any], model: Any, principal: Principal) -> Select[Any]:

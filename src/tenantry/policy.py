@@ -30,6 +30,19 @@ class EffectiveStatus(StrEnum):
     DISABLED = "disabled"
 
 
+# Each stored status by its value, and the effective status it stands for while no trial has
+# ended: lookups in a dict, where calling the enum costs half a microsecond (every request that
+# reads a client's status makes them).
+_STATUS_OF_VALUE: dict[str, Status] = {status.value: status for status in Status}
+EFFECTIVE_OF: dict[str, EffectiveStatus] = {status.value: EffectiveStatus(status.value) for status in Status}
+
+
+def stored_status(value: str) -> Status:
+    """`Status(value)` (ValueError for a value that names none), looked up in a dict."""
+    found = _STATUS_OF_VALUE.get(value)
+    return found if found is not None else Status(value)
+
+
 class Capability(StrEnum):
     MANAGE_CLIENT = "manage_client"
     BUILD_CONTENT = "build_content"

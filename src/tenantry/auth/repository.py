@@ -21,7 +21,7 @@ from tenantry.db.reads import Reads
 from tenantry.errors import AccountSuspended, NotFound, TrialEnded, Unauthenticated
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.service import Quota, client_quota, partner_quota
-from tenantry.policy import Capability, EffectiveStatus, Status, allows
+from tenantry.policy import Capability, EffectiveStatus, allows, stored_status
 
 _INVALID = "The API key is not valid (unknown, revoked or malformed)."
 SUSPENDED = "Your account has been suspended. Please contact your account administrator."
@@ -142,7 +142,7 @@ def key_caller(rows: list[Any], token: str, now: datetime) -> KeyCaller:
     if client_user_id is None or client_id is None or client_role is None:
         raise Unauthenticated(_INVALID)
     check_client_access(
-        Capability.CLIENT_API, lifecycle.effective_status_at(Status(client_status), trial_ends_at, now)
+        Capability.CLIENT_API, lifecycle.effective_status_at(stored_status(client_status), trial_ends_at, now)
     )
     principal = Principal("client_user", partner_id, client_user_id, client_role, client_id, key_id)
     return KeyCaller(principal, client_quota(client_id, client_calls, calendar))

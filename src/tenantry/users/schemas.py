@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from tenantry import lifecycle
 from tenantry.clients.schemas import TrialOut
 from tenantry.fields import Email, Name, Password, Strict
-from tenantry.policy import Status
+from tenantry.policy import stored_status
 
 if TYPE_CHECKING:
     from tenantry.db.models import ApiKey, ClientUser, PartnerUser
@@ -163,7 +163,7 @@ class MeClient(BaseModel):
 
     @classmethod
     def of(cls, client: OwnClientFields, now: datetime) -> MeClient:
-        trial, status = lifecycle.trial_of(client), Status(client.status)
+        trial, status = lifecycle.trial_of(client), stored_status(client.status)
         return cls(
             id=client.id,
             name=client.name,
