@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.responses import PlainTextResponse
-from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.routing import BaseRoute, Host, Match, Mount, Route
 
 from tenantry.api.route_index import RouteIndex, index_routes
 from tenantry.app import create_app
@@ -89,6 +89,32 @@ def test_routes_are_told_apart_by_their_leading_segments_in_the_lists_order():
     for n in range(5000):  # more distinct paths than the index keeps lists for: still right
         assert indexed(index, scope_of("GET", f"/a/{n}/c")) is parameter_between
     assert indexed(index, scope_of("GET", "/a/b/d")) is parameter_last
+
+
+def test_a_path_asked_again_gets_the_same_route_and_parameters_in_a_scope_of_its_own():
+    other, numbered = Route("/a/{n:int}/b", endpoint("b")), Route("/a/{n:int}", endpoint("n"))
+    index = RouteIndex([other, numbered])
+    first = index.matches(scope_of("GET", "/a/7"))
+    first[1]["path_params"]["n"] = 99  # a request that changes its own parameters
+    again = index.matches(scope_of("GET", "/a/7"))
+    assert first[0] is again[0] is Match.FULL
+    assert again[1]["route"] is again[1]["tenantry.route_index"] is numbered
+    assert again[1]["path_params"] == {"n": 7}
+    assert index.matches(scope_of("GET", "/a/8"))[1]["path_params"] == {"n": 8}
+    assert index.matches(scope_of("POST", "/a/7")) == (Match.NONE, {})  # another method: the list's 405
+
+
+def test_a_match_behind_a_route_that_reads_more_than_the_path_is_not_remembered():
+    by_host = Host("tenant.example", app=Route("/a/x", endpoint("host")))
+    plain = Route("/a/x", endpoint("plain"))
+    index = RouteIndex([by_host, plain])
+
+    def asked(host: str) -> dict[str, Any]:
+        return {**scope_of("GET", "/a/x"), "headers": [(b"host", host.encode())]}
+
+    assert indexed(index, asked("elsewhere.example")) is plain
+    assert indexed(index, asked("tenant.example")) is by_host
+    assert indexed(index, asked("elsewhere.example")) is plain
 
 
 def test_a_request_the_index_cannot_answer_in_full_is_left_to_the_list():
