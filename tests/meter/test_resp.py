@@ -282,3 +282,18 @@ def test_commands_are_written_as_arrays_of_bulk_strings():
 )
 def test_a_bulk_strings_length_is_its_length_in_bytes(args, written):
     assert encode(args) == written
+
+
+def test_a_number_kept_from_an_earlier_command_does_not_stand_for_an_equal_float_or_bool():
+    assert encode(["SET", "k", 1]) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"
+    assert encode(["SET", "k", 1.0]) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n1.0\r\n"
+    assert encode(["SET", "k", True]) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nTrue\r\n"
+    assert encode(["SET", "1", 1]) == b"*3\r\n$3\r\nSET\r\n$1\r\n1\r\n$1\r\n1\r\n"
+
+
+def test_commands_are_written_right_past_the_number_of_values_kept():
+    for n in range(10_000):  # more distinct keys and numbers than are kept
+        key = f"key:{n}:é" if n % 3 == 0 else f"key:{n}"
+        data = key.encode()
+        expected = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%d\r\n" % (len(data), data, len(str(n)), n)
+        assert encode(["SET", key, n]) == expected

@@ -41,36 +41,40 @@ Value = bytes | str | int | float
 
 def encode(args: Sequence[Value]) -> bytes:
     """A command as RESP: an array of bulk strings."""
-    # Every call of the meter's is text and numbers, and its text ASCII (keys, a script's SHA-1): a
-    # bulk string's length in characters is then its length in bytes, and the command is made as
-    # text and encoded once (half the time of encoding each argument on its own).
-    parts = [f"*{len(args)}\r\n"]
+    parts = [_ARRAYS.get(len(args)) or b"*%d\r\n" % len(args)]
+    kept = _BULKS.get
     for arg in args:
         kind = type(arg)
-        if kind is str:
-            text: str = arg  # type: ignore[assignment]
-        elif kind is int or kind is float:
-            text = repr(arg)
-        else:
-            return _encode_each(args)
-        parts.append(f"${len(text)}\r\n{text}\r\n")
-    command = "".join(parts)
-    return command.encode() if command.isascii() else _encode_each(args)
-
-
-def _encode_each(args: Sequence[Value]) -> bytes:
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int | float):
-            data = repr(arg).encode()
-        else:
-            raise TypeError(f"a Redis argument must be bytes, str, int or float, not {type(arg).__name__}")
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        bulk = kept(arg) if kind is str or kind is int else None  # type: ignore[arg-type]
+        parts.append(bulk if bulk is not None else _bulk(arg))
     return b"".join(parts)
+
+
+# The bulk strings of the text and whole numbers sent lately, made once: the meter's calls repeat
+# the same keys, script names and limits on every request (a metered call's thirteen arguments cost
+# 4 µs to encode, 2 µs with these). Kept by value, for text and `int` only: a float or a bool equal
+# to a kept number (1.0, True) is written otherwise. Cleared when full.
+_BULKS: dict[str | int, bytes] = {}
+_BULKS_KEPT = 4096
+_ARRAYS = {count: b"*%d\r\n" % count for count in range(32)}
+
+
+def _bulk(arg: Value) -> bytes:
+    if isinstance(arg, bytes):
+        data = arg
+    elif isinstance(arg, str):
+        data = arg.encode()
+    elif isinstance(arg, int | float):
+        data = repr(arg).encode()
+    else:
+        raise TypeError(f"a Redis argument must be bytes, str, int or float, not {type(arg).__name__}")
+    bulk = b"$%d\r\n%s\r\n" % (len(data), data)
+    kind = type(arg)
+    if kind is str or kind is int:
+        if len(_BULKS) >= _BULKS_KEPT:
+            _BULKS.clear()
+        _BULKS[arg] = bulk  # type: ignore[index]
+    return bulk
 
 
 class _Incomplete(Exception):
