@@ -1,10 +1,14 @@
-"""The burst limit's moving window kept in memory (`meter.burst.MemoryWindows`), without Redis."""
+"""The burst limit's moving window kept in memory (`meter.burst.MemoryWindows`), without Redis, and
+the window a Redis check runs (`limits`' own)."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tenantry.meter.burst import MemoryWindows
+from limits import RateLimitItemPerSecond
+
+from tenantry.meter.burst import BurstLimiter, MemoryWindows
 
 
 class Ticking:
@@ -87,3 +91,13 @@ def test_threads_sharing_a_window_are_allowed_exactly_the_amount() -> None:
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: windows.hit("client:1"), range(2000)))
     assert sum(answers) == 50
+
+
+def test_a_redis_window_is_limits_own_key_and_arguments_for_every_client() -> None:
+    limiter = BurstLimiter("redis://127.0.0.1:6379/0", 5)  # nothing is asked of Redis here
+    item = RateLimitItemPerSecond(5)
+    for n in [*range(5000), 7, 7]:  # more clients than the limiter keeps keys for, and one again
+        window = limiter.window(f"client:{n}")
+        assert window.key == "LIMITS:" + item.key_for("tenantry-burst", f"client:{n}")
+        assert window.args[1:] == (5, 1, 1)
+        assert abs(window.args[0] - time.time()) < 60

@@ -30,6 +30,8 @@ _ACQUIRE_SCRIPT = (
 ).read_text()
 _KEY_PREFIX = "LIMITS:"
 _NAMESPACE = "tenantry-burst"
+# Burst keys whose Redis key is kept (one a client: past this many, they are made again).
+_KEYS_KEPT = 4096
 
 
 class MemoryWindows:
@@ -82,6 +84,9 @@ class BurstLimiter:
         self._uri = storage_uri
         self._memory = MemoryWindows(per_second) if storage_uri.startswith("memory://") else None
         self._item = RateLimitItemPerSecond(per_second)
+        self._expiry = self._item.get_expiry()
+        # Each burst key's Redis key, made once (`limits` joins five parts for it on every call).
+        self._keys: dict[str, str] = {}
         self.per_second = per_second
         # With Redis, the event loop's own connection, one per loop.
         self._async: PerLoop[RespClient] = PerLoop()
@@ -104,11 +109,12 @@ class BurstLimiter:
 
     def window(self, key: str) -> Window:
         """The Redis check of one call of `key` (`limits`' own script, key and arguments)."""
-        return Window(
-            _ACQUIRE_SCRIPT,
-            _KEY_PREFIX + self._item.key_for(_NAMESPACE, key),
-            (time.time(), self._item.amount, self._item.get_expiry(), 1),
-        )
+        redis_key = self._keys.get(key)
+        if redis_key is None:
+            if len(self._keys) >= _KEYS_KEPT:
+                self._keys.clear()
+            redis_key = self._keys[key] = _KEY_PREFIX + self._item.key_for(_NAMESPACE, key)
+        return Window(_ACQUIRE_SCRIPT, redis_key, (time.time(), self._item.amount, self._expiry, 1))
 
     @property
     def redis_url(self) -> str | None:
