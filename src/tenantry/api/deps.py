@@ -170,11 +170,12 @@ async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | 
     counted call is never held up by (or rolled back with) it. With a `companion`, the route's own
     read runs in the key's statement, and its row waits in the request's state (`read_with_key`).
     """
-    connection = HTTPConnection(scope)
     now = svc.clock.now()
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    scheme, _, token = _authorization(scope).partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        caller, quota = await run_in_threadpool(_session_principal, connection, scope["method"], svc, now)
+        caller, quota = await run_in_threadpool(
+            _session_principal, HTTPConnection(scope), scope["method"], svc, now
+        )
     else:
         reads = svc.reads.together()  # with the lookups of the requests that arrived together
         if companion is None:
@@ -192,6 +193,15 @@ async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | 
 
 
 _COMPANION_STATE = "key_companion"
+
+
+def _authorization(scope: Scope) -> str:
+    """The request's first `Authorization` header, as `HTTPConnection(scope).headers` reads it, or
+    "" (its names are lower case: ASGI's)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return ""
 
 
 def read_with_key(request: Request, companion: KeyCompanion, **parameters: Any) -> Any | None:
