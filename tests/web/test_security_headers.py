@@ -15,7 +15,7 @@ import pytest
 
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
-from tenantry.web.headers import new_nonce
+from tenantry.web.headers import _secured, new_nonce, page_policy
 from tests.factories import (
     ADMIN_PASSWORD,
     PASSWORD,
@@ -194,3 +194,37 @@ class TestTheRoot:
         sign_in(http, email, ADMIN_PASSWORD)
         enter(http, client_id)
         assert http.get("/", follow_redirects=False).headers["location"] == "/app"
+
+
+HTML, JSON = (b"content-type", b"text/html; charset=utf-8"), (b"content-type", b"application/json")
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+PAGE_POLICY = (b"content-security-policy", page_policy("n0nce").encode())
+PAGE_HEADERS = [PAGE_POLICY, (b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin")]
+OWN_POLICY = (b"Content-Security-Policy", b"frame-ancestors https://a.example")
+
+
+@pytest.mark.parametrize(
+    ("given", "added"),
+    [
+        ([JSON], [NOSNIFF]),
+        ([HTML], [NOSNIFF, *PAGE_HEADERS]),
+        ([(b"Content-Type", b"text/html")], [NOSNIFF, *PAGE_HEADERS]),
+        ([HTML, OWN_POLICY], [NOSNIFF]),
+        ([HTML, (b"referrer-policy", b"no-referrer")], [NOSNIFF, *PAGE_HEADERS[:2]]),
+        ([NOSNIFF, JSON], []),
+        ([JSON, HTML], [NOSNIFF]),  # the first content type is the answer's
+        ([], [NOSNIFF]),
+    ],
+    ids=[
+        "json: not sniffed",
+        "a page: not sniffed, the page policy, not framed, referer to this origin",
+        "header names in any case",
+        "a page with a policy of its own keeps it",
+        "a page's own referrer policy is kept",
+        "not sniffed already: not said twice",
+        "the first content type decides",
+        "no headers at all",
+    ],
+)
+def test_an_answers_headers_get_what_they_lack(given, added):
+    assert _secured(list(given), {"state": {"tenantry_csp_nonce": "n0nce"}}) == [*given, *added]

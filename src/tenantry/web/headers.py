@@ -93,15 +93,27 @@ _NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 def _secured(raw: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
-    """The answer's headers with ours added (on the raw list: this runs for every answer)."""
-    names = {name.lower() for name, _ in raw}
-    if b"x-content-type-options" not in names:
+    """The answer's headers with ours added (on the raw list, read in one pass: this runs for
+    every answer)."""
+    content_type = None
+    nosniff = policy = referrer = False
+    for name, value in raw:
+        name = name.lower()
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif name == b"x-content-type-options":
+            nosniff = True
+        elif name == b"content-security-policy":
+            policy = True
+        elif name == b"referrer-policy":
+            referrer = True
+    if not nosniff:
         raw.append(_NOSNIFF)
-    content_type = next((value for name, value in raw if name.lower() == b"content-type"), b"")
-    if content_type.startswith(b"text/html") and b"content-security-policy" not in names:
+    if content_type is not None and content_type.startswith(b"text/html") and not policy:
         nonce = scope.get("state", {}).get(_NONCE)
         raw.append((b"content-security-policy", page_policy(nonce).encode("latin-1")))
         raw.append((b"x-frame-options", b"DENY"))
-        if b"referrer-policy" not in names:
+        if not referrer:
             raw.append((b"referrer-policy", b"same-origin"))
     return raw
