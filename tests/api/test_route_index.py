@@ -102,6 +102,10 @@ def test_a_path_asked_again_gets_the_same_route_and_parameters_in_a_scope_of_its
     assert again[1]["path_params"] == {"n": 7}
     assert index.matches(scope_of("GET", "/a/8"))[1]["path_params"] == {"n": 8}
     assert index.matches(scope_of("POST", "/a/7")) == (Match.NONE, {})  # another method: the list's 405
+    long = "/a/" + "9" * 300  # matched each time, not kept
+    assert index.matches(scope_of("GET", long))[1]["path_params"] == {"n": int("9" * 300)}
+    assert index.matches(scope_of("GET", long))[1]["route"] is numbered
+    assert all(len(path) <= 256 for _, path, _ in index._matched)
 
 
 def test_a_match_behind_a_route_that_reads_more_than_the_path_is_not_remembered():

@@ -21,8 +21,8 @@ the request in full and the scope it set: the same method and path are matched b
 with the same parameters (a plain `Route`'s match reads nothing else of the request), so the next
 one costs a dictionary lookup, not a regular expression per candidate (3 to 5 µs of each request
 of the hot routes). A match is remembered only when it and every route asked before it are plain
-routes (a mount or an included router may read more than the path), and only at the app's root
-(no `path_params` of an outer mount).
+routes (a mount or an included router may read more than the path), only at the app's root
+(no `path_params` of an outer mount), and only for paths of up to `_REMEMBERED_PATH` characters.
 
 It is built from the routes as they stand (`index_routes`, the last step of `create_app`): a route
 added afterwards is still found, by the list, when it comes after the index (`append`); code that
@@ -46,6 +46,9 @@ DEPTH = 3
 # Candidate lists kept for this many distinct leading segments of requested paths (any path can be
 # asked for: past this, a list is worked out for each request instead of kept).
 _KEPT = 4096
+# The longest path whose match is remembered (the app's own paths are far shorter: a long one is
+# matched each time, and the memory kept stays small whatever paths are asked for).
+_REMEMBERED_PATH = 256
 
 
 def _literal_prefix(path: str) -> tuple[str, ...] | None:
@@ -96,8 +99,11 @@ class RouteIndex(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
+        path: str = scope["path"]
         remembered = (
-            None if scope.get("path_params") else (scope["method"], scope["path"], scope.get("root_path", ""))
+            None
+            if scope.get("path_params") or len(path) > _REMEMBERED_PATH
+            else (scope["method"], path, scope.get("root_path", ""))
         )
         if remembered is not None:
             found = self._matched.get(remembered)
