@@ -168,5 +168,4 @@ def counts_against_pool(status: Status) -> bool:
     An expired trial is still stored as `trial` and keeps its allocation (SPEC §6), so the
     stored status is enough: the pool never changes merely because time passed.
     """
-    effective = EffectiveStatus(status.value)
-    return allows(Capability.COUNTS_AGAINST_POOL, effective)
+    return allows(Capability.COUNTS_AGAINST_POOL, EFFECTIVE_OF[status])

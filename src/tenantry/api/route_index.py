@@ -81,8 +81,8 @@ class RouteIndex(BaseRoute):
         for place, route in enumerate(routes):
             self._by_prefix.setdefault(_prefix_of(route), []).append((place, route))
         self._kept: dict[tuple[str, ...], tuple[BaseRoute, ...]] = {}
-        # (method, path, root_path) -> the route that took it in full, and the scope it set.
-        self._matched: dict[tuple[str, str, str], tuple[BaseRoute, Scope]] = {}
+        # (method, path, root_path) -> the scope set by the route that took it in full.
+        self._matched: dict[tuple[str, str, str], Scope] = {}
 
     def candidates(self, path: str) -> tuple[BaseRoute, ...]:
         """The routes that may match `path` (those whose literal prefix begins it), in the list's
@@ -105,11 +105,8 @@ class RouteIndex(BaseRoute):
             if scope.get("path_params") or len(path) > _REMEMBERED_PATH
             else (scope["method"], path, scope.get("root_path", ""))
         )
-        if remembered is not None:
-            found = self._matched.get(remembered)
-            if found is not None:
-                route, child_scope = found
-                return Match.FULL, {**child_scope, "path_params": dict(child_scope["path_params"])}
+        if remembered is not None and (kept := self._matched.get(remembered)) is not None:
+            return Match.FULL, {**kept, "path_params": dict(kept["path_params"])}  # its own parameters
         by_path = remembered is not None  # so far, every route asked decided by the path alone
         for route in self.candidates(get_route_path(scope)):
             by_path = by_path and isinstance(route, Route)
@@ -117,11 +114,13 @@ class RouteIndex(BaseRoute):
             if match is Match.FULL:
                 # The route, as the router would set it (a route's own choice, a lean route's, wins).
                 child_scope = {"route": route, **child_scope, _PICKED: route}
-                if by_path and remembered is not None:
+                if by_path and remembered is not None:  # a copy kept: the request may change its own
                     if len(self._matched) >= _KEPT:
                         self._matched.clear()
-                    self._matched[remembered] = (route, child_scope)
-                    return Match.FULL, {**child_scope, "path_params": dict(child_scope["path_params"])}
+                    self._matched[remembered] = {
+                        **child_scope,
+                        "path_params": dict(child_scope["path_params"]),
+                    }
                 return Match.FULL, child_scope
         return Match.NONE, {}  # the list decides: a partial match (405), a redirect, or 404
 
