@@ -108,6 +108,17 @@ def test_a_path_asked_again_gets_the_same_route_and_parameters_in_a_scope_of_its
     assert all(len(path) <= 256 for _, path, _ in index._matched)
 
 
+def test_the_candidates_of_long_leading_segments_are_worked_out_each_time_not_kept():
+    numbered = Route("/p/{token}", endpoint("page"))
+    index = RouteIndex([numbered])
+    for n in range(50):
+        long = f"/p/{n}" + "x" * 300
+        assert index.candidates(long) == (numbered,)
+        assert index.matches(scope_of("GET", long))[1]["route"] is numbered
+    assert index.candidates("/p/short") == (numbered,)
+    assert list(index._kept) == [("p", "short")]
+
+
 def test_a_match_behind_a_route_that_reads_more_than_the_path_is_not_remembered():
     by_host = Host("tenant.example", app=Route("/a/x", endpoint("host")))
     plain = Route("/a/x", endpoint("plain"))

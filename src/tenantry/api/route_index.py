@@ -44,7 +44,8 @@ _PICKED = "tenantry.route_index"
 # How many leading segments of a path the index tells routes apart by (`/api/1/clients/...`).
 DEPTH = 3
 # Candidate lists kept for this many distinct leading segments of requested paths (any path can be
-# asked for: past this, a list is worked out for each request instead of kept).
+# asked for: past this, a list is worked out for each request instead of kept; so is the list of
+# leading segments longer than `_REMEMBERED_PATH` together).
 _KEPT = 4096
 # The longest path whose match is remembered (the app's own paths are far shorter: a long one is
 # matched each time, and the memory kept stays small whatever paths are asked for).
@@ -92,7 +93,7 @@ class RouteIndex(BaseRoute):
         if found is None:
             lists = [self._by_prefix.get(leading[:depth], ()) for depth in range(len(leading) + 1)]
             found = tuple(route for _, route in sorted(item for members in lists for item in members))
-            if len(self._kept) < _KEPT:
+            if len(self._kept) < _KEPT and sum(map(len, leading)) <= _REMEMBERED_PATH:
                 self._kept[leading] = found
         return found
 
