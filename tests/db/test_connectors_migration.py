@@ -6,74 +6,26 @@ PostgreSQL when TENANTRY_TEST_DATABASE_URL is set."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import (
-    JSON,
-    Integer,
-    MetaData,
-    Numeric,
-    String,
-    Table,
-    Text,
-    create_engine,
-    insert,
-    inspect,
-    text,
-)
-from sqlalchemy.engine import make_url
+from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from tenantry.db.migrate import alembic_config, upgrade
-from tenantry.settings import Settings
-from tests.conftest import PG_URL
+from tests.db import migrating
+from tests.db.migrating import NOW
 
 BEFORE = "0014_klips_second_edition"
-NOW = datetime(2026, 3, 1, tzinfo=UTC).replace(tzinfo=None)
 
 
-def _filled(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    row = dict(values)
-    for column in table.columns:
-        if column.name in row or column.nullable or (column.primary_key and column.name == "id"):
-            continue
-        if column.server_default is not None:
-            continue
-        if isinstance(column.type, Integer | Numeric):
-            row[column.name] = 0
-        elif isinstance(column.type, JSON):
-            row[column.name] = {}
-        elif isinstance(column.type, String | Text):
-            row[column.name] = "x"
-        else:
-            row[column.name] = NOW
-    return row
-
-
-def _engines() -> list[str]:
-    return ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-
-
-@pytest.fixture(params=_engines())
+@pytest.fixture(params=migrating.ENGINES)
 def before(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A fresh database at the revision before the connectors, with a partner, a client, a url
     and an inline source and a klip showing the url source."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'before.db'}"
-        admin = None
-    else:
-        server = make_url(Settings(database_url=PG_URL).sqlalchemy_url)  # type: ignore[arg-type]
-        name = f"tenantry_migration_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = server.set(database=name).render_as_string(hide_password=False)
-    try:
+    with migrating.fresh_database(request.param, tmp_path) as url:
         upgrade(url, BEFORE)
         engine = create_engine(url)
         tables = MetaData()
@@ -81,7 +33,7 @@ def before(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
         with engine.begin() as conn:
 
             def add(table: str, **values: Any) -> None:
-                conn.execute(insert(tables.tables[table]).values(_filled(tables.tables[table], values)))
+                migrating.add(conn, tables, table, **values)
 
             add("partners", id=1, name="P", timezone="UTC", currency="USD")
             add("clients", id=1, partner_id=1, name="C", status="setup")
@@ -94,11 +46,6 @@ def before(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
             add("klips", id=1, dashboard_id=1, position=0, kind="table", datasource_id=1, definition={})
         engine.dispose()
         yield url
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def _rows(url: str, sql: str) -> list[Any]:

@@ -5,34 +5,15 @@ constraints hold. On the test database's engine (SQLite, or PostgreSQL when conf
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import JSON, Integer, MetaData, Numeric, String, Table, Text, create_engine, insert, text
+from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from tenantry.db.migrate import alembic_config, upgrade
-
-NOW = datetime(2026, 3, 1, tzinfo=UTC).replace(tzinfo=None)
-
-
-def _filled(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    """A row with every required column given: the values, then a plain default by type."""
-    row = dict(values)
-    for column in table.columns:
-        if column.name in row or column.nullable or (column.primary_key and column.name == "id"):
-            continue
-        if isinstance(column.type, Integer | Numeric):
-            row[column.name] = 0
-        elif isinstance(column.type, JSON):
-            row[column.name] = []
-        elif isinstance(column.type, String | Text):
-            row[column.name] = "x"
-        else:
-            row[column.name] = NOW
-    return row
+from tests.db import migrating
 
 
 @pytest.fixture
@@ -46,7 +27,7 @@ def first_edition(tmp_path):
     with engine.begin() as conn:
 
         def add(table: str, **values: Any) -> None:
-            conn.execute(insert(tables.tables[table]).values(_filled(tables.tables[table], values)))
+            migrating.add(conn, tables, table, **values)
 
         add("partners", id=1, name="P", timezone="UTC", currency="USD")
         add("data_sources", id=1, partner_id=1, name="S", kind="inline")
