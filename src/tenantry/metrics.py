@@ -22,8 +22,8 @@ EVENTS_DELIVERED = Counter(
 )
 MAILS_SENT = Counter(
     "tenantry_mails_total",
-    "Attempts at sending e-mails of the outbox by this process, by kind (dashboard, invitation) and "
-    "result (delivered, retrying, failed: given up, logged: no SMTP server).",
+    "Attempts at sending e-mails of the outbox by this process, by kind (dashboard, invitation, "
+    "password_reset) and result (delivered, retrying, failed: given up, logged: no SMTP server).",
     ["kind", "result"],
 )
 REPORTS = Counter(

@@ -14,6 +14,7 @@ from tenantry.auth.secrets import verify_password
 from tenantry.db.access_models import WebSession
 from tenantry.db.account_models import PasswordReset
 from tenantry.db.models import ClientUser, PartnerUser
+from tenantry.db.worker_models import OutboxMail
 from tests.accounts.conftest import path_of, post_page_form
 from tests.factories import (
     ADMIN_PASSWORD,
@@ -68,6 +69,13 @@ class TestAsking:
         db.rollback()
         stored = db.scalars(select(PasswordReset.token_hash)).all()
         assert len(stored) == 1 and link.rsplit("/", 1)[1] not in stored[0]
+
+    def test_the_message_is_queued_as_a_password_reset_sent_by_the_system(self, mail_http, partner, db):
+        mail_http.post(RESET, json={"email": admin_email(db, partner)})
+        db.rollback()
+        queued = db.execute(select(OutboxMail.kind, OutboxMail.sent_by, OutboxMail.subject)).all()
+        assert [(kind, sent_by) for kind, sent_by, _ in queued] == [("password_reset", "system")]
+        assert "password" in queued[0].subject.lower()
 
     def test_the_form_on_the_sign_in_page_sends_the_same_sentence_for_any_address(
         self, mail_http, partner, db

@@ -128,9 +128,11 @@ def send_reset_links(db: Session, clock: Clock, sender: ResetSender, email: str)
             html=email_html(brand, text, link=link, link_text="Choose a new password"),
             from_name=brand.email_from_name,
         )
-        # Queued as the outbox's kind of one-time-link message: like an invitation's, its body is
-        # dropped once it is settled, and it counts against no one's daily dashboard e-mails.
-        emails.queue(db, sender.mailer, now, mail, partner_id=partner_id, kind="invitation", sent_by="system")
+        # Sent by the system: it counts against no one's daily dashboard e-mails, and its body (the
+        # one-time link) is dropped once it is settled, as every message's is.
+        emails.queue(
+            db, sender.mailer, now, mail, partner_id=partner_id, kind="password_reset", sent_by="system"
+        )
         audit(
             db,
             partner_id=partner_id,

@@ -122,6 +122,6 @@ class OutboxMail(Base):
         Index("ix_mail_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_mail_outbox_sent_by", "sent_by", "kind", "created_at"),
         Index("ix_mail_outbox_partner_id", "partner_id"),
-        CheckConstraint("kind in ('dashboard', 'invitation')", name="kind"),
+        CheckConstraint("kind in ('dashboard', 'invitation', 'password_reset')", name="kind"),
         CheckConstraint("status in ('pending', 'delivered', 'failed', 'logged')", name="status"),
     )
