@@ -43,12 +43,13 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import psycopg
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Gauge
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.api.problems import PROBLEM, encode, problem_body
+from tenantry.api.request_metrics import request_series
 from tenantry.db.reads import ASYNCPG_FAULTS
 from tenantry.errors import DatabaseUnavailable, InvalidInput, Overloaded, PayloadTooLarge, TenantryError
 from tenantry.logs import REQUEST_ID, describe_exception
@@ -58,16 +59,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("tenantry.http")
 
-REQUESTS = Counter(
-    "tenantry_http_requests_total", "HTTP requests answered, by method, route and status.",
-    ["method", "route", "status"],
-)  # fmt: skip
-DURATION = Histogram(
-    "tenantry_http_request_duration_seconds",
-    "Time from a request's arrival to the end of its answer, by method and route.",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
+# `tenantry_http_requests_total` and `tenantry_http_request_duration_seconds` (`api.request_metrics`).
+SERIES = request_series()
 IN_PROGRESS = Gauge("tenantry_http_requests_in_progress", "Requests being served by this process.")
 QUEUED = Gauge("tenantry_http_requests_queued", "Requests waiting for their turn in this process.")
 
@@ -245,9 +238,13 @@ class RequestMiddleware:
             if admitted:
                 self.admission.leave()
             self.in_progress -= 1
-            counted, timed = _series(scope["method"], _route(scope), status["code"])
-            counted.inc()
-            timed.observe(time.perf_counter() - started)
+            method = scope["method"]
+            SERIES.record(
+                method if method in _METHODS else "other",
+                _route(scope),
+                status["code"],
+                time.perf_counter() - started,
+            )
             REQUEST_ID.reset(bound)
 
     def _too_large(self) -> str:
@@ -359,27 +356,9 @@ def _has_header(headers: list[tuple[bytes, bytes]], wanted: bytes) -> bool:
     return any(name == wanted for name, _ in headers)
 
 
-# The metric children of each (method, route, status): `labels()` takes a lock and builds a key on
-# every call, which the request path need not pay. Routes are templates and methods a known few,
-# so the series are few.
-_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-
 # A method is whatever token the client sends: any other than these is counted as "other", so no
 # request can add a series of its own.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-def _series(method: str, route: str, code: int) -> tuple[Any, Any]:
-    if method not in _METHODS:
-        method = "other"
-    found = _SERIES.get((method, route, code))
-    if found is None:
-        found = _SERIES[(method, route, code)] = (
-            REQUESTS.labels(method, route, str(code)),
-            DURATION.labels(method, route),
-        )
-    return found
 
 
 def _route(scope: Scope) -> str:
