@@ -45,7 +45,6 @@ from tenantry.templates.api import router as templates_router
 from tenantry.users import repository as users_repo
 from tenantry.users.api import router as users_router
 from tenantry.web import install as install_web
-from tenantry.web.headers import SecurityHeadersMiddleware
 from tenantry.webhooks.api import router as webhooks_router
 
 
@@ -97,8 +96,8 @@ def create_app(
     )
     problems.install(app)
     api_docs.install(app)
-    # Outermost last: security headers on every answer; RequestMiddleware (request id, body limit,
-    # admission, errors, metrics); authentication of /api/1; Idempotency-Key, which needs the caller.
+    # Outermost last: RequestMiddleware (security headers, request id, body limit, admission, errors,
+    # metrics); authentication of /api/1; Idempotency-Key, which needs the caller.
     companions = KeyCompanions(KEY_COMPANIONS)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(ApiAuthMiddleware, companions=companions)
@@ -118,7 +117,6 @@ def create_app(
             companions=companions,
         ),
     )
-    app.add_middleware(SecurityHeadersMiddleware)
     # The hottest routes first: a request is matched against the routes in order.
     for router in (
         published_router,

@@ -15,7 +15,7 @@ import pytest
 
 from tenantry.auth.secrets import hash_token
 from tenantry.db.access_models import Invitation
-from tenantry.web.headers import _secured, new_nonce, page_policy
+from tenantry.web.headers import new_nonce, page_policy, with_security_headers
 from tests.factories import (
     ADMIN_PASSWORD,
     PASSWORD,
@@ -167,6 +167,28 @@ class TestApiAnswers:
         assert http.get("/static/tenantry.css").headers["x-content-type-options"] == "nosniff"
 
 
+class TestAnswersOfTheRequestLayerItself:
+    """Refusals made before any route runs get the same headers as every other answer."""
+
+    TOO_LARGE = {"content-length": str(300 * 1024 * 1024)}
+
+    def test_a_body_too_large_for_the_api_is_a_problem_that_is_not_sniffed(self, http, partner):
+        refused = http.post("/api/1/clients", content=b"{", headers={**partner.headers, **self.TOO_LARGE})
+        assert refused.status_code == 413
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert refused.headers["x-request-id"]
+
+    def test_a_form_too_large_for_a_page_is_a_locked_down_page(self, http):
+        refused = http.post(
+            "/partner/clients/import", content=b"x", headers={"accept": "text/html", **self.TOO_LARGE}
+        )
+        assert refused.status_code == 413
+        assert "too large" in refused.text.lower()
+        assert_a_locked_down_page(refused)
+        assert refused.headers["x-frame-options"] == "DENY"
+
+
 class TestTheRoot:
     def test_anyone_not_signed_in_is_sent_to_sign_in(self, http):
         response = http.get("/", follow_redirects=False)
@@ -227,4 +249,4 @@ OWN_POLICY = (b"Content-Security-Policy", b"frame-ancestors https://a.example")
     ],
 )
 def test_an_answers_headers_get_what_they_lack(given, added):
-    assert _secured(list(given), {"state": {"tenantry_csp_nonce": "n0nce"}}) == [*given, *added]
+    assert with_security_headers(list(given), {"state": {"tenantry_csp_nonce": "n0nce"}}) == [*given, *added]

@@ -2,6 +2,8 @@
 
 `RequestMiddleware` wraps every HTTP request:
 
+- **security headers** on every answer it starts, its own refusals and errors included
+  (`web.headers.with_security_headers`);
 - **a request id** (`X-Request-ID`: the caller's when it is a short token, else a new one), bound
   to every log line of the request and returned in the answer;
 - **a body limit**: a body larger than `TENANTRY_MAX_BODY_BYTES` is refused with 413
@@ -53,6 +55,7 @@ from tenantry.api.request_metrics import request_series
 from tenantry.db.reads import ASYNCPG_FAULTS
 from tenantry.errors import DatabaseUnavailable, InvalidInput, Overloaded, PayloadTooLarge, TenantryError
 from tenantry.logs import REQUEST_ID, describe_exception
+from tenantry.web.headers import with_security_headers
 
 if TYPE_CHECKING:
     from tenantry.api.lean import HotPath
@@ -207,8 +210,9 @@ class RequestMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"], status["started"] = message["status"], True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], request_id_header]
+                raw = list(message.get("headers", ()))
+                raw.append(request_id_header)
+                message["headers"] = with_security_headers(raw, scope)
             await send(message)
 
         admitted = False
