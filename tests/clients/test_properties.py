@@ -134,6 +134,15 @@ class TestBadInputIsRefusedAndChangesNothing:
         answer = http.put(path(new_client(http, partner)), json=body, headers=partner.headers)
         assert answer.status_code == 422
 
+    def test_the_api_document_says_what_keys_and_values_are_taken_and_no_others(self, http):
+        spec = http.get("/api/1/openapi.json").json()
+        body = spec["paths"]["/api/1/clients/{client_id}/properties"]["put"]["requestBody"]
+        schema = body["content"]["application/json"]["schema"]
+        assert schema["additionalProperties"] is False
+        value = {"type": "string", "maxLength": 2000}
+        assert schema["patternProperties"] == {"^[a-z][a-z0-9_]{0,39}$": value}
+        assert schema["maxProperties"] == 100
+
     def test_the_longest_key_and_value_are_accepted(self, http, partner):
         body = {"a" + "b" * 39: "v" * 2000}
         answer = http.put(path(new_client(http, partner)), json=body, headers=partner.headers)

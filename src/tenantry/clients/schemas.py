@@ -206,6 +206,8 @@ Properties = Annotated[
     Field(
         max_length=MAX_PROPERTIES,
         description="Keys `[a-z][a-z0-9_]{0,39}`, values strings of ≤ 2000 characters.",
+        # Any other key is refused (422): the document says so, not only `patternProperties`.
+        json_schema_extra={"additionalProperties": False},
     ),
 ]
 
