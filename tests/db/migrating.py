@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Connection,
     Integer,
     MetaData,
     Numeric,
@@ -74,6 +73,29 @@ def filled(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def add(conn: Connection, tables: MetaData, table: str, **values: Any) -> None:
-    """Insert one row into `table` as reflected in `tables`, its required columns filled."""
-    conn.execute(insert(tables.tables[table]).values(filled(tables.tables[table], values)))
+def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows `sql` reads from the database at `url`, as tuples."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            return [tuple(row) for row in conn.execute(text(sql)).all()]
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def filling(url: str) -> Iterator[Callable[..., None]]:
+    """`add(table, **values)`: rows for the database at `url` as its revision left it (the tables
+    read from it), their required columns filled, inserted in one transaction."""
+    engine = create_engine(url)
+    tables = MetaData()
+    tables.reflect(engine)
+    try:
+        with engine.begin() as conn:
+
+            def add(table: str, **values: Any) -> None:
+                conn.execute(insert(tables.tables[table]).values(filled(tables.tables[table], values)))
+
+            yield add
+    finally:
+        engine.dispose()

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import MetaData, create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from tenantry.db.migrate import alembic_config, upgrade
@@ -27,14 +26,7 @@ def before(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     and an inline source and a klip showing the url source."""
     with migrating.fresh_database(request.param, tmp_path) as url:
         upgrade(url, BEFORE)
-        engine = create_engine(url)
-        tables = MetaData()
-        tables.reflect(engine)
-        with engine.begin() as conn:
-
-            def add(table: str, **values: Any) -> None:
-                migrating.add(conn, tables, table, **values)
-
+        with migrating.filling(url) as add:
             add("partners", id=1, name="P", timezone="UTC", currency="USD")
             add("clients", id=1, partner_id=1, name="C", status="setup")
             add("data_sources", id=1, partner_id=1, client_id=1, name="Url", kind="url",
@@ -44,22 +36,12 @@ def before(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
             )
             add("dashboards", id=1, partner_id=1, client_id=1, name="D")
             add("klips", id=1, dashboard_id=1, position=0, kind="table", datasource_id=1, definition={})
-        engine.dispose()
         yield url
-
-
-def _rows(url: str, sql: str) -> list[Any]:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            return list(conn.execute(text(sql)).all())
-    finally:
-        engine.dispose()
 
 
 def test_existing_sources_keep_everything_and_have_no_settings_or_secrets(before):
     upgrade(before)
-    assert _rows(before, "SELECT id, kind, url, config, secrets FROM data_sources ORDER BY id") == [
+    assert migrating.rows(before, "SELECT id, kind, url, config, secrets FROM data_sources ORDER BY id") == [
         (1, "url", "https://example.com/a.csv", None, None),
         (2, "inline", None, None, None),
     ]
@@ -110,8 +92,11 @@ def test_going_back_removes_sql_sources_their_klips_and_the_properties_and_keeps
         )
     engine.dispose()
     command.downgrade(alembic_config(before), BEFORE)
-    assert _rows(before, "SELECT id, kind FROM data_sources ORDER BY id") == [(1, "url"), (2, "inline")]
-    assert _rows(before, "SELECT id, datasource_id FROM klips ORDER BY id") == [(1, 1)]
+    assert migrating.rows(before, "SELECT id, kind FROM data_sources ORDER BY id") == [
+        (1, "url"),
+        (2, "inline"),
+    ]
+    assert migrating.rows(before, "SELECT id, datasource_id FROM klips ORDER BY id") == [(1, 1)]
     engine = create_engine(before)
     names = inspect(engine).get_table_names()
     columns = {c["name"] for c in inspect(engine).get_columns("data_sources")}
@@ -119,12 +104,12 @@ def test_going_back_removes_sql_sources_their_klips_and_the_properties_and_keeps
     assert "client_properties" not in names
     assert not {"config", "secrets"} & columns
     upgrade(before)  # and forward again
-    assert _rows(before, "SELECT count(*) FROM client_properties") == [(0,)]
+    assert migrating.rows(before, "SELECT count(*) FROM client_properties") == [(0,)]
 
 
 def test_ids_of_data_sources_are_still_never_reused_on_sqlite(before):
     if not before.startswith("sqlite"):
         pytest.skip("PostgreSQL identities never hand out an id twice")
     upgrade(before)
-    (sql,) = _rows(before, "SELECT sql FROM sqlite_master WHERE name = 'data_sources'")[0]
+    (sql,) = migrating.rows(before, "SELECT sql FROM sqlite_master WHERE name = 'data_sources'")[0]
     assert "AUTOINCREMENT" in sql.upper()

@@ -5,11 +5,10 @@ constraints hold. On the test database's engine (SQLite, or PostgreSQL when conf
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from tenantry.db.migrate import alembic_config, upgrade
@@ -21,14 +20,7 @@ def first_edition(tmp_path):
     """A SQLite database at the revision before the second edition, with two first-edition klips."""
     url = f"sqlite:///{tmp_path / 'first.db'}"
     upgrade(url, "0013_statement_index")
-    engine = create_engine(url)
-    tables = MetaData()
-    tables.reflect(engine)
-    with engine.begin() as conn:
-
-        def add(table: str, **values: Any) -> None:
-            migrating.add(conn, tables, table, **values)
-
+    with migrating.filling(url) as add:
         add("partners", id=1, name="P", timezone="UTC", currency="USD")
         add("data_sources", id=1, partner_id=1, name="S", kind="inline")
         add("dashboards", id=1, partner_id=1, name="D")
@@ -42,7 +34,6 @@ def first_edition(tmp_path):
             columns={"x": "month", "y": "sales"},
         )
         add("klips", id=2, dashboard_id=1, position=1, kind="table", datasource_id=1, columns={})
-    engine.dispose()
     return url
 
 

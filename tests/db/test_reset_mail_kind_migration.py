@@ -5,11 +5,10 @@ one-time-link kind they were. On SQLite, and on PostgreSQL when TENANTRY_TEST_DA
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from tenantry.db.migrate import alembic_config, upgrade
@@ -23,25 +22,10 @@ def before(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A database at the revision before, with a partner and an invitation in the outbox."""
     with migrating.fresh_database(request.param, tmp_path) as url:
         upgrade(url, BEFORE)
-        engine = create_engine(url)
-        tables = MetaData()
-        tables.reflect(engine)
-        with engine.begin() as conn:
-            migrating.add(conn, tables, "partners", id=1, name="P", timezone="UTC", currency="USD")
-            migrating.add(
-                conn, tables, "mail_outbox", id=1, partner_id=1, kind="invitation", status="delivered"
-            )
-        engine.dispose()
+        with migrating.filling(url) as add:
+            add("partners", id=1, name="P", timezone="UTC", currency="USD")
+            add("mail_outbox", id=1, partner_id=1, kind="invitation", status="delivered")
         yield url
-
-
-def _rows(url: str, sql: str) -> list[Any]:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            return [tuple(row) for row in conn.execute(text(sql)).all()]
-    finally:
-        engine.dispose()
 
 
 def _queue(url: str, mail_id: int, kind: str) -> None:
@@ -63,7 +47,7 @@ def _queue(url: str, mail_id: int, kind: str) -> None:
 def test_messages_queued_before_keep_their_kind_and_a_reset_is_a_kind_of_its_own(before):
     upgrade(before)
     _queue(before, 2, "password_reset")
-    assert _rows(before, "SELECT id, kind FROM mail_outbox ORDER BY id") == [
+    assert migrating.rows(before, "SELECT id, kind FROM mail_outbox ORDER BY id") == [
         (1, "invitation"),
         (2, "password_reset"),
     ]
@@ -79,7 +63,7 @@ def test_going_back_makes_resets_invitations_and_refuses_the_reset_kind(before):
     upgrade(before)
     _queue(before, 2, "password_reset")
     command.downgrade(alembic_config(before), BEFORE)
-    assert _rows(before, "SELECT id, kind FROM mail_outbox ORDER BY id") == [
+    assert migrating.rows(before, "SELECT id, kind FROM mail_outbox ORDER BY id") == [
         (1, "invitation"),
         (2, "invitation"),
     ]
@@ -93,5 +77,5 @@ def test_ids_of_the_outbox_are_still_never_reused_on_sqlite(before):
     if not before.startswith("sqlite"):
         pytest.skip("PostgreSQL identities never hand out an id twice")
     upgrade(before)
-    (sql,) = _rows(before, "SELECT sql FROM sqlite_master WHERE name = 'mail_outbox'")[0]
+    (sql,) = migrating.rows(before, "SELECT sql FROM sqlite_master WHERE name = 'mail_outbox'")[0]
     assert "AUTOINCREMENT" in sql.upper()
