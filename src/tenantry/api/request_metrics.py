@@ -2,12 +2,14 @@
 
 `tenantry_http_requests_total{method,route,status}` and
 `tenantry_http_request_duration_seconds{method,route}` are written once per request, by the event
-loop's thread (the only one that answers requests). prometheus_client's `Counter.inc` and
-`Histogram.observe` take a lock each and walk the buckets in Python: about 7 µs of a request that
-costs 140 µs in process on this project's 2-core test machine. `RequestSeries` keeps each series as
-a list of numbers instead (a count; the count of each bucket and the sum) and turns them into the
-same samples when `/metrics` is scraped (a custom collector: same names, labels, buckets, help
-texts and `_created` samples as the counter and histogram it replaces).
+loop's thread (in a server process, the only one that answers requests; without a lock, two
+threads writing one series at the same instant could lose a count, which a metric can bear).
+prometheus_client's `Counter.inc` and `Histogram.observe` take a lock each and walk the buckets in
+Python: about 7 µs of a request that costs 140 µs in process on this project's 2-core test
+machine. `RequestSeries` keeps each series as a list of numbers instead (a count; the count of
+each bucket and the sum) and turns them into the same samples when `/metrics` is scraped (a
+custom collector: same names, labels, buckets, help texts and `_created` samples as the counter
+and histogram it replaces).
 
 A scrape on another thread reads consistent figures: each series is copied whole (one C-level
 copy, under the GIL) before it is summed into buckets, so a histogram's `+Inf` bucket always equals
