@@ -9,7 +9,11 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 import tenantry
+from tenantry.api.docs import with_exact_integer_bounds
+from tenantry.fields import INT64_MAX, INT64_MIN
 
 STATIC = Path(tenantry.__file__).parent / "web" / "static" / "swagger-ui"
 
@@ -69,3 +73,48 @@ def test_the_docs_policy_allows_the_inline_script_by_its_hash_and_nothing_from_e
 def test_swagger_ui_ships_with_its_licence():
     assert "Apache License" in (STATIC / "LICENSE").read_text()
     assert (STATIC / "NOTICE").exists() and (STATIC / "swagger-ui-bundle.js.LICENSE.txt").exists()
+
+
+def _integer_schemas(node, where=""):
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            yield where, node
+        for name, child in node.items():
+            yield from _integer_schemas(child, f"{where}/{name}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from _integer_schemas(child, f"{where}/{index}")
+
+
+def test_the_bounds_of_integer_fields_are_integers_in_the_api_document(http):
+    document = http.get("/api/1/openapi.json").json()
+    bounds = {
+        f"{where}/{name}": schema[name]
+        for where, schema in _integer_schemas(document)
+        for name in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        if name in schema
+    }
+    assert bounds, "the document bounds no integer"
+    assert [where for where, value in bounds.items() if not isinstance(value, int)] == []
+    schemas = document["components"]["schemas"]
+    # A row id inside a body: the largest id the API accepts, not 2**63 (a float rounds it up).
+    ids = schemas["SharesIn"]["properties"]["user_ids"]["items"]
+    assert (ids["minimum"], ids["maximum"]) == (INT64_MIN, INT64_MAX)
+    weekday = schemas["ScheduleCreate"]["properties"]["weekday"]["anyOf"][0]
+    assert (weekday["minimum"], weekday["maximum"]) == (0, 6)
+
+
+def test_only_the_bounds_of_integer_schemas_are_made_integers():
+    document = {
+        "price": {"type": "number", "minimum": 0.0},
+        "id": {"anyOf": [{"type": "integer", "maximum": float(INT64_MAX), "minimum": float(INT64_MIN)}]},
+    }
+    assert with_exact_integer_bounds(document) == {
+        "price": {"type": "number", "minimum": 0.0},
+        "id": {"anyOf": [{"type": "integer", "maximum": INT64_MAX, "minimum": INT64_MIN}]},
+    }
+
+
+def test_a_rounded_integer_bound_that_is_no_64_bit_limit_is_an_error_not_a_guess():
+    with pytest.raises(ValueError, match="no float holds exactly"):
+        with_exact_integer_bounds({"type": "integer", "maximum": float(2**60)})

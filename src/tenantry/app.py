@@ -145,7 +145,9 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problems.document_problems(FastAPI.openapi(app))
+            app.openapi_schema = api_docs.with_exact_integer_bounds(
+                problems.document_problems(FastAPI.openapi(app))
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
