@@ -13,7 +13,8 @@ import pytest
 
 import tenantry
 from tenantry.api.docs import with_exact_integer_bounds
-from tenantry.fields import INT64_MAX, INT64_MIN
+from tenantry.fields import INT64_MAX, INT64_MIN, LINES_PATTERN, ONE_LINE_PATTERN
+from tenantry.text import refusal
 
 STATIC = Path(tenantry.__file__).parent / "web" / "static" / "swagger-ui"
 
@@ -118,3 +119,30 @@ def test_only_the_bounds_of_integer_schemas_are_made_integers():
 def test_a_rounded_integer_bound_that_is_no_64_bit_limit_is_an_error_not_a_guess():
     with pytest.raises(ValueError, match="no float holds exactly"):
         with_exact_integer_bounds({"type": "integer", "maximum": float(2**60)})
+
+
+@pytest.mark.parametrize(("pattern", "multiline"), [(ONE_LINE_PATTERN, False), (LINES_PATTERN, True)])
+def test_the_documented_pattern_of_a_text_field_accepts_exactly_the_characters_it_accepts(pattern, multiline):
+    # Every code point a JSON document can carry (lone surrogates cannot be sent in one).
+    wrong = [
+        f"U+{point:04X}"
+        for point in [*range(0xD800), *range(0xE000, 0x110000)]
+        if bool(re.fullmatch(pattern, chr(point))) != (refusal(chr(point), multiline=multiline) is None)
+    ]
+    assert wrong == []
+
+
+def test_the_api_document_tells_which_characters_names_e_mail_addresses_and_descriptions_refuse(http):
+    schemas = http.get("/api/1/openapi.json").json()["components"]["schemas"]
+    client = schemas["ClientCreate"]["properties"]
+    assert client["name"]["pattern"] == ONE_LINE_PATTERN
+    description = client["description"]
+    assert [kind["pattern"] for kind in description.get("anyOf", [description]) if "pattern" in kind] == [
+        LINES_PATTERN
+    ]
+    email = schemas["ClientUserCreate"]["properties"]["email"]["pattern"]
+    assert re.fullmatch(email, "ana@example.com")
+    assert not re.fullmatch(email, "ana\x00@example.com") and not re.fullmatch(email, "ana@exa\x85mple.com")
+    # A field with a pattern of its own keeps it: it already says what the field may hold.
+    color = schemas["BrandingUpdate"]["properties"]["primary_color"]["anyOf"][0]
+    assert color["pattern"] == "^#[0-9A-Fa-f]{6}$"

@@ -11,10 +11,20 @@ changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StrictInt,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from tenantry.text import refusal
 
@@ -46,23 +56,49 @@ def _lines(value: Any) -> Any:
     return _refuse_controls(value, multiline=True)
 
 
+# What the API document says of these fields (JSON Schema patterns, as ECMA-262 reads them): the
+# characters refused above, but lone surrogates, which a JSON document's text cannot hold anyway.
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+LINES_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]*$"
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusing(BeforeValidator):
+    """The check of control characters, which also writes it into the field's JSON schema as a
+    pattern (a field with a pattern of its own keeps it: that one says what it may hold)."""
+
+    pattern: str = ""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        if found.get("type") == "string" and "pattern" not in found:
+            found["pattern"] = self.pattern
+        return found
+
+
 # Put last in an `Annotated[...]`, so the check sees the value before any trimming.
-OneLine = BeforeValidator(_one_line)
-Lines = BeforeValidator(_lines)
+OneLine = _Refusing(_one_line, pattern=ONE_LINE_PATTERN)
+Lines = _Refusing(_lines, pattern=LINES_PATTERN)
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
 # A column of a data source, as a klip maps it (data column names are kept on one line on ingest).
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
+# A part of an e-mail address: no spaces, none of the characters that separate addresses in a header,
+# and no control characters (refused first, as in any one-line field; the pattern tells the API
+# document).
+_ADDRESS_PART = r"[^@\s,;<>\x00-\x1f\x7f-\x9f]+"
 Email = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True,
         to_lower=True,
         max_length=254,
-        # One address: no spaces, and none of the characters that separate addresses in a header.
-        pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$",
+        # One address.
+        pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$",
     ),
     OneLine,
 ]

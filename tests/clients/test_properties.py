@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.models import AuditEvent, ClientProperty
+from tenantry.fields import ONE_LINE_PATTERN
 from tests.factories import add_user, client_with_user, key_for, new_client
 
 VALUES = {"account": "acme-42", "region": "eu", "db_name": "sales_acme"}
@@ -139,7 +140,7 @@ class TestBadInputIsRefusedAndChangesNothing:
         body = spec["paths"]["/api/1/clients/{client_id}/properties"]["put"]["requestBody"]
         schema = body["content"]["application/json"]["schema"]
         assert schema["additionalProperties"] is False
-        value = {"type": "string", "maxLength": 2000}
+        value = {"type": "string", "maxLength": 2000, "pattern": ONE_LINE_PATTERN}
         assert schema["patternProperties"] == {"^[a-z][a-z0-9_]{0,39}$": value}
         assert schema["maxProperties"] == 100
 
