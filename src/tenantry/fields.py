@@ -57,7 +57,7 @@ def _lines(value: Any) -> Any:
 
 
 # What the API document says of these fields (JSON Schema patterns, as ECMA-262 reads them): the
-# characters refused above, but lone surrogates, which a JSON document's text cannot hold anyway.
+# characters refused above, all but lone surrogates, which are refused too but not named here.
 ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 LINES_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]*$"
 

@@ -112,8 +112,8 @@ def _in_turn(
     query = (
         select(inner.c.id, inner.c.partner)
         # A partner's job in turn n follows n - 1 of its own, so none past turn `wanted` is among the
-        # first `wanted`. Said, it changes nothing in the answer, but PostgreSQL stops numbering a
-        # partner's jobs there (a run condition) instead of numbering and sorting every due job:
+        # first `wanted`. Saying so changes nothing in the answer, but PostgreSQL then stops
+        # numbering a partner's jobs there (a run condition) instead of numbering every due job:
         # 3.2 ms against 7.1 for 10,000 due jobs of one partner, and claims come every few jobs.
         .where(inner.c.turn <= wanted)
         .order_by(inner.c.turn, inner.c.due, inner.c.id)
