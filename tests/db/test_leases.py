@@ -29,7 +29,8 @@ Job = tuple[int, int, datetime, datetime | None]  # id, partner, due, lease
 
 
 @pytest.fixture(params=ENGINES)
-def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    """A session on a database of its own holding a `jobs` table, on each engine."""
     with fresh_database(request.param, tmp_path) as url:
         engine = create_engine(url)
         JOBS.metadata.create_all(engine)
@@ -117,13 +118,13 @@ CASES = {
 
 
 @pytest.mark.parametrize(("jobs", "limit", "shares", "order"), CASES.values(), ids=CASES.keys())
-def test_a_claim_looks_at_jobs_in_turns_across_partners(session, jobs, limit, shares, order):
-    store(session, jobs)
+def test_a_claim_looks_at_jobs_in_turns_across_partners(queue, jobs, limit, shares, order):
+    store(queue, jobs)
     assert expected_order(jobs, limit, shares) == order
-    assert claimed_order(session, limit, shares) == order
+    assert claimed_order(queue, limit, shares) == order
 
 
-def test_any_queue_is_looked_at_in_the_order_the_rule_gives(session):
+def test_any_queue_is_looked_at_in_the_order_the_rule_gives(queue):
     chance = random.Random(12)
     for _ in range(25):
         partners = chance.sample(range(1, 30), chance.randint(1, 6))
@@ -133,8 +134,8 @@ def test_any_queue_is_looked_at_in_the_order_the_rule_gives(session):
             jobs.append((i, chance.choice(partners), minutes(chance.randint(-5, 60)), lease))
         limit = chance.randint(1, 8)
         shares = Shares(chance.randint(1, 4), {chance.choice(partners): chance.randint(0, 2)})
-        store(session, jobs)
-        assert claimed_order(session, limit, shares) == expected_order(jobs, limit, shares)
+        store(queue, jobs)
+        assert claimed_order(queue, limit, shares) == expected_order(jobs, limit, shares)
 
 
 @pytest.mark.skipif("postgresql" not in ENGINES, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
