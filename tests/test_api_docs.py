@@ -1,5 +1,6 @@
 """The API docs (SPEC §8, §12 "Headers"): Swagger UI served by this server, loading no script,
-style or image from anywhere else; their one inline script is allowed by its hash."""
+style or image from anywhere else; their one inline script is allowed by its hash. And the document
+they show states the bounds and the characters the API checks, as it checks them."""
 
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def test_a_rounded_integer_bound_that_is_no_64_bit_limit_is_an_error_not_a_guess
 
 @pytest.mark.parametrize(("pattern", "multiline"), [(ONE_LINE_PATTERN, False), (LINES_PATTERN, True)])
 def test_the_documented_pattern_of_a_text_field_accepts_exactly_the_characters_it_accepts(pattern, multiline):
-    # Every code point a JSON document can carry (lone surrogates cannot be sent in one).
+    # Every code point but the surrogates, which the patterns leave out (refused in code all the same).
     wrong = [
         f"U+{point:04X}"
         for point in [*range(0xD800), *range(0xE000, 0x110000)]
