@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
-from tenantry.text import refusal
+from tenantry.text import REFUSED_IN_LINES, REFUSED_IN_ONE_LINE, refusal
 
 # The database's integers are 64-bit. A larger number names no row and would overflow in the driver,
 # so an id or count outside this range is refused as malformed (422) before anything runs.
@@ -58,8 +58,8 @@ def _lines(value: Any) -> Any:
 
 # What the API document says of these fields (JSON Schema patterns, as ECMA-262 reads them): the
 # characters refused above, all but lone surrogates, which are refused too but not named here.
-ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
-LINES_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]*$"
+ONE_LINE_PATTERN = f"^[^{REFUSED_IN_ONE_LINE}]*$"
+LINES_PATTERN = f"^[^{REFUSED_IN_LINES}]*$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ Column = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine
 # A part of an e-mail address: no spaces, none of the characters that separate addresses in a header,
 # and no control characters (refused first, as in any one-line field; the pattern tells the API
 # document).
-_ADDRESS_PART = r"[^@\s,;<>\x00-\x1f\x7f-\x9f]+"
+_ADDRESS_PART = rf"[^@\s,;<>{REFUSED_IN_ONE_LINE}]+"
 Email = Annotated[
     str,
     StringConstraints(

@@ -18,20 +18,23 @@ from typing import Any
 REPLACEMENT = "\ufffd"
 
 # C0 controls, DEL, C1 controls, the Unicode line and paragraph separators, and lone surrogates
-# (which Python strings can hold but UTF-8, JSON parsers, XML and PostgreSQL cannot).
-_C0_WITHOUT_TAB_AND_LINE_BREAKS = "\x00-\x08\x0b\x0c\x0e-\x1f"
-_DEL_AND_C1 = "\x7f-\x9f"
-_SEPARATORS = "\u2028\u2029"
-_SURROGATES = "\ud800-\udfff"
+# (which Python strings can hold but UTF-8, JSON parsers, XML and PostgreSQL cannot). Written as
+# escapes, which Python's regular expressions and ECMA-262's (the API document's) read alike.
+_C0_WITHOUT_TAB_AND_LINE_BREAKS = r"\x00-\x08\x0b\x0c\x0e-\x1f"
+_DEL_AND_C1 = r"\x7f-\x9f"
+_SEPARATORS = r"\u2028\u2029"
+_SURROGATES = r"\ud800-\udfff"
+# What a multi-line and a one-line field refuse, as the body of a character class, all but lone
+# surrogates: the API document's patterns of these fields (`fields.ONE_LINE_PATTERN`) are made of it.
+REFUSED_IN_LINES = f"{_C0_WITHOUT_TAB_AND_LINE_BREAKS}{_DEL_AND_C1}{_SEPARATORS}"
+REFUSED_IN_ONE_LINE = rf"\t\n\r{REFUSED_IN_LINES}"
 # The 66 noncharacters: U+FDD0..U+FDEF and the last two code points of each of the 17 planes.
 _NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
     f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17)
 )
 
-_NOT_IN_ONE_LINE = re.compile(
-    f"[\t\n\r{_C0_WITHOUT_TAB_AND_LINE_BREAKS}{_DEL_AND_C1}{_SEPARATORS}{_SURROGATES}]"
-)
-_NOT_IN_LINES = re.compile(f"[{_C0_WITHOUT_TAB_AND_LINE_BREAKS}{_DEL_AND_C1}{_SEPARATORS}{_SURROGATES}]")
+_NOT_IN_ONE_LINE = re.compile(f"[{REFUSED_IN_ONE_LINE}{_SURROGATES}]")
+_NOT_IN_LINES = re.compile(f"[{REFUSED_IN_LINES}{_SURROGATES}]")
 # Data keeps tabs and line breaks (a quoted CSV cell may hold several lines); everything else that
 # a page, XML 1.0 or PostgreSQL refuses, or that has no business in text, is replaced.
 _UNSAFE_IN_DATA = re.compile(f"[{_C0_WITHOUT_TAB_AND_LINE_BREAKS}{_DEL_AND_C1}{_SURROGATES}{_NONCHARACTERS}]")
