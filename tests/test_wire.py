@@ -4,6 +4,7 @@ uvicorn server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tenantry.wire import OneWriteHttp
@@ -181,3 +183,36 @@ def test_a_head_request_gets_the_headers_alone(one_write: str) -> None:
         assert answer.status_code == 200
         assert answer.content == b""
         assert http.get("/small").json()["status"] == "ok"  # the connection goes on
+
+
+def test_at_a_level_above_info_no_access_line_is_worked_out(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn works out an answer's access line (the client's address, the quoted path) before
+    its logger's level drops it; with the access log below the level, a connection skips it."""
+    worked_out: list[str] = []
+    client_address = httptools_impl.get_client_addr
+
+    def noted(scope: Any) -> str:
+        worked_out.append(scope["path"])
+        return client_address(scope)
+
+    monkeypatch.setattr(httptools_impl, "get_client_addr", noted)
+    caplog.set_level(logging.WARNING, logger="uvicorn.access")  # a handler on the root logger, as ours
+    with live_server(APP, log_level="warning") as url, httpx.Client(base_url=url) as http:
+        assert http.get("/small").status_code == 200
+    assert worked_out == []
+    with (
+        live_server(APP, http=HttpToolsProtocol, log_level="warning") as url,
+        httpx.Client(base_url=url) as http,
+    ):
+        assert http.get("/small").status_code == 200
+    assert worked_out == ["/small"]  # the contrast: uvicorn's own protocol works it out, then drops it
+
+
+def test_at_info_each_answer_still_has_its_access_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    with live_server(APP, log_level="info") as url, httpx.Client(base_url=url) as http:
+        assert http.get("/small", params={"q": "1"}).status_code == 200
+    lines = [record.getMessage() for record in caplog.records if record.name == "uvicorn.access"]
+    assert any('"GET /small?q=1 HTTP/1.1" 200' in line for line in lines), lines

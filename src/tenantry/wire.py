@@ -19,6 +19,7 @@ live servers.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -68,6 +69,12 @@ class OneWriteHttp(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         held: Any = OneWriteTransport(transport, asyncio.get_running_loop())
         super().connection_made(held)
+        # uvicorn writes an access line for each answer whenever its access logger has a handler
+        # (ours is the root logger's), and works out the line's client address and quoted path
+        # before the logger's level drops it. At a level above INFO (`TENANTRY_LOG_LEVEL=WARNING`)
+        # this connection's answers skip that. Decided for each connection: a new level applies to
+        # the connections made after it.
+        self.access_log = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
 
 
 # What `tenantry serve` (and everything that serves the app as it does) gives `uvicorn.Config`.
