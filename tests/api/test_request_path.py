@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from tenantry.api.middleware import RequestMiddleware
 from tenantry.app import create_app
 from tenantry.db.models import IdempotencyRecord
 from tenantry.db.session import Database
@@ -376,3 +377,39 @@ def _fill(path: Any) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+def test_a_request_enters_the_apps_own_middleware_first_without_fastapis_outer_layers(app):
+    """`RequestMiddleware` answers every error and limits bodies itself: FastAPI's server-error,
+    telemetry and body-limit layers around it would only cost each request its calls."""
+    layers, layer = [], app.build_middleware_stack()
+    while layer is not app.router:
+        layers.append(type(layer).__name__)
+        layer = layer.app
+    assert layers == [
+        "RequestMiddleware",
+        "HostMiddleware",
+        "ApiAuthMiddleware",
+        "IdempotencyMiddleware",
+        "ExceptionMiddleware",
+        "AsyncExitStackMiddleware",
+    ]
+
+
+def test_should_the_error_answer_itself_fail_the_client_still_gets_a_500_and_the_server_goes_on(
+    app, monkeypatch
+):
+    """Nothing stands outside `RequestMiddleware`: when even its answer to an error fails, the
+    server's own last resort (uvicorn's plain 500) answers, and the next request is served."""
+
+    @app.get("/fails-for-a-test")
+    async def fails(request: Request) -> JSONResponse:
+        raise RuntimeError("something broke")
+
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("the error answer broke too")
+
+    monkeypatch.setattr(RequestMiddleware, "_answer_error", broken)
+    with live_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/fails-for-a-test").status_code == 500
+        assert http.get("/healthz").status_code == 200
