@@ -69,9 +69,11 @@ class TenantryApp(FastAPI):
     439,000)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        handlers = {
-            key: value for key, value in self.exception_handlers.items() if key not in (500, Exception)
-        }
+        # FastAPI gives handlers of status 500 and of Exception to the server-error layer; here
+        # `RequestMiddleware` answers what nothing else did, so such a handler would never run.
+        if any(key in (500, Exception) for key in self.exception_handlers):
+            raise TypeError("errors nothing else answers are RequestMiddleware's: handle a narrower class")
+        handlers = dict(self.exception_handlers)
         app: ASGIApp = AsyncExitStackMiddleware(self.router)
         app = ExceptionMiddleware(app, handlers=handlers, debug=self.debug)
         for cls, args, kwargs in reversed(self.user_middleware):

@@ -413,3 +413,11 @@ def test_should_the_error_answer_itself_fail_the_client_still_gets_a_500_and_the
     with live_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert http.get("/fails-for-a-test").status_code == 500
         assert http.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("caught", [500, Exception])
+def test_a_handler_for_every_error_is_refused_since_request_middleware_answers_those(settings, clock, caught):
+    made = create_app(settings, clock=clock)
+    made.add_exception_handler(caught, lambda request, exc: JSONResponse({}, status_code=500))
+    with pytest.raises(TypeError, match="narrower class"):
+        made.build_middleware_stack()

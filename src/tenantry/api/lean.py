@@ -279,8 +279,9 @@ class HotPath:
         return response
 
     def _handler_tables(self) -> tuple[ExceptionHandlers, StatusHandlers]:
-        # As FastAPI's stack builds Starlette's exception middleware: from the app's handlers, but
-        # those of status 500 and of Exception, which belong to the outermost middleware.
+        # As the app's stack builds Starlette's exception middleware: from the app's handlers, but
+        # any of status 500 or of Exception (`app.TenantryApp` refuses those: what nothing else
+        # answers is `RequestMiddleware`'s).
         if self._handlers is None:
             handlers = {
                 key: handler
