@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, Client, Event, StatusChange
@@ -320,6 +321,26 @@ class TestPool:
         assert http.delete(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 204
         assert pool_of(http, partner, "dashboards")["remaining"] == 3
         assert http.get(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 404
+
+
+    def test_an_allocation_change_reads_the_partner_once_and_its_timezone_from_that_row(
+        self, http, partner, database, clock
+    ):
+        client_id = create(http, partner, status="trial").json()["id"]
+        read: list[str] = []
+
+        def remember(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            read.append(statement)
+
+        sa.event.listen(database.engine, "before_cursor_execute", remember)
+        try:
+            changed = patch(http, partner, client_id, resources={"dashboards": 2})
+        finally:
+            sa.event.remove(database.engine, "before_cursor_execute", remember)
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["resources"]["dashboards"] == 2
+        assert changed.json()["usage"]["api_calls_today"] == 0  # counted on the partner's calendar
+        assert len([statement for statement in read if "FROM partners" in statement]) == 1, read
 
 
 class TestListing:

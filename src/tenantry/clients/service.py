@@ -97,7 +97,8 @@ def _apply_status_and_allocation(
         client.status_changed_at = now
         if target is Status.TRIAL:
             repo.set_trial(client, lifecycle.start_trial(now, partner.trial_days))
-    db.flush()  # the client needs its id for the history rows
+    if client.id is None:
+        db.flush()  # a new client needs its id for the history rows (a change's rows go with it)
     if allocation_changes:
         repo.record_allocation_change(db, client, now)
     if status_changes:

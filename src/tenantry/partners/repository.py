@@ -25,7 +25,12 @@ _PARTNER_TIMEZONES = select(Partner.timezone, Partner.previous_timezone, Partner
 
 
 def partner_meter_calendar(db: Session, partner_id: int) -> MeterCalendar:
-    """Only the timezones (the meter's days): cheaper than loading the partner."""
+    """Only the timezones (the meter's days): cheaper than loading the partner. When this
+    transaction locked the partner (`lock_partner`, as every pool change does), from that row,
+    without reading it again."""
+    kept = db.info.get(_LOCKED)
+    if kept is not None and kept[0] is db.get_transaction() and kept[1].id == partner_id:
+        return MeterCalendar.of(kept[1])
     row = db.execute(_PARTNER_TIMEZONES, {"partner_id": partner_id}).one_or_none()
     if row is None:
         raise NotFound(f"No partner {partner_id}.")
@@ -47,7 +52,14 @@ def lock_partner(db: Session, partner_id: int) -> Partner:
     ).one_or_none()
     if partner is None:
         raise NotFound(f"No partner {partner_id}.")
+    # Kept for the rest of this transaction (the session holds a clean row only weakly), for
+    # `partner_meter_calendar`: no one else can change the row until the transaction ends.
+    db.info[_LOCKED] = (db.get_transaction(), partner)
     return partner
+
+
+# Where `lock_partner` keeps (its transaction, the partner it locked) in the session's `info`.
+_LOCKED = "tenantry.locked_partner"
 
 
 def pool_lines(partner: Partner) -> dict[str, PoolLine]:
