@@ -15,8 +15,15 @@ so both see the same machine). `constant` is Tenantry's own app with one constan
 what its middleware and routing cost over the floor. Needs wrk (`make bench` installs Debian's).
 Figures on the last line.
 
+With `--scaling`, each endpoint (of get, me, published) and the floor are served both by one process
+and by `--workers` processes (2 unless more are asked for), side by side on the same database, and
+measured in alternating rounds: each ratio is the many processes' rate over the one's, the median
+over the rounds. The floor's own ratio is what the machine allows: wrk, the database and Redis run
+on the same cores as the servers.
+
     .venv/bin/python bench/floor.py [--seconds 5] [--rounds 3] [--connections 16] [--threads 2]
         [--workers 1] [--postgres URL] [--redis URL] [--no-postgres] [--only constant,get,me,published,patch]
+        [--scaling]
 """
 
 from __future__ import annotations
@@ -210,7 +217,8 @@ def seed(base: str, partner_key: str) -> dict[str, str]:
     }
 
 
-def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+def prepared(setting: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The servers' environment, once the database is migrated and has a partner; its API key."""
     env = {
         **os.environ,
         **setting,
@@ -223,7 +231,11 @@ def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> di
         [BIN / "tenantry", "partner", "create", "Floor", "--admin-email", "floor@partner.test"],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
-    partner_key = json.loads(made.stdout)["api_key"]
+    return env, json.loads(made.stdout)["api_key"]
+
+
+def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    env, partner_key = prepared(setting)
     workers = ["--workers", str(args.workers)]
     rates: dict[str, list[float]] = {name: [] for name in ("floor", *args.only)}
     with tempfile.TemporaryDirectory() as folder:
@@ -275,6 +287,75 @@ def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> di
     } | {"floor": statistics.median(rates["floor"])}
 
 
+SCALED = ("get", "me", "published")
+
+
+def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    """Each endpoint and the floor served by one process and by many (`--workers`, 2 at least):
+    the median over the rounds of many/one."""
+    env, partner_key = prepared(setting)
+    many = max(2, args.workers)
+    names = [name for name in args.only if name in SCALED]
+    rates: dict[tuple[str, int], list[float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "hello.py").write_text(HELLO)
+        Path(folder, "run_hello.py").write_text(RUN_HELLO)
+        env = {**env, "PYTHONPATH": folder + os.pathsep + env.get("PYTHONPATH", "")}
+        ports = {(kind, n): free_port() for kind in ("hello", "tenantry") for n in (1, many)}
+        url = {key: f"http://127.0.0.1:{port}" for key, port in ports.items()}
+        hello = {
+            n: [sys.executable, str(Path(folder, "run_hello.py")), str(ports["hello", n]), str(n)]
+            for n in (1, many)
+        }
+        tenantry = {
+            n: [
+                str(BIN / "tenantry"),
+                "serve",
+                "--port",
+                str(ports["tenantry", n]),
+                "--no-worker",
+                "--workers",
+                str(n),
+            ]
+            for n in (1, many)
+        }
+        with (
+            serving(hello[1], env, url["hello", 1] + "/hello"),
+            serving(hello[many], env, url["hello", many] + "/hello"),
+            serving(tenantry[1], env, url["tenantry", 1] + "/healthz"),
+            serving(tenantry[many], env, url["tenantry", many] + "/healthz"),
+        ):
+            seeded = seed(url["tenantry", 1], partner_key)
+            targets = {
+                "floor": ("hello", "/hello", {}),
+                "get": ("tenantry", seeded["client_path"], {"Authorization": f"Bearer {partner_key}"}),
+                "me": ("tenantry", "/api/1/me", {"Authorization": f"Bearer {seeded['client_key']}"}),
+                "published": ("tenantry", seeded["published_path"], {}),
+            }
+            warm = argparse.Namespace(**{**vars(args), "seconds": 1})
+            for name in ("floor", *names):  # first requests build caches and prepare statements
+                kind, path, headers = targets[name]
+                for n in (1, many):
+                    wrk(url[kind, n] + path, warm, headers)
+            for _ in range(args.rounds):
+                for name in ("floor", *names):
+                    kind, path, headers = targets[name]
+                    for n in (1, many):
+                        rates.setdefault((name, n), []).append(wrk(url[kind, n] + path, args, headers))
+    for (name, n), values in rates.items():
+        shown = ", ".join(f"{v:.0f}/s" for v in values)
+        print(f"  {label} {name}, {n} process{'es' if n > 1 else ''}: {shown}", file=sys.stderr)
+    return {
+        name: statistics.median(m / o for m, o in zip(rates[name, many], rates[name, 1], strict=True))
+        for name in ("floor", *names)
+    } | {"processes": many}
+
+
+def scaling_line(label: str, ratios: dict[str, float]) -> str:
+    parts = [f"{name}={ratios[name]:.2f}" for name in ("floor", *SCALED) if name in ratios]
+    return f"{label} {ratios['processes']:.0f} processes / 1: " + " ".join(parts)
+
+
 def redis_reachable(url: str) -> bool:
     from redis import Redis
     from redis.exceptions import RedisError
@@ -291,6 +372,12 @@ def line(label: str, ratios: dict[str, float]) -> str:
     return f"{label} (floor {ratios['floor']:.0f} req/s): " + " ".join(parts)
 
 
+def report(label: str, setting: dict[str, str], args: argparse.Namespace) -> str:
+    if args.scaling:
+        return scaling_line(label, measure_scaling(label, setting, args))
+    return line(label, measure(label, setting, args))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -302,13 +389,16 @@ def main() -> None:
     parser.add_argument("--redis", metavar="URL", default=DEFAULT_REDIS)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--only", default=",".join(ENDPOINTS), help="endpoints to measure")
+    parser.add_argument(
+        "--scaling", action="store_true", help="many processes (--workers, 2 at least) against one"
+    )
     args = parser.parse_args()
     args.only = [name for name in args.only.split(",") if name]
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: `make bench` installs it (apt-get install wrk)")
     with tempfile.TemporaryDirectory() as folder:
         setting = {"TENANTRY_DATABASE_URL": f"sqlite:///{folder}/floor.db", "TENANTRY_DATA_DIR": folder}
-        lines = [line("SQLite", measure("SQLite", setting, args))]
+        lines = [report("SQLite", setting, args)]
     if args.no_postgres:
         pass
     elif postgres_reachable(args.postgres) and redis_reachable(args.redis):
@@ -321,7 +411,7 @@ def main() -> None:
                 "TENANTRY_DATA_DIR": folder,
             }
             try:
-                lines.append(line("PostgreSQL+Redis", measure("PostgreSQL+Redis", setting, args)))
+                lines.append(report("PostgreSQL+Redis", setting, args))
             finally:
                 with Redis.from_url(args.redis) as redis:
                     redis.flushdb()
