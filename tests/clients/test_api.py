@@ -322,7 +322,6 @@ class TestPool:
         assert pool_of(http, partner, "dashboards")["remaining"] == 3
         assert http.get(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 404
 
-
     def test_an_allocation_change_reads_the_partner_once_and_its_timezone_from_that_row(
         self, http, partner, database, clock
     ):
