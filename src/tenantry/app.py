@@ -84,6 +84,8 @@ class TenantryApp(FastAPI):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        if self.root_path:  # as FastAPI's own entry sets it
+            scope["root_path"] = self.root_path
         scope["app"] = self
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()

@@ -421,3 +421,13 @@ def test_a_handler_for_every_error_is_refused_since_request_middleware_answers_t
     made.add_exception_handler(caught, lambda request, exc: JSONResponse({}, status_code=500))
     with pytest.raises(TypeError, match="narrower class"):
         made.build_middleware_stack()
+
+
+def test_the_apps_root_path_still_reaches_each_request(app):
+    @app.get("/root-path-for-a-test")
+    async def seen(request: Request) -> JSONResponse:
+        return JSONResponse({"root_path": request.scope["root_path"]})
+
+    app.root_path = "/behind-a-proxy"
+    with TestClient(app) as http:
+        assert http.get("/root-path-for-a-test").json() == {"root_path": "/behind-a-proxy"}
