@@ -323,7 +323,7 @@ class TestPool:
         assert http.get(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 404
 
     def test_an_allocation_change_reads_the_partner_once_and_its_timezone_from_that_row(
-        self, http, partner, database, clock
+        self, http, partner, database
     ):
         client_id = create(http, partner, status="trial").json()["id"]
         read: list[str] = []
