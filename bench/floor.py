@@ -234,23 +234,35 @@ def prepared(setting: dict[str, str]) -> tuple[dict[str, str], str]:
     return env, json.loads(made.stdout)["api_key"]
 
 
+def with_hello(folder: str, env: dict[str, str]) -> dict[str, str]:
+    """Write the hello-world app and its runner into `folder`; the environment that imports them."""
+    Path(folder, "hello.py").write_text(HELLO)
+    Path(folder, "run_hello.py").write_text(RUN_HELLO)
+    return {**env, "PYTHONPATH": folder + os.pathsep + env.get("PYTHONPATH", "")}
+
+
+def hello_command(folder: str, port: int, workers: int) -> list[str]:
+    return [sys.executable, str(Path(folder, "run_hello.py")), str(port), str(workers)]
+
+
+def tenantry_command(port: int, workers: int) -> list[str]:
+    return [str(BIN / "tenantry"), "serve", "--port", str(port), "--no-worker", "--workers", str(workers)]
+
+
 def measure(label: str, setting: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     env, partner_key = prepared(setting)
-    workers = ["--workers", str(args.workers)]
     rates: dict[str, list[float]] = {name: [] for name in ("floor", *args.only)}
     with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "hello.py").write_text(HELLO)
-        env = {**env, "PYTHONPATH": folder + os.pathsep + env.get("PYTHONPATH", "")}
+        env = with_hello(folder, env)
         script = Path(folder, "patch.lua")
         script.write_text(PATCH_SCRIPT)
         hello_port, tenantry_port = free_port(), free_port()
-        Path(folder, "run_hello.py").write_text(RUN_HELLO)
         Path(folder, "run_constant.py").write_text(RUN_CONSTANT)
         constant_port = free_port()
         run_constant = str(Path(folder, "run_constant.py"))
         constant = [sys.executable, run_constant, str(constant_port), str(args.workers)]
-        hello = [sys.executable, str(Path(folder, "run_hello.py")), str(hello_port), str(args.workers)]
-        tenantry = [str(BIN / "tenantry"), "serve", "--port", str(tenantry_port), "--no-worker", *workers]
+        hello = hello_command(folder, hello_port, args.workers)
+        tenantry = tenantry_command(tenantry_port, args.workers)
         hello_url, base = f"http://127.0.0.1:{hello_port}", f"http://127.0.0.1:{tenantry_port}"
         with (
             serving(hello, env, hello_url + "/hello"),
@@ -298,27 +310,11 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
     names = [name for name in args.only if name in SCALED]
     rates: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "hello.py").write_text(HELLO)
-        Path(folder, "run_hello.py").write_text(RUN_HELLO)
-        env = {**env, "PYTHONPATH": folder + os.pathsep + env.get("PYTHONPATH", "")}
+        env = with_hello(folder, env)
         ports = {(kind, n): free_port() for kind in ("hello", "tenantry") for n in (1, many)}
         url = {key: f"http://127.0.0.1:{port}" for key, port in ports.items()}
-        hello = {
-            n: [sys.executable, str(Path(folder, "run_hello.py")), str(ports["hello", n]), str(n)]
-            for n in (1, many)
-        }
-        tenantry = {
-            n: [
-                str(BIN / "tenantry"),
-                "serve",
-                "--port",
-                str(ports["tenantry", n]),
-                "--no-worker",
-                "--workers",
-                str(n),
-            ]
-            for n in (1, many)
-        }
+        hello = {n: hello_command(folder, ports["hello", n], n) for n in (1, many)}
+        tenantry = {n: tenantry_command(ports["tenantry", n], n) for n in (1, many)}
         with (
             serving(hello[1], env, url["hello", 1] + "/hello"),
             serving(hello[many], env, url["hello", many] + "/hello"),
