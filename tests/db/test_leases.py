@@ -1,5 +1,6 @@
 """The order in which jobs are claimed (`db.leases`): each partner's longest-waiting job first, then
-each one's second, and so on, on SQLite and PostgreSQL."""
+each one's second, and so on, on SQLite and PostgreSQL, whether every due job is numbered or each
+partner's first jobs are read from an index on (partner, due, id)."""
 
 from __future__ import annotations
 
@@ -10,35 +11,63 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, create_engine, insert, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    insert,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from tenantry.db import leases
 from tenantry.db.leases import CANDIDATES_PER_JOB, Shares
 from tests.db.migrating import ENGINES, NOW, fresh_database
 
+TABLES = MetaData()
+PARTNERS = Table("partners", TABLES, Column("id", BigInteger, primary_key=True))
+# The partners every queue below may hold jobs of.
+PARTNER_IDS = range(1, 30)
 JOBS = Table(
     "jobs",
-    MetaData(),
+    TABLES,
     Column("id", Integer, primary_key=True),
     Column("partner_id", BigInteger, nullable=False),
     Column("due", DateTime, nullable=False),
     Column("lease_expires_at", DateTime),
+    Index("ix_jobs_partner_due", "partner_id", "due", "id"),
 )
 Job = tuple[int, int, datetime, datetime | None]  # id, partner, due, lease
 
 
+def created(db: Session) -> Session:
+    TABLES.create_all(db.get_bind())
+    db.execute(insert(PARTNERS), [{"id": partner} for partner in PARTNER_IDS])
+    db.commit()
+    return db
+
+
 @pytest.fixture(params=ENGINES)
 def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
-    """A session on a database of its own holding a `jobs` table, on each engine."""
+    """A session on a database of its own holding `partners` and `jobs` tables, on each engine."""
     with fresh_database(request.param, tmp_path) as url:
         engine = create_engine(url)
-        JOBS.metadata.create_all(engine)
         try:
             with Session(engine) as db:
-                yield db
+                yield created(db)
         finally:
             engine.dispose()
+
+
+@pytest.fixture(params=[False, True], ids=["every job numbered", "read per partner"])
+def partner_index(request: pytest.FixtureRequest) -> bool:
+    """Whether the claim may read each partner's first jobs from the index (PostgreSQL only)."""
+    return bool(request.param)
 
 
 def store(db: Session, jobs: list[Job]) -> None:
@@ -49,7 +78,9 @@ def store(db: Session, jobs: list[Job]) -> None:
     db.commit()
 
 
-def claimed_order(db: Session, limit: int, shares: Shares) -> list[tuple[int, int]]:
+def claimed_order(
+    db: Session, limit: int, shares: Shares, partner_index: bool = False
+) -> list[tuple[int, int]]:
     return leases._in_turn(
         db,
         JOBS.c.id,
@@ -58,6 +89,8 @@ def claimed_order(db: Session, limit: int, shares: Shares) -> list[tuple[int, in
         leases.lease_free(JOBS.c.lease_expires_at, NOW) & (JOBS.c.due <= NOW),  # type: ignore[arg-type]
         limit,
         shares,
+        partner_index=partner_index,
+        partner_ids=PARTNERS.c.id,
     )
 
 
@@ -118,13 +151,13 @@ CASES = {
 
 
 @pytest.mark.parametrize(("jobs", "limit", "shares", "order"), CASES.values(), ids=CASES.keys())
-def test_a_claim_looks_at_jobs_in_turns_across_partners(queue, jobs, limit, shares, order):
+def test_a_claim_looks_at_jobs_in_turns_across_partners(queue, partner_index, jobs, limit, shares, order):
     store(queue, jobs)
     assert expected_order(jobs, limit, shares) == order
-    assert claimed_order(queue, limit, shares) == order
+    assert claimed_order(queue, limit, shares, partner_index) == order
 
 
-def test_any_queue_is_looked_at_in_the_order_the_rule_gives(queue):
+def test_any_queue_is_looked_at_in_the_order_the_rule_gives(queue, partner_index):
     chance = random.Random(12)
     for _ in range(25):
         partners = chance.sample(range(1, 30), chance.randint(1, 6))
@@ -135,27 +168,71 @@ def test_any_queue_is_looked_at_in_the_order_the_rule_gives(queue):
         limit = chance.randint(1, 8)
         shares = Shares(chance.randint(1, 4), {chance.choice(partners): chance.randint(0, 2)})
         store(queue, jobs)
-        assert claimed_order(queue, limit, shares) == expected_order(jobs, limit, shares)
+        assert claimed_order(queue, limit, shares, partner_index) == expected_order(jobs, limit, shares)
 
 
-@pytest.mark.skipif("postgresql" not in ENGINES, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)")
-def test_postgresql_stops_numbering_a_partners_jobs_past_the_last_turn_it_can_use(tmp_path):
+def explained(db: Session, limit: int, shares: Shares, partner_index: bool) -> list[str]:
+    """PostgreSQL's plan, with what each step read, of the claim's look at the queue."""
+    taken: list[str] = []
+    original = db.execute
+    engine = db.get_bind()
+
+    def explaining(statement, *args, **kwargs):  # type: ignore[no-untyped-def]
+        compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+        taken.extend(
+            line for (line,) in original(text(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {compiled}"))
+        )
+        return original(statement, *args, **kwargs)
+
+    db.execute = explaining  # type: ignore[method-assign]
+    try:
+        assert len(claimed_order(db, limit, shares, partner_index)) == limit * CANDIDATES_PER_JOB
+    finally:
+        del db.execute
+    return taken
+
+
+postgresql_only = pytest.mark.skipif(
+    "postgresql" not in ENGINES, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL)"
+)
+
+
+@pytest.fixture
+def long_queue(tmp_path: Path) -> Iterator[Session]:
+    """PostgreSQL holding 2,000 due jobs of each of three partners, the first ten of each leased."""
     with fresh_database("postgresql", tmp_path) as url:
         engine = create_engine(url)
-        JOBS.metadata.create_all(engine)
         try:
             with Session(engine) as db:
-                store(db, [(i, 7, minutes(i), None) for i in range(1, 500)])
-                taken: list[str] = []
-                original = db.execute
-
-                def explained(statement, *args, **kwargs):  # type: ignore[no-untyped-def]
-                    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
-                    taken.extend(line for (line,) in original(text(f"EXPLAIN {compiled}")))
-                    return original(statement, *args, **kwargs)
-
-                db.execute = explained  # type: ignore[method-assign]
-                assert len(claimed_order(db, 2, Shares(10))) == 2 * CANDIDATES_PER_JOB
+                held = NOW + timedelta(minutes=5)
+                store(
+                    created(db),
+                    [
+                        (n * 3 + p, p, minutes(4000 - n), held if n < 10 else None)
+                        for n in range(2000)
+                        for p in (1, 2, 3)
+                    ],
+                )
+                db.execute(text("ANALYZE jobs"))
+                yield db
         finally:
             engine.dispose()
-    assert any("Run Condition: (row_number() OVER (?) <= 8)" in line for line in taken), taken
+
+
+@postgresql_only
+def test_postgresql_stops_numbering_a_partners_jobs_past_the_last_turn_it_can_use(long_queue):
+    plan = explained(long_queue, 2, Shares(10), partner_index=False)
+    assert any("Run Condition: (row_number() OVER (?) <= 8)" in line for line in plan), plan
+
+
+@postgresql_only
+def test_postgresql_reads_each_partners_first_jobs_from_the_index_and_no_more(long_queue):
+    plan = explained(long_queue, 2, Shares(10), partner_index=True)
+    shown = "\n".join(plan)
+    # One index range per partner (29 of them), and nothing else read from the jobs.
+    assert [line.strip() for line in plan if " on jobs " in line] == [
+        "->  Index Scan using ix_jobs_partner_due on jobs (actual rows=1 loops=29)"
+    ], shown
+    # The eight jobs a claim of two can look at, from each of the three partners with jobs: 24 of
+    # the 6,000, where numbering every due job reads all 5,970 free ones.
+    assert any(line.strip() == "->  Nested Loop (actual rows=24 loops=1)" for line in plan), shown

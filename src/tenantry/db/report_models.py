@@ -54,6 +54,8 @@ class ReportSchedule(Base):
     __table_args__ = (
         Index("ix_report_schedules_next_run_at", "next_run_at"),
         Index("ix_report_schedules_partner_id_id", "partner_id", "id"),
+        # Each partner's due schedules, longest-waiting first (`db.leases`).
+        Index("ix_report_schedules_partner_due", "partner_id", "next_run_at", "id"),
         CheckConstraint("frequency in ('daily', 'weekly', 'monthly')", name="frequency"),
         CheckConstraint("format in ('pdf', 'png')", name="format"),
         {"sqlite_autoincrement": True},

@@ -59,6 +59,8 @@ class EventDelivery(Base):
         Index("ix_event_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_event_deliveries_webhook_id", "webhook_id", "id"),
         Index("ix_event_deliveries_event_id", "event_id"),
+        # Each partner's pending deliveries, longest-waiting first (`db.leases`).
+        Index("ix_event_deliveries_partner_due", "partner_id", "status", "next_attempt_at", "id"),
         CheckConstraint("channel in ('webhook', 'email')", name="channel"),
         CheckConstraint("status in ('pending', 'delivered', 'failed', 'logged')", name="status"),
     )
@@ -121,7 +123,9 @@ class OutboxMail(Base):
     __table_args__ = (
         Index("ix_mail_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_mail_outbox_sent_by", "sent_by", "kind", "created_at"),
-        Index("ix_mail_outbox_partner_id", "partner_id"),
+        # Each partner's pending messages, longest-waiting first (`db.leases`); it also serves
+        # what looks a partner's messages up by partner alone.
+        Index("ix_mail_outbox_partner_due", "partner_id", "status", "next_attempt_at", "id"),
         CheckConstraint("kind in ('dashboard', 'invitation', 'password_reset')", name="kind"),
         CheckConstraint("status in ('pending', 'delivered', 'failed', 'logged')", name="status"),
     )

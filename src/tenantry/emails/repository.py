@@ -47,6 +47,7 @@ def claim(
         shares,
         lock,
         lambda m: (m.id, m.partner_id),
+        partner_index=True,
     )
     for mail in mails:
         mail.lease_owner, mail.lease_expires_at = worker_id, lease_until

@@ -105,6 +105,7 @@ def claim_deliveries(
         shares,
         lock,
         lambda d: (d.id, d.partner_id),
+        partner_index=True,
     )
     for delivery in deliveries:
         delivery.lease_owner, delivery.lease_expires_at = worker_id, lease_until

@@ -108,6 +108,7 @@ def claim(
         shares,
         lock,
         lambda r: (r.id, r.partner_id),
+        partner_index=True,
     )
     if rows:
         db.execute(
