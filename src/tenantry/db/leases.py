@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, or_, select, true, update
+from sqlalchemy import ColumnElement, FromClause, func, or_, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tenantry.db.models import Partner
@@ -121,6 +121,7 @@ def _in_turn(
         return []
     full = [partner for partner, left in shares.left.items() if left <= 0]
     wanted = limit * CANDIDATES_PER_JOB
+    first: FromClause
     if partner_index and db.get_bind().dialect.name == "postgresql":
         # A partner's job in turn n follows n - 1 of its own, so its first `wanted` are all it can
         # give. A lateral subquery with a limit is read once per partner, in the index's order.
