@@ -52,7 +52,9 @@ class ReportSchedule(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        Index("ix_report_schedules_next_run_at", "next_run_at"),
+        # Due schedules in the order a claim takes them when it looks past each partner's first
+        # (`db.leases`): many are due at the same minute, so the id is part of the order.
+        Index("ix_report_schedules_due", "next_run_at", "id"),
         Index("ix_report_schedules_partner_id_id", "partner_id", "id"),
         # Each partner's due schedules, longest-waiting first (`db.leases`).
         Index("ix_report_schedules_partner_due", "partner_id", "next_run_at", "id"),
