@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from tenantry.dashboards.live import LiveCache
@@ -145,6 +146,31 @@ def test_a_run_soon_after_its_slot_is_not_late(http, partner, clock, smtp_worker
     at_slot(clock, SLOT + timedelta(minutes=2))
     smtp_worker.run_reports()
     assert runs(http, partner, schedule_id)[0]["late"] is False
+
+
+def test_a_run_gives_its_schedule_back_and_moves_it_to_the_next_slot_in_one_write(
+    http, partner, db, database, clock, smtp_server, smtp_worker, active_dashboard
+):
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    writes: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE REPORT_SCHEDULES"):
+            writes.append(statement)
+
+    sa.event.listen(database.engine, "before_cursor_execute", remember)
+    try:
+        assert smtp_worker.run_reports() == 1
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", remember)
+    # The claim's lease, then the run's one write: no lease left, and the next day's slot.
+    assert len(writes) == 2, writes
+    db.expire_all()
+    schedule = db.get(ReportSchedule, schedule_id)
+    assert (schedule.lease_owner, schedule.lease_expires_at) == (None, None)
+    assert schedule.next_run_at == SLOT + timedelta(days=1)
+    assert len(smtp_server.messages) == 1
 
 
 def test_a_slot_already_run_is_not_sent_again(

@@ -597,6 +597,9 @@ class Worker:
                 self.log.warning("report lease lost", schedule_id=schedule_id)
                 return
             partner_id = schedule.partner_id
+            # Given back with the run's commit; said first, so that the schedule's row is written
+            # once, with its next slot (the row stays locked meanwhile).
+            schedule.lease_owner = schedule.lease_expires_at = None
             outcome = reports.run_schedule(
                 db,
                 self.settings,
@@ -606,7 +609,6 @@ class Worker:
                 now,
                 held_by=(self.worker_id, now + self.lease),
             )
-            schedule.lease_owner = schedule.lease_expires_at = None
             db.commit()
         REPORTS.labels(outcome.status).inc()
         self.log.info(
