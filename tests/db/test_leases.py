@@ -41,6 +41,7 @@ JOBS = Table(
     Column("due", DateTime, nullable=False),
     Column("lease_expires_at", DateTime),
     Index("ix_jobs_partner_due", "partner_id", "due", "id"),
+    Index("ix_jobs_due", "due", "id"),
 )
 Job = tuple[int, int, datetime, datetime | None]  # id, partner, due, lease
 
@@ -171,8 +172,10 @@ def test_any_queue_is_looked_at_in_the_order_the_rule_gives(queue, partner_index
         assert claimed_order(queue, limit, shares, partner_index) == expected_order(jobs, limit, shares)
 
 
-def explained(db: Session, limit: int, shares: Shares, partner_index: bool) -> list[str]:
-    """PostgreSQL's plan, with what each step read, of the claim's look at the queue."""
+def explained(
+    db: Session, limit: int, shares: Shares, partner_index: bool
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """The claim's look at the queue, and PostgreSQL's plan of it with what each step read."""
     taken: list[str] = []
     original = db.execute
     engine = db.get_bind()
@@ -186,10 +189,10 @@ def explained(db: Session, limit: int, shares: Shares, partner_index: bool) -> l
 
     db.execute = explaining  # type: ignore[method-assign]
     try:
-        assert len(claimed_order(db, limit, shares, partner_index)) == limit * CANDIDATES_PER_JOB
+        order = claimed_order(db, limit, shares, partner_index)
     finally:
         del db.execute
-    return taken
+    return order, taken
 
 
 postgresql_only = pytest.mark.skipif(
@@ -221,18 +224,32 @@ def long_queue(tmp_path: Path) -> Iterator[Session]:
 
 @postgresql_only
 def test_postgresql_stops_numbering_a_partners_jobs_past_the_last_turn_it_can_use(long_queue):
-    plan = explained(long_queue, 2, Shares(10), partner_index=False)
+    order, plan = explained(long_queue, 2, Shares(10), partner_index=False)
+    assert len(order) == 2 * CANDIDATES_PER_JOB
     assert any("Run Condition: (row_number() OVER (?) <= 8)" in line for line in plan), plan
 
 
 @postgresql_only
 def test_postgresql_reads_each_partners_first_jobs_from_the_index_and_no_more(long_queue):
-    plan = explained(long_queue, 2, Shares(10), partner_index=True)
+    order, plan = explained(long_queue, 2, Shares(10), partner_index=True)
+    assert len(order) == 2 * CANDIDATES_PER_JOB
     shown = "\n".join(plan)
-    # One index range per partner (29 of them), and nothing else read from the jobs.
-    assert [line.strip() for line in plan if " on jobs " in line] == [
-        "->  Index Scan using ix_jobs_partner_due on jobs (actual rows=1 loops=29)"
-    ], shown
+    scans = [line.strip() for line in plan if " on jobs" in line]
+    # One index range per partner (29 of them); and a look for any free due job first, which
+    # stops at the first it finds.
+    assert "->  Index Scan using ix_jobs_partner_due on jobs (actual rows=1 loops=29)" in scans, shown
+    assert len(scans) == 2 and all(
+        scan.endswith("(actual rows=1 loops=1)") for scan in scans if "loops=29" not in scan
+    ), shown
     # The eight jobs a claim of two can look at, from each of the three partners with jobs: 24 of
     # the 6,000, where numbering every due job reads all 5,970 free ones.
     assert any(line.strip() == "->  Nested Loop (actual rows=24 loops=1)" for line in plan), shown
+
+
+@postgresql_only
+def test_postgresql_looks_at_no_partner_when_no_job_is_due(long_queue):
+    long_queue.execute(text("UPDATE jobs SET due = :later"), {"later": NOW + timedelta(hours=1)})
+    long_queue.commit()
+    order, plan = explained(long_queue, 2, Shares(10), partner_index=True)
+    assert order == []
+    assert any(line.strip() == "->  Nested Loop (never executed)" for line in plan), "\n".join(plan)
