@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, Client, Event, StatusChange
+from tests.queries import statements_sent
 
 DAY = timedelta(days=1)
 READY = {"dashboards": 1, "users": 1}
@@ -326,16 +326,8 @@ class TestPool:
         self, http, partner, database
     ):
         client_id = create(http, partner, status="trial").json()["id"]
-        read: list[str] = []
-
-        def remember(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-            read.append(statement)
-
-        sa.event.listen(database.engine, "before_cursor_execute", remember)
-        try:
+        with statements_sent(database.engine) as read:
             changed = patch(http, partner, client_id, resources={"dashboards": 2})
-        finally:
-            sa.event.remove(database.engine, "before_cursor_execute", remember)
         assert changed.status_code == 200, changed.text
         assert changed.json()["resources"]["dashboards"] == 2
         assert changed.json()["usage"]["api_calls_today"] == 0  # counted on the partner's calendar

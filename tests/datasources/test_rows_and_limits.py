@@ -21,6 +21,7 @@ from tenantry.db.session import Database
 from tenantry.settings import Settings
 from tests.conftest import PG_URL, START, _psycopg
 from tests.content import make_client
+from tests.queries import statements_sent
 
 
 def rows(n: int, note: str = "") -> list[dict[str, Any]]:
@@ -113,12 +114,8 @@ class TestListingRows:
 
         client_id = make_client(http, partner)
         source_id = create_inline(http, partner, client_id, rows(50_000)).json()["id"]
-        statements: list[str] = []
         decoded: list[int] = []
         real_rows_in = getattr(repository, "rows_in", None)
-
-        def remember(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            statements.append(statement)
 
         def counting_rows_in(found: Any, offset: int, limit: int) -> Any:
             found = list(found)
@@ -127,11 +124,8 @@ class TestListingRows:
             return real_rows_in(found, offset, limit)
 
         monkeypatch.setattr(repository, "rows_in", counting_rows_in, raising=False)
-        sa.event.listen(database.engine, "before_cursor_execute", remember)
-        try:
+        with statements_sent(database.engine) as statements:
             body = listing(http, partner, source_id, 25_000, 50)
-        finally:
-            sa.event.remove(database.engine, "before_cursor_execute", remember)
         assert [row["n"] for row in body["items"]] == list(range(25_000, 25_050))
         assert body["total"] == 50_000
         # The snapshot column is never read; one page of at most 500 rows is decoded.

@@ -7,13 +7,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import select
 
 from tenantry.dashboards.live import LiveCache
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.exports.service import Renderer
 from tests.content import WATERMARK, dashboard_in, pdf_text
+from tests.queries import statements_sent
 from tests.reports.conftest import create
 
 SLOT = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)  # the first 09:00 after the clock's start
@@ -153,17 +153,9 @@ def test_a_run_gives_its_schedule_back_and_moves_it_to_the_next_slot_in_one_writ
 ):
     schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
     at_slot(clock)
-    writes: list[str] = []
-
-    def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("UPDATE REPORT_SCHEDULES"):
-            writes.append(statement)
-
-    sa.event.listen(database.engine, "before_cursor_execute", remember)
-    try:
+    with statements_sent(database.engine) as sent:
         assert smtp_worker.run_reports() == 1
-    finally:
-        sa.event.remove(database.engine, "before_cursor_execute", remember)
+    writes = [s for s in sent if s.lstrip().upper().startswith("UPDATE REPORT_SCHEDULES")]
     # The claim's lease, then the run's one write: no lease left, and the next day's slot.
     assert len(writes) == 2, writes
     db.expire_all()

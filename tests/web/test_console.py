@@ -18,6 +18,7 @@ from tests.factories import (
     set_status,
     sign_in,
 )
+from tests.queries import statements_sent
 
 
 @pytest.mark.usefixtures("partner_session")
@@ -340,8 +341,6 @@ class TestDownloads:
 def test_a_clients_page_names_its_sources_columns_without_reading_their_snapshots(
     http, partner, database, db
 ):
-    import sqlalchemy as sa
-
     client_id = new_client(http, partner, "trial")
     big = [{"month": f"M{n}", "sales": n, "note": "x" * 50} for n in range(20_000)]
     created = http.post(
@@ -351,16 +350,8 @@ def test_a_clients_page_names_its_sources_columns_without_reading_their_snapshot
     )
     assert created.status_code == 201, created.text
     sign_in(http, admin_email(db, partner), ADMIN_PASSWORD)
-    statements: list[str] = []
-
-    def remember(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    sa.event.listen(database.engine, "before_cursor_execute", remember)
-    try:
+    with statements_sent(database.engine) as statements:
         page = http.get(f"/partner/clients/{client_id}")
-    finally:
-        sa.event.remove(database.engine, "before_cursor_execute", remember)
     assert page.status_code == 200
     assert "month, sales, note" in page.text
     assert not [s for s in statements if "data_sources.rows" in s]
