@@ -165,6 +165,22 @@ def test_a_run_gives_its_schedule_back_and_moves_it_to_the_next_slot_in_one_writ
     assert len(smtp_server.messages) == 1
 
 
+def test_a_run_reads_its_client_once_and_never_reads_back_its_own_run(
+    http, partner, database, clock, smtp_server, smtp_worker, active_dashboard
+):
+    """The policy's status and the render need the same client; the run's row is what its INSERT
+    returned."""
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    with statements_sent(database.engine) as sent:
+        assert smtp_worker.run_reports() == 1
+    reads = [" ".join(s.split()) for s in sent if s.lstrip().upper().startswith("SELECT")]
+    assert len([s for s in reads if " FROM clients " in s]) == 1, reads
+    assert [s for s in reads if " FROM report_runs" in s] == [], reads
+    assert [r["status"] for r in runs(http, partner, schedule_id)] == ["sent"]
+    assert len(smtp_server.messages) == 1
+
+
 def test_a_slot_already_run_is_not_sent_again(
     http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
 ):

@@ -105,10 +105,12 @@ def export_of(
     now: datetime,
     fmt: str,
     filters: Mapping[str, str] | None = None,
+    decision: Decision | None = None,
 ) -> ExportFile:
     """A dashboard already found, as a file (a scheduled report's attachment): the policy table
-    decides as for a download, watermark included."""
-    return _export(db, renderer, dashboard, now, fmt, filters)
+    decides as for a download, watermark included (`decision`: what it decided, when the caller
+    already asked it)."""
+    return _export(db, renderer, dashboard, now, fmt, filters, decision)
 
 
 @dataclass(frozen=True)

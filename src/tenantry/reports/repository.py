@@ -132,10 +132,13 @@ def release(db: Session, ids: Sequence[int], worker_id: str) -> None:
     leases.release(db, ReportSchedule, ids, worker_id)
 
 
-def claim_slot(db: Session, schedule_id: int, partner_id: int, slot: datetime, now: datetime) -> int | None:
+def claim_slot(
+    db: Session, schedule_id: int, partner_id: int, slot: datetime, now: datetime
+) -> ReportRun | None:
     """Write the slot's run (as `skipped` until it is settled, in the same transaction) unless one
-    exists: its id when this call wrote it, None when another worker already has. A racing insert of
-    the same slot waits for the first transaction and then does nothing."""
+    exists: the run when this call wrote it (as the INSERT returned it: no second read), None when
+    another worker already has. A racing insert of the same slot waits for the first transaction
+    and then does nothing."""
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(ReportRun)
@@ -150,6 +153,6 @@ def claim_slot(db: Session, schedule_id: int, partner_id: int, slot: datetime, n
             finished_at=now,
         )
         .on_conflict_do_nothing()
-        .returning(ReportRun.id)
+        .returning(ReportRun)
     )
-    return db.execute(statement).scalar()
+    return db.scalars(statement).one_or_none()

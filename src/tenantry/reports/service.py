@@ -243,12 +243,10 @@ def run_schedule(
     slot = max(latest_slot(rule, now), due_at) if due_at <= now else due_at
     late = slot > due_at or now - slot > LATE_AFTER
     schedule.next_run_at = next_slot(rule, max(now, slot))
-    run_id = repo.claim_slot(db, schedule.id, schedule.partner_id, slot, now)
-    if run_id is None:
+    run = repo.claim_slot(db, schedule.id, schedule.partner_id, slot, now)
+    if run is None:
         db.flush()
         return Outcome("duplicate", slot, late)
-    run = db.get(ReportRun, run_id)
-    assert run is not None
     run.late, run.finished_at = late, now
     status = owner_of(db, schedule.partner_id, schedule.client_id).status(now)
     decision = decide(Capability.DOWNLOAD, status)
@@ -260,7 +258,9 @@ def run_schedule(
         run.status, run.reason = "skipped", "No recipient is left: the users named have been removed."
     else:
         try:
-            run.mail_id, mail = _send(db, settings, mailer, renderer, schedule, now, recipients, held_by)
+            run.mail_id, mail = _send(
+                db, settings, mailer, renderer, schedule, now, recipients, held_by, decision
+            )
         except TenantryError as exc:
             run.status, run.reason = "failed", exc.detail
         except Exception:  # the render failed: a fixed sentence, never the error's text
@@ -298,12 +298,14 @@ def _send(
     now: datetime,
     recipients: list[str],
     held_by: tuple[str, datetime] | None,
+    decision: Decision,
 ) -> tuple[int | None, Mail | None]:
     """Write the report's e-mail to the outbox: its outbox id, and the e-mail when it is left to
-    `held_by`'s worker to send (not when there is no SMTP server: then it was written to the log)."""
+    `held_by`'s worker to send (not when there is no SMTP server: then it was written to the log).
+    `decision`: what the policy table allowed at this slot (watermarked or clean)."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
-    export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters)
+    export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters, decision)
     brand = brand_for(db, schedule.partner_id, schedule.client_id)
     name = one_line(dashboard.name)
     base = partner_base_url(db, settings, schedule.partner_id)
