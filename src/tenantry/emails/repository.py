@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, CursorResult, and_, func, select, update
 from sqlalchemy.orm import Session, defer
 
 from tenantry.auth.principal import Principal
@@ -64,6 +65,34 @@ def leased(db: Session, mail_id: int, worker_id: str) -> OutboxMail | None:
         .where(OutboxMail.id == mail_id, OutboxMail.lease_owner == worker_id)
         .with_for_update()
     ).one_or_none()
+
+
+def settle_done(
+    db: Session, mail_id: int, worker_id: str, now: datetime, status: str, reason: str | None
+) -> bool:
+    """One attempt that ended the message (`delivered`, or `logged` with no SMTP server), in one
+    statement: its lease given back and its body dropped, if this worker still holds the lease.
+    False when it does not (the lease passed to another worker, whose result counts)."""
+    statement = (
+        update(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.lease_owner == worker_id)
+        .values(
+            attempts=OutboxMail.attempts + 1,
+            last_attempt_at=now,
+            last_error=reason,
+            lease_owner=None,
+            lease_expires_at=None,
+            status=status,
+            delivered_at=now if status == "delivered" else OutboxMail.delivered_at,
+            next_attempt_at=None,
+            # An invitation's text holds its one-time link: a settled message keeps none of it.
+            text="",
+            html=None,
+            attachment=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], db.execute(statement)).rowcount == 1
 
 
 def release(db: Session, ids: Sequence[int], worker_id: str) -> None:

@@ -178,6 +178,9 @@ def settle_mail(
     Transient failures are retried with backoff until 24 hours after the message was queued; a
     permanent one is `failed` at once. A settled message keeps no body or attachment.
     """
+    if delivery.delivered or logged:  # the common end, in one statement
+        status = "delivered" if delivery.delivered else "logged"
+        return status if repo.settle_done(db, job.id, worker_id, now, status, delivery.reason) else "lost"
     row = repo.leased(db, job.id, worker_id)
     if row is None:
         return "lost"
@@ -185,11 +188,7 @@ def settle_mail(
     row.last_attempt_at = now
     row.last_error = delivery.reason
     row.lease_owner = row.lease_expires_at = None
-    if delivery.delivered:
-        row.status, row.delivered_at, row.next_attempt_at = "delivered", now, None
-    elif logged:
-        row.status, row.next_attempt_at = "logged", None
-    elif delivery.permanent or now >= row.created_at + RETRY_WINDOW:
+    if delivery.permanent or now >= row.created_at + RETRY_WINDOW:
         row.status, row.next_attempt_at = "failed", None
     else:
         wait = backoff(RETRY_FIRST, row.attempts, RETRY_LONGEST)
