@@ -199,6 +199,12 @@ def run(
     slot = (soon + timedelta(minutes=1)).replace(second=0, microsecond=0)
     with database.engine.begin() as conn:
         conn.execute(update(ReportSchedule).values(time=slot.strftime("%H:%M"), next_run_at=slot))
+    # Every schedule was moved to this slot a moment ago, which no statistics know yet (in use, a
+    # run sets its next slot a day or more ahead, and autovacuum's ANALYZE sees it long before it
+    # falls due). Without this, PostgreSQL expects no schedule to be due and plans the claim as a
+    # read of every due schedule (1.2 ms a claim at 3,000 due, against 0.15 ms from the index).
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE report_schedules"))
     time.sleep(max(0.0, (slot - datetime.now(UTC)).total_seconds()))
     cpu_at_slot = cpu_times()
     deadline = time.monotonic() + 1800
