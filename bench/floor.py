@@ -19,7 +19,9 @@ With `--scaling`, each endpoint (of get, me, published) and the floor are served
 and by `--workers` processes (2 unless more are asked for), side by side on the same database, and
 measured in alternating rounds: each ratio is the many processes' rate over the one's, the median
 over the rounds. The floor's own ratio is what the machine allows: wrk, the database and Redis run
-on the same cores as the servers.
+on the same cores as the servers. Beside each ratio, its ceiling: the machine's cores over the
+cores busy while one process served (wrk, PostgreSQL and Redis included), which no spreading of
+the work over processes can pass.
 
     .venv/bin/python bench/floor.py [--seconds 5] [--rounds 3] [--connections 16] [--threads 2]
         [--workers 1] [--postgres URL] [--redis URL] [--no-postgres] [--only constant,get,me,published,patch]
@@ -44,7 +46,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
-from support import DEFAULT_POSTGRES, postgres_database, postgres_reachable
+from support import DEFAULT_POSTGRES, cores_busy, cpu_times, postgres_database, postgres_reachable
 
 BIN = Path(sys.executable).parent
 DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
@@ -309,6 +311,7 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
     many = max(2, args.workers)
     names = [name for name in args.only if name in SCALED]
     rates: dict[tuple[str, int], list[float]] = {}
+    busy: dict[str, list[float]] = {}  # cores busy while one process served each
     with tempfile.TemporaryDirectory() as folder:
         env = with_hello(folder, env)
         ports = {(kind, n): free_port() for kind in ("hello", "tenantry") for n in (1, many)}
@@ -337,18 +340,39 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
                 for name in ("floor", *names):
                     kind, path, headers = targets[name]
                     for n in (1, many):
+                        before = cpu_times()
                         rates.setdefault((name, n), []).append(wrk(url[kind, n] + path, args, headers))
+                        cores = cores_busy(before, cpu_times()) if n == 1 else None
+                        if cores:
+                            busy.setdefault(name, []).append(cores)
     for (name, n), values in rates.items():
         shown = ", ".join(f"{v:.0f}/s" for v in values)
         print(f"  {label} {name}, {n} process{'es' if n > 1 else ''}: {shown}", file=sys.stderr)
-    return {
-        name: statistics.median(m / o for m, o in zip(rates[name, many], rates[name, 1], strict=True))
-        for name in ("floor", *names)
-    } | {"processes": many}
+    for name, values in busy.items():
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(f"  {label} {name}, cores busy with 1 process: {shown}", file=sys.stderr)
+    # However the software spreads its work, the many processes can at best do the machine's cores
+    # over the cores busy with one (wrk, PostgreSQL and Redis included) times as much.
+    ceilings = {
+        f"{name} ceiling": (os.cpu_count() or 1) / statistics.median(values) for name, values in busy.items()
+    }
+    return (
+        {
+            name: statistics.median(m / o for m, o in zip(rates[name, many], rates[name, 1], strict=True))
+            for name in ("floor", *names)
+        }
+        | ceilings
+        | {"processes": many}
+    )
 
 
 def scaling_line(label: str, ratios: dict[str, float]) -> str:
-    parts = [f"{name}={ratios[name]:.2f}" for name in ("floor", *SCALED) if name in ratios]
+    parts = [
+        f"{name}={ratios[name]:.2f}"
+        + (f" (ceiling {ratios[name + ' ceiling']:.2f})" if name + " ceiling" in ratios else "")
+        for name in ("floor", *SCALED)
+        if name in ratios
+    ]
     return f"{label} {ratios['processes']:.0f} processes / 1: " + " ".join(parts)
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
+from support import cores_busy, cpu_times
 
 from tenantry.app import create_app
 from tenantry.clock import SystemClock
@@ -239,24 +240,6 @@ def run(
         "runs_lag": (last_run - slot).total_seconds() if last_run else 0.0,
         "busy": busy,
     }
-
-
-def cpu_times() -> tuple[int, int] | None:
-    """(busy, all) jiffies of the whole machine, from /proc/stat (None where there is none)."""
-    try:
-        fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def cores_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    """How many of the machine's cores were busy on average between the two readings (every
-    process: the workers, PostgreSQL, the SMTP server, this bench and anything else)."""
-    if before is None or after is None or after[1] <= before[1]:
-        return None
-    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -104,3 +105,21 @@ def median_seconds(repeat: int, work: Callable[[], object], warmup: int = 5) -> 
         work()
         timings.append(time.perf_counter() - started)
     return statistics.median(timings)
+
+
+def cpu_times() -> tuple[int, int] | None:
+    """(busy, all) jiffies of the whole machine, from /proc/stat (None where there is none)."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cores_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """How many of the machine's cores were busy on average between the two readings (every
+    process: the servers or workers, PostgreSQL, Redis, the load generator, anything else)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
