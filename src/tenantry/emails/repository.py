@@ -67,6 +67,10 @@ def leased(db: Session, mail_id: int, worker_id: str) -> OutboxMail | None:
     ).one_or_none()
 
 
+# What a settled message keeps of its body: nothing (an invitation's text holds its one-time link).
+DROPPED_BODY: dict[str, Any] = {"text": "", "html": None, "attachment": None}
+
+
 def settle_done(
     db: Session, mail_id: int, worker_id: str, now: datetime, status: str, reason: str | None
 ) -> bool:
@@ -85,10 +89,7 @@ def settle_done(
             status=status,
             delivered_at=now if status == "delivered" else OutboxMail.delivered_at,
             next_attempt_at=None,
-            # An invitation's text holds its one-time link: a settled message keeps none of it.
-            text="",
-            html=None,
-            attachment=None,
+            **DROPPED_BODY,
         )
         .execution_options(synchronize_session=False)
     )

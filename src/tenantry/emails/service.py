@@ -200,7 +200,6 @@ def settle_mail(
 
 
 def _drop_body(row: OutboxMail) -> None:
-    """An invitation's text holds its one-time link: once the message is settled, keep none of it."""
-    row.text = ""
-    row.html = None
-    row.attachment = None
+    """Once the message is settled, keep none of its body (`repo.DROPPED_BODY`)."""
+    for column, value in repo.DROPPED_BODY.items():
+        setattr(row, column, value)
