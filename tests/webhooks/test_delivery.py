@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tenantry.db.worker_models import EventDelivery
 from tests.content import ACTIVE_RESOURCES, make_client
 from tests.factories import set_status
+from tests.queries import executions_sent
 
 
 def subscribe(http, partner, receiver, **body):
@@ -185,3 +186,32 @@ class TestSecrets:
         (job,) = [j for j in jobs if j.channel == "webhook"]
         assert job.secret == hook["secret"]
         assert hook["secret"] not in repr(job)
+
+
+class TestFanOut:
+    def test_a_batch_of_events_is_marked_dispatched_in_one_statement_and_fanned_out_once(
+        self, http, partner, receiver, database, clock
+    ):
+        from tenantry.db.models import Event
+        from tenantry.events.service import dispatch_events
+
+        subscribe(http, partner, receiver)
+        for _ in range(3):
+            make_client(http, partner)
+        now = clock.now()
+        with database.session(write=True) as db:
+            with executions_sent(database.engine) as sent:
+                fanned = dispatch_events(db, now)
+            db.commit()
+        # One statement run once, not once per event (an executemany runs on the server per row).
+        marks = [times for statement, times in sent if statement.lstrip().upper().startswith("UPDATE EVENTS")]
+        assert marks == [1], sent
+        with database.session(write=True) as db:
+            events = db.scalars(select(Event).where(Event.partner_id == partner.id)).all()
+            assert fanned == len(events) >= 3
+            assert {event.dispatched_at for event in events} == {now}
+            assert dispatch_events(db, now) == 0  # each event is fanned out once
+            hooked = db.scalars(
+                select(EventDelivery.event_id).where(EventDelivery.channel == "webhook")
+            ).all()
+        assert sorted(hooked) == sorted(event.id for event in events)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,12 @@ def claim_undispatched(db: Session, limit: int) -> Sequence[Event]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+
+
+def mark_dispatched(db: Session, event_ids: Sequence[str], now: datetime) -> None:
+    """Mark these events fanned out, in one statement however many there are."""
+    if event_ids:
+        db.execute(update(Event).where(Event.id.in_(event_ids)).values(dispatched_at=now))
 
 
 def webhooks_of(db: Session, partner_id: int) -> Sequence[Webhook]:

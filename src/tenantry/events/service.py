@@ -111,8 +111,8 @@ def dispatch_events(db: Session, now: datetime, limit: int = DISPATCH_BATCH) -> 
             admins = admins_of[event.partner_id]
             if admins:
                 db.add(_pending(event, "email", now, webhook_id=None, recipients=admins))
-        event.dispatched_at = now
     db.flush()
+    repo.mark_dispatched(db, [event.id for event in events], now)
     return len(events)
 
 
