@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -46,7 +47,22 @@ from tests.services import Clients
 from tests.smtp import SilentSmtp, SmtpServer, smtp_server_running
 
 PG_URL = os.environ.get("TENANTRY_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
+
+
+def _redis_of_this_process(url: str | None) -> str | None:
+    """TENANTRY_TEST_REDIS_URL as given when one process runs the suite. With pytest-xdist, each
+    process takes its own logical database (the given one for `gw0`, then the ones below it, among
+    Redis's 16), since every test empties its database when it ends; each process creates its own
+    PostgreSQL database already (`database_url`)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if url is None or not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base - int(worker[2:])) % 16}"))
+
+
+REDIS_URL = _redis_of_this_process(os.environ.get("TENANTRY_TEST_REDIS_URL"))
 # MariaDB or MySQL for `sql` sources: with it set, a server that cannot be reached fails the run;
 # without it (a fresh laptop) the tests that need one are skipped.
 MYSQL_URL = os.environ.get("TENANTRY_TEST_MYSQL_URL")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -16,9 +15,9 @@ from tenantry.api.deps import with_headers
 from tenantry.app import create_app
 from tenantry.db.models import Partner
 from tenantry.meter.counters import DatabaseCounter, RedisCounter
+from tests.conftest import REDIS_URL
 from tests.factories import add_user, client_with_user, key_for, new_client
 
-REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TENANTRY_TEST_REDIS_URL is not set")
 
 
