@@ -21,7 +21,10 @@ measured in alternating rounds: each ratio is the many processes' rate over the 
 over the rounds. The floor's own ratio is what the machine allows: wrk, the database and Redis run
 on the same cores as the servers. Beside each ratio, its ceiling: the machine's cores over the
 cores busy while one process served (wrk, PostgreSQL and Redis included), which no spreading of
-the work over processes can pass.
+the work over processes can pass. Above the last line it also shows, for each run, the cores each
+part kept busy (the server under test, PostgreSQL, Redis, wrk, the rest) and the CPU each request
+cost all of them together: where it grows from one process to many, the machine itself does less
+with each core while both work (shared caches, the hypervisor), as the floor's own figures show.
 
     .venv/bin/python bench/floor.py [--seconds 5] [--rounds 3] [--connections 16] [--threads 2]
         [--workers 1] [--postgres URL] [--redis URL] [--no-postgres] [--only constant,get,me,published,patch]
@@ -34,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,10 +47,20 @@ import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 
 import httpx
-from support import DEFAULT_POSTGRES, cores_busy, cpu_times, postgres_database, postgres_reachable
+from support import (
+    DEFAULT_POSTGRES,
+    cores_busy,
+    cores_by_role,
+    cpu_times,
+    descendants,
+    postgres_database,
+    postgres_reachable,
+    process_times,
+)
 
 BIN = Path(sys.executable).parent
 DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
@@ -155,11 +169,12 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+def serving(command: list[str], env: dict[str, str], probe: str) -> Iterator[int]:
+    """Start the server and yield its process id."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_up(probe, process)
-        yield
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -312,6 +327,8 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
     names = [name for name in args.only if name in SCALED]
     rates: dict[tuple[str, int], list[float]] = {}
     busy: dict[str, list[float]] = {}  # cores busy while one process served each
+    # The cores each part kept busy (the server under test, PostgreSQL, Redis, wrk, the rest).
+    parts: dict[tuple[str, int], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as folder:
         env = with_hello(folder, env)
         ports = {(kind, n): free_port() for kind in ("hello", "tenantry") for n in (1, many)}
@@ -319,11 +336,17 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
         hello = {n: hello_command(folder, ports["hello", n], n) for n in (1, many)}
         tenantry = {n: tenantry_command(ports["tenantry", n], n) for n in (1, many)}
         with (
-            serving(hello[1], env, url["hello", 1] + "/hello"),
-            serving(hello[many], env, url["hello", many] + "/hello"),
-            serving(tenantry[1], env, url["tenantry", 1] + "/healthz"),
-            serving(tenantry[many], env, url["tenantry", many] + "/healthz"),
+            serving(hello[1], env, url["hello", 1] + "/hello") as hello_1,
+            serving(hello[many], env, url["hello", many] + "/hello") as hello_many,
+            serving(tenantry[1], env, url["tenantry", 1] + "/healthz") as tenantry_1,
+            serving(tenantry[many], env, url["tenantry", many] + "/healthz") as tenantry_many,
         ):
+            server = {
+                ("hello", 1): hello_1,
+                ("hello", many): hello_many,
+                ("tenantry", 1): tenantry_1,
+                ("tenantry", many): tenantry_many,
+            }
             seeded = seed(url["tenantry", 1], partner_key)
             targets = {
                 "floor": ("hello", "/hello", {}),
@@ -340,9 +363,21 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
                 for name in ("floor", *names):
                     kind, path, headers = targets[name]
                     for n in (1, many):
-                        before = cpu_times()
+                        before, processes_before, started = cpu_times(), process_times(), time.monotonic()
+                        wrk_before = children_seconds()
                         rates.setdefault((name, n), []).append(wrk(url[kind, n] + path, args, headers))
                         cores = cores_busy(before, cpu_times()) if n == 1 else None
+                        processes_after, seconds = process_times(), time.monotonic() - started
+                        under_test = descendants(processes_after, {server[kind, n]})
+                        by_part = cores_by_role(
+                            processes_before,
+                            processes_after,
+                            seconds,
+                            partial(part, under_test=under_test),
+                        )
+                        # wrk has ended by now: its time is in this process's children's.
+                        by_part["wrk"] = (children_seconds() - wrk_before) / seconds
+                        parts.setdefault((name, n), []).append(by_part)
                         if cores:
                             busy.setdefault(name, []).append(cores)
     for (name, n), values in rates.items():
@@ -351,6 +386,21 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
     for name, values in busy.items():
         shown = ", ".join(f"{v:.2f}" for v in values)
         print(f"  {label} {name}, cores busy with 1 process: {shown}", file=sys.stderr)
+    for (name, n), readings in parts.items():
+        order = ("server", "postgres", "redis", "wrk", "other")
+        shown = ", ".join(
+            f"{p} {statistics.median(r.get(p, 0.0) for r in readings):.2f}"
+            for p in order
+            if any(p in r for r in readings)
+        )
+        per_request = statistics.median(
+            sum(r.values()) / rate * 1e6 for r, rate in zip(readings, rates[name, n], strict=True)
+        )
+        processes = f"{n} process{'es' if n > 1 else ''}"
+        print(
+            f"  {label} {name}, {processes}, cores by part: {shown}; {per_request:.0f} µs of CPU a request",
+            file=sys.stderr,
+        )
     # However the software spreads its work, the many processes can at best do the machine's cores
     # over the cores busy with one (wrk, PostgreSQL and Redis included) times as much.
     ceilings = {
@@ -364,6 +414,23 @@ def measure_scaling(label: str, setting: dict[str, str], args: argparse.Namespac
         | ceilings
         | {"processes": many}
     )
+
+
+def children_seconds() -> float:
+    """The CPU time of this process's ended children (user + system)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def part(pid: int, name: str, under_test: set[int]) -> str:
+    """Which part of the measurement a process is."""
+    if pid in under_test:
+        return "server"
+    if name.startswith("postgres"):
+        return "postgres"
+    if name.startswith("redis"):
+        return "redis"
+    return "wrk" if name == "wrk" else "other"
 
 
 def scaling_line(label: str, ratios: dict[str, float]) -> str:

@@ -11,7 +11,8 @@ For each worker count the workers are started (`tenantry worker` with its defaul
 minute, and the bench waits until the SMTP server has every report: reports per second (from the
 slot to the last e-mail), the lag from the slot to the last e-mail, and how many slots were sent
 twice (counted at the SMTP server: must be 0), and how many of the machine's cores were busy
-meanwhile (every process: workers, PostgreSQL, the SMTP server). The LAST line gives the figures,
+meanwhile (every process: workers, PostgreSQL, the SMTP server; each run's line also shows the
+cores each part kept busy and the CPU each report cost them all). The LAST line gives the figures,
 the 4-worker/1-worker ratio (goal >= 1.7) and the ceiling the machine puts on that ratio (its
 cores over the cores busy with one worker).
 """
@@ -36,7 +37,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
-from support import cores_busy, cpu_times
+from support import cores_busy, cores_by_role, cpu_times, process_times
 
 from tenantry.app import create_app
 from tenantry.clock import SystemClock
@@ -164,7 +165,14 @@ def received(log_path: Path) -> list[tuple[str, float]]:
 
 
 def run(
-    url: str, workers: int, schedules: int, smtp_port: int, log_path: Path, concurrency: int, batch: int
+    url: str,
+    workers: int,
+    schedules: int,
+    smtp_port: int,
+    smtp_pid: int | None,
+    log_path: Path,
+    concurrency: int,
+    batch: int,
 ) -> dict[str, Any]:
     database = Database(Settings(database_url=url).sqlalchemy_url)
     with database.engine.begin() as conn:  # a clean slate: nothing due, no runs, no mails
@@ -208,6 +216,7 @@ def run(
         conn.execute(text("ANALYZE report_schedules"))
     time.sleep(max(0.0, (slot - datetime.now(UTC)).total_seconds()))
     cpu_at_slot = cpu_times()
+    processes_at_slot, started = process_times(), time.monotonic()
     deadline = time.monotonic() + 1800
     got: list[tuple[str, float]] = []
     while time.monotonic() < deadline:
@@ -216,6 +225,18 @@ def run(
             break
         time.sleep(0.5)
     busy = cores_busy(cpu_at_slot, cpu_times())
+    worker_pids = {process.pid for process in processes}
+
+    def role(pid: int, name: str) -> str:
+        if pid in worker_pids:
+            return "workers"
+        if pid == smtp_pid:
+            return "smtp server"
+        if name.startswith("postgres"):
+            return "postgres"
+        return "bench" if pid == os.getpid() else "other"
+
+    roles = cores_by_role(processes_at_slot, process_times(), time.monotonic() - started, role)
     time.sleep(2)  # anything sent twice would arrive now
     got = received(log_path)
     for process in processes:
@@ -239,6 +260,7 @@ def run(
         "lag": lag,
         "runs_lag": (last_run - slot).total_seconds() if last_run else 0.0,
         "busy": busy,
+        "roles": roles,
     }
 
 
@@ -281,13 +303,19 @@ def main() -> None:
             f"workers with --batch {args.batch}, concurrency {args.concurrency}"
         )
         for workers in (1, 4):
-            result = run(url, workers, schedules, smtp_port, log_path, args.concurrency, args.batch)
+            result = run(url, workers, schedules, smtp_port, smtp.pid, log_path, args.concurrency, args.batch)
             results.append(result)
             print(
                 f"{workers} worker(s): {result['sent']} reports at {result['rate']:.1f}/s, "
                 f"slot to last e-mail {result['lag']:.1f}s (to the last run written "
                 f"{result['runs_lag']:.1f}s), sent twice {result['twice']}, "
                 f"machine busy {_cores(result['busy'])} of {os.cpu_count()} cores"
+                + (f" ({_roles(result['roles'])})" if result["roles"] else "")
+                + (
+                    f", {sum(result['roles'].values()) / result['rate'] * 1000:.1f} ms of CPU a report"
+                    if result["roles"] and result["rate"]
+                    else ""
+                )
             )
     finally:
         smtp.terminate()
@@ -314,6 +342,11 @@ def main() -> None:
         f"ratio 4w/1w {four['rate'] / one['rate']:.2f} (goal >= 1.7), "
         f"slots sent twice {one['twice'] + four['twice']} (must be 0){ceiling}{note}"
     )
+
+
+def _roles(roles: dict[str, float]) -> str:
+    order = ["workers", "postgres", "smtp server", "bench", "other"]
+    return ", ".join(f"{name} {roles[name]:.2f}" for name in order if name in roles)
 
 
 def _cores(busy: float | None) -> str:

@@ -123,3 +123,54 @@ def cores_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) ->
     if before is None or after is None or after[1] <= before[1]:
         return None
     return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
+
+
+def process_times() -> dict[int, tuple[str, int, int]]:
+    """Every process's name, parent and CPU time so far (user + system, in clock ticks), from
+    /proc (empty where there is none)."""
+    times: dict[int, tuple[str, int, int]] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:  # gone since the listing
+            continue
+        # `pid (name) state ppid ...`: the name may hold spaces and parentheses, so split after it.
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        times[int(entry.name)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+    return times  # fields: state, ppid, ..., utime (11), stime (12)
+
+
+def descendants(times: dict[int, tuple[str, int, int]], roots: set[int]) -> set[int]:
+    """The processes of `roots` and every process under them, from a reading of `process_times()`."""
+    found = {pid for pid in roots if pid in times}
+    grew = True
+    while grew:
+        below = {pid for pid, (_, parent, _) in times.items() if parent in found} - found
+        found |= below
+        grew = bool(below)
+    return found
+
+
+def cores_by_role(
+    before: dict[int, tuple[str, int, int]],
+    after: dict[int, tuple[str, int, int]],
+    seconds: float,
+    role: Callable[[int, str], str],
+) -> dict[str, float]:
+    """How many cores each role kept busy on average over `seconds` between two readings of
+    `process_times()`; `role(pid, name)` names each process's role. A process started between
+    the readings counts from its start; one that ended between them is not counted."""
+    if seconds <= 0:
+        return {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for pid, (name, _, total) in after.items():
+        earlier = before.get(pid)
+        spent = total - (earlier[2] if earlier and earlier[0] == name else 0)
+        if spent > 0:
+            key = role(pid, name)
+            used[key] = used.get(key, 0.0) + spent / ticks / seconds
+    return used
