@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from tenantry.db.models import Event
 from tenantry.db.worker_models import EventDelivery
+from tenantry.events.service import dispatch_events
 from tests.content import ACTIVE_RESOURCES, make_client
 from tests.factories import set_status
 from tests.queries import executions_sent
@@ -192,9 +194,6 @@ class TestFanOut:
     def test_a_batch_of_events_is_marked_dispatched_in_one_statement_and_fanned_out_once(
         self, http, partner, receiver, database, clock
     ):
-        from tenantry.db.models import Event
-        from tenantry.events.service import dispatch_events
-
         subscribe(http, partner, receiver)
         for _ in range(3):
             make_client(http, partner)
