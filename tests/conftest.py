@@ -35,6 +35,7 @@ from tenantry.clock import FakeClock
 from tenantry.db.migrate import upgrade
 from tenantry.db.models import ApiKey, Base, PartnerUser
 from tenantry.db.session import Database
+from tenantry.logs import flush_logs
 from tenantry.mail import LogMailer, Mailer, SmtpMailer
 from tenantry.outbound import Guard
 from tenantry.partners.service import CreatedPartner, PartnerPlan, create_partner
@@ -193,6 +194,14 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             conn.execute(
                 text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
             )
+
+
+@pytest.fixture(autouse=True)
+def _logs_written_within_the_test() -> Iterator[None]:
+    """The log is written by a thread of its own (`tenantry.logs`): what a test logged is written
+    out before its output stops being captured, not into the middle of the run's report."""
+    yield
+    flush_logs()
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ says a word. The fixtures (`smtp_server`, `silent_smtp`) are in `tests/conftest.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from typing import Any
 
 from tenantry.mail import SmtpMailer
 from tests.servers import free_port
+
+# aiosmtpd logs every connection's steps at INFO: the test server's chatter, not the app's.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass
