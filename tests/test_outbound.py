@@ -5,6 +5,7 @@ refuses; the refusals themselves are tested with the guard as it ships, allowing
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import socket
 import struct
@@ -69,6 +70,9 @@ class Server:
                     self.wfile.close()
                     self.connection.close()
                     self.close_connection = True
+                    # The server flushes and closes the answer's stream after this: a throwaway one,
+                    # not the closed socket's (which would print a traceback from its thread).
+                    self.wfile = io.BytesIO()
                 else:
                     body = b"a,b\n1,2\n"
                     self.send_response(403 if self.path == "/forbidden" else 200)
