@@ -5,9 +5,15 @@ or a partner user sees on every page, e-mail and export (SPEC §16).
 answers and never read branding rows themselves. Without branding the product's own brand applies.
 
 Brands are read on every page, so `brand_for` keeps what it read in a small in-process cache per
-database, for `CACHE_SECONDS`: a change made in this process is seen at once (the write forgets the
-partner's entries), one made by another process within a few seconds. Entries are keyed by
-partner and client, so two partners' brands never mix.
+database, for `CACHE_SECONDS`: a change made in this process is seen at once, one made by another
+process within a few seconds. Entries are keyed by partner and client, so two partners' brands
+never mix.
+
+"At once" holds while other requests read the brand during the change: the write forgets the
+partner's entries (`forget`), and again when its transaction ends, committed or not. A read that
+began before a forget does not keep what it read, and a session that changed a brand does not cache
+it before it is committed. Otherwise a page drawn while the change was being saved would put the
+old brand back, for `CACHE_SECONDS`, just after the "saved" page.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from functools import cached_property
 from html import escape
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from tenantry.charts.svg import PALETTE
 from tenantry.db.branding_models import Branding, ClientLogo
@@ -111,27 +117,46 @@ _CLIENT_LOGO = select(ClientLogo.logo_sha256).where(
     ClientLogo.client_id == bindparam("client_id"),
 )
 
-# Per database (its connection pool, which an engine's option copies share): (partner id, client
-# id) -> (read at, brand).
-_Entries = dict[tuple[int, int | None], tuple[float, Brand]]
-_cache: weakref.WeakKeyDictionary[Any, _Entries] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
+class _Brands:
+    """One database's cached brands: (partner id, client id) -> (read at, brand); and how many
+    times each partner's were forgotten, so a read that began before a forget is not kept."""
 
-def _entries(engine: Any) -> _Entries:
-    pool = engine.engine.pool  # an Engine, an option copy of it or a Connection
-    entries = _cache.get(pool)
-    if entries is None:
+    __slots__ = ("entries", "forgotten")
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[int, int | None], tuple[float, Brand]] = {}
+        self.forgotten: dict[int, int] = {}
+
+    def forget(self, partner_id: int) -> None:
         with _lock:
-            entries = _cache.setdefault(pool, {})
-    return entries
+            self.forgotten[partner_id] = self.forgotten.get(partner_id, 0) + 1
+            for key in [key for key in list(self.entries) if key[0] == partner_id]:
+                self.entries.pop(key, None)
+
+
+# Per database (its connection pool, which an engine's option copies share).
+_cache: weakref.WeakKeyDictionary[Any, _Brands] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+# In a session's `info`: the partners whose brands it changed (partner id -> their cache), forgotten
+# again when its transaction ends.
+_CHANGED = "tenantry.branding.changed"
+
+
+def _brands(engine: Any) -> _Brands:
+    pool = engine.engine.pool  # an Engine, an option copy of it or a Connection
+    brands = _cache.get(pool)
+    if brands is None:
+        with _lock:
+            brands = _cache.setdefault(pool, _Brands())
+    return brands
 
 
 def cached_brand(engine: Any, partner_id: int | None, client_id: int | None = None) -> Brand | None:
     """The brand if this process read it in the last `CACHE_SECONDS` (no query), else None."""
     if partner_id is None:
         return DEFAULT_BRAND
-    hit = _entries(engine).get((partner_id, client_id))
+    hit = _brands(engine).entries.get((partner_id, client_id))
     if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
     return None
@@ -145,8 +170,14 @@ def brand_for(db: Session, partner_id: int | None, client_id: int | None = None)
     hit = cached_brand(engine, partner_id, client_id)
     if hit is not None:
         return hit
+    brands = _brands(engine)
+    forgotten = brands.forgotten.get(partner_id, 0)
     brand = read_brand(db, partner_id, client_id)
-    _entries(engine)[(partner_id, client_id)] = (time.monotonic(), brand)
+    if partner_id in db.info.get(_CHANGED, ()):
+        return brand  # this session's own change, not committed yet: not for other requests
+    with _lock:
+        if brands.forgotten.get(partner_id, 0) == forgotten:  # else it may be from before a change
+            brands.entries[(partner_id, client_id)] = (time.monotonic(), brand)
     return brand
 
 
@@ -175,10 +206,21 @@ def read_brand(db: Session, partner_id: int, client_id: int | None = None) -> Br
 
 
 def forget(db: Session, partner_id: int) -> None:
-    """Drop this process's cached brands of a partner (after a change to them)."""
-    entries = _entries(db.get_bind())
-    for key in [key for key in list(entries) if key[0] == partner_id]:
-        entries.pop(key, None)
+    """Drop this process's cached brands of a partner (after a change to them in `db`), now and
+    again when `db`'s transaction ends: what other requests read meanwhile was the old brand."""
+    brands = _brands(db.get_bind())
+    brands.forget(partner_id)
+    db.info.setdefault(_CHANGED, {})[partner_id] = brands
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_changed(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:  # a savepoint: the change is not committed yet
+        return
+    changed = session.info.pop(_CHANGED, None)
+    if changed:
+        for partner_id, brands in changed.items():
+            brands.forget(partner_id)
 
 
 def email_html(
@@ -251,8 +293,8 @@ def email_html(
 def forget_all() -> None:
     """Drop every cached brand of this process (a database whose ids start again, in tests)."""
     with _lock:
-        for entries in list(_cache.values()):
-            entries.clear()
+        for brands in list(_cache.values()):
+            brands.entries.clear()
 
 
 # The first series colour of every chart drawing, as the drawings write it in their attributes: a
