@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,6 +160,31 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+# The log is written by a thread of its own (`tenantry.logs`): what a test logged in each phase
+# (setup, call, teardown) is written out before that phase's output stops being captured, not into
+# the middle of the run's report. `trylast`: inside the capture's own wrappers.
+def _logs_written_out() -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        flush_logs()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _logs_written_out())
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _logs_written_out())
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _logs_written_out())
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -194,14 +219,6 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             conn.execute(
                 text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
             )
-
-
-@pytest.fixture(autouse=True)
-def _logs_written_within_the_test() -> Iterator[None]:
-    """The log is written by a thread of its own (`tenantry.logs`): what a test logged is written
-    out before its output stops being captured, not into the middle of the run's report."""
-    yield
-    flush_logs()
 
 
 @pytest.fixture(autouse=True)
