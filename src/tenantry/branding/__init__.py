@@ -128,6 +128,13 @@ class _Brands:
         self.entries: dict[tuple[int, int | None], tuple[float, Brand]] = {}
         self.forgotten: dict[int, int] = {}
 
+    def fresh(self, partner_id: int, client_id: int | None) -> Brand | None:
+        """The brand if it was read in the last `CACHE_SECONDS`, else None."""
+        hit = self.entries.get((partner_id, client_id))
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        return None
+
     def forget(self, partner_id: int) -> None:
         with _lock:
             self.forgotten[partner_id] = self.forgotten.get(partner_id, 0) + 1
@@ -156,21 +163,17 @@ def cached_brand(engine: Any, partner_id: int | None, client_id: int | None = No
     """The brand if this process read it in the last `CACHE_SECONDS` (no query), else None."""
     if partner_id is None:
         return DEFAULT_BRAND
-    hit = _brands(engine).entries.get((partner_id, client_id))
-    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-        return hit[1]
-    return None
+    return _brands(engine).fresh(partner_id, client_id)
 
 
 def brand_for(db: Session, partner_id: int | None, client_id: int | None = None) -> Brand:
     """The brand a partner's users and its clients see (a client's logo before the partner's)."""
     if partner_id is None:
         return DEFAULT_BRAND
-    engine = db.get_bind()
-    hit = cached_brand(engine, partner_id, client_id)
+    brands = _brands(db.get_bind())
+    hit = brands.fresh(partner_id, client_id)
     if hit is not None:
         return hit
-    brands = _brands(engine)
     forgotten = brands.forgotten.get(partner_id, 0)
     brand = read_brand(db, partner_id, client_id)
     if partner_id in db.info.get(_CHANGED, ()):
