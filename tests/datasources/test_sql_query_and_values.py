@@ -15,6 +15,7 @@ import pytest
 from tenantry.datasources.fetch import FetchError
 from tenantry.datasources.request import SourceRequest
 from tenantry.datasources.sql import (
+    EXECUTABLE_COMMENT,
     NOT_A_SELECT,
     NOT_ONE_STATEMENT,
     WRITE_REFUSED,
@@ -48,6 +49,10 @@ class TestOneSelect:
             ("mysql", "SELECT `a;b` FROM t"),
             ("mysql", "SELECT 1 # ; DELETE FROM t"),
             ("mysql", "SELECT 1 /* ; */"),
+            ("mysql", "SELECT 1 -- ; DELETE FROM t"),
+            ("mysql", "SELECT 1 --\t; DELETE FROM t"),
+            ("mysql", "SELECT 1 /*+ MAX_EXECUTION_TIME(1000) */"),
+            ("postgresql", "SELECT 1--1; DELETE FROM t"),
         ],
     )
     def test_one_select_is_accepted_whatever_its_strings_and_comments_hold(
@@ -73,6 +78,13 @@ class TestOneSelect:
             ("mysql", "SHOW DATABASES", NOT_A_SELECT),
             ("mysql", "SELECT * FROM t INTO OUTFILE '/tmp/x'", WRITE_REFUSED),
             ("mysql", "select * from t into   dumpfile '/tmp/x'", WRITE_REFUSED),
+            # MySQL runs an executable comment's text, and reads `--` with no space after it as
+            # two minus signs: neither hides what follows.
+            ("mysql", "SELECT 1 AS one /*!INTO OUTFILE '/tmp/x' */", EXECUTABLE_COMMENT),
+            ("mysql", "SELECT 1 /*!50000 INTO DUMPFILE '/tmp/x' */", EXECUTABLE_COMMENT),
+            ("mysql", "SELECT 1 /*M!100000 ; DELETE FROM t */", EXECUTABLE_COMMENT),
+            ("mysql", "SELECT 1--1 AS one INTO OUTFILE '/tmp/x'", WRITE_REFUSED),
+            ("mysql", "SELECT 1--1; DELETE FROM t", NOT_ONE_STATEMENT),
             ("postgresql", "   ", "The query is empty."),
             ("postgresql", ";", "The query is empty."),
             ("postgresql", "SELECT 'never closed", "The query has a string that is never closed."),

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,7 +22,14 @@ from tenantry.datasources import sql
 from tenantry.datasources.fetch import FetchError
 from tenantry.datasources.placeholders import Context
 from tenantry.datasources.request import SourceRequest
-from tenantry.datasources.sql import NOT_A_SELECT, NOT_ONE_STATEMENT, WRITE_REFUSED, WRONG_PASSWORD, fetch_sql
+from tenantry.datasources.sql import (
+    EXECUTABLE_COMMENT,
+    NOT_A_SELECT,
+    NOT_ONE_STATEMENT,
+    WRITE_REFUSED,
+    WRONG_PASSWORD,
+    fetch_sql,
+)
 from tenantry.outbound import AllowList, Guard
 from tests.conftest import DatabaseServer
 from tests.content import make_client
@@ -244,6 +252,29 @@ class TestInjection:
 
     def test_writing_a_file_on_the_server_is_refused(self, scratch: Scratch) -> None:
         assert scratch.refusal("SELECT id INTO OUTFILE '/tmp/tenantry-out' FROM t") == WRITE_REFUSED
+
+    @pytest.mark.parametrize(
+        ("query", "message"),
+        [
+            # MySQL and MariaDB run the text of an executable comment...
+            ("SELECT 1 AS one /*!INTO OUTFILE '{path}' */", EXECUTABLE_COMMENT),
+            ("SELECT 1 AS one /*!50000 INTO DUMPFILE '{path}' */", EXECUTABLE_COMMENT),
+            ("SELECT 1 AS one /*M!100000 INTO OUTFILE '{path}' */", EXECUTABLE_COMMENT),
+            # ... and read `--` with no space after it as two minus signs.
+            ("SELECT 1--1 AS one INTO OUTFILE '{path}'", WRITE_REFUSED),
+        ],
+    )
+    def test_a_file_write_hidden_where_mysql_still_reads_it_is_refused_and_writes_nothing(
+        self, scratch: Scratch, query: str, message: str
+    ) -> None:
+        if scratch.engine != "mysql":
+            pytest.skip("executable comments and `--` without a space are MySQL's and MariaDB's")
+        path = Path(f"/tmp/tenantry-hidden-{uuid.uuid4().hex}")
+        try:
+            assert scratch.refusal(query.format(path=path)) == message
+            assert not path.exists()
+        finally:
+            path.unlink(missing_ok=True)
 
 
 class TestLimits:

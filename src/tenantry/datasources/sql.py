@@ -69,6 +69,7 @@ WRITE_REFUSED = "The query tried to change data; sources are read-only."
 WRONG_PASSWORD = "The database refused the user name or password."
 NOT_ONE_STATEMENT = "The query must be a single statement."
 NOT_A_SELECT = "The query must be a SELECT (or start with WITH)."
+EXECUTABLE_COMMENT = "The query may not hold an executable comment (/*! ... */): MySQL runs its text."
 
 _FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
 # MySQL writes a file on the database server with these, read-only transaction or not.
@@ -134,8 +135,10 @@ def _port(value: Any, engine: str) -> int:
 
 def check_query(query: str, engine: str) -> None:
     """Refuse, before connecting, what is not one SELECT statement: a second statement after a
-    `;`, or a first word other than SELECT or WITH. Strings, quoted names and comments are
-    skipped the way `engine` reads them, so a `;` inside a string is not a second statement."""
+    `;`, or a first word other than SELECT or WITH, or (MySQL) a file written on the server.
+    Strings, quoted names and comments are skipped the way `engine` reads them, so a `;` inside a
+    string is not a second statement; MySQL's executable comments (`/*! ... */`, whose text it
+    runs) are refused."""
     code = _code_of(query, engine).strip()
     while code.endswith(";"):
         code = code[:-1].rstrip()
@@ -162,11 +165,15 @@ def _code_of(query: str, engine: str) -> str:
             backslash = mysql or (c == "'" and i > 0 and query[i - 1] in "eE")
             i = _end_of_quoted(query, i, c, backslash)
             out.append(" ")
-        elif query.startswith("--", i) or (mysql and c == "#"):
+        elif (query.startswith("--", i) and (not mysql or _mysql_dashes_comment(query, i))) or (
+            mysql and c == "#"
+        ):
             end = query.find("\n", i)
             i = n if end < 0 else end + 1
             out.append(" ")
         elif query.startswith("/*", i):
+            if mysql and (query.startswith("/*!", i) or query.startswith("/*M!", i)):
+                raise FetchError(EXECUTABLE_COMMENT)
             i = _end_of_block_comment(query, i, nested=not mysql)
             out.append(" ")
         elif c == "$" and not mysql and (tag := _dollar_tag(query, i)) is not None:
@@ -179,6 +186,13 @@ def _code_of(query: str, engine: str) -> str:
             out.append(c)
             i += 1
     return "".join(out)
+
+
+def _mysql_dashes_comment(query: str, start: int) -> bool:
+    """Whether the `--` at `start` begins a comment to MySQL and MariaDB: only when a space or a
+    control character follows it, or nothing does (`1--1` is one minus minus one)."""
+    after = start + 2
+    return after >= len(query) or query[after] <= " "
 
 
 def _end_of_quoted(query: str, start: int, quote: str, backslash: bool) -> int:
