@@ -11,7 +11,15 @@ import pytest
 from tenantry.auth.sessions import SESSION_COOKIE
 from tenantry.auth.signin import WRONG_CREDENTIALS
 from tests.content import dashboard_in, path_of, publish
-from tests.factories import ADMIN_PASSWORD, PASSWORD, admin_email, client_with_user, sign_in
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    admin_email,
+    client_with_user,
+    new_client,
+    sign_in,
+)
 
 A_HOST, B_HOST = "agency-a.test", "agency-b.test"
 
@@ -66,6 +74,26 @@ class TestSigningIn:
         browser = at(B_HOST)
         assert sign_in(browser, "same@client.test", PASSWORD).status_code == 303
         assert browser.get("/api/1/me").json()["client"]["id"] == b_client != a_client
+
+    def test_signing_in_on_its_own_domain_never_resets_the_count_of_another_partners_account(
+        self, two_partners, http, at, db
+    ):
+        victim, hostile = two_partners
+        email = admin_email(db, victim)
+        db.rollback()
+        # The hostile partner gives a client of its own a user with the victim's e-mail, and knows
+        # its password. Its domain shows only its own accounts, yet the count of guesses from this
+        # address at this e-mail is every partner's.
+        add_user(http, hostile, new_client(http, hostile, "trial"), email, password="the other one's own")
+        guesses, own = [], []
+        for _ in range(3):
+            for n in range(3):
+                guesses.append(sign_in(at("testserver"), email, f"guess {n}").status_code)
+            own.append(sign_in(at(B_HOST), email, "the other one's own").status_code)
+        assert guesses[:5] == [401] * 5
+        assert set(guesses[5:]) == {429}
+        # The pair is locked for both accounts alike: its own sign-in before the fifth failure only.
+        assert own == [303, 429, 429]
 
     def test_an_unverified_domain_routes_nothing(self, make_partner, own_domain, at, db):
         a, b = make_partner(), make_partner()

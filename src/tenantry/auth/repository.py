@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, bindparam, delete, select
+from sqlalchemy import ColumnElement, FromClause, bindparam, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tenantry import lifecycle
@@ -218,6 +218,13 @@ def partner_user_password(
         query = query.where(PartnerUser.partner_id == partner_id)
     row = db.execute(query).first()
     return None if row is None else (row.id, row.password_hash)
+
+
+def accounts_named(db: Session, email: str) -> int:
+    """How many accounts have this e-mail, partner users and client users of every partner."""
+    partners = select(func.count()).select_from(PartnerUser).where(PartnerUser.email == email)
+    clients = select(func.count()).select_from(ClientUser).where(ClientUser.email == email)
+    return int(db.scalar(select(partners.scalar_subquery() + clients.scalar_subquery())) or 0)
 
 
 def client_user_passwords(

@@ -68,7 +68,7 @@ class SignInOutcome:
 class _Matches:
     """The accounts whose password was given: a partner user's, or client users' (any clients)."""
 
-    accounts: int  # how many accounts have the e-mail, matched or not
+    accounts: int  # how many accounts have the e-mail, matched or not, of every partner
     partner_user_id: int | None = None
     client_user_ids: tuple[int, ...] = ()
 
@@ -190,15 +190,20 @@ def _conclude_code(
 def _matching_accounts(database: Database, email: str, password: str, partner_id: int | None) -> _Matches:
     """Which accounts this password opens. The hashes are read first, and the session closed
     before argon2 runs, so no connection is held while passwords are checked."""
-    partner_user, client_users = None, []
+    partner_user, client_users, accounts = None, [], 0
     if may_name_an_account(email):
         with database.session() as db:
             partner_user = repo.partner_user_password(db, email, partner_id)
             client_users = repo.client_user_passwords(db, email, partner_id)
-    accounts = len(client_users) + (partner_user is not None)
+            # On a partner's domain only its own accounts may open, but the e-mail's pair count
+            # is shared by every partner's: whether it may be forgiven depends on all of them.
+            if partner_id is not None:
+                accounts = repo.accounts_named(db, email)
+    in_scope = len(client_users) + (partner_user is not None)
+    accounts = accounts or in_scope
     if partner_user is not None and verify_password(password, partner_user[1]):
         return _Matches(accounts, partner_user_id=partner_user[0])
-    if not accounts:
+    if not in_scope:
         verify_password(password, _DUMMY_HASH)
     return _Matches(
         accounts,
