@@ -77,6 +77,20 @@ class TestAsking:
         assert [(kind, sent_by) for kind, sent_by, _ in queued] == [("password_reset", "system")]
         assert "password" in queued[0].subject.lower()
 
+    def test_without_a_sender_name_the_message_comes_from_the_partners_product_name(
+        self, mail_http, partner, db
+    ):
+        branded = {"product_name": "Acme Dashboards"}  # and no `email_from_name`
+        assert (
+            mail_http.patch("/api/1/partner/branding", json=branded, headers=partner.headers).status_code
+            == 200
+        )
+        mail_http.post(RESET, json={"email": admin_email(db, partner)})
+        db.rollback()
+        assert db.execute(select(OutboxMail.kind, OutboxMail.from_name)).all() == [
+            ("password_reset", "Acme Dashboards")
+        ]
+
     def test_the_form_on_the_sign_in_page_sends_the_same_sentence_for_any_address(
         self, mail_http, partner, db
     ):

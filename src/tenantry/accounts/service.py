@@ -126,7 +126,7 @@ def send_reset_links(db: Session, clock: Clock, sender: ResetSender, email: str)
             subject=f"Reset your {one_line(brand.product_name)} password",
             text=text,
             html=email_html(brand, text, link=link, link_text="Choose a new password"),
-            from_name=brand.email_from_name,
+            from_name=brand.sender_name,
         )
         # Sent by the system: it counts against no one's daily dashboard e-mails, and its body (the
         # one-time link) is dropped once it is settled, as every message's is.
