@@ -316,6 +316,43 @@ class TestImportingWithATemplate:
         ]
         assert state(db) == before
 
+    def test_a_dry_run_refuses_the_line_whose_template_the_client_cannot_hold_and_changes_nothing(
+        self, http, partner, db
+    ):
+        template_id = self.template(http, partner)
+        before, pool_before = state(db), pool_of(http, partner)
+        text = csv_of(
+            "Fine,,setup,,,,,,,",
+            f"Small,,trial,0,1,,,boss@small.test,,{template_id}",
+            header=HEADER + ",template_id",
+        )
+        dry = import_csv(http, partner, text, dry_run=True)
+        assert dry.status_code == 200, dry.text
+        assert dry.json()["valid"] is False
+        assert (state(db), pool_of(http, partner)) == (before, pool_before)
+        # It answers what the import itself answers.
+        real = import_csv(http, partner, text)
+        assert real.status_code == 422
+        assert dry.json()["rows"] == real.json()["rows"]
+        assert [(r["line"], r.get("code")) for r in real.json()["rows"]] == [
+            (2, None),
+            (3, "allocation_exceeded"),
+        ]
+
+    def test_a_dry_run_of_a_template_that_fits_is_valid_and_changes_nothing(self, http, partner, db):
+        template_id = self.template(http, partner)
+        before = state(db)
+        text = csv_of(f"Acme,,trial,1,1,,,,,{template_id}", header=HEADER + ",template_id")
+        dry = import_csv(http, partner, text, dry_run=True)
+        assert dry.status_code == 200, dry.text
+        assert dry.json() | {"pool_after": None} == {
+            "valid": True,
+            "rows": [{"line": 2, "ok": True}],
+            "pool_after": None,
+        }
+        assert state(db) == before
+        assert http.get(f"/api/1/templates/{template_id}/instances", headers=partner.headers).json() == []
+
     def test_another_partners_template_is_unknown(self, http, partner, make_partner):
         template_id = self.template(http, make_partner())
         text = csv_of(f"Acme,,setup,,,,,,,{template_id}", header=HEADER + ",template_id")

@@ -253,8 +253,8 @@ def import_clients(
 ) -> ImportResult:
     """Create one client per row (numbered as the caller reads them), all of them or none.
 
-    A dry run answers what would happen and changes nothing; a refused file raises `ImportRefused`
-    carrying the same answer.
+    A dry run answers what would happen and changes nothing (the templates are deployed in a
+    rehearsal that is rolled back); a refused file raises `ImportRefused` carrying the same answer.
     """
     caller.require_write()
     if len(rows) > MAX_ROWS:
@@ -297,7 +297,10 @@ def import_clients(
             f"Nothing was imported: line {bad.line} ({bad.code}): {bad.detail}", **answer.out()
         )
     if dry_run:
-        return ImportResult(True, [line.out() for line in lines], pool_after)
+        if any(line.template_id is not None for line in lines):
+            _rehearse_templates(db, clock, caller, partner, lines, vault)
+        valid = all(line.code is None for line in lines)
+        return ImportResult(valid, [line.out() for line in lines], pool_after)
     created = service.add_clients(
         db, partner, [line.client for line in lines if line.client], now, caller.actor
     )
@@ -321,6 +324,29 @@ def import_clients(
     return ImportResult(
         True, [line.out() for line in lines], _pool_after(partners_repo.pool_lines(partner), {})
     )
+
+
+def _rehearse_templates(
+    db: Session, clock: Clock, caller: Principal, partner: Partner, lines: Sequence[Line], vault: Vault
+) -> None:
+    """For a dry run: whether each line's template fits its new client is known only by deploying
+    it (its dashboards against the client's allocation, the per-owner limits), so the clients are
+    made and the templates deployed in a savepoint that is then rolled back; the lines whose client
+    a template cannot fit are refused as the import would refuse them. No one is invited."""
+    rehearsal = db.begin_nested()
+    try:
+        created = service.add_clients(
+            db, partner, [line.client for line in lines if line.client], clock.now(), caller.actor
+        )
+        for line, client in zip(lines, created, strict=True):
+            line.client_id = client.id
+            if line.properties:
+                repo.replace_properties(db, client.id, line.properties)
+        _deploy_templates(db, clock, caller, lines, vault)
+    finally:
+        rehearsal.rollback()
+        for line in lines:
+            line.client_id = None
 
 
 def _deploy_templates(
