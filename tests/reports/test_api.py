@@ -112,6 +112,33 @@ class TestClientUsers:
         )
         assert response.status_code == 201, response.text
 
+    def test_an_address_a_client_admin_names_is_stored_as_its_users_id(
+        self, http, partner, db, clock, active_dashboard
+    ):
+        """So the report follows the user, and stops when the user leaves the client."""
+        client_id, dashboard_id = active_dashboard
+        admin_id, headers = client_key(db, clock, partner, client_id, "admin")
+        member_id, _ = client_key(db, clock, partner, client_id, "member")
+        response = create(
+            http, headers, dashboard_id, recipients={"user_ids": [admin_id], "emails": ["MEMBER@client.test"]}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["recipients"] == {"user_ids": [admin_id, member_id], "emails": []}
+
+    def test_an_address_a_client_editor_names_in_a_change_is_stored_as_its_users_id(
+        self, http, partner, db, clock, active_dashboard
+    ):
+        client_id, dashboard_id = active_dashboard
+        editor_id, headers = client_key(db, clock, partner, client_id, "editor")
+        schedule_id = create(http, headers, dashboard_id, recipients={"user_ids": [editor_id]}).json()["id"]
+        response = http.patch(
+            f"/api/1/schedules/{schedule_id}",
+            json={"recipients": {"emails": ["editor@client.test"]}},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["recipients"] == {"user_ids": [editor_id], "emails": []}
+
     def test_a_client_editor_schedules_too(self, http, partner, db, clock, active_dashboard):
         client_id, dashboard_id = active_dashboard
         editor_id, headers = client_key(db, clock, partner, client_id, "editor")
@@ -126,6 +153,22 @@ class TestClientUsers:
         assert response.status_code == 403
         assert response.json()["field"] == "recipients.emails"
         assert schedules(http, headers, dashboard_id).json()["total"] == 0
+
+    def test_a_client_admin_may_not_change_recipients_to_outside_addresses(
+        self, http, partner, db, clock, active_dashboard
+    ):
+        client_id, dashboard_id = active_dashboard
+        admin_id, headers = client_key(db, clock, partner, client_id, "admin")
+        schedule_id = create(http, headers, dashboard_id, recipients={"user_ids": [admin_id]}).json()["id"]
+        before = schedules(http, headers, dashboard_id).json()
+        response = http.patch(
+            f"/api/1/schedules/{schedule_id}",
+            json={"recipients": {"emails": ["someone@elsewhere.test"]}},
+            headers=headers,
+        )
+        assert response.status_code == 403
+        assert response.json()["field"] == "recipients.emails"
+        assert schedules(http, headers, dashboard_id).json() == before
 
     def test_a_client_member_may_not_schedule_or_list(self, http, partner, db, clock, active_dashboard):
         client_id, dashboard_id = active_dashboard
@@ -192,6 +235,97 @@ class TestPartners:
         editor = partner_user_headers(db, clock, partner, "editor")
         response = create(http, editor, active_dashboard[1], recipients={"emails": ["anyone@anywhere.test"]})
         assert response.status_code == 201
+        assert response.json()["recipients"] == {"user_ids": [], "emails": ["anyone@anywhere.test"]}
+
+
+# Who may do what with the schedules of a client's dashboard (SPEC §8, §17, §18): a caller of the
+# tenant without the role is told 403; another partner's or another client's caller is told 404
+# whatever its role, as it would be for an object that does not exist.
+WHO = [
+    # caller                          list  runs  change  create  delete
+    ("partner admin",                 200,  200,  200,    201,    204),
+    ("partner editor",                200,  200,  200,    201,    204),
+    ("partner viewer",                200,  200,  403,    403,    403),
+    ("client admin",                  200,  200,  200,    201,    204),
+    ("client editor",                 200,  200,  200,    201,    204),
+    ("client member shared with",     403,  403,  403,    403,    403),
+    ("client member not shared with", 404,  404,  404,    404,    404),
+    ("other partner's admin",         404,  404,  404,    404,    404),
+    ("other partner's editor",        404,  404,  404,    404,    404),
+    ("other partner's viewer",        404,  404,  404,    404,    404),
+    ("other client's admin",          404,  404,  404,    404,    404),
+    ("other client's editor",         404,  404,  404,    404,    404),
+    ("other client's member",         404,  404,  404,    404,    404),
+]  # fmt: skip
+ACTIONS = ("list", "runs", "change", "create", "delete")
+
+
+def caller_headers(who, http, partner, make_partner, db, clock, client_id, dashboard_id):
+    """The headers of an API key of the caller a row of WHO names."""
+    role = who.split()[-1] if not who.startswith("client member") else "member"
+    if who == "partner admin":
+        return partner.headers
+    if who.startswith("partner"):
+        return partner_user_headers(db, clock, partner, role)
+    if who.startswith("client"):
+        user_id, headers = client_key(db, clock, partner, client_id, role)
+        if who == "client member shared with":
+            shared = http.put(
+                f"/api/1/dashboards/{dashboard_id}/shares",
+                json={"user_ids": [user_id]},
+                headers=partner.headers,
+            )
+            assert shared.status_code == 200, shared.text
+        return headers
+    if who.startswith("other partner's"):
+        other = make_partner("Other")
+        return other.headers if role == "admin" else partner_user_headers(db, clock, other, role)
+    other_client, _, other_dashboard = dashboard_in(http, partner, "active", clock)
+    user_id, headers = client_key(db, clock, partner, other_client, role)
+    if role == "member":  # a dashboard of its own client is shared with it, only not this one
+        shared = http.put(
+            f"/api/1/dashboards/{other_dashboard}/shares",
+            json={"user_ids": [user_id]},
+            headers=partner.headers,
+        )
+        assert shared.status_code == 200, shared.text
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("who", "codes"),
+    [(row[0], dict(zip(ACTIONS, row[1:], strict=True))) for row in WHO],
+    ids=[r[0] for r in WHO],
+)
+def test_who_may_do_what_with_a_clients_schedules_and_a_refusal_changes_nothing(
+    http, partner, make_partner, db, clock, active_dashboard, who, codes
+):
+    client_id, dashboard_id = active_dashboard
+    # A user of the client, so that every caller allowed to schedule may name them.
+    db.add(
+        ClientUser(
+            client_id=client_id, email="boss@client.test", name="boss", role="member", created_at=clock.now()
+        )
+    )
+    db.commit()
+    schedule_id = create(http, partner.headers, dashboard_id).json()["id"]
+    headers = caller_headers(who, http, partner, make_partner, db, clock, client_id, dashboard_id)
+    db.commit()
+    before = schedules(http, partner.headers, dashboard_id).json()
+    path = f"/api/1/schedules/{schedule_id}"
+    answers = {
+        "list": schedules(http, headers, dashboard_id).status_code,
+        "runs": http.get(f"{path}/runs", headers=headers).status_code,
+        "change": http.patch(path, json={"time": "10:00"}, headers=headers).status_code,
+        "create": create(http, headers, dashboard_id).status_code,
+        "delete": http.delete(path, headers=headers).status_code,
+    }
+    assert answers == codes
+    after = schedules(http, partner.headers, dashboard_id).json()
+    if codes["change"] == 200:  # changed, then another made, then the first deleted
+        assert after["total"] == 1 and after["items"][0]["id"] != schedule_id
+    else:
+        assert after == before
 
 
 class TestChanging:

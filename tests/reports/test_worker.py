@@ -126,6 +126,81 @@ def test_named_users_get_it_at_their_address_of_the_day(
     assert [m["To"] for m in smtp_server.messages] == ["member@client.test"]
 
 
+def test_a_user_named_by_address_by_a_client_admin_stops_getting_reports_once_removed(
+    http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
+):
+    """Else a client admin could add any address as a user, schedule to it, remove the user and
+    go on mailing outside the account (SPEC §17: other addresses are for partner users)."""
+    from tests.content import client_key
+    from tests.factories import add_user
+
+    client_id, dashboard_id = active_dashboard
+    _, headers = client_key(db, clock, partner, client_id, "admin")
+    db.commit()
+    add_user(http, partner, client_id, "stayer@client.test", role="member")
+    leaver = add_user(http, partner, client_id, "leaver@client.test", role="member")
+    emails = ["stayer@client.test", "leaver@client.test"]
+    schedule_id = create(http, headers, dashboard_id, recipients={"emails": emails}).json()["id"]
+    removed = http.delete(f"/api/1/clients/{client_id}/users/{leaver['id']}", headers=partner.headers)
+    assert removed.status_code == 204, removed.text
+    at_slot(clock)
+    smtp_worker.run_reports()
+    assert [m["To"] for m in smtp_server.messages] == ["stayer@client.test"]
+    (run,) = runs(http, partner, schedule_id)
+    assert (run["status"], run["recipients"]) == ("sent", ["stayer@client.test"])
+
+
+def test_a_client_admins_schedule_whose_only_user_left_is_skipped_and_says_so(
+    http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
+):
+    from tests.content import client_key
+    from tests.factories import add_user
+
+    client_id, dashboard_id = active_dashboard
+    _, headers = client_key(db, clock, partner, client_id, "admin")
+    db.commit()
+    leaver = add_user(http, partner, client_id, "leaver@client.test", role="member")
+    schedule_id = create(http, headers, dashboard_id, recipients={"emails": ["leaver@client.test"]}).json()[
+        "id"
+    ]
+    http.delete(f"/api/1/clients/{client_id}/users/{leaver['id']}", headers=partner.headers)
+    at_slot(clock)
+    smtp_worker.run_reports()
+    assert smtp_server.messages == []
+    (run,) = runs(http, partner, schedule_id)
+    assert (run["status"], run["recipients"]) == ("skipped", [])
+    assert run["reason"] == "No recipient is left: the users named have been removed."
+
+
+def test_a_report_comes_from_the_product_name_when_the_brand_names_no_sender(
+    http, partner, clock, smtp_server, smtp_worker, active_dashboard
+):
+    """As invitations, dashboard e-mails and notices do (SPEC §16, tests/branding/test_emails.py)."""
+    from email.utils import parseaddr
+
+    brand = {"product_name": "Acme Insights", "primary_color": "#aa3300"}  # no email_from_name
+    assert http.patch("/api/1/partner/branding", json=brand, headers=partner.headers).status_code == 200
+    create(http, partner.headers, active_dashboard[1])
+    at_slot(clock)
+    smtp_worker.run_reports()
+    (message,) = smtp_server.messages
+    assert parseaddr(message["From"])[0] == "Acme Insights", message["From"]
+
+
+def test_a_report_comes_from_the_brands_sender_name(
+    http, partner, clock, smtp_server, smtp_worker, active_dashboard
+):
+    from email.utils import parseaddr
+
+    brand = {"product_name": "Acme Insights", "primary_color": "#aa3300", "email_from_name": "Acme Reports"}
+    assert http.patch("/api/1/partner/branding", json=brand, headers=partner.headers).status_code == 200
+    create(http, partner.headers, active_dashboard[1])
+    at_slot(clock)
+    smtp_worker.run_reports()
+    (message,) = smtp_server.messages
+    assert parseaddr(message["From"])[0] == "Acme Reports", message["From"]
+
+
 def test_after_an_outage_only_the_latest_missed_slot_is_sent_and_marked_late(
     http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
 ):

@@ -64,14 +64,21 @@ def _dashboard(db: Session, principal: Principal, dashboard_id: int) -> Dashboar
 def schedules_of(
     db: Session, principal: Principal, dashboard_id: int, limit: int, offset: int
 ) -> tuple[Sequence[ReportSchedule], int]:
+    dashboard = _dashboard(db, principal, dashboard_id)  # another tenant's: 404 before the role's 403
     require_reader(principal)
-    dashboard = _dashboard(db, principal, dashboard_id)
     return repo.schedules_of(db, dashboard.id, limit, offset)
 
 
 def _check_recipients(
     db: Session, principal: Principal, dashboard: Dashboard, user_ids: Sequence[int], addresses: Sequence[str]
 ) -> tuple[list[int], list[str]]:
+    """The recipients to store: (user ids, other addresses).
+
+    Only partner admins and editors store addresses as such (they may send anywhere). Anyone else
+    may name only users of the dashboard's account, so an address they give is stored as its
+    user's id: the report follows the user and stops when the user leaves the account, instead of
+    going on to an address that is no longer the account's.
+    """
     users = repo.account_users(db, dashboard.partner_id, dashboard.client_id)
     unknown = sorted(set(user_ids) - users.keys())
     if unknown:
@@ -80,16 +87,17 @@ def _check_recipients(
             field="recipients.user_ids",
         )
     unique = list(dict.fromkeys(a.lower() for a in addresses))
-    if not (principal.is_partner and principal.role in _ANY_ADDRESS_ROLES):
-        known = {e.lower() for e in users.values()}
-        outside = [a for a in unique if a not in known]
-        if outside:
-            raise Forbidden(
-                "recipients.emails: your role may schedule reports only to users of the dashboard's "
-                f"account; not to {', '.join(outside)}.",
-                field="recipients.emails",
-            )
-    return list(dict.fromkeys(user_ids)), unique
+    if principal.is_partner and principal.role in _ANY_ADDRESS_ROLES:
+        return list(dict.fromkeys(user_ids)), unique
+    by_address = {email.lower(): user_id for user_id, email in users.items()}
+    outside = [a for a in unique if a not in by_address]
+    if outside:
+        raise Forbidden(
+            "recipients.emails: your role may schedule reports only to users of the dashboard's "
+            f"account; not to {', '.join(outside)}.",
+            field="recipients.emails",
+        )
+    return list(dict.fromkeys([*user_ids, *(by_address[a] for a in unique)])), []
 
 
 def _check_filters(
@@ -112,8 +120,8 @@ def _check_filters(
 def create_schedule(
     db: Session, clock: Clock, principal: Principal, dashboard_id: int, body: ScheduleCreate
 ) -> ReportSchedule:
+    dashboard = _dashboard(db, principal, dashboard_id)  # another tenant's: 404 before the role's 403
     require_builder(principal)
-    dashboard = _dashboard(db, principal, dashboard_id)
     now = clock.now()
     check_room(SCHEDULES_PER_DASHBOARD, repo.lock_schedules_of(db, dashboard.id))
     user_ids, addresses = _check_recipients(
@@ -147,6 +155,8 @@ def create_schedule(
 
 
 def _schedule(db: Session, principal: Principal, schedule_id: int) -> tuple[ReportSchedule, Dashboard]:
+    """The schedule and its dashboard as the caller's tenant sees them (else 404). Callers look
+    the object up before they check the role, so another tenant's caller learns nothing (§8)."""
     schedule = repo.get_schedule(db, principal, schedule_id)
     # Through the dashboard's own scoping too: what its caller may not see, it may not change.
     return schedule, _dashboard(db, principal, schedule.dashboard_id)
@@ -155,8 +165,8 @@ def _schedule(db: Session, principal: Principal, schedule_id: int) -> tuple[Repo
 def change_schedule(
     db: Session, clock: Clock, principal: Principal, schedule_id: int, body: ScheduleChange
 ) -> ReportSchedule:
-    require_builder(principal)
     schedule, dashboard = _schedule(db, principal, schedule_id)
+    require_builder(principal)
     now = clock.now()
     given = body.model_fields_set
     values: dict[str, Any] = {
@@ -192,8 +202,8 @@ def change_schedule(
 
 
 def delete_schedule(db: Session, clock: Clock, principal: Principal, schedule_id: int) -> None:
-    require_builder(principal)
     schedule, dashboard = _schedule(db, principal, schedule_id)
+    require_builder(principal)
     repo.delete_schedule(db, schedule.id)
     audit_change(db, principal, dashboard, "report.unscheduled", clock.now(), {"schedule_id": schedule_id})
 
@@ -201,8 +211,8 @@ def delete_schedule(db: Session, clock: Clock, principal: Principal, schedule_id
 def runs_of(
     db: Session, principal: Principal, schedule_id: int, limit: int, offset: int
 ) -> tuple[Sequence[ReportRun], int]:
-    require_reader(principal)
     schedule, _dashboard_row = _schedule(db, principal, schedule_id)
+    require_reader(principal)
     return repo.runs_of(db, schedule.id, limit, offset)
 
 
@@ -283,7 +293,8 @@ def run_schedule(
 
 
 def _recipients_now(db: Session, schedule: ReportSchedule) -> list[str]:
-    """The named users' addresses as they are now (a removed user is dropped), then the others."""
+    """The named users' addresses as they are now (a removed user is dropped), then the others
+    (which only partner admins and editors store: `_check_recipients`)."""
     users = repo.account_users(db, schedule.partner_id, schedule.client_id)
     named = [users[i] for i in schedule.recipient_user_ids if i in users]
     return list(dict.fromkeys(a.lower() for a in [*named, *schedule.recipient_emails]))
@@ -320,7 +331,7 @@ def _send(
         text=text,
         html=email_html(brand, text, link=f"{base}{path}", link_text="Open the dashboard"),
         attachments=[Attachment(export.filename, export.content_type, export.data)],
-        from_name=brand.email_from_name,
+        from_name=brand.sender_name,
     )
     queued = emails.queue(
         db,
