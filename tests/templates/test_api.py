@@ -8,8 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from tenantry.datasources.request import open_secrets
 from tenantry.db.dashboard_models import DataSource
-from tenantry.db.models import Dashboard, Event
+from tenantry.db.models import AuditEvent, Dashboard, Event
 from tenantry.db.template_models import Template, TemplateInstance
 from tests.content import ROWS, create_dashboard, inline_source, make_client, partner_user_headers
 from tests.factories import client_with_user
@@ -70,6 +71,42 @@ def dashboards_of(http, partner, client_id):
     return http.get(f"/api/1/clients/{client_id}/dashboards", headers=partner.headers).json()["items"]
 
 
+def stored_body(db, template_id):
+    db.rollback()  # a fresh read: what the app committed since
+    template = db.get(Template, template_id)
+    return template.version, template.body
+
+
+def kept_secrets(db, app, template_id, index):
+    """The secrets the template's source at `index` holds, opened."""
+    _, stored = stored_body(db, template_id)
+    return open_secrets(stored["datasources"][index]["secrets"], app.state.services.vault)
+
+
+def audit_records(db, action):
+    db.rollback()
+    return db.execute(
+        select(AuditEvent.partner_id, AuditEvent.client_id, AuditEvent.action, AuditEvent.target)
+        .where(AuditEvent.action == action)
+        .order_by(AuditEvent.client_id)
+    ).all()
+
+
+WAREHOUSE = {
+    "ref": "warehouse",
+    "name": "Warehouse",
+    "kind": "sql",
+    "engine": "postgresql",
+    "host": "db.example.com",
+    "port": 5432,
+    "database": "sales",
+    "username": "reader",
+    "password": "db-secret",
+    "query": "SELECT month, total FROM sales",
+}
+MASKED_CRM = {**CRM, "headers": {"X-Api-Key": "*****"}, "auth": {"type": "bearer", "token": "*****"}}
+
+
 class TestKeepingATemplate:
     def test_a_new_template_is_version_one_and_reads_back_the_same(self, http, partner):
         made = create(http, partner)
@@ -117,6 +154,87 @@ class TestKeepingATemplate:
         assert http.get(f"/api/1/templates/{made['id']}", headers=partner.headers).status_code == 404
         assert len(dashboards_of(http, partner, client_id)) == 1
         assert count(db, TemplateInstance) == 0
+
+
+class TestKeptSecrets:
+    """§14: a secret sent as "*****" keeps the stored one only while the source still points at the
+    server it was given for, as a data source's does (`require_same_server`)."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://attacker.example.net/steal.json",
+            "http://crm.example.test/{{client.external_id}}/deals.json",
+            "https://crm.example.test:8443/{{client.external_id}}/deals.json",
+        ],
+    )
+    def test_a_new_version_may_not_send_a_kept_secret_to_another_server(self, http, partner, db, url):
+        made = create(http, partner)
+        before = stored_body(db, made["id"])
+        response = http.put(
+            f"/api/1/templates/{made['id']}",
+            json=body(datasources=[SALES, {**MASKED_CRM, "url": url}]),
+            headers=partner.headers,
+        )
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert problem["code"] == "validation_error"
+        assert "datasources[1].headers.X-Api-Key" in problem["detail"]
+        assert "datasources[1].auth.token" in problem["detail"]
+        assert "another server" in problem["detail"]
+        assert stored_body(db, made["id"]) == before
+        assert http.get(f"/api/1/templates/{made['id']}", headers=partner.headers).json() == made
+
+    @pytest.mark.parametrize("moved", [{"host": "evil.example.net"}, {"port": 6543}, {"engine": "mysql"}])
+    def test_a_new_version_of_a_sql_source_may_not_send_its_kept_password_to_another_server(
+        self, http, partner, db, moved
+    ):
+        made = create(http, partner, datasources=[SALES, WAREHOUSE])
+        before = stored_body(db, made["id"])
+        response = http.put(
+            f"/api/1/templates/{made['id']}",
+            json=body(datasources=[SALES, {**WAREHOUSE, "password": "*****", **moved}]),
+            headers=partner.headers,
+        )
+        assert response.status_code == 422, response.text
+        assert "datasources[1].password" in response.json()["detail"]
+        assert stored_body(db, made["id"]) == before
+
+    def test_a_new_version_keeps_a_secret_on_another_path_of_the_same_server(self, http, partner, db, app):
+        made = create(http, partner)
+        moved = {**MASKED_CRM, "url": "https://CRM.example.test:443/v2/{{client.external_id}}.json"}
+        response = http.put(
+            f"/api/1/templates/{made['id']}",
+            json=body(datasources=[SALES, moved]),
+            headers=partner.headers,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == 2
+        assert kept_secrets(db, app, made["id"], 1) == {
+            "headers": {"X-Api-Key": "top-secret"},
+            "auth.token": "bearer-secret",
+        }
+
+    def test_a_new_version_may_point_to_another_server_with_its_secrets_sent_again(
+        self, http, partner, db, app
+    ):
+        made = create(http, partner)
+        moved = {
+            **CRM,
+            "url": "https://crm2.example.test/deals.json",
+            "headers": {"X-Api-Key": "new-key"},
+            "auth": {"type": "bearer", "token": "new-token"},
+        }
+        response = http.put(
+            f"/api/1/templates/{made['id']}",
+            json=body(datasources=[SALES, moved]),
+            headers=partner.headers,
+        )
+        assert response.status_code == 200, response.text
+        assert kept_secrets(db, app, made["id"], 1) == {
+            "headers": {"X-Api-Key": "new-key"},
+            "auth.token": "new-token",
+        }
 
 
 class TestBadTemplates:
@@ -271,6 +389,51 @@ class TestDeploying:
             {"client_id": client_id, "version": 2, "drift": False, "detached": False}
         ]
 
+    def test_each_client_given_a_copy_has_an_audit_record_naming_the_template(self, http, partner, db):
+        made = create(http, partner)
+        first, second = make_client(http, partner, "setup"), make_client(http, partner, "trial")
+        full = make_client(
+            http,
+            partner,
+            "trial",
+            resources={"dashboards": 0, "users": 1, "published_links": 1, "api_calls_per_day": 10},
+        )
+        answer = deploy(http, partner, made["id"], client_ids=[first, second, full])
+        assert [s["client_id"] for s in answer["skipped"]] == [full]
+        target = f"template:{made['id']}"
+        expected = [
+            (partner.id, first, "template.deployed", target),
+            (partner.id, second, "template.deployed", target),
+        ]
+        assert audit_records(db, "template.deployed") == expected
+        # Deploying again updates the copy in place (one client at a time): one more record.
+        deploy(http, partner, made["id"], client_ids=[first])
+        assert audit_records(db, "template.deployed") == [expected[0], *expected]
+        (created,) = db.scalars(select(AuditEvent).where(AuditEvent.action == "template.created")).all()
+        deployed = db.scalars(select(AuditEvent).where(AuditEvent.action == "template.deployed")).all()
+        assert {r.actor for r in deployed} == {created.actor}
+        assert deployed[0].details["version"] == 1
+        assert deployed[0].details["dashboard_ids"] == answer["deployed"][0]["dashboard_ids"]
+
+    def test_a_dry_run_leaves_no_audit_record(self, http, partner, db):
+        made = create(http, partner)
+        client_id = make_client(http, partner, "setup")
+        deploy(http, partner, made["id"], client_ids=[client_id], dry_run=True)
+        assert audit_records(db, "template.deployed") == []
+
+    def test_the_clients_audit_log_in_the_console_shows_the_deployment(
+        self, http, partner, make_partner, partner_session
+    ):
+        made = create(http, partner)
+        client_id = make_client(http, partner, "setup")
+        deploy(http, partner, made["id"], client_ids=[client_id])
+        page = http.get(f"/partner/clients/{client_id}")
+        assert page.status_code == 200
+        assert "template.deployed" in page.text and f"template:{made['id']}" in page.text
+        other = make_partner()
+        theirs = make_client(http, other, "setup")
+        assert "template.deployed" not in http.get(f"/partner/clients/{theirs}").text
+
     def test_another_partners_client_is_skipped_as_not_found(self, http, partner, make_partner, db):
         made = create(http, partner)
         other = make_partner()
@@ -308,6 +471,24 @@ class TestInstances:
         assert instances(http, partner, made["id"]) == [
             {"client_id": client_id, "version": 2, "drift": False, "detached": False}
         ]
+
+    def test_each_copy_updated_has_an_audit_record_and_a_skipped_one_none(self, http, partner, db):
+        made, client_id, _ = self.deployed(http, partner)
+        drifted = make_client(http, partner, "active")
+        (dashboard_id,) = deploy(http, partner, made["id"], client_ids=[drifted])["deployed"][0][
+            "dashboard_ids"
+        ]
+        http.patch(f"/api/1/dashboards/{dashboard_id}", json={"name": "Mine now"}, headers=partner.headers)
+        http.put(f"/api/1/templates/{made['id']}", json=body(name="v2"), headers=partner.headers)
+        answer = http.post(
+            f"/api/1/templates/{made['id']}/update-instances", json={}, headers=partner.headers
+        ).json()
+        assert [d["client_id"] for d in answer["deployed"]] == [client_id]
+        assert audit_records(db, "template.instance_updated") == [
+            (partner.id, client_id, "template.instance_updated", f"template:{made['id']}")
+        ]
+        (record,) = db.scalars(select(AuditEvent).where(AuditEvent.action == "template.instance_updated"))
+        assert record.details["version"] == 2
 
     def test_an_update_keeps_the_rows_a_source_has_fetched(self, http, partner, db):
         made, client_id, _ = self.deployed(http, partner)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
@@ -12,6 +13,7 @@ from tenantry.db.dashboard_models import DataSource, Klip
 from tenantry.db.models import Client, Dashboard
 from tenantry.db.template_models import Template, TemplateInstance
 from tenantry.errors import NotFound
+from tenantry.policy import EffectiveStatus, Status
 
 
 def get_template(db: Session, principal: Principal, template_id: int) -> Template:
@@ -54,17 +56,48 @@ def client_instances(db: Session, client_id: int) -> Sequence[TemplateInstance]:
     return db.scalars(select(TemplateInstance).where(TemplateInstance.client_id == client_id)).all()
 
 
-def matching_clients(db: Session, partner_id: int, status: str | None, q: str | None) -> list[int]:
-    """The ids of a partner's clients in a status and/or whose name or external id holds `q`."""
-    conditions = [Client.partner_id == partner_id]
+def matching_clients(
+    db: Session, partner_id: int, status: str | None, q: str | None, now: datetime
+) -> list[int]:
+    """The ids of a partner's clients in an effective status at `now` and/or whose name or external
+    id holds `q`. `trial_expired` is never stored: it is a stored `trial` whose end has passed, and
+    `trial` is one whose end has not (see `lifecycle.effective_status`)."""
+    return list(
+        db.scalars(select(Client.id).where(_matching(partner_id, status, q, now)).order_by(Client.id))
+    )
+
+
+def clients_in(
+    db: Session, partner_id: int, status: str | None, now: datetime, limit: int
+) -> Sequence[Client]:
+    """The first `limit` of a partner's clients in an effective status at `now` (all of them
+    without a status): those `matching_clients` finds, for a page to list."""
+    query = select(Client).where(_matching(partner_id, status, None, now)).order_by(Client.id).limit(limit)
+    return db.scalars(query).all()
+
+
+def _matching(partner_id: int, status: str | None, q: str | None, now: datetime) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [Client.partner_id == partner_id]
     if status is not None:
-        conditions.append(Client.status == status)
+        conditions.append(_in_status(EffectiveStatus(status), now))
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(
             or_(Client.name.ilike(pattern, escape="\\"), Client.external_id.ilike(pattern, escape="\\"))
         )
-    return list(db.scalars(select(Client.id).where(and_(*conditions)).order_by(Client.id)))
+    return and_(*conditions)
+
+
+def _in_status(status: EffectiveStatus, now: datetime) -> ColumnElement[bool]:
+    """SQL for "the client's effective status is `status` at `now`" (as the worker asks it)."""
+    if status is EffectiveStatus.TRIAL:
+        return and_(
+            Client.status == Status.TRIAL.value,
+            or_(Client.trial_ends_at.is_(None), Client.trial_ends_at > now),
+        )
+    if status is EffectiveStatus.TRIAL_EXPIRED:
+        return and_(Client.status == Status.TRIAL.value, Client.trial_ends_at <= now)
+    return Client.status == status.value
 
 
 def dashboards_by_id(db: Session, ids: list[int]) -> dict[int, Dashboard]:

@@ -81,7 +81,8 @@ class TemplateOut(BaseModel):
 
 
 class DeployFilter(Strict):
-    status: Literal["setup", "trial", "active", "disabled"] | None = None
+    # The effective status: `trial` is a trial still running, `trial_expired` one whose end has passed.
+    status: Literal["setup", "trial", "trial_expired", "active", "disabled"] | None = None
     q: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine] | None
     ) = None

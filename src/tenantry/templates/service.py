@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenantry import limits
-from tenantry.audit import audit, emit, emit_many
+from tenantry.audit import audit, audit_many, emit, emit_many
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
@@ -61,6 +62,10 @@ from tenantry.vault import Vault
 
 DEPLOYED = "template.deployed"
 UPDATED = "template.updated"
+# The audit actions of a client's copy: made or brought up to date by a deployment, or brought up
+# to date by `update_instances` (one record per client, naming the template and the client).
+COPY_DEPLOYED = "template.deployed"
+COPY_UPDATED = "template.instance_updated"
 
 
 class Detached(TenantryError):
@@ -103,8 +108,11 @@ def template_out(template: Template) -> TemplateOut:
 
 
 def _as_source(stored: dict[str, Any]) -> DataSource:
-    """An unsaved data source holding a template source's settings (for `masked_config`)."""
-    return DataSource(kind=stored["kind"], config=stored.get("config"), secrets=stored.get("secrets"))
+    """An unsaved data source holding a template source's settings (for `masked_config`, and for
+    `require_same_server` to tell which server its secrets were given for)."""
+    return DataSource(
+        kind=stored["kind"], url=stored.get("url"), config=stored.get("config"), secrets=stored.get("secrets")
+    )
 
 
 def templates_of(db: Session, caller: Principal) -> list[TemplateOut]:
@@ -149,6 +157,8 @@ def _stored_source(
         if problem is not None:
             raise invalid(where + "host", problem)
         config, secrets = sources_service.sql_settings(data)
+    if previous is not None:
+        _require_same_server(where, data, previous)
     kept = None
     for field in sources_service.secret_fields(secrets):
         if sources_service.secret_value(secrets, field) != MASK:
@@ -168,6 +178,27 @@ def _stored_source(
         "secrets": seal_secrets(secrets, vault),
     }
     return stored
+
+
+def _require_same_server(where: str, data: UrlSourceIn | SqlSourceIn, previous: dict[str, Any]) -> None:
+    """The data sources' rule (`sources_service.require_same_server`): a secret sent as "*****"
+    keeps the previous version's only while the source still points at the server it was given
+    for (same origin for a url source; same engine, host and port for a sql one). Otherwise 422
+    naming each such field of this source, and nothing is stored."""
+    try:
+        sources_service.require_same_server(_as_source(previous), data)
+    except InvalidInput as exc:
+        refused = exc.extensions["errors"]  # one per field, each {"loc": ["body", ...], "msg", "type"}
+        fields = [where + ".".join(str(part) for part in error["loc"][1:]) for error in refused]
+        errors = [{**error, "loc": ["body", *_parts(where), *error["loc"][1:]]} for error in refused]
+        raise InvalidInput(
+            f"{', '.join(fields)}: {refused[0]['msg']}", field=fields[0], errors=errors
+        ) from None
+
+
+def _parts(where: str) -> list[str]:
+    """`datasources[1].` as a location: ["datasources", "1"] (as `invalid` names it)."""
+    return [part for part in re.split(r"[.\[\]]+", where) if part]
 
 
 def _check_fits(source: UrlSourceIn | InlineSourceIn | SqlSourceIn, klip: TemplateKlip, where: str) -> None:
@@ -382,7 +413,7 @@ def deploy(
     now = clock.now()
     order = list(dict.fromkeys(client_ids))  # each client once, in the order given
     partners_repo.lock_partner(db, caller.partner_id)
-    batched = _first_copies(db, now, template, caller.partner_id, order, dry_run=dry_run)
+    batched = _first_copies(db, now, template, caller, order, dry_run=dry_run)
     out = DeployOut()
     for client_id in order:
         if client_id in batched:
@@ -402,6 +433,7 @@ def deploy(
             deployed = _deployed(instance)
             if not dry_run:
                 _emit(db, template, instance, DEPLOYED, now)
+                audit(db, **_copy_audit(caller.actor, template, deployed, COPY_DEPLOYED, now))
         except TenantryError as exc:
             savepoint.rollback()
             out.skipped.append(Skipped(client_id=client_id, code=exc.code, detail=exc.detail))
@@ -445,7 +477,7 @@ def deploy_request(
     if client_ids is None:
         if status is None and q is None:
             raise invalid("client_ids", "name the clients, or give a filter")
-        client_ids = repo.matching_clients(db, caller.partner_id, status, q)
+        client_ids = repo.matching_clients(db, caller.partner_id, status, q, clock.now())
     return deploy(db, clock, caller, template_id, client_ids, dry_run=dry_run, vault=vault)
 
 
@@ -456,6 +488,25 @@ def _deployed(instance: TemplateInstance) -> Deployed:
         dashboard_ids=list(mapping["dashboards"]),
         datasource_ids=list(mapping["datasources"].values()),
     )
+
+
+def _copy_audit(
+    actor: str, template: Template, deployed: Deployed, action: str, now: datetime
+) -> dict[str, Any]:
+    """The audit record of one client's copy of the template (`audit`'s keyword arguments)."""
+    return {
+        "partner_id": template.partner_id,
+        "client_id": deployed.client_id,
+        "actor": actor,
+        "action": action,
+        "target": f"template:{template.id}",
+        "at": now,
+        "details": {
+            "version": template.version,
+            "dashboard_ids": deployed.dashboard_ids,
+            "datasource_ids": deployed.datasource_ids,
+        },
+    }
 
 
 def _emit(db: Session, template: Template, instance: TemplateInstance, type_: str, now: datetime) -> None:
@@ -586,7 +637,7 @@ def _has_room(client: Client, sources_held: int, dashboards_held: int, body: dic
 
 
 def _first_copies(
-    db: Session, now: datetime, template: Template, partner_id: int, client_ids: list[int], *, dry_run: bool
+    db: Session, now: datetime, template: Template, caller: Principal, client_ids: list[int], *, dry_run: bool
 ) -> dict[int, Deployed]:
     """Deploy to the clients getting their first copy that have room for all of it, together:
     each one's room is computed from one read of them all (under the partner lock the caller
@@ -594,6 +645,7 @@ def _first_copies(
     The others (another partner's, already holding a copy, or without room) are not touched
     here: one by one, their refusal is found and said. If the batch fails on a unique key (only
     when the partner lock was bypassed), none of it is kept and every client goes one by one."""
+    partner_id = caller.partner_id
     clients = repo.clients_by_id(db, partner_id, client_ids)
     held = repo.instances_by_client(db, template.id, list(clients))
     candidates = [clients[i] for i in client_ids if i in clients and i not in held]
@@ -610,7 +662,9 @@ def _first_copies(
         return {}
     savepoint = db.begin_nested()
     try:
-        deployed = _write_first_copies(db, now, template, partner_id, fresh, emit_events=not dry_run)
+        deployed = _write_first_copies(
+            db, now, template, partner_id, fresh, actor=None if dry_run else caller.actor
+        )
     except IntegrityError:
         savepoint.rollback()
         return {}
@@ -628,8 +682,10 @@ def _write_first_copies(
     partner_id: int,
     clients: list[Client],
     *,
-    emit_events: bool,
+    actor: str | None,
 ) -> dict[int, Deployed]:
+    """Write the first copies; with an `actor` (not a dry run) also each one's event and audit
+    record, in one batch each."""
     body = template.body
     owners = [Owner(partner_id, client) for client in clients]
     sources = [
@@ -690,7 +746,7 @@ def _write_first_copies(
         )
         for client, made, refs in zip(clients, dashboards, source_ids, strict=True)
     }
-    if emit_events:
+    if actor is not None:
         emit_many(
             db,
             [
@@ -710,6 +766,7 @@ def _write_first_copies(
                 for d in deployed.values()
             ],
         )
+        audit_many(db, [_copy_audit(actor, template, d, COPY_DEPLOYED, now) for d in deployed.values()])
     return deployed
 
 
@@ -894,6 +951,7 @@ def update_instances(
             _apply(db, now, template, Owner(caller.partner_id, client), instance)
             _emit(db, template, instance, UPDATED, now)
             deployed = _deployed(instance)
+            audit(db, **_copy_audit(caller.actor, template, deployed, COPY_UPDATED, now))
         except TenantryError as exc:
             savepoint.rollback()
             out.skipped.append(Skipped(client_id=client_id, code=exc.code, detail=exc.detail))

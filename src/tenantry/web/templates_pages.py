@@ -24,7 +24,6 @@ from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.db.template_models import Template
 from tenantry.errors import InvalidInput
-from tenantry.partners import repository as partners_repo
 from tenantry.templates import repository as templates_repo
 from tenantry.templates import service as templates
 from tenantry.templates.schemas import DeployOut
@@ -117,16 +116,10 @@ async def capture(
 
 
 def _client_rows(db: Session, signed_in: SignedIn, visit: Visit, status: str) -> list[dict[str, Any]]:
-    partner = partners_repo.get_partner(db, signed_in.principal.partner_id)
-    items, _ = clients_repo.list_clients(
-        db,
-        partner,
-        now=visit.now,
-        status=status or None,
-        external_id=None,
-        q=None,
-        limit=PICKER_SIZE,
-        offset=0,
+    """The clients to pick from: those in the effective status shown (as "All in" finds them,
+    so a trial that has ended is listed under "Trial ended", never under "Trial")."""
+    items = templates_repo.clients_in(
+        db, signed_in.principal.partner_id, status or None, visit.now, PICKER_SIZE
     )
     return [{"id": c.id, "name": c.name, "badge": status_badge(c, visit.now)} for c in items]
 
@@ -216,11 +209,12 @@ def _outcome(db: Session, partner_id: int, answer: DeployOut, client_ids: list[i
     return Outcome(rows, client_ids)
 
 
-def _chosen(db: Session, partner_id: int, client_ids: list[str], all_status: str) -> list[int]:
+def _chosen(db: Session, visit: Visit, partner_id: int, client_ids: list[str], all_status: str) -> list[int]:
     if all_status:
         if all_status not in SETTABLE:
             raise InvalidInput(f"Unknown status {all_status[:40]!r}.", field="all_status")
-        chosen = templates_repo.matching_clients(db, partner_id, all_status, None)
+        # The effective status at the visit's clock: "Trial ended" is never stored.
+        chosen = templates_repo.matching_clients(db, partner_id, all_status, None, visit.now)
         if not chosen:
             raise InvalidInput(f"No client is in {SETTABLE[all_status]}.", field="all_status")
         return chosen
@@ -242,7 +236,7 @@ def _dry_run(
     signed_in = visit.console(db)
     principal = signed_in.principal
     template = templates.readable_template(db, principal, template_id)
-    chosen = _chosen(db, principal.partner_id, client_ids, all_status)
+    chosen = _chosen(db, visit, principal.partner_id, client_ids, all_status)
     answer = templates.deploy(db, clock, principal, template.id, chosen, dry_run=True, vault=vault)
     return signed_in, template, _outcome(db, principal.partner_id, answer, chosen)
 
