@@ -4,6 +4,7 @@ period, klips whose source changed under them, and who may build what."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -349,6 +350,171 @@ class TestBadKlipsAreRefusedAndChangeNothing:
         assert get(http, partner, dashboard["id"]) == dashboard
 
 
+HUGE = 10**400  # a JSON integer no float holds
+JSON = {"Content-Type": "application/json"}
+
+
+def sent(http, method: str, path: str, body: Any, headers: dict[str, str]):
+    """The body as JSON text, as any client's script sends it: `"@@"` becomes a lone surrogate's
+    escape (`"\\ud800"`), and the texts `"1e400"` and `"NaN"` the bare numbers (Python's JSON
+    parser reads them as infinity and NaN)."""
+    text = json.dumps(body).replace("@@", "\\ud800")
+    text = text.replace('"<1e400>"', "1e400").replace('"<NaN>"', "NaN")
+    return http.request(method, path, content=text.encode(), headers={**headers, **JSON})
+
+
+def filtered(*conditions: dict[str, Any]) -> dict[str, Any]:
+    """A table klip of the daily rows with these filter conditions (its source is added)."""
+    return {"title": "Rows", "kind": "table", "columns": {}, "query": {"filter": list(conditions)}}
+
+
+TOO_LARGE = [
+    pytest.param({"column": "sales", "op": "eq", "value": HUGE}, id="eq"),
+    pytest.param({"column": "sales", "op": "gt", "value": -HUGE}, id="gt, below zero"),
+    pytest.param({"column": "sales", "op": "in", "value": [1, HUGE]}, id="in"),
+    pytest.param({"column": "sales", "op": "between", "value": [1, HUGE]}, id="between"),
+    pytest.param({"column": "sales", "op": "eq", "value": "<1e400>"}, id="1e400, read as infinity"),
+    pytest.param({"column": "sales", "op": "ne", "value": "<NaN>"}, id="NaN"),
+]
+UNSPEAKABLE = [
+    pytest.param({"column": "region", "op": "eq", "value": "North@@"}, id="a lone surrogate"),
+    pytest.param({"column": "region", "op": "contains", "value": "@@"}, id="a lone surrogate to contain"),
+    pytest.param(
+        {"column": "region", "op": "in", "value": ["North", "S@@"]}, id="a lone surrogate in a list"
+    ),
+    pytest.param(
+        {"column": "day", "op": "between", "value": "2026-03-01..@@"}, id="a lone surrogate in a..b"
+    ),
+    pytest.param({"column": "region", "op": "eq", "value": "North\x00"}, id="a NUL"),
+    pytest.param({"column": "region", "op": "eq", "value": "North\u2028"}, id="a line separator"),
+]
+
+
+class TestFilterValuesAKlipCannotTakeAreRefused:
+    """SPEC §12 "Text": a filter value no query can compare with is a 422 naming it, the refused
+    request keeps nothing, and no value that is kept makes a later listing or drawing fail."""
+
+    @pytest.mark.parametrize("condition", TOO_LARGE)
+    def test_a_filter_value_too_large_for_a_number_is_refused_with_422(self, http, partner, condition):
+        source_id = inline_source(http, partner, None, DAILY)
+        body = {**filtered(condition), "datasource_id": source_id}
+
+        preview = sent(http, "POST", "/api/1/klips/preview", body, partner.headers)
+        created = sent(
+            http, "POST", "/api/1/partner/dashboards", {"name": "D", "klips": [body]}, partner.headers
+        )
+
+        assert preview.status_code == 422, preview.text
+        assert preview.json()["code"] == "validation_error"
+        assert named(preview.json(), "query.filter.0.value"), preview.json()
+        assert "must be a finite number" in preview.json()["detail"]
+        assert created.status_code == 422, created.text
+        assert named(created.json(), "klips.0.query.filter.0.value"), created.json()
+        assert http.get("/api/1/partner/dashboards", headers=partner.headers).json()["total"] == 0
+
+    @pytest.mark.parametrize("condition", UNSPEAKABLE)
+    def test_a_filter_value_with_a_lone_surrogate_or_control_character_is_refused_with_422(
+        self, http, partner, condition
+    ):
+        source_id = inline_source(http, partner, None, DAILY)
+        body = {**filtered(condition), "datasource_id": source_id}
+
+        preview = sent(http, "POST", "/api/1/klips/preview", body, partner.headers)
+        created = sent(
+            http, "POST", "/api/1/partner/dashboards", {"name": "D", "klips": [body]}, partner.headers
+        )
+        listed = http.get("/api/1/partner/dashboards", headers=partner.headers)
+
+        assert preview.status_code == 422, preview.text
+        assert preview.json()["detail"].startswith(
+            "query.filter.0.value: must not contain control characters"
+        )
+        assert created.status_code == 422, created.text
+        assert named(created.json(), "klips.0.query.filter.0.value"), created.json()
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["total"] == 0
+
+    def test_the_refusal_says_which_item_of_a_list_is_wrong(self, http, partner):
+        source_id = inline_source(http, partner, None, DAILY)
+        body = {
+            **filtered({"column": "sales", "op": "in", "value": [1, 2, HUGE]}),
+            "datasource_id": source_id,
+        }
+
+        response = sent(http, "POST", "/api/1/klips/preview", body, partner.headers)
+
+        assert response.status_code == 422, response.text
+        assert "(item 3 of the list)" in response.json()["detail"]
+
+    @pytest.mark.parametrize("condition", [TOO_LARGE[0], UNSPEAKABLE[0]])
+    def test_adding_or_patching_a_klip_to_such_a_value_is_refused_and_changes_nothing(
+        self, http, partner, condition
+    ):
+        source_id, dashboard = board(http, partner)
+        klip = {**filtered(condition), "datasource_id": source_id}
+        added = sent(http, "POST", f"/api/1/dashboards/{dashboard['id']}/klips", klip, partner.headers)
+        patched = sent(
+            http,
+            "PATCH",
+            f"/api/1/dashboards/{dashboard['id']}/klips/{dashboard['klips'][0]['id']}",
+            {"query": klip["query"]},
+            partner.headers,
+        )
+
+        assert added.status_code == 422, added.text
+        assert named(added.json(), "query.filter.0.value"), added.json()
+        assert patched.status_code == 422, patched.text
+        assert named(patched.json(), "query.filter.0.value"), patched.json()
+        assert get(http, partner, dashboard["id"]) == dashboard
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            pytest.param({"max": "<1e400>"}, "max", id="a maximum of 1e400"),
+            pytest.param({"min": "<NaN>"}, "min", id="a minimum of NaN"),
+            pytest.param({"target": "<1e400>"}, "target", id="a target of 1e400"),
+        ],
+    )
+    def test_a_gauge_number_that_is_not_finite_is_refused_not_kept_as_null(
+        self, http, partner, changes, field
+    ):
+        source_id = inline_source(http, partner, None, DAILY)
+        gauge = {"title": "G", "kind": "gauge", "datasource_id": source_id, "columns": {"value": "sales"}}
+
+        created = sent(
+            http,
+            "POST",
+            "/api/1/partner/dashboards",
+            {"name": "D", "klips": [{**gauge, **changes}]},
+            partner.headers,
+        )
+
+        assert created.status_code == 422, created.text
+        assert named(created.json(), f"klips.0.{field}"), created.json()
+        assert http.get("/api/1/partner/dashboards", headers=partner.headers).json()["total"] == 0
+
+    def test_the_largest_numbers_a_float_holds_are_still_welcome_and_drawn(self, http, partner):
+        source_id = inline_source(http, partner, None, DAILY)
+        klip = filtered(
+            {"column": "sales", "op": "lt", "value": 10**300},
+            {"column": "sales", "op": "between", "value": [-1.7e308, 1.7e308]},
+        )
+
+        created = sent(
+            http,
+            "POST",
+            "/api/1/partner/dashboards",
+            {"name": "D", "klips": [{**klip, "datasource_id": source_id}]},
+            partner.headers,
+        )
+
+        assert created.status_code == 201, created.text
+        page = http.get(published(http, partner, created.json()["id"]))
+        assert page.status_code == 200
+        assert "Needs attention" not in page.text
+        assert "could not be drawn" not in page.text
+
+
 class TestFiltersOnPublishedPages:
     def test_filter_values_change_the_numbers(self, http, partner):
         _, dashboard = board(http, partner)
@@ -443,6 +609,26 @@ class TestFiltersOnPublishedPages:
         poll = http.get(f"{url}/live", params={"f.period": value})
         assert poll.status_code == 422
         assert poll.json()["field"] == "f.period"
+
+    @pytest.mark.parametrize("value", ["Nor\x85th", "Nor\u2028th", "Nor\tth", "Nor\x9bth"])
+    def test_a_select_value_with_a_control_character_is_a_422_naming_it_not_a_500(self, http, partner, value):
+        _, dashboard = board(http, partner)
+        url = published(http, partner, dashboard["id"])
+        page = http.get(url, params={"f.region": value})
+        assert page.status_code == 422
+        poll = http.get(f"{url}/live", params={"f.region": value})
+        assert poll.status_code == 422
+        assert poll.json()["field"] == "f.region"
+
+    @pytest.mark.parametrize("value", ["1e400", "nan", "-inf"])
+    def test_a_number_no_float_holds_chosen_in_a_select_matches_no_row(self, http, partner, value):
+        filters = [{"id": "sales", "kind": "select", "column": "sales"}]
+        _, dashboard = board(http, partner, klips=(BY_REGION,), filters=filters)
+        page = http.get(published(http, partner, dashboard["id"]), params={"f.sales": value})
+        assert page.status_code == 200
+        assert "Needs attention" not in page.text
+        assert "could not be drawn" not in page.text
+        assert "North" not in said(page.text, "By region")
 
     def test_unknown_filter_ids_are_ignored(self, http, partner):
         _, dashboard = board(http, partner)

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tenantry.klips.query import QueryCache, QueryError, Table, check, columns_of, run
 from tenantry.klips.spec import Condition, KlipBody, Query
@@ -182,6 +183,43 @@ class TestFilters:
     def test_a_dashboard_value_that_cannot_be_in_the_column_matches_no_row(self) -> None:
         where = [Condition(column="units", op="eq", value="three")]
         assert run(SALES, None, where=where).rows == []
+
+    @pytest.mark.parametrize(
+        "value",
+        [10**400, -(10**400), float("inf"), float("nan"), [1, 10**400], [float("-inf"), 2]],
+        ids=["a 400-digit integer", "below zero", "infinity", "NaN", "in a list", "-inf in a list"],
+    )
+    def test_a_condition_refuses_a_number_no_float_holds(self, value: Any) -> None:
+        with pytest.raises(ValidationError) as raised:
+            Condition(column="units", op="in" if isinstance(value, list) else "eq", value=value)
+        (error,) = raised.value.errors()
+        assert (error["loc"], error["type"]) == (("value",), "finite_number")
+
+    @pytest.mark.parametrize("value", ["north\ud800", "\x00", "no\nrth", "\x85", "\u2028", ["a", "b\udfff"]])
+    def test_a_condition_refuses_text_with_a_control_character_or_a_lone_surrogate(self, value: Any) -> None:
+        with pytest.raises(ValidationError) as raised:
+            Condition(column="region", op="in" if isinstance(value, list) else "eq", value=value)
+        (error,) = raised.value.errors()
+        assert (error["loc"], error["type"]) == (("value",), "control_character")
+
+    def test_the_largest_numbers_a_float_holds_are_kept(self) -> None:
+        assert Condition(column="units", op="lt", value=10**308).value == 10**308
+        assert units(run(SALES, query(filter=[{"column": "units", "op": "lt", "value": 10**308}]))) == units(
+            run(SALES, None)
+        )
+
+    @pytest.mark.parametrize("value", ["1e400", "-1e999", "nan"])
+    def test_a_dashboard_value_too_large_for_a_float_matches_no_row(self, value: str) -> None:
+        where = [Condition(column="units", op="eq", value=value)]
+        assert run(SALES, None, where=where).rows == []
+
+    def test_a_number_no_float_holds_that_slipped_past_the_model_is_refused_not_a_crash(self) -> None:
+        # Made without validation, as a definition stored before the model refused it would be.
+        huge = Condition.model_construct(column="units", op="eq", value=10**400)
+        with pytest.raises(QueryError) as raised:
+            run(SALES, Query.model_construct(filter=[huge], group_by=[], aggregate=[], compute=[], sort=[]))
+        assert raised.value.field == "query.filter[0].value"
+        assert run(SALES, None, where=[huge]).rows == []
 
     def test_without_a_query_the_rows_are_the_snapshots_own(self) -> None:
         table = run(SALES, None)

@@ -13,6 +13,7 @@ longer fits its source is drawn as a "needs attention" card; the rest of the das
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
 from collections import OrderedDict
@@ -40,6 +41,7 @@ from tenantry.klips.spec import DATE_PRESETS, Condition, DashboardFilter, KlipBo
 from tenantry.lifecycle import trial_of
 from tenantry.owners import content_status
 from tenantry.policy import Capability, Decision, decide
+from tenantry.text import refusal
 
 log = structlog.get_logger(__name__)
 
@@ -174,6 +176,8 @@ def _typed(value: str, kind: ColumnType) -> Any:
             number = float(value)
         except ValueError:
             return value  # matches no row, as a value the column never holds should
+        if not math.isfinite(number):
+            return value  # `1e400`, `nan`: no number a condition takes, so it matches no row either
         return int(number) if number.is_integer() else number
     if kind == "bool" and value in ("true", "false"):
         return value == "true"
@@ -195,7 +199,8 @@ def choose(filters: Sequence[DashboardFilter], raw: Mapping[str, str] | None, to
         if value is None or value == "":
             continue
         name = FILTER_PREFIX + chosen.id
-        if len(value) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        # One line, as a klip's own filter values are (a value a condition refuses is never made).
+        if len(value) > 200 or refusal(value) is not None:
             raise _bad_filter(name, "must be one line of at most 200 characters")
         days = None
         if chosen.kind == "date_range":

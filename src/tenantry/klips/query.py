@@ -34,7 +34,7 @@ from typing import Any, Literal
 import polars as pl
 
 from tenantry.klips import expr as expressions
-from tenantry.klips.spec import Bucketed, Condition, KlipBody, Query
+from tenantry.klips.spec import Bucketed, Condition, KlipBody, Query, finite_number
 
 ColumnType = Literal["number", "text", "date", "bool", "empty"]
 Rows = list[dict[str, Any]]
@@ -232,7 +232,10 @@ def _literal(kind: ColumnType, value: Any, *, lenient: bool) -> Any:
     number and "true" as true."""
     if kind == "number":
         if _is_number(value):
-            return value
+            # The engine compares floats: a number none holds (`klips.spec` refuses it) cannot be one.
+            if finite_number(value):
+                return value
+            raise ValueError("the value is not a finite number a float holds")
         if lenient and isinstance(value, str):
             try:
                 number = float(value)

@@ -9,12 +9,15 @@ the klips table stores (`definition`, as JSON), so a klip means the same thing e
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, FiniteFloat, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from tenantry.fields import Column, Lines, Name, OneLine, RowId, Strict
+from tenantry.text import refusal
 
 KlipKind = Literal["value", "bar", "line", "area", "pie", "donut", "table", "gauge", "text"]
 KINDS: tuple[str, ...] = KlipKind.__args__  # type: ignore[attr-defined]
@@ -45,7 +48,12 @@ class Format(Strict):
 
 
 FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "between", "is_null", "not_null"]
-Scalar = str | float | int | bool
+# A number a query compares with must be one a 64-bit float holds (the engine compares floats):
+# finite, and at most about 1.8e308 either side of zero. JSON can spell more (`1e400`, a 400-digit
+# integer; Python's JSON parser even reads `NaN`), so anything beyond is refused (422), never kept.
+# Its text is one line (`Condition` checks it first, naming the item; `OneLine` documents it).
+Scalar = Annotated[str, OneLine] | FiniteFloat | int | bool
+NUMBER_REFUSAL = "must be a finite number between -1.8e308 and 1.8e308"
 Bucket = Literal["day", "week", "month", "quarter", "year"]
 AggregateFn = Literal["sum", "avg", "min", "max", "count", "count_distinct", "median"]
 
@@ -57,6 +65,21 @@ class Condition(Strict):
     column: Column
     op: FilterOp
     value: Scalar | Annotated[list[Scalar], Field(max_length=200)] | None = None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_fits(cls, value: Any) -> Any:
+        """A value's text is one line, as any one-line field's (no control characters, no lone
+        surrogates, which no page, JSON or database can carry), and its numbers are finite floats:
+        refused as sent, naming `value` (and which item of a list)."""
+        items = value if isinstance(value, list) else [value]
+        for position, item in enumerate(items, start=1):
+            why = _scalar_refusal(item)
+            if why is not None:
+                code, message = why
+                where = f" (item {position} of the list)" if isinstance(value, list) else ""
+                raise PydanticCustomError(code, message + where)
+        return value
 
     @model_validator(mode="after")
     def _value_for_op(self) -> Condition:
@@ -75,6 +98,24 @@ class Condition(Strict):
         elif self.value is None or isinstance(self.value, list):
             raise ValueError(f"{self.op} takes one value")
         return self
+
+
+def _scalar_refusal(value: Any) -> tuple[str, str] | None:
+    """Why a condition refuses a value (the error's type and sentence), or None."""
+    if isinstance(value, str):
+        why = refusal(value)
+        return None if why is None else ("control_character", why)
+    if isinstance(value, int | float) and not isinstance(value, bool) and not finite_number(value):
+        return "finite_number", NUMBER_REFUSAL
+    return None
+
+
+def finite_number(value: int | float) -> bool:
+    """Whether a number is one a 64-bit float holds (an integer of 400 digits is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 class Bucketed(Strict):
@@ -132,7 +173,7 @@ class Series(Strict):
 
 
 class Target(Strict):
-    target: float
+    target: FiniteFloat
 
 
 Compare = Literal["previous_period", "previous_row"] | Target
@@ -177,9 +218,9 @@ class KlipBody(Strict):
     format: Format | None = None
     compare: Compare | None = None
     sparkline: bool = False
-    min: float | None = None
-    max: float | None = None
-    target: float | None = None
+    min: FiniteFloat | None = None
+    max: FiniteFloat | None = None
+    target: FiniteFloat | None = None
     text: Markdown | None = None
 
     @model_validator(mode="after")
@@ -252,9 +293,9 @@ class KlipPatch(Strict):
     format: Format | None = None
     compare: Compare | None = None
     sparkline: bool | None = None
-    min: float | None = None
-    max: float | None = None
-    target: float | None = None
+    min: FiniteFloat | None = None
+    max: FiniteFloat | None = None
+    target: FiniteFloat | None = None
     text: Markdown | None = None
 
 
