@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
@@ -41,7 +41,7 @@ from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.lifecycle import ClientState, Trial
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.service import client_scope
-from tenantry.policy import Status
+from tenantry.policy import EffectiveStatus, Status
 from tenantry.pool import RESOURCES
 
 _Q = TypeVar("_Q", Select[Client], PreparedSelect)
@@ -241,6 +241,19 @@ def clients_of_partner(db: Session, partner_id: int, client_ids: Sequence[int]) 
         query = select(Client).where(Client.partner_id == partner_id, Client.id.in_(chunk))
         found.update((c.id, c) for c in db.scalars(query))
     return found
+
+
+def in_effective_status(status: EffectiveStatus, now: datetime) -> ColumnElement[bool]:
+    """SQL for "the client's effective status is `status` at `now`" (`lifecycle.effective_status`):
+    a trial that has ended is stored as `trial` and is `trial_expired`, never `trial`."""
+    if status is EffectiveStatus.TRIAL:
+        return and_(
+            Client.status == Status.TRIAL.value,
+            or_(Client.trial_ends_at.is_(None), Client.trial_ends_at > now),
+        )
+    if status is EffectiveStatus.TRIAL_EXPIRED:
+        return and_(Client.status == Status.TRIAL.value, Client.trial_ends_at <= now)
+    return Client.status == status.value
 
 
 def list_clients(

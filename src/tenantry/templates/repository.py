@@ -9,11 +9,12 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
+from tenantry.clients.repository import in_effective_status
 from tenantry.db.dashboard_models import DataSource, Klip
 from tenantry.db.models import Client, Dashboard
 from tenantry.db.template_models import Template, TemplateInstance
 from tenantry.errors import NotFound
-from tenantry.policy import EffectiveStatus, Status
+from tenantry.policy import EffectiveStatus
 
 
 def get_template(db: Session, principal: Principal, template_id: int) -> Template:
@@ -79,25 +80,13 @@ def clients_in(
 def _matching(partner_id: int, status: str | None, q: str | None, now: datetime) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = [Client.partner_id == partner_id]
     if status is not None:
-        conditions.append(_in_status(EffectiveStatus(status), now))
+        conditions.append(in_effective_status(EffectiveStatus(status), now))
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(
             or_(Client.name.ilike(pattern, escape="\\"), Client.external_id.ilike(pattern, escape="\\"))
         )
     return and_(*conditions)
-
-
-def _in_status(status: EffectiveStatus, now: datetime) -> ColumnElement[bool]:
-    """SQL for "the client's effective status is `status` at `now`" (as the worker asks it)."""
-    if status is EffectiveStatus.TRIAL:
-        return and_(
-            Client.status == Status.TRIAL.value,
-            or_(Client.trial_ends_at.is_(None), Client.trial_ends_at > now),
-        )
-    if status is EffectiveStatus.TRIAL_EXPIRED:
-        return and_(Client.status == Status.TRIAL.value, Client.trial_ends_at <= now)
-    return Client.status == status.value
 
 
 def dashboards_by_id(db: Session, ids: list[int]) -> dict[int, Dashboard]:

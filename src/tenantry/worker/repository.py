@@ -15,30 +15,19 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, case, false, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session, defer
 
+from tenantry.clients.repository import in_effective_status
 from tenantry.db import leases
 from tenantry.db.base import UTCDateTime
 from tenantry.db.dashboard_models import DataSource
 from tenantry.db.leases import lease_free
 from tenantry.db.models import Client
 from tenantry.owners import content_status
-from tenantry.policy import Capability, EffectiveStatus, Status, allows
-
-
-def _client_in(status: EffectiveStatus, now: datetime) -> ColumnElement[bool]:
-    """SQL for "the client's effective status is `status` at `now`" (see lifecycle.effective_status)."""
-    if status is EffectiveStatus.TRIAL:
-        return and_(
-            Client.status == Status.TRIAL.value,
-            or_(Client.trial_ends_at.is_(None), Client.trial_ends_at > now),
-        )
-    if status is EffectiveStatus.TRIAL_EXPIRED:
-        return and_(Client.status == Status.TRIAL.value, Client.trial_ends_at <= now)
-    return Client.status == status.value
+from tenantry.policy import Capability, EffectiveStatus, allows
 
 
 def owner_allows(capability: Capability, now: datetime) -> ColumnElement[bool]:
     """SQL for "the policy table allows `capability` to this source's owner at `now`"."""
-    statuses = [_client_in(s, now) for s in EffectiveStatus if allows(capability, s)]
+    statuses = [in_effective_status(s, now) for s in EffectiveStatus if allows(capability, s)]
     clients = DataSource.client_id.in_(select(Client.id).where(or_(*statuses))) if statuses else false()
     if allows(capability, content_status(None, None, now)):  # the partner's own sources
         return or_(DataSource.client_id.is_(None), clients)
