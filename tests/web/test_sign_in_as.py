@@ -52,6 +52,41 @@ class TestSignInAs:
         trial = partner_session.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()["trial"]
         assert trial["extended"] is False
 
+    # Each console form, with what it would change: in view-only mode it is refused with the
+    # sentence and changes nothing, as the portal's forms and the API are.
+    CONSOLE_FORMS = [
+        # (the form, its fields, where what it would change is read)
+        (
+            "/partner/clients/{client}/users",
+            {"email": "n@client.test", "name": "N", "role": "admin"},
+            "/api/1/clients/{client}/users",
+        ),
+        (
+            "/partner/clients/{client}/status",
+            {"status": "disabled", "reason": "?"},
+            "/api/1/clients/{client}",
+        ),
+        ("/partner/clients", {"name": "Made in view only", "status": "setup"}, "/api/1/clients"),
+        ("/partner/dashboards", {"name": "Sneaky"}, "/api/1/partner/dashboards"),
+        (
+            "/partner/datasources",
+            {"kind": "inline", "name": "Rows", "csv_text": "a\n1\n"},
+            "/api/1/partner/datasources",
+        ),
+    ]
+
+    @pytest.mark.parametrize(("form", "fields", "changed"), CONSOLE_FORMS, ids=[f[0] for f in CONSOLE_FORMS])
+    def test_view_only_refuses_the_console_forms_too(self, partner_session, partner, form, fields, changed):
+        client_id = new_client(partner_session, partner, "trial")
+        enter(partner_session, client_id, "view_only")
+        csrf = csrf_of(partner_session.get("/app").text)
+        watched = changed.format(client=client_id)
+        before = partner_session.get(watched, headers=partner.headers).json()
+        refused = partner_session.post(form.format(client=client_id), data={"csrf_token": csrf, **fields})
+        assert refused.status_code == 200  # back to a page, which says why
+        assert "view-only mode: nothing can be changed" in refused.text
+        assert partner_session.get(watched, headers=partner.headers).json() == before
+
     def test_as_admin_the_trial_can_be_extended_from_the_portal(self, partner_session, partner):
         client_id = new_client(partner_session, partner, "trial")
         enter(partner_session, client_id, "admin")

@@ -406,7 +406,15 @@ class Visit:
         return signed_in
 
     def partner_user(self, db: Session) -> SignedIn:
-        """A partner user, signed in as a client or not (a client user goes to the portal)."""
+        """A partner user, signed in as a client or not (a client user goes to the portal); for a
+        form, one that may change things: signed in as a client in view-only mode, no console form
+        changes anything either (as the API refuses the same session's writes)."""
+        signed_in = self._partner(db)
+        if self.csrf_token is not None and not may_change(signed_in):
+            raise Refused(VIEW_ONLY, 403, heading="View only")
+        return signed_in
+
+    def _partner(self, db: Session) -> SignedIn:
         signed_in = self.signed_in_user(db)
         if not signed_in.is_partner:
             raise Redirect("/app")
@@ -414,7 +422,7 @@ class Visit:
 
     def console(self, db: Session) -> SignedIn:
         """A partner user in the console (signed in as a client, they go to its portal)."""
-        signed_in = self.partner_user(db)
+        signed_in = self._partner(db)
         if signed_in.row.acting_client is not None:
             raise Redirect("/app")
         return signed_in
