@@ -209,6 +209,20 @@ class TestARefusedImport:
         ).json()
         assert body["rows"][0]["code"] == "unknown_template"
 
+    @pytest.mark.parametrize("template_id", ["99999999999999999999999", "0", 2**70])
+    def test_a_template_id_no_template_can_have_is_an_unknown_template(self, http, partner, db, template_id):
+        before = state(db)
+        if isinstance(template_id, str):
+            response = import_csv(
+                http, partner, csv_of(f"A,,setup,,,,,,,{template_id}", header=HEADER + ",template_id")
+            )
+        else:
+            rows = {"rows": [{"name": "A", "template_id": template_id}]}
+            response = http.post("/api/1/clients/import", json=rows, headers=partner.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["rows"][0]["code"] == "unknown_template"
+        assert state(db) == before
+
     @pytest.mark.parametrize(
         ("header", "column"),
         [

@@ -23,7 +23,7 @@ from tenantry.clients.schemas import ClientCreate, Properties
 from tenantry.clock import Clock
 from tenantry.db.models import Client, Partner
 from tenantry.errors import InvalidInput, NotFound, TenantryError
-from tenantry.fields import Email, Name
+from tenantry.fields import INT64_MAX, Email, Name
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, EffectiveStatus, Status, counts_against_pool, decide
 from tenantry.templates import repository as templates_repo
@@ -167,7 +167,7 @@ def _read_line(number: int, row: Mapping[str, object]) -> Line:
         line.admin = (email, name)
     if not _blank(row.get("template_id")):
         template_id = _amount(row["template_id"])
-        if template_id is None:
+        if template_id is None or not 1 <= template_id <= INT64_MAX:  # no template has another id
             line.refuse("unknown_template", f"No template {row['template_id']!r}.")
             return line
         line.template_id = template_id
