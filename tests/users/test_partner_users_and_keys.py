@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from tenantry.db.models import ApiKey
+from tests.content import partner_user_headers
 from tests.factories import add_user, client_with_user, csrf_of, key_for, new_client, sign_in
 
 BODY = {"email": "editor@partner.test", "name": "Ed", "role": "editor", "password": "a long secret 2"}
@@ -70,6 +71,19 @@ class TestPartnerUsers:
         assert created.status_code == 201, created.text
         http.cookies.clear()
         return bearer(created.json()["secret"])
+
+    @pytest.mark.parametrize("role", ["viewer", "editor"])
+    def test_another_partners_user_is_not_found_whatever_the_role(
+        self, http, partner, make_partner, db, clock, role
+    ):
+        other = make_partner()
+        target = f"/api/1/partner/users/{other.admin_user_id}"
+        headers = partner_user_headers(db, clock, partner, role)
+        assert http.patch(target, json={"role": "viewer"}, headers=headers).status_code == 404
+        assert http.delete(target, headers=headers).status_code == 404
+        assert http.post(f"{target}/resend-invitation", headers=headers).status_code == 404
+        [admin] = http.get("/api/1/partner/users", headers=other.headers).json()["items"]
+        assert admin["role"] == "admin"
 
 
 class TestApiKeys:

@@ -68,6 +68,16 @@ class TestAccess:
         assert http.get("/api/1/webhooks", headers=other.headers).json()["total"] == 0
         assert http.get("/api/1/webhooks", headers=partner.headers).json()["total"] == 1
 
+    @pytest.mark.parametrize("role", ["viewer", "editor"])
+    def test_another_partners_webhook_is_not_found_whatever_the_role(
+        self, http, partner, make_partner, db, clock, role
+    ):
+        other = make_partner()
+        webhook_id = create(http, other).json()["id"]
+        headers = partner_user_headers(db, clock, partner, role)
+        assert http.delete(f"/api/1/webhooks/{webhook_id}", headers=headers).status_code == 404
+        assert http.get("/api/1/webhooks", headers=other.headers).json()["total"] == 1
+
 
 class TestDelete:
     def test_a_deleted_webhook_is_gone_with_its_log(self, http, partner):

@@ -359,10 +359,10 @@ def add_partner_user(
 
 
 def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id: int) -> None:
-    principal.require_admin()
     now = clock.now()
     partner = partners_repo.lock_partner(db, principal.partner_id)
-    user = repo.get_partner_user(db, partner.id, user_id)
+    user = repo.get_partner_user(db, partner.id, user_id)  # another partner's: 404 before the role's 403
+    principal.require_admin()
     if user.id == principal.user_id:
         # An admin is always left: the one asking stays.
         raise Forbidden("You cannot remove yourself; ask another admin.")
@@ -374,10 +374,10 @@ def update_partner_user(
     db: Session, clock: Clock, principal: Principal, user_id: int, data: PartnerUserUpdate
 ) -> PartnerUser:
     """Rename a partner user or change its role (admins only); the last admin stays one (409)."""
-    principal.require_admin()
     now = clock.now()
     partner = partners_repo.lock_partner(db, principal.partner_id)
-    user = repo.get_partner_user(db, partner.id, user_id)
+    user = repo.get_partner_user(db, partner.id, user_id)  # another partner's: 404 before the role's 403
+    principal.require_admin()
     changed = _changes(user, data.name, data.role)
     if "role" in changed and user.role == "admin" and repo.count_partner_admins(db, partner.id) <= 1:
         raise LastAdmin("The last admin cannot be given another role; make another user admin first.")
@@ -390,9 +390,9 @@ def resend_partner_invitation(
     db: Session, clock: Clock, inviter: Inviter, principal: Principal, user_id: int
 ) -> Queued:
     """Send a partner user who has not set a password yet a new invitation (admins only)."""
-    principal.require_admin()
     partner = partners_repo.get_partner(db, principal.partner_id)
-    user = repo.get_partner_user(db, partner.id, user_id)
+    user = repo.get_partner_user(db, partner.id, user_id)  # another partner's: 404 before the role's 403
+    principal.require_admin()
     return _reinvite(db, inviter, clock.now(), principal, user, partner.name)
 
 

@@ -60,8 +60,8 @@ def deliveries_of(
 
 def delete_webhook(db: Session, clock: Clock, principal: Principal, webhook_id: int) -> None:
     """Remove the webhook and its delivery log; attempts not yet made are dropped with it."""
+    webhook = repo.get_webhook(db, principal, webhook_id)  # another partner's: 404 before the role's 403
     principal.require_write()
-    webhook = repo.get_webhook(db, principal, webhook_id)
     _audit(db, principal, webhook, "webhook.deleted", clock)
     db.delete(webhook)
     db.flush()
