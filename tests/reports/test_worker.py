@@ -216,6 +216,31 @@ def test_after_an_outage_only_the_latest_missed_slot_is_sent_and_marked_late(
     assert db.get(ReportSchedule, schedule_id).next_run_at == datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"subject": "Weekly numbers"}, {"format": "png"}, {"time": "09:00"}],
+    ids=["subject", "format", "same time"],
+)
+def test_a_change_of_anything_but_the_timing_keeps_a_slot_that_has_come_and_not_run(
+    http, partner, clock, smtp_server, smtp_worker, active_dashboard, change
+):
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock, SLOT + timedelta(minutes=5))  # the worker was busy at 09:00
+    changed = http.patch(f"/api/1/schedules/{schedule_id}", json=change, headers=partner.headers)
+    assert changed.status_code == 200, changed.text
+    assert smtp_worker.run_reports() == 1
+    assert [run["slot"] for run in runs(http, partner, schedule_id)] == ["2026-03-11T09:00:00Z"]
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_new_timing_moves_the_next_slot_from_now(http, partner, clock, smtp_worker, active_dashboard):
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock, SLOT + timedelta(minutes=5))
+    changed = http.patch(f"/api/1/schedules/{schedule_id}", json={"time": "10:00"}, headers=partner.headers)
+    assert changed.json()["next_run_at"] == "2026-03-11T10:00:00Z"
+    assert smtp_worker.run_reports() == 0
+
+
 def test_a_run_soon_after_its_slot_is_not_late(http, partner, clock, smtp_worker, active_dashboard):
     schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
     at_slot(clock, SLOT + timedelta(minutes=2))

@@ -162,6 +162,10 @@ def _schedule(db: Session, principal: Principal, schedule_id: int) -> tuple[Repo
     return schedule, _dashboard(db, principal, schedule.dashboard_id)
 
 
+# What decides a schedule's slots.
+_TIMING = ("frequency", "weekday", "day_of_month", "time", "timezone")
+
+
 def change_schedule(
     db: Session, clock: Clock, principal: Principal, schedule_id: int, body: ScheduleChange
 ) -> ReportSchedule:
@@ -192,10 +196,14 @@ def change_schedule(
         schedule.recipient_user_ids, schedule.recipient_emails = user_ids, addresses
     if "filters" in values:
         values["filters"] = _check_filters(db, dashboard, values["filters"], now)
+    # Only a new timing moves the next slot: a slot that has come and is not run yet (the worker
+    # busy or down) is still sent after a change of anything else, as after any outage.
+    retimed = any(values[name] != getattr(schedule, name) for name in _TIMING if name in values)
     for name, value in values.items():
         setattr(schedule, name, value)
     schedule.updated_at = now
-    schedule.next_run_at = next_slot(rule_of(schedule), now)
+    if retimed:
+        schedule.next_run_at = next_slot(rule_of(schedule), now)
     db.flush()
     audit_change(db, principal, dashboard, "report.schedule_changed", now, {"schedule_id": schedule.id})
     return schedule
