@@ -350,7 +350,8 @@ def draw_one(
             previous = _previous_value(before, body)
         return svg.draw(body, klip.title, table.rows, size=size, previous=previous)
     except QueryError as exc:
-        return svg.attention(klip.title, f"Its data source changed: {exc.message}", size)
+        # The viewer's sentence: a member or the public learns no column the klip does not draw.
+        return svg.attention(klip.title, f"Its data source changed: {exc.shown}", size)
     except Exception:
         # A bug in one klip's query or drawing must not take the page down with it.
         log.exception("klip_draw_failed", klip_id=klip.id)

@@ -54,12 +54,15 @@ _ORDERED_FNS = ("min", "max")
 
 class QueryError(ValueError):
     """A query or mapping that does not fit its source: `field` is the dotted path of what is wrong
-    (`query.aggregate[0].column`), `message` a sentence naming the column or position."""
+    (`query.aggregate[0].column`), `message` a sentence naming the column or position, for whoever
+    builds the klip; `shown` the sentence for whoever only views it (a published page, a member's
+    portal, an export), which names nothing of the source the klip does not draw."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, shown: str | None = None) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.shown = message if shown is None else shown
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,8 @@ def _need(columns: Mapping[str, ColumnType], column: str, path: str, where: str)
     if column not in columns:
         names = sorted(columns)
         known = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
-        raise QueryError(path, f"there is no column {column!r} {where} (columns: {known or 'none'})")
+        missing = f"there is no column {column!r} {where}"
+        raise QueryError(path, f"{missing} (columns: {known or 'none'})", shown=missing)
     return columns[column]
 
 
