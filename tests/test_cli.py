@@ -6,8 +6,10 @@ import json
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from tenantry.auth.secrets import verify_password
+from tenantry.cli import _database_problem
 from tenantry.db.models import Partner, PartnerUser
 from tests.servers import tenantry
 
@@ -110,6 +112,50 @@ class TestPartnerCreate:
         assert len(result.stderr.strip().splitlines()) == 1
         assert db.scalars(select(Partner)).all() == []
 
+    @pytest.mark.parametrize(
+        ("args", "reason"),
+        [
+            # Decimal reads these, but no price is that large (nor can it be rounded to cents).
+            (["--dashboard-price", "1e40"], "--dashboard-price must be an amount from 0.00 to 9999999999.99"),
+            (["--user-price", "10000000000"], "--user-price must be an amount from 0.00 to 9999999999.99"),
+            (["--user-price", "NaN"], "--user-price must be an amount from 0.00"),
+            (["--dashboard-price", "-Infinity"], "--dashboard-price must be an amount from 0.00"),
+            # Pool totals beyond what a 64-bit binding, or the plan's 32-bit column, holds.
+            (["--dashboards", "99999999999999999999999"], "--dashboards must be -1 (unlimited) or a number"),
+            (["--api-calls-per-day", "2000000001"], "--api-calls-per-day must be -1 (unlimited) or a number"),
+            # A trial that long ends on no date a client could be given (every client in Trial a 500).
+            (["--trial-days", "99999999999"], "--trial-days must be a number of days from 1 to 3650"),
+            (["--trial-days", "0"], "--trial-days must be a number of days from 1 to 3650"),
+            (["--trial-extension-days", "3651"], "--trial-extension-days must be a number of days from 0"),
+        ],
+    )
+    def test_a_number_out_of_range_is_refused_in_one_line_naming_its_option(
+        self, database_url, database, tmp_path, db, args, reason
+    ):
+        result = tenantry(
+            "partner", "create", "Bad", "--admin-email", "a@b.test", *args, url=database_url, cwd=tmp_path
+        )
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr, result.stderr[-600:]
+        assert result.stderr.startswith(f"error: {reason}")
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-600:]
+        assert db.scalars(select(Partner)).all() == []
+
+    def test_the_longest_trials_and_highest_prices_are_accepted(self, database_url, database, tmp_path, db):
+        result = tenantry(
+            "partner", "create", "Edge", "--admin-email", "edge@b.test", "--trial-days", "3650",
+            "--trial-extension-days", "3650", "--dashboard-price", "9999999999.99", "--users", "2000000000",
+            url=database_url, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        partner = db.get(Partner, json.loads(result.stdout)["partner_id"])
+        assert (partner.trial_days, partner.trial_extension_days, partner.plan_users) == (
+            3650,
+            3650,
+            2_000_000_000,
+        )
+        assert str(partner.dashboard_price) == "9999999999.99"
+
     def test_a_second_partner_with_the_same_admin_email_is_refused(self, database_url, database, tmp_path):
         assert (
             tenantry(
@@ -143,3 +189,50 @@ def test_demo_loads_a_client_in_every_status_once(database_url, database, tmp_pa
     assert second.returncode == 0
     assert "not loaded" in second.stdout
     assert len(db.scalars(select(Partner)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        # Beyond 64 bits: no partner has that id, and SQLite could not even bind it.
+        (
+            ["statement", "2024-01", "--partner", "99999999999999999999999"],
+            "--partner must be a partner's id",
+        ),
+        # NaN passes a `<= 0` check, and then fails in timedelta.
+        (["worker", "--lease-seconds", "nan"], "--lease-seconds must be a number of seconds above 0"),
+        (["worker", "--lease-seconds", "inf"], "--lease-seconds must be a number of seconds above 0"),
+        (["worker", "--lease-seconds", "1e300"], "--lease-seconds must be a number of seconds above 0"),
+        (["worker", "--lease-seconds", "0"], "--lease-seconds must be a number of seconds above 0"),
+        (["worker", "--poll-seconds", "nan"], "--poll-seconds must be a number of seconds above 0"),
+        (["worker", "--poll-seconds", "-1"], "--poll-seconds must be a number of seconds above 0"),
+        (["worker", "--batch", "99999999999999999999999"], "--batch must be a number from 1 to 1000"),
+        (["worker", "--concurrency", "0"], "--concurrency must be a number from 1 to 256"),
+        (["worker", "--metrics-port", "70000"], "--metrics-port must be a port from 1 to 65535"),
+        (["serve", "--port", "70000"], "--port must be a port from 0 to 65535"),
+        (["serve", "--workers", "0"], "--workers must be a number from 1 to 256"),
+    ],
+)
+def test_a_number_option_out_of_range_ends_any_command_in_one_line_naming_it(
+    database_url, database, tmp_path, args, reason
+):
+    result = tenantry(*args, url=database_url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr, result.stderr[-600:]
+    assert result.stderr.startswith(f"error: {reason}")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-600:]
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        OverflowError("Python int too large to convert to SQLite INTEGER"),
+        DataError("INSERT …", {}, Exception("integer out of range\nDETAIL: more")),
+    ],
+    ids=["overflow", "data error"],
+)
+def test_a_value_the_database_cannot_hold_is_a_one_line_reason_not_a_traceback(problem):
+    # The safety net behind the options' own bounds: the driver refusing a value ends the command.
+    reason = _database_problem(problem)
+    assert len(reason.splitlines()) == 1
+    assert reason.startswith(("a number is too large for the database", "a value the database cannot hold"))

@@ -4,6 +4,7 @@ one-line reason on bad input."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,14 +121,31 @@ def backup(
     typer.echo(f"backup of {source} written to {file} ({size:,} bytes)", err=True)
 
 
+def _whole(value: int | None, option: str, low: int, high: int, what: str = "a number") -> None:
+    """End the command when an integer option is out of range: a number that no database column or
+    row id holds would otherwise fail deep in the driver."""
+    if value is not None and not low <= value <= high:
+        fail(f"{option} must be {what} from {low} to {high}, not {value}")
+
+
+def _seconds(value: float, option: str, high: float) -> None:
+    """End the command unless a float option is a finite number of seconds, above 0 and at most `high`."""
+    if not (math.isfinite(value) and 0 < value <= high):
+        fail(f"{option} must be a number of seconds above 0 and at most {high:g}, not {value:g}")
+
+
 def _money(value: str, option: str) -> Decimal:
+    """An amount of money with cents, within what a price may be (as the API takes it)."""
+    from tenantry.partners.schemas import PRICE_MAX, PRICE_PLACES
+
     try:
         amount = Decimal(value)
     except InvalidOperation:
         fail(f"{option} must be an amount such as 10.00, not {value!r}")
-    if not amount.is_finite() or amount < 0:
-        fail(f"{option} must be a non-negative amount")
-    return amount.quantize(Decimal("0.01"))
+    # Compared before rounding to cents: a huge amount cannot be rounded at all.
+    if not amount.is_finite() or not 0 <= amount <= PRICE_MAX:
+        fail(f"{option} must be an amount from 0.00 to {PRICE_MAX}, not {value!r}")
+    return amount.quantize(Decimal(1).scaleb(-PRICE_PLACES))
 
 
 @partner_app.command("create")
@@ -147,8 +165,12 @@ def partner_create(
     dashboard_price: Annotated[str, typer.Option("--dashboard-price", help="Per dashboard-month.")] = "10.00",
     user_price: Annotated[str, typer.Option("--user-price", help="Per user-month.")] = "5.00",
     currency: Annotated[str, typer.Option(help="Three-letter currency code.")] = "USD",
-    trial_days: Annotated[int, typer.Option("--trial-days")] = 14,
-    trial_extension_days: Annotated[int, typer.Option("--trial-extension-days")] = 14,
+    trial_days: Annotated[
+        int, typer.Option("--trial-days", help="Length of a client's trial, in days.")
+    ] = 14,
+    trial_extension_days: Annotated[
+        int, typer.Option("--trial-extension-days", help="Days one trial extension adds (0 = none).")
+    ] = 14,
     admin_password: Annotated[
         str | None,
         typer.Option(
@@ -169,8 +191,20 @@ def partner_create(
 ) -> None:
     """Create a partner with its first admin and API key; print them as one JSON object."""
     from tenantry.clock import SystemClock
+    from tenantry.partners.schemas import POOL_TOTAL_MAX, TRIAL_DAYS_MAX
     from tenantry.partners.service import PartnerPlan, create_partner
 
+    totals = {
+        "--dashboards": dashboards,
+        "--users": users,
+        "--published-links": published_links,
+        "--api-calls-per-day": api_calls_per_day,
+    }
+    for option, total in totals.items():
+        if not -1 <= total <= POOL_TOTAL_MAX:
+            fail(f"{option} must be -1 (unlimited) or a number from 0 to {POOL_TOTAL_MAX}, not {total}")
+    _whole(trial_days, "--trial-days", 1, TRIAL_DAYS_MAX, "a number of days")
+    _whole(trial_extension_days, "--trial-extension-days", 0, TRIAL_DAYS_MAX, "a number of days")
     if admin_password_file is not None:
         if admin_password is not None:
             fail("give --admin-password or --admin-password-file, not both")
@@ -227,8 +261,13 @@ def _password_from(source: str) -> str:
 
 
 def _database_problem(exc: Exception) -> str:
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 
+    if isinstance(exc, OverflowError):  # SQLite cannot bind an integer beyond 64 bits
+        return f"a number is too large for the database: {str(exc).strip().splitlines()[0]}"
+    if isinstance(exc, DataError):  # a value out of its column's range or type
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"a value the database cannot hold: {first}"
     if isinstance(exc, OperationalError | ProgrammingError):
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         if "no such table" in first or "does not exist" in first:
@@ -248,9 +287,11 @@ def statement(
 ) -> None:
     """Print a partner's statement for a month, as JSON or CSV."""
     from tenantry.clock import SystemClock
+    from tenantry.fields import INT64_MAX, INT64_MIN
     from tenantry.statements import repository, service
     from tenantry.statements.schemas import StatementOut
 
+    _whole(partner, "--partner", INT64_MIN, INT64_MAX, "a partner's id")
     settings = _settings(ctx)
     with _session(settings) as db:
         if partner is None:
@@ -271,6 +312,14 @@ def statement(
 
 # How long uvicorn's supervisor waits for a serving process to answer its ping.
 HEALTHCHECK_SECONDS = 30
+# The most serving processes `tenantry serve --workers` starts.
+MAX_SERVE_PROCESSES = 256
+# The worker's bounds: a lease or an idle pause longer than a day is a mistake, and a longer one
+# than the clock or a wait can hold would crash it.
+MAX_WORKER_SECONDS = 86_400.0
+MAX_WORKER_BATCH = 1000
+MAX_WORKER_CONCURRENCY = 256  # as TENANTRY_WORKER_CONCURRENCY
+MAX_PORT = 65_535
 
 
 @app.command()
@@ -280,7 +329,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, max=256, help="Processes serving requests (default: one per core)."),
+        typer.Option("--workers", help="Processes serving requests, 1 to 256 (default: one per core)."),
     ] = None,
     worker: Annotated[
         bool | None,
@@ -302,6 +351,8 @@ def serve(
     from tenantry.worker import worker_from_settings
     from tenantry.worker.serve import serve_with_worker, supervise_with_worker
 
+    _whole(port, "--port", 0, MAX_PORT, "a port")
+    _whole(workers, "--workers", 1, MAX_SERVE_PROCESSES)
     settings = _settings(ctx)
     configure_logging(settings.log_level, settings.log_format)
     database = database_from_settings(settings)
@@ -373,8 +424,11 @@ def run_worker(
 
     from tenantry.worker import worker_from_settings
 
-    if lease_seconds <= 0 or batch < 1 or poll_seconds <= 0 or (concurrency is not None and concurrency < 1):
-        fail("--lease-seconds and --poll-seconds must be positive, --batch and --concurrency at least 1")
+    _seconds(lease_seconds, "--lease-seconds", MAX_WORKER_SECONDS)
+    _seconds(poll_seconds, "--poll-seconds", MAX_WORKER_SECONDS)
+    _whole(batch, "--batch", 1, MAX_WORKER_BATCH)
+    _whole(concurrency, "--concurrency", 1, MAX_WORKER_CONCURRENCY)
+    _whole(metrics_port, "--metrics-port", 1, MAX_PORT, "a port")
     settings = _settings(ctx)
     from tenantry.logs import configure_logging
 

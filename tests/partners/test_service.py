@@ -64,7 +64,32 @@ class TestCreatingAPartner:
                 id="negative extension",
             ),
             pytest.param(
+                {"plan": PartnerPlan(dashboards=2_000_000_001)},
+                "The plan's dashboards must be -1 (unlimited) or a number from 0 to 2000000000.",
+                id="pool total beyond its column",
+            ),
+            pytest.param(
+                {"plan": PartnerPlan(trial_days=99_999_999_999)},
+                "Trial days and extension days must be at most 3650.",
+                id="trial no date can hold",
+            ),
+            pytest.param(
+                {"plan": PartnerPlan(trial_extension_days=3651)},
+                "Trial days and extension days must be at most 3650.",
+                id="extension too long",
+            ),
+            pytest.param(
                 {"plan": PartnerPlan(user_price=Decimal("-1"))}, "cannot be negative", id="negative price"
+            ),
+            pytest.param(
+                {"plan": PartnerPlan(dashboard_price=Decimal("1e40"))},
+                "Prices must be amounts from 0 to 9999999999.99.",
+                id="price beyond its column",
+            ),
+            pytest.param(
+                {"plan": PartnerPlan(user_price=Decimal("NaN"))},
+                "Prices must be amounts from 0 to 9999999999.99.",
+                id="price not a number",
             ),
             pytest.param({"plan": PartnerPlan(currency="US")}, "three-letter code", id="two-letter currency"),
         ],

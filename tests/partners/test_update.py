@@ -80,3 +80,22 @@ class TestUpdatingThePartner:
         assert response.headers["content-type"] == "application/problem+json"
         stored = db.get(Partner, partner.id)
         assert (stored.timezone, str(stored.dashboard_price), stored.currency) == ("UTC", "10.00", "USD")
+
+    @pytest.mark.parametrize(
+        "body",
+        [{"trial_days": 99_999_999_999}, {"trial_extension_days": 99_999_999_999}, {"trial_days": 30}],
+        ids=["trial no date can hold", "extension no date can hold", "a trial length at all"],
+    )
+    def test_a_trial_length_is_not_the_partners_to_change_and_is_refused_with_422(
+        self, http, partner, db, body
+    ):
+        # Trial lengths are set with the plan (`tenantry partner create`, at most 3650 days): the
+        # API takes none, so none too long for a date to hold reaches a client's trial.
+        before = http.get("/api/1/partner", headers=partner.headers).json()
+        response = update(http, partner.headers, **body)
+        assert response.status_code == 422
+        assert response.json()["code"] == "validation_error"
+        stored = db.get(Partner, partner.id)
+        assert (stored.trial_days, stored.trial_extension_days) == (14, 14)
+        assert http.get("/api/1/partner", headers=partner.headers).json() == before
+        assert db.scalars(select(AuditEvent).where(AuditEvent.action == "partner.updated")).all() == []

@@ -15,7 +15,18 @@ from tenantry.pool import PoolLine
 if TYPE_CHECKING:
     from tenantry.db.models import Partner
 
-Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
+# The plan's bounds, the same wherever a plan is set (`tenantry partner create`, PartnerPlan) and
+# read (the API): a price fits its NUMERIC(12, 2) column, a pool total its 32-bit column (and is
+# bounded as a client's allocation is, clients.schemas.Amount), and a trial length keeps every trial
+# end, extended or not, a date that can be stored and shown.
+PRICE_DIGITS, PRICE_PLACES = 12, 2
+PRICE_MAX = Decimal(10) ** (PRICE_DIGITS - PRICE_PLACES) - Decimal(1).scaleb(-PRICE_PLACES)
+POOL_TOTAL_MAX = 2_000_000_000
+TRIAL_DAYS_MAX = 3650
+
+Price = Annotated[
+    Decimal, Field(ge=0, max_digits=PRICE_DIGITS, decimal_places=PRICE_PLACES, allow_inf_nan=False)
+]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
 Timezone = Annotated[str, StringConstraints(min_length=1, max_length=64), OneLine]
 

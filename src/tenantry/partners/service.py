@@ -22,7 +22,7 @@ from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.partners import repository as partners_repo
-from tenantry.partners.schemas import PartnerUpdate
+from tenantry.partners.schemas import POOL_TOTAL_MAX, PRICE_MAX, TRIAL_DAYS_MAX, PartnerUpdate
 from tenantry.statements import repository as statements_repo
 from tenantry.text import refusal
 
@@ -42,14 +42,21 @@ class PartnerPlan:
     def validate(self) -> None:
         for resource in pool.RESOURCES:
             value = getattr(self, resource)
-            if value < pool.UNLIMITED:
-                raise InvalidInput(f"The plan's {resource} must be -1 (unlimited) or a number of at least 0.")
+            if not pool.UNLIMITED <= value <= POOL_TOTAL_MAX:
+                raise InvalidInput(
+                    f"The plan's {resource} must be -1 (unlimited) or a number from 0 to {POOL_TOTAL_MAX}."
+                )
         if self.users == 0:
             raise InvalidInput("The plan needs room for at least one user: the partner's admin.")
         if self.trial_days < 1 or self.trial_extension_days < 0:
             raise InvalidInput("Trial days must be at least 1 and extension days at least 0.")
-        if self.dashboard_price < 0 or self.user_price < 0:
-            raise InvalidInput("Prices cannot be negative.")
+        if self.trial_days > TRIAL_DAYS_MAX or self.trial_extension_days > TRIAL_DAYS_MAX:
+            raise InvalidInput(f"Trial days and extension days must be at most {TRIAL_DAYS_MAX}.")
+        for price in (self.dashboard_price, self.user_price):
+            if not price.is_finite() or price > PRICE_MAX:
+                raise InvalidInput(f"Prices must be amounts from 0 to {PRICE_MAX}.")
+            if price < 0:
+                raise InvalidInput("Prices cannot be negative.")
         if len(self.currency) != 3 or not self.currency.isalpha():
             raise InvalidInput("The currency must be a three-letter code such as USD.")
 
