@@ -224,6 +224,32 @@ def test_a_number_option_out_of_range_ends_any_command_in_one_line_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["worker", "--batch", "x"], "error: Invalid value for '--batch': Input should be a valid integer"),
+        (["partner", "create"], "error: Missing argument 'name'."),
+        (["nonsense"], "error: No such command 'nonsense'."),
+        (["statement", "2026-01", "--no-such-option"], "error: No such option: --no-such-option"),
+    ],
+)
+def test_bad_usage_ends_in_one_line_too(tmp_path, args, line):
+    result = tenantry(*args, url="sqlite:///unused.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(line)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-600:]
+    assert result.stdout == ""
+
+
+def test_a_group_named_alone_shows_its_help_and_help_still_works(tmp_path):
+    alone = tenantry("partner", url="sqlite:///unused.db", cwd=tmp_path)
+    assert alone.returncode == 2
+    assert "Usage: tenantry partner" in alone.stdout + alone.stderr
+    asked = tenantry("--help", url="sqlite:///unused.db", cwd=tmp_path)
+    assert asked.returncode == 0
+    assert "Usage: tenantry" in asked.stdout
+
+
+@pytest.mark.parametrize(
     "problem",
     [
         OverflowError("Python int too large to convert to SQLite INTEGER"),

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+# Typer carries its own copy of click: its usage errors are these (typer is pinned in the lock file).
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
 from tenantry.errors import TenantryError
 from tenantry.settings import Settings
 
@@ -541,10 +544,20 @@ def domain_list(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    """Run the command; bad usage (a missing argument, a value that is not a number, an unknown
+    command) ends in one line on standard error, exit status 2, as every other refusal does."""
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    except NoArgsIsHelpError as asked:
+        asked.show()  # a group named alone: its help, as before
+        sys.exit(asked.exit_code)
+    except ClickException as refused:
+        reason = " ".join(refused.format_message().split())
+        typer.echo(f"error: {reason}", err=True)
+        sys.exit(refused.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
