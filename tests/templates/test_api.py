@@ -115,7 +115,18 @@ class TestKeepingATemplate:
         assert made["dashboards"][0]["klips"][0]["datasource_ref"] == "sales"
         assert http.get(f"/api/1/templates/{made['id']}", headers=partner.headers).json() == made
         listed = http.get("/api/1/templates", headers=partner.headers).json()
-        assert [t["id"] for t in listed] == [made["id"]]
+        assert [t["id"] for t in listed["items"]] == [made["id"]]
+        assert (listed["total"], listed["limit"], listed["offset"]) == (1, 50, 0)
+
+    def test_the_list_is_a_page_like_every_list(self, http, partner):
+        made = [create(http, partner, name=f"Starter {n}")["id"] for n in range(3)]
+        page = http.get("/api/1/templates?limit=1&offset=1", headers=partner.headers).json()
+        assert page == {"items": [page["items"][0]], "total": 3, "limit": 1, "offset": 1}
+        assert page["items"][0]["id"] == made[1]
+        for bad in ("limit=0", "limit=201", "offset=-1"):
+            refused = http.get(f"/api/1/templates?{bad}", headers=partner.headers)
+            assert refused.status_code == 422, bad
+            assert refused.json()["code"] == "validation_error"
 
     def test_a_sources_secrets_are_never_shown(self, http, partner):
         made = create(http, partner)
@@ -578,7 +589,7 @@ class TestWhoMay:
             http.post(f"{base}/deploy", json={"client_ids": [theirs]}, headers=other.headers).status_code
             == 404
         )
-        assert http.get("/api/1/templates", headers=other.headers).json() == []
+        assert http.get("/api/1/templates", headers=other.headers).json()["items"] == []
 
     def test_client_users_are_refused(self, http, partner, clock):
         made = create(http, partner)

@@ -26,7 +26,7 @@ def own_dashboard(http: Any, partner: Any) -> int:
 
 
 def templates_of(http: Any, partner: Any) -> list[dict[str, Any]]:
-    return list(http.get("/api/1/templates", headers=partner.headers).json())
+    return list(http.get("/api/1/templates", headers=partner.headers).json()["items"])
 
 
 def instances(http: Any, partner: Any, template_id: int) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
-from tenantry.api.deps import ClockDep, GuardDep, PartnerCaller, PathId, VaultDep, WorkDep
+from tenantry.api.deps import ClockDep, GuardDep, PageDep, PartnerCaller, PathId, VaultDep, WorkDep
 from tenantry.auth.principal import Principal
 from tenantry.clock import Clock
 from tenantry.outbound import Guard
@@ -15,6 +15,7 @@ from tenantry.templates.schemas import (
     DeployOut,
     InstanceOut,
     TemplateIn,
+    TemplateList,
     TemplateOut,
     UpdateInstancesIn,
 )
@@ -81,10 +82,11 @@ async def create_template(
     return await work(_create, clock, caller, body, guard, vault)
 
 
-@router.get("/templates", response_model=list[TemplateOut])
-async def list_templates(work: WorkDep, caller: PartnerCaller) -> list[TemplateOut]:
+@router.get("/templates", response_model=TemplateList)
+async def list_templates(work: WorkDep, caller: PartnerCaller, page: PageDep) -> TemplateList:
     """The partner's templates, oldest first."""
-    return await work(service.templates_of, caller)
+    items, total = await work(service.templates_of, caller, page.limit, page.offset)
+    return TemplateList(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/templates/{template_id}", response_model=TemplateOut)

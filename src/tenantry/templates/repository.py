@@ -27,8 +27,16 @@ def get_template(db: Session, principal: Principal, template_id: int) -> Templat
     return template
 
 
-def list_templates(db: Session, partner_id: int) -> Sequence[Template]:
-    return db.scalars(select(Template).where(Template.partner_id == partner_id).order_by(Template.id)).all()
+def list_templates(
+    db: Session, partner_id: int, limit: int | None = None, offset: int = 0
+) -> Sequence[Template]:
+    """The partner's templates, oldest first (a page of them with `limit` and `offset`)."""
+    query = select(Template).where(Template.partner_id == partner_id).order_by(Template.id)
+    return db.scalars(query.limit(limit).offset(offset)).all()
+
+
+def count_templates(db: Session, partner_id: int) -> int:
+    return db.scalar(select(func.count()).select_from(Template).where(Template.partner_id == partner_id)) or 0
 
 
 def delete_template(db: Session, template_id: int) -> None:

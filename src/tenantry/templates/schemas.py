@@ -80,6 +80,13 @@ class TemplateOut(BaseModel):
     updated_at: datetime
 
 
+class TemplateList(BaseModel):
+    items: list[TemplateOut]
+    total: int
+    limit: int
+    offset: int
+
+
 class DeployFilter(Strict):
     # The effective status: `trial` is a trial still running, `trial_expired` one whose end has passed.
     status: Literal["setup", "trial", "trial_expired", "active", "disabled"] | None = None

@@ -115,9 +115,11 @@ def _as_source(stored: dict[str, Any]) -> DataSource:
     )
 
 
-def templates_of(db: Session, caller: Principal) -> list[TemplateOut]:
+def templates_of(db: Session, caller: Principal, limit: int, offset: int) -> tuple[list[TemplateOut], int]:
+    """A page of the partner's templates, oldest first, and how many there are."""
     _partner_only(caller)
-    return [template_out(t) for t in repo.list_templates(db, caller.partner_id)]
+    page = repo.list_templates(db, caller.partner_id, limit, offset)
+    return [template_out(t) for t in page], repo.count_templates(db, caller.partner_id)
 
 
 def readable_template(db: Session, caller: Principal, template_id: int) -> Template:
