@@ -285,8 +285,7 @@ def _gauge(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
         return _message(title, f"No number in {column!r}", width, height)
 
     def share(v: float) -> float:
-        # Halved: a scale from -max to +max float spans more than a float.
-        return min(1.0, max(0.0, (v / 2 - low / 2) / (high / 2 - low / 2)))
+        return min(1.0, max(0.0, _fraction(v, low, high)))
 
     r = max(10.0, min((width - 40) / 2, height - TITLE_BAND - 40))
     thick = max(6.0, r * 0.28)
@@ -363,8 +362,17 @@ class Scale:
         low, high = self.ticks[0], self.ticks[-1]
         # A value beyond the axis (a stack whose sum is beyond a float) is drawn to its end.
         value = min(max(value, low), high)
-        # Halved before subtracting: the span of two finite floats may itself be beyond a float.
-        return self.start + (value / 2 - low / 2) / (high / 2 - low / 2) * (self.end - self.start)
+        return self.start + _fraction(value, low, high) * (self.end - self.start)
+
+
+def _fraction(value: float, low: float, high: float) -> float:
+    """Where `value` lies from `low` (0) to `high` (1). Halved before subtracting, as the span of two
+    finite floats may itself be beyond a float; not halved when halving loses the span (the ends
+    only a few of a float's smallest steps apart, 0 to 5e-324); 0 on an axis of one value."""
+    half = high / 2 - low / 2
+    if half != 0:
+        return (value / 2 - low / 2) / half
+    return 0.0 if high == low else (value - low) / (high - low)
 
 
 def _scale(values: Sequence[float], start: float, end: float, spacing: float = 36) -> Scale:
@@ -906,6 +914,10 @@ def render(
 
 
 WATERMARK = "SETUP MODE"
+# The watermark's width in ems (bold, about 0.72 em a letter), and the angles it may lie at, the
+# steepest first: a wide, low klip gets it flatter rather than cut off by its frame.
+_WATERMARK_EMS = 0.72 * len("SETUP MODE")
+_WATERMARK_ANGLES = (24, 16, 8, 0)
 WATERMARK_RED = "#dc2626"
 _VIEWBOX = re.compile(r'viewBox="0 0 (\d+) (\d+)"')
 
@@ -920,9 +932,9 @@ def watermarked(drawing: str) -> str:
     found = _VIEWBOX.search(drawing, 0, 300)
     width, height = (int(found[1]), int(found[2])) if found else (WIDTH, HEIGHT)
     cx, cy = width / 2, (height + TITLE_BAND) / 2
-    size = max(14, round(width * 0.09))
+    size, angle = _watermark_fit(width, height)
     layer = (
-        f'<g pointer-events="none" aria-hidden="true" transform="rotate(-24 {cx:.1f} {cy:.1f})">'
+        f'<g pointer-events="none" aria-hidden="true" transform="rotate(-{angle} {cx:.1f} {cy:.1f})">'
         f'<text x="{cx:.1f}" y="{cy + size * 0.36:.1f}" font-size="{size}" font-weight="bold" '
         f'text-anchor="middle" fill="{WATERMARK_RED}" fill-opacity="0.75" stroke="#ffffff" '
         f'stroke-opacity="0.85" stroke-width="{max(2, round(size / 7))}" stroke-linejoin="round" '
@@ -930,3 +942,18 @@ def watermarked(drawing: str) -> str:
     )
     end = drawing.rindex("</svg>")
     return drawing[:end] + layer + drawing[end:]
+
+
+def _watermark_fit(width: int, height: int) -> tuple[int, int]:
+    """The watermark's font size and angle: as large as 9% of the width, its turned box inside the
+    drawing below the title, at the steepest angle that gives (about) the largest size."""
+    wanted = max(14, round(width * 0.09))
+    room_w, room_h = max(1, width - 16), max(1, height - TITLE_BAND - 8)
+    best_size, best_angle = 0.0, _WATERMARK_ANGLES[0]
+    for angle in _WATERMARK_ANGLES:
+        sin, cos = math.sin(math.radians(angle)), math.cos(math.radians(angle))
+        fits = min(room_w / (_WATERMARK_EMS * cos + sin), room_h / (_WATERMARK_EMS * sin + cos))
+        size = min(float(wanted), fits)
+        if size > best_size * 1.1:  # a flatter angle only for a clearly larger watermark
+            best_size, best_angle = size, angle
+    return max(10, int(best_size)), best_angle
