@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -273,26 +272,6 @@ class TestTerms:
         assert (april.timezone, april.start) == ("Asia/Tokyo", utc(2026, 4, 1))
         assert april.bounds[1] == utc(2026, 4, 1, 15)  # April 2nd, Tokyo midnight
         assert april.end == may.start == utc(2026, 4, 30, 15)
-
-    @pytest.mark.parametrize(
-        ("before", "after", "first_day_hours"),
-        [
-            ("Pacific/Honolulu", "Pacific/Kiritimati", 12),  # UTC-10 to UTC+14: one local day swallowed
-            ("Pacific/Pago_Pago", "Pacific/Kiritimati", 11.5),  # UTC-11 to UTC+14: and an hour more
-        ],
-    )
-    def test_a_change_that_swallows_a_local_day_shares_the_first_day_and_leaves_no_day_empty(
-        self, before, after, first_day_hours
-    ):
-        history_of_terms = [terms(before), terms(after, at=utc(2026, 3, 20))]
-        april = month_frame(Month.parse("2026-04"), history_of_terms)
-        may = month_frame(Month.parse("2026-05"), history_of_terms)
-        hours = [(b - a).total_seconds() / 3600 for a, b in pairwise(april.bounds)]
-        assert april.days_in_month == 30
-        assert min(hours) > 0
-        assert hours[:2] == [first_day_hours, first_day_hours]
-        assert set(hours[2:]) == {24}
-        assert april.end == may.start
 
     def test_a_later_change_wins_even_when_the_clock_was_set_back_before_it_was_made(self):
         created = terms(at=utc(2026, 11, 1))

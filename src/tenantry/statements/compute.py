@@ -118,8 +118,7 @@ def month_frame(month: Month, terms: Sequence[Terms]) -> Frame:
 
     A timezone or currency change takes effect from the next month, so a month already begun (or
     past) never moves. The month after a timezone change begins where the previous one ended (its
-    first day is a little longer or shorter, or shares its hours with a day the change swallowed),
-    so no hour is billed twice or left out.
+    first day is a little longer or shorter), so no hour is billed twice or left out.
     """
     if not terms:
         raise ValueError("a partner always has at least one terms snapshot")
@@ -144,16 +143,7 @@ def month_frame(month: Month, terms: Sequence[Terms]) -> Frame:
             start = walk.local_midnight(1, current.timezone)
             current = terms[_in_force(terms, start)]
     end = month.next().local_midnight(1, current.timezone)
-    inner = [month.local_midnight(day, current.timezone) for day in range(2, month.days + 1)]
-    # A change of 24 hours or more eastward (UTC-10 to UTC+14) begins the month after its second
-    # local midnight: the local days it swallowed share the first day left, in equal parts, so
-    # that every day of the month has a moment in it (a client active all month is billed every
-    # day of it) and the month keeps its number of days.
-    swallowed = sum(1 for bound in inner if bound <= start)
-    if swallowed:
-        first_end = inner[swallowed] if swallowed < len(inner) else end
-        share = (first_end - start) / (swallowed + 1)
-        inner = [start + share * part for part in range(1, swallowed + 1)] + inner[swallowed:]
+    inner = [max(month.local_midnight(day, current.timezone), start) for day in range(2, month.days + 1)]
     return Frame(month, current.timezone, current.currency, (start, *inner, end))
 
 
