@@ -8,6 +8,7 @@ import io
 import json
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -278,6 +279,22 @@ class TestSecretsStayOutOfErrors:
         assert credential not in str(caught.value)
 
 
+def _workbook_with(parts: dict[str, bytes]) -> bytes:
+    """A workbook of one sheet, with some of its parts replaced or added."""
+    book = openpyxl.Workbook()
+    book.active.append(["a"])
+    plain = io.BytesIO()
+    book.save(plain)
+    source = zipfile.ZipFile(io.BytesIO(plain.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            archive.writestr(info.filename, parts.get(info.filename, source.read(info.filename)))
+        for name in parts.keys() - set(source.namelist()):
+            archive.writestr(name, parts[name])
+    return out.getvalue()
+
+
 class TestFormats:
     def test_an_xlsx_first_sheet_gives_rows_named_by_its_first_row(self, api):
         workbook = openpyxl.Workbook()
@@ -304,6 +321,38 @@ class TestFormats:
         api.answer = lambda seen: (200, {}, data.getvalue())
         with pytest.raises(FetchError, match="unpacks to more than"):
             fetch(request(api.base + "/book.xlsx", "xlsx"))
+
+    def test_a_workbook_whose_text_cells_unpack_to_too_much_is_refused_before_it_is_read(
+        self, api, monkeypatch
+    ):
+        strings = b"<sst>" + b"<si><t>x</t></si>" * 3_000 + b"</sst>"  # 51 KB, compressed to almost nothing
+        data = _workbook_with({"xl/sharedStrings.xml": strings})
+        monkeypatch.setattr(fetch_module, "MAX_XLSX_SHARED_STRINGS", 40_000)
+        api.answer = lambda seen: (200, {}, data)
+        with pytest.raises(FetchError, match=r"^The workbook's text cells unpack to more than 16 MB\.$"):
+            fetch(request(api.base + "/book.xlsx", "xlsx"))
+
+    def test_a_sheet_that_claims_every_cell_is_read_no_further_than_its_lines_allow(self, api):
+        # A few kilobytes: a header, then one value in the sheet's last row, under a <dimension>
+        # of A1:XFD1048576. Read as the sheet claims, that is a million blank rows of 16,384 cells.
+        sheet = (
+            b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            b'<dimension ref="A1:XFD1048576"/><sheetData>'
+            b'<row r="1"><c r="A1" t="inlineStr"><is><t>a</t></is></c></row>'
+            b'<row r="1048576"><c r="A1048576" t="n"><v>1</v></c></row>'
+            b"</sheetData></worksheet>"
+        )
+        api.answer = lambda seen: (200, {}, _workbook_with({"xl/worksheets/sheet1.xml": sheet}))
+        with pytest.raises(
+            FetchError, match=r"^The sheet has more than 100,000 lines, blank ones included\.$"
+        ):
+            fetch(request(api.base + "/book.xlsx", "xlsx"))
+
+    @pytest.mark.parametrize("records", [None, "items"])
+    def test_json_nested_deeper_than_any_parser_goes_is_a_fetch_error(self, api, records):
+        api.answer = lambda seen: (200, {"Content-Type": "application/json"}, b"[" * 100_000)
+        with pytest.raises(FetchError, match=r"^The JSON is nested too deeply\.$"):
+            fetch(request(api.base + "/rows", records=records))
 
     def test_a_file_that_is_not_a_workbook_is_a_fetch_error(self, api):
         api.answer = lambda seen: (200, {}, b"month,sales\nJan,1\n")

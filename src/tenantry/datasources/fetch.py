@@ -373,18 +373,27 @@ def parse_json_records(body: bytes, records: str) -> list[Row]:
         raise FetchError("The data is not UTF-8 text.") from None
     except ValueError as exc:
         raise FetchError(f"The JSON is malformed: {exc}.") from None
+    except RecursionError:
+        raise FetchError(TOO_DEEP) from None
     try:
         selected = jmespath.search(records, document)
     except jmespath.exceptions.JMESPathError:
         raise FetchError("The records expression is not valid JMESPath.") from None
+    except RecursionError:
+        raise FetchError(TOO_DEEP) from None
     if not isinstance(selected, list):
         raise FetchError("The records expression selects no list of records.")
-    return check_rows(selected)
+    return _checked(selected)
 
 
 # An xlsx file is a zip archive; what it unpacks to is capped, so that a small file cannot
-# expand into gigabytes (openpyxl reads the shared strings whole, even in read-only mode).
+# expand into gigabytes. openpyxl reads the shared strings whole, even in read-only mode, before
+# the first row: 16 MB of the tiniest strings (a million of them) take about 5 s to read.
 MAX_XLSX_UNPACKED = 100 * 1024 * 1024
+MAX_XLSX_SHARED_STRINGS = 16 * 1024 * 1024
+# The lines of a sheet read at most, blank ones included: a sheet whose <dimension> claims a
+# million rows is padded with blank ones up to the last, which cost as much as any.
+MAX_XLSX_LINES = 2 * MAX_ROWS
 
 
 def parse_xlsx(body: bytes) -> list[Row]:
@@ -393,6 +402,11 @@ def parse_xlsx(body: bytes) -> list[Row]:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
             if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED:
                 raise FetchError("The workbook unpacks to more than 100 MB.")
+            strings = sum(
+                i.file_size for i in archive.infolist() if i.filename.lower().endswith("sharedstrings.xml")
+            )
+            if strings > MAX_XLSX_SHARED_STRINGS:
+                raise FetchError("The workbook's text cells unpack to more than 16 MB.")
         workbook = openpyxl.load_workbook(io.BytesIO(body), read_only=True, data_only=True)
     except FetchError:
         raise
@@ -402,7 +416,9 @@ def parse_xlsx(body: bytes) -> list[Row]:
     try:
         if not workbook.worksheets:
             raise FetchError("The workbook has no sheet.")
-        lines = workbook.worksheets[0].iter_rows(values_only=True)
+        # At most one column past the last a header may name: enough to tell a value beyond it,
+        # never the 16,384 a padded row of a sheet's claimed <dimension> would hold.
+        lines = workbook.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS + 1)
         try:
             return _xlsx_rows(lines)
         except FetchError:
@@ -427,6 +443,8 @@ def _xlsx_rows(lines: Iterator[tuple[Any, ...]]) -> list[Row]:
         raise FetchError("The sheet's header has an empty or repeated column name.")
     rows: list[Row] = []
     for number, line in enumerate(lines, start=2):
+        if number > MAX_XLSX_LINES:
+            raise FetchError(f"The sheet has more than {MAX_XLSX_LINES:,} lines, blank ones included.")
         if all(v is None or v == "" for v in line):
             continue
         if any(v is not None for v in line[len(header) :]):
@@ -540,11 +558,25 @@ def parse_json(text: str) -> list[Row]:
         document = json.loads(text)
     except ValueError as exc:
         raise FetchError(f"The JSON is malformed: {exc}.") from None
+    except RecursionError:
+        raise FetchError(TOO_DEEP) from None
     if isinstance(document, dict):
         document = document.get("rows", document.get("data"))
     if not isinstance(document, list):
         raise FetchError('The JSON must be a list of objects, or an object with a "rows" list.')
-    return check_rows(document)
+    return _checked(document)
+
+
+# JSON nested deeper than Python's parser (or a walk over it) can go: an answer like any other bad
+# one, not an exception that escapes the fetch (a RecursionError is no ValueError).
+TOO_DEEP = "The JSON is nested too deeply."
+
+
+def _checked(rows: list[Any]) -> list[Row]:
+    try:
+        return check_rows(rows)
+    except RecursionError:
+        raise FetchError(TOO_DEEP) from None
 
 
 def check_rows(rows: list[Any]) -> list[Row]:
