@@ -38,6 +38,7 @@ import jmespath
 import jmespath.exceptions
 import openpyxl
 
+from tenantry.datasources.records import RecordsTooCostly, check_records, search_records
 from tenantry.outbound import (
     MAX_REDIRECTS,
     TIMED_OUT,
@@ -375,10 +376,16 @@ def parse_json_records(body: bytes, records: str) -> list[Row]:
         raise FetchError(f"The JSON is malformed: {exc}.") from None
     except RecursionError:
         raise FetchError(TOO_DEEP) from None
+    # Checked again here: an expression stored before the check was made may build, not select.
+    refused = check_records(records)
+    if refused is not None:
+        raise FetchError(refused)
     try:
-        selected = jmespath.search(records, document)
+        selected = search_records(records, document)
     except jmespath.exceptions.JMESPathError:
         raise FetchError("The records expression is not valid JMESPath.") from None
+    except RecordsTooCostly as exc:
+        raise FetchError(str(exc)) from None
     except RecursionError:
         raise FetchError(TOO_DEEP) from None
     if not isinstance(selected, list):

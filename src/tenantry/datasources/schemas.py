@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from tenantry.datasources.fetch import MAX_ROWS
+from tenantry.datasources.records import check_records
 from tenantry.fields import Lines, Name, OneLine, Strict
 
 if TYPE_CHECKING:
@@ -93,6 +94,10 @@ def _jmespath(value: str) -> str:
         jmespath.compile(value)
     except jmespath.exceptions.JMESPathError:
         raise PydanticCustomError("jmespath", "not a valid JMESPath expression") from None
+    refusal = check_records(value)
+    if refusal is not None:
+        # Passed as context, so that braces in the sentence are not read as placeholders.
+        raise PydanticCustomError("jmespath_records", "{refusal}", {"refusal": refusal})
     return value
 
 
