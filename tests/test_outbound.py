@@ -5,12 +5,17 @@ refuses; the refusals themselves are tested with the guard as it ships, allowing
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gzip
 import io
 import ipaddress
 import socket
 import struct
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,7 +23,7 @@ from typing import Any
 import pytest
 
 from tenantry.datasources.fetch import FetchError, fetch_rows
-from tenantry.outbound import AllowList, Guard, OutboundError, is_public, parse_address
+from tenantry.outbound import AllowList, BodyTooLarge, Guard, OutboundError, is_public, parse_address
 from tenantry.settings import Settings
 from tests.servers import free_port, local_http_server, port_of
 
@@ -32,7 +37,9 @@ class Server:
     def __init__(self) -> None:
         self.base = ""
         self.hits: list[tuple[str, str]] = []  # (path, Host header)
+        self.accept_encodings: list[str | None] = []  # the Accept-Encoding header of each request
         self.redirects: dict[str, str] = {}
+        self.answers: dict[str, tuple[dict[str, str], bytes]] = {}  # path: (headers, body)
         self.release = threading.Event()
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
@@ -43,7 +50,17 @@ class Server:
 
             def do_GET(self) -> None:
                 state.hits.append((self.path, self.headers.get("Host", "")))
-                if self.path in state.redirects:
+                state.accept_encodings.append(self.headers.get("Accept-Encoding"))
+                if self.path in state.answers:
+                    headers, body = state.answers[self.path]
+                    self.send_response(200)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    with contextlib.suppress(OSError):  # the client stopped reading
+                        self.wfile.write(body)
+                elif self.path in state.redirects:
                     self.send_response(302)
                     self.send_header("Location", state.redirects[self.path])
                     self.send_header("Content-Length", "0")
@@ -334,3 +351,131 @@ class TestDeadlines:
         with pytest.raises(OutboundError, match=r"^timed out$"):
             guard.request("GET", "http://slow-dns.example.test/", deadline_seconds=0.5)
         assert time.monotonic() - started < 1.5
+
+
+CAP = 5 * 1024 * 1024  # a url source's download cap (SPEC §12), tenantry.datasources.fetch.MAX_BYTES
+CSV = b"a,b\n" + b"".join(b"%d,%d\n" % (n, n * n) for n in range(2000))
+
+
+def _gzip_stream(chunks: Iterator[bytes] | list[bytes]) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return b"".join([packer.compress(chunk) for chunk in chunks] + [packer.flush()])
+
+
+@functools.cache
+def _zeros_gzipped(megabytes: int) -> bytes:
+    """About 1 KB on the wire per MB it unpacks to."""
+    return _gzip_stream([bytes(1 << 20)] * megabytes)
+
+
+def _peak_growth(call: Any) -> tuple[Any, int]:
+    """What `call()` answered or raised, and the most memory Python allocated meanwhile (zlib's
+    output goes into bytes objects, so tracemalloc sees what decoding allocates)."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        try:
+            outcome: Any = call()
+        except Exception as exc:
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+class TestContentEncoding:
+    """A compressed answer is decoded here, a bounded piece at a time, and counted against the cap
+    as it is decoded: httpx would decode a whole network read in one go, and stack codings, so a
+    1 KB answer could take hundreds of MB before the cap was counted."""
+
+    def test_servers_are_asked_for_the_answer_as_it_is_unless_the_caller_asks_otherwise(self, server):
+        LOOPBACK.request("GET", server.base + "/x.csv", max_bytes=100)
+        LOOPBACK.request("GET", server.base + "/x.csv", max_bytes=100, headers={"Accept-Encoding": "gzip"})
+        assert server.accept_encodings == ["identity", "gzip"]
+
+    def test_the_request_after_a_redirect_still_asks_for_identity(self, server):
+        server.redirects["/from"] = server.base + "/x.csv"
+        LOOPBACK.request("GET", server.base + "/from", max_bytes=100, follow_redirects=True)
+        assert server.accept_encodings == ["identity", "identity"]
+
+    @pytest.mark.parametrize(
+        ("coding", "pack"),
+        [
+            ("gzip", gzip.compress),
+            ("x-gzip", gzip.compress),
+            ("GZIP", gzip.compress),
+            ("deflate", zlib.compress),  # as meant: zlib-wrapped
+            ("deflate", lambda data: zlib.compress(data)[2:-4]),  # as some servers send it: raw
+            ("identity", lambda data: data),
+        ],
+    )
+    def test_a_compressed_answer_under_the_cap_reads_as_it_was_before_compression(self, server, coding, pack):
+        server.answers["/packed.csv"] = ({"Content-Type": "text/csv", "Content-Encoding": coding}, pack(CSV))
+        answer = LOOPBACK.request("GET", server.base + "/packed.csv", max_bytes=len(CSV))
+        assert answer.body == CSV
+        rows = fetch_rows(server.base + "/packed.csv", "csv", guard=LOOPBACK)
+        assert len(rows) == 2000 and rows[-1] == {"a": 1999, "b": 1999 * 1999}
+
+    def test_the_cap_counts_the_decoded_bytes_to_the_byte(self, server):
+        server.answers["/packed.csv"] = ({"Content-Encoding": "gzip"}, gzip.compress(CSV))
+        assert LOOPBACK.request("GET", server.base + "/packed.csv", max_bytes=len(CSV)).body == CSV
+        with pytest.raises(BodyTooLarge):
+            LOOPBACK.request("GET", server.base + "/packed.csv", max_bytes=len(CSV) - 1)
+
+    def test_an_answer_that_unpacks_past_the_cap_is_cut_off_at_the_cap_without_memory_growing(self, server):
+        body = _zeros_gzipped(256)  # 250 KB on the wire, 256 MB unpacked
+        server.answers["/bomb.csv"] = ({"Content-Type": "text/csv", "Content-Encoding": "gzip"}, body)
+        refused, peak = _peak_growth(
+            lambda: LOOPBACK.request("GET", server.base + "/bomb.csv", max_bytes=CAP)
+        )
+        assert isinstance(refused, BodyTooLarge), refused
+        # At most the cap and a little more is ever decoded and kept (decoding a network read whole
+        # took 60 MB and more here).
+        assert peak < 3 * CAP, peak
+        with pytest.raises(FetchError, match=r"^The data is larger than the 5 MB limit\.$"):
+            fetch_rows(server.base + "/bomb.csv", "csv", guard=LOOPBACK)
+
+    def test_an_answer_in_two_codings_is_refused_before_any_of_it_is_decoded(self, server):
+        body = gzip.compress(_zeros_gzipped(256), 9)  # under 1 KB on the wire, 256 MB unpacked twice
+        assert len(body) < 4096
+        server.answers["/twice.csv"] = ({"Content-Type": "text/csv", "Content-Encoding": "gzip, gzip"}, body)
+        refused, peak = _peak_growth(
+            lambda: LOOPBACK.request("GET", server.base + "/twice.csv", max_bytes=CAP)
+        )
+        assert isinstance(refused, OutboundError) and str(refused) == "unsupported content encoding", refused
+        assert peak < CAP, peak
+        with pytest.raises(FetchError, match=r"^unsupported content encoding$"):
+            fetch_rows(server.base + "/twice.csv", "csv", guard=LOOPBACK)
+
+    @pytest.mark.parametrize("header", ["gzip, gzip", "gzip, identity, deflate", "br", "zstd", "compress"])
+    def test_stacked_or_unknown_codings_are_refused_in_fixed_words(self, server, header):
+        server.answers["/odd.csv"] = ({"Content-Encoding": header}, gzip.compress(CSV))
+        with pytest.raises(OutboundError, match=r"^unsupported content encoding$"):
+            LOOPBACK.request("GET", server.base + "/odd.csv", max_bytes=CAP)
+
+    def test_a_corrupt_compressed_answer_fails_in_fixed_words(self, server):
+        server.answers["/corrupt.csv"] = ({"Content-Encoding": "gzip"}, b"\x1f\x8b" + bytes(range(200)))
+        with pytest.raises(FetchError, match=r"^could not decode$"):
+            fetch_rows(server.base + "/corrupt.csv", "csv", guard=LOOPBACK)
+
+    def test_a_webhook_receiver_answering_in_an_odd_coding_is_still_a_success(self):
+        """Deliveries do not read the answer's body: its coding does not matter."""
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = gzip.compress(gzip.compress(b"ok"))
+                self.send_response(200)
+                self.send_header("Content-Encoding", "gzip, gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        from tenantry.webhooks import sending
+
+        with local_http_server(Receiver) as base:
+            result = sending.post(LOOPBACK, base + "/hook", b"{}", {}, timeout=5.0)
+        assert (result.ok, result.status_code, result.error) == (True, 200, None)

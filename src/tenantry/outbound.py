@@ -13,11 +13,17 @@ A URL a user gives us must not reach the server's own network. So, for every con
 - redirects are followed by hand, at most 5, and each hop is checked again like the first;
 - the whole exchange has one deadline: every socket operation gets the time that is left as its
   timeout, and the body is read in chunks with the deadline checked between them, so a server
-  that drips a byte every few seconds is cut off at the deadline, not after it.
+  that drips a byte every few seconds is cut off at the deadline, not after it;
+- the body is capped as it arrives, and a compressed one as it is decoded: servers are asked for
+  `Accept-Encoding: identity`, and a body that comes compressed all the same (one coding, gzip or
+  deflate) is decoded here a bounded piece at a time, so a few bytes that would unpack to
+  gigabytes are cut off at the cap before memory grows. Several codings stacked
+  (`gzip, gzip`) or one that is not known are refused.
 
 `TENANTRY_OUTBOUND_ALLOW` (comma-separated CIDRs or host names) opens private destinations on
 purpose. Failures are told in a few fixed words (`could not connect`, `timed out`,
-`address not allowed`, `HTTP 503`), never in a form that tells one closed port from another.
+`address not allowed`, `HTTP 503`, `unsupported content encoding`, `could not decode`), never in
+a form that tells one closed port from another.
 
 The SMTP server is not checked here: it is the operator's own configuration, not user input.
 """
@@ -29,6 +35,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +60,12 @@ ADDRESS_NOT_ALLOWED = "address not allowed"
 COULD_NOT_CONNECT = "could not connect"
 TIMED_OUT = "timed out"
 TOO_MANY_REDIRECTS = "too many redirects"
+UNSUPPORTED_ENCODING = "unsupported content encoding"
+UNDECODABLE = "could not decode"
+
+# The content codings decoded here (`Content-Encoding`, RFC 9110 §8.4), by the names they go by.
+# brotli and zstd are not: their packages are not installed, and httpx would not decode them either.
+_CODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 
 _REFUSED_V4 = tuple(
     ipaddress.IPv4Network(n)
@@ -316,7 +329,9 @@ class Guard:
                 timeout=deadline_seconds,
                 follow_redirects=False,
                 trust_env=False,  # a proxy from the environment would be dialled instead of the target
-                headers={"User-Agent": USER_AGENT},
+                # Not httpx's "gzip, deflate": the answer is to be read as it is sent (see `_read`).
+                # A caller's own Accept-Encoding replaces it.
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
             ) as client:
                 request = client.build_request(method, url, headers=headers, content=content)
                 for _hop in range(MAX_REDIRECTS + 1):
@@ -343,20 +358,82 @@ class Guard:
 
 
 def _read(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+    """At most `max_bytes` of the body, decoded, before the deadline; `BodyTooLarge` beyond that.
+
+    The bytes are read as they come off the wire (`iter_raw`, never httpx's own decoding, which
+    unpacks a whole network read in one go and stacks codings) and counted twice: what arrives
+    and what it decodes to, each against the cap, the decoded bytes as they are produced.
+    """
     if max_bytes <= 0:
         return b""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge("too large")
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
+    decoder = _Decoder(_coding(response.headers))
+    chunks, received, size = [], 0, 0
+    for raw in response.iter_raw():
         if time.monotonic() >= deadline:
             raise OutboundError(TIMED_OUT)
+        received += len(raw)
+        if received > max_bytes:
+            raise BodyTooLarge("too large")
+        # One byte past the cap is enough to know it is too large: never more is decoded.
+        chunk = decoder.decode(raw, max_bytes - size + 1)
         size += len(chunk)
         if size > max_bytes:
             raise BodyTooLarge("too large")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _coding(headers: httpx.Headers) -> str | None:
+    """The one content coding a body is in (None: as it is); `OutboundError` when there are
+    several, or one not decoded here."""
+    codings = [
+        coding.strip().lower()
+        for value in headers.get_list("content-encoding")
+        for coding in value.split(",")
+    ]
+    codings = [coding for coding in codings if coding and coding != "identity"]
+    if not codings:
+        return None
+    if len(codings) > 1 or codings[0] not in _CODINGS:
+        raise OutboundError(UNSUPPORTED_ENCODING)
+    return _CODINGS[codings[0]]
+
+
+class _Decoder:
+    """Decodes a body in one content coding (or none) piece by piece, never giving out more than
+    it is asked for: a small input that unpacks to a great deal is only unpacked that far.
+    Bytes after the end of the compressed stream are ignored, as httpx ignores them."""
+
+    def __init__(self, coding: str | None) -> None:
+        self.coding = coding
+        self.pending = b""  # deflate: the first bytes, until there are two to tell the header by
+        self.inflater: Any = zlib.decompressobj(zlib.MAX_WBITS | 16) if coding == "gzip" else None
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        """What `data` decodes to, at most `limit` bytes (input past that is left unread)."""
+        if self.coding is None:
+            return data
+        if self.inflater is None:
+            # "deflate" is meant to be zlib-wrapped (RFC 1950), but some servers send it raw.
+            self.pending += data
+            if len(self.pending) < 2:
+                return b""
+            data, self.pending = self.pending, b""
+            zlib_header = (data[0] & 0x0F) == 8 and (data[0] >> 4) <= 7 and (data[0] << 8 | data[1]) % 31 == 0
+            self.inflater = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+        pieces = []
+        try:
+            while data and limit > 0 and not self.inflater.eof:
+                piece = self.inflater.decompress(data, limit)
+                pieces.append(piece)
+                limit -= len(piece)
+                data = self.inflater.unconsumed_tail
+        except zlib.error:
+            raise OutboundError(UNDECODABLE) from None
+        return b"".join(pieces)
 
 
 class _Stream(httpcore.NetworkStream):
