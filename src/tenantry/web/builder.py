@@ -36,6 +36,7 @@ from tenantry.dashboards.live import live_view, stored_filters, watermark_for
 from tenantry.datasources import repository as sources_repo
 from tenantry.db.models import Client, Dashboard
 from tenantry.errors import InvalidInput
+from tenantry.fields import INT64_MAX
 from tenantry.klips.spec import (
     DATE_PRESETS,
     GRID_COLUMNS,
@@ -223,10 +224,13 @@ class KlipFields:
     text: str = ""
 
     def source(self) -> int | None:
-        try:
-            return int(self.datasource_id) if self.datasource_id.strip() else None
-        except ValueError:
-            raise InvalidInput("Choose the data source the klip shows.") from None
+        chosen = self.datasource_id.strip()
+        if not chosen:
+            return None
+        # An id no row can have (past 64 bits, or not a number) names no source either.
+        if not (chosen.isascii() and chosen.isdigit()) or not 1 <= int(chosen) <= INT64_MAX:
+            raise InvalidInput("Choose the data source the klip shows.")
+        return int(chosen)
 
     def aggregates(self) -> list[dict[str, Any]]:
         rows = zip(self.agg_fn, self.agg_column, self.agg_as, strict=False)

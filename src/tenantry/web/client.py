@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle
@@ -38,6 +39,7 @@ from tenantry.datasources.schemas import DataSourceOut, DataSourceUpdate
 from tenantry.errors import InvalidInput
 from tenantry.exports import service as exports_service
 from tenantry.exports.service import ExportFile
+from tenantry.fields import INT64_MAX
 from tenantry.links import repository as links_repo
 from tenantry.outbound import Guard
 from tenantry.owners import client_owner
@@ -532,7 +534,7 @@ async def share_dashboard(
     visit: ClientForm,
     work: WorkDep,
     clock: ClockDep,
-    user_ids: Annotated[list[int] | None, Form()] = None,
+    user_ids: Annotated[list[Annotated[int, Field(ge=1, le=INT64_MAX)]] | None, Form()] = None,
 ) -> Response:
     return await _client_form(visit, work, _share, clock, dashboard_id, user_ids or [])
 

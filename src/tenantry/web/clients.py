@@ -120,7 +120,9 @@ async def clients_list(
 ) -> Response:
     status = status if status in STATUS_FILTERS else ""
     # A hand-edited address gets the first page, not an error.
-    number = int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10**7 else 1
+    # (`isdigit` alone takes "²", which `int` does not.)
+    digits = page_number.isascii() and page_number.isdigit()
+    number = int(page_number) if digits and 0 < int(page_number) < 10**7 else 1
     found = await work(_clients, visit, status, q, number)
     if found is None:
         return back(request, "/partner/clients", error=f"Search: {refusal(q)}.")

@@ -101,7 +101,12 @@ async def console_schedules(
 
 
 def _optional_int(value: str) -> int | None:
-    return int(value) if value.strip().isdigit() else (None if not value.strip() else -1)
+    """A form's whole number; None when empty, -1 (refused by the schema, naming the field) when
+    it is no number of ASCII digits (`isdigit` alone takes "²", which `int` does not)."""
+    digits = value.strip()
+    if not digits:
+        return None
+    return int(digits) if digits.isascii() and digits.isdigit() else -1
 
 
 def _create(
