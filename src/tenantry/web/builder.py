@@ -56,6 +56,7 @@ from tenantry.web.pages import (
     PageRoute,
     Refused,
     Visit,
+    ascii_number,
     back,
     form_sender,
     may_change,
@@ -228,9 +229,10 @@ class KlipFields:
         if not chosen:
             return None
         # An id no row can have (past 64 bits, or not a number) names no source either.
-        if not (chosen.isascii() and chosen.isdigit()) or not 1 <= int(chosen) <= INT64_MAX:
+        number = ascii_number(chosen)
+        if number is None or not 1 <= number <= INT64_MAX:
             raise InvalidInput("Choose the data source the klip shows.")
-        return int(chosen)
+        return number
 
     def aggregates(self) -> list[dict[str, Any]]:
         rows = zip(self.agg_fn, self.agg_column, self.agg_as, strict=False)

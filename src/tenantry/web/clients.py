@@ -28,7 +28,17 @@ from tenantry.db.models import Client, Partner
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
 from tenantry.text import refusal
-from tenantry.web.pages import STATUS_WORDS, PageRoute, Visit, Visitor, amount, back, form_sender, page
+from tenantry.web.pages import (
+    STATUS_WORDS,
+    PageRoute,
+    Visit,
+    Visitor,
+    amount,
+    ascii_number,
+    back,
+    form_sender,
+    page,
+)
 from tenantry.web.plan import RESOURCE_WORDS, pool_lines
 
 router = APIRouter(prefix="/partner", include_in_schema=False, route_class=PageRoute)
@@ -120,9 +130,8 @@ async def clients_list(
 ) -> Response:
     status = status if status in STATUS_FILTERS else ""
     # A hand-edited address gets the first page, not an error.
-    # (`isdigit` alone takes "²", which `int` does not.)
-    digits = page_number.isascii() and page_number.isdigit()
-    number = int(page_number) if digits and 0 < int(page_number) < 10**7 else 1
+    asked = ascii_number(page_number)
+    number = asked if asked is not None and 0 < asked < 10**7 else 1
     found = await work(_clients, visit, status, q, number)
     if found is None:
         return back(request, "/partner/clients", error=f"Search: {refusal(q)}.")

@@ -233,6 +233,12 @@ def plain_invalid(invalid: ValidationError) -> str:
     return f"{where.replace('_', ' ').capitalize()}: {first['msg']}."
 
 
+def ascii_number(text: str) -> int | None:
+    """The whole number `text` spells in ASCII digits, else None (`str.isdigit` alone also takes
+    "²", which `int` does not)."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def amount(value: str) -> int | None:
     """A number field: empty means "not given"; anything else must be a whole number."""
     value = value.strip()

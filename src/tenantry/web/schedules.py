@@ -25,7 +25,17 @@ from tenantry.reports import repository as reports_repo
 from tenantry.reports import service
 from tenantry.reports.schemas import ScheduleCreate
 from tenantry.reports.slots import FREQUENCIES
-from tenantry.web.pages import VIEW_ONLY, PageRoute, Refused, Visit, form_sender, may_change, page, visitor
+from tenantry.web.pages import (
+    VIEW_ONLY,
+    PageRoute,
+    Refused,
+    Visit,
+    ascii_number,
+    form_sender,
+    may_change,
+    page,
+    visitor,
+)
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -102,11 +112,12 @@ async def console_schedules(
 
 def _optional_int(value: str) -> int | None:
     """A form's whole number; None when empty, -1 (refused by the schema, naming the field) when
-    it is no number of ASCII digits (`isdigit` alone takes "²", which `int` does not)."""
+    it is no number of ASCII digits."""
     digits = value.strip()
     if not digits:
         return None
-    return int(digits) if digits.isascii() and digits.isdigit() else -1
+    number = ascii_number(digits)
+    return -1 if number is None else number
 
 
 def _create(

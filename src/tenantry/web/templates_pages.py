@@ -29,7 +29,7 @@ from tenantry.templates import service as templates
 from tenantry.templates.schemas import DeployOut
 from tenantry.vault import Vault
 from tenantry.web.clients import STATUS_FILTERS, can_write, status_badge
-from tenantry.web.pages import PageRoute, Visit, back, form_sender, page, visitor
+from tenantry.web.pages import PageRoute, Visit, ascii_number, back, form_sender, page, visitor
 
 router = APIRouter(prefix="/partner/templates", include_in_schema=False, route_class=PageRoute)
 
@@ -45,9 +45,10 @@ def ids_of(values: list[str], field: str = "client_ids") -> list[int]:
     found: list[int] = []
     for value in values:
         text = value.strip()
-        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        number = ascii_number(text)
+        if number is None or len(text) > 18:
             raise InvalidInput(f"{value[:40]!r} is not an id.", field=field)
-        found.append(int(text))
+        found.append(number)
     return list(dict.fromkeys(found))
 
 
