@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -301,13 +302,8 @@ def import_clients(
             _rehearse_templates(db, clock, caller, partner, lines, vault)
         valid = all(line.code is None for line in lines)
         return ImportResult(valid, [line.out() for line in lines], pool_after)
-    created = service.add_clients(
-        db, partner, [line.client for line in lines if line.client], now, caller.actor
-    )
+    created = _add_clients(db, caller, partner, lines, now)
     for line, client in zip(lines, created, strict=True):
-        line.client_id = client.id
-        if line.properties:
-            repo.replace_properties(db, client.id, line.properties)
         if line.admin is not None:
             users_service.invite_client_admin(db, inviter, now, caller, client, *line.admin)
     # All or nothing: a new client the template cannot fit (its allocation too small for the
@@ -326,6 +322,20 @@ def import_clients(
     )
 
 
+def _add_clients(
+    db: Session, caller: Principal, partner: Partner, lines: Sequence[Line], now: datetime
+) -> list[Client]:
+    """The lines' clients, made with their properties; each line learns its client's id."""
+    created = service.add_clients(
+        db, partner, [line.client for line in lines if line.client], now, caller.actor
+    )
+    for line, client in zip(lines, created, strict=True):
+        line.client_id = client.id
+        if line.properties:
+            repo.replace_properties(db, client.id, line.properties)
+    return created
+
+
 def _rehearse_templates(
     db: Session, clock: Clock, caller: Principal, partner: Partner, lines: Sequence[Line], vault: Vault
 ) -> None:
@@ -335,13 +345,7 @@ def _rehearse_templates(
     a template cannot fit are refused as the import would refuse them. No one is invited."""
     rehearsal = db.begin_nested()
     try:
-        created = service.add_clients(
-            db, partner, [line.client for line in lines if line.client], clock.now(), caller.actor
-        )
-        for line, client in zip(lines, created, strict=True):
-            line.client_id = client.id
-            if line.properties:
-                repo.replace_properties(db, client.id, line.properties)
+        _add_clients(db, caller, partner, lines, clock.now())
         _deploy_templates(db, clock, caller, lines, vault)
     finally:
         rehearsal.rollback()

@@ -269,7 +269,7 @@ def list_clients(
 ) -> tuple[Sequence[Client], int]:
     conditions = [Client.partner_id == partner.id]
     if status == "trial_expired":
-        conditions += [Client.status == Status.TRIAL.value, Client.trial_ends_at <= now]
+        conditions.append(in_effective_status(EffectiveStatus.TRIAL_EXPIRED, now))
     elif status is not None:
         conditions.append(Client.status == status)
     if external_id is not None:
