@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 
@@ -185,6 +186,33 @@ class TestPastMonthsNeverChange:
         april = statement(http, partner, "2026-04").json()
         assert (march["timezone"], march["currency"]) == ("UTC", "USD")
         assert (april["timezone"], april["currency"]) == ("Asia/Tokyo", "EUR")
+
+    @pytest.mark.parametrize(
+        ("before", "after"),
+        [("Pacific/Honolulu", "Pacific/Kiritimati"), ("Pacific/Pago_Pago", "Pacific/Kiritimati")],
+    )
+    def test_after_a_change_that_swallows_a_local_day_a_client_active_all_month_pays_all_of_it(
+        self, http, make_partner, clock, before, after
+    ):
+        clock.set(datetime(2026, 1, 5, tzinfo=UTC))
+        partner = make_partner(dashboards=10, users=10, published_links=10, api_calls_per_day=1000)
+        assert (
+            http.patch("/api/1/partner", json={"timezone": before}, headers=partner.headers).status_code
+            == 200
+        )
+        at(clock, 2026, 2, 10, 12)
+        create(http, partner, status="active", resources={"dashboards": 1, "users": 1})
+        at(clock, 2026, 3, 15, 12)  # takes effect when April begins, 24 hours or more later there
+        assert (
+            http.patch("/api/1/partner", json={"timezone": after}, headers=partner.headers).status_code == 200
+        )
+        at(clock, 2026, 5, 10)
+        april = statement(http, partner, "2026-04").json()
+        assert (april["timezone"], april["complete"]) == (after, True)
+        assert [
+            (line["resource"], line["billable_days"], line["days_in_month"], line["amount"])
+            for line in april["lines"]
+        ] == [("dashboards", 30, 30, "10.00"), ("users", 30, 30, "5.00")]
 
 
 class TestFormats:

@@ -18,6 +18,7 @@ from tenantry.statements.compute import (
     Terms,
     build_statement,
     daily_quantities,
+    daily_statuses,
     day_prices,
     month_frame,
 )
@@ -283,6 +284,24 @@ class TestTerms:
         february = month_frame(Month.parse("2026-02"), history_of_terms)
         assert day_prices(february, history_of_terms)[-1]["dashboards"] == Decimal("10.00")
 
+    @pytest.mark.parametrize(
+        ("before", "first_day_hours"),
+        [
+            ("Pacific/Honolulu", 24),  # UTC-10 to UTC+14: Kiritimati's April 2nd has begun already
+            ("Pacific/Pago_Pago", 23),  # UTC-11 to UTC+14: and an hour of it has gone
+        ],
+    )
+    def test_a_change_of_a_day_or_more_eastward_leaves_the_months_first_day_with_no_moment_in_it(
+        self, before, first_day_hours
+    ):
+        history_of_terms = [terms(before), terms("Pacific/Kiritimati", at=utc(2026, 3, 20))]
+        april = month_frame(Month.parse("2026-04"), history_of_terms)
+        assert (april.days_in_month, april.swallowed) == (30, 1)
+        assert april.bounds[0] == april.bounds[1]
+        assert april.bounds[2] - april.bounds[1] == timedelta(hours=first_day_hours)
+        assert month_frame(Month.parse("2026-05"), history_of_terms).swallowed == 0
+        assert month_frame(Month.parse("2026-03"), history_of_terms).swallowed == 0
+
     def test_months_before_the_first_snapshot_use_its_terms(self):
         frame = month_frame(Month.parse("2025-01"), [terms("Europe/Paris", at=utc(2026, 3, 10))])
         assert frame.start == utc(2024, 12, 31, 23)
@@ -373,3 +392,75 @@ class TestSumOverDays:
             brute_force_day(history, a, b) for a, b in zip(frame.bounds, frame.bounds[1:], strict=False)
         ]
         assert daily == expected
+
+
+class TestADaySwallowedByATimezoneChange:
+    """UTC-10 to UTC+14 from April: April begins at Honolulu's midnight, when Kiritimati's April 2nd
+    has begun. April 1st has no moment in it; it lasts as April 2nd does, and is billed as it is."""
+
+    TERMS = [terms("Pacific/Honolulu"), terms("Pacific/Kiritimati", at=utc(2026, 3, 20))]
+    APRIL = Month.parse("2026-04")
+    START = utc(2026, 4, 1, 10)  # Honolulu's April 1st midnight
+    SECOND_DAY_ENDS = utc(2026, 4, 2, 10)  # Kiritimati's April 3rd midnight
+
+    def lines(self, statuses, allocations=None, terms_=None, now=AFTERWARDS):
+        statement = build_statement(self.APRIL, terms_ or self.TERMS, [history(statuses, allocations)], now)
+        return [
+            (line.resource, line.quantity, line.unit_price, line.billable_days) for line in statement.lines
+        ]
+
+    @pytest.mark.parametrize(
+        ("activated", "billed_days"),
+        [
+            (LONG_AGO, 30),  # active all month: every day of it
+            (START + timedelta(hours=5), 30),  # during the first day left: the swallowed one too
+            (SECOND_DAY_ENDS - timedelta(microseconds=1), 30),
+            (SECOND_DAY_ENDS, 28),  # from April 3rd on
+        ],
+    )
+    def test_the_swallowed_day_is_billed_when_the_first_day_left_is(self, activated, billed_days):
+        assert self.lines([(activated, "active")]) == [
+            ("dashboards", 1, Decimal("10.00"), billed_days),
+            ("users", 1, Decimal("5.00"), billed_days),
+        ]
+
+    def test_the_swallowed_day_takes_the_highest_allocation_of_the_first_day_left(self):
+        allocations = [
+            (LONG_AGO, {"dashboards": 1, "users": 1}),
+            (self.START + timedelta(hours=3), {"dashboards": 4, "users": 1}),
+            (self.START + timedelta(hours=6), {"dashboards": 2, "users": 1}),
+        ]
+        assert self.lines([(LONG_AGO, "active")], allocations) == [
+            ("dashboards", 4, Decimal("10.00"), 2),
+            ("dashboards", 2, Decimal("10.00"), 28),
+            ("users", 1, Decimal("5.00"), 30),
+        ]
+
+    def test_a_price_changed_during_the_first_day_left_applies_to_the_swallowed_day_too(self):
+        cheaper = {"dashboards": Decimal("8.00"), "users": Decimal("5.00")}
+        history_of_terms = [
+            *self.TERMS,
+            terms("Pacific/Kiritimati", cheaper, at=self.START + timedelta(hours=2)),
+        ]
+        frame = month_frame(self.APRIL, history_of_terms)
+        assert [p["dashboards"] for p in day_prices(frame, history_of_terms)] == [Decimal("8.00")] * 30
+        assert self.lines([(LONG_AGO, "active")], terms_=history_of_terms) == [
+            ("dashboards", 1, Decimal("8.00"), 30),
+            ("users", 1, Decimal("5.00"), 30),
+        ]
+
+    def test_to_date_the_swallowed_day_counts_once_the_first_day_left_has_begun(self):
+        assert self.lines([(LONG_AGO, "active")], now=self.START) == [
+            ("dashboards", 1, Decimal("10.00"), 0),
+            ("users", 1, Decimal("5.00"), 0),
+        ]
+        assert self.lines([(LONG_AGO, "active")], now=self.START + timedelta(minutes=1)) == [
+            ("dashboards", 1, Decimal("10.00"), 2),
+            ("users", 1, Decimal("5.00"), 2),
+        ]
+
+    def test_the_sparkline_shows_the_swallowed_day_as_the_first_day_left(self):
+        frame = month_frame(self.APRIL, self.TERMS)
+        statuses = [(LONG_AGO, "trial"), (self.START + timedelta(hours=5), "active")]
+        days = daily_statuses(history(statuses), frame.bounds, AFTERWARDS)
+        assert days[:3] == ["active", "active", "active"]

@@ -31,6 +31,9 @@ TIMEZONES = (
     "Asia/Kathmandu",  # +05:45, no daylight saving
     "America/St_Johns",  # -03:30 / -02:30
 )
+# Moved from one of these to Pacific/Kiritimati (UTC+14), a partner's next month begins after its
+# first local day has ended.
+SWALLOWING = ("Pacific/Honolulu", "Pacific/Pago_Pago")
 # Months with a daylight-saving change somewhere above, and a plain one.
 MONTHS = ("2026-03", "2026-04", "2026-09", "2026-10", "2026-11", "2026-02")
 STATUSES = ("setup", "trial", "active", "active", "disabled")
@@ -61,12 +64,15 @@ def instants(
     return out
 
 
-def make_case(db: Session, seed: int) -> tuple[int, Month, list[ClientHistory], tuple[datetime, ...]]:
+def make_case(
+    db: Session, seed: int, swallow: bool = False
+) -> tuple[int, Month, list[ClientHistory], tuple[datetime, ...]]:
     """A partner with random histories, written to the database; the same histories as `compute`
     takes them (the clients known for the month, each history in the order of time and then of
-    writing)."""
+    writing). With `swallow`, the partner moved from UTC-10 or UTC-11 to UTC+14 during the month
+    before, so the month's first day has no moment in it."""
     rng = random.Random(seed)
-    timezone = rng.choice(TIMEZONES)
+    timezone = rng.choice(SWALLOWING if swallow else TIMEZONES)
     month = Month.parse(rng.choice(MONTHS))
     partner = create_partner(
         db,
@@ -79,7 +85,16 @@ def make_case(db: Session, seed: int) -> tuple[int, Month, list[ClientHistory], 
     ).partner_id
     first_terms = repository.terms_history(db, db.get_one(Partner, partner))
     bounds = month_frame(month, first_terms).bounds
-    if rng.random() < 0.4:
+    if swallow:
+        _terms(
+            db,
+            partner,
+            bounds[0] - timedelta(days=rng.randrange(2, 25)),
+            "Pacific/Kiritimati",
+            "10.00",
+            "5.00",
+        )
+    elif rng.random() < 0.4:
         # The timezone changed during the month before: this month starts where that one ended.
         moved = rng.choice([t for t in TIMEZONES if t != timezone])
         _terms(db, partner, bounds[0] - timedelta(days=rng.randrange(2, 25)), moved, "10.00", "5.00")
@@ -197,9 +212,13 @@ def _allocation(partner: int, client_id: int, at: datetime, dashboards: int, use
     }
 
 
-@pytest.mark.parametrize("seed", range(1, 13))
-def test_the_database_statement_is_the_pure_computation_of_the_same_histories(db: Session, seed: int) -> None:
-    partner, month, histories, bounds = make_case(db, seed)
+@pytest.mark.parametrize(
+    ("seed", "swallow"), [(seed, False) for seed in range(1, 13)] + [(seed, True) for seed in range(13, 17)]
+)
+def test_the_database_statement_is_the_pure_computation_of_the_same_histories(
+    db: Session, seed: int, swallow: bool
+) -> None:
+    partner, month, histories, bounds = make_case(db, seed, swallow)
     terms = repository.terms_history(db, db.get_one(Partner, partner))
     rng = random.Random(-seed)
     nows = [
@@ -207,6 +226,7 @@ def test_the_database_statement_is_the_pure_computation_of_the_same_histories(db
         bounds[0],
         rng.choice(bounds[1:-1]),
         rng.choice(bounds[1:-1]) + MICROSECOND,
+        bounds[0] + (bounds[2] - bounds[0]) * rng.random(),  # during the first day (or the first left)
         bounds[0] + (bounds[-1] - bounds[0]) * rng.random(),
         bounds[-1] - MICROSECOND,
         bounds[-1],
@@ -220,6 +240,8 @@ def test_the_database_statement_is_the_pure_computation_of_the_same_histories(db
         assert got == expected, f"seed {seed}, now {now.isoformat()}"
         billed += len(got.lines)
     assert billed > 0  # the histories bill something, so the comparison is not between empty statements
+    if swallow:
+        assert month_frame(month, terms).swallowed == 1
 
 
 def test_the_randomised_cases_cover_the_edges_they_are_meant_to(db: Session) -> None:

@@ -1,7 +1,8 @@
 """Statements of SPEC §7, computed from the status and allocation histories. Pure.
 
 A month is cut into days at local midnight in the partner's timezone (so a day may last 23 or 25
-hours across a daylight-saving change). A day is billable when the client was `active` at any
+hours across a daylight-saving change; a day that a timezone change swallowed lasts as the first day
+left). A day is billable when the client was `active` at any
 moment of it (the policy table says which status is billable); its quantity is the highest
 allocation held while active during that day. Days with the same quantity and unit price form one
 line, so `quantity × unit_price × billable_days / days_in_month` holds for every line; each line is
@@ -98,6 +99,21 @@ class Frame:
     def days_in_month(self) -> int:
         return len(self.bounds) - 1
 
+    @property
+    def swallowed(self) -> int:
+        """How many days at the month's start have no moment in them: a timezone change of 24 hours
+        or more eastward (UTC-10 to UTC+14) begins the month after its second local midnight. Such a
+        day lasts as the first day left does: it is billed as that day is, at that day's prices."""
+        return swallowed_days(self.bounds)
+
+
+def swallowed_days(bounds: Sequence[datetime]) -> int:
+    """The days with no moment in them at the start of a month laid out in `bounds`."""
+    count = 0
+    while count + 2 < len(bounds) and bounds[count + 1] == bounds[0]:
+        count += 1
+    return count
+
 
 def _in_force(terms: Sequence[Terms], instant: datetime) -> int:
     """Which snapshot is in force at `instant`: the last one made whose time has come.
@@ -118,7 +134,8 @@ def month_frame(month: Month, terms: Sequence[Terms]) -> Frame:
 
     A timezone or currency change takes effect from the next month, so a month already begun (or
     past) never moves. The month after a timezone change begins where the previous one ended (its
-    first day is a little longer or shorter), so no hour is billed twice or left out.
+    first day is a little longer or shorter), so no hour is billed twice or left out. A change of
+    24 hours or more eastward leaves the month's first day with no moment in it (`Frame.swallowed`).
     """
     if not terms:
         raise ValueError("a partner always has at least one terms snapshot")
@@ -154,7 +171,10 @@ def day_prices(frame: Frame, terms: Sequence[Terms]) -> list[Mapping[str, Decima
     """
     opening = _in_force(terms, frame.start)
     prices = []
+    # A swallowed day ends when the first day left ends.
+    first_end = frame.bounds[frame.swallowed + 1]
     for day_end in frame.bounds[1:]:
+        day_end = max(day_end, first_end)
         chosen = opening
         for index in range(opening + 1, len(terms)):
             if terms[index].at < day_end and terms[index].currency == frame.currency:
@@ -237,6 +257,9 @@ def daily_quantities(
                 seen = series[day]
                 if seen is None or held > seen:
                     series[day] = held
+    swallowed = swallowed_days(bounds)
+    for series in out.values():
+        series[:swallowed] = [series[swallowed]] * swallowed
     return out
 
 
@@ -249,6 +272,8 @@ def daily_statuses(history: ClientHistory, bounds: Sequence[datetime], until: da
         for day in _days_touched(bounds, lo, hi):
             if out[day] not in _BILLABLE:
                 out[day] = status
+    swallowed = swallowed_days(bounds)
+    out[:swallowed] = [out[swallowed]] * swallowed
     return out
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.db.models import AllocationChange, Client, Partner, StatusChange
 from tenantry.db.statements_models import DeletedClient, TermsChange
-from tenantry.statements.compute import ClientHistory, Terms
+from tenantry.statements.compute import ClientHistory, Terms, swallowed_days
 
 
 def record_terms(db: Session, partner: Partner, at: datetime, actor: str) -> None:
@@ -147,7 +147,8 @@ def partner_choices(db: Session) -> list[tuple[int, str]]:
 # piece's other days are its own and are counted per run of days with the same prices. Days are then
 # counted per client, resource, quantity and price. The rows read are the month's own plus, per
 # client, the last one of each kind before it (an index-only probe each, on the (client_id, at, id)
-# indexes).
+# indexes). The days a timezone change swallowed at the month's start (`Frame.swallowed`: no piece
+# touches them) are counted with the first day left, the one row of each line that begins on it.
 _DAYS_SQL = """
 WITH gone AS (
     SELECT id, name, deleted_at FROM deleted_clients
@@ -260,7 +261,8 @@ counted AS (
            GROUPING(dashboards, users) - 1 AS resource,
            coalesce(dashboards, users) AS quantity,
            coalesce(dashboard_price, user_price) AS price,
-           sum(days) AS days, min(first_day) AS first_day
+           sum(days + CASE WHEN first_day = %(swallowed)s THEN %(swallowed)s ELSE 0 END) AS days,
+           min(CASE WHEN first_day = %(swallowed)s THEN 0 ELSE first_day END) AS first_day
     FROM days
     GROUP BY GROUPING SETS (
         (client_id, projected, dashboards, dashboard_price), (client_id, projected, users, user_price)
@@ -334,6 +336,7 @@ def month_lines(
                 "start": bounds[0],
                 "end": bounds[-1],
                 "until": min(until, bounds[-1]),
+                "swallowed": swallowed_days(bounds),
                 "bounds": list(bounds),
                 "billable": sorted(billable),
                 "dashboard_prices": list(dashboard_prices),
