@@ -201,6 +201,25 @@ class TestKlipEndpoints:
         assert body["svg"].startswith("<svg")
         assert get(http, partner, dashboard["id"]) == dashboard
 
+    def test_a_preview_buckets_timestamps_on_the_partners_days(self, http, partner):
+        rows = [{"at": "2026-02-28T23:30:00Z", "sales": 5}, {"at": "2026-03-05T10:00:00Z", "sales": 7}]
+        source_id = inline_source(http, partner, None, rows)
+        body = {
+            "datasource_id": source_id,
+            "kind": "table",
+            "query": {
+                "group_by": [{"column": "at", "bucket": "month"}],
+                "aggregate": [{"fn": "sum", "column": "sales", "as": "total"}],
+            },
+        }
+        utc = http.post("/api/1/klips/preview", json=body, headers=partner.headers)
+        assert utc.status_code == 200, utc.text
+        assert utc.json()["rows"] == [{"at": "2026-02-01", "total": 5}, {"at": "2026-03-01", "total": 7}]
+        moved = http.patch("/api/1/partner", json={"timezone": "Europe/Paris"}, headers=partner.headers)
+        assert moved.status_code == 200
+        paris = http.post("/api/1/klips/preview", json=body, headers=partner.headers)
+        assert paris.json()["rows"] == [{"at": "2026-03-01", "total": 12}]
+
     def test_a_preview_shows_at_most_200_rows(self, http, partner):
         rows = [{"n": i} for i in range(250)]
         source_id = inline_source(http, partner, None, rows)
@@ -542,6 +561,21 @@ class TestFiltersOnPublishedPages:
         moved = http.patch("/api/1/partner", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers)
         assert moved.status_code == 200
         assert shows(http.get(url, params={"f.period": "today"}).text, "Sales") == "7"
+
+    def test_a_timestamp_with_an_offset_falls_on_its_day_in_the_partners_timezone(self, http, partner):
+        # SPEC §13: dates count in the client's timezone. The source sends instants in UTC; in
+        # Paris the first is 1 March 00:30 and the last 1 April 00:30 (summer time from 29 March).
+        rows = [
+            {"day": "2026-02-28T23:30:00Z", "region": "North", "sales": 5},
+            {"day": "2026-03-05T10:00:00Z", "region": "North", "sales": 7},
+            {"day": "2026-03-31T22:30:00Z", "region": "North", "sales": 1000},
+        ]
+        _, dashboard = board(http, partner, rows=rows)
+        url = published(http, partner, dashboard["id"])
+        assert said(http.get(url, params={"f.period": "this_month"}).text, "Sales").startswith("1,007")
+        moved = http.patch("/api/1/partner", json={"timezone": "Europe/Paris"}, headers=partner.headers)
+        assert moved.status_code == 200
+        assert shows(http.get(url, params={"f.period": "this_month"}).text, "Sales") == "12"
 
     def test_filters_work_behind_a_links_password(self, http, partner):
         _, dashboard = board(http, partner)

@@ -44,6 +44,16 @@ class TestDownloading:
         # One watermark per klip, as real text.
         assert text.count(WATERMARK) == (5 if watermarked else 0)
 
+    def test_the_file_is_named_after_the_partners_day_not_utcs(self, http, partner, clock):
+        # 12:00 UTC on 10 March is 02:00 on 11 March on Kiritimati (UTC+14): the day the
+        # dashboard's date filters count from there.
+        _, _, dashboard_id = dashboard_in(http, partner, "active", clock)
+        moved = http.patch("/api/1/partner", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers)
+        assert moved.status_code == 200
+        response = export(http, partner, dashboard_id, "png")
+        assert response.status_code == 200
+        assert response.headers["content-disposition"] == 'attachment; filename="sales-2026-03-11.png"'
+
     def test_the_png_shows_the_watermark_in_setup_and_not_in_trial(self, http, partner, clock):
         _, _, setup_dashboard = dashboard_in(http, partner, "setup", clock)
         _, _, trial_dashboard = dashboard_in(http, partner, "trial", clock)

@@ -227,6 +227,67 @@ class TestFilters:
         assert table.columns == ["day", "at", "region", "amount", "units", "paid"]
 
 
+class TestDaysInTheViewersTimezone:
+    """SPEC §13: dates count in the client's timezone. A datetime with an offset is an instant: it
+    falls on its day in the viewer's timezone. A date, or a datetime without an offset, is a day
+    of the source's own and stays where it is."""
+
+    ROWS: list[dict[str, Any]] = [
+        {"at": "2026-03-31T23:30:00Z", "units": 1},  # 1 April 01:30 in Paris, 31 March 19:30 in New York
+        {"at": "2026-04-01T10:00:00+02:00", "units": 2},  # 08:00 UTC: 1 April everywhere below
+        {"at": "2026-04-30 22:30+0000", "units": 4},  # 1 May 00:30 in Paris
+        {"at": "2026-04-30", "units": 8},  # a day: the same day in every timezone
+        {"at": "2026-04-30T23:59", "units": 16},  # no offset: a local time already
+    ]
+    MONTHLY = query(
+        group_by=[{"column": "at", "bucket": "month"}],
+        aggregate=[{"fn": "sum", "column": "units", "as": "n"}],
+    )
+
+    @pytest.mark.parametrize(
+        ("timezone", "months"),
+        [
+            (None, {"2026-03-01": 1, "2026-04-01": 30}),
+            ("UTC", {"2026-03-01": 1, "2026-04-01": 30}),
+            ("Europe/Paris", {"2026-04-01": 27, "2026-05-01": 4}),
+            ("America/New_York", {"2026-03-01": 1, "2026-04-01": 30}),
+            ("Pacific/Kiritimati", {"2026-04-01": 27, "2026-05-01": 4}),
+            ("right/UTC", {"2026-03-01": 1, "2026-04-01": 30}),  # a name only Python's database has
+        ],
+    )
+    def test_a_datetime_with_an_offset_is_bucketed_on_its_day_in_the_timezone(
+        self, timezone: str | None, months: dict[str, int]
+    ) -> None:
+        table = run(self.ROWS, self.MONTHLY, timezone=timezone)
+        assert {row["at"]: row["n"] for row in table.rows} == months
+
+    @pytest.mark.parametrize(
+        ("timezone", "expected"),
+        [("UTC", [2, 4, 8, 16]), ("Europe/Paris", [1, 2, 8, 16]), ("America/New_York", [2, 4, 8, 16])],
+    )
+    def test_a_range_of_days_holds_the_instants_that_fall_on_them_in_the_timezone(
+        self, timezone: str, expected: list[int]
+    ) -> None:
+        where = [Condition(column="at", op="between", value="2026-04-01..2026-04-30")]
+        assert units(run(self.ROWS, None, where=where, timezone=timezone)) == expected
+        assert (
+            units(run(self.ROWS, query(sort=[{"column": "units"}]), where=where, timezone=timezone))
+            == expected
+        )
+
+    def test_answers_are_cached_apart_for_each_timezone(self) -> None:
+        cache = QueryCache(8)
+        paris = cache.run(lambda: self.ROWS, "v1", self.MONTHLY, timezone="Europe/Paris")
+        utc = cache.run(lambda: self.ROWS, "v1", self.MONTHLY, timezone="UTC")
+        assert [row["at"] for row in paris.rows] == ["2026-04-01", "2026-05-01"]
+        assert [row["at"] for row in utc.rows] == ["2026-03-01", "2026-04-01"]
+        assert cache.run(lambda: self.ROWS, "v1", self.MONTHLY, timezone="Europe/Paris") is paris
+
+    def test_an_answer_keeps_the_text_the_source_sent(self) -> None:
+        table = run(self.ROWS, query(sort=[{"column": "units"}], limit=1), timezone="Europe/Paris")
+        assert table.rows == [{"at": "2026-03-31T23:30:00Z", "units": 1}]
+
+
 class TestAggregates:
     @pytest.mark.parametrize(
         ("fn", "column", "value"),

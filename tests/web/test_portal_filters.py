@@ -98,6 +98,41 @@ class TestTheFilterBar:
         assert refused.status_code == 422
 
 
+def test_the_portal_and_its_download_put_a_timestamp_on_its_day_in_the_partners_timezone(
+    http, partner, clock
+):
+    # 2026-02-28T23:30Z is 1 March 00:30 in Paris; 2026-03-31T22:30Z is 1 April 00:30 there.
+    moved = http.patch("/api/1/partner", json={"timezone": "Europe/Paris"}, headers=partner.headers)
+    assert moved.status_code == 200
+    client_id = new_client(http, partner, "active")
+    add_user(http, partner, client_id, "admin@client.test")
+    rows = [
+        {"at": "2026-02-28T23:30:00Z", "sales": 5},
+        {"at": "2026-03-05T10:00:00Z", "sales": 7},
+        {"at": "2026-03-31T22:30:00Z", "sales": 1000},
+    ]
+    source_id = inline_source(http, partner, client_id, rows)
+    klip = {
+        "title": "Sales total",
+        "kind": "value",
+        "columns": {"value": "total"},
+        "query": {"aggregate": [{"fn": "sum", "column": "sales", "as": "total"}]},
+    }
+    response = create_dashboard(http, partner, client_id, source_id, klips=[klip], name="Zoned")
+    assert response.status_code == 201, response.text
+    board = response.json()["id"]
+    filters = [{"id": "period", "kind": "date_range", "column": "at", "default": "this_month"}]
+    patched = http.patch(f"/api/1/dashboards/{board}", json={"filters": filters}, headers=partner.headers)
+    assert patched.status_code == 200, patched.text
+    assert sign_in(http, "admin@client.test", PASSWORD).status_code == 303
+    page = http.get(f"/app/dashboards/{board}")
+    assert page.status_code == 200
+    assert 'aria-label="Sales total"><desc>12' in page.text
+    download = http.get(f"/app/dashboards/{board}/download", params={"format": "pdf"})
+    assert download.status_code == 200
+    assert "12" in pdf_text(download.content).split()
+
+
 def pdf_text(data: bytes) -> str:
     return "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 

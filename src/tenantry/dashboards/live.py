@@ -131,13 +131,22 @@ class Chosen:
     range, the days it means (resolved against today, so `last_7_days` moves with the date)."""
 
     values: tuple[tuple[DashboardFilter, str, tuple[date, date] | None], ...] = ()
+    # The timezone the view's days are in: a datetime with an offset falls on its day there.
+    timezone: str = "UTC"
 
     @property
     def key(self) -> str:
         """What the chosen values mean, for cache keys and the data version."""
         return "|".join(
-            f"{f.id}={f.column}:{value!r}:{days[0]}..{days[1]}" if days else f"{f.id}={f.column}:{value!r}"
-            for f, value, days in self.values
+            [
+                *(
+                    f"{f.id}={f.column}:{value!r}:{days[0]}..{days[1]}"
+                    if days
+                    else f"{f.id}={f.column}:{value!r}"
+                    for f, value, days in self.values
+                ),
+                *([] if self.timezone == "UTC" else [f"tz={self.timezone}"]),
+            ]
         )
 
     @property
@@ -189,9 +198,15 @@ def stored_filters(stored: Sequence[Mapping[str, Any]] | None) -> list[Dashboard
     return [DashboardFilter.model_validate(f) for f in stored or []]
 
 
-def choose(filters: Sequence[DashboardFilter], raw: Mapping[str, str] | None, today: date) -> Chosen:
+def choose(
+    filters: Sequence[DashboardFilter],
+    raw: Mapping[str, str] | None,
+    today: date,
+    timezone: str | None = None,
+) -> Chosen:
     """The filters' values for one view: the viewer's (`f.<id>`), else each filter's default;
-    unknown ids are ignored; a value that means nothing is 422 naming `f.<id>`."""
+    unknown ids are ignored; a value that means nothing is 422 naming `f.<id>`. `today` is the
+    day it is in `timezone`, the view's (UTC when None)."""
     raw = raw or {}
     values = []
     for chosen in filters:
@@ -209,7 +224,7 @@ def choose(filters: Sequence[DashboardFilter], raw: Mapping[str, str] | None, to
             except ValueError as exc:
                 raise _bad_filter(name, str(exc)) from None
         values.append((chosen, value, days))
-    return Chosen(tuple(values))
+    return Chosen(tuple(values), timezone or "UTC")
 
 
 # A select filter offers at most this many of its column's values.
@@ -341,11 +356,11 @@ def draw_one(
             return svg.draw(body, klip.title, [], size=size)
         columns = cache.queries.columns(lambda: rows, version)
         query.check(body, columns)
-        table = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns))
+        table = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns), chosen.timezone)
         previous = None
         if body.compare == "previous_period" and chosen.compares(columns):
             before = cache.queries.run(
-                lambda: rows, version, body.query, chosen.where(columns, previous=True)
+                lambda: rows, version, body.query, chosen.where(columns, previous=True), chosen.timezone
             )
             previous = _previous_value(before, body)
         return svg.draw(body, klip.title, table.rows, size=size, previous=previous)
@@ -406,10 +421,12 @@ def draw_klips(
     watermark: bool = False,
     filters: Mapping[str, str] | None = None,
     today: date | None = None,
+    timezone: str | None = None,
 ) -> tuple[str, list[Drawing]]:
     """The dashboard's version and its klips as SVG (what the exports typeset), with the filter
-    values given as `f.<id>` parameters (422 naming one that means nothing)."""
-    chosen = choose(stored_filters(dashboard.filters), filters, today or datetime.now(UTC).date())
+    values given as `f.<id>` parameters (422 naming one that means nothing); `today` is the day
+    it is in `timezone`, the client's."""
+    chosen = choose(stored_filters(dashboard.filters), filters, today or datetime.now(UTC).date(), timezone)
     klips = repo.placed_klips(db, dashboard.id)
     return data_version(dashboard, klips, watermark, chosen), _draw(db, cache, klips, watermark, chosen)
 
@@ -424,15 +441,17 @@ def live_view(
     watermark: bool = False,
     filters: Mapping[str, str] | None = None,
     today: date | None = None,
+    timezone: str | None = None,
 ) -> tuple[str, str | None]:
     """The dashboard's version, and its HTML fragment unless the caller already has that version.
 
     `filters` are the viewer's `f.<id>` values (unknown ids ignored, a bad value 422 naming it);
-    `today` is the day in the client's timezone that date presets count from. Asking costs one
+    `today` is the day in `timezone`, the client's, that date presets count from (and datetimes with
+    an offset fall on their day in `timezone`). Asking costs one
     query when nothing changed (none when the caller read the klips already); the fragment itself
     is built once per version (the watermark and the filter values are part of the version).
     """
-    chosen = choose(stored_filters(dashboard.filters), filters, today or datetime.now(UTC).date())
+    chosen = choose(stored_filters(dashboard.filters), filters, today or datetime.now(UTC).date(), timezone)
     if klips is None:
         klips = repo.placed_klips(db, dashboard.id)
     version = data_version(dashboard, klips, watermark, chosen)

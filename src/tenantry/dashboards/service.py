@@ -365,13 +365,10 @@ def source_columns(db: Session, caller: Principal, datasource_id: int) -> dict[s
     return query.columns_of(source.rows or [])
 
 
-def preview(
-    db: Session, caller: Principal, body: PreviewIn, *, cache: LiveCache, today: date | None = None
-) -> PreviewOut:
-    """A klip's query answer and drawing, without saving anything (the builder's preview).
-
-    `today` is for date-relative queries; a preview has no dashboard, so no dashboard filters.
-    """
+def preview(db: Session, caller: Principal, body: PreviewIn, *, cache: LiveCache) -> PreviewOut:
+    """A klip's query answer and drawing, without saving anything (the builder's preview), its days
+    in the partner's timezone as on the dashboard; a preview has no dashboard, so no dashboard
+    filters."""
     require_builder(caller)
     title = body.title or "Preview"
     if body.datasource_id is None:
@@ -383,7 +380,8 @@ def preview(
         query.check(body, cache.queries.columns(lambda: rows, source.version))
     except QueryError as exc:
         raise invalid(exc.field, exc.message, "klip_does_not_fit_source") from None
-    table = cache.queries.run(lambda: rows, source.version, body.query)
+    timezone = partners_repo.get_partner(db, caller.partner_id).timezone
+    table = cache.queries.run(lambda: rows, source.version, body.query, timezone=timezone)
     return PreviewOut(
         rows=table.rows[:PREVIEW_ROWS],
         columns=table.columns,

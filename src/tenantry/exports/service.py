@@ -82,9 +82,16 @@ def _export(
     if decision is None:
         decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
     watermark = decision is Decision.WATERMARK
-    today = today_in(partners_repo.get_partner(db, dashboard.partner_id).timezone, now)
+    timezone = partners_repo.get_partner(db, dashboard.partner_id).timezone
+    today = today_in(timezone, now)
     _version, drawings = draw_klips(
-        db, dashboard, cache=renderer.live, watermark=watermark, filters=filters, today=today
+        db,
+        dashboard,
+        cache=renderer.live,
+        watermark=watermark,
+        filters=filters,
+        today=today,
+        timezone=timezone,
     )
     brand = brand_for(db, dashboard.partner_id, dashboard.client_id)
     data = renderer.typesetter.typeset(
@@ -95,7 +102,8 @@ def _export(
         timestamp=now,
         brand={"name": brand.product_name, "color": brand.primary_color, "logo": export_logo(db, brand)},
     )
-    return ExportFile(_filename(dashboard, now.strftime("%Y-%m-%d"), fmt), CONTENT_TYPES[fmt], data)
+    # Named after the day it is for the client, the day its date filters count from.
+    return ExportFile(_filename(dashboard, today.isoformat(), fmt), CONTENT_TYPES[fmt], data)
 
 
 def export_of(

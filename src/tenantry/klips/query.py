@@ -13,7 +13,9 @@ sum, distinct count and median by region).
 
 Dates arrive as ISO text. A date column keeps its text (answers show it as it came) beside a
 hidden parsed column holding the day, so filters and buckets compare days: a datetime column
-filtered on a range of days includes the whole last day.
+filtered on a range of days includes the whole last day. A datetime with an offset (`Z`,
+`+02:00`) falls on its day in the viewer's timezone (SPEC §13: the client's, the partner's unless
+set); a date, or a datetime without an offset, is a local day already.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -46,6 +49,7 @@ _DAY = "\x00day:"
 _ROW = "\x00row"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _ISO_PATTERN = _ISO.pattern
+_OFFSET_PATTERN = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _TRUNCATE = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
 _DTYPES: dict[str, Any] = {"number": pl.Float64, "date": pl.Date, "text": pl.String, "bool": pl.Boolean}
 _NUMERIC_FNS = ("sum", "avg", "median")
@@ -123,6 +127,36 @@ def _days(texts: pl.Series) -> pl.Series | None:
     return days
 
 
+def _instant(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:  # 25:00 and the like: its day is still its first ten characters
+        return None
+
+
+def _instants(texts: pl.Series) -> pl.Series | None:
+    """The instant (UTC) of each datetime of a date column that has an offset, else null; None
+    when no value has one."""
+    zoned = texts.str.contains(_OFFSET_PATTERN)
+    if not zoned.any():
+        return None
+    values = [_instant(text) if has else None for text, has in zip(texts, zoned, strict=True)]
+    return pl.Series(texts.name, values, dtype=pl.Datetime("us", "UTC"))
+
+
+def _local_days(instants: pl.Series, days: pl.Series, timezone: str | None) -> pl.Series:
+    """`days` with the day of each instant in `timezone` where there is one."""
+    zone = timezone or "UTC"
+    try:
+        local = instants.dt.convert_time_zone(zone).dt.date()
+    except pl.exceptions.PolarsError:  # a zone the engine does not know: Python's database does
+        tz = ZoneInfo(zone)
+        local = pl.Series(
+            [None if at is None else at.astimezone(tz).date() for at in instants], dtype=pl.Date
+        )
+    return local.zip_with(local.is_not_null(), days).alias(days.name)
+
+
 def columns_of(rows: Rows) -> dict[str, ColumnType]:
     """Each column's type, inferred from its non-null values: numbers only → number; ISO dates or
     datetimes only → date; true/false only → bool; none at all → empty; anything else → text."""
@@ -142,6 +176,19 @@ class Source:
     # Whether the rows hold only JSON values (no NaN nor infinity), so they can be answered as
     # they are.
     clean: bool = True
+    # Per date column holding datetimes with an offset, their instants (UTC; null for the
+    # column's other values): their days depend on the timezone they are seen in (`in_timezone`).
+    instants: Mapping[str, pl.Series] = field(default_factory=dict)
+
+    def in_timezone(self, timezone: str | None) -> Source:
+        """The source with each date column's day as seen in `timezone` (UTC when None)."""
+        if not self.instants:
+            return self
+        days = [
+            _local_days(instants, self.frame.get_column(_DAY + name), timezone)
+            for name, instants in self.instants.items()
+        ]
+        return replace(self, frame=self.frame.with_columns(days), instants={})
 
 
 def _text(value: Any) -> str | None:
@@ -198,6 +245,7 @@ def load(rows: Rows) -> Source:
     """The rows as the engine's table: one typed column each, plus a parsed day per date column."""
     columns: list[pl.Series] = []
     types: dict[str, ColumnType] = {}
+    instants: dict[str, pl.Series] = {}
     clean = True
     for name, values in _values(rows):
         series, kind, kinds, days = _column(name, values)
@@ -210,7 +258,10 @@ def load(rows: Rows) -> Source:
         columns.append(series)
         if days is not None:
             columns.append(days.alias(_DAY + name))
-    return Source(pl.DataFrame(columns, height=len(rows)), types, rows, clean)
+            zoned = _instants(series)
+            if zoned is not None:
+                instants[name] = zoned
+    return Source(pl.DataFrame(columns, height=len(rows)), types, rows, clean, instants)
 
 
 # --- Checking ----------------------------------------------------------------------------------
@@ -549,8 +600,11 @@ def _without_rows(query: Query) -> Source:
     return Source(frame, dict.fromkeys(names, "empty"), [])
 
 
-def execute(source: Source, query: Query | None, where: Sequence[Condition] = ()) -> Table:
-    """The query's answer over a loaded source (see `run`)."""
+def execute(
+    source: Source, query: Query | None, where: Sequence[Condition] = (), timezone: str | None = None
+) -> Table:
+    """The query's answer over a loaded source (see `run`), its days seen in `timezone`."""
+    source = source.in_timezone(timezone)
     if not source.rows and query is not None:
         source = _without_rows(query)
     plan = _plan(query, source.types)
@@ -614,12 +668,15 @@ def _rows_of(source: Source, plan: _Plan, query: Query, frame: pl.LazyFrame) -> 
     return Table(list(plan.output), rows if source.clean else _json_safe(rows))
 
 
-def run(rows: Rows, query: Query | None, *, where: Sequence[Condition] = ()) -> Table:
+def run(
+    rows: Rows, query: Query | None, *, where: Sequence[Condition] = (), timezone: str | None = None
+) -> Table:
     """The query's answer over `rows`: the dashboard's `where` conditions and the query's filter,
     then compute, group_by with aggregate, sort and limit. Without a query, the rows as they are
-    (only `where` applied). QueryError when the query does not fit the rows. (A `QueryCache`
-    keeps loaded tables and answers per version of the rows; this loads them each time.)"""
-    return execute(load(rows), query, where)
+    (only `where` applied). Datetimes with an offset fall on their day in `timezone` (UTC when
+    None). QueryError when the query does not fit the rows. (A `QueryCache` keeps loaded tables
+    and answers per version of the rows; this loads them each time.)"""
+    return execute(load(rows), query, where, timezone)
 
 
 # --- Caching -----------------------------------------------------------------------------------
@@ -712,14 +769,15 @@ class QueryCache:
         version: str,
         query: Query | None,
         where: Sequence[Condition] = (),
+        timezone: str | None = None,
     ) -> Table:
         """The query's answer over the source's rows at `version` (loaded by `rows_loader` only
-        when this version is not loaded yet)."""
+        when this version is not loaded yet), its days seen in `timezone`."""
         if not version:  # no snapshot yet: nothing names these rows, so nothing is kept
-            return execute(load(rows_loader()), query, where)
-        key = (version, query.model_dump_json(by_alias=True) if query else "", _where_key(where))
+            return execute(load(rows_loader()), query, where, timezone)
+        key = (version, query.model_dump_json(by_alias=True) if query else "", _where_key(where), timezone)
         table: Table = self.answers.get(
-            key, lambda: execute(self.sources.get(version, rows_loader), query, where)
+            key, lambda: execute(self.sources.get(version, rows_loader), query, where, timezone)
         )
         return table
 

@@ -173,6 +173,7 @@ def _drawn(services: Services, link: PublicLink, chosen: Chosen, today: date) ->
             cache=services.renderer.live,
             filters=chosen.raw,
             today=today,
+            timezone=chosen.timezone,
         )
     assert html is not None
     return version, html
@@ -201,11 +202,12 @@ def _version(link: PublicLink, chosen: Chosen) -> str:
 
 def _chosen(request: Request, link: PublicLink, now: datetime) -> tuple[Chosen, date]:
     """The viewer's filter values (`?f.<id>=`, else each filter's default), or InvalidInput."""
-    today = today_in(link.dashboard.timezone, now)
+    timezone = link.dashboard.timezone
+    today = today_in(timezone, now)
     if not link.dashboard.filters:  # nothing to choose: the address's values are ignored, as `choose` would
-        return Chosen(), today
+        return Chosen(timezone=timezone or "UTC"), today
     raw = parse_filters(request.query_params.multi_items())
-    return choose(stored_filters(link.dashboard.filters), raw, today), today
+    return choose(stored_filters(link.dashboard.filters), raw, today, timezone), today
 
 
 async def view(request: Request) -> Response:

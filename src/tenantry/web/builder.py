@@ -32,7 +32,7 @@ from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards import service as dashboards_service
-from tenantry.dashboards.live import live_view, stored_filters, watermark_for
+from tenantry.dashboards.live import live_view, stored_filters, today_in, watermark_for
 from tenantry.datasources import repository as sources_repo
 from tenantry.db.models import Client, Dashboard
 from tenantry.errors import InvalidInput
@@ -51,6 +51,7 @@ from tenantry.klips.spec import (
     Query as KlipQuery,
 )
 from tenantry.owners import owner_of
+from tenantry.partners import repository as partners_repo
 from tenantry.web.pages import (
     VIEW_ONLY,
     PageRoute,
@@ -643,7 +644,15 @@ def _page(
     editing = next((k for k in klips if k["id"] == klip_id), None) if klip_id is not None else None
     form = fields_of(editing) if editing is not None else KlipFields()
     cache = services(visit.request).renderer.live
-    _, drawing = live_view(db, b.dashboard, cache=cache, watermark=watermark_for(b.client, visit.now))
+    timezone = partners_repo.get_partner(db, b.dashboard.partner_id).timezone
+    _, drawing = live_view(
+        db,
+        b.dashboard,
+        cache=cache,
+        watermark=watermark_for(b.client, visit.now),
+        today=today_in(timezone, visit.now),
+        timezone=timezone,
+    )
     filters = saved_filters(b)
     sources = _sources(db, b)
     all_columns = sorted(

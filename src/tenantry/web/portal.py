@@ -186,9 +186,10 @@ def _live(
     dashboard = dashboards_repo.get_dashboard(db, viewer(signed_in, client), dashboard_id)
     watermark = watermark_for(client, visit.now)
     cache = services(visit.request).renderer.live
-    today = today_in(partners_repo.get_partner(db, client.partner_id).timezone, visit.now)
+    timezone = partners_repo.get_partner(db, client.partner_id).timezone
+    today = today_in(timezone, visit.now)
     filters = stored_filters(dashboard.filters)
-    chosen = choose(filters, parse_filters(visit.request.query_params.multi_items()), today)
+    chosen = choose(filters, parse_filters(visit.request.query_params.multi_items()), today, timezone)
     version, html = live_view(
         db,
         dashboard,
@@ -197,6 +198,7 @@ def _live(
         watermark=watermark,
         filters=chosen.raw,
         today=today,
+        timezone=timezone,
     )
     choices = (
         filter_choices(db, filters, dashboards_repo.placed_klips(db, dashboard.id)) if bar and filters else {}
