@@ -41,6 +41,33 @@ def test_the_page_shows_the_lines_a_status_strip_per_client_and_links_the_csv(ht
     assert csv.text.splitlines()[0].startswith("client_id,client_name,resource")
 
 
+@pytest.mark.parametrize(
+    ("now", "opens_on"),
+    [
+        # Moved at noon on 31 March to Kiritimati (UTC+14), where it is already 1 April: the new
+        # timezone waits for April, which begins at midnight UTC, so March is still in progress.
+        (datetime(2026, 3, 31, 12, tzinfo=UTC), "2026-03"),
+        (datetime(2026, 3, 31, 23, 59, tzinfo=UTC), "2026-03"),
+        (datetime(2026, 4, 1, tzinfo=UTC), "2026-04"),
+        # April ends at Kiritimati's midnight: 10:00 UTC on 30 April.
+        (datetime(2026, 4, 30, 10, tzinfo=UTC), "2026-05"),
+    ],
+)
+def test_the_page_opens_on_the_month_in_progress_in_the_timezone_in_force(
+    http, partner, clock, db, now, opens_on
+):
+    clock.set(datetime(2026, 3, 31, 12, tzinfo=UTC))
+    moved = http.patch("/api/1/partner", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers)
+    assert moved.status_code == 200
+    clock.set(now)
+    email = admin_email(db, partner)
+    db.rollback()
+    assert sign_in(http, email, ADMIN_PASSWORD).status_code == 303
+    page = http.get("/partner/statements")
+    assert page.status_code == 200
+    assert f"<h1>Statement for {opens_on}</h1>" in page.text
+
+
 @pytest.mark.usefixtures("partner_session")
 def test_a_malformed_month_is_a_plain_sentence(http):
     page = http.get("/partner/statements?month=2026-13")

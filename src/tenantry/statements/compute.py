@@ -164,6 +164,21 @@ def month_frame(month: Month, terms: Sequence[Terms]) -> Frame:
     return Frame(month, current.timezone, current.currency, (start, *inner, end))
 
 
+def month_at(instant: datetime, terms: Sequence[Terms]) -> Month:
+    """The month `instant` falls in: the one whose frame holds it (in the timezone in force for
+    that month, which a change made during it does not move)."""
+    month = Month.of(instant, terms[-1].timezone)
+    for _ in range(3):  # a change moves a month's bounds by at most a day and a few hours
+        frame = month_frame(month, terms)
+        if instant < frame.start:
+            month = month.previous()
+        elif instant >= frame.end:
+            month = month.next()
+        else:
+            break
+    return month
+
+
 def day_prices(frame: Frame, terms: Sequence[Terms]) -> list[Mapping[str, Decimal]]:
     """The unit prices of each day: a price change applies from the day it was made.
 

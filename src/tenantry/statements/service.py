@@ -96,6 +96,13 @@ class MonthReport:
     statuses: list[tuple[int, str, list[str | None]]]  # (client id, name, status day by day)
 
 
+def month_in_progress(db: Session, partner_id: int, now: datetime) -> str:
+    """The month `now` falls in for the partner's statements (YYYY-MM): a new timezone waits for
+    the month after the one in progress."""
+    terms = repo.terms_history(db, partners_repo.get_partner(db, partner_id))
+    return str(compute.month_at(now, terms))
+
+
 def month_report(db: Session, partner_id: int, month: str, now: datetime) -> MonthReport:
     """The statement, and each client's status day by day, for the console's page."""
     parsed = Month.parse(month)

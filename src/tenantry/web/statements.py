@@ -13,9 +13,8 @@ from tenantry.api.deps import WorkDep
 from tenantry.auth.sessions import SignedIn
 from tenantry.db.models import Partner
 from tenantry.partners import repository as partners_repo
-from tenantry.statements.compute import Month
 from tenantry.statements.schemas import StatementOut
-from tenantry.statements.service import MonthReport, month_report
+from tenantry.statements.service import MonthReport, month_in_progress, month_report
 from tenantry.web.pages import PageRoute, Visit, page, visitor
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -51,7 +50,7 @@ def _report(db: Session, visit: Visit, month: str | None) -> tuple[SignedIn, Par
     return (
         signed_in,
         partner,
-        month_report(db, partner.id, month or str(Month.of(visit.now, partner.timezone)), visit.now),
+        month_report(db, partner.id, month or month_in_progress(db, partner.id, visit.now), visit.now),
     )
 
 
