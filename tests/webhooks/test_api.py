@@ -34,6 +34,12 @@ class TestCreate:
             {"url": "not a url"},
             {"url": "https://example.test/hook", "events": ["client.exploded"]},
             {"url": "https://example.test/hook", "extra": 1},
+            # A URL parser drops tabs and line breaks and strips the rest: the hook would be made
+            # at an address the caller never sent.
+            {"url": "http://127.0.0.1:9/hook\x00x"},
+            {"url": "http://127.0.0.1:9/hook\r\nx"},
+            {"url": "http://127.0.0.1:9/hook\tx"},
+            {"url": "http://127.0.0.1:9/hook\nx"},
         ],
     )
     def test_bad_input_is_refused_with_422_and_changes_nothing(self, http, partner, body):

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BaseModel, Field, HttpUrl, StrictStr, field_validator
 
 from tenantry.events.service import EVENT_TYPES
-from tenantry.fields import Strict
+from tenantry.fields import OneLine, Strict
 
 if TYPE_CHECKING:
     from tenantry.db.worker_models import EventDelivery, Webhook
 
 
 class WebhookCreate(Strict):
-    url: Annotated[HttpUrl, Field(description="http(s) address that receives a POST per event.")]
+    url: Annotated[HttpUrl, Field(description="http(s) address that receives a POST per event."), OneLine]
     events: Annotated[
         list[StrictStr] | None,
         Field(
