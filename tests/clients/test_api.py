@@ -363,6 +363,16 @@ class TestListing:
         assert names("q=ab-") == ["Acme Bakery"]
         assert names("q=100%25") == []
 
+    @pytest.mark.parametrize(
+        ("name", "q"), [("Ünïcødé GmbH", "ünï"), ("ΣΟΦΙΑ Α.Ε.", "σοφια"), ("ÉCOLE Lyon", "école")]
+    )
+    def test_the_search_ignores_case_in_every_alphabet(self, http, partner, name, q):
+        # SQLite's LIKE folds only A-Z: the same search found the client on PostgreSQL alone.
+        create(http, partner, name=name)
+        create(http, partner, name="Someone Else")
+        found = http.get("/api/1/clients", params={"q": q}, headers=partner.headers).json()
+        assert [c["name"] for c in found["items"]] == [name]
+
 
 class TestAccessControl:
     def test_no_key_is_401_and_a_wrong_key_is_401(self, http):

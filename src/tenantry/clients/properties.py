@@ -38,6 +38,7 @@ def set_properties(
     if not caller.is_partner:
         raise Forbidden("A client's properties are set by the partner; client users may only read them.")
     caller.require_write()
+    repo.lock_client(db, client.id)  # two replacements take turns
     before = repo.properties_of(db, client.id)
     after = dict(sorted(values.items()))
     if after != before:

@@ -36,6 +36,7 @@ from tenantry.db.models import (
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
 from tenantry.db.statements_models import DeletedClient
+from tenantry.db.text import contains_text
 from tenantry.errors import NotFound
 from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.lifecycle import ClientState, Trial
@@ -72,6 +73,17 @@ def get_client(db: Session, principal: Principal, client_id: int) -> Client:
     if client is None:
         raise NotFound(f"No client {client_id}.")
     return client
+
+
+def named_like(q: str) -> ColumnElement[bool]:
+    """The clients whose name or external id holds `q`, whatever the case (the lists' search)."""
+    return or_(contains_text(Client.name, q), contains_text(Client.external_id, q))
+
+
+def lock_client(db: Session, client_id: int) -> None:
+    """Hold the client's row until the transaction ends (PostgreSQL; SQLite's write transaction
+    is alone already), so whole replacements of what hangs off it take turns."""
+    db.execute(select(Client.id).where(Client.id == client_id).with_for_update())
 
 
 class ClientFields(ClientState, Protocol):
@@ -275,10 +287,7 @@ def list_clients(
     if external_id is not None:
         conditions.append(Client.external_id == external_id)
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            or_(Client.name.ilike(pattern, escape="\\"), Client.external_id.ilike(pattern, escape="\\"))
-        )
+        conditions.append(named_like(q))
     where = and_(*conditions)
     items = db.scalars(select(Client).where(where).order_by(Client.id).limit(limit).offset(offset)).all()
     if len(conditions) == 1:

@@ -33,8 +33,14 @@ def _shared_with(principal: Principal) -> Select[Any]:
     return select(DashboardShare.dashboard_id).where(DashboardShare.client_user_id == principal.user_id)
 
 
-def get_dashboard(db: Session, principal: Principal, dashboard_id: int) -> Dashboard:
-    dashboard = db.scalars(scoped_dashboards(principal).where(Dashboard.id == dashboard_id)).one_or_none()
+def get_dashboard(db: Session, principal: Principal, dashboard_id: int, *, lock: bool = False) -> Dashboard:
+    """A dashboard the caller may see (else 404); with `lock`, its row is held until the
+    transaction ends, so requests that replace its klips, shares or layout take turns (on
+    PostgreSQL; SQLite's write transaction is alone already)."""
+    query = scoped_dashboards(principal).where(Dashboard.id == dashboard_id)
+    if lock:
+        query = query.with_for_update(of=Dashboard).execution_options(populate_existing=True)
+    dashboard = db.scalars(query).one_or_none()
     if dashboard is None:
         raise NotFound(f"No dashboard {dashboard_id}.")
     return dashboard

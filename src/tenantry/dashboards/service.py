@@ -172,7 +172,7 @@ def update_dashboard(
     db: Session, clock: Clock, principal: Principal, dashboard_id: int, data: DashboardUpdate
 ) -> Dashboard:
     now = clock.now()
-    dashboard = repo.get_dashboard(db, principal, dashboard_id)
+    dashboard = repo.get_dashboard(db, principal, dashboard_id, lock=True)
     owner = changing(db, principal, dashboard, Capability.BUILD_CONTENT, now)
     changed: dict[str, Any] = {}
     if data.name is not None and data.name != dashboard.name:
@@ -210,7 +210,7 @@ def set_shares(
 ) -> list[int]:
     """Share a dashboard with exactly these client users (seed: not in Setup)."""
     now = clock.now()
-    dashboard = repo.get_dashboard(db, principal, dashboard_id)
+    dashboard = repo.get_dashboard(db, principal, dashboard_id, lock=True)
     changing(db, principal, dashboard, Capability.SHARE_DASHBOARDS, now)
     wanted = set(user_ids)
     known = repo.client_user_ids(db, dashboard.client_id, wanted)
@@ -278,7 +278,7 @@ def update_klip(
 ) -> Klip:
     """Replace the fields given; the result must be a whole klip that fits its source."""
     now = clock.now()
-    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    dashboard = repo.get_dashboard(db, caller, dashboard_id, lock=True)
     owner = changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
     klip = repo.get_klip(db, dashboard.id, klip_id)
     merged = _whole(klip) | body.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -307,7 +307,7 @@ def update_klip(
 def delete_klip(db: Session, clock: Clock, caller: Principal, dashboard_id: int, klip_id: int) -> None:
     """Remove a klip; the others keep their order."""
     now = clock.now()
-    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    dashboard = repo.get_dashboard(db, caller, dashboard_id, lock=True)
     changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
     klip = repo.get_klip(db, dashboard.id, klip_id)
     db.delete(klip)
@@ -320,7 +320,7 @@ def delete_klip(db: Session, clock: Clock, caller: Principal, dashboard_id: int,
 def set_layout(db: Session, clock: Clock, caller: Principal, dashboard_id: int, body: LayoutIn) -> list[Klip]:
     """Order and size every klip of the dashboard: the list names each of them exactly once."""
     now = clock.now()
-    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    dashboard = repo.get_dashboard(db, caller, dashboard_id, lock=True)
     changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
     klips = {k.id: k for k in _placed(db, dashboard.id)}
     wanted = [item.id for item in body.klips]

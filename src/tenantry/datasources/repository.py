@@ -28,7 +28,7 @@ def get_source(db: Session, principal: Principal, source_id: int, *, lock: bool 
         .options(defer(DataSource.rows))
     )
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(of=DataSource)
     source = db.scalars(query).one_or_none()
     if source is None:
         raise NotFound(f"No data source {source_id}.")

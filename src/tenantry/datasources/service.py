@@ -283,7 +283,8 @@ def update_source(
     secrets again. Otherwise whoever may edit a source (a client's admin or editor) could point
     it at their own server and receive the token the partner stored."""
     now = clock.now()
-    source = repo.get_source(db, principal, source_id)
+    # Held until the change commits: two changes (or a change and a refresh) take turns.
+    source = repo.get_source(db, principal, source_id, lock=True)
     owner = changing(db, principal, source, Capability.BUILD_CONTENT, now)
     fields = data.model_fields_set - {"name"}
     foreign = sorted(fields - _FIELDS_OF.get(source.kind, set()))

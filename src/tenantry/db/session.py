@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenantry.db.text import unicode_lower
+
 IMMEDIATE = "tenantry_sqlite_immediate"
 STATEMENT_READS = "tenantry_sqlite_statement_reads"
 
@@ -89,6 +91,8 @@ def make_engine(
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.close()
+            # Lower case in every alphabet, as PostgreSQL's lower() has it (`db.text`).
+            dbapi_connection.create_function("unicode_lower", 1, unicode_lower, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:

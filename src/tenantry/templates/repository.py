@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
-from tenantry.clients.repository import in_effective_status
+from tenantry.clients.repository import in_effective_status, named_like
 from tenantry.db.dashboard_models import DataSource, Klip
 from tenantry.db.models import Client, Dashboard
 from tenantry.db.template_models import Template, TemplateInstance
@@ -17,11 +17,13 @@ from tenantry.errors import NotFound
 from tenantry.policy import EffectiveStatus
 
 
-def get_template(db: Session, principal: Principal, template_id: int) -> Template:
-    """A template of the caller's partner (another partner's is "not found", never "forbidden")."""
-    template = db.scalars(
-        select(Template).where(Template.id == template_id, Template.partner_id == principal.partner_id)
-    ).one_or_none()
+def get_template(db: Session, principal: Principal, template_id: int, *, lock: bool = False) -> Template:
+    """A template of the caller's partner (another partner's is "not found", never "forbidden");
+    with `lock`, held until the transaction ends, so two new versions cannot both be the next."""
+    query = select(Template).where(Template.id == template_id, Template.partner_id == principal.partner_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    template = db.scalars(query).one_or_none()
     if template is None:
         raise NotFound(f"No template {template_id}.")
     return template
@@ -90,10 +92,7 @@ def _matching(partner_id: int, status: str | None, q: str | None, now: datetime)
     if status is not None:
         conditions.append(in_effective_status(EffectiveStatus(status), now))
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            or_(Client.name.ilike(pattern, escape="\\"), Client.external_id.ilike(pattern, escape="\\"))
-        )
+        conditions.append(named_like(q))
     return and_(*conditions)
 
 

@@ -122,9 +122,9 @@ def templates_of(db: Session, caller: Principal, limit: int, offset: int) -> tup
     return [template_out(t) for t in page], repo.count_templates(db, caller.partner_id)
 
 
-def readable_template(db: Session, caller: Principal, template_id: int) -> Template:
+def readable_template(db: Session, caller: Principal, template_id: int, *, lock: bool = False) -> Template:
     _partner_only(caller)
-    return repo.get_template(db, caller, template_id)
+    return repo.get_template(db, caller, template_id, lock=lock)
 
 
 def _kept_secrets(previous: dict[str, Any] | None, vault: Vault) -> dict[str, Any]:
@@ -288,7 +288,7 @@ def replace_template(
     vault: Vault,
 ) -> Template:
     """Store the body as the template's next version (instances keep theirs until updated)."""
-    template = readable_template(db, caller, template_id)
+    template = readable_template(db, caller, template_id, lock=True)
     require_builder(caller)
     now = clock.now()
     body = _body_of(data, guard, vault, template.body)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle, pool
@@ -124,8 +125,16 @@ def _added(
 ) -> Queued | None:
     """Write the new user and its audit record; invite it when no password was given."""
     kind = "client_user" if isinstance(user, ClientUser) else "partner_user"
-    db.add(user)
-    db.flush()
+    try:
+        with db.begin_nested():
+            db.add(user)
+            db.flush()
+    except IntegrityError:
+        # Added by another request at the same moment (a partner user's e-mail is unique across
+        # every partner, so locking the caller's partner does not keep two partners apart): the
+        # unique index decided.
+        place_taken = "The client already has a user" if kind == "client_user" else "A partner user"
+        raise Duplicate(f"{place_taken} with e-mail {user.email} already exists.", field="email") from None
     audit(
         db,
         partner_id=principal.partner_id,
