@@ -241,6 +241,30 @@ def test_a_new_timing_moves_the_next_slot_from_now(http, partner, clock, smtp_wo
     assert smtp_worker.run_reports() == 0
 
 
+def test_a_schedule_moved_later_after_a_worker_claimed_it_sends_nothing_before_its_new_slot(
+    http, partner, db, clock, smtp_server, smtp_worker, active_dashboard
+):
+    """The worker leased the due 09:00 slot; the schedule then moved to 10:00 before the worker's
+    run took its row. The 10:00 report must not go out at 09:00."""
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock, SLOT + timedelta(seconds=1))
+    jobs = smtp_worker._claim_reports(10)
+    assert [job.key for job in jobs] == [schedule_id]
+    moved = http.patch(f"/api/1/schedules/{schedule_id}", json={"time": "10:00"}, headers=partner.headers)
+    assert moved.status_code == 200, moved.text
+    jobs[0].run(60)
+    assert runs(http, partner, schedule_id) == []
+    assert smtp_server.messages == []
+    db.expire_all()
+    schedule = db.get(ReportSchedule, schedule_id)
+    # Given back, still due at 10:00, and sent then.
+    assert (schedule.lease_owner, schedule.next_run_at) == (None, SLOT + timedelta(hours=1))
+    at_slot(clock, SLOT + timedelta(hours=1))
+    assert smtp_worker.run_reports() == 1
+    assert [r["slot"] for r in runs(http, partner, schedule_id)] == ["2026-03-11T10:00:00Z"]
+    assert len(smtp_server.messages) == 1
+
+
 def test_a_run_soon_after_its_slot_is_not_late(http, partner, clock, smtp_worker, active_dashboard):
     schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
     at_slot(clock, SLOT + timedelta(minutes=2))

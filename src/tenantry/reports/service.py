@@ -229,7 +229,8 @@ def runs_of(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one slot came to: `duplicate` when another worker had already run it."""
+    """What one slot came to: `duplicate` when another worker had already run it, `not_due` when
+    the schedule was moved to a later slot after it was claimed (nothing is run)."""
 
     status: str
     slot: datetime
@@ -254,11 +255,15 @@ def run_schedule(
     report, marked late, rather than a pile of stale ones), and move to the next slot after `now`.
 
     The run's row is claimed first: a slot another worker already ran is not sent again. The
-    e-mail goes to the outbox, leased to `held_by` when it is given (see `emails.queue`).
+    e-mail goes to the outbox, leased to `held_by` when it is given (see `emails.queue`). A
+    schedule whose timing changed after it was claimed may no longer be due: its next slot is sent
+    then, not now.
     """
     rule = rule_of(schedule)
     due_at = schedule.next_run_at
-    slot = max(latest_slot(rule, now), due_at) if due_at <= now else due_at
+    if due_at > now:
+        return Outcome("not_due", due_at)
+    slot = max(latest_slot(rule, now), due_at)
     late = slot > due_at or now - slot > LATE_AFTER
     schedule.next_run_at = next_slot(rule, max(now, slot))
     run = repo.claim_slot(db, schedule.id, schedule.partner_id, slot, now)

@@ -610,6 +610,11 @@ class Worker:
                 held_by=(self.worker_id, now + self.lease),
             )
             db.commit()
+        if outcome.status == "not_due":
+            self.log.info(
+                "report no longer due", schedule_id=schedule_id, next_run_at=outcome.slot.isoformat()
+            )
+            return
         REPORTS.labels(outcome.status).inc()
         self.log.info(
             "report run",
