@@ -6,16 +6,18 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pyotp
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from tenantry.auth.secrets import verify_password
 from tenantry.db.access_models import WebSession
-from tenantry.db.account_models import PasswordReset
+from tenantry.db.account_models import PasswordReset, TotpFactor
 from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.db.worker_models import OutboxMail
-from tests.accounts.conftest import path_of, post_page_form
+from tests.accounts.conftest import form_csrf, path_of, post_page_form
 from tests.factories import (
     ADMIN_PASSWORD,
     PASSWORD,
@@ -181,6 +183,35 @@ class TestTheLink:
             db.scalars(select(WebSession).where(WebSession.partner_user_id == partner.admin_user_id)).all()
             == []
         )
+
+    def test_resetting_ends_a_sign_in_still_waiting_to_set_up_its_second_factor(
+        self, mail_http, partner, db, link, clock
+    ):
+        """Someone who knew the old password got as far as the partner's required TOTP set-up; once
+        the owner resets the password, that half-made sign-in cannot go on to enrol their own
+        authenticator and open a session."""
+        email = admin_email(db, partner)
+        db.rollback()
+        required = mail_http.patch("/api/1/partner", json={"require_mfa": True}, headers=partner.headers)
+        assert required.status_code == 200
+        with TestClient(mail_http.app) as intruder:
+            assert sign_in(intruder, email, ADMIN_PASSWORD).headers["location"] == "/login/enrol"
+            page = intruder.get("/login/enrol")
+            assert page.status_code == 200
+            secret = re.search(r'id="totp-secret"[^>]*value="([^"]+)"', page.text)
+            assert secret is not None
+            assert _reset(mail_http, link).status_code == 200
+            assert intruder.get("/login/enrol", follow_redirects=False).headers["location"] == "/login"
+            code = pyotp.TOTP(secret[1]).at(clock.now())
+            answer = intruder.post(
+                "/login/enrol",
+                data={"code": code, "csrf_token": form_csrf(page.text) or ""},
+                follow_redirects=False,
+            )
+            assert answer.status_code in (303, 401) and "<code>" not in answer.text
+            assert intruder.get("/partner", follow_redirects=False).headers["location"] == "/login"
+        db.rollback()
+        assert db.scalars(select(TotpFactor).where(TotpFactor.confirmed_at.is_not(None))).all() == []
 
     def test_a_newer_link_leaves_the_older_one_working_until_one_is_used(
         self, mail_http, partner, db, mailed_links, link

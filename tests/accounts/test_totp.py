@@ -88,6 +88,16 @@ class TestTurningOn:
         http.post(TOTP, headers=partner.headers)
         assert http.post(f"{TOTP}/confirm", json=body, headers=partner.headers).status_code == 422
 
+    @pytest.mark.parametrize(
+        "code", ["\u0661\u0662\u0663\u0664\u0665\u0666", "\u00b9\u00b2\u00b3\u2074\u2075\u2076"]
+    )
+    def test_digits_of_another_script_are_a_wrong_code_not_a_500(self, http, partner, clock, code):
+        # Arabic-Indic digits and superscripts are digits to str.isdigit(), not to a TOTP.
+        assert http.post(TOTP, headers=partner.headers).status_code == 201
+        assert http.post(f"{TOTP}/confirm", json={"code": code}, headers=partner.headers).status_code == 403
+        _turn_on(http, partner.headers, clock)
+        assert http.request("DELETE", TOTP, json={"code": code}, headers=partner.headers).status_code == 403
+
     def test_a_client_users_key_has_its_own_factor(self, http, partner, clock, db):
         client_id = new_client(http, partner)
         user = add_user(http, partner, client_id, "ann@client.test", role="member")
@@ -135,6 +145,13 @@ class TestSigningIn:
         assert refused.status_code == 429
         assert "Retry-After" in refused.headers
         assert sign_in(http, admin, ADMIN_PASSWORD).status_code == 429
+
+    def test_a_code_of_superscript_digits_is_a_wrong_code_counted_not_a_500(
+        self, http, partner, clock, admin
+    ):
+        _turn_on(http, partner.headers, clock)
+        sign_in(http, admin, ADMIN_PASSWORD)
+        assert _code_step(http, "\u00b9\u00b2\u00b3\u2074\u2075\u2076").status_code == 401
 
     def test_a_recovery_code_signs_in_once(self, http, app, partner, clock, admin):
         _, codes = _turn_on(http, partner.headers, clock)

@@ -288,13 +288,14 @@ def begin_totp(db: Session, clock: Clock, vault: Vault, principal: Principal) ->
     return TotpBegun(secret, mfa.otpauth_uri(secret, user.email, issuer))
 
 
-def enrolment(db: Session, clock: Clock, vault: Vault, kind: mfa.UserKind, user_id: int) -> TotpBegun | None:
+def enrolment(db: Session, clock: Clock, vault: Vault, step: mfa.Pending) -> TotpBegun | None:
     """The factor a user sets up at sign-in (the one begun before, if any, so a reload shows the
-    same code); None when there is no such user or their TOTP is on already."""
-    user = mfa.user_of(db, kind, user_id)
+    same code); None when there is no such user, their password changed since the sign-in began,
+    or their TOTP is on already."""
+    user = mfa.pending_user(db, step)
     if user is None:
         return None
-    factor = mfa.factor_of(db, kind, user_id, lock=True)
+    factor = mfa.factor_of(db, step.kind, step.user_id, lock=True)
     if factor is not None and factor.confirmed_at is not None:
         return None
     secret = None

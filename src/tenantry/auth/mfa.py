@@ -48,16 +48,33 @@ class Pending:
     kind: UserKind
     user_id: int
     expires_at: int  # epoch seconds
+    # Which password was proven (`_proof`): a pending sign-in ends when the password changes.
+    proof: str = ""
 
     def signed(self, secret: str) -> str:
         # The nonce makes each pending sign-in's cookie unlike any other's.
-        value = f"{self.purpose}:{self.kind}:{self.user_id}:{self.expires_at}:{secrets.token_hex(8)}"
+        nonce = secrets.token_hex(8)
+        value = f"{self.purpose}:{self.kind}:{self.user_id}:{self.expires_at}:{self.proof}:{nonce}"
         return sign(value, secret)
+
+
+def _proof(user: PartnerUser | ClientUser) -> str:
+    """A short digest of the user's password hash: it changes whenever the password does."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:32]
 
 
 def pending(purpose: Purpose, user: PartnerUser | ClientUser, now: datetime) -> Pending:
     expires = int((now + PENDING_LIFETIME).timestamp())
-    return Pending(purpose, kind_of(user), user.id, expires)
+    return Pending(purpose, kind_of(user), user.id, expires, _proof(user))
+
+
+def pending_user(db: Session, step: Pending) -> PartnerUser | ClientUser | None:
+    """The user of a pending sign-in, unless they are gone or their password has changed since
+    it was proven (a reset "ends the user's other sessions": a half-made one too)."""
+    user = user_of(db, step.kind, step.user_id)
+    if user is None or not hmac.compare_digest(step.proof, _proof(user)):
+        return None
+    return user
 
 
 def read_pending(signed: str | None, secret: str, now: datetime) -> Pending | None:
@@ -66,8 +83,8 @@ def read_pending(signed: str | None, secret: str, now: datetime) -> Pending | No
     if value is None:
         return None
     try:
-        purpose, kind, user_id, expires, _nonce = value.split(":")
-        found = Pending(purpose, kind, int(user_id), int(expires))  # type: ignore[arg-type]
+        purpose, kind, user_id, expires, proof, _nonce = value.split(":")
+        found = Pending(purpose, kind, int(user_id), int(expires), proof)  # type: ignore[arg-type]
     except ValueError:
         return None
     if found.purpose not in ("code", "enrol") or found.kind not in ("partner_user", "client_user"):
@@ -154,7 +171,7 @@ def code_opens(db: Session, vault: Vault, factor: TotpFactor, code: str, now: da
     given = _normalised(code)
     if not given or len(given) > 64:
         return False
-    if given.isdigit() and len(given) == DIGITS:
+    if given.isascii() and given.isdigit() and len(given) == DIGITS:
         return _totp_opens(vault, factor, given, now)
     if factor.confirmed_at is None:
         return False

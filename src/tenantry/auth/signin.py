@@ -162,7 +162,7 @@ def _conclude_code(
     _: None,
     now: datetime,
 ) -> SignInOutcome:
-    user = mfa.user_of(db, step.kind, step.user_id)
+    user = mfa.pending_user(db, step)
     factor = mfa.factor_of(db, step.kind, step.user_id, lock=True) if user is not None else None
     codes: list[str] | None = None
     if user is not None and factor is not None:

@@ -177,7 +177,7 @@ async def code(request: Request, clock: ClockDep, code: Code = "", csrf_token: C
 
 
 def _enrolment(db: Session, clock: Clock, request: Request, step: mfa.Pending) -> accounts.TotpBegun | None:
-    return accounts.enrolment(db, clock, services(request).vault, step.kind, step.user_id)
+    return accounts.enrolment(db, clock, services(request).vault, step)
 
 
 def _enrol_page(
