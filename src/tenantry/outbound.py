@@ -367,7 +367,7 @@ def _read(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
     if max_bytes <= 0:
         return b""
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge("too large")
     decoder = _Decoder(_coding(response.headers))
     chunks, received, size = [], 0, 0

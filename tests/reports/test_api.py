@@ -58,6 +58,8 @@ BAD = [
     ({"time": "25:00"}, "time"),
     ({"time": "9:00"}, "time"),
     ({"time": "09:60"}, "time"),
+    ({"time": "\u0660\u0669:\u0660\u0660"}, "time"),  # Arabic-Indic digits: 09:00 to int(), not HH:MM
+    ({"time": "\u00b2\u00b3:00"}, "time"),  # superscripts are digits to str.isdigit()
     ({"frequency": "weekly", "weekday": 7}, "weekday"),
     ({"frequency": "weekly"}, "weekday"),
     ({"weekday": 2}, "weekday"),

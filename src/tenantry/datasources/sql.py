@@ -123,7 +123,11 @@ def fetch_sql(
 def _port(value: Any, engine: str) -> int:
     if value is None or value == "":
         return DEFAULT_PORTS[engine]
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or not (str(value).isascii() and str(value).isdigit())
+    ):
         raise FetchError("The database port must be a number from 1 to 65535.")
     if not 1 <= int(value) <= 65535:
         raise FetchError("The database port must be a number from 1 to 65535.")

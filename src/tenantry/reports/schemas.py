@@ -26,7 +26,9 @@ Format = Literal["pdf", "png"]
 
 def _time_of_day(value: str) -> str:
     hours, _, minutes = value.partition(":")
-    if not (len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()):
+    if not (
+        value.isascii() and len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+    ):
         raise ValueError("a time of day is HH:MM, e.g. 09:30")
     if int(hours) > 23 or int(minutes) > 59:
         raise ValueError("a time of day is 00:00 to 23:59")
