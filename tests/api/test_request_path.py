@@ -22,9 +22,10 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from tenantry.api import idempotency
 from tenantry.api.middleware import RequestMiddleware
 from tenantry.app import create_app
-from tenantry.db.models import IdempotencyRecord
+from tenantry.db.models import Client, IdempotencyRecord
 from tenantry.db.session import Database
 from tests.conftest import PG_URL, REDIS_URL
 from tests.factories import drop_every_connection
@@ -226,6 +227,31 @@ class TestIdempotency:
         assert replay.status_code == 201
         assert replay.headers.get("idempotent-replayed") == "true"
         assert replay.json()["id"] == created.json()["id"]
+
+    def test_a_request_whose_process_died_after_its_work_committed_is_not_done_again(
+        self, http, db, partner, clock, monkeypatch
+    ):
+        """Killed between its commit and the record of its answer: the retry must not create a
+        second client; it is told the first was carried out."""
+        # The process ends right after the request's own commit: the answer is never recorded.
+        monkeypatch.setattr(idempotency, "_finish", lambda *args, **kwargs: None)
+        assert self._post(http, partner, "committed").status_code == 201
+        monkeypatch.undo()
+        db.rollback()
+        record = db.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == "committed")).one()
+        assert (record.status_code, record.carried_out_at) == (None, clock.now())
+        clock.advance(timedelta(seconds=61))  # past the request time-out: the caller retries
+        retry = self._post(http, partner, "committed")
+        assert retry.status_code == 409
+        assert retry.json()["title"] == "Request carried out, answer lost"
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Client).where(Client.name == "After a crash")) == 1
+        other = http.post(
+            "/api/1/clients",
+            json={"name": "Something else"},
+            headers={**partner.headers, "Idempotency-Key": "committed"},
+        )
+        assert other.json()["code"] == "idempotency_conflict" and other.status_code == 409
 
     def test_a_key_still_pending_within_the_request_time_out_is_told_to_retry(self, http, db, partner, clock):
         self._left_pending(http, db, partner, "running", age=5, clock=clock)

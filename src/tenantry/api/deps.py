@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.api.idempotency import CLAIMED, mark_carried_out
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.principal import Principal
@@ -88,10 +89,14 @@ class Work:
     (sessions do not expire them on commit), and no relationship loads lazily.
     """
 
-    __slots__ = ("database", "write")
+    __slots__ = ("database", "on_commit", "write")
 
-    def __init__(self, database: Database, write: bool) -> None:
-        self.database, self.write = database, write
+    def __init__(
+        self, database: Database, write: bool, on_commit: Callable[[Session], None] | None = None
+    ) -> None:
+        # `on_commit` writes in the same transaction, just before it commits: the mark of an
+        # Idempotency-Key's record that its request's work is done (`api.idempotency`).
+        self.database, self.write, self.on_commit = database, write, on_commit
 
     async def __call__(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -107,12 +112,20 @@ class Work:
     def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         with self.database.session(write=self.write) as db:
             result = fn(db, *args, **kwargs)
+            if self.on_commit is not None:
+                self.on_commit(db)
             db.commit()
             return result
 
 
 async def work(request: Request) -> Work:
-    return Work(services(request).database, request.method not in READ_METHODS)
+    svc = services(request)
+    if request.method in READ_METHODS:
+        return Work(svc.database, False)
+    claimed = request.scope.get("state", {}).get(CLAIMED)
+    if claimed is None:
+        return Work(svc.database, True)
+    return Work(svc.database, True, partial(mark_carried_out, claimed=claimed, now=svc.clock.now()))
 
 
 WorkDep = Annotated[Work, Depends(work)]

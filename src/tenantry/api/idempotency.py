@@ -5,9 +5,11 @@ authentication (`ApiAuthMiddleware`): an anonymous request never reaches it, so 
 and a replay needs the same API key, still valid (a revoked key is refused before any replay).
 Keys are per API key, so two callers never see each other's answers. The first request with a key
 inserts a pending record, committed before the request runs: a concurrent duplicate finds it and is
-told to retry instead of running twice. A pending record older than the request time-out belongs
-to a request that died with its process: the next attempt takes it over. Answers of 500 and above
-are not kept, so a failed attempt can be retried with the same key. Requests signed in with a
+told to retry instead of running twice. The request's own transaction marks the record carried out
+when it commits (`api.deps.Work`). A pending record older than the request time-out belongs to a
+request that died with its process: if it had not committed, the next attempt takes the record
+over; if it had, its answer is lost and the retry is refused (409) rather than done twice. Answers
+of 500 and above are not kept, so a failed attempt can be retried with the same key. Requests signed in with a
 browser session (no API key) are not deduplicated.
 """
 
@@ -17,8 +19,9 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.api.middleware import send_problem
@@ -28,6 +31,18 @@ from tenantry.db.models import IdempotencyRecord
 
 WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+# The request state's entry naming the record a request holds: (scope, key).
+CLAIMED = "idempotency_claimed"
+
+
+def mark_carried_out(db: Session, claimed: tuple[str, str], now: datetime) -> None:
+    """Mark the record the request holds as carried out, in the request's own transaction."""
+    owner, key = claimed
+    db.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.scope == owner, IdempotencyRecord.key == key)
+        .values(carried_out_at=now)
+    )
 
 
 class IdempotencyMiddleware:
@@ -83,6 +98,16 @@ class IdempotencyMiddleware:
                 "This Idempotency-Key was used with a different request body.",
             )
             return
+        if verdict[0] == "lost":
+            await _send_problem(
+                send,
+                409,
+                "idempotency_conflict",
+                "Request carried out, answer lost",
+                "The first request with this Idempotency-Key was carried out, but its process ended "
+                "before the answer could be kept. It is not done again: read the result instead.",
+            )
+            return
         if verdict[0] == "pending":
             await _send_problem(
                 send,
@@ -130,6 +155,8 @@ class IdempotencyMiddleware:
                 captured["body"].extend(message.get("body", b""))
             await send(message)
 
+        # The request's transaction marks the record carried out as it commits (`api.deps.Work`).
+        scope.setdefault("state", {})[CLAIMED] = (owner, key)
         try:
             await self.app(scope, replay_receive, capture_send)
         finally:
@@ -173,7 +200,12 @@ def _claim(
             .with_for_update()
         ).one_or_none()
         if record is not None and record.status_code is None and record.created_at < abandoned_before:
-            # Pending for longer than any request may run: its request died. Run this one instead.
+            # Pending for longer than any request may run: its request died.
+            if record.carried_out_at is not None:
+                db.commit()
+                # After its work committed: doing it again would do it twice.
+                return ("lost",) if record.request_hash == request_hash else ("conflict",)
+            # Before its work committed: nothing of it is left, so this one runs instead.
             record.request_hash, record.created_at = request_hash, now
             db.commit()
             return ("run",)

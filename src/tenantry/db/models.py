@@ -293,6 +293,9 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[bytes | None] = mapped_column()
+    # When the request's own work committed: written in that same transaction (`api.deps.Work`), so
+    # a record with no answer tells whether its request died before or after doing anything.
+    carried_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
 
