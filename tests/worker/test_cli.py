@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -108,3 +110,53 @@ class TestServe:
         assert log.count("worker started") == 1
         assert "worker stopped" in log
         assert log.count("Started server process") == int(processes)
+
+
+def _children_of(pid: int) -> list[int]:
+    """The live processes whose parent is `pid` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _parent_of(int(entry.name)) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _parent_of(pid: int) -> int | None:
+    """A live process's parent (None once it has ended, or is a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # pid (comm) state ppid ...: the name may hold spaces, so split after its last ')'.
+    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+    return None if state == "Z" else int(ppid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a parent-death signal is Linux's")
+def test_serving_processes_end_with_their_supervisor_even_when_it_is_killed_outright(spawn):
+    """Killed with SIGKILL (as a supervisor that kills only the main pid does), `serve --workers 2`
+    cannot stop its serving processes: they end by themselves, so a restart takes the port."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    supervisor = spawn("serve", "--port", str(port), "--workers", "2")
+    wait_for(answers, "the server to answer")
+    children = _children_of(supervisor.pid)
+    assert len(children) >= 2, children
+    try:
+        supervisor.kill()
+        supervisor.wait(WAIT_SECONDS)
+        wait_for(lambda: all(_parent_of(pid) is None for pid in children), "the serving processes to end")
+        restarted = spawn("serve", "--port", str(port), "--workers", "1")
+        wait_for(answers, "the restarted server to answer")
+        assert restarted.poll() is None
+    finally:
+        for pid in children:
+            if _parent_of(pid) is not None:
+                os.kill(pid, signal.SIGKILL)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
+import signal
 import socket
+import sys
 import threading
 from types import FrameType
 
@@ -14,6 +18,9 @@ from tenantry.wire import SERVER_OPTIONS
 from tenantry.worker.loop import Worker
 
 STOP_TIMEOUT_SECONDS = 60.0
+# The supervisor's pid, as its serving processes are told it (they inherit its environment).
+SUPERVISOR_PID = "TENANTRY_SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1
 
 
 class _Server(uvicorn.Server):
@@ -41,10 +48,37 @@ def serve_with_worker(app: FastAPI, host: str, port: int, worker: Worker) -> Non
     _Server(config, worker, thread).run()
 
 
+def serving_app() -> FastAPI:
+    """The app of one of the supervisor's serving processes (uvicorn's factory), which ends with
+    its supervisor: killed outright (SIGKILL), the supervisor cannot stop them, and they would go
+    on holding the port, and answering /healthz with no worker running, so that a restart could
+    not serve."""
+    _end_with_supervisor()
+    from tenantry.app import create_app
+
+    return create_app()
+
+
+def _end_with_supervisor() -> None:
+    """Linux: SIGTERM this process (a clean shutdown) when the supervisor's thread that started it
+    ends; uvicorn starts every serving process from its main thread."""
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    if supervisor is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if str(os.getppid()) != supervisor:  # it ended before it could be watched
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def supervise_with_worker(config: uvicorn.Config, worker: Worker | None) -> None:
     """Several processes serving requests (uvicorn's supervisor), and the worker, when there is
-    one, in a thread of the supervisor itself: it runs once however many processes serve."""
+    one, in a thread of the supervisor itself: it runs once however many processes serve. The
+    serving processes end with the supervisor (`serving_app`)."""
     from uvicorn.supervisors import Multiprocess
+
+    os.environ[SUPERVISOR_PID] = str(os.getpid())
 
     thread = None
     if worker is not None:
