@@ -185,6 +185,26 @@ class TestAddingAKlip:
         assert "Query (JSON): not valid JSON" in http.get(path).text
         assert len(klips_of(http, partner, dashboard_id)) == 1
 
+    @pytest.mark.parametrize(
+        "query_json",
+        [
+            '{"limit": 1' + "0" * 5000 + "}",  # past Python's 4,300 digits of int-from-text
+            "[" * 5000 + "]" * 5000,  # past the interpreter's recursion limit
+        ],
+        ids=["a 5,000-digit number", "arrays 5,000 deep"],
+    )
+    @pytest.mark.parametrize("action", ["/klips", "/preview"])
+    def test_query_json_the_parser_cannot_read_is_refused_in_words_never_a_500(
+        self, http, partner, query_json, action
+    ):
+        _, dashboard_id, source_id, path = builder_of(http, partner, "editor")
+        form = {**A_VALUE_KLIP, "datasource_id": str(source_id), "query_json": query_json}
+        answer = send(http, path + action, path, **form)
+        assert answer.status_code < 500
+        shown = answer.text if action == "/preview" else http.get(path).text
+        assert "Query (JSON): not a query this builder can read." in shown
+        assert len(klips_of(http, partner, dashboard_id)) == 1
+
 
 class TestThePreview:
     def test_the_preview_draws_the_klip_as_the_fields_describe_it_and_saves_nothing(self, http, partner):

@@ -267,6 +267,9 @@ class KlipFields:
                 given = json.loads(self.query_json)
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"Query (JSON): not valid JSON ({exc.msg}, line {exc.lineno}).") from None
+            except (ValueError, RecursionError):
+                # A number of more than 4,300 digits, or arrays nested thousands deep.
+                raise InvalidInput("Query (JSON): not a query this builder can read.") from None
             return KlipQuery.model_validate(given).model_dump(
                 mode="json", by_alias=True, exclude_defaults=True
             )
