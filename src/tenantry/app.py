@@ -105,6 +105,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(services.meter.close)
 
 
+def serving_app() -> FastAPI:
+    """The app of one of `tenantry serve --workers N`'s serving processes (uvicorn's factory):
+    the process ends with its supervisor (`worker.serve.end_with_supervisor`)."""
+    from tenantry.worker.serve import end_with_supervisor
+
+    end_with_supervisor()
+    return create_app()
+
+
 def create_app(
     settings: Settings | None = None,
     *,

@@ -380,7 +380,7 @@ def serve(
         # uvicorn's supervisor starts the processes, each building its own app from the settings;
         # the background worker runs once, in the supervisor.
         config = uvicorn.Config(
-            "tenantry.worker.serve:serving_app",
+            "tenantry.app:serving_app",
             factory=True,
             workers=processes,
             host=host,

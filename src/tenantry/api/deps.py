@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenantry.api.idempotency import CLAIMED, mark_carried_out
+from tenantry.api.idempotency_marks import CLAIMED, mark_carried_out
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
 from tenantry.auth.principal import Principal

@@ -19,11 +19,11 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.api.idempotency_marks import CLAIMED
 from tenantry.api.middleware import send_problem
 from tenantry.api.problems import problem_body
 from tenantry.auth.principal import Principal
@@ -31,18 +31,6 @@ from tenantry.db.models import IdempotencyRecord
 
 WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
-# The request state's entry naming the record a request holds: (scope, key).
-CLAIMED = "idempotency_claimed"
-
-
-def mark_carried_out(db: Session, claimed: tuple[str, str], now: datetime) -> None:
-    """Mark the record the request holds as carried out, in the request's own transaction."""
-    owner, key = claimed
-    db.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.scope == owner, IdempotencyRecord.key == key)
-        .values(carried_out_at=now)
-    )
 
 
 class IdempotencyMiddleware:

@@ -48,20 +48,12 @@ def serve_with_worker(app: FastAPI, host: str, port: int, worker: Worker) -> Non
     _Server(config, worker, thread).run()
 
 
-def serving_app() -> FastAPI:
-    """The app of one of the supervisor's serving processes (uvicorn's factory), which ends with
-    its supervisor: killed outright (SIGKILL), the supervisor cannot stop them, and they would go
-    on holding the port, and answering /healthz with no worker running, so that a restart could
-    not serve."""
-    _end_with_supervisor()
-    from tenantry.app import create_app
-
-    return create_app()
-
-
-def _end_with_supervisor() -> None:
-    """Linux: SIGTERM this process (a clean shutdown) when the supervisor's thread that started it
-    ends; uvicorn starts every serving process from its main thread."""
+def end_with_supervisor() -> None:
+    """In one of the supervisor's serving processes (`app.serving_app`), on Linux: SIGTERM this
+    process (a clean shutdown) when the supervisor's thread that started it ends, however it ends;
+    uvicorn starts every serving process from its main thread. Killed outright (SIGKILL), the
+    supervisor cannot stop them, and they would go on holding the port and answering /healthz with
+    no worker running, so that a restart could not serve."""
     supervisor = os.environ.get(SUPERVISOR_PID)
     if supervisor is None or not sys.platform.startswith("linux"):
         return
@@ -75,7 +67,7 @@ def _end_with_supervisor() -> None:
 def supervise_with_worker(config: uvicorn.Config, worker: Worker | None) -> None:
     """Several processes serving requests (uvicorn's supervisor), and the worker, when there is
     one, in a thread of the supervisor itself: it runs once however many processes serve. The
-    serving processes end with the supervisor (`serving_app`)."""
+    serving processes end with the supervisor (`end_with_supervisor`)."""
     from uvicorn.supervisors import Multiprocess
 
     os.environ[SUPERVISOR_PID] = str(os.getpid())
