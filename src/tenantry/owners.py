@@ -18,7 +18,7 @@ from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
 from tenantry.db.models import Client
-from tenantry.errors import Forbidden
+from tenantry.errors import Forbidden, NotFound
 from tenantry.lifecycle import Trial
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import (
@@ -186,8 +186,7 @@ def take_one(db: Session, owner: Owner, resource: str) -> None:
         pool.check_fits(partners_repo.pool_lines(partner), {resource: 1})
         setattr(partner, f"used_{resource}", getattr(partner, f"used_{resource}") + 1)
         return
-    db.refresh(owner.client)
-    client = owner.client
+    client = _client_now(db, owner.client)
     if counts_against_pool(Status(client.status)):
         pool.check_room_for_one_more(
             resource, clients_repo.allocation_of(client), clients_repo.usage_of(client)
@@ -202,5 +201,16 @@ def give_back(db: Session, owner: Owner, resource: str, amount: int = 1) -> None
     if owner.client is None:
         setattr(partner, f"used_{resource}", max(0, getattr(partner, f"used_{resource}") - amount))
         return
-    db.refresh(owner.client)
-    setattr(owner.client, f"usage_{resource}", max(0, getattr(owner.client, f"usage_{resource}") - amount))
+    client = _client_now(db, owner.client)
+    setattr(client, f"usage_{resource}", max(0, getattr(client, f"usage_{resource}") - amount))
+
+
+def _client_now(db: Session, client: Client) -> Client:
+    """The client as it is now that the partner is locked: read again (another request may have
+    changed its counts), or 404 when another request deleted it meanwhile."""
+    found = db.scalars(
+        select(Client).where(Client.id == client.id).execution_options(populate_existing=True)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"No client {client.id}.")
+    return found

@@ -209,6 +209,10 @@ def begin(db: Session, vault: Vault, user: PartnerUser | ClientUser, now: dateti
     """A new secret for a factor not yet confirmed (one begun before is replaced); None when the
     user's TOTP is already on."""
     kind = kind_of(user)
+    # The user's row first: with no factor yet, the factor's lock holds nothing, and two set-ups
+    # at once would both insert one.
+    model = PartnerUser if kind == "partner_user" else ClientUser
+    db.execute(select(model.id).where(model.id == user.id).with_for_update())
     factor = factor_of(db, kind, user.id, lock=True)
     if factor is not None and factor.confirmed_at is not None:
         return None

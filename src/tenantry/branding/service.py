@@ -96,6 +96,8 @@ def set_partner_logo(db: Session, clock: Clock, principal: Principal, upload: by
 
 def delete_partner_logo(db: Session, clock: Clock, principal: Principal) -> None:
     principal.require_admin()
+    # The partner first, as a new logo takes it (`_own_row`): the two take turns, never deadlock.
+    partners_repo.lock_partner(db, principal.partner_id)
     row = repo.get_branding(db, principal.partner_id)
     if row is not None and row.logo_sha256 is not None:
         removed = row.logo_sha256

@@ -195,7 +195,10 @@ def update_dashboard(
 
 def delete_dashboard(db: Session, clock: Clock, principal: Principal, dashboard_id: int) -> None:
     now = clock.now()
-    dashboard = repo.get_dashboard(db, principal, dashboard_id)
+    # The partner, then the dashboard (the order a client's deletion takes them in): deletions at
+    # once take turns, and its place and live links are given back once.
+    partners_repo.lock_partner(db, principal.partner_id)
+    dashboard = repo.get_dashboard(db, principal, dashboard_id, lock=True)
     owner = changing(db, principal, dashboard, Capability.BUILD_CONTENT, now)
     give_back(db, owner, "published_links", repo.live_link_count(db, dashboard.id))
     give_back(db, owner, "dashboards")

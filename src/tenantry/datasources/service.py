@@ -496,7 +496,7 @@ def queue_refresh(db: Session, clock: Clock, principal: Principal, source_id: in
 
 def delete_source(db: Session, clock: Clock, principal: Principal, source_id: int) -> None:
     now = clock.now()
-    source = repo.get_source(db, principal, source_id)
+    source = repo.get_source(db, principal, source_id, lock=True)  # deletions at once take turns
     changing(db, principal, source, Capability.BUILD_CONTENT, now)
     klips = repo.in_use(db, source.id)
     if klips:

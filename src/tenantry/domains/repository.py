@@ -23,8 +23,13 @@ def scoped_domains(principal: Principal) -> Select[PartnerDomain]:
     return select(PartnerDomain).where(PartnerDomain.partner_id == principal.partner_id)
 
 
-def get_domain(db: Session, principal: Principal, domain_id: int) -> PartnerDomain:
-    domain = db.scalars(scoped_domains(principal).where(PartnerDomain.id == domain_id)).one_or_none()
+def get_domain(db: Session, principal: Principal, domain_id: int, *, lock: bool = False) -> PartnerDomain:
+    """A domain of the caller's partner (else 404); with `lock`, held until the transaction ends,
+    so requests removing it at once take turns, and all but the first find nothing."""
+    query = scoped_domains(principal).where(PartnerDomain.id == domain_id)
+    if lock:
+        query = query.with_for_update(of=PartnerDomain)
+    domain = db.scalars(query).one_or_none()
     if domain is None:
         raise NotFound(f"No domain {domain_id}.")
     return domain

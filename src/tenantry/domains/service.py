@@ -60,7 +60,7 @@ def domains_of(
 def remove_domain(db: Session, clock: Clock, principal: Principal, domain_id: int) -> None:
     """Remove a host name: it stops serving the partner within seconds (every process's copy)."""
     principal.require_admin()
-    domain = repo.get_domain(db, principal, domain_id)
+    domain = repo.get_domain(db, principal, domain_id, lock=True)
     _audit(db, domain, principal.actor, "domain.removed", clock)
     db.delete(domain)
     db.flush()

@@ -25,10 +25,12 @@ from tenantry.lifecycle import Trial
 from tenantry.owners import scoped
 
 
-def get_link(db: Session, principal: Principal, link_id: int) -> PublishedLink:
-    link = db.scalars(
-        scoped(select(PublishedLink), PublishedLink, principal).where(PublishedLink.id == link_id)
-    ).one_or_none()
+def get_link(db: Session, principal: Principal, link_id: int, *, lock: bool = False) -> PublishedLink:
+    """A published link the caller may see (else 404); with `lock`, held until the transaction ends."""
+    query = scoped(select(PublishedLink), PublishedLink, principal).where(PublishedLink.id == link_id)
+    if lock:
+        query = query.with_for_update(of=PublishedLink).execution_options(populate_existing=True)
+    link = db.scalars(query).one_or_none()
     if link is None:
         raise NotFound(f"No published link {link_id}.")
     return link

@@ -31,6 +31,7 @@ from tenantry.links import repository as repo
 from tenantry.links.repository import PublicLink
 from tenantry.links.schemas import LinkCreate
 from tenantry.owners import audit_change, changing, content_status, give_back, require_link_manager, take_one
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, allows
 
 MAX_FAILURES_PER_ADDRESS = 5
@@ -92,7 +93,10 @@ def links_of(
 def revoke_link(db: Session, clock: Clock, principal: Principal, link_id: int) -> None:
     """Revoke for good and give the link back to the allocation; revoking twice changes nothing."""
     now = clock.now()
-    link = repo.get_link(db, principal, link_id)
+    # The partner first, as a dashboard's deletion takes it (which gives its live links back), then
+    # the link: a link is given back once, whoever comes first.
+    partners_repo.lock_partner(db, principal.partner_id)
+    link = repo.get_link(db, principal, link_id, lock=True)
     require_link_manager(principal)
     # Revoking is always allowed: closing a link must never wait for a status change.
     owner = changing(db, principal, link, Capability.BUILD_CONTENT, now)

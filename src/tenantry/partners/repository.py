@@ -40,14 +40,17 @@ def partner_meter_calendar(db: Session, partner_id: int) -> MeterCalendar:
 def lock_partner(db: Session, partner_id: int) -> Partner:
     """Serialise pool changes per partner.
 
-    PostgreSQL: the partner row is locked until the transaction ends. SQLite: write requests
+    PostgreSQL: the partner row is locked until the transaction ends (FOR NO KEY UPDATE: other
+    transactions' rows that refer to the partner, such as an audit record, are still written
+    meanwhile, so a request holding a dashboard's row and writing its audit record never waits for
+    one holding the partner, which may be waiting for that dashboard). SQLite: write requests
     already hold the database's write lock from BEGIN IMMEDIATE (see db.session), and the
     FOR UPDATE clause is simply not rendered.
     """
     partner = db.scalars(
         select(Partner)
         .where(Partner.id == partner_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).one_or_none()
     if partner is None:

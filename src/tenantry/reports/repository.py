@@ -19,9 +19,14 @@ from tenantry.errors import NotFound
 from tenantry.owners import scoped
 
 
-def get_schedule(db: Session, principal: Principal, schedule_id: int) -> ReportSchedule:
-    """The schedule if the caller's tenant owns it; another partner's or client's is not found."""
+def get_schedule(
+    db: Session, principal: Principal, schedule_id: int, *, lock: bool = False
+) -> ReportSchedule:
+    """The schedule if the caller's tenant owns it; another partner's or client's is not found.
+    With `lock`, held until the transaction ends (a change or deletion, which take turns)."""
     query = scoped(select(ReportSchedule), ReportSchedule, principal).where(ReportSchedule.id == schedule_id)
+    if lock:
+        query = query.with_for_update(of=ReportSchedule).execution_options(populate_existing=True)
     schedule = db.scalars(query).one_or_none()
     if schedule is None:
         raise NotFound(f"No schedule {schedule_id}.")

@@ -154,10 +154,13 @@ def create_schedule(
     return schedule
 
 
-def _schedule(db: Session, principal: Principal, schedule_id: int) -> tuple[ReportSchedule, Dashboard]:
+def _schedule(
+    db: Session, principal: Principal, schedule_id: int, *, lock: bool = False
+) -> tuple[ReportSchedule, Dashboard]:
     """The schedule and its dashboard as the caller's tenant sees them (else 404). Callers look
-    the object up before they check the role, so another tenant's caller learns nothing (§8)."""
-    schedule = repo.get_schedule(db, principal, schedule_id)
+    the object up before they check the role, so another tenant's caller learns nothing (§8).
+    With `lock`, the schedule is held: a change and a deletion at once take turns."""
+    schedule = repo.get_schedule(db, principal, schedule_id, lock=lock)
     # Through the dashboard's own scoping too: what its caller may not see, it may not change.
     return schedule, _dashboard(db, principal, schedule.dashboard_id)
 
@@ -169,7 +172,7 @@ _TIMING = ("frequency", "weekday", "day_of_month", "time", "timezone")
 def change_schedule(
     db: Session, clock: Clock, principal: Principal, schedule_id: int, body: ScheduleChange
 ) -> ReportSchedule:
-    schedule, dashboard = _schedule(db, principal, schedule_id)
+    schedule, dashboard = _schedule(db, principal, schedule_id, lock=True)
     require_builder(principal)
     now = clock.now()
     given = body.model_fields_set
@@ -210,7 +213,7 @@ def change_schedule(
 
 
 def delete_schedule(db: Session, clock: Clock, principal: Principal, schedule_id: int) -> None:
-    schedule, dashboard = _schedule(db, principal, schedule_id)
+    schedule, dashboard = _schedule(db, principal, schedule_id, lock=True)
     require_builder(principal)
     repo.delete_schedule(db, schedule.id)
     audit_change(db, principal, dashboard, "report.unscheduled", clock.now(), {"schedule_id": schedule_id})

@@ -302,7 +302,7 @@ def replace_template(
 
 def delete_template(db: Session, clock: Clock, caller: Principal, template_id: int) -> None:
     """Remove a template; what it deployed stays with the clients (their instances are forgotten)."""
-    template = readable_template(db, caller, template_id)
+    template = readable_template(db, caller, template_id, lock=True)
     require_builder(caller)
     _audit(db, caller, template, "template.deleted", clock.now(), {"name": template.name})
     db.flush()

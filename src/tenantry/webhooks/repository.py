@@ -17,8 +17,12 @@ def scoped_webhooks(principal: Principal) -> Select[Webhook]:
     return select(Webhook).where(Webhook.partner_id == principal.partner_id)
 
 
-def get_webhook(db: Session, principal: Principal, webhook_id: int) -> Webhook:
-    webhook = db.scalars(scoped_webhooks(principal).where(Webhook.id == webhook_id)).one_or_none()
+def get_webhook(db: Session, principal: Principal, webhook_id: int, *, lock: bool = False) -> Webhook:
+    """A webhook of the caller's partner (else 404); with `lock`, held until the transaction ends."""
+    query = scoped_webhooks(principal).where(Webhook.id == webhook_id)
+    if lock:
+        query = query.with_for_update(of=Webhook)
+    webhook = db.scalars(query).one_or_none()
     if webhook is None:
         raise NotFound(f"No webhook {webhook_id}.")
     return webhook

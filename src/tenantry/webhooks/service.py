@@ -60,7 +60,8 @@ def deliveries_of(
 
 def delete_webhook(db: Session, clock: Clock, principal: Principal, webhook_id: int) -> None:
     """Remove the webhook and its delivery log; attempts not yet made are dropped with it."""
-    webhook = repo.get_webhook(db, principal, webhook_id)  # another partner's: 404 before the role's 403
+    # Another partner's: 404 before the role's 403. Held, so requests deleting it at once take turns.
+    webhook = repo.get_webhook(db, principal, webhook_id, lock=True)
     principal.require_write()
     _audit(db, principal, webhook, "webhook.deleted", clock)
     db.delete(webhook)
