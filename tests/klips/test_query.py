@@ -275,6 +275,13 @@ class TestDaysInTheViewersTimezone:
             == expected
         )
 
+    def test_the_forms_may_come_in_any_order(self) -> None:
+        # The engine reads the usual forms at once, taking its form from the first value: here a
+        # plain day, then four other forms, and a time of 25:00, which is only its day.
+        rows = [*reversed(self.ROWS), {"at": "2026-04-30T25:00Z", "units": 32}]
+        table = run(rows, self.MONTHLY, timezone="Europe/Paris")
+        assert {row["at"]: row["n"] for row in table.rows} == {"2026-04-01": 59, "2026-05-01": 4}
+
     def test_answers_are_cached_apart_for_each_timezone(self) -> None:
         cache = QueryCache(8)
         paris = cache.run(lambda: self.ROWS, "v1", self.MONTHLY, timezone="Europe/Paris")

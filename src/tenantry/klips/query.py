@@ -137,10 +137,22 @@ def _instant(text: str) -> datetime | None:
 def _instants(texts: pl.Series) -> pl.Series | None:
     """The instant (UTC) of each datetime of a date column that has an offset, else null; None
     when no value has one."""
-    zoned = texts.str.contains(_OFFSET_PATTERN)
+    zoned = texts.str.contains(_OFFSET_PATTERN).fill_null(False)
     if not zoned.any():
         return None
-    values = [_instant(text) if has else None for text, has in zip(texts, zoned, strict=True)]
+    # The engine reads the usual forms at once (it infers one from the first value); Python reads
+    # what it leaves, one by one (other forms, and 25:00 and the like, which stay null).
+    nulls = pl.Series(texts.name, [None] * len(texts), dtype=pl.Datetime("us", "UTC"))
+    try:
+        parsed = texts.str.to_datetime(time_unit="us", time_zone="UTC", strict=False).zip_with(zoned, nulls)
+    except pl.exceptions.PolarsError:
+        parsed = nulls
+    left = zoned & parsed.is_null()
+    if not left.any():
+        return parsed
+    values = parsed.to_list()
+    for index in left.arg_true():
+        values[index] = _instant(texts[index])
     return pl.Series(texts.name, values, dtype=pl.Datetime("us", "UTC"))
 
 
@@ -179,16 +191,22 @@ class Source:
     # Per date column holding datetimes with an offset, their instants (UTC; null for the
     # column's other values): their days depend on the timezone they are seen in (`in_timezone`).
     instants: Mapping[str, pl.Series] = field(default_factory=dict)
+    # `in_timezone`'s answers, per timezone: worked out once per loaded table.
+    _seen_in: dict[str | None, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def in_timezone(self, timezone: str | None) -> Source:
         """The source with each date column's day as seen in `timezone` (UTC when None)."""
         if not self.instants:
             return self
-        days = [
-            _local_days(instants, self.frame.get_column(_DAY + name), timezone)
-            for name, instants in self.instants.items()
-        ]
-        return replace(self, frame=self.frame.with_columns(days), instants={})
+        seen = self._seen_in.get(timezone)
+        if seen is None:
+            days = [
+                _local_days(instants, self.frame.get_column(_DAY + name), timezone)
+                for name, instants in self.instants.items()
+            ]
+            seen = replace(self, frame=self.frame.with_columns(days), instants={}, _seen_in={})
+            self._seen_in[timezone] = seen
+        return seen
 
 
 def _text(value: Any) -> str | None:
