@@ -2,8 +2,10 @@
 
 SQLite's `lower()` and `LIKE` fold only A-Z, where PostgreSQL's fold every alphabet: a search for
 "école" found "ÉCOLE Lyon" on one database and not on the other. `folded` is PostgreSQL's
-`lower()`, and on SQLite `unicode_lower()`, which every SQLite connection gets
-(`db.session`: Python's `str.lower`).
+`lower()`, and on SQLite `unicode_lower()`, which every SQLite connection gets (`db.session`).
+Both are `fold`: PostgreSQL lowers letter by letter, where Python's `str.lower` writes a word's
+last Σ as ς and İ as i with a combining dot, so those two are written as PostgreSQL has them (and
+a ς typed as such is a σ on both sides).
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 
+def fold(text: str) -> str:
+    """The text in lower case in every alphabet, letter by letter, as PostgreSQL's lower() gives it."""
+    return text.lower().replace("i\u0307", "i").replace("ς", "σ")
+
+
 def unicode_lower(value: Any) -> Any:
-    """SQLite's `unicode_lower(x)`: the text in lower case in every alphabet (NULL stays NULL)."""
-    return value.lower() if isinstance(value, str) else value
+    """SQLite's `unicode_lower(x)`: `fold` (NULL stays NULL)."""
+    return fold(value) if isinstance(value, str) else value
 
 
 class folded(FunctionElement[str]):
@@ -30,7 +37,7 @@ class folded(FunctionElement[str]):
 
 @compiles(folded)
 def _lower(element: folded, compiler: Any, **kw: Any) -> str:
-    return f"lower({compiler.process(element.clauses, **kw)})"
+    return f"translate(lower({compiler.process(element.clauses, **kw)}), 'ς', 'σ')"
 
 
 @compiles(folded, "sqlite")
@@ -41,5 +48,5 @@ def _unicode_lower(element: folded, compiler: Any, **kw: Any) -> str:
 def contains_text(column: Any, text: str) -> ColumnElement[bool]:
     """Whether `column` holds `text`, whatever the case of either, in every alphabet (`%`, `_` and
     `\\` in `text` are themselves)."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return folded(column).like(f"%{escaped}%", escape="\\")
