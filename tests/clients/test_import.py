@@ -238,6 +238,21 @@ class TestARefusedImport:
         assert response.json()["field"] == column
         assert state(db) == before
 
+    def test_a_column_named_twice_refuses_the_whole_file_naming_it(self, http, partner, db):
+        before = state(db)
+        response = import_csv(http, partner, "name,external_id,name\nAcme Corporation,acme,Acme Ltd\n")
+        assert (response.status_code, response.json()["field"]) == (422, "name")
+        assert "named twice" in response.json()["detail"]
+        assert state(db) == before
+
+    def test_a_bad_admin_name_is_refused_naming_admin_name_not_the_address(self, http, partner, db):
+        before = state(db)
+        body = import_csv(http, partner, "name,admin_email,admin_name\nAcme,boss@acme.test,Bo\x01ss\n").json()
+        (row,) = body["rows"]
+        assert (row["ok"], row["code"]) == (False, "validation_error")
+        assert row["detail"].startswith("admin_name: ")
+        assert state(db) == before
+
     def test_an_unknown_key_in_json_rows_refuses_the_whole_file(self, http, partner, db):
         before = state(db)
         response = import_json(http, partner, [{"name": "A"}, {"name": "B", "colour": "red"}])

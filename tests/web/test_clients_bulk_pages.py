@@ -96,6 +96,8 @@ class TestImportingClients:
         [
             (b"\xff\xfe not utf-8", "not UTF-8"),
             ("nom,status\r\nAcme,trial\r\n", "Unknown column"),
+            # Once trimmed, the same column twice: which cell was meant cannot be known.
+            ("name,prop.region,prop.region \r\nAcme,north,south\r\n", "named twice"),
             ("name,status\r\n", "no clients"),
             ("name\r\n" + "x" * 1_000_001, "larger than"),
         ],

@@ -7,6 +7,7 @@ have met, so a file can be fixed in one pass. Services flush, never commit.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,7 +93,11 @@ class ImportRefused(TenantryError):
 
 
 def check_columns(columns: Sequence[str]) -> None:
-    """A column the importer does not know is a mistake in the whole file, not in one line."""
+    """A column the importer does not know, or one named twice (which of its cells was meant?), is
+    a mistake in the whole file, not in one line."""
+    twice = sorted(column for column, count in Counter(columns).items() if count > 1)
+    if twice:
+        raise InvalidInput(f"The column {twice[0]!r} is named twice; name each column once.", field=twice[0])
     for column in columns:
         if column in COLUMNS:
             continue
@@ -161,9 +166,13 @@ def _read_line(number: int, row: Mapping[str, object]) -> Line:
     if not _blank(row.get("admin_email")):
         try:
             email = _EMAIL.validate_python(row["admin_email"])
-            name = _NAME.validate_python(row["admin_name"] if not _blank(row.get("admin_name")) else email)
         except ValidationError as error:
             line.refuse("bad_email", _first_error(error, "admin_email"))
+            return line
+        try:
+            name = _NAME.validate_python(row["admin_name"] if not _blank(row.get("admin_name")) else email)
+        except ValidationError as error:
+            line.refuse("validation_error", _first_error(error, "admin_name"))
             return line
         line.admin = (email, name)
     if not _blank(row.get("template_id")):
