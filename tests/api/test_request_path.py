@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tenantry.api import idempotency
+from tenantry.api.deps import Work
 from tenantry.api.middleware import RequestMiddleware
 from tenantry.app import create_app
 from tenantry.db.models import Client, IdempotencyRecord
@@ -252,6 +253,28 @@ class TestIdempotency:
             headers={**partner.headers, "Idempotency-Key": "committed"},
         )
         assert other.json()["code"] == "idempotency_conflict" and other.status_code == 409
+
+    def test_a_request_that_fails_after_its_work_committed_is_not_done_again(
+        self, app, db, partner, clock, monkeypatch
+    ):
+        """An answer of 500 frees its key for a new attempt, unless the work had committed."""
+
+        committing = Work._run
+
+        def commit_then_fail(self: Work, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            committing(self, fn, *args, **kwargs)
+            raise RuntimeError("the answer could not be made")
+
+        with TestClient(app, raise_server_exceptions=False) as http:
+            monkeypatch.setattr(Work, "_run", commit_then_fail)
+            assert self._post(http, partner, "failed-late").status_code == 500
+            monkeypatch.undo()
+            assert self._post(http, partner, "failed-late").status_code == 409  # told to wait
+            clock.advance(timedelta(seconds=61))
+            retry = self._post(http, partner, "failed-late")
+            assert (retry.status_code, retry.json()["title"]) == (409, "Request carried out, answer lost")
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Client).where(Client.name == "After a crash")) == 1
 
     def test_a_key_still_pending_within_the_request_time_out_is_told_to_retry(self, http, db, partner, clock):
         self._left_pending(http, db, partner, "running", age=5, clock=clock)

@@ -9,8 +9,9 @@ told to retry instead of running twice. The request's own transaction marks the 
 when it commits (`api.deps.Work`). A pending record older than the request time-out belongs to a
 request that died with its process: if it had not committed, the next attempt takes the record
 over; if it had, its answer is lost and the retry is refused (409) rather than done twice. Answers
-of 500 and above are not kept, so a failed attempt can be retried with the same key. Requests signed in with a
-browser session (no API key) are not deduplicated.
+of 500 and above are not kept, so a failed attempt can be retried with the same key, unless it
+failed after its work committed. Requests signed in with a browser session (no API key) are not
+deduplicated.
 """
 
 from __future__ import annotations
@@ -219,8 +220,12 @@ def _finish(database: Any, owner: str, key: str, status: int, content_type: str 
             select(IdempotencyRecord).where(IdempotencyRecord.scope == owner, IdempotencyRecord.key == key)
         ).one_or_none()
         if record is not None:
-            if status >= 500:
-                db.delete(record)
+            if status >= 500 and record.carried_out_at is None:
+                db.delete(record)  # nothing was done: the key may be used again at once
+            elif status >= 500:
+                # Failed after its work committed: kept pending, so that a retry is told to wait,
+                # then that the request was carried out, and is never done twice.
+                pass
             else:
                 record.status_code, record.content_type, record.body = status, content_type, body
         db.commit()
