@@ -99,8 +99,9 @@ def served(database_url: str, redis_url: str | None, log_path: Any, *args: str, 
     import httpx
 
     port = free_port()
-    environment = {**os.environ, "TENANTRY_DATABASE_URL": database_url, **env}
-    environment.pop("TENANTRY_SMTP_HOST", None)
+    environment = dict(os.environ)
+    environment.pop("TENANTRY_SMTP_HOST", None)  # none unless `env` names one
+    environment.update({"TENANTRY_DATABASE_URL": database_url, **env})
     # The secret key it generates goes beside its log, not into the working directory.
     environment.setdefault("TENANTRY_DATA_DIR", os.path.dirname(os.path.abspath(log_path)))
     if redis_url:

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -24,7 +21,7 @@ from tenantry.db.report_models import ReportRun
 from tests.conftest import REDIS_URL
 from tests.content import WATERMARK, dashboard_in, pdf_text
 from tests.reports.conftest import create
-from tests.servers import free_port, wait_for
+from tests.servers import served, wait_for
 
 SECRET_KEY = "two-processes-secret-key-" + "y" * 32
 ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
@@ -32,52 +29,23 @@ ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
 @contextmanager
 def serve_process(
-    database_url: str, redis_url: str | None, folder: Path, smtp_port: int, offset: float, *args: str
+    database_url: str, redis_url: str | None, folder: Path, smtp_port: int, offset: float
 ) -> Iterator[str]:
     """`tenantry serve --worker` in its own process, with a real SMTP server behind it and its
     clock moved by TENANTRY_CLOCK_OFFSET_SECONDS (how an outside process moves its clock)."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {
-        **os.environ,
-        "TENANTRY_DATABASE_URL": database_url,
-        "TENANTRY_DATA_DIR": str(folder),
-        "TENANTRY_SECRET_KEY": SECRET_KEY,
-        "TENANTRY_ENCRYPTION_KEY": ENCRYPTION_KEY,
-        "TENANTRY_SMTP_HOST": "127.0.0.1",
-        "TENANTRY_SMTP_PORT": str(smtp_port),
-        "TENANTRY_CLOCK_OFFSET_SECONDS": str(offset),
-        "TENANTRY_BASE_URL": f"http://127.0.0.1:{port}",
-    }
-    if redis_url:
-        env["TENANTRY_REDIS_URL"] = redis_url
-    with open(folder / "serve.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tenantry.cli", "serve", "--port", str(port), "--worker", *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, (folder / "serve.log").read_text()
-                try:
-                    if httpx.get(url + "/healthz", timeout=5).status_code < 500:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with served(
+        database_url,
+        redis_url,
+        folder / "serve.log",
+        "--worker",
+        TENANTRY_SECRET_KEY=SECRET_KEY,
+        TENANTRY_ENCRYPTION_KEY=ENCRYPTION_KEY,
+        TENANTRY_SMTP_HOST="127.0.0.1",
+        TENANTRY_SMTP_PORT=str(smtp_port),
+        TENANTRY_CLOCK_OFFSET_SECONDS=str(offset),
+    ) as url:
+        yield url
 
 
 def offset_to(instant: datetime) -> float:

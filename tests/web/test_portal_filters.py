@@ -20,12 +20,12 @@ def daily_rows(today: date) -> list[dict[str, object]]:
     ]
 
 
-def filtered_board(http, partner, clock) -> int:
-    """A shared dashboard of one value klip (the sum of sales) with a date filter (default: the
-    last 7 days) and a region filter; its admin signed in."""
+def total_board(http, partner, rows: list[dict[str, object]], filters: list[dict[str, object]]) -> int:
+    """A shared dashboard of one value klip (the sum of `rows`' sales) with these filters, on an
+    Active client; its admin signed in."""
     client_id = new_client(http, partner, "active")
     add_user(http, partner, client_id, "admin@client.test")
-    source_id = inline_source(http, partner, client_id, daily_rows(clock.now().date()))
+    source_id = inline_source(http, partner, client_id, rows)
     klip = {
         "title": "Sales total",
         "kind": "value",
@@ -35,16 +35,22 @@ def filtered_board(http, partner, clock) -> int:
     response = create_dashboard(http, partner, client_id, source_id, klips=[klip], name="Daily")
     assert response.status_code == 201, response.text
     dashboard_id = response.json()["id"]
-    filters = [
-        {"id": "period", "kind": "date_range", "column": "day", "label": "Period", "default": "last_7_days"},
-        {"id": "region", "kind": "select", "column": "region"},
-    ]
     patched = http.patch(
         f"/api/1/dashboards/{dashboard_id}", json={"filters": filters}, headers=partner.headers
     )
     assert patched.status_code == 200, patched.text
     assert sign_in(http, "admin@client.test", PASSWORD).status_code == 303
     return int(dashboard_id)
+
+
+def filtered_board(http, partner, clock) -> int:
+    """`total_board` over 120 days of sales with a date filter (default: the last 7 days) and a
+    region filter."""
+    filters = [
+        {"id": "period", "kind": "date_range", "column": "day", "label": "Period", "default": "last_7_days"},
+        {"id": "region", "kind": "select", "column": "region"},
+    ]
+    return total_board(http, partner, daily_rows(clock.now().date()), filters)
 
 
 class TestTheFilterBar:
@@ -104,27 +110,13 @@ def test_the_portal_and_its_download_put_a_timestamp_on_its_day_in_the_partners_
     # 2026-02-28T23:30Z is 1 March 00:30 in Paris; 2026-03-31T22:30Z is 1 April 00:30 there.
     moved = http.patch("/api/1/partner", json={"timezone": "Europe/Paris"}, headers=partner.headers)
     assert moved.status_code == 200
-    client_id = new_client(http, partner, "active")
-    add_user(http, partner, client_id, "admin@client.test")
     rows = [
         {"at": "2026-02-28T23:30:00Z", "sales": 5},
         {"at": "2026-03-05T10:00:00Z", "sales": 7},
         {"at": "2026-03-31T22:30:00Z", "sales": 1000},
     ]
-    source_id = inline_source(http, partner, client_id, rows)
-    klip = {
-        "title": "Sales total",
-        "kind": "value",
-        "columns": {"value": "total"},
-        "query": {"aggregate": [{"fn": "sum", "column": "sales", "as": "total"}]},
-    }
-    response = create_dashboard(http, partner, client_id, source_id, klips=[klip], name="Zoned")
-    assert response.status_code == 201, response.text
-    board = response.json()["id"]
     filters = [{"id": "period", "kind": "date_range", "column": "at", "default": "this_month"}]
-    patched = http.patch(f"/api/1/dashboards/{board}", json={"filters": filters}, headers=partner.headers)
-    assert patched.status_code == 200, patched.text
-    assert sign_in(http, "admin@client.test", PASSWORD).status_code == 303
+    board = total_board(http, partner, rows, filters)
     page = http.get(f"/app/dashboards/{board}")
     assert page.status_code == 200
     assert 'aria-label="Sales total"><desc>12' in page.text
