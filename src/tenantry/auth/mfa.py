@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.auth.sessions import sign, unsign
 from tenantry.db.account_models import PartnerAccountRules, RecoveryCode, TotpFactor
+from tenantry.db.locks import lock_row
 from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.vault import Vault, VaultError
 
@@ -212,7 +213,7 @@ def begin(db: Session, vault: Vault, user: PartnerUser | ClientUser, now: dateti
     # The user's row first: with no factor yet, the factor's lock holds nothing, and two set-ups
     # at once would both insert one.
     model = PartnerUser if kind == "partner_user" else ClientUser
-    db.execute(select(model.id).where(model.id == user.id).with_for_update())
+    lock_row(db, model, user.id)
     factor = factor_of(db, kind, user.id, lock=True)
     if factor is not None and factor.confirmed_at is not None:
         return None

@@ -23,6 +23,7 @@ from tenantry.auth.principal import Principal
 from tenantry.auth.repository import KeyCompanion
 from tenantry.branding.repository import drop_logo_if_unused
 from tenantry.db.branding_models import ClientLogo
+from tenantry.db.locks import lock_row
 from tenantry.db.models import (
     AllocationChange,
     ApiCallCounter,
@@ -83,7 +84,7 @@ def named_like(q: str) -> ColumnElement[bool]:
 def lock_client(db: Session, client_id: int) -> None:
     """Hold the client's row until the transaction ends (PostgreSQL; SQLite's write transaction
     is alone already), so whole replacements of what hangs off it take turns."""
-    db.execute(select(Client.id).where(Client.id == client_id).with_for_update())
+    lock_row(db, Client, client_id)
 
 
 class ClientFields(ClientState, Protocol):

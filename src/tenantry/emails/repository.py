@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, defer
 
 from tenantry.auth.principal import Principal
 from tenantry.db import leases
+from tenantry.db.locks import lock_row
 from tenantry.db.models import ClientUser, PartnerUser
 from tenantry.db.worker_models import OutboxMail
 
@@ -108,7 +109,7 @@ def lock_sender(db: Session, principal: Principal) -> None:
     """Serialise one user's e-mail requests (PostgreSQL: the user's row; SQLite's write
     transaction is already alone), so two at once cannot both pass the daily count."""
     model = PartnerUser if principal.is_partner else ClientUser
-    db.execute(select(model.id).where(model.id == principal.user_id).with_for_update())
+    lock_row(db, model, principal.user_id)
 
 
 def sent_since(db: Session, sent_by: str, kind: str, since: datetime) -> list[tuple[datetime, int]]:

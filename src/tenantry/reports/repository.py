@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.auth.principal import Principal
 from tenantry.db import leases
+from tenantry.db.locks import lock_row
 from tenantry.db.models import ClientUser, Dashboard, PartnerUser
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.errors import NotFound
@@ -47,7 +48,7 @@ def schedules_of(
 def lock_schedules_of(db: Session, dashboard_id: int) -> int:
     """Serialise changes to one dashboard's schedules (its row, on PostgreSQL; SQLite's write
     transaction is already alone), and count them, so two requests cannot both pass its limit."""
-    db.execute(select(Dashboard.id).where(Dashboard.id == dashboard_id).with_for_update())
+    lock_row(db, Dashboard, dashboard_id)
     where = ReportSchedule.dashboard_id == dashboard_id
     return int(db.scalar(select(func.count()).select_from(ReportSchedule).where(where)) or 0)
 
