@@ -93,18 +93,22 @@ def test_deleting_the_same_object_from_several_requests_at_once_answers_one_204_
     assert statuses(answers) == {204: 4, 404: 4 * (THREADS - 1)}
 
 
+def _two_dashboards(http: httpx.Client, partner: Any, published_links: int) -> tuple[int, int, list[int]]:
+    """A Trial client holding its allocation of 2 dashboards (over one source): (client, source,
+    dashboards)."""
+    client_id = new_client(http, partner, "trial", dashboards=2, users=0, published_links=published_links)
+    source_id = inline_source(http, partner, client_id)
+    ids = [create_dashboard(http, partner, client_id, source_id, name=f"D{n}").json()["id"] for n in range(2)]
+    return client_id, source_id, ids
+
+
 def test_deleting_a_dashboard_from_several_requests_at_once_gives_its_place_back_once(server_url, partner):
     # A DELETE that got past a lookup made before another deleted it gave the dashboard back again:
     # the usage dropped below what the client holds, and its allocation could then be exceeded.
     seen = []
     for _r in range(4):
         with _http(server_url, partner) as http:
-            client_id = new_client(http, partner, "trial", dashboards=2, users=0, published_links=0)
-            source_id = inline_source(http, partner, client_id)
-            ids = [
-                create_dashboard(http, partner, client_id, source_id, name=f"D{n}").json()["id"]
-                for n in range(2)
-            ]
+            client_id, source_id, ids = _two_dashboards(http, partner, published_links=0)
         at_once(
             server_url,
             lambda i: partner.headers,
@@ -210,12 +214,7 @@ def test_revoking_a_link_while_its_dashboard_is_deleted_gives_the_link_back_once
     seen = []
     for _r in range(4):
         with _http(server_url, partner) as http:
-            client_id = new_client(http, partner, "trial", dashboards=2, published_links=2, users=0)
-            source_id = inline_source(http, partner, client_id)
-            boards = [
-                create_dashboard(http, partner, client_id, source_id, name=f"D{n}").json()["id"]
-                for n in range(2)
-            ]
+            client_id, _source_id, boards = _two_dashboards(http, partner, published_links=2)
             links = [
                 http.post(f"/api/1/dashboards/{b}/published-links", json={"name": "L"}).json()["id"]
                 for b in boards
