@@ -275,6 +275,28 @@ class TestDaysInTheViewersTimezone:
             == expected
         )
 
+    @pytest.mark.parametrize(
+        ("timezone", "literal", "expected"),
+        [
+            # 2026-04-30T22:00Z is 1 May 00:00 in Paris and 30 April 18:00 in New York.
+            ("Europe/Paris", "2026-04-30T22:00:00Z", [4]),
+            ("America/New_York", "2026-04-30T22:00:00Z", [4, 8, 16]),
+            ("UTC", "2026-04-30T22:00:00Z", [4, 8, 16]),
+            # 1 April 00:30 in Paris is 31 March 22:30 UTC.
+            ("UTC", "2026-04-01T00:30:00+02:00", [1]),
+            ("Europe/Paris", "2026-04-01T00:30:00+02:00", [1, 2]),
+            # Without an offset a literal is a day of its own, in every timezone.
+            ("Europe/Paris", "2026-04-30T23:00:00", [8, 16]),
+        ],
+    )
+    def test_a_literal_with_an_offset_names_its_day_in_the_timezone(
+        self, timezone: str, literal: str, expected: list[int]
+    ) -> None:
+        filtered = query(filter=[{"column": "at", "op": "eq", "value": literal}], sort=[{"column": "units"}])
+        assert units(run(self.ROWS, filtered, timezone=timezone)) == expected
+        where = [Condition(column="at", op="eq", value=literal)]
+        assert units(run(self.ROWS, None, where=where, timezone=timezone)) == expected
+
     def test_the_forms_may_come_in_any_order(self) -> None:
         # The engine reads the usual forms at once, taking its form from the first value: here a
         # plain day, then four other forms, and a time of 25:00, which is only its day.

@@ -289,19 +289,26 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _as_day(value: Any) -> date | None:
+def _as_day(value: Any, timezone: str | None = None) -> date | None:
+    """The day a literal names: its first ten characters, or for a datetime with an offset its
+    day in `timezone` (UTC when None), as for the column's own values (`Source.in_timezone`)."""
     if isinstance(value, str) and _ISO.match(value):
         try:
-            return date.fromisoformat(value[:10])
+            day = date.fromisoformat(value[:10])
         except ValueError:
             return None
+        if re.search(_OFFSET_PATTERN, value):
+            instant = _instant(value)
+            if instant is not None:
+                return instant.astimezone(ZoneInfo(timezone or "UTC")).date()
+        return day
     return None
 
 
-def _literal(kind: ColumnType, value: Any, *, lenient: bool) -> Any:
+def _literal(kind: ColumnType, value: Any, *, lenient: bool, timezone: str | None = None) -> Any:
     """The value a condition compares a column of this type with, or ValueError saying why it
     cannot. `lenient` (dashboard filters, whose values come from a URL as text) reads "12" as a
-    number and "true" as true."""
+    number and "true" as true; a date's day is seen in `timezone`."""
     if kind == "number":
         if _is_number(value):
             # The engine compares floats: a number none holds (`klips.spec` refuses it) cannot be one.
@@ -318,7 +325,7 @@ def _literal(kind: ColumnType, value: Any, *, lenient: bool) -> Any:
                     return number
         raise ValueError(f"{value!r} is not a number")
     if kind == "date":
-        day = _as_day(value)
+        day = _as_day(value, timezone)
         if day is None:
             raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
         return day
@@ -479,7 +486,9 @@ def _compared(column: str, kind: ColumnType) -> pl.Expr:
     return pl.col(_DAY + column) if kind == "date" else pl.col(column)
 
 
-def _condition(condition: Condition, kind: ColumnType, *, lenient: bool) -> pl.Expr:
+def _condition(
+    condition: Condition, kind: ColumnType, *, lenient: bool, timezone: str | None = None
+) -> pl.Expr:
     column, op = condition.column, condition.op
     if op == "is_null":
         return pl.col(column).is_null()
@@ -488,7 +497,7 @@ def _condition(condition: Condition, kind: ColumnType, *, lenient: bool) -> pl.E
     values = condition.value if isinstance(condition.value, list) else [condition.value]
     lenient = lenient or op == "between"
     try:
-        literals = [_literal(kind, value, lenient=lenient) for value in values]
+        literals = [_literal(kind, value, lenient=lenient, timezone=timezone) for value in values]
     except ValueError:
         literals = []
     if (
@@ -590,10 +599,10 @@ def _json_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _where(source: Source, where: Iterable[Condition]) -> list[pl.Expr]:
+def _where(source: Source, where: Iterable[Condition], timezone: str | None) -> list[pl.Expr]:
     # A dashboard's filter applies to the klips whose source has its column, and only those.
     return [
-        _condition(condition, source.types[condition.column], lenient=True)
+        _condition(condition, source.types[condition.column], lenient=True, timezone=timezone)
         for condition in where
         if condition.column in source.types
     ]
@@ -626,9 +635,11 @@ def execute(
     if not source.rows and query is not None:
         source = _without_rows(query)
     plan = _plan(query, source.types)
-    conditions = _where(source, where)
+    conditions = _where(source, where, timezone)
     if query is not None:
-        conditions += [_condition(c, source.types[c.column], lenient=False) for c in query.filter]
+        conditions += [
+            _condition(c, source.types[c.column], lenient=False, timezone=timezone) for c in query.filter
+        ]
     if query is None or not (query.compute or query.group_by or query.aggregate or query.sort or query.limit):
         # Rows as they are: the matching rows of the snapshot itself, values untouched.
         if not conditions:
