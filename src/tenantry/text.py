@@ -11,8 +11,10 @@ Pure: no web framework, no database.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 REPLACEMENT = "\ufffd"
@@ -111,3 +113,17 @@ def scrub_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def scrub_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [scrub_row(row) for row in rows]
+
+
+def csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each record of a CSV text with the line it starts on (the first line is 1), blank lines
+    left out. A quoted cell may hold line breaks: its record is found on its first line, where a
+    person looks for it. Raises `csv.Error` on a malformed file."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        start = reader.line_num + 1
+        record = next(reader, None)
+        if record is None:
+            return
+        if record:
+            yield start, record

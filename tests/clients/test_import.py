@@ -192,6 +192,30 @@ class TestARefusedImport:
         assert body["rows"][1]["code"] == "duplicate"
         assert "line 2" in body["rows"][1]["detail"]
 
+    def test_a_record_spread_over_several_lines_is_named_by_its_first_line(self, http, partner):
+        # A quoted cell may hold line breaks, and blank lines may separate records: the line a
+        # refusal names is the one the record starts on, as a person counts in the file.
+        text = csv_of(
+            '"Two\nLines",X-1,setup,,,,,,',
+            "",
+            'C,X-2,setup,,,,,,,"a note\nover two lines"',
+            "D,X-3,paused,,,,,,,",
+            header=HEADER + ",prop.note",
+        )
+        body = import_csv(http, partner, text, dry_run=True).json()
+        # Names and properties are one line each: both records are refused, on their first line.
+        assert [(r["line"], r.get("code")) for r in body["rows"]] == [
+            (2, "validation_error"),
+            (5, "validation_error"),
+            (7, "unknown_status"),
+        ]
+
+    def test_a_line_with_more_cells_than_the_header_names_its_first_line(self, http, partner):
+        text = csv_of("A,,setup,,,,,,", '"B\nC",,setup,,,,,,,extra')
+        response = import_csv(http, partner, text)
+        assert response.status_code == 422
+        assert "Line 3 has more cells" in response.json()["detail"]
+
     def test_the_line_where_the_pool_runs_out_is_named(self, http, partner):
         # The partner's plan holds 10 dashboards: lines 2-4 take 4 each.
         text = csv_of("A,,trial,4,1,,,,", "B,,trial,4,1,,,,", "C,,trial,4,1,,,,", "D,,setup,4,1,,,,")

@@ -56,6 +56,10 @@ class TestBadContent:
             (b"", "csv", "no header row"),
             (b"a,a\n1,2\n", "csv", "repeated column"),
             (b"a,b\n1,2,3\n", "csv", "line 2 has 3 fields"),
+            # A record is named by the line it starts on, past quoted line breaks and blank lines.
+            (b'a,b\n"x\ny",1\n\n1,2,3\n', "csv", "line 5 has 3 fields"),
+            (b'a,b\n1,2\n"two\nlines",2,3\n', "csv", "line 3 has 3 fields"),
+            (b"\n\n", "csv", "no header row"),
             (b"\xff\xfe\x00", "csv", "not UTF-8"),
             (b"{not json", "json", "JSON is malformed"),
             (b'"text"', "json", "list of objects"),
@@ -67,3 +71,6 @@ class TestBadContent:
     def test_bad_content_gets_a_clear_error(self, body, fmt, message):
         with pytest.raises(FetchError, match=message):
             parse(body, fmt)
+
+    def test_blank_lines_before_the_header_and_between_rows_are_left_out(self):
+        assert parse(b'\na,b\n\n1,"two\nlines"\n\n', "csv") == [{"a": 1, "b": "two\nlines"}]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
@@ -55,6 +54,7 @@ from tenantry.fields import OneLine
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.service import client_scope
 from tenantry.policy import Status
+from tenantry.text import csv_records
 from tenantry.users.service import Inviter
 
 router = APIRouter(prefix="/api/1/clients", tags=["clients"])
@@ -87,19 +87,20 @@ def import_rows(body: bytes, content_type: str) -> list[tuple[int, dict[str, obj
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidInput("The CSV file is not UTF-8 text.", field="body") from None
-        reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\x00extra")
-        columns = [c.strip() for c in reader.fieldnames or []]
-        bulk.check_columns(columns)
-        reader.fieldnames = columns
         rows: list[tuple[int, dict[str, object]]] = []
         try:
-            for row in reader:
-                if "\x00extra" in row:
+            records = csv_records(text)
+            _, header = next(records, (1, []))
+            columns = [c.strip() for c in header]
+            bulk.check_columns(columns)
+            for line, cells in records:
+                if len(cells) > len(columns):
                     raise InvalidInput(
-                        f"Line {reader.line_num} has more cells than the header has columns.", field="body"
+                        f"Line {line} has more cells than the header has columns.", field="body"
                     )
-                if any(v not in (None, "") for v in row.values()):  # blank lines are not clients
-                    rows.append((reader.line_num, dict(row)))
+                if any(cells):  # lines of empty cells are not clients
+                    padded: list[str | None] = [*cells, *[None] * (len(columns) - len(cells))]
+                    rows.append((line, dict(zip(columns, padded, strict=True))))
         except csv.Error as error:
             raise InvalidInput(f"The CSV file cannot be read: {error}.", field="body") from None
         return rows

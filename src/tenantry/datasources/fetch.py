@@ -48,7 +48,7 @@ from tenantry.outbound import (
     Guard,
     OutboundError,
 )
-from tenantry.text import scrub, scrub_column_name
+from tenantry.text import csv_records, scrub, scrub_column_name
 
 TIMEOUT_SECONDS = 10.0
 MAX_BYTES = 5 * 1024 * 1024
@@ -534,10 +534,10 @@ def cell(value: str) -> Any:
 
 
 def parse_csv(text: str) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    records = csv_records(text)
     try:
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
+        _, header = next(records, (1, []))
+        if not any(h.strip() for h in header):
             raise FetchError("The CSV has no header row.")
         header = [scrub_column_name(h.strip()) for h in header]
         if len(set(header)) != len(header) or "" in header:
@@ -545,13 +545,9 @@ def parse_csv(text: str) -> list[Row]:
         if len(header) > MAX_COLUMNS:
             raise FetchError(f"The CSV has more than {MAX_COLUMNS} columns.")
         rows = []
-        for line in reader:
-            if not line:
-                continue
+        for number, line in records:
             if len(line) != len(header):
-                raise FetchError(
-                    f"CSV line {reader.line_num} has {len(line)} fields; the header has {len(header)}."
-                )
+                raise FetchError(f"CSV line {number} has {len(line)} fields; the header has {len(header)}.")
             rows.append({h: cell(v) for h, v in zip(header, line, strict=True)})
             if len(rows) > MAX_ROWS:
                 raise FetchError(f"The data has more than {MAX_ROWS:,} rows.")

@@ -10,8 +10,6 @@ again. Both steps call the same service functions as `POST /api/1/clients/import
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -76,19 +74,6 @@ def _csv_rows(text: str) -> list[tuple[int, dict[str, object]]]:
     return import_rows(text.encode(), "text/csv")
 
 
-def _names(text: str) -> dict[int, str]:
-    """Each line's name as the file gives it, to show next to the line's outcome."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
-    found: dict[int, str] = {}
-    try:
-        for row in reader:
-            found[reader.line_num] = str(row.get("name") or "")[:200]
-    except csv.Error:
-        pass
-    return found
-
-
 def _preview(
     db: Session, visit: Visit, clock: Clock, inviter: Inviter, vault: Vault, text: str
 ) -> tuple[SignedIn, dict[str, Any]]:
@@ -98,7 +83,8 @@ def _preview(
     if not rows:
         raise InvalidInput("The file has no clients: one line per client under the header row.", field="file")
     result = bulk.import_clients(db, clock, principal, inviter, rows, dry_run=True, vault=vault)
-    names = _names(text)
+    # Each line's name as the file gives it, to show next to the line's outcome.
+    names = {line: str(row.get("name") or "")[:200] for line, row in rows}
     lines = [{**row, "name": names.get(row["line"], "")} for row in result.rows]
     return signed_in, {
         "valid": result.valid,
