@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Protocol
+from zoneinfo import available_timezones
 
 
 class Clock(Protocol):
@@ -44,3 +46,20 @@ class FakeClock:
 def as_utc(value: datetime) -> datetime:
     """Databases without timezone support hand back naive datetimes; they are stored in UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Names in the timezone database that are no place's time: the server's own zone (a link the
+# system may hold) and the database's placeholder. `available_timezones` already leaves out the
+# `posix/` and `right/` (leap-second) copies and `posixrules`.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones() - _NOT_PLACES) | {"UTC"}
+
+
+def is_timezone(name: str) -> bool:
+    """Whether `name` is an IANA timezone a partner or a schedule may keep time in (Europe/Paris,
+    UTC): a name of the database, never a path (zoneinfo would open it) nor the server's own."""
+    return name in _timezones()

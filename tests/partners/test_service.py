@@ -177,6 +177,31 @@ class TestChangingAPartner:
             update(session, clock, as_role(admin, role), name="Renamed")
         assert session.get(Partner, admin.partner_id).name == "Partner"
 
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "right/UTC",  # the leap-second copy of the database
+            "posix/Europe/Paris",
+            "posixrules",
+            "localtime",  # the server's own zone, where the system has that link
+            "Factory",
+            "../zoneinfo/UTC",
+            "/usr/share/zoneinfo/UTC",
+            "europe/paris",
+        ],
+    )
+    def test_only_a_place_of_the_iana_database_is_a_timezone(self, session, clock, partner_admin, name):
+        admin = partner_admin()
+        with pytest.raises(InvalidInput, match="Unknown timezone"):
+            update(session, clock, admin, timezone=name)
+        assert session.get(Partner, admin.partner_id).timezone == "UTC"
+
+    @pytest.mark.parametrize("name", ["Europe/Paris", "UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+12"])
+    def test_a_place_of_the_iana_database_is_kept(self, session, clock, partner_admin, name):
+        admin = partner_admin()
+        update(session, clock, admin, timezone=name)
+        assert session.get(Partner, admin.partner_id).timezone == name
+
     def test_an_unknown_timezone_is_refused_and_nothing_changes(self, session, clock, partner_admin):
         admin = partner_admin()
         terms = count(session, TermsChange)

@@ -71,6 +71,9 @@ BAD = [
     ({"format": "gif"}, "format"),
     ({"timezone": "Mars/Olympus"}, "timezone"),
     ({"timezone": "../../etc/passwd"}, "timezone"),
+    ({"timezone": "localtime"}, "timezone"),  # the server's own zone, not a place
+    ({"timezone": "Factory"}, "timezone"),
+    ({"timezone": "right/UTC"}, "timezone"),
     ({"recipients": {}}, "recipients"),
     ({"recipients": {"user_ids": [], "emails": []}}, "recipients"),
     ({"recipients": {"emails": ["not an address"]}}, "recipients.emails"),

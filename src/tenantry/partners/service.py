@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +16,7 @@ from tenantry.audit import audit
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import CLI_ACTOR, Principal
 from tenantry.auth.secrets import generate_password, hash_password, new_api_key
-from tenantry.clock import Clock
+from tenantry.clock import Clock, is_timezone
 from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
 from tenantry.meter.calendar import MeterCalendar
@@ -70,10 +69,8 @@ class CreatedPartner:
 
 
 def validate_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"Unknown timezone {name!r}: use an IANA name such as Europe/Paris.") from None
+    if not is_timezone(name):
+        raise InvalidInput(f"Unknown timezone {name!r}: use an IANA name such as Europe/Paris.")
     return name
 
 
