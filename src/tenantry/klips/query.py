@@ -140,20 +140,26 @@ def _instants(texts: pl.Series) -> pl.Series | None:
     zoned = texts.str.contains(_OFFSET_PATTERN).fill_null(False)
     if not zoned.any():
         return None
-    # The engine reads the usual forms at once (it infers one from the first value); Python reads
-    # what it leaves, one by one (other forms, and 25:00 and the like, which stay null).
-    nulls = pl.Series(texts.name, [None] * len(texts), dtype=pl.Datetime("us", "UTC"))
+    everywhere = bool(zoned.all())
+    places = None if everywhere else zoned.arg_true()
+    offsets = texts if places is None else texts.gather(places)
+    # The engine reads the usual forms at once: it infers one from the first value it is given,
+    # so it is given the values with an offset only (a plain day first would make it read none).
+    # Python reads what it leaves, one by one (other forms, and 25:00 and the like, which stay null).
+    instant = pl.Datetime("us", "UTC")
     try:
-        parsed = texts.str.to_datetime(time_unit="us", time_zone="UTC", strict=False).zip_with(zoned, nulls)
+        parsed = offsets.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
     except pl.exceptions.PolarsError:
-        parsed = nulls
-    left = zoned & parsed.is_null()
-    if not left.any():
+        parsed = pl.Series(texts.name, [None] * len(offsets), dtype=instant)
+    left = parsed.is_null() & offsets.is_not_null()
+    if left.any():
+        values = parsed.to_list()
+        for index in left.arg_true():
+            values[index] = _instant(offsets[index])
+        parsed = pl.Series(texts.name, values, dtype=instant)
+    if places is None:
         return parsed
-    values = parsed.to_list()
-    for index in left.arg_true():
-        values[index] = _instant(texts[index])
-    return pl.Series(texts.name, values, dtype=pl.Datetime("us", "UTC"))
+    return pl.Series(texts.name, [None] * len(texts), dtype=instant).scatter(places, parsed)
 
 
 def _local_days(instants: pl.Series, days: pl.Series, timezone: str | None) -> pl.Series:
