@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tenantry.dashboards.live import LiveCache
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.exports.service import Renderer
+from tenantry.exports.typeset import Typesetter
 from tests.content import WATERMARK, dashboard_in, pdf_text
 from tests.queries import statements_sent
 from tests.reports.conftest import create
@@ -289,17 +290,18 @@ def test_a_run_gives_its_schedule_back_and_moves_it_to_the_next_slot_in_one_writ
     assert len(smtp_server.messages) == 1
 
 
-def test_a_run_reads_its_client_once_and_never_reads_back_its_own_run(
+def test_a_run_reads_its_client_once_a_transaction_and_never_reads_back_its_own_run(
     http, partner, database, clock, smtp_server, smtp_worker, active_dashboard
 ):
-    """The policy's status and the render need the same client; the run's row is what its INSERT
-    returned."""
+    """The policy's status and the render need the same client: read once where the report is
+    rendered, and once again where the run commits (the status it is sent under must be the one
+    then). The run's row is what its INSERT returned."""
     schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
     at_slot(clock)
     with statements_sent(database.engine) as sent:
         assert smtp_worker.run_reports() == 1
     reads = [" ".join(s.split()) for s in sent if s.lstrip().upper().startswith("SELECT")]
-    assert len([s for s in reads if " FROM clients " in s]) == 1, reads
+    assert len([s for s in reads if " FROM clients " in s]) == 2, reads
     assert [s for s in reads if " FROM report_runs" in s] == [], reads
     assert [r["status"] for r in runs(http, partner, schedule_id)] == ["sent"]
     assert len(smtp_server.messages) == 1
@@ -402,6 +404,73 @@ def test_a_failed_render_is_a_failed_run_and_a_report_failed_event(
     assert event["type"] == "report.failed"
     assert event["data"]["schedule_id"] == schedule_id
     assert "sk_live_123" not in caplog.text
+
+
+class _ChangingTypesetter:
+    """Typesets as the real one does; while typesetting, changes the schedule through the API once
+    (as a person might while a report renders) and keeps the answer."""
+
+    def __init__(self, change) -> None:
+        self.real, self.change, self.answers, self.formats = Typesetter(), change, [], []
+
+    def typeset(self, fmt, **kwargs):
+        self.formats.append(fmt)
+        if not self.answers:
+            self.answers.append(self.change())
+        return self.real.typeset(fmt, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("change", "renders"),
+    [
+        ({"subject": "Renamed"}, ["pdf"]),  # the report made ahead still fits: it is sent as it is
+        ({"format": "png"}, ["pdf", "png"]),  # it does not: the run renders it again
+    ],
+)
+def test_a_schedule_can_be_changed_while_its_report_renders(
+    http, partner, clock, smtp_server, make_worker, settings, active_dashboard, change, renders
+):
+    # The report renders outside the run's write transaction: the change is neither kept waiting
+    # for the render (on SQLite, the one writer) nor lost, and the run sends what it then finds.
+    schedule_id = create(http, partner.headers, active_dashboard[1]).json()["id"]
+    at_slot(clock)
+    typesetter = _ChangingTypesetter(
+        lambda: (
+            http.patch(f"/api/1/schedules/{schedule_id}", json=change, headers=partner.headers).status_code
+        )
+    )
+    worker = make_worker(smtp_server.mailer, settings=settings, renderer=Renderer(LiveCache(), typesetter))
+    assert worker.run_reports() == 1
+    worker.run_mails()
+    assert typesetter.answers == [200]
+    assert typesetter.formats == renders
+    (message,) = smtp_server.messages
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == ("image/png" if "format" in change else "application/pdf")
+    assert message["Subject"] == change.get("subject", "Sales")
+    assert [run["status"] for run in runs(http, partner, schedule_id)] == ["sent"]
+
+
+def test_a_client_disabled_while_its_report_renders_is_not_sent_it(
+    http, partner, clock, smtp_server, make_worker, settings, active_dashboard
+):
+    client_id, dashboard_id = active_dashboard
+    schedule_id = create(http, partner.headers, dashboard_id).json()["id"]
+    at_slot(clock)
+    typesetter = _ChangingTypesetter(
+        lambda: (
+            http.patch(
+                f"/api/1/clients/{client_id}", json={"status": "disabled"}, headers=partner.headers
+            ).status_code
+        )
+    )
+    worker = make_worker(smtp_server.mailer, settings=settings, renderer=Renderer(LiveCache(), typesetter))
+    assert worker.run_reports() == 1
+    worker.run_mails()
+    assert typesetter.answers == [200]
+    (run,) = runs(http, partner, schedule_id)
+    assert (run["status"], run["recipients"]) == ("skipped", [])
+    assert [m for m in smtp_server.messages if m["Subject"] == "Sales"] == []
 
 
 def test_a_sent_report_reaches_the_webhook(http, partner, clock, receiver, smtp_worker, active_dashboard):

@@ -125,13 +125,12 @@ def claim(
     return [(r.id, r.partner_id, r.next_run_at) for r in rows]
 
 
-def leased(db: Session, schedule_id: int, worker_id: str) -> ReportSchedule | None:
-    """The schedule, locked, if this worker still holds its lease."""
-    return db.scalars(
-        select(ReportSchedule)
-        .where(ReportSchedule.id == schedule_id, ReportSchedule.lease_owner == worker_id)
-        .with_for_update()
-    ).one_or_none()
+def leased(db: Session, schedule_id: int, worker_id: str, *, lock: bool = True) -> ReportSchedule | None:
+    """The schedule, locked unless told otherwise, if this worker still holds its lease."""
+    statement = select(ReportSchedule).where(
+        ReportSchedule.id == schedule_id, ReportSchedule.lease_owner == worker_id
+    )
+    return db.scalars(statement.with_for_update() if lock else statement).one_or_none()
 
 
 def release(db: Session, ids: Sequence[int], worker_id: str) -> None:

@@ -28,7 +28,7 @@ from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.domains import partner_base_url
 from tenantry.emails import service as emails
 from tenantry.errors import Forbidden, InvalidInput, TenantryError
-from tenantry.exports.service import Renderer, export_of
+from tenantry.exports.service import ExportFile, Renderer, export_of
 from tenantry.limits import SCHEDULES_PER_DASHBOARD, check_room
 from tenantry.mail import Attachment, Mail, Mailer, one_line
 from tenantry.owners import audit_change, owner_of, require_builder, require_reader
@@ -245,6 +245,41 @@ class Outcome:
     mail_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A schedule's report rendered ahead of its run (`render_ahead`), and what it was made for."""
+
+    decision: Decision
+    format: str
+    filters: dict[str, Any]
+    export: ExportFile
+
+    def fits(self, schedule: ReportSchedule, decision: Decision) -> bool:
+        return (self.decision, self.format, self.filters) == (decision, schedule.format, schedule.filters)
+
+
+def render_ahead(db: Session, renderer: Renderer, schedule: ReportSchedule, now: datetime) -> Rendered | None:
+    """The report of the schedule's slot at `now`, rendered in a read transaction before the run's
+    own: the run's transaction then holds its locks (on SQLite, the database's single writer) for
+    the writes only, not for the rendering, which takes most of a run. None when there is nothing
+    to render (not due, the policy refuses, the render fails): the run finds out and says so.
+
+    The run uses it only if the policy's decision, the format and the filters it finds are still
+    those it was rendered for, else it renders again; anything else that changed in between is as
+    if it had changed just after the report was sent."""
+    if schedule.next_run_at > now:
+        return None
+    decision = decide(Capability.DOWNLOAD, owner_of(db, schedule.partner_id, schedule.client_id).status(now))
+    dashboard = db.get(Dashboard, schedule.dashboard_id)
+    if not decision.allowed or dashboard is None:
+        return None
+    try:
+        export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters, decision)
+    except Exception:  # the run renders again, and records the failure
+        return None
+    return Rendered(decision, schedule.format, dict(schedule.filters), export)
+
+
 def run_schedule(
     db: Session,
     settings: Settings,
@@ -253,6 +288,7 @@ def run_schedule(
     schedule: ReportSchedule,
     now: datetime,
     held_by: tuple[str, datetime] | None = None,
+    rendered: Rendered | None = None,
 ) -> Outcome:
     """Run the latest slot that has come (earlier missed ones are not sent: after an outage one
     report, marked late, rather than a pile of stale ones), and move to the next slot after `now`.
@@ -260,7 +296,7 @@ def run_schedule(
     The run's row is claimed first: a slot another worker already ran is not sent again. The
     e-mail goes to the outbox, leased to `held_by` when it is given (see `emails.queue`). A
     schedule whose timing changed after it was claimed may no longer be due: its next slot is sent
-    then, not now.
+    then, not now. `rendered`: the report as `render_ahead` made it, used when it still fits.
     """
     rule = rule_of(schedule)
     due_at = schedule.next_run_at
@@ -284,8 +320,9 @@ def run_schedule(
         run.status, run.reason = "skipped", "No recipient is left: the users named have been removed."
     else:
         try:
+            export = rendered.export if rendered is not None and rendered.fits(schedule, decision) else None
             run.mail_id, mail = _send(
-                db, settings, mailer, renderer, schedule, now, recipients, held_by, decision
+                db, settings, mailer, renderer, schedule, now, recipients, held_by, decision, export
             )
         except TenantryError as exc:
             run.status, run.reason = "failed", exc.detail
@@ -326,13 +363,16 @@ def _send(
     recipients: list[str],
     held_by: tuple[str, datetime] | None,
     decision: Decision,
+    export: ExportFile | None = None,
 ) -> tuple[int | None, Mail | None]:
     """Write the report's e-mail to the outbox: its outbox id, and the e-mail when it is left to
     `held_by`'s worker to send (not when there is no SMTP server: then it was written to the log).
-    `decision`: what the policy table allowed at this slot (watermarked or clean)."""
+    `decision`: what the policy table allowed at this slot (watermarked or clean); `export`: the
+    report already rendered for it, else it is rendered here."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
-    export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters, decision)
+    if export is None:
+        export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters, decision)
     brand = brand_for(db, schedule.partner_id, schedule.client_id)
     name = one_line(dashboard.name)
     base = partner_base_url(db, settings, schedule.partner_id)

@@ -589,8 +589,12 @@ class Worker:
         """Run a claimed schedule's slot in one transaction: its run row (unique per slot), the
         e-mail in the outbox, the event and the next slot commit together or not at all. The
         e-mail is written leased to this worker, which then sends it at once, as a claimed
-        outbox message (so it is neither read back nor claimed again)."""
+        outbox message (so it is neither read back nor claimed again). The report is rendered
+        before, in a read transaction (`reports.render_ahead`), so that transaction is short."""
         now = self.clock.now()
+        with self.database.session() as db:
+            held = reports_repo.leased(db, schedule_id, self.worker_id, lock=False)
+            rendered = None if held is None else reports.render_ahead(db, self.renderer, held, now)
         with self.database.session(write=True) as db:
             schedule = reports_repo.leased(db, schedule_id, self.worker_id)
             if schedule is None:
@@ -608,6 +612,7 @@ class Worker:
                 schedule,
                 now,
                 held_by=(self.worker_id, now + self.lease),
+                rendered=rendered,
             )
             db.commit()
         if outcome.status == "not_due":
