@@ -260,9 +260,10 @@ class Rendered:
 
 def render_ahead(db: Session, renderer: Renderer, schedule: ReportSchedule, now: datetime) -> Rendered | None:
     """The report of the schedule's slot at `now`, rendered in a read transaction before the run's
-    own: the run's transaction then holds its locks (on SQLite, the database's single writer) for
-    the writes only, not for the rendering, which takes most of a run. None when there is nothing
-    to render (not due, the policy refuses, the render fails): the run finds out and says so.
+    own (the worker does so on SQLite: the run's transaction then holds the database's single
+    writer for the writes only, not for the rendering, which takes most of a run). None when there
+    is nothing to render (not due, the policy refuses, the render fails): the run finds out and
+    says so.
 
     The run uses it only if the policy's decision, the format and the filters it finds are still
     those it was rendered for, else it renders again; anything else that changed in between is as
