@@ -69,9 +69,13 @@ def test_anything_else_is_refused_with_a_sentence(value: str) -> None:
         (date(2026, 3, 1), date(2026, 3, 31), (date(2026, 1, 29), date(2026, 2, 28))),
         (date(2026, 12, 1), date(2026, 12, 1), (date(2026, 11, 30), date(2026, 11, 30))),
         (date(2026, 1, 1), date(2026, 12, 31), (date(2025, 1, 1), date(2025, 12, 31))),
+        (date(1, 1, 8), date(1, 1, 14), (date(1, 1, 1), date(1, 1, 7))),
+        # No day comes before 0001-01-01: there is no previous period to compare with.
+        (date(1, 1, 1), date(1, 1, 7), None),
+        (date(1, 1, 5), date(1, 1, 14), None),
     ],
 )
 def test_the_previous_period_is_as_many_days_just_before(
-    start: date, end: date, before: tuple[date, date]
+    start: date, end: date, before: tuple[date, date] | None
 ) -> None:
     assert previous_period(start, end) == before

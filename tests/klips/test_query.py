@@ -824,3 +824,128 @@ def test_an_empty_snapshot_answers_no_groups_and_a_count_of_zero() -> None:
     assert run([], query(group_by=["region"], aggregate=[{"fn": "count", "as": "n"}])).rows == []
     assert run([], query(aggregate=[{"fn": "count", "as": "n"}])).rows == [{"n": 0}]
     assert run([], None).rows == []
+
+
+DAILY = query(group_by=[{"column": "at", "bucket": "day"}], aggregate=[{"fn": "count", "as": "n"}])
+
+
+def days(table: Table) -> dict[str, int]:
+    return {row["at"]: row["n"] for row in table.rows}
+
+
+class TestInstantsBeyondTheCalendar:
+    """Python's datetime holds years 1 to 9999; a datetime with an offset near either end may be
+    an instant (or a local day) outside them. The engine (polars) reads such column values and
+    puts them on a day; past Python's calendar, a value and a literal naming it keep the day of
+    their text, so they still meet."""
+
+    @pytest.mark.parametrize(
+        ("literal", "timezone"),
+        [
+            ("9999-12-31T23:00-05:00", "Pacific/Kiritimati"),  # 10000-01-01T04:00Z
+            ("9999-12-31T23:00-05:00", "UTC"),
+            ("0001-01-01T00:30+01:00", "UTC"),  # 0000-12-31T23:30Z
+            ("9999-12-31T20:00Z", "Pacific/Kiritimati"),  # in range in UTC, 10000-01-01 10:00 there
+        ],
+    )
+    def test_a_dashboard_filter_literal_past_the_calendar_finds_its_own_row(
+        self, literal: str, timezone: str
+    ) -> None:
+        rows = [{"at": literal, "n": 1}, {"at": "2026-04-30T10:00:00Z", "n": 2}]
+        where = [Condition(column="at", op="eq", value=literal)]
+        # Past the calendar, value and literal alike keep the day of their text: they match.
+        table = run(rows, None, where=where, timezone=timezone)
+        assert [row["n"] for row in table.rows] == [1]
+
+    @pytest.mark.parametrize("literal", ["9999-12-31T23:00-05:00", "0001-01-01T00:30+01:00"])
+    def test_a_klips_own_filter_literal_past_the_calendar_finds_its_own_row(self, literal: str) -> None:
+        rows = [{"at": literal, "n": 1}, {"at": "2026-04-30T10:00:00Z", "n": 2}]
+        filtered = query(filter=[{"column": "at", "op": "eq", "value": literal}])
+        for timezone in ("UTC", "Europe/Paris", "Pacific/Kiritimati", "Pacific/Pago_Pago"):
+            assert [row["n"] for row in run(rows, filtered, timezone=timezone).rows] == [1]
+
+    @pytest.mark.parametrize("value", ["0001-01-01T00:30+0099", "9999-12-31T23:00-0099"])
+    def test_a_column_value_whose_instant_leaves_the_calendar_does_not_break_the_source(
+        self, value: str
+    ) -> None:
+        # Python reads an offset of 99 minutes (polars does not): the instant is then outside
+        # years 1-9999, and the value keeps the day of its text.
+        rows = [{"at": "2026-04-30T10:00:00Z", "n": 1}, {"at": value, "n": 2}]
+        table = run(rows, DAILY, timezone="UTC")
+        assert days(table) == {"2026-04-30": 1, value[:10]: 1}
+
+
+class TestLeapSecondsAndTheEndOfTheDay:
+    """RFC 3339 allows a leap second (`23:59:60`): it is read as the second before it, as a value
+    and as a literal, so it stays on its own day (the engine alone would read it as the next
+    day's 00:00:00, and Python not at all)."""
+
+    LEAP = "2026-04-30T23:59:60Z"
+
+    @pytest.mark.parametrize("timezone", ["UTC", "Europe/Paris", "Pacific/Kiritimati"])
+    def test_a_filter_on_a_leap_second_value_finds_its_own_row(self, timezone: str) -> None:
+        rows = [{"at": self.LEAP, "n": 1}]
+        where = [Condition(column="at", op="eq", value=self.LEAP)]
+        assert run(rows, None, where=where, timezone=timezone).rows == rows
+        own = query(filter=[{"column": "at", "op": "eq", "value": self.LEAP}])
+        assert run(rows, own, timezone=timezone).rows == rows
+
+    @pytest.mark.parametrize(
+        ("timezone", "day"),
+        [
+            ("UTC", "2026-04-30"),  # the leap second is the last second of 30 April (UTC)
+            ("Europe/Paris", "2026-05-01"),  # 01:59:60 on 1 May
+            ("Pacific/Kiritimati", "2026-05-01"),  # 13:59:60 on 1 May
+        ],
+    )
+    def test_a_leap_second_falls_on_its_day_in_the_timezone_as_a_value_and_as_a_literal(
+        self, timezone: str, day: str
+    ) -> None:
+        rows = [{"at": self.LEAP, "n": 1}, {"at": day, "n": 2}]
+        assert days(run(rows, DAILY, timezone=timezone)) == {day: 2}
+        where = [Condition(column="at", op="eq", value=self.LEAP)]
+        assert [row["n"] for row in run(rows, None, where=where, timezone=timezone).rows] == [1, 2]
+
+
+class TestInstantsInOrder:
+    """`min`, `max` and `sort` order datetimes with an offset by their instants, not their text. A
+    source in Paris sends +02:00 in summer and +01:00 in winter: on the night clocks go back,
+    02:10+01:00 (01:10Z) comes after 02:30+02:00 (00:30Z), though its text sorts before it."""
+
+    ROWS: list[dict[str, Any]] = [
+        {"at": "2026-10-25T02:30:00+02:00", "n": 1},  # 00:30Z
+        {"at": "2026-10-25T02:10:00+01:00", "n": 2},  # 01:10Z, forty minutes later
+    ]
+
+    def test_max_and_min_of_offset_datetimes_are_the_latest_and_earliest_instants(self) -> None:
+        spans = query(
+            aggregate=[
+                {"fn": "min", "column": "at", "as": "first"},
+                {"fn": "max", "column": "at", "as": "last"},
+            ]
+        )
+        assert run(self.ROWS, spans, timezone="Europe/Paris").rows == [
+            {"first": "2026-10-25T02:30:00+02:00", "last": "2026-10-25T02:10:00+01:00"}
+        ]
+
+    def test_sorting_by_an_offset_datetime_orders_the_instants(self) -> None:
+        latest = query(sort=[{"column": "at", "desc": True}], limit=1)
+        assert [row["n"] for row in run(self.ROWS, latest, timezone="Europe/Paris").rows] == [2]
+        both = query(sort=[{"column": "at"}])
+        assert [row["n"] for row in run(self.ROWS, both).rows] == [1, 2]
+
+    def test_grouped_minimums_are_the_earliest_instant_of_each_group(self) -> None:
+        rows = [{**row, "site": "north"} for row in self.ROWS] + [
+            {"at": "2026-10-25T01:00:00Z", "n": 3, "site": "south"},
+            {"at": "2026-10-24", "n": 4, "site": "south"},  # a plain day sorts by its text
+        ]
+        spans = query(group_by=["site"], aggregate=[{"fn": "min", "column": "at", "as": "first"}])
+        assert run(rows, spans).rows == [
+            {"site": "north", "first": "2026-10-25T02:30:00+02:00"},
+            {"site": "south", "first": "2026-10-24"},
+        ]
+
+    def test_a_computed_column_of_the_same_name_is_sorted_as_itself(self) -> None:
+        rows = [{**row, "x": 10 - row["n"]} for row in self.ROWS]
+        sorted_ = query(compute=[{"expr": "x", "as": "at"}], sort=[{"column": "at"}])
+        assert [row["n"] for row in run(rows, sorted_).rows] == [2, 1]

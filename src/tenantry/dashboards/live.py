@@ -165,7 +165,9 @@ class Chosen:
             if chosen.column not in columns:
                 continue
             if days is not None:
-                start, end = dates.previous_period(*days) if previous else days
+                span = dates.previous_period(*days) if previous else days
+                assert span is not None  # `compares` is false when a range has no previous period
+                start, end = span
                 conditions.append(Condition(column=chosen.column, op="between", value=[str(start), str(end)]))
             else:
                 conditions.append(
@@ -174,8 +176,10 @@ class Chosen:
         return conditions
 
     def compares(self, columns: Mapping[str, ColumnType]) -> bool:
-        """Whether a date range applies to this source, so a previous period exists."""
-        return any(days is not None and f.column in columns for f, _value, days in self.values)
+        """Whether a date range applies to this source, so a previous period exists (and each
+        range applied has one: none comes before year 1)."""
+        ranges = [days for f, _value, days in self.values if days is not None and f.column in columns]
+        return bool(ranges) and all(dates.previous_period(*days) is not None for days in ranges)
 
 
 def _typed(value: str, kind: ColumnType) -> Any:

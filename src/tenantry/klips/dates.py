@@ -77,7 +77,11 @@ def resolve(value: str, today: date) -> tuple[date, date]:
     return start, end
 
 
-def previous_period(start: date, end: date) -> tuple[date, date]:
-    """The same number of days just before `start` (what `compare: previous_period` reads)."""
+def previous_period(start: date, end: date) -> tuple[date, date] | None:
+    """The same number of days just before `start` (what `compare: previous_period` reads), or
+    None when they would begin before the calendar does (a range in year 1)."""
     days = (end - start).days + 1
-    return start - timedelta(days=days), start - timedelta(days=1)
+    try:
+        return start - timedelta(days=days), start - timedelta(days=1)
+    except OverflowError:
+        return None

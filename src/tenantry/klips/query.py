@@ -46,6 +46,9 @@ Rows = list[dict[str, Any]]
 # the rows) and each row's place in the snapshot. Their names start with a NUL character, which
 # no source's column name has (ingest replaces control characters: `text.scrub_column_name`).
 _DAY = "\x00day:"
+# A date column holding datetimes with an offset is ordered (sort, min, max) by this key: each
+# value's instant in UTC where it has an offset, else its text (`_order_key`).
+_ORDER = "\x00order:"
 _ROW = "\x00row"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _ISO_PATTERN = _ISO.pattern
@@ -127,10 +130,25 @@ def _days(texts: pl.Series) -> pl.Series | None:
     return days
 
 
+# A leap second (23:59:60, which RFC 3339 allows) is read as the second before it, by the engine
+# and by Python alike: it stays on its own day.
+_LEAP_SECOND = r"([T ]\d{2}:\d{2}):60"
+# The days Python's dates hold: an instant whose day falls outside them keeps its text's day.
+_FIRST_DAY, _LAST_DAY = date.min, date.max
+
+
 def _instant(text: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:  # 25:00 and the like: its day is still its first ten characters
+        return datetime.fromisoformat(re.sub(_LEAP_SECOND, r"\1:59", text, count=1)).astimezone(UTC)
+    except (ValueError, OverflowError):  # 25:00, or past year 9999: its day is its first ten characters
+        return None
+
+
+def _local_day(instant: datetime, zone: ZoneInfo) -> date | None:
+    """The instant's day in `zone`, or None when that day is not one Python's dates hold."""
+    try:
+        return instant.astimezone(zone).date()
+    except OverflowError:
         return None
 
 
@@ -143,6 +161,8 @@ def _instants(texts: pl.Series) -> pl.Series | None:
     everywhere = bool(zoned.all())
     places = None if everywhere else zoned.arg_true()
     offsets = texts if places is None else texts.gather(places)
+    if offsets.str.contains(_LEAP_SECOND).any():
+        offsets = offsets.str.replace(_LEAP_SECOND, "${1}:59")
     # The engine reads the usual forms at once: it infers one from the first value it is given,
     # so it is given the values with an offset only (a plain day first would make it read none).
     # Python reads what it leaves, one by one (other forms, and 25:00 and the like, which stay null).
@@ -162,6 +182,15 @@ def _instants(texts: pl.Series) -> pl.Series | None:
     return pl.Series(texts.name, [None] * len(texts), dtype=instant).scatter(places, parsed)
 
 
+def _order_key(texts: pl.Series, instants: pl.Series) -> pl.Series:
+    """What orders a date column with offsets: `02:10+01:00` comes after `02:30+02:00` (01:10 and
+    00:30 UTC, the night clocks go back in Paris), though its text sorts first. The instant is
+    written in UTC as the text of a datetime without an offset, so a column's plain days and
+    datetimes (its own days, in every timezone) fall between the instants as their text says."""
+    written = instants.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
+    return written.zip_with(written.is_not_null(), texts)
+
+
 def _local_days(instants: pl.Series, days: pl.Series, timezone: str | None) -> pl.Series:
     """`days` with the day of each instant in `timezone` where there is one."""
     zone = timezone or "UTC"
@@ -169,10 +198,10 @@ def _local_days(instants: pl.Series, days: pl.Series, timezone: str | None) -> p
         local = instants.dt.convert_time_zone(zone).dt.date()
     except pl.exceptions.PolarsError:  # a zone the engine does not know: Python's database does
         tz = ZoneInfo(zone)
-        local = pl.Series(
-            [None if at is None else at.astimezone(tz).date() for at in instants], dtype=pl.Date
-        )
-    return local.zip_with(local.is_not_null(), days).alias(days.name)
+        local = pl.Series([None if at is None else _local_day(at, tz) for at in instants], dtype=pl.Date)
+    # A day past Python's calendar (9999-12-31T23:00Z in Paris) keeps its text's day, as a literal does.
+    kept = local.is_between(_FIRST_DAY, _LAST_DAY).fill_null(False)
+    return local.zip_with(kept, days).alias(days.name)
 
 
 def columns_of(rows: Rows) -> dict[str, ColumnType]:
@@ -197,6 +226,8 @@ class Source:
     # Per date column holding datetimes with an offset, their instants (UTC; null for the
     # column's other values): their days depend on the timezone they are seen in (`in_timezone`).
     instants: Mapping[str, pl.Series] = field(default_factory=dict)
+    # The date columns ordered by their instants (the frame holds their `_ORDER` key).
+    ordered: frozenset[str] = frozenset()
     # `in_timezone`'s answers, per timezone: worked out once per loaded table.
     _seen_in: dict[str | None, Source] = field(default_factory=dict, compare=False, repr=False)
 
@@ -285,7 +316,9 @@ def load(rows: Rows) -> Source:
             zoned = _instants(series)
             if zoned is not None:
                 instants[name] = zoned
-    return Source(pl.DataFrame(columns, height=len(rows)), types, rows, clean, instants)
+                columns.append(_order_key(series, zoned).alias(_ORDER + name))
+    frame = pl.DataFrame(columns, height=len(rows))
+    return Source(frame, types, rows, clean, instants, frozenset(instants))
 
 
 # --- Checking ----------------------------------------------------------------------------------
@@ -305,8 +338,9 @@ def _as_day(value: Any, timezone: str | None = None) -> date | None:
             return None
         if re.search(_OFFSET_PATTERN, value):
             instant = _instant(value)
-            if instant is not None:
-                return instant.astimezone(ZoneInfo(timezone or "UTC")).date()
+            local = None if instant is None else _local_day(instant, ZoneInfo(timezone or "UTC"))
+            if local is not None:
+                return local
         return day
     return None
 
@@ -578,7 +612,7 @@ def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
     return day.cast(pl.String).alias(key.column)
 
 
-def _aggregate(fn: str, column: str | None, name: str) -> pl.Expr:
+def _aggregate(fn: str, column: str | None, name: str, ordered: frozenset[str]) -> pl.Expr:
     if column is None:
         return pl.len().cast(pl.Int64).alias(name)
     value = pl.col(column)
@@ -592,6 +626,9 @@ def _aggregate(fn: str, column: str | None, name: str) -> pl.Expr:
         return value.mean().alias(name)
     if fn == "median":
         return value.median().alias(name)
+    if column in ordered:  # the text of the earliest or latest instant
+        key = pl.col(_ORDER + column)
+        return value.sort_by(key, descending=fn == "max", nulls_last=True).first().alias(name)
     return (value.min() if fn == "min" else value.max()).alias(name)
 
 
@@ -660,13 +697,17 @@ def execute(
         frame = frame.with_row_index(_ROW)
     if conditions:
         frame = frame.filter(pl.all_horizontal(conditions))
+    ordered = set(source.ordered)
     for name, parsed in plan.computed:
         frame = frame.with_columns(_translate(parsed, plan.rows_types).alias(name))
         if source.types.get(name) == "date":
             frame = frame.drop(_DAY + name)
+        if name in ordered:
+            frame = frame.drop(_ORDER + name)
+            ordered.discard(name)
     if not grouped:
-        return _rows_of(source, plan, query, frame)
-    aggregates = [_aggregate(a.fn, a.column, a.as_) for a in query.aggregate]
+        return _rows_of(source, plan, query, frame, frozenset(ordered))
+    aggregates = [_aggregate(a.fn, a.column, a.as_, frozenset(ordered)) for a in query.aggregate]
     if query.group_by:
         keys = [_key(key, plan.rows_types) for key in query.group_by]
         frame = frame.group_by(keys).agg(aggregates) if aggregates else frame.select(keys).unique()
@@ -679,10 +720,11 @@ def execute(
     return Table(list(plan.output), _json_safe(result.select(list(plan.output)).to_dicts()))
 
 
-def _sorted(frame: pl.LazyFrame, query: Query) -> pl.LazyFrame:
+def _sorted(frame: pl.LazyFrame, query: Query, ordered: frozenset[str] = frozenset()) -> pl.LazyFrame:
+    """`ordered`: the columns ordered by their instants (`_ORDER`), where the frame still has them."""
     if query.sort:
         frame = frame.sort(
-            [s.column for s in query.sort],
+            [_ORDER + s.column if s.column in ordered else s.column for s in query.sort],
             descending=[s.desc for s in query.sort],
             nulls_last=True,
             maintain_order=True,
@@ -690,10 +732,12 @@ def _sorted(frame: pl.LazyFrame, query: Query) -> pl.LazyFrame:
     return frame.head(query.limit) if query.limit is not None else frame
 
 
-def _rows_of(source: Source, plan: _Plan, query: Query, frame: pl.LazyFrame) -> Table:
+def _rows_of(
+    source: Source, plan: _Plan, query: Query, frame: pl.LazyFrame, ordered: frozenset[str]
+) -> Table:
     """Ungrouped answers: the snapshot's own rows (values untouched), with the computed columns."""
     computed = list(dict.fromkeys(name for name, _ in plan.computed))
-    result = _sorted(frame, query).select([_ROW, *computed]).collect()
+    result = _sorted(frame, query, ordered).select([_ROW, *computed]).collect()
     rows = [source.rows[i] for i in result.get_column(_ROW)]
     if computed:
         values = _json_safe(result.select(computed).to_dicts())
