@@ -115,15 +115,36 @@ def scrub_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [scrub_row(row) for row in rows]
 
 
+# A cell may be as large as the files the product reads (a few MB), not only Python's default 128 KiB.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+
+
 def csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
     """Each record of a CSV text with the line it starts on (the first line is 1), blank lines
     left out. A quoted cell may hold line breaks: its record is found on its first line, where a
-    person looks for it. Raises `csv.Error` on a malformed file."""
+    person looks for it. Raises `csv.Error` on a malformed file, and on a quote never closed, which
+    would otherwise swallow every line after it into one cell."""
     reader = csv.reader(io.StringIO(text, newline=""))
+    last = 0
     while True:
         start = reader.line_num + 1
         record = next(reader, None)
         if record is None:
-            return
+            break
         if record:
+            last = start
             yield start, record
+    _check_last_record_closed(text, last, reader.line_num)
+
+
+def _check_last_record_closed(text: str, last_start: int, last_line: int) -> None:
+    """Only the last record can hold an open quote (it runs to the end of the text): read it again
+    strictly when it spans lines, and say where the quote opened when it is never closed."""
+    if last_start == 0 or last_line <= last_start:
+        return
+    rest = "".join(io.StringIO(text, newline="").readlines()[last_start - 1 :])
+    try:
+        for _ in csv.reader(io.StringIO(rest, newline=""), strict=True):
+            pass
+    except csv.Error:
+        raise csv.Error(f"a quoted cell on line {last_start} is never closed") from None

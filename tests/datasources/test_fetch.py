@@ -60,6 +60,8 @@ class TestBadContent:
             (b'a,b\n"x\ny",1\n\n1,2,3\n', "csv", "line 5 has 3 fields"),
             (b'a,b\n1,2\n"two\nlines",2,3\n', "csv", "line 3 has 3 fields"),
             (b"\n\n", "csv", "no header row"),
+            # An open quote would swallow every line after it into one cell.
+            (b'a,b\n1,"x\n2,y\n3,z\n', "csv", "a quoted cell on line 2 is never closed"),
             (b"\xff\xfe\x00", "csv", "not UTF-8"),
             (b"{not json", "json", "JSON is malformed"),
             (b'"text"', "json", "list of objects"),
@@ -74,3 +76,19 @@ class TestBadContent:
 
     def test_blank_lines_before_the_header_and_between_rows_are_left_out(self):
         assert parse(b'\na,b\n\n1,"two\nlines"\n\n', "csv") == [{"a": 1, "b": "two\nlines"}]
+
+    @pytest.mark.parametrize(
+        ("cell", "kept"),
+        [
+            ("12345678901234567", 12345678901234567),  # 17 digits: exact, as a JSON source keeps it
+            ("-999999999999999999", -999999999999999999),  # 18 digits
+            ("1234567890123456789", "1234567890123456789"),  # 19: text rather than other digits
+            ("12345678901234567890.5", 1.2345678901234567e19),  # a decimal is a float, as before
+        ],
+    )
+    def test_a_whole_number_keeps_its_digits_or_stays_text(self, cell: str, kept: object) -> None:
+        assert parse(f"id\n{cell}\n".encode(), "csv") == [{"id": kept}]
+
+    def test_a_cell_over_128_kib_is_kept_like_the_same_value_in_json(self):
+        note = "n" * 200_000
+        assert parse(f"id,note\n1,{note}\n".encode(), "csv") == [{"id": 1, "note": note}]

@@ -60,7 +60,10 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 
-_INT = re.compile(r"-?\d{1,15}")
+# Whole numbers a 64-bit integer holds exactly (any of 18 digits), as a JSON source keeps them;
+# more digits (an order or card number) stay text rather than lose digits in a float.
+_INT = re.compile(r"-?\d{1,18}")
+_LONG_INT = re.compile(r"-?\d{19,}")
 _FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
 
 
@@ -520,13 +523,14 @@ def parse(body: bytes, fmt: str) -> list[Row]:
 def cell(value: str) -> Any:
     """A CSV cell as the number it spells, or the (scrubbed) text itself; an empty cell is null.
 
-    A number too large for a float (`1e999`) stays text: infinity is not valid JSON."""
+    A number too large for a float (`1e999`) stays text: infinity is not valid JSON; so does a
+    whole number of more than 18 digits, which a float would hold with other digits."""
     stripped = value.strip()
     if stripped == "":
         return None
     if _INT.fullmatch(stripped):
         return int(stripped)
-    if _FLOAT.fullmatch(stripped):
+    if _FLOAT.fullmatch(stripped) and not _LONG_INT.fullmatch(stripped):
         number = float(stripped)
         if math.isfinite(number):
             return number
