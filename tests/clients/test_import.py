@@ -165,6 +165,13 @@ BAD_LINES = [
 ]
 
 
+class TestBlankLines:
+    def test_a_line_of_spaces_is_left_out_like_a_line_of_empty_cells(self, http, partner):
+        response = import_csv(http, partner, "name,external_id\nAcme,A-1\n , \n,\n")
+        assert response.status_code == 201, response.text
+        assert [(r["line"], r["ok"]) for r in response.json()["rows"]] == [(2, True)]
+
+
 class TestARefusedImport:
     @pytest.mark.parametrize(("line", "code"), BAD_LINES)
     def test_a_bad_last_line_names_its_line_and_code_and_leaves_no_client(
@@ -215,6 +222,36 @@ class TestARefusedImport:
         response = import_csv(http, partner, text)
         assert response.status_code == 422
         assert "Line 3 has more cells" in response.json()["detail"]
+
+    def test_a_quote_never_closed_refuses_the_file_naming_its_line(self, http, partner, db):
+        before = state(db)
+        response = import_csv(http, partner, 'name,external_id\nAcme,"A-1\nBeta,B-2\nGamma,G-3\n')
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["code"] == "validation_error", body
+        assert "a quoted cell on line 2 is never closed" in body["detail"]
+        assert state(db) == before
+
+    @pytest.mark.parametrize("column", ["dashboards", "template_id"])
+    def test_a_cell_of_thousands_of_digits_is_refused_on_its_line(self, http, partner, db, column):
+        before = state(db)
+        text = f"name,{column}\nAcme,\nBeta,{'9' * 5000}\n"
+        for dry_run in (True, False):
+            response = import_csv(http, partner, text, dry_run=dry_run)
+            assert response.status_code == (200 if dry_run else 422), response.text
+            rows = response.json()["rows"]
+            assert [(r["line"], r["ok"]) for r in rows] == [(2, True), (3, False)]
+        assert state(db) == before
+
+    def test_a_header_wider_than_the_columns_and_properties_refuses_the_file(self, http, partner, db):
+        before = state(db)
+        header = "name," + ",".join(f"prop.c{i}" for i in range(20_000))
+        response = import_csv(http, partner, header + "\n" + "x\n" * 100)
+        assert response.status_code == 422
+        assert response.json()["field"] == "columns"
+        assert "20,001 columns" in response.json()["detail"]
+        assert state(db) == before
 
     def test_the_line_where_the_pool_runs_out_is_named(self, http, partner):
         # The partner's plan holds 10 dashboards: lines 2-4 take 4 each.

@@ -270,3 +270,36 @@ def test_a_partner_viewer_cannot_import_or_change_statuses(http, partner, databa
     )
     assert 'role="alert"' in refused.text
     assert [c["status"] for c in clients_of(http, partner)] == ["setup"]
+
+
+@pytest.mark.usefixtures("partner_session")
+def test_the_import_page_shows_a_cell_of_thousands_of_digits_as_a_bad_line(http, partner):
+    preview = upload(http, "name,users\r\nAcme,\r\nBeta," + "9" * 5000 + "\r\n")
+    assert preview.status_code == 200, preview.text[:500]
+    assert "1 line cannot be imported" in preview.text
+    assert clients_of(http, partner) == []
+
+
+@pytest.mark.usefixtures("partner_session")
+def test_a_file_the_preview_accepts_can_be_applied_as_a_browser_sends_it_back(http, partner):
+    """A browser submits a form field's line breaks as CRLF (HTML: "normalize newlines"), so an LF
+    file's text comes back one character longer per line than the file the preview accepted."""
+    props = ",".join(f"prop.p{i}" for i in range(50))
+    header = f"name,{props}\n"
+    width = (1_000_000 - len(header)) // 10  # each of the 10 lines, its LF included
+    lines = []
+    for i in range(10):
+        name = f"Client {i} "
+        value = "v" * ((width - len(name) - 1) // 50 - 1)
+        name += "n" * (width - 1 - len(name) - 50 * (len(value) + 1))
+        lines.append(name + ("," + value) * 50 + "\n")
+    text = header + "".join(lines)
+    assert len(text.encode()) <= 1_000_000 < len(text.replace("\n", "\r\n"))
+    preview = upload(http, text)
+    assert "Every line can be imported: 10 clients would be created." in preview.text, preview.text[-2000:]
+    sent_back = apply_text(preview.text).replace("\r\n", "\n").replace("\n", "\r\n")
+    applied = http.post(
+        "/partner/clients/import/apply", data={"csrf_token": csrf_of(preview.text), "csv_text": sent_back}
+    )
+    assert "10 clients created." in applied.text, applied.text[-2000:]
+    assert len(clients_of(http, partner)) == 10

@@ -98,7 +98,9 @@ def import_rows(body: bytes, content_type: str) -> list[tuple[int, dict[str, obj
                     raise InvalidInput(
                         f"Line {line} has more cells than the header has columns.", field="body"
                     )
-                if any(cells):  # lines of empty cells are not clients
+                if any(cell.strip() for cell in cells):  # lines of blank cells are not clients
+                    if len(rows) == bulk.MAX_ROWS:
+                        raise InvalidInput(f"An import holds at most {bulk.MAX_ROWS} lines.", field="rows")
                     padded: list[str | None] = [*cells, *[None] * (len(columns) - len(cells))]
                     rows.append((line, dict(zip(columns, padded, strict=True))))
         except csv.Error as error:

@@ -21,7 +21,7 @@ from tenantry.audit import audit
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as repo
 from tenantry.clients import service
-from tenantry.clients.schemas import ClientCreate, Properties
+from tenantry.clients.schemas import MAX_PROPERTIES, ClientCreate, Properties
 from tenantry.clock import Clock
 from tenantry.db.models import Client, Partner
 from tenantry.errors import InvalidInput, NotFound, TenantryError
@@ -44,6 +44,8 @@ COLUMNS: tuple[str, ...] = (
 )
 PROPERTY_PREFIX = "prop."
 MAX_ROWS = 50_000
+# The known columns and a client's properties: a wider header is a mistake in the whole file.
+MAX_COLUMNS = len(COLUMNS) + MAX_PROPERTIES
 
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 _NAME: TypeAdapter[str] = TypeAdapter(Name)
@@ -95,6 +97,12 @@ class ImportRefused(TenantryError):
 def check_columns(columns: Sequence[str]) -> None:
     """A column the importer does not know, or one named twice (which of its cells was meant?), is
     a mistake in the whole file, not in one line."""
+    if len(columns) > MAX_COLUMNS:
+        raise InvalidInput(
+            f"The file has {len(columns):,} columns; an import takes at most {MAX_COLUMNS} "
+            f"({len(COLUMNS)} columns and {MAX_PROPERTIES} properties).",
+            field="columns",
+        )
     twice = sorted(column for column, count in Counter(columns).items() if count > 1)
     if twice:
         raise InvalidInput(f"The column {twice[0]!r} is named twice; name each column once.", field=twice[0])
@@ -114,14 +122,22 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
+# An amount of more digits than this is out of range whatever it is (the largest is 2,000,000,000).
+_MOST_DIGITS = 20
+_TOO_LARGE = 10**_MOST_DIGITS
+
+
 def _amount(value: object) -> int | None:
     """A number of a CSV cell or a JSON value; None when it is not a whole number."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
+    digits = value.strip() if isinstance(value, str) else ""
+    # More digits than any amount has is out of range, not a number to convert (Python refuses to
+    # convert more than 4,300 digits at all).
+    if digits.isascii() and digits.isdigit():
+        return int(digits) if len(digits) <= _MOST_DIGITS else _TOO_LARGE
     return None
 
 

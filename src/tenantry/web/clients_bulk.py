@@ -158,7 +158,9 @@ async def apply_import(
     mailer: MailerDep,
     settings: SettingsDep,
     vault: VaultDep,
-    csv_text: Annotated[str, Form(max_length=MAX_FILE_BYTES)] = "",
+    # The previewed file, as the browser sends it back: each line break as CR LF (twice as long,
+    # at most, as the file the preview took).
+    csv_text: Annotated[str, Form(max_length=2 * MAX_FILE_BYTES)] = "",
 ) -> Response:
     """The previewed file applied: every client or none."""
     inviter = Inviter(mailer, settings.base_url)
