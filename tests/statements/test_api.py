@@ -236,6 +236,20 @@ class TestFormats:
             expected["client_name"] = "'=HYPERLINK(1)"
             assert dict(zip(COLUMNS, row, strict=True)) == expected
 
+    def test_a_name_cannot_start_a_formula_cell_in_a_spreadsheet_that_splits_on_semicolons(
+        self, http, partner, clock
+    ):
+        # Excel in most of continental Europe splits a .csv on `;`: what follows one inside a
+        # name starts a cell there.
+        at(clock, 2026, 3, 10, 12)
+        create(http, partner, name="Acme;=cmd|' /C calc'!A0; -2", status="active", resources=READY)
+        at(clock, 2026, 4, 1)
+        text = statement(http, partner, "2026-03", Accept="text/csv").text
+        assert "Acme;'=cmd|' /C calc'!A0;' -2" in text
+        for cells in csv.reader(io.StringIO(text), delimiter=";"):
+            for cell in cells:
+                assert not cell.lstrip().startswith(("=", "+", "-", "@")), (cell, text)
+
     def test_a_download_link_can_ask_for_csv_in_the_query(self, http, partner):
         response = statement(http, partner, "2026-03", Accept="text/html")
         assert response.headers["content-type"] == "application/json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -121,12 +122,16 @@ def month_report(db: Session, partner_id: int, month: str, now: datetime) -> Mon
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet whose list separator is `;` (most of continental Europe) splits a line on it:
+# what follows a `;` inside a value starts a cell there too.
+_FORMULA_AFTER_SEPARATOR = re.compile(r";(\s*[=+\-@])")
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    value = _FORMULA_AFTER_SEPARATOR.sub(r";'\1", value)
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def statement_csv(statement: Statement) -> str:
