@@ -177,6 +177,9 @@ def _instants(texts: pl.Series) -> pl.Series | None:
         for index in left.arg_true():
             values[index] = _instant(offsets[index])
         parsed = pl.Series(texts.name, values, dtype=instant)
+    # An instant outside years 1 to 9999 (0001-01-01T00:30+01:00) is no instant Python holds: the
+    # value keeps its text's day and order, as a literal naming it does (`_instant`).
+    parsed = parsed.zip_with(parsed.dt.year().is_between(1, 9999).fill_null(False), parsed.clear(len(parsed)))
     if places is None:
         return parsed
     return pl.Series(texts.name, [None] * len(texts), dtype=instant).scatter(places, parsed)
@@ -188,7 +191,8 @@ def _order_key(texts: pl.Series, instants: pl.Series) -> pl.Series:
     written in UTC as the text of a datetime without an offset, so a column's plain days and
     datetimes (its own days, in every timezone) fall between the instants as their text says."""
     written = instants.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
-    return written.zip_with(written.is_not_null(), texts)
+    own = texts.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")  # `2026-03-29 05:00` as with a T
+    return written.zip_with(written.is_not_null(), own)
 
 
 def _local_days(instants: pl.Series, days: pl.Series, timezone: str | None) -> pl.Series:
@@ -612,7 +616,10 @@ def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
     return day.cast(pl.String).alias(key.column)
 
 
-def _aggregate(fn: str, column: str | None, name: str, ordered: frozenset[str]) -> pl.Expr:
+def _aggregate(
+    fn: str, column: str | None, name: str, ordered: frozenset[str], whole: frozenset[str]
+) -> pl.Expr:
+    """`ordered`: the columns ordered by their instants; `whole`: the columns of whole numbers."""
     if column is None:
         return pl.len().cast(pl.Int64).alias(name)
     value = pl.col(column)
@@ -621,7 +628,8 @@ def _aggregate(fn: str, column: str | None, name: str, ordered: frozenset[str]) 
     if fn == "count_distinct":
         return value.drop_nulls().n_unique().cast(pl.Int64).alias(name)
     if fn == "sum":
-        return value.sum().alias(name)
+        # Whole numbers add up in 128 bits: ten of 999999999999999999 pass what 64 bits hold.
+        return (value.cast(pl.Int128) if column in whole else value).sum().alias(name)
     if fn == "avg":
         return value.mean().alias(name)
     if fn == "median":
@@ -707,16 +715,28 @@ def execute(
             ordered.discard(name)
     if not grouped:
         return _rows_of(source, plan, query, frame, frozenset(ordered))
-    aggregates = [_aggregate(a.fn, a.column, a.as_, frozenset(ordered)) for a in query.aggregate]
+    whole = frozenset(name for name, dtype in frame.collect_schema().items() if dtype.is_integer())
+    aggregates = [_aggregate(a.fn, a.column, a.as_, frozenset(ordered), whole) for a in query.aggregate]
+    # The output's columns ordered by instants keep their hidden key: a min or max over such a
+    # column (the key of the value it took), and a group_by key that is one.
+    extremes = [a for a in query.aggregate if a.fn in ("min", "max") and a.column in ordered]
+    aggregates += [getattr(pl.col(_ORDER + str(a.column)), a.fn)().alias(_ORDER + a.as_) for a in extremes]
+    plain = [key for key in query.group_by if isinstance(key, str) and key in ordered]
+    output_ordered = frozenset([*(a.as_ for a in extremes), *plain])
     if query.group_by:
         keys = [_key(key, plan.rows_types) for key in query.group_by]
-        frame = frame.group_by(keys).agg(aggregates) if aggregates else frame.select(keys).unique()
+        if aggregates or plain:
+            firsts = [pl.col(_ORDER + key).first() for key in plain]
+            frame = frame.group_by(keys).agg([*aggregates, *firsts])
+        else:
+            frame = frame.select(keys).unique()
         # Groups come out in the order of their keys unless the query sorts them.
         if not query.sort:
-            frame = frame.sort(list(plan.output)[: len(keys)], nulls_last=True)
+            names = list(plan.output)[: len(keys)]
+            frame = frame.sort([_ORDER + n if n in output_ordered else n for n in names], nulls_last=True)
     else:
         frame = frame.select(aggregates)
-    result = _sorted(frame, query).collect()
+    result = _sorted(frame, query, output_ordered).collect()
     return Table(list(plan.output), _json_safe(result.select(list(plan.output)).to_dicts()))
 
 
