@@ -19,7 +19,7 @@ from tenantry.text import csv_records
         ('a,b\n1,"x\ny",2\n3,4\n', [(1, ["a", "b"]), (2, ["1", "x\ny", "2"]), (4, ["3", "4"])]),
         ('a,b\n1,"x\ny",2', [(1, ["a", "b"]), (2, ["1", "x\ny", "2"])]),  # no line break at the end
         ('a,b\n1,5" screen\n', [(1, ["a", "b"]), (2, ["1", '5" screen'])]),  # a quote in a cell
-        ('a,b\n1,"x', [(1, ["a", "b"]), (2, ["1", "x"])]),  # open on the last line: nothing lost
+        ('a,b\n"x" y,1\n\n', [(1, ["a", "b"]), (2, ["x y", "1"])]),  # read leniently on one line
         ("", []),
     ],
 )
@@ -34,6 +34,8 @@ def test_each_record_comes_with_the_line_it_starts_on(
     [
         ('a,b\n1,"x\n2,y\n3,z\n', 2),
         ('a,b\n\n1,2\n3,"x\n\n', 4),
+        ('a,b\n1,"x', 2),  # open on the last line, with no line break after it
+        ('name,external_id\nAcme,A-1\n"Beta,B-2', 3),
     ],
 )
 def test_a_quote_never_closed_is_refused_naming_its_line_rather_than_swallowing_the_rest(
@@ -46,3 +48,10 @@ def test_a_quote_never_closed_is_refused_naming_its_line_rather_than_swallowing_
 def test_a_cell_may_be_longer_than_pythons_default_field_limit() -> None:
     note = "n" * 200_000
     assert list(csv_records(f"id,note\n1,{note}\n")) == [(1, ["id", "note"]), (2, ["1", note])]
+
+
+def test_a_quote_closed_wrongly_several_lines_on_is_refused_rather_than_swallowing_them() -> None:
+    with pytest.raises(
+        csv.Error, match="a quoted cell on line 2 runs over several lines and its quotes are wrong"
+    ):
+        list(csv_records('a,b\n"x,1\ny,2\n"z",3\nw,4\n'))

@@ -122,29 +122,43 @@ csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
 def csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
     """Each record of a CSV text with the line it starts on (the first line is 1), blank lines
     left out. A quoted cell may hold line breaks: its record is found on its first line, where a
-    person looks for it. Raises `csv.Error` on a malformed file, and on a quote never closed, which
-    would otherwise swallow every line after it into one cell."""
+    person looks for it. Raises `csv.Error` on a malformed file: among others on a quote that is
+    never closed, or closed wrongly several lines on, which would otherwise swallow the lines
+    after it into one cell. (A record on one line is read as leniently as Python's reader reads
+    it: `"x" y` is the cell `x y`.)"""
     reader = csv.reader(io.StringIO(text, newline=""))
-    last = 0
+    lines: list[str] | None = None
+    last: tuple[int, int] | None = None
     while True:
         start = reader.line_num + 1
         record = next(reader, None)
         if record is None:
             break
-        if record:
-            last = start
-            yield start, record
-    _check_last_record_closed(text, last, reader.line_num)
+        if not record:
+            continue
+        end = reader.line_num
+        if end > start:  # a quoted cell held line breaks: were its quotes right?
+            lines = lines if lines is not None else io.StringIO(text, newline="").readlines()
+            _check_quotes("".join(lines[start - 1 : end]), start, spans=True)
+        last = (start, end)
+        yield start, record
+    if last is not None and last[1] == last[0]:
+        # The last record may still have opened a quote that the end of the text closed: it is the
+        # text's last line that is not empty.
+        kept = text.rstrip("\r\n")
+        _check_quotes(kept[max(kept.rfind("\n"), kept.rfind("\r")) + 1 :], last[0], spans=False)
 
 
-def _check_last_record_closed(text: str, last_start: int, last_line: int) -> None:
-    """Only the last record can hold an open quote (it runs to the end of the text): read it again
-    strictly when it spans lines, and say where the quote opened when it is never closed."""
-    if last_start == 0 or last_line <= last_start:
-        return
-    rest = "".join(io.StringIO(text, newline="").readlines()[last_start - 1 :])
+def _check_quotes(raw: str, line: int, *, spans: bool) -> None:
+    """Read one record's text strictly. A record over several lines must be right (a stray quote
+    would have swallowed the lines after it); one on a single line may only not be left open."""
     try:
-        for _ in csv.reader(io.StringIO(rest, newline=""), strict=True):
+        for _ in csv.reader(io.StringIO(raw, newline=""), strict=True):
             pass
-    except csv.Error:
-        raise csv.Error(f"a quoted cell on line {last_start} is never closed") from None
+    except csv.Error as error:
+        if "end of data" in str(error):
+            raise csv.Error(f"a quoted cell on line {line} is never closed") from None
+        if spans:
+            raise csv.Error(
+                f"a quoted cell on line {line} runs over several lines and its quotes are wrong: {error}"
+            ) from None

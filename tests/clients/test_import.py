@@ -233,6 +233,14 @@ class TestARefusedImport:
         assert "a quoted cell on line 2 is never closed" in body["detail"]
         assert state(db) == before
 
+    def test_a_quote_opened_on_the_last_line_refuses_the_file(self, http, partner, db):
+        # `"Beta,B-2` would be one name, "Beta,B-2", and a client without its external id.
+        before = state(db)
+        response = import_csv(http, partner, 'name,external_id\nAcme,A-1\n"Beta,B-2')
+        assert response.status_code == 422, response.text
+        assert "a quoted cell on line 3 is never closed" in response.json()["detail"]
+        assert state(db) == before
+
     @pytest.mark.parametrize("column", ["dashboards", "template_id"])
     def test_a_cell_of_thousands_of_digits_is_refused_on_its_line(self, http, partner, db, column):
         before = state(db)

@@ -74,6 +74,23 @@ class TestBadContent:
         with pytest.raises(FetchError, match=message):
             parse(body, fmt)
 
+    def test_a_line_read_leniently_is_read_so_with_or_without_blank_lines_after_it(self):
+        # `"x" y` is the cell `x y` to Python's reader; an editor's blank line at the end must not
+        # make it a quote never closed.
+        assert parse(b'a,b\n"x" y,1\n', "csv") == [{"a": "x y", "b": 1}]
+        assert parse(b'a,b\n"x" y,1\n\n', "csv") == [{"a": "x y", "b": 1}]
+
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            (b'a\n1\n"2\n', "a quoted cell on line 3 is never closed"),
+            (b'a,b\n"x,1\ny,2\n"z",3\nw,4\n', "a quoted cell on line 2 runs over several lines"),
+        ],
+    )
+    def test_a_stray_quote_is_refused_rather_than_swallowing_the_lines_after_it(self, body, message):
+        with pytest.raises(FetchError, match=message):
+            parse(body, "csv")
+
     def test_blank_lines_before_the_header_and_between_rows_are_left_out(self):
         assert parse(b'\na,b\n\n1,"two\nlines"\n\n', "csv") == [{"a": 1, "b": "two\nlines"}]
 
