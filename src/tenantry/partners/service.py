@@ -174,10 +174,11 @@ def update_partner(db: Session, clock: Clock, principal: Principal, data: Partne
     timezone or currency from the next month (see statements.compute).
     """
     principal.require_admin()
-    if data.timezone is not None:
-        validate_timezone(data.timezone)
     now = clock.now()
     partner = partners_repo.lock_partner(db, principal.partner_id)
+    # A name kept from before the names were narrowed (`localtime`) may be sent back unchanged.
+    if data.timezone is not None and data.timezone != partner.timezone:
+        validate_timezone(data.timezone)
     changed: dict[str, Any] = {}
     if data.require_mfa is not None:
         accounts_service.set_require_mfa(db, clock, principal, data.require_mfa)

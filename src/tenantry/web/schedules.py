@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tenantry.api.deps import ClockDep, PathId, WorkDep
 from tenantry.auth.principal import Principal
-from tenantry.clock import Clock
+from tenantry.clock import Clock, is_timezone
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.partners import repository as partners_repo
 from tenantry.reports import repository as reports_repo
@@ -61,6 +61,7 @@ def _view(db: Session, visit: Visit, dashboard_id: int, portal: bool) -> tuple[A
     users = reports_repo.account_users(db, dashboard.partner_id, dashboard.client_id)
     base = "/app" if portal else "/partner"
     can_write = may_change(signed_in) and principal.role in ("admin", "editor")
+    timezone = partners_repo.get_partner(db, dashboard.partner_id).timezone
     return signed_in, {
         "dashboard": dashboard,
         "base": base,
@@ -78,7 +79,8 @@ def _view(db: Session, visit: Visit, dashboard_id: int, portal: bool) -> tuple[A
         "any_address": can_write and principal.is_partner,
         "weekdays": WEEKDAYS,
         "frequencies": FREQUENCIES,
-        "timezone": partners_repo.get_partner(db, dashboard.partner_id).timezone,
+        # Left empty (the partner's, as the API takes it) for a name a schedule may not be given.
+        "timezone": timezone if is_timezone(timezone) else "",
     }
 
 
