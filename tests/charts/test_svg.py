@@ -55,3 +55,15 @@ def test_the_cache_keeps_the_most_recently_used_drawings():
     for key in ["a", "b", "a", "c", "a", "b"]:
         cache.get_or_draw(key, lambda key=key: draw(key))
     assert drawn == ["a", "b", "c", "b"]
+
+
+def test_the_cache_keeps_its_drawings_within_its_budget_of_characters():
+    cache = SvgCache(capacity=100, budget=10)
+    for key in "abcd":
+        cache.put(key, key * 4)
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), cache.get("d")) == (None, None, "cccc", "dddd")
+    assert cache.weight == 8
+    cache.put("c", "c")  # replacing a drawing weighs the new one only
+    assert cache.weight == 5
+    cache.put("big", "x" * 50)  # the newest is kept whatever its size
+    assert (cache.get("big"), cache.get("c"), cache.weight) == ("x" * 50, None, 50)

@@ -16,8 +16,12 @@ from collections.abc import Callable, Hashable
 
 
 class SvgCache:
-    def __init__(self, capacity: int = 4096) -> None:
-        self.capacity = capacity
+    """At most `capacity` drawings holding at most `budget` characters in all (the newest is kept
+    whatever its size), least recently used dropped first: a visitor sending filter value after
+    filter value makes new drawings, never a process that grows without end."""
+
+    def __init__(self, capacity: int = 4096, budget: int = 64 * 1024 * 1024) -> None:
+        self.capacity, self.budget, self.weight = capacity, budget, 0
         self._entries: OrderedDict[Hashable, str] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -35,10 +39,14 @@ class SvgCache:
 
     def put(self, key: Hashable, svg: str) -> None:
         with self._lock:
+            old = self._entries.pop(key, None)
+            self.weight += len(svg) - (len(old) if old is not None else 0)
             self._entries[key] = svg
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.capacity or self.weight > self.budget
+            ):
+                _, dropped = self._entries.popitem(last=False)
+                self.weight -= len(dropped)
 
     def get_or_draw(self, key: Hashable, draw: Callable[[], str]) -> str:
         svg = self.get(key)
@@ -51,3 +59,4 @@ class SvgCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.weight = 0

@@ -13,6 +13,7 @@ longer fits its source is drawn as a "needs attention" card; the rest of the das
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import secrets
 import threading
@@ -54,8 +55,9 @@ class PageCache:
     and kept as the bytes around its nonce slots: a view joins them with its own nonce, which
     costs next to nothing, where searching the page for the slot would cost more than the rest."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
+    def __init__(self, capacity: int, budget: int = 64 * 1024 * 1024) -> None:
+        # At most `capacity` pages of `budget` bytes in all (the newest is kept whatever its size).
+        self.capacity, self.budget, self.weight = capacity, budget, 0
         # Stands for the response's nonce in a cached page: random per cache, so no content can hold it.
         self.slot = secrets.token_hex(16)
         self._entries: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()
@@ -79,9 +81,14 @@ class PageCache:
             # Rendered outside the lock: two threads may render one version once each, never wrongly.
             parts = tuple(part.encode() for part in render().split(self.slot))
             with self._lock:
+                old = self._entries.pop(version, None)
+                self.weight += sum(map(len, parts)) - (sum(map(len, old)) if old is not None else 0)
                 self._entries[version] = parts
-                while len(self._entries) > self.capacity:
-                    self._entries.popitem(last=False)
+                while len(self._entries) > 1 and (
+                    len(self._entries) > self.capacity or self.weight > self.budget
+                ):
+                    _, dropped = self._entries.popitem(last=False)
+                    self.weight -= sum(map(len, dropped))
         return nonce.encode().join(parts)
 
 
@@ -93,9 +100,11 @@ class LiveCache:
     published page per version, and the klips' query answers per source version."""
 
     klips: SvgCache = field(default_factory=SvgCache)
-    fragments: SvgCache = field(default_factory=lambda: SvgCache(capacity=1024))
+    fragments: SvgCache = field(default_factory=lambda: SvgCache(capacity=1024, budget=32 * 1024 * 1024))
     pages: PageCache = field(default_factory=lambda: PageCache(capacity=1024))
     queries: QueryCache = field(default_factory=lambda: QueryCache(capacity=1024))
+    # Select filters' choices per (their columns, the sources' versions): see `filter_choices`.
+    choices: SvgCache = field(default_factory=lambda: SvgCache(capacity=1024, budget=16 * 1024 * 1024))
 
 
 # A klip as laid out: its drawing, or for a text klip in the live page its HTML.
@@ -107,12 +116,16 @@ FILTER_PREFIX = "f."
 
 def parse_filters(params: Mapping[str, str] | Sequence[tuple[str, str]]) -> dict[str, str]:
     """The `f.<id>` values among a request's query parameters: the last non-empty one of each (a
-    page's filter bar sends a date range's preset, then its custom range, which wins if given)."""
+    page's filter bar sends a date range's preset, then its custom range, which wins if given),
+    or "" when all of an id's are empty: "Any time" or "All" chosen over the filter's default."""
     items = params.items() if isinstance(params, Mapping) else params
     chosen: dict[str, str] = {}
     for name, value in items:
-        if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX) and value.strip():
-            chosen[name[len(FILTER_PREFIX) :]] = value.strip()
+        if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX):
+            if value.strip():
+                chosen[name[len(FILTER_PREFIX) :]] = value.strip()
+            else:
+                chosen.setdefault(name[len(FILTER_PREFIX) :], "")
     return chosen
 
 
@@ -133,6 +146,8 @@ class Chosen:
     values: tuple[tuple[DashboardFilter, str, tuple[date, date] | None], ...] = ()
     # The timezone the view's days are in: a datetime with an offset falls on its day there.
     timezone: str = "UTC"
+    # The filters with a default the viewer chose to clear ("Any time", "All": `f.<id>=`).
+    cleared: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -152,7 +167,7 @@ class Chosen:
     @property
     def raw(self) -> dict[str, str]:
         """The values as a page's address gives them (`f.<id>`), to choose them again."""
-        return {f.id: value for f, value, _days in self.values}
+        return {**dict.fromkeys(self.cleared, ""), **{f.id: value for f, value, _days in self.values}}
 
     def value_of(self, filter_id: str) -> str | None:
         return next((value for f, value, _days in self.values if f.id == filter_id), None)
@@ -213,9 +228,12 @@ def choose(
     day it is in `timezone`, the view's (UTC when None)."""
     raw = raw or {}
     values = []
+    cleared = []
     for chosen in filters:
         value = raw.get(chosen.id, chosen.default)
         if value is None or value == "":
+            if value == "" and chosen.default:
+                cleared.append(chosen.id)
             continue
         name = FILTER_PREFIX + chosen.id
         # One line, as a klip's own filter values are (a value a condition refuses is never made).
@@ -228,7 +246,7 @@ def choose(
             except ValueError as exc:
                 raise _bad_filter(name, str(exc)) from None
         values.append((chosen, value, days))
-    return Chosen(tuple(values), timezone or "UTC")
+    return Chosen(tuple(values), timezone or "UTC", tuple(cleared))
 
 
 # A select filter offers at most this many of its column's values.
@@ -236,13 +254,33 @@ CHOICES = 100
 
 
 def filter_choices(
-    db: Session | Connection, filters: Sequence[DashboardFilter], klips: list[PlacedKlip]
+    db: Session | Connection,
+    filters: Sequence[DashboardFilter],
+    klips: list[PlacedKlip],
+    cache: LiveCache | None = None,
 ) -> dict[str, list[str]]:
     """Each select filter's choices: its column's distinct values in the dashboard's sources that
-    have it (the first 100, sorted), as text, the way a page's address carries them."""
+    have it (the first 100, sorted), as text, the way a page's address carries them. With a
+    `cache`, worked out once per version of the sources (their rows are read only then)."""
     selects = [f for f in filters if f.kind == "select"]
     if not selects:
         return {}
+    if cache is None:
+        return _choices_of(db, selects, klips)
+    versions = repo.versions_of(db, (k.datasource_id for k in klips))
+    key = (tuple(sorted(versions.items())), tuple((f.id, f.column) for f in selects))
+    found = cache.choices.get(key)
+    if found is None:
+        choices = _choices_of(db, selects, klips)
+        cache.choices.put(key, json.dumps(choices))
+        return choices
+    loaded: dict[str, list[str]] = json.loads(found)
+    return loaded
+
+
+def _choices_of(
+    db: Session | Connection, selects: Sequence[DashboardFilter], klips: list[PlacedKlip]
+) -> dict[str, list[str]]:
     snapshots = repo.rows_of(db, (k.datasource_id for k in klips))
     choices: dict[str, list[str]] = {}
     for chosen in selects:
@@ -344,8 +382,32 @@ def _previous_value(table: query.Table, body: KlipBody) -> float | None:
     return svg.number(table.rows[-1].get(body.columns.value))
 
 
+def cache_once(read: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
+    """`read`, run at most once: its rows are kept for the calls after the first."""
+    kept: list[list[dict[str, Any]]] = []
+
+    def once() -> list[dict[str, Any]]:
+        if not kept:
+            kept.append(read())
+        return kept[0]
+
+    return once
+
+
+def _rows_now(db: Session | Connection, source_id: int | None) -> list[dict[str, Any]]:
+    """A source's rows as they are now. Read after its version: when a refresh landed in between,
+    they are the newer rows, kept under the older version, which no later view asks for."""
+    if source_id is None:
+        return []
+    return repo.rows_of(db, [source_id]).get(source_id, ("", []))[1]
+
+
 def draw_one(
-    klip: PlacedKlip, rows: list[dict[str, Any]], version: str, cache: LiveCache, chosen: Chosen
+    klip: PlacedKlip,
+    rows: Callable[[], list[dict[str, Any]]],
+    version: str,
+    cache: LiveCache,
+    chosen: Chosen,
 ) -> str:
     """One klip as SVG: its query over its rows with the filters that apply to it, or a "needs
     attention" card when it no longer fits its source. Never raises: one klip's trouble leaves
@@ -358,13 +420,14 @@ def draw_one(
     try:
         if body.kind == "text":
             return svg.draw(body, klip.title, [], size=size)
-        columns = cache.queries.columns(lambda: rows, version)
+        read = cache_once(rows)
+        columns = cache.queries.columns(read, version)
         query.check(body, columns)
-        table = cache.queries.run(lambda: rows, version, body.query, chosen.where(columns), chosen.timezone)
+        table = cache.queries.run(read, version, body.query, chosen.where(columns), chosen.timezone)
         previous = None
         if body.compare == "previous_period" and chosen.compares(columns):
             before = cache.queries.run(
-                lambda: rows, version, body.query, chosen.where(columns, previous=True), chosen.timezone
+                read, version, body.query, chosen.where(columns, previous=True), chosen.timezone
             )
             previous = _previous_value(before, body)
         return svg.draw(body, klip.title, table.rows, size=size, previous=previous)
@@ -392,9 +455,12 @@ def _draw(
     found = {klip.id: cache.klips.get(_key(klip, klip.version, chosen.key)) for klip in klips}
     missing = [klip for klip in klips if found[klip.id] is None]
     if missing:
-        snapshots = repo.rows_of(db, (klip.datasource_id for klip in missing))
+        # The versions first: a source's rows are read only when its query cache does not hold
+        # them (a new filter value runs the queries again over the table loaded already).
+        versions = repo.versions_of(db, (klip.datasource_id for klip in missing))
         for klip in missing:
-            version, rows = snapshots.get(klip.datasource_id, ("", [])) if klip.datasource_id else ("", [])
+            version = versions.get(klip.datasource_id, "") if klip.datasource_id else ""
+            rows = partial(_rows_now, db, klip.datasource_id)
             drawing = draw_one(klip, rows, version, cache, chosen)
             # Keyed by the version the rows were read at, in case a refresh landed in between.
             cache.klips.put(_key(klip, version, chosen.key), drawing)

@@ -138,6 +138,15 @@ def rows_of(
     return {source_id: (version, rows or []) for source_id, version, rows in result}
 
 
+def versions_of(db: Session | Connection, source_ids: Iterable[int | None]) -> dict[int, str]:
+    """The snapshot versions of some data sources, without their rows, in one query."""
+    ids = list({i for i in source_ids if i is not None})
+    if not ids:
+        return {}
+    found = db.execute(select(DataSource.id, DataSource.version).where(DataSource.id.in_(ids)))
+    return {source_id: version for source_id, version in found}
+
+
 def get_klip(db: Session, dashboard_id: int, klip_id: int) -> Klip:
     """A klip of this dashboard (found through `get_dashboard`, so already the caller's)."""
     klip = db.scalars(select(Klip).where(Klip.id == klip_id, Klip.dashboard_id == dashboard_id)).one_or_none()

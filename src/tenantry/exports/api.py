@@ -11,7 +11,7 @@ from tenantry.api.deps import Caller, ClockDep, MailerDep, PathId, WorkDep, serv
 from tenantry.dashboards.live import parse_filters
 from tenantry.exports import service
 from tenantry.fields import Email, Strict
-from tenantry.klips.spec import FilterId, FilterValue
+from tenantry.klips.spec import ChosenValue, FilterId
 
 router = APIRouter(prefix="/api/1/dashboards", tags=["exports"])
 
@@ -22,7 +22,7 @@ class EmailIn(Strict):
     to: Annotated[list[Email], Field(min_length=1, max_length=20)]
     format: Format = "pdf"
     # The dashboard's filter values, as `?f.<id>=` gives them on its page: {id: value}.
-    filters: Annotated[dict[FilterId, FilterValue], Field(max_length=20)] = {}
+    filters: Annotated[dict[FilterId, ChosenValue], Field(max_length=20)] = {}
 
 
 class EmailOut(BaseModel):

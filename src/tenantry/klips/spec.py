@@ -319,6 +319,8 @@ class LayoutIn(Strict):
 
 FilterId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
+# A filter's value chosen for a download or an e-mail: "" clears a filter's default ("Any time").
+ChosenValue = Annotated[str, StringConstraints(max_length=200), OneLine]
 
 
 class DashboardFilter(Strict):

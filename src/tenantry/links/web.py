@@ -181,7 +181,7 @@ def _drawn(services: Services, link: PublicLink, chosen: Chosen, today: date) ->
 
 def _choices(services: Services, link: PublicLink, filters: list[DashboardFilter]) -> dict[str, list[str]]:
     with services.database.engine.connect() as db:
-        return filter_choices(db, filters, link.klips)
+        return filter_choices(db, filters, link.klips, services.renderer.live)
 
 
 # Filter choices whose data versions a link keeps (past them, a version is worked out each time).
@@ -281,8 +281,10 @@ async def unlock(
     link = await run_in_threadpool(_protected_link, services, token, host_partner_id(request))
     if isinstance(link, LinkUnavailable):
         return _unavailable_page(link.status)
+    # Back to the page as it was asked for, with its filter values (the same path: no open redirect).
+    again = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if link.password_hash is None:
-        return RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
+        return RedirectResponse(again, status_code=303, headers=_COMMON)
     address = request_address(request, services.settings.trusted_proxy_networks)
     right = await throttle.attempt(
         services.database,
@@ -298,7 +300,7 @@ async def unlock(
         return page
     if not right:
         return _page("password.html", 401, link.allowed_origins, error="That password is not right.")
-    response = RedirectResponse(request.url.path, status_code=303, headers=_COMMON)
+    response = RedirectResponse(again, status_code=303, headers=_COMMON)
     response.set_cookie(
         _cookie_name(link.id),
         service.access_proof(link, services.settings.resolved_secret_key),

@@ -18,7 +18,7 @@ from pydantic import (
 from tenantry.clock import is_timezone
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.fields import Email, Name, RowId, Strict
-from tenantry.klips.spec import FilterId, FilterValue
+from tenantry.klips.spec import ChosenValue, FilterId
 
 Frequency = Literal["daily", "weekly", "monthly"]
 Format = Literal["pdf", "png"]
@@ -44,7 +44,7 @@ def _timezone(value: str) -> str:
 
 TimeOfDay = Annotated[str, Field(min_length=5, max_length=5), AfterValidator(_time_of_day)]
 Timezone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
-Filters = Annotated[dict[FilterId, FilterValue], Field(max_length=20)]
+Filters = Annotated[dict[FilterId, ChosenValue], Field(max_length=20)]
 
 
 class Recipients(Strict):

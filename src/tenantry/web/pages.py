@@ -353,9 +353,11 @@ class PageRoute(APIRoute):
             try:
                 return await handle(request)
             except TenantryError as refusal:
-                raise Refused(refusal.detail, refusal.status) from refusal
+                # A page's heading names its usual refusal ("Not found"); bad input is another.
+                heading = "Not possible" if refusal.status == 422 else None
+                raise Refused(refusal.detail, refusal.status, heading) from refusal
             except ValidationError as invalid:
-                raise Refused(plain_invalid(invalid), 422) from invalid
+                raise Refused(plain_invalid(invalid), 422, "Not possible") from invalid
 
         return page_handler
 

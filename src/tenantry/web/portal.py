@@ -201,7 +201,9 @@ def _live(
         timezone=timezone,
     )
     choices = (
-        filter_choices(db, filters, dashboards_repo.placed_klips(db, dashboard.id)) if bar and filters else {}
+        filter_choices(db, filters, dashboards_repo.placed_klips(db, dashboard.id), cache)
+        if bar and filters
+        else {}
     )
     filter_bar = bar_of(filters, chosen, choices) if bar else []
     if html is not None and visit.brand is not None:
