@@ -462,7 +462,8 @@ def _draw(
             version = versions.get(klip.datasource_id, "") if klip.datasource_id else ""
             rows = partial(_rows_now, db, klip.datasource_id)
             drawing = draw_one(klip, rows, version, cache, chosen)
-            # Keyed by the version the rows were read at, in case a refresh landed in between.
+            # Keyed by the version read above, not the page's: a refresh landing in between leaves
+            # the newer rows under the older version, which no later view asks for.
             cache.klips.put(_key(klip, version, chosen.key), drawing)
             found[klip.id] = drawing
     mark = svg.watermarked if watermark else str
