@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
+from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import PageCache
 from tests.content import pdf_text
-from tests.factories import PASSWORD, add_user, new_client, sign_in
+from tests.factories import PASSWORD, add_user, drop_every_connection, new_client, sign_in
 
 DAILY = [
     {"day": "2026-02-24", "region": "North", "sales": 10},
@@ -213,3 +216,88 @@ def test_the_page_cache_keeps_its_pages_within_its_budget_of_bytes():
         b"ccccccccccn",
     )
     assert pages.weight == 20
+
+
+def flaky_rows(monkeypatch: pytest.MonkeyPatch, failures: int = 1) -> dict[str, int]:
+    """`rows_of` failing `failures` times as a dropped connection would, then answering again."""
+    real = dashboards_repo.rows_of
+    left = {"left": failures}
+
+    def flaky(db: Any, source_ids: Any) -> Any:
+        if left["left"]:
+            left["left"] -= 1
+            raise OperationalError("SELECT data_sources.rows", {}, Exception("server closed the connection"))
+        return real(db, source_ids)
+
+    monkeypatch.setattr(dashboards_repo, "rows_of", flaky)
+    return left
+
+
+def test_a_failed_read_of_a_sources_rows_is_not_kept_as_the_published_pages_drawing(
+    http, partner, monkeypatch
+):
+    """A database fault while a klip's rows are read is the database's, not the klip's: the view
+    that met it may fail (503), and no "could not be drawn" card is kept for the next one."""
+    url = published(http, partner, board(http, partner, filters=DEFAULTED))
+    left = flaky_rows(monkeypatch)
+    first = http.get(url)
+    assert left["left"] == 0  # the fault happened
+    assert first.status_code in (200, 503)
+    again = http.get(url)
+    assert again.status_code == 200
+    assert "could not be drawn" not in again.text
+    assert shows(again.text) == "100"
+
+
+def test_a_failed_read_of_a_sources_rows_does_not_go_out_in_a_download(http, partner, monkeypatch):
+    dashboard_id = board(http, partner, filters=DEFAULTED)
+    left = flaky_rows(monkeypatch)
+    first = http.get(f"/api/1/dashboards/{dashboard_id}/export?format=pdf", headers=partner.headers)
+    assert left["left"] == 0
+    if first.status_code == 200:  # a file went out: it must not be a broken one
+        assert "could not be drawn" not in pdf_text(first.content)
+    again = http.get(f"/api/1/dashboards/{dashboard_id}/export?format=pdf", headers=partner.headers)
+    assert again.status_code == 200
+    text = pdf_text(again.content)
+    assert "could not be drawn" not in text and "100" in text.split()
+
+
+def test_a_connection_dropped_while_drawing_is_not_kept_as_the_published_page(
+    database_url, http, partner, database, monkeypatch
+):
+    """PostgreSQL ends the app's connections (a restart, a failover) between a view's read of the
+    versions and of the rows: that view may fail, the next one draws the klip."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("ends the server's connections: PostgreSQL only")
+    url = published(http, partner, board(http, partner, filters=DEFAULTED))
+    real = dashboards_repo.versions_of
+    armed = {"left": 1}
+
+    def dropping(db: Any, ids: Any) -> Any:
+        found = real(db, ids)
+        if armed["left"]:
+            armed["left"] -= 1
+            drop_every_connection(database)
+        return found
+
+    monkeypatch.setattr(dashboards_repo, "versions_of", dropping)
+    first = http.get(url)
+    assert armed["left"] == 0
+    assert first.status_code in (200, 503)
+    again = http.get(url)
+    assert again.status_code == 200
+    assert "could not be drawn" not in again.text
+    assert shows(again.text) == "100"
+
+
+def test_a_bad_filter_value_on_a_portal_download_is_still_headed_download_not_possible(http, partner):
+    """A page that names its refusals keeps its heading for bad input too; only "Not found" gives
+    way to "Not possible"."""
+    client_id = new_client(http, partner, "active")
+    add_user(http, partner, client_id, "admin@client.test")
+    dashboard_id = board(http, partner, client_id=client_id, filters=DEFAULTED)
+    assert sign_in(http, "admin@client.test", PASSWORD).status_code == 303
+    page = http.get(f"/app/dashboards/{dashboard_id}/download", params={"f.period": "next_week"})
+    assert page.status_code == 422
+    assert "f.period" in page.text
+    assert re.findall(r"<h1>([^<]*)</h1>", page.text) == ["Download not possible"]

@@ -382,13 +382,25 @@ def _previous_value(table: query.Table, body: KlipBody) -> float | None:
     return svg.number(table.rows[-1].get(body.columns.value))
 
 
+class _ReadFailed(Exception):
+    """A source's rows could not be read: the database's fault, not the klip's, so it goes past
+    `draw_one`'s catch-all (the request is answered 503, and no drawing of it is kept)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def cache_once(read: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
     """`read`, run at most once: its rows are kept for the calls after the first."""
     kept: list[list[dict[str, Any]]] = []
 
     def once() -> list[dict[str, Any]]:
         if not kept:
-            kept.append(read())
+            try:
+                kept.append(read())
+            except Exception as exc:
+                raise _ReadFailed(exc) from exc
         return kept[0]
 
     return once
@@ -431,6 +443,8 @@ def draw_one(
             )
             previous = _previous_value(before, body)
         return svg.draw(body, klip.title, table.rows, size=size, previous=previous)
+    except _ReadFailed as failed:
+        raise failed.error from None
     except QueryError as exc:
         # The viewer's sentence: a member or the public learns no column the klip does not draw.
         return svg.attention(klip.title, f"Its data source changed: {exc.shown}", size)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tenantry.audit import emit
@@ -327,6 +328,10 @@ def run_schedule(
             )
         except TenantryError as exc:
             run.status, run.reason = "failed", exc.detail
+        except DBAPIError:
+            # The database's fault, not the dashboard's: nothing of the run is kept, and the slot
+            # runs again once the schedule's lease is given back or runs out.
+            raise
         except Exception:  # the render failed: a fixed sentence, never the error's text
             run.status, run.reason = "failed", "The dashboard could not be rendered."
         else:

@@ -295,6 +295,8 @@ class Refused(WebRefusal):
         if visit.back is not None:
             return back(request, visit.back, error=self.sentence)
         heading = self.heading or visit.heading
+        if heading == "Not found" and self.status == 422:  # bad input on a page that says "Not found"
+            heading = "Not possible"
         if visit.signed_in is None:
             return message(request, heading, self.sentence, self.status)
         return page(
@@ -353,11 +355,9 @@ class PageRoute(APIRoute):
             try:
                 return await handle(request)
             except TenantryError as refusal:
-                # A page's heading names its usual refusal ("Not found"); bad input is another.
-                heading = "Not possible" if refusal.status == 422 else None
-                raise Refused(refusal.detail, refusal.status, heading) from refusal
+                raise Refused(refusal.detail, refusal.status) from refusal
             except ValidationError as invalid:
-                raise Refused(plain_invalid(invalid), 422, "Not possible") from invalid
+                raise Refused(plain_invalid(invalid), 422) from invalid
 
         return page_handler
 
