@@ -145,8 +145,11 @@ def csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
     if last is not None and last[1] == last[0]:
         # The last record may still have opened a quote that the end of the text closed: it is the
         # text's last line that is not empty.
-        kept = text.rstrip("\r\n")
-        _check_quotes(kept[max(kept.rfind("\n"), kept.rfind("\r")) + 1 :], last[0], spans=False)
+        end = len(text)
+        while end and text[end - 1] in "\r\n":
+            end -= 1
+        begin = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
+        _check_quotes(text[begin:end], last[0], spans=False)
 
 
 def _check_quotes(raw: str, line: int, *, spans: bool) -> None:
