@@ -3,9 +3,22 @@ and date-range comparisons, for partners east of UTC (SPEC §13)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.content import inline_source
+
+
+def preview_where(http, partner, rows: list[dict[str, Any]], column: str, value: str):
+    """The preview of a table klip over these rows, keeping those whose `column` equals `value`."""
+    source_id = inline_source(http, partner, None, rows)
+    body = {
+        "datasource_id": source_id,
+        "kind": "table",
+        "query": {"filter": [{"column": column, "op": "eq", "value": value}]},
+    }
+    return http.post("/api/1/klips/preview", json=body, headers=partner.headers)
 
 
 class TestPreviewsOverTheCalendarsEdges:
@@ -15,13 +28,7 @@ class TestPreviewsOverTheCalendarsEdges:
     def test_a_preview_filtering_on_an_offset_literal_past_the_calendar_finds_its_row(
         self, http, partner, literal: str
     ) -> None:
-        source_id = inline_source(http, partner, None, [{"at": literal, "n": 1}])
-        body = {
-            "datasource_id": source_id,
-            "kind": "table",
-            "query": {"filter": [{"column": "at", "op": "eq", "value": literal}]},
-        }
-        response = http.post("/api/1/klips/preview", json=body, headers=partner.headers)
+        response = preview_where(http, partner, [{"at": literal, "n": 1}], "at", literal)
         assert response.status_code == 200, response.text
         assert literal in response.text
 
@@ -84,13 +91,7 @@ class TestNeverExpiresInAPartnerEastOfUtc:
 
     def test_a_preview_filtering_on_the_sentinel_finds_its_row(self, http, partner) -> None:
         _move_partner_to(http, partner, "Europe/Paris")
-        source_id = inline_source(http, partner, None, SUBSCRIPTIONS)
-        body = {
-            "datasource_id": source_id,
-            "kind": "table",
-            "query": {"filter": [{"column": "expires", "op": "eq", "value": NEVER}]},
-        }
-        response = http.post("/api/1/klips/preview", json=body, headers=partner.headers)
+        response = preview_where(http, partner, SUBSCRIPTIONS, "expires", NEVER)
         assert response.status_code == 200, response.text
         assert NEVER in response.text and "2026-05-31" not in response.text
 

@@ -907,6 +907,15 @@ class TestLeapSecondsAndTheEndOfTheDay:
         assert [row["n"] for row in run(rows, None, where=where, timezone=timezone).rows] == [1, 2]
 
 
+# The earliest and the latest value of `at`.
+SPANS = query(
+    aggregate=[
+        {"fn": "min", "column": "at", "as": "first"},
+        {"fn": "max", "column": "at", "as": "last"},
+    ]
+)
+
+
 class TestInstantsInOrder:
     """`min`, `max` and `sort` order datetimes with an offset by their instants, not their text. A
     source in Paris sends +02:00 in summer and +01:00 in winter: on the night clocks go back,
@@ -918,13 +927,7 @@ class TestInstantsInOrder:
     ]
 
     def test_max_and_min_of_offset_datetimes_are_the_latest_and_earliest_instants(self) -> None:
-        spans = query(
-            aggregate=[
-                {"fn": "min", "column": "at", "as": "first"},
-                {"fn": "max", "column": "at", "as": "last"},
-            ]
-        )
-        assert run(self.ROWS, spans, timezone="Europe/Paris").rows == [
+        assert run(self.ROWS, SPANS, timezone="Europe/Paris").rows == [
             {"first": "2026-10-25T02:30:00+02:00", "last": "2026-10-25T02:10:00+01:00"}
         ]
 
@@ -999,26 +1002,14 @@ class TestMixedColumnsInOrder:
         # A plain datetime falls among the instants (in UTC) as its text says, written with a
         # space or a T: 05:00 comes after 00:30Z.
         rows = [{"at": "2026-03-29 05:00", "n": 1}, {"at": "2026-03-29T00:30:00Z", "n": 2}]
-        spans = query(
-            aggregate=[
-                {"fn": "min", "column": "at", "as": "first"},
-                {"fn": "max", "column": "at", "as": "last"},
-            ]
-        )
-        assert run(rows, spans).rows == [{"first": "2026-03-29T00:30:00Z", "last": "2026-03-29 05:00"}]
+        assert run(rows, SPANS).rows == [{"first": "2026-03-29T00:30:00Z", "last": "2026-03-29 05:00"}]
         assert [row["n"] for row in run(rows, query(sort=[{"column": "at"}])).rows] == [2, 1]
 
     def test_an_instant_past_year_9999_is_the_latest_not_the_earliest(self) -> None:
         # 9999-12-31T23:00-05:00 is 10000-01-01T04:00Z, past Python's calendar: it is ordered by
         # its text, as its day is.
         rows = [{"at": "9999-12-31T23:00-05:00", "n": 1}, {"at": "2026-01-01T00:00:00Z", "n": 2}]
-        spans = query(
-            aggregate=[
-                {"fn": "min", "column": "at", "as": "first"},
-                {"fn": "max", "column": "at", "as": "last"},
-            ]
-        )
-        assert run(rows, spans).rows == [{"first": "2026-01-01T00:00:00Z", "last": "9999-12-31T23:00-05:00"}]
+        assert run(rows, SPANS).rows == [{"first": "2026-01-01T00:00:00Z", "last": "9999-12-31T23:00-05:00"}]
 
 
 class TestSums:

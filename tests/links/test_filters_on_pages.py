@@ -14,15 +14,9 @@ from sqlalchemy.exc import OperationalError
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import PageCache
 from tests.content import pdf_text
+from tests.dashboards.test_klips import DAILY
 from tests.factories import PASSWORD, add_user, drop_every_connection, new_client, sign_in
 
-DAILY = [
-    {"day": "2026-02-24", "region": "North", "sales": 10},
-    {"day": "2026-02-26", "region": "South", "sales": 30},
-    {"day": "2026-03-01", "region": "North", "sales": 20},
-    {"day": "2026-03-03", "region": "South", "sales": 40},
-    {"day": "2026-03-09", "region": "North", "sales": 100},
-]
 TOTAL = {
     "title": "Sales",
     "kind": "value",

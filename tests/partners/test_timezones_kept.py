@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import update
 
 from tenantry.db.models import Partner
-from tests.content import inline_source, portal_dashboard
-from tests.factories import PASSWORD, client_with_user, post_form, sign_in
+from tests.content import inline_source
+from tests.factories import post_form
+from tests.web.test_schedules_page import client_admin_schedules
 
 
 def _hold_timezone(database, partner, name: str) -> None:
@@ -35,10 +36,7 @@ class TestATimezoneHeldFromBefore:
         # The form is filled in with the partner's timezone, but a schedule may not be given
         # "localtime": the field is left empty, and the report keeps the partner's time.
         _hold_timezone(database, partner, "localtime")
-        client_id, user, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
-        board, _ = portal_dashboard(http, partner, client_id)
-        sign_in(http, "admin@client.test", PASSWORD)
-        page = f"/app/dashboards/{board}/schedules"
+        page, user = client_admin_schedules(http, partner, clock)
         shown = http.get(page).text
         assert 'id="s-timezone" name="timezone" type="text" value=""' in shown
         post_form(

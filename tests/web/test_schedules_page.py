@@ -7,11 +7,16 @@ from tests.content import portal_dashboard
 from tests.factories import PASSWORD, client_with_user, enter, post_form, sign_in
 
 
-def test_a_client_admin_schedules_a_report_to_a_user_and_sees_its_next_run(http, partner, clock):
+def client_admin_schedules(http, partner, clock) -> tuple[str, dict]:
+    """A client admin signed in: the Schedules page of a dashboard of theirs, and the admin."""
     client_id, user, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
     board, _ = portal_dashboard(http, partner, client_id)
     sign_in(http, "admin@client.test", PASSWORD)
-    page = f"/app/dashboards/{board}/schedules"
+    return f"/app/dashboards/{board}/schedules", user
+
+
+def test_a_client_admin_schedules_a_report_to_a_user_and_sees_its_next_run(http, partner, clock):
+    page, user = client_admin_schedules(http, partner, clock)
     shown = http.get(page).text
     assert "No report is scheduled." in shown
     assert 'name="emails"' not in shown  # other addresses are for partner users
@@ -35,10 +40,7 @@ def test_a_client_admin_schedules_a_report_to_a_user_and_sees_its_next_run(http,
 
 
 def test_a_bad_time_is_refused_in_words_and_nothing_is_stored(http, partner, clock):
-    client_id, user, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
-    board, _ = portal_dashboard(http, partner, client_id)
-    sign_in(http, "admin@client.test", PASSWORD)
-    page = f"/app/dashboards/{board}/schedules"
+    page, user = client_admin_schedules(http, partner, clock)
     post_form(http, page, page, frequency="daily", time="25:00", format="pdf", user_ids=str(user["id"]))
     text = http.get(page).text
     assert 'class="error"' in text and "time" in text
@@ -46,10 +48,7 @@ def test_a_bad_time_is_refused_in_words_and_nothing_is_stored(http, partner, clo
 
 
 def test_a_client_admin_may_not_add_outside_addresses_even_by_hand(http, partner, clock):
-    client_id, _, _ = client_with_user(http, partner, clock, "active", "admin@client.test")
-    board, _ = portal_dashboard(http, partner, client_id)
-    sign_in(http, "admin@client.test", PASSWORD)
-    page = f"/app/dashboards/{board}/schedules"
+    page, _ = client_admin_schedules(http, partner, clock)
     post_form(http, page, page, frequency="daily", time="09:00", format="pdf", emails="x@elsewhere.test")
     text = http.get(page).text
     assert 'class="error"' in text and "recipients.emails" in text
