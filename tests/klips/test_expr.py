@@ -52,6 +52,20 @@ def test_a_null_in_arithmetic_gives_null(text: str) -> None:
     assert parse(text).evaluate(ROW) is None
 
 
+@pytest.mark.parametrize(
+    "text", ["big * 2", "big + big", "-(big * -2)", "abs(big * -2)", "big * 4 - big * 3"]
+)
+def test_a_whole_result_past_64_bits_gives_null(text: str) -> None:
+    assert parse(text).evaluate({"big": 2**62}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("big * 2 - 1", None), ("big - 1 + big", 2**63 - 1), ("big * 2.5", 2.5 * 2**62)]
+)
+def test_whole_results_that_64_bits_hold_are_kept(text: str, value: float | None) -> None:
+    assert parse(text).evaluate({"big": 2**62}) == value
+
+
 def test_an_expression_lists_the_columns_it_reads_once_each_in_order() -> None:
     assert parse('coalesce(b, a) + "unit price" * b - round(a)').columns() == ["b", "a", "unit price"]
 

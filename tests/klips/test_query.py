@@ -1022,6 +1022,49 @@ class TestSums:
         assert run(rows, grouped).rows == [{"g": "a", "total": 9_999_999_999_999_999_990}]
 
 
+class TestWholeNumbersInCompute:
+    # Whole numbers are computed exactly; a result past what 64 bits hold is a gap (null), as a
+    # division by zero is, never a number wrapped round to the other sign.
+    @pytest.mark.parametrize(
+        ("expr", "expected"),
+        [
+            ("v * 4", None),  # 2**62 * 4 wrapped to 0
+            ("v + v", None),  # wrapped to -2**63
+            ("v * 2 - 1", None),  # the product is already out of range
+            ("v - 1 + v", 2**63 - 1),  # the largest 64-bit number: kept
+            ("-(v * -2)", None),  # -(-2**63) wrapped to itself
+            ("abs(v * -2)", None),
+            ("v * -2", -(2**63)),  # the smallest 64-bit number: kept
+            ("coalesce(v * 4, 7)", 7),
+            ("v * 4.5", 4.5 * 2**62),  # with a fraction: a float, which does not wrap
+            ("v / 2", float(2**61)),
+        ],
+    )
+    def test_a_whole_result_past_64_bits_is_null_not_wrapped(self, expr: str, expected: Any) -> None:
+        rows = [{"v": 2**62}]
+        answer = run(rows, query(compute=[{"as": "x", "expr": expr}])).rows
+        assert answer[0]["x"] == expected
+
+    def test_an_overflowing_row_is_a_gap_and_the_others_keep_their_values(self) -> None:
+        rows = [{"v": 3, "g": "a"}, {"v": 2**62, "g": "a"}, {"v": -5, "g": "b"}]
+        doubled = query(compute=[{"as": "x", "expr": "v * 4"}])
+        assert [row["x"] for row in run(rows, doubled).rows] == [12, None, -20]
+        summed = query(
+            compute=[{"as": "x", "expr": "v * 4"}],
+            group_by=["g"],
+            aggregate=[{"fn": "sum", "column": "x", "as": "total"}],
+            sort=[{"column": "g"}],
+        )
+        assert run(rows, summed).rows == [{"g": "a", "total": 12}, {"g": "b", "total": -20}]
+
+    def test_a_computed_column_built_on_another_stays_exact(self) -> None:
+        rows = [{"v": 999_999_999_999_999_999}]
+        chained = query(compute=[{"as": "x", "expr": "v - 1"}, {"as": "y", "expr": "x * 9"}])
+        assert run(rows, chained).rows[0]["y"] == 8_999_999_999_999_999_982
+        overflowing = query(compute=[{"as": "x", "expr": "v * 10"}, {"as": "y", "expr": "x + 1"}])
+        assert run(rows, overflowing).rows[0]["y"] is None
+
+
 @pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-05:00"])
 @pytest.mark.parametrize("timezone", ["localtime", "right/Europe/Paris"])
 def test_an_instant_past_the_calendar_keeps_its_day_in_a_timezone_only_python_knows(

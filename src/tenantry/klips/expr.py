@@ -11,8 +11,9 @@ Python's own parser, so nothing but what is listed below can ever run.
     column  := identifier (letters, digits, _) | '"' any text but '"' '"'
 
 `round(x)` and `round(x, n)` (n a whole number from 0 to 10), `abs(x)`, `coalesce(a, b, ...)`.
-A null anywhere in arithmetic gives null, and so does a division by zero: a klip shows a gap
-rather than failing over one odd row.
+A null anywhere in arithmetic gives null, and so does a division by zero, and a whole-number
+result past what 64 bits hold: a klip shows a gap rather than failing, or showing a number wrapped
+round to the other sign, over one odd row.
 """
 
 from __future__ import annotations
@@ -117,17 +118,17 @@ def evaluate(expr: Expr, row: Mapping[str, Any]) -> float | int | None:
         return _number(row.get(expr.name))
     if isinstance(expr, Neg):
         value = evaluate(expr.operand, row)
-        return None if value is None else -value
+        return None if value is None else _in_64_bits(-value)
     if isinstance(expr, BinOp):
         left, right = evaluate(expr.left, row), evaluate(expr.right, row)
         if left is None or right is None:
             return None
         if expr.op == "+":
-            return left + right
+            return _in_64_bits(left + right)
         if expr.op == "-":
-            return left - right
+            return _in_64_bits(left - right)
         if expr.op == "*":
-            return left * right
+            return _in_64_bits(left * right)
         return None if right == 0 else left / right
     if expr.fn == "coalesce":
         for arg in expr.args:
@@ -139,9 +140,16 @@ def evaluate(expr: Expr, row: Mapping[str, Any]) -> float | int | None:
     if value is None:
         return None
     if expr.fn == "abs":
-        return abs(value)
+        return _in_64_bits(abs(value))
     digits = int(expr.args[1].value) if len(expr.args) > 1 and isinstance(expr.args[1], Number) else 0
     return round_half_away(value, digits)
+
+
+def _in_64_bits(value: float | int) -> float | int | None:
+    """A whole number that 64 bits hold, or None (a float as it is)."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return None
+    return value
 
 
 def round_half_away(value: float, digits: int) -> float:

@@ -577,32 +577,60 @@ def _condition(
     return comparisons[op](literals[0])
 
 
-def _translate(node: expressions.Expr, types: Mapping[str, ColumnType]) -> pl.Expr:
+def _translate(
+    node: expressions.Expr, types: Mapping[str, ColumnType], whole: set[str]
+) -> tuple[pl.Expr, bool]:
+    """The expression in polars, and whether its values are whole numbers (`whole`: the number
+    columns that hold whole numbers). Whole numbers are added, subtracted, negated and multiplied
+    in 128 bits, and a result past what 64 bits hold is null, as a division by zero is: a gap,
+    never a total wrapped round to the other sign."""
     if isinstance(node, expressions.Number):
-        return pl.lit(node.value, dtype=pl.Float64 if isinstance(node.value, float) else pl.Int64)
+        if isinstance(node.value, float):
+            return pl.lit(node.value, dtype=pl.Float64), False
+        return pl.lit(node.value, dtype=pl.Int64), True
     if isinstance(node, expressions.Col):
         if types.get(node.name) != "number":
-            return pl.lit(None, dtype=pl.Float64)
-        return pl.col(node.name)
+            return pl.lit(None, dtype=pl.Float64), False
+        return pl.col(node.name), node.name in whole
     if isinstance(node, expressions.Neg):
-        return -_translate(node.operand, types)
+        operand, is_whole = _translate(node.operand, types, whole)
+        return (_in_64_bits(_ZERO_128 - operand.cast(pl.Int128)), True) if is_whole else (-operand, False)
     if isinstance(node, expressions.BinOp):
-        left, right = _translate(node.left, types), _translate(node.right, types)
+        (left, left_whole), (right, right_whole) = (
+            _translate(node.left, types, whole),
+            _translate(node.right, types, whole),
+        )
+        if node.op == "/":
+            # Division by zero gives null: one odd row shows a gap, not an error or an infinity.
+            return pl.when(right != 0).then(left / right).otherwise(None), False
+        if left_whole and right_whole:
+            left, right = left.cast(pl.Int128), right.cast(pl.Int128)
         if node.op == "+":
-            return left + right
-        if node.op == "-":
-            return left - right
-        if node.op == "*":
-            return left * right
-        # Division by zero gives null: one odd row shows a gap, not an error or an infinity.
-        return pl.when(right != 0).then(left / right).otherwise(None)
-    args = [_translate(arg, types) for arg in node.args]
+            value = left + right
+        elif node.op == "-":
+            value = left - right
+        else:
+            value = left * right
+        return (_in_64_bits(value), True) if left_whole and right_whole else (value, False)
+    translated = [_translate(arg, types, whole) for arg in node.args]
+    args = [arg for arg, _ in translated]
     if node.fn == "coalesce":
-        return pl.coalesce(args) if len(args) > 1 else args[0]
+        return (pl.coalesce(args) if len(args) > 1 else args[0]), all(is_whole for _, is_whole in translated)
     if node.fn == "abs":
-        return args[0].abs()
+        if translated[0][1]:
+            value = args[0].cast(pl.Int128)
+            return _in_64_bits(pl.when(value < 0).then(_ZERO_128 - value).otherwise(value)), True
+        return args[0].abs(), False
     digits = node.args[1].value if len(node.args) > 1 and isinstance(node.args[1], expressions.Number) else 0
-    return args[0].cast(pl.Float64).round(int(digits), mode="half_away_from_zero")
+    return args[0].cast(pl.Float64).round(int(digits), mode="half_away_from_zero"), False
+
+
+_ZERO_128 = pl.lit(0, dtype=pl.Int128)
+
+
+def _in_64_bits(value: pl.Expr) -> pl.Expr:
+    """A 128-bit whole number back in 64 bits, or null where it does not fit."""
+    return value.cast(pl.Int64, strict=False)
 
 
 def _key(key: str | Bucketed, types: Mapping[str, ColumnType]) -> pl.Expr:
@@ -706,8 +734,14 @@ def execute(
     if conditions:
         frame = frame.filter(pl.all_horizontal(conditions))
     ordered = set(source.ordered)
+    whole_columns = {name for name, dtype in source.frame.schema.items() if dtype.is_integer()}
     for name, parsed in plan.computed:
-        frame = frame.with_columns(_translate(parsed, plan.rows_types).alias(name))
+        value, is_whole = _translate(parsed, plan.rows_types, whole_columns)
+        frame = frame.with_columns(value.alias(name))
+        if is_whole:
+            whole_columns.add(name)
+        else:
+            whole_columns.discard(name)
         if source.types.get(name) == "date":
             frame = frame.drop(_DAY + name)
         if name in ordered:
