@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tenantry.charts.svg import CELL_H, CELL_W, PALETTE, attention, box, draw, watermarked
+from tenantry.klips.query import run
 from tenantry.klips.spec import KlipBody, Size
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -481,3 +482,51 @@ def test_numbers_at_a_floats_limits_and_unsafe_text_still_draw_well_formed_finit
 
 
 NUMERIC_ATTRIBUTES = {"x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "width", "height", "points", "d"}
+
+
+class TestExactWholeNumbers:
+    def test_a_table_of_large_ids_shows_each_id_as_it_is(self) -> None:
+        rows = [{"order": 9007199254740993, "amount": 5}]
+        body = klip("table", columns={"fields": ["order", "amount"]})
+        assert desc(parse(draw(body, "Orders", rows))) == "order 9,007,199,254,740,993, amount 5"
+
+    def test_a_value_klip_shows_a_128_bit_sum_with_its_own_digits(self) -> None:
+        body = klip(
+            "value",
+            columns={"value": "total"},
+            query={"aggregate": [{"fn": "sum", "column": "n", "as": "total"}]},
+        )
+        answer = run([{"n": 999999999999999999}] * 10, body.query).rows
+        assert answer == [{"total": 9999999999999999990}]
+        assert desc(parse(draw(body, "Total", answer))) == "9,999,999,999,999,999,990"
+
+    def test_a_value_klip_whose_average_rounds_to_zero_cents_shows_no_minus(self) -> None:
+        body = klip(
+            "value",
+            columns={"value": "avg"},
+            format={"style": "currency"},
+            query={"aggregate": [{"fn": "avg", "column": "refund", "as": "avg"}]},
+        )
+        answer = run([{"refund": -0.01}, {"refund": 0.0}, {"refund": 0.005}], body.query).rows
+        assert desc(parse(draw(body, "Average refund", answer))) == "$0.00"
+
+
+NULL_KEYED = [{"region": "north", "v": 3}, {"region": None, "v": 2}, {"region": "south", "v": 1}]
+BY_REGION = {"group_by": ["region"], "aggregate": [{"fn": "sum", "column": "v", "as": "total"}]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "columns", "expected"),
+    [
+        ("bar", {"x": "region", "y": "total"}, "north: 3; south: 1; –: 2"),
+        ("line", {"x": "region", "y": "total"}, "north: 3; south: 1; –: 2"),
+        ("pie", {"label": "region", "value": "total"}, "north: 3 (50%); –: 2 (33%); south: 1 (17%)"),
+    ],
+)
+def test_a_chart_labels_the_group_of_null_keys_as_a_table_does_not_as_none(
+    kind: str, columns: dict[str, str], expected: str
+) -> None:
+    body = klip(kind, columns=columns, query=BY_REGION)
+    drawn = draw(body, "Sales", run(NULL_KEYED, body.query).rows)
+    assert desc(parse(drawn)) == expected
+    assert "None" not in texts(parse(drawn)) + hovers(parse(drawn), "rect") + hovers(parse(drawn), "path")

@@ -67,3 +67,32 @@ def test_a_value_is_shown_as_its_format_says(value, fmt, shown):
 
 def test_an_integer_beyond_a_floats_range_is_shown_as_its_text():
     assert format_value(10**400, NUMBER) == str(10**400)
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "shown"),
+    [
+        (-0.004, Format(style="currency"), "$0.00"),
+        (-0.004, Format(style="currency", currency="EUR"), "€0.00"),
+        (-0.004, Format(style="currency", currency="CHF"), "CHF 0.00"),
+        (-0.4, Format(style="currency", currency="JPY"), "¥0"),
+        (-0.006, Format(style="currency"), "-$0.01"),
+    ],
+)
+def test_a_negative_amount_that_rounds_to_zero_shows_no_minus_in_a_currency(value, fmt, shown):
+    assert format_value(value, fmt) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "shown"),
+    [
+        (9007199254740993, NUMBER, "9,007,199,254,740,993"),
+        (123456789012345678, NUMBER, "123,456,789,012,345,678"),
+        (9999999999999999990, NUMBER, "9,999,999,999,999,999,990"),
+        (-9007199254740993, Format(style="currency"), "-$9,007,199,254,740,993.00"),
+        (9007199254740993, Format(decimals=1), "9,007,199,254,740,993.0"),
+        (9007199254740993, Format(style="percent"), "9,007,199,254,740,993%"),
+    ],
+)
+def test_a_whole_number_is_shown_with_its_own_digits(value, fmt, shown):
+    assert format_value(value, fmt) == shown

@@ -15,6 +15,8 @@ MISSING = "–"
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 # Compact suffixes, largest first: 2,500,000 → 2.5M.
 _COMPACT = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+# Whole numbers within a float's range are formatted as numbers; larger ones are shown as their text.
+_FLOAT_RANGE = 10**308
 
 
 def as_number(value: Any) -> float | None:
@@ -40,8 +42,11 @@ def as_number(value: Any) -> float | None:
     return None
 
 
-def _grouped(amount: float, decimals: int | None) -> str:
-    """en-US grouping; without `decimals`, whole numbers show none and others up to two."""
+def _grouped(amount: float | int, decimals: int | None) -> str:
+    """en-US grouping; without `decimals`, whole numbers show none and others up to two. An `int`
+    keeps all its digits (a float would change those past 2**53: ids, exact sums)."""
+    if type(amount) is int:
+        return f"{amount:,}" + ("." + "0" * decimals if decimals else "")
     if decimals is not None:
         return f"{amount:,.{decimals}f}"
     if amount == int(amount) and abs(amount) < 1e15:
@@ -71,7 +76,11 @@ def format_value(value: Any, fmt: Format | None = None) -> str:
     anything else as its text, a missing value as "–"."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return MISSING
-    amount = as_number(value) if not isinstance(value, str) else None
+    amount: float | int | None = None
+    if type(value) is int and abs(value) < _FLOAT_RANGE:
+        amount = value  # exact, past 2**53 too
+    elif not isinstance(value, str):
+        amount = as_number(value)
     if amount is None:
         return str(value)
     fmt = fmt or Format()
@@ -80,6 +89,8 @@ def format_value(value: Any, fmt: Format | None = None) -> str:
         code = fmt.currency or "USD"
         decimals = fmt.decimals if fmt.decimals is not None else (0 if code == "JPY" else 2)
         digits = _grouped(abs(amount), decimals)
+        if not digits.strip("0.,"):
+            sign = ""  # -0.004 shows as $0.00
         symbol = CURRENCY_SYMBOLS.get(code)
         shown = f"{sign}{symbol}{digits}" if symbol else f"{sign}{code} {digits}"
     elif fmt.style == "compact":

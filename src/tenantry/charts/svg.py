@@ -22,7 +22,7 @@ from typing import Any
 
 from markdown_it.token import Token
 
-from tenantry.charts.formats import CURRENCY_SYMBOLS, as_number, format_value
+from tenantry.charts.formats import CURRENCY_SYMBOLS, MISSING, as_number, format_value
 from tenantry.charts.markdown import parser
 from tenantry.charts.ticks import nice_ticks
 from tenantry.klips.spec import Format, KlipBody, KlipColumns, Size, Target, gauge_range
@@ -237,7 +237,8 @@ def _value(body: KlipBody, title: str, rows: Rows, width: int, height: int, prev
         return _message(title, problem, width, height)
     raw = rows[-1].get(column)
     amount = number(raw)
-    shown = format_value(amount if amount is not None else raw, body.format)
+    # A whole number as it is (its digits past 2**53 kept), anything else as the number it reads as.
+    shown = format_value(raw if type(raw) is int or amount is None else amount, body.format)
     changed = change(body, rows, column, amount, previous) if amount is not None else None
     spark = [v for r in rows if (v := number(r.get(column))) is not None] if body.sparkline else []
     bands = (22 if changed else 0) + (min(40, height * 0.22) if len(spark) > 1 else 0)
@@ -331,16 +332,21 @@ def series_of(body: KlipBody) -> list[tuple[str, str]]:
     return [(y, y)] if y is not None else []
 
 
+def _label(value: Any) -> str:
+    """A group's key as its label: a null key reads "–", as it does in a table."""
+    return MISSING if value is None else str(value)
+
+
 def _table_of(
     rows: Rows, x: str, columns: Sequence[str], *, sum_repeats: bool
 ) -> list[tuple[str, list[float | None]]]:
     """(x label, one value per series) per row; with `sum_repeats`, rows sharing an x are summed
     (a klip without a query shows its raw rows, as the first edition did)."""
     if not sum_repeats:
-        return [(str(r.get(x, "")), [number(r.get(c)) for c in columns]) for r in rows]
+        return [(_label(r.get(x, "")), [number(r.get(c)) for c in columns]) for r in rows]
     totals: dict[str, list[float | None]] = {}
     for row in rows:
-        sums = totals.setdefault(str(row.get(x, "")), [None] * len(columns))
+        sums = totals.setdefault(_label(row.get(x, "")), [None] * len(columns))
         for i, c in enumerate(columns):
             amount = number(row.get(c))
             if amount is not None:
