@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import ValidationError
@@ -1077,3 +1077,72 @@ def test_an_instant_past_the_calendar_keeps_its_day_in_a_timezone_only_python_kn
     daily = query(group_by=[{"column": "at", "bucket": "day"}], aggregate=[{"fn": "count", "as": "n"}])
     answer = {row["at"]: row["n"] for row in run(rows, daily, timezone=timezone).rows}
     assert answer[value[:10]] == 1
+
+
+class TestGroupsTiedBySort:
+    # Five regions with two orders each: sorted by their count, every group ties.
+    REGIONS = [{"region": r, "amount": 1} for r in ["north", "south", "east", "west", "centre"] * 2]
+    BY_COUNT: ClassVar[dict[str, Any]] = {
+        "group_by": ["region"],
+        "aggregate": [{"fn": "count", "as": "orders"}],
+        "sort": [{"column": "orders", "desc": True}],
+    }
+
+    def test_tied_groups_come_in_the_order_of_their_keys_and_a_limit_keeps_the_first_of_them(self) -> None:
+        whole = [row["region"] for row in run(self.REGIONS, query(**self.BY_COUNT)).rows]
+        assert whole == ["centre", "east", "north", "south", "west"]
+        for limit in (1, 2, 3, 4):
+            limited = run(self.REGIONS, query(**self.BY_COUNT, limit=limit)).rows
+            assert [row["region"] for row in limited] == whole[:limit]
+
+
+class TestDatetimesWrittenWithASpace:
+    # ISO 8601 datetimes may separate day and time with a space or a T: both are ordered by time.
+    STAMPS = [
+        {"at": "2026-03-02 10:00", "n": 1},
+        {"at": "2026-03-02T09:00", "n": 2},
+        {"at": "2026-03-01T23:00", "n": 3},
+    ]
+
+    def test_min_and_max_are_the_earliest_and_the_latest(self) -> None:
+        spans = query(
+            aggregate=[
+                {"fn": "max", "column": "at", "as": "last"},
+                {"fn": "min", "column": "at", "as": "first"},
+            ]
+        )
+        assert run(self.STAMPS, spans).rows == [{"last": "2026-03-02 10:00", "first": "2026-03-01T23:00"}]
+
+    def test_sorting_orders_them_by_time(self) -> None:
+        assert [row["n"] for row in run(self.STAMPS, query(sort=[{"column": "at"}])).rows] == [3, 2, 1]
+        latest_first = query(sort=[{"column": "at", "desc": True}], limit=1)
+        assert [row["n"] for row in run(self.STAMPS, latest_first).rows] == [1]
+
+    def test_a_groups_latest_is_its_latest_time(self) -> None:
+        rows = [{**row, "g": "all"} for row in self.STAMPS]
+        latest = query(group_by=["g"], aggregate=[{"fn": "max", "column": "at", "as": "last"}])
+        assert run(rows, latest).rows == [{"g": "all", "last": "2026-03-02 10:00"}]
+
+
+class TestLargeWholeNumbersInFilters:
+    # Ids past 2**53 (snowflake ids, order numbers) are compared exactly, not as floats.
+    IDS = [{"id": 9007199254740992, "name": "a"}, {"id": 9007199254740993, "name": "b"}]
+
+    @pytest.mark.parametrize(
+        ("op", "value", "names"),
+        [
+            ("eq", 9007199254740993, ["b"]),
+            ("ne", 9007199254740993, ["a"]),
+            ("gt", 9007199254740992, ["b"]),
+            ("in", [9007199254740993], ["b"]),
+            ("between", [9007199254740993, 9007199254740993], ["b"]),
+            ("eq", 9007199254740993.0, ["a", "b"]),  # a float names both: it cannot tell them apart
+        ],
+    )
+    def test_a_whole_value_matches_only_its_own_number(self, op: str, value: Any, names: list[str]) -> None:
+        answer = run(self.IDS, query(filter=[{"column": "id", "op": op, "value": value}])).rows
+        assert [row["name"] for row in answer] == names
+
+    def test_a_dashboards_condition_sent_as_text_is_exact_too(self) -> None:
+        where = [Condition(column="id", op="eq", value="9007199254740992")]
+        assert [row["name"] for row in run(self.IDS, None, where=where).rows] == ["a"]

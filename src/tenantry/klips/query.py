@@ -47,7 +47,8 @@ Rows = list[dict[str, Any]]
 # no source's column name has (ingest replaces control characters: `text.scrub_column_name`).
 _DAY = "\x00day:"
 # A date column holding datetimes with an offset is ordered (sort, min, max) by this key: each
-# value's instant in UTC where it has an offset, else its text (`_order_key`).
+# value's instant in UTC where it has an offset, else its text (`_order_key`); one holding
+# datetimes written with a space, by its text with a T instead.
 _ORDER = "\x00order:"
 _ROW = "\x00row"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
@@ -185,13 +186,17 @@ def _instants(texts: pl.Series) -> pl.Series | None:
     return pl.Series(texts.name, [None] * len(texts), dtype=instant).scatter(places, parsed)
 
 
+# A datetime written with a space between its day and its time.
+_SPACED = r"^(\d{4}-\d{2}-\d{2}) "
+
+
 def _order_key(texts: pl.Series, instants: pl.Series) -> pl.Series:
     """What orders a date column with offsets: `02:10+01:00` comes after `02:30+02:00` (01:10 and
     00:30 UTC, the night clocks go back in Paris), though its text sorts first. The instant is
     written in UTC as the text of a datetime without an offset, so a column's plain days and
     datetimes (its own days, in every timezone) fall between the instants as their text says."""
     written = instants.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
-    own = texts.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")  # `2026-03-29 05:00` as with a T
+    own = texts.str.replace(_SPACED, "${1}T")  # `2026-03-29 05:00` as with a T
     return written.zip_with(written.is_not_null(), own)
 
 
@@ -230,7 +235,8 @@ class Source:
     # Per date column holding datetimes with an offset, their instants (UTC; null for the
     # column's other values): their days depend on the timezone they are seen in (`in_timezone`).
     instants: Mapping[str, pl.Series] = field(default_factory=dict)
-    # The date columns ordered by their instants (the frame holds their `_ORDER` key).
+    # The date columns ordered by a key of their own, their instants or their text with a T (the
+    # frame holds their `_ORDER` key).
     ordered: frozenset[str] = frozenset()
     # `in_timezone`'s answers, per timezone: worked out once per loaded table.
     _seen_in: dict[str | None, Source] = field(default_factory=dict, compare=False, repr=False)
@@ -305,6 +311,7 @@ def load(rows: Rows) -> Source:
     columns: list[pl.Series] = []
     types: dict[str, ColumnType] = {}
     instants: dict[str, pl.Series] = {}
+    spaced: set[str] = set()
     clean = True
     for name, values in _values(rows):
         series, kind, kinds, days = _column(name, values)
@@ -321,8 +328,12 @@ def load(rows: Rows) -> Source:
             if zoned is not None:
                 instants[name] = zoned
                 columns.append(_order_key(series, zoned).alias(_ORDER + name))
+            elif series.dtype == pl.String and series.str.contains(_SPACED).any():
+                # Datetimes written with a space and with a T: ordered as if all had a T.
+                spaced.add(name)
+                columns.append(series.str.replace(_SPACED, "${1}T").alias(_ORDER + name))
     frame = pl.DataFrame(columns, height=len(rows))
-    return Source(frame, types, rows, clean, instants, frozenset(instants))
+    return Source(frame, types, rows, clean, instants, frozenset(instants) | spaced)
 
 
 # --- Checking ----------------------------------------------------------------------------------
@@ -349,6 +360,14 @@ def _as_day(value: Any, timezone: str | None = None) -> date | None:
     return None
 
 
+_WHOLE = re.compile(r"-?\d{1,18}")
+_DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _is_int64(value: Any) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
 def _literal(kind: ColumnType, value: Any, *, lenient: bool, timezone: str | None = None) -> Any:
     """The value a condition compares a column of this type with, or ValueError saying why it
     cannot. `lenient` (dashboard filters, whose values come from a URL as text) reads "12" as a
@@ -360,6 +379,8 @@ def _literal(kind: ColumnType, value: Any, *, lenient: bool, timezone: str | Non
                 return value
             raise ValueError("the value is not a finite number a float holds")
         if lenient and isinstance(value, str):
+            if _WHOLE.fullmatch(value.strip()):
+                return int(value)  # exact: an id past 2**53 is not its neighbour
             try:
                 number = float(value)
             except ValueError:
@@ -531,8 +552,15 @@ def _compared(column: str, kind: ColumnType) -> pl.Expr:
 
 
 def _condition(
-    condition: Condition, kind: ColumnType, *, lenient: bool, timezone: str | None = None
+    condition: Condition,
+    kind: ColumnType,
+    *,
+    lenient: bool,
+    timezone: str | None = None,
+    dtype: pl.DataType | None = None,
 ) -> pl.Expr:
+    """`dtype`: the column's own type in the frame (a column of whole numbers is compared with
+    whole values as they are, not as floats)."""
     column, op = condition.column, condition.op
     if op == "is_null":
         return pl.col(column).is_null()
@@ -555,16 +583,25 @@ def _condition(
         return pl.lit(False)
     target = _compared(column, kind)
     if kind == "number":
-        # One type for the column and its values: polars refuses to mix integers and floats.
-        target = target.cast(pl.Float64)
-        literals = [float(value) for value in literals]
+        # One type for the column and its values: polars refuses to mix integers and floats. Whole
+        # numbers stay whole where the column and every value are: 2**53 + 1 is not 2**53.
+        if dtype is not None and dtype.is_integer() and all(_is_int64(value) for value in literals):
+            target = target.cast(pl.Int64)
+        else:
+            target = target.cast(pl.Float64)
+            literals = [float(value) for value in literals]
     if op == "contains":
         needle = str(literals[0]).lower()
         return target.str.to_lowercase().str.contains(needle, literal=True)
     if op == "in":
-        return target.is_in(pl.Series(literals, dtype=_DTYPES[kind])).fill_null(False)
+        whole = kind == "number" and type(literals[0]) is int
+        return target.is_in(pl.Series(literals, dtype=pl.Int64 if whole else _DTYPES[kind])).fill_null(False)
     if op == "between":
         low, high = literals
+        if kind == "text" and isinstance(high, str) and _DAY_TEXT.fullmatch(high):
+            # A range ending on a day holds that whole day, datetimes written after it included,
+            # in a column that is text (one stray "n/a" makes it so) as in a date column.
+            return (target >= low) & (target.str.slice(0, 10) <= high)
         return (target >= low) & (target <= high)
     comparisons = {
         "eq": target.eq,
@@ -681,7 +718,13 @@ def _json_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _where(source: Source, where: Iterable[Condition], timezone: str | None) -> list[pl.Expr]:
     # A dashboard's filter applies to the klips whose source has its column, and only those.
     return [
-        _condition(condition, source.types[condition.column], lenient=True, timezone=timezone)
+        _condition(
+            condition,
+            source.types[condition.column],
+            lenient=True,
+            timezone=timezone,
+            dtype=source.frame.schema.get(condition.column),
+        )
         for condition in where
         if condition.column in source.types
     ]
@@ -717,7 +760,14 @@ def execute(
     conditions = _where(source, where, timezone)
     if query is not None:
         conditions += [
-            _condition(c, source.types[c.column], lenient=False, timezone=timezone) for c in query.filter
+            _condition(
+                c,
+                source.types[c.column],
+                lenient=False,
+                timezone=timezone,
+                dtype=source.frame.schema.get(c.column),
+            )
+            for c in query.filter
         ]
     if query is None or not (query.compute or query.group_by or query.aggregate or query.sort or query.limit):
         # Rows as they are: the matching rows of the snapshot itself, values untouched.
@@ -764,22 +814,27 @@ def execute(
             frame = frame.group_by(keys).agg([*aggregates, *firsts])
         else:
             frame = frame.select(keys).unique()
-        # Groups come out in the order of their keys unless the query sorts them.
-        if not query.sort:
-            names = list(plan.output)[: len(keys)]
-            frame = frame.sort([_ORDER + n if n in output_ordered else n for n in names], nulls_last=True)
+        # Groups come out in the order of their keys unless the query sorts them; groups the
+        # query's sort ties stay in that order, so a limit keeps the first rows of the same answer.
+        names = list(plan.output)[: len(keys)]
+        by_keys = [_ORDER + n if n in output_ordered else n for n in names]
+        frame = frame.sort(by_keys, nulls_last=True) if not query.sort else frame
     else:
+        by_keys = []
         frame = frame.select(aggregates)
-    result = _sorted(frame, query, output_ordered).collect()
+    result = _sorted(frame, query, output_ordered, by_keys).collect()
     return Table(list(plan.output), _json_safe(result.select(list(plan.output)).to_dicts()))
 
 
-def _sorted(frame: pl.LazyFrame, query: Query, ordered: frozenset[str] = frozenset()) -> pl.LazyFrame:
-    """`ordered`: the columns ordered by their instants (`_ORDER`), where the frame still has them."""
+def _sorted(
+    frame: pl.LazyFrame, query: Query, ordered: frozenset[str] = frozenset(), ties: Sequence[str] = ()
+) -> pl.LazyFrame:
+    """`ordered`: the columns ordered by their instants (`_ORDER`), where the frame still has them;
+    `ties`: the columns that order rows the query's sort ties (ascending), after it."""
     if query.sort:
         frame = frame.sort(
-            [_ORDER + s.column if s.column in ordered else s.column for s in query.sort],
-            descending=[s.desc for s in query.sort],
+            [*(_ORDER + s.column if s.column in ordered else s.column for s in query.sort), *ties],
+            descending=[*(s.desc for s in query.sort), *(False for _ in ties)],
             nulls_last=True,
             maintain_order=True,
         )
