@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -115,15 +116,16 @@ FILTER_PREFIX = "f."
 
 
 def parse_filters(params: Mapping[str, str] | Sequence[tuple[str, str]]) -> dict[str, str]:
-    """The `f.<id>` values among a request's query parameters: the last non-empty one of each (a
+    """The `f.<id>` values among a request's query parameters: the last non-blank one of each (a
     page's filter bar sends a date range's preset, then its custom range, which wins if given),
-    or "" when all of an id's are empty: "Any time" or "All" chosen over the filter's default."""
+    or "" when all of an id's are blank: "Any time" or "All" chosen over the filter's default.
+    A value is kept as sent, spaces included: a select offers its column's values as they are."""
     items = params.items() if isinstance(params, Mapping) else params
     chosen: dict[str, str] = {}
     for name, value in items:
         if name.startswith(FILTER_PREFIX) and len(name) > len(FILTER_PREFIX):
             if value.strip():
-                chosen[name[len(FILTER_PREFIX) :]] = value.strip()
+                chosen[name[len(FILTER_PREFIX) :]] = value
             else:
                 chosen.setdefault(name[len(FILTER_PREFIX) :], "")
     return chosen
@@ -197,9 +199,14 @@ class Chosen:
         return bool(ranges) and all(dates.previous_period(*days) is not None for days in ranges)
 
 
+_WHOLE = re.compile(r"-?\d{1,18}")
+
+
 def _typed(value: str, kind: ColumnType) -> Any:
     """A select filter's value as its column holds it: a number column compares numbers."""
     if kind == "number":
+        if _WHOLE.fullmatch(value.strip()):
+            return int(value)  # exact: an id past 2**53 is not its neighbour
         try:
             number = float(value)
         except ValueError:
@@ -241,6 +248,7 @@ def choose(
             raise _bad_filter(name, "must be one line of at most 200 characters")
         days = None
         if chosen.kind == "date_range":
+            value = value.strip()
             try:
                 days = dates.resolve(value, today)
             except ValueError as exc:
