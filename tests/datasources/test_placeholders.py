@@ -70,3 +70,13 @@ class TestExpandSql:
     def test_a_missing_property_in_sql_is_named(self):
         with pytest.raises(MissingProperty, match="'warehouse'"):
             expand_sql("select {{client.prop.warehouse}}", ACME, "pyformat")
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"), [(".", "%2E"), ("..", "%2E%2E"), ("...", "%2E%2E%2E"), ("a..b", "a..b")]
+)
+def test_in_a_url_a_value_of_dots_alone_is_encoded_so_it_is_no_path_step(value: str, encoded: str) -> None:
+    url = "https://api.example/accounts/{{client.external_id}}/orders"
+    assert (
+        expand(url, Context(1, value, "x", {}), url=True) == f"https://api.example/accounts/{encoded}/orders"
+    )

@@ -26,6 +26,7 @@ from tenantry.datasources.sql import (
     EXECUTABLE_COMMENT,
     NOT_A_SELECT,
     NOT_ONE_STATEMENT,
+    PLACEHOLDER_QUOTED,
     WRITE_REFUSED,
     WRONG_PASSWORD,
     fetch_sql,
@@ -276,6 +277,25 @@ class TestInjection:
         finally:
             path.unlink(missing_ok=True)
 
+    @pytest.mark.parametrize(
+        ("query", "value"),
+        [
+            # A partner used to other tools writes the placeholder inside quotes, or in a comment;
+            # MySQL's driver writes values into the text, where these would be code.
+            ("SELECT id FROM t WHERE name = '{{client.prop.who}}'", " OR 1=1 -- "),
+            ("SELECT id FROM t WHERE name = 'alpha' /* {{client.prop.who}} */", "*/ OR 1=1 /*"),
+            ("SELECT id FROM t WHERE name = 'alpha' -- {{client.prop.who}}\n", "x"),
+        ],
+    )
+    def test_a_placeholder_inside_a_string_or_a_comment_is_refused_before_connecting(
+        self, scratch: Scratch, query: str, value: str
+    ) -> None:
+        assert scratch.refusal(query, context=client(who=value)) == PLACEHOLDER_QUOTED
+
+    def test_a_placeholder_beside_a_string_is_still_a_bound_value(self, scratch: Scratch) -> None:
+        query = "SELECT id FROM t WHERE name = {{client.prop.who}} OR name = '{{not.a.placeholder}}'"
+        assert scratch.fetch(query, context=client(who="alpha")) == [{"id": 1}]
+
 
 class TestLimits:
     def test_a_query_past_the_timeout_is_stopped_by_the_server(self, scratch: Scratch) -> None:
@@ -299,6 +319,40 @@ class TestLimits:
         started = time.monotonic()
         assert scratch.refusal(huge, max_rows=1000) == "The query returned more than 1,000 rows."
         assert time.monotonic() - started < 5
+
+    def test_an_answer_past_the_size_cap_fails_the_fetch_as_a_url_sources_does(
+        self, scratch: Scratch
+    ) -> None:
+        # 12 rows of 1 MiB: well under the row cap, past the 5 MB a URL source's answer is held to.
+        mib = 1024 * 1024
+        query = (
+            f"SELECT g AS n, repeat('x', {mib}) AS wide FROM generate_series(1, 12) AS g"
+            if scratch.engine == "postgresql"
+            else f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 12)"
+            f" SELECT n, REPEAT('x', {mib}) AS wide FROM g"
+        )
+        assert scratch.refusal(query) == "The data is larger than the 5 MB limit."
+        assert len(scratch.fetch(query.replace("12", "4"))) == 4
+
+    @pytest.mark.parametrize(
+        ("expression", "as_text"),
+        [
+            ("'infinity'::date", "infinity"),
+            ("'-infinity'::timestamptz", "-infinity"),
+            ("'infinity'::timestamp", "infinity"),
+            ("'0044-03-15 BC'::date", "0044-03-15 BC"),
+            ("'12000-01-01'::date", "12000-01-01"),
+            ("'24:00:00'::time", "24:00:00"),
+        ],
+    )
+    def test_a_day_or_time_python_cannot_hold_is_read_as_its_text(
+        self, scratch: Scratch, expression: str, as_text: str
+    ) -> None:
+        # `infinity` is the usual open end of a validity range: the source still loads.
+        if scratch.engine != "postgresql":
+            pytest.skip("PostgreSQL's own day and time values")
+        rows = scratch.fetch(f"SELECT 1 AS id, {expression} AS valid_to, DATE '2026-03-10' AS day")
+        assert rows == [{"id": 1, "valid_to": as_text, "day": "2026-03-10"}]
 
 
 class TestConnecting:

@@ -4,6 +4,7 @@ grace after it), whatever the server does."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -16,6 +17,7 @@ from tenantry.datasources.fetch import FetchError
 from tenantry.datasources.request import SourceRequest
 from tenantry.datasources.sql import fetch_sql
 from tenantry.outbound import AllowList, Guard
+from tests.content import make_client
 
 LOOPBACK_ALLOWED = Guard(AllowList.parse("127.0.0.1"))
 
@@ -134,3 +136,45 @@ def test_a_server_that_keeps_quiet_about_the_query_is_cut_off_after_the_deadline
         fetch_sql(_request("postgresql", quiet_postgresql_port), guard=LOOPBACK_ALLOWED, timeout=1)
     assert str(caught.value) == "The query ran longer than 1 second."
     assert time.monotonic() - started < 3.5
+
+
+# What a server on an allowed address says first in place of MySQL's greeting: a packet of zero
+# bytes (an empty server version), and a greeting cut short after its version.
+GARBLED_GREETINGS = {
+    "zeros": b"\x20\x00\x00\x00" + b"\x00" * 32,
+    "cut_short": b"\x10\x00\x00\x00\x0a5.5\x00\x01\x00\x00\x00abcdefgh",
+}
+
+
+@pytest.fixture(params=sorted(GARBLED_GREETINGS))
+def garbled_mysql_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    greeting = GARBLED_GREETINGS[request.param]
+
+    def greet(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(greeting)
+            conn.settimeout(2)
+            conn.recv(1024)
+
+    yield from _serve(greet)
+
+
+def test_a_server_whose_greeting_is_not_mysqls_reads_could_not_connect(garbled_mysql_port: int) -> None:
+    with pytest.raises(FetchError, match=r"^could not connect$"):
+        fetch_sql(_request("mysql", garbled_mysql_port), guard=LOOPBACK_ALLOWED, timeout=3)
+
+
+def test_a_refresh_against_a_garbled_server_records_could_not_connect(  # type: ignore[no-untyped-def]
+    http, partner, worker, garbled_mysql_port: int
+) -> None:
+    # Recorded like any failed refresh, not a crash the worker would take up again at every lease.
+    client_id = make_client(http, partner, "active")
+    body = {"name": "Shop", "kind": "sql", **(_request("mysql", garbled_mysql_port).sql or {})}
+    created = http.post(f"/api/1/clients/{client_id}/datasources", json=body, headers=partner.headers)
+    assert created.status_code == 201, created.text
+
+    worker.run_once()
+
+    source = http.get(f"/api/1/datasources/{created.json()['id']}", headers=partner.headers).json()
+    assert (source["last_error"], source["refresh_fail_count"]) == ("could not connect", 1)
+    assert source["refresh_requested_at"] is None

@@ -284,7 +284,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 def _content_type(body: str) -> str:
     try:
         json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return "text/plain; charset=utf-8"
     return "application/json"
 
@@ -344,7 +344,10 @@ def next_link(header: str | None, base: str) -> str | None:
         target, params = part.group(1), part.group(2)
         for rel in re.finditer(r'rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))', params, re.IGNORECASE):
             if "next" in (rel.group(1) or rel.group(2) or "").lower().split():
-                return urljoin(base, target.strip())
+                try:
+                    return urljoin(base, target.strip())
+                except ValueError:  # a link no URL parser reads (`http://[::1/x`)
+                    raise FetchError("The URL is malformed.") from None
     return None
 
 

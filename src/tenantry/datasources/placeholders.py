@@ -4,8 +4,9 @@ belongs to when it is fetched.
 
 Where a value lands decides how it is written:
 
-- in a URL it is percent-encoded, every reserved character included, so a value can never add a
-  path segment, a query parameter or another host to the address;
+- in a URL it is percent-encoded, every reserved character included (and a value of dots alone,
+  `.` or `..`, entirely), so a value can never add or remove a path segment, nor add a query
+  parameter or another host to the address;
 - in SQL it is never pasted into the text: each placeholder becomes a bound parameter;
 - in a query value, a header value or a body it is the value itself (the HTTP layer encodes
   query values; a header value with a line break is refused where headers are built).
@@ -70,7 +71,12 @@ def expand(template: str, context: Context | None, *, url: bool = False) -> str:
 
     def replace(match: re.Match[str]) -> str:
         value = str(value_of(match, context))
-        return quote(value, safe="") if url else value
+        if not url:
+            return value
+        if value and value.strip(".") == "":
+            # `.` and `..` are path steps to a URL parser (`/accounts/../orders` is `/orders`).
+            return "%2E" * len(value)
+        return quote(value, safe="")
 
     return PLACEHOLDER.sub(replace, template)
 

@@ -33,6 +33,7 @@ import math
 import os
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -45,10 +46,14 @@ import psycopg
 import pymysql
 import pymysql.cursors
 from psycopg import errors as pg_errors
+from psycopg.abc import AdaptContext, Buffer
+from psycopg.abc import Loader as LoaderProtocol
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 from pymysql.constants import ER
 
-from tenantry.datasources.fetch import MAX_COLUMNS, MAX_ROWS, TIMEOUT_SECONDS, FetchError, Row
-from tenantry.datasources.placeholders import expand_sql
+from tenantry.datasources.fetch import MAX_BYTES, MAX_COLUMNS, MAX_ROWS, TIMEOUT_SECONDS, FetchError, Row
+from tenantry.datasources.placeholders import PLACEHOLDER, expand_sql
 from tenantry.outbound import (
     ADDRESS_NOT_ALLOWED,
     COULD_NOT_CONNECT,
@@ -70,6 +75,10 @@ WRONG_PASSWORD = "The database refused the user name or password."
 NOT_ONE_STATEMENT = "The query must be a single statement."
 NOT_A_SELECT = "The query must be a SELECT (or start with WITH)."
 EXECUTABLE_COMMENT = "The query may not hold an executable comment (/*! ... */): MySQL runs its text."
+PLACEHOLDER_QUOTED = (
+    "A placeholder may not stand inside a string, a quoted name or a comment: write it as a value of "
+    "its own (region = {{client.prop.region}}, not region = '{{client.prop.region}}')."
+)
 
 _FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
 # MySQL writes a file on the database server with these, read-only transaction or not.
@@ -143,7 +152,12 @@ def check_query(query: str, engine: str) -> None:
     Strings, quoted names and comments are skipped the way `engine` reads them, so a `;` inside a
     string is not a second statement; MySQL's executable comments (`/*! ... */`, whose text it
     runs) are refused."""
-    code = _code_of(query, engine).strip()
+    code = _code_of(query, engine)
+    for placeholder in PLACEHOLDER.finditer(query):
+        if code[placeholder.start() : placeholder.end()] != placeholder.group(0):
+            # MySQL's driver writes values into the text: inside quotes, a value would be code.
+            raise FetchError(PLACEHOLDER_QUOTED)
+    code = code.strip()
     while code.endswith(";"):
         code = code[:-1].rstrip()
     if not code:
@@ -158,37 +172,37 @@ def check_query(query: str, engine: str) -> None:
 
 
 def _code_of(query: str, engine: str) -> str:
-    """The query with every string, quoted name and comment replaced by a space."""
+    """The query with every string, quoted name and comment replaced by as many spaces: what is
+    left stands where it stood in the query."""
     out: list[str] = []
     i, n = 0, len(query)
     mysql = engine == "mysql"
     while i < n:
         c = query[i]
+        start = i
         if c in "'\"`" and (c != "`" or mysql):
             # MySQL escapes with a backslash inside strings; PostgreSQL only in E'...' strings.
             backslash = mysql or (c == "'" and i > 0 and query[i - 1] in "eE")
             i = _end_of_quoted(query, i, c, backslash)
-            out.append(" ")
         elif (query.startswith("--", i) and (not mysql or _mysql_dashes_comment(query, i))) or (
             mysql and c == "#"
         ):
             end = query.find("\n", i)
             i = n if end < 0 else end + 1
-            out.append(" ")
         elif query.startswith("/*", i):
             if mysql and (query.startswith("/*!", i) or query.startswith("/*M!", i)):
                 raise FetchError(EXECUTABLE_COMMENT)
             i = _end_of_block_comment(query, i, nested=not mysql)
-            out.append(" ")
         elif c == "$" and not mysql and (tag := _dollar_tag(query, i)) is not None:
             end = query.find(tag, i + len(tag))
             if end < 0:
                 raise FetchError("The query has a string that is never closed.")
             i = end + len(tag)
-            out.append(" ")
         else:
             out.append(c)
             i += 1
+            continue
+        out.append(" " * (i - start))
     return "".join(out)
 
 
@@ -275,6 +289,7 @@ def _fetch_postgresql(
     max_rows: int,
 ) -> list[Row]:
     conn = _connect_postgresql(addresses, connection, deadline)
+    _lenient_times(conn)
     watchdog = _Watchdog(conn.pgconn.socket, deadline)
     try:
         with conn.cursor() as cursor:
@@ -305,6 +320,39 @@ def _fetch_postgresql(
     finally:
         watchdog.stop()
         conn.close()
+
+
+# PostgreSQL's days and times that Python's cannot hold: `infinity`, `-infinity`, days before
+# year 1 (`0044-03-15 BC`) or after 9999, and the time `24:00:00`.
+_TIME_TYPES = ("date", "timestamp", "timestamptz", "time", "timetz", "interval")
+
+
+def _lenient_times(conn: psycopg.Connection[Any]) -> None:
+    """Read a day or a time Python cannot hold as the server's text of it, as a column of text
+    would be, instead of failing the whole source."""
+    for name in _TIME_TYPES:
+        info = conn.adapters.types.get(name)
+        if info is None:
+            continue
+        base = conn.adapters.get_loader(info.oid, Format.TEXT)
+        if base is not None:
+            conn.adapters.register_loader(info.oid, _as_text_when_out_of_range(base))
+
+
+def _as_text_when_out_of_range(base: type[LoaderProtocol]) -> type[Loader]:
+    class Lenient(Loader):
+        # psycopg's own loaders are compiled classes that cannot be subclassed: this one holds one.
+        def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+            super().__init__(oid, context)
+            self._inner = base(oid, context)
+
+        def load(self, data: Buffer) -> Any:
+            try:
+                return self._inner.load(data)
+            except (psycopg.DataError, ValueError, OverflowError):
+                return bytes(data).decode("utf-8", "replace")
+
+    return Lenient
 
 
 def _connect_postgresql(
@@ -398,6 +446,8 @@ def _fetch_mysql(
         if watchdog.fired:
             raise FetchError(_too_long(timeout)) from None
         raise FetchError(_mysql_message(exc, timeout)) from None
+    except _GARBLED:
+        raise FetchError(NOT_MYSQL) from None
     finally:
         watchdog.stop()
         # An answer left unread (at the row cap, or cut by the timeout) would otherwise be read
@@ -455,6 +505,8 @@ def _connect_mysql(
                 client_flag=0,
                 local_infile=False,
             )
+        except _GARBLED:
+            continue  # a server on that address that does not speak MySQL's protocol
         except pymysql.MySQLError as exc:
             code = exc.args[0] if exc.args else None
             if code in (ER.ACCESS_DENIED_ERROR, ER.DBACCESS_DENIED_ERROR):
@@ -466,6 +518,11 @@ def _connect_mysql(
             continue
     raise FetchError(failure)
 
+
+# What PyMySQL's reading of packets raises on bytes that are not MySQL's protocol (a greeting of
+# zeros, a packet cut short): another server's answer, or a hostile one's.
+_GARBLED = (ValueError, IndexError, KeyError, struct.error, UnicodeDecodeError)
+NOT_MYSQL = "The server's answer is not one MySQL or MariaDB sends."
 
 # MariaDB: ER_STATEMENT_TIMEOUT (1969); MySQL: ER_QUERY_TIMEOUT (3024); 1317: query interrupted.
 _MYSQL_TIMEOUTS = (1969, 3024, 1317)
@@ -535,14 +592,28 @@ class _Watchdog:
 # -- rows -------------------------------------------------------------------------------------
 
 
-def _take(rows: Iterable[Sequence[Any]], max_rows: int) -> list[Sequence[Any]]:
-    """At most `max_rows` rows; one more is read to tell a full answer from a cut one."""
+def _take(rows: Iterable[Sequence[Any]], max_rows: int, max_bytes: int = MAX_BYTES) -> list[Sequence[Any]]:
+    """At most `max_rows` rows, of at most `max_bytes` in all (as a URL source's answer is held
+    to: text and bytes by their length, other values by their text, a number as 8); one more row
+    is read to tell a full answer from a cut one."""
     taken: list[Sequence[Any]] = []
+    size = 0
     for row in rows:
         if len(taken) == max_rows:
             raise FetchError(f"The query returned more than {max_rows:,} rows.")
+        size += sum(_size(value) for value in row)
+        if size > max_bytes:
+            raise FetchError(f"The data is larger than the {max_bytes // (1024 * 1024)} MB limit.")
         taken.append(row)
     return taken
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        return len(value)
+    if value is None or isinstance(value, bool | int | float | Decimal | dt.date | dt.time | dt.timedelta):
+        return 8
+    return len(str(value))
 
 
 def to_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Row]:
