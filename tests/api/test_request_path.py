@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import socket
 import sqlite3
 import time
@@ -13,9 +14,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -29,7 +32,7 @@ from tenantry.app import create_app
 from tenantry.db.models import Client, IdempotencyRecord
 from tenantry.db.session import Database
 from tests.conftest import PG_URL, REDIS_URL
-from tests.factories import drop_every_connection
+from tests.factories import drop_every_connection, new_client
 from tests.servers import live_server, served
 
 BURST_CONNECTIONS = 200
@@ -281,6 +284,101 @@ class TestIdempotency:
         response = self._post(http, partner, "running")
         assert response.status_code == 409
         assert response.headers["retry-after"] == "1"
+
+
+class TestWhatIdempotencyKeeps:
+    """An idempotency record holds no secret in the clear: answers are sealed, requests are known
+    by a keyed HMAC, and records past their 24 hours are removed."""
+
+    @staticmethod
+    def _kept_answers(db: Any) -> bytes:
+        db.rollback()
+        return b"\n".join(bytes(body or b"") for body in db.scalars(select(IdempotencyRecord.body)))
+
+    def test_an_api_keys_secret_is_not_kept_in_the_clear_and_its_replay_shows_it_again(
+        self, http, partner, db
+    ):
+        headers = {**partner.headers, "Idempotency-Key": "key-1"}
+        created = http.post("/api/1/me/api-keys", json={"name": "ci"}, headers=headers)
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        assert secret.encode() not in self._kept_answers(db)
+        replay = http.post("/api/1/me/api-keys", json={"name": "ci"}, headers=headers)
+        assert (replay.status_code, replay.headers.get("idempotent-replayed")) == (201, "true")
+        assert replay.json() == created.json()
+
+    def test_a_totp_secret_and_recovery_codes_are_not_kept_in_the_clear(self, http, partner, clock, db):
+        begun = http.post("/api/1/me/mfa/totp", headers={**partner.headers, "Idempotency-Key": "t-1"})
+        assert begun.status_code == 201
+        secret = begun.json()["secret"]
+        confirmed = http.post(
+            "/api/1/me/mfa/totp/confirm",
+            json={"code": pyotp.TOTP(secret).at(clock.now())},
+            headers={**partner.headers, "Idempotency-Key": "t-2"},
+        )
+        assert confirmed.status_code == 200
+        kept = self._kept_answers(db)
+        assert [s for s in [secret, *confirmed.json()["recovery_codes"]] if s.encode() in kept] == []
+
+    def test_a_password_in_a_request_cannot_be_guessed_from_the_kept_request_hash(self, http, partner, db):
+        client_id = new_client(http, partner)
+        path = f"/api/1/clients/{client_id}/users"
+
+        def body(password: str) -> bytes:
+            return json.dumps(
+                {"email": "ann@client.test", "name": "Ann", "role": "admin", "password": password}
+            ).encode()
+
+        headers = {**partner.headers, "Idempotency-Key": "u-1", "Content-Type": "application/json"}
+        created = http.post(path, content=body("summer holidays 2026"), headers=headers)
+        assert created.status_code == 201, created.text
+        db.rollback()
+        kept = db.scalars(select(IdempotencyRecord.request_hash)).one()
+        guesses = ["password123456", "summer holidays 2026"]
+        plain = [hashlib.sha256(b"POST " + path.encode() + b"?\n" + body(g)).hexdigest() for g in guesses]
+        assert kept not in plain
+        assert http.post(path, content=body("summer holidays 2026"), headers=headers).status_code == 201
+        assert http.post(path, content=body("winter holidays 2026"), headers=headers).status_code == 409
+
+    def test_records_past_their_24_hours_are_removed_by_later_keyed_requests(self, http, partner, db, clock):
+        headers = {**partner.headers, "Idempotency-Key": "old"}
+        assert http.post("/api/1/clients", json={"name": "Old"}, headers=headers).status_code == 201
+        clock.advance(timedelta(hours=25))
+        for n in range(2):
+            later = {**partner.headers, "Idempotency-Key": f"new-{n}"}
+            assert http.post("/api/1/clients", json={"name": f"New {n}"}, headers=later).status_code == 201
+        db.rollback()
+        assert sorted(db.scalars(select(IdempotencyRecord.key))) == ["new-0", "new-1"]
+
+    def test_a_retry_after_a_connection_dropped_mid_body_creates_the_client_once(
+        self, server_url, partner, db
+    ):
+        body = json.dumps({"name": "Dropped upload", "description": "x" * 2000}).encode()
+        headers = {**partner.headers, "Idempotency-Key": "upload-1"}
+        parts = urlsplit(server_url)
+        with socket.create_connection((parts.hostname, parts.port)) as sock:
+            head = [
+                "POST /api/1/clients HTTP/1.1",
+                f"Host: {parts.netloc}",
+                "Content-Type: application/json",
+                f"Content-Length: {len(body)}",
+                *(f"{name}: {value}" for name, value in headers.items()),
+                "",
+                "",
+            ]
+            sock.sendall("\r\n".join(head).encode() + body[: len(body) // 2])
+            time.sleep(0.2)  # the server starts reading the body, then the connection drops
+        with httpx.Client(base_url=server_url) as live:
+            for _ in range(100):  # "in progress" while the server still winds the dropped one up
+                retry = live.post(
+                    "/api/1/clients", content=body, headers={**headers, "Content-Type": "application/json"}
+                )
+                if not (retry.status_code == 409 and retry.headers.get("retry-after")):
+                    break
+                time.sleep(0.1)
+        assert retry.status_code == 201, retry.text
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Client).where(Client.name == "Dropped upload")) == 1
 
 
 class TestDatabaseFaults:

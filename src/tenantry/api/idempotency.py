@@ -11,12 +11,20 @@ request that died with its process: if it had not committed, the next attempt ta
 over; if it had, its answer is lost and the retry is refused (409) rather than done twice. Answers
 of 500 and above are not kept, so a failed attempt can be retried with the same key, unless it
 failed after its work committed. Requests signed in with a browser session (no API key) are not
-deduplicated.
+deduplicated. A request whose connection dropped before its body arrived in full is not a request:
+it claims no key.
+
+What is kept holds no secret in the clear: the request is known by an HMAC of it (keyed with the
+secret key), never a plain digest a guessed password could be checked against, and the answer
+(which may be an API key's secret or a TOTP secret, shown once) is sealed with the vault. Records
+past their 24 hours are removed, at most once a minute per process, by the next keyed request.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,15 +37,21 @@ from tenantry.api.middleware import send_problem
 from tenantry.api.problems import problem_body
 from tenantry.auth.principal import Principal
 from tenantry.db.models import IdempotencyRecord
+from tenantry.vault import Vault, VaultError
 
 WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+# How often a process removes the records past their window.
+PURGE_EVERY = timedelta(minutes=1)
+# A kept answer, sealed: this prefix, then the vault's text of its base64.
+_SEALED = b"sealed:"
 
 
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, prefix: str = "/api/") -> None:
         self.app = app
         self.prefix = prefix
+        self._purged_at: datetime | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.prefix):
@@ -60,7 +74,9 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
-        request_hash = hashlib.sha256(
+        if body is None:
+            return  # the connection dropped before the body was in: no request, and no one to answer
+        request = (
             scope["method"].encode()
             + b" "
             + scope["path"].encode()
@@ -68,16 +84,30 @@ class IdempotencyMiddleware:
             + scope.get("query_string", b"")
             + b"\n"
             + body
-        ).hexdigest()
-        owner = f"api_key:{caller.api_key_id}"
+        )
         services = scope["app"].state.services
-        database, now = services.database, services.clock.now()
+        secret = services.settings.resolved_secret_key.encode()
+        request_hash = hmac.new(secret, request, hashlib.sha256).hexdigest()
+        # What records made before requests were known by an HMAC hold: they match for their 24 hours.
+        legacy_hash = hashlib.sha256(request).hexdigest()
+        owner = f"api_key:{caller.api_key_id}"
+        database, vault, now = services.database, services.vault, services.clock.now()
         abandoned_before = now - timedelta(seconds=services.settings.request_timeout_seconds)
 
         from anyio import to_thread
 
+        if self._purged_at is None or now - self._purged_at >= PURGE_EVERY:
+            self._purged_at = now
+            await to_thread.run_sync(_purge, database, now)
         # One worker-thread call opens the record's transaction, decides and commits.
-        verdict = await to_thread.run_sync(_claim, database, owner, key, request_hash, now, abandoned_before)
+        verdict = await to_thread.run_sync(
+            _claim, database, owner, key, (request_hash, legacy_hash), now, abandoned_before
+        )
+        if verdict[0] == "replay":
+            try:
+                verdict = (*verdict[:3], _opened(vault, verdict[3]))
+            except (VaultError, ValueError):
+                verdict = ("lost",)  # sealed under a key this server no longer has
         if verdict[0] == "conflict":
             await _send_problem(
                 send,
@@ -156,25 +186,49 @@ class IdempotencyMiddleware:
                 key,
                 captured["status"],
                 captured["content_type"],
-                bytes(captured["body"]),
+                _sealed(vault, bytes(captured["body"])),
             )
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request's body, or None when the connection dropped before all of it arrived."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
+
+
+def _sealed(vault: Vault, body: bytes) -> bytes:
+    return _SEALED + vault.seal(base64.b64encode(body).decode("ascii")).encode("ascii")
+
+
+def _opened(vault: Vault, stored: bytes) -> bytes:
+    if not stored.startswith(_SEALED):
+        return stored  # kept before answers were sealed
+    return base64.b64decode(vault.open(stored[len(_SEALED) :].decode("ascii")), validate=True)
+
+
+def _purge(database: Any, now: datetime) -> None:
+    """Remove the records past their window: they answer no one any more."""
+    with database.session(write=True) as db:
+        db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - WINDOW))
+        db.commit()
 
 
 def _claim(
-    database: Any, owner: str, key: str, request_hash: str, now: datetime, abandoned_before: datetime
+    database: Any,
+    owner: str,
+    key: str,
+    hashes: tuple[str, str],
+    now: datetime,
+    abandoned_before: datetime,
 ) -> tuple[Any, ...]:
+    """`hashes`: the request's, then the plain digest records made before the HMAC hold."""
+    request_hash = hashes[0]
     with database.session(write=True) as db:
         db.execute(
             delete(IdempotencyRecord).where(
@@ -193,7 +247,7 @@ def _claim(
             if record.carried_out_at is not None:
                 db.commit()
                 # After its work committed: doing it again would do it twice.
-                return ("lost",) if record.request_hash == request_hash else ("conflict",)
+                return ("lost",) if record.request_hash in hashes else ("conflict",)
             # Before its work committed: nothing of it is left, so this one runs instead.
             record.request_hash, record.created_at = request_hash, now
             db.commit()
@@ -207,7 +261,7 @@ def _claim(
                 return ("pending",)
             return ("run",)
         db.commit()
-        if record.request_hash != request_hash:
+        if record.request_hash not in hashes:
             return ("conflict",)
         if record.status_code is None:
             return ("pending",)

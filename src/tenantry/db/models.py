@@ -285,7 +285,7 @@ class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
 
     id: Mapped[int] = mapped_column(ids, primary_key=True)
-    # sha256 of the credentials that made the request: keys are per caller.
+    # Whose key it is: `api_key:<id>` (keys are per caller).
     scope: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -297,7 +297,10 @@ class IdempotencyRecord(Base):
     # a record with no answer tells whether its request died before or after doing anything.
     carried_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
+        Index("ix_idempotency_records_created_at", "created_at"),
+    )
 
 
 class ApiCallCounter(Base):
