@@ -182,6 +182,11 @@ class TestBurst:
             answers = [http.get("/api/1/me", headers=headers) for _ in range(5)]
             assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
             assert [a.headers.get("X-RateLimit-Remaining") for a in answers[:3]] == ["99", "98", "97"]
+            # A burst refusal carries the day's headers too, as every metered answer does.
+            assert [a.headers.get("X-RateLimit-Remaining") for a in answers[3:]] == ["97", "97"]
+            assert answers[4].headers["RateLimit-Policy"] == '"daily";q=100;w=86400'
+            assert answers[4].headers["RateLimit"].startswith('"daily";r=97;t=')
+            assert answers[4].headers["X-RateLimit-Limit"] == "100"
             client = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()
             assert client["usage"]["api_calls_today"] == 3
 

@@ -25,7 +25,7 @@ from tenantry.clock import Clock
 from tenantry.db.reads import DatabaseReads
 from tenantry.db.session import Database
 from tenantry.domains import host_partner_id
-from tenantry.errors import Forbidden, NotFound, Unauthenticated
+from tenantry.errors import Forbidden, NotFound, RateLimited, Unauthenticated
 from tenantry.exports.service import Renderer, new_renderer
 from tenantry.fields import INT64_MAX, INT64_MIN
 from tenantry.mail import Mailer
@@ -201,7 +201,12 @@ async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | 
     if quota is not None and quota.metered:
         headers: dict[str, str] = {}
         scope.setdefault("state", {})["rate_limit_headers"] = headers
-        await svc.meter.charge(quota, now, headers)
+        try:
+            await svc.meter.charge(quota, now, headers)
+        except RateLimited:  # a burst refusal carries the day's headers too
+            async with svc.reads.connection() as reads:
+                await svc.meter.headers_for(quota, now, headers, reads)
+            raise
     return caller
 
 

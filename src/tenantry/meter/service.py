@@ -84,11 +84,24 @@ class Meter:
             counter if isinstance(counter, RedisCounter) and counter.counts_after(burst.redis_url) else None
         )
 
+    async def headers_for(
+        self, quota: Quota, now: datetime, headers_out: dict[str, str], reads: Reads
+    ) -> None:
+        """Put the rate-limit headers of a metered call that was not counted in `headers_out`."""
+        if not quota.metered:
+            return
+        day, reset_at = quota.calendar.day(now)
+        reset_in = max(1, math.ceil((reset_at - now).total_seconds()))
+        count = (await self.counter.counts_async([quota.scope], day, reads)).get(quota.scope, 0)
+        headers_out.update(rate_limit_headers(quota.limit, max(0, quota.limit - count), reset_in, reset_at))
+
     async def charge(self, quota: Quota, now: datetime, headers_out: dict[str, str]) -> None:
         """Count one call, or raise `rate_limited` / `daily_api_limit_reached`.
 
-        The rate-limit headers are put in `headers_out` before anything is raised, so a refusal
-        carries them too. Called on the event loop: nothing here blocks it.
+        The rate-limit headers are put in `headers_out` before `daily_api_limit_reached` is raised,
+        so that refusal carries them too; a burst refusal (`rate_limited`) counts nothing, and
+        `headers_for` reads the day's count for its headers. Called on the event loop: nothing
+        here blocks it.
         """
         together = self._counter_with_window if quota.metered and quota.limit > 0 else None
         if quota.burst_key is not None and together is None:
