@@ -88,6 +88,10 @@ class LinkUnavailable(TenantryError):
 class Unauthenticated(TenantryError):
     code, status, title = "unauthenticated", 401, "Authentication required"
 
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
+        # A 401 names the scheme the API takes (RFC 9110 §15.5.2).
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer", **(headers or {})}, **extensions)
+
 
 class Forbidden(TenantryError):
     code, status, title = "forbidden", 403, "Not allowed for your role"

@@ -42,3 +42,18 @@ def test_passwords_are_stored_as_argon2_hashes():
     assert verify_password("a long secret", stored)
     assert not verify_password("a long secreT", stored)
     assert not verify_password("a long secret", None)
+
+
+@pytest.mark.parametrize(
+    ("path", "authorization"),
+    [
+        ("/api/1/clients", None),  # no key at all
+        ("/api/1/me", "Bearer tnt_not_a_key"),  # a malformed key
+        ("/api/1/clients/1", "Bearer tnt_000000000000_unknown"),  # an unknown key, on a lean route
+    ],
+)
+def test_a_401_names_the_bearer_scheme_the_api_takes(http, path, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    refused = http.get(path, headers=headers)
+    assert (refused.status_code, refused.json()["code"]) == (401, "unauthenticated")
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
