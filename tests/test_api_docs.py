@@ -147,3 +147,11 @@ def test_the_api_document_tells_which_characters_names_e_mail_addresses_and_desc
     # A field with a pattern of its own keeps it: it already says what the field may hold.
     color = schemas["BrandingUpdate"]["properties"]["primary_color"]["anyOf"][0]
     assert color["pattern"] == "^#[0-9A-Fa-f]{6}$"
+
+
+def test_the_public_password_reset_is_documented_without_a_key_or_a_401(http):
+    operation = http.get("/api/1/openapi.json").json()["paths"]["/api/1/auth/password-reset"]["post"]
+    assert http.post("/api/1/auth/password-reset", json={"email": "nobody@example.test"}).status_code == 202
+    assert operation["security"] == []
+    assert "401" not in operation["responses"] and "403" not in operation["responses"]
+    assert "422" in operation["responses"]

@@ -16,7 +16,7 @@ from tenantry import __version__
 from tenantry.accounts.api import router as accounts_router
 from tenantry.api import docs as api_docs
 from tenantry.api import problems
-from tenantry.api.deps import ApiAuthMiddleware, KeyCompanions, Services
+from tenantry.api.deps import PUBLIC_API_PATHS, ApiAuthMiddleware, KeyCompanions, Services
 from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.api.lean import HotPath, lean_first
 from tenantry.api.middleware import Admission, RequestMiddleware
@@ -199,7 +199,7 @@ def create_app(
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = api_docs.with_exact_integer_bounds(
-                problems.document_problems(FastAPI.openapi(app))
+                problems.document_problems(FastAPI.openapi(app), PUBLIC_API_PATHS)
             )
         return app.openapi_schema
 

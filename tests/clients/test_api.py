@@ -133,6 +133,22 @@ class TestBadInput:
         assert response.json()["code"] == "validation_error"
         assert response.json()["detail"] == "The request body is not valid JSON."
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            '{"name": "Café"}'.encode("latin-1"),  # not UTF-8
+            b'{"name": "Deep", "description": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # too deep to parse
+        ],
+    )
+    def test_a_body_no_json_parser_reads_is_a_422_problem_and_changes_nothing(self, http, partner, db, body):
+        response = http.post(
+            "/api/1/clients", content=body, headers={**partner.headers, "content-type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "validation_error"
+        assert db.scalar(select(func.count()).select_from(Client)) == 0
+
     @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "offset=-1", "status=paused"])
     def test_a_bad_list_parameter_is_a_422_problem(self, http, partner, query):
         response = http.get(f"/api/1/clients?{query}", headers=partner.headers)

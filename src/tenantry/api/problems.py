@@ -80,8 +80,20 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "validation_error", "Invalid request", detail, errors=errors)
 
 
+# What FastAPI raises (a 400) for a body it could not decode at all: not UTF-8, or JSON nested
+# deeper than the parser goes. A malformed body is a 422 (SPEC §8), as invalid JSON already is.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        return problem(
+            422,
+            "validation_error",
+            "Invalid request",
+            "The request body is not valid JSON: it must be UTF-8 text, nested not too deeply.",
+        )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
     response = problem(exc.status_code, code, detail, detail)
@@ -126,13 +138,15 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
-    """Put the problems every API operation may answer into an OpenAPI document (in place)."""
+def document_problems(schema: dict[str, Any], public: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Put the problems every API operation may answer into an OpenAPI document (in place).
+    `public`: the paths answered without a caller (no key needed, never a 401 or 403)."""
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     schema["components"]["schemas"].pop("HTTPValidationError", None)
     schema["components"]["schemas"].pop("ValidationError", None)
     reference = {"$ref": "#/components/schemas/Problem"}
-    # Every operation needs a key (or a signed-in session): `ApiAuthMiddleware` checks it first.
+    # Every operation but the public ones needs a key (or a signed-in session): `ApiAuthMiddleware`
+    # checks it first.
     schemes = schema["components"].setdefault("securitySchemes", {})
     schemes.setdefault(
         "HTTPBearer",
@@ -142,9 +156,11 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
         if not path.startswith("/api/1/"):
             continue
         for operation in operations.values():
-            operation.setdefault("security", [{"HTTPBearer": []}])
+            operation.setdefault("security", [] if path in public else [{"HTTPBearer": []}])
             responses = operation.setdefault("responses", {})
             for status, description in ERROR_STATUSES.items():
+                if path in public and status in (401, 403):
+                    continue
                 responses[str(status)] = {
                     "description": description,
                     "content": {PROBLEM: {"schema": reference}},
