@@ -256,7 +256,19 @@ class TestFormats:
         response = http.get("/api/1/partner/statements/2026-03?format=csv", headers=partner.headers)
         assert response.text.splitlines()[0].startswith("client_id,client_name,resource")
 
-    @pytest.mark.parametrize("month", ["2026-13", "2026-3", "march", "1969-12", "2026-03-01"])
+    # The last two: a line break after the month, and the month in full-width digits.
+    @pytest.mark.parametrize(
+        "month",
+        [
+            "2026-13",
+            "2026-3",
+            "march",
+            "1969-12",
+            "2026-03-01",
+            "2026-03%0A",
+            "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-03",
+        ],
+    )
     def test_a_malformed_month_is_a_422_problem(self, http, partner, month):
         response = http.get(f"/api/1/partner/statements/{month}", headers=partner.headers)
         assert response.status_code == 422

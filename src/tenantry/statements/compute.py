@@ -27,7 +27,7 @@ from tenantry.policy import Capability, EffectiveStatus, allows
 
 PRICED_RESOURCES: tuple[str, ...] = ("dashboards", "users")
 CENT = Decimal("0.01")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 @dataclass(frozen=True, order=True)
@@ -37,7 +37,7 @@ class Month:
 
     @classmethod
     def parse(cls, text: str) -> Month:
-        match = _MONTH.match(text)
+        match = _MONTH.fullmatch(text)
         if match is None:
             raise InvalidInput(f"The month must be written YYYY-MM, such as 2026-03, not {text!r}.")
         year, month = int(match[1]), int(match[2])
