@@ -134,6 +134,21 @@ class TestBadInput:
         assert response.json()["detail"] == "The request body is not valid JSON."
 
     @pytest.mark.parametrize(
+        ("method", "path", "allowed"),
+        [
+            ("PUT", "/api/1/clients", {"GET", "POST"}),
+            ("PUT", "/api/1/clients/{id}", {"GET", "PATCH", "DELETE"}),
+            ("POST", "/api/1/dashboards/1", {"GET", "PATCH", "DELETE"}),
+        ],
+    )
+    def test_a_405_names_every_method_the_path_takes(self, http, partner, method, path, allowed):
+        client_id = http.post("/api/1/clients", json={"name": "Acme"}, headers=partner.headers).json()["id"]
+        refused = http.request(method, path.format(id=client_id), json={}, headers=partner.headers)
+        assert refused.status_code == 405
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert {m.strip() for m in refused.headers["allow"].split(",")} == allowed
+
+    @pytest.mark.parametrize(
         "body",
         [
             '{"name": "Café"}'.encode("latin-1"),  # not UTF-8

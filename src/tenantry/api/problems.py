@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from tenantry.errors import TenantryError, problem_document
 
@@ -99,7 +100,23 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     response = problem(exc.status_code, code, detail, detail)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        # Every method the path takes, not only the first route's that matched it (RFC 9110).
+        allowed = _methods_of(_request)
+        if allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
     return response
+
+
+def _methods_of(request: Request) -> set[str]:
+    """The methods of the app's routes whose path matches this request's."""
+    methods: set[str] = set()
+    scope = {**request.scope, "method": ""}  # a path match, whatever the method
+    for route in request.app.router.routes:
+        declared = getattr(route, "methods", None)
+        if isinstance(route, Route) and declared and route.matches(scope)[0] is not Match.NONE:
+            methods |= set(declared)
+    return methods
 
 
 def install(app: FastAPI) -> None:
