@@ -29,7 +29,7 @@ from tenantry.api import idempotency
 from tenantry.api.deps import Work
 from tenantry.api.middleware import RequestMiddleware
 from tenantry.app import create_app
-from tenantry.db.models import Client, IdempotencyRecord
+from tenantry.db.models import Client, IdempotencyRecord, Partner
 from tenantry.db.session import Database
 from tests.conftest import PG_URL, REDIS_URL
 from tests.factories import drop_every_connection, new_client
@@ -284,6 +284,53 @@ class TestIdempotency:
         response = self._post(http, partner, "running")
         assert response.status_code == 409
         assert response.headers["retry-after"] == "1"
+
+
+class TestARequestTakenForDead:
+    @pytest.mark.skipif(
+        not PG_URL, reason="needs a row lock that holds one request while others run (PostgreSQL)"
+    )
+    def test_a_retry_past_the_request_time_out_while_the_first_still_runs_creates_one_client(
+        self, server_url, partner, database, clock, settings
+    ):
+        # `request_timeout_seconds` only takes a request for dead: if it was only slow (here, held
+        # at its pool check by another transaction), whichever of the two commits second keeps nothing.
+        headers = {**partner.headers, "Idempotency-Key": "slow-1"}
+
+        def post() -> httpx.Response:
+            with httpx.Client(base_url=server_url, timeout=60) as live:
+                return live.post("/api/1/clients", json={"name": "Slow"}, headers=headers)
+
+        def claimed_at() -> Any:
+            with database.session() as look:
+                return look.scalar(
+                    select(IdempotencyRecord.created_at).where(IdempotencyRecord.key == "slow-1")
+                )
+
+        with ThreadPoolExecutor(2) as pool, database.session(write=True) as hold:
+            hold.execute(select(Partner.id).where(Partner.id == partner.id).with_for_update())
+            first = pool.submit(post)
+            for _ in range(400):  # until the first request has claimed its key and waits
+                if claimed_at() is not None:
+                    break
+                time.sleep(0.05)
+            first_claim = claimed_at()
+            assert first_claim is not None and not first.done()
+            clock.advance(timedelta(seconds=settings.request_timeout_seconds + 1))
+            second = pool.submit(post)
+            for _ in range(400):  # until the retry has taken the record over
+                if second.done() or claimed_at() != first_claim:
+                    break
+                time.sleep(0.05)
+            hold.rollback()  # the lock goes: both run on
+            answers = [first.result(), second.result()]
+        assert sorted(answer.status_code for answer in answers) == [201, 409]
+        refused = next(answer for answer in answers if answer.status_code == 409)
+        assert refused.json()["code"] == "idempotency_conflict"
+        with database.session() as look:
+            assert look.scalar(select(func.count()).select_from(Client).where(Client.name == "Slow")) == 1
+        replay = httpx.post(f"{server_url}/api/1/clients", json={"name": "Slow"}, headers=headers)
+        assert (replay.status_code, replay.headers.get("idempotent-replayed")) == (201, "true")
 
 
 class TestWhatIdempotencyKeeps:

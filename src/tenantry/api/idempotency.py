@@ -8,7 +8,9 @@ inserts a pending record, committed before the request runs: a concurrent duplic
 told to retry instead of running twice. The request's own transaction marks the record carried out
 when it commits (`api.deps.Work`). A pending record older than the request time-out belongs to a
 request that died with its process: if it had not committed, the next attempt takes the record
-over; if it had, its answer is lost and the retry is refused (409) rather than done twice. Answers
+over (should the first still be running after all, its transaction finds the record taken over
+and keeps nothing: 409); if it had, its answer is lost and the retry is refused (409) rather than
+done twice. Answers
 of 500 and above are not kept, so a failed attempt can be retried with the same key, unless it
 failed after its work committed. Requests signed in with a browser session (no API key) are not
 deduplicated. A request whose connection dropped before its body arrived in full is not a request:
@@ -174,8 +176,10 @@ class IdempotencyMiddleware:
                 captured["body"].extend(message.get("body", b""))
             await send(message)
 
-        # The request's transaction marks the record carried out as it commits (`api.deps.Work`).
-        scope.setdefault("state", {})[CLAIMED] = (owner, key)
+        # The request's transaction marks the record carried out as it commits (`api.deps.Work`),
+        # unless a retry took the record over meanwhile (then nothing of this request is kept).
+        claimed_at = verdict[1]
+        scope.setdefault("state", {})[CLAIMED] = (owner, key, claimed_at)
         try:
             await self.app(scope, replay_receive, capture_send)
         finally:
@@ -184,6 +188,7 @@ class IdempotencyMiddleware:
                 database,
                 owner,
                 key,
+                claimed_at,
                 captured["status"],
                 captured["content_type"],
                 _sealed(vault, bytes(captured["body"])),
@@ -248,10 +253,11 @@ def _claim(
                 db.commit()
                 # After its work committed: doing it again would do it twice.
                 return ("lost",) if record.request_hash in hashes else ("conflict",)
-            # Before its work committed: nothing of it is left, so this one runs instead.
+            # Before its work committed: this one runs instead. Should the first still be running,
+            # its own transaction finds the record taken over, and keeps nothing (`TakenOver`).
             record.request_hash, record.created_at = request_hash, now
             db.commit()
-            return ("run",)
+            return ("run", now)
         if record is None:
             db.add(IdempotencyRecord(scope=owner, key=key, request_hash=request_hash, created_at=now))
             try:
@@ -259,7 +265,7 @@ def _claim(
             except IntegrityError:
                 db.rollback()
                 return ("pending",)
-            return ("run",)
+            return ("run", now)
         db.commit()
         if record.request_hash not in hashes:
             return ("conflict",)
@@ -268,10 +274,23 @@ def _claim(
         return ("replay", record.status_code, record.content_type, record.body or b"")
 
 
-def _finish(database: Any, owner: str, key: str, status: int, content_type: str | None, body: bytes) -> None:
+def _finish(
+    database: Any,
+    owner: str,
+    key: str,
+    claimed_at: datetime,
+    status: int,
+    content_type: str | None,
+    body: bytes,
+) -> None:
+    """Keep the answer on the record this request claimed (not on one a retry took over)."""
     with database.session(write=True) as db:
         record = db.scalars(
-            select(IdempotencyRecord).where(IdempotencyRecord.scope == owner, IdempotencyRecord.key == key)
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == owner,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.created_at == claimed_at,
+            )
         ).one_or_none()
         if record is not None:
             if status >= 500 and record.carried_out_at is None:

@@ -10,16 +10,32 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tenantry.db.models import IdempotencyRecord
+from tenantry.errors import TenantryError
 
-# The request state's entry naming the record a request holds: (scope, key).
+# The request state's entry naming the record a request holds: (scope, key, when it claimed it).
 CLAIMED = "idempotency_claimed"
 
 
-def mark_carried_out(db: Session, claimed: tuple[str, str], now: datetime) -> None:
-    """Mark the record the request holds as carried out, in the request's own transaction."""
-    owner, key = claimed
-    db.execute(
+class TakenOver(TenantryError):
+    code, status, title = "idempotency_conflict", 409, "Request taken over"
+
+
+def mark_carried_out(db: Session, claimed: tuple[str, str, datetime], now: datetime) -> None:
+    """Mark the record the request holds as carried out, in the request's own transaction; raise
+    `TakenOver` (so nothing of the request is kept) when a retry took the record over: this
+    request ran past the request time-out, was taken for dead, and the retry runs instead."""
+    owner, key, claimed_at = claimed
+    marked = db.execute(
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.scope == owner, IdempotencyRecord.key == key)
+        .where(
+            IdempotencyRecord.scope == owner,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at == claimed_at,
+        )
         .values(carried_out_at=now)
     )
+    if getattr(marked, "rowcount", 1) == 0:
+        raise TakenOver(
+            "This request ran past the request time-out, and a retry with the same Idempotency-Key "
+            "took its place: nothing of this one was done."
+        )
