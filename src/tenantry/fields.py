@@ -22,6 +22,8 @@ from pydantic import (
     GetJsonSchemaHandler,
     StrictInt,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
@@ -102,6 +104,24 @@ Email = Annotated[
     ),
     OneLine,
 ]
+# How an `Email` is written before it is checked and stored: trimmed and in lower case, by pydantic
+# (whose Unicode tables are newer than Python's `str.lower`'s: the two differ on a few letters).
+_EMAIL_CASE: TypeAdapter[str] = TypeAdapter(
+    Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True)]
+)
+
+
+def normalised_email(value: str) -> str:
+    """`value` trimmed and lower-cased exactly as an `Email` field does it: the one normaliser of
+    e-mail addresses, for whatever is typed outside a schema (the sign-in and reset forms, the
+    command line), so an address finds the account it was stored for. Text pydantic cannot read
+    (a lone surrogate) names no account: it is only trimmed and lowered as Python does it."""
+    try:
+        return _EMAIL_CASE.validate_python(value)
+    except ValidationError:
+        return value.strip().lower()
+
+
 # How long a password may be; what it must be (auth.passwords) is checked where it is chosen, so a
 # weak one is refused with `weak_password` and its reason, not as a malformed body.
 Password = Annotated[str, StringConstraints(max_length=200)]

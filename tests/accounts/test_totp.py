@@ -146,6 +146,39 @@ class TestSigningIn:
         assert "Retry-After" in refused.headers
         assert sign_in(http, admin, ADMIN_PASSWORD).status_code == 429
 
+    def test_giving_the_password_again_does_not_forgive_the_wrong_codes_of_the_pair(
+        self, http, partner, clock, admin
+    ):
+        """SPEC §12: 5 failures per (e-mail, address) lock that pair. Someone who holds the password
+        but not the phone must not wipe the count of wrong codes by giving the password again:
+        proving the first factor is not a sign-in."""
+        totp, _ = _turn_on(http, partner.headers, clock)
+        clock.advance(timedelta(seconds=30))
+        assert sign_in(http, admin, ADMIN_PASSWORD).headers["location"] == "/login/code"
+        assert [_code_step(http, "000000").status_code for _ in range(4)] == [401] * 4
+        assert sign_in(http, admin, ADMIN_PASSWORD).headers["location"] == "/login/code"
+        # The fifth wrong code of the pair locks it: even the right code and the password are refused.
+        assert _code_step(http, "000000").status_code == 401
+        refused = _code_step(http, totp.at(clock.now()))
+        assert (refused.status_code, "Retry-After" in refused.headers) == (429, True)
+        assert sign_in(http, admin, ADMIN_PASSWORD).status_code == 429
+        assert http.get("/partner", follow_redirects=False).headers["location"] == "/login"
+
+    def test_a_sign_in_completed_with_the_right_code_forgives_the_pairs_wrong_codes(
+        self, http, app, partner, clock, admin
+    ):
+        totp, _ = _turn_on(http, partner.headers, clock)
+        clock.advance(timedelta(seconds=30))
+        sign_in(http, admin, ADMIN_PASSWORD)
+        assert [_code_step(http, "000000").status_code for _ in range(4)] == [401] * 4
+        assert _code_step(http, totp.at(clock.now())).headers["location"] == "/partner"
+        clock.advance(timedelta(seconds=30))
+        with TestClient(app) as second:  # another browser at the same address: the same pair
+            assert sign_in(second, admin, ADMIN_PASSWORD).headers["location"] == "/login/code"
+            # Counted afresh: five more wrong codes are refused as wrong, and then the pair is locked.
+            assert [_code_step(second, "000000").status_code for _ in range(5)] == [401] * 5
+            assert _code_step(second, totp.at(clock.now())).status_code == 429
+
     def test_a_code_of_superscript_digits_is_a_wrong_code_counted_not_a_500(
         self, http, partner, clock, admin
     ):

@@ -7,9 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
+from tenantry.app import create_app
+from tenantry.auth.secrets import verify_password
 from tenantry.auth.sessions import SESSION_COOKIE
 from tenantry.auth.signin import WRONG_CREDENTIALS
+from tenantry.db.models import ClientUser, PartnerUser
 from tests.content import dashboard_in, path_of, publish
 from tests.factories import (
     ADMIN_PASSWORD,
@@ -17,11 +21,13 @@ from tests.factories import (
     add_user,
     admin_email,
     client_with_user,
+    csrf_of,
     new_client,
     sign_in,
 )
 
 A_HOST, B_HOST = "agency-a.test", "agency-b.test"
+NEW_PASSWORD = "a brand new secret 7"
 
 
 @pytest.fixture
@@ -185,6 +191,99 @@ class TestPublishedLinks:
         assert http.delete(f"/api/1/partner/domains/{domain['id']}", headers=a.headers).status_code == 204
         # Now an unknown host: the default address, where every link is served.
         assert at(A_HOST).get(links[1]).status_code == 200
+
+
+class TestOneTimeLinks:
+    """A partner's invitation and reset links open on its own domain and on the default address;
+    on another partner's domain they are not found and change nothing (SPEC §16)."""
+
+    @pytest.fixture
+    def app(self, settings, clock, database, smtp_server):  # type: ignore[no-untyped-def]
+        changed = settings.model_copy(update={"domain_cache_seconds": 0})
+        return create_app(changed, clock=clock, database=database, mailer=smtp_server.mailer)
+
+    @pytest.fixture
+    def partners(self, make_partner, own_domain):  # type: ignore[no-untyped-def]
+        plan = {"users": 10, "dashboards": 10, "published_links": 10, "api_calls_per_day": 1000}
+        a, b = make_partner(**plan), make_partner(**plan)
+        own_domain(a, A_HOST)
+        own_domain(b, B_HOST)
+        return a, b
+
+    @pytest.fixture
+    def links(self, smtp_server, send_mail):  # type: ignore[no-untyped-def]
+        """Send what the outbox holds; the paths of the links of one kind (`invite`, `reset`)."""
+
+        def paths(kind: str) -> list[str]:
+            send_mail()
+            found = []
+            for message in smtp_server.messages:
+                body = message.get_body(("plain",)) if message.is_multipart() else message
+                found += re.findall(rf"https?://[^/\s]+(/{kind}/[A-Za-z0-9_\-]+)", body.get_content())
+            smtp_server.messages.clear()
+            return found
+
+        return paths
+
+    @staticmethod
+    def _choose(browser, path: str, password: str = NEW_PASSWORD):  # type: ignore[no-untyped-def]
+        form = {"password": password, "confirm": password, "csrf_token": csrf_of(browser.get("/login").text)}
+        return browser.post(path, data=form, follow_redirects=False)
+
+    def _invited(self, http, partner, links) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+        client_id = new_client(http, partner, "trial")
+        body = {"email": "ann@client-a.test", "name": "Ann", "role": "admin"}
+        added = http.post(f"/api/1/clients/{client_id}/users", json=body, headers=partner.headers)
+        assert added.status_code == 201, added.text
+        [path] = links("invite")
+        return added.json()["id"], path
+
+    def _password_of(self, db, user_id: int) -> str | None:  # type: ignore[no-untyped-def]
+        db.rollback()
+        return db.scalars(select(ClientUser.password_hash).where(ClientUser.id == user_id)).one()
+
+    def test_an_invitation_is_not_found_and_sets_no_password_on_another_partners_domain(
+        self, partners, http, links, at, db
+    ):
+        a, _ = partners
+        user_id, path = self._invited(http, a, links)
+        elsewhere = at(B_HOST)
+        shown, sent = elsewhere.get(path), self._choose(elsewhere, path)
+        assert (shown.status_code, sent.status_code) == (404, 404)
+        assert "Invitation not valid" in sent.text
+        assert self._password_of(db, user_id) is None
+        # Still open where it belongs.
+        assert self._choose(at(A_HOST), path).status_code == 200
+        assert verify_password(NEW_PASSWORD, self._password_of(db, user_id))
+
+    @pytest.mark.parametrize("host", [A_HOST, "testserver"])
+    def test_an_invitation_works_on_its_partners_domain_and_on_the_default_address(
+        self, partners, http, links, at, db, host
+    ):
+        a, _ = partners
+        user_id, path = self._invited(http, a, links)
+        assert at(host).get(path).status_code == 200
+        assert self._choose(at(host), path).status_code == 200
+        assert verify_password(NEW_PASSWORD, self._password_of(db, user_id))
+
+    def test_a_reset_link_is_not_found_and_changes_nothing_on_another_partners_domain(
+        self, partners, http, links, at, db
+    ):
+        a, _ = partners
+        email = admin_email(db, a)
+        before = db.get(PartnerUser, a.admin_user_id).password_hash
+        db.rollback()
+        assert http.post("/api/1/auth/password-reset", json={"email": email}).status_code == 202
+        [path] = links("reset")
+        elsewhere = at(B_HOST)
+        shown, sent = elsewhere.get(path), self._choose(elsewhere, path)
+        assert (shown.status_code, sent.status_code) == (404, 404)
+        assert "Link not valid" in sent.text
+        assert db.get(PartnerUser, a.admin_user_id).password_hash == before
+        db.rollback()
+        # Still open on the default address.
+        assert self._choose(at("testserver"), path).status_code == 200
+        assert sign_in(at(A_HOST), email, NEW_PASSWORD).status_code == 303
 
 
 class TestTheCertificateCheck:

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tenantry.db.models import AuditEvent
+from tenantry.db.models import AuditEvent, ClientUser
 from tenantry.mail import LogMailer
+from tests.concurrently import at_once
 from tests.factories import PASSWORD, add_user, key_for, new_client, set_status
 
 
@@ -121,6 +122,44 @@ class TestRoles:
         assert http.post(users_url(client_id), json=body, headers=admin_key).status_code == 201
         assert http.delete(f"{users_url(client_id)}/{admin['id']}", headers=admin_key).status_code == 403
         assert http.delete(f"{users_url(client_id)}/{member['id']}", headers=admin_key).status_code == 204
+
+    def test_two_client_admins_removing_and_demoting_each_other_at_once_always_leave_the_client_an_admin(
+        self, http, server_url, partner, db
+    ):
+        """The first admin removes the second while the second demotes the first. Whichever runs
+        first, the other is refused: a request authenticated as an admin acts with the role the
+        caller has once the partner is locked, not the one it had when it arrived."""
+        client_id = new_client(http, partner, "trial", users=9)
+        first = add_user(http, partner, client_id, "first@client.test", role="admin")
+        first_key = key_for(http, partner, client_id, first["id"])
+        outcomes = []
+        for n in range(6):
+            promoted = http.patch(
+                f"{users_url(client_id)}/{first['id']}", json={"role": "admin"}, headers=partner.headers
+            )
+            assert promoted.status_code == 200
+            second = add_user(http, partner, client_id, f"second-{n}@client.test", role="admin")
+            second_key = key_for(http, partner, client_id, second["id"])
+            answers = at_once(
+                server_url,
+                lambda i, second_key=second_key: first_key if i == 0 else second_key,
+                lambda client, _, i, second=second: (
+                    client.delete(f"{users_url(client_id)}/{second['id']}")
+                    if i == 0
+                    else client.patch(f"{users_url(client_id)}/{first['id']}", json={"role": "member"})
+                ),
+                threads=2,
+                rounds=1,
+            )
+            db.rollback()
+            roles = db.scalars(
+                select(ClientUser.role).where(ClientUser.id.in_([first["id"], second["id"]]))
+            ).all()
+            outcomes.append((tuple(sorted(a.status_code for a in answers)), tuple(sorted(roles))))
+        # Either the removal ran first (the demotion is refused, or its key is gone before it is
+        # read: 401) or the demotion did (the removal is refused).
+        expected = {((204, 401), ("admin",)), ((204, 403), ("admin",)), ((200, 403), ("admin", "member"))}
+        assert set(outcomes) <= expected, outcomes
 
     def test_every_change_is_audited(self, http, partner, db):
         client_id = new_client(http, partner, "trial")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from tenantry.db.models import ApiKey
+from tenantry.db.models import ApiKey, PartnerUser
+from tests.concurrently import at_once
 from tests.content import partner_user_headers
 from tests.factories import add_user, client_with_user, csrf_of, key_for, new_client, sign_in
 
+ROUNDS = 8
 BODY = {"email": "editor@partner.test", "name": "Ed", "role": "editor", "password": "a long secret 2"}
 
 
@@ -84,6 +87,43 @@ class TestPartnerUsers:
         assert http.post(f"{target}/resend-invitation", headers=headers).status_code == 404
         [admin] = http.get("/api/1/partner/users", headers=other.headers).json()["items"]
         assert admin["role"] == "admin"
+
+
+class TestAdminsActingOnEachOtherAtOnce:
+    def test_two_admins_removing_and_demoting_each_other_at_once_always_leave_the_partner_an_admin(
+        self, server_url, partner, add_partner_user, database, db
+    ):
+        """The first admin removes the second while the second demotes the first. Whichever runs
+        first, the other is refused (403): a request authenticated as an admin acts with the role
+        the caller has once the partner is locked, not the one it had when it arrived."""
+        outcomes = []
+        for _ in range(ROUNDS):
+            with database.session(write=True) as session:
+                session.get(PartnerUser, partner.admin_user_id).role = "admin"
+                session.commit()
+            second = add_partner_user(partner, "admin")
+            with httpx.Client(base_url=server_url, headers=second) as http:
+                second_id = http.get("/api/1/me").json()["user"]["id"]
+            answers = at_once(
+                server_url,
+                lambda i, second=second: partner.headers if i == 0 else second,
+                lambda http, _, i, second_id=second_id: (
+                    http.delete(f"/api/1/partner/users/{second_id}")
+                    if i == 0
+                    else http.patch(f"/api/1/partner/users/{partner.admin_user_id}", json={"role": "viewer"})
+                ),
+                threads=2,
+                rounds=1,
+            )
+            db.rollback()
+            roles = db.scalars(
+                select(PartnerUser.role).where(PartnerUser.id.in_([partner.admin_user_id, second_id]))
+            ).all()
+            outcomes.append((tuple(sorted(a.status_code for a in answers)), tuple(sorted(roles))))
+        # Either the removal ran first (the demotion is refused, or its key is gone before it is
+        # read: 401) or the demotion did (the removal is refused).
+        expected = {((204, 401), ("admin",)), ((204, 403), ("admin",)), ((200, 403), ("admin", "viewer"))}
+        assert set(outcomes) <= expected, outcomes
 
 
 class TestApiKeys:

@@ -5,6 +5,7 @@ same session, where nothing the refused call would have changed may have been wr
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 
 from tenantry.auth.principal import Principal
 from tenantry.db.access_models import Invitation
-from tenantry.db.models import ClientUser, PartnerUser
+from tenantry.db.models import Client, ClientUser, PartnerUser
 from tenantry.db.worker_models import OutboxMail
 from tenantry.errors import (
     AllocationExceeded,
@@ -25,7 +26,7 @@ from tenantry.errors import (
     WeakPassword,
 )
 from tenantry.mail import SmtpMailer
-from tenantry.users.schemas import ClientUserCreate, PartnerUserCreate
+from tenantry.users.schemas import ClientUserCreate, ClientUserUpdate, PartnerUserCreate, PartnerUserUpdate
 from tenantry.users.service import (
     Inviter,
     accept_invitation,
@@ -34,8 +35,10 @@ from tenantry.users.service import (
     invitation_is_open,
     remove_client_user,
     remove_partner_user,
+    update_client_user,
+    update_partner_user,
 )
-from tests.services import Clients, as_role, table
+from tests.services import Clients, table
 
 # Every write goes through the `session` fixture and is rolled back with it.
 pytestmark = pytest.mark.rolled_back
@@ -45,9 +48,33 @@ PASSWORD = "a long secret 1"
 INVITER = Inviter(SmtpMailer("127.0.0.1", 1, "tenantry@example.test"), "https://tenantry.example.test")
 
 
+def by_email(session: Any, principal: Principal) -> str:
+    stored = PartnerUser if principal.is_partner else ClientUser
+    return str(session.get(stored, principal.user_id).email)
+
+
 def add(service: Clients, client_id: int, email: str = "ann@client.test", by=None, **body: Any):  # type: ignore[no-untyped-def]
     data = ClientUserCreate.model_validate({"email": email, "name": "Ann", "password": PASSWORD, **body})
     return add_client_user(service.session, service.clock, INVITER, by or service.admin, client_id, data)
+
+
+def stored_caller(service: Clients, role: str, client: Client | None = None) -> Principal:
+    """Another caller of the partner, with a row of its own: a partner user of `role`, or a user of
+    `client` (the services read the caller's role again from its row)."""
+    user: PartnerUser | ClientUser
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
+    now = service.clock.now()
+    if client is None:
+        user = PartnerUser(
+            partner_id=service.admin.partner_id, email=email, name=role, role=role, created_at=now
+        )
+    else:
+        user = ClientUser(client_id=client.id, email=email, name=role, role=role, created_at=now)
+    service.session.add(user)
+    service.session.flush()
+    if client is None:
+        return Principal("partner_user", service.admin.partner_id, user.id, role)
+    return Principal("client_user", service.admin.partner_id, user.id, role, client_id=client.id)
 
 
 def users_of(service: Clients, client_id: int) -> list[str]:
@@ -172,7 +199,7 @@ class TestWhoManagesUsers:
         client = service.in_status("trial", users=3)
         existing, _ = add(service, client.id, "existing@client.test")
         kind, role = caller.split()
-        by = as_role(service.admin, role, client if kind == "client" else None)
+        by = stored_caller(service, role, client if kind == "client" else None)
 
         def act() -> None:
             if action == "add":
@@ -185,7 +212,38 @@ class TestWhoManagesUsers:
             return
         with pytest.raises(Forbidden):
             act()
-        assert users_of(service, client.id) == ["existing@client.test"]
+        own = [by_email(session, by)] if kind == "client" else []
+        assert users_of(service, client.id) == sorted(["existing@client.test", *own])
+
+    @pytest.mark.parametrize("kind", ["partner", "client"])
+    def test_a_caller_demoted_or_removed_since_its_request_was_authenticated_is_refused(
+        self, clients, session, kind
+    ):
+        """The role is read again from the caller's row once the partner is locked: a request
+        authenticated as an admin, whose admin role another request took away meanwhile, no longer
+        acts as one (two admins demoting or removing each other at once keep one)."""
+        service = clients()
+        client = service.in_status("trial", users=3)
+        existing, _ = add(service, client.id, "existing@client.test")
+        role = "admin" if kind == "client" else "editor"
+        demoted = stored_caller(service, role, client if kind == "client" else None)
+        removed = stored_caller(service, role, client if kind == "client" else None)
+        stored = PartnerUser if kind == "partner" else ClientUser
+        session.get(stored, demoted.user_id).role = "viewer" if kind == "partner" else "member"
+        session.delete(session.get(stored, removed.user_id))
+        session.flush()
+        for by in (demoted, removed):
+            with pytest.raises(Forbidden):
+                add(service, client.id, "new@client.test", by=by)
+            with pytest.raises(Forbidden):
+                remove_client_user(session, service.clock, by, client.id, existing.id)
+            with pytest.raises(Forbidden):
+                update_client_user(
+                    session, service.clock, by, client.id, existing.id, ClientUserUpdate(role="admin")
+                )
+        own = [by_email(session, demoted)] if kind == "client" else []
+        assert users_of(service, client.id) == sorted(["existing@client.test", *own])
+        assert session.get(ClientUser, existing.id).role == "member"
 
     def test_a_client_admin_cannot_remove_themself(self, clients, session):
         service = clients()
@@ -243,11 +301,32 @@ class TestPartnerUsers:
     def test_only_an_admin_adds_or_removes_partner_users(self, clients, session, role):
         service = clients()
         ed, _ = add_partner(service, "ed@partner.test")
-        by = as_role(service.admin, role)
+        by = stored_caller(service, role)
         with pytest.raises(Forbidden):
             add_partner(service, "other@partner.test", by=by)
         with pytest.raises(Forbidden):
             remove_partner_user(session, service.clock, by, ed.id)
+        assert service.partner.used_users == 2
+
+    def test_an_admin_demoted_or_removed_since_its_request_was_authenticated_is_refused(
+        self, clients, session
+    ):
+        """The role is read again from the caller's row once the partner is locked: of two admins
+        demoting or removing each other at once, the second to run is no admin any more."""
+        service = clients()
+        ed, _ = add_partner(service, "ed@partner.test", role="admin")
+        demoted, removed = stored_caller(service, "admin"), stored_caller(service, "admin")
+        session.get(PartnerUser, demoted.user_id).role = "viewer"
+        session.delete(session.get(PartnerUser, removed.user_id))
+        session.flush()
+        for by in (demoted, removed):
+            with pytest.raises(Forbidden):
+                add_partner(service, "other@partner.test", by=by)
+            with pytest.raises(Forbidden):
+                remove_partner_user(session, service.clock, by, ed.id)
+            with pytest.raises(Forbidden):
+                update_partner_user(session, service.clock, by, ed.id, PartnerUserUpdate(role="viewer"))
+        assert session.get(PartnerUser, ed.id).role == "admin"
         assert service.partner.used_users == 2
 
     def test_an_admin_removes_others_but_never_themself(self, clients, session):

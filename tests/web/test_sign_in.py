@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from tenantry.auth import secrets
 from tenantry.db.access_models import WebSession
 from tests.factories import (
     ADMIN_PASSWORD,
@@ -137,6 +138,16 @@ class TestClientUsersByStatus:
         assert response.status_code == 401
         assert WRONG in response.text
 
+    def test_a_client_user_signs_in_with_exactly_the_address_they_were_created_with(self, http, partner):
+        """The API stores an address lower-cased by pydantic (newer Unicode tables than Python's
+        `str.lower`); the sign-in form must lower-case it the same way. U+A7CB (Unicode 16)
+        lower-cases to U+0264 only in pydantic's tables."""
+        client_id = new_client(http, partner)
+        add_user(http, partner, client_id, "r\ua7cbmshorn@client.test", role="admin")
+        answer = sign_in(http, "r\ua7cbmshorn@client.test", PASSWORD)
+        assert (answer.status_code, answer.headers.get("location")) == (303, "/app")
+        assert http.get("/api/1/me").json()["user"]["email"] == "r\u0264mshorn@client.test"
+
     def test_sign_in_keeps_last_sign_in_on_the_user_and_the_client(self, http, partner, clock):
         client_id, _user, _ = client_with_user(http, partner, clock, "trial", "user@client.test")
         sign_in(http, "user@client.test", PASSWORD)
@@ -179,6 +190,44 @@ class TestClientUsersByStatus:
         page = http.get("/app")
         assert "Client trial" in page.text
         assert "Trial: 10 days left." in page.text
+
+
+@pytest.fixture
+def argon2_checks(monkeypatch):  # type: ignore[no-untyped-def]
+    """How many argon2 verifications the app ran (the real ones, only counted on the way)."""
+    done: list[int] = []
+    real = secrets._passwords.verify
+
+    def counted(password, hashed):  # type: ignore[no-untyped-def]
+        done.append(1)
+        return real(password, hashed)
+
+    monkeypatch.setattr(secrets._passwords, "verify", counted)
+    return done
+
+
+class TestTiming:
+    """A sign-in checks as many password hashes whichever e-mail it names, so its timing never
+    tells which e-mails have accounts. Counted, not timed: each check is one argon2 verification."""
+
+    @pytest.mark.parametrize("kind", ["client user", "partner user"])
+    def test_an_invited_users_email_costs_the_same_password_check_as_an_unknown_one(
+        self, http, partner, argon2_checks, kind
+    ):
+        body = {"email": "invited@agency.test", "name": "Ivy", "role": "admin"}  # no password yet
+        if kind == "client user":
+            added = http.post(
+                f"/api/1/clients/{new_client(http, partner)}/users", json=body, headers=partner.headers
+            )
+        else:
+            added = http.post("/api/1/partner/users", json=body, headers=partner.headers)
+        assert (added.status_code, added.json()["password_set"]) == (201, False)
+        checks = []
+        for email in ("nobody@agency.test", "invited@agency.test"):
+            argon2_checks.clear()
+            answer = sign_in(http, email, "some password 1")
+            checks.append((answer.status_code, len(argon2_checks)))
+        assert checks == [(401, 1), (401, 1)]
 
 
 class TestThrottle:

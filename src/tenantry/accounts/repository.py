@@ -24,17 +24,17 @@ def accounts_with_email(db: Session, email: str) -> list[PartnerUser | ClientUse
     return found
 
 
-def find_reset(db: Session, token: str, now: datetime) -> PasswordReset | None:
-    """An unused, unexpired reset link, locked against a concurrent second use."""
-    return db.scalars(
-        select(PasswordReset)
-        .where(
-            PasswordReset.token_hash == hash_token(token),
-            PasswordReset.used_at.is_(None),
-            PasswordReset.expires_at > now,
-        )
-        .with_for_update()
-    ).one_or_none()
+def find_reset(db: Session, token: str, now: datetime, partner_id: int | None = None) -> PasswordReset | None:
+    """An unused, unexpired reset link (of a user of `partner_id` when given), locked against a
+    concurrent second use."""
+    query = select(PasswordReset).where(
+        PasswordReset.token_hash == hash_token(token),
+        PasswordReset.used_at.is_(None),
+        PasswordReset.expires_at > now,
+    )
+    if partner_id is not None:
+        query = query.where(PasswordReset.partner_id == partner_id)
+    return db.scalars(query.with_for_update()).one_or_none()
 
 
 def close_resets(db: Session, kind: UserKind, user_id: int, now: datetime) -> None:

@@ -26,7 +26,7 @@ from tenantry.auth.addresses import throttled_address
 from tenantry.auth.passwords import check_password, weakness
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, verify_password
-from tenantry.auth.signin import may_name_an_account, normalised_email, sign_in_limits, too_many_attempts
+from tenantry.auth.signin import may_name_an_account, sign_in_limits, too_many_attempts
 from tenantry.branding import brand_for, email_html
 from tenantry.clock import Clock
 from tenantry.db.account_models import PasswordReset
@@ -35,6 +35,7 @@ from tenantry.db.session import Database
 from tenantry.domains import partner_base_url
 from tenantry.emails import service as emails
 from tenantry.errors import Forbidden, MfaState, NotFound, RateLimited, WeakPassword
+from tenantry.fields import normalised_email
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.settings import Settings
 from tenantry.users import repository as users_repo
@@ -146,19 +147,23 @@ def send_reset_links(db: Session, clock: Clock, sender: ResetSender, email: str)
     return len(users)
 
 
-def reset_is_open(db: Session, clock: Clock, token: str) -> bool:
-    return repo.find_reset(db, token, clock.now()) is not None
+def reset_is_open(db: Session, clock: Clock, token: str, partner_id: int | None = None) -> bool:
+    """Whether the reset link is open (on a partner's own domain, `partner_id`: one of its users')."""
+    return repo.find_reset(db, token, clock.now(), partner_id) is not None
 
 
-def reset_password(db: Session, clock: Clock, token: str, password: str) -> bool:
+def reset_password(
+    db: Session, clock: Clock, token: str, password: str, partner_id: int | None = None
+) -> bool:
     """Choose a new password through a reset link; False when the link is unknown, used or
-    expired (nothing changes then). A weak password raises `WeakPassword` and keeps the link open.
+    expired, or, on a partner's own domain (`partner_id`), another partner's user's (nothing
+    changes then). A weak password raises `WeakPassword` and keeps the link open.
 
     Every session of the user ends, and every other open link of theirs stops working. Signing in
     afterwards is an ordinary sign-in: the client's status and the second factor still apply.
     """
     now = clock.now()
-    reset = repo.find_reset(db, token, now)
+    reset = repo.find_reset(db, token, now, partner_id)
     if reset is None:
         return False
     kind: mfa.UserKind = "partner_user" if reset.partner_user_id is not None else "client_user"

@@ -33,6 +33,7 @@ from tenantry.clock import Clock
 from tenantry.db.models import Client, ClientUser, PartnerUser
 from tenantry.db.session import Database
 from tenantry.errors import AccountSuspended, Forbidden, TenantryError, TrialEnded
+from tenantry.fields import normalised_email
 from tenantry.policy import Capability, EffectiveStatus, require
 from tenantry.vault import Vault
 
@@ -84,10 +85,6 @@ def sign_in_limits(email: str, address: str) -> list[throttle.Limit]:
         throttle.Limit("sign-in-email", email, MAX_FAILURES_PER_EMAIL),
         throttle.Limit("sign-in-address", counted, MAX_FAILURES_PER_ADDRESS),
     ]
-
-
-def normalised_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def may_name_an_account(email: str) -> bool:
@@ -184,6 +181,8 @@ def _conclude_code(
         if refusal is not None:
             return SignInOutcome(refusal.status, refusal.detail)
         outcome = client_session(db, now, user, client)
+    # Signed in now: the pair's earlier failures (passwords and codes) may be forgiven (`_proven`).
+    _forgive_pair(db, attempt, repo.accounts_named(db, user.email))
     return replace(outcome, recovery_codes=tuple(codes))
 
 
@@ -203,7 +202,10 @@ def _matching_accounts(database: Database, email: str, password: str, partner_id
     accounts = accounts or in_scope
     if partner_user is not None and verify_password(password, partner_user[1]):
         return _Matches(accounts, partner_user_id=partner_user[0])
-    if not in_scope:
+    # An account without a password yet (invited) checks no hash: the decoy is checked instead,
+    # so such an e-mail takes as long as an unknown one.
+    hashes = [hashed for _, hashed in client_users] + ([partner_user[1]] if partner_user else [])
+    if not any(hashes):
         verify_password(password, _DUMMY_HASH)
     return _Matches(
         accounts,
@@ -214,8 +216,9 @@ def _matching_accounts(database: Database, email: str, password: str, partner_id
 def _conclude(db: Session, attempt: throttle.Reservation, matches: _Matches, now: datetime) -> SignInOutcome:
     partner_user = db.get(PartnerUser, matches.partner_user_id) if matches.partner_user_id else None
     if partner_user is not None:
-        _proven(db, attempt, matches)
-        return _partner_signed_in(db, now, partner_user)
+        outcome = _partner_signed_in(db, now, partner_user)
+        _proven(db, attempt, matches, signed_in=outcome.pending is None)
+        return outcome
     told: TenantryError | None = None
     for user_id in matches.client_user_ids:
         user = db.get(ClientUser, user_id)
@@ -225,29 +228,38 @@ def _conclude(db: Session, attempt: throttle.Reservation, matches: _Matches, now
         status = lifecycle.client_status(client, now)
         refusal = _sign_in_refusal(status)
         if refusal is None:
-            _proven(db, attempt, matches)
-            return _client_signed_in(db, now, user, client)
+            outcome = _client_signed_in(db, now, user, client)
+            _proven(db, attempt, matches, signed_in=outcome.pending is None)
+            return outcome
         # A client in Setup has no users (SPEC §4), so there is nothing to tell: an ordinary failure.
         if status is not EffectiveStatus.SETUP:
             told = told or refusal
     if told is not None:
         # The password was right, so the status may be told.
-        _proven(db, attempt, matches)
+        _proven(db, attempt, matches, signed_in=False)
         return SignInOutcome(told.status, told.detail)
     throttle.fail(db, attempt, now)
     return SignInOutcome(401, WRONG_CREDENTIALS)
 
 
-def _proven(db: Session, attempt: throttle.Reservation, matches: _Matches) -> None:
+def _proven(db: Session, attempt: throttle.Reservation, matches: _Matches, *, signed_in: bool) -> None:
     """The password was right: the attempt was no failure.
 
-    The e-mail's earlier failures from this address are forgiven only when the e-mail names one
-    account. Partner users and client users of any partner may share an e-mail, and otherwise
-    someone who holds one such account could sign in to it between guesses at another's password
-    and never be stopped. The e-mail's and the address's own counts are never forgiven.
+    The e-mail's earlier failures from this address are forgiven only once the user is signed in
+    (`signed_in`: no second step remains), and only when the e-mail names one account. A right
+    password alone forgives nothing, or someone who holds the password but not the second factor
+    could wipe the count of wrong codes by giving the password again. Partner users and client
+    users of any partner may share an e-mail, and otherwise someone who holds one such account
+    could sign in to it between guesses at another's password and never be stopped. The e-mail's
+    and the address's own counts are never forgiven.
     """
     throttle.release(db, attempt)
-    if matches.accounts == 1:
+    if signed_in:
+        _forgive_pair(db, attempt, matches.accounts)
+
+
+def _forgive_pair(db: Session, attempt: throttle.Reservation, accounts: int) -> None:
+    if accounts == 1:
         throttle.forgive(db, next(limit for limit in attempt.limits if limit.kind == PAIR))
 
 

@@ -19,6 +19,7 @@ from tenantry.auth.secrets import generate_password, hash_password, new_api_key
 from tenantry.clock import Clock, is_timezone
 from tenantry.db.models import ApiKey, Partner, PartnerUser
 from tenantry.errors import Duplicate, InvalidInput
+from tenantry.fields import normalised_email
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.partners import repository as partners_repo
 from tenantry.partners.schemas import POOL_TOTAL_MAX, PRICE_MAX, TRIAL_DAYS_MAX, PartnerUpdate
@@ -92,7 +93,7 @@ def create_partner(
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("The partner's name must be 1 to 200 characters.")
-    admin_email = admin_email.strip().lower()
+    admin_email = normalised_email(admin_email)
     if "@" not in admin_email or len(admin_email) > 254:
         raise InvalidInput(f"{admin_email!r} is not an e-mail address.")
     plan.validate()

@@ -69,17 +69,19 @@ def partner_email_taken(db: Session, email: str) -> bool:
     return db.scalars(select(PartnerUser.id).where(PartnerUser.email == email).limit(1)).first() is not None
 
 
-def find_invitation(db: Session, token: str, now: datetime) -> Invitation | None:
-    """An unused, unexpired invitation; its user is locked against a concurrent second use."""
-    return db.scalars(
-        select(Invitation)
-        .where(
-            Invitation.token_hash == hash_token(token),
-            Invitation.used_at.is_(None),
-            Invitation.expires_at > now,
-        )
-        .with_for_update()
-    ).one_or_none()
+def find_invitation(
+    db: Session, token: str, now: datetime, partner_id: int | None = None
+) -> Invitation | None:
+    """An unused, unexpired invitation (of `partner_id` when given); its user is locked against a
+    concurrent second use."""
+    query = select(Invitation).where(
+        Invitation.token_hash == hash_token(token),
+        Invitation.used_at.is_(None),
+        Invitation.expires_at > now,
+    )
+    if partner_id is not None:
+        query = query.where(Invitation.partner_id == partner_id)
+    return db.scalars(query.with_for_update()).one_or_none()
 
 
 def close_invitations(db: Session, user: ClientUser | PartnerUser, now: datetime) -> None:

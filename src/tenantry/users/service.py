@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenantry import lifecycle, pool
+from tenantry.accounts import repository as accounts_repo
 from tenantry.audit import audit
+from tenantry.auth import mfa
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, new_api_key
@@ -189,7 +192,7 @@ def add_client_user(
     # The partner lock serialises the allocation check, so two requests never take the last seat.
     partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
-    _require_user_manager(principal)
+    _require_user_manager(db, principal)
     require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be added")
     pool.check_room_for_one_more("users", clients_repo.allocation_of(client), clients_repo.usage_of(client))
     if repo.client_email_taken(db, client.id, data.email):
@@ -226,7 +229,7 @@ def remove_client_user(db: Session, clock: Clock, principal: Principal, client_i
     partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
-    _require_user_manager(principal)
+    _require_user_manager(db, principal)
     require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be removed")
     if not principal.is_partner and principal.user_id == user.id:
         raise Forbidden("You cannot remove yourself; ask another admin.")
@@ -234,11 +237,35 @@ def remove_client_user(db: Session, clock: Clock, principal: Principal, client_i
     _removed(db, now, principal, user, client.id)
 
 
-def _require_user_manager(principal: Principal) -> None:
-    """Partner admins and editors, and a client's own admins, manage a client's users."""
-    principal.require_write()
-    if not principal.is_partner:
-        principal.require_admin()
+def _require_user_manager(db: Session, principal: Principal) -> None:
+    """Partner admins and editors, and a client's own admins, manage a client's users (with the
+    role the caller has now: `_caller_now`)."""
+    caller = _caller_now(db, principal)
+    caller.require_write()
+    if not caller.is_partner:
+        caller.require_admin()
+
+
+def _caller_now(db: Session, principal: Principal) -> Principal:
+    """The caller with the role their row holds now, read again after `lock_partner`.
+
+    The principal's role was read when the request was authenticated, before the lock: a request
+    that held the lock meanwhile may have demoted or removed the caller (two admins removing or
+    demoting each other at once), and acting on the old role could leave no admin. A caller whose
+    row is gone is refused like one without the role.
+    """
+    if principal.is_partner:
+        query = select(PartnerUser.role).where(
+            PartnerUser.id == principal.user_id, PartnerUser.partner_id == principal.partner_id
+        )
+    else:
+        query = select(ClientUser.role).where(
+            ClientUser.id == principal.user_id, ClientUser.client_id == principal.client_id
+        )
+    role = db.scalar(query)
+    if role is None:
+        raise Forbidden("Your user no longer exists.")
+    return replace(principal, role=role)
 
 
 def update_client_user(
@@ -254,7 +281,7 @@ def update_client_user(
     partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
-    _require_user_manager(principal)
+    _require_user_manager(db, principal)
     require(Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Users cannot be changed")
     changed = _changes(user, data.name, data.role)
     if "role" in changed and user.role == "admin" and repo.count_client_admins(db, client.id) <= 1:
@@ -309,7 +336,7 @@ def resend_client_invitation(
     now = clock.now()
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
-    _require_user_manager(principal)
+    _require_user_manager(db, principal)
     require(
         Capability.MANAGE_USERS, lifecycle.client_status(client, now), action="Invitations cannot be sent"
     )
@@ -347,9 +374,9 @@ def partner_users(
 def add_partner_user(
     db: Session, clock: Clock, inviter: Inviter, principal: Principal, data: PartnerUserCreate
 ) -> tuple[PartnerUser, Queued | None]:
-    principal.require_admin()
     now = clock.now()
     partner = partners_repo.lock_partner(db, principal.partner_id)
+    _caller_now(db, principal).require_admin()
     if repo.partner_email_taken(db, data.email):
         raise Duplicate(f"A partner user with e-mail {data.email} already exists.", field="email")
     if data.password is not None:
@@ -371,7 +398,7 @@ def remove_partner_user(db: Session, clock: Clock, principal: Principal, user_id
     now = clock.now()
     partner = partners_repo.lock_partner(db, principal.partner_id)
     user = repo.get_partner_user(db, partner.id, user_id)  # another partner's: 404 before the role's 403
-    principal.require_admin()
+    _caller_now(db, principal).require_admin()
     if user.id == principal.user_id:
         # An admin is always left: the one asking stays.
         raise Forbidden("You cannot remove yourself; ask another admin.")
@@ -386,7 +413,7 @@ def update_partner_user(
     now = clock.now()
     partner = partners_repo.lock_partner(db, principal.partner_id)
     user = repo.get_partner_user(db, partner.id, user_id)  # another partner's: 404 before the role's 403
-    principal.require_admin()
+    _caller_now(db, principal).require_admin()
     changed = _changes(user, data.name, data.role)
     if "role" in changed and user.role == "admin" and repo.count_partner_admins(db, partner.id) <= 1:
         raise LastAdmin("The last admin cannot be given another role; make another user admin first.")
@@ -408,16 +435,22 @@ def resend_partner_invitation(
 # Invitations
 
 
-def invitation_is_open(db: Session, clock: Clock, token: str) -> bool:
-    return repo.find_invitation(db, token, clock.now()) is not None
+def invitation_is_open(db: Session, clock: Clock, token: str, partner_id: int | None = None) -> bool:
+    """Whether the invitation is open (on a partner's own domain, `partner_id`: one of its own)."""
+    return repo.find_invitation(db, token, clock.now(), partner_id) is not None
 
 
-def accept_invitation(db: Session, clock: Clock, token: str, password: str) -> bool:
-    """Set the password through a one-time link; False when the link is unknown, used or expired.
+def accept_invitation(
+    db: Session, clock: Clock, token: str, password: str, partner_id: int | None = None
+) -> bool:
+    """Set the password through a one-time link; False when the link is unknown, used or expired,
+    or, on a partner's own domain (`partner_id`), another partner's.
 
-    A weak password raises `WeakPassword` and leaves the link open for another try."""
+    A weak password raises `WeakPassword` and leaves the link open for another try. The user's
+    open reset links stop working, as when a password is changed or reset: a link asked for
+    before would otherwise choose the password again."""
     now = clock.now()
-    invitation = repo.find_invitation(db, token, now)
+    invitation = repo.find_invitation(db, token, now, partner_id)
     if invitation is None:
         return False
     user: ClientUser | PartnerUser | None
@@ -430,6 +463,7 @@ def accept_invitation(db: Session, clock: Clock, token: str, password: str) -> b
     check_password(password, user.email)
     user.password_hash = hash_password(password)
     invitation.used_at = now
+    accounts_repo.close_resets(db, mfa.kind_of(user), user.id, now)
     audit(
         db,
         partner_id=invitation.partner_id,

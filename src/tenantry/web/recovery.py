@@ -20,6 +20,7 @@ from tenantry.auth import mfa, signin
 from tenantry.auth.addresses import request_address
 from tenantry.auth.sessions import SignedIn
 from tenantry.clock import Clock
+from tenantry.domains import host_partner_id
 from tenantry.web.pages import (
     CsrfField,
     FormExpired,
@@ -104,7 +105,8 @@ def _invalid_reset(request: Request) -> HTMLResponse:
 
 @router.get("/reset/{token}", response_class=HTMLResponse)
 async def reset_form(request: Request, token: str, work: WorkDep, clock: ClockDep) -> Response:
-    if not await work(accounts.reset_is_open, clock, token):
+    # On a partner's own domain only its users' links open (SPEC §16): others are not found.
+    if not await work(accounts.reset_is_open, clock, token, host_partner_id(request)):
         return _invalid_reset(request)
     csrf, new = anonymous_csrf(request)
     return render(request, "reset.html", {"csrf_token": csrf, "token": token, "message": None}, new_csrf=new)
@@ -126,7 +128,7 @@ async def reset(
     visit.csrf_token = csrf_token
     if password != confirm:
         raise Refused("The two passwords are not the same.", 422)
-    if not await work(accounts.reset_password, clock, token, password):
+    if not await work(accounts.reset_password, clock, token, password, host_partner_id(request)):
         return _invalid_reset(request)
     text = "Your new password is set, and you are signed out everywhere. Sign in with it now."
     return message(request, "Password changed", text, 200, link={"href": "/login", "text": "Sign in"})

@@ -173,7 +173,8 @@ def _invalid_invitation(request: Request) -> HTMLResponse:
 
 @router.get("/invite/{token}", response_class=HTMLResponse)
 async def invitation_form(request: Request, token: str, work: WorkDep, clock: ClockDep) -> Response:
-    if not await work(users_service.invitation_is_open, clock, token):
+    # On a partner's own domain only its invitations open (SPEC §16): others are not found.
+    if not await work(users_service.invitation_is_open, clock, token, host_partner_id(request)):
         return _invalid_invitation(request)
     csrf, new = anonymous_csrf(request)
     return render(request, "invite.html", {"csrf_token": csrf, "token": token, "message": None}, new_csrf=new)
@@ -195,7 +196,7 @@ async def accept_invitation(
     visit.csrf_token = csrf_token
     if password != confirm:
         raise Refused("The two passwords are not the same.", 422)
-    if not await work(users_service.accept_invitation, clock, token, password):
+    if not await work(users_service.accept_invitation, clock, token, password, host_partner_id(request)):
         return _invalid_invitation(request)
     return message(
         request,
