@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -204,8 +205,10 @@ async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | 
         try:
             await svc.meter.charge(quota, now, headers)
         except RateLimited:  # a burst refusal carries the day's headers too
-            async with svc.reads.connection() as reads:
-                await svc.meter.headers_for(quota, now, headers, reads)
+            # The refusal stands as it is, even when the day's count cannot be read for them.
+            with contextlib.suppress(Exception):
+                async with svc.reads.connection() as reads:
+                    await svc.meter.headers_for(quota, now, headers, reads)
             raise
     return caller
 
