@@ -151,16 +151,26 @@ def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 
 @dataclass
 class DataServer:
-    """A real HTTP server on 127.0.0.1 whose answers a test sets per path (`/stall` never answers
-    until the test ends)."""
+    """A real HTTP server on 127.0.0.1 whose answers a test sets per path, to a GET or a POST
+    (`/stall` never answers until the test ends). It keeps the path of each request (`hits`) and
+    the content type and body of each POST (`posted`)."""
 
     base: str = ""
-    routes: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
+    routes: dict[str, tuple[int, str, bytes, dict[str, str]]] = field(default_factory=dict)
     stall: threading.Event = field(default_factory=threading.Event)
     hits: list[str] = field(default_factory=list)
+    posted: list[tuple[str, bytes]] = field(default_factory=list)
 
-    def serve(self, path: str, body: bytes | str, content_type: str = "text/csv", status: int = 200) -> str:
-        self.routes[path] = (status, content_type, body.encode() if isinstance(body, str) else body)
+    def serve(
+        self,
+        path: str,
+        body: bytes | str,
+        content_type: str = "text/csv",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        encoded = body.encode() if isinstance(body, str) else body
+        self.routes[path] = (status, content_type, encoded, headers or {})
         return self.base + path
 
 
@@ -174,9 +184,22 @@ def data_server_running() -> Iterator[DataServer]:
             if self.path == "/stall":
                 state.stall.wait(5)
                 return
-            status, content_type, body = state.routes.get(self.path, (404, "text/plain", b"missing"))
+            self._answer()
+
+        def do_POST(self) -> None:
+            state.hits.append(self.path)
+            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            state.posted.append((self.headers.get("Content-Type", ""), raw))
+            self._answer()
+
+        def _answer(self) -> None:
+            status, content_type, body, headers = state.routes.get(
+                self.path, (404, "text/plain", b"missing", {})
+            )
             self.send_response(status)
             self.send_header("Content-Type", content_type)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
