@@ -10,6 +10,7 @@ there, and a server that cannot be reached fails the run rather than skipping an
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -463,6 +464,22 @@ def send_mail(make_worker, smtp_server):  # type: ignore[no-untyped-def]
         return int(make_worker(mailer).run_mails())
 
     return send
+
+
+@pytest.fixture
+def mailed_links(smtp_server, send_mail):  # type: ignore[no-untyped-def]
+    """Send what the outbox holds; the links of one kind (`reset`, `invite`) in the messages sent."""
+
+    def links(kind: str) -> list[str]:
+        send_mail()
+        found = []
+        for message in smtp_server.messages:
+            body = message.get_body(("plain",)) if message.is_multipart() else message
+            found += re.findall(rf"https?://\S+/{kind}/[A-Za-z0-9_\-]+", body.get_content())
+        smtp_server.messages.clear()
+        return found
+
+    return links
 
 
 @pytest.fixture

@@ -22,22 +22,6 @@ def mail_http(settings, clock, database, smtp_server) -> Iterator[TestClient]:  
         yield client
 
 
-@pytest.fixture
-def mailed_links(smtp_server, send_mail):  # type: ignore[no-untyped-def]
-    """Send what the outbox holds; the links of one kind (`reset`, `invite`) in the messages sent."""
-
-    def links(kind: str) -> list[str]:
-        send_mail()
-        found = []
-        for message in smtp_server.messages:
-            body = message.get_body(("plain",)) if message.is_multipart() else message
-            found += re.findall(rf"https?://\S+/{kind}/[A-Za-z0-9_\-]+", body.get_content())
-        smtp_server.messages.clear()
-        return found
-
-    return links
-
-
 def path_of(link: str) -> str:
     return "/" + link.split("/", 3)[3]
 

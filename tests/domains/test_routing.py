@@ -5,6 +5,7 @@ host that is no verified domain is the default address."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -211,19 +212,9 @@ class TestOneTimeLinks:
         return a, b
 
     @pytest.fixture
-    def links(self, smtp_server, send_mail):  # type: ignore[no-untyped-def]
-        """Send what the outbox holds; the paths of the links of one kind (`invite`, `reset`)."""
-
-        def paths(kind: str) -> list[str]:
-            send_mail()
-            found = []
-            for message in smtp_server.messages:
-                body = message.get_body(("plain",)) if message.is_multipart() else message
-                found += re.findall(rf"https?://[^/\s]+(/{kind}/[A-Za-z0-9_\-]+)", body.get_content())
-            smtp_server.messages.clear()
-            return found
-
-        return paths
+    def links(self, mailed_links):  # type: ignore[no-untyped-def]
+        """The paths of the mailed links of one kind (`invite`, `reset`)."""
+        return lambda kind: [urlsplit(link).path for link in mailed_links(kind)]
 
     @staticmethod
     def _choose(browser, path: str, password: str = NEW_PASSWORD):  # type: ignore[no-untyped-def]
