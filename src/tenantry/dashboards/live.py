@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -199,14 +198,12 @@ class Chosen:
         return bool(ranges) and all(dates.previous_period(*days) is not None for days in ranges)
 
 
-_WHOLE = re.compile(r"-?\d{1,18}")
-
-
 def _typed(value: str, kind: ColumnType) -> Any:
     """A select filter's value as its column holds it: a number column compares numbers."""
     if kind == "number":
-        if _WHOLE.fullmatch(value.strip()):
-            return int(value)  # exact: an id past 2**53 is not its neighbour
+        whole = query.whole_number(value)
+        if whole is not None:
+            return whole
         try:
             number = float(value)
         except ValueError:

@@ -364,6 +364,13 @@ _WHOLE = re.compile(r"-?\d{1,18}")
 _DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+def whole_number(text: str) -> int | None:
+    """The whole number `text` spells (up to 18 digits, spaces around it allowed), exactly, or
+    None: a value from a page's address compared with a column of whole numbers (an id past 2**53
+    is not its neighbour, as a float would make it)."""
+    return int(text) if _WHOLE.fullmatch(text.strip()) else None
+
+
 def _is_int64(value: Any) -> bool:
     return type(value) is int and -(2**63) <= value < 2**63
 
@@ -379,8 +386,9 @@ def _literal(kind: ColumnType, value: Any, *, lenient: bool, timezone: str | Non
                 return value
             raise ValueError("the value is not a finite number a float holds")
         if lenient and isinstance(value, str):
-            if _WHOLE.fullmatch(value.strip()):
-                return int(value)  # exact: an id past 2**53 is not its neighbour
+            whole = whole_number(value)
+            if whole is not None:
+                return whole
             try:
                 number = float(value)
             except ValueError:
