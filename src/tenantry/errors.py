@@ -160,6 +160,13 @@ class EmailLimitReached(TenantryError):
     code, status, title = "email_limit_reached", 429, "Daily e-mail limit reached"
 
 
+class IdempotencyTakenOver(TenantryError):
+    """A request ran past the request time-out, and a retry with its `Idempotency-Key` took its
+    place: nothing of it is kept."""
+
+    code, status, title = "idempotency_conflict", 409, "Request taken over"
+
+
 class LastAdmin(TenantryError):
     """The change would leave an account (a partner, or a client) without any admin."""
 

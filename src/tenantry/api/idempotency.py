@@ -254,7 +254,7 @@ def _claim(
                 # After its work committed: doing it again would do it twice.
                 return ("lost",) if record.request_hash in hashes else ("conflict",)
             # Before its work committed: this one runs instead. Should the first still be running,
-            # its own transaction finds the record taken over, and keeps nothing (`TakenOver`).
+            # its own transaction finds the record taken over, and keeps nothing (`IdempotencyTakenOver`).
             record.request_hash, record.created_at = request_hash, now
             db.commit()
             return ("run", now)

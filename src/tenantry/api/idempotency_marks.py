@@ -10,19 +10,15 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tenantry.db.models import IdempotencyRecord
-from tenantry.errors import TenantryError
+from tenantry.errors import IdempotencyTakenOver
 
 # The request state's entry naming the record a request holds: (scope, key, when it claimed it).
 CLAIMED = "idempotency_claimed"
 
 
-class TakenOver(TenantryError):
-    code, status, title = "idempotency_conflict", 409, "Request taken over"
-
-
 def mark_carried_out(db: Session, claimed: tuple[str, str, datetime], now: datetime) -> None:
     """Mark the record the request holds as carried out, in the request's own transaction; raise
-    `TakenOver` (so nothing of the request is kept) when a retry took the record over: this
+    `IdempotencyTakenOver` (so nothing of the request is kept) when a retry took the record over: this
     request ran past the request time-out, was taken for dead, and the retry runs instead."""
     owner, key, claimed_at = claimed
     marked = db.execute(
@@ -35,7 +31,7 @@ def mark_carried_out(db: Session, claimed: tuple[str, str, datetime], now: datet
         .values(carried_out_at=now)
     )
     if getattr(marked, "rowcount", 1) == 0:
-        raise TakenOver(
+        raise IdempotencyTakenOver(
             "This request ran past the request time-out, and a retry with the same Idempotency-Key "
             "took its place: nothing of this one was done."
         )
