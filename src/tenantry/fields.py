@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,6 +29,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from tenantry.clock import is_timezone
 from tenantry.text import REFUSED_IN_LINES, REFUSED_IN_ONE_LINE, refusal
 
 # The database's integers are 64-bit. A larger number names no row and would overflow in the driver,
@@ -129,6 +131,17 @@ Description = Annotated[str, StringConstraints(max_length=5000), Lines]
 Reason = Annotated[str, StringConstraints(max_length=1000), Lines]
 # A search text or filter in a query string: one line, possibly empty.
 SearchText = Annotated[str, StringConstraints(max_length=200), OneLine]
+
+
+def _timezone(value: str) -> str:
+    # Only names of the IANA database: a path-like or empty key is refused before zoneinfo opens it.
+    if not is_timezone(value):
+        raise ValueError("an IANA timezone name, e.g. Europe/Paris")
+    return value
+
+
+# A timezone kept for days and times of day (a schedule's, a client's): an IANA name.
+Timezone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
 
 
 class KeptJson:

@@ -28,6 +28,7 @@ class Row:
     name: str = "Acme"
     description: str = ""
     external_id: str | None = "acme-1"
+    timezone: str | None = "Europe/Paris"
     status: str = "trial"
     trial_started_at: datetime | None = START
     trial_ends_at: datetime | None = END

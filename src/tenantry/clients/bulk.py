@@ -41,6 +41,7 @@ COLUMNS: tuple[str, ...] = (
     "admin_email",
     "admin_name",
     "template_id",
+    "timezone",
 )
 PROPERTY_PREFIX = "prop."
 MAX_ROWS = 50_000
@@ -155,6 +156,8 @@ def _read_line(number: int, row: Mapping[str, object]) -> Line:
         return line
     if not _blank(row.get("external_id")):
         body["external_id"] = row["external_id"]
+    if not _blank(row.get("timezone")):
+        body["timezone"] = str(row["timezone"]).strip()
     if not _blank(row.get("status")):
         status = str(row["status"]).strip().lower()
         if status not in {s.value for s in Status}:

@@ -12,7 +12,7 @@ from tenantry import lifecycle
 from tenantry.clients import repository as repo
 from tenantry.fields import INT64_MAX as INT64_MAX
 from tenantry.fields import INT64_MIN as INT64_MIN
-from tenantry.fields import Description, ExternalId, KeptJson, Name, OneLine, Reason, Strict
+from tenantry.fields import Description, ExternalId, KeptJson, Name, OneLine, Reason, Strict, Timezone
 from tenantry.policy import Status
 from tenantry.pool import RESOURCES
 
@@ -37,6 +37,11 @@ class ClientCreate(Strict):
     name: Name
     description: Description = ""
     external_id: ExternalId | None = None
+    timezone: Timezone | None = Field(
+        default=None,
+        description="An IANA name, e.g. Europe/Paris: the days of the client's dashboards (date filters, "
+        "day buckets). null: the partner's timezone. Statements and the API meter keep the partner's days.",
+    )
     status: SettableStatus = "setup"
     resources: Resources | None = None
     reason: Reason = ""
@@ -46,6 +51,11 @@ class ClientUpdate(Strict):
     name: Name | None = None
     description: Description | None = None
     external_id: ExternalId | None = None
+    timezone: Timezone | None = Field(
+        default=None,
+        description="An IANA name, e.g. Europe/Paris: the days of the client's dashboards (date filters, "
+        "day buckets). null: the partner's timezone. Statements and the API meter keep the partner's days.",
+    )
     status: SettableStatus | None = None
     resources: Resources | None = None
     reason: Reason = ""
@@ -98,6 +108,8 @@ class ClientOut(BaseModel):
     name: str
     description: str
     external_id: str | None
+    # The client's own timezone for its dashboards' days, or null for the partner's.
+    timezone: str | None
     status: str
     effective_status: str
     trial: TrialOut | None
@@ -115,6 +127,7 @@ class ClientOut(BaseModel):
             name=client.name,
             description=client.description,
             external_id=client.external_id,
+            timezone=client.timezone,
             status=client.status,
             effective_status=lifecycle.effective_status(status, trial, now).value,
             trial=TrialOut.of_trial(trial, status, now),
@@ -132,6 +145,7 @@ _VIEWED = attrgetter(
     "name",
     "description",
     "external_id",
+    "timezone",
     "status",
     "trial_started_at",
     "trial_ends_at",

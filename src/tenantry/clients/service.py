@@ -186,6 +186,7 @@ def add_client(db: Session, partner: Partner, data: ClientCreate, now: datetime,
         name=data.name,
         description=data.description,
         external_id=data.external_id,
+        timezone=data.timezone,
         status=Status.SETUP.value,
         created_at=now,
         status_changed_at=now,
@@ -235,6 +236,7 @@ def add_clients(
             name=data.name,
             description=data.description,
             external_id=data.external_id,
+            timezone=data.timezone,
             status=target.value,
             created_at=now,
             status_changed_at=now,
@@ -315,6 +317,8 @@ def update_client(
                 f"A client with external_id {data.external_id!r} already exists.", field="external_id"
             )
         changed["external_id"] = data.external_id
+    if "timezone" in fields and data.timezone != client.timezone:
+        changed["timezone"] = data.timezone  # None: the partner's again
     for name in ("name", "description"):
         value = getattr(data, name)
         if name in fields and value is not None and value != getattr(client, name):
@@ -331,7 +335,7 @@ def update_client(
             changed["status"] = {"from": old_status.value, "to": target.value}
         if allocation != repo.allocation_of(client) or data.resources:
             changed["resources"] = allocation
-    for name in ("external_id", "name", "description"):
+    for name in ("external_id", "timezone", "name", "description"):
         if name in changed:
             setattr(client, name, changed[name])
     if changed:

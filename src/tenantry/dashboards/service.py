@@ -370,8 +370,8 @@ def source_columns(db: Session, caller: Principal, datasource_id: int) -> dict[s
 
 def preview(db: Session, caller: Principal, body: PreviewIn, *, cache: LiveCache) -> PreviewOut:
     """A klip's query answer and drawing, without saving anything (the builder's preview), its days
-    in the partner's timezone as on the dashboard; a preview has no dashboard, so no dashboard
-    filters."""
+    in the source's owner's timezone as on the dashboard (the client's, else the partner's); a
+    preview has no dashboard, so no dashboard filters."""
     require_builder(caller)
     title = body.title or "Preview"
     if body.datasource_id is None:
@@ -383,7 +383,7 @@ def preview(db: Session, caller: Principal, body: PreviewIn, *, cache: LiveCache
         query.check(body, cache.queries.columns(lambda: rows, source.version))
     except QueryError as exc:
         raise invalid(exc.field, exc.message, "klip_does_not_fit_source") from None
-    timezone = partners_repo.get_partner(db, caller.partner_id).timezone
+    timezone = partners_repo.days_timezone(db, source.partner_id, source.client_id)
     table = cache.queries.run(lambda: rows, source.version, body.query, timezone=timezone)
     return PreviewOut(
         rows=table.rows[:PREVIEW_ROWS],

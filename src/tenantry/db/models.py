@@ -111,6 +111,9 @@ class Client(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_sign_in: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The days of the client's dashboards (date filters, day buckets): an IANA name, or None for
+    # the partner's. Statements and the meter keep the partner's days (SPEC §2).
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("partner_id", "external_id", name="uq_clients_partner_external_id"),

@@ -82,7 +82,7 @@ def _export(
     if decision is None:
         decision = owner_of(db, dashboard.partner_id, dashboard.client_id).require(Capability.DOWNLOAD, now)
     watermark = decision is Decision.WATERMARK
-    timezone = partners_repo.get_partner(db, dashboard.partner_id).timezone
+    timezone = partners_repo.days_timezone(db, dashboard.partner_id, dashboard.client_id)
     today = today_in(timezone, now)
     _version, drawings = draw_klips(
         db,

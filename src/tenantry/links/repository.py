@@ -52,7 +52,7 @@ class PublicBoard:
     id: int
     name: str
     filters: list[dict[str, Any]]
-    # The partner's timezone: the day date filters (`last_7_days`) count from.
+    # The client's timezone, else the partner's: the day date filters (`last_7_days`) count from.
     timezone: str
 
 
@@ -94,7 +94,8 @@ _PUBLIC = (
         Dashboard.id.label("dashboard_id"),
         Dashboard.name.label("dashboard_name"),
         cast(Dashboard.filters, Text).label("dashboard_filters"),
-        Partner.timezone.label("timezone"),
+        # The days date filters count from: the client's own timezone, else the partner's.
+        func.coalesce(Client.timezone, Partner.timezone).label("timezone"),
     )
     .join(Dashboard, Dashboard.id == PublishedLink.dashboard_id)
     .join(Partner, Partner.id == PublishedLink.partner_id)

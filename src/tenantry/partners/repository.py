@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from tenantry.db.models import Partner
+from tenantry.db.models import Client, Partner
 from tenantry.errors import NotFound
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.pool import RESOURCES, PoolLine
@@ -17,6 +17,16 @@ def get_partner(db: Session, partner_id: int) -> Partner:
     if partner is None:
         raise NotFound(f"No partner {partner_id}.")
     return partner
+
+
+def days_timezone(db: Session, partner_id: int, client_id: int | None) -> str:
+    """The timezone a dashboard's days are in (its date filters, day buckets, the day an export is
+    named after): its client's own when set, else the partner's (SPEC §13). A partner's own
+    dashboard (no client) has the partner's. Rows the session holds already are not read again."""
+    client = db.get(Client, client_id) if client_id is not None else None
+    if client is not None and client.partner_id == partner_id and client.timezone is not None:
+        return client.timezone
+    return get_partner(db, partner_id).timezone
 
 
 _PARTNER_TIMEZONES = select(Partner.timezone, Partner.previous_timezone, Partner.timezone_from).where(

@@ -15,9 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from tenantry.clock import is_timezone
 from tenantry.db.report_models import ReportRun, ReportSchedule
-from tenantry.fields import Email, Name, RowId, Strict
+from tenantry.fields import Email, Name, RowId, Strict, Timezone
 from tenantry.klips.spec import ChosenValue, FilterId
 
 Frequency = Literal["daily", "weekly", "monthly"]
@@ -35,15 +34,7 @@ def _time_of_day(value: str) -> str:
     return value
 
 
-def _timezone(value: str) -> str:
-    # Only names of the IANA database: a path-like or empty key is refused before zoneinfo opens it.
-    if not is_timezone(value):
-        raise ValueError("an IANA timezone name, e.g. Europe/Paris")
-    return value
-
-
 TimeOfDay = Annotated[str, Field(min_length=5, max_length=5), AfterValidator(_time_of_day)]
-Timezone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
 Filters = Annotated[dict[FilterId, ChosenValue], Field(max_length=20)]
 
 

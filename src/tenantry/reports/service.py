@@ -109,7 +109,7 @@ def _check_filters(
     for name in filters:
         if name not in ids:
             raise InvalidInput(f"filters.{name}: the dashboard has no such filter.", field=f"filters.{name}")
-    today = today_in(partners_repo.get_partner(db, dashboard.partner_id).timezone, now)
+    today = today_in(partners_repo.days_timezone(db, dashboard.partner_id, dashboard.client_id), now)
     try:
         choose(known, filters, today)
     except InvalidInput as exc:
@@ -129,7 +129,7 @@ def create_schedule(
         db, principal, dashboard, body.recipients.user_ids, body.recipients.emails
     )
     filters = _check_filters(db, dashboard, body.filters, now)
-    timezone = body.timezone or partners_repo.get_partner(db, dashboard.partner_id).timezone or "UTC"
+    timezone = body.timezone or partners_repo.days_timezone(db, dashboard.partner_id, dashboard.client_id)
     schedule = ReportSchedule(
         partner_id=dashboard.partner_id,
         client_id=dashboard.client_id,
@@ -271,7 +271,10 @@ def render_ahead(db: Session, renderer: Renderer, schedule: ReportSchedule, now:
     if it had changed just after the report was sent."""
     if schedule.next_run_at > now:
         return None
-    decision = decide(Capability.DOWNLOAD, owner_of(db, schedule.partner_id, schedule.client_id).status(now))
+    # Held while the report is drawn: the session keeps rows only while they are in use, and the
+    # drawing reads the client again for its timezone (`partners_repo.days_timezone`).
+    owner = owner_of(db, schedule.partner_id, schedule.client_id)
+    decision = decide(Capability.DOWNLOAD, owner.status(now))
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     if not decision.allowed or dashboard is None:
         return None

@@ -647,7 +647,7 @@ def _page(
     editing = next((k for k in klips if k["id"] == klip_id), None) if klip_id is not None else None
     form = fields_of(editing) if editing is not None else KlipFields()
     cache = services(visit.request).renderer.live
-    timezone = partners_repo.get_partner(db, b.dashboard.partner_id).timezone
+    timezone = partners_repo.days_timezone(db, b.dashboard.partner_id, b.dashboard.client_id)
     _, drawing = live_view(
         db,
         b.dashboard,

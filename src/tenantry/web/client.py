@@ -119,6 +119,7 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
         "activation_ready": check["ready"],
         "activation_missing": _missing_words(check["missing"]),
         "extension_days": partner.trial_extension_days,
+        "partner_timezone": partner.timezone,
         "pool": {line["resource"]: line for line in pool_lines(partner)},
         "resource_words": RESOURCE_WORDS,
         "users": users,
@@ -222,8 +223,14 @@ def _change_details(
     name: str,
     description: str,
     external_id: str,
+    timezone: str,
 ) -> str:
-    data = ClientUpdate(name=name, description=description, external_id=external_id.strip() or None)
+    data = ClientUpdate(
+        name=name,
+        description=description,
+        external_id=external_id.strip() or None,
+        timezone=timezone.strip() or None,
+    )
     clients_service.update_client(db, clock, principal, client_id, data)
     return "Details saved."
 
@@ -237,8 +244,11 @@ async def change_details(
     name: Text = "",
     description: Text = "",
     external_id: Text = "",
+    timezone: Text = "",
 ) -> Response:
-    return await _client_form(visit, work, _change_details, clock, client_id, name, description, external_id)
+    return await _client_form(
+        visit, work, _change_details, clock, client_id, name, description, external_id, timezone
+    )
 
 
 def _change_allocation(

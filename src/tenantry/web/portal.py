@@ -186,7 +186,7 @@ def _live(
     dashboard = dashboards_repo.get_dashboard(db, viewer(signed_in, client), dashboard_id)
     watermark = watermark_for(client, visit.now)
     cache = services(visit.request).renderer.live
-    timezone = partners_repo.get_partner(db, client.partner_id).timezone
+    timezone = partners_repo.days_timezone(db, client.partner_id, client.id)
     today = today_in(timezone, visit.now)
     filters = stored_filters(dashboard.filters)
     chosen = choose(filters, parse_filters(visit.request.query_params.multi_items()), today, timezone)

@@ -61,7 +61,7 @@ def _view(db: Session, visit: Visit, dashboard_id: int, portal: bool) -> tuple[A
     users = reports_repo.account_users(db, dashboard.partner_id, dashboard.client_id)
     base = "/app" if portal else "/partner"
     can_write = may_change(signed_in) and principal.role in ("admin", "editor")
-    timezone = partners_repo.get_partner(db, dashboard.partner_id).timezone
+    timezone = partners_repo.days_timezone(db, dashboard.partner_id, dashboard.client_id)
     return signed_in, {
         "dashboard": dashboard,
         "base": base,
