@@ -196,6 +196,8 @@ class TestAddresses:
             "http://user:pass@example.com/",
             "ftp://example.com/x.csv",
             "file:///etc/passwd",
+            "http://\U0001f4a9.la/hook",  # IDNA 2003 only: no request can be built for it
+            "http://xn--ls8h.la/hook",
         ],
     )
     def test_a_url_with_a_refused_address_user_information_or_another_scheme_is_refused(self, url):
@@ -277,7 +279,9 @@ class TestConnecting:
             LOOPBACK.request("GET", server.base + "/r0", max_bytes=100, follow_redirects=True)
         assert len(server.hits) == 6 + 6
 
-    @pytest.mark.parametrize("url", ["http://[::1/x", "http://a\x00b/x", "gopher://example.com/"])
+    @pytest.mark.parametrize(
+        "url", ["http://[::1/x", "http://a\x00b/x", "gopher://example.com/", "http://xn--ls8h.la/hook"]
+    )
     def test_a_url_that_cannot_be_used_fails_for_good_without_a_crash(self, url):
         with pytest.raises(OutboundError, match=r"^address not allowed$") as refused:
             SHIPPED.request("GET", url, deadline_seconds=1)

@@ -249,6 +249,10 @@ class Guard:
             return "A URL may not carry a user name or password."
         if not host:
             return "The URL has no host."
+        try:  # as the request will be built: a host name IDNA 2008 refuses cannot be dialled
+            httpx.URL(url).host  # noqa: B018 (decoding it is the check)
+        except (httpx.InvalidURL, UnicodeError, ValueError):
+            return "The URL's host name cannot be used (it is not a valid international domain name)."
         if self.allow.allows_name(host):
             return None
         address = parse_address(host)
@@ -349,7 +353,8 @@ class Guard:
                 raise OutboundError(TOO_MANY_REDIRECTS)
         except OutboundError:
             raise
-        except (AddressRefused, httpx.InvalidURL):
+        except (AddressRefused, httpx.InvalidURL, UnicodeError):
+            # UnicodeError: a host name IDNA 2008 refuses (stored before such URLs were refused).
             raise OutboundError(ADDRESS_NOT_ALLOWED, permanent=True) from None
         except (httpx.HTTPError, httpcore.NetworkError, httpcore.TimeoutException, OSError, ssl.SSLError):
             if time.monotonic() >= deadline:

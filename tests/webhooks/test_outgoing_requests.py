@@ -4,7 +4,7 @@ delivery log tells nothing about what listens there. The guard here is as it shi
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tenantry.db.worker_models import EventDelivery
 from tenantry.outbound import Guard
@@ -57,3 +57,30 @@ class TestWebhooks:
         with database.session() as db:
             hooks = select(EventDelivery.status).where(EventDelivery.channel == "webhook")
             assert db.scalars(hooks).all() == ["failed"]
+
+    @pytest.mark.parametrize("host", ["\U0001f4a9.la", "xn--ls8h.la"])
+    def test_a_host_name_no_request_can_be_built_for_is_refused_at_creation(
+        self, guarded_http, partner, host
+    ):
+        response = guarded_http.post(
+            "/api/1/webhooks", json={"url": f"http://{host}/hook"}, headers=partner.headers
+        )
+        assert response.status_code == 422, response.text
+        assert "international domain name" in response.json()["detail"]
+        assert guarded_http.get("/api/1/webhooks", headers=partner.headers).json()["total"] == 0
+
+    def test_one_stored_before_that_fails_at_once_instead_of_crashing_its_delivery_for_ever(
+        self, http, partner, receiver, make_worker, database
+    ):
+        created = http.post("/api/1/webhooks", json={"url": receiver.url}, headers=partner.headers)
+        assert created.status_code == 201, created.text
+        with database.session() as db:  # as an earlier release let it be stored
+            db.execute(text("UPDATE webhooks SET url = 'http://xn--ls8h.la/hook'"))
+            db.commit()
+        make_client(http, partner, "trial")
+        worker = make_worker(guard=Guard(resolve=lambda host, port: ["127.0.0.1"]))
+        worker.run_once()
+        log = http.get(f"/api/1/webhooks/{created.json()['id']}/deliveries", headers=partner.headers)
+        (item,) = log.json()["items"]
+        assert (item["status"], item["attempts"], item["last_error"]) == ("failed", 1, "address not allowed")
+        assert receiver.received == []
