@@ -53,6 +53,29 @@ class TestSigned:
         assert log["items"][0]["status"] == "delivered"
         assert log["items"][0]["last_status_code"] == 200
 
+    def test_a_status_change_sent_with_a_rename_carries_the_client_as_the_api_then_shows_it(
+        self, http, partner, receiver, worker
+    ):
+        client_id = make_client(http, partner, "setup")
+        worker.run_once()  # its creation's events, before the webhook exists
+        subscribe(http, partner, receiver, events=["client.status_changed"])
+        changed = http.patch(
+            f"/api/1/clients/{client_id}",
+            json={
+                "name": "Renamed Ltd",
+                "external_id": "ext-9",
+                "status": "trial",
+                "resources": ACTIVE_RESOURCES,
+            },
+            headers=partner.headers,
+        )
+        assert changed.status_code == 200, changed.text
+        worker.run_once()
+        (got,) = receiver.received
+        client = got.json["data"]["client"]
+        assert (client["status"], client["name"], client["external_id"]) == ("trial", "Renamed Ltd", "ext-9")
+        assert client == {**changed.json(), "usage": client["usage"]}
+
     def test_a_webhook_receives_only_the_types_it_asked_for(self, http, partner, clock, receiver, worker):
         subscribe(http, partner, receiver, events=["client.trial_ended"])
         make_client(http, partner, "trial")

@@ -324,6 +324,10 @@ def update_client(
         if name in fields and value is not None and value != getattr(client, name):
             changed[name] = value
 
+    # Before the status changes: its event carries the client as it is after this request.
+    for name in ("external_id", "timezone", "name", "description"):
+        if name in changed:
+            setattr(client, name, changed[name])
     old_status = Status(client.status)
     target = Status(data.status) if data.status is not None else old_status
     allocation = {**repo.allocation_of(client), **(data.resources.given() if data.resources else {})}
@@ -335,9 +339,6 @@ def update_client(
             changed["status"] = {"from": old_status.value, "to": target.value}
         if allocation != repo.allocation_of(client) or data.resources:
             changed["resources"] = allocation
-    for name in ("external_id", "timezone", "name", "description"):
-        if name in changed:
-            setattr(client, name, changed[name])
     if changed:
         audit(
             db,
