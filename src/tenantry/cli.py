@@ -56,6 +56,27 @@ def _configure(ctx: typer.Context) -> None:
         error = exc.errors()[0]
         where = "TENANTRY_" + "_".join(str(part) for part in error["loc"]).upper()
         fail(f"{where}: {error['msg']}")
+    except UnicodeDecodeError:
+        fail(".env: the file is not UTF-8 text")
+    except OSError as exc:
+        fail(f".env: cannot be read ({exc.strerror or exc})")
+
+
+@contextmanager
+def _setting_problems(settings: Settings) -> Iterator[None]:
+    """What the settings name but cannot be used (a data folder that cannot be written, a damaged
+    key file) ends the command in one line."""
+    try:
+        yield
+    except OSError as exc:
+        fail(f"TENANTRY_DATA_DIR ({settings.data_dir}): {exc.filename or ''} {exc.strerror or exc}".strip())
+    except ValueError as exc:
+        fail(_first_line(exc))
+
+
+def _first_line(error: object) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -98,8 +119,8 @@ def db_upgrade(ctx: typer.Context) -> None:
     try:
         upgrade(settings.sqlalchemy_url)
     except OperationalError as exc:
-        fail(f"cannot reach the database {settings.database_url}: {str(exc.orig).strip().splitlines()[0]}")
-    typer.echo(f"database is up to date ({settings.database_url})", err=True)
+        fail(f"cannot reach the database {settings.shown_database_url}: {_first_line(exc.orig)}")
+    typer.echo(f"database is up to date ({settings.shown_database_url})", err=True)
 
 
 @app.command()
@@ -116,7 +137,7 @@ def backup(
         fail("tenantry backup copies a SQLite database; back up PostgreSQL with pg_dump -Fc (see the README)")
     source = sqlite_path(settings.sqlalchemy_url)
     if source is None:
-        fail(f"{settings.database_url} is not a database file that can be copied")
+        fail(f"{settings.shown_database_url} is not a database file that can be copied")
     try:
         size = backup_sqlite(source, file)
     except BackupError as exc:
@@ -252,12 +273,13 @@ def _password_from(source: str) -> str:
         if source == "-":
             line = sys.stdin.readline()
         else:
-            with open(source, encoding="utf-8") as file:
+            # utf-8-sig: a file saved "UTF-8 with BOM" gives the password typed, not a mark before it.
+            with open(source, encoding="utf-8-sig") as file:
                 line = file.readline()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         fail(f"cannot read the admin password from {source}: {reason}")
-    password = line.rstrip("\r\n")
+    password = line.rstrip("\r\n").removeprefix("\ufeff")
     if not password:
         fail(f"the first line of {'standard input' if source == '-' else source} is empty: no password")
     return password
@@ -369,11 +391,12 @@ def serve(
         fail(reason)
     processes = workers or os.cpu_count() or 1
     # Made here, once, before any process reads it.
-    settings.ensure_secret_key()
     in_process = settings.is_sqlite if worker is None else worker
-    # The worker gets a pool of its own, so its jobs never take the connections that the web
-    # app's admission limit counts on (see "Connections and load" in the README).
-    background = worker_from_settings(settings) if in_process else None
+    with _setting_problems(settings):
+        settings.ensure_secret_key()
+        # The worker gets a pool of its own, so its jobs never take the connections that the web
+        # app's admission limit counts on (see "Connections and load" in the README).
+        background = worker_from_settings(settings) if in_process else None
     # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it. The client
     # address is the socket's unless a trusted proxy says otherwise (`auth.addresses`).
     if processes > 1:
@@ -436,13 +459,14 @@ def run_worker(
     from tenantry.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    worker = worker_from_settings(
-        settings,
-        lease=timedelta(seconds=lease_seconds),
-        batch=batch,
-        poll_seconds=poll_seconds,
-        concurrency=concurrency or settings.worker_concurrency,
-    )
+    with _setting_problems(settings):
+        worker = worker_from_settings(
+            settings,
+            lease=timedelta(seconds=lease_seconds),
+            batch=batch,
+            poll_seconds=poll_seconds,
+            concurrency=concurrency or settings.worker_concurrency,
+        )
     try:
         worker.check_database()
     except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from functools import cached_property
@@ -29,7 +30,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "tenantry@localhost"
     # Shift the server's clock (seconds, may be negative): for rehearsing trials and statements.
-    clock_offset_seconds: float = 0.0
+    # Within a century either way: a clock no date can hold would answer every request 500.
+    clock_offset_seconds: float = Field(
+        default=0.0, ge=-100 * 366 * 86400, le=100 * 366 * 86400, allow_inf_nan=False
+    )
     # Requests per second per client (all its keys and sessions) before `rate_limited` (SPEC §8: 5).
     api_burst_per_second: int = Field(default=5, ge=1)
     # Logs: `console` (key=value text) or `json` (one object per line), and the lowest level written.
@@ -45,7 +49,8 @@ class Settings(BaseSettings):
     # lock (SQLite's write lock, PostgreSQL row locks) before it answers 503 `database_unavailable`.
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_connect_timeout_seconds: int = Field(default=3, ge=1, le=300)
-    db_lock_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # A millisecond at least: PostgreSQL and SQLite count it in milliseconds, and 0 is "for ever" there.
+    db_lock_timeout_seconds: float = Field(default=5.0, ge=0.001, le=300)
     # Requests served at once by one process (default: half the connection pool, so that no request
     # ever waits for a connection held by another that waits for it); the others queue, and one
     # that waits longer than `request_queue_timeout_seconds` is answered 503 `overloaded`.
@@ -58,6 +63,25 @@ class Settings(BaseSettings):
     # Comma-separated addresses or CIDRs of the reverse proxies whose X-Forwarded-For is believed
     # (see auth.addresses). Empty: the client address is always the connection's.
     trusted_proxies: str = ""
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Only what the product runs on: a SQLite file, or PostgreSQL through psycopg 3.
+        if value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            return value
+        if value.startswith("sqlite:///") and value not in ("sqlite:///", "sqlite:///:memory:"):
+            return value
+        raise ValueError(
+            "a SQLite file (sqlite:///./tenantry.db) or a PostgreSQL database (postgresql://user@host/db)"
+        )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("redis://", "rediss://", "unix://")):
+            return value
+        raise ValueError("a Redis URL: redis://host:port/db")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -113,6 +137,11 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def shown_database_url(self) -> str:
+        """The database URL as it may be printed or logged: its password hidden."""
+        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", self.database_url)
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,18 +19,21 @@ from importlib.resources import files
 from tenantry.errors import WeakPassword
 
 MIN_LENGTH = 10
+# Every form and schema that takes a password takes this many characters at most (`fields.Password`).
+MAX_LENGTH = 200
 COMMON_LIST = "common-passwords.txt.gz"
 
 
 @dataclass(frozen=True)
 class Weakness:
-    reason: str  # a stable word for programs: too_short, blank, email, common
+    reason: str  # a stable word for programs: too_short, too_long, blank, email, common
     sentence: str
 
 
 TOO_SHORT = Weakness("too_short", f"The password needs at least {MIN_LENGTH} characters.")
 BLANK = Weakness("blank", "The password cannot be made only of spaces or other blank characters.")
 IS_EMAIL = Weakness("email", "The password cannot be the e-mail address.")
+TOO_LONG = Weakness("too_long", f"The password may have at most {MAX_LENGTH} characters.")
 COMMON = Weakness("common", "This password is one of the most common passwords; choose another one.")
 
 
@@ -38,6 +41,8 @@ def weakness(password: str, email: str | None = None) -> Weakness | None:
     """Why the password may not be chosen, or None when it may."""
     if len(password) < MIN_LENGTH:
         return TOO_SHORT
+    if len(password) > MAX_LENGTH:  # it could be set here, but never typed into a sign-in form
+        return TOO_LONG
     if not password.strip():
         return BLANK
     folded = password.casefold()

@@ -22,15 +22,12 @@ class BackupError(Exception):
 
 def backup_sqlite(source: Path, target: Path) -> int:
     """Copy the database at `source` to `target` (replaced if it exists); return its size."""
-    if not source.is_file():
-        raise BackupError(f"there is no database at {source}")
-    if target.is_dir():
-        raise BackupError(f"{target} is a folder; name the file to write")
-    if target.exists() and target.samefile(source):
-        raise BackupError("the backup cannot replace the database itself")
-    if not target.parent.is_dir():
-        raise BackupError(f"there is no folder {target.parent}")
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    try:
+        _check(source, target)
+    except OSError as exc:  # a name too long for the system, a folder that cannot be read
+        raise BackupError(f"cannot write {target}: {exc.strerror or exc}") from None
+    # A short name of its own beside the target: the target's name may be as long as the system allows.
+    partial = target.with_name(f".tenantry-backup-{secrets.token_hex(4)}.partial")
     try:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         _copy(source, partial)
@@ -40,9 +37,20 @@ def backup_sqlite(source: Path, target: Path) -> int:
     except OSError as exc:
         raise BackupError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             partial.unlink()
     return target.stat().st_size
+
+
+def _check(source: Path, target: Path) -> None:
+    if not source.is_file():
+        raise BackupError(f"there is no database at {source}")
+    if target.is_dir():
+        raise BackupError(f"{target} is a folder; name the file to write")
+    if target.exists() and target.samefile(source):
+        raise BackupError("the backup cannot replace the database itself")
+    if not target.parent.is_dir():
+        raise BackupError(f"there is no folder {target.parent}")
 
 
 def _copy(source: Path, partial: Path) -> None:

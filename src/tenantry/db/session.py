@@ -73,7 +73,7 @@ def make_engine(
             pool_timeout=pool_timeout,
             **kwargs,
         )
-        busy_ms = int(lock_timeout * 1000)
+        busy_ms = max(1, round(lock_timeout * 1000))
         path = sqlite_path(url)
 
         @event.listens_for(engine, "do_connect")
@@ -113,7 +113,7 @@ def make_engine(
             "connect_timeout": connect_timeout,
             # Row locks (the partner row of a pool check) are held for milliseconds; waiting longer
             # than this means something is stuck, and the request is better answered 503.
-            "options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+            "options": f"-c lock_timeout={max(1, round(lock_timeout * 1000))}",  # 0 would be no limit
         },
         **kwargs,
     )
