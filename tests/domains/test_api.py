@@ -41,6 +41,8 @@ class TestAddingADomain:
             ("dashboards.agency.test.", "dashboards.agency.test"),
             ("  portal.agency.test  ", "portal.agency.test"),
             ("bücher.example", "xn--bcher-kva.example"),
+            # As browsers send it (UTS #46 non-transitional), not IDNA 2003's "strasse": another name.
+            ("straße.example.com", "xn--strae-oqa.example.com"),
             ("a-b.c-d.example", "a-b.c-d.example"),
             ("x" * 63 + ".example", "x" * 63 + ".example"),
             ("1.example", "1.example"),

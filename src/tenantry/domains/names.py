@@ -10,6 +10,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+import idna
+
 MAX_LENGTH = 253
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
@@ -28,9 +30,11 @@ def normalised(value: str) -> str:
     if any(ch in name for ch in ":/@[]?#\\ "):
         raise BadHostname("a bare host name: no scheme, port, path or spaces")
     if not name.isascii():
+        # As browsers send it in Host (UTS #46, non-transitional): straße stays xn--strae-oqa,
+        # where Python's own IDNA 2003 codec would make it strasse, another (someone else's) name.
         try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
+            name = idna.encode(name, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
             raise BadHostname("not a valid internationalised domain name") from None
     if len(name) > MAX_LENGTH:
         raise BadHostname(f"at most {MAX_LENGTH} characters")
