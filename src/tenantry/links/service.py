@@ -49,7 +49,10 @@ def create_link(
 ) -> tuple[PublishedLink, str]:
     """Seed: refused in Setup, when disabled and in an expired trial; limited by the allocation."""
     now = clock.now()
-    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id)
+    # The partner, then the dashboard, as a deletion takes them: a dashboard deleted meanwhile is
+    # not found (not a 500), and the client's status is read after any change of it has committed.
+    partners_repo.lock_partner(db, principal.partner_id)
+    dashboard = dashboards_repo.get_dashboard(db, principal, dashboard_id, lock=True)
     require_link_manager(principal)
     owner = changing(db, principal, dashboard, Capability.CREATE_PUBLISHED_LINKS, now)
     if data.password is not None:
