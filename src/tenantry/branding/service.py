@@ -113,6 +113,9 @@ def set_client_logo(
 ) -> LogoOut:
     """Replace a client's own logo (shown in its portal before the partner's)."""
     principal.require_write()
+    # Uploads of one client's logo at once take turns (one row per client), and a client deleted
+    # meanwhile is not found: the partner first, as every change of a client takes it.
+    partners_repo.lock_partner(db, principal.partner_id)
     # Another partner's client, or one this caller may not see, is not found (404, never 403).
     client = clients_repo.get_client(db, principal, client_id)
     logo = reencode(upload)
@@ -139,6 +142,7 @@ def set_client_logo(
 
 def delete_client_logo(db: Session, clock: Clock, principal: Principal, client_id: int) -> None:
     principal.require_write()
+    partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     removed = repo.delete_client_logo(db, client.id)
     if removed is not None:
