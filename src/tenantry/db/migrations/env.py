@@ -37,6 +37,35 @@ def _check_foreign_keys(connection: Any) -> None:
         raise RuntimeError(f"the migration left rows that refer to missing rows: {broken[:5]}")
 
 
+def _id_counters(connection: Any) -> dict[str, int]:
+    """SQLite's AUTOINCREMENT counters (the highest id each table ever handed out), before migrating."""
+    if connection.dialect.name != "sqlite":
+        return {}
+    if not connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+    ).scalar():
+        return {}
+    return {
+        name: int(seq) for name, seq in connection.exec_driver_sql("SELECT name, seq FROM sqlite_sequence")
+    }
+
+
+def _keep_id_counters(connection: Any, counters: dict[str, int]) -> None:
+    """Put back the counters a table's rebuild (batch mode copies it into a new table) dropped to
+    its highest id still present: a deleted row's id is never handed out again (SPEC §12)."""
+    for table, seq in counters.items():
+        connection.exec_driver_sql(
+            "UPDATE sqlite_sequence SET seq = ? WHERE name = ? AND seq < ?", (seq, table, seq)
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS"
+            " (SELECT 1 FROM sqlite_sequence WHERE name = ?)"
+            " AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+            " AND upper(sql) LIKE '%AUTOINCREMENT%')",
+            (table, seq, table, table),
+        )
+
+
 def run_migrations_online() -> None:
     engine = make_engine(_url())
     if engine.dialect.name == "sqlite":
@@ -52,9 +81,13 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            counters = _id_counters(connection)
             context.run_migrations()
             if connection.dialect.name == "sqlite":
                 _check_foreign_keys(connection)
+        if counters:  # alembic runs SQLite's migrations without a transaction around them all
+            _keep_id_counters(connection, counters)
+            connection.commit()
     engine.dispose()
 
 
