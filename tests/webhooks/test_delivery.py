@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from tenantry.db.models import Event
@@ -75,6 +76,23 @@ class TestSigned:
         client = got.json["data"]["client"]
         assert (client["status"], client["name"], client["external_id"]) == ("trial", "Renamed Ltd", "ext-9")
         assert client == {**changed.json(), "usage": client["usage"]}
+
+    @pytest.mark.parametrize("target", ["active", "disabled"])
+    def test_a_trial_that_ended_before_the_worker_noticed_still_sends_trial_ended_once(
+        self, http, partner, clock, receiver, worker, target
+    ):
+        # SPEC §5: once at the end. The worker was down when the trial ended, and the partner acted first.
+        client_id = make_client(http, partner, "trial")
+        subscribe(http, partner, receiver, events=["client.trial_ended"])
+        worker.run_once()
+        clock.advance(timedelta(days=14, minutes=1))
+        changed = http.patch(f"/api/1/clients/{client_id}", json={"status": target}, headers=partner.headers)
+        assert changed.status_code == 200, changed.text
+        worker.run_once()
+        worker.run_once()  # the worker's own look at due trials writes it no second time
+        (got,) = receiver.received
+        assert got.json["type"] == "client.trial_ended"
+        assert got.json["data"]["client"]["effective_status"] == "trial_expired"
 
     def test_a_webhook_receives_only_the_types_it_asked_for(self, http, partner, clock, receiver, worker):
         subscribe(http, partner, receiver, events=["client.trial_ended"])

@@ -19,6 +19,7 @@ from tenantry.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from tenantry.clock import Clock
 from tenantry.db.models import Client, Partner, StatusChange
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
+from tenantry.events import repository as events_repo
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus, Status, counts_against_pool
@@ -89,6 +90,8 @@ def _apply_status_and_allocation(
     pool.check_fits(partners_repo.pool_lines(partner), change)
 
     # All checks passed: write.
+    if status_changes and old_status is Status.TRIAL:
+        _trial_ended_notice(db, partner, client, now)
     partners_repo.add_to_allocated(partner, change)
     allocation_changes = dict(old_allocation) != dict(new_allocation) or old_status is None
     repo.set_allocation(client, dict(new_allocation))
@@ -119,6 +122,27 @@ def _apply_status_and_allocation(
                 "reason": reason,
             },
         )
+
+
+def _trial_ended_notice(db: Session, partner: Partner, client: Client, now: datetime) -> None:
+    """`client.trial_ended` for a trial that ended before the worker wrote its notice, written as
+    the client leaves Trial (SPEC §5: once at the end, whoever notices first; the notice's key
+    keeps the worker from writing it again)."""
+    ends_at = client.trial_ends_at
+    if (
+        ends_at is None
+        or ends_at > now
+        or not events_repo.record_notice(db, client.id, "ended", ends_at, now)
+    ):
+        return
+    emit(
+        db,
+        partner_id=partner.id,
+        client_id=client.id,
+        type="client.trial_ended",
+        at=now,
+        data={"client": _event_client(client, now), "ends_at": ends_at.isoformat()},
+    )
 
 
 def move_to(
