@@ -355,3 +355,29 @@ def test_a_clients_page_names_its_sources_columns_without_reading_their_snapshot
     assert page.status_code == 200
     assert "month, sales, note" in page.text
     assert not [s for s in statements if "data_sources.rows" in s]
+
+
+def test_the_clients_page_shows_the_latest_status_changes_of_a_long_history(partner_session, partner, clock):
+    http = partner_session
+    created = http.post(
+        "/api/1/clients",
+        json={"name": "Flappy", "status": "active", "resources": {"dashboards": 1, "users": 1}},
+        headers=partner.headers,
+    )
+    assert created.status_code == 201, created.text
+    client_id = created.json()["id"]
+    # 205 changes after the creation: disabled, active, disabled, ...
+    for n in range(205):
+        clock.advance(timedelta(minutes=1))
+        set_status(
+            http, partner, client_id, "disabled" if n % 2 == 0 else "active", reason=f"change-no-{n:03d}"
+        )
+    history = http.get(f"/api/1/clients/{client_id}/history?limit=200&offset=200", headers=partner.headers)
+    assert history.json()["total"] == 206
+    assert history.json()["items"][-1]["reason"] == "change-no-204"  # the API has it
+
+    page = http.get(f"/partner/clients/{client_id}")
+    assert page.status_code == 200
+    assert "change-no-204" in page.text
+    assert "change-no-005" in page.text and "change-no-004" not in page.text  # the 200 latest
+    assert "The 200 latest of 206 changes" in page.text

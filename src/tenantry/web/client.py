@@ -90,6 +90,10 @@ def _missing_words(missing: list[str]) -> list[str]:
     return words
 
 
+# Status changes the client's page shows: the latest (the API lists them all).
+HISTORY_SHOWN = 200
+
+
 def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, dict[str, Any]]:
     """Everything the client's page shows, read in one go."""
     signed_in = visit.console(db)
@@ -111,6 +115,11 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
     users = list(users_repo.list_client_users(db, client.id, 200, 0)[0])
     calendar = partners_repo.partner_meter_calendar(db, client.partner_id)
     calls = services(visit.request).meter.client_calls_today([client.id], calendar, now)
+    # The latest changes (the ones a partner looks for), oldest first among them.
+    history_total = clients_repo.status_history(db, client.partner_id, client.id, 0, 0)[1]
+    history = clients_repo.status_history(
+        db, client.partner_id, client.id, HISTORY_SHOWN, max(0, history_total - HISTORY_SHOWN)
+    )[0]
     return signed_in, {
         "client": client,
         "view": ClientOut.of(client, now, api_calls_today=calls[client.id]).model_dump(),
@@ -133,7 +142,8 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
         "blank_rows": BLANK_ROWS,
         "properties": properties.properties_of(db, principal, client.id),
         "dashboards": dashboards,
-        "history": clients_repo.status_history(db, client.partner_id, client.id, 200, 0)[0],
+        "history": history,
+        "history_total": history_total,
         "audit_log": clients_repo.audit_log(db, client.partner_id, client.id, 50),
         "can_write": can_write(signed_in),
         "client_logo_url": brand_for(db, principal.partner_id, client.id).client_logo_url,
