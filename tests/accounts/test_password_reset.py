@@ -81,6 +81,22 @@ class TestAsking:
         assert [(kind, sent_by) for kind, sent_by, _ in queued] == [("password_reset", "system")]
         assert "password" in queued[0].subject.lower()
 
+    def test_the_message_shows_the_partners_logo_from_the_public_address(
+        self, mail_http, partner, db, settings
+    ):
+        from tests.branding.images import png
+
+        put = mail_http.put(
+            "/api/1/partner/branding/logo",
+            content=png(),
+            headers={**partner.headers, "Content-Type": "image/png"},
+        )
+        assert put.status_code == 200, put.text
+        mail_http.post(RESET, json={"email": admin_email(db, partner)})
+        db.rollback()
+        (html,) = db.scalars(select(OutboxMail.html)).all()
+        assert f'src="{settings.base_url.rstrip("/")}{put.json()["logo_url"]}"' in html
+
     def test_without_a_sender_name_the_message_comes_from_the_partners_product_name(
         self, mail_http, partner, db
     ):

@@ -578,3 +578,21 @@ def test_a_scheduled_report_never_mails_a_klip_whose_rows_could_not_be_read(
         text = pdf_text(attachment.get_content())
         assert "could not be drawn" not in text
         assert "200" in text.split()
+
+
+def test_a_report_shows_the_partners_logo_from_the_public_address(
+    http, partner, clock, smtp_server, smtp_worker, active_dashboard, settings
+):
+    from tests.branding.images import png
+
+    put = http.put(
+        "/api/1/partner/branding/logo",
+        content=png(),
+        headers={**partner.headers, "Content-Type": "image/png"},
+    )
+    assert put.status_code == 200, put.text
+    create(http, partner.headers, active_dashboard[1])
+    at_slot(clock)
+    assert smtp_worker.run_reports() == 1
+    html = smtp_server.messages[0].get_body(("html",)).get_content()
+    assert f'src="{settings.base_url.rstrip("/")}{put.json()["logo_url"]}"' in html

@@ -115,7 +115,8 @@ def send_reset_links(db: Session, clock: Clock, sender: ResetSender, email: str)
             )
         )
         brand = brand_for(db, partner_id, client_id)
-        link = f"{partner_base_url(db, sender.settings, partner_id)}/reset/{token}"
+        base_url = partner_base_url(db, sender.settings, partner_id)
+        link = f"{base_url}/reset/{token}"
         text = (
             f"Hello {one_line(user.name)},\n\nSomeone asked to reset the password of your "
             f"{one_line(brand.product_name)} account ({user.email}).\n"
@@ -126,7 +127,7 @@ def send_reset_links(db: Session, clock: Clock, sender: ResetSender, email: str)
             to=[user.email],
             subject=f"Reset your {one_line(brand.product_name)} password",
             text=text,
-            html=email_html(brand, text, link=link, link_text="Choose a new password"),
+            html=email_html(brand, text, link=link, link_text="Choose a new password", base_url=base_url),
             from_name=brand.sender_name,
         )
         # Sent by the system: it counts against no one's daily dashboard e-mails, and its body (the

@@ -394,7 +394,7 @@ def _send(
         to=recipients,
         subject=one_line(schedule.subject or dashboard.name),
         text=text,
-        html=email_html(brand, text, link=f"{base}{path}", link_text="Open the dashboard"),
+        html=email_html(brand, text, link=f"{base}{path}", link_text="Open the dashboard", base_url=base),
         attachments=[Attachment(export.filename, export.content_type, export.data)],
         from_name=brand.sender_name,
     )
