@@ -10,7 +10,9 @@ import os
 
 from sqlalchemy import select
 
+from tenantry.datasources.request import open_secrets
 from tenantry.db.dashboard_models import DataSource
+from tenantry.db.template_models import Template
 from tenantry.vault import Vault, new_key, parse_key
 from tests.servers import tenantry
 
@@ -94,3 +96,60 @@ def test_without_a_configured_key_the_generated_one_is_used(database_url, databa
     key_file = tmp_path / "encryption.key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert len(base64.urlsafe_b64decode(key_file.read_text().strip())) == 32
+
+
+TEMPLATE_CRM = {
+    "ref": "crm",
+    "name": "CRM",
+    "kind": "url",
+    "url": "https://crm.example.test/{{client.external_id}}/deals.json",
+    "format": "json",
+    "headers": {"X-Api-Key": "top-secret"},
+    "auth": {"type": "bearer", "token": "bearer-secret"},
+}
+URL_SOURCE = {
+    "name": "CRM",
+    "kind": "url",
+    "url": "https://crm.example.test/deals.json",
+    "format": "json",
+    "headers": {"X-Api-Key": "top-secret"},
+    "auth": {"type": "bearer", "token": "bearer-secret"},
+}
+
+
+def test_rotation_reseals_the_secrets_a_template_keeps_so_the_old_key_can_be_retired(
+    http, partner, app, database, database_url, settings, tmp_path
+):
+    # The app seals with the key it generated in its data folder: that is the "old" key.
+    made = http.post(
+        "/api/1/templates",
+        json={
+            "name": "Starter",
+            "datasources": [TEMPLATE_CRM],
+            "dashboards": [{"name": "Overview", "klips": []}],
+        },
+        headers=partner.headers,
+    )
+    assert made.status_code == 201, made.text
+    source = http.post("/api/1/partner/datasources", json=URL_SOURCE, headers=partner.headers)
+    assert source.status_code == 201, source.text
+    old = (tmp_path / "encryption.key").read_text().strip()
+    new = new_key()
+
+    rotated = tenantry(
+        "secrets", "rotate",
+        url=database_url, cwd=tmp_path,
+        env={"TENANTRY_ENCRYPTION_KEY": new, "TENANTRY_ENCRYPTION_OLD_KEYS": old},
+    )  # fmt: skip
+    assert rotated.returncode == 0, rotated.stderr
+
+    # The old key is now removed, as the README says: only the new one is configured.
+    only_new = Vault(parse_key(new))
+    with database.session() as db:
+        stored = db.get(DataSource, source.json()["id"])
+        assert open_secrets(stored.secrets, only_new)["auth.token"] == "bearer-secret"
+        body = db.get(Template, made.json()["id"]).body
+    # Every later deployment copies these as they are: they must open with the new key alone.
+    kept = open_secrets(body["datasources"][0]["secrets"], only_new)
+    assert kept["auth.token"] == "bearer-secret" and kept["headers"]["X-Api-Key"] == "top-secret"
+    assert "re-encrypted the kept secrets of 1 template(s)" in rotated.stderr

@@ -505,10 +505,12 @@ def demo(
 
 @secrets_app.command("rotate")
 def secrets_rotate(ctx: typer.Context) -> None:
-    """Re-encrypt every data source's secrets with TENANTRY_ENCRYPTION_KEY, so that the keys in
-    TENANTRY_ENCRYPTION_OLD_KEYS can be retired. Safe to run again."""
+    """Re-encrypt every data source's secrets (and those templates and two-step sign-in keep) with
+    TENANTRY_ENCRYPTION_KEY, so that the keys in TENANTRY_ENCRYPTION_OLD_KEYS can be retired. Safe
+    to run again."""
     from tenantry.accounts.service import rotate_totp_secrets
     from tenantry.datasources.service import rotate_secrets
+    from tenantry.templates.service import rotate_template_secrets
     from tenantry.vault import load_vault
 
     settings = _settings(ctx)
@@ -519,7 +521,19 @@ def secrets_rotate(ctx: typer.Context) -> None:
     with _session(settings, write=True) as db:
         outcome = rotate_secrets(db, vault)
         factors = rotate_totp_secrets(db, vault)
+        templates = rotate_template_secrets(db, vault)
         db.commit()
+    if templates.rotated or templates.unreadable:
+        ids = ", ".join(str(i) for i in templates.unreadable)
+        typer.echo(
+            f"re-encrypted the kept secrets of {templates.rotated} template(s)"
+            + (
+                f"; {len(templates.unreadable)} hold secrets no configured key opens (ids {ids})"
+                if ids
+                else ""
+            ),
+            err=True,
+        )
     if factors.rotated or factors.unreadable:
         typer.echo(
             f"re-encrypted {factors.rotated} two-step sign-in secret(s); "

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,7 @@ from tenantry.templates.schemas import (
     TemplateOut,
     UrlSourceIn,
 )
-from tenantry.vault import Vault
+from tenantry.vault import Vault, VaultError
 
 DEPLOYED = "template.deployed"
 UPDATED = "template.updated"
@@ -999,3 +999,45 @@ def _instance_holding(db: Session, dashboard: Dashboard) -> TemplateInstance | N
         return None
     held: Sequence[TemplateInstance] = repo.client_instances(db, dashboard.client_id)
     return next((i for i in held if dashboard.id in i.mapping["dashboards"]), None)
+
+
+def rotate_template_secrets(db: Session, vault: Vault, batch: int = 200) -> sources_service.Rotation:
+    """Seal the secrets each template keeps for its url and sql sources again under the vault's
+    current key, as `datasources.service.rotate_secrets` does for data sources: deployments copy
+    them as they are, so they must open once the old keys are retired. Counts templates;
+    `unreadable` names those with a secret no configured key opens (left as they are). Reads
+    `batch` templates at a time, each locked; the caller commits."""
+    rotated = current = 0
+    unreadable: list[int] = []
+    after = 0
+    while True:
+        found = db.scalars(
+            select(Template).where(Template.id > after).order_by(Template.id).limit(batch).with_for_update()
+        ).all()
+        if not found:
+            break
+        for template in found:
+            after = template.id
+            sources = [dict(source) for source in template.body.get("datasources", [])]
+            changed = broken = False
+            for source in sources:
+                sealed = source.get("secrets")
+                if not isinstance(sealed, str):
+                    continue
+                try:
+                    if vault.is_current(sealed):
+                        vault.open(sealed)  # a damaged text under the current key is still reported
+                        continue
+                    source["secrets"] = vault.rotate(sealed)
+                    changed = True
+                except VaultError:
+                    broken = True
+            if broken:
+                unreadable.append(template.id)
+            elif changed:
+                template.body = {**template.body, "datasources": sources}
+                rotated += 1
+            else:
+                current += 1
+        db.flush()
+    return sources_service.Rotation(rotated, current, unreadable)
