@@ -315,7 +315,9 @@ def run_schedule(
         db.flush()
         return Outcome("duplicate", slot, late)
     run.late, run.finished_at = late, now
-    status = owner_of(db, schedule.partner_id, schedule.client_id).status(now)
+    # Held while the report is drawn, as in `render_ahead`: the drawing reads the client's timezone.
+    owner = owner_of(db, schedule.partner_id, schedule.client_id)
+    status = owner.status(now)
     decision = decide(Capability.DOWNLOAD, status)
     recipients = _recipients_now(db, schedule)
     mail = None
