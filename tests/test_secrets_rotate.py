@@ -15,6 +15,7 @@ from tenantry.db.dashboard_models import DataSource
 from tenantry.db.template_models import Template
 from tenantry.vault import Vault, new_key, parse_key
 from tests.servers import tenantry
+from tests.templates.test_api import CRM
 
 SECRETS = {"auth.token": "tok-rotate-me"}
 
@@ -98,15 +99,6 @@ def test_without_a_configured_key_the_generated_one_is_used(database_url, databa
     assert len(base64.urlsafe_b64decode(key_file.read_text().strip())) == 32
 
 
-TEMPLATE_CRM = {
-    "ref": "crm",
-    "name": "CRM",
-    "kind": "url",
-    "url": "https://crm.example.test/{{client.external_id}}/deals.json",
-    "format": "json",
-    "headers": {"X-Api-Key": "top-secret"},
-    "auth": {"type": "bearer", "token": "bearer-secret"},
-}
 URL_SOURCE = {
     "name": "CRM",
     "kind": "url",
@@ -125,7 +117,7 @@ def test_rotation_reseals_the_secrets_a_template_keeps_so_the_old_key_can_be_ret
         "/api/1/templates",
         json={
             "name": "Starter",
-            "datasources": [TEMPLATE_CRM],
+            "datasources": [CRM],
             "dashboards": [{"name": "Overview", "klips": []}],
         },
         headers=partner.headers,

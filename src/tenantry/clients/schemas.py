@@ -33,15 +33,17 @@ class Resources(Strict):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+TIMEZONE_HELP = (
+    "An IANA name, e.g. Europe/Paris: the days of the client's dashboards (date filters, day buckets). "
+    "null: the partner's timezone. Statements and the API meter keep the partner's days."
+)
+
+
 class ClientCreate(Strict):
     name: Name
     description: Description = ""
     external_id: ExternalId | None = None
-    timezone: Timezone | None = Field(
-        default=None,
-        description="An IANA name, e.g. Europe/Paris: the days of the client's dashboards (date filters, "
-        "day buckets). null: the partner's timezone. Statements and the API meter keep the partner's days.",
-    )
+    timezone: Timezone | None = Field(default=None, description=TIMEZONE_HELP)
     status: SettableStatus = "setup"
     resources: Resources | None = None
     reason: Reason = ""
@@ -51,11 +53,7 @@ class ClientUpdate(Strict):
     name: Name | None = None
     description: Description | None = None
     external_id: ExternalId | None = None
-    timezone: Timezone | None = Field(
-        default=None,
-        description="An IANA name, e.g. Europe/Paris: the days of the client's dashboards (date filters, "
-        "day buckets). null: the partner's timezone. Statements and the API meter keep the partner's days.",
-    )
+    timezone: Timezone | None = Field(default=None, description=TIMEZONE_HELP)
     status: SettableStatus | None = None
     resources: Resources | None = None
     reason: Reason = ""
