@@ -407,6 +407,7 @@ def test_a_failed_render_is_a_failed_run_and_a_report_failed_event(
     (event,) = [r.json for r in receiver.received]
     assert event["type"] == "report.failed"
     assert event["data"]["schedule_id"] == schedule_id
+    assert event["data"]["client"]["id"] == event["data"]["client_id"]
     assert "sk_live_123" not in caplog.text
 
 
@@ -494,6 +495,9 @@ def test_a_sent_report_reaches_the_webhook(http, partner, clock, receiver, smtp_
     assert event["data"]["schedule_id"] == schedule_id
     assert event["data"]["slot"] == SLOT.isoformat()
     assert event["data"]["recipients"] == ["boss@client.test"]
+    # Like every event, it carries the client as the API shows it (SPEC §9).
+    client = event["data"]["client"]
+    assert client["id"] == event["data"]["client_id"] and client["status"] == "active"
 
 
 def test_a_skipped_slot_sends_no_event(http, partner, clock, receiver, smtp_worker):

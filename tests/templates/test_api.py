@@ -622,6 +622,12 @@ class TestEvents:
         assert data["template_id"] == made["id"]
         assert data["client_id"] == client_id
         assert data["dashboard_ids"] == deployed["dashboard_ids"]
+        # Like every event, both carry the client as the API shows it (SPEC §9).
+        shown = http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()
+        for delivery in received:
+            assert delivery.json["data"]["client"]["id"] == client_id
+            assert delivery.json["data"]["client"]["name"] == shown["name"]
+            assert delivery.json["data"]["client"]["status"] == "setup"
 
 
 class TestRacing:

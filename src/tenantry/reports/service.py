@@ -24,7 +24,8 @@ from tenantry.branding import brand_for, email_html
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import choose, stored_filters, today_in
-from tenantry.db.models import Dashboard
+from tenantry.clients.schemas import ClientOut
+from tenantry.db.models import Client, Dashboard
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.domains import partner_base_url
 from tenantry.emails import service as emails
@@ -349,7 +350,7 @@ def run_schedule(
             client_id=schedule.client_id,
             type=REPORT_SENT if run.status == "sent" else REPORT_FAILED,
             at=now,
-            data=_event_data(schedule, run),
+            data=_event_data(db, schedule, run, now),
         )
     db.flush()
     # `mail` is set only when the e-mail was queued for `held_by`, that is when the run was sent.
@@ -430,14 +431,18 @@ def mail_failed(db: Session, mail_id: int, reason: str | None, now: datetime) ->
         client_id=schedule.client_id,
         type=REPORT_FAILED,
         at=now,
-        data=_event_data(schedule, run),
+        data=_event_data(db, schedule, run, now),
     )
     db.flush()
     return True
 
 
-def _event_data(schedule: ReportSchedule, run: ReportRun) -> dict[str, Any]:
+def _event_data(db: Session, schedule: ReportSchedule, run: ReportRun, now: datetime) -> dict[str, Any]:
+    """A run's event: the client as every event carries it (null for a partner's own dashboard),
+    and the run."""
+    client = None if schedule.client_id is None else db.get(Client, schedule.client_id)
     return {
+        "client": None if client is None else ClientOut.of(client, now).model_dump(mode="json"),
         "schedule_id": schedule.id,
         "dashboard_id": schedule.dashboard_id,
         "client_id": schedule.client_id,

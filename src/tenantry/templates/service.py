@@ -27,6 +27,7 @@ from tenantry import limits
 from tenantry.audit import audit, audit_many, emit, emit_many
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
+from tenantry.clients.schemas import ClientOut
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.service import invalid
@@ -511,6 +512,12 @@ def _copy_audit(
     }
 
 
+def _event_client(db: Session, client_id: int, now: datetime) -> dict[str, Any] | None:
+    """The client as every event carries it (`data.client`), as the API shows it."""
+    client = db.get(Client, client_id)
+    return None if client is None else ClientOut.of(client, now).model_dump(mode="json")
+
+
 def _emit(db: Session, template: Template, instance: TemplateInstance, type_: str, now: datetime) -> None:
     deployed = _deployed(instance)
     emit(
@@ -520,6 +527,7 @@ def _emit(db: Session, template: Template, instance: TemplateInstance, type_: st
         type=type_,
         at=now,
         data={
+            "client": _event_client(db, instance.client_id, now),
             "template_id": template.id,
             "version": instance.version,
             "client_id": instance.client_id,
@@ -758,6 +766,7 @@ def _write_first_copies(
                     "type": DEPLOYED,
                     "at": now,
                     "data": {
+                        "client": _event_client(db, d.client_id, now),
                         "template_id": template.id,
                         "version": template.version,
                         "client_id": d.client_id,
