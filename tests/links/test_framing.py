@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tenantry.db.dashboard_models import PublishedLink
@@ -51,6 +52,22 @@ class TestFraming:
         _, _, dashboard_id = dashboard_in(http, partner, "active")
         link = publish(http, partner, dashboard_id, allowed_origins=[]).json()
         assert directives(http.get(path_of(link)))["frame-ancestors"] == "'none'"
+
+    def test_over_https_a_given_password_is_remembered_inside_another_sites_frame(self, app, http, partner):
+        """Browsers send a `SameSite=Lax` cookie to no cross-site frame: over https the proof is
+        `SameSite=None; Secure; Partitioned`, over plain http (no `None` without `Secure`) `Lax`."""
+        _, _, dashboard_id = dashboard_in(http, partner, "active")
+        link = publish(http, partner, dashboard_id, password="open sesame").json()
+        with TestClient(app, base_url="https://dashboards.example.com") as secure:
+            right = secure.post(path_of(link), data={"password": "open sesame"}, follow_redirects=False)
+            assert right.status_code == 303
+            cookie = right.headers["set-cookie"].lower()
+            assert "samesite=none" in cookie and "; secure" in cookie and "; partitioned" in cookie
+            assert "httponly" in cookie and "path=/published/" in cookie
+            assert secure.get(path_of(link)).text.count("<svg") == 5
+        plain = http.post(path_of(link), data={"password": "open sesame"}, follow_redirects=False)
+        cookie = plain.headers["set-cookie"].lower()
+        assert "samesite=lax" in cookie and "secure" not in cookie and "partitioned" not in cookie
 
     def test_the_password_form_of_a_restricted_link_is_restricted_too(self, http, partner):
         _, _, dashboard_id = dashboard_in(http, partner, "active")

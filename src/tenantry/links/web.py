@@ -301,14 +301,21 @@ async def unlock(
     if not right:
         return _page("password.html", 401, link.allowed_origins, error="That password is not right.")
     response = RedirectResponse(again, status_code=303, headers=_COMMON)
+    # A published page lives in other sites' frames, where browsers send only a `SameSite=None`
+    # cookie (kept apart per embedding site: `Partitioned`), which they take over https only. The
+    # proof opens nothing but this link's page to read: no request it rides on changes anything.
+    https = request.url.scheme == "https"
     response.set_cookie(
         _cookie_name(link.id),
         service.access_proof(link, services.settings.resolved_secret_key),
         path="/published/",
         httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
+        samesite="none" if https else "lax",
+        secure=https,
     )
+    if https:  # `set_cookie(partitioned=True)` needs Python 3.14
+        name, value = response.raw_headers[-1]
+        response.raw_headers[-1] = (name, value + b"; Partitioned")
     return response
 
 
