@@ -78,7 +78,7 @@ def test_a_path_id_fastapi_refuses_gets_fastapis_own_422(settings, clock, databa
     assert "client_id" in lean.text
 
 
-@pytest.mark.parametrize("method", ["PUT", "POST", "HEAD", "OPTIONS"])
+@pytest.mark.parametrize("method", ["PUT", "POST", "OPTIONS"])
 def test_a_method_the_route_does_not_take_is_refused_as_fastapi_would(app, http, partner, method):
     client_id = new_client(http, partner, "active")
     lean = list(app.router.routes)
@@ -91,6 +91,20 @@ def test_a_method_the_route_does_not_take_is_refused_as_fastapi_would(app, http,
         assert through_lean.status_code == through_fastapi.status_code == 405, (method, path)
         assert through_lean.content == through_fastapi.content
         assert through_lean.headers.get("allow") == through_fastapi.headers.get("allow")
+
+
+def test_a_head_is_answered_as_fastapi_answers_its_get_without_the_body(app, http, partner):
+    client_id = new_client(http, partner, "active")
+    lean = list(app.router.routes)
+    declared = declared_routes(app)
+    for path in (f"/api/1/clients/{client_id}", "/api/1/me", f"/api/1/clients/{client_id + 1000}"):
+        app.router.routes[:] = lean
+        through_lean = http.head(path, headers=partner.headers)
+        app.router.routes[:] = declared
+        through_fastapi = http.get(path, headers=partner.headers)
+        assert through_lean.status_code == through_fastapi.status_code, path
+        assert through_lean.content == b""
+        assert through_lean.headers["content-length"] == str(len(through_fastapi.content))
 
 
 def test_requests_answered_by_a_lean_route_are_counted_under_the_declared_template(http, partner):

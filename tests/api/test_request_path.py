@@ -625,3 +625,36 @@ def test_the_apps_root_path_still_reaches_each_request(app):
     app.root_path = "/behind-a-proxy"
     with TestClient(app) as http:
         assert http.get("/root-path-for-a-test").json() == {"root_path": "/behind-a-proxy"}
+
+
+class TestHead:
+    """HEAD is answered as GET is, with its headers and no body (RFC 9110 §9.3.2): an uptime check
+    or a link preview asks with HEAD."""
+
+    def test_every_get_page_and_api_answer_has_a_head(self, app, http, partner):
+        client_id = new_client(http, partner, "active")
+        paths = ["/", "/login", "/forgot", "/healthz", f"/api/1/clients/{client_id}", "/api/1/openapi.json"]
+        with live_server(app) as url, httpx.Client(base_url=url, headers=partner.headers) as client:
+            for path in paths:
+                got, head = client.get(path), client.head(path)
+                assert (path, head.status_code) == (path, got.status_code)
+                assert got.status_code in (200, 303)
+                assert head.content == b""
+                assert head.headers.get("content-type") == got.headers.get("content-type")
+                assert head.headers.get("location") == got.headers.get("location")
+                assert head.headers["content-length"] == str(len(got.content))
+                assert head.headers["x-content-type-options"] == "nosniff"
+            # The connection is still good after each HEAD: its answer held no body.
+            assert client.get("/healthz").status_code == 200
+
+    def test_a_head_of_a_path_without_get_is_405_naming_the_methods_there_are(self, http, partner):
+        head = http.head("/api/1/auth/password-reset")
+        assert head.status_code == 405
+        assert head.content == b""
+        assert "POST" in head.headers["allow"]
+
+    def test_a_head_is_authenticated_as_its_get_is(self, http, partner):
+        client_id = new_client(http, partner, "active")
+        assert http.head(f"/api/1/clients/{client_id}").status_code == 401
+        other = http.head(f"/api/1/clients/{client_id + 1000}", headers=partner.headers)
+        assert other.status_code == 404

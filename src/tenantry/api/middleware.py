@@ -206,6 +206,11 @@ class RequestMiddleware:
         bound = REQUEST_ID.set(request_id)
         status = {"code": 500, "started": False}
         request_id_header = (b"x-request-id", request_id.encode())
+        # HEAD is answered as GET is, headers alone (RFC 9110 §9.3.2), by every GET route. The
+        # server's own scope keeps HEAD: it is what tells it to send no body.
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -213,6 +218,8 @@ class RequestMiddleware:
                 raw = list(message.get("headers", ()))
                 raw.append(request_id_header)
                 message["headers"] = with_security_headers(raw, scope)
+            elif head:
+                message = {**message, "body": b""}
             await send(message)
 
         admitted = False
