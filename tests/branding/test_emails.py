@@ -104,8 +104,49 @@ class TestDashboardEmails:
         [attachment] = message.iter_attachments()
         assert attachment.get_filename().endswith(".pdf")
 
+    def test_a_dashboard_e_mail_shows_the_client_s_logo_from_the_public_address(
+        self, smtp_http, partner, clock, smtp_server, send_mail, settings
+    ):
+        from tests.branding.images import png
+
+        client_id, _, dashboard_id = dashboard_in(smtp_http, partner, "active", clock)
+        put = smtp_http.put(
+            f"/api/1/clients/{client_id}/branding/logo",
+            content=png(),
+            headers={**partner.headers, "Content-Type": "image/png"},
+        )
+        assert put.status_code == 200, put.text
+        response = smtp_http.post(
+            f"/api/1/dashboards/{dashboard_id}/email",
+            json={"to": ["boss@client.test"]},
+            headers=partner.headers,
+        )
+        assert response.status_code == 202, response.text
+        assert send_mail() == 1
+        html = smtp_server.messages[0].get_body(("html",)).get_content()
+        assert f'src="{settings.base_url.rstrip("/")}{put.json()["logo_url"]}"' in html
+
 
 class TestEventNotices:
+    def test_a_status_notice_shows_the_partner_s_logo_from_the_public_address(
+        self, http, partner, smtp_server, make_worker, settings
+    ):
+        from tenantry.mail import SmtpMailer
+        from tests.branding.images import png
+
+        put = http.put(
+            "/api/1/partner/branding/logo",
+            content=png(),
+            headers={**partner.headers, "Content-Type": "image/png"},
+        )
+        assert put.status_code == 200, put.text
+        new_client(http, partner, "trial")
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
+        make_worker(mailer, settings=settings).run_once()
+        [notice] = [m for m in smtp_server.messages if "is now Trial" in m["Subject"]]
+        html = notice.get_body(("html",)).get_content()
+        assert f'src="{settings.base_url.rstrip("/")}{put.json()["logo_url"]}"' in html
+
     def test_a_status_notice_to_the_partner_s_admins_comes_in_its_brand(self, http, partner, database, clock):
         brand(http, partner)
         new_client(http, partner, "trial")

@@ -148,7 +148,7 @@ class TestEmailing:
 
     @pytest.mark.parametrize(("then", "watermarked"), [("trial", False), ("setup", True)])
     def test_the_attachment_follows_the_status_at_the_moment_it_is_queued(
-        self, smtp_http, smtp_server, send_mail, partner, clock, database, then, watermarked
+        self, smtp_http, smtp_server, send_mail, partner, clock, database, settings, then, watermarked
     ):
         """The attachment is drawn before the e-mail is queued, in a transaction of its own; a
         status change in between is seen when it is queued, and the file drawn again."""
@@ -163,14 +163,14 @@ class TestEmailing:
             move_to(smtp_http, partner, client_id, then, clock)
         mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
         with database.session(write=True) as db:
-            assert service.email_dashboard(db, clock, admin, mailer, renderer, drawn).queued
+            assert service.email_dashboard(db, clock, admin, mailer, renderer, drawn, settings).queued
             db.commit()
         assert send_mail() == 1
         (attachment,) = list(smtp_server.messages[0].iter_attachments())
         assert (WATERMARK in pdf_text(attachment.get_content())) is watermarked
 
     def test_a_client_disabled_after_the_drawing_gets_no_email(
-        self, smtp_http, smtp_server, send_mail, partner, clock, database
+        self, smtp_http, smtp_server, send_mail, partner, clock, database, settings
     ):
         client_id, _, dashboard_id = dashboard_in(smtp_http, partner, "active", clock)
         admin, renderer = partner_principal(partner), new_renderer()
@@ -184,7 +184,7 @@ class TestEmailing:
         assert moved.status_code == 200, moved.text
         mailer = SmtpMailer(smtp_server.host, smtp_server.port, "reports@tenantry.test")
         with database.session(write=True) as db, pytest.raises(TenantryError) as refused:
-            service.email_dashboard(db, clock, admin, mailer, renderer, drawn)
+            service.email_dashboard(db, clock, admin, mailer, renderer, drawn, settings)
         assert refused.value.status == 409
         assert send_mail() == 0 and smtp_server.messages == []
 

@@ -20,8 +20,10 @@ from tenantry.clients.schemas import ClientOut
 from tenantry.db.leases import Shares
 from tenantry.db.models import Event
 from tenantry.db.worker_models import EventDelivery, Webhook
+from tenantry.domains import partner_base_url
 from tenantry.events import repository as repo
 from tenantry.mail import Mail, one_line
+from tenantry.settings import Settings
 from tenantry.webhooks import sending
 
 STATUS_CHANGED = "client.status_changed"
@@ -134,8 +136,17 @@ class DeliveryJob:
 
 
 def claim_delivery_jobs(
-    db: Session, worker_id: str, now: datetime, lease: timedelta, limit: int, shares: Shares | None = None
+    db: Session,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    shares: Shares | None = None,
+    settings: Settings | None = None,
 ) -> list[DeliveryJob]:
+    """Lease up to `limit` due deliveries to `worker_id`, each made ready to send: a webhook's
+    signed body, or an e-mail in its partner's brand (its logo loaded from the partner's public
+    address, which `settings` give)."""
     deliveries = repo.claim_deliveries(db, worker_id, now, now + lease, limit, shares or Shares(limit))
     events = repo.events_by_id(db, {d.event_id for d in deliveries})
     hooks = repo.webhooks_by_id(db, {d.webhook_id for d in deliveries if d.webhook_id is not None})
@@ -145,7 +156,8 @@ def claim_delivery_jobs(
         job = DeliveryJob(delivery.id, delivery.partner_id, delivery.channel, event.id, event.type, now)
         if delivery.channel == "email":
             brand = brand_for(db, delivery.partner_id)
-            jobs.append(replace(job, mail=mail_for(event, delivery.recipients, brand)))
+            base = None if settings is None else partner_base_url(db, settings, delivery.partner_id)
+            jobs.append(replace(job, mail=mail_for(event, delivery.recipients, brand, base)))
             continue
         hook = hooks[delivery.webhook_id]  # type: ignore[index]
         raw = sending.body(event.id, event.type, event.created_at.isoformat(), event.data)
@@ -195,8 +207,11 @@ def settle_delivery(
     return delivery.status
 
 
-def mail_for(event: Event, recipients: list[str], brand: Brand = DEFAULT_BRAND) -> Mail:
-    """The notice of an event, to the partner's admins, in the partner's brand."""
+def mail_for(
+    event: Event, recipients: list[str], brand: Brand = DEFAULT_BRAND, base_url: str | None = None
+) -> Mail:
+    """The notice of an event, to the partner's admins, in the partner's brand (its logo shown
+    when `base_url`, the partner's public address, is given)."""
     client = event.data.get("client") or {}
     name = one_line(str(client.get("name") or "")) or f"client {event.client_id}"
     if event.type == TRIAL_WILL_END:
@@ -225,6 +240,6 @@ def mail_for(event: Event, recipients: list[str], brand: Brand = DEFAULT_BRAND) 
         to=list(recipients),
         subject=subject,
         text=text,
-        html=email_html(brand, text),
+        html=email_html(brand, text, base_url=base_url),
         from_name=brand.sender_name,
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from tenantry.api.deps import Caller, ClockDep, MailerDep, PathId, WorkDep, services
+from tenantry.api.deps import Caller, ClockDep, MailerDep, PathId, SettingsDep, WorkDep, services
 from tenantry.dashboards.live import parse_filters
 from tenantry.exports import service
 from tenantry.fields import Email, Strict
@@ -76,6 +76,7 @@ async def email_dashboard(
     caller: Caller,
     mailer: MailerDep,
     renderer: RendererDep,
+    settings: SettingsDep,
 ) -> EmailOut:
     """E-mail the dashboard as an attachment: queued and sent by the worker (at most 50 recipients a
     day per user; viewers and members only to users of their own account)."""
@@ -89,5 +90,5 @@ async def email_dashboard(
         body.format,
         body.filters,
     )
-    queued = await work(service.email_dashboard, clock, caller, mailer, renderer, drawn)
+    queued = await work(service.email_dashboard, clock, caller, mailer, renderer, drawn, settings)
     return EmailOut(queued=queued.queued, delivered=queued.delivered, reason=queued.reason)

@@ -20,6 +20,7 @@ from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import LiveCache, draw_klips, today_in
 from tenantry.db.models import Dashboard
+from tenantry.domains import partner_base_url
 from tenantry.emails import repository as emails_repo
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
@@ -29,6 +30,7 @@ from tenantry.mail import Attachment, Mail, Mailer, one_line
 from tenantry.owners import audit_change, owner_of
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, Decision
+from tenantry.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ def email_dashboard(
     mailer: Mailer,
     renderer: Renderer,
     drawn: DashboardEmail,
+    settings: Settings,
 ) -> Queued:
     """Queue the dashboard drawn by `draw_dashboard_email` as an e-mail attachment; the worker
     sends it after commit.
@@ -184,7 +187,7 @@ def email_dashboard(
         to=recipients,
         subject=f"Dashboard: {name}",
         text=text,
-        html=email_html(brand, text),
+        html=email_html(brand, text, base_url=partner_base_url(db, settings, dashboard.partner_id)),
         attachments=[Attachment(export.filename, export.content_type, export.data)],
         from_name=brand.sender_name,
     )

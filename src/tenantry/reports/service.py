@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from tenantry.audit import emit
 from tenantry.auth.principal import Principal
 from tenantry.branding import brand_for, email_html
+from tenantry.clients.schemas import ClientOut
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import choose, stored_filters, today_in
-from tenantry.clients.schemas import ClientOut
 from tenantry.db.models import Client, Dashboard
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.domains import partner_base_url

@@ -57,6 +57,7 @@ from tenantry.outbound import Guard
 from tenantry.owners import client_owner
 from tenantry.partners import repository as partners_repo
 from tenantry.policy import EffectiveStatus
+from tenantry.settings import Settings
 from tenantry.users import repository as users_repo
 from tenantry.users import service as users_service
 from tenantry.vault import Vault
@@ -329,8 +330,9 @@ def _email(
     renderer: Renderer,
     drawn: exports_service.DashboardEmail,
     to: str,
+    settings: Settings,
 ) -> str:
-    queued = exports_service.email_dashboard(db, clock, principal, mailer, renderer, drawn)
+    queued = exports_service.email_dashboard(db, clock, principal, mailer, renderer, drawn, settings)
     if not queued.queued:
         return f"The e-mail was not sent: {queued.reason}"
     return f"The dashboard is on its way to {to} as {drawn.fmt.upper()}."
@@ -356,7 +358,7 @@ async def email_dashboard(
     drawn = await work.reading(
         _as_viewer, visit, _draw_email, clock, svc.renderer, dashboard_id, to, format, filters
     )
-    return await _portal_form(visit, work, _email, clock, svc.mailer, svc.renderer, drawn, to)
+    return await _portal_form(visit, work, _email, clock, svc.mailer, svc.renderer, drawn, to, svc.settings)
 
 
 PortalForm = Annotated[Visit, form_sender(back_to="/app")]

@@ -473,7 +473,9 @@ class Worker:
     def _claim_deliveries(self, limit: int) -> list[_Job]:
         now = self.clock.now()
         with self.database.session(write=True) as db:
-            claimed = events.claim_delivery_jobs(db, self.worker_id, now, self.lease, limit, self._shares())
+            claimed = events.claim_delivery_jobs(
+                db, self.worker_id, now, self.lease, limit, self._shares(), self.settings
+            )
             db.commit()
         return [
             _Job(
