@@ -546,7 +546,9 @@ def test_without_an_smtp_server_a_report_is_written_to_the_log_once(
     ]
     assert len(logged) == 1
     with database.session() as db:
-        (mail,) = db.scalars(select(OutboxMail).where(OutboxMail.sent_by == f"schedule:{schedule_id}")).all()
+        (run,) = db.scalars(select(ReportRun).where(ReportRun.schedule_id == schedule_id)).all()
+        mail = db.get(OutboxMail, run.mail_id)
+        assert mail is not None
     assert (mail.status, mail.lease_owner) == ("logged", None)
 
 
@@ -600,3 +602,66 @@ def test_a_report_shows_the_partners_logo_from_the_public_address(
     assert smtp_worker.run_reports() == 1
     html = smtp_server.messages[0].get_body(("html",)).get_content()
     assert f'src="{settings.base_url.rstrip("/")}{put.json()["logo_url"]}"' in html
+
+
+class TestTheDailyLimitOfEMails:
+    """A scheduled report's addresses outside the account count against the 50 recipients a day
+    of dashboard e-mails of the user who scheduled it (SPEC §12), with the e-mails they send by
+    hand: schedules cannot make the product an open relay."""
+
+    def send_by_hand(self, http, partner, dashboard_id, count):
+        """E-mail the dashboard to `count` addresses outside the account (20 a request at most):
+        the last answer."""
+        sent = 0
+        while True:
+            to = [f"someone{i}@elsewhere.test" for i in range(sent, min(count, sent + 20))]
+            answer = http.post(
+                f"/api/1/dashboards/{dashboard_id}/email", json={"to": to}, headers=partner.headers
+            )
+            sent += len(to)
+            if sent == count or answer.status_code != 202:
+                return answer
+
+    def test_a_report_past_its_creators_daily_limit_is_skipped_with_the_reason_and_sends_nothing(
+        self, http, partner, clock, smtp_server, smtp_worker, active_dashboard
+    ):
+        _, dashboard_id = active_dashboard
+        assert self.send_by_hand(http, partner, dashboard_id, 45).status_code == 202
+        outside = [f"list{i}@elsewhere.test" for i in range(6)]
+        schedule_id = create(http, partner.headers, dashboard_id, recipients={"emails": outside}).json()["id"]
+        at_slot(clock)
+        smtp_worker.run_reports()
+        (run,) = runs(http, partner, schedule_id)
+        assert run["status"] == "skipped"
+        assert "past 50 recipients" in run["reason"] and "6 addresses outside the account" in run["reason"]
+        smtp_worker.run_once()
+        assert [m for m in smtp_server.messages if m["Subject"] == "Sales"] == []
+
+    def test_the_addresses_a_report_sends_to_leave_less_for_its_creator_to_send_by_hand(
+        self, http, partner, clock, smtp_worker, active_dashboard
+    ):
+        _, dashboard_id = active_dashboard
+        outside = [f"list{i}@elsewhere.test" for i in range(20)]
+        schedule_id = create(http, partner.headers, dashboard_id, recipients={"emails": outside}).json()["id"]
+        at_slot(clock)
+        smtp_worker.run_reports()
+        (run,) = runs(http, partner, schedule_id)
+        assert run["status"] == "sent", run
+        assert self.send_by_hand(http, partner, dashboard_id, 30).status_code == 202
+        refused = self.send_by_hand(http, partner, dashboard_id, 1)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["code"] == "email_limit_reached"
+
+    def test_users_of_the_account_are_not_counted(self, http, partner, clock, smtp_worker, active_dashboard):
+        client_id, dashboard_id = active_dashboard
+        assert self.send_by_hand(http, partner, dashboard_id, 50).status_code == 202
+        body = {"email": "user@client.test", "name": "User", "role": "member"}
+        user = http.post(f"/api/1/clients/{client_id}/users", json=body, headers=partner.headers)
+        assert user.status_code == 201, user.text
+        schedule_id = create(
+            http, partner.headers, dashboard_id, recipients={"emails": ["USER@client.test"]}
+        ).json()["id"]
+        at_slot(clock)
+        smtp_worker.run_reports()
+        (run,) = runs(http, partner, schedule_id)
+        assert (run["status"], run["recipients"]) == ("sent", ["user@client.test"])

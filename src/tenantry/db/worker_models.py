@@ -101,6 +101,8 @@ class OutboxMail(Base):
     # Who asked for it (`Principal.actor`).
     sent_by: Mapped[str] = mapped_column(String(64))
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The recipients counted against `sent_by`'s daily allowance of dashboard e-mails: all of a
+    # message sent by hand, those outside the account of a scheduled report.
     recipient_count: Mapped[int] = mapped_column(Integer)
     subject: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)

@@ -112,6 +112,15 @@ def lock_sender(db: Session, principal: Principal) -> None:
     lock_row(db, model, principal.user_id)
 
 
+def lock_actor(db: Session, actor: str) -> None:
+    """`lock_sender` for a user named as history names them (`Principal.actor`); nothing for
+    another actor (the command line, the system) or a user removed since."""
+    kind, _, user_id = actor.partition(":")
+    model = {"partner_user": PartnerUser, "client_user": ClientUser}.get(kind)
+    if model is not None and user_id.isdigit():
+        lock_row(db, model, int(user_id))
+
+
 def sent_since(db: Session, sent_by: str, kind: str, since: datetime) -> list[tuple[datetime, int]]:
     """(when, how many recipients) of each message of `kind` the user asked for since `since`."""
     rows = db.execute(

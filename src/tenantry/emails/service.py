@@ -53,8 +53,12 @@ def queue(
     kind: str,
     sent_by: str,
     held_by: tuple[str, datetime] | None = None,
+    counted: int | None = None,
 ) -> Queued:
     """Write `mail` to the outbox, in the caller's transaction (so it is sent only if that commits).
+
+    `counted`: how many of its recipients count against `sent_by`'s daily allowance of dashboard
+    e-mails (`require_daily_room`); all of them unless told.
 
     `held_by` (a worker's id and a time): the row is written already leased to that worker until
     then, so that the worker sends it itself, at once, and no other claims it meanwhile; if the
@@ -65,7 +69,7 @@ def queue(
         kind=kind,
         sent_by=sent_by,
         recipients=list(mail.to),
-        recipient_count=len(mail.to),
+        recipient_count=len(mail.to) if counted is None else counted,
         subject=one_line(mail.subject),
         text=mail.text,
         html=mail.html,
@@ -104,7 +108,13 @@ def require_daily_room(
     (`lock`; without it, a check made ahead of the one that counts)."""
     if lock:
         repo.lock_sender(db, principal)
-    sent = repo.sent_since(db, principal.actor, "dashboard", now - DAY)
+    require_room_of(db, principal.actor, now, recipients)
+
+
+def require_room_of(db: Session, actor: str, now: datetime, recipients: int) -> None:
+    """`require_daily_room` for the user `actor` names (`Principal.actor`), whose sending the caller
+    has serialised (`repository.lock_actor`)."""
+    sent = repo.sent_since(db, actor, "dashboard", now - DAY)
     used = sum(count for _, count in sent)
     if used + recipients <= DASHBOARD_EMAILS_PER_DAY:
         return

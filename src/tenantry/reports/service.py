@@ -28,8 +28,9 @@ from tenantry.dashboards.live import choose, stored_filters, today_in
 from tenantry.db.models import Client, Dashboard
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.domains import partner_base_url
+from tenantry.emails import repository as emails_repo
 from tenantry.emails import service as emails
-from tenantry.errors import Forbidden, InvalidInput, TenantryError
+from tenantry.errors import EmailLimitReached, Forbidden, InvalidInput, TenantryError
 from tenantry.exports.service import ExportFile, Renderer, export_of
 from tenantry.limits import SCHEDULES_PER_DASHBOARD, check_room
 from tenantry.mail import Attachment, Mail, Mailer, one_line
@@ -320,17 +321,19 @@ def run_schedule(
     owner = owner_of(db, schedule.partner_id, schedule.client_id)
     status = owner.status(now)
     decision = decide(Capability.DOWNLOAD, status)
-    recipients = _recipients_now(db, schedule)
+    recipients, outside = _recipients_now(db, schedule)
     mail = None
     if not decision.allowed:
         run.status, run.reason = "skipped", refusal_message(Capability.DOWNLOAD, status)
     elif not recipients:
         run.status, run.reason = "skipped", "No recipient is left: the users named have been removed."
+    elif (too_many := _over_daily_limit(db, schedule, now, outside)) is not None:
+        run.status, run.reason = "skipped", too_many
     else:
         try:
             export = rendered.export if rendered is not None and rendered.fits(schedule, decision) else None
             run.mail_id, mail = _send(
-                db, settings, mailer, renderer, schedule, now, recipients, held_by, decision, export
+                db, settings, mailer, renderer, schedule, now, recipients, held_by, decision, export, outside
             )
         except TenantryError as exc:
             run.status, run.reason = "failed", exc.detail
@@ -357,12 +360,33 @@ def run_schedule(
     return Outcome(run.status, slot, late, run.reason, mail, run.mail_id if mail is not None else None)
 
 
-def _recipients_now(db: Session, schedule: ReportSchedule) -> list[str]:
+def _recipients_now(db: Session, schedule: ReportSchedule) -> tuple[list[str], int]:
     """The named users' addresses as they are now (a removed user is dropped), then the others
-    (which only partner admins and editors store: `_check_recipients`)."""
+    (which only partner admins and editors store: `_check_recipients`); and how many of those are
+    not the address of a user of the account (counted against the creator's daily allowance)."""
     users = repo.account_users(db, schedule.partner_id, schedule.client_id)
     named = [users[i] for i in schedule.recipient_user_ids if i in users]
-    return list(dict.fromkeys(a.lower() for a in [*named, *schedule.recipient_emails]))
+    recipients = list(dict.fromkeys(a.lower() for a in [*named, *schedule.recipient_emails]))
+    inside = {a.lower() for a in users.values()}
+    return recipients, sum(1 for a in recipients if a not in inside)
+
+
+def _over_daily_limit(db: Session, schedule: ReportSchedule, now: datetime, outside: int) -> str | None:
+    """Why the run may not send to its `outside` addresses, or None: they count against its
+    creator's 50 recipients a day of dashboard e-mails (SPEC §12), like the e-mails they send by
+    hand, so schedules cannot carry a user past them. The creator's sending is serialised first."""
+    if outside == 0:
+        return None
+    emails_repo.lock_actor(db, schedule.created_by)
+    try:
+        emails.require_room_of(db, schedule.created_by, now, outside)
+    except EmailLimitReached:
+        return (
+            f"The report's {outside} address{'es' if outside != 1 else ''} outside the account would take "
+            f"the user who scheduled it past {emails.DASHBOARD_EMAILS_PER_DAY} recipients of dashboard "
+            "e-mails in 24 hours."
+        )
+    return None
 
 
 def _send(
@@ -376,11 +400,13 @@ def _send(
     held_by: tuple[str, datetime] | None,
     decision: Decision,
     export: ExportFile | None = None,
+    outside: int = 0,
 ) -> tuple[int | None, Mail | None]:
     """Write the report's e-mail to the outbox: its outbox id, and the e-mail when it is left to
     `held_by`'s worker to send (not when there is no SMTP server: then it was written to the log).
     `decision`: what the policy table allowed at this slot (watermarked or clean); `export`: the
-    report already rendered for it, else it is rendered here."""
+    report already rendered for it, else it is rendered here. It is sent for the schedule's
+    creator, its `outside` recipients counted against their daily allowance."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
     if export is None:
@@ -408,8 +434,9 @@ def _send(
         mail,
         partner_id=schedule.partner_id,
         kind="dashboard",
-        sent_by=f"schedule:{schedule.id}",
+        sent_by=schedule.created_by,
         held_by=held_by,
+        counted=outside,
     )
     return queued.mail_id, (mail if queued.queued and held_by is not None else None)
 
