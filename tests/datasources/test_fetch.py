@@ -106,6 +106,21 @@ class TestBadContent:
     def test_a_whole_number_keeps_its_digits_or_stays_text(self, cell: str, kept: object) -> None:
         assert parse(f"id\n{cell}\n".encode(), "csv") == [{"id": kept}]
 
+    @pytest.mark.parametrize(
+        ("cell", "kept"),
+        [
+            ("00123", "00123"),  # a postcode: as a number it would lose its zeros
+            ("-007", "-007"),
+            ("01.50", "01.50"),
+            ("0", 0),
+            ("-0.25", -0.25),
+            ("0e3", 0.0),
+            (" 10 ", 10),
+        ],
+    )
+    def test_a_number_written_with_leading_zeros_stays_text(self, cell: str, kept: object) -> None:
+        assert parse(f"code\n{cell}\n".encode(), "csv") == [{"code": kept}]
+
     def test_a_cell_over_128_kib_is_kept_like_the_same_value_in_json(self):
         note = "n" * 200_000
         assert parse(f"id,note\n1,{note}\n".encode(), "csv") == [{"id": 1, "note": note}]

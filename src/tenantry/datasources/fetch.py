@@ -64,6 +64,7 @@ Row = dict[str, Any]
 # more digits (an order or card number) stay text rather than lose digits in a float.
 _INT = re.compile(r"-?\d{1,18}")
 _LONG_INT = re.compile(r"-?\d{19,}")
+_LEADING_ZERO = re.compile(r"-?0\d")
 _FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
 
 
@@ -527,10 +528,14 @@ def cell(value: str) -> Any:
     """A CSV cell as the number it spells, or the (scrubbed) text itself; an empty cell is null.
 
     A number too large for a float (`1e999`) stays text: infinity is not valid JSON; so does a
-    whole number of more than 18 digits, which a float would hold with other digits."""
+    whole number of more than 18 digits, which a float would hold with other digits, and one
+    written with leading zeros (`00123`, a postcode or an account number: as a number it would
+    lose them)."""
     stripped = value.strip()
     if stripped == "":
         return None
+    if _LEADING_ZERO.match(stripped):
+        return scrub(value)
     if _INT.fullmatch(stripped):
         return int(stripped)
     if _FLOAT.fullmatch(stripped) and not _LONG_INT.fullmatch(stripped):
