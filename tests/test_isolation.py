@@ -46,6 +46,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, int, int, int, int, int]]
     ("GET", "/api/1/clients/{a1}/activation-check", None, 200, 404, 403, 403, 404),
     ("POST", "/api/1/clients/{a1}/extend-trial", None, 200, 404, 200, 403, 404),
     ("GET", "/api/1/clients/{a1}/history", None, 200, 404, 403, 403, 404),
+    ("GET", "/api/1/clients/{a1}/audit", None, 200, 404, 403, 403, 404),
     ("GET", "/api/1/clients/{a1}/users", None, 200, 404, 200, 403, 404),
     ("POST", "/api/1/clients/{a1}/users", {"email": "new@c.test", "name": "New"}, 201, 404, 201, 403, 404),
     ("DELETE", "/api/1/clients/{a1}/users/{member}", None, 204, 404, 204, 403, 404),

@@ -229,6 +229,28 @@ class TestStatusChanges:
         assert check == {"ready": True, "missing": []}
         assert http.get(f"/api/1/clients/{client_id}", headers=partner.headers).json()["status"] == "setup"
 
+    def test_the_audit_log_lists_every_record_newest_first_a_page_at_a_time(self, http, partner):
+        client_id = create(http, partner).json()["id"]
+        for n in range(3):
+            changed = http.patch(
+                f"/api/1/clients/{client_id}", json={"name": f"Acme {n}"}, headers=partner.headers
+            )
+            assert changed.status_code == 200, changed.text
+        audit = http.get(f"/api/1/clients/{client_id}/audit", headers=partner.headers).json()
+        assert audit["total"] == len(audit["items"]) == 4
+        assert [r["action"] for r in audit["items"]] == ["client.updated"] * 3 + ["client.created"]
+        assert [r["details"]["name"] for r in audit["items"][:3]] == ["Acme 2", "Acme 1", "Acme 0"]
+        newest = audit["items"][0]
+        assert newest["actor"] == f"partner_user:{partner.admin_user_id}"
+        assert newest["target"] == f"client:{client_id}"
+        assert set(newest) == {"id", "at", "actor", "action", "target", "details"}
+        page = http.get(f"/api/1/clients/{client_id}/audit?limit=2&offset=2", headers=partner.headers).json()
+        assert [r["id"] for r in page["items"]] == [r["id"] for r in audit["items"][2:]]
+        assert (page["total"], page["limit"], page["offset"]) == (4, 2, 2)
+        assert (
+            http.get(f"/api/1/clients/{client_id}/audit?limit=0", headers=partner.headers).status_code == 422
+        )
+
     def test_the_history_lists_every_transition_in_order(self, http, partner):
         client_id = create(http, partner, resources=READY).json()["id"]
         for target in ("trial", "active", "disabled", "active"):
@@ -431,6 +453,7 @@ class TestAccessControl:
             ("patch", f"/api/1/clients/{client_id}"),
             ("delete", f"/api/1/clients/{client_id}"),
             ("get", f"/api/1/clients/{client_id}/history"),
+            ("get", f"/api/1/clients/{client_id}/audit"),
             ("get", f"/api/1/clients/{client_id}/activation-check"),
             ("post", f"/api/1/clients/{client_id}/extend-trial"),
         ]:

@@ -258,6 +258,15 @@ class TestClientPage:
         set_status(http, partner, trial, "disabled")
         page = http.get(f"/partner/clients/{trial}").text
         assert "(created)" in page and "client.updated" in page
+        assert "latest of" not in page  # every record is shown
+
+    def test_the_audit_log_shows_the_latest_records_and_says_where_the_others_are(self, http, partner):
+        client_id = new_client(http, partner, "setup")
+        for n in range(55):
+            http.patch(f"/api/1/clients/{client_id}", json={"name": f"Name {n}"}, headers=partner.headers)
+        page = http.get(f"/partner/clients/{client_id}").text
+        assert f"The 50 latest of 56 records; <code>GET /api/1/clients/{client_id}/audit</code>" in page
+        assert page.count('<td data-label="Action">client.updated</td>') == 50
 
     def test_another_partners_client_is_not_found(self, http, make_partner):
         other = make_partner()

@@ -33,6 +33,8 @@ from tenantry.clients import bulk, properties, service
 from tenantry.clients import repository as repo
 from tenantry.clients.schemas import (
     ActivationCheck,
+    AuditRecordList,
+    AuditRecordOut,
     BulkStatus,
     BulkStatusLine,
     BulkStatusOut,
@@ -297,6 +299,17 @@ async def history(client_id: PathId, work: WorkDep, caller: PartnerCaller, page:
     items, total = await work(service.status_history, caller, client_id, page.limit, page.offset)
     return StatusChangeList(
         items=[StatusChangeOut.of(c) for c in items], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/{client_id}/audit", response_model=AuditRecordList)
+async def audit_log(
+    client_id: PathId, work: WorkDep, caller: PartnerCaller, page: PageDep
+) -> AuditRecordList:
+    """The client's audit records, newest first: every change made to it or in it, and by whom."""
+    items, total = await work(service.audit_log, caller, client_id, page.limit, page.offset)
+    return AuditRecordList(
+        items=[AuditRecordOut.of(r) for r in items], total=total, limit=page.limit, offset=page.offset
     )
 
 

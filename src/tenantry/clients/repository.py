@@ -317,18 +317,24 @@ def status_history(
     return items, total or 0
 
 
-def audit_log(db: Session, partner_id: int, client_id: int, limit: int) -> Sequence[AuditEvent]:
-    """The client's latest audit events, newest first.
+def audit_log(
+    db: Session, partner_id: int, client_id: int, limit: int, offset: int = 0
+) -> tuple[Sequence[AuditEvent], int]:
+    """The client's audit events, newest first, and how many there are.
 
     Scoped by partner as well: records outlive their client, so a client id alone could name
     another partner's records.
     """
-    return db.scalars(
+    where = (AuditEvent.partner_id == partner_id, AuditEvent.client_id == client_id)
+    items = db.scalars(
         select(AuditEvent)
-        .where(AuditEvent.partner_id == partner_id, AuditEvent.client_id == client_id)
+        .where(*where)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(limit)
+        .offset(offset)
     ).all()
+    total = db.scalar(select(func.count()).select_from(AuditEvent).where(*where))
+    return items, total or 0
 
 
 def delete_client(db: Session, client: Client, at: datetime, actor: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
@@ -17,7 +17,7 @@ from tenantry.policy import Status
 from tenantry.pool import RESOURCES
 
 if TYPE_CHECKING:
-    from tenantry.db.models import StatusChange
+    from tenantry.db.models import AuditEvent, StatusChange
 
 Amount = Annotated[StrictInt, Field(ge=0, le=2_000_000_000)]
 SettableStatus = Literal["setup", "trial", "active", "disabled"]
@@ -203,6 +203,36 @@ class StatusChangeOut(BaseModel):
 
 class StatusChangeList(BaseModel):
     items: list[StatusChangeOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditRecordOut(BaseModel):
+    """Who did what to the client, when: `action` names it (`client.updated`, `template.deployed`,
+    `user.invited`…), `target` what it was done to, `details` what changed."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: AuditEvent) -> AuditRecordOut:
+        return cls(
+            id=record.id,
+            at=record.at,
+            actor=record.actor,
+            action=record.action,
+            target=record.target,
+            details=dict(record.details or {}),
+        )
+
+
+class AuditRecordList(BaseModel):
+    items: list[AuditRecordOut]
     total: int
     limit: int
     offset: int

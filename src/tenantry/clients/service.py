@@ -17,7 +17,7 @@ from tenantry.auth.principal import Principal
 from tenantry.clients import repository as repo
 from tenantry.clients.schemas import ClientCreate, ClientOut, ClientUpdate
 from tenantry.clock import Clock
-from tenantry.db.models import Client, Partner, StatusChange
+from tenantry.db.models import AuditEvent, Client, Partner, StatusChange
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
 from tenantry.events import repository as events_repo
 from tenantry.meter.calendar import MeterCalendar
@@ -186,6 +186,14 @@ def status_history(
     """The client's status changes, oldest first, and how many there are."""
     client = repo.get_client(db, principal, client_id)
     return repo.status_history(db, client.partner_id, client.id, limit, offset)
+
+
+def audit_log(
+    db: Session, principal: Principal, client_id: int, limit: int, offset: int
+) -> tuple[Sequence[AuditEvent], int]:
+    """The client's audit records, newest first, and how many there are."""
+    client = repo.get_client(db, principal, client_id)
+    return repo.audit_log(db, client.partner_id, client.id, limit, offset)
 
 
 def create_client(db: Session, clock: Clock, principal: Principal, data: ClientCreate) -> Client:

@@ -90,8 +90,9 @@ def _missing_words(missing: list[str]) -> list[str]:
     return words
 
 
-# Status changes the client's page shows: the latest (the API lists them all).
+# Status changes and audit records the client's page shows: the latest (the API lists them all).
 HISTORY_SHOWN = 200
+AUDIT_SHOWN = 50
 
 
 def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, dict[str, Any]]:
@@ -120,6 +121,7 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
     history = clients_repo.status_history(
         db, client.partner_id, client.id, HISTORY_SHOWN, max(0, history_total - HISTORY_SHOWN)
     )[0]
+    audit = clients_repo.audit_log(db, client.partner_id, client.id, AUDIT_SHOWN)
     return signed_in, {
         "client": client,
         "view": ClientOut.of(client, now, api_calls_today=calls[client.id]).model_dump(),
@@ -144,7 +146,8 @@ def _client_page(db: Session, visit: Visit, client_id: int) -> tuple[SignedIn, d
         "dashboards": dashboards,
         "history": history,
         "history_total": history_total,
-        "audit_log": clients_repo.audit_log(db, client.partner_id, client.id, 50),
+        "audit_log": audit[0],
+        "audit_total": audit[1],
         "can_write": can_write(signed_in),
         "client_logo_url": brand_for(db, principal.partner_id, client.id).client_logo_url,
     }
