@@ -10,6 +10,7 @@ changed.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -88,7 +89,29 @@ Lines = _Refusing(_lines, pattern=LINES_PATTERN)
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
+
+
+def nfc(value: str) -> str:
+    """Text in Unicode's composed form (NFC): `É` typed as one character or as `E` and an accent is
+    the same text."""
+    return unicodedata.normalize("NFC", value)
+
+
+def _external_id(value: str) -> str:
+    composed = nfc(value)
+    if len(composed) > 200:
+        raise ValueError("at most 200 characters")
+    return composed
+
+
+# The partner's own id of a client: unique in the partner, so kept composed (NFC): two spellings of
+# the same text are one id.
+ExternalId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    OneLine,
+    AfterValidator(_external_id),
+]
 # A column of a data source, as a klip maps it (data column names are kept on one line on ingest).
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
 # A part of an e-mail address: no spaces, none of the characters that separate addresses in a header,

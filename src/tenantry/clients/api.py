@@ -52,7 +52,7 @@ from tenantry.clients.schemas import (
 from tenantry.clock import Clock
 from tenantry.db.models import Client
 from tenantry.errors import InvalidInput
-from tenantry.fields import OneLine
+from tenantry.fields import OneLine, nfc
 from tenantry.meter.calendar import MeterCalendar
 from tenantry.meter.service import client_scope
 from tenantry.policy import Status
@@ -212,7 +212,7 @@ async def list_clients(
         caller,
         now,
         status=status,
-        external_id=external_id,
+        external_id=None if external_id is None else nfc(external_id),
         q=q,
         limit=page.limit,
         offset=page.offset,
