@@ -21,12 +21,14 @@ from tenantry.api.idempotency import IdempotencyMiddleware
 from tenantry.api.lean import HotPath, lean_first
 from tenantry.api.middleware import Admission, RequestMiddleware
 from tenantry.api.route_index import index_routes
+from tenantry.auth.keycache import KeyCache
 from tenantry.branding.api import router as branding_router
 from tenantry.clients import repository as clients_repo
 from tenantry.clients.api import router as clients_router
 from tenantry.clock import Clock, SystemClock
 from tenantry.dashboards.api import router as dashboards_router
 from tenantry.datasources.api import router as datasources_router
+from tenantry.db.generation import watch_key_writes
 from tenantry.db.session import Database, database_from_settings
 from tenantry.domains.api import internal_router as domains_internal_router
 from tenantry.domains.api import router as domains_router
@@ -37,6 +39,7 @@ from tenantry.links.api import router as links_router
 from tenantry.links.web import router as published_router
 from tenantry.logs import configure_logging
 from tenantry.mail import Mailer, mailer_from_settings
+from tenantry.meter.counters import RedisCounter
 from tenantry.meter.service import Meter, meter_from_settings
 from tenantry.observability import router as observability_router
 from tenantry.outbound import Guard
@@ -139,13 +142,15 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     database = database or database_from_settings(settings)
+    meter = meter or meter_from_settings(settings, database)
     app.state.services = Services(
         settings=settings,
         database=database,
         clock=clock or SystemClock(settings.clock_offset),
         mailer=mailer or mailer_from_settings(settings),
-        meter=meter or meter_from_settings(settings, database),
+        meter=meter,
         guard=Guard.from_settings(settings),
+        key_cache=key_cache(settings, database, meter),
     )
     problems.install(app)
     api_docs.install(app)
@@ -205,6 +210,16 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def key_cache(settings: Settings, database: Database, meter: Meter) -> KeyCache | None:
+    """The key lookups' cache, with PostgreSQL and Redis (`auth.keycache`): its generation is changed
+    by every write of this database (and of the worker's and the command line's: `db.generation`)."""
+    counter = meter.counter
+    if database.engine.dialect.name != "postgresql" or not isinstance(counter, RedisCounter):
+        return None
+    watch_key_writes(database.engine, settings.redis_url)
+    return KeyCache(counter.loop_client)
 
 
 def verified_hosts(services: Services) -> HostTable:

@@ -229,6 +229,8 @@ def test_answers_asked_all_at_once_are_those_asked_one_at_a_time(
         ("/api/1/clients", partner.headers),  # the key alone
     ]
     one_at_a_time = [answer(http.get(path, headers=headers)) for path, headers in asked]
+    # The lookups themselves, not the process's cache of them (`auth.keycache`, with Redis).
+    monkeypatch.setattr(app.state.services, "key_cache", None)
     batches: list[int] = []
     read = _Together._read
 

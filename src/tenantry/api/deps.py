@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenantry.api.idempotency_marks import CLAIMED, mark_carried_out
 from tenantry.auth import repository as auth_repo
 from tenantry.auth import sessions
+from tenantry.auth.keycache import KeyCache
 from tenantry.auth.principal import Principal
 from tenantry.auth.repository import KeyCompanion
 from tenantry.clock import Clock
@@ -62,6 +63,8 @@ class Services:
     reads: DatabaseReads = None  # type: ignore[assignment]
     # Seals and opens data sources' secrets (tenantry.vault); made from `settings` when not given.
     vault: Vault = None  # type: ignore[assignment]
+    # The key lookups' cache (PostgreSQL and Redis only: `auth.keycache`).
+    key_cache: KeyCache | None = None
 
     def __post_init__(self) -> None:
         if self.vault is None:
@@ -192,10 +195,13 @@ async def authenticate(svc: Services, scope: Scope, companion: AskedCompanion | 
         )
     else:
         reads = svc.reads.together()  # with the lookups of the requests that arrived together
+        cache = svc.key_cache
         if companion is None:
-            key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now)
+            key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now, cache=cache)
         else:
-            key_caller = await auth_repo.caller_for_token_async(reads, token.strip(), now, *companion)
+            key_caller = await auth_repo.caller_for_token_async(
+                reads, token.strip(), now, *companion, cache=cache
+            )
             scope.setdefault("state", {})[_COMPANION_STATE] = (*companion, key_caller.companion)
         caller, quota = key_caller.principal, key_caller.quota
     # A client user's calls are metered whatever the credential (`meter.sessions`).

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, bindparam, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tenantry import lifecycle
+from tenantry.auth.keycache import KeyCache
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_token, parse_prefix, token_matches
 from tenantry.db.access_models import WebSession
+from tenantry.db.generation import tables_read
 from tenantry.db.models import ApiKey, Client, ClientUser, Partner, PartnerUser
 from tenantry.db.prepared import PreparedSelect
 from tenantry.db.reads import Reads
@@ -58,6 +61,14 @@ _KEY_LOOKUP_STATEMENT = (
 # Each key's row (with a companion's: each key and path's) is converted once (`db.prepared`).
 KEYS_REMEMBERED = 1024
 _KEY_LOOKUP = PreparedSelect(_KEY_LOOKUP_STATEMENT, memo=KEYS_REMEMBERED)
+
+
+def key_lookup_tables(companions: Iterable[KeyCompanion]) -> frozenset[str]:
+    """The tables the key lookups read, with these companions: a write to one of them changes the
+    generation the processes' caches of those reads follow (`db.generation`)."""
+    return tables_read([_KEY_LOOKUP_STATEMENT, *(c.lookup.statement for c in companions)])
+
+
 _KEY_COLUMNS = len(_KEY_LOOKUP_STATEMENT.selected_columns)
 
 
@@ -108,14 +119,20 @@ async def caller_for_token_async(
     now: datetime,
     companion: KeyCompanion | None = None,
     parameters: Mapping[str, Any] | None = None,
+    cache: KeyCache | None = None,
 ) -> KeyCaller:
     """The caller an API key acts for, and the daily quota its calls draw on (read without leaving
-    the event loop: `db.reads`); with a companion, its row as well, from the same statement."""
-    prefix = key_prefix(token)
-    if companion is None:
-        return key_caller(await reads.run(_KEY_LOOKUP, prefix=prefix), token, now)
-    rows = await reads.run(companion.lookup, prefix=prefix, **(parameters or {}))
+    the event loop: `db.reads`, or from the process's `cache` of these reads); with a companion,
+    its row as well, from the same statement."""
+    query = _KEY_LOOKUP if companion is None else companion.lookup
+    bound = {"prefix": key_prefix(token), **(parameters or {})}
+    if cache is None:
+        rows = await reads.run(query, **bound)
+    else:
+        rows = await cache.rows((query, *sorted(bound.items())), partial(reads.run, query, **bound))
     caller = key_caller(rows, token, now)
+    if companion is None:
+        return caller
     return KeyCaller(caller.principal, caller.quota, companion.row(*rows[0][_KEY_COLUMNS:]))
 
 

@@ -159,8 +159,11 @@ class Database:
 
 
 def database_from_settings(settings: Any) -> Database:
-    """The database named by the settings, with the pool sizes and time-outs they give."""
-    return Database(
+    """The database named by the settings, with the pool sizes and time-outs they give; with Redis,
+    its writes change the generation the key lookups' caches follow (`db.generation`)."""
+    from tenantry.db.generation import watch_key_writes
+
+    database = Database(
         settings.sqlalchemy_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -168,3 +171,5 @@ def database_from_settings(settings: Any) -> Database:
         connect_timeout=settings.db_connect_timeout_seconds,
         lock_timeout=settings.db_lock_timeout_seconds,
     )
+    watch_key_writes(database.engine, settings.redis_url)
+    return database

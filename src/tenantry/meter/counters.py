@@ -316,6 +316,10 @@ class RedisCounter:
         client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         return cls(client, DatabaseCounter(database), flush_seconds, url=url)
 
+    def loop_client(self) -> RespClient:
+        """This event loop's Redis connection (`meter.resp`), which others may share."""
+        return self._loop_client()
+
     def _loop_client(self) -> RespClient:
         found = self._async.get()
         if found is None:

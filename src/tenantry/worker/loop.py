@@ -23,6 +23,7 @@ from tenantry.datasources.fetch import TIMEOUT_SECONDS as FETCH_DEADLINE
 from tenantry.datasources.fetch import FetchError, fetch_source
 from tenantry.datasources.request import SourceRequest
 from tenantry.datasources.service import refresh_source, source_request
+from tenantry.db.generation import watch_key_writes
 from tenantry.db.leases import Shares
 from tenantry.db.session import Database
 from tenantry.emails import repository as emails_repo
@@ -666,6 +667,7 @@ def worker_from_settings(settings: Settings, database: Database | None = None, *
             connect_timeout=settings.db_connect_timeout_seconds,
             lock_timeout=settings.db_lock_timeout_seconds,
         )
+    watch_key_writes(database.engine, settings.redis_url)
     return Worker(
         database,
         SystemClock(settings.clock_offset),
