@@ -61,15 +61,13 @@ _KEY_LOOKUP_STATEMENT = (
 # Each key's row (with a companion's: each key and path's) is converted once (`db.prepared`).
 KEYS_REMEMBERED = 1024
 _KEY_LOOKUP = PreparedSelect(_KEY_LOOKUP_STATEMENT, memo=KEYS_REMEMBERED)
+_KEY_COLUMNS = len(_KEY_LOOKUP_STATEMENT.selected_columns)
 
 
 def key_lookup_tables(companions: Iterable[KeyCompanion]) -> frozenset[str]:
     """The tables the key lookups read, with these companions: a write to one of them changes the
     generation the processes' caches of those reads follow (`db.generation`)."""
     return tables_read([_KEY_LOOKUP_STATEMENT, *(c.lookup.statement for c in companions)])
-
-
-_KEY_COLUMNS = len(_KEY_LOOKUP_STATEMENT.selected_columns)
 
 
 def _no_parameters(_: Mapping[str, str]) -> dict[str, Any]:
