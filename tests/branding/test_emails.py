@@ -84,19 +84,21 @@ class TestInvitations:
         assert f'src="{settings.base_url.rstrip("/")}{logo}"' in html
 
 
+def email_the_dashboard(http, partner, dashboard_id, send_mail):
+    response = http.post(
+        f"/api/1/dashboards/{dashboard_id}/email", json={"to": ["boss@client.test"]}, headers=partner.headers
+    )
+    assert response.status_code == 202, response.text
+    assert send_mail() == 1
+
+
 class TestDashboardEmails:
     def test_a_dashboard_e_mail_comes_in_the_brand_of_the_partner(
         self, smtp_http, partner, clock, smtp_server, send_mail
     ):
         brand(smtp_http, partner)
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active", clock)
-        response = smtp_http.post(
-            f"/api/1/dashboards/{dashboard_id}/email",
-            json={"to": ["boss@client.test"]},
-            headers=partner.headers,
-        )
-        assert response.status_code == 202, response.text
-        assert send_mail() == 1
+        email_the_dashboard(smtp_http, partner, dashboard_id, send_mail)
         [message] = smtp_server.messages
         assert parseaddr(message["From"])[0] == "Acme Reports"
         assert "Acme <Insights>" in message.get_body(("plain",)).get_content()
@@ -116,13 +118,7 @@ class TestDashboardEmails:
             headers={**partner.headers, "Content-Type": "image/png"},
         )
         assert put.status_code == 200, put.text
-        response = smtp_http.post(
-            f"/api/1/dashboards/{dashboard_id}/email",
-            json={"to": ["boss@client.test"]},
-            headers=partner.headers,
-        )
-        assert response.status_code == 202, response.text
-        assert send_mail() == 1
+        email_the_dashboard(smtp_http, partner, dashboard_id, send_mail)
         html = smtp_server.messages[0].get_body(("html",)).get_content()
         assert f'src="{settings.base_url.rstrip("/")}{put.json()["logo_url"]}"' in html
 
