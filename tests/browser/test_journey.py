@@ -2,8 +2,8 @@
 in Setup, build a dashboard from a local CSV source in the builder (a value, a bar and a table
 klip from form fields, one resized, a date filter), download it (watermarked), start a trial,
 add a user who signs in, sees the dashboard and filters it, publish a link and open it filtered,
-export it filtered, extend the trial, activate (blocked until allocated), disable (the user is
-suspended, the link is dead), re-activate.
+export it filtered, extend the trial, set the client's timezone, activate (blocked until
+allocated), disable (the user is suspended, the link is dead), re-activate.
 
 Screenshots of the main pages are taken on the way; with TENANTRY_SCREENSHOTS=<dir> they are
 kept there (that is how docs/screenshots/ is made)."""
@@ -330,6 +330,14 @@ def test_a_partner_takes_a_client_from_setup_to_active_and_back_in_a_browser(
     expect(row).to_contain_text("28 days left")
     expect(row).to_contain_text("extended")
     page.screenshot(path=shots / "clients.png", full_page=True)
+
+    # Its dashboards count their days in the client's own timezone; the audit log says who set it.
+    page.goto(client_url)
+    page.get_by_label("Timezone of its dashboards").fill("Asia/Tokyo")
+    page.get_by_role("button", name="Save details").click()
+    assert flash(page) == "Details saved."
+    expect(page.get_by_label("Timezone of its dashboards")).to_have_value("Asia/Tokyo")
+    expect(page.locator("#history")).to_contain_text("client.updated")
 
     # Activate.
     page.goto(client_url)
