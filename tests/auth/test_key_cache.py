@@ -241,3 +241,36 @@ class TestTheCacheItself:
 def test_only_postgresql_with_redis_caches_the_key_lookups(app, database):
     cached = database.engine.dialect.name == "postgresql" and REDIS_URL is not None
     assert (app.state.services.key_cache is not None) is cached
+
+
+def test_two_server_processes_see_each_others_writes_at_the_next_call(database_url, make_partner, tmp_path):
+    """`tenantry serve --workers 2`, as an operator runs it: each process keeps its own cache, and a
+    write answered by one is seen by the other at the next call (each call on a new connection, so
+    the two processes share them)."""
+    if not database_url.startswith("postgresql") or not REDIS_URL:
+        pytest.skip("the key lookups are cached with PostgreSQL and Redis only")
+    import httpx
+
+    from tests.servers import served
+
+    partner = make_partner()
+    with served(database_url, REDIS_URL, tmp_path / "server.log", "--no-worker", "--workers", "2") as url:
+
+        def names(path: str, headers: dict[str, str]) -> set[object]:
+            seen = set()
+            for _ in range(12):
+                with httpx.Client(base_url=url, headers=headers, timeout=30) as fresh:
+                    answer = fresh.get(path)
+                    seen.add(answer.json().get("name") if answer.status_code == 200 else answer.status_code)
+            return seen
+
+        with httpx.Client(base_url=url, headers=partner.headers, timeout=30) as http:
+            client_id = new_client(http, partner, "active")
+            path = f"/api/1/clients/{client_id}"
+            assert names(path, partner.headers) == {"Client active"}
+            assert http.patch(path, json={"name": "Renamed"}).status_code == 200
+            assert names(path, partner.headers) == {"Renamed"}
+            key = http.post("/api/1/me/api-keys", json={"name": "ci"}).json()
+            assert names(path, bearer(key["secret"])) == {"Renamed"}
+            assert http.delete(f"/api/1/me/api-keys/{key['id']}").status_code == 204
+            assert names(path, bearer(key["secret"])) == {401}
