@@ -145,3 +145,31 @@ def test_rotation_reseals_the_secrets_a_template_keeps_so_the_old_key_can_be_ret
     kept = open_secrets(body["datasources"][0]["secrets"], only_new)
     assert kept["auth.token"] == "bearer-secret" and kept["headers"]["X-Api-Key"] == "top-secret"
     assert "re-encrypted the kept secrets of 1 template(s)" in rotated.stderr
+
+
+def test_rotation_reseals_the_answers_kept_for_idempotency_keys_so_a_replay_survives_the_old_keys_retirement(
+    http, partner, database, database_url, settings, clock, tmp_path
+):
+    from fastapi.testclient import TestClient
+
+    from tenantry.app import create_app
+
+    headers = {**partner.headers, "Idempotency-Key": "mint-before-rotation"}
+    created = http.post("/api/1/me/api-keys", json={"name": "ci"}, headers=headers)
+    assert created.status_code == 201, created.text
+    old = (tmp_path / "encryption.key").read_text().strip()
+    new = new_key()
+    env = {"TENANTRY_ENCRYPTION_KEY": new, "TENANTRY_ENCRYPTION_OLD_KEYS": old}
+    rotated = tenantry("secrets", "rotate", url=database_url, cwd=tmp_path, env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted 1 answer(s) kept for Idempotency-Key replays" in rotated.stderr
+    assert created.json()["secret"] not in rotated.stderr + rotated.stdout
+    again = tenantry("secrets", "rotate", url=database_url, cwd=tmp_path, env=env)
+    assert "Idempotency-Key" not in again.stderr  # nothing left to do
+
+    # The old key retired: a server that has only the new one still replays the answer.
+    retired = settings.model_copy(update={"encryption_key": new, "encryption_old_keys": ""})
+    with TestClient(create_app(retired, clock=clock, database=database)) as after:
+        replay = after.post("/api/1/me/api-keys", json={"name": "ci"}, headers=headers)
+    assert (replay.status_code, replay.headers.get("idempotent-replayed")) == (201, "true"), replay.text
+    assert replay.json() == created.json()

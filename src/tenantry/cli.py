@@ -505,10 +505,11 @@ def demo(
 
 @secrets_app.command("rotate")
 def secrets_rotate(ctx: typer.Context) -> None:
-    """Re-encrypt every data source's secrets (and those templates and two-step sign-in keep) with
-    TENANTRY_ENCRYPTION_KEY, so that the keys in TENANTRY_ENCRYPTION_OLD_KEYS can be retired. Safe
-    to run again."""
+    """Re-encrypt every data source's secrets (and those templates, two-step sign-in and kept
+    Idempotency-Key answers keep) with TENANTRY_ENCRYPTION_KEY, so that the keys in
+    TENANTRY_ENCRYPTION_OLD_KEYS can be retired. Safe to run again."""
     from tenantry.accounts.service import rotate_totp_secrets
+    from tenantry.api.idempotency import rotate_kept_answers
     from tenantry.datasources.service import rotate_secrets
     from tenantry.templates.service import rotate_template_secrets
     from tenantry.vault import load_vault
@@ -522,7 +523,14 @@ def secrets_rotate(ctx: typer.Context) -> None:
         outcome = rotate_secrets(db, vault)
         factors = rotate_totp_secrets(db, vault)
         templates = rotate_template_secrets(db, vault)
+        answers, lost_answers = rotate_kept_answers(db, vault)
         db.commit()
+    if answers or lost_answers:
+        typer.echo(
+            f"re-encrypted {answers} answer(s) kept for Idempotency-Key replays"
+            + (f"; {lost_answers} no configured key opens (they replay as lost)" if lost_answers else ""),
+            err=True,
+        )
     if templates.rotated or templates.unreadable:
         ids = ", ".join(str(i) for i in templates.unreadable)
         typer.echo(

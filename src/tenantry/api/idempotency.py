@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.api.idempotency_marks import CLAIMED
@@ -215,6 +216,35 @@ def _opened(vault: Vault, stored: bytes) -> bytes:
     if not stored.startswith(_SEALED):
         return stored  # kept before answers were sealed
     return base64.b64decode(vault.open(stored[len(_SEALED) :].decode("ascii")), validate=True)
+
+
+def rotate_kept_answers(db: Session, vault: Vault) -> tuple[int, int]:
+    """Seal every kept answer again under the vault's current key (with `tenantry secrets rotate`),
+    so that retiring an old key loses no replay of the last 24 hours: (how many were sealed again,
+    how many no configured key opens, left as they are; they replay as lost, and go with their
+    window)."""
+    rotated = unreadable = 0
+    kept = db.execute(
+        select(IdempotencyRecord.id, IdempotencyRecord.body).where(IdempotencyRecord.body.is_not(None))
+    ).all()
+    for record_id, body in kept:
+        stored = bytes(body or b"")
+        if not stored.startswith(_SEALED):
+            continue  # kept before answers were sealed
+        text = stored[len(_SEALED) :].decode("ascii")
+        try:
+            if vault.is_current(text):
+                continue
+            resealed = _SEALED + vault.rotate(text).encode("ascii")
+        except VaultError:
+            unreadable += 1
+            continue
+        record = db.get(IdempotencyRecord, record_id)
+        assert record is not None  # read in this transaction
+        record.body = resealed
+        rotated += 1
+    db.flush()
+    return rotated, unreadable
 
 
 def _purge(database: Any, now: datetime) -> None:
