@@ -3,11 +3,11 @@ statement read, kept while the generation in Redis (`db.generation`) stays the s
 
 An API call with a key reads its key, user, partner and client (and, for `GET
 /api/1/clients/{id}` and `GET /api/1/me`, the route's own row) in one statement. Those rows change
-rarely, and are read thousands of times a second: on a 2-core machine the statement was about half
-of the CPU a call cost on PostgreSQL, and what kept a second process from doubling the calls
-served. Here a call asks Redis for the generation instead (one `GET`, pipelined with the others
-of the event loop), and reads the database only when it changed since the rows were read, or they
-are older than `ENTRY_SECONDS`.
+rarely, and are read thousands of times a second. Here a call asks Redis for the generation instead
+(one `GET`, pipelined with the others of the event loop), and reads the database only when it
+changed since the rows were read, or they are older than `ENTRY_SECONDS`. Measured with two
+processes on this project's 2-core test machine: 188 µs of CPU (every process's) a `GET
+/api/1/clients/{id}` against 334 µs reading PostgreSQL each time, which used 0.38 of the 2 cores.
 
 Nothing is decided from the cache that is not decided again: the rows are checked against the
 token (its hash), the key's revocation and the client's status at this call's time, as a fresh
