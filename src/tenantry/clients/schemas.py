@@ -167,6 +167,12 @@ def client_json(client: repo.ClientFields, now: datetime, api_calls_today: int) 
     return _KEPT.json(key, lambda: ClientOut.of(client, now, api_calls_today))
 
 
+def event_client(client: repo.ClientFields | None, now: datetime) -> dict[str, Any] | None:
+    """The client as every event carries it (`data.client`): the API's document at `now`, as JSON;
+    None for no client (a partner's own dashboard, a client deleted since)."""
+    return None if client is None else ClientOut.of(client, now).model_dump(mode="json")
+
+
 class ClientList(BaseModel):
     items: list[ClientOut]
     total: int

@@ -15,7 +15,7 @@ from tenantry import lifecycle, pool
 from tenantry.audit import audit, audit_many, emit, emit_many
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as repo
-from tenantry.clients.schemas import ClientCreate, ClientOut, ClientUpdate
+from tenantry.clients.schemas import ClientCreate, ClientUpdate, event_client
 from tenantry.clock import Clock
 from tenantry.db.models import AuditEvent, Client, Partner, StatusChange
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
@@ -27,11 +27,6 @@ from tenantry.policy import EffectiveStatus, Status, counts_against_pool
 
 def effective_status(client: repo.ClientFields, now: datetime) -> EffectiveStatus:
     return lifecycle.effective_status(Status(client.status), lifecycle.trial_of(client), now)
-
-
-def _event_client(client: Client, now: datetime) -> dict[str, Any]:
-    """The client as events carry it: the API's document, as JSON."""
-    return ClientOut.of(client, now).model_dump(mode="json")
 
 
 def _audit_and_publish(
@@ -54,7 +49,7 @@ def _audit_and_publish(
         client_id=client.id,
         type=action,
         at=now,
-        data={"client": _event_client(client, now)},
+        data={"client": event_client(client, now)},
     )
 
 
@@ -115,7 +110,7 @@ def _apply_status_and_allocation(
             type="client.status_changed",
             at=now,
             data={
-                "client": _event_client(client, now),
+                "client": event_client(client, now),
                 "from": old_status.value if old_status else None,
                 "to": target.value,
                 "actor": actor,
@@ -141,7 +136,7 @@ def _trial_ended_notice(db: Session, partner: Partner, client: Client, now: date
         client_id=client.id,
         type="client.trial_ended",
         at=now,
-        data={"client": _event_client(client, now), "ends_at": ends_at.isoformat()},
+        data={"client": event_client(client, now), "ends_at": ends_at.isoformat()},
     )
 
 
@@ -307,7 +302,7 @@ def add_clients(
                 "type": "client.status_changed",
                 "at": now,
                 "data": {
-                    "client": _event_client(client, now),
+                    "client": event_client(client, now),
                     "from": None,
                     "to": client.status,
                     "actor": actor,

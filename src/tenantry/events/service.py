@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tenantry.audit import emit
 from tenantry.backoff import backoff
 from tenantry.branding import DEFAULT_BRAND, Brand, brand_for, email_html
-from tenantry.clients.schemas import ClientOut
+from tenantry.clients.schemas import event_client
 from tenantry.db.leases import Shares
 from tenantry.db.models import Event
 from tenantry.db.worker_models import EventDelivery, Webhook
@@ -69,7 +69,7 @@ def emit_trial_events(db: Session, now: datetime, limit: int = 100) -> list[str]
                 type=event_type,
                 at=now,
                 data={
-                    "client": ClientOut.of(client, now).model_dump(mode="json"),
+                    "client": event_client(client, now),
                     "ends_at": ends_at.isoformat(),
                 },
             )

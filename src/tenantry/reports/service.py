@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tenantry.audit import emit
 from tenantry.auth.principal import Principal
 from tenantry.branding import brand_for, email_html
-from tenantry.clients.schemas import ClientOut
+from tenantry.clients.schemas import event_client
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.live import choose, stored_filters, today_in
@@ -469,7 +469,7 @@ def _event_data(db: Session, schedule: ReportSchedule, run: ReportRun, now: date
     and the run."""
     client = None if schedule.client_id is None else db.get(Client, schedule.client_id)
     return {
-        "client": None if client is None else ClientOut.of(client, now).model_dump(mode="json"),
+        "client": event_client(client, now),
         "schedule_id": schedule.id,
         "dashboard_id": schedule.dashboard_id,
         "client_id": schedule.client_id,
