@@ -233,15 +233,15 @@ def rotate_kept_answers(db: Session, vault: Vault) -> tuple[int, int]:
             continue  # kept before answers were sealed
         text = stored[len(_SEALED) :].decode("ascii")
         try:
-            if vault.is_current(text):
-                continue
-            resealed = _SEALED + vault.rotate(text).encode("ascii")
+            resealed = vault.rotate(text)
         except VaultError:
             unreadable += 1
             continue
+        if resealed == text:
+            continue
         record = db.get(IdempotencyRecord, record_id)
         assert record is not None  # read in this transaction
-        record.body = resealed
+        record.body = _SEALED + resealed.encode("ascii")
         rotated += 1
     db.flush()
     return rotated, unreadable

@@ -27,7 +27,7 @@ from tenantry import limits
 from tenantry.audit import audit, audit_many, emit, emit_many
 from tenantry.auth.principal import Principal
 from tenantry.clients import repository as clients_repo
-from tenantry.clients.schemas import ClientOut
+from tenantry.clients.schemas import event_client
 from tenantry.clock import Clock
 from tenantry.dashboards import repository as dashboards_repo
 from tenantry.dashboards.service import invalid
@@ -512,12 +512,6 @@ def _copy_audit(
     }
 
 
-def _event_client(db: Session, client_id: int, now: datetime) -> dict[str, Any] | None:
-    """The client as every event carries it (`data.client`), as the API shows it."""
-    client = db.get(Client, client_id)
-    return None if client is None else ClientOut.of(client, now).model_dump(mode="json")
-
-
 def _emit(db: Session, template: Template, instance: TemplateInstance, type_: str, now: datetime) -> None:
     deployed = _deployed(instance)
     emit(
@@ -527,7 +521,7 @@ def _emit(db: Session, template: Template, instance: TemplateInstance, type_: st
         type=type_,
         at=now,
         data={
-            "client": _event_client(db, instance.client_id, now),
+            "client": event_client(db.get(Client, instance.client_id), now),
             "template_id": template.id,
             "version": instance.version,
             "client_id": instance.client_id,
@@ -766,7 +760,7 @@ def _write_first_copies(
                     "type": DEPLOYED,
                     "at": now,
                     "data": {
-                        "client": _event_client(db, d.client_id, now),
+                        "client": event_client(db.get(Client, d.client_id), now),
                         "template_id": template.id,
                         "version": template.version,
                         "client_id": d.client_id,
@@ -1034,13 +1028,12 @@ def rotate_template_secrets(db: Session, vault: Vault, batch: int = 200) -> sour
                 if not isinstance(sealed, str):
                     continue
                 try:
-                    if vault.is_current(sealed):
-                        vault.open(sealed)  # a damaged text under the current key is still reported
-                        continue
-                    source["secrets"] = vault.rotate(sealed)
-                    changed = True
+                    resealed = vault.rotate(sealed)  # a damaged text under the current key is refused too
                 except VaultError:
                     broken = True
+                    continue
+                if resealed != sealed:
+                    source["secrets"], changed = resealed, True
             if broken:
                 unreadable.append(template.id)
             elif changed:
