@@ -99,14 +99,8 @@ def test_without_a_configured_key_the_generated_one_is_used(database_url, databa
     assert len(base64.urlsafe_b64decode(key_file.read_text().strip())) == 32
 
 
-URL_SOURCE = {
-    "name": "CRM",
-    "kind": "url",
-    "url": "https://crm.example.test/deals.json",
-    "format": "json",
-    "headers": {"X-Api-Key": "top-secret"},
-    "auth": {"type": "bearer", "token": "bearer-secret"},
-}
+# The partner's own source, with the template source's secrets (no template reference or placeholder).
+URL_SOURCE = {**{k: v for k, v in CRM.items() if k != "ref"}, "url": "https://crm.example.test/deals.json"}
 
 
 def test_rotation_reseals_the_secrets_a_template_keeps_so_the_old_key_can_be_retired(

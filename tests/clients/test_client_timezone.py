@@ -25,6 +25,11 @@ def client_of(http, partner, client_id: int) -> dict:
     return response.json()
 
 
+def set_timezone(http, partner, client_id: int, timezone: str | None) -> None:
+    changed = http.patch(f"/api/1/clients/{client_id}", json={"timezone": timezone}, headers=partner.headers)
+    assert changed.status_code == 200, changed.text
+
+
 class TestTheTimezoneField:
     def test_a_new_client_has_none_of_its_own_and_uses_the_partners(self, http, partner):
         client_id = make_client(http, partner)
@@ -126,31 +131,25 @@ class TestDaysCountInTheClientsTimezone:
         url = published(http, partner, dashboard["id"])
         assert shows(http.get(url, params={"f.period": "today"}).text, "Sales") != "7"  # the partner's 03-10
 
-        http.patch(
-            f"/api/1/clients/{client_id}", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers
-        )
+        set_timezone(http, partner, client_id, "Pacific/Kiritimati")
         assert shows(http.get(url, params={"f.period": "today"}).text, "Sales") == "7"
 
         # The partner's own timezone no longer decides this client's days.
         http.patch("/api/1/partner", json={"timezone": "Pacific/Pago_Pago"}, headers=partner.headers)
         assert shows(http.get(url, params={"f.period": "today"}).text, "Sales") == "7"
-        http.patch(f"/api/1/clients/{client_id}", json={"timezone": None}, headers=partner.headers)
+        set_timezone(http, partner, client_id, None)
         assert shows(http.get(url, params={"f.period": "today"}).text, "Sales") != "7"
 
     def test_a_partners_own_dashboard_keeps_the_partners_days(self, http, partner):
         client_id = make_client(http, partner, "active")
-        http.patch(
-            f"/api/1/clients/{client_id}", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers
-        )
+        set_timezone(http, partner, client_id, "Pacific/Kiritimati")
         _, dashboard = board(http, partner, None, rows=ELEVENTH)
         url = published(http, partner, dashboard["id"])
         assert shows(http.get(url, params={"f.period": "today"}).text, "Sales") != "7"
 
     def test_a_download_is_named_after_and_filtered_by_the_clients_day(self, http, partner):
         client_id = make_client(http, partner, "active")
-        http.patch(
-            f"/api/1/clients/{client_id}", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers
-        )
+        set_timezone(http, partner, client_id, "Pacific/Kiritimati")
         _, dashboard = board(http, partner, client_id, rows=ELEVENTH)
         download = http.get(
             f"/api/1/dashboards/{dashboard['id']}/export?format=pdf&f.period=today", headers=partner.headers
@@ -160,9 +159,7 @@ class TestDaysCountInTheClientsTimezone:
 
     def test_the_portal_counts_today_in_the_clients_timezone(self, http, partner, clock):
         client_id, user, _ = client_with_user(http, partner, clock, "active", "tz@client.test")
-        http.patch(
-            f"/api/1/clients/{client_id}", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers
-        )
+        set_timezone(http, partner, client_id, "Pacific/Kiritimati")
         _, dashboard = board(http, partner, client_id, rows=ELEVENTH)
         sign_in(http, user["email"], PASSWORD)
         page = http.get(f"/app/dashboards/{dashboard['id']}", params={"f.period": "today"})
@@ -171,9 +168,7 @@ class TestDaysCountInTheClientsTimezone:
 
     def test_a_preview_of_the_clients_source_counts_in_its_timezone(self, http, partner):
         client_id = make_client(http, partner, "active")
-        http.patch(
-            f"/api/1/clients/{client_id}", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers
-        )
+        set_timezone(http, partner, client_id, "Pacific/Kiritimati")
         source_id, _ = board(http, partner, client_id, rows=[{"day": "2026-03-10T12:30:00Z", "sales": 1}])
         body = {
             "datasource_id": source_id,
@@ -205,9 +200,7 @@ class TestDaysCountInTheClientsTimezone:
 
     def test_the_meter_and_statements_keep_the_partners_days(self, http, partner):
         client_id = make_client(http, partner, "active")
-        http.patch(
-            f"/api/1/clients/{client_id}", json={"timezone": "Pacific/Kiritimati"}, headers=partner.headers
-        )
+        set_timezone(http, partner, client_id, "Pacific/Kiritimati")
         statement = http.get("/api/1/partner/statements/2026-03", headers=partner.headers)
         assert statement.status_code == 200, statement.text
         assert statement.json()["timezone"] == "UTC"
