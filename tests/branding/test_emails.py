@@ -51,6 +51,28 @@ class TestInvitations:
         assert 'href="mailto:help@acme.test"' in html
         assert "/invite/" in html and "Choose your password" in html
 
+    def test_the_admins_of_an_import_are_invited_in_the_partner_s_brand_each_to_its_own_client(
+        self, smtp_http, partner, smtp_server, send_mail
+    ):
+        brand(smtp_http, partner)
+        text = (
+            "name,status,dashboards,users,admin_email,admin_name\n"
+            "North,trial,1,1,ann@north.test,Ann\n"
+            "South,trial,1,1,bob@south.test,Bob\n"
+        )
+        headers = {**partner.headers, "Content-Type": "text/csv"}
+        response = smtp_http.post("/api/1/clients/import", content=text.encode(), headers=headers)
+        assert response.status_code == 201, response.text
+        assert send_mail() == 2
+        sent = {message["To"]: message for message in smtp_server.messages}
+        for to, name, client in (("ann@north.test", "Ann", "North"), ("bob@south.test", "Bob", "South")):
+            message = sent[to]
+            assert parseaddr(message["From"])[0] == "Acme Reports"
+            assert message["Subject"] == f"Your access to {client}"
+            plain = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+            assert f"Hello {name},\n\nYou have been given access to {client} on Acme <Insights>." in plain
+            assert "#aa3300" in message.get_body(("html",)).get_content()
+
     def test_without_a_sender_name_the_product_name_is_the_sender(
         self, smtp_http, partner, smtp_server, send_mail
     ):

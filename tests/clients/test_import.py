@@ -11,6 +11,7 @@ from tenantry.db.access_models import Invitation
 from tenantry.db.models import AuditEvent, Client, ClientProperty, ClientUser, Event, StatusChange
 from tenantry.db.worker_models import OutboxMail
 from tests.factories import add_user, new_client
+from tests.queries import statements_sent
 
 HEADER = "name,external_id,status,dashboards,users,published_links,api_calls_per_day,admin_email,admin_name"
 
@@ -128,6 +129,23 @@ class TestAnImportThatFits:
         )
         invitation = db.scalars(select(Invitation)).one()
         assert invitation.client_user_id == user.id
+
+    def test_what_an_import_reads_does_not_grow_with_its_lines(self, http, make_partner, database):
+        """Its reads and savepoints: the rows it writes may leave one by one (the driver's choice)."""
+        partner = make_partner(dashboards=1000, users=1000, published_links=1000)
+
+        def sent_for(first: int, count: int) -> int:
+            lines = [
+                f"Client {i},EXT-{i},trial,1,1,0,10,admin{i}@client.test,Admin {i}"
+                for i in range(first, first + count)
+            ]
+            with statements_sent(database.engine) as statements:
+                response = import_csv(http, partner, csv_of(*lines))
+            assert response.status_code == 201, response.text
+            return len([s for s in statements if not s.lstrip().upper().startswith("INSERT")])
+
+        sent_for(0, 3)  # the first import reads what later ones find kept (the partner's brand)
+        assert sent_for(100, 40) == sent_for(200, 4)
 
     def test_json_rows_are_imported_like_csv_lines(self, http, partner):
         response = import_json(

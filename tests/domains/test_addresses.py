@@ -43,6 +43,19 @@ class TestInvitations:
         link = invitation_link(smtp_http, partner, smtp_server, send_mail, "ann@client.test")
         assert link.startswith("https://portal.agency.test/invite/")
 
+    def test_an_imported_clients_admin_is_invited_on_the_partners_verified_domain(
+        self, smtp_http, make_partner, own_domain, smtp_server, send_mail
+    ):
+        partner = make_partner(users=10, dashboards=10, published_links=10)
+        own_domain(partner, "portal.agency.test")
+        text = "name,status,users,admin_email\nNorth,trial,1,ann@north.test\n"
+        headers = {**partner.headers, "Content-Type": "text/csv"}
+        response = smtp_http.post("/api/1/clients/import", content=text.encode(), headers=headers)
+        assert response.status_code == 201, response.text
+        assert send_mail() == 1
+        found = re.search(r"\S+/invite/\S+", smtp_server.messages[-1].get_body(("plain",)).get_content())
+        assert found is not None and found.group(0).startswith("https://portal.agency.test/invite/")
+
     def test_without_a_verified_domain_it_links_to_the_servers_address(
         self, smtp_http, make_partner, own_domain, smtp_server, send_mail, settings
     ):

@@ -331,9 +331,8 @@ def import_clients(
         valid = all(line.code is None for line in lines)
         return ImportResult(valid, [line.out() for line in lines], pool_after)
     created = _add_clients(db, caller, partner, lines, now)
-    for line, client in zip(lines, created, strict=True):
-        if line.admin is not None:
-            users_service.invite_client_admin(db, inviter, now, caller, client, *line.admin)
+    admins = [(client, *line.admin) for line, client in zip(lines, created, strict=True) if line.admin]
+    users_service.invite_client_admins(db, inviter, now, caller, admins)
     # All or nothing: a new client the template cannot fit (its allocation too small for the
     # template's dashboards) refuses the file; the request's rollback undoes the clients created.
     if _deploy_templates(db, clock, caller, lines, vault):

@@ -54,6 +54,7 @@ def queue(
     sent_by: str,
     held_by: tuple[str, datetime] | None = None,
     counted: int | None = None,
+    flush: bool = True,
 ) -> Queued:
     """Write `mail` to the outbox, in the caller's transaction (so it is sent only if that commits).
 
@@ -63,6 +64,9 @@ def queue(
     `held_by` (a worker's id and a time): the row is written already leased to that worker until
     then, so that the worker sends it itself, at once, and no other claims it meanwhile; if the
     worker dies first, the lease runs out and the message is claimed like any other.
+
+    `flush=False`: the row is written with the caller's next flush (an import queues thousands,
+    written together), and `mail_id` is None.
     """
     row = OutboxMail(
         partner_id=partner_id,
@@ -91,12 +95,14 @@ def queue(
         row.status, row.next_attempt_at, row.last_error = "logged", None, delivery.reason
         _drop_body(row)
         db.add(row)
-        db.flush()
+        if flush:
+            db.flush()
         return Queued(False, False, delivery.reason, row.id)
     if held_by is not None:
         row.lease_owner, row.lease_expires_at = held_by
     db.add(row)
-    db.flush()
+    if flush:
+        db.flush()
     return Queued(True, mail_id=row.id)
 
 

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from tenantry import lifecycle, pool
 from tenantry.accounts import repository as accounts_repo
-from tenantry.audit import audit
+from tenantry.audit import audit, audit_many
 from tenantry.auth import mfa
 from tenantry.auth.passwords import check_password
 from tenantry.auth.principal import Principal
 from tenantry.auth.secrets import hash_password, hash_token, new_api_key
-from tenantry.branding import brand_for, email_html
+from tenantry.branding import Brand, brand_for, email_html
 from tenantry.clients import repository as clients_repo
 from tenantry.clock import Clock
 from tenantry.db.access_models import Invitation
@@ -67,7 +67,11 @@ def _invite(
     principal: Principal,
     user: ClientUser | PartnerUser,
     place: str,
+    letterhead: tuple[str, Brand] | None = None,
 ) -> Queued:
+    """Write `user`'s invitation and queue its e-mail. `letterhead`: the partner's address and brand
+    when the caller read them already (an import invites thousands of admins of one partner); the
+    rows are then written with the caller's next flush, all together."""
     # 256 random bits; only the hash is kept, so the table alone opens no account.
     token = secrets.token_urlsafe(32)
     db.add(
@@ -80,10 +84,13 @@ def _invite(
             expires_at=now + INVITATION_LIFETIME,
         )
     )
-    # On the partner's own domain when it has a verified one (its sign-in page and brand).
-    base_url = base_url_of(db, principal.partner_id, inviter.base_url)
+    if letterhead is None:
+        # On the partner's own domain when it has a verified one (its sign-in page and brand).
+        base_url = base_url_of(db, principal.partner_id, inviter.base_url)
+        brand = brand_for(db, principal.partner_id, user.client_id if isinstance(user, ClientUser) else None)
+    else:
+        base_url, brand = letterhead
     link = f"{base_url}/invite/{token}"
-    brand = brand_for(db, principal.partner_id, user.client_id if isinstance(user, ClientUser) else None)
     product = one_line(brand.product_name)
     greeting = (
         f"Hello {one_line(user.name)},\n\nYou have been given access to {one_line(place)} on {product}."
@@ -113,6 +120,7 @@ def _invite(
         partner_id=principal.partner_id,
         kind="invitation",
         sent_by=principal.actor,
+        flush=letterhead is None,
     )
 
 
@@ -211,17 +219,50 @@ def add_client_user(
     return user, _added(db, inviter, now, principal, user, client_id=client.id, place=client.name)
 
 
-def invite_client_admin(
-    db: Session, inviter: Inviter, now: datetime, principal: Principal, client: Client, email: str, name: str
-) -> Queued | None:
-    """The first admin of a client created by an import, invited by e-mail.
+def invite_client_admins(
+    db: Session,
+    inviter: Inviter,
+    now: datetime,
+    principal: Principal,
+    admins: Sequence[tuple[Client, str, str]],
+) -> None:
+    """The first admins of clients created by an import (each a client, an e-mail and a name),
+    invited by e-mail.
 
     The importer has checked, for the whole file, what `add_client_user` checks one at a time (the
-    client's status allows users, its allocation holds one, the partner is locked).
+    client's status allows users, its allocation holds one, the partner is locked). The clients are
+    new in this transaction, so no other request can have given them a user: the users are written
+    together, and the invitations share one reading of the partner's address and brand (a new
+    client has no logo of its own yet).
     """
-    user = ClientUser(client_id=client.id, email=email, name=name, role="admin", created_at=now)
-    client.usage_users += 1
-    return _added(db, inviter, now, principal, user, client_id=client.id, place=client.name)
+    if not admins:
+        return
+    users = []
+    for client, email, name in admins:
+        users.append(ClientUser(client_id=client.id, email=email, name=name, role="admin", created_at=now))
+        client.usage_users += 1
+    db.add_all(users)
+    db.flush()
+    audit_many(
+        db,
+        [
+            {
+                "partner_id": principal.partner_id,
+                "client_id": user.client_id,
+                "actor": principal.actor,
+                "action": "client_user.added",
+                "target": f"client_user:{user.id}",
+                "at": now,
+                "details": {"email": user.email, "role": user.role},
+            }
+            for user in users
+        ],
+    )
+    base_url = base_url_of(db, principal.partner_id, inviter.base_url)
+    letterhead = (base_url, brand_for(db, principal.partner_id))
+    for (client, _, _), user in zip(admins, users, strict=True):
+        _invite(db, inviter, now, principal, user, client.name, letterhead)
+    db.flush()
 
 
 def remove_client_user(db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int) -> None:
