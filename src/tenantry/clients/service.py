@@ -18,6 +18,7 @@ from tenantry.clients import repository as repo
 from tenantry.clients.schemas import ClientCreate, ClientUpdate, event_client
 from tenantry.clock import Clock
 from tenantry.db.models import AuditEvent, Client, Partner, StatusChange
+from tenantry.db.statements_models import ClientRename
 from tenantry.errors import AllocationBelowUsage, Duplicate, PoolExhausted
 from tenantry.events import repository as events_repo
 from tenantry.meter.calendar import MeterCalendar
@@ -351,6 +352,8 @@ def update_client(
         if name in fields and value is not None and value != getattr(client, name):
             changed[name] = value
 
+    if "name" in changed:  # statements of the months already over keep the name they had
+        db.add(ClientRename(partner_id=partner.id, client_id=client.id, old_name=client.name, at=now))
     # Before the status changes: its event carries the client as it is after this request.
     for name in ("external_id", "timezone", "name", "description"):
         if name in changed:

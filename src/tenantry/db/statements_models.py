@@ -51,3 +51,23 @@ class DeletedClient(Base):
     actor: Mapped[str] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_deleted_clients_partner_deleted_at", "partner_id", "deleted_at"),)
+
+
+class ClientRename(Base):
+    """A client's name before a rename, and when it changed: a statement names a client as it was
+    named when its month ended, so renaming one never changes a month that is already over.
+
+    Only renames leave a row; a client never renamed is named by its present name everywhere. Kept
+    after the client is deleted, with its other histories.
+    """
+
+    __tablename__ = "client_renames"
+
+    id: Mapped[int] = mapped_column(ids, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    # No foreign key: the history outlives a deleted client, as its status history does.
+    client_id: Mapped[int] = mapped_column(ids)
+    old_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_client_renames_partner_at", "partner_id", "at"),)

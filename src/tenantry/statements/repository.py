@@ -3,9 +3,10 @@ or (PostgreSQL) the month's lines counted by the database.
 
 A statement reads a fixed number of queries however many clients the partner has. On SQLite: the
 terms, the status changes, the allocation changes (each: the rows inside the month plus every
-client's last row before it, picked with a window function), the clients' names and the deleted
-clients'; `compute` counts the days. On PostgreSQL: the terms, and one query that counts the days
-and returns the lines, named (`month_lines`).
+client's last row before it, picked with a window function), the clients' names, the deleted
+clients', and the earlier names of those renamed since the month ended; `compute` counts the days.
+On PostgreSQL: the terms, and one query that counts the days and returns the lines, named
+(`month_lines`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from tenantry.db.models import AllocationChange, Client, Partner, StatusChange
-from tenantry.db.statements_models import DeletedClient, TermsChange
+from tenantry.db.statements_models import ClientRename, DeletedClient, TermsChange
 from tenantry.statements.compute import ClientHistory, Terms, swallowed_days
 
 
@@ -120,6 +121,15 @@ def month_histories(db: Session, partner_id: int, start: datetime, end: datetime
     )
     known: dict[int, tuple[str, datetime | None]] = {client_id: (name, None) for client_id, name in clients}
     known.update((client_id, (name, at)) for client_id, name, at in deleted)
+    # A client renamed since the month ended is named as it was then: its first rename's old name.
+    renamed = db.execute(
+        select(ClientRename.client_id, ClientRename.old_name)
+        .where(ClientRename.partner_id == partner_id, ClientRename.at >= end)
+        .order_by(ClientRename.client_id, ClientRename.at.desc(), ClientRename.id.desc())
+    )
+    for client_id, old_name in renamed:  # the first rename after the month comes last
+        if client_id in known:
+            known[client_id] = (old_name, known[client_id][1])
     return [
         ClientHistory(
             client_id,
@@ -160,6 +170,15 @@ known AS (
     UNION ALL
     SELECT id, name FROM clients
     WHERE partner_id = %(partner_id)s AND NOT EXISTS (SELECT FROM gone WHERE gone.id = clients.id)
+),
+named AS (
+    -- Each as it was named when the month ended: a client renamed since, by its first rename's old name.
+    SELECT known.id, coalesce(renamed.old_name, known.name) AS name
+    FROM known LEFT JOIN (
+        SELECT DISTINCT ON (client_id) client_id, old_name FROM client_renames
+        WHERE partner_id = %(partner_id)s AND at >= %(end)s
+        ORDER BY client_id, at, id
+    ) AS renamed ON renamed.client_id = known.id
 ),
 statuses AS (
     SELECT client_id, at, id, to_status FROM status_changes
@@ -276,8 +295,8 @@ _TO_DATE = (
 )
 # A row per line of a month that has ended: its days to date are its projected days.
 _ENDED_LINES = """
-SELECT client_id, known.name, resource, quantity, price, days::int, days::int, first_day
-FROM counted JOIN known ON known.id = counted.client_id
+SELECT client_id, named.name, resource, quantity, price, days::int, days::int, first_day
+FROM counted JOIN named ON named.id = counted.client_id
 WHERE quantity <> 0
 ORDER BY client_id, resource, first_day
 """
@@ -285,13 +304,13 @@ ORDER BY client_id, resource, first_day
 # line holds the first day of its projected days, or of its days to date when it has no projected
 # ones (a quantity held only before `now` on `now`'s day): it comes after one beginning that day.
 _RUNNING_LINES = """
-SELECT client_id, known.name, resource, quantity, price,
+SELECT client_id, named.name, resource, quantity, price,
        coalesce(sum(days) FILTER (WHERE NOT projected), 0)::int AS days,
        coalesce(sum(days) FILTER (WHERE projected), 0)::int AS projected_days,
        coalesce(min(first_day) FILTER (WHERE projected), min(first_day)) AS first_day
-FROM counted JOIN known ON known.id = counted.client_id
+FROM counted JOIN named ON named.id = counted.client_id
 WHERE quantity <> 0
-GROUP BY client_id, known.name, resource, quantity, price
+GROUP BY client_id, named.name, resource, quantity, price
 ORDER BY client_id, resource, first_day, bool_or(projected) DESC
 """
 

@@ -20,7 +20,10 @@ Resource = Literal["dashboards", "users"]
 
 class StatementLineOut(BaseModel):
     client_id: int
-    client_name: str
+    client_name: str = Field(
+        description="The client's name when the month ended (or when it was deleted): a later rename "
+        "leaves a past month as it was."
+    )
     resource: Resource
     quantity: int
     billable_days: int = Field(description="Billable days so far: the whole month once it has ended.")
