@@ -126,6 +126,31 @@ def postgresql_server() -> DatabaseServer:
     )
 
 
+@contextmanager
+def postgresql_role(server: DatabaseServer, rights: str = "") -> Iterator[str]:
+    """A new PostgreSQL role that may log in (the server trusts every login here), with `rights`
+    (`CREATE ROLE` options such as REPLICATION, or `IN ROLE ...`), dropped afterwards. Without
+    rights, what a source should be given: a user that can only read what it is granted."""
+    import psycopg
+
+    name = f"tenantry_reader_{uuid.uuid4().hex[:12]}"
+    params = {"host": server.host, "port": server.port, "user": server.username, "dbname": server.database}
+    with psycopg.connect(**params, password=server.password, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN {rights}')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(**params, password=server.password, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def postgresql_reader(postgresql_server: DatabaseServer) -> Iterator[str]:
+    """A PostgreSQL role that may log in and read, and nothing more (`postgresql_role`)."""
+    with postgresql_role(postgresql_server) as name:
+        yield name
+
+
 @pytest.fixture(scope="session")
 def mysql_server() -> DatabaseServer:
     """The MariaDB/MySQL server of TENANTRY_TEST_MYSQL_URL; `sql` source tests skip without it,

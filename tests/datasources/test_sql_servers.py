@@ -23,7 +23,9 @@ from tenantry.datasources.fetch import FetchError
 from tenantry.datasources.placeholders import Context
 from tenantry.datasources.request import SourceRequest
 from tenantry.datasources.sql import (
+    ADMIN_USER,
     EXECUTABLE_COMMENT,
+    NO_DATABASE_ACCESS,
     NOT_A_SELECT,
     NOT_ONE_STATEMENT,
     PLACEHOLDER_QUOTED,
@@ -32,7 +34,7 @@ from tenantry.datasources.sql import (
     fetch_sql,
 )
 from tenantry.outbound import AllowList, Guard
-from tests.conftest import DatabaseServer
+from tests.conftest import DatabaseServer, postgresql_role
 from tests.content import make_client
 
 # The servers are on loopback, which the guard refuses unless told otherwise, as an operator would.
@@ -47,7 +49,10 @@ class Scratch:
 
     server: DatabaseServer
     database: str
-    reader: str  # a user with a password (MariaDB only; PostgreSQL here trusts every login)
+    # The source's user, which can only read (and write, which the read-only transaction refuses)
+    # the scratch database: on PostgreSQL without a password (the server here trusts every
+    # login), on MariaDB with READER_PASSWORD.
+    reader: str
 
     @property
     def engine(self) -> str:
@@ -59,8 +64,8 @@ class Scratch:
             "host": self.server.host,
             "port": self.server.port,
             "database": self.database,
-            "username": self.server.username,
-            "password": self.server.password,
+            "username": self.reader,
+            "password": "" if self.engine == "postgresql" else READER_PASSWORD,
             "query": query,
         } | settings
         return SourceRequest(kind="sql", url=None, format=None, sql=sql, context=context)
@@ -124,17 +129,23 @@ def scratch(request: pytest.FixtureRequest) -> Iterator[Scratch]:
     server: DatabaseServer = request.getfixturevalue(f"{request.param}_server")
     name = f"tenantry_sql_{uuid.uuid4().hex[:12]}"
     if server.engine == "postgresql":
-        with psycopg.connect(**_pg_params(server, server.database), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        scratch = Scratch(server, name, reader="")
-        try:
-            scratch.admin(_TABLE.format("BYTEA"))
-            scratch.admin(_ROWS.format("'\\x0aff'::bytea"))
-            scratch.admin("CREATE FUNCTION wipe() RETURNS integer LANGUAGE sql AS 'DELETE FROM t; SELECT 0'")
-            yield scratch
-        finally:
+        with postgresql_role(server) as reader:
             with psycopg.connect(**_pg_params(server, server.database), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            scratch = Scratch(server, name, reader=reader)
+            try:
+                scratch.admin(_TABLE.format("BYTEA"))
+                scratch.admin(_ROWS.format("'\\x0aff'::bytea"))
+                scratch.admin(
+                    "CREATE FUNCTION wipe() RETURNS integer LANGUAGE sql AS 'DELETE FROM t; SELECT 0'"
+                )
+                # Every right on the data, so that what refuses a write is the read-only transaction.
+                scratch.admin(f'GRANT ALL ON SCHEMA public TO "{reader}"')
+                scratch.admin(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{reader}"')
+                yield scratch
+            finally:  # before the role goes: its rights there go with the database
+                with psycopg.connect(**_pg_params(server, server.database), autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         return
     with _mysql(server, server.database) as conn, conn.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE `{name}`")
@@ -374,9 +385,19 @@ class TestConnecting:
         assert fetch_sql(request, guard=LOOPBACK_ALLOWED) == [{"a": 1}]
 
     def test_an_unknown_database_is_named_as_such(self, scratch: Scratch) -> None:
-        request = scratch.request("SELECT 1 AS a", database="no_such_database_here")
+        # To the server's administrator (MySQL tells another user only that it may not use it).
+        admin = {"username": scratch.server.username, "password": scratch.server.password}
+        request = scratch.request("SELECT 1 AS a", database="no_such_database_here", **admin)
         with pytest.raises(FetchError, match=r"^The database does not exist\.$"):
             fetch_sql(request, guard=LOOPBACK_ALLOWED)
+
+    def test_a_database_the_user_may_not_use_is_named_as_such_on_mysql(self, scratch: Scratch) -> None:
+        if scratch.engine == "postgresql":
+            pytest.skip("PostgreSQL names an unknown database to every user")
+        request = scratch.request("SELECT 1 AS a", database="no_such_database_here")
+        with pytest.raises(FetchError) as caught:
+            fetch_sql(request, guard=LOOPBACK_ALLOWED)
+        assert str(caught.value) == NO_DATABASE_ACCESS
 
     def test_a_loopback_host_is_refused_by_the_guard_without_connecting(self, scratch: Scratch) -> None:
         for host in ("127.0.0.1", "127.1", "2130706433", "localhost"):
@@ -403,6 +424,110 @@ class TestConnecting:
             fetch_sql(scratch.request("SELECT 1 AS a", port=1), guard=LOOPBACK_ALLOWED)
 
 
+# (the rights of the source's PostgreSQL user, whether a source may use it)
+PG_RIGHTS = [
+    pytest.param(None, False, id="the server's superuser is refused"),
+    pytest.param("REPLICATION", False, id="a user with replication is refused"),
+    pytest.param("IN ROLE pg_read_server_files", False, id="a reader of the server's files is refused"),
+    pytest.param("IN ROLE pg_write_server_files", False, id="a writer of the server's files is refused"),
+    pytest.param("IN ROLE pg_execute_server_program", False, id="one that runs programs is refused"),
+    pytest.param("IN ROLE pg_signal_backend", False, id="one that ends other sessions is refused"),
+    pytest.param("IN ROLE pg_monitor", True, id="a reader of the server's statistics may read"),
+    pytest.param("", True, id="a user that can only read may read"),
+]
+
+
+class TestPostgresqlUsersThatCouldDoMoreThanRead:
+    """Anyone who may edit a source's query acts with its stored user: one that could act on the
+    server itself (read its files, end sessions, keep replication slots) is refused before the
+    query runs."""
+
+    @pytest.mark.parametrize(("rights", "allowed"), PG_RIGHTS)
+    def test_a_user_with_rights_beyond_reading_is_refused_before_the_query_runs(
+        self, postgresql_server: DatabaseServer, rights: str | None, allowed: bool
+    ) -> None:
+        def fetch(username: str) -> list[dict[str, Any]]:
+            settings = {
+                "engine": "postgresql",
+                "host": postgresql_server.host,
+                "port": postgresql_server.port,
+                "database": postgresql_server.database,
+                "username": username,
+                "password": postgresql_server.password,
+                "query": "SELECT 1 / (SELECT count(*)::int - 1 FROM (VALUES (1)) AS v(x)) AS never",
+            }
+            return fetch_sql(
+                SourceRequest(kind="sql", url=None, format=None, sql=settings), guard=LOOPBACK_ALLOWED
+            )
+
+        def outcome(username: str) -> str:
+            try:
+                return repr(fetch(username))
+            except FetchError as refusal:
+                return str(refusal)
+
+        if rights is None:
+            answer = outcome(postgresql_server.username)
+        else:
+            with postgresql_role(postgresql_server, rights) as username:
+                answer = outcome(username)
+        # The query divides by zero: a user that may read sees the server's error, one that may not
+        # sees the refusal, never the query's outcome.
+        if allowed:
+            assert answer.startswith("The query failed: ") and "division by zero" in answer
+        else:
+            assert answer == ADMIN_USER
+
+
+# (what the source's MariaDB/MySQL user was granted, whether a source may use it)
+MYSQL_RIGHTS = [
+    pytest.param(None, False, id="the server's administrator is refused"),
+    pytest.param("FILE ON *.*", False, id="a user that reads the server's files is refused"),
+    pytest.param("SELECT ON *.*", True, id="a user that reads every database may read"),
+]
+
+
+class TestMysqlUsersThatCouldDoMoreThanRead:
+    """With the FILE privilege, a SELECT reads any file the server may (`LOAD_FILE`): such a user
+    is refused before the query runs."""
+
+    @pytest.mark.parametrize(("granted", "allowed"), MYSQL_RIGHTS)
+    def test_a_user_that_reads_the_servers_files_is_refused_before_the_query_runs(
+        self, mysql_server: DatabaseServer, granted: str | None, allowed: bool
+    ) -> None:
+        def outcome(username: str, password: str) -> str:
+            settings = {
+                "engine": "mysql",
+                "host": mysql_server.host,
+                "port": mysql_server.port,
+                "database": mysql_server.database,
+                "username": username,
+                "password": password,
+                "query": "SELECT LOAD_FILE('/etc/hostname') IS NOT NULL AS read_a_file",
+            }
+            request = SourceRequest(kind="sql", url=None, format=None, sql=settings)
+            try:
+                return repr(fetch_sql(request, guard=LOOPBACK_ALLOWED))
+            except FetchError as refusal:
+                return str(refusal)
+
+        if granted is None:
+            answer = outcome(mysql_server.username, mysql_server.password)
+        else:
+            name = f"tenantry_{uuid.uuid4().hex[:12]}"
+            with _mysql(mysql_server, mysql_server.database) as conn, conn.cursor() as cursor:
+                cursor.execute(f"CREATE USER '{name}'@'%' IDENTIFIED BY '{READER_PASSWORD}'")
+                cursor.execute(f"GRANT {granted} TO '{name}'@'%'")
+                cursor.execute(f"GRANT SELECT ON `{mysql_server.database}`.* TO '{name}'@'%'")
+            try:
+                answer = outcome(name, READER_PASSWORD)
+            finally:
+                with _mysql(mysql_server, mysql_server.database) as conn, conn.cursor() as cursor:
+                    cursor.execute(f"DROP USER IF EXISTS '{name}'@'%'")
+        # A user without FILE may run the query, and reads no file with it.
+        assert answer == ("[{'read_a_file': 0}]" if allowed else ADMIN_USER)
+
+
 class TestRefreshedByTheWorker:
     """A stored source, end to end: created through the API, fetched by the worker with the
     client's properties, its rows served; a failing query keeps the last good rows."""
@@ -420,7 +545,7 @@ class TestRefreshedByTheWorker:
         if scratch.engine == "mysql":
             body |= {"username": scratch.reader, "password": READER_PASSWORD}
         else:
-            body |= {"username": scratch.server.username}
+            body |= {"username": scratch.reader}
         response = http.post(f"/api/1/clients/{client_id}/datasources", json=body, headers=partner.headers)
         assert response.status_code == 201, response.text
         return int(response.json()["id"])

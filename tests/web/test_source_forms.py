@@ -154,7 +154,7 @@ class TestConsoleTestConnection:
 @pytest.mark.usefixtures("partner_session")
 class TestConsoleTestSql:
     def test_a_sql_source_shows_its_querys_rows_with_the_clients_property_bound(
-        self, http, partner, postgresql_server
+        self, http, partner, postgresql_server, postgresql_reader
     ):
         client_id = new_client(http, partner, "trial")
         put = http.put(
@@ -169,8 +169,8 @@ class TestConsoleTestSql:
             "host": postgresql_server.host,
             "port": str(postgresql_server.port),
             "database": postgresql_server.database,
-            "username": postgresql_server.username,
-            "password": postgresql_server.password,
+            "username": postgresql_reader,
+            "password": "",
             "sql": "select {{client.prop.account}}::text as account, n from generate_series(1, 25) as n",
         }
         answer = try_connection(http, f"{page}/datasources/test", page, **form)

@@ -72,13 +72,33 @@ DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 
 WRITE_REFUSED = "The query tried to change data; sources are read-only."
 WRONG_PASSWORD = "The database refused the user name or password."
+NO_DATABASE_ACCESS = "The database user may not use that database, or it does not exist."
 NOT_ONE_STATEMENT = "The query must be a single statement."
 NOT_A_SELECT = "The query must be a SELECT (or start with WITH)."
 EXECUTABLE_COMMENT = "The query may not hold an executable comment (/*! ... */): MySQL runs its text."
+ADMIN_USER = (
+    "The database user has rights beyond reading (superuser, replication, the server's files or "
+    "programs, or ending other sessions): give the source a user that can only read."
+)
 PLACEHOLDER_QUOTED = (
     "A placeholder may not stand inside a string, a quoted name or a comment: write it as a value of "
     "its own (region = {{client.prop.region}}, not region = '{{client.prop.region}}')."
 )
+
+# A PostgreSQL role that a SELECT could use to act on the server itself, read-only transaction or
+# not: a superuser (files, other sessions, settings), replication (slots that keep the server's
+# log, filling its disk), or a member of the roles that read or write the server's files, run
+# programs there or end other sessions. Anyone who may edit a source's query would act with them.
+_PG_ADMIN_RIGHTS = """(
+    SELECT r.rolsuper OR r.rolreplication OR EXISTS (
+        SELECT FROM pg_roles AS g
+        WHERE g.rolname IN (
+            'pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program',
+            'pg_signal_backend'
+        ) AND pg_has_role(r.oid, g.oid, 'MEMBER')
+    )
+    FROM pg_roles AS r WHERE r.rolname = current_user
+)"""
 
 _FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
 # MySQL writes a file on the database server with these, read-only transaction or not.
@@ -295,11 +315,16 @@ def _fetch_postgresql(
         with conn.cursor() as cursor:
             # The session's default too, so that not even a COMMIT inside the query (which the
             # extended protocol would refuse anyway) could leave a writable transaction.
+            # And, in the same round trip, whether the user could do more than read (then the
+            # query is not run at all).
             cursor.execute(
                 "SELECT set_config('default_transaction_read_only', 'on', false),"
-                " set_config('statement_timeout', %s, false)",
+                " set_config('statement_timeout', %s, false), " + _PG_ADMIN_RIGHTS,
                 (str(_milliseconds_left(deadline)),),
             )
+            settings = cursor.fetchone()
+            if settings is None or settings[2] is not False:
+                raise FetchError(ADMIN_USER)
             conn.commit()
             conn.read_only = True  # every transaction from here starts with BEGIN READ ONLY
             # `stream` sends one statement over the extended protocol and reads the answer row
@@ -411,6 +436,17 @@ def _postgresql_message(exc: psycopg.Error, timeout: float) -> str:
 # -- MySQL and MariaDB ------------------------------------------------------------------------
 
 
+# The server's version, and whether the user (or its role) has the FILE privilege, with which a
+# SELECT reads any file the server may (`LOAD_FILE`): anyone who may edit the source's query would.
+_MYSQL_VERSION_AND_FILES = (
+    "SELECT VERSION(), EXISTS ("
+    " SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'FILE' AND GRANTEE IN ("
+    "  CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',"
+    "   SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''),"
+    "  CONCAT('''', CURRENT_ROLE(), '''')))"
+)
+
+
 def _fetch_mysql(
     addresses: Sequence[IPAddress],
     connection: dict[str, Any],
@@ -424,8 +460,11 @@ def _fetch_mysql(
     watchdog = _Watchdog(conn._sock.fileno() if conn._sock else -1, deadline)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT VERSION()")
-            version = str((cursor.fetchone() or ("",))[0])
+            cursor.execute(_MYSQL_VERSION_AND_FILES)
+            version, reads_files = cursor.fetchone() or ("", 1)
+            version = str(version)
+            if reads_files:
+                raise FetchError(ADMIN_USER)
             if "mariadb" in version.lower():
                 cursor.execute("SET SESSION max_statement_time = %s", (_milliseconds_left(deadline) / 1000,))
             else:
@@ -509,8 +548,10 @@ def _connect_mysql(
             continue  # a server on that address that does not speak MySQL's protocol
         except pymysql.MySQLError as exc:
             code = exc.args[0] if exc.args else None
-            if code in (ER.ACCESS_DENIED_ERROR, ER.DBACCESS_DENIED_ERROR):
+            if code == ER.ACCESS_DENIED_ERROR:
                 raise FetchError(WRONG_PASSWORD) from None
+            if code == ER.DBACCESS_DENIED_ERROR:  # MySQL does not tell such a user whether it exists
+                raise FetchError(NO_DATABASE_ACCESS) from None
             if code == ER.BAD_DB_ERROR:
                 raise FetchError("The database does not exist.") from None
             if "timed out" in str(exc):
