@@ -483,6 +483,7 @@ class TestPostgresqlUsersThatCouldDoMoreThanRead:
 MYSQL_RIGHTS = [
     pytest.param(None, False, id="the server's administrator is refused"),
     pytest.param("FILE ON *.*", False, id="a user that reads the server's files is refused"),
+    pytest.param("role:FILE ON *.*", False, id="one whose default role reads them is refused"),
     pytest.param("SELECT ON *.*", True, id="a user that reads every database may read"),
 ]
 
@@ -517,13 +518,20 @@ class TestMysqlUsersThatCouldDoMoreThanRead:
             name = f"tenantry_{uuid.uuid4().hex[:12]}"
             with _mysql(mysql_server, mysql_server.database) as conn, conn.cursor() as cursor:
                 cursor.execute(f"CREATE USER '{name}'@'%' IDENTIFIED BY '{READER_PASSWORD}'")
-                cursor.execute(f"GRANT {granted} TO '{name}'@'%'")
                 cursor.execute(f"GRANT SELECT ON `{mysql_server.database}`.* TO '{name}'@'%'")
+                if granted.startswith("role:"):  # through a role the user has by default
+                    cursor.execute(f"CREATE ROLE {name}_role")
+                    cursor.execute(f"GRANT {granted.removeprefix('role:')} TO {name}_role")
+                    cursor.execute(f"GRANT {name}_role TO '{name}'@'%'")
+                    cursor.execute(f"SET DEFAULT ROLE {name}_role FOR '{name}'@'%'")
+                else:
+                    cursor.execute(f"GRANT {granted} TO '{name}'@'%'")
             try:
                 answer = outcome(name, READER_PASSWORD)
             finally:
                 with _mysql(mysql_server, mysql_server.database) as conn, conn.cursor() as cursor:
                     cursor.execute(f"DROP USER IF EXISTS '{name}'@'%'")
+                    cursor.execute(f"DROP ROLE IF EXISTS {name}_role")
         # A user without FILE may run the query, and reads no file with it.
         assert answer == ("[{'read_a_file': 0}]" if allowed else ADMIN_USER)
 

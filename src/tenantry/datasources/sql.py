@@ -436,15 +436,20 @@ def _postgresql_message(exc: psycopg.Error, timeout: float) -> str:
 # -- MySQL and MariaDB ------------------------------------------------------------------------
 
 
-# The server's version, and whether the user (or its role) has the FILE privilege, with which a
-# SELECT reads any file the server may (`LOAD_FILE`): anyone who may edit the source's query would.
-_MYSQL_VERSION_AND_FILES = (
-    "SELECT VERSION(), EXISTS ("
-    " SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'FILE' AND GRANTEE IN ("
-    "  CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',"
-    "   SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''),"
-    "  CONCAT('''', CURRENT_ROLE(), '''')))"
-)
+# A grant on every database (`SHOW GRANTS`: the user's, and on MariaDB its active role's) that
+# holds FILE, with which a SELECT reads any file the server may (`LOAD_FILE`): anyone who may edit
+# the source's query would. (MySQL 8 does not list a role's privileges there.)
+_GLOBAL_GRANT = re.compile(r"^GRANT (.+?) ON \*\.\* TO ", re.IGNORECASE)
+
+
+def _reads_server_files(grants: Iterable[Sequence[Any]]) -> bool:
+    for row in grants:
+        found = _GLOBAL_GRANT.match(str(row[0]))
+        if found is not None:
+            privileges = {p.strip().upper() for p in found.group(1).split(",")}
+            if privileges & {"FILE", "ALL", "ALL PRIVILEGES"}:
+                return True
+    return False
 
 
 def _fetch_mysql(
@@ -460,11 +465,11 @@ def _fetch_mysql(
     watchdog = _Watchdog(conn._sock.fileno() if conn._sock else -1, deadline)
     try:
         with conn.cursor() as cursor:
-            cursor.execute(_MYSQL_VERSION_AND_FILES)
-            version, reads_files = cursor.fetchone() or ("", 1)
-            version = str(version)
-            if reads_files:
+            cursor.execute("SHOW GRANTS")
+            if _reads_server_files(cursor.fetchall()):
                 raise FetchError(ADMIN_USER)
+            cursor.execute("SELECT VERSION()")
+            version = str((cursor.fetchone() or ("",))[0])
             if "mariadb" in version.lower():
                 cursor.execute("SET SESSION max_statement_time = %s", (_milliseconds_left(deadline) / 1000,))
             else:
