@@ -167,3 +167,26 @@ def test_rotation_reseals_the_answers_kept_for_idempotency_keys_so_a_replay_surv
         replay = after.post("/api/1/me/api-keys", json={"name": "ci"}, headers=headers)
     assert (replay.status_code, replay.headers.get("idempotent-replayed")) == (201, "true"), replay.text
     assert replay.json() == created.json()
+
+
+def test_rotation_is_no_edit_by_hand_of_a_clients_template_copy(
+    http, partner, database, database_url, settings, tmp_path
+):
+    from tests.content import make_client
+    from tests.templates.test_api import create, deploy, instances
+
+    made = create(http, partner)  # its CRM source keeps sealed secrets, as each client's copy does
+    in_step, changed = make_client(http, partner, "active"), make_client(http, partner, "active")
+    answer = deploy(http, partner, made["id"], client_ids=[in_step, changed])
+    dashboard_id = next(d["dashboard_ids"][0] for d in answer["deployed"] if d["client_id"] == changed)
+    renamed = http.patch(f"/api/1/dashboards/{dashboard_id}", json={"name": "Mine"}, headers=partner.headers)
+    assert renamed.status_code == 200, renamed.text
+    old = (tmp_path / "encryption.key").read_text().strip()
+    env = {"TENANTRY_ENCRYPTION_KEY": new_key(), "TENANTRY_ENCRYPTION_OLD_KEYS": old}
+
+    rotated = tenantry("secrets", "rotate", url=database_url, cwd=tmp_path, env=env)
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted the secrets of 2 data source(s)" in rotated.stderr
+    drift = {i["client_id"]: i["drift"] for i in instances(http, partner, made["id"])}
+    assert drift == {in_step: False, changed: True}

@@ -511,7 +511,7 @@ def secrets_rotate(ctx: typer.Context) -> None:
     from tenantry.accounts.service import rotate_totp_secrets
     from tenantry.api.idempotency import rotate_kept_answers
     from tenantry.datasources.service import rotate_secrets
-    from tenantry.templates.service import rotate_template_secrets
+    from tenantry.templates.service import fingerprint_again, instances_in_step, rotate_template_secrets
     from tenantry.vault import load_vault
 
     settings = _settings(ctx)
@@ -520,7 +520,11 @@ def secrets_rotate(ctx: typer.Context) -> None:
     except (OSError, ValueError) as exc:
         fail(f"cannot load the encryption key: {exc}")
     with _session(settings, write=True) as db:
+        # Sealing a template copy's secrets again is no edit by hand: read which copies are
+        # unchanged before, and keep them so after.
+        in_step = instances_in_step(db)
         outcome = rotate_secrets(db, vault)
+        fingerprint_again(db, in_step)
         factors = rotate_totp_secrets(db, vault)
         templates = rotate_template_secrets(db, vault)
         answers, lost_answers = rotate_kept_answers(db, vault)

@@ -16,7 +16,7 @@ from tenantry.auth.principal import Principal
 from tenantry.db.dashboard_models import DashboardShare, DataSource, Klip, PublishedLink
 from tenantry.db.models import ClientUser, Dashboard
 from tenantry.errors import NotFound
-from tenantry.klips.spec import KlipBody, Size
+from tenantry.klips.spec import KlipBody, Size, stored_definition
 from tenantry.owners import Owner, only_shared, scoped
 
 
@@ -93,7 +93,7 @@ class PlacedKlip:
 
     def body(self) -> KlipBody:
         """The klip's whole definition (ValidationError if what is stored no longer fits)."""
-        stored: dict[str, Any] = json.loads(self.definition)
+        stored: dict[str, Any] = stored_definition(json.loads(self.definition))
         return KlipBody.model_validate({**stored, "kind": self.kind, "datasource_id": self.datasource_id})
 
 

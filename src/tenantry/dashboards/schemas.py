@@ -21,6 +21,7 @@ from tenantry.klips.spec import (
     LayoutIn,
     PreviewIn,
     Size,
+    stored_definition,
 )
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ class KlipOut(BaseModel):
             kind=klip.kind,
             datasource_id=klip.datasource_id,
             size=Size(w=klip.size_w, h=klip.size_h),
-            **klip.definition,
+            **stored_definition(klip.definition),
         )
 
 

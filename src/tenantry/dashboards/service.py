@@ -39,7 +39,7 @@ from tenantry.db.models import Dashboard
 from tenantry.errors import InvalidInput, NotFound
 from tenantry.klips import dates, query
 from tenantry.klips.query import ColumnType, QueryError
-from tenantry.klips.spec import definition_of
+from tenantry.klips.spec import definition_of, stored_definition
 from tenantry.owners import (
     Owner,
     audit_change,
@@ -272,7 +272,7 @@ def _whole(klip: Klip) -> dict[str, Any]:
         "kind": klip.kind,
         "datasource_id": klip.datasource_id,
         "size": {"w": klip.size_w, "h": klip.size_h},
-        **klip.definition,
+        **stored_definition(klip.definition),
     }
 
 

@@ -357,7 +357,20 @@ def looks_like_date_range(value: str) -> bool:
 
 def definition_of(body: KlipBody) -> dict[str, Any]:
     """What the klips table keeps as the klip's definition: the body without kind, source, title
-    and size (they have their own columns), leaving out what is unset."""
+    and size (they have their own columns), leaving out what is unset. A template's klip names
+    its source by `datasource_ref`; that is the template's business, not the definition's."""
     return body.model_dump(
-        mode="json", by_alias=True, exclude={"kind", "datasource_id", "title", "size"}, exclude_defaults=True
+        mode="json",
+        by_alias=True,
+        exclude={"kind", "datasource_id", "datasource_ref", "title", "size"},
+        exclude_defaults=True,
     )
+
+
+def stored_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """A klip's definition as read from the klips table. Klips deployed from a template before
+    `definition_of` left out `datasource_ref` still hold it; it is dropped here, so those klips
+    draw and can be edited like any other (their drift fingerprints, taken with it, still match)."""
+    if "datasource_ref" not in definition:
+        return definition
+    return {name: value for name, value in definition.items() if name != "datasource_ref"}

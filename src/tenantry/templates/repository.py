@@ -63,6 +63,13 @@ def instances_of(
     return db.scalars(query.order_by(TemplateInstance.client_id)).all()
 
 
+def attached_instances(db: Session) -> Sequence[TemplateInstance]:
+    """Every partner's instances that are still updated from their template."""
+    return db.scalars(
+        select(TemplateInstance).where(TemplateInstance.detached.is_(False)).order_by(TemplateInstance.id)
+    ).all()
+
+
 def client_instances(db: Session, client_id: int) -> Sequence[TemplateInstance]:
     return db.scalars(select(TemplateInstance).where(TemplateInstance.client_id == client_id)).all()
 

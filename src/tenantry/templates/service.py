@@ -41,7 +41,7 @@ from tenantry.db.template_models import Template, TemplateInstance
 from tenantry.errors import InvalidInput, NotFound, TenantryError
 from tenantry.klips import query
 from tenantry.klips.query import QueryError
-from tenantry.klips.spec import definition_of
+from tenantry.klips.spec import definition_of, stored_definition
 from tenantry.outbound import Guard
 from tenantry.owners import Owner, check_content_limit, give_back, partner_owner, require_builder, take_one
 from tenantry.partners import repository as partners_repo
@@ -381,7 +381,7 @@ def _template_klip(klip: Klip, refs: dict[int, str]) -> dict[str, Any]:
         "kind": klip.kind,
         "datasource_ref": refs.get(klip.datasource_id) if klip.datasource_id is not None else None,
         "size": {"w": klip.size_w, "h": klip.size_h},
-        "definition": klip.definition,
+        "definition": stored_definition(klip.definition),
     }
 
 
@@ -399,7 +399,8 @@ def deploy(
     vault: Vault,
 ) -> DeployOut:
     """Deploy the template's current version to each client, each all or nothing on its own: a
-    client already holding an instance has it updated in place. A dry run does the same work and
+    client already holding an instance has it updated in place, unless that copy was changed by
+    hand (skipped `drift`, as update-instances without `force`). A dry run does the same work and
     rolls it back, so its answer is the real one.
 
     The partner lock is taken once, before anything is read: pool and content checks take it
@@ -431,6 +432,12 @@ def deploy(
                 instance = _new_instance(db, now, template, owner)
             elif instance.detached:
                 raise Detached("This client's copy is detached from the template; it is not updated.")
+            elif fingerprint(db, instance.mapping) != instance.fingerprint:
+                # Deploying again is an update: a copy changed by hand is overwritten only by
+                # update-instances with `force`, as its answer here says.
+                raise Drift(
+                    "This client's copy was changed by hand; update-instances with force overwrites it."
+                )
             else:
                 _apply(db, now, template, owner, instance)
             deployed = _deployed(instance)
@@ -560,12 +567,13 @@ def _source_of(now: datetime, owner: Owner, stored: dict[str, Any]) -> DataSourc
 
 
 def _define_source(source: DataSource, stored: dict[str, Any], owner: Owner, now: datetime) -> bool:
-    """Give a client's source the template's definition (its rows are kept); whether what it
-    fetches changed, so it is fetched again."""
+    """Give a client's source the template's definition (the rows it fetched are kept); whether
+    what it fetches changed, so it is fetched again. An inline source's rows are part of its
+    definition: `_apply` gives them."""
+    source.name = stored["name"]
     if stored["kind"] == "inline":
         return False
     before = (source.url, source.config, source.secrets)
-    source.name = stored["name"]
     source.url, source.format = stored.get("url"), stored.get("format")
     source.config, source.secrets = stored.get("config"), stored.get("secrets")
     source.refresh_interval = stored.get("refresh_interval")
@@ -589,7 +597,8 @@ def _klip_rows(
             "datasource_id": sources[klip["datasource_ref"]] if klip["datasource_ref"] else None,
             "size_w": klip["size"]["w"],
             "size_h": klip["size"]["h"],
-            "definition": klip["definition"],
+            # A template kept before definitions left out `datasource_ref` still holds it there.
+            "definition": stored_definition(klip["definition"]),
         }
         for position, klip in enumerate(klips)
     ]
@@ -799,7 +808,8 @@ def _new_instance(db: Session, now: datetime, template: Template, owner: Owner) 
 
 def _apply(db: Session, now: datetime, template: Template, owner: Owner, instance: TemplateInstance) -> None:
     """Bring a client's copy to the template's current version: klips, layout, filters and source
-    definitions; each source keeps the rows it has fetched. A source the template no longer
+    definitions (an inline source's rows with it); each source keeps the rows it has fetched. A
+    source the template no longer
     holds stays with the client (their own klips may show it) but leaves the instance."""
     body = template.body
     mapping = instance.mapping
@@ -811,6 +821,9 @@ def _apply(db: Session, now: datetime, template: Template, owner: Owner, instanc
             source = _new_source(db, now, owner, stored)
         else:
             if _define_source(source, stored, owner, now):
+                source.updated_at = now
+            if stored["kind"] == "inline" and source.rows != (rows := stored.get("rows") or []):
+                sources_service.store_rows(db, source, rows, now)
                 source.updated_at = now
         sources[stored["ref"]] = source.id
     had = repo.dashboards_by_id(db, list(mapping["dashboards"]))
@@ -1002,6 +1015,24 @@ def _instance_holding(db: Session, dashboard: Dashboard) -> TemplateInstance | N
         return None
     held: Sequence[TemplateInstance] = repo.client_instances(db, dashboard.client_id)
     return next((i for i in held if dashboard.id in i.mapping["dashboards"]), None)
+
+
+def instances_in_step(db: Session) -> list[TemplateInstance]:
+    """The instances nobody has changed by hand (their content still has the fingerprint kept
+    when they were last deployed or updated)."""
+    held = repo.attached_instances(db)
+    now_printed = fingerprints(db, [i.mapping for i in held])
+    return [i for i, printed in zip(held, now_printed, strict=True) if printed == i.fingerprint]
+
+
+def fingerprint_again(db: Session, instances: Sequence[TemplateInstance]) -> None:
+    """Keep these instances' fingerprints of their content as it is now. For a change that is not
+    an edit by hand: `tenantry secrets rotate` seals the copies' secrets again (a new nonce, the
+    same secret), which changes what the fingerprint reads; the instances in step before it
+    (`instances_in_step`) stay in step after it."""
+    for instance, printed in zip(instances, fingerprints(db, [i.mapping for i in instances]), strict=True):
+        instance.fingerprint = printed
+    db.flush()
 
 
 def rotate_template_secrets(db: Session, vault: Vault, batch: int = 200) -> sources_service.Rotation:
