@@ -12,7 +12,7 @@ tells which e-mails have accounts.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -282,6 +282,22 @@ def _audit_own(db: Session, principal: Principal, action: str, now: datetime) ->
 class TotpBegun:
     secret: str
     otpauth_uri: str
+    # The same URI with the account's name cut short, for a QR code the whole one overflows (a
+    # long address of characters that take many bytes each).
+    short_uri: str
+
+
+# How many characters of the account's name the short URI keeps.
+SHORT_ACCOUNT_CHARS = 24
+
+
+def _begun(db: Session, secret: str, user: PartnerUser | ClientUser) -> TotpBegun:
+    partner_id, client_id = _partner_of(db, user)
+    issuer = brand_for(db, partner_id, client_id).product_name
+    short = user.email if len(user.email) <= SHORT_ACCOUNT_CHARS else user.email[:SHORT_ACCOUNT_CHARS] + "…"
+    return TotpBegun(
+        secret, mfa.otpauth_uri(secret, user.email, issuer), mfa.otpauth_uri(secret, short, issuer)
+    )
 
 
 def begin_totp(db: Session, clock: Clock, vault: Vault, principal: Principal) -> TotpBegun:
@@ -290,14 +306,19 @@ def begin_totp(db: Session, clock: Clock, vault: Vault, principal: Principal) ->
     secret = mfa.begin(db, vault, user, clock.now())
     if secret is None:
         raise MfaState("Two-step sign-in is on already; turn it off first to set it up again.")
-    issuer = brand_for(db, principal.partner_id, principal.client_id).product_name
-    return TotpBegun(secret, mfa.otpauth_uri(secret, user.email, issuer))
+    return _begun(db, secret, user)
 
 
-def enrolment(db: Session, clock: Clock, vault: Vault, step: mfa.Pending) -> TotpBegun | None:
-    """The factor a user sets up at sign-in (the one begun before, if any, so a reload shows the
-    same code); None when there is no such user, their password changed since the sign-in began,
-    or their TOTP is on already."""
+def enrolment(
+    db: Session, clock: Clock, vault: Vault, step: mfa.Pending
+) -> tuple[TotpBegun, mfa.Pending] | None:
+    """The factor a user sets up at sign-in, and the pending sign-in naming it (to be signed into
+    the pending cookie again); None when there is no such user, their password changed since the
+    sign-in began, or their TOTP is on already.
+
+    Only a secret this same pending sign-in began is shown again (so a reload shows the code the
+    user may have scanned already). Any other unconfirmed one is replaced by a new secret: it may
+    have been begun through the API by whoever holds the user's key, who knows it."""
     user = mfa.pending_user(db, step)
     if user is None:
         return None
@@ -305,17 +326,16 @@ def enrolment(db: Session, clock: Clock, vault: Vault, step: mfa.Pending) -> Tot
     if factor is not None and factor.confirmed_at is not None:
         return None
     secret = None
-    if factor is not None:
+    if factor is not None and mfa.begun_here(step, factor):
         try:
             secret = mfa.secret_of(vault, factor)
         except VaultError:
             secret = None
     if secret is None:
         secret = mfa.begin(db, vault, user, clock.now())
-    assert secret is not None
-    partner_id, client_id = _partner_of(db, user)
-    issuer = brand_for(db, partner_id, client_id).product_name
-    return TotpBegun(secret, mfa.otpauth_uri(secret, user.email, issuer))
+        factor = mfa.factor_of(db, step.kind, step.user_id)
+    assert secret is not None and factor is not None
+    return _begun(db, secret, user), replace(step, begun=mfa.factor_digest(factor))
 
 
 def confirm_totp(db: Session, clock: Clock, vault: Vault, principal: Principal, code: str) -> list[str]:

@@ -3,7 +3,9 @@ recovery codes, and the signed pending sign-in that lies between the password an
 
 A pending sign-in is no session: it is a signed, short-lived cookie naming the user whose password
 was right and what is still asked of them (`code`: a TOTP or recovery code; `enrol`: set up TOTP
-first, because their partner requires it). It opens nothing but the second step's page.
+first, because their partner requires it). It opens nothing but the second step's page. One that
+enrols also names the secret its own enrol page began (`begun_here`): a secret begun any other way,
+such as through the API by whoever holds the user's key, is never shown there nor confirmed.
 
 A TOTP code is accepted for the time step before and after the present one (clocks drift), and
 never twice: the factor keeps the newest step used, and an older or equal one is refused, so a
@@ -51,11 +53,15 @@ class Pending:
     expires_at: int  # epoch seconds
     # Which password was proven (`_proof`): a pending sign-in ends when the password changes.
     proof: str = ""
+    # The factor this pending sign-in's enrol page began (`factor_digest`), "" before it has.
+    begun: str = ""
 
     def signed(self, secret: str) -> str:
         # The nonce makes each pending sign-in's cookie unlike any other's.
         nonce = secrets.token_hex(8)
-        value = f"{self.purpose}:{self.kind}:{self.user_id}:{self.expires_at}:{self.proof}:{nonce}"
+        value = (
+            f"{self.purpose}:{self.kind}:{self.user_id}:{self.expires_at}:{self.proof}:{nonce}:{self.begun}"
+        )
         return sign(value, secret)
 
 
@@ -84,8 +90,8 @@ def read_pending(signed: str | None, secret: str, now: datetime) -> Pending | No
     if value is None:
         return None
     try:
-        purpose, kind, user_id, expires, proof, _nonce = value.split(":")
-        found = Pending(purpose, kind, int(user_id), int(expires), proof)  # type: ignore[arg-type]
+        purpose, kind, user_id, expires, proof, _nonce, begun = value.split(":")
+        found = Pending(purpose, kind, int(user_id), int(expires), proof, begun)  # type: ignore[arg-type]
     except ValueError:
         return None
     if found.purpose not in ("code", "enrol") or found.kind not in ("partner_user", "client_user"):
@@ -234,6 +240,17 @@ def begin(db: Session, vault: Vault, user: PartnerUser | ClientUser, now: dateti
 
 def secret_of(vault: Vault, factor: TotpFactor) -> str:
     return vault.open(factor.secret_sealed)
+
+
+def factor_digest(factor: TotpFactor) -> str:
+    """A digest of the factor's sealed secret: it names this secret (a new one is sealed afresh)
+    without telling it, so a signed cookie may carry it."""
+    return hashlib.sha256(factor.secret_sealed.encode()).hexdigest()[:32]
+
+
+def begun_here(step: Pending, factor: TotpFactor) -> bool:
+    """Whether `factor` is the secret this pending sign-in's enrol page began (and showed)."""
+    return bool(step.begun) and hmac.compare_digest(step.begun, factor_digest(factor))
 
 
 def confirm(db: Session, vault: Vault, factor: TotpFactor, code: str, now: datetime) -> list[str] | None:

@@ -165,7 +165,7 @@ def _conclude_code(
     if user is not None and factor is not None:
         if step.purpose == "code" and factor.confirmed_at is not None:
             codes = [] if mfa.code_opens(db, vault, factor, code, now) else None
-        elif step.purpose == "enrol":
+        elif step.purpose == "enrol" and mfa.begun_here(step, factor):
             codes = mfa.confirm(db, vault, factor, code, now)
     if user is None or codes is None:
         throttle.fail(db, attempt, now)

@@ -36,6 +36,7 @@ from tenantry.web.pages import (
     page,
     render,
     secret,
+    secure,
     to,
     token_form_refused,
     visitor,
@@ -52,10 +53,24 @@ SENT = (
 )
 
 
-def qr_svg(uri: str) -> Markup:
-    """The otpauth URI as an inline SVG QR code (drawn here: no request leaves the page)."""
-    svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff")
-    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="QR code for your authenticator app" ', 1))
+NO_QR = "This key is too long for a QR code: type it into your authenticator app instead."
+
+
+def qr_svg(begun: accounts.TotpBegun) -> Markup:
+    """The otpauth URI as an inline SVG QR code (drawn here: no request leaves the page). A QR
+    code holds at most about 2,300 bytes, which a long address of many-byte characters overflows:
+    then the URI with the account's name cut short is drawn, and if even that does not fit (a long
+    product name), a sentence saying so takes the code's place: the key below it is typed in."""
+    for uri in (begun.otpauth_uri, begun.short_uri):
+        try:
+            code = segno.make(uri, error="m")
+        except segno.DataOverflowError:
+            continue
+        svg = code.svg_inline(scale=4, dark="#000", light="#fff")
+        return Markup(
+            svg.replace("<svg ", '<svg role="img" aria-label="QR code for your authenticator app" ', 1)
+        )
+    return Markup("<p>{}</p>").format(NO_QR)
 
 
 def _address(request: Request) -> str:
@@ -178,16 +193,35 @@ async def code(request: Request, clock: ClockDep, code: Code = "", csrf_token: C
     return signed_in_answer(request, outcome, to("/partner" if step.kind == "partner_user" else "/app"))
 
 
-def _enrolment(db: Session, clock: Clock, request: Request, step: mfa.Pending) -> accounts.TotpBegun | None:
+def _enrolment(
+    db: Session, clock: Clock, request: Request, step: mfa.Pending
+) -> tuple[accounts.TotpBegun, mfa.Pending] | None:
     return accounts.enrolment(db, clock, services(request).vault, step)
 
 
 def _enrol_page(
-    request: Request, begun: accounts.TotpBegun, text: str | None, status_code: int
+    request: Request,
+    clock: Clock,
+    enrolling: tuple[accounts.TotpBegun, mfa.Pending],
+    text: str | None,
+    status_code: int,
 ) -> HTMLResponse:
+    """The set-up page, with the pending cookie signed again to name the secret it shows: only
+    that one is shown again and confirms in this sign-in (accounts.service.enrolment)."""
+    begun, step = enrolling
     csrf, new = anonymous_csrf(request)
-    context = {"csrf_token": csrf, "message": text, "secret": begun.secret, "qr": qr_svg(begun.otpauth_uri)}
-    return render(request, "login_enrol.html", context, status_code, new_csrf=new)
+    context = {"csrf_token": csrf, "message": text, "secret": begun.secret, "qr": qr_svg(begun)}
+    answer = render(request, "login_enrol.html", context, status_code, new_csrf=new)
+    answer.set_cookie(
+        mfa.PENDING_COOKIE,
+        step.signed(secret(request)),
+        # The sign-in keeps its deadline: naming the secret does not lengthen it.
+        max_age=max(step.expires_at - int(clock.now().timestamp()), 1),
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+    )
+    return answer
 
 
 @router.get("/login/enrol", response_class=HTMLResponse)
@@ -196,10 +230,10 @@ async def enrol_form(request: Request, clock: ClockDep) -> Response:
     step = _pending(request, clock, "enrol")
     if step is None:
         return to("/login")
-    begun = await Work(services(request).database, write=True)(_enrolment, clock, request, step)
-    if begun is None:
+    enrolling = await Work(services(request).database, write=True)(_enrolment, clock, request, step)
+    if enrolling is None:
         return to("/login")
-    return _enrol_page(request, begun, None, 200)
+    return _enrol_page(request, clock, enrolling, None, 200)
 
 
 @router.post("/login/enrol", response_class=HTMLResponse)
@@ -211,10 +245,10 @@ async def enrol(request: Request, clock: ClockDep, code: Code = "", csrf_token: 
         return to("/login")
     outcome = await _second_step(request, clock, step, code)
     if outcome.session_token is None:
-        begun = await Work(services(request).database, write=True)(_enrolment, clock, request, step)
-        if begun is None:
+        enrolling = await Work(services(request).database, write=True)(_enrolment, clock, request, step)
+        if enrolling is None:
             return to("/login")
-        answer = _enrol_page(request, begun, outcome.message, outcome.status_code)
+        answer = _enrol_page(request, clock, enrolling, outcome.message, outcome.status_code)
         if outcome.retry_after is not None:
             answer.headers["Retry-After"] = outcome.retry_after
         return answer
@@ -261,7 +295,7 @@ def _begin(db: Session, visit: Visit, clock: Clock, request: Request) -> tuple[S
 @router.post("/account/mfa", response_class=HTMLResponse)
 async def begin_totp(request: Request, visit: FormSender, work: WorkDep, clock: ClockDep) -> Response:
     signed_in, begun = await work(_begin, visit, clock, request)
-    return page(request, signed_in, "mfa_setup.html", secret=begun.secret, qr=qr_svg(begun.otpauth_uri))
+    return page(request, signed_in, "mfa_setup.html", secret=begun.secret, qr=qr_svg(begun))
 
 
 def _confirm(
