@@ -31,6 +31,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from math import ceil
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,11 @@ from support import cores_busy, cores_by_role, cpu_times, process_times
 from tenantry.app import create_app
 from tenantry.clock import SystemClock
 from tenantry.db.migrate import upgrade
+from tenantry.db.models import PartnerUser
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.db.session import Database
 from tenantry.db.worker_models import OutboxMail
+from tenantry.emails.service import DASHBOARD_EMAILS_PER_DAY
 from tenantry.partners.service import PartnerPlan, create_partner
 from tenantry.settings import Settings
 
@@ -126,6 +129,26 @@ def build(url: str, schedules: int) -> None:
     far = datetime.now(UTC) + timedelta(days=365)
     now = datetime.now(UTC)
     with database.engine.begin() as conn:
+        # Addresses outside the account are sent for the partner editor who set them, 50 a day
+        # each (SPEC §12): one editor for every 50 schedules.
+        editors = (
+            conn.execute(
+                insert(PartnerUser).returning(PartnerUser.id),
+                [
+                    {
+                        "partner_id": created.partner_id,
+                        "email": f"editor{n}@bench.test",
+                        "name": f"Editor {n}",
+                        "role": "editor",
+                        "password_hash": None,
+                        "created_at": now,
+                    }
+                    for n in range(ceil(schedules / DASHBOARD_EMAILS_PER_DAY))
+                ],
+            )
+            .scalars()
+            .all()
+        )
         conn.execute(
             insert(ReportSchedule),
             [
@@ -141,7 +164,8 @@ def build(url: str, schedules: int) -> None:
                     "recipient_emails": [f"r{n}@bench.test"],
                     "subject": None,
                     "filters": {},
-                    "created_by": "bench",
+                    "created_by": f"partner_user:{editors[n // DASHBOARD_EMAILS_PER_DAY]}",
+                    "emails_set_by": f"partner_user:{editors[n // DASHBOARD_EMAILS_PER_DAY]}",
                     "created_at": now,
                     "updated_at": now,
                     "next_run_at": far,

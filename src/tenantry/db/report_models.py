@@ -21,6 +21,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenantry.db.base import Base, UTCDateTime, ids
 
 
+def _the_creator(context: Any) -> Any:
+    return context.get_current_parameters()["created_by"]
+
+
 class ReportSchedule(Base):
     """A dashboard e-mailed at its slots. Claimed by a worker with a lease when `next_run_at` has
     come, like a data-source refresh."""
@@ -45,6 +49,11 @@ class ReportSchedule(Base):
     subject: Mapped[str | None] = mapped_column(String(200))
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64))
+    # Who set `recipient_emails` (as `Principal.actor` names them): the addresses outside the
+    # account are sent only while that user is a partner admin or editor, and count against that
+    # user's e-mails a day, not against the creator's when someone else added them. The creator
+    # unless told otherwise.
+    emails_set_by: Mapped[str] = mapped_column(String(64), default=_the_creator)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())

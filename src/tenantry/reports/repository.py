@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tenantry.auth.principal import Principal
 from tenantry.db import leases
 from tenantry.db.locks import lock_row
-from tenantry.db.models import ClientUser, Dashboard, PartnerUser
+from tenantry.db.models import ClientUser, Dashboard, PartnerUser, StatusChange
 from tenantry.db.report_models import ReportRun, ReportSchedule
 from tenantry.errors import NotFound
 from tenantry.owners import scoped
@@ -83,6 +83,35 @@ def account_users(db: Session, partner_id: int, client_id: int | None) -> dict[i
     else:
         query = select(ClientUser.id, ClientUser.email).where(ClientUser.client_id == client_id)
     return {user_id: email for user_id, email in db.execute(query)}
+
+
+def partner_role(db: Session, partner_id: int, actor: str) -> str | None:
+    """The role in this partner of the partner user `actor` names (`Principal.actor`), held until
+    the transaction ends (a change of role then waits for the run); None for anyone else: a client
+    user, the command line, or a user removed since."""
+    kind, _, user_id = actor.partition(":")
+    if kind != "partner_user" or not user_id.isdigit():
+        return None
+    query = select(PartnerUser.role).where(
+        PartnerUser.id == int(user_id), PartnerUser.partner_id == partner_id
+    )
+    return db.scalars(query.with_for_update()).one_or_none()
+
+
+def stored_status_at(db: Session, partner_id: int, client_id: int, at: datetime) -> str | None:
+    """The client's stored status at `at`: the last change of its status history made then or
+    before (None if the history has none)."""
+    query = (
+        select(StatusChange.to_status)
+        .where(
+            StatusChange.partner_id == partner_id,
+            StatusChange.client_id == client_id,
+            StatusChange.at <= at,
+        )
+        .order_by(StatusChange.at.desc(), StatusChange.id.desc())
+        .limit(1)
+    )
+    return db.scalar(query)
 
 
 # The worker's side

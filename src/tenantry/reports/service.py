@@ -32,11 +32,12 @@ from tenantry.emails import repository as emails_repo
 from tenantry.emails import service as emails
 from tenantry.errors import EmailLimitReached, Forbidden, InvalidInput, TenantryError
 from tenantry.exports.service import ExportFile, Renderer, export_of
+from tenantry.lifecycle import trial_of
 from tenantry.limits import SCHEDULES_PER_DASHBOARD, check_room
 from tenantry.mail import Attachment, Mail, Mailer, one_line
-from tenantry.owners import audit_change, owner_of, require_builder, require_reader
+from tenantry.owners import Owner, audit_change, content_status, owner_of, require_builder, require_reader
 from tenantry.partners import repository as partners_repo
-from tenantry.policy import Capability, Decision, decide, refusal_message
+from tenantry.policy import Capability, Decision, EffectiveStatus, decide, refusal_message
 from tenantry.reports import repository as repo
 from tenantry.reports.schemas import ScheduleChange, ScheduleCreate, check_days
 from tenantry.reports.slots import Rule, latest_slot, next_slot
@@ -147,6 +148,7 @@ def create_schedule(
         subject=body.subject,
         filters=filters,
         created_by=principal.actor,
+        emails_set_by=principal.actor,
         created_at=now,
         updated_at=now,
     )
@@ -199,6 +201,9 @@ def change_schedule(
         user_ids, addresses = _check_recipients(
             db, principal, dashboard, body.recipients.user_ids, body.recipients.emails
         )
+        if addresses != schedule.recipient_emails:
+            # The addresses now answer to whoever changed them: their role and e-mails a day.
+            schedule.emails_set_by = principal.actor
         schedule.recipient_user_ids, schedule.recipient_emails = user_ids, addresses
     if "filters" in values:
         values["filters"] = _check_filters(db, dashboard, values["filters"], now)
@@ -276,7 +281,8 @@ def render_ahead(db: Session, renderer: Renderer, schedule: ReportSchedule, now:
     # Held while the report is drawn: the session keeps rows only while they are in use, and the
     # drawing reads the client again for its timezone (`partners_repo.days_timezone`).
     owner = owner_of(db, schedule.partner_id, schedule.client_id)
-    decision = decide(Capability.DOWNLOAD, owner.status(now))
+    slot, _late = _slot_of(schedule, now)
+    decision = _decision(db, owner, slot, now)[0]
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     if not decision.allowed or dashboard is None:
         return None
@@ -305,13 +311,10 @@ def run_schedule(
     schedule whose timing changed after it was claimed may no longer be due: its next slot is sent
     then, not now. `rendered`: the report as `render_ahead` made it, used when it still fits.
     """
-    rule = rule_of(schedule)
-    due_at = schedule.next_run_at
-    if due_at > now:
-        return Outcome("not_due", due_at)
-    slot = max(latest_slot(rule, now), due_at)
-    late = slot > due_at or now - slot > LATE_AFTER
-    schedule.next_run_at = next_slot(rule, max(now, slot))
+    if schedule.next_run_at > now:
+        return Outcome("not_due", schedule.next_run_at)
+    slot, late = _slot_of(schedule, now)
+    schedule.next_run_at = next_slot(rule_of(schedule), max(now, slot))
     run = repo.claim_slot(db, schedule.id, schedule.partner_id, slot, now)
     if run is None:
         db.flush()
@@ -319,14 +322,17 @@ def run_schedule(
     run.late, run.finished_at = late, now
     # Held while the report is drawn, as in `render_ahead`: the drawing reads the client's timezone.
     owner = owner_of(db, schedule.partner_id, schedule.client_id)
-    status = owner.status(now)
-    decision = decide(Capability.DOWNLOAD, status)
-    recipients, outside = _recipients_now(db, schedule)
+    decision, status = _decision(db, owner, slot, now)
+    recipients, outside, left_out = _recipients_now(db, schedule)
     mail = None
     if not decision.allowed:
         run.status, run.reason = "skipped", refusal_message(Capability.DOWNLOAD, status)
     elif not recipients:
-        run.status, run.reason = "skipped", "No recipient is left: the users named have been removed."
+        run.status, run.reason = (
+            "skipped",
+            "No recipient is left: "
+            + (_left_out_reason(left_out) if left_out else "the users named have been removed."),
+        )
     elif (too_many := _over_daily_limit(db, schedule, now, outside)) is not None:
         run.status, run.reason = "skipped", too_many
     else:
@@ -346,6 +352,8 @@ def run_schedule(
         else:
             run.status, run.recipients = "sent", recipients
             run.watermark = decision is Decision.WATERMARK
+            if left_out:  # sent to the account's users only: the run says who was left out, and why
+                run.reason = "Sent to the account's users only: " + _left_out_reason(left_out)
     if run.status != "skipped":
         emit(
             db,
@@ -360,31 +368,100 @@ def run_schedule(
     return Outcome(run.status, slot, late, run.reason, mail, run.mail_id if mail is not None else None)
 
 
-def _recipients_now(db: Session, schedule: ReportSchedule) -> tuple[list[str], int]:
-    """The named users' addresses as they are now (a removed user is dropped), then the others
-    (which only partner admins and editors store: `_check_recipients`); and how many of those are
-    not the address of a user of the account (counted against the creator's daily allowance)."""
+def _slot_of(schedule: ReportSchedule, now: datetime) -> tuple[datetime, bool]:
+    """The slot a run at `now` sends (the latest that has come, never one before the schedule's
+    due one), and whether the run is late."""
+    due_at = schedule.next_run_at
+    slot = max(latest_slot(rule_of(schedule), now), due_at)
+    return slot, slot > due_at or now - slot > LATE_AFTER
+
+
+def _decision(db: Session, owner: Owner, slot: datetime, now: datetime) -> tuple[Decision, EffectiveStatus]:
+    """What the policy table allows a run at `now` of `slot` (and the status that decided it).
+    The slot's status decides (SPEC §17), and a late run may do no more than the status now
+    allows either: a slot of an Active client is not sent once the client has been disabled."""
+    at_slot = _status_at(db, owner, slot)
+    now_status = owner.status(now)
+    decisions = [
+        (decide(Capability.DOWNLOAD, at_slot), at_slot),
+        (decide(Capability.DOWNLOAD, now_status), now_status),
+    ]
+    for kind in (Decision.REFUSED, Decision.WATERMARK):
+        for decision, status in decisions:
+            if decision is kind:
+                return decision, status
+    return decisions[0]
+
+
+def _status_at(db: Session, owner: Owner, slot: datetime) -> EffectiveStatus:
+    """The owner's status at `slot`, which decides the slot (SPEC §17) however late it is run: a
+    client disabled at the slot and re-activated before the run sends nothing for it, a Setup slot
+    run after the client left Setup carries the watermark.
+
+    The stored status is the one the client has unless it changed after the slot, else the status
+    history's. The trial's end is read at the slot with today's trial fields: a client enters
+    Trial once, and an extension is granted before the first end, so a slot before an extension
+    was inside the trial with either end."""
+    client = owner.client
+    if client is None:
+        return owner.status(slot)
+    stored = client.status
+    if client.status_changed_at > slot:
+        stored = repo.stored_status_at(db, owner.partner_id, client.id, slot) or stored
+    return content_status(stored, trial_of(client), slot)
+
+
+def _recipients_now(db: Session, schedule: ReportSchedule) -> tuple[list[str], int, list[str]]:
+    """The named users' addresses as they are now (a removed user is dropped), then the others;
+    how many of those are not the address of a user of the account (counted against the daily
+    allowance of the user who set them); and the outside addresses left out.
+
+    Only partner admins and editors store addresses outside the account (`_check_recipients`),
+    and only while they are: once the user who set them is made a viewer or removed, a slot goes
+    to the account's users alone, as that user could no longer send anywhere else by hand."""
     users = repo.account_users(db, schedule.partner_id, schedule.client_id)
-    named = [users[i] for i in schedule.recipient_user_ids if i in users]
-    recipients = list(dict.fromkeys(a.lower() for a in [*named, *schedule.recipient_emails]))
     inside = {a.lower() for a in users.values()}
-    return recipients, sum(1 for a in recipients if a not in inside)
+    named = [users[i] for i in schedule.recipient_user_ids if i in users]
+    addresses = list(dict.fromkeys(a.lower() for a in schedule.recipient_emails))
+    left_out: list[str] = []
+    if any(a not in inside for a in addresses) and not _may_send_anywhere(db, schedule):
+        left_out = [a for a in addresses if a not in inside]
+        addresses = [a for a in addresses if a in inside]
+    recipients = list(dict.fromkeys(a.lower() for a in [*named, *addresses]))
+    return recipients, sum(1 for a in recipients if a not in inside), left_out
+
+
+def _may_send_anywhere(db: Session, schedule: ReportSchedule) -> bool:
+    """Whether the user who set the schedule's addresses is still a partner admin or editor of
+    the schedule's partner."""
+    return repo.partner_role(db, schedule.partner_id, schedule.emails_set_by) in _ANY_ADDRESS_ROLES
+
+
+def _left_out_reason(left_out: Sequence[str]) -> str:
+    many = len(left_out) != 1
+    return (
+        f"the {len(left_out)} address{'es' if many else ''} outside the account "
+        f"({', '.join(left_out)}) {'were' if many else 'was'} left out, as the user who set "
+        f"{'them' if many else 'it'} is no longer a partner admin or editor."
+    )
 
 
 def _over_daily_limit(db: Session, schedule: ReportSchedule, now: datetime, outside: int) -> str | None:
-    """Why the run may not send to its `outside` addresses, or None: they count against its
-    creator's 50 recipients a day of dashboard e-mails (SPEC §12), like the e-mails they send by
-    hand, so schedules cannot carry a user past them. The creator's sending is serialised first."""
+    """Why the run may not send to its `outside` addresses, or None: they count against the 50
+    recipients a day of dashboard e-mails (SPEC §12) of the user who set them (`emails_set_by`,
+    who may not be the schedule's creator), like the e-mails they send by hand, so schedules
+    cannot carry a user past them. That user's sending is serialised first."""
     if outside == 0:
         return None
-    emails_repo.lock_actor(db, schedule.created_by)
+    emails_repo.lock_actor(db, schedule.emails_set_by)
     try:
-        emails.require_room_of(db, schedule.created_by, now, outside)
+        emails.require_room_of(db, schedule.emails_set_by, now, outside)
     except EmailLimitReached:
+        many = outside != 1
         return (
-            f"The report's {outside} address{'es' if outside != 1 else ''} outside the account would take "
-            f"the user who scheduled it past {emails.DASHBOARD_EMAILS_PER_DAY} recipients of dashboard "
-            "e-mails in 24 hours."
+            f"The report's {outside} address{'es' if many else ''} outside the account would take "
+            f"the user who set {'them' if many else 'it'} past {emails.DASHBOARD_EMAILS_PER_DAY} "
+            "recipients of dashboard e-mails in 24 hours."
         )
     return None
 
@@ -405,8 +482,8 @@ def _send(
     """Write the report's e-mail to the outbox: its outbox id, and the e-mail when it is left to
     `held_by`'s worker to send (not when there is no SMTP server: then it was written to the log).
     `decision`: what the policy table allowed at this slot (watermarked or clean); `export`: the
-    report already rendered for it, else it is rendered here. It is sent for the schedule's
-    creator, its `outside` recipients counted against their daily allowance."""
+    report already rendered for it, else it is rendered here. It is sent for the user who set the
+    schedule's addresses, its `outside` recipients counted against their daily allowance."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
     if export is None:
@@ -434,7 +511,7 @@ def _send(
         mail,
         partner_id=schedule.partner_id,
         kind="dashboard",
-        sent_by=schedule.created_by,
+        sent_by=schedule.emails_set_by,
         held_by=held_by,
         counted=outside,
     )
