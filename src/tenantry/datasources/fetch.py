@@ -30,7 +30,7 @@ import time
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import httpx
@@ -172,7 +172,7 @@ def fetch_url(
             page_url = str(httpx.URL(url).copy_set_param(str(paginate.get("param") or "page"), str(number)))
         assert page_url is not None
         answer, final_url = _get(guard, method, page_url, headers, secret_headers, body, budget)
-        page = parse_page(answer.body, fmt, request.records)
+        page = parse_page(answer.body, fmt, request.records, deadline=budget.deadline)
         rows.extend(page)
         if len(rows) > MAX_ROWS:
             raise FetchError(f"The data has more than {MAX_ROWS:,} rows.")
@@ -355,10 +355,14 @@ def next_link(header: str | None, base: str) -> str | None:
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+)*)")
 
 
-def parse_page(body: bytes, fmt: str, records: str | None = None) -> list[Row]:
-    """One answer's rows: CSV, XLSX, or JSON (optionally through a JMESPath `records`)."""
+def parse_page(
+    body: bytes, fmt: str, records: str | None = None, *, deadline: float | None = None
+) -> list[Row]:
+    """One answer's rows: CSV, XLSX, or JSON (optionally through a JMESPath `records`). A
+    workbook is read within the fetch's `deadline` (a `time.monotonic()` value): its parsing is
+    the one that can take long out of a few megabytes; CSV and JSON parse in a moment."""
     if fmt == "xlsx":
-        return parse_xlsx(body)
+        return parse_xlsx(body, deadline=deadline)
     if fmt == "json" and records:
         return parse_json_records(body, records)
     if fmt == "json":
@@ -408,10 +412,22 @@ MAX_XLSX_SHARED_STRINGS = 16 * 1024 * 1024
 # The lines of a sheet read at most, blank ones included: a sheet whose <dimension> claims a
 # million rows is padded with blank ones up to the last, which cost as much as any.
 MAX_XLSX_LINES = 2 * MAX_ROWS
+# openpyxl reads the workbook through `_Timed`, which stops it at the fetch's deadline, but a row
+# it reads whole before handing it over, every element in it, however many: a few megabytes of
+# tiny cells in one row keep it busy for far longer than a deadline. So the sheets are scanned
+# first, and a row with more XML elements than this is refused before openpyxl starts (Excel's
+# 16,384 columns, each a cell with its value).
+MAX_XLSX_ROW_ELEMENTS = 4 * 16_384
+# A row's tag is found by its name (a fast search), then checked back to its "<" (with a prefix,
+# as in <x:row>, of at most 64 characters).
+_XLSX_ROW_NAME = re.compile(rb"row[\s/>]")
+_XLSX_ROW_OPENING = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]{0,62}:)?")
+_XLSX_CHUNK = 1024 * 1024
 
 
-def parse_xlsx(body: bytes) -> list[Row]:
-    """The first sheet of a workbook; its first row names the columns."""
+def parse_xlsx(body: bytes, *, deadline: float | None = None) -> list[Row]:
+    """The first sheet of a workbook; its first row names the columns. Past `deadline` (a
+    `time.monotonic()` value) the reading stops with the fetch's own "timed out"."""
     try:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
             if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED:
@@ -421,7 +437,8 @@ def parse_xlsx(body: bytes) -> list[Row]:
             )
             if strings > MAX_XLSX_SHARED_STRINGS:
                 raise FetchError("The workbook's text cells unpack to more than 16 MB.")
-        workbook = openpyxl.load_workbook(io.BytesIO(body), read_only=True, data_only=True)
+            _scan_xlsx(archive, deadline)
+        workbook = openpyxl.load_workbook(_Timed(body, deadline), read_only=True, data_only=True)
     except FetchError:
         raise
     except Exception:
@@ -434,7 +451,7 @@ def parse_xlsx(body: bytes) -> list[Row]:
         # never the 16,384 a padded row of a sheet's claimed <dimension> would hold.
         lines = workbook.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS + 1)
         try:
-            return _xlsx_rows(lines)
+            return _xlsx_rows(lines, deadline)
         except FetchError:
             raise
         except Exception:
@@ -443,7 +460,92 @@ def parse_xlsx(body: bytes) -> list[Row]:
         workbook.close()
 
 
-def _xlsx_rows(lines: Iterator[tuple[Any, ...]]) -> list[Row]:
+class _Timed(io.BytesIO):
+    """The workbook's bytes, which refuse to be read past the deadline: openpyxl reads every part
+    through them as it goes, so its long readings (a sheet's, its shared strings') stop there
+    too, within a chunk of the zip archive."""
+
+    def __init__(self, body: bytes, deadline: float | None) -> None:
+        super().__init__(body)
+        self.deadline = deadline
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        _check_deadline(self.deadline)
+        return super().read(size)
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise FetchError(TIMED_OUT)
+
+
+def _scan_xlsx(archive: zipfile.ZipFile, deadline: float | None) -> None:
+    """Refuse a workbook with a row openpyxl could not read within bounds (MAX_XLSX_ROW_ELEMENTS):
+    every part is unpacked in chunks and the start tags within each <row> counted at the speed of
+    bytes.count; only the row tags themselves are visited one by one. The shared strings are left
+    out: they hold no row, and are capped by their size."""
+    for info in archive.infolist():
+        if info.filename.lower().endswith("sharedstrings.xml"):
+            continue
+        with archive.open(info) as part:
+            depth, row = 0, 0
+            for data in _xml_pieces(part):
+                _check_deadline(deadline)
+                at = 0
+                for begin, closing, empty in _row_tags(data):
+                    if depth:
+                        row += _start_tags(data, at, begin)
+                        _check_row(row)
+                    # openpyxl hands over the outermost row with everything in it, rows nested in
+                    # it included: they all count towards it, so nesting cannot hide a long row.
+                    if closing:
+                        depth = max(0, depth - 1)
+                    elif not empty:
+                        depth += 1
+                    row = row if depth else 0
+                    at = begin
+                if depth:
+                    row += _start_tags(data, at, len(data))
+                    _check_row(row)
+
+
+def _row_tags(data: bytes) -> Iterator[tuple[int, bool, bool]]:
+    """Where each <row> start or end tag of `data` begins; whether it ends a row; whether it is
+    an empty one (<row r="3"/>)."""
+    for name in _XLSX_ROW_NAME.finditer(data):
+        begin = data.rfind(b"<", max(0, name.start() - 64), name.start())
+        tag = _XLSX_ROW_OPENING.fullmatch(data, begin, name.start()) if begin >= 0 else None
+        if tag is None:
+            continue  # "row" in a text, a value or a longer name
+        closing = bool(tag.group(1))
+        end = data.find(b">", name.end() - 1)
+        yield begin, closing, not closing and end > 0 and data[end - 1 : end] == b"/"
+
+
+def _xml_pieces(part: IO[bytes]) -> Iterator[bytes]:
+    """`part` in chunks, each cut before a tag begun at its very end (the next piece has it whole)."""
+    tail = b""
+    while chunk := part.read(_XLSX_CHUNK):
+        data = tail + chunk
+        cut = data.rfind(b"<", max(0, len(data) - 256))
+        cut = len(data) if cut == -1 else cut
+        yield data[:cut]
+        tail = data[cut:]
+    yield tail
+
+
+def _start_tags(data: bytes, start: int, end: int) -> int:
+    # Comments and processing instructions count too: no sheet has many, so it errs on the safe side.
+    return data.count(b"<", start, end) - data.count(b"</", start, end)
+
+
+def _check_row(elements: int) -> None:
+    if elements > MAX_XLSX_ROW_ELEMENTS:
+        raise FetchError(f"A sheet row has more than {MAX_XLSX_ROW_ELEMENTS:,} XML elements.")
+
+
+def _xlsx_rows(lines: Iterator[tuple[Any, ...]], deadline: float | None = None) -> list[Row]:
+    _check_deadline(deadline)
     header_cells = next(lines, None)
     names = [str(c).strip() if c is not None else "" for c in (header_cells or ())]
     while names and names[-1] == "":
@@ -457,6 +559,7 @@ def _xlsx_rows(lines: Iterator[tuple[Any, ...]]) -> list[Row]:
         raise FetchError("The sheet's header has an empty or repeated column name.")
     rows: list[Row] = []
     for number, line in enumerate(lines, start=2):
+        _check_deadline(deadline)
         if number > MAX_XLSX_LINES:
             raise FetchError(f"The sheet has more than {MAX_XLSX_LINES:,} lines, blank ones included.")
         if all(v is None or v == "" for v in line):
@@ -467,6 +570,7 @@ def _xlsx_rows(lines: Iterator[tuple[Any, ...]]) -> list[Row]:
         rows.append({h: _xlsx_value(v) for h, v in zip(header, values, strict=True)})
         if len(rows) > MAX_ROWS:
             raise FetchError(f"The data has more than {MAX_ROWS:,} rows.")
+    _check_deadline(deadline)  # reading on past the last row (merged cells, links) takes time too
     return rows
 
 

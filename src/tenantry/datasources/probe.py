@@ -20,7 +20,7 @@ from tenantry.datasources.fetch import FetchError, Row, fetch_source
 from tenantry.datasources.placeholders import Context
 from tenantry.datasources.request import SourceRequest, request_from_body, request_of
 from tenantry.datasources.schemas import MASK, SqlSourceCreate, UrlSourceCreate
-from tenantry.errors import NotFound
+from tenantry.errors import InvalidInput, NotFound
 from tenantry.outbound import Guard
 from tenantry.owners import require_builder
 from tenantry.vault import Vault
@@ -61,7 +61,10 @@ def prepare(
 ) -> SourceRequest:
     """What a test fetches: the body's settings with the client's values for its placeholders
     (`client_id`'s, or the caller's own client's). Testing the settings of a stored source
-    (`source_id`), a secret sent as "*****" stands for the stored one, opened with `vault`.
+    (`source_id`), a secret sent as "*****" stands for the stored one, opened with `vault`; the
+    stored secrets are opened only then, so a source whose secrets no configured key opens can
+    still be tested with each secret typed again (the way to repair it), and a "*****" standing
+    for one of those is refused naming its field (422), as a change of the source is.
 
     Only those who build data sources may test one: the test dials out like a refresh does."""
     require_builder(caller)
@@ -73,7 +76,34 @@ def prepare(
     if source.client_id != client_id or vault is None:
         raise NotFound("No such data source.")
     sources_service.require_same_server(source, body)
-    return with_stored_secrets(request, request_of(source, vault, None))
+    masked = masked_fields(request)
+    if not masked:
+        return request
+    try:
+        stored = request_of(source, vault, None)
+    except FetchError as exc:
+        # The key that sealed them is gone: an expected state the person can fix by typing the
+        # secret again, so it is named like any other refused field, never a server error.
+        raise _refuse_fields(masked, f"{exc} Send this secret again.") from None
+    return with_stored_secrets(request, stored)
+
+
+def masked_fields(request: SourceRequest) -> list[str]:
+    """The secrets of `request` sent as "*****", named as the API's fields are ("headers.X-Key",
+    "auth.password", "auth.token", "password")."""
+    fields = [f"headers.{name}" for name, value in request.headers.items() if value == MASK]
+    fields += [f"auth.{key}" for key in ("password", "token") if (request.auth or {}).get(key) == MASK]
+    if (request.sql or {}).get("password") == MASK:
+        fields.append("password")
+    return fields
+
+
+def _refuse_fields(fields: list[str], message: str) -> InvalidInput:
+    """A 422 naming each of `fields`, shaped like the schema's own."""
+    errors = [
+        {"loc": ["body", *field.split(".", 1)], "msg": message, "type": "value_error"} for field in fields
+    ]
+    return InvalidInput(f"{', '.join(fields)}: {message}", errors=errors)
 
 
 def with_stored_secrets(request: SourceRequest, stored: SourceRequest) -> SourceRequest:
