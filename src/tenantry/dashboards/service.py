@@ -251,10 +251,11 @@ def _touch(
 def add_klip(db: Session, clock: Clock, caller: Principal, dashboard_id: int, body: KlipIn) -> Klip:
     """Add a klip at the end of a dashboard (at most 50 a dashboard), once it fits its source."""
     now = clock.now()
-    dashboard = repo.get_dashboard(db, caller, dashboard_id)
+    # The dashboard is locked before its klips are counted, as every change of its klips locks it
+    # (another add, a PATCH that replaces them, the layout, a deletion): none can land between the
+    # count and the insert, so no dashboard gets a 51st klip.
+    dashboard = repo.get_dashboard(db, caller, dashboard_id, lock=True)
     owner = changing(db, caller, dashboard, Capability.BUILD_CONTENT, now)
-    # Locked like any count checked against a limit, so two requests cannot both add the 51st.
-    partners_repo.lock_partner(db, owner.partner_id)
     klips = _placed(db, dashboard.id)
     limits.check_room(limits.KLIPS_PER_DASHBOARD, len(klips))
     _check_klip(db, owner, body)
