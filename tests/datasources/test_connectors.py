@@ -496,6 +496,18 @@ class TestLinks:
                 "https://docs.google.com/spreadsheets/d/1AbC/edit?gid=7#gid=7",
                 "https://docs.google.com/spreadsheets/d/1AbC/export?format=csv&gid=7",
             ),
+            (
+                "https://docs.google.com/spreadsheets/d/e/2PACX-1vQx_9/pubhtml",
+                "https://docs.google.com/spreadsheets/d/e/2PACX-1vQx_9/pub?output=csv",
+            ),
+            (
+                "https://docs.google.com/spreadsheets/d/e/2PACX-1vQx_9/pubhtml?gid=5&single=true",
+                "https://docs.google.com/spreadsheets/d/e/2PACX-1vQx_9/pub?output=csv&gid=5&single=true",
+            ),
+            (
+                "https://docs.google.com/spreadsheets/d/e/2PACX-1vQx_9/pub?gid=5&single=true&output=html",
+                "https://docs.google.com/spreadsheets/d/e/2PACX-1vQx_9/pub?output=csv&gid=5&single=true",
+            ),
         ],
     )
     def test_a_google_sheets_sharing_link_becomes_its_csv_export(self, link, export):
@@ -505,6 +517,7 @@ class TestLinks:
         "url",
         [
             "https://docs.google.com/spreadsheets/d/1AbC/export?format=csv&gid=0",
+            "https://docs.google.com/spreadsheets/d/e/2PACX-1vQx_9/pub?gid=0&single=true&output=csv",
             "https://example.com/spreadsheets/d/1AbC/edit#gid=0",
             "https://docs.google.com.evil.example/spreadsheets/d/1AbC/edit",
         ],

@@ -318,22 +318,33 @@ def _authorization(auth: Mapping[str, str]) -> str:
 
 
 def sheets_export_url(url: str) -> str | None:
-    """The CSV export address of a Google Sheets sharing link (`.../d/<id>/edit#gid=<g>`), or
-    None for any other URL (an export link itself is left as it is)."""
+    """The CSV export address of a Google Sheets sharing link (`.../d/<id>/edit#gid=<g>`) or
+    "published to the web" link (`.../d/e/<published id>/pubhtml`), or None for any other URL (an
+    export link itself is left as it is)."""
     match = _SHEETS.fullmatch(url)
     if match is None:
         return None
     path = match.group(2) or ""
-    if path.startswith("/export") or path.startswith("/gviz"):
-        return None
-    sheet_id = match.group(1)
     gid = None
     for part in ((match.group(4) or "")[1:], (match.group(3) or "")[1:]):
         found = re.search(r"(?:^|[&?])gid=(\d+)", part)
         if found:
             gid = found.group(1)
             break
-    export = f"https://docs.google.com/spreadsheets/d/{sheet_id}/export?format=csv"
+    if match.group(1) == "e":
+        # A published sheet has its own id, after /d/e/, and its CSV is at .../pub?output=csv.
+        published = re.fullmatch(r"/([A-Za-z0-9_-]+)(/[^?#]*)?", path)
+        if published is None:
+            return None
+        if (published.group(2) or "") == "/pub" and re.search(
+            r"(?:^|&)output=csv(?:&|$)", (match.group(3) or "")[1:]
+        ):
+            return None
+        export = f"https://docs.google.com/spreadsheets/d/e/{published.group(1)}/pub?output=csv"
+        return export + (f"&gid={gid}&single=true" if gid else "")
+    if path.startswith("/export") or path.startswith("/gviz"):
+        return None
+    export = f"https://docs.google.com/spreadsheets/d/{match.group(1)}/export?format=csv"
     return export + (f"&gid={gid}" if gid else "")
 
 
