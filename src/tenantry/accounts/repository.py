@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenantry.auth.mfa import UserKind
@@ -58,12 +59,19 @@ def end_sessions(db: Session, kind: UserKind, user_id: int, keep_token: str | No
 
 
 def account_rules(db: Session, partner_id: int) -> PartnerAccountRules:
-    """The partner's account rules (the defaults until it sets any)."""
+    """The partner's account rules (the defaults until it sets any). Two requests may write the
+    first rules at once (the console's form takes no partner lock): the second one's insert waits
+    for the first, fails on the key, and reads the row the first committed."""
     rules = db.get(PartnerAccountRules, partner_id)
-    if rules is None:
-        rules = PartnerAccountRules(partner_id=partner_id, require_mfa=False)
-        db.add(rules)
-        db.flush()
+    if rules is not None:
+        return rules
+    try:
+        with db.begin_nested():
+            rules = PartnerAccountRules(partner_id=partner_id, require_mfa=False)
+            db.add(rules)
+    except IntegrityError:
+        rules = db.get(PartnerAccountRules, partner_id, populate_existing=True)
+        assert rules is not None  # the insert that won is committed: its key was what refused ours
     return rules
 
 
