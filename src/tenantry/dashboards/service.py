@@ -380,12 +380,14 @@ def preview(db: Session, caller: Principal, body: PreviewIn, *, cache: LiveCache
     # Any source the caller may see: a client user only its client's (another's is "not found").
     source = sources_repo.get_source(db, caller, body.datasource_id)
     rows = source.rows or []
+    timezone = partners_repo.days_timezone(db, source.partner_id, source.client_id)
+    # Running the query checks it too (against the rows as loaded): a klip that does not fit its
+    # source is the builder's to fix, wherever that shows.
     try:
         query.check(body, cache.queries.columns(lambda: rows, source.version))
+        table = cache.queries.run(lambda: rows, source.version, body.query, timezone=timezone)
     except QueryError as exc:
         raise invalid(exc.field, exc.message, "klip_does_not_fit_source") from None
-    timezone = partners_repo.days_timezone(db, source.partner_id, source.client_id)
-    table = cache.queries.run(lambda: rows, source.version, body.query, timezone=timezone)
     return PreviewOut(
         rows=table.rows[:PREVIEW_ROWS],
         columns=table.columns,

@@ -332,7 +332,9 @@ def load(rows: Rows) -> Source:
                 # Datetimes written with a space and with a T: ordered as if all had a T.
                 spaced.add(name)
                 columns.append(series.str.replace(_SPACED, "${1}T").alias(_ORDER + name))
-    frame = pl.DataFrame(columns, height=len(rows))
+    # Rows that all lack columns (`[{}]`) make a frame of no columns: given as none, it keeps
+    # the rows' count (a count of rows answers it), where given as an empty list it refuses one.
+    frame = pl.DataFrame(columns or None, height=len(rows))
     return Source(frame, types, rows, clean, instants, frozenset(instants) | spaced)
 
 
@@ -524,9 +526,11 @@ def check(body: KlipBody, columns: dict[str, ColumnType]) -> dict[str, ColumnTyp
     a column the source lacks, a function meeting a column of the wrong type, or a klip mapping
     (`columns.*`, `series[].column`) naming a column the query's output lacks.
 
-    A source without rows yet (never refreshed, or empty) has no columns to check against: every
-    column named is then taken as empty, so only what can be wrong whatever the rows (an
-    expression, a name given twice, a mapping the grouped output lacks) is refused."""
+    A source without rows yet (never refreshed, or empty), or whose rows are all empty objects,
+    has no columns to check against: every column named (filtered, computed from, grouped by,
+    aggregated, sorted on or mapped) is then taken as empty, as `execute` takes those the query
+    reads, so only what can be wrong whatever the rows (an expression, a name given twice, a
+    mapping the grouped output lacks) is refused."""
     mapped = _mapped(body)
     if not columns:
         named = _named(body.query) if body.query else []
@@ -746,15 +750,23 @@ def _named(query: Query) -> list[str]:
             names += expressions.parse(compute.expr).columns()
     names += [key.column if isinstance(key, Bucketed) else key for key in query.group_by]
     names += [a.column for a in query.aggregate if a.column is not None]
+    # A sort names a source column when nothing is grouped (a column of the output otherwise,
+    # which the source may lack: taken as empty there too, it changes nothing).
+    names += [s.column for s in query.sort]
     return names
 
 
-def _without_rows(query: Query) -> Source:
-    # An empty snapshot has no columns to read: every column the query names is taken as empty,
-    # so the klip shows no data (or a count of 0) rather than an error.
+def _without_columns(query: Query, rows: Rows) -> Source:
+    """The rows of a snapshot that has no columns to read (no rows yet, or rows that are all
+    empty objects), with every column the query names taken as empty, as `check` takes them: the
+    klip shows no data (or a count of its rows) rather than an error. The klip's mapped columns
+    are not needed: every column the query reads is here, so a query `check` let through runs,
+    and its answer holds no value for a mapping to draw."""
     names = dict.fromkeys(_named(query))
-    frame = pl.DataFrame([pl.Series(name, [], dtype=pl.Float64) for name in names])
-    return Source(frame, dict.fromkeys(names, "empty"), [])
+    frame = pl.DataFrame(
+        [pl.Series(name, [None] * len(rows), dtype=pl.Float64) for name in names] or None, height=len(rows)
+    )
+    return Source(frame, dict.fromkeys(names, "empty"), rows)
 
 
 def execute(
@@ -762,8 +774,8 @@ def execute(
 ) -> Table:
     """The query's answer over a loaded source (see `run`), its days seen in `timezone`."""
     source = source.in_timezone(timezone)
-    if not source.rows and query is not None:
-        source = _without_rows(query)
+    if not source.types and query is not None:
+        source = _without_columns(query, source.rows)
     plan = _plan(query, source.types)
     conditions = _where(source, where, timezone)
     if query is not None:
