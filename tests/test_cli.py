@@ -100,6 +100,9 @@ class TestPartnerCreate:
             (["--admin-email", "a@b.test", "--dashboards", "-2"], "must be -1 (unlimited)"),
             (["--admin-email", "a@b.test", "--dashboard-price", "ten"], "must be an amount"),
             (["--admin-email", "a@b.test", "--currency", "EURO"], "three-letter code"),
+            # Letters of other scripts: "ß" would be stored upper-cased as "SS".
+            (["--admin-email", "a@b.test", "--currency", "ßßß"], "three-letter code"),
+            (["--admin-email", "a@b.test", "--currency", "ÄÖÜ"], "three-letter code"),
             (["--admin-email", "a@b.test", "--users", "0"], "room for at least one user"),
         ],
     )

@@ -250,6 +250,28 @@ class TestFormats:
             for cell in cells:
                 assert not cell.lstrip().startswith(("=", "+", "-", "@")), (cell, text)
 
+    @pytest.mark.parametrize(
+        ("accept", "answer"),
+        [
+            ("text/csv", "text/csv"),
+            ("Text/CSV", "text/csv"),  # media types have no case
+            ("application/json, text/csv", "text/csv"),
+            ("text/csv;q=0.9, */*;q=0.1", "text/csv"),
+            ("application/json, text/csv;q=0", "application/json"),  # q=0: not acceptable
+            ("text/csv;q=0.5, application/json", "application/json"),
+            ("text/csv;q=0.5, application/*;q=0.8", "application/json"),
+            ("text/csv;q=abc", "application/json"),
+            ("*/*", "application/json"),
+            ("text/*", "application/json"),
+        ],
+    )
+    def test_the_accept_header_chooses_csv_only_when_it_wants_csv_at_least_as_much(
+        self, http, partner, accept, answer
+    ):
+        response = statement(http, partner, "2026-03", Accept=accept)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].split(";")[0] == answer
+
     def test_a_download_link_can_ask_for_csv_in_the_query(self, http, partner):
         response = statement(http, partner, "2026-03", Accept="text/html")
         assert response.headers["content-type"] == "application/json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -57,7 +58,9 @@ class PartnerPlan:
                 raise InvalidInput(f"Prices must be amounts from 0 to {PRICE_MAX}.")
             if price < 0:
                 raise InvalidInput("Prices cannot be negative.")
-        if len(self.currency) != 3 or not self.currency.isalpha():
+        # Three ASCII letters, as the API takes them: `isalpha` took any script's, and "ß"
+        # upper-cases to "SS", six letters for a column of three.
+        if re.fullmatch(r"[A-Za-z]{3}", self.currency) is None:
             raise InvalidInput("The currency must be a three-letter code such as USD.")
 
 

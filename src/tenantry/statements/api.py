@@ -16,9 +16,39 @@ CSV = "text/csv"
 
 
 def _wants_csv(accept: str | None, format: str | None) -> bool:
+    """CSV when `format` says so, or when `Accept` names `text/csv` (media types have no case)
+    as acceptable (`q` above 0) and at least as wanted as JSON; JSON otherwise."""
     if format is not None:
         return format == "csv"
-    return accept is not None and any(part.split(";")[0].strip() == CSV for part in accept.split(","))
+    if accept is None:
+        return False
+    ranges = [_media_range(part) for part in accept.split(",")]
+    csv = max((q for media, q in ranges if media == CSV), default=0.0)
+    return csv > 0 and csv >= _quality(ranges, "application", "json")
+
+
+def _media_range(part: str) -> tuple[str, float]:
+    """One `Accept` entry: its media range, lower-cased, and its `q` (1 unless given; a `q` that
+    is not a number counts as 0)."""
+    media, *params = part.split(";")
+    q = 1.0
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = min(max(float(value.strip()), 0.0), 1.0)
+            except ValueError:
+                q = 0.0
+    return media.strip().lower(), q
+
+
+def _quality(ranges: list[tuple[str, float]], kind: str, subtype: str) -> float:
+    """How much `Accept` wants `kind/subtype`: the `q` of the most specific range matching it."""
+    for media in (f"{kind}/{subtype}", f"{kind}/*", "*/*"):
+        found = [q for named, q in ranges if named == media]
+        if found:
+            return max(found)
+    return 0.0
 
 
 @router.get(
