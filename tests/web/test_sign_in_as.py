@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent
 from tests.factories import ADMIN_PASSWORD, admin_email, client_with_user, csrf_of, enter, new_client, sign_in
@@ -86,6 +86,60 @@ class TestSignInAs:
         assert refused.status_code == 200  # back to a page, which says why
         assert "view-only mode: nothing can be changed" in refused.text
         assert partner_session.get(watched, headers=partner.headers).json() == before
+
+    # The user's own account, changed from the same session: refused too, as the API refuses
+    # POST /api/1/me/api-keys from it.
+    ACCOUNT_FORMS = [
+        ("/account/api-keys", {"name": "In view only"}, "/api/1/me/api-keys"),
+        (
+            "/account/password",
+            {"current": "wrong but unread", "new": "a new passphrase 1", "confirm": "a new passphrase 1"},
+            None,
+        ),
+        ("/account/mfa", {}, None),
+    ]
+
+    @pytest.mark.parametrize(("form", "fields", "changed"), ACCOUNT_FORMS, ids=[f[0] for f in ACCOUNT_FORMS])
+    def test_view_only_refuses_the_account_forms_too(
+        self, partner_session, partner, db, form, fields, changed
+    ):
+        client_id = new_client(partner_session, partner, "trial")
+        enter(partner_session, client_id, "view_only")
+        csrf = csrf_of(partner_session.get("/app").text)
+        before = partner_session.get(changed, headers=partner.headers).json() if changed else None
+        audited = db.scalar(select(func.count()).select_from(AuditEvent))
+        refused = partner_session.post(form, data={"csrf_token": csrf, **fields})
+        assert "view-only mode: nothing can be changed" in refused.text
+        if changed:
+            assert partner_session.get(changed, headers=partner.headers).json() == before
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(AuditEvent)) == audited
+
+    @pytest.mark.parametrize("mode", ["view_only", "admin"])
+    def test_once_the_entered_client_is_deleted_the_console_and_the_api_change_things_again(
+        self, partner_session, partner, mode
+    ):
+        client_id = new_client(partner_session, partner, "trial")
+        enter(partner_session, client_id, mode)
+        assert (
+            partner_session.delete(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 204
+        )
+        page = partner_session.get("/partner/clients")
+        assert page.status_code == 200 and "view only" not in page.text
+        made = partner_session.post(
+            "/partner/clients", data={"csrf_token": csrf_of(page.text), "name": "After", "status": "setup"}
+        )
+        assert "view-only mode" not in made.text
+        names = [
+            c["name"] for c in partner_session.get("/api/1/clients", headers=partner.headers).json()["items"]
+        ]
+        assert "After" in names
+        api = partner_session.post(
+            "/api/1/clients",
+            json={"name": "Through the session", "status": "setup"},
+            headers={"X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert api.status_code == 201, api.text
 
     def test_as_admin_the_trial_can_be_extended_from_the_portal(self, partner_session, partner):
         client_id = new_client(partner_session, partner, "trial")

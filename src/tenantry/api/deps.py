@@ -334,7 +334,7 @@ def _session_principal(
         if method not in READ_METHODS:
             if not sessions.csrf_matches(signed_in.csrf_token, connection.headers.get("x-csrf-token")):
                 raise Forbidden("Send the session's CSRF token in the `X-CSRF-Token` header.")
-            if signed_in.session.acting_mode == "view_only":
+            if signed_in.session.view_only:
                 raise Forbidden("You entered a client in view-only mode: nothing can be changed.")
         return signed_in.principal, session_quota(lookup, signed_in.principal)
 

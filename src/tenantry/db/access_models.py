@@ -36,6 +36,13 @@ class WebSession(Base):
         CheckConstraint("acting_mode IS NULL OR acting_mode in ('admin', 'view_only')", name="acting_mode"),
     )
 
+    @property
+    def view_only(self) -> bool:
+        """In a client in view-only mode: nothing may be changed. Only while in that client: once
+        it is deleted (`acting_client_id` set to NULL with it) the user is back in the console,
+        where the mode no longer applies."""
+        return self.acting_client_id is not None and self.acting_mode == "view_only"
+
 
 class Invitation(Base):
     """A one-time link to set a password; only a hash of the token is stored."""

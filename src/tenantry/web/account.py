@@ -119,8 +119,7 @@ async def resend_partner_invitation(
 
 
 def _create_key(db: Session, visit: Visit, clock: Clock, name: str) -> tuple[SignedIn, ApiKey, str]:
-    signed_in = visit.signed_in_user(db)
-    visit.still_allowed(signed_in)
+    signed_in = visit.own_account(db)
     key_name = ApiKeyCreate(name=name.strip() or "API key").name
     key, secret = users_service.create_own_key(db, clock, signed_in.principal, key_name)
     return signed_in, key, secret
@@ -148,7 +147,7 @@ async def create_key(
 
 
 def _revoke_key(db: Session, visit: Visit, clock: Clock, key_id: int) -> SignedIn:
-    signed_in = visit.signed_in_user(db)
+    signed_in = visit.own_account(db)
     users_service.revoke_own_key(db, clock, signed_in.principal, key_id)
     return signed_in
 

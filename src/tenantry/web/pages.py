@@ -252,7 +252,7 @@ def amount(value: str) -> int | None:
 
 def may_change(signed_in: SignedIn) -> bool:
     """Signed in as a client in view-only mode, every change is refused."""
-    return signed_in.session.acting_mode != "view_only"
+    return not signed_in.session.view_only
 
 
 # Refusals
@@ -411,6 +411,16 @@ class Visit:
             raise Redirect("/login")
         if self.csrf_token is not None and not sessions.csrf_matches(signed_in.csrf_token, self.csrf_token):
             raise FormExpired()
+        return signed_in
+
+    def own_account(self, db: Session) -> SignedIn:
+        """The signed-in user changing their own account (password, two-step sign-in, API keys):
+        one still let in, and, signed in as a client in view-only mode, refused as the API
+        refuses the same session's writes."""
+        signed_in = self.signed_in_user(db)
+        self.still_allowed(signed_in)
+        if self.csrf_token is not None and not may_change(signed_in):
+            raise Refused(VIEW_ONLY, 403, heading="View only")
         return signed_in
 
     def partner_user(self, db: Session) -> SignedIn:

@@ -261,9 +261,7 @@ async def enrol(request: Request, clock: ClockDep, code: Code = "", csrf_token: 
 
 
 def _change_password_visit(db: Session, visit: Visit) -> SignedIn:
-    signed_in = visit.signed_in_user(db)
-    visit.still_allowed(signed_in)
-    return signed_in
+    return visit.own_account(db)
 
 
 @router.post("/account/password")
