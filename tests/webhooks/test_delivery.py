@@ -94,6 +94,21 @@ class TestSigned:
         assert got.json["type"] == "client.trial_ended"
         assert got.json["data"]["client"]["effective_status"] == "trial_expired"
 
+    def test_a_trial_that_ended_before_the_worker_noticed_sends_trial_ended_when_its_client_is_deleted(
+        self, http, partner, clock, receiver, worker
+    ):
+        # Once deleted, the client is never found by the worker's look at ended trials.
+        client_id = make_client(http, partner, "trial")
+        subscribe(http, partner, receiver, events=["client.trial_ended", "client.deleted"])
+        worker.run_once()
+        clock.advance(timedelta(days=14, minutes=1))
+        assert http.delete(f"/api/1/clients/{client_id}", headers=partner.headers).status_code == 204
+        worker.run_once()
+        worker.run_once()
+        assert sorted(r.json["type"] for r in receiver.received) == ["client.deleted", "client.trial_ended"]
+        (ended,) = [r.json for r in receiver.received if r.json["type"] == "client.trial_ended"]
+        assert ended["data"]["client"]["id"] == client_id
+
     def test_a_webhook_receives_only_the_types_it_asked_for(self, http, partner, clock, receiver, worker):
         subscribe(http, partner, receiver, events=["client.trial_ended"])
         make_client(http, partner, "trial")

@@ -441,6 +441,10 @@ def delete_client(db: Session, clock: Clock, principal: Principal, client_id: in
     counted = pool.counted_allocation(repo.allocation_of(client), counts_against_pool(Status(client.status)))
     partners_repo.add_to_allocated(partner, {r: -v for r, v in counted.items()})
     partner.client_count -= 1
+    if client.status == Status.TRIAL:
+        # A trial that ended before the worker noticed gets its notice now: once deleted, the
+        # client is never found by the worker's search for ended trials again.
+        _trial_ended_notice(db, partner, client, now)
     _audit_and_publish(
         db, client, principal.actor, "client.deleted", now, {"name": client.name, "status": client.status}
     )
