@@ -64,7 +64,9 @@ def prepare(
     (`source_id`), a secret sent as "*****" stands for the stored one, opened with `vault`; the
     stored secrets are opened only then, so a source whose secrets no configured key opens can
     still be tested with each secret typed again (the way to repair it), and a "*****" standing
-    for one of those is refused naming its field (422), as a change of the source is.
+    for one of those is refused naming its field (422), as a change of the source is. A client
+    user may let "*****" stand for secrets the partner set only with the settings the source has
+    stored (`sources_service.require_same_definition`), as a change of the source is held.
 
     Only those who build data sources may test one: the test dials out like a refresh does."""
     require_builder(caller)
@@ -85,6 +87,9 @@ def prepare(
         # The key that sealed them is gone: an expected state the person can fix by typing the
         # secret again, so it is named like any other refused field, never a server error.
         raise _refuse_fields(masked, f"{exc} Send this secret again.") from None
+    # A client user testing the partner's credentials with another request would read what the
+    # test shows: the same rule as saving the change.
+    sources_service.require_same_definition(db, caller, source, body, masked)
     return with_stored_secrets(request, stored)
 
 

@@ -42,6 +42,7 @@ from tenantry.owners import (
     require_builder,
     require_reader,
 )
+from tenantry.partners import repository as partners_repo
 from tenantry.policy import Capability, allows
 from tenantry.vault import Vault, VaultError
 
@@ -227,6 +228,7 @@ def create_source(
             owner.require(Capability.SET_REFRESH_RATE, now)
         source.refresh_interval = data.refresh_interval
         source.config, source.secrets = config, _seal(secrets, vault)
+        source.secrets_set_by = side_of(principal) if source.secrets else None
         schedule(source, now)
         # A new url or sql source is loaded once, by a queued refresh, where the status allows it.
         if allows(Capability.INITIAL_LOAD, owner.status(now)):
@@ -281,7 +283,10 @@ def update_source(
     way (or by not sending it) may not follow the source to another server: moving a url source
     to another origin, or a sql source to another host, port or engine, requires sending its
     secrets again. Otherwise whoever may edit a source (a client's admin or editor) could point
-    it at their own server and receive the token the partner stored."""
+    it at their own server and receive the token the partner stored. And a client user who keeps
+    secrets the partner set may change only the source's name and refresh interval
+    (`require_own_secrets`): the partner's credentials may reach every client's data, and the
+    source's settings are what hold them to this client's."""
     now = clock.now()
     # Held until the change commits: two changes (or a change and a refresh) take turns.
     source = repo.get_source(db, principal, source_id, lock=True)
@@ -308,9 +313,9 @@ def update_source(
         source.refresh_interval = changed["refresh_interval"] = data.refresh_interval
         schedule(source, now)
     if source.kind == "url":
-        refetch = _update_url(source, data, fields, guard, vault, changed)
+        refetch = _update_url(db, principal, source, data, fields, guard, vault, changed)
     elif source.kind == "sql":
-        refetch = _update_sql(source, data, fields, guard, vault, changed)
+        refetch = _update_sql(db, principal, source, data, fields, guard, vault, changed)
     else:
         refetch = False
     if refetch and allows(Capability.QUEUE_REFRESH, owner.status(now)):
@@ -332,6 +337,8 @@ def _origin(url: str | None) -> tuple[str, str, int | None]:
 
 
 def _update_url(
+    db: Session,
+    principal: Principal,
     source: DataSource,
     data: DataSourceUpdate,
     fields: set[str],
@@ -341,6 +348,7 @@ def _update_url(
 ) -> bool:
     """Apply a url source's new settings; True when its rows should be fetched again."""
     config: dict[str, Any] = dict(source.config or {"method": "GET", "headers": [], "query": {}})
+    before = dict(config)
     stored_auth = config.get("auth") or None
     kept: list[str] = []  # the secrets whose stored value stays
     fresh: dict[str, Any] = {}  # the secrets sent
@@ -395,13 +403,20 @@ def _update_url(
     if "paginate" in fields:
         config["paginate"] = data.paginate.model_dump() if data.paginate is not None else None
     new_format = data.format or source.format
+    require_own_secrets(
+        db,
+        principal,
+        source,
+        kept,
+        _url_changes((source.url, source.format, before), (new_url, new_format, config), fresh),
+    )
     refetch = False
     if (new_url, new_format) != (source.url, source.format):
         source.url, source.format = new_url, new_format
         changed.update(url=new_url, format=new_format)
         refetch = True
     if {"headers", "auth"} & fields:
-        source.secrets = _reseal(source.secrets, kept, fresh, vault)
+        _store_secrets(principal, source, kept, fresh, vault)
         changed["secrets"] = kept + secret_fields(fresh)
         refetch = True
     if config != (source.config or {}):
@@ -413,6 +428,8 @@ def _update_url(
 
 
 def _update_sql(
+    db: Session,
+    principal: Principal,
     source: DataSource,
     data: DataSourceUpdate,
     fields: set[str],
@@ -443,9 +460,10 @@ def _update_sql(
             "the source now connects to another server: send the password again "
             "(a stored password is only ever sent to the server it was given for).",
         )
+    require_own_secrets(db, principal, source, kept, _sql_changes(before, config))
     refetch = False
     if "password" in fields:
-        source.secrets = _reseal(source.secrets, kept, fresh, vault)
+        _store_secrets(principal, source, kept, fresh, vault)
         changed["secrets"] = kept + secret_fields(fresh)
         refetch = True
     if config != before:
@@ -453,6 +471,101 @@ def _update_sql(
         source.config = config
         refetch = True
     return refetch
+
+
+def side_of(principal: Principal) -> str:
+    """Whose secrets a caller sets: the partner's (a partner user, in the console or signed in as
+    the client) or the client's own."""
+    return "partner" if principal.is_partner else "client"
+
+
+def _store_secrets(
+    principal: Principal, source: DataSource, kept: list[str], fresh: dict[str, Any], vault: Vault | None
+) -> None:
+    """Store the kept and fresh secrets, and who set them: the partner when any of them is the
+    partner's (the safe side: a client user must then send every one again to repoint it)."""
+    source.secrets = _reseal(source.secrets, kept, fresh, vault)
+    sides: set[str] = set()
+    if kept:
+        # Secrets stored without a record of who set them are taken as the partner's.
+        sides.add(source.secrets_set_by or "partner")
+    if any(fresh.values()):
+        sides.add(side_of(principal))
+    if source.secrets is None:
+        source.secrets_set_by = None
+    else:
+        source.secrets_set_by = "partner" if "partner" in sides or not sides else "client"
+
+
+def _url_changes(
+    before: tuple[str | None, str | None, dict[str, Any]],
+    after: tuple[str | None, str | None, dict[str, Any]],
+    fresh: dict[str, Any],
+) -> list[str]:
+    """The settings of a url source that differ between `before` and `after` (url, format,
+    config), and the secrets sent anew: everything it fetches but its name and refresh interval."""
+    (old_url, old_format, old), (new_url, new_format, new) = before, after
+    names = [name for name, a, b in (("url", old_url, new_url), ("format", old_format, new_format)) if a != b]
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if key == "headers":  # the order the names are listed in changes nothing sent
+            a, b = sorted(a or []), sorted(b or [])
+        # Otherwise an empty setting is no setting (a form sends no body as null, the API as "").
+        if (a or None) != (b or None):
+            names.append(key)
+    return names + [name for name in secret_fields(fresh) if name not in names]
+
+
+def _sql_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    keys = ("engine", "host", "port", "database", "username", "query")
+    return [key for key in keys if before.get(key) != after.get(key)]
+
+
+def require_own_secrets(
+    db: Session, principal: Principal, source: DataSource, kept: Sequence[str], changes: Sequence[str]
+) -> None:
+    """Refuse (422 naming the kept secrets, changing nothing) a client user who keeps secrets the
+    partner set while changing what the source fetches (`changes`: the settings that differ).
+
+    A partner often builds a source in a client's account with its own credentials, which reach
+    every client's data, and holds them to this client's with a placeholder such as
+    `{{client.prop.account}}` in the path, query, body, a header or the SQL (clients may not set
+    properties for that reason). Keeping those credentials while rewriting the request would read
+    another client's data; sending every secret again makes them the client's own, and then
+    anything may change. Partner users are not held by this rule."""
+    if principal.is_partner or not kept or not changes or not source.secrets:
+        return
+    if source.secrets_set_by == "client":
+        return
+    partner = partners_repo.get_partner(db, source.partner_id)
+    raise _refuse_fields(
+        list(kept),
+        f"These credentials were set by {partner.name}: to change what this source fetches "
+        f"({', '.join(changes)}), send them again.",
+    )
+
+
+def require_same_definition(
+    db: Session,
+    principal: Principal,
+    source: DataSource,
+    body: UrlSourceCreate | SqlSourceCreate,
+    kept: list[str],
+) -> None:
+    """`require_own_secrets` for settings not yet stored (the "Test connection" of a source being
+    edited, `kept`: the secrets sent as "*****"): a client user may test the partner's
+    credentials only with what the source fetches as stored."""
+    stored = dict(source.config or {})
+    if isinstance(body, UrlSourceCreate):
+        config, secrets = url_settings(body)
+        fresh = {key: value for key, value in secrets.items() if key != "headers" and value != MASK}
+        headers = {name: value for name, value in (secrets.get("headers") or {}).items() if value != MASK}
+        if headers:
+            fresh["headers"] = headers
+        changes = _url_changes((source.url, source.format, stored), (body.url, body.format, config), fresh)
+    else:
+        changes = _sql_changes(stored, sql_settings(body)[0])
+    require_own_secrets(db, principal, source, kept, changes)
 
 
 def _reseal(sealed: str | None, kept: list[str], fresh: dict[str, Any], vault: Vault | None) -> str | None:

@@ -29,6 +29,11 @@ class DataSource(Base):
     # The secrets (header values, passwords, tokens) as one JSON object sealed by the vault
     # (tenantry.vault): never shown, logged or exported, and opened only to fetch.
     secrets: Mapped[str | None] = mapped_column(Text)
+    # Who set those secrets: 'partner' (a partner user, or a template deployed by the partner) or
+    # 'client' (a client's own user); NULL without secrets. A partner's credentials often reach
+    # every client's data, so a client user may keep them (send "*****") only while leaving what
+    # the source fetches as the partner defined it (tenantry.datasources.service).
+    secrets_set_by: Mapped[str | None] = mapped_column(String(16))
     refresh_interval: Mapped[int | None] = mapped_column(Integer)
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A manual refresh waiting for the worker (also the first load of a new `url` source).

@@ -576,6 +576,9 @@ def _define_source(source: DataSource, stored: dict[str, Any], owner: Owner, now
     before = (source.url, source.config, source.secrets)
     source.url, source.format = stored.get("url"), stored.get("format")
     source.config, source.secrets = stored.get("config"), stored.get("secrets")
+    # A template is the partner's: its secrets are too, so a client user who keeps them may not
+    # change what the source fetches (`sources_service.require_own_secrets`).
+    source.secrets_set_by = "partner" if source.secrets else None
     source.refresh_interval = stored.get("refresh_interval")
     sources_service.schedule(source, now)
     changed = before != (source.url, source.config, source.secrets)
