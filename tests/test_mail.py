@@ -144,3 +144,33 @@ def test_a_connection_idle_past_its_time_is_not_used_again(smtp_server, monkeypa
     finally:
         mailer.close()
     assert smtp_server.greetings == 2
+
+
+class TestTheSenderNameIsOnlyAName:
+    # A partner's `email_from_name` with the makings of addresses in it, and a letter that makes it
+    # an encoded word: the From address stays the operator's.
+    NAMES = [
+        "Bänk Security <security@bank.test>",
+        "Ünï x <ceo@bank.test>, other@bank.test",
+        'É "q" <a@b.test>',
+    ]
+
+    def test_a_name_holding_addresses_does_not_change_the_from_address(self, smtp_server):
+        mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
+        for name in self.NAMES:
+            delivery = mailer.send(Mail(to=["client@example.test"], subject="s", text="t", from_name=name))
+            assert delivery.delivered, delivery.reason
+        mailer.close()
+        for name, message in zip(self.NAMES, smtp_server.messages, strict=True):
+            (sender,) = message["From"].addresses
+            assert (sender.display_name, sender.addr_spec) == (name, "tenantry@example.test")
+
+
+def test_a_message_whose_headers_cannot_be_built_fails_at_once_for_good(smtp_server):
+    # `a@[b.c` makes the standard library's header parser fail with AttributeError: no server could
+    # ever take it, so it is not retried.
+    mailer = SmtpMailer(smtp_server.host, smtp_server.port, "tenantry@example.test")
+    delivery = mailer.send(Mail(to=["a@[b.c"], subject="s", text="t"))
+    mailer.close()
+    assert (delivery.delivered, delivery.permanent) == (False, True)
+    assert smtp_server.messages == []

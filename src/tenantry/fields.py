@@ -114,10 +114,11 @@ ExternalId = Annotated[
 ]
 # A column of a data source, as a klip maps it (data column names are kept on one line on ingest).
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]
-# A part of an e-mail address: no spaces, none of the characters that separate addresses in a header,
-# and no control characters (refused first, as in any one-line field; the pattern tells the API
-# document).
-_ADDRESS_PART = rf"[^@\s,;<>{REFUSED_IN_ONE_LINE}]+"
+# A part of an e-mail address: no spaces, none of the characters that separate addresses in a header
+# or quote, comment or bracket parts of one (a quoted name, an address literal `[…]`: the header
+# parser reads them otherwise, or fails on them), and no control characters (refused first, as in
+# any one-line field; the pattern tells the API document).
+_ADDRESS_PART = rf"[^@\s,;:<>()\[\]\\\"{REFUSED_IN_ONE_LINE}]+"
 Email = Annotated[
     str,
     StringConstraints(

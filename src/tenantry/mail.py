@@ -19,8 +19,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from typing import Protocol
 
 import aiosmtplib
@@ -96,11 +97,14 @@ def redact_secrets(text: str) -> str:
 
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
-    """The message; ValueError when a header cannot be built (a recipient with a line break)."""
+    """The message; an error when a header cannot be built (a recipient with a line break, or
+    one the standard library's header parser cannot take)."""
     message = EmailMessage()
     if mail.from_name:
-        # The operator's address with the partner's name (a name in `mail_from` is replaced).
-        message["From"] = formataddr((one_line(mail.from_name), parseaddr(sender)[1]))
+        # The operator's address with the partner's name (a name in `mail_from` is replaced). Given
+        # as an Address, the name is quoted or encoded as a name: written as text, an encoded name
+        # holding `<…>` or a comma was parsed back into addresses, and replaced the sender.
+        message["From"] = Address(display_name=one_line(mail.from_name), addr_spec=parseaddr(sender)[1])
     else:
         message["From"] = sender
     message["To"] = ", ".join(mail.to)
@@ -190,7 +194,9 @@ class SmtpMailer:
         total whatever the server drips."""
         try:
             message = build_message(mail, self.sender)
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # the standard library's header parser fails in many ways
+            # Whatever way it fails, building the same message again fails the same way: the
+            # delivery fails now, not at every lease's end for a day.
             log.warning("mail not built", recipients=len(mail.to), error_type=type(exc).__name__)
             return Delivery(False, UNBUILDABLE, permanent=True)
         connection, ok = self._take(), False

@@ -220,7 +220,19 @@ class TestTheWorkerSends:
         assert smtp_server.envelopes == [["boss@client.test"]]
 
     @pytest.mark.parametrize(
-        "address", ["a@b.test\r\nBcc: victim@evil.test", "a@b.test\nx", "a@b.test,c@d.test"]
+        "address",
+        [
+            "a@b.test\r\nBcc: victim@evil.test",
+            "a@b.test\nx",
+            "a@b.test,c@d.test",
+            # Quoted, commented or bracketed parts, which the header parser reads as other
+            # addresses or fails on (the message could never be built).
+            "a@[b.c",
+            '"foo@x.test',
+            'bar"@evil.test',
+            "a(b)@c.test",
+            "name:a@b.test",
+        ],
     )
     def test_a_recipient_with_a_line_break_or_a_second_address_is_refused(
         self, smtp_http, partner, address, database
