@@ -99,6 +99,32 @@ class TestWhoRefreshes:
         assert data_server.hits.count("/n.csv") == 2
 
 
+class TestARefreshAskedForWhileOneFetches:
+    def test_runs_again_after_it_even_when_the_one_fetching_was_asked_for_too(
+        self, http, partner, clock, database, data_server, make_worker
+    ):
+        # The first fetch is the new source's initial load, itself a queued refresh.
+        client_id = make_client(http, partner, "active")
+        source_id = url_source(http, partner, client_id, data_server, "/twice.csv", interval=None)
+        fetches = []
+
+        def fetch(request, timeout):
+            fetches.append(clock.now())
+            if len(fetches) == 1:
+                clock.advance(seconds=1)
+                queued = http.post(f"/api/1/datasources/{source_id}/refresh", headers=partner.headers)
+                assert queued.status_code == 202, queued.text
+            return [{"month": "Jan", "sales": len(fetches)}]
+
+        worker = make_worker(fetch=fetch)
+        for _ in range(3):
+            clock.advance(seconds=1)
+            worker.run_once()
+        assert len(fetches) == 2, fetches
+        assert source(database, source_id).refresh_requested_at is None
+        assert source(database, source_id).rows == [{"month": "Jan", "sales": 2}]
+
+
 class TestStatusChanges:
     def test_disabling_stops_refreshes_at_once_and_reactivating_resumes_without_a_burst(
         self, http, partner, clock, database, data_server, worker

@@ -600,7 +600,10 @@ def queue_refresh(db: Session, clock: Clock, principal: Principal, source_id: in
     changing(db, principal, source, Capability.QUEUE_REFRESH, now)
     if source.kind not in FETCHED_KINDS:
         raise NotRefreshable("An inline data source has nothing to fetch; send new `rows` to change it.")
-    if source.refresh_requested_at is None:
+    if source.refresh_requested_at is None or source.lease_owner is not None:
+        # While a worker fetches (a queued refresh among them, whose request is still set), the
+        # data asked for may have changed after its fetch began: this request is dated now, so
+        # the worker, which keeps a request made after it claimed the source, runs it again.
         source.refresh_requested_at = now
     audit_change(db, principal, source, "datasource.refresh_queued", now, {})
     db.flush()
