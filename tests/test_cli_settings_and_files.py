@@ -38,7 +38,20 @@ def sqlite_url(database_url):
     return database_url
 
 
-@pytest.mark.parametrize("url", ["", "garbage", "mysql://someone@127.0.0.1/tenantry", "sqlite://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "garbage",
+        "mysql://someone@127.0.0.1/tenantry",
+        "sqlite://",
+        # A port that is not one: read when the engine is made, it was a traceback.
+        "postgresql://postgres@127.0.0.1:abc/tenantry",
+        "postgresql://postgres@127.0.0.1:/tenantry",
+        "postgresql://postgres@[::1/tenantry",
+        "postgresql://postgres@127.0.0.1:70000/tenantry",
+    ],
+)
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["domain", "list"]])
 def test_a_bad_database_url_is_one_line_not_a_traceback(tmp_path, url, command):
     result = tenantry(*command, url=url, cwd=tmp_path)

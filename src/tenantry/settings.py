@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         # Only what the product runs on: a SQLite file, or PostgreSQL through psycopg 3.
         if value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            _check_server_address(value)
             return value
         if value.startswith("sqlite:///") and value not in ("sqlite:///", "sqlite:///:memory:"):
             return value
@@ -210,3 +212,16 @@ def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
         except ValueError:
             raise ValueError(f"{item!r} is not an IP address or a CIDR such as 10.0.0.0/8") from None
     return tuple(networks)
+
+
+def _check_server_address(url: str) -> None:
+    """Refuse a PostgreSQL URL whose port is not a port (`:abc`, a `:` with none, an unclosed
+    `[`): read later, it would fail with a traceback far from the setting that holds it."""
+    try:
+        port = make_url(url).port
+    except ValueError:
+        raise ValueError(
+            "a PostgreSQL URL whose host and port can be read (postgresql://user@host:5432/db)"
+        ) from None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"a port from 1 to 65535 (got {port})")
