@@ -81,6 +81,28 @@ class TestDailyLimit:
         clock.advance(hours=23)
         assert email(smtp_http, partner.headers, dashboard_id, "one.more@elsewhere.test").status_code == 202
 
+    def test_a_refusal_to_wait_is_not_replayed_to_a_retry_with_the_same_idempotency_key(
+        self, smtp_http, partner, clock, database
+    ):
+        _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
+        for n in range(2):
+            assert email(smtp_http, partner.headers, dashboard_id, *addresses(20, 20 * n)).status_code == 202
+        assert email(smtp_http, partner.headers, dashboard_id, *addresses(10, 40)).status_code == 202
+        clock.advance(hours=1)
+        keyed = {**partner.headers, "Idempotency-Key": "one-more-report"}
+        body = {"to": ["one.more@elsewhere.test"]}
+        path = f"/api/1/dashboards/{dashboard_id}/email"
+        refused = smtp_http.post(path, json=body, headers=keyed)
+        assert (refused.status_code, refused.headers["retry-after"]) == (429, str(23 * 3600))
+        clock.advance(hours=23)  # as Retry-After said: within the key's 24 hours
+        retried = smtp_http.post(path, json=body, headers=keyed)
+        assert retried.status_code == 202, retried.text
+        assert "idempotent-replayed" not in retried.headers
+        assert queued(database) == 4
+        again = smtp_http.post(path, json=body, headers=keyed)  # and that answer is the one kept
+        assert (again.status_code, again.headers["idempotent-replayed"]) == (202, "true")
+        assert queued(database) == 4
+
     def test_recipients_are_counted_not_calls_and_the_same_address_once(self, smtp_http, partner, database):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         assert email(smtp_http, partner.headers, dashboard_id, *addresses(20)).status_code == 202

@@ -12,7 +12,8 @@ over (should the first still be running after all, its transaction finds the rec
 and keeps nothing: 409); if it had, its answer is lost and the retry is refused (409) rather than
 done twice. Answers
 of 500 and above are not kept, so a failed attempt can be retried with the same key, unless it
-failed after its work committed. Requests signed in with a browser session (no API key) are not
+failed after its work committed; nor are refusals to wait (429), which a retry after the wait
+must not find again. Requests signed in with a browser session (no API key) are not
 deduplicated. A request whose connection dropped before its body arrived in full is not a request:
 it claims no key.
 
@@ -323,8 +324,11 @@ def _finish(
             )
         ).one_or_none()
         if record is not None:
-            if status >= 500 and record.carried_out_at is None:
-                db.delete(record)  # nothing was done: the key may be used again at once
+            if (status >= 500 or status == 429) and record.carried_out_at is None:
+                # Nothing was done: the key may be used again at once. A 429 too: it says to
+                # retry after its wait, and a retry with the same key must then run, not be told
+                # the same again (its Retry-After would be gone: only the body is kept).
+                db.delete(record)
             elif status >= 500:
                 # Failed after its work committed: kept pending, so that a retry is told to wait,
                 # then that the request was carried out, and is never done twice.
