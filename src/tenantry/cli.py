@@ -374,7 +374,12 @@ def serve(
     from tenantry.logs import configure_logging
     from tenantry.wire import SERVER_OPTIONS
     from tenantry.worker import worker_from_settings
-    from tenantry.worker.serve import serve_with_worker, supervise_with_worker
+    from tenantry.worker.serve import (
+        CannotListen,
+        listening_socket,
+        serve_in_process,
+        supervise_with_worker,
+    )
 
     _whole(port, "--port", 0, MAX_PORT, "a port")
     _whole(workers, "--workers", 1, MAX_SERVE_PROCESSES)
@@ -397,6 +402,12 @@ def serve(
         # The worker gets a pool of its own, so its jobs never take the connections that the web
         # app's admission limit counts on (see "Connections and load" in the README).
         background = worker_from_settings(settings) if in_process else None
+    # Bound before anything starts: the worker (which writes events and sends e-mails at once) and
+    # the serving processes start only on an address that is ours.
+    try:
+        sock = listening_socket(host, port)
+    except CannotListen as exc:
+        fail(str(exc))
     # Our own logging (`tenantry.logs`) stays in place: uvicorn's records go through it. The client
     # address is the socket's unless a trusted proxy says otherwise (`auth.addresses`).
     if processes > 1:
@@ -414,15 +425,11 @@ def serve(
             # that, and a process really hung is still replaced after this long.
             timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
         )
-        supervise_with_worker(config, background)
+        supervise_with_worker(config, sock, background)
         return
     from tenantry.app import create_app
 
-    app_ = create_app(settings)
-    if background is not None:
-        serve_with_worker(app_, host, port, background)
-    else:
-        uvicorn.run(app_, host=host, port=port, **SERVER_OPTIONS)
+    serve_in_process(create_app(settings), sock, background)
 
 
 @app.command("worker")

@@ -41,11 +41,17 @@ class _Server(uvicorn.Server):
         await asyncio.to_thread(self.thread.join, STOP_TIMEOUT_SECONDS)
 
 
-def serve_with_worker(app: FastAPI, host: str, port: int, worker: Worker) -> None:
+def serve_in_process(app: FastAPI, sock: socket.socket, worker: Worker | None) -> None:
+    """One process serving requests on `sock` (see `listening_socket`), with the worker, when there
+    is one, in a thread beside it: started only now that the address is known to be ours."""
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(app, host=host, port=port, **SERVER_OPTIONS)
+    if worker is None:
+        uvicorn.Server(config).run(sockets=[sock])
+        return
     thread = threading.Thread(target=worker.run, name="tenantry-worker", daemon=True)
     thread.start()
-    config = uvicorn.Config(app, host=host, port=port, **SERVER_OPTIONS)
-    _Server(config, worker, thread).run()
+    _Server(config, worker, thread).run(sockets=[sock])
 
 
 def end_with_supervisor() -> None:
@@ -64,10 +70,10 @@ def end_with_supervisor() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def supervise_with_worker(config: uvicorn.Config, worker: Worker | None) -> None:
-    """Several processes serving requests (uvicorn's supervisor), and the worker, when there is
-    one, in a thread of the supervisor itself: it runs once however many processes serve. The
-    serving processes end with the supervisor (`end_with_supervisor`)."""
+def supervise_with_worker(config: uvicorn.Config, sock: socket.socket, worker: Worker | None) -> None:
+    """Several processes serving requests on `sock` (uvicorn's supervisor; see `listening_socket`),
+    and the worker, when there is one, in a thread of the supervisor itself: it runs once however
+    many processes serve. The serving processes end with the supervisor (`end_with_supervisor`)."""
     from uvicorn.supervisors import Multiprocess
 
     os.environ[SUPERVISOR_PID] = str(os.getpid())
@@ -77,7 +83,7 @@ def supervise_with_worker(config: uvicorn.Config, worker: Worker | None) -> None
         thread = threading.Thread(target=worker.run, name="tenantry-worker", daemon=True)
         thread.start()
     try:
-        Multiprocess(config, sockets=[listening_socket(config.host, config.port)]).run()
+        Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
     finally:
@@ -86,17 +92,33 @@ def supervise_with_worker(config: uvicorn.Config, worker: Worker | None) -> None
             thread.join(STOP_TIMEOUT_SECONDS)
 
 
+class CannotListen(Exception):
+    """The address `tenantry serve` was given cannot be listened on; the message is one line."""
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
-    """The socket the processes share. Made here, not by uvicorn: its socket is made without naming
-    the protocol, and then asyncio does not set TCP_NODELAY on the connections it accepts, so every
-    answer written in two parts waits ~40 ms for the client's delayed ACK."""
+    """The socket the serving processes share, bound before anything else starts: an address that
+    is taken or does not resolve then ends `tenantry serve` (`CannotListen`) before the worker has
+    written an event or sent an e-mail, or a serving process has started.
+
+    Made here, not by uvicorn: its socket is made without naming the protocol, and then asyncio
+    does not set TCP_NODELAY on the connections it accepts, so every answer written in two parts
+    waits ~40 ms for the client's delayed ACK."""
     import structlog
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:  # also a host that does not resolve (socket.gaierror)
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise CannotListen(f"cannot listen on {shown}:{port}: {reason[:1].lower()}{reason[1:]}") from exc
+    except (TypeError, ValueError) as exc:  # a name IDNA cannot encode, which Python raises as either
+        sock.close()
+        raise CannotListen(f"cannot listen on {shown}:{port}: not a valid host name") from exc
+    sock.set_inheritable(True)
     structlog.get_logger("tenantry.serve").info(f"serving on http://{shown}:{port}")
     return sock
