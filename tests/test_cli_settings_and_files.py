@@ -87,8 +87,14 @@ def test_serve_refuses_a_clock_offset_beyond_any_date_at_start_in_one_line(datab
     ("variable", "value"),
     [
         ("TENANTRY_REDIS_URL", "localhost:6379"),  # the scheme forgotten
+        ("TENANTRY_REDIS_URL", "redis://127.0.0.1:abc/0"),  # a port that is not one
+        ("TENANTRY_REDIS_URL", "redis://127.0.0.1:99999/0"),
         ("TENANTRY_DATA_DIR", "/proc/no-such-folder"),  # a folder that cannot be made
         ("TENANTRY_CLOCK_OFFSET_SECONDS", "nan"),
+        ("TENANTRY_SMTP_PORT", "0"),  # every e-mail would then fail with no end
+        ("TENANTRY_SMTP_PORT", "99999"),
+        ("TENANTRY_BASE_URL", "http://[::1"),  # no parser reads it: adding a domain was a 500
+        ("TENANTRY_BASE_URL", "ftp://dashboards.example.com/"),
     ],
 )
 def test_serve_on_a_bad_setting_ends_in_one_line_not_a_traceback(
@@ -102,6 +108,23 @@ def test_serve_on_a_bad_setting_ends_in_one_line_not_a_traceback(
     )  # fmt: skip
     _one_line_refusal(result)
     assert variable in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql://postgres:pass-SECRET@127.0.0.1:5432/tenantry", "pass-SECRET"),
+        # A `/` in the password, which the driver reads as part of it.
+        ("postgresql://postgres:pa/ss-SECRET@127.0.0.1:5432/tenantry", "ss-SECRET"),
+        # libpq's own spelling, which psycopg honours.
+        ("postgresql://postgres@127.0.0.1:5432/tenantry?password=SECRETPW", "SECRETPW"),
+        ("postgresql://postgres@127.0.0.1:5432/tenantry?sslmode=disable&PASSWORD=SECRETPW", "SECRETPW"),
+    ],
+)
+def test_the_database_url_a_command_prints_hides_its_password_however_it_is_written(url, password):
+    shown = Settings(database_url=url, _env_file=None).shown_database_url  # type: ignore[call-arg]
+    assert password not in shown
+    assert shown.startswith("postgresql://postgres") and "127.0.0.1:5432/tenantry" in shown
 
 
 def test_a_damaged_generated_encryption_key_ends_the_worker_in_one_line(database_url, database, tmp_path):

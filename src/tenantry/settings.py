@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from datetime import timedelta
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".")
     base_url: str = "http://127.0.0.1:8000"
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
@@ -81,9 +81,26 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is None or value.startswith(("redis://", "rediss://", "unix://")):
+        if value is None or value.startswith("unix://"):
+            return value
+        if value.startswith(("redis://", "rediss://")):
+            _check_port(value, "a Redis URL whose host and port can be read (redis://host:6379/0)")
             return value
         raise ValueError("a Redis URL: redis://host:port/db")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        # The address links in e-mails and the operator's host for custom domains are built from.
+        wanted = "an http or https address with a host name (https://tenantry.example.com)"
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError:
+            raise ValueError(wanted) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(wanted)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -142,8 +159,11 @@ class Settings(BaseSettings):
 
     @property
     def shown_database_url(self) -> str:
-        """The database URL as it may be printed or logged: its password hidden."""
-        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", self.database_url)
+        """The database URL as it may be printed or logged: its password hidden, however it is
+        written (with a `/` in it, which the driver still reads, or as libpq's `?password=`)."""
+        url = make_url(self.database_url)
+        hidden = {name: "***" for name in url.query if name.lower() == "password"}
+        return (url.update_query_dict(hidden) if hidden else url).render_as_string(hide_password=True)
 
     @property
     def is_sqlite(self) -> bool:
@@ -224,4 +244,14 @@ def _check_server_address(url: str) -> None:
             "a PostgreSQL URL whose host and port can be read (postgresql://user@host:5432/db)"
         ) from None
     if port is not None and not 0 < port < 65536:
+        raise ValueError(f"a port from 1 to 65535 (got {port})")
+
+
+def _check_port(url: str, wanted: str) -> None:
+    """The same for a URL of another kind (Redis's)."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        raise ValueError(wanted) from None
+    if port == 0:
         raise ValueError(f"a port from 1 to 65535 (got {port})")
