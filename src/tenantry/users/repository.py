@@ -226,3 +226,7 @@ async def read_client_user(reads: Reads, principal: Principal) -> tuple[tuple[in
         raise NotFound("The calling user no longer exists.")
     row = rows[0]
     return (row.id, row.email, row.name, row.role), OwnClient(*row[4:])
+
+
+def key_prefix_taken(db: Session, prefix: str) -> bool:
+    return db.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix).limit(1)) is not None

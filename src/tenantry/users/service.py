@@ -32,7 +32,7 @@ from tenantry.db.reads import Reads
 from tenantry.domains import base_url_of
 from tenantry.emails import service as emails
 from tenantry.emails.service import Queued
-from tenantry.errors import Duplicate, Forbidden, InvitationAccepted, LastAdmin
+from tenantry.errors import Duplicate, Forbidden, InvitationAccepted, LastAdmin, Unauthenticated
 from tenantry.fields import KeptJson
 from tenantry.mail import Mail, Mailer, one_line
 from tenantry.owners import require_reader
@@ -50,6 +50,8 @@ from tenantry.users.schemas import (
 )
 
 INVITATION_LIFETIME = timedelta(days=7)
+# How many keys are drawn before a taken prefix is given up on (one is already one in 2**48).
+KEY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,9 @@ def resend_client_invitation(
 ) -> Queued:
     """Send a user who has not set a password yet a new invitation; the old link stops working."""
     now = clock.now()
+    # Locked like any change of the client's users: two resends at once take turns, so the second
+    # closes the first's link and one link stays open.
+    partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
     _require_user_manager(db, principal)
@@ -467,7 +472,7 @@ def resend_partner_invitation(
     db: Session, clock: Clock, inviter: Inviter, principal: Principal, user_id: int
 ) -> Queued:
     """Send a partner user who has not set a password yet a new invitation (admins only)."""
-    partner = partners_repo.get_partner(db, principal.partner_id)
+    partner = partners_repo.lock_partner(db, principal.partner_id)  # resends at once take turns
     user = repo.get_partner_user(db, partner.id, user_id)  # another partner's: 404 before the role's 403
     principal.require_admin()
     return _reinvite(db, inviter, clock.now(), principal, user, partner.name)
@@ -529,20 +534,28 @@ def own_keys(db: Session, principal: Principal, limit: int, offset: int) -> tupl
 def _new_key(
     db: Session, now: datetime, name: str, owner: PartnerUser | ClientUser, partner_id: int
 ) -> tuple[ApiKey, str]:
-    new = new_api_key()
-    key = ApiKey(
-        partner_id=partner_id,
-        partner_user_id=owner.id if isinstance(owner, PartnerUser) else None,
-        client_id=owner.client_id if isinstance(owner, ClientUser) else None,
-        client_user_id=owner.id if isinstance(owner, ClientUser) else None,
-        name=name,
-        prefix=new.prefix,
-        secret_hash=new.secret_hash,
-        created_at=now,
-    )
-    db.add(key)
-    db.flush()
-    return key, new.secret
+    # A key's prefix is unique and random (48 bits): should one be taken, another is drawn.
+    for attempt in range(KEY_ATTEMPTS):
+        new = new_api_key()
+        key = ApiKey(
+            partner_id=partner_id,
+            partner_user_id=owner.id if isinstance(owner, PartnerUser) else None,
+            client_id=owner.client_id if isinstance(owner, ClientUser) else None,
+            client_user_id=owner.id if isinstance(owner, ClientUser) else None,
+            name=name,
+            prefix=new.prefix,
+            secret_hash=new.secret_hash,
+            created_at=now,
+        )
+        try:
+            with db.begin_nested():
+                db.add(key)
+        except IntegrityError:
+            if attempt == KEY_ATTEMPTS - 1 or not repo.key_prefix_taken(db, new.prefix):
+                raise
+            continue
+        return key, new.secret
+    raise AssertionError("unreachable")
 
 
 def _key_created(db: Session, principal: Principal, key: ApiKey, now: datetime) -> None:
@@ -561,12 +574,16 @@ def _key_created(db: Session, principal: Principal, key: ApiKey, now: datetime) 
 def create_own_key(db: Session, clock: Clock, principal: Principal, name: str) -> tuple[ApiKey, str]:
     now = clock.now()
     owner: PartnerUser | ClientUser | None
+    # FOR KEY SHARE: the user cannot be removed between this read and the key's insert.
+    held = {"key_share": True}
     owner = (
-        db.get(PartnerUser, principal.user_id)
+        db.get(PartnerUser, principal.user_id, with_for_update=held)
         if principal.is_partner
-        else db.get(ClientUser, principal.user_id)
+        else db.get(ClientUser, principal.user_id, with_for_update=held)
     )
-    assert owner is not None
+    if owner is None:
+        # Removed since the request was authenticated: its key or session is gone with it.
+        raise Unauthenticated("The calling user no longer exists.")
     key, secret = _new_key(db, now, name, owner, principal.partner_id)
     _key_created(db, principal, key, now)
     return key, secret
@@ -575,7 +592,9 @@ def create_own_key(db: Session, clock: Clock, principal: Principal, name: str) -
 def create_key_for_client_user(
     db: Session, clock: Clock, principal: Principal, client_id: int, user_id: int, name: str
 ) -> tuple[ApiKey, str]:
-    """A partner admin or editor creates a key for one of a client's users."""
+    """A partner admin or editor creates a key for one of a client's users. The partner is locked
+    first, as for any change of the client's users: a removal at once waits, or is waited for."""
+    partners_repo.lock_partner(db, principal.partner_id)
     client = clients_repo.get_client(db, principal, client_id)
     user = repo.get_client_user(db, client, user_id)
     if not principal.is_partner:
