@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tenantry.auth.principal import Principal
 from tenantry.db.access_models import Invitation
-from tenantry.db.models import Client, ClientUser, PartnerUser
+from tenantry.db.models import ApiKey, Client, ClientUser, PartnerUser
 from tenantry.db.worker_models import OutboxMail
 from tenantry.errors import (
     AllocationExceeded,
@@ -32,9 +32,11 @@ from tenantry.users.service import (
     accept_invitation,
     add_client_user,
     add_partner_user,
+    create_key_for_client_user,
     invitation_is_open,
     remove_client_user,
     remove_partner_user,
+    resend_partner_invitation,
     update_client_user,
     update_partner_user,
 )
@@ -328,6 +330,26 @@ class TestPartnerUsers:
                 update_partner_user(session, service.clock, by, ed.id, PartnerUserUpdate(role="viewer"))
         assert session.get(PartnerUser, ed.id).role == "admin"
         assert service.partner.used_users == 2
+
+    def test_a_caller_demoted_since_its_request_was_authenticated_resends_no_invitation_and_makes_no_key(
+        self, clients, session
+    ):
+        service = clients()
+        invited, _ = add_partner(service, "invited@partner.test", password=None)
+        client = service.in_status("active")
+        member, _ = add(service, client.id)
+        admin, editor = stored_caller(service, "admin"), stored_caller(service, "editor")
+        session.get(PartnerUser, admin.user_id).role = "viewer"
+        session.get(PartnerUser, editor.user_id).role = "viewer"
+        session.flush()
+        with pytest.raises(Forbidden):
+            resend_partner_invitation(session, service.clock, INVITER, admin, invited.id)
+        with pytest.raises(Forbidden):
+            create_key_for_client_user(session, service.clock, editor, client.id, member.id, "made late")
+        assert (
+            session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.client_user_id == member.id))
+            == 0
+        )
 
     def test_an_admin_removes_others_but_never_themself(self, clients, session):
         service = clients()

@@ -474,7 +474,7 @@ def resend_partner_invitation(
     """Send a partner user who has not set a password yet a new invitation (admins only)."""
     partner = partners_repo.lock_partner(db, principal.partner_id)  # resends at once take turns
     user = repo.get_partner_user(db, partner.id, user_id)  # another partner's: 404 before the role's 403
-    principal.require_admin()
+    _caller_now(db, principal).require_admin()  # the role as it is under the lock
     return _reinvite(db, inviter, clock.now(), principal, user, partner.name)
 
 
@@ -599,7 +599,7 @@ def create_key_for_client_user(
     user = repo.get_client_user(db, client, user_id)
     if not principal.is_partner:
         raise Forbidden("Only partner admins and editors create keys for a client's users.")
-    principal.require_write()
+    _caller_now(db, principal).require_write()  # the role as it is under the lock
     now = clock.now()
     key, secret = _new_key(db, now, name, user, client.partner_id)
     _key_created(db, principal, key, now)
