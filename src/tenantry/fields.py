@@ -119,16 +119,36 @@ Column = Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine
 # parser reads them otherwise, or fails on them), and no control characters (refused first, as in
 # any one-line field; the pattern tells the API document).
 _ADDRESS_PART = rf"[^@\s,;:<>()\[\]\\\"{REFUSED_IN_ONE_LINE}]+"
+_EMAIL_SHAPE = StringConstraints(
+    max_length=254,
+    # One address.
+    pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$",
+)
+# The shape checked again on the composed form, when composing changed the text: a few characters
+# compose into others (U+037E GREEK QUESTION MARK is `;`, which separates addresses in a header),
+# and a few compose into two, so what passed as sent must pass as stored too.
+_EMAIL_COMPOSED: TypeAdapter[str] = TypeAdapter(Annotated[str, _EMAIL_SHAPE])
+
+
+def _composed_email(value: str) -> str:
+    composed = nfc(value)
+    if composed != value:
+        try:
+            _EMAIL_COMPOSED.validate_python(composed)
+        except ValidationError:
+            raise ValueError("one e-mail address, as it reads once composed (NFC)") from None
+    return composed
+
+
+# An e-mail address, trimmed, in lower case and composed (NFC): `é` typed as one character or as
+# `e` and an accent is one address, so it is one user (unique per client, or in the product for
+# partner users) and signs in whichever way it is typed.
 Email = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        max_length=254,
-        # One address.
-        pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$",
-    ),
+    StringConstraints(strip_whitespace=True, to_lower=True),
+    _EMAIL_SHAPE,
     OneLine,
+    AfterValidator(_composed_email),
 ]
 # How an `Email` is written before it is checked and stored: trimmed and in lower case, by pydantic
 # (whose Unicode tables are newer than Python's `str.lower`'s: the two differ on a few letters).
@@ -138,14 +158,15 @@ _EMAIL_CASE: TypeAdapter[str] = TypeAdapter(
 
 
 def normalised_email(value: str) -> str:
-    """`value` trimmed and lower-cased exactly as an `Email` field does it: the one normaliser of
-    e-mail addresses, for whatever is typed outside a schema (the sign-in and reset forms, the
-    command line), so an address finds the account it was stored for. Text pydantic cannot read
-    (a lone surrogate) names no account: it is only trimmed and lowered as Python does it."""
+    """`value` trimmed, lower-cased and composed (NFC) exactly as an `Email` field does it: the one
+    normaliser of e-mail addresses, for whatever is typed outside a schema (the sign-in and reset
+    forms, the command line), so an address finds the account it was stored for. Text pydantic
+    cannot read (a lone surrogate) names no account: it is only trimmed, lowered as Python does it
+    and composed."""
     try:
-        return _EMAIL_CASE.validate_python(value)
+        return nfc(_EMAIL_CASE.validate_python(value))
     except ValidationError:
-        return value.strip().lower()
+        return nfc(value.strip().lower())
 
 
 # How long a password may be; what it must be (auth.passwords) is checked where it is chosen, so a
