@@ -86,15 +86,17 @@ RUN_HELLO = textwrap.dedent(
     import uvicorn
 
     from tenantry.wire import SERVER_OPTIONS
-    from tenantry.worker.serve import supervise_with_worker
+    from tenantry.worker.serve import listening_socket, supervise_with_worker
 
     if __name__ == "__main__":  # the supervisor's processes import this module again
         port, workers = int(sys.argv[1]), int(sys.argv[2])
         options = dict(host="127.0.0.1", port=port, log_level="warning", **SERVER_OPTIONS)
+        # On the socket `tenantry serve` makes, with one process as with several.
+        sock = listening_socket("127.0.0.1", port)
         if workers > 1:
-            supervise_with_worker(uvicorn.Config("hello:app", workers=workers, **options), None)
+            supervise_with_worker(uvicorn.Config("hello:app", workers=workers, **options), sock, None)
         else:
-            uvicorn.run("hello:app", **options)
+            uvicorn.Server(uvicorn.Config("hello:app", **options)).run(sockets=[sock])
     """
 )
 # Tenantry's own app, with every middleware, plus one constant endpoint: what the middleware and the
@@ -107,7 +109,7 @@ RUN_CONSTANT = textwrap.dedent(
 
     from tenantry.app import create_app
     from tenantry.wire import SERVER_OPTIONS
-    from tenantry.worker.serve import supervise_with_worker
+    from tenantry.worker.serve import listening_socket, supervise_with_worker
 
 
     def app():
@@ -124,11 +126,12 @@ RUN_CONSTANT = textwrap.dedent(
     if __name__ == "__main__":
         port, workers = int(sys.argv[1]), int(sys.argv[2])
         options = dict(host="127.0.0.1", port=port, log_level="warning", **SERVER_OPTIONS)
+        sock = listening_socket("127.0.0.1", port)
         if workers > 1:
             config = uvicorn.Config("run_constant:app", factory=True, workers=workers, **options)
-            supervise_with_worker(config, None)
+            supervise_with_worker(config, sock, None)
         else:
-            uvicorn.run(app(), **options)
+            uvicorn.Server(uvicorn.Config(app(), **options)).run(sockets=[sock])
     """
 )
 PATCH_SCRIPT = textwrap.dedent(
