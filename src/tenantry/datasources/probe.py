@@ -20,7 +20,7 @@ from tenantry.datasources.fetch import FetchError, Row, fetch_source
 from tenantry.datasources.placeholders import Context
 from tenantry.datasources.request import SourceRequest, request_from_body, request_of
 from tenantry.datasources.schemas import MASK, SqlSourceCreate, UrlSourceCreate
-from tenantry.errors import InvalidInput, NotFound
+from tenantry.errors import NotFound
 from tenantry.outbound import Guard
 from tenantry.owners import require_builder
 from tenantry.vault import Vault
@@ -86,7 +86,7 @@ def prepare(
     except FetchError as exc:
         # The key that sealed them is gone: an expected state the person can fix by typing the
         # secret again, so it is named like any other refused field, never a server error.
-        raise _refuse_fields(masked, f"{exc} Send this secret again.") from None
+        raise sources_service.refuse_fields(masked, f"{exc} Send this secret again.") from None
     # A client user testing the partner's credentials with another request would read what the
     # test shows: the same rule as saving the change.
     sources_service.require_same_definition(db, caller, source, body, masked)
@@ -101,14 +101,6 @@ def masked_fields(request: SourceRequest) -> list[str]:
     if (request.sql or {}).get("password") == MASK:
         fields.append("password")
     return fields
-
-
-def _refuse_fields(fields: list[str], message: str) -> InvalidInput:
-    """A 422 naming each of `fields`, shaped like the schema's own."""
-    errors = [
-        {"loc": ["body", *field.split(".", 1)], "msg": message, "type": "value_error"} for field in fields
-    ]
-    return InvalidInput(f"{', '.join(fields)}: {message}", errors=errors)
 
 
 def with_stored_secrets(request: SourceRequest, stored: SourceRequest) -> SourceRequest:

@@ -129,7 +129,8 @@ def _refuse(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", errors=[error])
 
 
-def _refuse_fields(fields: Sequence[str], message: str) -> InvalidInput:
+def refuse_fields(fields: Sequence[str], message: str) -> InvalidInput:
+    """A 422 naming each of `fields` ("headers.X-Key", "auth.token"...), shaped like the schema's own."""
     errors = [
         {"loc": ["body", *field.split(".", 1)], "msg": message, "type": "value_error"} for field in fields
     ]
@@ -223,7 +224,7 @@ def create_source(
         masked = [field for field in secret_fields(secrets) if secret_value(secrets, field) == MASK]
         if masked:
             # "*****" stands for a stored value, and a new source has none.
-            raise _refuse_fields(masked, f'"{MASK}" stands for a stored secret; send the value itself.')
+            raise refuse_fields(masked, f'"{MASK}" stands for a stored secret; send the value itself.')
         if data.refresh_interval is not None:
             owner.require(Capability.SET_REFRESH_RATE, now)
         source.refresh_interval = data.refresh_interval
@@ -294,7 +295,7 @@ def update_source(
     fields = data.model_fields_set - {"name"}
     foreign = sorted(fields - _FIELDS_OF.get(source.kind, set()))
     if foreign:
-        raise _refuse_fields(
+        raise refuse_fields(
             foreign, f"not a setting of a{'n' if source.kind == 'inline' else ''} {source.kind} data source."
         )
     if "query" in fields and data.query is not None:
@@ -390,7 +391,7 @@ def _update_url(
     if new_url != source.url:
         guard.require_allowed(sample_url(new_url or ""))
         if kept and source.secrets and _origin(new_url) != _origin(source.url):
-            raise _refuse_fields(
+            raise refuse_fields(
                 kept,
                 "the URL now points to another server: send this secret again "
                 "(a stored secret is only ever sent to the server it was given for).",
@@ -538,7 +539,7 @@ def require_own_secrets(
     if source.secrets_set_by == "client":
         return
     partner = partners_repo.get_partner(db, source.partner_id)
-    raise _refuse_fields(
+    raise refuse_fields(
         list(kept),
         f"These credentials were set by {partner.name}: to change what this source fetches "
         f"({', '.join(changes)}), send them again.",
@@ -578,7 +579,7 @@ def _reseal(sealed: str | None, kept: list[str], fresh: dict[str, Any], vault: V
             stored = open_secrets(sealed, vault)
         except FetchError as exc:
             # The key that sealed them is gone: the API says so (the stored value is lost), never 500.
-            raise _refuse_fields(kept, f"{exc} Send this secret again.") from None
+            raise refuse_fields(kept, f"{exc} Send this secret again.") from None
         for field in kept:
             value = secret_value(stored, field)
             if field.startswith("headers."):
@@ -719,7 +720,7 @@ def require_same_server(source: DataSource, body: UrlSourceCreate | SqlSourceCre
             config.get("port"),
         )
     if kept and moved:
-        raise _refuse_fields(
+        raise refuse_fields(
             kept,
             "these settings point to another server: send this secret again "
             "(a stored secret is only ever sent to the server it was given for).",

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tenantry.api.deps import ClockDep, Work, services
+from tenantry.auth import mfa, sessions
 from tenantry.auth import repository as auth_repo
-from tenantry.auth import sessions
 from tenantry.auth.sessions import SignedIn
 from tenantry.branding import Brand, brand_for, cached_brand
 from tenantry.db.models import Client
@@ -88,6 +88,18 @@ def render(
             secure=secure(request),
         )
     return response
+
+
+def set_pending_cookie(response: Response, request: Request, step: mfa.Pending, max_age: int) -> None:
+    """The pending sign-in (a second step still to come) on `response`, for `max_age` seconds."""
+    response.set_cookie(
+        mfa.PENDING_COOKIE,
+        step.signed(secret(request)),
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+    )
 
 
 def page_brand(request: Request) -> Brand:

@@ -36,7 +36,7 @@ from tenantry.web.pages import (
     page,
     render,
     secret,
-    secure,
+    set_pending_cookie,
     to,
     token_form_refused,
     visitor,
@@ -212,15 +212,8 @@ def _enrol_page(
     csrf, new = anonymous_csrf(request)
     context = {"csrf_token": csrf, "message": text, "secret": begun.secret, "qr": qr_svg(begun)}
     answer = render(request, "login_enrol.html", context, status_code, new_csrf=new)
-    answer.set_cookie(
-        mfa.PENDING_COOKIE,
-        step.signed(secret(request)),
-        # The sign-in keeps its deadline: naming the secret does not lengthen it.
-        max_age=max(step.expires_at - int(clock.now().timestamp()), 1),
-        httponly=True,
-        samesite="lax",
-        secure=secure(request),
-    )
+    # The sign-in keeps its deadline: naming the secret does not lengthen it.
+    set_pending_cookie(answer, request, step, max(step.expires_at - int(clock.now().timestamp()), 1))
     return answer
 
 

@@ -37,6 +37,7 @@ from tenantry.web.pages import (
     render,
     secret,
     secure,
+    set_pending_cookie,
     to,
     token_form_refused,
     visitor,
@@ -90,14 +91,7 @@ def signed_in(request: Request, outcome: signin.SignInOutcome, response: Respons
     remains (a TOTP code, or setting TOTP up first), off to that step with its pending cookie."""
     if outcome.pending is not None:
         response = to("/login/code" if outcome.pending.purpose == "code" else "/login/enrol")
-        response.set_cookie(
-            mfa.PENDING_COOKIE,
-            outcome.pending.signed(secret(request)),
-            max_age=int(mfa.PENDING_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="lax",
-            secure=secure(request),
-        )
+        set_pending_cookie(response, request, outcome.pending, int(mfa.PENDING_LIFETIME.total_seconds()))
         return response
     assert outcome.session_token is not None
     response.delete_cookie(mfa.PENDING_COOKIE)
