@@ -1,6 +1,7 @@
 """SMTP servers for the e-mail tests, on loopback: a real one (aiosmtpd) that collects what it
-receives and answers RCPT TO as a test says, and a silent one that accepts connections and never
-says a word. The fixtures (`smtp_server`, `silent_smtp`) are in `tests/conftest.py`."""
+receives and answers MAIL FROM and RCPT TO as a test says (with a size limit if one is given), and
+a silent one that accepts connections and never says a word. The fixtures (`smtp_server`,
+`silent_smtp`) are in `tests/conftest.py`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class SmtpServer:
 
     host: str
     port: int
+    # What MAIL FROM answers, in turn (then "250 OK"); e.g. "550 5.7.1 Sender not allowed".
+    mail_answers: list[str] = field(default_factory=list)
     # What RCPT TO answers, in turn (then "250 OK"); e.g. "550 5.1.1 No such user here".
     rcpt_answers: list[str] = field(default_factory=list)
     messages: list[EmailMessage] = field(default_factory=list)
@@ -47,7 +50,9 @@ class SmtpServer:
 
 
 @contextmanager
-def smtp_server_running() -> Iterator[SmtpServer]:
+def smtp_server_running(size_limit: int | None = None) -> Iterator[SmtpServer]:
+    """The server; with `size_limit`, it announces SIZE and refuses a bigger message (552), as
+    aiosmtpd does on its own."""
     from aiosmtpd.controller import Controller
 
     state = SmtpServer("127.0.0.1", free_port())
@@ -63,6 +68,15 @@ def smtp_server_running() -> Iterator[SmtpServer]:
             session.host_name = hostname
             return responses
 
+        async def handle_MAIL(
+            self, server: Any, session: Any, envelope: Any, address: str, options: Any
+        ) -> str:
+            answer = state.mail_answers.pop(0) if state.mail_answers else "250 OK"
+            if answer.startswith("2"):
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+            return answer
+
         async def handle_RCPT(
             self, server: Any, session: Any, envelope: Any, address: str, options: Any
         ) -> str:
@@ -76,7 +90,8 @@ def smtp_server_running() -> Iterator[SmtpServer]:
             state.messages.append(message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
             return "250 OK"
 
-    controller = Controller(Handler(), hostname=state.host, port=state.port)
+    limit = {} if size_limit is None else {"data_size_limit": size_limit}
+    controller = Controller(Handler(), hostname=state.host, port=state.port, **limit)
     controller.start()
     try:
         yield state

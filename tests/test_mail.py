@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from tenantry.mail import Attachment, LogMailer, Mail, SmtpMailer, mailer_from_settings
+from tenantry.mail import (
+    DEFERRED,
+    REFUSED,
+    TOO_LARGE,
+    Attachment,
+    LogMailer,
+    Mail,
+    SmtpMailer,
+    mailer_from_settings,
+    refused_some,
+)
 from tenantry.settings import Settings
+from tests.smtp import smtp_server_running
 
 
 def test_a_message_with_an_attachment_reaches_a_real_smtp_server(smtp_server):
@@ -174,3 +185,63 @@ def test_a_message_whose_headers_cannot_be_built_fails_at_once_for_good(smtp_ser
     mailer.close()
     assert (delivery.delivered, delivery.permanent) == (False, True)
     assert smtp_server.messages == []
+
+
+class TestWhatTheServerRefusesForGoodIsNotRetried:
+    """SMTP's 5yz answers are permanent (RFC 5321 §4.2.1) wherever they come: at MAIL FROM as at
+    RCPT TO and DATA. A 4yz answer may mend."""
+
+    def test_a_message_over_the_servers_size_limit_fails_at_once_and_says_why(self):
+        with smtp_server_running(size_limit=2_000) as server:
+            mailer = server.mailer
+            big = Mail(
+                to=["client@example.test"],
+                subject="Your dashboard",
+                text="Attached.",
+                attachments=[Attachment("board.pdf", "application/pdf", b"%PDF" + b"x" * 10_000)],
+            )
+            try:
+                too_big = mailer.send(big)
+                small = mailer.send(_note(0))
+            finally:
+                mailer.close()
+            assert (too_big.delivered, too_big.permanent, too_big.reason) == (False, True, TOO_LARGE)
+            assert small.delivered
+            assert [m["Subject"] for m in server.messages] == ["Note 0"]
+
+    def test_a_sender_refused_with_a_5xx_answer_fails_at_once(self, smtp_server):
+        smtp_server.mail_answers = ["550 5.7.1 Sender not allowed"]
+        mailer = smtp_server.mailer
+        try:
+            refused = mailer.send(_note(0))
+        finally:
+            mailer.close()
+        assert (refused.delivered, refused.permanent, refused.reason) == (False, True, REFUSED)
+        assert smtp_server.messages == []
+
+    def test_a_sender_deferred_with_a_4xx_answer_is_tried_again(self, smtp_server):
+        smtp_server.mail_answers = ["451 4.3.0 Try again later"]
+        mailer = smtp_server.mailer
+        try:
+            deferred = mailer.send(_note(0))
+            again = mailer.send(_note(0))
+        finally:
+            mailer.close()
+        assert (deferred.delivered, deferred.permanent, deferred.reason) == (False, False, DEFERRED)
+        assert again.delivered
+        assert len(smtp_server.messages) == 1
+
+
+def test_a_message_refused_for_some_recipients_reaches_the_others_and_says_how_many_were_refused(
+    smtp_server,
+):
+    smtp_server.rcpt_answers = ["250 OK", "550 5.1.1 No such user", "250 OK"]
+    mailer = smtp_server.mailer
+    to = ["a@client.test", "gone@client.test", "c@client.test"]
+    try:
+        delivery = mailer.send(Mail(to=to, subject="s", text="t"))
+    finally:
+        mailer.close()
+    assert (delivery.delivered, delivery.reason) == (True, refused_some(1, 3))
+    assert delivery.reason == "The mail server refused 1 of the 3 recipients; the others were sent it."
+    assert smtp_server.envelopes == [["a@client.test", "c@client.test"]]

@@ -40,8 +40,11 @@ SMTP_MESSAGES_PER_CONNECTION = 100
 # What a caller is told; the details go to the log only (they may name the server, its answers).
 UNREACHABLE = "The mail server could not be reached or did not answer in time."
 REFUSED = "The mail server refused the message."
+TOO_LARGE = "The message is larger than the mail server accepts."
 DEFERRED = "The mail server did not take the message for now."
 UNBUILDABLE = "The message could not be built."
+# SMTP's answer to a message over the server's size limit (RFC 1870: at MAIL FROM, or at DATA).
+_TOO_LARGE = 552
 
 # Control characters (C0, C1, DEL) and the Unicode line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -86,6 +89,11 @@ class Mailer(Protocol):
         """Close what is kept open between messages (connections to the server)."""
 
 
+def refused_some(refused: int, recipients: int) -> str:
+    """What a delivered message records when the server refused some of its recipients."""
+    return f"The mail server refused {refused} of the {recipients} recipients; the others were sent it."
+
+
 def one_line(text: str) -> str:
     """A header value on one line: control characters and line separators become spaces."""
     return _CONTROL.sub(" ", text).strip()
@@ -122,13 +130,23 @@ def build_message(mail: Mail, sender: str) -> EmailMessage:
 
 
 def _refusal_is_permanent(exc: aiosmtplib.SMTPException) -> bool:
-    """A recipient refused with a 5xx answer, or the message refused at DATA with one, will be
-    refused again: give up at once. Anything else (4xx, the server gone) may mend."""
+    """A 5xx answer to the sender (`MAIL FROM`: a message over the size limit, a sender the server
+    will not relay for), to a recipient or to the message (`DATA`) will be given again: give up at
+    once (SMTP's 5yz answers are permanent, RFC 5321 §4.2.1). Anything else (4xx, the server gone)
+    may mend."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(r.code >= 500 for r in exc.recipients)
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+    if isinstance(
+        exc, aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError
+    ):
         return exc.code >= 500
     return False
+
+
+def _refusal_reason(exc: aiosmtplib.SMTPResponseException) -> str:
+    if exc.code == _TOO_LARGE:
+        return TOO_LARGE
+    return REFUSED if exc.code >= 500 else DEFERRED
 
 
 class _Connection:
@@ -208,7 +226,7 @@ class SmtpMailer:
         except aiosmtplib.SMTPResponseException as exc:
             permanent = _refusal_is_permanent(exc)
             self._failed(mail, exc, permanent)
-            return Delivery(False, REFUSED if exc.code >= 500 else DEFERRED, permanent=permanent)
+            return Delivery(False, _refusal_reason(exc), permanent=permanent)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             permanent = _refusal_is_permanent(exc)
             self._failed(mail, exc, permanent)
@@ -219,6 +237,9 @@ class SmtpMailer:
         finally:
             self._keep(connection, ok)
         log.info("mail sent", to=mail.to, subject=one_line(mail.subject), refused=sorted(refused))
+        if refused:
+            # The others have it: sent again, they would have it twice. Who was refused is logged.
+            return Delivery(True, refused_some(len(refused), len(mail.to)))
         return Delivery(True)
 
     def close(self) -> None:
