@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from tenantry.accounts.service import RESET_LIFETIME, RESETS_PER_ADDRESS, RESETS_PER_EMAIL
+from tenantry.auth import throttle
 from tenantry.auth.secrets import verify_password
 from tenantry.db.access_models import WebSession
 from tenantry.db.account_models import PasswordReset, TotpFactor
@@ -136,15 +138,45 @@ class TestAsking:
         assert known.status_code == unknown.status_code == 200
         assert known.text == unknown.text
 
-    def test_asking_too_often_for_one_address_is_throttled_for_known_and_unknown_alike(
+    def test_one_address_asking_too_often_is_throttled_for_known_and_unknown_e_mails_alike(
         self, mail_http, partner, db
     ):
+        emails = [admin_email(db, partner)] + [f"nobody{n}@nowhere.test" for n in range(RESETS_PER_ADDRESS)]
+        answers = [mail_http.post(RESET, json={"email": email}).status_code for email in emails]
+        assert answers == [202] * RESETS_PER_ADDRESS + [429]
         for email in (admin_email(db, partner), "nobody@nowhere.test"):
-            answers = [mail_http.post(RESET, json={"email": email}).status_code for _ in range(4)]
-            assert answers == [202, 202, 202, 429]
-        refused = mail_http.post(RESET, json={"email": "nobody@nowhere.test"})
-        assert refused.json()["code"] == "rate_limited"
-        assert int(refused.headers["retry-after"]) > 0
+            refused = mail_http.post(RESET, json={"email": email})
+            assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
+            assert int(refused.headers["retry-after"]) > 0
+
+    def test_an_e_mail_asked_for_too_often_is_sent_no_more_links_and_the_answer_stays_the_same(
+        self, mail_http, partner, db, mailed_links
+    ):
+        known, unknown = admin_email(db, partner), "nobody@nowhere.test"
+        for email in (known, unknown):
+            answers = [mail_http.post(RESET, json={"email": email}) for _ in range(RESETS_PER_EMAIL + 2)]
+            assert [a.status_code for a in answers] == [202] * (RESETS_PER_EMAIL + 2)
+            assert len({a.text for a in answers}) == 1
+        assert len(mailed_links("reset")) == RESETS_PER_EMAIL
+
+    def test_someone_asking_for_a_persons_address_does_not_hold_back_that_persons_own_request(
+        self, mail_http, partner, db, mailed_links, clock
+    ):
+        email = admin_email(db, partner)
+        for _ in range(RESETS_PER_EMAIL):  # someone else, who knows the address
+            mail_http.post(RESET, json={"email": email})
+        clock.advance(minutes=14)
+        # The person's own request is answered as any other, and the links already sent work.
+        assert mail_http.post(RESET, json={"email": email}).status_code == 202
+        links = mailed_links("reset")
+        assert len(links) == RESETS_PER_EMAIL
+        assert RESET_LIFETIME > throttle.WINDOW
+        assert _reset(mail_http, links[0]).status_code == 200
+        assert sign_in(mail_http, email, NEW_PASSWORD).status_code == 303
+        # Once the window has passed, the e-mail is sent links again.
+        clock.advance(minutes=2)
+        mail_http.post(RESET, json={"email": email})
+        assert len(mailed_links("reset")) == 1
 
     @pytest.mark.parametrize("body", [{}, {"email": 5}, {"email": "x" * 300}, {"email": "a@b.c", "more": 1}])
     def test_a_malformed_request_is_a_422_naming_the_field(self, mail_http, body):

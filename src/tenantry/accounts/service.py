@@ -42,7 +42,7 @@ from tenantry.users import repository as users_repo
 from tenantry.vault import Vault, VaultError
 
 RESET_LIFETIME = timedelta(hours=1)
-# Reset e-mails a person (or someone who knows their address) can ask for within the throttle's
+# Reset e-mails a person (or someone who knows their address) is sent within the throttle's
 # window, and requests one address can make for any e-mails.
 RESETS_PER_EMAIL = 3
 RESETS_PER_ADDRESS = 20
@@ -70,20 +70,26 @@ def _partner_of(db: Session, user: PartnerUser | ClientUser) -> tuple[int, int |
 
 
 async def request_reset(database: Database, clock: Clock, email: str, address: str) -> str:
-    """Count a reset request against its e-mail and the caller's address; the normalised e-mail
-    to send links for, or "" when there is nothing that could be an account's. Too many requests:
-    429 `rate_limited`, the same for every e-mail."""
+    """Count a reset request against the caller's address, then its e-mail; the normalised e-mail
+    to send links for, or "" when there is nothing to send.
+
+    Too many requests from one address: 429 `rate_limited`, the same for every e-mail. Too many
+    for one e-mail (from any addresses) are answered as usual, and send nothing more: the links
+    already sent within the window still work (`RESET_LIFETIME` is longer), so someone asking for
+    another person's address cannot hold back that person's own request.
+    """
     email = normalised_email(email)
-    counted = throttled_address(address)
-    limits = [
-        throttle.Limit("reset-email", email, RESETS_PER_EMAIL),
-        throttle.Limit("reset-address", counted, RESETS_PER_ADDRESS),
-    ]
-    reserved = await run_sync(_reserve, database, limits, clock.now())
+    now = clock.now()
+    by_address = throttle.Limit("reset-address", throttled_address(address), RESETS_PER_ADDRESS)
+    reserved = await run_sync(_reserve, database, [by_address], now)
     if isinstance(reserved, throttle.Refused):
         sentence = too_many_attempts(reserved).replace("sign-in attempts", "password reset requests")
         raise RateLimited(sentence, headers={"Retry-After": reserved.retry_after})
-    return email if may_name_an_account(email) else ""
+    if not may_name_an_account(email):
+        return ""
+    by_email = throttle.Limit("reset-email", email, RESETS_PER_EMAIL)
+    reserved = await run_sync(_reserve, database, [by_email], now)
+    return "" if isinstance(reserved, throttle.Refused) else email
 
 
 def _reserve(database: Database, limits: list[throttle.Limit], now: datetime) -> object:
