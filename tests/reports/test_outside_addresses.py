@@ -5,12 +5,21 @@ they count against that user's allowance, not the schedule's creator's."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import text, update
 
+from tenantry.dashboards.live import LiveCache
+from tenantry.db.models import PartnerUser
+from tenantry.exports.service import Renderer
+from tenantry.exports.typeset import Typesetter
+from tests.conftest import PG_URL
 from tests.content import client_key, partner_user_headers
 from tests.reports.conftest import create
+from tests.servers import WAIT_SECONDS
 
 SLOT = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)  # the first 09:00 after the clock's start
 STRANGER = "stranger@elsewhere.test"
@@ -217,3 +226,47 @@ class TestOutsideAddressesAnswerToWhoeverSetThemLast:
         smtp_worker.run_reports()
         (run,) = runs(http, partner, admins_schedule[1])
         assert (run["status"], run["recipients"]) == ("sent", ["member@client.test"])
+
+
+class _HeldTypesetter(Typesetter):
+    """Typesets as usual, once the test has looked at the database while the report is drawn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drawing, self.go_on = threading.Event(), threading.Event()
+
+    def typeset(self, *args: Any, **kwargs: Any) -> bytes:
+        self.drawing.set()
+        self.go_on.wait(WAIT_SECONDS)
+        return super().typeset(*args, **kwargs)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL): row locks")
+def test_while_a_report_to_outside_addresses_is_drawn_the_row_of_who_set_them_is_not_locked(
+    http, partner, db, clock, database, make_worker, smtp_server, active_dashboard
+):
+    """Their sign-in (which writes their row) and a change of their role do not wait for the
+    drawing, which takes most of a run: the row is locked for the run's writes only."""
+    editor = partner_user_headers(db, clock, partner, "editor")
+    editor_id = user_id_of(http, editor)
+    schedule_id = create(http, editor, active_dashboard[1], recipients={"emails": [STRANGER]}).json()["id"]
+    typesetter = _HeldTypesetter()
+    worker = make_worker(smtp_server.mailer, renderer=Renderer(LiveCache(), typesetter))
+    clock.set(SLOT)
+    running = threading.Thread(target=worker.run_reports)
+    running.start()
+    try:
+        assert typesetter.drawing.wait(WAIT_SECONDS)
+        with database.engine.connect() as other:
+            other.execute(text("SET LOCAL lock_timeout = '2s'"))
+            renamed = other.execute(
+                update(PartnerUser).where(PartnerUser.id == editor_id).values(name="Edith, signed in")
+            )
+            other.commit()
+        assert renamed.rowcount == 1
+    finally:
+        typesetter.go_on.set()
+        running.join(WAIT_SECONDS)
+    (run,) = runs(http, partner, schedule_id)
+    assert (run["status"], run["recipients"]) == ("sent", [STRANGER])

@@ -323,6 +323,14 @@ def run_schedule(
     # Held while the report is drawn, as in `render_ahead`: the drawing reads the client's timezone.
     owner = owner_of(db, schedule.partner_id, schedule.client_id)
     decision, status = _decision(db, owner, slot, now)
+    export: ExportFile | str | None = None
+    if rendered is not None and rendered.fits(schedule, decision):
+        export = rendered.export
+    elif decision.allowed and schedule.recipient_emails:
+        # Drawn before the row of the user who set the addresses is locked (`_recipients_now`,
+        # `_over_daily_limit`): their sign-in and a change of their role wait for the run's writes
+        # only, not for the drawing, which takes most of a run.
+        export = _draw(db, renderer, schedule, now, decision)
     recipients, outside, left_out = _recipients_now(db, schedule)
     mail = None
     if not decision.allowed:
@@ -336,20 +344,14 @@ def run_schedule(
     elif (too_many := _over_daily_limit(db, schedule, now, outside)) is not None:
         run.status, run.reason = "skipped", too_many
     else:
-        try:
-            export = rendered.export if rendered is not None and rendered.fits(schedule, decision) else None
-            run.mail_id, mail = _send(
-                db, settings, mailer, renderer, schedule, now, recipients, held_by, decision, export, outside
-            )
-        except TenantryError as exc:
-            run.status, run.reason = "failed", exc.detail
-        except DBAPIError:
-            # The database's fault, not the dashboard's: nothing of the run is kept, and the slot
-            # runs again once the schedule's lease is given back or runs out.
-            raise
-        except Exception:  # the render failed: a fixed sentence, never the error's text
-            run.status, run.reason = "failed", "The dashboard could not be rendered."
+        if export is None:
+            export = _draw(db, renderer, schedule, now, decision)
+        if isinstance(export, str):
+            run.status, run.reason = "failed", export
         else:
+            run.mail_id, mail = _send(
+                db, settings, mailer, schedule, now, recipients, held_by, export, outside
+            )
             run.status, run.recipients = "sent", recipients
             run.watermark = decision is Decision.WATERMARK
             if left_out:  # sent to the account's users only: the run says who was left out, and why
@@ -466,28 +468,42 @@ def _over_daily_limit(db: Session, schedule: ReportSchedule, now: datetime, outs
     return None
 
 
+def _draw(
+    db: Session, renderer: Renderer, schedule: ReportSchedule, now: datetime, decision: Decision
+) -> ExportFile | str:
+    """The report of the slot as the policy table allowed it (`decision`: watermarked or clean), or
+    why it could not be drawn (a fixed sentence, never an error's text)."""
+    dashboard = db.get(Dashboard, schedule.dashboard_id)
+    assert dashboard is not None  # deleting a dashboard deletes its schedules
+    try:
+        return export_of(db, renderer, dashboard, now, schedule.format, schedule.filters, decision)
+    except TenantryError as exc:
+        return exc.detail
+    except DBAPIError:
+        # The database's fault, not the dashboard's: nothing of the run is kept, and the slot runs
+        # again once the schedule's lease is given back or runs out.
+        raise
+    except Exception:
+        return "The dashboard could not be rendered."
+
+
 def _send(
     db: Session,
     settings: Settings,
     mailer: Mailer,
-    renderer: Renderer,
     schedule: ReportSchedule,
     now: datetime,
     recipients: list[str],
     held_by: tuple[str, datetime] | None,
-    decision: Decision,
-    export: ExportFile | None = None,
+    export: ExportFile,
     outside: int = 0,
 ) -> tuple[int | None, Mail | None]:
-    """Write the report's e-mail to the outbox: its outbox id, and the e-mail when it is left to
-    `held_by`'s worker to send (not when there is no SMTP server: then it was written to the log).
-    `decision`: what the policy table allowed at this slot (watermarked or clean); `export`: the
-    report already rendered for it, else it is rendered here. It is sent for the user who set the
-    schedule's addresses, its `outside` recipients counted against their daily allowance."""
+    """Write the report's e-mail, with its `export` attached, to the outbox: its outbox id, and the
+    e-mail when it is left to `held_by`'s worker to send (not when there is no SMTP server: then it
+    was written to the log). It is sent for the user who set the schedule's addresses, its
+    `outside` recipients counted against their daily allowance."""
     dashboard = db.get(Dashboard, schedule.dashboard_id)
     assert dashboard is not None  # deleting a dashboard deletes its schedules
-    if export is None:
-        export = export_of(db, renderer, dashboard, now, schedule.format, schedule.filters, decision)
     brand = brand_for(db, schedule.partner_id, schedule.client_id)
     name = one_line(dashboard.name)
     base = partner_base_url(db, settings, schedule.partner_id)
