@@ -4,7 +4,9 @@ Builds a partner with 10,000 clients (1,000 with --quick), each with 10 status c
 3 allocation changes around March 2026, inserted in bulk; then times the March statement (its
 queries and the computation; best wall-clock time, and CPU time of this process and of PostgreSQL's
 server process when it runs here) and a plain count over the status-change table in the same run,
-on SQLite and, with --postgres URL, on PostgreSQL (where the database counts the billable days).
+on SQLite and, with --postgres URL, on PostgreSQL (where the database counts the billable days; a
+partner this large has its lines counted in two halves, on two connections of their own, whose
+server processes' CPU is not in the CPU figure).
 With --baseline it also times the statement computed the way SQLite computes it (every history
 read, the days counted in Python, as both databases did before PostgreSQL counted them) and prints
 the ratio. Figures on the last line.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -16,11 +17,13 @@ from sqlalchemy.orm import Session
 
 from tenantry.clock import FakeClock
 from tenantry.db.models import AllocationChange, Client, Partner, StatusChange
+from tenantry.db.session import Database
 from tenantry.db.statements_models import DeletedClient, TermsChange
 from tenantry.partners.service import PartnerPlan, create_partner
 from tenantry.statements import repository
 from tenantry.statements.compute import ClientHistory, Month, build_statement, month_frame
 from tenantry.statements.service import statement_for
+from tests.conftest import PG_URL
 
 TIMEZONES = (
     "UTC",
@@ -259,3 +262,35 @@ def test_the_randomised_cases_cover_the_edges_they_are_meant_to(db: Session) -> 
             timezones.add("a day that is not 24 hours")
     assert len(timezones) >= 4 and "a day that is not 24 hours" in timezones
     assert deletions > 0 and on_bounds > 0
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL): the lines counted in halves"
+)
+@pytest.mark.parametrize("seed", [3, 7, 11, 14])
+def test_a_statement_counted_in_two_halves_at_once_is_the_pure_computation_too(
+    database: Database, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A partner with many clients has its lines counted in two halves, on two connections that
+    read the snapshot its session exports: the statement is the same, line for line and in order."""
+    halves = []
+    in_halves = repository._lines_in_halves
+
+    def counted_in_halves(*args: Any) -> list[Any]:
+        halves.append(args)
+        return in_halves(*args)
+
+    monkeypatch.setattr(repository, "SPLIT_FROM_CLIENTS", 1)
+    monkeypatch.setattr(repository, "_lines_in_halves", counted_in_halves)
+    with database.session(write=True) as db:  # committed: the halves' connections see it
+        partner, month, histories, bounds = make_case(db, seed, swallow=seed > 12)
+    with database.session() as db:
+        terms = repository.terms_history(db, db.get_one(Partner, partner))
+        for now in (bounds[0] + (bounds[-1] - bounds[0]) / 3, bounds[-1] + timedelta(days=3)):
+            expected = build_statement(month, terms, histories, now)
+            got = statement_for(db, partner, str(month), now)
+            db.rollback()
+            assert got == expected, f"seed {seed}, now {now.isoformat()}"
+            assert got.lines
+    assert len(halves) == 2
