@@ -294,3 +294,29 @@ def test_a_statement_counted_in_two_halves_at_once_is_the_pure_computation_too(
             assert got == expected, f"seed {seed}, now {now.isoformat()}"
             assert got.lines
     assert len(halves) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not PG_URL, reason="needs TENANTRY_TEST_DATABASE_URL (PostgreSQL): the lines counted in halves"
+)
+def test_while_one_statement_counts_in_halves_another_of_the_process_counts_in_one_query(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most two connections beyond the pool: the second large statement at once counts alone."""
+    halves = []
+    monkeypatch.setattr(repository, "SPLIT_FROM_CLIENTS", 1)
+    monkeypatch.setattr(repository, "_lines_in_halves", lambda *args: halves.append(args))
+    with database.session(write=True) as db:
+        partner, month, histories, bounds = make_case(db, 5)
+    now = bounds[-1] + timedelta(days=1)
+    with database.session() as db:
+        terms = repository.terms_history(db, db.get_one(Partner, partner))
+        assert repository._SPLITTING.acquire(blocking=False)  # a statement counting in halves
+        try:
+            got = statement_for(db, partner, str(month), now)
+        finally:
+            repository._SPLITTING.release()
+    assert halves == []
+    assert got == build_statement(month, terms, histories, now)
+    assert got.lines

@@ -12,6 +12,7 @@ On PostgreSQL: the terms, and one query that counts the days and returns the lin
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -335,13 +336,9 @@ def month_lines(
     are the partner's and those deleted after the month began (counted up to their deletion).
     """
     ended = until >= bounds[-1]
-    split = _count_clients(db, partner_id) >= SPLIT_FROM_CLIENTS
-    sql = _DAYS_SQL.format(
-        to_date="" if ended else _TO_DATE,
-        lines=_ENDED_LINES if ended else _RUNNING_LINES,
-        half_of_id=" AND id %% 2 = %(half)s" if split else "",
-        half_of_client_id=" AND client_id %% 2 = %(half)s" if split else "",
-    )
+    lines = _ENDED_LINES if ended else _RUNNING_LINES
+    to_date = "" if ended else _TO_DATE
+    whole = _DAYS_SQL.format(to_date=to_date, lines=lines, half_of_id="", half_of_client_id="")
     # Runs of days with the same prices (one, unless the prices changed during the month).
     runs: list[list[int]] = []
     for day, prices in enumerate(zip(dashboard_prices, user_prices, strict=True)):
@@ -366,16 +363,31 @@ def month_lines(
     }
     connection = db.connection().connection.driver_connection
     assert isinstance(connection, psycopg.Connection)
-    if not split:
-        return _lines(connection, sql, params)
-    return _lines_in_halves(db, connection, sql, params)
+    # One statement of a process at a time counts in halves; the others count in one query.
+    if _count_clients(db, partner_id) >= SPLIT_FROM_CLIENTS and _SPLITTING.acquire(blocking=False):
+        try:
+            halves = _DAYS_SQL.format(
+                to_date=to_date,
+                lines=lines,
+                half_of_id=" AND id %% 2 = %(half)s",
+                half_of_client_id=" AND client_id %% 2 = %(half)s",
+            )
+            return _lines_in_halves(db, connection, halves, params)
+        finally:
+            _SPLITTING.release()
+    return _lines(connection, whole, params)
 
 
 # A partner with this many clients has its lines counted in two halves at once (odd and even client
 # ids), each on a connection of its own, on one snapshot: PostgreSQL counts each half on a core of its
 # own, and the request waits for the longer half (10,000 clients: 0.19-0.23 s instead of 0.32-0.36 s
-# on a 2-core machine). Below it, opening two connections costs more than it saves.
+# on a 2-core machine). Below it, opening two connections costs more than it saves. One statement of
+# a process at a time does so (the others count in one query), so a process opens at most two
+# connections beyond its pool for it.
 SPLIT_FROM_CLIENTS = 2_000
+_SPLITTING = threading.BoundedSemaphore(1)
+# Seconds to wait for each half's connection to open.
+_CONNECT_TIMEOUT = 10
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(?:-[0-9A-F]+)+")
 
 
@@ -413,7 +425,7 @@ def _lines_in_halves(
     conninfo = db.get_bind().engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def half(number: int) -> list[Any]:
-        with psycopg.connect(conninfo) as connection:
+        with psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT) as connection:
             connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             connection.read_only = True
             connection.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
