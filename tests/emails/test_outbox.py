@@ -154,18 +154,34 @@ class TestTheWorkerSends:
         assert (sent.status, sent.attempts) == ("delivered", 3)
         assert len(smtp_server.messages) == 1
 
-    def test_a_recipient_refused_for_good_fails_at_once_and_is_never_retried(
-        self, smtp_http, smtp_server, partner, make_worker, database, clock
+    @pytest.mark.parametrize(
+        ("step", "answer", "reason"),
+        [
+            (
+                "rcpt_answers",
+                "550 5.1.1 secret-internal-relay-detail",
+                "The mail server refused the message.",
+            ),
+            (
+                "mail_answers",
+                "552 5.3.4 Message size exceeds fixed limit",
+                "The message is larger than the mail server accepts.",
+            ),
+        ],
+        ids=["a recipient refused for good", "the sender refused for good, the message too large"],
+    )
+    def test_a_message_refused_for_good_fails_at_once_and_is_never_retried(
+        self, smtp_http, smtp_server, partner, make_worker, database, clock, step, answer, reason
     ):
         _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
         email(smtp_http, partner, dashboard_id, "nobody@client.test")
-        smtp_server.rcpt_answers = ["550 5.1.1 secret-internal-relay-detail"]
+        setattr(smtp_server, step, [answer])
         worker = make_worker(smtp_server.mailer)
         worker.run_mails()
         (failed,) = outbox(database)
         assert (failed.status, failed.attempts, failed.next_attempt_at) == ("failed", 1, None)
-        assert failed.last_error == "The mail server refused the message."
-        assert failed.text == ""
+        assert failed.last_error == reason
+        assert (failed.text, failed.attachment) == ("", None)
         clock.advance(hours=2)
         assert worker.run_mails() == 0
 
@@ -182,21 +198,6 @@ class TestTheWorkerSends:
         assert sent.last_error == "The mail server refused 1 of the 2 recipients; the others were sent it."
         assert smtp_server.envelopes == [["boss@client.test"]]
         assert worker.run_mails() == 0  # the one who has it is not sent it twice
-
-    def test_a_message_the_server_refuses_at_mail_from_for_good_fails_at_once(
-        self, smtp_http, smtp_server, partner, make_worker, database, clock
-    ):
-        _, _, dashboard_id = dashboard_in(smtp_http, partner, "active")
-        email(smtp_http, partner, dashboard_id, "boss@client.test")
-        smtp_server.mail_answers = ["552 5.3.4 Message size exceeds fixed limit"]
-        worker = make_worker(smtp_server.mailer)
-        worker.run_mails()
-        (failed,) = outbox(database)
-        assert (failed.status, failed.attempts, failed.next_attempt_at) == ("failed", 1, None)
-        assert failed.last_error == "The message is larger than the mail server accepts."
-        assert (failed.text, failed.attachment) == ("", None)
-        clock.advance(hours=2)
-        assert worker.run_mails() == 0
 
     def test_a_message_whose_header_cannot_be_built_fails_at_once(
         self, smtp_http, smtp_server, partner, make_worker, database
